@@ -1,0 +1,207 @@
+// The relay configuration: the contract between the operator (which renders it into a ConfigMap)
+// and the relay (which reads it from a YAML file). `RelayConfigInput` is what may be written in the
+// file; `RelayConfig` is what validateConfig() returns, every default applied.
+//
+// Durations are strings such as "30s", "5m", "1h", "5d" (see ./duration.ts); sizes are bytes.
+
+export type Duration = string;
+
+export interface ListenerConfig {
+  enabled: boolean;
+  host: string;
+  port: number;
+}
+
+export interface ListenersConfig {
+  /** Port 25 style relay: MX-less clients, STARTTLS offered when tls is configured. */
+  smtp: ListenerConfig;
+  /** Port 587 (RFC 6409): STARTTLS offered, AUTH as configured by auth.mode. */
+  submission: ListenerConfig;
+  /** Port 465 (RFC 8314): implicit TLS. Requires tls. */
+  smtps: ListenerConfig;
+}
+
+export type TlsMinVersion = 'TLSv1.2' | 'TLSv1.3';
+
+export interface TlsConfig {
+  certFile: string;
+  keyFile: string;
+  minVersion: TlsMinVersion;
+}
+
+export type AuthMode = 'Required' | 'Optional' | 'Disabled';
+
+export interface AuthConfig {
+  /**
+   * Required: every session must AUTH before MAIL FROM, whatever its address.
+   * Optional: AUTH is offered; clients from allowedNetworks may relay without it.
+   * Disabled: AUTH is not offered; only allowedNetworks may relay.
+   */
+  mode: AuthMode;
+  /**
+   * File of `username:hash` lines, the hash as produced by `mailfleet relay --hash-password`
+   * (`$scrypt$N=16384,r=8,p=1$<salt b64>$<key b64>`). A YAML file with a `users:` map of the
+   * same pairs is also accepted. Watched: edits take effect without a restart.
+   */
+  usersFile?: string;
+}
+
+export type DkimAlgorithm = 'rsa-sha256' | 'ed25519-sha256';
+
+export interface DkimConfig {
+  selector: string;
+  algorithm: DkimAlgorithm;
+  /** PEM private key. Watched. */
+  keyFile: string;
+}
+
+export interface SendingDomainConfig {
+  domain: string;
+  /** A suspended domain is refused at MAIL FROM with 550 5.7.1; queued mail still leaves. */
+  suspended: boolean;
+  dkim?: DkimConfig;
+}
+
+export type SmarthostTls = 'implicit' | 'starttls-required' | 'starttls-opportunistic';
+
+export interface SmarthostConfig {
+  host: string;
+  port: number;
+  tls: SmarthostTls;
+  /** File holding `username:password` (one line) or YAML `{username, password}`. Watched. */
+  credentialsFile?: string;
+  /** Skip certificate verification (tests and self-signed lab hosts only). */
+  tlsInsecure: boolean;
+}
+
+export interface DnsConfig {
+  /** Resolver addresses, `ip` or `ip:port`. Empty: the system resolvers. */
+  servers: string[];
+}
+
+export type DeliveryMode = 'direct' | 'smarthost';
+
+export interface DeliveryConfig {
+  mode: DeliveryMode;
+  smarthost?: SmarthostConfig;
+  dns: DnsConfig;
+  /** Name sent in EHLO and in the Received header. */
+  ehloName: string;
+  /** Simultaneous outbound connections to one destination (a domain, or the smarthost). */
+  maxConnectionsPerDestination: number;
+  /** Simultaneous outbound connections in total. */
+  maxConnections: number;
+  /** Messages sent over one pooled connection before it is closed and a fresh one opened. */
+  maxMessagesPerConnection: number;
+  connectTimeout: Duration;
+  /** Greeting and per-command timeout; RFC 5321 §4.5.3.2 asks for minutes, we default lower. */
+  commandTimeout: Duration;
+  /** Port used for direct (MX) delivery; 25 in production, another port in tests. */
+  directPort: number;
+}
+
+export interface RetryConfig {
+  /** Delay before the first retry; each later one doubles (with jitter) up to maxBackoff. */
+  firstRetry: Duration;
+  maxBackoff: Duration;
+  /** A message still undelivered this long after arrival expires and bounces. */
+  maxQueueLifetime: Duration;
+}
+
+export interface LimitsConfig {
+  /** Bytes; advertised in EHLO SIZE (RFC 1870) and enforced on DATA. */
+  maxMessageSize: number;
+  maxRecipients: number;
+  /** Simultaneous inbound SMTP sessions, all listeners together. */
+  maxConnections: number;
+  /** Simultaneous inbound SMTP sessions from one client IP. */
+  maxConnectionsPerClient: number;
+}
+
+export type RatePer = 'second' | 'minute' | 'hour' | 'day';
+
+export interface RateLimitMatch {
+  senderDomains: string[];
+  recipientDomains: string[];
+  senderAddresses: string[];
+}
+
+export interface RateLimitConfig {
+  name: string;
+  match: RateLimitMatch;
+  rate: { messages: number; per: RatePer };
+  burst: number;
+  maxConnections?: number;
+  maxMessagesPerConnection?: number;
+  onExceed: 'defer' | 'reject';
+}
+
+export interface SpoolConfig {
+  dir: string;
+  /** Below this many free bytes on the spool filesystem MAIL FROM gets 452 4.3.1 and /readyz fails. */
+  minFreeBytes: number;
+}
+
+export interface HttpConfig {
+  host: string;
+  port: number;
+}
+
+export interface AccountingConfig {
+  /** JSON-lines file, one line per recipient outcome. Empty string: accounting off. */
+  file: string;
+}
+
+export interface DsnConfig {
+  enabled: boolean;
+}
+
+export interface HandoffConfig {
+  host: string;
+  port: number;
+}
+
+export interface RelayConfig {
+  listeners: ListenersConfig;
+  tls?: TlsConfig;
+  auth: AuthConfig;
+  /** CIDRs allowed to relay without AUTH (unless auth.mode is Required). */
+  allowedNetworks: string[];
+  /**
+   * CIDRs whose sessions skip smtp-server's 100 ms early-talker pause before the greeting
+   * (a pod's own health checks, trusted internal submitters, benchmarks).
+   */
+  trustedNetworks: string[];
+  sendingDomains: SendingDomainConfig[];
+  delivery: DeliveryConfig;
+  retry: RetryConfig;
+  limits: LimitsConfig;
+  rateLimits: RateLimitConfig[];
+  spool: SpoolConfig;
+  http: HttpConfig;
+  accounting: AccountingConfig;
+  dsn: DsnConfig;
+  /** Peer relay that receives the remaining queue on drain (scale-down). */
+  handoff?: HandoffConfig;
+  /** How long SIGTERM / POST /drain may take before the relay exits, queue left in the spool. */
+  drainTimeout: Duration;
+  /** Name used in the SMTP greeting; defaults to delivery.ehloName. */
+  hostname: string;
+}
+
+type DeepPartial<T> = T extends (infer U)[]
+  ? DeepPartial<U>[]
+  : T extends object
+    ? { [K in keyof T]?: DeepPartial<T[K]> }
+    : T;
+
+/** What the YAML file may contain: everything optional except what has no sensible default. */
+export type RelayConfigInput = DeepPartial<RelayConfig>;
+
+export interface ConfigError {
+  /** Dotted path of the offending field, e.g. `delivery.smarthost.port`. */
+  path: string;
+  message: string;
+}
+
+export type ValidationResult = { ok: true; config: RelayConfig } | { ok: false; errors: ConfigError[] };

@@ -1,0 +1,342 @@
+// validateConfig(): raw YAML value in, fully defaulted RelayConfig or a list of errors that name
+// the field out. Pure: no file access, no clock, no environment.
+import type {
+  DkimConfig,
+  ListenerConfig,
+  RateLimitConfig,
+  RelayConfig,
+  SendingDomainConfig,
+  SmarthostConfig,
+  ValidationResult,
+} from './types.ts';
+import { FieldReader, cidrProblem, domainProblem, hostProblem, join, type Obj } from './fields.ts';
+import { parseDuration } from './duration.ts';
+import { isIP } from 'node:net';
+
+export interface ValidateOptions {
+  /** Default for delivery.ehloName and hostname (main passes os.hostname()). */
+  defaultHostname?: string;
+}
+
+const MiB = 1024 * 1024;
+
+export const DEFAULTS = {
+  listeners: {
+    smtp: { enabled: true, host: '0.0.0.0', port: 25 },
+    submission: { enabled: false, host: '0.0.0.0', port: 587 },
+    smtps: { enabled: false, host: '0.0.0.0', port: 465 },
+  },
+  retry: { firstRetry: '5m', maxBackoff: '1h', maxQueueLifetime: '5d' },
+  limits: { maxMessageSize: 25 * MiB, maxRecipients: 100, maxConnections: 500, maxConnectionsPerClient: 50 },
+  spool: { dir: '/var/spool/mailfleet', minFreeBytes: 100 * MiB },
+  http: { host: '0.0.0.0', port: 8080 },
+  drainTimeout: '60s',
+} as const;
+
+const TOP_LEVEL = [
+  'listeners',
+  'tls',
+  'auth',
+  'allowedNetworks',
+  'trustedNetworks',
+  'sendingDomains',
+  'delivery',
+  'retry',
+  'limits',
+  'rateLimits',
+  'spool',
+  'http',
+  'accounting',
+  'dsn',
+  'handoff',
+  'drainTimeout',
+  'hostname',
+] as const;
+
+export function validateConfig(raw: unknown, options: ValidateOptions = {}): ValidationResult {
+  const r = new FieldReader();
+  const root = r.object(raw, '', TOP_LEVEL);
+  if (raw === undefined || raw === null) r.fail('(root)', 'the config file is empty');
+
+  const listenersRaw = r.object(root.listeners, 'listeners', ['smtp', 'submission', 'smtps']);
+  const listeners = {
+    smtp: listener(r, listenersRaw.smtp, 'listeners.smtp', DEFAULTS.listeners.smtp),
+    submission: listener(r, listenersRaw.submission, 'listeners.submission', DEFAULTS.listeners.submission),
+    smtps: listener(r, listenersRaw.smtps, 'listeners.smtps', DEFAULTS.listeners.smtps),
+  };
+
+  let tls: RelayConfig['tls'];
+  if (root.tls !== undefined && root.tls !== null) {
+    const t = r.object(root.tls, 'tls', ['certFile', 'keyFile', 'minVersion']);
+    tls = {
+      certFile: r.string(t, 'certFile', 'tls', '', true),
+      keyFile: r.string(t, 'keyFile', 'tls', '', true),
+      minVersion: r.oneOf(t, 'minVersion', 'tls', ['TLSv1.2', 'TLSv1.3'], 'TLSv1.2'),
+    };
+  }
+  if (listeners.smtps.enabled && !tls)
+    r.fail('listeners.smtps.enabled', 'implicit TLS needs tls.certFile and tls.keyFile');
+
+  const a = r.object(root.auth, 'auth', ['mode', 'usersFile']);
+  const auth = {
+    mode: r.oneOf(a, 'mode', 'auth', ['Required', 'Optional', 'Disabled'], 'Disabled'),
+    usersFile: r.optionalString(a, 'usersFile', 'auth'),
+  };
+  if (auth.mode !== 'Disabled' && !auth.usersFile)
+    r.fail('auth.usersFile', `is required when auth.mode is ${auth.mode}`);
+
+  const allowedNetworks = r.stringList(root, 'allowedNetworks', '', cidrProblem);
+  const trustedNetworks = r.stringList(root, 'trustedNetworks', '', cidrProblem);
+
+  const sendingDomains: SendingDomainConfig[] = [];
+  const seenDomains = new Set<string>();
+  r.list(root, 'sendingDomains', '').forEach((item, i) => {
+    const path = `sendingDomains[${i}]`;
+    const d = r.object(item, path, ['domain', 'suspended', 'dkim']);
+    const domain = r.string(d, 'domain', path, '', true).toLowerCase();
+    if (domain) {
+      const problem = domainProblem(domain);
+      if (problem) r.fail(join(path, 'domain'), problem);
+      if (seenDomains.has(domain)) r.fail(join(path, 'domain'), `${domain} is listed twice`);
+      seenDomains.add(domain);
+    }
+    const entry: SendingDomainConfig = { domain, suspended: r.boolean(d, 'suspended', path, false) };
+    if (d.dkim !== undefined && d.dkim !== null) entry.dkim = dkim(r, d.dkim, join(path, 'dkim'));
+    sendingDomains.push(entry);
+  });
+
+  const hostname = r.string(root, 'hostname', '', '') || undefined;
+  const del = r.object(root.delivery, 'delivery', [
+    'mode',
+    'smarthost',
+    'dns',
+    'ehloName',
+    'maxConnectionsPerDestination',
+    'maxConnections',
+    'maxMessagesPerConnection',
+    'connectTimeout',
+    'commandTimeout',
+    'directPort',
+  ]);
+  const mode = r.oneOf(del, 'mode', 'delivery', ['direct', 'smarthost'], 'direct');
+  const dnsRaw = r.object(del.dns, 'delivery.dns', ['servers']);
+  const ehloName = r.string(del, 'ehloName', 'delivery', hostname ?? options.defaultHostname ?? 'localhost');
+  if (ehloName && hostProblem(ehloName)) r.fail('delivery.ehloName', hostProblem(ehloName) ?? '');
+  const delivery: RelayConfig['delivery'] = {
+    mode,
+    dns: { servers: r.stringList(dnsRaw, 'servers', 'delivery.dns', resolverProblem) },
+    ehloName,
+    maxConnectionsPerDestination: r.integer(del, 'maxConnectionsPerDestination', 'delivery', 10, 1, 1000),
+    maxConnections: r.integer(del, 'maxConnections', 'delivery', 100, 1, 10000),
+    maxMessagesPerConnection: r.integer(del, 'maxMessagesPerConnection', 'delivery', 100, 1, 100000),
+    connectTimeout: r.duration(del, 'connectTimeout', 'delivery', '30s'),
+    commandTimeout: r.duration(del, 'commandTimeout', 'delivery', '60s'),
+    directPort: r.port(del, 'directPort', 'delivery', 25),
+  };
+  if (del.smarthost !== undefined && del.smarthost !== null) {
+    delivery.smarthost = smarthost(r, del.smarthost, 'delivery.smarthost');
+  } else if (mode === 'smarthost') {
+    r.fail('delivery.smarthost', 'is required when delivery.mode is smarthost');
+  }
+
+  const re = r.object(root.retry, 'retry', ['firstRetry', 'maxBackoff', 'maxQueueLifetime']);
+  const retry = {
+    firstRetry: r.duration(re, 'firstRetry', 'retry', DEFAULTS.retry.firstRetry),
+    maxBackoff: r.duration(re, 'maxBackoff', 'retry', DEFAULTS.retry.maxBackoff),
+    maxQueueLifetime: r.duration(re, 'maxQueueLifetime', 'retry', DEFAULTS.retry.maxQueueLifetime),
+  };
+  if ((parseDuration(retry.maxBackoff) ?? 0) < (parseDuration(retry.firstRetry) ?? 0)) {
+    r.fail('retry.maxBackoff', 'must not be shorter than retry.firstRetry');
+  }
+
+  const l = r.object(root.limits, 'limits', [
+    'maxMessageSize',
+    'maxRecipients',
+    'maxConnections',
+    'maxConnectionsPerClient',
+  ]);
+  const D = DEFAULTS.limits;
+  const limits = {
+    maxMessageSize: r.integer(l, 'maxMessageSize', 'limits', D.maxMessageSize, 1024, 2 ** 31),
+    maxRecipients: r.integer(l, 'maxRecipients', 'limits', D.maxRecipients, 1, 100000),
+    maxConnections: r.integer(l, 'maxConnections', 'limits', D.maxConnections, 1, 100000),
+    maxConnectionsPerClient: r.integer(
+      l,
+      'maxConnectionsPerClient',
+      'limits',
+      D.maxConnectionsPerClient,
+      1,
+      100000,
+    ),
+  };
+
+  const rateLimits: RateLimitConfig[] = [];
+  const seenLimits = new Set<string>();
+  r.list(root, 'rateLimits', '').forEach((item, i) => {
+    const limit = rateLimit(r, item, `rateLimits[${i}]`);
+    if (seenLimits.has(limit.name)) r.fail(`rateLimits[${i}].name`, `${limit.name} is listed twice`);
+    seenLimits.add(limit.name);
+    rateLimits.push(limit);
+  });
+
+  const s = r.object(root.spool, 'spool', ['dir', 'minFreeBytes']);
+  const spool = {
+    dir: r.string(s, 'dir', 'spool', DEFAULTS.spool.dir),
+    minFreeBytes: r.integer(
+      s,
+      'minFreeBytes',
+      'spool',
+      DEFAULTS.spool.minFreeBytes,
+      0,
+      Number.MAX_SAFE_INTEGER,
+    ),
+  };
+  if (!spool.dir) r.fail('spool.dir', 'must not be empty');
+
+  const h = r.object(root.http, 'http', ['host', 'port']);
+  const http = {
+    host: r.string(h, 'host', 'http', DEFAULTS.http.host),
+    port: r.integer(h, 'port', 'http', DEFAULTS.http.port, 0, 65535),
+  };
+
+  const acc = r.object(root.accounting, 'accounting', ['file']);
+  const accounting = {
+    file: r.string(acc, 'file', 'accounting', `${spool.dir.replace(/\/$/, '')}/accounting.jsonl`),
+  };
+  const dsnRaw = r.object(root.dsn, 'dsn', ['enabled']);
+  const dsn = { enabled: r.boolean(dsnRaw, 'enabled', 'dsn', true) };
+
+  let handoff: RelayConfig['handoff'];
+  if (root.handoff !== undefined && root.handoff !== null) {
+    const ho = r.object(root.handoff, 'handoff', ['host', 'port']);
+    handoff = { host: r.string(ho, 'host', 'handoff', '', true), port: r.port(ho, 'port', 'handoff', 25) };
+  }
+
+  const config: RelayConfig = {
+    listeners,
+    auth,
+    allowedNetworks,
+    trustedNetworks,
+    sendingDomains,
+    delivery,
+    retry,
+    limits,
+    rateLimits,
+    spool,
+    http,
+    accounting,
+    dsn,
+    drainTimeout: r.duration(root, 'drainTimeout', '', DEFAULTS.drainTimeout),
+    hostname: hostname ?? ehloName,
+  };
+  if (tls) config.tls = tls;
+  if (handoff) config.handoff = handoff;
+  checkPortClash(r, config);
+
+  return r.errors.length > 0 ? { ok: false, errors: r.errors } : { ok: true, config };
+}
+
+function listener(r: FieldReader, raw: unknown, path: string, fallback: ListenerConfig): ListenerConfig {
+  const o = r.object(raw, path, ['enabled', 'host', 'port']);
+  return {
+    enabled: r.boolean(o, 'enabled', path, fallback.enabled),
+    host: r.string(o, 'host', path, fallback.host),
+    // Port 0 lets tests ask the kernel for a free port.
+    port: r.integer(o, 'port', path, fallback.port, 0, 65535),
+  };
+}
+
+function dkim(r: FieldReader, raw: unknown, path: string): DkimConfig {
+  const o = r.object(raw, path, ['selector', 'algorithm', 'keyFile']);
+  return {
+    selector: r.string(o, 'selector', path, '', true),
+    algorithm: r.oneOf(o, 'algorithm', path, ['rsa-sha256', 'ed25519-sha256'], 'rsa-sha256'),
+    keyFile: r.string(o, 'keyFile', path, '', true),
+  };
+}
+
+function smarthost(r: FieldReader, raw: unknown, path: string): SmarthostConfig {
+  const o = r.object(raw, path, ['host', 'port', 'tls', 'credentialsFile', 'tlsInsecure']);
+  const host = r.string(o, 'host', path, '', true);
+  if (host && hostProblem(host)) r.fail(join(path, 'host'), hostProblem(host) ?? '');
+  const tls = r.oneOf(
+    o,
+    'tls',
+    path,
+    ['implicit', 'starttls-required', 'starttls-opportunistic'],
+    'starttls-required',
+  );
+  const result: SmarthostConfig = {
+    host,
+    port: r.port(o, 'port', path, tls === 'implicit' ? 465 : 587),
+    tls,
+    tlsInsecure: r.boolean(o, 'tlsInsecure', path, false),
+  };
+  const credentialsFile = r.optionalString(o, 'credentialsFile', path);
+  if (credentialsFile) result.credentialsFile = credentialsFile;
+  return result;
+}
+
+function rateLimit(r: FieldReader, raw: unknown, path: string): RateLimitConfig {
+  const o = r.object(raw, path, [
+    'name',
+    'match',
+    'rate',
+    'burst',
+    'maxConnections',
+    'maxMessagesPerConnection',
+    'onExceed',
+  ]);
+  const m = r.object(o.match, join(path, 'match'), ['senderDomains', 'recipientDomains', 'senderAddresses']);
+  const mp = join(path, 'match');
+  const rate = r.object(o.rate, join(path, 'rate'), ['messages', 'per']);
+  if (o.rate === undefined) r.fail(join(path, 'rate'), 'is required');
+  const messages = r.integer(rate, 'messages', join(path, 'rate'), 1, 1, 1e9);
+  const limit: RateLimitConfig = {
+    name: r.string(o, 'name', path, '', true),
+    match: {
+      senderDomains: r.stringList(m, 'senderDomains', mp, domainProblem),
+      recipientDomains: r.stringList(m, 'recipientDomains', mp, domainProblem),
+      senderAddresses: r.stringList(m, 'senderAddresses', mp),
+    },
+    rate: {
+      messages,
+      per: r.oneOf(rate, 'per', join(path, 'rate'), ['second', 'minute', 'hour', 'day'], 'second'),
+    },
+    burst: r.integer(o, 'burst', path, messages, 1, 1e9),
+    onExceed: r.oneOf(o, 'onExceed', path, ['defer', 'reject'], 'defer'),
+  };
+  if (o.maxConnections !== undefined)
+    limit.maxConnections = r.integer(o, 'maxConnections', path, 1, 1, 10000);
+  if (o.maxMessagesPerConnection !== undefined) {
+    limit.maxMessagesPerConnection = r.integer(o, 'maxMessagesPerConnection', path, 1, 1, 1e6);
+  }
+  return limit;
+}
+
+function resolverProblem(text: string): string | undefined {
+  if (isIP(text) !== 0) return undefined;
+  const match = /^(?:\[([0-9a-f:.]+)\]|([0-9.]+)):(\d{1,5})$/i.exec(text);
+  const ip = match?.[1] ?? match?.[2] ?? '';
+  if (isIP(ip) === 0 || Number(match?.[3]) > 65535)
+    return `${JSON.stringify(text)} is not ip, ip:port or [ipv6]:port`;
+  return undefined;
+}
+
+function checkPortClash(r: FieldReader, config: RelayConfig): void {
+  const used = new Map<string, string>();
+  const entries: [string, { enabled: boolean; port: number }][] = [
+    ['listeners.smtp', config.listeners.smtp],
+    ['listeners.submission', config.listeners.submission],
+    ['listeners.smtps', config.listeners.smtps],
+    ['http', { enabled: true, port: config.http.port }],
+  ];
+  for (const [path, l] of entries) {
+    if (!l.enabled || l.port === 0) continue;
+    const other = used.get(String(l.port));
+    if (other) r.fail(`${path}.port`, `${l.port} is already used by ${other}`);
+    used.set(String(l.port), path);
+  }
+}
+
+export type { Obj };
