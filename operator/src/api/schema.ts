@@ -1,0 +1,706 @@
+// The mailfleet.dev/v1alpha1 API, declared once. crds/*.yaml, types.generated.ts and docs/api.md
+// are generated from these schemas by scripts/gen-api.ts; a unit test fails when they are stale.
+import { arr, bool, int, intOrString, map, num, obj, opaque, str } from './openapi.ts';
+import type { Schema } from './openapi.ts';
+import {
+  addressPattern,
+  cidrPattern,
+  domainMatchPattern,
+  domainPattern,
+  durationPattern,
+  hostPattern,
+  objectNamePattern,
+  quantityPattern,
+  selectorPattern,
+} from './patterns.ts';
+
+export const group = 'mailfleet.dev';
+export const version = 'v1alpha1';
+
+const objectName = (description: string) =>
+  str(description, { pattern: objectNamePattern, maxLength: 253, minLength: 1 });
+const duration = (description: string, def?: string) =>
+  str(description, { pattern: durationPattern, maxLength: 32, ...(def ? { default: def } : {}) });
+const cidrList = (description: string) =>
+  arr(
+    description,
+    str('A CIDR, for example 10.0.0.0/8 or fd00::/8.', {
+      pattern: cidrPattern,
+      maxLength: 64,
+      'x-kubernetes-validations': [
+        { rule: 'isCIDR(self)', message: 'must be a valid CIDR such as 10.0.0.0/8' },
+      ],
+    }),
+    { maxItems: 256, 'x-kubernetes-list-type': 'set' },
+  );
+const poolRef = obj(
+  'The RelayPool (in the same namespace) that this resource belongs to.',
+  { name: objectName('Name of the RelayPool.') },
+  { required: ['name'], tsType: 'PoolReference' },
+);
+const secretRef = (description: string, keyDescription?: string) =>
+  obj(
+    description,
+    {
+      name: objectName('Name of the Secret in the same namespace.'),
+      ...(keyDescription ? { key: str(keyDescription, { maxLength: 253 }) } : {}),
+    },
+    { required: ['name'] },
+  );
+
+export const conditionSchema = obj(
+  'A condition in the standard Kubernetes shape (metav1.Condition).',
+  {
+    type: str('Type of the condition in CamelCase, for example Ready.', { maxLength: 316 }),
+    status: str('Status of the condition.', { enum: ['True', 'False', 'Unknown'] }),
+    reason: str('A CamelCase reason for the last transition.', { maxLength: 1024 }),
+    message: str('A human-readable explanation of the last transition.', { maxLength: 32768 }),
+    lastTransitionTime: str('When the status last changed.', { format: 'date-time' }),
+    observedGeneration: int('The .metadata.generation the condition was set for.', {
+      minimum: 0,
+    }),
+  },
+  { required: ['type', 'status', 'lastTransitionTime', 'reason', 'message'], tsType: 'Condition' },
+);
+conditionSchema.properties!.observedGeneration!.format = 'int64';
+
+const conditions = arr(
+  'Conditions of the resource: Ready, Progressing, Degraded and kind-specific ones.',
+  conditionSchema,
+  {
+    'x-kubernetes-list-type': 'map',
+    'x-kubernetes-list-map-keys': ['type'],
+    maxItems: 16,
+  },
+);
+const observedGeneration = int('The .metadata.generation that the status describes.', { minimum: 0 });
+observedGeneration.format = 'int64';
+
+const listener = (name: string, port: number, enabled: boolean, meaning: string) =>
+  obj(
+    `The ${name} listener: ${meaning}`,
+    {
+      enabled: bool(`Whether the ${name} listener runs.`, { default: enabled }),
+      port: int(`Container and Service port of the ${name} listener.`, {
+        default: port,
+        minimum: 1,
+        maximum: 65535,
+      }),
+    },
+    { default: {}, tsType: 'Listener' },
+  );
+
+const relayPoolSpec = obj(
+  'Desired state of a fleet of SMTP relays.',
+  {
+    replicas: int(
+      'Number of relay pods. Scaled by `kubectl scale` and by an HPA through the scale subresource.',
+      {
+        default: 2,
+        minimum: 0,
+        maximum: 1000,
+      },
+    ),
+    image: str('Relay container image. Defaults to the image the operator runs with.', { maxLength: 512 }),
+    resources: obj(
+      'Compute resources of each relay container (as in a Pod spec).',
+      {
+        requests: map('Minimum resources, for example cpu: 100m, memory: 128Mi.', intOrString('A quantity.')),
+        limits: map('Maximum resources, for example memory: 512Mi.', intOrString('A quantity.')),
+      },
+      { tsType: 'ResourceRequirements' },
+    ),
+    scheduling: obj(
+      'Where relay pods may run. By default pods spread across nodes and zones.',
+      {
+        nodeSelector: map('Node labels a relay node must have.', str('Label value.')),
+        tolerations: arr('Taints the relay pods tolerate (as in a Pod spec).', opaque('A toleration.'), {
+          maxItems: 64,
+        }),
+        affinity: opaque('Pod affinity and anti-affinity (as in a Pod spec).'),
+        topologySpreadConstraints: arr(
+          'Replaces the default spread over kubernetes.io/hostname and topology.kubernetes.io/zone.',
+          opaque('A topology spread constraint.'),
+          { maxItems: 16 },
+        ),
+        priorityClassName: str('Priority class of the relay pods.', { maxLength: 253 }),
+      },
+      { tsType: 'Scheduling' },
+    ),
+    listeners: obj(
+      'Which SMTP listeners run, and on which ports.',
+      {
+        smtp: listener(
+          'smtp',
+          25,
+          true,
+          'relay for allowed networks (and authenticated users); STARTTLS offered when tls is set.',
+        ),
+        submission: listener(
+          'submission',
+          587,
+          false,
+          'message submission; STARTTLS required before AUTH, AUTH required before MAIL.',
+        ),
+        smtps: listener('smtps', 465, false, 'implicit TLS; AUTH required.'),
+      },
+      { default: {}, tsType: 'Listeners' },
+    ),
+    tls: obj(
+      'TLS for the listeners.',
+      {
+        secretName: objectName(
+          'A kubernetes.io/tls Secret (for example from cert-manager) with tls.crt and tls.key. Rotations are picked up without restart.',
+        ),
+        minVersion: str('Lowest TLS version accepted.', { enum: ['TLSv1.2', 'TLSv1.3'], default: 'TLSv1.2' }),
+      },
+      { required: ['secretName'], tsType: 'TLSSpec' },
+    ),
+    auth: obj(
+      'SMTP AUTH (PLAIN, LOGIN), only ever offered over TLS.',
+      {
+        mode: str(
+          'Required: every client authenticates. Optional: clients in allowedNetworks may relay without AUTH. Disabled: no AUTH; only allowedNetworks relay.',
+          {
+            enum: ['Required', 'Optional', 'Disabled'],
+            default: 'Disabled',
+          },
+        ),
+        credentialsSecretRef: secretRef(
+          'A Secret whose keys are usernames and values passwords. Without it the operator generates one user and stores its password in the Secret <pool>-credentials.',
+        ),
+      },
+      { default: {}, tsType: 'AuthSpec' },
+    ),
+    allowedNetworks: cidrList(
+      'Client networks that may relay without AUTH (for example the cluster pod CIDR). Nothing else may relay unauthenticated: the fleet is never an open relay.',
+    ),
+    delivery: obj(
+      'How relays deliver mail onward.',
+      {
+        mode: str("Direct: look up each recipient domain's MX. Smarthost: send everything to one upstream.", {
+          enum: ['Direct', 'Smarthost'],
+          default: 'Direct',
+        }),
+        ehloName: str('Host name used in EHLO/HELO. Defaults to the pod name.', {
+          pattern: hostPattern,
+          maxLength: 253,
+        }),
+        smarthost: obj(
+          'The upstream relay for mode Smarthost.',
+          {
+            host: str('Host name or IP of the smarthost.', { pattern: hostPattern, maxLength: 253 }),
+            port: int('Port of the smarthost.', { default: 587, minimum: 1, maximum: 65535 }),
+            tls: str(
+              'Implicit: TLS from the first byte (port 465). StartTLSRequired: fail unless STARTTLS succeeds. StartTLSOpportunistic: use STARTTLS when offered.',
+              {
+                enum: ['Implicit', 'StartTLSRequired', 'StartTLSOpportunistic'],
+                default: 'StartTLSRequired',
+              },
+            ),
+            credentialsSecretRef: secretRef(
+              'A Secret with keys username and password for AUTH at the smarthost.',
+            ),
+          },
+          { required: ['host'], tsType: 'SmarthostSpec' },
+        ),
+        resolvers: arr(
+          "DNS servers (ip or ip:port) for MX lookups in Direct mode. Defaults to the pod's resolver.",
+          str('A resolver address.', { maxLength: 64 }),
+          { maxItems: 8 },
+        ),
+      },
+      {
+        default: {},
+        tsType: 'DeliverySpec',
+        'x-kubernetes-validations': [
+          {
+            rule: "self.mode != 'Smarthost' || has(self.smarthost)",
+            message: 'delivery.smarthost.host is required when delivery.mode is Smarthost',
+            reason: 'FieldValueRequired',
+          },
+        ],
+      },
+    ),
+    retry: obj(
+      'When to retry deferred mail and when to give up (bounce).',
+      {
+        firstRetry: duration(
+          'Delay before the first retry; later retries back off exponentially with jitter.',
+          '5m',
+        ),
+        maxBackoff: duration('Longest delay between two retries.', '1h'),
+        maxQueueLifetime: duration('How long a message may stay queued before it bounces as expired.', '5d'),
+      },
+      { default: {}, tsType: 'RetrySpec' },
+    ),
+    limits: obj(
+      'Limits every relay enforces on incoming SMTP sessions.',
+      {
+        maxMessageSize: intOrString('Largest accepted message (SIZE), as a quantity.', {
+          default: '25Mi',
+          pattern: quantityPattern,
+        }),
+        maxRecipients: int('Recipients per message (RFC 5321 requires at least 100).', {
+          default: 100,
+          minimum: 1,
+          maximum: 10000,
+        }),
+        maxConnections: int('Concurrent SMTP sessions per relay.', {
+          default: 500,
+          minimum: 1,
+          maximum: 100000,
+        }),
+        maxConnectionsPerClient: int('Concurrent SMTP sessions per client IP per relay.', {
+          default: 50,
+          minimum: 1,
+          maximum: 100000,
+        }),
+      },
+      { default: {}, tsType: 'LimitsSpec' },
+    ),
+    queue: obj(
+      "The relays' spool.",
+      {
+        persistence: obj(
+          'Keep the spool on a PersistentVolume: the pool becomes a StatefulSet with one PVC per relay. Without it the spool is an emptyDir and a draining relay hands its queue to its peers.',
+          {
+            size: intOrString("Size of each relay's volume.", { pattern: quantityPattern }),
+            storageClassName: str('Storage class of the volumes; the cluster default when empty.', {
+              maxLength: 253,
+            }),
+          },
+          { required: ['size'], tsType: 'PersistenceSpec' },
+        ),
+      },
+      { tsType: 'QueueSpec' },
+    ),
+    drainTimeout: duration(
+      'How long a stopping relay may take to finish sessions and flush or hand off its queue.',
+      '60s',
+    ),
+    service: obj(
+      'The Service in front of the relays.',
+      {
+        type: str('Service type.', { enum: ['ClusterIP', 'LoadBalancer', 'NodePort'], default: 'ClusterIP' }),
+        annotations: map(
+          'Annotations for the Service (for example load-balancer settings).',
+          str('Annotation value.'),
+        ),
+        loadBalancerSourceRanges: cidrList('Client CIDRs allowed through a LoadBalancer.'),
+      },
+      { default: {}, tsType: 'ServiceSpec' },
+    ),
+    autoscaling: obj(
+      'A HorizontalPodAutoscaler for the pool.',
+      {
+        minReplicas: int('Lower bound of replicas.', { minimum: 1, maximum: 1000, default: 2 }),
+        maxReplicas: int('Upper bound of replicas.', { minimum: 1, maximum: 1000 }),
+        targetCPUUtilizationPercentage: int('Average CPU utilization the HPA aims at.', {
+          minimum: 1,
+          maximum: 100,
+          default: 70,
+        }),
+      },
+      {
+        required: ['maxReplicas'],
+        tsType: 'AutoscalingSpec',
+        'x-kubernetes-validations': [
+          {
+            rule: 'self.minReplicas <= self.maxReplicas',
+            message: 'autoscaling.minReplicas must not be greater than autoscaling.maxReplicas',
+          },
+        ],
+      },
+    ),
+    monitoring: obj(
+      'Prometheus integration.',
+      {
+        serviceMonitor: bool('Create a ServiceMonitor when the monitoring.coreos.com CRDs exist.', {
+          default: false,
+        }),
+        labels: map(
+          'Extra labels for the ServiceMonitor (to match a Prometheus selector).',
+          str('Label value.'),
+        ),
+        interval: duration('Scrape interval.', '30s'),
+      },
+      { default: {}, tsType: 'MonitoringSpec' },
+    ),
+    networkPolicy: obj(
+      'A NetworkPolicy admitting only the listeners and metrics, and only DNS and SMTP egress.',
+      {
+        enabled: bool('Create the NetworkPolicy.', { default: false }),
+        metricsFrom: cidrList(
+          'Extra networks allowed to reach the metrics port 8080 (default: any pod in the namespace).',
+        ),
+      },
+      { default: {}, tsType: 'NetworkPolicySpec' },
+    ),
+  },
+  {
+    tsType: 'RelayPoolSpec',
+    'x-kubernetes-validations': [
+      {
+        rule: '!(self.listeners.submission.enabled || self.listeners.smtps.enabled) || has(self.tls)',
+        message: 'the submission and smtps listeners need tls.secretName',
+        reason: 'FieldValueRequired',
+      },
+      {
+        rule: "self.auth.mode == 'Disabled' || has(self.tls)",
+        message: 'auth is only ever offered over TLS: set tls.secretName or auth.mode: Disabled',
+        reason: 'FieldValueRequired',
+      },
+    ],
+  },
+);
+
+const endpoint = obj(
+  'Where applications reach the pool.',
+  {
+    host: str('The Service DNS name.'),
+    ports: arr(
+      'The enabled listener ports.',
+      obj(
+        'A listener port.',
+        { name: str('Listener name.'), port: int('Port.') },
+        { tsType: 'EndpointPort' },
+      ),
+      { maxItems: 8 },
+    ),
+  },
+  { tsType: 'Endpoint' },
+);
+
+const relayPoolStatus = obj(
+  'Observed state of the pool.',
+  {
+    observedGeneration,
+    conditions,
+    replicas: int('Relay pods that exist.', { minimum: 0 }),
+    readyReplicas: int('Relay pods that are ready.', { minimum: 0 }),
+    selector: str('Label selector of the relay pods (for the scale subresource).'),
+    domains: int('SendingDomains bound to this pool.', { minimum: 0 }),
+    endpoint,
+  },
+  { tsType: 'RelayPoolStatus' },
+);
+
+const dnsRecord = (description: string) =>
+  obj(
+    description,
+    { name: str('Record name.'), type: str('Record type.'), value: str('Record value.') },
+    { tsType: 'DNSRecord' },
+  );
+
+const sendingDomainSpec = obj(
+  'A domain that a RelayPool may send for.',
+  {
+    domain: str('The sending domain (MAIL FROM and From: domain), for example mail.example.com. Immutable.', {
+      pattern: domainPattern,
+      maxLength: 253,
+      'x-kubernetes-validations': [
+        { rule: 'self == oldSelf', message: 'domain is immutable; create a new SendingDomain instead' },
+      ],
+    }),
+    poolRef,
+    dkim: obj(
+      "DKIM signing of the domain's mail.",
+      {
+        selector: str(
+          'DKIM selector; the public key is published at <selector>._domainkey.<domain>. A new selector means a new key.',
+          {
+            pattern: selectorPattern,
+            maxLength: 63,
+            default: 'mailfleet',
+          },
+        ),
+        algorithm: str('Signing algorithm: rsa-sha256 (2048-bit key) or ed25519-sha256.', {
+          enum: ['rsa-sha256', 'ed25519-sha256'],
+          default: 'rsa-sha256',
+        }),
+        keySecretRef: secretRef(
+          'A Secret holding the PEM private key. Without it the operator generates a key and never silently replaces it.',
+          'Key in the Secret holding the PEM private key (default dkim.key).',
+        ),
+      },
+      { default: {}, tsType: 'DKIMSpec' },
+    ),
+    returnPath: str('Domain used for the envelope sender (bounces), when it differs from domain.', {
+      pattern: domainPattern,
+      maxLength: 253,
+    }),
+    bouncePolicy: obj(
+      "What the operator does when the domain's bounce rate, measured across the whole pool, is too high.",
+      {
+        maxBounceRate: num('Highest acceptable share of bounced recipients (0.05 = 5%).', {
+          minimum: 0,
+          maximum: 1,
+          default: 0.05,
+        }),
+        window: duration('Window over which the bounce rate is measured.', '1h'),
+        minMessages: int('Fewest recipients in the window before the rate is judged.', {
+          minimum: 1,
+          maximum: 10000000,
+          default: 100,
+        }),
+        action: str("Suspend: the relays keep the domain's mail queued until resumed. Alert: only report.", {
+          enum: ['Suspend', 'Alert'],
+          default: 'Alert',
+        }),
+      },
+      { default: {}, tsType: 'BouncePolicySpec' },
+    ),
+    suspend: bool(
+      "Hold this domain's outgoing mail in the queue (accepted, not delivered). Set false to resume after an automatic suspension.",
+      { default: false },
+    ),
+  },
+  { required: ['domain', 'poolRef'], tsType: 'SendingDomainSpec' },
+);
+
+const sendingDomainStatus = obj(
+  'Observed state of the domain.',
+  {
+    observedGeneration,
+    conditions,
+    dkim: obj(
+      'The DKIM key in use and the DNS record to publish for it.',
+      {
+        selector: str('Selector in use.'),
+        algorithm: str('Algorithm in use.'),
+        secretName: str('Secret holding the private key.'),
+        dnsRecord: dnsRecord('The TXT record to publish.'),
+      },
+      { tsType: 'DKIMStatus' },
+    ),
+    spf: dnsRecord('A recommended SPF record.'),
+    dmarc: dnsRecord('A recommended DMARC record.'),
+    bounceRate: str('Last measured bounce rate over the policy window, as a decimal string.'),
+    bounceRateMessages: int('Recipients the last measurement covered.', { minimum: 0 }),
+    suspendedAt: str('When the domain was suspended automatically.', { format: 'date-time' }),
+  },
+  { tsType: 'SendingDomainStatus' },
+);
+
+const rateLimitSpec = obj(
+  "Sending and connection limits for part of a pool's traffic.",
+  {
+    poolRef,
+    match: obj(
+      "Which messages the limit applies to. Every listed criterion must match; an empty match applies to all the pool's mail.",
+      {
+        senderDomains: arr(
+          'Sender (MAIL FROM) domains.',
+          str('A domain or *.domain.', { pattern: domainMatchPattern, maxLength: 253 }),
+          { maxItems: 1000 },
+        ),
+        senderAddresses: arr(
+          'Sender addresses.',
+          str('An address.', { pattern: addressPattern, maxLength: 320 }),
+          { maxItems: 1000 },
+        ),
+        recipientDomains: arr(
+          'Recipient domains (destinations).',
+          str('A domain or *.domain.', { pattern: domainMatchPattern, maxLength: 253 }),
+          { maxItems: 1000 },
+        ),
+        recipientMXHosts: arr(
+          'MX rollup: destinations whose MX hosts match one of these (for example *.google.com) share this limit.',
+          str('An MX host or *.host.', { pattern: domainMatchPattern, maxLength: 253 }),
+          { maxItems: 1000 },
+        ),
+      },
+      { default: {}, tsType: 'RateLimitMatch' },
+    ),
+    rate: obj(
+      'Messages admitted per period (a token bucket).',
+      {
+        messages: int('Messages per period.', { minimum: 1, maximum: 100000000 }),
+        per: str('The period.', { enum: ['Second', 'Minute', 'Hour', 'Day'] }),
+      },
+      { required: ['messages', 'per'], tsType: 'Rate' },
+    ),
+    burst: int(
+      'Messages that may go at once before the rate applies (bucket size). Defaults to the per-second rate, at least 1.',
+      { minimum: 1, maximum: 1000000 },
+    ),
+    maxConnections: int('Concurrent outbound connections per destination.', { minimum: 1, maximum: 10000 }),
+    maxMessagesPerConnection: int('Messages sent over one outbound connection before it is closed.', {
+      minimum: 1,
+      maximum: 100000,
+    }),
+    scope: str(
+      'PerRelay: each relay applies the numbers. Pool: the numbers are for the whole pool, and each relay enforces its share of ready replicas.',
+      {
+        enum: ['PerRelay', 'Pool'],
+        default: 'PerRelay',
+      },
+    ),
+    onExceed: str(
+      'Defer: keep the message queued until the limit admits it. Reject: answer 451 4.7.0 at submission so the client retries.',
+      {
+        enum: ['Defer', 'Reject'],
+        default: 'Defer',
+      },
+    ),
+  },
+  {
+    required: ['poolRef'],
+    tsType: 'RateLimitSpec',
+    'x-kubernetes-validations': [
+      {
+        rule: 'has(self.rate) || has(self.maxConnections) || has(self.maxMessagesPerConnection)',
+        message: 'set at least one of rate, maxConnections or maxMessagesPerConnection',
+      },
+      { rule: "self.onExceed != 'Reject' || has(self.rate)", message: 'onExceed: Reject needs a rate' },
+    ],
+  },
+);
+
+const rateLimitStatus = obj(
+  'Observed state of the limit.',
+  {
+    observedGeneration,
+    conditions,
+    effectiveRate: str('The rate each relay enforces (its share for scope Pool), for example 3.33/s.'),
+    sharedBy: int('Ready relays sharing a Pool-scoped limit.', { minimum: 0 }),
+  },
+  { tsType: 'RateLimitStatus' },
+);
+
+export type PrinterColumn = {
+  name: string;
+  type: string;
+  jsonPath: string;
+  description: string;
+  priority?: number;
+};
+
+export type Kind = {
+  kind: string;
+  plural: string;
+  singular: string;
+  shortName: string;
+  description: string;
+  spec: Schema;
+  status: Schema;
+  columns: PrinterColumn[];
+  scale?: { specReplicasPath: string; statusReplicasPath: string; labelSelectorPath: string };
+};
+
+const ready = (d: string): PrinterColumn => ({
+  name: 'Ready',
+  type: 'string',
+  jsonPath: '.status.conditions[?(@.type=="Ready")].status',
+  description: d,
+});
+const age: PrinterColumn = {
+  name: 'Age',
+  type: 'date',
+  jsonPath: '.metadata.creationTimestamp',
+  description: 'Time since creation.',
+};
+
+export const kinds: Kind[] = [
+  {
+    kind: 'RelayPool',
+    plural: 'relaypools',
+    singular: 'relaypool',
+    shortName: 'rp',
+    description:
+      'RelayPool is a fleet of SMTP relays: listeners, TLS, auth, who may relay, delivery and queue persistence.',
+    spec: relayPoolSpec,
+    status: relayPoolStatus,
+    scale: {
+      specReplicasPath: '.spec.replicas',
+      statusReplicasPath: '.status.replicas',
+      labelSelectorPath: '.status.selector',
+    },
+    columns: [
+      ready('Whether the pool is ready.'),
+      { name: 'Replicas', type: 'integer', jsonPath: '.spec.replicas', description: 'Desired relays.' },
+      { name: 'Available', type: 'integer', jsonPath: '.status.readyReplicas', description: 'Ready relays.' },
+      {
+        name: 'Domains',
+        type: 'integer',
+        jsonPath: '.status.domains',
+        description: 'Bound sending domains.',
+      },
+      { name: 'Delivery', type: 'string', jsonPath: '.spec.delivery.mode', description: 'Delivery mode.' },
+      {
+        name: 'Endpoint',
+        type: 'string',
+        jsonPath: '.status.endpoint.host',
+        description: 'Service DNS name.',
+        priority: 1,
+      },
+      age,
+    ],
+  },
+  {
+    kind: 'SendingDomain',
+    plural: 'sendingdomains',
+    singular: 'sendingdomain',
+    shortName: 'sd',
+    description:
+      'SendingDomain is a domain that a RelayPool may send for, with its DKIM key and bounce policy.',
+    spec: sendingDomainSpec,
+    status: sendingDomainStatus,
+    columns: [
+      { name: 'Domain', type: 'string', jsonPath: '.spec.domain', description: 'The sending domain.' },
+      { name: 'Pool', type: 'string', jsonPath: '.spec.poolRef.name', description: 'The RelayPool.' },
+      ready('Whether the domain is ready to send.'),
+      {
+        name: 'DKIM',
+        type: 'string',
+        jsonPath: '.status.conditions[?(@.type=="DKIMKeyReady")].status',
+        description: 'DKIM key ready.',
+      },
+      {
+        name: 'DNS',
+        type: 'string',
+        jsonPath: '.status.conditions[?(@.type=="DNSVerified")].status',
+        description: 'DNS records verified.',
+        priority: 1,
+      },
+      {
+        name: 'Suspended',
+        type: 'string',
+        jsonPath: '.status.conditions[?(@.type=="Suspended")].status',
+        description: 'Sending suspended.',
+      },
+      {
+        name: 'Bounce-Rate',
+        type: 'string',
+        jsonPath: '.status.bounceRate',
+        description: 'Last measured bounce rate.',
+        priority: 1,
+      },
+      age,
+    ],
+  },
+  {
+    kind: 'RateLimit',
+    plural: 'ratelimits',
+    singular: 'ratelimit',
+    shortName: 'rl',
+    description: "RateLimit limits the sending rate and connections of part of a RelayPool's traffic.",
+    spec: rateLimitSpec,
+    status: rateLimitStatus,
+    columns: [
+      { name: 'Pool', type: 'string', jsonPath: '.spec.poolRef.name', description: 'The RelayPool.' },
+      { name: 'Rate', type: 'integer', jsonPath: '.spec.rate.messages', description: 'Messages per period.' },
+      { name: 'Per', type: 'string', jsonPath: '.spec.rate.per', description: 'Period.' },
+      { name: 'Scope', type: 'string', jsonPath: '.spec.scope', description: 'PerRelay or Pool.' },
+      {
+        name: 'Effective',
+        type: 'string',
+        jsonPath: '.status.effectiveRate',
+        description: 'Rate each relay enforces.',
+      },
+      ready('Whether the limit is applied.'),
+      age,
+    ],
+  },
+];

@@ -1,0 +1,391 @@
+// Generated from operator/src/api/schema.ts by `npm run gen:api`. Do not edit.
+/** Compute resources of each relay container (as in a Pod spec). */
+export interface ResourceRequirements {
+  /** Minimum resources, for example cpu: 100m, memory: 128Mi. */
+  requests?: Record<string, number | string>;
+  /** Maximum resources, for example memory: 512Mi. */
+  limits?: Record<string, number | string>;
+}
+
+/** Where relay pods may run. By default pods spread across nodes and zones. */
+export interface Scheduling {
+  /** Node labels a relay node must have. */
+  nodeSelector?: Record<string, string>;
+  /** Taints the relay pods tolerate (as in a Pod spec). */
+  tolerations?: Array<Record<string, unknown>>;
+  /** Pod affinity and anti-affinity (as in a Pod spec). */
+  affinity?: Record<string, unknown>;
+  /** Replaces the default spread over kubernetes.io/hostname and topology.kubernetes.io/zone. */
+  topologySpreadConstraints?: Array<Record<string, unknown>>;
+  /** Priority class of the relay pods. */
+  priorityClassName?: string;
+}
+
+/** The smtp listener: relay for allowed networks (and authenticated users); STARTTLS offered when tls is set. */
+export interface Listener {
+  /** Whether the smtp listener runs. Default: true. */
+  enabled?: boolean;
+  /** Container and Service port of the smtp listener. Default: 25. */
+  port?: number;
+}
+
+/** Which SMTP listeners run, and on which ports. */
+export interface Listeners {
+  /** The smtp listener: relay for allowed networks (and authenticated users); STARTTLS offered when tls is set. Default: {}. */
+  smtp?: Listener;
+  /** The submission listener: message submission; STARTTLS required before AUTH, AUTH required before MAIL. Default: {}. */
+  submission?: Listener;
+  /** The smtps listener: implicit TLS; AUTH required. Default: {}. */
+  smtps?: Listener;
+}
+
+/** TLS for the listeners. */
+export interface TLSSpec {
+  /** A kubernetes.io/tls Secret (for example from cert-manager) with tls.crt and tls.key. Rotations are picked up without restart. */
+  secretName: string;
+  /** Lowest TLS version accepted. Default: "TLSv1.2". */
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+}
+
+/** SMTP AUTH (PLAIN, LOGIN), only ever offered over TLS. */
+export interface AuthSpec {
+  /** Required: every client authenticates. Optional: clients in allowedNetworks may relay without AUTH. Disabled: no AUTH; only allowedNetworks relay. Default: "Disabled". */
+  mode?: 'Required' | 'Optional' | 'Disabled';
+  /** A Secret whose keys are usernames and values passwords. Without it the operator generates one user and stores its password in the Secret <pool>-credentials. */
+  credentialsSecretRef?: {
+    /** Name of the Secret in the same namespace. */
+    name: string;
+  };
+}
+
+/** The upstream relay for mode Smarthost. */
+export interface SmarthostSpec {
+  /** Host name or IP of the smarthost. */
+  host: string;
+  /** Port of the smarthost. Default: 587. */
+  port?: number;
+  /** Implicit: TLS from the first byte (port 465). StartTLSRequired: fail unless STARTTLS succeeds. StartTLSOpportunistic: use STARTTLS when offered. Default: "StartTLSRequired". */
+  tls?: 'Implicit' | 'StartTLSRequired' | 'StartTLSOpportunistic';
+  /** A Secret with keys username and password for AUTH at the smarthost. */
+  credentialsSecretRef?: {
+    /** Name of the Secret in the same namespace. */
+    name: string;
+  };
+}
+
+/** How relays deliver mail onward. */
+export interface DeliverySpec {
+  /** Direct: look up each recipient domain's MX. Smarthost: send everything to one upstream. Default: "Direct". */
+  mode?: 'Direct' | 'Smarthost';
+  /** Host name used in EHLO/HELO. Defaults to the pod name. */
+  ehloName?: string;
+  /** The upstream relay for mode Smarthost. */
+  smarthost?: SmarthostSpec;
+  /** DNS servers (ip or ip:port) for MX lookups in Direct mode. Defaults to the pod's resolver. */
+  resolvers?: Array<string>;
+}
+
+/** When to retry deferred mail and when to give up (bounce). */
+export interface RetrySpec {
+  /** Delay before the first retry; later retries back off exponentially with jitter. Default: "5m". */
+  firstRetry?: string;
+  /** Longest delay between two retries. Default: "1h". */
+  maxBackoff?: string;
+  /** How long a message may stay queued before it bounces as expired. Default: "5d". */
+  maxQueueLifetime?: string;
+}
+
+/** Limits every relay enforces on incoming SMTP sessions. */
+export interface LimitsSpec {
+  /** Largest accepted message (SIZE), as a quantity. Default: "25Mi". */
+  maxMessageSize?: number | string;
+  /** Recipients per message (RFC 5321 requires at least 100). Default: 100. */
+  maxRecipients?: number;
+  /** Concurrent SMTP sessions per relay. Default: 500. */
+  maxConnections?: number;
+  /** Concurrent SMTP sessions per client IP per relay. Default: 50. */
+  maxConnectionsPerClient?: number;
+}
+
+/** Keep the spool on a PersistentVolume: the pool becomes a StatefulSet with one PVC per relay. Without it the spool is an emptyDir and a draining relay hands its queue to its peers. */
+export interface PersistenceSpec {
+  /** Size of each relay's volume. */
+  size: number | string;
+  /** Storage class of the volumes; the cluster default when empty. */
+  storageClassName?: string;
+}
+
+/** The relays' spool. */
+export interface QueueSpec {
+  /** Keep the spool on a PersistentVolume: the pool becomes a StatefulSet with one PVC per relay. Without it the spool is an emptyDir and a draining relay hands its queue to its peers. */
+  persistence?: PersistenceSpec;
+}
+
+/** The Service in front of the relays. */
+export interface ServiceSpec {
+  /** Service type. Default: "ClusterIP". */
+  type?: 'ClusterIP' | 'LoadBalancer' | 'NodePort';
+  /** Annotations for the Service (for example load-balancer settings). */
+  annotations?: Record<string, string>;
+  /** Client CIDRs allowed through a LoadBalancer. */
+  loadBalancerSourceRanges?: Array<string>;
+}
+
+/** A HorizontalPodAutoscaler for the pool. */
+export interface AutoscalingSpec {
+  /** Lower bound of replicas. Default: 2. */
+  minReplicas?: number;
+  /** Upper bound of replicas. */
+  maxReplicas: number;
+  /** Average CPU utilization the HPA aims at. Default: 70. */
+  targetCPUUtilizationPercentage?: number;
+}
+
+/** Prometheus integration. */
+export interface MonitoringSpec {
+  /** Create a ServiceMonitor when the monitoring.coreos.com CRDs exist. Default: false. */
+  serviceMonitor?: boolean;
+  /** Extra labels for the ServiceMonitor (to match a Prometheus selector). */
+  labels?: Record<string, string>;
+  /** Scrape interval. Default: "30s". */
+  interval?: string;
+}
+
+/** A NetworkPolicy admitting only the listeners and metrics, and only DNS and SMTP egress. */
+export interface NetworkPolicySpec {
+  /** Create the NetworkPolicy. Default: false. */
+  enabled?: boolean;
+  /** Extra networks allowed to reach the metrics port 8080 (default: any pod in the namespace). */
+  metricsFrom?: Array<string>;
+}
+
+/** Desired state of a fleet of SMTP relays. */
+export interface RelayPoolSpec {
+  /** Number of relay pods. Scaled by `kubectl scale` and by an HPA through the scale subresource. Default: 2. */
+  replicas?: number;
+  /** Relay container image. Defaults to the image the operator runs with. */
+  image?: string;
+  /** Compute resources of each relay container (as in a Pod spec). */
+  resources?: ResourceRequirements;
+  /** Where relay pods may run. By default pods spread across nodes and zones. */
+  scheduling?: Scheduling;
+  /** Which SMTP listeners run, and on which ports. Default: {}. */
+  listeners?: Listeners;
+  /** TLS for the listeners. */
+  tls?: TLSSpec;
+  /** SMTP AUTH (PLAIN, LOGIN), only ever offered over TLS. Default: {}. */
+  auth?: AuthSpec;
+  /** Client networks that may relay without AUTH (for example the cluster pod CIDR). Nothing else may relay unauthenticated: the fleet is never an open relay. */
+  allowedNetworks?: Array<string>;
+  /** How relays deliver mail onward. Default: {}. */
+  delivery?: DeliverySpec;
+  /** When to retry deferred mail and when to give up (bounce). Default: {}. */
+  retry?: RetrySpec;
+  /** Limits every relay enforces on incoming SMTP sessions. Default: {}. */
+  limits?: LimitsSpec;
+  /** The relays' spool. */
+  queue?: QueueSpec;
+  /** How long a stopping relay may take to finish sessions and flush or hand off its queue. Default: "60s". */
+  drainTimeout?: string;
+  /** The Service in front of the relays. Default: {}. */
+  service?: ServiceSpec;
+  /** A HorizontalPodAutoscaler for the pool. */
+  autoscaling?: AutoscalingSpec;
+  /** Prometheus integration. Default: {}. */
+  monitoring?: MonitoringSpec;
+  /** A NetworkPolicy admitting only the listeners and metrics, and only DNS and SMTP egress. Default: {}. */
+  networkPolicy?: NetworkPolicySpec;
+}
+
+/** A condition in the standard Kubernetes shape (metav1.Condition). */
+export interface Condition {
+  /** Type of the condition in CamelCase, for example Ready. */
+  type: string;
+  /** Status of the condition. */
+  status: 'True' | 'False' | 'Unknown';
+  /** A CamelCase reason for the last transition. */
+  reason: string;
+  /** A human-readable explanation of the last transition. */
+  message: string;
+  /** When the status last changed. */
+  lastTransitionTime: string;
+  /** The .metadata.generation the condition was set for. */
+  observedGeneration?: number;
+}
+
+/** A listener port. */
+export interface EndpointPort {
+  /** Listener name. */
+  name?: string;
+  /** Port. */
+  port?: number;
+}
+
+/** Where applications reach the pool. */
+export interface Endpoint {
+  /** The Service DNS name. */
+  host?: string;
+  /** The enabled listener ports. */
+  ports?: Array<EndpointPort>;
+}
+
+/** Observed state of the pool. */
+export interface RelayPoolStatus {
+  /** The .metadata.generation that the status describes. */
+  observedGeneration?: number;
+  /** Conditions of the resource: Ready, Progressing, Degraded and kind-specific ones. */
+  conditions?: Array<Condition>;
+  /** Relay pods that exist. */
+  replicas?: number;
+  /** Relay pods that are ready. */
+  readyReplicas?: number;
+  /** Label selector of the relay pods (for the scale subresource). */
+  selector?: string;
+  /** SendingDomains bound to this pool. */
+  domains?: number;
+  /** Where applications reach the pool. */
+  endpoint?: Endpoint;
+}
+
+/** The RelayPool (in the same namespace) that this resource belongs to. */
+export interface PoolReference {
+  /** Name of the RelayPool. */
+  name: string;
+}
+
+/** DKIM signing of the domain's mail. */
+export interface DKIMSpec {
+  /** DKIM selector; the public key is published at <selector>._domainkey.<domain>. A new selector means a new key. Default: "mailfleet". */
+  selector?: string;
+  /** Signing algorithm: rsa-sha256 (2048-bit key) or ed25519-sha256. Default: "rsa-sha256". */
+  algorithm?: 'rsa-sha256' | 'ed25519-sha256';
+  /** A Secret holding the PEM private key. Without it the operator generates a key and never silently replaces it. */
+  keySecretRef?: {
+    /** Name of the Secret in the same namespace. */
+    name: string;
+    /** Key in the Secret holding the PEM private key (default dkim.key). */
+    key?: string;
+  };
+}
+
+/** What the operator does when the domain's bounce rate, measured across the whole pool, is too high. */
+export interface BouncePolicySpec {
+  /** Highest acceptable share of bounced recipients (0.05 = 5%). Default: 0.05. */
+  maxBounceRate?: number;
+  /** Window over which the bounce rate is measured. Default: "1h". */
+  window?: string;
+  /** Fewest recipients in the window before the rate is judged. Default: 100. */
+  minMessages?: number;
+  /** Suspend: the relays keep the domain's mail queued until resumed. Alert: only report. Default: "Alert". */
+  action?: 'Suspend' | 'Alert';
+}
+
+/** A domain that a RelayPool may send for. */
+export interface SendingDomainSpec {
+  /** The sending domain (MAIL FROM and From: domain), for example mail.example.com. Immutable. */
+  domain: string;
+  /** The RelayPool (in the same namespace) that this resource belongs to. */
+  poolRef: PoolReference;
+  /** DKIM signing of the domain's mail. Default: {}. */
+  dkim?: DKIMSpec;
+  /** Domain used for the envelope sender (bounces), when it differs from domain. */
+  returnPath?: string;
+  /** What the operator does when the domain's bounce rate, measured across the whole pool, is too high. Default: {}. */
+  bouncePolicy?: BouncePolicySpec;
+  /** Hold this domain's outgoing mail in the queue (accepted, not delivered). Set false to resume after an automatic suspension. Default: false. */
+  suspend?: boolean;
+}
+
+/** The TXT record to publish. */
+export interface DNSRecord {
+  /** Record name. */
+  name?: string;
+  /** Record type. */
+  type?: string;
+  /** Record value. */
+  value?: string;
+}
+
+/** The DKIM key in use and the DNS record to publish for it. */
+export interface DKIMStatus {
+  /** Selector in use. */
+  selector?: string;
+  /** Algorithm in use. */
+  algorithm?: string;
+  /** Secret holding the private key. */
+  secretName?: string;
+  /** The TXT record to publish. */
+  dnsRecord?: DNSRecord;
+}
+
+/** Observed state of the domain. */
+export interface SendingDomainStatus {
+  /** The .metadata.generation that the status describes. */
+  observedGeneration?: number;
+  /** Conditions of the resource: Ready, Progressing, Degraded and kind-specific ones. */
+  conditions?: Array<Condition>;
+  /** The DKIM key in use and the DNS record to publish for it. */
+  dkim?: DKIMStatus;
+  /** A recommended SPF record. */
+  spf?: DNSRecord;
+  /** A recommended DMARC record. */
+  dmarc?: DNSRecord;
+  /** Last measured bounce rate over the policy window, as a decimal string. */
+  bounceRate?: string;
+  /** Recipients the last measurement covered. */
+  bounceRateMessages?: number;
+  /** When the domain was suspended automatically. */
+  suspendedAt?: string;
+}
+
+/** Which messages the limit applies to. Every listed criterion must match; an empty match applies to all the pool's mail. */
+export interface RateLimitMatch {
+  /** Sender (MAIL FROM) domains. */
+  senderDomains?: Array<string>;
+  /** Sender addresses. */
+  senderAddresses?: Array<string>;
+  /** Recipient domains (destinations). */
+  recipientDomains?: Array<string>;
+  /** MX rollup: destinations whose MX hosts match one of these (for example *.google.com) share this limit. */
+  recipientMXHosts?: Array<string>;
+}
+
+/** Messages admitted per period (a token bucket). */
+export interface Rate {
+  /** Messages per period. */
+  messages: number;
+  /** The period. */
+  per: 'Second' | 'Minute' | 'Hour' | 'Day';
+}
+
+/** Sending and connection limits for part of a pool's traffic. */
+export interface RateLimitSpec {
+  /** The RelayPool (in the same namespace) that this resource belongs to. */
+  poolRef: PoolReference;
+  /** Which messages the limit applies to. Every listed criterion must match; an empty match applies to all the pool's mail. Default: {}. */
+  match?: RateLimitMatch;
+  /** Messages admitted per period (a token bucket). */
+  rate?: Rate;
+  /** Messages that may go at once before the rate applies (bucket size). Defaults to the per-second rate, at least 1. */
+  burst?: number;
+  /** Concurrent outbound connections per destination. */
+  maxConnections?: number;
+  /** Messages sent over one outbound connection before it is closed. */
+  maxMessagesPerConnection?: number;
+  /** PerRelay: each relay applies the numbers. Pool: the numbers are for the whole pool, and each relay enforces its share of ready replicas. Default: "PerRelay". */
+  scope?: 'PerRelay' | 'Pool';
+  /** Defer: keep the message queued until the limit admits it. Reject: answer 451 4.7.0 at submission so the client retries. Default: "Defer". */
+  onExceed?: 'Defer' | 'Reject';
+}
+
+/** Observed state of the limit. */
+export interface RateLimitStatus {
+  /** The .metadata.generation that the status describes. */
+  observedGeneration?: number;
+  /** Conditions of the resource: Ready, Progressing, Degraded and kind-specific ones. */
+  conditions?: Array<Condition>;
+  /** The rate each relay enforces (its share for scope Pool), for example 3.33/s. */
+  effectiveRate?: string;
+  /** Ready relays sharing a Pool-scoped limit. */
+  sharedBy?: number;
+}

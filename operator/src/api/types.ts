@@ -1,0 +1,28 @@
+// The mailfleet.dev/v1alpha1 objects as the operator reads them. Spec and status shapes are
+// generated from schema.ts (types.generated.ts), so these types cannot drift from the CRDs.
+import type { V1ObjectMeta } from '@kubernetes/client-node';
+import type {
+  RateLimitSpec,
+  RateLimitStatus,
+  RelayPoolSpec,
+  RelayPoolStatus,
+  SendingDomainSpec,
+  SendingDomainStatus,
+} from './types.generated.ts';
+
+export type * from './types.generated.ts';
+
+export const apiVersion = 'mailfleet.dev/v1alpha1';
+
+type Resource<K extends string, S, T> = {
+  apiVersion: typeof apiVersion;
+  kind: K;
+  metadata: V1ObjectMeta;
+  spec: S;
+  status?: T;
+};
+
+export type RelayPool = Resource<'RelayPool', RelayPoolSpec, RelayPoolStatus>;
+export type SendingDomain = Resource<'SendingDomain', SendingDomainSpec, SendingDomainStatus>;
+export type RateLimit = Resource<'RateLimit', RateLimitSpec, RateLimitStatus>;
+export type MailfleetResource = RelayPool | SendingDomain | RateLimit;

@@ -1,0 +1,40 @@
+// The project's test command: lint, typecheck, unit tests, then integration suites.
+// Usage: node scripts/test.ts [unit|integration|all]   (npm test runs "all")
+import { spawnSync } from 'node:child_process';
+import { globSync } from 'node:fs';
+
+const mode = process.argv[2] ?? 'all';
+
+function run(label: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): void {
+  const started = Date.now();
+  process.stdout.write(`\n=== ${label}: ${cmd} ${args.join(' ')}\n`);
+  const result = spawnSync(cmd, args, { stdio: 'inherit', env });
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  if (result.status !== 0) {
+    process.stdout.write(`=== ${label} FAILED after ${seconds}s (exit ${result.status ?? result.signal})\n`);
+    process.exit(1);
+  }
+  process.stdout.write(`=== ${label} passed in ${seconds}s\n`);
+}
+
+const unitFiles = globSync([
+  'operator/src/**/*.test.ts',
+  'relay/src/**/*.test.ts',
+  'test/unit/**/*.test.ts',
+]).sort();
+const integrationFiles = globSync(['test/integration/**/*.test.ts']).sort();
+
+if (mode === 'unit' || mode === 'all') {
+  run('lint', 'npx', ['eslint', '.']);
+  run('format', 'npx', ['prettier', '--check', '.']);
+  run('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json']);
+  run('unit tests', process.execPath, ['--test', '--test-reporter=spec', ...unitFiles]);
+}
+if ((mode === 'integration' || mode === 'all') && integrationFiles.length > 0) {
+  run('integration tests', process.execPath, [
+    '--test',
+    '--test-reporter=spec',
+    '--test-concurrency=1',
+    ...integrationFiles,
+  ]);
+}
