@@ -31,6 +31,10 @@ if (mode === 'unit' || mode === 'all') {
   run('unit tests', process.execPath, ['--test', '--test-reporter=spec', ...unitFiles]);
 }
 if ((mode === 'integration' || mode === 'all') && integrationFiles.length > 0) {
+  // The integration suites run against a real etcd + kube-apiserver + controller-manager + kwok
+  // built from the Go module proxy (cached after the first build; see docs/testing.md), unless
+  // MAILFLEET_TEST_KUBECONFIG or KUBEBUILDER_ASSETS point at another cluster or binaries.
+  if (!process.env.MAILFLEET_TEST_KUBECONFIG) run('control plane binaries', 'bash', ['test/controlplane/build.sh']);
   run('integration tests', process.execPath, [
     '--test',
     '--test-reporter=spec',
