@@ -1,0 +1,67 @@
+// The relay's one error catalogue. Every SMTP reply the relay makes itself comes from REPLIES, so
+// a reply code is chosen in exactly one place and metrics can count rejections by a stable code.
+
+export interface SmtpReply {
+  code: number;
+  enhanced: string;
+  message: string;
+}
+
+export type PolicyResult = { ok: true } | SmtpReply;
+
+export const REPLIES = {
+  // RFC 5321 §3.8: 421 closes the session; used while draining so clients retry another relay.
+  shuttingDown: { code: 421, enhanced: '4.3.2', message: 'Service shutting down, try another relay' },
+  tooManyConnections: { code: 421, enhanced: '4.7.0', message: 'Too many connections, try again later' },
+  tooManyFromClient: { code: 421, enhanced: '4.7.0', message: 'Too many connections from your address' },
+  // RFC 3463 4.3.0: the spool write or fsync failed; nothing was queued, the client keeps the message.
+  spoolWriteFailed: { code: 451, enhanced: '4.3.0', message: 'Temporary local problem, message not queued' },
+  // RFC 3463 4.3.1: mail system full.
+  diskFull: { code: 452, enhanced: '4.3.1', message: 'Insufficient system storage' },
+  tooManyRecipients: { code: 452, enhanced: '4.5.3', message: 'Too many recipients' },
+  authRequired: { code: 530, enhanced: '5.7.0', message: 'Authentication required' },
+  authFailed: { code: 535, enhanced: '5.7.8', message: 'Authentication credentials invalid' },
+  relayDenied: { code: 554, enhanced: '5.7.1', message: 'Relay access denied' },
+  senderDomainNotAllowed: {
+    code: 550,
+    enhanced: '5.7.1',
+    message: 'Sender domain is not a sending domain of this relay',
+  },
+  senderDomainSuspended: { code: 550, enhanced: '5.7.1', message: 'Sending domain is suspended' },
+  badRecipient: { code: 501, enhanced: '5.1.3', message: 'Bad recipient address syntax' },
+  messageTooBig: { code: 552, enhanced: '5.3.4', message: 'Message size exceeds fixed maximum message size' },
+} as const satisfies Record<string, SmtpReply>;
+
+export type ReplyName = keyof typeof REPLIES;
+
+/** An Error carrying an SMTP reply; smtp-server reads responseCode to build the reply line. */
+export class SmtpReplyError extends Error {
+  readonly responseCode: number;
+  readonly reply: SmtpReply;
+  constructor(reply: SmtpReply) {
+    super(`${reply.enhanced} ${reply.message}`);
+    this.responseCode = reply.code;
+    this.reply = reply;
+  }
+}
+
+export function isReply(result: PolicyResult): result is SmtpReply {
+  return !('ok' in result);
+}
+
+/** Internal (non-SMTP) failures, with stable codes for logs and metrics. */
+export type RelayErrorCode =
+  | 'SPOOL_WRITE'
+  | 'SPOOL_CORRUPT'
+  | 'CONFIG_INVALID'
+  | 'DNS_FAILURE'
+  | 'DELIVERY_CONNECTION'
+  | 'HANDOFF_FAILED';
+
+export class RelayError extends Error {
+  readonly code: RelayErrorCode;
+  constructor(code: RelayErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}

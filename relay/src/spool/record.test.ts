@@ -1,0 +1,76 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { decodeMessage, decodeStateLog, encodeMessage, encodeStateLine } from './record.ts';
+
+const envelope = (over = {}) => ({
+  id: 'q1',
+  from: 'a@example.com',
+  recipients: ['b@example.org', 'c@example.net'],
+  receivedAt: 1_700_000_000_000,
+  client: { address: '127.0.0.1', helo: 'client' },
+  ...over,
+});
+
+describe('message record', () => {
+  test('round-trips any envelope and body', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 2000 }),
+        fc.string(),
+        fc.array(fc.string(), { minLength: 1, maxLength: 5 }),
+        (bytes, from, recipients) => {
+          const body = Buffer.from(bytes);
+          const decoded = decodeMessage(encodeMessage(envelope({ from, recipients }), body));
+          assert.ok(decoded.ok);
+          assert.deepEqual(decoded.body, body);
+          assert.equal(decoded.envelope.from, from);
+          assert.deepEqual(decoded.envelope.recipients, recipients);
+        },
+      ),
+    );
+  });
+
+  test('every truncation is detected', () => {
+    const file = encodeMessage(envelope(), Buffer.from('Subject: x\r\n\r\nhello world\r\n'));
+    for (let len = 0; len < file.length; len++) {
+      assert.equal(decodeMessage(file.subarray(0, len)).ok, false, `truncated to ${len}`);
+    }
+  });
+
+  test('a flipped body byte is detected by the checksum', () => {
+    const file = encodeMessage(envelope(), Buffer.from('Subject: x\r\n\r\nhello world\r\n'));
+    const at = file.length - 3;
+    file.writeUInt8(file.readUInt8(at) ^ 0x01, at);
+    assert.deepEqual(decodeMessage(file), { ok: false, reason: 'body checksum mismatch' });
+  });
+
+  test('garbage is refused with a reason', () => {
+    assert.deepEqual(decodeMessage(Buffer.from('hello\nworld')), { ok: false, reason: 'bad magic' });
+    assert.deepEqual(decodeMessage(Buffer.from('MFQ1 2\n{}\n')), {
+      ok: false,
+      reason: 'envelope fields missing',
+    });
+  });
+});
+
+describe('recipient state log', () => {
+  test('the last line per recipient wins', () => {
+    const text =
+      encodeStateLine({ index: 0, status: 'deferred', attempts: 1, nextAttemptAt: 5 }) +
+      encodeStateLine({ index: 0, status: 'delivered', attempts: 2, reply: '250 ok' });
+    assert.equal(decodeStateLog(text, 2).get(0)?.status, 'delivered');
+    assert.equal(decodeStateLog(text, 2).has(1), false);
+  });
+
+  test('a torn final line is ignored', () => {
+    const text = encodeStateLine({ index: 1, status: 'delivered', attempts: 1 }) + '{"index":0,"sta';
+    const states = decodeStateLog(text, 2);
+    assert.equal(states.size, 1);
+    assert.equal(states.get(1)?.status, 'delivered');
+  });
+
+  test('an index outside the recipient list is ignored', () => {
+    assert.equal(decodeStateLog(encodeStateLine({ index: 5, status: 'delivered', attempts: 1 }), 2).size, 0);
+  });
+});

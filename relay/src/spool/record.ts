@@ -1,0 +1,120 @@
+// The spool record codec. Pure: bytes in, values out, and back.
+//
+// A message file is   "MFQ1 <json length>\n" <envelope JSON> "\n" <message bytes>
+// The envelope carries the message length and CRC-32, so a truncated or damaged file is detected
+// on recovery and quarantined instead of being delivered as half a message.
+//
+// A recipient-state file ("<id>.rcpt") is JSON lines appended after delivery attempts; the last
+// line for a recipient wins and a torn final line (crash mid-append) is ignored.
+import { crc32 } from 'node:zlib';
+
+export interface ClientInfo {
+  address: string;
+  helo: string;
+  user?: string;
+}
+
+export interface Envelope {
+  id: string;
+  /** Reverse-path; '' is the null sender (DSNs). */
+  from: string;
+  recipients: string[];
+  /** Epoch milliseconds the 250 was sent. */
+  receivedAt: number;
+  client: ClientInfo;
+  bodyLength: number;
+  bodyCrc32: number;
+}
+
+export type RecipientStatus = 'delivered' | 'bounced' | 'expired' | 'handedoff' | 'deferred';
+
+export interface RecipientState {
+  /** Index into Envelope.recipients. */
+  index: number;
+  status: RecipientStatus;
+  attempts: number;
+  /** Epoch ms of the next attempt, for deferred recipients. */
+  nextAttemptAt?: number;
+  /** Last SMTP reply or error text. */
+  reply?: string;
+}
+
+const MAGIC = 'MFQ1';
+const MAX_HEADER = 64;
+
+export function encodeMessage(envelope: Omit<Envelope, 'bodyLength' | 'bodyCrc32'>, body: Buffer): Buffer {
+  const full: Envelope = { ...envelope, bodyLength: body.length, bodyCrc32: crc32(body) };
+  const json = Buffer.from(JSON.stringify(full));
+  return Buffer.concat([Buffer.from(`${MAGIC} ${json.length}\n`), json, Buffer.from('\n'), body]);
+}
+
+export type Decoded = { ok: true; envelope: Envelope; body: Buffer } | { ok: false; reason: string };
+
+export function decodeMessage(file: Buffer): Decoded {
+  const newline = file.indexOf(10);
+  if (newline < 0 || newline > MAX_HEADER) return { ok: false, reason: 'no header line' };
+  const [magic, lengthText] = file.subarray(0, newline).toString('latin1').split(' ');
+  if (magic !== MAGIC) return { ok: false, reason: 'bad magic' };
+  const jsonLength = Number(lengthText);
+  if (!Number.isInteger(jsonLength) || jsonLength <= 0) return { ok: false, reason: 'bad envelope length' };
+  const jsonStart = newline + 1;
+  const bodyStart = jsonStart + jsonLength + 1;
+  if (file.length < bodyStart) return { ok: false, reason: 'truncated envelope' };
+  let envelope: unknown;
+  try {
+    envelope = JSON.parse(file.subarray(jsonStart, jsonStart + jsonLength).toString('utf8'));
+  } catch {
+    return { ok: false, reason: 'envelope is not JSON' };
+  }
+  if (!isEnvelope(envelope)) return { ok: false, reason: 'envelope fields missing' };
+  const body = file.subarray(bodyStart);
+  if (body.length !== envelope.bodyLength) {
+    return { ok: false, reason: `body is ${body.length} bytes, expected ${envelope.bodyLength}` };
+  }
+  if (crc32(body) !== envelope.bodyCrc32) return { ok: false, reason: 'body checksum mismatch' };
+  return { ok: true, envelope, body };
+}
+
+function isEnvelope(v: unknown): v is Envelope {
+  if (typeof v !== 'object' || v === null) return false;
+  const e = v as Record<string, unknown>;
+  return (
+    typeof e.id === 'string' &&
+    typeof e.from === 'string' &&
+    Array.isArray(e.recipients) &&
+    e.recipients.length > 0 &&
+    e.recipients.every((r) => typeof r === 'string') &&
+    typeof e.receivedAt === 'number' &&
+    typeof e.client === 'object' &&
+    e.client !== null &&
+    typeof e.bodyLength === 'number' &&
+    typeof e.bodyCrc32 === 'number'
+  );
+}
+
+export function encodeStateLine(state: RecipientState): string {
+  return `${JSON.stringify(state)}\n`;
+}
+
+/** Latest state per recipient index. Lines that do not parse (a torn last write) are skipped. */
+export function decodeStateLog(text: string, recipientCount: number): Map<number, RecipientState> {
+  const states = new Map<number, RecipientState>();
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    const s = value as RecipientState;
+    if (typeof s?.index !== 'number' || s.index < 0 || s.index >= recipientCount) continue;
+    if (typeof s.status !== 'string' || typeof s.attempts !== 'number') continue;
+    states.set(s.index, s);
+  }
+  return states;
+}
+
+export function isFinal(status: RecipientStatus): boolean {
+  return status !== 'deferred';
+}
