@@ -1,0 +1,178 @@
+// Outbound SMTP through pooled nodemailer transports: one pool per smarthost or per MX address,
+// reused across messages. Built from one settings object; replaced (not mutated) on reload.
+import { createTransport, type Transporter } from 'nodemailer';
+import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
+import type { DeliveryConfig } from '../config/types.ts';
+import { durationMs } from '../config/duration.ts';
+import { routeDomain, type DnsClient } from './mx.ts';
+import {
+  isConnectionFailure,
+  resultsFromError,
+  resultsFromReply,
+  resultsFromSuccess,
+  type RecipientResult,
+} from './results.ts';
+
+export interface Credentials {
+  user: string;
+  pass: string;
+}
+
+export interface DelivererSettings {
+  delivery: DeliveryConfig;
+  /** Smarthost AUTH credentials, read from delivery.smarthost.credentialsFile. */
+  credentials?: Credentials;
+  dns: DnsClient;
+}
+
+export interface DeliveryRequest {
+  from: string;
+  recipients: string[];
+  body: Buffer;
+  /** Recipient domain (direct mode); ignored in smarthost mode. */
+  domain: string;
+}
+
+export interface DeliveryReport {
+  results: RecipientResult[];
+  /** Host that answered, for the accounting log. */
+  host: string;
+}
+
+/** A peer to hand messages to, bypassing routing (drain handoff). */
+export interface FixedTarget {
+  host: string;
+  port: number;
+}
+
+export class Deliverer {
+  private readonly settings: DelivererSettings;
+  /** Pooled transports by "host:port". */
+  private readonly pools = new Map<string, Transporter<SMTPPool.SentMessageInfo>>();
+  /** Deliveries running now; a retired deliverer closes its pools when this reaches zero. */
+  private inflight = 0;
+  private retired = false;
+
+  constructor(settings: DelivererSettings) {
+    this.settings = settings;
+  }
+
+  async deliver(request: DeliveryRequest): Promise<DeliveryReport> {
+    this.inflight++;
+    try {
+      const d = this.settings.delivery;
+      if (d.mode === 'smarthost' && d.smarthost) {
+        const s = d.smarthost;
+        return await this.send(`${s.host}:${s.port}`, s.host, s.port, request, 'smarthost');
+      }
+      return await this.deliverDirect(request);
+    } finally {
+      this.inflight--;
+      if (this.retired && this.inflight === 0) this.closePools();
+    }
+  }
+
+  /** Sends to a fixed peer relay (handoff), STARTTLS opportunistic. */
+  async deliverTo(target: FixedTarget, request: DeliveryRequest): Promise<DeliveryReport> {
+    return this.send(`handoff:${target.host}:${target.port}`, target.host, target.port, request, 'direct');
+  }
+
+  /** Stop being used: close pools once the deliveries in flight are done. */
+  retire(): void {
+    this.retired = true;
+    if (this.inflight === 0) this.closePools();
+  }
+
+  close(): void {
+    this.closePools();
+  }
+
+  private async deliverDirect(request: DeliveryRequest): Promise<DeliveryReport> {
+    const route = await routeDomain(request.domain, this.settings.dns);
+    if (!route.ok) return { results: resultsFromReply(request.recipients, route.reply), host: '' };
+    let last: DeliveryReport | undefined;
+    // RFC 5321 §5.1: on a connection failure try the next address, then the next MX.
+    for (const host of route.hosts) {
+      for (const address of host.addresses) {
+        const port = this.settings.delivery.directPort;
+        const report = await this.send(`${address}:${port}`, address, port, request, 'direct', host.name);
+        if (!report.connectionFailed) return report;
+        last = report;
+      }
+    }
+    return (
+      last ?? { results: resultsFromReply(request.recipients, '451 4.4.1 no MX host reachable'), host: '' }
+    );
+  }
+
+  private async send(
+    key: string,
+    host: string,
+    port: number,
+    request: DeliveryRequest,
+    kind: 'smarthost' | 'direct',
+    servername?: string,
+  ): Promise<DeliveryReport & { connectionFailed?: boolean }> {
+    const transport = this.pool(key, host, port, kind, servername);
+    const label = servername ? `${servername}[${host}]:${port}` : `${host}:${port}`;
+    try {
+      const info = await transport.sendMail({
+        envelope: { from: request.from, to: request.recipients },
+        raw: request.body,
+      });
+      return { results: resultsFromSuccess(request.recipients, info), host: label };
+    } catch (err) {
+      const e = err as Parameters<typeof resultsFromError>[1];
+      return {
+        results: resultsFromError(request.recipients, e),
+        host: label,
+        connectionFailed: isConnectionFailure(e),
+      };
+    }
+  }
+
+  private pool(
+    key: string,
+    host: string,
+    port: number,
+    kind: 'smarthost' | 'direct',
+    servername?: string,
+  ): Transporter<SMTPPool.SentMessageInfo> {
+    const existing = this.pools.get(key);
+    if (existing) return existing;
+    const d = this.settings.delivery;
+    const s = d.smarthost;
+    const options: SMTPPool.Options = {
+      pool: true,
+      host,
+      port,
+      name: d.ehloName,
+      maxConnections: d.maxConnectionsPerDestination,
+      maxMessages: d.maxMessagesPerConnection,
+      connectionTimeout: durationMs(d.connectTimeout),
+      greetingTimeout: durationMs(d.commandTimeout),
+      socketTimeout: durationMs(d.commandTimeout),
+      logger: false,
+    };
+    if (kind === 'smarthost' && s) {
+      options.secure = s.tls === 'implicit';
+      options.requireTLS = s.tls === 'starttls-required';
+      options.opportunisticTLS = s.tls === 'starttls-opportunistic';
+      options.tls = { rejectUnauthorized: !s.tlsInsecure, servername: s.host };
+      if (this.settings.credentials) options.auth = { ...this.settings.credentials };
+    } else {
+      // MX hosts: opportunistic STARTTLS without verification (RFC 7435); a failed upgrade
+      // continues in plaintext rather than bouncing.
+      options.opportunisticTLS = true;
+      options.tls = servername ? { rejectUnauthorized: false, servername } : { rejectUnauthorized: false };
+    }
+    const transport = createTransport(options);
+    this.pools.set(key, transport);
+    return transport;
+  }
+
+  private closePools(): void {
+    for (const t of this.pools.values()) t.close();
+    this.pools.clear();
+  }
+}
