@@ -83,7 +83,9 @@ describe('DKIM signatures verify with an independent verifier (mailauth)', () =>
         Buffer.from(signed.toString('latin1').replace('today', 'never'), 'latin1'),
         record,
       );
-      assert.equal(result.status.result, 'fail');
+      // mailauth reports a body hash mismatch as "neutral" with the reason; either way not a pass.
+      assert.notEqual(result.status.result, 'pass');
+      assert.match(JSON.stringify(result.status), /body hash/i);
     });
     test(`${algorithm}: whitespace changes that relaxed canonicalization ignores still pass`, async () => {
       const signed = signMessage(message, key);
