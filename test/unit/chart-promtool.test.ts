@@ -32,6 +32,7 @@ interface AlertCase {
 
 const pool = { namespace: 'mail', pool: 'tx' };
 const relay0 = { ...pool, pod: 'tx-0' };
+const MiB = 1024 * 1024;
 const labels = (name: string, set: Record<string, string>): string =>
   `${name}{${Object.entries(set)
     .map(([k, v]) => `${k}="${v}"`)
@@ -43,98 +44,122 @@ const cases: AlertCase[] = [
     alert: 'MailfleetBounceRateOverPolicy',
     series: [
       {
-        series: labels('mailfleet_relay_messages_bounced_total', {
+        series: labels('mailfleet_relay_recipients_bounced_total', {
           ...relay0,
-          domain: 'a.example',
+          sending_domain: 'a.example',
           category: 'bad-mailbox',
         }),
         values: '0+6x60',
       },
       {
-        series: labels('mailfleet_relay_messages_delivered_total', { ...relay0, domain: 'a.example' }),
+        series: labels('mailfleet_relay_recipients_delivered_total', {
+          ...relay0,
+          sending_domain: 'a.example',
+        }),
         values: '0+54x60',
       },
       {
-        series: labels('mailfleet_operator_sending_domain_max_bounce_rate', { ...pool, domain: 'a.example' }),
+        series: labels('mailfleet_operator_sending_domain_max_bounce_rate', {
+          ...pool,
+          sending_domain: 'a.example',
+        }),
         values: '0.05x60',
       },
       {
-        series: labels('mailfleet_relay_messages_bounced_total', {
+        series: labels('mailfleet_relay_recipients_bounced_total', {
           ...relay0,
-          domain: 'b.example',
+          sending_domain: 'b.example',
           category: 'policy',
         }),
         values: '0+6x60',
       },
       {
-        series: labels('mailfleet_relay_messages_delivered_total', { ...relay0, domain: 'b.example' }),
+        series: labels('mailfleet_relay_recipients_delivered_total', {
+          ...relay0,
+          sending_domain: 'b.example',
+        }),
         values: '0+54x60',
       },
       {
-        series: labels('mailfleet_operator_sending_domain_max_bounce_rate', { ...pool, domain: 'b.example' }),
+        series: labels('mailfleet_operator_sending_domain_max_bounce_rate', {
+          ...pool,
+          sending_domain: 'b.example',
+        }),
         values: '0.2x60',
       },
     ],
     at: '30m',
-    fires: [{ ...pool, domain: 'a.example' }],
+    fires: [{ ...pool, sending_domain: 'a.example' }],
   },
   {
     name: 'bounces summed over two relays: one relay at 20%, the other at 0%, pool at 10% over 5%',
     alert: 'MailfleetBounceRateOverPolicy',
     series: [
       {
-        series: labels('mailfleet_relay_messages_bounced_total', {
+        series: labels('mailfleet_relay_recipients_bounced_total', {
           ...relay0,
-          domain: 'a.example',
+          sending_domain: 'a.example',
           category: 'other',
         }),
         values: '0+12x60',
       },
       {
-        series: labels('mailfleet_relay_messages_delivered_total', { ...relay0, domain: 'a.example' }),
+        series: labels('mailfleet_relay_recipients_delivered_total', {
+          ...relay0,
+          sending_domain: 'a.example',
+        }),
         values: '0+48x60',
       },
       {
-        series: labels('mailfleet_relay_messages_delivered_total', {
+        series: labels('mailfleet_relay_recipients_delivered_total', {
           ...pool,
           pod: 'tx-1',
-          domain: 'a.example',
+          sending_domain: 'a.example',
         }),
         values: '0+60x60',
       },
       {
-        series: labels('mailfleet_operator_sending_domain_max_bounce_rate', { ...pool, domain: 'a.example' }),
+        series: labels('mailfleet_operator_sending_domain_max_bounce_rate', {
+          ...pool,
+          sending_domain: 'a.example',
+        }),
         values: '0.05x60',
       },
     ],
     at: '30m',
-    fires: [{ ...pool, domain: 'a.example' }],
+    fires: [{ ...pool, sending_domain: 'a.example' }],
   },
   {
     name: 'a suspended domain fires',
     alert: 'MailfleetSendingDomainSuspended',
     series: [
       {
-        series: labels('mailfleet_operator_sending_domain_suspended', { ...pool, domain: 'a.example' }),
+        series: labels('mailfleet_operator_sending_domain_suspended', {
+          ...pool,
+          sending_domain: 'a.example',
+        }),
         values: '1x10',
       },
       {
-        series: labels('mailfleet_operator_sending_domain_suspended', { ...pool, domain: 'b.example' }),
+        series: labels('mailfleet_operator_sending_domain_suspended', {
+          ...pool,
+          sending_domain: 'b.example',
+        }),
         values: '0x10',
       },
     ],
     at: '5m',
-    fires: [{ ...pool, domain: 'a.example' }],
+    fires: [{ ...pool, sending_domain: 'a.example' }],
   },
   {
     name: 'a queue growing for over 30 minutes fires',
     alert: 'MailfleetQueueGrowing',
     series: [
       {
-        series: labels('mailfleet_relay_queue_messages', {
+        series: labels('mailfleet_relay_queue_jobs', {
           ...relay0,
           state: 'deferred',
-          domain: 'a.example',
+          sending_domain: 'a.example',
         }),
         values: '0+10x90',
       },
@@ -147,10 +172,10 @@ const cases: AlertCase[] = [
     alert: 'MailfleetQueueGrowing',
     series: [
       {
-        series: labels('mailfleet_relay_queue_messages', {
+        series: labels('mailfleet_relay_queue_jobs', {
           ...relay0,
           state: 'deferred',
-          domain: 'a.example',
+          sending_domain: 'a.example',
         }),
         values: '5000-10x90',
       },
@@ -191,43 +216,67 @@ const cases: AlertCase[] = [
     fires: [relay0],
   },
   {
-    name: 'a spool with 10% free fires; one with 50% free does not',
+    name: 'a spool with 300 MiB free fires; one with 2 GiB free and steady does not',
     alert: 'MailfleetSpoolDiskLow',
     series: [
-      { series: labels('mailfleet_relay_spool_free_bytes', relay0), values: '100x10' },
-      { series: labels('mailfleet_relay_spool_bytes', relay0), values: '900x10' },
-      { series: labels('mailfleet_relay_spool_free_bytes', { ...pool, pod: 'tx-1' }), values: '500x10' },
-      { series: labels('mailfleet_relay_spool_bytes', { ...pool, pod: 'tx-1' }), values: '500x10' },
+      { series: labels('mailfleet_relay_spool_free_bytes', relay0), values: `${300 * MiB}x10` },
+      {
+        series: labels('mailfleet_relay_spool_free_bytes', { ...pool, pod: 'tx-1' }),
+        values: `${2048 * MiB}x10`,
+      },
     ],
     at: '8m',
     fires: [relay0],
   },
   {
-    name: 'smarthost attempts that all fail fire',
+    name: 'a spool with 2 GiB free losing 10 MiB a minute fires before it is low',
+    alert: 'MailfleetSpoolDiskLow',
+    series: [
+      { series: labels('mailfleet_relay_spool_free_bytes', relay0), values: `${2048 * MiB}-${10 * MiB}x30` },
+    ],
+    at: '20m',
+    fires: [relay0],
+  },
+  {
+    name: 'a pool whose deliveries are all deferred fires',
     alert: 'MailfleetSmarthostDeliveriesFailing',
     series: [
       {
-        series: labels('mailfleet_relay_smarthost_attempts_total', { ...relay0, result: 'deferred' }),
+        series: labels('mailfleet_relay_recipients_deferred_total', {
+          ...relay0,
+          sending_domain: 'a.example',
+        }),
         values: '0+5x40',
       },
       {
-        series: labels('mailfleet_relay_smarthost_attempts_total', { ...relay0, result: 'delivered' }),
-        values: '0x40',
+        series: labels('mailfleet_relay_recipients_delivered_total', {
+          ...relay0,
+          sending_domain: 'a.example',
+          destination: 'smarthost',
+        }),
+        values: '7x40',
       },
     ],
     at: '30m',
     fires: [pool],
   },
   {
-    name: 'smarthost attempts that partly succeed do not fire',
+    name: 'a pool with some deferrals but also deliveries does not fire',
     alert: 'MailfleetSmarthostDeliveriesFailing',
     series: [
       {
-        series: labels('mailfleet_relay_smarthost_attempts_total', { ...relay0, result: 'deferred' }),
+        series: labels('mailfleet_relay_recipients_deferred_total', {
+          ...relay0,
+          sending_domain: 'a.example',
+        }),
         values: '0+5x40',
       },
       {
-        series: labels('mailfleet_relay_smarthost_attempts_total', { ...relay0, result: 'delivered' }),
+        series: labels('mailfleet_relay_recipients_delivered_total', {
+          ...relay0,
+          sending_domain: 'a.example',
+          destination: 'smarthost',
+        }),
         values: '0+1x40',
       },
     ],
