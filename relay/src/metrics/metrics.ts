@@ -1,0 +1,213 @@
+// The relay's Prometheus metrics. Built by main into a registry it owns (nothing registers at
+// import). Label values are bounded: sending domains only as configured (else "other"), recipient
+// destinations only as the first TOP_DESTINATIONS seen (else "other"), reply codes as 3 digits.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { BounceWindow } from './bounce-window.ts';
+
+const TOP_DESTINATIONS = 20;
+
+export interface QueueSnapshot {
+  /** [state, sendingDomain label] -> messages */
+  jobsByState: Map<string, number>;
+  oldestReceivedAt: number | undefined;
+  spoolBytes: number;
+}
+
+export class RelayMetrics {
+  readonly registry: Registry;
+  /** Configured sending domains; replaced on reload. */
+  private sendingDomains = new Set<string>();
+  /** Destinations that have their own label value. */
+  private readonly destinations = new Set<string>();
+  readonly bounceWindow = new BounceWindow(60 * 60 * 1000, 60);
+
+  readonly received: Counter<'sending_domain'>;
+  readonly delivered: Counter<'sending_domain' | 'destination'>;
+  readonly deferred: Counter<'sending_domain'>;
+  readonly bounced: Counter<'sending_domain' | 'category'>;
+  readonly expired: Counter<'sending_domain'>;
+  readonly handedOff: Counter<'sending_domain'>;
+  readonly dsnSent: Counter;
+  readonly deliveryDuration: Histogram<'destination'>;
+  readonly residence: Histogram<'outcome'>;
+  readonly sessions: Counter<'listener'>;
+  readonly sessionsActive: Gauge<'listener'>;
+  readonly rejections: Counter<'code' | 'reason'>;
+  readonly spoolFreeBytes: Gauge;
+  readonly spoolQuarantined: Counter;
+  readonly spoolWriteFailures: Counter;
+  readonly configReloads: Counter<'result'>;
+  readonly acceptLatency: Histogram;
+
+  constructor(snapshot: () => QueueSnapshot) {
+    const registry = new Registry();
+    this.registry = registry;
+    collectDefaultMetrics({ register: registry, prefix: 'mailfleet_relay_' });
+    const p = 'mailfleet_relay_';
+    const r = [registry];
+    this.received = new Counter({
+      name: `${p}messages_received_total`,
+      help: 'Messages accepted (250 to DATA), by sending domain.',
+      labelNames: ['sending_domain'],
+      registers: r,
+    });
+    this.delivered = new Counter({
+      name: `${p}recipients_delivered_total`,
+      help: 'Recipients delivered (2xx), by sending domain and destination.',
+      labelNames: ['sending_domain', 'destination'],
+      registers: r,
+    });
+    this.deferred = new Counter({
+      name: `${p}recipients_deferred_total`,
+      help: 'Delivery attempts deferred (4xx, connection or timeout), per recipient.',
+      labelNames: ['sending_domain'],
+      registers: r,
+    });
+    this.bounced = new Counter({
+      name: `${p}recipients_bounced_total`,
+      help: 'Recipients bounced (5xx), by sending domain and category.',
+      labelNames: ['sending_domain', 'category'],
+      registers: r,
+    });
+    this.expired = new Counter({
+      name: `${p}recipients_expired_total`,
+      help: 'Recipients that outlived retry.maxQueueLifetime.',
+      labelNames: ['sending_domain'],
+      registers: r,
+    });
+    this.handedOff = new Counter({
+      name: `${p}recipients_handed_off_total`,
+      help: 'Recipients handed to the peer relay on drain.',
+      labelNames: ['sending_domain'],
+      registers: r,
+    });
+    this.dsnSent = new Counter({
+      name: `${p}dsn_generated_total`,
+      help: 'Delivery status notifications queued to envelope senders.',
+      registers: r,
+    });
+    this.deliveryDuration = new Histogram({
+      name: `${p}delivery_duration_seconds`,
+      help: 'Duration of one outbound delivery attempt.',
+      labelNames: ['destination'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: r,
+    });
+    this.residence = new Histogram({
+      name: `${p}queue_residence_seconds`,
+      help: 'Time from acceptance to the last recipient being final.',
+      labelNames: ['outcome'],
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 1800, 3600, 21600, 86400, 432000],
+      registers: r,
+    });
+    this.sessions = new Counter({
+      name: `${p}smtp_sessions_total`,
+      help: 'Inbound SMTP sessions opened.',
+      labelNames: ['listener'],
+      registers: r,
+    });
+    this.sessionsActive = new Gauge({
+      name: `${p}smtp_sessions_active`,
+      help: 'Inbound SMTP sessions open now.',
+      labelNames: ['listener'],
+      registers: r,
+    });
+    this.rejections = new Counter({
+      name: `${p}smtp_rejections_total`,
+      help: 'SMTP commands refused by the relay, by reply code and reason.',
+      labelNames: ['code', 'reason'],
+      registers: r,
+    });
+    this.spoolFreeBytes = new Gauge({
+      name: `${p}spool_free_bytes`,
+      help: 'Free bytes on the spool filesystem.',
+      registers: r,
+    });
+    this.spoolQuarantined = new Counter({
+      name: `${p}spool_quarantined_total`,
+      help: 'Spool files that failed to decode and were moved to quarantine.',
+      registers: r,
+    });
+    this.spoolWriteFailures = new Counter({
+      name: `${p}spool_write_failures_total`,
+      help: 'Spool writes or fsyncs that failed (the client got 451).',
+      registers: r,
+    });
+    this.configReloads = new Counter({
+      name: `${p}config_reloads_total`,
+      help: 'Config reloads, by result (success or failure).',
+      labelNames: ['result'],
+      registers: r,
+    });
+    this.acceptLatency = new Histogram({
+      name: `${p}accept_duration_seconds`,
+      help: 'End of DATA to the 250 reply (spool write and fsync).',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: r,
+    });
+
+    const queueMessages = new Gauge({
+      name: `${p}queue_jobs`,
+      help: 'Queued delivery jobs (message x destination) by state and sending domain.',
+      labelNames: ['state', 'sending_domain'],
+      registers: r,
+      collect() {
+        queueMessages.reset();
+        for (const [key, count] of snapshot().jobsByState) {
+          const [state = '', domain = ''] = key.split('\0');
+          queueMessages.set({ state, sending_domain: domain }, count);
+        }
+      },
+    });
+    const oldest = new Gauge({
+      name: `${p}queue_oldest_message_age_seconds`,
+      help: 'Age of the oldest queued message (0 when the queue is empty).',
+      registers: r,
+      collect() {
+        const at = snapshot().oldestReceivedAt;
+        oldest.set(at === undefined ? 0 : Math.max(0, (Date.now() - at) / 1000));
+      },
+    });
+    const spoolBytes = new Gauge({
+      name: `${p}spool_bytes`,
+      help: 'Bytes of queued message files.',
+      registers: r,
+      collect() {
+        spoolBytes.set(snapshot().spoolBytes);
+      },
+    });
+    const window = this.bounceWindow;
+    const domains = () => this.sendingDomains;
+    const bounceRate = new Gauge({
+      name: `${p}bounce_rate_ratio`,
+      help: 'Bounced / (delivered + bounced) recipients per sending domain over the last hour.',
+      labelNames: ['sending_domain'],
+      registers: r,
+      collect() {
+        bounceRate.reset();
+        const now = Date.now();
+        for (const domain of [...domains(), 'other'])
+          bounceRate.set({ sending_domain: domain }, window.rate(domain, now));
+      },
+    });
+  }
+
+  setSendingDomains(domains: readonly string[]): void {
+    this.sendingDomains = new Set(domains);
+  }
+
+  /** Bounded label value for a sender domain. */
+  domainLabel(domain: string): string {
+    return this.sendingDomains.has(domain) ? domain : 'other';
+  }
+
+  /** Bounded label value for a destination: the first TOP_DESTINATIONS seen keep their name. */
+  destinationLabel(destination: string): string {
+    if (this.destinations.has(destination)) return destination;
+    if (this.destinations.size < TOP_DESTINATIONS) {
+      this.destinations.add(destination);
+      return destination;
+    }
+    return 'other';
+  }
+}

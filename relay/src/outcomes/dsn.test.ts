@@ -1,0 +1,52 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildDsn, headerSection, shouldSendDsn, statusCodeOf } from './dsn.ts';
+
+const dsn = () =>
+  buildDsn({
+    reportingMta: 'relay.example.net',
+    queueId: 'Q1',
+    originalSender: 'sender@example.com',
+    arrivalDate: new Date(0),
+    recipients: [
+      {
+        address: 'gone@example.org',
+        status: '5.1.1',
+        reply: '550 5.1.1 User unknown',
+        remoteMta: 'mx.example.org',
+      },
+    ],
+    originalHeaders: 'Subject: hi\r\nFrom: sender@example.com',
+    now: new Date(1000),
+    boundary: 'B0UND',
+    messageId: 'dsn.Q1@relay.example.net',
+  }).toString();
+
+test('a DSN is a multipart/report with a delivery-status part per RFC 3464', () => {
+  const text = dsn();
+  assert.match(text, /Content-Type: multipart\/report; report-type=delivery-status; boundary="B0UND"/);
+  assert.match(text, /Content-Type: message\/delivery-status\r\n\r\nReporting-MTA: dns; relay.example.net/);
+  assert.match(text, /Final-Recipient: rfc822; gone@example.org\r\nAction: failed\r\nStatus: 5.1.1/);
+  assert.match(text, /Diagnostic-Code: smtp; 550 5.1.1 User unknown/);
+  assert.match(text, /Content-Type: text\/rfc822-headers\r\n\r\nSubject: hi\r\nFrom: sender@example.com/);
+  assert.match(
+    text,
+    /^From: Mail Delivery System <MAILER-DAEMON@relay.example.net>\r\nTo: <sender@example.com>/,
+  );
+});
+
+test('no DSN goes to the null sender, and none when turned off', () => {
+  assert.equal(shouldSendDsn('', true), false);
+  assert.equal(shouldSendDsn('a@b.c', false), false);
+  assert.equal(shouldSendDsn('a@b.c', true), true);
+});
+
+test('the status comes from the enhanced code, expiry is 4.4.7', () => {
+  assert.equal(statusCodeOf('550 5.1.1 User unknown', false), '5.1.1');
+  assert.equal(statusCodeOf('451 4.4.1 connection refused', true), '4.4.7');
+  assert.equal(statusCodeOf('554 rejected', false), '5.0.0');
+});
+
+test('headerSection stops at the empty line', () => {
+  assert.equal(headerSection(Buffer.from('A: 1\r\nB: 2\r\n\r\nbody')), 'A: 1\r\nB: 2');
+});

@@ -1,0 +1,97 @@
+// RFC 3464 delivery status notifications for hard bounces and expiries. Pure: returns the
+// message bytes; the caller queues them from the null sender (RFC 5321 §4.5.5).
+
+export interface DsnRecipient {
+  address: string;
+  /** 'failed' for both bounce and expiry (RFC 3464 §2.3.3). */
+  status: string;
+  reply: string;
+  remoteMta?: string;
+}
+
+export interface DsnInput {
+  reportingMta: string;
+  queueId: string;
+  originalSender: string;
+  arrivalDate: Date;
+  recipients: DsnRecipient[];
+  /** Header section of the original message (RFC 3464 §2: text/rfc822-headers). */
+  originalHeaders: string;
+  now: Date;
+  boundary: string;
+  messageId: string;
+}
+
+/** Whether a DSN may be sent: never to the null sender, so bounces cannot loop. */
+export function shouldSendDsn(sender: string, enabled: boolean): boolean {
+  return enabled && sender !== '';
+}
+
+export function statusCodeOf(reply: string, expired: boolean): string {
+  const m = /\b([245]\.\d{1,3}\.\d{1,3})\b/.exec(reply);
+  if (m?.[1]?.startsWith('5')) return m[1];
+  // RFC 3463 4.4.7: delivery time expired, reported as permanent once the queue gives up.
+  return expired ? '4.4.7' : '5.0.0';
+}
+
+export function buildDsn(input: DsnInput): Buffer {
+  const b = input.boundary;
+  const human = [
+    `This is the mail system at ${input.reportingMta}.`,
+    '',
+    'Your message could not be delivered to one or more recipients.',
+    '',
+    ...input.recipients.map((r) => `<${r.address}>: ${r.reply.replace(/[\r\n]+/g, ' ')}`),
+    '',
+  ].join('\r\n');
+  const perMessage = [
+    `Reporting-MTA: dns; ${input.reportingMta}`,
+    `X-Mailfleet-Queue-ID: ${input.queueId}`,
+    `Arrival-Date: ${input.arrivalDate.toUTCString()}`,
+  ].join('\r\n');
+  const perRecipient = input.recipients
+    .map((r) => {
+      const lines = [`Final-Recipient: rfc822; ${r.address}`, 'Action: failed', `Status: ${r.status}`];
+      if (r.remoteMta) lines.push(`Remote-MTA: dns; ${r.remoteMta}`);
+      if (/^\d{3}\b/.test(r.reply)) lines.push(`Diagnostic-Code: smtp; ${r.reply.replace(/[\r\n]+/g, ' ')}`);
+      return lines.join('\r\n');
+    })
+    .join('\r\n\r\n');
+  const text = [
+    `From: Mail Delivery System <MAILER-DAEMON@${input.reportingMta}>`,
+    `To: <${input.originalSender}>`,
+    `Subject: Undelivered Mail Returned to Sender`,
+    `Date: ${input.now.toUTCString()}`,
+    `Message-ID: <${input.messageId}>`,
+    'Auto-Submitted: auto-replied',
+    'MIME-Version: 1.0',
+    `Content-Type: multipart/report; report-type=delivery-status; boundary="${b}"`,
+    '',
+    `--${b}`,
+    'Content-Type: text/plain; charset=us-ascii',
+    '',
+    human,
+    `--${b}`,
+    'Content-Type: message/delivery-status',
+    '',
+    perMessage,
+    '',
+    perRecipient,
+    '',
+    `--${b}`,
+    'Content-Type: text/rfc822-headers',
+    '',
+    input.originalHeaders.replace(/\r?\n/g, '\r\n').trimEnd(),
+    '',
+    `--${b}--`,
+    '',
+  ].join('\r\n');
+  return Buffer.from(text);
+}
+
+/** The header section of a raw message (up to the first empty line). */
+export function headerSection(body: Buffer): string {
+  const end = body.indexOf('\r\n\r\n');
+  const text = body.subarray(0, end < 0 ? Math.min(body.length, 64 * 1024) : end).toString('latin1');
+  return text;
+}

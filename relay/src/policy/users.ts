@@ -1,0 +1,85 @@
+// The relay's AUTH users file and scrypt password hashes.
+// Format: `username:$scrypt$N=16384,r=8,p=1$<salt base64>$<key base64>` per line (# comments),
+// or YAML `users: {username: hash}`. Parsing is pure; hashing/verifying use node:crypto.
+import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { parse } from 'yaml';
+
+export type Users = Map<string, string>;
+
+export function parseUsersFile(text: string): { ok: true; users: Users } | { ok: false; error: string } {
+  const users: Users = new Map();
+  const trimmed = text.trim();
+  if (trimmed.startsWith('users:')) {
+    let doc: unknown;
+    try {
+      doc = parse(text);
+    } catch (err) {
+      return { ok: false, error: (err as Error).message };
+    }
+    const map = (doc as { users?: unknown }).users;
+    if (typeof map !== 'object' || map === null) return { ok: false, error: 'users: must be a mapping' };
+    for (const [name, hash] of Object.entries(map)) {
+      if (typeof hash !== 'string' || !parseHash(hash))
+        return { ok: false, error: `users.${name}: not a scrypt hash` };
+      users.set(name, hash);
+    }
+    return { ok: true, users };
+  }
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (!line || line.startsWith('#')) continue;
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon);
+    const hash = line.slice(colon + 1);
+    if (colon <= 0 || !parseHash(hash))
+      return { ok: false, error: `line ${i + 1}: expected username:$scrypt$...` };
+    users.set(name, hash);
+  }
+  return { ok: true, users };
+}
+
+interface ParsedHash {
+  N: number;
+  r: number;
+  p: number;
+  salt: Buffer;
+  key: Buffer;
+}
+
+function parseHash(hash: string): ParsedHash | undefined {
+  const m = /^\$scrypt\$N=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(hash);
+  if (!m) return undefined;
+  return {
+    N: Number(m[1]),
+    r: Number(m[2]),
+    p: Number(m[3]),
+    salt: Buffer.from(m[4]!, 'base64'),
+    key: Buffer.from(m[5]!, 'base64'),
+  };
+}
+
+function scrypt(password: string, salt: Buffer, length: number, options: ScryptOptions): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    scryptCb(password, salt, length, { ...options, maxmem: 256 * 1024 * 1024 }, (err, key) =>
+      err ? reject(err) : resolve(key),
+    ),
+  );
+}
+
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await scrypt(password, salt, 32, { N: 16384, r: 8, p: 1 });
+  return `$scrypt$N=16384,r=8,p=1$${salt.toString('base64')}$${key.toString('base64')}`;
+}
+
+export async function verifyPassword(users: Users, username: string, password: string): Promise<boolean> {
+  const parsed = parseHash(users.get(username) ?? '');
+  if (!parsed) return false;
+  const key = await scrypt(password, parsed.salt, parsed.key.length, {
+    N: parsed.N,
+    r: parsed.r,
+    p: parsed.p,
+  });
+  return timingSafeEqual(key, parsed.key);
+}
