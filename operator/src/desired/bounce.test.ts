@@ -1,0 +1,133 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decideSuspension } from './bounce.ts';
+import type { BounceMeasurement } from './bounce.ts';
+import { NOW, sendingDomain } from '../../../test/helpers/operator/fixtures.ts';
+import type { SendingDomain } from '../api/types.ts';
+
+const policy = { maxBounceRate: 0.05, minMessages: 100, window: '1h', action: 'Suspend' as const };
+const suspendedFor = (reason: string, at: string): SendingDomain['status'] => ({
+  suspendedAt: '2026-01-02T01:00:00.000Z',
+  conditions: [
+    {
+      type: 'Suspended',
+      status: reason === 'resumed' ? 'False' : 'True',
+      reason: reason === 'resumed' ? 'Sending' : reason,
+      message: 'm',
+      lastTransitionTime: at,
+    },
+  ],
+});
+
+test('bounce-rate decisions', async (t) => {
+  const cases: {
+    name: string;
+    domain: SendingDomain;
+    m?: BounceMeasurement;
+    suspended: boolean;
+    suspendNow: boolean;
+    reason: string;
+    alert?: boolean;
+  }[] = [
+    {
+      name: 'no measurement: keep sending',
+      domain: sendingDomain('a.com', { bouncePolicy: policy }),
+      suspended: false,
+      suspendNow: false,
+      reason: 'NoMeasurement',
+    },
+    {
+      name: 'too few messages: not judged',
+      domain: sendingDomain('a.com', { bouncePolicy: policy }),
+      m: { bounced: 50, total: 99 },
+      suspended: false,
+      suspendNow: false,
+      reason: 'NotEnoughMessages',
+    },
+    {
+      name: 'rate at the limit: fine',
+      domain: sendingDomain('a.com', { bouncePolicy: policy }),
+      m: { bounced: 5, total: 100 },
+      suspended: false,
+      suspendNow: false,
+      reason: 'BounceRateAcceptable',
+    },
+    {
+      name: 'rate over the limit with Suspend: suspend now',
+      domain: sendingDomain('a.com', { bouncePolicy: policy }),
+      m: { bounced: 6, total: 100 },
+      suspended: true,
+      suspendNow: true,
+      reason: 'BounceRateExceeded',
+    },
+    {
+      name: 'rate over the limit with Alert: report only',
+      domain: sendingDomain('a.com', { bouncePolicy: { ...policy, action: 'Alert' } }),
+      m: { bounced: 60, total: 100 },
+      suspended: false,
+      suspendNow: false,
+      reason: 'BounceRateExceeded',
+      alert: true,
+    },
+    {
+      name: 'spec.suspend holds mail whatever the rate',
+      domain: sendingDomain('a.com', { suspend: true }),
+      m: { bounced: 0, total: 1000 },
+      suspended: true,
+      suspendNow: false,
+      reason: 'SuspendedBySpec',
+    },
+    {
+      name: 'auto-suspended stays suspended while spec.suspend is true',
+      domain: {
+        ...sendingDomain('a.com', { suspend: true, bouncePolicy: policy }),
+        status: suspendedFor('BounceRateExceeded', '2026-01-02T01:00:00.000Z'),
+      },
+      suspended: true,
+      suspendNow: false,
+      reason: 'BounceRateExceeded',
+    },
+    {
+      name: 'resumed within the window: cool-down, no new suspension',
+      domain: {
+        ...sendingDomain('a.com', { bouncePolicy: policy }),
+        status: suspendedFor('resumed', '2026-01-02T02:30:00.000Z'),
+      },
+      m: { bounced: 60, total: 100 },
+      suspended: false,
+      suspendNow: false,
+      reason: 'BounceRateExceeded',
+      alert: true,
+    },
+    {
+      name: 'resumed longer than a window ago: suspend again',
+      domain: {
+        ...sendingDomain('a.com', { bouncePolicy: policy }),
+        status: suspendedFor('resumed', '2026-01-02T01:30:00.000Z'),
+      },
+      m: { bounced: 60, total: 100 },
+      suspended: true,
+      suspendNow: true,
+      reason: 'BounceRateExceeded',
+    },
+  ];
+  for (const c of cases) {
+    await t.test(c.name, () => {
+      const d = decideSuspension(c.domain, c.m, NOW);
+      assert.equal(d.suspended, c.suspended);
+      assert.equal(d.suspendNow, c.suspendNow);
+      assert.equal(d.reason, c.reason);
+      assert.equal(d.alert, c.alert ?? false);
+    });
+  }
+});
+
+test('the suspension message spells out the measured rate', () => {
+  const d = decideSuspension(
+    sendingDomain('a.com', { bouncePolicy: policy }),
+    { bounced: 12, total: 200 },
+    NOW,
+  );
+  assert.match(d.message, /6\.00% \(12 of 200 recipients in the last 1h\) exceeds maxBounceRate 5\.00%/);
+  assert.equal(d.rate, 0.06);
+});

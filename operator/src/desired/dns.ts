@@ -1,0 +1,65 @@
+// The DNS records a SendingDomain needs, and the comparison with what DNS actually serves. Pure.
+import { createPublicKey } from 'node:crypto';
+import type { DNSRecord } from '../api/types.ts';
+
+/** The DKIM public key of a PEM private key, as the p= tag wants it (RFC 6376 §3.6.1, RFC 8463). */
+export function dkimPublicKey(pem: string): { k: 'rsa' | 'ed25519'; p: string } {
+  const key = createPublicKey(pem);
+  if (key.asymmetricKeyType === 'ed25519') {
+    // RFC 8463: the raw 32-byte key, not the SPKI structure.
+    const jwk = key.export({ format: 'jwk' });
+    return { k: 'ed25519', p: Buffer.from(jwk.x ?? '', 'base64url').toString('base64') };
+  }
+  return { k: 'rsa', p: key.export({ type: 'spki', format: 'der' }).toString('base64') };
+}
+
+export function dkimRecord(domain: string, selector: string, pem: string): DNSRecord {
+  const { k, p } = dkimPublicKey(pem);
+  return { name: `${selector}._domainkey.${domain}`, type: 'TXT', value: `v=DKIM1; k=${k}; p=${p}` };
+}
+
+export type SpfOptions = { domain: string; returnPath?: string; include?: string; ehloName?: string };
+
+/** SPF is checked against the envelope sender, so it goes on the return-path domain. */
+export function spfRecord(o: SpfOptions): DNSRecord {
+  const mechanism = o.include ? `include:${o.include}` : o.ehloName ? `a:${o.ehloName}` : 'mx';
+  return { name: o.returnPath ?? o.domain, type: 'TXT', value: `v=spf1 ${mechanism} ~all` };
+}
+
+/** Start at p=none with reports: tighten to quarantine once the reports show only aligned mail. */
+export function dmarcRecord(domain: string): DNSRecord {
+  return {
+    name: `_dmarc.${domain}`,
+    type: 'TXT',
+    value: `v=DMARC1; p=none; rua=mailto:dmarc-reports@${domain}; adkim=r; aspf=r`,
+  };
+}
+
+/** TXT answers per record name: each answer is the list of character-strings of one record. */
+export type TxtAnswers = Record<string, string[][] | { error: string }>;
+
+const normalise = (value: string) => value.replace(/\s+/g, '').replace(/;$/, '').toLowerCase();
+
+/** Every mismatch between the records to publish and the answers, spelled out; [] when verified. */
+export function dnsMismatches(records: DNSRecord[], answers: TxtAnswers): string[] {
+  const problems: string[] = [];
+  for (const record of records) {
+    const name = record.name ?? '';
+    const answer = answers[name];
+    if (!answer) continue;
+    if (!Array.isArray(answer)) {
+      problems.push(`${name} TXT: lookup failed (${answer.error})`);
+      continue;
+    }
+    const texts = answer.map((parts) => parts.join(''));
+    const value = record.value ?? '';
+    const tag = value.split(' ')[0] ?? '';
+    const sameKind = texts.filter((t) => t.toLowerCase().startsWith(tag.toLowerCase()));
+    if (sameKind.length === 0) {
+      problems.push(`${name} TXT: no ${tag.replace(/;$/, '')} record published; expected "${value}"`);
+    } else if (tag.startsWith('v=DKIM1') && !sameKind.some((t) => normalise(t) === normalise(value))) {
+      problems.push(`${name} TXT: published "${sameKind[0]}" differs from the key in use "${value}"`);
+    }
+  }
+  return problems;
+}

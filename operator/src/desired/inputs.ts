@@ -1,0 +1,153 @@
+// The Secrets a pool references, checked before anything is built: a missing or malformed one
+// is a condition on the pool, never a crash. Pure.
+import type { V1Secret } from '@kubernetes/client-node';
+import type { RelayPool } from '../api/types.ts';
+import type { ConditionInput } from '../api/conditions.ts';
+import { credentialsSecret, secretText, usersChecksum } from './secret.ts';
+import { SOURCE_CHECKSUM, names, relaySecretKeys } from './meta.ts';
+import { endpoint } from './service.ts';
+import type { Generators, KubeObject, Observed } from './types.ts';
+
+export type PoolInputs = {
+  /** The first blocking problem: nothing new is applied while it lasts. */
+  problem?: ConditionInput;
+  users?: { hashes: Record<string, string>; checksum: string };
+  smarthost?: { username: string; password: string };
+  create: KubeObject[];
+  events: string[];
+};
+
+const blocked = (reason: string, message: string): ConditionInput => ({
+  type: 'Ready',
+  status: 'False',
+  reason,
+  message,
+});
+
+function plainUsers(secret: V1Secret): Record<string, string> {
+  const users: Record<string, string> = {};
+  for (const key of Object.keys(secret.data ?? {}).sort()) users[key] = secretText(secret, key) ?? '';
+  return users;
+}
+
+/** Parses the users file of the relay Secret back into username -> hash. */
+function existingHashes(secret: V1Secret | undefined): Record<string, string> {
+  const hashes: Record<string, string> = {};
+  for (const line of (secretText(secret, relaySecretKeys.users) ?? '').split('\n')) {
+    const at = line.indexOf(':');
+    if (at > 0) hashes[line.slice(0, at)] = line.slice(at + 1);
+  }
+  return hashes;
+}
+
+export const GENERATED_USER = 'relay';
+
+export function poolInputs(pool: RelayPool, observed: Observed, gen: Generators): PoolInputs {
+  const spec = pool.spec;
+  const poolName = pool.metadata.name ?? '';
+  const out: PoolInputs = { create: [], events: [] };
+  if (spec.tls) {
+    const tls = observed.secrets.get(spec.tls.secretName);
+    if (!tls)
+      return { ...out, problem: blocked('SecretNotFound', `TLS Secret ${spec.tls.secretName} not found`) };
+    if (!tls.data?.['tls.crt'] || !tls.data['tls.key']) {
+      return {
+        ...out,
+        problem: blocked(
+          'SecretMalformed',
+          `TLS Secret ${spec.tls.secretName} needs the keys tls.crt and tls.key`,
+        ),
+      };
+    }
+  }
+  if ((spec.auth?.mode ?? 'Disabled') !== 'Disabled') {
+    let users: Record<string, string>;
+    const ref = spec.auth?.credentialsSecretRef;
+    if (ref) {
+      const secret = observed.secrets.get(ref.name);
+      if (!secret)
+        return { ...out, problem: blocked('SecretNotFound', `credentials Secret ${ref.name} not found`) };
+      users = plainUsers(secret);
+      if (Object.keys(users).length === 0) {
+        return {
+          ...out,
+          problem: blocked('SecretMalformed', `credentials Secret ${ref.name} has no username keys`),
+        };
+      }
+      const bad = Object.keys(users).find((u) => u.includes(':') || users[u] === '');
+      if (bad)
+        return {
+          ...out,
+          problem: blocked(
+            'SecretMalformed',
+            `credentials Secret ${ref.name}: user ${bad} has an empty password or a ':' in its name`,
+          ),
+        };
+    } else {
+      const name = names.credentials(poolName);
+      const existing = observed.secrets.get(name);
+      const username = secretText(existing, 'username');
+      const password = secretText(existing, 'password');
+      if (existing && (!username || !password)) {
+        return {
+          ...out,
+          problem: blocked(
+            'SecretMalformed',
+            `generated credentials Secret ${name} lost its username or password keys`,
+          ),
+        };
+      }
+      if (username && password) {
+        users = { [username]: password };
+      } else {
+        const fresh = gen.password();
+        users = { [GENERATED_USER]: fresh };
+        const port = spec.listeners?.submission?.enabled
+          ? (spec.listeners.submission.port ?? 587)
+          : (spec.listeners?.smtp?.port ?? 25);
+        out.create.push(
+          credentialsSecret({
+            pool,
+            username: GENERATED_USER,
+            password: fresh,
+            host: endpoint(pool).host,
+            port,
+          }) as KubeObject,
+        );
+        out.events.push(`generated SMTP credentials in Secret ${name}`);
+      }
+    }
+    const checksum = usersChecksum(users);
+    const relay = observed.secrets.get(names.relaySecret(poolName));
+    // Hashing is salted: rehash only when a password changed, or the Secret would change every pass.
+    if (relay?.metadata?.annotations?.[SOURCE_CHECKSUM] === checksum) {
+      out.users = { hashes: existingHashes(relay), checksum };
+    } else {
+      const hashes: Record<string, string> = {};
+      for (const [user, password] of Object.entries(users)) hashes[user] = gen.hashPassword(password);
+      out.users = { hashes, checksum };
+    }
+  }
+  const smarthostRef = spec.delivery?.smarthost?.credentialsSecretRef;
+  if (smarthostRef) {
+    const secret = observed.secrets.get(smarthostRef.name);
+    if (!secret)
+      return {
+        ...out,
+        problem: blocked('SecretNotFound', `smarthost credentials Secret ${smarthostRef.name} not found`),
+      };
+    const username = secretText(secret, 'username');
+    const password = secretText(secret, 'password');
+    if (!username || !password) {
+      return {
+        ...out,
+        problem: blocked(
+          'SecretMalformed',
+          `smarthost credentials Secret ${smarthostRef.name} needs the keys username and password`,
+        ),
+      };
+    }
+    out.smarthost = { username, password };
+  }
+  return out;
+}

@@ -1,0 +1,90 @@
+// Names, labels, owner references and in-pod paths shared by every builder. Pure.
+import type { V1ObjectMeta, V1OwnerReference } from '@kubernetes/client-node';
+import type { RelayPool, SendingDomain } from '../api/types.ts';
+
+export const FIELD_MANAGER = 'mailfleet-operator';
+export const MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const POOL_LABEL = 'mailfleet.dev/pool';
+export const DOMAIN_LABEL = 'mailfleet.dev/sending-domain';
+export const COMPONENT_LABEL = 'app.kubernetes.io/component';
+export const CONFIG_CHECKSUM = 'mailfleet.dev/restart-checksum';
+export const SOURCE_CHECKSUM = 'mailfleet.dev/source-checksum';
+/** Label selector of everything the operator owns (its informers watch only this). */
+export const OWNED_SELECTOR = `${MANAGED_BY}=${FIELD_MANAGER}`;
+
+export const CONFIG_DIR = '/etc/mailfleet';
+export const CONFIG_FILE = `${CONFIG_DIR}/relay.yaml`;
+export const SPOOL_DIR = '/var/spool/mailfleet';
+export const HTTP_PORT = 8080;
+
+export const names = {
+  config: (pool: string) => `${pool}-config`,
+  /** Operator-derived files the relay reads: hashed users, DKIM keys, smarthost credentials. */
+  relaySecret: (pool: string) => `${pool}-relay`,
+  /** Generated SMTP credentials in plain form, for applications to mount. */
+  credentials: (pool: string) => `${pool}-credentials`,
+  workload: (pool: string) => pool,
+  service: (pool: string) => pool,
+  headless: (pool: string) => `${pool}-headless`,
+  dkimKey: (domainObject: string, selector: string) => `${domainObject}-dkim-${selector}`,
+};
+
+/** Keys of the relay Secret (flat: Secret keys cannot contain '/'). */
+export const relaySecretKeys = {
+  users: 'users',
+  smarthost: 'smarthost.yaml',
+  dkim: (domain: string, selector: string) => `dkim.${domain}.${selector}.pem`,
+};
+
+export function selectorLabels(pool: string): Record<string, string> {
+  return { 'app.kubernetes.io/name': 'mailfleet-relay', 'app.kubernetes.io/instance': pool };
+}
+
+export function poolLabels(pool: string, component: string): Record<string, string> {
+  return {
+    ...selectorLabels(pool),
+    [POOL_LABEL]: pool,
+    [COMPONENT_LABEL]: component,
+    [MANAGED_BY]: FIELD_MANAGER,
+  };
+}
+
+export function ownerReference(owner: RelayPool | SendingDomain): V1OwnerReference {
+  return {
+    apiVersion: owner.apiVersion,
+    kind: owner.kind,
+    name: owner.metadata.name ?? '',
+    uid: owner.metadata.uid ?? '',
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+export function childMeta(
+  pool: RelayPool,
+  name: string,
+  component: string,
+  extra: { annotations?: Record<string, string>; labels?: Record<string, string> } = {},
+): V1ObjectMeta {
+  const meta: V1ObjectMeta = {
+    name,
+    namespace: pool.metadata.namespace ?? '',
+    labels: { ...poolLabels(pool.metadata.name ?? '', component), ...extra.labels },
+    ownerReferences: [ownerReference(pool)],
+  };
+  if (extra.annotations && Object.keys(extra.annotations).length > 0) meta.annotations = extra.annotations;
+  return meta;
+}
+
+const BINARY: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
+const DECIMAL: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+
+/** A Kubernetes quantity ("25Mi", "10M", 1048576) in bytes; undefined when unreadable. */
+export function quantityBytes(quantity: number | string | undefined): number | undefined {
+  if (typeof quantity === 'number') return quantity;
+  const match = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(quantity ?? '');
+  if (!match) return undefined;
+  const unit = match[2] ?? '';
+  const factor = BINARY[unit] ?? DECIMAL[unit] ?? 1;
+  return Math.round(Number(match[1]) * factor);
+}

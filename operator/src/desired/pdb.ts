@@ -1,0 +1,14 @@
+// At most one relay is evicted at a time: each relay holds queued mail it must drain or hand off.
+import type { V1PodDisruptionBudget } from '@kubernetes/client-node';
+import type { RelayPool } from '../api/types.ts';
+import { childMeta, names, selectorLabels } from './meta.ts';
+
+export function podDisruptionBudget(pool: RelayPool): V1PodDisruptionBudget {
+  const poolName = pool.metadata.name ?? '';
+  return {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
+    metadata: childMeta(pool, names.workload(poolName), 'relay'),
+    spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels(poolName) } },
+  };
+}

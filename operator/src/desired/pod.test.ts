@@ -1,0 +1,119 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { podTemplate } from './pod.ts';
+import { deployment } from './deployment.ts';
+import { statefulSet } from './statefulset.ts';
+import { relayPool } from '../../../test/helpers/operator/fixtures.ts';
+import { withDefaults } from '../api/defaults.ts';
+import type { RelayPoolSpec } from '../api/types.ts';
+
+const pool = (spec: Partial<RelayPoolSpec> = {}) => withDefaults(relayPool(spec)).resource;
+
+test('the relay container is hardened', () => {
+  const t = podTemplate({ pool: pool(), image: 'img:1', checksum: 'abc', persistentSpool: false });
+  const c = t.spec?.containers[0];
+  assert.equal(c?.securityContext?.runAsNonRoot, true);
+  assert.equal(c?.securityContext?.readOnlyRootFilesystem, true);
+  assert.equal(c?.securityContext?.allowPrivilegeEscalation, false);
+  assert.deepEqual(c?.securityContext?.capabilities?.drop, ['ALL']);
+  assert.equal(c?.securityContext?.seccompProfile?.type, 'RuntimeDefault');
+  assert.equal(t.spec?.securityContext?.seccompProfile?.type, 'RuntimeDefault');
+  assert.equal(t.spec?.automountServiceAccountToken, false);
+  assert.equal(c?.readinessProbe?.httpGet?.path, '/readyz');
+  assert.equal(c?.livenessProbe?.httpGet?.path, '/healthz');
+  assert.deepEqual(c?.args, ['relay', '--config', '/etc/mailfleet/relay.yaml']);
+  assert.equal(c?.image, 'img:1');
+  assert.equal(t.metadata?.annotations?.['mailfleet.dev/restart-checksum'], 'abc');
+});
+
+test('pod template by pool spec', async (t) => {
+  const cases: {
+    name: string;
+    spec: Partial<RelayPoolSpec>;
+    ports: string[];
+    grace: number;
+    spread: string[];
+    tlsMounted: boolean;
+    memoryLimit?: string;
+  }[] = [
+    {
+      name: 'defaults: smtp only, 60s drain, spread over nodes and zones',
+      spec: {},
+      ports: ['smtp:25', 'http:8080'],
+      grace: 60,
+      spread: ['kubernetes.io/hostname', 'topology.kubernetes.io/zone'],
+      tlsMounted: false,
+    },
+    {
+      name: 'submission with TLS, 2m drain, resources',
+      spec: {
+        listeners: { submission: { enabled: true, port: 2587 } },
+        tls: { secretName: 'tls' },
+        drainTimeout: '2m',
+        resources: { limits: { memory: '512Mi' } },
+      },
+      ports: ['smtp:25', 'submission:2587', 'http:8080'],
+      grace: 120,
+      spread: ['kubernetes.io/hostname', 'topology.kubernetes.io/zone'],
+      tlsMounted: true,
+      memoryLimit: '512Mi',
+    },
+    {
+      name: 'custom spread replaces the default',
+      spec: {
+        scheduling: {
+          topologySpreadConstraints: [
+            { topologyKey: 'rack', maxSkew: 2, whenUnsatisfiable: 'DoNotSchedule' },
+          ],
+        },
+      },
+      ports: ['smtp:25', 'http:8080'],
+      grace: 60,
+      spread: ['rack'],
+      tlsMounted: false,
+    },
+  ];
+  for (const c of cases) {
+    await t.test(c.name, () => {
+      const tpl = podTemplate({ pool: pool(c.spec), image: 'i', checksum: 'x', persistentSpool: false });
+      const container = tpl.spec?.containers[0];
+      assert.deepEqual(
+        container?.ports?.map((p) => `${p.name}:${p.containerPort}`),
+        c.ports,
+      );
+      assert.equal(tpl.spec?.terminationGracePeriodSeconds, c.grace);
+      assert.deepEqual(
+        tpl.spec?.topologySpreadConstraints?.map((s) => s.topologyKey),
+        c.spread,
+      );
+      const sources = tpl.spec?.volumes?.find((v) => v.name === 'config')?.projected?.sources ?? [];
+      assert.equal(
+        sources.some((s) => s.secret?.name === 'tls'),
+        c.tlsMounted,
+      );
+      assert.equal(container?.resources?.limits?.memory, c.memoryLimit);
+    });
+  }
+});
+
+test('Deployment uses an emptyDir spool; StatefulSet a PVC per relay', () => {
+  const d = deployment({ pool: pool({ replicas: 3 }), image: 'i', checksum: 'x' });
+  assert.equal(d.spec?.replicas, 3);
+  assert.ok(d.spec?.template.spec?.volumes?.find((v) => v.name === 'spool')?.emptyDir);
+  assert.equal(d.spec?.strategy?.rollingUpdate?.maxUnavailable, 0);
+  assert.equal(d.metadata?.ownerReferences?.[0]?.kind, 'RelayPool');
+  assert.equal(d.metadata?.ownerReferences?.[0]?.controller, true);
+  const s = statefulSet({
+    pool: pool({ replicas: 2, queue: { persistence: { size: '5Gi', storageClassName: 'fast' } } }),
+    image: 'i',
+    checksum: 'x',
+  });
+  assert.equal(s.spec?.replicas, 2);
+  assert.equal(s.spec?.serviceName, 'transactional-headless');
+  assert.equal(
+    s.spec?.template.spec?.volumes?.find((v) => v.name === 'spool'),
+    undefined,
+  );
+  assert.equal(s.spec?.volumeClaimTemplates?.[0]?.spec?.resources?.requests?.storage, '5Gi');
+  assert.equal(s.spec?.volumeClaimTemplates?.[0]?.spec?.storageClassName, 'fast');
+});

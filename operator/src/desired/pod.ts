@@ -1,0 +1,152 @@
+// The relay pod template shared by the Deployment and the StatefulSet: hardened (non-root,
+// read-only root, no capabilities, RuntimeDefault seccomp), probed on /healthz and /readyz,
+// spread across nodes and zones, with every file the relay reads in one projected volume.
+import type { V1Container, V1PodTemplateSpec, V1Volume } from '@kubernetes/client-node';
+import type { RelayPool } from '../api/types.ts';
+import { durationMs } from '../../../relay/src/config/duration.ts';
+import {
+  CONFIG_CHECKSUM,
+  CONFIG_DIR,
+  CONFIG_FILE,
+  FIELD_MANAGER,
+  HTTP_PORT,
+  MANAGED_BY,
+  POOL_LABEL,
+  SPOOL_DIR,
+  names,
+  selectorLabels,
+} from './meta.ts';
+
+export type PodOptions = {
+  /** The pool with schema defaults applied. */
+  pool: RelayPool;
+  /** Image of the relay (spec.image or the operator's own). */
+  image: string;
+  /** restartChecksum() of the rendered config. */
+  checksum: string;
+  /** Whether the spool volume comes from a PVC template (StatefulSet) instead of an emptyDir. */
+  persistentSpool: boolean;
+};
+
+export const RELAY_UID = 10001;
+export const SPOOL_VOLUME = 'spool';
+
+export function listenerPorts(pool: RelayPool): { name: string; port: number }[] {
+  const l = pool.spec.listeners ?? {};
+  const ports: { name: string; port: number }[] = [];
+  if (l.smtp?.enabled ?? true) ports.push({ name: 'smtp', port: l.smtp?.port ?? 25 });
+  if (l.submission?.enabled ?? false) ports.push({ name: 'submission', port: l.submission?.port ?? 587 });
+  if (l.smtps?.enabled ?? false) ports.push({ name: 'smtps', port: l.smtps?.port ?? 465 });
+  return ports;
+}
+
+export function podTemplate(o: PodOptions): V1PodTemplateSpec {
+  const poolName = o.pool.metadata.name ?? '';
+  const spec = o.pool.spec;
+  const drainSeconds = Math.ceil(durationMs(spec.drainTimeout ?? '60s') / 1000);
+  const configSources: NonNullable<V1Volume['projected']>['sources'] = [
+    { configMap: { name: names.config(poolName) } },
+    { secret: { name: names.relaySecret(poolName) } },
+  ];
+  if (spec.tls) {
+    configSources.push({
+      secret: {
+        name: spec.tls.secretName,
+        items: [
+          { key: 'tls.crt', path: 'tls/tls.crt' },
+          { key: 'tls.key', path: 'tls/tls.key' },
+        ],
+      },
+    });
+  }
+  const volumes: V1Volume[] = [
+    { name: 'config', projected: { sources: configSources, defaultMode: 0o440 } },
+    { name: 'tmp', emptyDir: {} },
+  ];
+  if (!o.persistentSpool) volumes.push({ name: SPOOL_VOLUME, emptyDir: {} });
+  const container: V1Container = {
+    name: 'relay',
+    image: o.image,
+    args: ['relay', '--config', CONFIG_FILE],
+    ports: [
+      ...listenerPorts(o.pool).map((p) => ({ name: p.name, containerPort: p.port, protocol: 'TCP' })),
+      { name: 'http', containerPort: HTTP_PORT, protocol: 'TCP' },
+    ],
+    env: [
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+    ],
+    readinessProbe: {
+      httpGet: { path: '/readyz', port: 'http' },
+      periodSeconds: 5,
+      failureThreshold: 2,
+    },
+    livenessProbe: {
+      httpGet: { path: '/healthz', port: 'http' },
+      periodSeconds: 10,
+      failureThreshold: 6,
+    },
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: RELAY_UID,
+      runAsGroup: RELAY_UID,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    volumeMounts: [
+      { name: 'config', mountPath: CONFIG_DIR, readOnly: true },
+      { name: SPOOL_VOLUME, mountPath: SPOOL_DIR },
+      { name: 'tmp', mountPath: '/tmp' },
+    ],
+  };
+  if (spec.resources) {
+    const text = (m: Record<string, number | string> | undefined) =>
+      m ? Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)])) : undefined;
+    container.resources = {};
+    if (spec.resources.requests) container.resources.requests = text(spec.resources.requests);
+    if (spec.resources.limits) container.resources.limits = text(spec.resources.limits);
+  }
+  const scheduling = spec.scheduling ?? {};
+  const template: V1PodTemplateSpec = {
+    metadata: {
+      labels: { ...selectorLabels(poolName), [POOL_LABEL]: poolName, [MANAGED_BY]: FIELD_MANAGER },
+      annotations: { [CONFIG_CHECKSUM]: o.checksum },
+    },
+    spec: {
+      containers: [container],
+      volumes,
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      terminationGracePeriodSeconds: drainSeconds,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: RELAY_UID,
+        runAsGroup: RELAY_UID,
+        fsGroup: RELAY_UID,
+        seccompProfile: { type: 'RuntimeDefault' },
+        // Lets the non-root relay bind ports 25/465/587 without NET_BIND_SERVICE (a safe sysctl).
+        sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }],
+      },
+      topologySpreadConstraints: (scheduling.topologySpreadConstraints as never) ?? defaultSpread(poolName),
+    },
+  };
+  const podSpec = template.spec;
+  if (podSpec) {
+    if (scheduling.nodeSelector) podSpec.nodeSelector = { ...scheduling.nodeSelector };
+    if (scheduling.tolerations) podSpec.tolerations = structuredClone(scheduling.tolerations) as never;
+    if (scheduling.affinity) podSpec.affinity = structuredClone(scheduling.affinity) as never;
+    if (scheduling.priorityClassName) podSpec.priorityClassName = scheduling.priorityClassName;
+  }
+  return template;
+}
+
+function defaultSpread(pool: string): NonNullable<V1PodTemplateSpec['spec']>['topologySpreadConstraints'] {
+  return ['kubernetes.io/hostname', 'topology.kubernetes.io/zone'].map((topologyKey) => ({
+    topologyKey,
+    maxSkew: 1,
+    whenUnsatisfiable: 'ScheduleAnyway',
+    labelSelector: { matchLabels: selectorLabels(pool) },
+  }));
+}

@@ -1,0 +1,122 @@
+// The relay config a pool's relays run with, in the relay's own contract (RelayConfigInput).
+// File paths are relative to the config file (the relay resolves them against its directory),
+// so the same rendering works in the pod (/etc/mailfleet) and in a local copy of the volume.
+import { createHash } from 'node:crypto';
+import type { RelayPool } from '../api/types.ts';
+import type {
+  RateLimitConfig,
+  RelayConfigInput,
+  SmarthostTls,
+  SendingDomainConfig,
+} from '../../../relay/src/config/types.ts';
+import { HTTP_PORT, SPOOL_DIR, quantityBytes, relaySecretKeys } from './meta.ts';
+
+export type BoundDomain = {
+  domain: string;
+  suspended: boolean;
+  dkim?: { selector: string; algorithm: 'rsa-sha256' | 'ed25519-sha256' };
+};
+
+export type RenderedLimit = Omit<RateLimitConfig, 'burst' | 'rate'> & {
+  rate?: RateLimitConfig['rate'];
+  burst?: number;
+};
+
+export type RelayConfigOptions = {
+  /** The pool with schema defaults applied. */
+  pool: RelayPool;
+  domains: BoundDomain[];
+  rateLimits: RenderedLimit[];
+  /** The relay Secret carries a users file (auth enabled). */
+  hasUsers: boolean;
+  /** The relay Secret carries smarthost credentials. */
+  hasSmarthostCredentials: boolean;
+};
+
+const SMARTHOST_TLS: Record<string, SmarthostTls> = {
+  Implicit: 'implicit',
+  StartTLSRequired: 'starttls-required',
+  StartTLSOpportunistic: 'starttls-opportunistic',
+};
+
+// A limit without a rate (only connection caps) still needs one in the relay contract: a rate no
+// relay reaches makes the rule a pure connection cap.
+const UNLIMITED_RATE = { messages: 1_000_000_000, per: 'second' as const };
+
+export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput {
+  const spec = options.pool.spec;
+  const listeners = spec.listeners ?? {};
+  const config: RelayConfigInput = {
+    listeners: {
+      smtp: { enabled: listeners.smtp?.enabled ?? true, port: listeners.smtp?.port ?? 25 },
+      submission: {
+        enabled: listeners.submission?.enabled ?? false,
+        port: listeners.submission?.port ?? 587,
+      },
+      smtps: { enabled: listeners.smtps?.enabled ?? false, port: listeners.smtps?.port ?? 465 },
+    },
+    auth: { mode: spec.auth?.mode ?? 'Disabled' },
+    allowedNetworks: [...(spec.allowedNetworks ?? [])],
+    sendingDomains: options.domains.map((d) => {
+      const entry: SendingDomainConfig = { domain: d.domain, suspended: d.suspended };
+      if (d.dkim) {
+        entry.dkim = { ...d.dkim, keyFile: relaySecretKeys.dkim(d.domain, d.dkim.selector) };
+      }
+      return entry;
+    }),
+    delivery: {
+      mode: spec.delivery?.mode === 'Smarthost' ? 'smarthost' : 'direct',
+      dns: { servers: [...(spec.delivery?.resolvers ?? [])] },
+    },
+    retry: { ...spec.retry },
+    limits: {
+      maxMessageSize: quantityBytes(spec.limits?.maxMessageSize ?? '25Mi'),
+      maxRecipients: spec.limits?.maxRecipients ?? 100,
+      maxConnections: spec.limits?.maxConnections ?? 500,
+      maxConnectionsPerClient: spec.limits?.maxConnectionsPerClient ?? 50,
+    },
+    rateLimits: options.rateLimits.map((limit) => ({
+      ...limit,
+      rate: limit.rate ?? UNLIMITED_RATE,
+      burst: limit.burst ?? 1,
+    })),
+    spool: { dir: SPOOL_DIR },
+    http: { port: HTTP_PORT },
+    drainTimeout: spec.drainTimeout ?? '60s',
+  };
+  if (spec.tls) {
+    config.tls = {
+      certFile: 'tls/tls.crt',
+      keyFile: 'tls/tls.key',
+      minVersion: spec.tls.minVersion ?? 'TLSv1.2',
+    };
+  }
+  if (options.hasUsers && config.auth) config.auth.usersFile = relaySecretKeys.users;
+  if (spec.delivery?.ehloName && config.delivery) config.delivery.ehloName = spec.delivery.ehloName;
+  const smarthost = spec.delivery?.smarthost;
+  if (smarthost && config.delivery) {
+    config.delivery.smarthost = {
+      host: smarthost.host,
+      port: smarthost.port ?? 587,
+      tls: SMARTHOST_TLS[smarthost.tls ?? 'StartTLSRequired'] ?? 'starttls-required',
+    };
+    if (options.hasSmarthostCredentials)
+      config.delivery.smarthost.credentialsFile = relaySecretKeys.smarthost;
+  }
+  return config;
+}
+
+/**
+ * A digest of the settings the relay reads only at start (listening sockets, TLS presence, spool,
+ * HTTP port). Stamped on the pod template, so only these changes roll the pods; everything else
+ * (domains, DKIM keys, limits, users) the relay reloads from the mounted files.
+ */
+export function restartChecksum(config: RelayConfigInput): string {
+  const startOnly = {
+    listeners: config.listeners,
+    tls: config.tls ? { minVersion: config.tls.minVersion } : null,
+    spool: config.spool,
+    http: config.http,
+  };
+  return createHash('sha256').update(JSON.stringify(startOnly)).digest('hex').slice(0, 16);
+}

@@ -1,0 +1,55 @@
+// The Service applications use (enabled listeners + metrics) and, for a StatefulSet, the
+// headless Service that gives each relay a stable DNS name.
+import type { V1Service } from '@kubernetes/client-node';
+import type { RelayPool } from '../api/types.ts';
+import { HTTP_PORT, childMeta, names, selectorLabels } from './meta.ts';
+import { listenerPorts } from './pod.ts';
+
+function ports(pool: RelayPool) {
+  return [
+    ...listenerPorts(pool).map((p) => ({ name: p.name, port: p.port, targetPort: p.name, protocol: 'TCP' })),
+    { name: 'http', port: HTTP_PORT, targetPort: 'http', protocol: 'TCP' },
+  ];
+}
+
+export function service(pool: RelayPool): V1Service {
+  const poolName = pool.metadata.name ?? '';
+  const spec = pool.spec.service ?? {};
+  const type = spec.type ?? 'ClusterIP';
+  const svc: V1Service = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: childMeta(pool, names.service(poolName), 'relay', { annotations: { ...spec.annotations } }),
+    spec: { type, selector: selectorLabels(poolName), ports: ports(pool) },
+  };
+  if (type === 'LoadBalancer' && svc.spec) {
+    // Keeps the client source IP, which allowedNetworks decisions depend on.
+    svc.spec.externalTrafficPolicy = 'Local';
+    if (spec.loadBalancerSourceRanges?.length)
+      svc.spec.loadBalancerSourceRanges = [...spec.loadBalancerSourceRanges];
+  }
+  return svc;
+}
+
+export function headlessService(pool: RelayPool): V1Service {
+  const poolName = pool.metadata.name ?? '';
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: childMeta(pool, names.headless(poolName), 'relay-peers'),
+    spec: {
+      clusterIP: 'None',
+      publishNotReadyAddresses: true,
+      selector: selectorLabels(poolName),
+      ports: ports(pool),
+    },
+  };
+}
+
+/** The DNS name and ports reported in status.endpoint. */
+export function endpoint(pool: RelayPool): { host: string; ports: { name: string; port: number }[] } {
+  return {
+    host: `${names.service(pool.metadata.name ?? '')}.${pool.metadata.namespace ?? ''}.svc`,
+    ports: listenerPorts(pool),
+  };
+}

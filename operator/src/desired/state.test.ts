@@ -1,0 +1,286 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parse } from 'yaml';
+import { desiredState } from './state.ts';
+import type { Desired, KubeObject } from './types.ts';
+import { findCondition } from '../api/conditions.ts';
+import type { Condition } from '../api/types.ts';
+import { validateConfig } from '../../../relay/src/config/validate.ts';
+import {
+  fakeGenerators,
+  observed,
+  rateLimit,
+  relayPool,
+  secret,
+  secrets,
+  sendingDomain,
+  testKeys,
+  workload,
+} from '../../../test/helpers/operator/fixtures.ts';
+
+const kinds = (objects: KubeObject[]) => objects.map((o) => `${o.kind}/${o.metadata?.name}`).sort();
+const statusOf = (d: Desired, kind: string, name: string) =>
+  d.statuses.find((s) => s.kind === kind && s.name === name)?.status;
+const condition = (d: Desired, kind: string, name: string, type: string) =>
+  findCondition(statusOf(d, kind, name)?.conditions as Condition[], type);
+const tls = secret('tls', { 'tls.crt': 'CERT', 'tls.key': 'KEY' });
+
+test('a new pool: every child, generated secrets, pool waiting for its relays', () => {
+  const gen = fakeGenerators();
+  const d = desiredState(
+    observed({
+      pool: relayPool({
+        tls: { secretName: 'tls' },
+        auth: { mode: 'Optional' },
+        listeners: { submission: { enabled: true } },
+      }),
+      domains: [sendingDomain('example.com', { dkim: { selector: 's1', algorithm: 'ed25519-sha256' } })],
+      secrets: secrets(tls),
+    }),
+    gen,
+  );
+  assert.deepEqual(kinds(d.apply), [
+    'ConfigMap/transactional-config',
+    'Deployment/transactional',
+    'PodDisruptionBudget/transactional',
+    'Secret/transactional-relay',
+    'Service/transactional',
+  ]);
+  assert.deepEqual(kinds(d.create), ['Secret/example-com-dkim-s1', 'Secret/transactional-credentials']);
+  assert.deepEqual(gen.generated, ['password', 'ed25519-sha256']);
+  assert.equal(d.prune, true);
+  assert.equal(condition(d, 'RelayPool', 'transactional', 'Ready')?.reason, 'WorkloadPending');
+  assert.equal(condition(d, 'SendingDomain', 'example-com', 'Ready')?.reason, 'PoolNotReady');
+  assert.equal(condition(d, 'SendingDomain', 'example-com', 'DKIMKeyReady')?.status, 'True');
+  const dkim = statusOf(d, 'SendingDomain', 'example-com')?.dkim as {
+    dnsRecord: { name: string; value: string };
+  };
+  assert.equal(dkim.dnsRecord.name, 's1._domainkey.example.com');
+  assert.match(dkim.dnsRecord.value, /^v=DKIM1; k=ed25519; p=[A-Za-z0-9+/]{43}=$/);
+  const config = d.apply.find((o) => o.kind === 'ConfigMap') as { data: Record<string, string> };
+  const rendered = validateConfig(parse(config.data['relay.yaml'] ?? ''));
+  assert.equal(rendered.ok, true);
+  const relaySecret = d.apply.find((o) => o.metadata?.name === 'transactional-relay') as {
+    data: Record<string, string>;
+  };
+  assert.equal(
+    Buffer.from(relaySecret.data.users ?? '', 'base64').toString(),
+    'relay:$hash$generated-password\n',
+  );
+  assert.ok(relaySecret.data['dkim.example.com.s1.pem']);
+});
+
+test('relays ready: pool and domains Ready, status counts', () => {
+  const d = desiredState(
+    observed({
+      pool: relayPool({ replicas: 2 }),
+      domains: [sendingDomain('example.com')],
+      children: [workload('Deployment', 2)],
+      secrets: secrets(secret('example-com-dkim-mailfleet', { 'dkim.key': testKeys()['rsa-sha256'] ?? '' })),
+    }),
+    fakeGenerators(),
+  );
+  const status = statusOf(d, 'RelayPool', 'transactional');
+  assert.equal(condition(d, 'RelayPool', 'transactional', 'Ready')?.status, 'True');
+  assert.equal(condition(d, 'RelayPool', 'transactional', 'Progressing')?.status, 'False');
+  assert.equal(status?.readyReplicas, 2);
+  assert.equal(status?.domains, 1);
+  assert.equal(
+    status?.selector,
+    'app.kubernetes.io/name=mailfleet-relay,app.kubernetes.io/instance=transactional',
+  );
+  assert.equal(condition(d, 'SendingDomain', 'example-com', 'Ready')?.status, 'True');
+  assert.deepEqual(d.create, [], 'an existing DKIM key is never regenerated');
+});
+
+test('conflicts and missing references are conditions', async (t) => {
+  const cases: {
+    name: string;
+    o: Parameters<typeof observed>[0];
+    kind: string;
+    object: string;
+    reason: string;
+    applies: boolean;
+  }[] = [
+    {
+      name: 'domain pointing at a missing pool',
+      o: { domains: [sendingDomain('example.com')] },
+      kind: 'SendingDomain',
+      object: 'example-com',
+      reason: 'PoolNotFound',
+      applies: false,
+    },
+    {
+      name: 'rate limit pointing at a missing pool',
+      o: { rateLimits: [rateLimit('l', { maxConnections: 2 })] },
+      kind: 'RateLimit',
+      object: 'l',
+      reason: 'PoolNotFound',
+      applies: false,
+    },
+    {
+      name: 'TLS Secret missing',
+      o: { pool: relayPool({ tls: { secretName: 'tls' } }) },
+      kind: 'RelayPool',
+      object: 'transactional',
+      reason: 'SecretNotFound',
+      applies: false,
+    },
+    {
+      name: 'TLS Secret without tls.key',
+      o: {
+        pool: relayPool({ tls: { secretName: 'tls' } }),
+        secrets: secrets(secret('tls', { 'tls.crt': 'x' })),
+      },
+      kind: 'RelayPool',
+      object: 'transactional',
+      reason: 'SecretMalformed',
+      applies: false,
+    },
+    {
+      name: 'smarthost credentials missing',
+      o: {
+        pool: relayPool({
+          delivery: {
+            mode: 'Smarthost',
+            smarthost: { host: 'up.example', credentialsSecretRef: { name: 'up' } },
+          },
+        }),
+      },
+      kind: 'RelayPool',
+      object: 'transactional',
+      reason: 'SecretNotFound',
+      applies: false,
+    },
+    {
+      name: 'second SendingDomain claiming a domain',
+      o: {
+        pool: relayPool(),
+        domains: [
+          sendingDomain('example.com', {}, { name: 'late', created: '2026-01-02T00:00:00Z' }),
+          sendingDomain('example.com', {}, { name: 'early' }),
+        ],
+      },
+      kind: 'SendingDomain',
+      object: 'late',
+      reason: 'DomainConflict',
+      applies: true,
+    },
+    {
+      name: 'referenced DKIM key Secret missing',
+      o: {
+        pool: relayPool(),
+        domains: [sendingDomain('example.com', { dkim: { keySecretRef: { name: 'mine' } } })],
+      },
+      kind: 'SendingDomain',
+      object: 'example-com',
+      reason: 'DKIMKeyNotReady',
+      applies: true,
+    },
+  ];
+  for (const c of cases) {
+    await t.test(c.name, () => {
+      const d = desiredState(observed(c.o), fakeGenerators());
+      const ready = condition(d, c.kind, c.object, 'Ready');
+      assert.equal(ready?.status, 'False');
+      assert.equal(ready?.reason, c.reason);
+      assert.equal(d.apply.length > 0, c.applies);
+      assert.equal(d.prune, c.applies);
+      if (c.kind !== 'RelayPool' || c.applies) return;
+      assert.equal(condition(d, c.kind, c.object, 'Degraded')?.status, 'True');
+    });
+  }
+});
+
+test('persistence makes a StatefulSet with a headless Service', () => {
+  const d = desiredState(
+    observed({ pool: relayPool({ queue: { persistence: { size: '1Gi' } } }) }),
+    fakeGenerators(),
+  );
+  assert.ok(kinds(d.apply).includes('StatefulSet/transactional'));
+  assert.ok(kinds(d.apply).includes('Service/transactional-headless'));
+  assert.ok(!kinds(d.apply).includes('Deployment/transactional'));
+});
+
+test('a Pool-scoped limit is shared by the ready relays', () => {
+  const d = desiredState(
+    observed({
+      pool: relayPool({ replicas: 4 }),
+      children: [workload('Deployment', 4)],
+      rateLimits: [
+        rateLimit('news', {
+          rate: { messages: 20, per: 'Second' },
+          scope: 'Pool',
+          match: { recipientMXHosts: ['*.google.com'] },
+        }),
+      ],
+    }),
+    fakeGenerators(),
+  );
+  const status = statusOf(d, 'RateLimit', 'news');
+  assert.equal(status?.effectiveRate, '5/s');
+  assert.equal(status?.sharedBy, 4);
+  assert.equal(condition(d, 'RateLimit', 'news', 'Degraded')?.reason, 'MXRollupUnsupported');
+  const config = parse(
+    (d.apply.find((o) => o.kind === 'ConfigMap') as { data: Record<string, string> }).data['relay.yaml'] ??
+      '',
+  );
+  assert.deepEqual(config.rateLimits[0].rate, { messages: 5, per: 'second' });
+});
+
+test('users are rehashed only when a password changed', () => {
+  const pool = relayPool({
+    tls: { secretName: 'tls' },
+    auth: { mode: 'Required', credentialsSecretRef: { name: 'users' } },
+  });
+  const first = desiredState(
+    observed({ pool, secrets: secrets(tls, secret('users', { app: 'pw' })) }),
+    fakeGenerators(),
+  );
+  const applied = first.apply.find((o) => o.metadata?.name === 'transactional-relay') as KubeObject & {
+    data: Record<string, string>;
+  };
+  const stored = secret('transactional-relay', { users: 'app:$stored$\n' }, applied.metadata?.annotations);
+  const second = desiredState(
+    observed({ pool, secrets: secrets(tls, secret('users', { app: 'pw' }), stored) }),
+    fakeGenerators(),
+  );
+  const again = second.apply.find((o) => o.metadata?.name === 'transactional-relay') as {
+    data: Record<string, string>;
+  };
+  assert.equal(Buffer.from(again.data.users ?? '', 'base64').toString(), 'app:$stored$\n');
+  const changed = desiredState(
+    observed({ pool, secrets: secrets(tls, secret('users', { app: 'new' }), stored) }),
+    fakeGenerators(),
+  );
+  const rehashed = changed.apply.find((o) => o.metadata?.name === 'transactional-relay') as {
+    data: Record<string, string>;
+  };
+  assert.equal(Buffer.from(rehashed.data.users ?? '', 'base64').toString(), 'app:$hash$new\n');
+});
+
+test('a Suspend decision renders the domain suspended and asks for spec.suspend', () => {
+  const d = desiredState(
+    observed({
+      pool: relayPool(),
+      domains: [
+        sendingDomain('news.example.com', {
+          bouncePolicy: { action: 'Suspend', maxBounceRate: 0.05, minMessages: 10 },
+        }),
+      ],
+      secrets: secrets(
+        secret('news-example-com-dkim-mailfleet', { 'dkim.key': testKeys()['rsa-sha256'] ?? '' }),
+      ),
+      bounce: new Map([['news-example-com', { bounced: 5, total: 20 }]]),
+    }),
+    fakeGenerators(),
+  );
+  assert.deepEqual(d.suspend, ['news-example-com']);
+  assert.equal(condition(d, 'SendingDomain', 'news-example-com', 'Suspended')?.status, 'True');
+  const config = parse(
+    (d.apply.find((o) => o.kind === 'ConfigMap') as { data: Record<string, string> }).data['relay.yaml'] ??
+      '',
+  );
+  assert.equal(config.sendingDomains[0].suspended, true);
+  assert.ok(d.events.some((e) => e.reason === 'BounceRateExceeded' && e.type === 'Warning'));
+});

@@ -1,0 +1,243 @@
+// desiredState(observed): everything a RelayPool should be (children, statuses, events), as a
+// function of what the reconcile observed. No client, no clock, no randomness of its own.
+import { stringify } from 'yaml';
+import { conditionTransitions, mergeConditions } from '../api/conditions.ts';
+import type { ConditionInput } from '../api/conditions.ts';
+import { withDefaults } from '../api/defaults.ts';
+import { deployment } from './deployment.ts';
+import { resolveDomains } from './domains.ts';
+import { horizontalPodAutoscaler } from './hpa.ts';
+import { poolInputs } from './inputs.ts';
+import { childMeta, names, selectorLabels } from './meta.ts';
+import { networkPolicy } from './networkpolicy.ts';
+import { podDisruptionBudget } from './pdb.ts';
+import { resolveRateLimits } from './ratelimits.ts';
+import { renderRelayConfig, restartChecksum } from './relayconfig.ts';
+import { relaySecret } from './secret.ts';
+import { endpoint, headlessService, service } from './service.ts';
+import { serviceMonitor } from './servicemonitor.ts';
+import { statefulSet } from './statefulset.ts';
+import type { Desired, EventSpec, Generators, KubeObject, Observed, OwnKind } from './types.ts';
+import type { Condition } from '../api/types.ts';
+
+type Workload = { replicas: number; readyReplicas: number; updatedReplicas: number; current: boolean };
+
+function workloadStatus(observed: Observed, kind: string): Workload | undefined {
+  const child = observed.children.find(
+    (c) => c.kind === kind && c.metadata?.name === names.workload(observed.poolName),
+  );
+  if (!child) return undefined;
+  const status = (child.status ?? {}) as Record<string, number | undefined>;
+  const generation = child.metadata?.generation ?? 0;
+  return {
+    replicas: status.replicas ?? 0,
+    readyReplicas: status.readyReplicas ?? 0,
+    updatedReplicas: status.updatedReplicas ?? 0,
+    current: (status.observedGeneration ?? 0) >= generation,
+  };
+}
+
+const cond = (
+  type: string,
+  status: ConditionInput['status'],
+  reason: string,
+  message: string,
+): ConditionInput => ({
+  type,
+  status,
+  reason,
+  message,
+});
+
+function ref(object: {
+  apiVersion: string;
+  kind: string;
+  metadata: { name?: string; namespace?: string; uid?: string };
+}) {
+  return {
+    apiVersion: object.apiVersion,
+    kind: object.kind,
+    name: object.metadata.name ?? '',
+    namespace: object.metadata.namespace ?? '',
+    uid: object.metadata.uid ?? '',
+  };
+}
+
+/** Events for condition transitions of one object (Warning when the news is bad). */
+function transitionEvents(
+  object: Parameters<typeof ref>[0],
+  before: Condition[] | undefined,
+  after: Condition[],
+): EventSpec[] {
+  const bad = (c: Condition) =>
+    c.type === 'Degraded' || c.type === 'Suspended' ? c.status === 'True' : c.status === 'False';
+  return conditionTransitions(before, after)
+    .filter(({ condition, from }) => from !== undefined || bad(condition) || condition.type === 'Ready')
+    .filter(({ condition }) => condition.type !== 'Progressing')
+    .map(({ condition }) => ({
+      regarding: ref(object),
+      type: bad(condition) ? 'Warning' : 'Normal',
+      reason: condition.reason,
+      message: condition.message,
+    }));
+}
+
+export function desiredState(observed: Observed, gen: Generators): Desired {
+  const desired: Desired = { apply: [], create: [], prune: false, statuses: [], events: [], suspend: [] };
+  const status = (kind: OwnKind, name: string, value: Record<string, unknown>) =>
+    desired.statuses.push({ kind, name, status: value });
+  const now = observed.now.toISOString();
+
+  if (!observed.pool) {
+    // Children of a deleted pool are garbage-collected through their owner references.
+    for (const d of resolveDomains(observed, gen, false).resolved) {
+      status('SendingDomain', d.object.metadata.name ?? '', d.status);
+      desired.events.push(...transitionEvents(d.object, d.object.status?.conditions, d.conditions));
+    }
+    for (const l of resolveRateLimits(observed, 0))
+      status('RateLimit', l.object.metadata.name ?? '', l.status);
+    return desired;
+  }
+
+  const original = observed.pool;
+  const { resource: pool, problems } = withDefaults(original);
+  const persistent = pool.spec.queue?.persistence !== undefined;
+  const workload = workloadStatus(observed, persistent ? 'StatefulSet' : 'Deployment');
+  const wanted = pool.spec.replicas ?? 2;
+  const ready = workload?.readyReplicas ?? 0;
+
+  const inputs = problems.length
+    ? {
+        problem: cond(
+          'Ready',
+          'False',
+          'InvalidSpec',
+          problems.map((p) => `${p.path}: ${p.message}`).join('; '),
+        ),
+        create: [],
+        events: [],
+      }
+    : poolInputs(pool, observed, gen);
+  const poolConditions: ConditionInput[] = [];
+  const rolledOut =
+    workload !== undefined &&
+    workload.current &&
+    workload.updatedReplicas >= wanted &&
+    workload.replicas === wanted;
+  const poolReady = !inputs.problem && rolledOut && ready >= wanted;
+
+  const domains = resolveDomains(observed, gen, poolReady, pool.spec.delivery?.ehloName);
+  const limits = resolveRateLimits(observed, ready);
+
+  if (inputs.problem) {
+    poolConditions.push(
+      inputs.problem,
+      cond('Degraded', 'True', inputs.problem.reason, inputs.problem.message),
+    );
+    poolConditions.push(
+      cond(
+        'Progressing',
+        'False',
+        'Blocked',
+        `nothing is changed until this is fixed: ${inputs.problem.message}`,
+      ),
+    );
+  } else {
+    desired.prune = true;
+    desired.create.push(...inputs.create, ...domains.creates);
+    const bound = domains.resolved.filter((d) => d.bound);
+    const config = renderRelayConfig({
+      pool,
+      domains: bound.map((d) => d.bound!),
+      rateLimits: limits.flatMap((l) => (l.rule ? [l.rule] : [])),
+      hasUsers: inputs.users !== undefined,
+      hasSmarthostCredentials: inputs.smarthost !== undefined,
+    });
+    const checksum = restartChecksum(config);
+    const image = pool.spec.image ?? observed.settings.image;
+    desired.apply.push({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: childMeta(pool, names.config(observed.poolName), 'config'),
+      data: { 'relay.yaml': stringify(config) },
+    });
+    const secretOptions: Parameters<typeof relaySecret>[0] = {
+      pool,
+      dkimKeys: bound.map((d) => ({
+        domain: d.bound!.domain,
+        selector: d.bound!.dkim!.selector,
+        pem: d.pem ?? '',
+      })),
+    };
+    if (inputs.users) secretOptions.users = inputs.users;
+    if (inputs.smarthost) secretOptions.smarthost = inputs.smarthost;
+    desired.apply.push(relaySecret(secretOptions) as KubeObject);
+    desired.apply.push(
+      (persistent
+        ? statefulSet({ pool, image, checksum })
+        : deployment({ pool, image, checksum })) as KubeObject,
+    );
+    if (persistent) desired.apply.push(headlessService(pool) as KubeObject);
+    const optional = [
+      service(pool),
+      podDisruptionBudget(pool),
+      horizontalPodAutoscaler(pool),
+      serviceMonitor(pool, observed.serviceMonitorCRD),
+      networkPolicy(pool),
+    ];
+    for (const child of optional) if (child) desired.apply.push(child as KubeObject);
+    desired.suspend.push(
+      ...domains.resolved.filter((d) => d.suspendNow).map((d) => d.object.metadata.name ?? ''),
+    );
+
+    const progress = `${ready}/${wanted} relays ready, ${workload?.updatedReplicas ?? 0} up to date`;
+    poolConditions.push(
+      poolReady
+        ? cond('Ready', 'True', 'RelaysReady', progress)
+        : cond('Ready', 'False', workload ? 'RelaysNotReady' : 'WorkloadPending', progress),
+      rolledOut && ready >= wanted
+        ? cond('Progressing', 'False', 'RolloutComplete', progress)
+        : cond('Progressing', 'True', 'RollingOut', progress),
+      cond('Degraded', 'False', 'AsExpected', 'no problem detected'),
+    );
+  }
+
+  const poolStatus: Record<string, unknown> = {
+    observedGeneration: original.metadata.generation,
+    conditions: mergeConditions(
+      original.status?.conditions,
+      poolConditions,
+      original.metadata.generation,
+      now,
+    ),
+    replicas: workload?.replicas ?? 0,
+    readyReplicas: ready,
+    selector: Object.entries(selectorLabels(observed.poolName))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(','),
+    domains: domains.resolved.filter((d) => d.bound).length,
+    endpoint: endpoint(pool),
+  };
+  status('RelayPool', observed.poolName, poolStatus);
+  desired.events.push(
+    ...transitionEvents(original, original.status?.conditions, poolStatus.conditions as Condition[]),
+  );
+  for (const message of inputs.events)
+    desired.events.push({
+      regarding: ref(original),
+      type: 'Normal',
+      reason: 'CredentialsGenerated',
+      message,
+    });
+  for (const d of domains.resolved) {
+    status('SendingDomain', d.object.metadata.name ?? '', d.status);
+    desired.events.push(...transitionEvents(d.object, d.object.status?.conditions, d.conditions));
+  }
+  for (const l of limits) {
+    status('RateLimit', l.object.metadata.name ?? '', l.status);
+    desired.events.push(
+      ...transitionEvents(l.object, l.object.status?.conditions, l.status.conditions as Condition[]),
+    );
+  }
+  return desired;
+}

@@ -1,0 +1,60 @@
+// What a reconcile reads (Observed) and what it decides (Desired). Plain data: the controller
+// fills Observed from informer caches, desiredState() turns it into Desired, apply writes it.
+import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
+import type { RateLimit, RelayPool, SendingDomain } from '../api/types.ts';
+import type { BounceMeasurement } from './bounce.ts';
+import type { TxtAnswers } from './dns.ts';
+
+export type KubeObject = KubernetesObject & { [field: string]: unknown };
+export type OwnKind = 'RelayPool' | 'SendingDomain' | 'RateLimit';
+
+export type Observed = {
+  namespace: string;
+  poolName: string;
+  pool?: RelayPool;
+  /** SendingDomains and RateLimits of the namespace whose poolRef names this pool. */
+  domains: SendingDomain[];
+  rateLimits: RateLimit[];
+  /** Secrets the pool and its domains reference or own, by name (absent: not found). */
+  secrets: Map<string, V1Secret>;
+  /** Objects labelled as this pool's children. */
+  children: KubeObject[];
+  serviceMonitorCRD: boolean;
+  /** Bounce measurements per SendingDomain name, over each domain's policy window. */
+  bounce: Map<string, BounceMeasurement>;
+  /** TXT answers per SendingDomain name; absent when DNS verification is off. */
+  dns: Map<string, TxtAnswers>;
+  settings: { image: string; spfInclude?: string };
+  now: Date;
+};
+
+/** Randomness and slow crypto, injected so desiredState stays a function of its inputs. */
+export type Generators = {
+  password(): string;
+  hashPassword(password: string): string;
+  dkimKey(algorithm: 'rsa-sha256' | 'ed25519-sha256'): string;
+};
+
+export type ObjectRef = { apiVersion: string; kind: string; namespace: string; name: string; uid?: string };
+
+export type StatusWrite = { kind: OwnKind; name: string; status: Record<string, unknown> };
+
+export type EventSpec = {
+  regarding: ObjectRef;
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+};
+
+export type Desired = {
+  /** Server-side applied; written only when the observed object differs. */
+  apply: KubeObject[];
+  /** Created when absent, never updated (generated credentials and keys). */
+  create: KubeObject[];
+  /** Whether children no longer desired are deleted (false while the pool is blocked). */
+  prune: boolean;
+  statuses: StatusWrite[];
+  events: EventSpec[];
+  /** spec.suspend: true for SendingDomains the autopilot suspends. */
+  suspend: string[];
+};
