@@ -1,5 +1,5 @@
 // The project's test command: lint, typecheck, unit tests, then integration suites.
-// Usage: node scripts/test.ts [unit|integration|all]   (npm test runs "all")
+// Usage: node scripts/test.ts [unit|reliability|integration|all]   (npm test runs "all")
 import { spawnSync } from 'node:child_process';
 import { globSync } from 'node:fs';
 
@@ -30,11 +30,20 @@ if (mode === 'unit' || mode === 'all') {
   run('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json']);
   run('unit tests', process.execPath, ['--test', '--test-reporter=spec', ...unitFiles]);
 }
+if ((mode === 'reliability' || mode === 'all') && reliabilityFiles.length > 0) {
+  run('reliability (short mode)', process.execPath, [
+    '--test',
+    '--test-reporter=spec',
+    '--test-concurrency=1',
+    ...reliabilityFiles,
+  ]);
+}
 if ((mode === 'integration' || mode === 'all') && integrationFiles.length > 0) {
   // The integration suites run against a real etcd + kube-apiserver + controller-manager + kwok
   // built from the Go module proxy (cached after the first build; see docs/testing.md), unless
   // MAILFLEET_TEST_KUBECONFIG or KUBEBUILDER_ASSETS point at another cluster or binaries.
-  if (!process.env.MAILFLEET_TEST_KUBECONFIG) run('control plane binaries', 'bash', ['test/controlplane/build.sh']);
+  if (!process.env.MAILFLEET_TEST_KUBECONFIG)
+    run('control plane binaries', 'bash', ['test/controlplane/build.sh']);
   run('integration tests', process.execPath, [
     '--test',
     '--test-reporter=spec',

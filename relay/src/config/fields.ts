@@ -118,7 +118,9 @@ export class FieldReader {
 }
 
 export function join(path: string, key: string): string {
-  return path ? `${path}.${key}` : key;
+  // Quote keys that are empty or not plain words, so an error always names a visible field.
+  const name = /^[A-Za-z0-9_-]+$/.test(key) ? key : JSON.stringify(key);
+  return path ? `${path}.${name}` : name;
 }
 
 /** Returns a problem description, or undefined when `text` is an IPv4/IPv6 CIDR or address. */
