@@ -9,7 +9,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { stringify } from 'yaml';
-import { ALERTS_FILE, loadAlertGroups } from '../helpers/prometheus/chart-files.ts';
+import {
+  ALERTS_FILE,
+  expandVariables,
+  loadAlertGroups,
+  loadDashboards,
+  panelQueries,
+} from '../helpers/prometheus/chart-files.ts';
 
 const promtool = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
 // CI installs the Debian prometheus package (.ci/run); elsewhere a missing promtool skips these tests.
@@ -342,6 +348,26 @@ describe('alerts under promtool', { skip }, () => {
     const { code, output } = runPromtool(['check', 'rules', ALERTS_FILE]);
     assert.equal(code, 0, output);
     assert.match(output, /SUCCESS: 10 rules found/);
+  });
+
+  test('every dashboard query is valid PromQL (promtool check rules on them as recording rules)', () => {
+    const queries = [...loadDashboards()].flatMap(([file, dashboard]) => panelQueries(file, dashboard));
+    assert.ok(queries.length > 30, `${queries.length} queries`);
+    const file = path.join(dir, 'dashboard-queries.yaml');
+    writeFileSync(
+      file,
+      stringify({
+        groups: [
+          {
+            name: 'dashboards',
+            rules: queries.map((q, i) => ({ record: `dashboard:query_${i}`, expr: expandVariables(q.expr) })),
+          },
+        ],
+      }),
+    );
+    const { code, output } = runPromtool(['check', 'rules', file]);
+    assert.equal(code, 0, output);
+    assert.match(output, new RegExp(`SUCCESS: ${queries.length} rules found`));
   });
 
   test('every alert has at least one firing case below', () => {
