@@ -20,6 +20,7 @@ function run(label: string, cmd: string, args: string[], env: NodeJS.ProcessEnv 
 const unitFiles = globSync([
   'operator/src/**/*.test.ts',
   'relay/src/**/*.test.ts',
+  'bench/**/*.test.ts',
   'test/unit/**/*.test.ts',
 ]).sort();
 const integrationFiles = globSync(['test/integration/**/*.test.ts']).sort();
