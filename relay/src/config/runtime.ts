@@ -1,0 +1,94 @@
+// The running configuration: the validated config plus everything read from the files it names
+// (users, TLS key/certificate, smarthost credentials). Built whole, or not at all: a reload that
+// fails anywhere leaves the previous RuntimeConfig in place.
+import { readFile } from 'node:fs/promises';
+import { parse } from 'yaml';
+import type { ConfigError, RelayConfig } from './types.ts';
+import { loadConfigFile } from './load.ts';
+import type { ValidateOptions } from './validate.ts';
+import { parseUsersFile, type Users } from '../policy/users.ts';
+import { networkMatcher, type NetworkMatcher } from '../policy/networks.ts';
+
+export interface RuntimeConfig {
+  config: RelayConfig;
+  users: Users;
+  tls?: { key: Buffer; cert: Buffer };
+  credentials?: { user: string; pass: string };
+  allowed: NetworkMatcher;
+  trusted: NetworkMatcher;
+}
+
+export type RuntimeResult = { ok: true; runtime: RuntimeConfig } | { ok: false; errors: ConfigError[] };
+
+export async function loadRuntime(configPath: string, options: ValidateOptions): Promise<RuntimeResult> {
+  const loaded = await loadConfigFile(configPath, options);
+  if (!loaded.ok) return loaded;
+  const config = loaded.config;
+  const errors: ConfigError[] = [];
+  const read = async (path: string, field: string): Promise<Buffer | undefined> => {
+    try {
+      return await readFile(path);
+    } catch (err) {
+      errors.push({
+        path: field,
+        message: `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+      });
+      return undefined;
+    }
+  };
+  const runtime: RuntimeConfig = {
+    config,
+    users: new Map(),
+    allowed: networkMatcher(config.allowedNetworks),
+    trusted: networkMatcher(config.trustedNetworks),
+  };
+  if (config.auth.usersFile) {
+    const text = await read(config.auth.usersFile, 'auth.usersFile');
+    if (text) {
+      const parsed = parseUsersFile(text.toString('utf8'));
+      if (parsed.ok) runtime.users = parsed.users;
+      else errors.push({ path: 'auth.usersFile', message: parsed.error });
+    }
+  }
+  if (config.tls) {
+    const key = await read(config.tls.keyFile, 'tls.keyFile');
+    const cert = await read(config.tls.certFile, 'tls.certFile');
+    if (key && !key.includes('PRIVATE KEY'))
+      errors.push({ path: 'tls.keyFile', message: 'not a PEM private key' });
+    if (cert && !cert.includes('CERTIFICATE'))
+      errors.push({ path: 'tls.certFile', message: 'not a PEM certificate' });
+    if (key && cert) runtime.tls = { key, cert };
+  }
+  const credentialsFile = config.delivery.smarthost?.credentialsFile;
+  if (credentialsFile) {
+    const text = await read(credentialsFile, 'delivery.smarthost.credentialsFile');
+    if (text) {
+      const credentials = parseCredentials(text.toString('utf8'));
+      if (credentials) runtime.credentials = credentials;
+      else errors.push({ path: 'delivery.smarthost.credentialsFile', message: 'expected username:password' });
+    }
+  }
+  for (const [i, d] of config.sendingDomains.entries()) {
+    if (d.dkim) await read(d.dkim.keyFile, `sendingDomains[${i}].dkim.keyFile`);
+  }
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, runtime };
+}
+
+/** `username:password` on one line, or YAML {username, password}. Pure. */
+export function parseCredentials(text: string): { user: string; pass: string } | undefined {
+  const trimmed = text.trim();
+  if (/^username\s*:/m.test(trimmed)) {
+    try {
+      const doc = parse(trimmed) as { username?: unknown; password?: unknown };
+      if (typeof doc.username === 'string' && typeof doc.password === 'string') {
+        return { user: doc.username, pass: doc.password };
+      }
+    } catch {
+      return undefined;
+    }
+    return undefined;
+  }
+  const colon = trimmed.indexOf(':');
+  if (colon <= 0 || trimmed.includes('\n')) return undefined;
+  return { user: trimmed.slice(0, colon), pass: trimmed.slice(colon + 1) };
+}
