@@ -23,6 +23,8 @@ const unitFiles = globSync([
   'bench/**/*.test.ts',
   'test/unit/**/*.test.ts',
 ]).sort();
+// Reliability suites (short mode here; MAILFLEET_LONG=1 for the long mode, see docs/reliability.md).
+const reliabilityFiles = globSync(['test/reliability/**/*.test.ts']).sort();
 const integrationFiles = globSync(['test/integration/**/*.test.ts']).sort();
 
 if (mode === 'unit' || mode === 'all') {
