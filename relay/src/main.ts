@@ -1,19 +1,69 @@
-// Wiring only: parse arguments, load the config, build the relay and run it until a signal.
+// Wiring only: parse arguments, load the config, build the relay, run it until SIGTERM/SIGINT.
 import { hostname } from 'node:os';
-import { loadConfigFile } from './config/load.ts';
+import { loadRuntime } from './config/runtime.ts';
+import { hashPassword } from './policy/users.ts';
+import { jsonLogger } from './log.ts';
+import { Relay } from './relay.ts';
+
+const usage = `usage: mailfleet relay --config <file>
+       mailfleet relay --check-config <file>     validate and exit
+       mailfleet relay --hash-password           read a password on stdin, print a users-file hash
+`;
 
 export async function main(args: string[]): Promise<void> {
-  const configIndex = args.indexOf('--config');
-  const configPath = configIndex >= 0 ? args[configIndex + 1] : undefined;
-  if (!configPath) {
-    process.stderr.write('usage: mailfleet relay --config <file>\n');
+  const log = jsonLogger((line) => process.stdout.write(line));
+  if (args.includes('--hash-password')) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    process.stdout.write(
+      `${await hashPassword(
+        Buffer.concat(chunks)
+          .toString('utf8')
+          .replace(/\r?\n$/, ''),
+      )}\n`,
+    );
+    return;
+  }
+  const flag = args.includes('--check-config') ? '--check-config' : '--config';
+  const configPath = args[args.indexOf(flag) + 1];
+  if (!args.includes(flag) || !configPath) {
+    process.stderr.write(usage);
     process.exitCode = 2;
     return;
   }
-  const loaded = await loadConfigFile(configPath, { defaultHostname: hostname() });
+  const defaultHostname = hostname();
+  const loaded = await loadRuntime(configPath, { defaultHostname });
   if (!loaded.ok) {
     for (const e of loaded.errors) process.stderr.write(`${configPath}: ${e.path}: ${e.message}\n`);
     process.exitCode = 2;
     return;
   }
+  if (flag === '--check-config') {
+    process.stdout.write(`${configPath}: ok\n`);
+    return;
+  }
+  const relay = new Relay({ configPath, runtime: loaded.runtime, defaultHostname, log });
+  await relay.start();
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log('info', 'signal received, draining', { signal });
+    void relay
+      .drain()
+      .then(() => relay.close())
+      .then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  // POST /drain: same shutdown as SIGTERM, then exit so the pod can go.
+  const drainOnce = relay.drain.bind(relay);
+  relay.drain = () => {
+    const done = drainOnce();
+    if (!stopping) {
+      stopping = true;
+      void done.then(() => relay.close()).then(() => process.exit(0));
+    }
+    return done;
+  };
 }

@@ -1,6 +1,7 @@
 // The accounting log: one JSON line per recipient outcome, like PowerMTA's accounting file.
 // The line is built by a pure function; the writer only appends.
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { dirname } from 'node:path';
 
 export interface AccountingRecord {
   time: string;
@@ -25,8 +26,11 @@ export class AccountingLog {
   /** undefined when accounting is off (accounting.file is empty). */
   private stream: WriteStream | undefined;
 
-  constructor(file: string) {
-    if (file) this.stream = createWriteStream(file, { flags: 'a' });
+  constructor(file: string, onError: (err: Error) => void) {
+    if (!file) return;
+    mkdirSync(dirname(file), { recursive: true });
+    this.stream = createWriteStream(file, { flags: 'a' });
+    this.stream.on('error', onError);
   }
 
   write(record: AccountingRecord): void {

@@ -1,0 +1,373 @@
+// The relay assembled: spool, scheduler, deliverer, intake, admin port, metrics, reload and drain.
+// main.ts builds one Relay from a RuntimeConfig; everything stateful is created here, not at import.
+import type { Server } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { durationMs } from './config/duration.ts';
+import { loadRuntime, type RuntimeConfig } from './config/runtime.ts';
+import { referencedFiles } from './config/load.ts';
+import { FileWatcher } from './config/watch.ts';
+import { Spool } from './spool/store.ts';
+import { nodeSpoolFs, type SpoolFs } from './spool/fs-ops.ts';
+import { Scheduler, type OutcomeEvent, type SchedulerLimits } from './scheduler/scheduler.ts';
+import { buildMessage, type QueuedMessage, type QueuedRecipient } from './scheduler/model.ts';
+import { Deliverer } from './delivery/deliverer.ts';
+import { dnsClient } from './delivery/mx.ts';
+import { Intake, type AcceptedMessage } from './smtp/server.ts';
+import { protocolKeyword, receivedHeader } from './smtp/received.ts';
+import { RelayMetrics, type QueueSnapshot } from './metrics/metrics.ts';
+import { createAdminServer } from './admin/http.ts';
+import { AccountingLog } from './outcomes/accounting.ts';
+import { buildDsn, headerSection, shouldSendDsn, statusCodeOf } from './outcomes/dsn.ts';
+import { drain } from './drain.ts';
+import type { Logger } from './log.ts';
+
+export interface RelayOptions {
+  configPath: string;
+  runtime: RuntimeConfig;
+  defaultHostname: string;
+  log: Logger;
+  /** Injected in tests to simulate write and fsync failures. */
+  spoolFs?: SpoolFs;
+  /** Config file poll interval. */
+  watchIntervalMs?: number;
+}
+
+export class Relay {
+  readonly log: Logger;
+  /** The config in force; swapped whole by a valid reload. */
+  runtime: RuntimeConfig;
+  readonly metrics: RelayMetrics;
+  readonly spool: Spool;
+  readonly scheduler: Scheduler;
+  deliverer: Deliverer;
+  readonly intake: Intake;
+  private readonly options: RelayOptions;
+  private accounting: AccountingLog | undefined;
+  private admin: Server | undefined;
+  private readonly watcher: FileWatcher;
+  /** True once SIGTERM or POST /drain started the shutdown. */
+  draining = false;
+  /** Last measured free bytes on the spool filesystem. */
+  private freeBytes = Number.MAX_SAFE_INTEGER;
+  private diskTimer: NodeJS.Timeout | undefined;
+  private drainPromise: Promise<void> | undefined;
+  ports: Record<string, number> = {};
+
+  constructor(options: RelayOptions) {
+    this.options = options;
+    this.log = options.log;
+    this.runtime = options.runtime;
+    const config = this.runtime.config;
+    this.metrics = new RelayMetrics(() => this.snapshot());
+    this.metrics.setSendingDomains(config.sendingDomains.map((d) => d.domain));
+    this.spool = new Spool({
+      dir: config.spool.dir,
+      fs: options.spoolFs ?? nodeSpoolFs,
+      events: {
+        quarantined: (queueId, reason) => {
+          this.metrics.spoolQuarantined.inc();
+          this.log('warn', 'spool file quarantined', { queueId, reason });
+        },
+      },
+    });
+    this.deliverer = this.buildDeliverer(this.runtime);
+    this.scheduler = new Scheduler(
+      {
+        spool: this.spool,
+        deliver: (request) => this.deliverer.deliver(request),
+        now: Date.now,
+        random: Math.random,
+        observer: {
+          outcome: (e) => this.recordOutcome(e),
+          attempt: (destination, ms) =>
+            this.metrics.deliveryDuration.observe(
+              { destination: this.metrics.destinationLabel(destination) },
+              ms / 1000,
+            ),
+          failed: (message, recipients) => void this.sendDsn(message, recipients),
+          finished: (message, now) =>
+            this.metrics.residence.observe(
+              { outcome: message.recipients.every((r) => r.status === 'delivered') ? 'delivered' : 'mixed' },
+              (now - message.envelope.receivedAt) / 1000,
+            ),
+          error: (msg, fields) => this.log('error', msg, fields),
+        },
+      },
+      schedulerLimits(this.runtime),
+    );
+    this.intake = new Intake({
+      runtime: () => this.runtime,
+      draining: () => this.draining,
+      spoolHasSpace: () => this.freeBytes >= this.runtime.config.spool.minFreeBytes,
+      accept: (message) => this.accept(message),
+      metrics: this.metrics,
+      log: this.log,
+    });
+    this.watcher = new FileWatcher(() => void this.reload(), options.watchIntervalMs ?? 1000);
+  }
+
+  async start(): Promise<void> {
+    await this.spool.open();
+    this.accounting = new AccountingLog(this.runtime.config.accounting.file, (err) =>
+      this.log('error', 'accounting log', { err: err.message }),
+    );
+    await this.checkDisk();
+    this.diskTimer = setInterval(() => void this.checkDisk(), 1000);
+    this.diskTimer.unref();
+    const recovered = await this.spool.recover();
+    const now = Date.now();
+    for (const r of recovered)
+      this.scheduler.add(buildMessage(r.envelope, r.states, this.destinationOf(), now));
+    this.log('info', 'spool recovered', { messages: recovered.length });
+    this.scheduler.start();
+    this.ports = await this.intake.listen();
+    const http = this.runtime.config.http;
+    this.admin = createAdminServer({
+      registry: this.metrics.registry,
+      notReadyReasons: () => this.notReadyReasons(),
+      messages: () => this.scheduler.messages.values(),
+      message: (id) => this.scheduler.messages.get(id),
+      retryNow: (id) => this.scheduler.retryNow(id),
+      delete: (id) => this.scheduler.delete(id),
+      drain: () => void this.drain(),
+      now: Date.now,
+    });
+    await new Promise<void>((resolve) => this.admin!.listen(http.port, http.host, resolve));
+    const address = this.admin.address();
+    this.ports.http = typeof address === 'object' && address ? address.port : http.port;
+    await this.watcher.watch([this.options.configPath, ...referencedFiles(this.runtime.config)]);
+    this.log('info', 'relay started', { ports: this.ports });
+  }
+
+  /** Spool, then queue: the 250 is sent only after this resolves. */
+  private async accept(m: AcceptedMessage): Promise<string> {
+    const now = Date.now();
+    const id = this.spool.newId(now);
+    const received = receivedHeader({
+      helo: m.client.helo,
+      clientAddress: m.client.address,
+      byHost: this.runtime.config.hostname,
+      protocol: protocolKeyword(m.secure, m.client.user !== undefined),
+      queueId: id,
+      recipients: m.recipients,
+      date: new Date(now),
+    });
+    const body = Buffer.concat([Buffer.from(received), m.body]);
+    const envelope = await this.spool.write(
+      { id, from: m.from, recipients: m.recipients, receivedAt: now, client: m.client },
+      body,
+    );
+    this.metrics.received.inc({ sending_domain: this.metrics.domainLabel(domainPart(m.from)) });
+    this.scheduler.add(buildMessage(envelope, new Map(), this.destinationOf(), now));
+    return id;
+  }
+
+  private destinationOf(): (domain: string) => string {
+    const d = this.runtime.config.delivery;
+    return d.mode === 'smarthost' && d.smarthost
+      ? () => `smarthost:${d.smarthost!.host}:${d.smarthost!.port}`
+      : (x) => x;
+  }
+
+  private buildDeliverer(runtime: RuntimeConfig): Deliverer {
+    const d = runtime.config.delivery;
+    const settings: ConstructorParameters<typeof Deliverer>[0] = {
+      delivery: d,
+      dns: dnsClient(d.dns.servers, Math.min(durationMs(d.connectTimeout), 5000)),
+    };
+    if (runtime.credentials) settings.credentials = runtime.credentials;
+    return new Deliverer(settings);
+  }
+
+  private recordOutcome(e: OutcomeEvent): void {
+    const domain = this.metrics.domainLabel(e.message.senderDomain);
+    const category = e.outcome === 'expired' ? 'expired' : (e.result?.category ?? '');
+    switch (e.outcome) {
+      case 'delivered':
+        this.metrics.delivered.inc({
+          sending_domain: domain,
+          destination: this.metrics.destinationLabel(e.destination),
+        });
+        this.metrics.bounceWindow.record(domain, 'delivered', e.now);
+        break;
+      case 'deferred':
+        this.metrics.deferred.inc({ sending_domain: domain });
+        break;
+      case 'bounced':
+        this.metrics.bounced.inc({ sending_domain: domain, category });
+        this.metrics.bounceWindow.record(domain, 'bounced', e.now);
+        break;
+      case 'expired':
+        this.metrics.expired.inc({ sending_domain: domain });
+        break;
+      case 'handedoff':
+        this.metrics.handedOff.inc({ sending_domain: domain });
+        break;
+    }
+    this.accounting?.write({
+      time: new Date(e.now).toISOString(),
+      queueId: e.message.envelope.id,
+      sender: e.message.envelope.from,
+      recipient: e.recipient.address,
+      destination: e.destination,
+      host: e.host,
+      outcome: e.outcome,
+      reply: e.result?.reply ?? e.recipient.reply ?? '',
+      category,
+      attempts: e.recipient.attempts,
+      delay: Math.round((e.now - e.message.envelope.receivedAt) / 10) / 100,
+    });
+  }
+
+  private async sendDsn(message: QueuedMessage, recipients: QueuedRecipient[]): Promise<void> {
+    const config = this.runtime.config;
+    if (!shouldSendDsn(message.envelope.from, config.dsn.enabled)) return;
+    try {
+      const original = await this.spool.readBody(message.envelope.id);
+      const now = new Date();
+      const id = this.spool.newId(now.getTime());
+      const body = buildDsn({
+        reportingMta: config.hostname,
+        queueId: message.envelope.id,
+        originalSender: message.envelope.from,
+        arrivalDate: new Date(message.envelope.receivedAt),
+        recipients: recipients.map((r) => ({
+          address: r.address,
+          status: statusCodeOf(r.reply ?? '', r.status === 'expired'),
+          reply:
+            r.status === 'expired'
+              ? `delivery time expired; last reply: ${r.reply ?? 'none'}`
+              : (r.reply ?? ''),
+        })),
+        originalHeaders: original ? headerSection(original) : '',
+        now,
+        boundary: `mailfleet-${randomBytes(8).toString('hex')}`,
+        messageId: `${id}.dsn@${config.hostname}`,
+      });
+      const envelope = await this.spool.write(
+        {
+          id,
+          from: '',
+          recipients: [message.envelope.from],
+          receivedAt: now.getTime(),
+          client: { address: '127.0.0.1', helo: config.hostname },
+        },
+        body,
+      );
+      this.metrics.dsnSent.inc();
+      this.scheduler.add(buildMessage(envelope, new Map(), this.destinationOf(), now.getTime()));
+    } catch (err) {
+      this.log('error', 'dsn not queued', { queueId: message.envelope.id, err: String(err) });
+    }
+  }
+
+  /** Re-reads config and referenced files; applies a valid one, keeps the old one otherwise. */
+  async reload(): Promise<boolean> {
+    const loaded = await loadRuntime(this.options.configPath, {
+      defaultHostname: this.options.defaultHostname,
+    });
+    if (!loaded.ok) {
+      this.metrics.configReloads.inc({ result: 'failure' });
+      this.log('error', 'config reload rejected, keeping the running config', { errors: loaded.errors });
+      return false;
+    }
+    const before = this.runtime.config;
+    const next = loaded.runtime;
+    this.runtime = next;
+    this.metrics.setSendingDomains(next.config.sendingDomains.map((d) => d.domain));
+    this.scheduler.limits = schedulerLimits(next);
+    const old = this.deliverer;
+    this.deliverer = this.buildDeliverer(next);
+    old.retire();
+    this.intake.updateTls();
+    if (next.config.accounting.file !== before.accounting.file) {
+      const previous = this.accounting;
+      this.accounting = new AccountingLog(next.config.accounting.file, (err) =>
+        this.log('error', 'accounting log', { err: err.message }),
+      );
+      void previous?.close();
+    }
+    const restartNeeded =
+      JSON.stringify([before.listeners, before.http, before.spool.dir]) !==
+      JSON.stringify([next.config.listeners, next.config.http, next.config.spool.dir]);
+    if (restartNeeded)
+      this.log('warn', 'listener, http or spool.dir changes take effect at the next start', {});
+    await this.watcher.watch([this.options.configPath, ...referencedFiles(next.config)]);
+    this.metrics.configReloads.inc({ result: 'success' });
+    this.log('info', 'config reloaded', {});
+    this.scheduler.resume();
+    return true;
+  }
+
+  drain(): Promise<void> {
+    this.drainPromise ??= drain(this);
+    return this.drainPromise;
+  }
+
+  async close(): Promise<void> {
+    this.watcher.close();
+    if (this.diskTimer) clearInterval(this.diskTimer);
+    this.scheduler.stop();
+    await this.scheduler.idle();
+    this.deliverer.close();
+    await this.intake.close(1000);
+    await new Promise<void>((resolve) => (this.admin ? this.admin.close(() => resolve()) : resolve()));
+    this.admin?.closeAllConnections();
+    await this.accounting?.close();
+  }
+
+  notReadyReasons(): string[] {
+    const reasons: string[] = [];
+    if (this.draining) reasons.push('draining');
+    if (this.freeBytes < this.runtime.config.spool.minFreeBytes)
+      reasons.push('spool disk below spool.minFreeBytes');
+    return reasons;
+  }
+
+  private async checkDisk(): Promise<void> {
+    try {
+      this.freeBytes = await this.spool.freeBytes();
+      this.metrics.spoolFreeBytes.set(this.freeBytes);
+    } catch (err) {
+      this.log('warn', 'statfs failed', { err: String(err) });
+    }
+  }
+
+  private snapshot(): QueueSnapshot {
+    const jobsByState = new Map<string, number>();
+    let oldest: number | undefined;
+    for (const m of this.scheduler.messages.values()) {
+      oldest = Math.min(oldest ?? Infinity, m.envelope.receivedAt);
+      const domain = this.metrics.domainLabel(m.senderDomain);
+      for (const j of m.jobs.values()) {
+        const key = `${j.state}\0${domain}`;
+        jobsByState.set(key, (jobsByState.get(key) ?? 0) + 1);
+      }
+    }
+    for (const state of ['ready', 'deferred', 'inflight']) {
+      for (const d of [...this.runtime.config.sendingDomains.map((x) => x.domain), 'other']) {
+        const key = `${state}\0${d}`;
+        if (!jobsByState.has(key)) jobsByState.set(key, 0);
+      }
+    }
+    return { jobsByState, oldestReceivedAt: oldest, spoolBytes: this.spool.bytes };
+  }
+}
+
+function schedulerLimits(runtime: RuntimeConfig): SchedulerLimits {
+  const c = runtime.config;
+  return {
+    maxConnections: c.delivery.maxConnections,
+    maxConnectionsPerDestination: c.delivery.maxConnectionsPerDestination,
+    retry: {
+      firstRetryMs: durationMs(c.retry.firstRetry),
+      maxBackoffMs: durationMs(c.retry.maxBackoff),
+      maxQueueLifetimeMs: durationMs(c.retry.maxQueueLifetime),
+    },
+  };
+}
+
+function domainPart(address: string): string {
+  const at = address.lastIndexOf('@');
+  return at < 0 ? '' : address.slice(at + 1).toLowerCase();
+}
