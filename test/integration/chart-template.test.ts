@@ -1,0 +1,361 @@
+// The Helm chart with the real helm binary: `helm lint --strict` and `helm template` with the
+// defaults and with every optional feature, explicit checks of the rendered objects, the rendered
+// manifests accepted by a real kube-apiserver (`kubectl apply --dry-run=server`), then
+// `helm install`, `helm test`, `helm upgrade` and `helm uninstall` against the real control plane
+// (kwok nodes make the operator pods Ready without running them).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { parseAllDocuments } from 'yaml';
+import { REPO_ROOT, cacheBinDir, resolveBinaries, startControlPlane } from '../controlplane/cluster.ts';
+import type { ControlPlane } from '../controlplane/cluster.ts';
+import { CHART_DIR, loadAlerts, loadDashboards } from '../helpers/prometheus/chart-files.ts';
+
+const MONITORING_CRDS = path.join(REPO_ROOT, 'test/helpers/prometheus/monitoring-crds.yaml');
+const ALL_FEATURES = [
+  '--set',
+  'metrics.serviceMonitor.enabled=true,prometheusRule.enabled=true,examples.enabled=true,dashboards.enabled=true',
+];
+
+type Manifest = {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  spec?: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  data?: Record<string, string>;
+  rules?: unknown[];
+};
+
+/** helm from the build cache (the lint and template tests need nothing else of the control plane). */
+const helmBin = (): string => {
+  const cached = path.join(cacheBinDir(), 'helm');
+  if (existsSync(cached)) return cached;
+  const helm = resolveBinaries({ build: false }).helm;
+  if (!helm) throw new Error('helm is not built: run test/controlplane/build.sh');
+  return helm;
+};
+
+function helm(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): { code: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(helmBin(), args, {
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      HELM_CACHE_HOME: '/tmp/mailfleet-helm/cache',
+      HELM_CONFIG_HOME: '/tmp/mailfleet-helm/config',
+      HELM_DATA_HOME: '/tmp/mailfleet-helm/data',
+      ...env,
+    },
+    timeout: 300_000,
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+function render(extra: string[] = []): Manifest[] {
+  const result = helm(['template', 'fleet', CHART_DIR, '--namespace', 'mailfleet-system', ...extra]);
+  assert.equal(result.code, 0, result.stderr);
+  return parseAllDocuments(result.stdout)
+    .map((d) => d.toJS() as Manifest)
+    .filter((m) => m && m.kind);
+}
+
+const find = (manifests: Manifest[], kind: string): Manifest[] => manifests.filter((m) => m.kind === kind);
+const one = (manifests: Manifest[], kind: string): Manifest => {
+  const found = find(manifests, kind);
+  assert.equal(found.length, 1, `one ${kind}, found ${found.length}`);
+  return found[0] as Manifest;
+};
+
+describe('helm lint --strict', () => {
+  const cases = [
+    { name: 'the default values', args: [] as string[] },
+    { name: 'every optional feature enabled', args: ALL_FEATURES },
+    {
+      name: 'one replica without leader election',
+      args: ['--set', 'operator.replicas=1,operator.leaderElection.enabled=false'],
+    },
+  ];
+  for (const c of cases) {
+    test(`passes with ${c.name}`, () => {
+      const result = helm(['lint', '--strict', CHART_DIR, ...c.args]);
+      assert.equal(result.code, 0, `${result.stdout}${result.stderr}`);
+      assert.match(result.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+    });
+  }
+
+  test('fails on a value the schema forbids', () => {
+    const result = helm(['lint', '--strict', CHART_DIR, '--set', 'operator.replicas=0']);
+    assert.notEqual(result.code, 0);
+    assert.match(`${result.stdout}${result.stderr}`, /replicas/);
+  });
+});
+
+describe('helm template', () => {
+  test('the defaults render the operator, its RBAC, Service, PDB, dashboards and test hook, nothing optional', () => {
+    const manifests = render();
+    assert.deepEqual(manifests.map((m) => m.kind).sort(), [
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'ConfigMap',
+      'ConfigMap',
+      'ConfigMap',
+      'Deployment',
+      'Job',
+      'PodDisruptionBudget',
+      'Role',
+      'RoleBinding',
+      'Service',
+      'ServiceAccount',
+    ]);
+  });
+
+  test('the operator Deployment: 2 replicas, leader election, hardened pod', () => {
+    const deployment = one(render(), 'Deployment');
+    const spec = deployment.spec ?? {};
+    assert.equal(spec.replicas, 2);
+    const pod = spec.template.spec;
+    assert.equal(pod.serviceAccountName, 'fleet-mailfleet');
+    assert.equal(pod.securityContext.runAsNonRoot, true);
+    assert.equal(pod.securityContext.seccompProfile.type, 'RuntimeDefault');
+    const container = pod.containers[0];
+    assert.equal(container.image, 'ghcr.io/mailfleet/mailfleet:0.1.0');
+    assert.equal(container.args[0], 'operator');
+    assert.ok(container.args.includes('--leader-elect=true'));
+    assert.ok(container.args.includes('--leader-election-namespace=mailfleet-system'));
+    assert.equal(container.securityContext.readOnlyRootFilesystem, true);
+    assert.equal(container.securityContext.allowPrivilegeEscalation, false);
+    assert.deepEqual(container.securityContext.capabilities.drop, ['ALL']);
+    assert.equal(container.readinessProbe.httpGet.path, '/readyz');
+    assert.equal(container.livenessProbe.httpGet.path, '/healthz');
+  });
+
+  test('more than one replica without leader election is refused', () => {
+    const result = helm(['template', 'fleet', CHART_DIR, '--set', 'operator.leaderElection.enabled=false']);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /needs operator\.leaderElection\.enabled=true/);
+  });
+
+  test('dashboards: one ConfigMap per JSON file, labelled for the Grafana sidecar, label configurable', () => {
+    const files = [...loadDashboards().keys()];
+    const maps = find(
+      render(['--set', 'dashboards.label=my_dashboards,dashboards.labelValue=yes']),
+      'ConfigMap',
+    );
+    assert.equal(maps.length, files.length);
+    for (const map of maps) {
+      assert.equal(map.metadata.labels?.my_dashboards, 'yes');
+      const [key, json] = Object.entries(map.data ?? {})[0] ?? [];
+      assert.ok(files.includes(key ?? ''), key);
+      assert.deepEqual(JSON.parse(json ?? ''), loadDashboards().get(key ?? ''));
+    }
+  });
+
+  test('the PrometheusRule carries every alert of files/alerts.yaml, runbook base and disabled alerts applied', () => {
+    const rule = one(
+      render([
+        ...ALL_FEATURES,
+        '--set',
+        'prometheusRule.runbookBaseURL=https://wiki.example/mail',
+        '--set',
+        'prometheusRule.disabledAlerts={MailfleetRelayDown}',
+      ]),
+      'PrometheusRule',
+    );
+    const rendered = (
+      rule.spec?.groups as Array<{
+        rules: Array<{ alert: string; expr: string; annotations: Record<string, string> }>;
+      }>
+    ).flatMap((g) => g.rules);
+    const source = loadAlerts().filter((a) => a.alert !== 'MailfleetRelayDown');
+    assert.deepEqual(
+      rendered.map((r) => r.alert),
+      source.map((a) => a.alert),
+    );
+    for (const [i, r] of rendered.entries()) {
+      assert.equal(r.expr, source[i]?.expr);
+      assert.equal(r.annotations.runbook_url, `https://wiki.example/mail#${r.alert.toLowerCase()}`);
+    }
+  });
+
+  test('every optional feature renders its objects', () => {
+    const manifests = render(ALL_FEATURES);
+    const monitor = one(manifests, 'ServiceMonitor');
+    assert.equal(monitor.spec?.endpoints[0].port, 'http-metrics');
+    assert.equal(one(manifests, 'RelayPool').metadata.name, 'example');
+    assert.deepEqual(one(manifests, 'SendingDomain').spec, {
+      domain: 'example.com',
+      poolRef: { name: 'example' },
+    });
+  });
+
+  test('the helm test hook is a Job that checks /readyz and /metrics through the metrics Service', () => {
+    const manifests = render();
+    const job = one(manifests, 'Job');
+    assert.equal(job.metadata.annotations?.['helm.sh/hook'], 'test');
+    const container = job.spec?.template.spec.containers[0];
+    assert.equal(container.env[0].value, 'http://fleet-mailfleet-metrics.mailfleet-system.svc:8080');
+    assert.match(container.command.join(' '), /\/readyz[\s\S]*\/metrics/);
+    assert.equal(one(manifests, 'Service').metadata.name, 'fleet-mailfleet-metrics');
+  });
+});
+
+describe('against the real control plane', () => {
+  let cp: ControlPlane | undefined;
+  const plane = (): ControlPlane => {
+    if (!cp) throw new Error('control plane did not start');
+    return cp;
+  };
+  const kubeHelm = (args: string[]) => helm(args, { KUBECONFIG: plane().kubeconfig });
+
+  before(async () => {
+    cp = await startControlPlane({ log: (m) => process.stderr.write(`# controlplane: ${m}\n`) });
+    await plane().kubectl(['apply', '--server-side', '-f', MONITORING_CRDS]);
+    await plane().kubectl([
+      'wait',
+      '--for=condition=Established',
+      '--timeout=60s',
+      'crd/servicemonitors.monitoring.coreos.com',
+      'crd/prometheusrules.monitoring.coreos.com',
+    ]);
+  });
+  after(async () => {
+    await cp?.stop();
+  });
+
+  test('kubectl apply --dry-run=server accepts the CRDs and every rendered manifest', async () => {
+    await plane().kubectl(['apply', '--server-side', '-f', path.join(CHART_DIR, 'crds')]);
+    await plane().kubectl([
+      'wait',
+      '--for=condition=Established',
+      '--timeout=60s',
+      'crd/relaypools.mailfleet.dev',
+      'crd/sendingdomains.mailfleet.dev',
+      'crd/ratelimits.mailfleet.dev',
+    ]);
+    await plane().kubectl(['create', 'namespace', 'mailfleet-system']);
+    const rendered = helm([
+      'template',
+      'fleet',
+      CHART_DIR,
+      '--namespace',
+      'mailfleet-system',
+      ...ALL_FEATURES,
+    ]);
+    assert.equal(rendered.code, 0, rendered.stderr);
+    const result = await plane().kubectl(['apply', '--dry-run=server', '-f', '-'], {
+      input: rendered.stdout,
+      allowFail: true,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /deployment\.apps\/fleet-mailfleet created \(server dry run\)/);
+    assert.match(
+      result.stdout,
+      /prometheusrule\.monitoring\.coreos\.com\/fleet-mailfleet created \(server dry run\)/,
+    );
+    assert.match(result.stdout, /relaypool\.mailfleet\.dev\/example created \(server dry run\)/);
+  });
+
+  test('helm install: the operator becomes ready, helm test passes, upgrade and uninstall behave', async () => {
+    const install = kubeHelm([
+      'install',
+      'mf',
+      CHART_DIR,
+      '--namespace',
+      'mf',
+      '--create-namespace',
+      '--wait',
+      '--timeout',
+      '180s',
+      '--set',
+      'dashboards.enabled=true,prometheusRule.enabled=true,metrics.serviceMonitor.enabled=true',
+    ]);
+    assert.equal(install.code, 0, `${install.stdout}${install.stderr}`);
+    assert.match(
+      install.stdout,
+      /kubectl -n mf rollout status deployment\/mf-mailfleet/,
+      'NOTES.txt tells what to do next',
+    );
+    for (const crd of ['relaypools', 'sendingdomains', 'ratelimits']) {
+      const established = await plane().kubectl([
+        'get',
+        `crd/${crd}.mailfleet.dev`,
+        '-o',
+        'jsonpath={.status.conditions[?(@.type=="Established")].status}',
+      ]);
+      assert.equal(established.stdout, 'True');
+    }
+    const ready = await plane().kubectl([
+      '-n',
+      'mf',
+      'get',
+      'deployment/mf-mailfleet',
+      '-o',
+      'jsonpath={.status.readyReplicas}',
+    ]);
+    assert.equal(ready.stdout, '2');
+
+    const helmTest = kubeHelm(['test', 'mf', '--namespace', 'mf', '--timeout', '120s']);
+    assert.equal(helmTest.code, 0, `${helmTest.stdout}${helmTest.stderr}`);
+    assert.match(helmTest.stdout, /mf-mailfleet-test-healthy[\s\S]*Phase:\s+Succeeded/);
+
+    const upgrade = kubeHelm([
+      'upgrade',
+      'mf',
+      CHART_DIR,
+      '--namespace',
+      'mf',
+      '--wait',
+      '--timeout',
+      '180s',
+      '--reuse-values',
+      '--set',
+      'operator.replicas=3,operator.logLevel=debug,dashboards.enabled=false',
+    ]);
+    assert.equal(upgrade.code, 0, `${upgrade.stdout}${upgrade.stderr}`);
+    const deployment = JSON.parse(
+      (await plane().kubectl(['-n', 'mf', 'get', 'deployment/mf-mailfleet', '-o', 'json'])).stdout,
+    );
+    assert.equal(deployment.spec.replicas, 3);
+    assert.equal(deployment.status.readyReplicas, 3);
+    assert.ok(deployment.spec.template.spec.containers[0].args.includes('--log-level=debug'));
+    const maps = await plane().kubectl([
+      '-n',
+      'mf',
+      'get',
+      'configmap',
+      '-l',
+      'grafana_dashboard=1',
+      '-o',
+      'name',
+    ]);
+    assert.equal(maps.stdout.trim(), '', 'disabling dashboards removes their ConfigMaps');
+
+    const uninstall = kubeHelm(['uninstall', 'mf', '--namespace', 'mf', '--wait', '--timeout', '120s']);
+    assert.equal(uninstall.code, 0, `${uninstall.stdout}${uninstall.stderr}`);
+    const left = await plane().kubectl([
+      '-n',
+      'mf',
+      'get',
+      'deployment,service,serviceaccount,role,rolebinding,pdb,prometheusrule,servicemonitor',
+      '-l',
+      'app.kubernetes.io/instance=mf',
+      '-o',
+      'name',
+    ]);
+    assert.equal(left.stdout.trim(), '');
+    const clusterRole = await plane().kubectl(['get', 'clusterrole/mf-mailfleet'], { allowFail: true });
+    assert.notEqual(clusterRole.code, 0);
+    // Helm never deletes CRDs from crds/ (that would delete every RelayPool): they stay.
+    const crd = await plane().kubectl(['get', 'crd/relaypools.mailfleet.dev', '-o', 'name']);
+    assert.equal(crd.stdout.trim(), 'customresourcedefinition.apiextensions.k8s.io/relaypools.mailfleet.dev');
+  });
+});
