@@ -62,15 +62,18 @@ if command -v flock >/dev/null 2>&1; then
   flock 9
 fi
 
-# Version of a dependency as pinned in a module's go.mod (require or replace).
+# Version of a dependency as selected in a module (after replace directives).
 modver() { # <module dir> <module path>
-  awk -v m="$2" '$1 == m && $2 ~ /^v/ { v = $2 } $1 == m && $2 == "=>" { v = $4 } END { print v }' "$here/$1/go.mod"
+  (cd "$here/$1" && go list -m -f '{{if .Replace}}{{.Replace.Version}}{{else}}{{.Version}}{{end}}' "$2")
 }
 
-kube_ver="$(modver kube k8s.io/kubernetes)"         # v1.36.3
+kube_ver="$(modver kube k8s.io/kubernetes)" # e.g. v1.36.3
 kube_minor="$(echo "$kube_ver" | cut -d. -f2)"
 helm_ver="$(modver helm helm.sh/helm/v3)"
-helm_k8s_minor="$(grep -E '^\s+k8s.io/client-go ' "$here/helm/go.mod" | awk '{print $2}' | cut -d. -f2)"
+helm_k8s_minor="$(modver helm k8s.io/client-go | cut -d. -f2)" # client-go v0.36.x -> 36
+for v in "$kube_ver" "$kube_minor" "$helm_ver" "$helm_k8s_minor"; do
+  [[ -n "$v" ]] || { echo "controlplane: could not read versions from go.mod files" >&2; exit 1; }
+done
 
 ldflags_for() { # <name>
   case "$1" in
