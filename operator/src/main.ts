@@ -1,5 +1,115 @@
-// Wiring of the operator. The reconcilers arrive with the operator issue (#7).
-export async function main(_args: string[]): Promise<void> {
-  process.stderr.write('mailfleet operator: the controllers are not part of this build yet (issue #7)\n');
-  process.exitCode = 1;
+// Wiring only: options, client, metrics, HTTP, leader election, controller, shutdown.
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubeClient } from './kube/client.ts';
+import { Writer } from './kube/writer.ts';
+import { LeaderElector } from './kube/lease.ts';
+import { generators } from './kube/generators.ts';
+import { Controller } from './controller/controller.ts';
+import { createLogger } from './log.ts';
+import { createMetrics } from './metrics.ts';
+import { startHttp } from './http.ts';
+
+const USAGE = `usage: mailfleet operator [options]
+  --kubeconfig <file>        default: $KUBECONFIG, else in-cluster
+  --namespaces <a,b>         watch only these namespaces (default: all)
+  --http <host:port>         /healthz /readyz /metrics (default 0.0.0.0:8081)
+  --leader-elect <bool>      default true
+  --lease-namespace <ns>     default $POD_NAMESPACE or default
+  --identity <id>            default the host name
+  --image <ref>              relay image when a pool sets none (default $MAILFLEET_IMAGE)
+  --spf-include <host>       recommended SPF include
+  --workers <n>              concurrent reconciles (default 4)
+  --log-level <level>        debug, info, warn, error
+`;
+
+export async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      kubeconfig: { type: 'string' },
+      namespaces: { type: 'string', default: '' },
+      http: { type: 'string', default: '0.0.0.0:8081' },
+      'leader-elect': { type: 'string', default: 'true' },
+      'lease-namespace': { type: 'string', default: process.env.POD_NAMESPACE ?? 'default' },
+      identity: { type: 'string', default: `${hostname()}-${process.pid}` },
+      image: { type: 'string', default: process.env.MAILFLEET_IMAGE ?? 'ghcr.io/mailfleet/mailfleet:latest' },
+      'spf-include': { type: 'string' },
+      workers: { type: 'string', default: '4' },
+      'log-level': { type: 'string', default: 'info' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const log = createLogger(values['log-level'] as 'info', { component: 'operator' });
+  const kc = new KubeConfig();
+  if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
+  else kc.loadFromDefault();
+  const metrics = createMetrics();
+  const client = new KubeClient(kc, metrics);
+  const controller = new Controller({
+    client,
+    writer: new Writer(client),
+    log,
+    metrics,
+    generators,
+    namespaces: values.namespaces.split(',').filter(Boolean),
+    image: values.image,
+    ...(values['spf-include'] ? { spfInclude: values['spf-include'] } : {}),
+    workers: Number(values.workers),
+  });
+  const [host = '0.0.0.0', port = '8081'] = values.http.split(/:(?=\d+$)/);
+  let started = false;
+  const server = await startHttp(host, Number(port), metrics.registry, {
+    healthy: () => !started || controller.oldestActivitySeconds < 900,
+    ready: () => !started || controller.synced,
+  });
+  log.info('listening', { http: `${host}:${(server.address() as AddressInfo).port}` });
+
+  const shutdown = new AbortController();
+  const elector = new LeaderElector({
+    client,
+    namespace: values['lease-namespace'],
+    name: 'mailfleet-operator',
+    identity: values.identity,
+    log,
+    onLost: () => {
+      // A former leader must stop writing at once; the supervisor restarts it as a standby.
+      controller.stop();
+      process.exitCode = 1;
+      shutdown.abort();
+    },
+  });
+  const stop = async () => {
+    if (shutdown.signal.aborted) return;
+    log.info('shutting down');
+    shutdown.abort();
+  };
+  process.once('SIGTERM', () => void stop());
+  process.once('SIGINT', () => void stop());
+
+  if (values['leader-elect'] !== 'false') {
+    log.info('waiting for leadership', {
+      identity: values.identity,
+      lease: `${values['lease-namespace']}/mailfleet-operator`,
+    });
+    await elector.acquire(shutdown.signal);
+    metrics.leader.set(elector.leading ? 1 : 0);
+  }
+  if (!shutdown.signal.aborted) {
+    await controller.start();
+    started = true;
+    log.info('controller started', { namespaces: values.namespaces || 'all' });
+    await new Promise((resolve) => shutdown.signal.addEventListener('abort', resolve, { once: true }));
+  }
+  controller.stop();
+  await elector.release();
+  metrics.leader.set(0);
+  server.close();
+  server.closeAllConnections();
 }

@@ -14,6 +14,8 @@ export type PoolInputs = {
   users?: { hashes: Record<string, string>; checksum: string };
   smarthost?: { username: string; password: string };
   create: KubeObject[];
+  /** Existing children that are still wanted though never applied (the generated credentials). */
+  keep: string[];
   events: string[];
 };
 
@@ -45,7 +47,7 @@ export const GENERATED_USER = 'relay';
 export function poolInputs(pool: RelayPool, observed: Observed, gen: Generators): PoolInputs {
   const spec = pool.spec;
   const poolName = pool.metadata.name ?? '';
-  const out: PoolInputs = { create: [], events: [] };
+  const out: PoolInputs = { create: [], keep: [], events: [] };
   if (spec.tls) {
     const tls = observed.secrets.get(spec.tls.secretName);
     if (!tls)
@@ -99,6 +101,7 @@ export function poolInputs(pool: RelayPool, observed: Observed, gen: Generators)
       }
       if (username && password) {
         users = { [username]: password };
+        out.keep.push(`Secret/${name}`);
       } else {
         const fresh = gen.password();
         users = { [GENERATED_USER]: fresh };

@@ -8,6 +8,7 @@ import { deployment } from './deployment.ts';
 import { resolveDomains } from './domains.ts';
 import { horizontalPodAutoscaler } from './hpa.ts';
 import { poolInputs } from './inputs.ts';
+import type { PoolInputs } from './inputs.ts';
 import { childMeta, names, selectorLabels } from './meta.ts';
 import { networkPolicy } from './networkpolicy.ts';
 import { podDisruptionBudget } from './pdb.ts';
@@ -83,7 +84,15 @@ function transitionEvents(
 }
 
 export function desiredState(observed: Observed, gen: Generators): Desired {
-  const desired: Desired = { apply: [], create: [], prune: false, statuses: [], events: [], suspend: [] };
+  const desired: Desired = {
+    apply: [],
+    create: [],
+    keep: [],
+    prune: false,
+    statuses: [],
+    events: [],
+    suspend: [],
+  };
   const status = (kind: OwnKind, name: string, value: Record<string, unknown>) =>
     desired.statuses.push({ kind, name, status: value });
   const now = observed.now.toISOString();
@@ -106,7 +115,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
   const wanted = pool.spec.replicas ?? 2;
   const ready = workload?.readyReplicas ?? 0;
 
-  const inputs = problems.length
+  const inputs: PoolInputs = problems.length
     ? {
         problem: cond(
           'Ready',
@@ -115,6 +124,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
           problems.map((p) => `${p.path}: ${p.message}`).join('; '),
         ),
         create: [],
+        keep: [],
         events: [],
       }
     : poolInputs(pool, observed, gen);
@@ -145,6 +155,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
   } else {
     desired.prune = true;
     desired.create.push(...inputs.create, ...domains.creates);
+    desired.keep.push(...inputs.keep);
     const bound = domains.resolved.filter((d) => d.bound);
     const config = renderRelayConfig({
       pool,

@@ -51,6 +51,8 @@ export type Desired = {
   apply: KubeObject[];
   /** Created when absent, never updated (generated credentials and keys). */
   create: KubeObject[];
+  /** Children to keep although neither applied nor created now ("Kind/name"). */
+  keep: string[];
   /** Whether children no longer desired are deleted (false while the pool is blocked). */
   prune: boolean;
   statuses: StatusWrite[];

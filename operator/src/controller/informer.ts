@@ -1,0 +1,165 @@
+// A list-watch cache for one kind (optionally one namespace and a label selector) that does not
+// go silent: every watch end or error restarts it with backoff, 410 Gone relists, and a watchdog
+// aborts a watch that has sent nothing (not even a bookmark) for too long.
+import type { KubeClient } from '../kube/client.ts';
+import { OperatorError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { OperatorMetrics } from '../metrics.ts';
+import { collectionPath } from '../kube/resources.ts';
+import type { KubeObject } from '../desired/types.ts';
+
+export type InformerOptions = {
+  kind: string;
+  namespace?: string;
+  labelSelector?: string;
+  client: KubeClient;
+  log: Logger;
+  metrics: OperatorMetrics;
+  onChange: (object: KubeObject, old: KubeObject | undefined) => void;
+  onDelete: (object: KubeObject) => void;
+  /** Server-side watch timeout; the watchdog fires after twice this without any event. */
+  watchSeconds?: number;
+};
+
+const key = (o: KubeObject) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+
+export class Informer {
+  readonly #o: InformerOptions;
+  /** namespace/name -> last seen object. */
+  readonly cache = new Map<string, KubeObject>();
+  /** True once the first list has filled the cache. */
+  synced = false;
+  /** Wall time of the last list or watch event: what the watchdog and /healthz look at. */
+  lastActivity = Date.now();
+  #abort = new AbortController();
+  #stopped = false;
+  #resourceVersion = '';
+  #failures = 0;
+
+  constructor(o: InformerOptions) {
+    this.#o = o;
+  }
+
+  get kind(): string {
+    return this.#o.kind;
+  }
+
+  list(): KubeObject[] {
+    return [...this.cache.values()];
+  }
+
+  start(): void {
+    void this.#run();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#abort.abort();
+  }
+
+  async #relist(): Promise<void> {
+    const path = collectionPath(this.#o.kind, this.#o.namespace);
+    const list = await this.#o.client.request<{ metadata: { resourceVersion: string }; items: KubeObject[] }>(
+      'GET',
+      path,
+      {
+        verb: 'list',
+        query: { labelSelector: this.#o.labelSelector },
+      },
+    );
+    const seen = new Set<string>();
+    for (const item of list.items) {
+      item.kind = this.#o.kind;
+      const k = key(item);
+      seen.add(k);
+      const old = this.cache.get(k);
+      this.cache.set(k, item);
+      if (old?.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.#o.onChange(item, old);
+    }
+    for (const [k, old] of this.cache) {
+      if (!seen.has(k)) {
+        this.cache.delete(k);
+        this.#o.onDelete(old);
+      }
+    }
+    this.#resourceVersion = list.metadata.resourceVersion;
+    this.synced = true;
+    this.lastActivity = Date.now();
+  }
+
+  async #run(): Promise<void> {
+    const watchSeconds = this.#o.watchSeconds ?? 300;
+    while (!this.#stopped) {
+      let cause = 'closed';
+      try {
+        if (!this.#resourceVersion) await this.#relist();
+        this.#abort = new AbortController();
+        const watchdog = setInterval(() => {
+          if (Date.now() - this.lastActivity > 2 * watchSeconds * 1000) this.#abort.abort();
+        }, 5_000);
+        try {
+          await this.#o.client.watch(
+            collectionPath(this.#o.kind, this.#o.namespace),
+            {
+              labelSelector: this.#o.labelSelector,
+              resourceVersion: this.#resourceVersion,
+              allowWatchBookmarks: true,
+              timeoutSeconds: watchSeconds,
+            },
+            (event) => this.#handle(event),
+            this.#abort.signal,
+          );
+        } finally {
+          clearInterval(watchdog);
+        }
+        this.#failures = 0;
+      } catch (error) {
+        if (this.#stopped) return;
+        cause =
+          error instanceof OperatorError && error.status === 410
+            ? 'gone'
+            : this.#abort.signal.aborted
+              ? 'watchdog'
+              : 'error';
+        if (cause === 'gone') this.#resourceVersion = '';
+        else this.#failures++;
+        this.#o.log.warn('watch failed, restarting', {
+          kind: this.#o.kind,
+          cause,
+          error: String((error as Error).message ?? error),
+        });
+      }
+      if (this.#stopped) return;
+      this.#o.metrics.watchRestarts.inc({ resource: this.#o.kind, cause });
+      const delay = Math.min(30_000, this.#failures === 0 ? 0 : 500 * 2 ** Math.min(this.#failures, 6));
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random() / 2)));
+    }
+  }
+
+  #handle(event: { type: string; object: Record<string, unknown> }): void {
+    this.lastActivity = Date.now();
+    const object = event.object as KubeObject;
+    if (event.type === 'ERROR') {
+      const status = (event.object as { code?: number }).code ?? 0;
+      // 410 Gone: our resourceVersion is too old; the next loop relists.
+      throw new OperatorError(
+        status === 410 ? 'API_NOT_FOUND' : 'API_UNAVAILABLE',
+        `watch error ${status}`,
+        status,
+      );
+    }
+    const rv = object.metadata?.resourceVersion;
+    if (rv) this.#resourceVersion = rv;
+    if (event.type === 'BOOKMARK') return;
+    object.kind = this.#o.kind;
+    const k = key(object);
+    if (event.type === 'DELETED') {
+      this.cache.delete(k);
+      this.#o.onDelete(object);
+    } else {
+      const old = this.cache.get(k);
+      this.cache.set(k, object);
+      this.#o.onChange(object, old);
+    }
+  }
+}

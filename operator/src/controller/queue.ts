@@ -1,0 +1,91 @@
+// The work queue: keys are pools ("namespace/name"). Adding a key that is already waiting does
+// nothing; a key being processed is processed again afterwards; a failing key waits with
+// per-key exponential backoff; at most `workers` keys are processed at once.
+export type QueueOptions = {
+  workers: number;
+  process: (key: string) => Promise<void>;
+  /** Called after a failure; returns the delay before the key is retried. */
+  onError: (key: string, error: unknown, attempt: number) => number;
+  onDepth?: (depth: number) => void;
+};
+
+export class WorkQueue {
+  readonly #o: QueueOptions;
+  /** Keys ready to be processed, in order. */
+  readonly #ready = new Set<string>();
+  /** Keys being processed right now. */
+  readonly #active = new Set<string>();
+  /** Keys added while active: processed again when done. */
+  readonly #dirty = new Set<string>();
+  /** Failed attempts per key since its last success. */
+  readonly #attempts = new Map<string, number>();
+  /** Pending delayed adds. */
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  #stopped = false;
+  #idle: (() => void)[] = [];
+
+  constructor(o: QueueOptions) {
+    this.#o = o;
+  }
+
+  add(key: string): void {
+    if (this.#stopped) return;
+    if (this.#active.has(key)) this.#dirty.add(key);
+    else this.#ready.add(key);
+    this.#pump();
+  }
+
+  addAfter(key: string, ms: number): void {
+    if (this.#stopped || this.#timers.has(key)) return;
+    this.#timers.set(
+      key,
+      setTimeout(() => {
+        this.#timers.delete(key);
+        this.add(key);
+      }, ms).unref(),
+    );
+  }
+
+  get depth(): number {
+    return this.#ready.size + this.#active.size;
+  }
+
+  /** Resolves when nothing is waiting or running (for tests and benchmarks). */
+  idle(): Promise<void> {
+    if (this.depth === 0) return Promise.resolve();
+    return new Promise((r) => this.#idle.push(r));
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
+    this.#ready.clear();
+  }
+
+  #pump(): void {
+    this.#o.onDepth?.(this.depth);
+    while (!this.#stopped && this.#active.size < this.#o.workers && this.#ready.size > 0) {
+      const key = this.#ready.values().next().value as string;
+      this.#ready.delete(key);
+      this.#active.add(key);
+      void this.#work(key);
+    }
+    if (this.depth === 0) for (const r of this.#idle.splice(0)) r();
+  }
+
+  async #work(key: string): Promise<void> {
+    try {
+      await this.#o.process(key);
+      this.#attempts.delete(key);
+    } catch (error) {
+      const attempt = (this.#attempts.get(key) ?? 0) + 1;
+      this.#attempts.set(key, attempt);
+      this.addAfter(key, this.#o.onError(key, error, attempt));
+    } finally {
+      this.#active.delete(key);
+      if (this.#dirty.delete(key)) this.#ready.add(key);
+      this.#pump();
+    }
+  }
+}

@@ -1,0 +1,147 @@
+// One pool's reconcile: gather (caches + GETs of referenced Secrets) -> desiredState -> apply
+// (only what differs) -> prune -> status (only when it differs) -> events.
+import type { V1Secret } from '@kubernetes/client-node';
+import type { KubeClient } from '../kube/client.ts';
+import type { Writer } from '../kube/writer.ts';
+import type { Logger } from '../log.ts';
+import { OperatorError } from '../errors.ts';
+import { desiredState } from '../desired/state.ts';
+import type { Generators, KubeObject, Observed } from '../desired/types.ts';
+import { OWNED_KINDS, objectPath } from '../kube/resources.ts';
+import { POOL_LABEL, names } from '../desired/meta.ts';
+import { appliedHash, isSubset, needsApply, withAppliedHash } from '../kube/diff.ts';
+import type { RateLimit, RelayPool, SendingDomain } from '../api/types.ts';
+import type { BounceMeasurement } from '../desired/bounce.ts';
+import type { TxtAnswers } from '../desired/dns.ts';
+
+export type ReconcileContext = {
+  client: KubeClient;
+  writer: Writer;
+  log: Logger;
+  generators: Generators;
+  cache: (kind: string) => KubeObject[];
+  serviceMonitorCRD: boolean;
+  settings: Observed['settings'];
+  bounce?: (namespace: string, pool: string) => Map<string, BounceMeasurement>;
+  dns?: (domains: SendingDomain[]) => Promise<Map<string, TxtAnswers>>;
+  now?: () => Date;
+};
+
+const id = (o: { kind?: string; metadata?: { name?: string } }) => `${o.kind}/${o.metadata?.name ?? ''}`;
+
+/** The Secrets a pool and its domains name, which are not labelled as ours (so not cached). */
+function referencedSecrets(pool: RelayPool | undefined, domains: SendingDomain[]): string[] {
+  const refs = [
+    pool?.spec.tls?.secretName,
+    pool?.spec.auth?.credentialsSecretRef?.name,
+    pool?.spec.delivery?.smarthost?.credentialsSecretRef?.name,
+    ...domains.map((d) => d.spec.dkim?.keySecretRef?.name),
+  ];
+  return [...new Set(refs.filter((r): r is string => !!r))];
+}
+
+async function gather(ctx: ReconcileContext, namespace: string, poolName: string): Promise<Observed> {
+  const inNs = (kind: string) => ctx.cache(kind).filter((o) => o.metadata?.namespace === namespace);
+  const pool = inNs('RelayPool').find((o) => o.metadata?.name === poolName) as unknown as
+    RelayPool | undefined;
+  const domains = (inNs('SendingDomain') as unknown as SendingDomain[]).filter(
+    (d) => d.spec?.poolRef?.name === poolName,
+  );
+  const rateLimits = (inNs('RateLimit') as unknown as RateLimit[]).filter(
+    (l) => l.spec?.poolRef?.name === poolName,
+  );
+  const secrets = new Map<string, V1Secret>();
+  for (const s of inNs('Secret')) secrets.set(s.metadata?.name ?? '', s as V1Secret);
+  for (const name of referencedSecrets(pool, domains)) {
+    if (secrets.has(name)) continue;
+    try {
+      secrets.set(
+        name,
+        await ctx.client.request<V1Secret>('GET', objectPath('Secret', namespace, name), { verb: 'get' }),
+      );
+    } catch (error) {
+      if (!(error instanceof OperatorError && error.status === 404)) throw error;
+    }
+  }
+  const children = OWNED_KINDS.flatMap((kind) => inNs(kind)).filter(
+    (o) => o.metadata?.labels?.[POOL_LABEL] === poolName,
+  );
+  const observed: Observed = {
+    namespace,
+    poolName,
+    domains,
+    rateLimits,
+    secrets,
+    children,
+    serviceMonitorCRD: ctx.serviceMonitorCRD,
+    bounce: ctx.bounce?.(namespace, poolName) ?? new Map(),
+    dns: ctx.dns ? await ctx.dns(domains) : new Map(),
+    settings: ctx.settings,
+    now: ctx.now?.() ?? new Date(),
+  };
+  if (pool) observed.pool = pool;
+  return observed;
+}
+
+export async function reconcilePool(
+  ctx: ReconcileContext,
+  namespace: string,
+  poolName: string,
+): Promise<void> {
+  const observed = await gather(ctx, namespace, poolName);
+  const desired = desiredState(observed, ctx.generators);
+  const byId = new Map(observed.children.map((c) => [id(c), c]));
+  const wanted = new Set<string>(desired.keep);
+
+  for (const object of desired.create) {
+    wanted.add(id(object));
+    if (byId.has(id(object)) || observed.secrets.has(object.metadata?.name ?? '')) continue;
+    if (await ctx.writer.createIfAbsent(object))
+      ctx.log.info('created', { kind: object.kind, name: object.metadata?.name });
+  }
+  for (const object of desired.apply) {
+    wanted.add(id(object));
+    const hashed = withAppliedHash(object);
+    if (!needsApply(hashed, byId.get(id(object)))) continue;
+    await ctx.writer.apply(hashed);
+    ctx.log.info('applied', { kind: object.kind, name: object.metadata?.name, hash: appliedHash(object) });
+  }
+  if (desired.prune) {
+    for (const child of observed.children) {
+      if (wanted.has(id(child))) continue;
+      await ctx.writer.delete(child.kind ?? '', namespace, child.metadata?.name ?? '');
+      ctx.log.info('pruned', { kind: child.kind, name: child.metadata?.name });
+    }
+  }
+  for (const name of desired.suspend) {
+    await ctx.writer.patchSpec('SendingDomain', namespace, name, { suspend: true });
+    ctx.log.warn('suspended sending domain', { domain: name });
+  }
+  const current = (kind: string, name: string) =>
+    kind === 'RelayPool'
+      ? observed.pool
+      : [...observed.domains, ...observed.rateLimits].find(
+          (o) => o.kind === kind && o.metadata.name === name,
+        );
+  for (const write of desired.statuses) {
+    const before = current(write.kind, write.name)?.status;
+    // Compare both ways: the status is replaced as a whole, so equal means nothing to write.
+    if (
+      before &&
+      isSubset(write.status, before) &&
+      isSubset(before, JSON.parse(JSON.stringify(write.status)))
+    )
+      continue;
+    try {
+      await ctx.writer.patchStatus(write.kind, namespace, write.name, write.status);
+    } catch (error) {
+      if (!(error instanceof OperatorError && error.status === 404)) throw error;
+    }
+  }
+  for (const event of desired.events) {
+    await ctx.writer
+      .event(event, observed.now)
+      .catch((error) => ctx.log.warn('event not recorded', { reason: event.reason, error: String(error) }));
+  }
+  if (observed.pool) ctx.log.debug('reconciled', { workload: names.workload(poolName) });
+}

@@ -1,0 +1,122 @@
+// The only HTTP client of the operator: authenticates with a KubeConfig (in-cluster or
+// KUBECONFIG), counts every request by verb in metrics, and streams watches line by line.
+// Raw requests (not the generated API classes) so server-side apply sends exactly our JSON.
+import http from 'node:http';
+import https from 'node:https';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { OperatorError, codeForStatus } from '../errors.ts';
+import type { OperatorMetrics } from '../metrics.ts';
+
+export type RequestOptions = {
+  body?: unknown;
+  contentType?: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  /** Metric label: what the request does (get, list, create, apply, patch, update, delete). */
+  verb: string;
+  signal?: AbortSignal;
+};
+
+export class KubeClient {
+  readonly #kc: KubeConfig;
+  readonly #metrics: OperatorMetrics | undefined;
+  readonly server: URL;
+
+  constructor(kc: KubeConfig, metrics?: OperatorMetrics) {
+    this.#kc = kc;
+    this.#metrics = metrics;
+    const server = kc.getCurrentCluster()?.server;
+    if (!server) throw new Error('the kubeconfig has no current cluster');
+    this.server = new URL(server);
+  }
+
+  async #open(method: string, path: string, o: RequestOptions): Promise<http.IncomingMessage> {
+    const url = new URL(path, this.server);
+    for (const [k, v] of Object.entries(o.query ?? {}))
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    const options: https.RequestOptions = {
+      method,
+      headers: { Accept: 'application/json' },
+      timeout: o.verb === 'watch' ? 0 : 30_000,
+    };
+    await this.#kc.applyToHTTPSOptions(options);
+    const body = o.body === undefined ? undefined : JSON.stringify(o.body);
+    if (body !== undefined) {
+      options.headers = { ...options.headers, 'Content-Type': o.contentType ?? 'application/json' };
+    }
+    const transport = url.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = transport.request(url, { ...options, signal: o.signal }, resolve);
+      req.on('timeout', () => req.destroy(new Error(`timeout: ${method} ${url.pathname}`)));
+      req.on('error', (e) =>
+        reject(new OperatorError('API_UNAVAILABLE', `${method} ${url.pathname}: ${e.message}`)),
+      );
+      req.end(body);
+    });
+  }
+
+  /** A JSON request; non-2xx answers throw an OperatorError with the status. */
+  async request<T = Record<string, unknown>>(method: string, path: string, o: RequestOptions): Promise<T> {
+    let res: http.IncomingMessage;
+    try {
+      res = await this.#open(method, path, o);
+    } catch (error) {
+      this.#count(o.verb, path, 'error');
+      throw error;
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    const status = res.statusCode ?? 0;
+    this.#count(o.verb, path, String(status));
+    if (status < 200 || status >= 300) {
+      let message = text;
+      try {
+        message = (JSON.parse(text) as { message?: string }).message ?? text;
+      } catch {
+        // not JSON: keep the raw text
+      }
+      throw new OperatorError(codeForStatus(status), `${method} ${path}: ${status} ${message}`, status);
+    }
+    return (text ? JSON.parse(text) : {}) as T;
+  }
+
+  /** A watch: calls onEvent per line until the server closes the stream (resolve) or it fails (reject). */
+  async watch(
+    path: string,
+    query: Record<string, string | number | boolean | undefined>,
+    onEvent: (event: { type: string; object: Record<string, unknown> }) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const res = await this.#open('GET', path, { verb: 'watch', query: { ...query, watch: true }, signal });
+    this.#count('watch', path, String(res.statusCode ?? 0));
+    if ((res.statusCode ?? 0) !== 200) {
+      res.resume();
+      throw new OperatorError(
+        codeForStatus(res.statusCode ?? 0),
+        `watch ${path}: ${res.statusCode}`,
+        res.statusCode,
+      );
+    }
+    let buffer = '';
+    res.setEncoding('utf8');
+    for await (const chunk of res) {
+      buffer += chunk as string;
+      let newline = buffer.indexOf('\n');
+      while (newline >= 0) {
+        const line = buffer.slice(0, newline).trim();
+        buffer = buffer.slice(newline + 1);
+        if (line) onEvent(JSON.parse(line) as { type: string; object: Record<string, unknown> });
+        newline = buffer.indexOf('\n');
+      }
+    }
+  }
+
+  #count(verb: string, path: string, code: string): void {
+    // The resource is the plural after the namespace (or the group version), without names.
+    const parts = path.split('?')[0]?.split('/') ?? [];
+    const at = parts.indexOf('namespaces');
+    const resource =
+      at >= 0 && parts.length > at + 2 ? (parts[at + 2] ?? '') : (parts[parts.length - 1] ?? '');
+    this.#metrics?.apiRequests.inc({ verb, resource, code });
+  }
+}

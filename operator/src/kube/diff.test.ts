@@ -1,0 +1,48 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isSubset, needsApply, withAppliedHash } from './diff.ts';
+
+test('subset comparison', async (t) => {
+  const cases = [
+    {
+      name: 'server defaults are ignored',
+      d: { spec: { replicas: 2 } },
+      o: { spec: { replicas: 2, revisionHistoryLimit: 10 } },
+      subset: true,
+    },
+    {
+      name: 'a changed field is drift',
+      d: { spec: { replicas: 2 } },
+      o: { spec: { replicas: 3 } },
+      subset: false,
+    },
+    { name: 'a deleted field is drift', d: { data: { a: '1' } }, o: { data: {} }, subset: false },
+    {
+      name: 'list lengths must match',
+      d: { ports: [{ port: 25 }] },
+      o: { ports: [{ port: 25 }, { port: 587 }] },
+      subset: false,
+    },
+    { name: 'empty desired matches absent', d: { annotations: {} }, o: {}, subset: true },
+    {
+      name: 'numbers and strings compare as text (int-or-string)',
+      d: { port: 8080 },
+      o: { port: '8080' },
+      subset: true,
+    },
+  ];
+  for (const c of cases) await t.test(c.name, () => assert.equal(isSubset(c.d, c.o), c.subset));
+});
+
+type Obj = { metadata: { name: string; annotations?: Record<string, string> }; data: Record<string, string> };
+
+test('apply is needed for drift and for removed fields, not otherwise', () => {
+  const before = withAppliedHash<Obj>({ metadata: { name: 'x' }, data: { a: '1', b: '2' } });
+  assert.equal(needsApply(before, undefined), true);
+  assert.equal(needsApply(before, structuredClone(before)), false);
+  const drifted = structuredClone(before);
+  drifted.data.a = 'edited';
+  assert.equal(needsApply(before, drifted), true);
+  const fewer = withAppliedHash<Obj>({ metadata: { name: 'x' }, data: { a: '1' } });
+  assert.equal(needsApply(fewer, structuredClone(before)), true, 'b must be removed by a new apply');
+});

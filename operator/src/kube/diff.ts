@@ -1,0 +1,73 @@
+// Whether an observed object already is what we would apply. Pure.
+import { createHash } from 'node:crypto';
+
+export const APPLIED_HASH = 'mailfleet.dev/applied-hash';
+
+function stable(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(stable);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value as object)
+        .sort()
+        .map((k) => [k, stable((value as Record<string, unknown>)[k])]),
+    );
+  }
+  return value;
+}
+
+export function appliedHash(object: unknown): string {
+  return createHash('sha256')
+    .update(JSON.stringify(stable(object)))
+    .digest('hex')
+    .slice(0, 20);
+}
+
+const empty = (v: unknown) =>
+  v === undefined ||
+  v === null ||
+  (Array.isArray(v) && v.length === 0) ||
+  (typeof v === 'object' && Object.keys(v as object).length === 0);
+
+/** Every field of `desired` has the same value in `observed` (server defaults may add more). */
+export function isSubset(desired: unknown, observed: unknown): boolean {
+  if (empty(desired)) return empty(observed) || typeof observed === typeof desired;
+  if (Array.isArray(desired)) {
+    return (
+      Array.isArray(observed) &&
+      desired.length === observed.length &&
+      desired.every((d, i) => isSubset(d, observed[i]))
+    );
+  }
+  if (desired && typeof desired === 'object') {
+    if (!observed || typeof observed !== 'object') return false;
+    return Object.entries(desired as Record<string, unknown>).every(([k, v]) =>
+      isSubset(v, (observed as Record<string, unknown>)[k]),
+    );
+  }
+  return String(desired) === String(observed);
+}
+
+/**
+ * Apply is needed when the object drifted (a field we set differs) or when what we apply changed
+ * (the hash annotation catches fields we stopped setting, which a subset check cannot see).
+ */
+export function needsApply(
+  desired: { metadata?: { annotations?: Record<string, string> } },
+  observed: unknown,
+): boolean {
+  if (!observed) return true;
+  const hash = desired.metadata?.annotations?.[APPLIED_HASH];
+  const observedHash = (observed as { metadata?: { annotations?: Record<string, string> } }).metadata
+    ?.annotations?.[APPLIED_HASH];
+  return hash !== observedHash || !isSubset(desired, observed);
+}
+
+/** The object with its applied-hash annotation (computed over everything else). */
+export function withAppliedHash<T extends { metadata?: { annotations?: Record<string, string> } }>(
+  object: T,
+): T {
+  const copy = structuredClone(object);
+  copy.metadata = copy.metadata ?? {};
+  copy.metadata.annotations = { ...copy.metadata.annotations, [APPLIED_HASH]: appliedHash(object) };
+  return copy;
+}

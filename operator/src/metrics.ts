@@ -1,0 +1,53 @@
+// The operator's Prometheus metrics, built in main.ts and passed in (no global registry).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type OperatorMetrics = ReturnType<typeof createMetrics>;
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'mailfleet_operator_' });
+  const p = 'mailfleet_operator_';
+  return {
+    registry,
+    reconciles: new Counter({
+      name: `${p}reconciles_total`,
+      help: 'Reconciles by result (success, error).',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    reconcileDuration: new Histogram({
+      name: `${p}reconcile_duration_seconds`,
+      help: 'Duration of one pool reconcile.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    errors: new Counter({
+      name: `${p}errors_total`,
+      help: 'Reconcile errors by code.',
+      labelNames: ['code'],
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({
+      name: `${p}queue_depth`,
+      help: 'Pools waiting in the work queue.',
+      registers: [registry],
+    }),
+    watchRestarts: new Counter({
+      name: `${p}watch_restarts_total`,
+      help: 'Watches restarted, by resource and cause.',
+      labelNames: ['resource', 'cause'],
+      registers: [registry],
+    }),
+    apiRequests: new Counter({
+      name: `${p}api_requests_total`,
+      help: 'Requests to the API server by verb (get, list, watch, create, apply, patch, update, delete), resource and status code.',
+      labelNames: ['verb', 'resource', 'code'],
+      registers: [registry],
+    }),
+    leader: new Gauge({
+      name: `${p}leader`,
+      help: '1 while this process holds the leader Lease.',
+      registers: [registry],
+    }),
+  };
+}
