@@ -290,21 +290,20 @@ const cases: AlertCase[] = [
     fires: [],
   },
   {
-    name: 'reconcile errors for 15 minutes fire, by controller and code',
+    name: 'reconcile errors for 15 minutes fire, by code',
     alert: 'MailfleetOperatorReconcileErrors',
     series: [
       {
-        series: labels('mailfleet_operator_reconcile_errors_total', {
+        series: labels('mailfleet_operator_errors_total', {
           namespace: 'mailfleet-system',
           pod: 'op-0',
-          controller: 'relaypool',
           code: 'Forbidden',
         }),
         values: '0+2x40',
       },
     ],
     at: '30m',
-    fires: [{ namespace: 'mailfleet-system', controller: 'relaypool', code: 'Forbidden' }],
+    fires: [{ namespace: 'mailfleet-system', code: 'Forbidden' }],
   },
   {
     name: 'two operators that both stand by fire',

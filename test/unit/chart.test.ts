@@ -212,8 +212,15 @@ describe('RBAC', () => {
       // The ClusterRole's rules block of the template is plain YAML (no template actions inside it).
       const rulesBlock = /kind: ClusterRole\n[\s\S]*?\nrules:\n([\s\S]*?)\n---/.exec(template)?.[1] ?? '';
       const chartRules = parse(rulesBlock) as unknown[];
-    assert.ok(chartRules.length > 5, 'the ClusterRole rules of templates/rbac.yaml were found');
+      assert.ok(chartRules.length > 5, 'the ClusterRole rules of templates/rbac.yaml were found');
       assert.deepEqual(normalizeRules(chartRules), normalizeRules(clusterRole.rules as unknown[]));
+      const role = docs.find((d) => d?.kind === 'Role');
+      assert.ok(role, 'operator/deploy/rbac.yaml has a leader-election Role');
+      const roleBlock = /kind: Role\n[\s\S]*?\nrules:\n([\s\S]*?)\n---/.exec(template)?.[1] ?? '';
+      assert.deepEqual(
+        normalizeRules(parse(roleBlock) as unknown[]),
+        normalizeRules(role.rules as unknown[]),
+      );
     },
   );
 });
