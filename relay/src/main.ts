@@ -11,6 +11,9 @@ const usage = `usage: mailfleet relay --config <file>
 `;
 
 export async function main(args: string[]): Promise<void> {
+  // Spool fsyncs run on libuv's thread pool (4 threads by default); under load they would queue
+  // every other file operation behind them. Must be set before the pool's first use.
+  process.env.UV_THREADPOOL_SIZE ??= '16';
   const log = jsonLogger((line) => process.stdout.write(line));
   if (args.includes('--hash-password')) {
     const chunks: Buffer[] = [];

@@ -19,6 +19,8 @@ import {
   type RecipientState,
 } from './record.ts';
 
+const CACHE_BYTES = 64 * 1024 * 1024;
+
 export interface RecoveredMessage {
   envelope: Envelope;
   states: Map<number, RecipientState>;
@@ -41,6 +43,12 @@ export class Spool {
   private readonly sizes = new Map<string, number>();
   /** Sum of `sizes`. */
   private totalBytes = 0;
+  /**
+   * Bodies of recently written messages, so the first delivery attempt does not read back from
+   * disk what was just fsynced. Bounded by CACHE_BYTES; a miss just reads the file.
+   */
+  private readonly bodyCache = new Map<string, Buffer>();
+  private cachedBytes = 0;
   /** Counter making ids unique within one process; the random part makes them unique across restarts. */
   private sequence = 0;
   private readonly instance = randomBytes(3).toString('hex');
@@ -89,6 +97,10 @@ export class Spool {
       throw new RelayError('SPOOL_WRITE', `spool write failed: ${(err as Error).message}`, { cause: err });
     }
     this.track(envelope.id, record.length);
+    if (this.cachedBytes + body.length <= CACHE_BYTES) {
+      this.bodyCache.set(envelope.id, body);
+      this.cachedBytes += body.length;
+    }
     return { ...envelope, bodyLength: body.length, bodyCrc32: crc32(body) };
   }
 
@@ -134,6 +146,8 @@ export class Spool {
 
   /** The message bytes; a file that no longer decodes is quarantined and reported as undefined. */
   async readBody(id: string): Promise<Buffer | undefined> {
+    const cached = this.bodyCache.get(id);
+    if (cached) return cached;
     let file: Buffer;
     try {
       file = await this.fs.readFile(this.messagePath(id));
@@ -191,6 +205,11 @@ export class Spool {
   }
 
   private untrack(id: string): void {
+    const cached = this.bodyCache.get(id);
+    if (cached) {
+      this.cachedBytes -= cached.length;
+      this.bodyCache.delete(id);
+    }
     this.totalBytes -= this.sizes.get(id) ?? 0;
     this.sizes.delete(id);
   }
