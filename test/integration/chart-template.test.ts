@@ -190,6 +190,7 @@ describe('helm template', () => {
     const manifests = render(ALL_FEATURES);
     const monitor = one(manifests, 'ServiceMonitor');
     assert.equal(monitor.spec?.endpoints[0].port, 'http-metrics');
+    assert.equal(monitor.spec?.endpoints[0].honorLabels, true);
     assert.equal(one(manifests, 'RelayPool').metadata.name, 'example');
     assert.deepEqual(one(manifests, 'SendingDomain').spec, {
       domain: 'example.com',
