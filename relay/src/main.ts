@@ -45,7 +45,9 @@ export async function main(args: string[]): Promise<void> {
     process.stdout.write(`${configPath}: ok\n`);
     return;
   }
-  const relay = new Relay({ configPath, runtime: loaded.runtime, defaultHostname, log });
+  // MAILFLEET_WATCH_INTERVAL_MS: how often the config files are polled (tests use 200 ms).
+  const watchIntervalMs = Number(process.env.MAILFLEET_WATCH_INTERVAL_MS) || 1000;
+  const relay = new Relay({ configPath, runtime: loaded.runtime, defaultHostname, log, watchIntervalMs });
   await relay.start();
   let stopping = false;
   const stop = (signal: string) => {

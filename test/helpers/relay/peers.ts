@@ -1,0 +1,302 @@
+// Real peers for relay integration tests: the relay as a child process, Postfix's smtp-sink as
+// upstream, a scripted smtp-server upstream, and nodemailer as client. All on 127.0.0.1.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readdir, readFile, writeFile, rm } from 'node:fs/promises';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { createTransport } from 'nodemailer';
+
+export const ROOT = resolve(import.meta.dirname, '../../..');
+export const TEST_CERT = join(ROOT, 'relay/examples/test-cert.pem');
+export const TEST_KEY = join(ROOT, 'relay/examples/test-key.pem');
+
+export async function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `mailfleet-${prefix}-`));
+}
+
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface Sink {
+  port: number;
+  dir: string;
+  /** Dumped messages (smtp-sink -d format: X- headers, then the message as received). */
+  messages(): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+/** Postfix's smtp-sink, dumping every transaction to a file in `dir`. */
+export async function startSink(options: { host?: string; port?: number } = {}): Promise<Sink> {
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? (await freePort(host));
+  const dir = await tempDir('sink');
+  const proc = spawn(
+    '/usr/sbin/smtp-sink',
+    ['-u', 'root', '-d', `${dir}/%H%M%S.`, `${host}:${port}`, '1000'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  await waitFor(() => canConnect(host, port), 5000, 'smtp-sink to listen');
+  return {
+    port,
+    dir,
+    messages: async () => {
+      const names = (await readdir(dir)).sort();
+      return Promise.all(names.map((n) => readFile(join(dir, n), 'latin1')));
+    },
+    stop: () => stopProcess(proc, 'SIGTERM'),
+  };
+}
+
+function canConnect(host: string, port: number): Promise<boolean> {
+  return new Promise((r) => {
+    const socket = createConnection(port, host);
+    socket.once('connect', () => {
+      socket.destroy();
+      r(true);
+    });
+    socket.once('error', () => r(false));
+  });
+}
+
+export async function stopProcess(proc: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  await new Promise<void>((r) => {
+    proc.once('exit', () => r());
+    proc.kill(signal);
+  });
+}
+
+export interface RelayProcess {
+  proc: ChildProcess;
+  configPath: string;
+  spoolDir: string;
+  ports: Record<string, number>;
+  logs: string[];
+  http(path: string, init?: RequestInit): Promise<Response>;
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** A relay config for tests: ephemeral ports, a temp spool, smarthost `upstreamPort`. */
+export function relayConfig(spoolDir: string, upstreamPort: number, over: Record<string, unknown> = {}) {
+  return {
+    hostname: 'relay.test',
+    listeners: { smtp: { enabled: true, host: '127.0.0.1', port: 0 } },
+    allowedNetworks: ['127.0.0.0/8'],
+    trustedNetworks: ['127.0.0.0/8'],
+    sendingDomains: [{ domain: 'example.com' }],
+    delivery: {
+      mode: 'smarthost',
+      ehloName: 'relay.test',
+      smarthost: { host: '127.0.0.1', port: upstreamPort, tls: 'starttls-opportunistic' },
+      connectTimeout: '2s',
+      commandTimeout: '5s',
+    },
+    retry: { firstRetry: '1s', maxBackoff: '2s', maxQueueLifetime: '1h' },
+    spool: { dir: spoolDir, minFreeBytes: 0 },
+    http: { host: '127.0.0.1', port: 0 },
+    drainTimeout: '10s',
+    ...over,
+  };
+}
+
+export async function writeConfig(path: string, config: unknown): Promise<void> {
+  await writeFile(path, stringify(config));
+}
+
+/** Starts `mailfleet relay` and waits for its "relay started" log line (which carries the ports). */
+export async function startRelay(
+  config: Record<string, unknown>,
+  configPath?: string,
+): Promise<RelayProcess> {
+  const dir = configPath ? undefined : await tempDir('relaycfg');
+  const path = configPath ?? join(dir!, 'relay.yaml');
+  await writeConfig(path, config);
+  const proc = spawn(process.execPath, [join(ROOT, 'bin/mailfleet.ts'), 'relay', '--config', path], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, MAILFLEET_WATCH_INTERVAL_MS: '200' },
+  });
+  const logs: string[] = [];
+  let ports: Record<string, number> | undefined;
+  let buffered = '';
+  proc.stdout!.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) {
+      logs.push(line);
+      if (line.includes('"relay started"'))
+        ports = (JSON.parse(line) as { ports: Record<string, number> }).ports;
+    }
+  });
+  proc.stderr!.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
+  await waitFor(() => ports !== undefined || proc.exitCode !== null, 10000, 'relay to start');
+  if (!ports) throw new Error(`relay exited: ${logs.join('\n')}`);
+  const base = `http://127.0.0.1:${ports.http}`;
+  const relay: RelayProcess = {
+    proc,
+    configPath: path,
+    spoolDir: (config.spool as { dir: string }).dir,
+    ports,
+    logs,
+    http: (p, init) => fetch(base + p, init),
+    metric: async (name, labels = {}) => {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      return metricValue(text, name, labels);
+    },
+    stop: (signal = 'SIGTERM') => stopProcess(proc, signal),
+  };
+  return relay;
+}
+
+/** Sum of the samples of `name` whose labels include `labels`. */
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const labelText = m[2] ?? '';
+    if (Object.entries(labels).every(([k, v]) => labelText.includes(`${k}="${v}"`))) sum += Number(m[3]);
+  }
+  return sum;
+}
+
+export interface SendResult {
+  ok: boolean;
+  response: string;
+  code?: number;
+}
+
+/** One message through nodemailer (no pool). */
+export async function sendMessage(
+  port: number,
+  message: { from: string; to: string[]; raw: string | Buffer },
+  options: Record<string, unknown> = {},
+): Promise<SendResult> {
+  const transport = createTransport({ host: '127.0.0.1', port, ignoreTLS: true, ...options });
+  try {
+    const info = await transport.sendMail({
+      envelope: { from: message.from, to: message.to },
+      raw: message.raw,
+    });
+    return { ok: true, response: info.response };
+  } catch (err) {
+    const e = err as { response?: string; responseCode?: number; message: string };
+    const result: SendResult = { ok: false, response: e.response ?? e.message };
+    if (e.responseCode !== undefined) result.code = e.responseCode;
+    return result;
+  } finally {
+    transport.close();
+  }
+}
+
+export function rawMessage(id: string, extra = ''): string {
+  return `From: a@example.com\r\nTo: b@example.org\r\nSubject: test ${id}\r\nMessage-ID: <${id}@example.com>\r\n\r\nbody of ${id}\r\n${extra}`;
+}
+
+export interface ScriptedUpstream {
+  port: number;
+  /** Messages accepted: envelope and raw bytes. */
+  received: { from: string; to: string[]; raw: string }[];
+  /** Set per test: decide the reply to RCPT TO / DATA; return undefined to accept. */
+  onRcpt: (to: string, attempt: number) => { code: number; message: string } | 'drop' | undefined;
+  onData: (raw: string, attempt: number) => { code: number; message: string } | 'drop' | 'hang' | undefined;
+  attempts: number;
+  stop(): Promise<void>;
+}
+
+/** An in-process smtp-server whose replies the test scripts (4xx, 5xx, drops, hangs). */
+export async function startScripted(options: Partial<SMTPServerOptions> = {}): Promise<ScriptedUpstream> {
+  const upstream: ScriptedUpstream = {
+    port: 0,
+    received: [],
+    onRcpt: () => undefined,
+    onData: () => undefined,
+    attempts: 0,
+    stop: async () => undefined,
+  };
+  const fail = (reply: { code: number; message: string }) =>
+    Object.assign(new Error(reply.message), { responseCode: reply.code });
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: options.secure || options.key ? [] : ['STARTTLS'],
+    logger: false,
+    disableReverseLookup: true,
+    ...options,
+    onRcptTo(address, session, cb) {
+      const r = upstream.onRcpt(address.address, upstream.attempts);
+      if (r === 'drop') return (session as unknown as { _socket?: { destroy(): void } })._socket?.destroy();
+      cb(r ? fail(r) : null);
+    },
+    onData(stream, session, cb) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        upstream.attempts++;
+        const raw = Buffer.concat(chunks).toString('latin1');
+        const r = upstream.onData(raw, upstream.attempts);
+        if (r === 'hang') return;
+        if (r === 'drop') return cb(Object.assign(new Error('dropped'), { responseCode: 421 }));
+        if (r) return cb(fail(r));
+        upstream.received.push({
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to: session.envelope.rcptTo.map((x) => x.address),
+          raw,
+        });
+        cb(null);
+      });
+    },
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const address = server.server.address();
+  upstream.port = typeof address === 'object' && address ? address.port : 0;
+  upstream.stop = () =>
+    new Promise((r) => {
+      server.close(() => r());
+      for (const c of (server as unknown as { connections: Set<{ close(): void }> }).connections) c.close();
+    });
+  return upstream;
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+export async function readAccounting(spoolDir: string): Promise<Record<string, unknown>[]> {
+  try {
+    const text = await readFile(join(spoolDir, 'accounting.jsonl'), 'utf8');
+    return text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  } catch {
+    return [];
+  }
+}
