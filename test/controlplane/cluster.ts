@@ -468,30 +468,29 @@ interface Managed {
   exited: Promise<void>;
 }
 
-/** pids to SIGKILL if this process exits without stop() (non-detached mode). */
+/** pids to SIGKILL and temp dirs to remove if this process exits without stop() (non-detached mode). */
 const liveChildren = new Set<number>();
+const liveTempDirs = new Set<string>();
 let exitHookInstalled = false;
+function cleanupOnExit(): void {
+  for (const pid of liveChildren) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  liveChildren.clear();
+  for (const dir of liveTempDirs) fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  liveTempDirs.clear();
+}
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const pid of liveChildren) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  });
+  process.on('exit', cleanupOnExit);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
-      for (const pid of liveChildren) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
+      cleanupOnExit();
       process.kill(process.pid, signal);
     });
   }
@@ -778,6 +777,7 @@ class LocalControlPlane implements ControlPlane {
         `--service-account-signing-key-file=${this.pki.saKey}`,
         '--endpoint-reconciler-type=none',
         '--profiling=false',
+        '--shutdown-watch-termination-grace-period=2s',
         '--v=1',
       ],
     });
@@ -989,6 +989,7 @@ class LocalControlPlane implements ControlPlane {
       );
     }
     if (this.removeDir) fs.rmSync(this.dir, { recursive: true, force: true });
+    liveTempDirs.delete(this.dir);
   }
 }
 
@@ -1148,6 +1149,10 @@ export async function startControlPlane(
   const t = Date.now();
   const pki = makePki(path.join(dir, 'pki'));
   log(`certificates in ${Date.now() - t} ms`);
+  if (removeDir && !options.detached) {
+    installExitHook();
+    liveTempDirs.add(dir);
+  }
   const cp = new LocalControlPlane({
     dir,
     removeDir,
