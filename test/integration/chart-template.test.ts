@@ -209,14 +209,7 @@ describe('helm template', () => {
   });
 });
 
-// The generated CRDs (crds/, owned by the API generator) are refused by kube-apiserver 1.36:
-// `metadata` in openAPIV3Schema may not carry a description, and RelayPool's `delivery: {}` default
-// fails its own CEL rule (no `mode` key). With those two fixed, this suite passes; until then it
-// reports as TODO instead of failing the run. Remove the todo when crds/ is fixed.
-const CRDS_REJECTED =
-  'crds/ rejected by kube-apiserver (metadata description; delivery default vs its CEL rule): fix in operator/src/api';
-
-describe('against the real control plane', { todo: CRDS_REJECTED }, () => {
+describe('against the real control plane', () => {
   let cp: ControlPlane | undefined;
   const plane = (): ControlPlane => {
     if (!cp) throw new Error('control plane did not start');

@@ -17,7 +17,7 @@ export function renderCrd(kind: Kind): Record<string, unknown> {
     properties: {
       apiVersion: { type: 'string', description: 'APIVersion of this object: mailfleet.dev/v1alpha1.' },
       kind: { type: 'string', description: `Kind of this object: ${kind.kind}.` },
-      metadata: { type: 'object', description: 'Standard object metadata.' },
+      metadata: { type: 'object' } as Schema, // the API server refuses a description here
       spec: kind.spec,
       status: kind.status,
     },

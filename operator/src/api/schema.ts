@@ -215,7 +215,7 @@ const relayPoolSpec = obj(
         tsType: 'DeliverySpec',
         'x-kubernetes-validations': [
           {
-            rule: "self.mode != 'Smarthost' || has(self.smarthost)",
+            rule: "!has(self.mode) || self.mode != 'Smarthost' || has(self.smarthost)",
             message: 'delivery.smarthost.host is required when delivery.mode is Smarthost',
             reason: 'FieldValueRequired',
           },
@@ -307,7 +307,7 @@ const relayPoolSpec = obj(
         tsType: 'AutoscalingSpec',
         'x-kubernetes-validations': [
           {
-            rule: 'self.minReplicas <= self.maxReplicas',
+            rule: '!has(self.minReplicas) || self.minReplicas <= self.maxReplicas',
             message: 'autoscaling.minReplicas must not be greater than autoscaling.maxReplicas',
           },
         ],
@@ -342,12 +342,12 @@ const relayPoolSpec = obj(
     tsType: 'RelayPoolSpec',
     'x-kubernetes-validations': [
       {
-        rule: '!(self.listeners.submission.enabled || self.listeners.smtps.enabled) || has(self.tls)',
+        rule: '!has(self.listeners) || has(self.tls) || !((has(self.listeners.submission) && has(self.listeners.submission.enabled) && self.listeners.submission.enabled) || (has(self.listeners.smtps) && has(self.listeners.smtps.enabled) && self.listeners.smtps.enabled))',
         message: 'the submission and smtps listeners need tls.secretName',
         reason: 'FieldValueRequired',
       },
       {
-        rule: "self.auth.mode == 'Disabled' || has(self.tls)",
+        rule: "!has(self.auth) || !has(self.auth.mode) || self.auth.mode == 'Disabled' || has(self.tls)",
         message: 'auth is only ever offered over TLS: set tls.secretName or auth.mode: Disabled',
         reason: 'FieldValueRequired',
       },
@@ -553,7 +553,10 @@ const rateLimitSpec = obj(
         rule: 'has(self.rate) || has(self.maxConnections) || has(self.maxMessagesPerConnection)',
         message: 'set at least one of rate, maxConnections or maxMessagesPerConnection',
       },
-      { rule: "self.onExceed != 'Reject' || has(self.rate)", message: 'onExceed: Reject needs a rate' },
+      {
+        rule: "!has(self.onExceed) || self.onExceed != 'Reject' || has(self.rate)",
+        message: 'onExceed: Reject needs a rate',
+      },
     ],
   },
 );
