@@ -84,7 +84,7 @@ export class Relay {
               { destination: this.metrics.destinationLabel(destination) },
               ms / 1000,
             ),
-          failed: (message, recipients) => void this.sendDsn(message, recipients),
+          failed: (message, recipients) => this.sendDsn(message, recipients),
           finished: (message, now) =>
             this.metrics.residence.observe(
               { outcome: message.recipients.every((r) => r.status === 'delivered') ? 'delivered' : 'mixed' },

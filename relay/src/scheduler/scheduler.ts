@@ -26,7 +26,7 @@ export interface SchedulerObserver {
   outcome(event: OutcomeEvent): void;
   attempt(destination: string, durationMs: number): void;
   /** Recipients that bounced or expired in one attempt, for a DSN. */
-  failed(message: QueuedMessage, recipients: QueuedRecipient[]): void;
+  failed(message: QueuedMessage, recipients: QueuedRecipient[]): Promise<void>;
   finished(message: QueuedMessage, now: number): void;
   error(message: string, fields: Record<string, unknown>): void;
 }
@@ -287,7 +287,8 @@ export class Scheduler {
     }
     job.recipientIndexes = stillPending;
     if (stillPending.length === 0) message.jobs.delete(job.destination);
-    if (failed.length > 0) this.deps.observer.failed(message, failed);
+    // Awaited: the DSN quotes the original headers, which finish() is about to delete.
+    if (failed.length > 0) await this.deps.observer.failed(message, failed);
     if (message.jobs.size === 0) {
       await this.finish(message);
       return;

@@ -92,11 +92,13 @@ export async function stopProcess(proc: ChildProcess, signal: NodeJS.Signals): P
   });
 }
 
+export type RelayPorts = Record<string, number> & { smtp: number; http: number };
+
 export interface RelayProcess {
   proc: ChildProcess;
   configPath: string;
   spoolDir: string;
-  ports: Record<string, number>;
+  ports: RelayPorts;
   logs: string[];
   http(path: string, init?: RequestInit): Promise<Response>;
   metric(name: string, labels?: Record<string, string>): Promise<number>;
@@ -143,7 +145,7 @@ export async function startRelay(
     env: { ...process.env, MAILFLEET_WATCH_INTERVAL_MS: '200' },
   });
   const logs: string[] = [];
-  let ports: Record<string, number> | undefined;
+  let ports: RelayPorts | undefined;
   let buffered = '';
   proc.stdout!.on('data', (chunk: Buffer) => {
     buffered += chunk.toString();
@@ -151,8 +153,7 @@ export async function startRelay(
     buffered = lines.pop() ?? '';
     for (const line of lines) {
       logs.push(line);
-      if (line.includes('"relay started"'))
-        ports = (JSON.parse(line) as { ports: Record<string, number> }).ports;
+      if (line.includes('"relay started"')) ports = (JSON.parse(line) as { ports: RelayPorts }).ports;
     }
   });
   proc.stderr!.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
