@@ -863,7 +863,8 @@ class LocalControlPlane implements ControlPlane {
       }
     }
     await this.waitReady();
-    this.log(`controllers, scheduler, kwok and nodes ready in ${Date.now() - t} ms`);
+    const others = [...this.specs.keys()].filter((name) => name !== 'etcd' && name !== 'kube-apiserver');
+    this.log(`${others.length > 0 ? others.join(', ') : 'no other component'} ready in ${Date.now() - t} ms`);
   }
 
   private watched(): Managed[] {
