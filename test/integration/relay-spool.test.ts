@@ -1,0 +1,196 @@
+// The durable spool under failure: corrupt files at start, write/fsync failures, a full disk, and
+// config reloads (a valid one applies, an invalid one is counted and ignored).
+import { describe, test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { encodeMessage } from '../../relay/src/spool/record.ts';
+import { nodeSpoolFs, type SpoolFs } from '../../relay/src/spool/fs-ops.ts';
+import { loadRuntime } from '../../relay/src/config/runtime.ts';
+import { Relay } from '../../relay/src/relay.ts';
+import {
+  rawMessage,
+  relayConfig,
+  removeDir,
+  sendMessage,
+  startRelay,
+  startSink,
+  tempDir,
+  waitFor,
+  writeConfig,
+  type RelayProcess,
+  type Sink,
+} from '../helpers/relay/peers.ts';
+
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function sinkAndSpool(): Promise<{ sink: Sink; spool: string }> {
+  const sink = await startSink();
+  const spool = await tempDir('spool');
+  cleanups.push(
+    () => sink.stop(),
+    () => removeDir(spool),
+  );
+  return { sink, spool };
+}
+
+async function relayProcess(config: Record<string, unknown>): Promise<RelayProcess> {
+  const relay = await startRelay(config);
+  cleanups.push(() => relay.stop());
+  return relay;
+}
+
+describe('relay spool', () => {
+  test('corrupt and truncated spool files are quarantined at start; good ones are delivered', async () => {
+    const { sink, spool } = await sinkAndSpool();
+    const queue = join(spool, 'queue');
+    await mkdir(queue, { recursive: true });
+    const envelope = (id: string) => ({
+      id,
+      from: 'a@example.com',
+      recipients: ['b@example.org'],
+      receivedAt: Date.now(),
+      client: { address: '127.0.0.1', helo: 't' },
+    });
+    await writeFile(
+      join(queue, 'GOOD1.msg'),
+      encodeMessage(envelope('GOOD1'), Buffer.from(rawMessage('good1'))),
+    );
+    const truncated = encodeMessage(envelope('TRUNC1'), Buffer.from(rawMessage('trunc1')));
+    await writeFile(join(queue, 'TRUNC1.msg'), truncated.subarray(0, truncated.length - 10));
+    await writeFile(join(queue, 'JUNK1.msg'), 'this is not a spool record');
+    const relay = await relayProcess(relayConfig(spool, sink.port));
+    await waitFor(async () => (await sink.messages()).length === 1, 10000, 'the good message');
+    assert.match((await sink.messages())[0]!, /Subject: test good1/);
+    assert.equal(await relay.metric('mailfleet_relay_spool_quarantined_total'), 2);
+    assert.deepEqual((await readdir(join(spool, 'quarantine'))).sort(), ['JUNK1.msg', 'TRUNC1.msg']);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await sink.messages()).length, 1, 'half a message is never delivered');
+  });
+
+  test('a full disk gives 452 4.3.1 at MAIL FROM and not-ready, and recovers when space returns', async () => {
+    const { sink, spool } = await sinkAndSpool();
+    const full = relayConfig(spool, sink.port, {
+      spool: { dir: spool, minFreeBytes: Number.MAX_SAFE_INTEGER },
+    });
+    const relay = await relayProcess(full);
+    const refused = await sendMessage(relay.ports.smtp, {
+      from: 'a@example.com',
+      to: ['b@example.org'],
+      raw: rawMessage('full'),
+    });
+    assert.equal(refused.ok, false);
+    assert.equal(refused.code, 452);
+    assert.match(refused.response, /4\.3\.1/);
+    assert.equal((await relay.http('/readyz')).status, 503);
+    // Space "returns": the threshold drops below the real free space (a valid reload).
+    await writeConfig(
+      relay.configPath,
+      relayConfig(spool, sink.port, { spool: { dir: spool, minFreeBytes: 1024 } }),
+    );
+    await waitFor(async () => (await relay.http('/readyz')).status === 200, 10000, 'ready again');
+    const ok = await sendMessage(relay.ports.smtp, {
+      from: 'a@example.com',
+      to: ['b@example.org'],
+      raw: rawMessage('space'),
+    });
+    assert.ok(ok.ok, ok.response);
+    assert.equal(await relay.metric('mailfleet_relay_config_reloads_total', { result: 'success' }), 1);
+  });
+
+  test('an invalid config change is logged, counted and ignored; the old config keeps running', async () => {
+    const { sink, spool } = await sinkAndSpool();
+    const relay = await relayProcess(relayConfig(spool, sink.port));
+    await writeConfig(relay.configPath, { ...relayConfig(spool, sink.port), http: { port: 70000 } });
+    await waitFor(
+      async () => (await relay.metric('mailfleet_relay_config_reloads_total', { result: 'failure' })) === 1,
+      10000,
+      'the failed reload',
+    );
+    assert.ok(relay.logs.some((l) => l.includes('config reload rejected') && l.includes('http.port')));
+    const ok = await sendMessage(relay.ports.smtp, {
+      from: 'a@example.com',
+      to: ['b@example.org'],
+      raw: rawMessage('old'),
+    });
+    assert.ok(ok.ok);
+    // A valid change then applies without a restart: a new sending domain is accepted.
+    const refused = await sendMessage(relay.ports.smtp, {
+      from: 'a@new.example',
+      to: ['b@example.org'],
+      raw: rawMessage('n'),
+    });
+    assert.equal(refused.code, 550);
+    await writeConfig(
+      relay.configPath,
+      relayConfig(spool, sink.port, {
+        sendingDomains: [{ domain: 'example.com' }, { domain: 'new.example' }],
+      }),
+    );
+    await waitFor(
+      async () => (await relay.metric('mailfleet_relay_config_reloads_total', { result: 'success' })) === 1,
+      10000,
+      'the good reload',
+    );
+    const accepted = await sendMessage(relay.ports.smtp, {
+      from: 'a@new.example',
+      to: ['b@example.org'],
+      raw: rawMessage('n2'),
+    });
+    assert.ok(accepted.ok, accepted.response);
+  });
+
+  test('a failing fsync gives 451 4.3.0 and leaves nothing queued', async () => {
+    const { sink, spool } = await sinkAndSpool();
+    const dir = await tempDir('cfg');
+    cleanups.push(() => removeDir(dir));
+    const configPath = join(dir, 'relay.yaml');
+    await writeConfig(configPath, relayConfig(spool, sink.port));
+    const loaded = await loadRuntime(configPath, { defaultHostname: 'test' });
+    assert.ok(loaded.ok);
+    let failing = false;
+    const fs: SpoolFs = {
+      ...nodeSpoolFs,
+      writeDurable: async (path, data) => {
+        if (!failing) return nodeSpoolFs.writeDurable(path, data);
+        await writeFile(path, data);
+        throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+      },
+    };
+    const relay = new Relay({
+      configPath,
+      runtime: loaded.runtime,
+      defaultHostname: 'test',
+      log: () => undefined,
+      spoolFs: fs,
+    });
+    await relay.start();
+    cleanups.push(() => relay.close());
+    failing = true;
+    const refused = await sendMessage(relay.ports.smtp!, {
+      from: 'a@example.com',
+      to: ['b@example.org'],
+      raw: rawMessage('eio'),
+    });
+    assert.equal(refused.code, 451);
+    assert.match(refused.response, /4\.3\.0/);
+    assert.deepEqual(await readdir(join(spool, 'queue')), []);
+    assert.deepEqual(await readdir(join(spool, 'tmp')), []);
+    assert.equal(relay.scheduler.messages.size, 0);
+    failing = false;
+    const ok = await sendMessage(relay.ports.smtp!, {
+      from: 'a@example.com',
+      to: ['b@example.org'],
+      raw: rawMessage('ok'),
+    });
+    assert.ok(ok.ok);
+    await waitFor(
+      async () => (await sink.messages()).length === 1,
+      10000,
+      'delivery after the disk recovered',
+    );
+  });
+});
