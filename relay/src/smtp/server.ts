@@ -231,7 +231,7 @@ export class Intake {
     const rt = this.deps.runtime();
     return mailFromPolicy({
       address,
-      authenticatedUser: session.user === undefined ? undefined : String(session.user),
+      authenticatedUser: session.user ? String(session.user) : undefined,
       clientInAllowedNetworks: rt.allowed.has(session.remoteAddress),
       authMode: rt.config.auth.mode,
       sendingDomains: rt.config.sendingDomains,
