@@ -17,11 +17,8 @@ export async function drain(relay: Relay): Promise<void> {
     handoff: config.handoff ?? null,
   });
 
-  // Sessions in a transaction finish it; idle ones are closed after a quarter of the budget.
-  const sessionBudget = Math.min(10_000, (deadline - Date.now()) / 4);
-  await waitUntil(() => relay.intake.sessions.total === 0, Date.now() + sessionBudget);
-  await relay.intake.close(1000);
-
+  // Listeners stay open until the end so new sessions get a 421 (and go to another relay)
+  // rather than a refused connection; sessions already in a transaction finish it.
   if (config.handoff) {
     relay.scheduler.pause();
     await Promise.race([relay.scheduler.idle(), sleep(Math.max(0, deadline - Date.now()))]);
@@ -32,6 +29,8 @@ export async function drain(relay: Relay): Promise<void> {
   }
   relay.scheduler.pause();
   await Promise.race([relay.scheduler.idle(), sleep(Math.max(1000, deadline - Date.now()))]);
+  await waitUntil(() => relay.intake.sessions.total === 0, Math.max(deadline, Date.now() + 1000));
+  await relay.intake.close(1000);
   relay.log('info', 'drain finished', {
     remaining: relay.scheduler.messages.size,
     seconds: Math.round((Date.now() - started) / 100) / 10,
