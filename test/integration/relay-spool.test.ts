@@ -154,9 +154,8 @@ describe('relay spool', () => {
     let failing = false;
     const fs: SpoolFs = {
       ...nodeSpoolFs,
-      writeDurable: async (path, data) => {
-        if (!failing) return nodeSpoolFs.writeDurable(path, data);
-        await writeFile(path, data);
+      syncFile: async (fd) => {
+        if (!failing) return nodeSpoolFs.syncFile(fd);
         throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
       },
     };

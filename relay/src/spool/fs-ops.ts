@@ -1,10 +1,19 @@
 // The file operations the spool uses, behind an interface so tests can inject write and fsync
 // failures (and so nothing touches the disk at import time).
-import { open, rename, unlink, readdir, readFile, mkdir, statfs, stat, rm } from 'node:fs/promises';
+import { open, rename, unlink, readdir, readFile, mkdir, statfs, stat } from 'node:fs/promises';
+import { closeSync, fsync, openSync, renameSync, writeSync } from 'node:fs';
 
 export interface SpoolFs {
-  /** Create `path` (must not exist), write `data`, fsync it, close it. */
-  writeDurable(path: string, data: Buffer): Promise<void>;
+  /**
+   * Create `path` (must not exist) and write `data`, without fsync; returns the open descriptor.
+   * Synchronous on purpose: a 2 KB write to the page cache takes microseconds, while a trip
+   * through the thread pool costs more than the write and queues behind fsyncs.
+   */
+  createFile(path: string, data: Buffer): number;
+  /** fsync an open file; the one slow step, run on the thread pool. */
+  syncFile(fd: number): Promise<void>;
+  closeFile(fd: number): void;
+  renameSync(from: string, to: string): void;
   /** Append to `path` (creating it); fsync when `durable`. */
   append(path: string, data: string, durable: boolean): Promise<void>;
   /** fsync a directory so renames and unlinks in it survive a crash. */
@@ -20,15 +29,19 @@ export interface SpoolFs {
 }
 
 export const nodeSpoolFs: SpoolFs = {
-  async writeDurable(path, data) {
-    const handle = await open(path, 'wx');
+  createFile(path, data) {
+    const fd = openSync(path, 'wx');
     try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
+      for (let off = 0; off < data.length;) off += writeSync(fd, data, off);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
     }
+    return fd;
   },
+  syncFile: (fd) => new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve()))),
+  closeFile: (fd) => closeSync(fd),
+  renameSync: (from, to) => renameSync(from, to),
   async append(path, data, durable) {
     const handle = await open(path, 'a');
     try {
@@ -53,7 +66,11 @@ export const nodeSpoolFs: SpoolFs = {
   mkdir: async (path) => {
     await mkdir(path, { recursive: true });
   },
-  remove: (path) => rm(path, { force: true }),
+  // unlink, not rm({force}): rm lstat()s first, a measurable cost at thousands of messages a second.
+  remove: (path) =>
+    unlink(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    }),
   size: async (path) => (await stat(path)).size,
   freeBytes: async (path) => {
     const s = await statfs(path);

@@ -64,11 +64,22 @@ describe('Spool', () => {
     assert.deepEqual((await readdir(join(root, 'corrupt', 'quarantine'))).sort(), ['JUNK.msg', 'TRUNC.msg']);
   });
 
+  test('a failing write leaves nothing queued', async () => {
+    const failing: SpoolFs = {
+      ...nodeSpoolFs,
+      createFile: () => {
+        throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      },
+    };
+    const { spool } = await openSpool('enospc', failing);
+    await assert.rejects(spool.write(envelope('W1'), Buffer.from('x')), { code: 'SPOOL_WRITE' });
+    assert.deepEqual(await readdir(join(root, 'enospc', 'queue')), []);
+  });
+
   test('a failing fsync leaves nothing queued and raises SPOOL_WRITE', async () => {
     const failing: SpoolFs = {
       ...nodeSpoolFs,
-      writeDurable: async (path, data) => {
-        await writeFile(path, data);
+      syncFile: async () => {
         throw Object.assign(new Error('EIO: fsync failed'), { code: 'EIO' });
       },
     };

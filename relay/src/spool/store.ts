@@ -49,6 +49,8 @@ export class Spool {
    */
   private readonly bodyCache = new Map<string, Buffer>();
   private cachedBytes = 0;
+  /** Messages that have a .rcpt file (so remove() need not try to unlink one that never existed). */
+  private readonly withStates = new Set<string>();
   /** Counter making ids unique within one process; the random part makes them unique across restarts. */
   private sequence = 0;
   private readonly instance = randomBytes(3).toString('hex');
@@ -86,15 +88,21 @@ export class Spool {
     const record = encodeMessage(envelope, body);
     const tmp = join(this.tmpDir, envelope.id);
     const final = this.messagePath(envelope.id);
+    let fd: number | undefined;
     let renamed = false;
     try {
-      await this.fs.writeDurable(tmp, record);
-      await this.fs.rename(tmp, final);
+      fd = this.fs.createFile(tmp, record);
+      this.fs.renameSync(tmp, final);
       renamed = true;
-      await this.queueDirSync.request();
+      // File fsync and the shared directory fsync run together: the 250 waits for both. A crash
+      // between them can leave a renamed file whose data is not on disk; its checksum fails and
+      // recovery quarantines it - it was never acknowledged.
+      await Promise.all([this.fs.syncFile(fd), this.queueDirSync.request()]);
     } catch (err) {
       await this.fs.remove(renamed ? final : tmp).catch(() => undefined);
       throw new RelayError('SPOOL_WRITE', `spool write failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      if (fd !== undefined) this.fs.closeFile(fd);
     }
     this.track(envelope.id, record.length);
     if (this.cachedBytes + body.length <= CACHE_BYTES) {
@@ -126,6 +134,7 @@ export class Spool {
       let stateText = '';
       try {
         stateText = (await this.fs.readFile(this.statePath(id))).toString('utf8');
+        this.withStates.add(id);
       } catch {
         // no state file: no attempt was recorded yet
       }
@@ -166,13 +175,14 @@ export class Spool {
    */
   async recordStates(id: string, states: RecipientState[], durable: boolean): Promise<void> {
     if (states.length === 0) return;
+    this.withStates.add(id);
     await this.fs.append(this.statePath(id), states.map(encodeStateLine).join(''), durable);
   }
 
   /** Removes a message whose recipients are all final. */
   async remove(id: string): Promise<void> {
     await this.fs.remove(this.messagePath(id));
-    await this.fs.remove(this.statePath(id));
+    if (this.withStates.delete(id)) await this.fs.remove(this.statePath(id));
     this.untrack(id);
   }
 
