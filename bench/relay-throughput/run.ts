@@ -1,0 +1,254 @@
+// Relay throughput benchmark: mailfleet relay and Postfix on the same machine in the same run,
+// both relaying to one smtp-sink, loaded with smtp-source (2 KB messages, 20 sessions), with
+// reused connections (-d) and one message per connection. Prints messages/s (acceptance rate),
+// accept latency p50/p99 (a separate 20-session Node client timing end-of-DATA -> 250) and the
+// relay's peak RSS. Not a test: it asserts nothing.
+//
+// Usage: scripts/node24.sh node bench/relay-throughput/run.ts [messages]   (needs root for postfix)
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const MESSAGES = Number(process.argv[2] ?? 5000);
+const SESSIONS = 20;
+const SIZE = 2048;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitPort(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = createConnection(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), r(true)));
+      s.once('error', () => r(false));
+    });
+    if (ok) return;
+    await sleep(100);
+  }
+  throw new Error(`port ${port} never opened`);
+}
+
+function smtpSource(port: number, reuse: boolean, count: number): number {
+  const args = [
+    '-s',
+    String(SESSIONS),
+    '-m',
+    String(count),
+    '-l',
+    String(SIZE),
+    '-f',
+    'bench@example.com',
+    '-t',
+    'rcpt@example.org',
+  ];
+  if (reuse) args.unshift('-d');
+  const started = process.hrtime.bigint();
+  const r = spawnSync('/usr/sbin/smtp-source', [...args, `127.0.0.1:${port}`]);
+  if (r.status !== 0) throw new Error(`smtp-source failed: ${r.stderr}`);
+  return count / (Number(process.hrtime.bigint() - started) / 1e9);
+}
+
+/** Accept latency: SESSIONS raw SMTP sessions, each timing "." -> 250 for `count` messages total. */
+async function acceptLatency(
+  port: number,
+  reuse: boolean,
+  count: number,
+): Promise<{ p50: number; p99: number }> {
+  const samples: number[] = [];
+  const body = `Subject: latency\r\n\r\n${'x'.repeat(SIZE - 24)}\r\n.\r\n`;
+  let left = count;
+  const session = async () => {
+    while (left > 0) {
+      const socket = createConnection(port, '127.0.0.1');
+      let buffer = '';
+      const waiters: ((line: string) => void)[] = [];
+      socket.on('data', (d) => {
+        buffer += d.toString();
+        let i;
+        while ((i = buffer.indexOf('\r\n')) >= 0) {
+          const line = buffer.slice(0, i);
+          buffer = buffer.slice(i + 2);
+          if (line[3] === ' ') waiters.shift()?.(line);
+        }
+      });
+      const reply = () => new Promise<string>((r) => waiters.push(r));
+      const cmd = async (c: string) => {
+        socket.write(`${c}\r\n`);
+        return reply();
+      };
+      await reply();
+      await cmd('EHLO bench.localhost');
+      do {
+        left--;
+        await cmd('MAIL FROM:<bench@example.com>');
+        await cmd('RCPT TO:<rcpt@example.org>');
+        await cmd('DATA');
+        const t = process.hrtime.bigint();
+        socket.write(body);
+        const r = await reply();
+        if (!r.startsWith('250')) throw new Error(r);
+        samples.push(Number(process.hrtime.bigint() - t) / 1e6);
+      } while (reuse && left > 0);
+      await cmd('QUIT');
+      socket.destroy();
+    }
+  };
+  await Promise.all(Array.from({ length: SESSIONS }, session));
+  samples.sort((a, b) => a - b);
+  const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? 0;
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
+function startPostfix(dir: string, port: number, sinkPort: number): void {
+  const conf = join(dir, 'conf');
+  mkdirSync(conf, { recursive: true });
+  mkdirSync(join(dir, 'queue'));
+  mkdirSync(join(dir, 'data'));
+  chmodSync(dir, 0o755);
+  chownSync(join(dir, 'data'), Number(spawnSync('id', ['-u', 'postfix']).stdout.toString().trim()), -1);
+  copyFileSync('/etc/postfix/dynamicmaps.cf', join(conf, 'dynamicmaps.cf'));
+  // Postfix's own defaults otherwise: fsync of every queue file before 250.
+  writeFileSync(
+    join(conf, 'main.cf'),
+    [
+      'compatibility_level = 3.6',
+      `queue_directory = ${dir}/queue`,
+      `data_directory = ${dir}/data`,
+      'mail_owner = postfix',
+      'setgid_group = postdrop',
+      'myhostname = postfix.bench.localhost',
+      'mydestination =',
+      'local_transport = error:no local delivery',
+      'inet_interfaces = 127.0.0.1',
+      'inet_protocols = ipv4',
+      'mynetworks = 127.0.0.0/8',
+      `relayhost = [127.0.0.1]:${sinkPort}`,
+      'smtpd_relay_restrictions = permit_mynetworks, reject',
+      'smtpd_peername_lookup = no',
+      'disable_dns_lookups = yes',
+      'alias_maps =',
+      'alias_database =',
+      `maillog_file = ${dir}/maillog`,
+      `maillog_file_prefixes = ${dir}`,
+      'default_process_limit = 100',
+      'smtpd_client_connection_count_limit = 0',
+      'smtpd_client_connection_rate_limit = 0',
+      '',
+    ].join('\n'),
+  );
+  const master = readFileSync('/etc/postfix/master.cf', 'utf8').replace(
+    /^smtp\s+inet\s+n\s+-\s+y\s+-\s+-\s+smtpd$/m,
+    `${port} inet n - n - - smtpd`,
+  );
+  writeFileSync(join(conf, 'master.cf'), master);
+  spawnSync('postfix', ['-c', conf, 'set-permissions'], { stdio: 'ignore' });
+  const r = spawnSync('postfix', ['-c', conf, 'start']);
+  if (r.status !== 0) throw new Error(`postfix start failed (see ${dir}/maillog)`);
+}
+
+function freePortSync(base: number): number {
+  return base + Math.floor(Math.random() * 1000);
+}
+
+function peakRss(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0) / 1024;
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'relay-bench-'));
+  chmodSync(work, 0o755); // postfix's unprivileged daemons must traverse it
+  const sinkPort = freePortSync(30000);
+  const postfixPort = freePortSync(31000);
+  const processes: ChildProcess[] = [];
+  const sink = spawn('/usr/sbin/smtp-sink', ['-u', 'root', `127.0.0.1:${sinkPort}`, '1000'], {
+    stdio: 'ignore',
+  });
+  processes.push(sink);
+  await waitPort(sinkPort);
+  const relayPort = freePortSync(32000);
+  const config = {
+    hostname: 'relay.bench.localhost',
+    listeners: { smtp: { enabled: true, host: '127.0.0.1', port: relayPort } },
+    allowedNetworks: ['127.0.0.0/8'],
+    trustedNetworks: ['127.0.0.0/8'],
+    sendingDomains: [{ domain: 'example.com' }],
+    delivery: {
+      mode: 'smarthost',
+      smarthost: { host: '127.0.0.1', port: sinkPort, tls: 'starttls-opportunistic' },
+      maxConnectionsPerDestination: 20,
+    },
+    limits: { maxConnectionsPerClient: 1000 },
+    spool: { dir: join(work, 'spool'), minFreeBytes: 0 },
+    accounting: { file: join(work, 'accounting.jsonl') },
+    http: { host: '127.0.0.1', port: freePortSync(33000) },
+  };
+  writeFileSync(join(work, 'relay.yaml'), stringify(config));
+  const relay = spawn(
+    process.execPath,
+    [join(ROOT, 'bin/mailfleet.ts'), 'relay', '--config', join(work, 'relay.yaml')],
+    {
+      stdio: 'ignore',
+    },
+  );
+  processes.push(relay);
+  await waitPort(relayPort);
+  const postfixDir = join(work, 'postfix');
+  try {
+    startPostfix(postfixDir, postfixPort, sinkPort);
+  } catch (err) {
+    for (const p of processes) p.kill('SIGTERM');
+    throw err;
+  }
+
+  const rows: string[] = [];
+  try {
+    await waitPort(postfixPort);
+    for (const reuse of [true, false]) {
+      for (const [name, port] of [
+        ['postfix', postfixPort],
+        ['mailfleet', relayPort],
+      ] as const) {
+        smtpSource(port, reuse, 500); // warm-up
+        const rate = smtpSource(port, reuse, MESSAGES);
+        const latency = await acceptLatency(port, reuse, Math.min(MESSAGES, 2000));
+        const rss = name === 'mailfleet' ? `${peakRss(relay.pid!).toFixed(0)} MiB` : '-';
+        rows.push(
+          `| ${reuse ? 'reused connections (-d)' : 'one message per connection'} | ${name} | ${rate.toFixed(0)} | ${latency.p50.toFixed(1)} | ${latency.p99.toFixed(1)} | ${rss} |`,
+        );
+        process.stdout.write(`${rows.at(-1)}\n`);
+        await sleep(2000); // let deliveries to the sink settle between runs
+      }
+    }
+  } finally {
+    spawnSync('postfix', ['-c', join(postfixDir, 'conf'), 'stop'], { stdio: 'ignore' });
+    for (const p of processes) p.kill('SIGTERM');
+    await sleep(500);
+    rmSync(work, { recursive: true, force: true });
+  }
+  process.stdout.write(
+    [
+      '',
+      `${MESSAGES} messages of ${SIZE} bytes, ${SESSIONS} sessions, smtp-source; latency from ${Math.min(MESSAGES, 2000)} messages`,
+      '| mode | server | messages/s | accept p50 ms | accept p99 ms | relay peak RSS |',
+      '|---|---|---|---|---|---|',
+      ...rows,
+      '',
+    ].join('\n'),
+  );
+}
+
+await main();
