@@ -9,7 +9,7 @@ import { desiredState } from '../desired/state.ts';
 import type { Generators, KubeObject, Observed } from '../desired/types.ts';
 import { OWNED_KINDS, objectPath } from '../kube/resources.ts';
 import { POOL_LABEL, names } from '../desired/meta.ts';
-import { appliedHash, isSubset, needsApply, withAppliedHash } from '../kube/diff.ts';
+import { appliedHash, isSubset, mergePatch, needsApply, withAppliedHash } from '../kube/diff.ts';
 import type { RateLimit, RelayPool, SendingDomain } from '../api/types.ts';
 import type { BounceMeasurement } from '../desired/bounce.ts';
 import type { TxtAnswers } from '../desired/dns.ts';
@@ -133,7 +133,7 @@ export async function reconcilePool(
     )
       continue;
     try {
-      await ctx.writer.patchStatus(write.kind, namespace, write.name, write.status);
+      await ctx.writer.patchStatus(write.kind, namespace, write.name, mergePatch(before, write.status));
     } catch (error) {
       if (!(error instanceof OperatorError && error.status === 404)) throw error;
     }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isSubset, needsApply, withAppliedHash } from './diff.ts';
+import { isSubset, mergePatch, needsApply, withAppliedHash } from './diff.ts';
 
 test('subset comparison', async (t) => {
   const cases = [
@@ -45,4 +45,30 @@ test('apply is needed for drift and for removed fields, not otherwise', () => {
   assert.equal(needsApply(before, drifted), true);
   const fewer = withAppliedHash<Obj>({ metadata: { name: 'x' }, data: { a: '1' } });
   assert.equal(needsApply(fewer, structuredClone(before)), true, 'b must be removed by a new apply');
+});
+
+test('status merge patch removes stale fields', async (t) => {
+  const cases: { name: string; before: unknown; after: Record<string, unknown>; patch: unknown }[] = [
+    { name: 'nothing before: the status as is', before: undefined, after: { a: 1 }, patch: { a: 1 } },
+    {
+      name: 'a field dropped becomes null',
+      before: { bounceRate: '0.1', replicas: 2 },
+      after: { replicas: 2 },
+      patch: { bounceRate: null, replicas: 2 },
+    },
+    {
+      name: 'nested objects are patched field by field',
+      before: { dkim: { selector: 's', dnsRecord: { name: 'n' } } },
+      after: { dkim: { selector: 't' } },
+      patch: { dkim: { selector: 't', dnsRecord: null } },
+    },
+    {
+      name: 'lists are replaced whole',
+      before: { conditions: [{ type: 'A' }, { type: 'B' }] },
+      after: { conditions: [{ type: 'A' }] },
+      patch: { conditions: [{ type: 'A' }] },
+    },
+    { name: 'undefined counts as absent', before: { x: 1 }, after: { x: undefined }, patch: { x: null } },
+  ];
+  for (const c of cases) await t.test(c.name, () => assert.deepEqual(mergePatch(c.before, c.after), c.patch));
 });

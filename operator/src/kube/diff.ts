@@ -71,3 +71,22 @@ export function withAppliedHash<T extends { metadata?: { annotations?: Record<st
   copy.metadata.annotations = { ...copy.metadata.annotations, [APPLIED_HASH]: appliedHash(object) };
   return copy;
 }
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The JSON merge patch (RFC 7396) that turns `before` into `after`: fields of `before` that `after`
+ * lacks become null, so a status written as a whole loses its stale fields (a merge patch of
+ * `after` alone would keep them). Lists are replaced whole, as merge patches do.
+ */
+export function mergePatch(before: unknown, after: Record<string, unknown>): Record<string, unknown> {
+  const patch: Record<string, unknown> = {};
+  const old = isObject(before) ? before : {};
+  for (const key of Object.keys(old)) if (!(key in after) || after[key] === undefined) patch[key] = null;
+  for (const [key, value] of Object.entries(after)) {
+    if (value === undefined) continue;
+    patch[key] = isObject(value) && isObject(old[key]) ? mergePatch(old[key], value) : value;
+  }
+  return patch;
+}
