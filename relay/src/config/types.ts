@@ -57,7 +57,10 @@ export interface DkimConfig {
 
 export interface SendingDomainConfig {
   domain: string;
-  /** A suspended domain is refused at MAIL FROM with 550 5.7.1; queued mail still leaves. */
+  /**
+   * A suspended domain is refused at MAIL FROM with 550 5.7.1, and its queued mail is held
+   * (kept, not attempted, no retry used) until a reload un-suspends it.
+   */
   suspended: boolean;
   dkim?: DkimConfig;
 }
@@ -120,20 +123,70 @@ export interface LimitsConfig {
 
 export type RatePer = 'second' | 'minute' | 'hour' | 'day';
 
+/**
+ * Which messages a limit applies to. Every non-empty list must match; an empty list matches
+ * anything. Domains match exactly or by a leading `*.` (subdomains only).
+ */
 export interface RateLimitMatch {
   senderDomains: string[];
   recipientDomains: string[];
   senderAddresses: string[];
+  /**
+   * MX rollup: the recipient domain's MX hosts (exact or `*.`) must match one of these. The
+   * limit's counters are then kept per MX site (the set of MX hosts), so every domain a provider
+   * hosts shares them. Optional in the type for older renderers; validateConfig fills [].
+   */
+  recipientMXHosts?: string[];
 }
 
+/**
+ * A traffic-shaping rule. Counters (token bucket, connections) are kept per destination: per MX
+ * site when `match.recipientMXHosts` is set, per recipient domain when `match.recipientDomains`
+ * is set, otherwise one set for everything the limit matches (a sender's total).
+ */
 export interface RateLimitConfig {
   name: string;
   match: RateLimitMatch;
-  rate: { messages: number; per: RatePer };
+  /** Absent: the limit only caps connections and/or messages per connection. */
+  rate?: { messages: number; per: RatePer };
+  /** Messages that may go at once after an idle period; defaults to rate.messages. */
   burst: number;
+  /** Concurrent outbound deliveries (connections) per destination. */
   maxConnections?: number;
+  /** Messages sent over one outbound connection before it is replaced. */
   maxMessagesPerConnection?: number;
+  /**
+   * defer: the message stays queued until the limit admits it (no retry counter used).
+   * reject: the rate is enforced at RCPT TO with `451 4.7.0`; the client retries later.
+   */
   onExceed: 'defer' | 'reject';
+  /**
+   * This relay's share (0 < share <= 1) of a Pool-scoped limit, computed by the operator from
+   * the ready replicas; 1 for PerRelay limits. Scales the rate (and burst) and maxConnections
+   * (rounded down, at least 1). A new share applies on reload, keeping the bucket's debt.
+   * Optional in the type for older renderers; validateConfig fills 1.
+   */
+  share?: number;
+}
+
+/** PowerMTA-style backoff: a destination answering with throttling signs gets a lower rate. */
+export interface AdaptiveBackoffConfig {
+  enabled: boolean;
+  /**
+   * Reply texts (case-insensitive regular expressions) that mean "slow down" on a 4xx reply, in
+   * addition to 421 and any 4.7.x enhanced code.
+   */
+  throttlePatterns: string[];
+  /** Factor applied to the rate on a throttling reply (0.5 halves it). */
+  decrease: number;
+  /** Factor applied on each recovery step. */
+  increase: number;
+  /** Lowest factor the rate may fall to. */
+  minFactor: number;
+  /** Successful deliveries needed before each recovery step. */
+  successesPerStep: number;
+  /** Minimum time between two changes, so one burst of 421s counts once. */
+  hold: Duration;
 }
 
 export interface SpoolConfig {
@@ -177,6 +230,7 @@ export interface RelayConfig {
   retry: RetryConfig;
   limits: LimitsConfig;
   rateLimits: RateLimitConfig[];
+  adaptiveBackoff: AdaptiveBackoffConfig;
   spool: SpoolConfig;
   http: HttpConfig;
   accounting: AccountingConfig;

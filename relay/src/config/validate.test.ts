@@ -116,8 +116,49 @@ describe('validateConfig', () => {
     assert.deepEqual(config.rateLimits[0]?.match.senderDomains, []);
   });
 
-  test('a rate limit without a rate is refused', () => {
-    assert.deepEqual(errorsOf({ rateLimits: [{ name: 'x' }] }), ['rateLimits[0].rate: is required']);
+  test('a rate limit without a rate or a connection cap is refused', () => {
+    assert.deepEqual(errorsOf({ rateLimits: [{ name: 'x' }] }), [
+      'rateLimits[0].rate: is required unless maxConnections or maxMessagesPerConnection is set',
+    ]);
+  });
+
+  test('a connection cap needs no rate', () => {
+    const limit = configOf({ rateLimits: [{ name: 'x', maxConnections: 2 }] }).rateLimits[0];
+    assert.equal(limit?.rate, undefined);
+    assert.equal(limit?.maxConnections, 2);
+    assert.equal(limit?.share, 1);
+    assert.deepEqual(limit?.match.recipientMXHosts, []);
+  });
+
+  test('MX rollup, wildcards and a pool share are accepted', () => {
+    const limit = configOf({
+      rateLimits: [
+        {
+          name: 'google',
+          match: { recipientMXHosts: ['*.google.com'], recipientDomains: ['*.example.org'] },
+          rate: { messages: 20, per: 'second' },
+          share: 0.25,
+        },
+      ],
+    }).rateLimits[0];
+    assert.deepEqual(limit?.match.recipientMXHosts, ['*.google.com']);
+    assert.equal(limit?.share, 0.25);
+  });
+
+  test('a share outside (0, 1] is refused', () => {
+    for (const share of [0, 1.5, '1/2']) {
+      assert.deepEqual(errorsOf({ rateLimits: [{ name: 'x', rate: { messages: 1 }, share }] }), [
+        'rateLimits[0].share: must be a number greater than 0 and at most 1',
+      ]);
+    }
+  });
+
+  test('adaptive backoff defaults, and its throttle patterns must be regular expressions', () => {
+    assert.equal(configOf({}).adaptiveBackoff.enabled, true);
+    assert.ok(configOf({}).adaptiveBackoff.throttlePatterns.includes('try (again )?later'));
+    assert.deepEqual(errorsOf({ adaptiveBackoff: { throttlePatterns: ['('] } }), [
+      'adaptiveBackoff.throttlePatterns[0]: "(" is not a regular expression',
+    ]);
   });
 
   test('dns servers accept ip:port', () => {

@@ -1,6 +1,7 @@
 // validateConfig(): raw YAML value in, fully defaulted RelayConfig or a list of errors that name
 // the field out. Pure: no file access, no clock, no environment.
 import type {
+  AdaptiveBackoffConfig,
   DkimConfig,
   ListenerConfig,
   RateLimitConfig,
@@ -31,6 +32,20 @@ export const DEFAULTS = {
   spool: { dir: '/var/spool/mailfleet', minFreeBytes: 100 * MiB },
   http: { host: '0.0.0.0', port: 8080 },
   drainTimeout: '60s',
+  adaptiveBackoff: {
+    throttlePatterns: [
+      'try (again )?later',
+      'rate limit',
+      'too many (messages|connections|recipients)',
+      'throttl',
+      'temporarily deferred',
+    ],
+    decrease: 0.5,
+    increase: 1.5,
+    minFactor: 1 / 64,
+    successesPerStep: 20,
+    hold: '30s',
+  },
 } as const;
 
 const TOP_LEVEL = [
@@ -44,6 +59,7 @@ const TOP_LEVEL = [
   'retry',
   'limits',
   'rateLimits',
+  'adaptiveBackoff',
   'spool',
   'http',
   'accounting',
@@ -222,6 +238,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
     retry,
     limits,
     rateLimits,
+    adaptiveBackoff: adaptiveBackoff(r, root.adaptiveBackoff),
     spool,
     http,
     accounting,
@@ -286,32 +303,112 @@ function rateLimit(r: FieldReader, raw: unknown, path: string): RateLimitConfig 
     'maxConnections',
     'maxMessagesPerConnection',
     'onExceed',
+    'share',
   ]);
-  const m = r.object(o.match, join(path, 'match'), ['senderDomains', 'recipientDomains', 'senderAddresses']);
+  const m = r.object(o.match, join(path, 'match'), [
+    'senderDomains',
+    'recipientDomains',
+    'senderAddresses',
+    'recipientMXHosts',
+  ]);
   const mp = join(path, 'match');
-  const rate = r.object(o.rate, join(path, 'rate'), ['messages', 'per']);
-  if (o.rate === undefined) r.fail(join(path, 'rate'), 'is required');
-  const messages = r.integer(rate, 'messages', join(path, 'rate'), 1, 1, 1e9);
+  const wildcardDomain = (text: string) => domainProblem(text.startsWith('*.') ? text.slice(2) : text);
   const limit: RateLimitConfig = {
     name: r.string(o, 'name', path, '', true),
     match: {
-      senderDomains: r.stringList(m, 'senderDomains', mp, domainProblem),
-      recipientDomains: r.stringList(m, 'recipientDomains', mp, domainProblem),
+      senderDomains: r.stringList(m, 'senderDomains', mp, wildcardDomain),
+      recipientDomains: r.stringList(m, 'recipientDomains', mp, wildcardDomain),
       senderAddresses: r.stringList(m, 'senderAddresses', mp),
+      recipientMXHosts: r.stringList(m, 'recipientMXHosts', mp, wildcardDomain),
     },
-    rate: {
-      messages,
-      per: r.oneOf(rate, 'per', join(path, 'rate'), ['second', 'minute', 'hour', 'day'], 'second'),
-    },
-    burst: r.integer(o, 'burst', path, messages, 1, 1e9),
+    burst: 1,
     onExceed: r.oneOf(o, 'onExceed', path, ['defer', 'reject'], 'defer'),
+    share: fraction(r, o, 'share', path, 1),
   };
   if (o.maxConnections !== undefined)
     limit.maxConnections = r.integer(o, 'maxConnections', path, 1, 1, 10000);
   if (o.maxMessagesPerConnection !== undefined) {
     limit.maxMessagesPerConnection = r.integer(o, 'maxMessagesPerConnection', path, 1, 1, 1e6);
   }
+  if (o.rate !== undefined && o.rate !== null) {
+    const rate = r.object(o.rate, join(path, 'rate'), ['messages', 'per']);
+    const messages = r.integer(rate, 'messages', join(path, 'rate'), 1, 1, 1e9);
+    limit.rate = {
+      messages,
+      per: r.oneOf(rate, 'per', join(path, 'rate'), ['second', 'minute', 'hour', 'day'], 'second'),
+    };
+    limit.burst = r.integer(o, 'burst', path, messages, 1, 1e9);
+  } else if (limit.maxConnections === undefined && limit.maxMessagesPerConnection === undefined) {
+    r.fail(join(path, 'rate'), 'is required unless maxConnections or maxMessagesPerConnection is set');
+  } else if (o.burst !== undefined) {
+    r.fail(join(path, 'burst'), 'needs a rate');
+  }
+  if (limit.onExceed === 'reject' && !limit.rate) r.fail(join(path, 'onExceed'), 'reject needs a rate');
   return limit;
+}
+
+/** A number in (0, 1]: a share of a Pool-scoped limit. */
+function fraction(r: FieldReader, o: Obj, key: string, path: string, fallback: number): number {
+  const value = o[key];
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'number' || !(value > 0 && value <= 1)) {
+    r.fail(join(path, key), 'must be a number greater than 0 and at most 1');
+    return fallback;
+  }
+  return value;
+}
+
+/** A number in [min, max]. */
+function numberIn(
+  r: FieldReader,
+  o: Obj,
+  key: string,
+  path: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const value = o[key];
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    r.fail(join(path, key), `must be a number ${min}-${max}`);
+    return fallback;
+  }
+  return value;
+}
+
+function adaptiveBackoff(r: FieldReader, raw: unknown): AdaptiveBackoffConfig {
+  const path = 'adaptiveBackoff';
+  const D = DEFAULTS.adaptiveBackoff;
+  const o = r.object(raw, path, [
+    'enabled',
+    'throttlePatterns',
+    'decrease',
+    'increase',
+    'minFactor',
+    'successesPerStep',
+    'hold',
+  ]);
+  const patternProblem = (text: string) => {
+    try {
+      new RegExp(text, 'i');
+      return undefined;
+    } catch {
+      return `${JSON.stringify(text)} is not a regular expression`;
+    }
+  };
+  return {
+    enabled: r.boolean(o, 'enabled', path, true),
+    throttlePatterns:
+      o.throttlePatterns === undefined || o.throttlePatterns === null
+        ? [...D.throttlePatterns]
+        : r.stringList(o, 'throttlePatterns', path, patternProblem),
+    decrease: numberIn(r, o, 'decrease', path, D.decrease, 0.01, 0.99),
+    increase: numberIn(r, o, 'increase', path, D.increase, 1.01, 100),
+    minFactor: numberIn(r, o, 'minFactor', path, D.minFactor, 0.0001, 1),
+    successesPerStep: r.integer(o, 'successesPerStep', path, D.successesPerStep, 1, 1e6),
+    hold: r.duration(o, 'hold', path, D.hold),
+  };
 }
 
 function resolverProblem(text: string): string | undefined {
