@@ -21,7 +21,33 @@ export const REPLIES = {
   tooManyRecipients: { code: 452, enhanced: '4.5.3', message: 'Too many recipients' },
   authRequired: { code: 530, enhanced: '5.7.0', message: 'Authentication required' },
   authFailed: { code: 535, enhanced: '5.7.8', message: 'Authentication credentials invalid' },
-  relayDenied: { code: 554, enhanced: '5.7.1', message: 'Relay access denied' },
+  // Never an open relay: refused at MAIL/RCPT time, so no bounce ever goes to a forged sender.
+  relayDenied: { code: 550, enhanced: '5.7.1', message: 'Relay access denied' },
+  // Address tricks (percent hack, bang path, quoted routing, source route, no domain).
+  senderAddressRejected: {
+    code: 553,
+    enhanced: '5.7.1',
+    message: 'Sender address rejected: routing syntax or no domain',
+  },
+  recipientAddressRejected: {
+    code: 550,
+    enhanced: '5.7.1',
+    message: 'Recipient address rejected: routing syntax or no domain',
+  },
+  // Postfix reject_sender_login_mismatch: the user may not send as this domain.
+  senderNotOwned: { code: 553, enhanced: '5.7.1', message: 'Sender address rejected: not owned by user' },
+  // Anvil lockout after too many AUTH failures (RFC 4954 §6: 454 is a temporary AUTH failure).
+  authLocked: {
+    code: 454,
+    enhanced: '4.7.0',
+    message: 'Too many authentication failures, try again later',
+  },
+  // SMTP smuggling (CVE-2023-51764): as Postfix's smtpd_forbid_bare_newline, then disconnect.
+  bareLf: { code: 521, enhanced: '5.5.2', message: 'Error: bare <LF> received' },
+  bareCr: { code: 521, enhanced: '5.5.2', message: 'Error: bare <CR> received' },
+  nulByte: { code: 521, enhanced: '5.5.2', message: 'Error: NUL character received' },
+  // Slowloris: the client sends slower than limits.minDataRate.
+  dataRateTooLow: { code: 421, enhanced: '4.4.2', message: 'Timeout: data rate too low' },
   senderDomainNotAllowed: {
     code: 550,
     enhanced: '5.7.1',

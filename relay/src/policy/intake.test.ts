@@ -1,6 +1,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connectPolicy, mailFromPolicy, rcptToPolicy, type MailFromInput } from './intake.ts';
+import {
+  connectPolicy,
+  mailFromPolicy,
+  rcptToPolicy,
+  type MailFromInput,
+  type RcptToInput,
+} from './intake.ts';
 import { networkMatcher } from './networks.ts';
 
 const mailFrom = (over: Partial<MailFromInput> = {}): MailFromInput => ({
@@ -8,6 +14,7 @@ const mailFrom = (over: Partial<MailFromInput> = {}): MailFromInput => ({
   authenticatedUser: undefined,
   clientInAllowedNetworks: true,
   authMode: 'Disabled',
+  listenerRequiresAuth: false,
   sendingDomains: [
     { domain: 'example.com', suspended: false },
     { domain: 'paused.example', suspended: true },
@@ -24,7 +31,7 @@ describe('mailFromPolicy', () => {
     [
       'a client outside the networks is denied when auth is disabled',
       { clientInAllowedNetworks: false },
-      554,
+      550,
     ],
     [
       'a client outside the networks must authenticate when auth is optional',
@@ -46,6 +53,26 @@ describe('mailFromPolicy', () => {
       452,
     ],
     ['draining gives 421', { draining: true }, 421],
+    ['submission needs AUTH even from an allowed network', { listenerRequiresAuth: true }, 530],
+    [
+      'submission accepts an authenticated user',
+      { listenerRequiresAuth: true, authenticatedUser: 'u' },
+      'ok',
+    ],
+    ['a percent hack in the sender is refused with 553', { address: 'v%evil.example@example.com' }, 553],
+    ['a bang path in the sender is refused with 553', { address: 'evil.example!v@example.com' }, 553],
+    ['a quoted sender hiding another domain is refused', { address: '"v@evil.example"@example.com' }, 553],
+    ['a sender without a domain is refused', { address: 'postmaster' }, 553],
+    [
+      'a user limited to other domains may not use this one',
+      { authenticatedUser: 'u', userSenderDomains: ['other.example'] },
+      553,
+    ],
+    [
+      'a user limited to this domain may use it',
+      { authenticatedUser: 'u', userSenderDomains: ['example.com'] },
+      'ok',
+    ],
   ];
   for (const [name, over, expected] of cases) {
     test(name, () => {
@@ -86,17 +113,29 @@ describe('connectPolicy', () => {
 });
 
 describe('rcptToPolicy', () => {
-  test('the recipient after the maximum gets 452 4.5.3', () => {
-    const r = rcptToPolicy({ address: 'a@b.c', accepted: 2, maxRecipients: 2 });
-    assert.equal('code' in r && `${r.code} ${r.enhanced}`, '452 4.5.3');
+  const rcpt = (over: Partial<RcptToInput>): RcptToInput => ({
+    address: 'a@b.example',
+    accepted: 0,
+    maxRecipients: 2,
+    authenticatedUser: undefined,
+    clientInAllowedNetworks: true,
+    authMode: 'Disabled',
+    listenerRequiresAuth: false,
+    ...over,
   });
-  test('a recipient without a domain is refused', () => {
-    const r = rcptToPolicy({ address: 'postmaster', accepted: 0, maxRecipients: 2 });
-    assert.equal('code' in r && r.code, 501);
-  });
-  test('a well-formed recipient is accepted', () => {
-    assert.deepEqual(rcptToPolicy({ address: 'a@b.c', accepted: 0, maxRecipients: 2 }), { ok: true });
-  });
+  const reply = (r: ReturnType<typeof rcptToPolicy>) => ('code' in r ? `${r.code} ${r.enhanced}` : 'ok');
+  const cases: [string, Partial<RcptToInput>, string][] = [
+    ['a well-formed recipient is accepted', {}, 'ok'],
+    ['the recipient after the maximum gets 452 4.5.3', { accepted: 2 }, '452 4.5.3'],
+    ['a recipient without a domain is refused', { address: 'postmaster' }, '550 5.7.1'],
+    ['a percent-hack recipient is refused', { address: 'v%evil.example@b.example' }, '550 5.7.1'],
+    ['a bang-path recipient is refused', { address: 'evil.example!v@b.example' }, '550 5.7.1'],
+    ['a quoted routing recipient is refused', { address: '"v@evil.example"@b.example' }, '550 5.7.1'],
+    ['a source route left in the recipient is refused', { address: '@a.example:v@b.example' }, '550 5.7.1'],
+    ['a client outside the networks is refused', { clientInAllowedNetworks: false }, '550 5.7.1'],
+  ];
+  for (const [name, over, expected] of cases)
+    test(name, () => assert.equal(reply(rcptToPolicy(rcpt(over))), expected));
 });
 
 describe('networkMatcher', () => {

@@ -2,6 +2,7 @@
 // hooks in smtp/ only gather the inputs and turn a reply into an SMTP error.
 import { REPLIES, type PolicyResult } from '../errors.ts';
 import type { AuthMode, SendingDomainConfig } from '../config/types.ts';
+import { checkAddress } from '../security/address.ts';
 
 export interface ConnectInput {
   draining: boolean;
@@ -19,12 +20,30 @@ export function connectPolicy(input: ConnectInput): PolicyResult {
   return { ok: true };
 }
 
-export interface MailFromInput {
-  address: string;
+export interface RelayPermissionInput {
   authenticatedUser: string | undefined;
   clientInAllowedNetworks: boolean;
   authMode: AuthMode;
+  /** submission and smtps: AUTH is required whatever the client address (RFC 6409 §4.3). */
+  listenerRequiresAuth: boolean;
+}
+
+/** Never an open relay: only an authenticated user or a client in allowedNetworks may relay. */
+export function relayPermission(input: RelayPermissionInput): PolicyResult {
+  if (input.authenticatedUser !== undefined) return { ok: true };
+  if (input.listenerRequiresAuth || input.authMode === 'Required') return REPLIES.authRequired;
+  if (input.clientInAllowedNetworks) return { ok: true };
+  return input.authMode === 'Disabled' ? REPLIES.relayDenied : REPLIES.authRequired;
+}
+
+export interface MailFromInput extends RelayPermissionInput {
+  address: string;
   sendingDomains: readonly SendingDomainConfig[];
+  /**
+   * Sender domains the authenticated user may use (auth.userSenderDomains); undefined: any
+   * sending domain of the pool.
+   */
+  userSenderDomains?: readonly string[] | undefined;
   /** False while free disk on the spool is below spool.minFreeBytes. */
   spoolHasSpace: boolean;
   draining: boolean;
@@ -34,19 +53,25 @@ export function mailFromPolicy(input: MailFromInput): PolicyResult {
   if (input.draining) return REPLIES.shuttingDown;
   // RFC 5321 §4.5.3.1.10 / RFC 1870: a full spool is a transient condition, say so before DATA.
   if (!input.spoolHasSpace) return REPLIES.diskFull;
-  const mayRelay =
-    input.authenticatedUser !== undefined || (input.authMode !== 'Required' && input.clientInAllowedNetworks);
-  if (!mayRelay) return input.authMode === 'Disabled' ? REPLIES.relayDenied : REPLIES.authRequired;
+  const permission = relayPermission(input);
+  if (!('ok' in permission)) return permission;
   // The null reverse-path (bounces) carries no sending domain to check.
   if (input.address === '') return { ok: true };
-  const domain = domainOf(input.address);
-  const sending = input.sendingDomains.find((d) => d.domain === domain);
+  const checked = checkAddress(input.address);
+  if (!checked.ok) return REPLIES.senderAddressRejected;
+  const sending = input.sendingDomains.find((d) => d.domain === checked.domain);
   if (!sending) return REPLIES.senderDomainNotAllowed;
   if (sending.suspended) return REPLIES.senderDomainSuspended;
+  if (
+    input.authenticatedUser !== undefined &&
+    input.userSenderDomains !== undefined &&
+    !input.userSenderDomains.includes(checked.domain)
+  )
+    return REPLIES.senderNotOwned;
   return { ok: true };
 }
 
-export interface RcptToInput {
+export interface RcptToInput extends RelayPermissionInput {
   address: string;
   /** Recipients already accepted in this transaction. */
   accepted: number;
@@ -54,9 +79,12 @@ export interface RcptToInput {
 }
 
 export function rcptToPolicy(input: RcptToInput): PolicyResult {
+  // Checked again at RCPT: a relay decision must not depend on MAIL having been refused.
+  const permission = relayPermission(input);
+  if (!('ok' in permission)) return permission;
   // RFC 5321 §4.5.3.1.8: 452 asks the client to send the rest in a later transaction.
   if (input.accepted >= input.maxRecipients) return REPLIES.tooManyRecipients;
-  if (!/^[^\s@<>]+@[^\s@<>]+$/.test(input.address)) return REPLIES.badRecipient;
+  if (!checkAddress(input.address).ok) return REPLIES.recipientAddressRejected;
   return { ok: true };
 }
 

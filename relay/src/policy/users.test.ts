@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hashPassword, parseUsersFile, verifyPassword } from './users.ts';
+import { hashPassword, parseHash, parseUsersFile, verifyPassword } from './users.ts';
 
 test('a hashed password verifies, a wrong one does not', async () => {
   const hash = await hashPassword('s3cret');
@@ -23,4 +23,25 @@ test('a line that is not user:hash names its line number', () => {
     ok: false,
     error: 'line 1: expected username:$scrypt$...',
   });
+});
+
+test('scrypt cost parameters outside the bounds are refused', () => {
+  const salt = Buffer.alloc(16, 1).toString('base64');
+  const key = Buffer.alloc(32, 2).toString('base64');
+  const hash = (params: string) => `$scrypt$${params}$${salt}$${key}`;
+  const cases: [string, string, boolean][] = [
+    ['the default cost', 'N=16384,r=8,p=1', true],
+    ['the largest N allowed', 'N=1048576,r=8,p=1', true],
+    ['N above 2^20', 'N=2097152,r=8,p=1', false],
+    ['N below 1024', 'N=512,r=8,p=1', false],
+    ['N not a power of two', 'N=16385,r=8,p=1', false],
+    ['r of 0', 'N=16384,r=0,p=1', false],
+    ['r above 32', 'N=16384,r=33,p=1', false],
+    ['p above 16', 'N=16384,r=8,p=17', false],
+    ['p of 0', 'N=16384,r=8,p=0', false],
+  ];
+  for (const [name, params, ok] of cases) {
+    assert.equal(parseHash(hash(params)) !== undefined, ok, name);
+    assert.equal(parseUsersFile(`alice:${hash(params)}\n`).ok, ok, name);
+  }
 });

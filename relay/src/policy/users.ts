@@ -47,16 +47,28 @@ interface ParsedHash {
   key: Buffer;
 }
 
-function parseHash(hash: string): ParsedHash | undefined {
+/**
+ * Bounds on the scrypt cost parameters a users file may ask for. One AUTH attempt costs
+ * 128·N·r bytes and N·r·p work: unbounded, a hostile or mistaken users file could make every
+ * attempt take seconds and hundreds of MiB (a denial of service through AUTH). The upper bounds
+ * still allow 8x the default N=16384,r=8,p=1.
+ */
+export const SCRYPT_BOUNDS = { minN: 1024, maxN: 2 ** 20, maxR: 32, maxP: 16, maxKeyBytes: 64 } as const;
+
+export function parseHash(hash: string): ParsedHash | undefined {
   const m = /^\$scrypt\$N=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(hash);
   if (!m) return undefined;
-  return {
-    N: Number(m[1]),
-    r: Number(m[2]),
-    p: Number(m[3]),
-    salt: Buffer.from(m[4]!, 'base64'),
-    key: Buffer.from(m[5]!, 'base64'),
-  };
+  const N = Number(m[1]);
+  const r = Number(m[2]);
+  const p = Number(m[3]);
+  const b = SCRYPT_BOUNDS;
+  // N must be a power of two (scrypt's requirement) within bounds.
+  if (!Number.isSafeInteger(N) || N < b.minN || N > b.maxN || (N & (N - 1)) !== 0) return undefined;
+  if (!Number.isInteger(r) || r < 1 || r > b.maxR) return undefined;
+  if (!Number.isInteger(p) || p < 1 || p > b.maxP) return undefined;
+  const key = Buffer.from(m[5]!, 'base64');
+  if (key.length < 16 || key.length > b.maxKeyBytes) return undefined;
+  return { N, r, p, salt: Buffer.from(m[4]!, 'base64'), key };
 }
 
 function scrypt(password: string, salt: Buffer, length: number, options: ScryptOptions): Promise<Buffer> {
@@ -67,6 +79,8 @@ function scrypt(password: string, salt: Buffer, length: number, options: ScryptO
   );
 }
 
+const DUMMY_SALT = Buffer.alloc(16);
+
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
   const key = await scrypt(password, salt, 32, { N: 16384, r: 8, p: 1 });
@@ -75,7 +89,11 @@ export async function hashPassword(password: string): Promise<string> {
 
 export async function verifyPassword(users: Users, username: string, password: string): Promise<boolean> {
   const parsed = parseHash(users.get(username) ?? '');
-  if (!parsed) return false;
+  if (!parsed) {
+    // Same work for an unknown user, so the reply time does not tell which usernames exist.
+    await scrypt(password, DUMMY_SALT, 32, { N: 16384, r: 8, p: 1 });
+    return false;
+  }
   const key = await scrypt(password, parsed.salt, parsed.key.length, {
     N: parsed.N,
     r: parsed.r,
