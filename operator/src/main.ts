@@ -22,6 +22,13 @@ const USAGE = `usage: mailfleet operator [options]
   --image <ref>              relay image when a pool sets none (default $MAILFLEET_IMAGE)
   --spf-include <host>       recommended SPF include
   --workers <n>              concurrent reconciles (default 4)
+  --resync <seconds>         reconcile every pool again this often (default 300)
+  --scrape-interval <s>      bounce autopilot: scrape relay pods' /metrics this often (default 30; 0: off)
+  --relay-metrics-targets <file>
+                             JSON {"namespace/pod": "http://host:port/metrics"}, read every round:
+                             for relays not reachable at <pod IP>:8080 (local demo, tests)
+  --dns-server <ip[:port]>   verify published DNS records through this resolver (default: off)
+  --dns-interval <seconds>   look the records up again this often (default 300)
   --log-level <level>        debug, info, warn, error
 `;
 
@@ -38,6 +45,11 @@ export async function main(args: string[]): Promise<void> {
       image: { type: 'string', default: process.env.MAILFLEET_IMAGE ?? 'ghcr.io/mailfleet/mailfleet:latest' },
       'spf-include': { type: 'string' },
       workers: { type: 'string', default: '4' },
+      resync: { type: 'string', default: '300' },
+      'scrape-interval': { type: 'string', default: '30' },
+      'relay-metrics-targets': { type: 'string' },
+      'dns-server': { type: 'string' },
+      'dns-interval': { type: 'string', default: '300' },
       'log-level': { type: 'string', default: 'info' },
       help: { type: 'boolean' },
     },
@@ -62,6 +74,11 @@ export async function main(args: string[]): Promise<void> {
     image: values.image,
     ...(values['spf-include'] ? { spfInclude: values['spf-include'] } : {}),
     workers: Number(values.workers),
+    resyncSeconds: Number(values.resync),
+    scrapeSeconds: Number(values['scrape-interval']),
+    ...(values['relay-metrics-targets'] ? { relayMetricsTargets: values['relay-metrics-targets'] } : {}),
+    ...(values['dns-server'] ? { dnsServer: values['dns-server'] } : {}),
+    dnsIntervalSeconds: Number(values['dns-interval']),
   });
   const [host = '0.0.0.0', port = '8081'] = values.http.split(/:(?=\d+$)/);
   let started = false;

@@ -1,6 +1,8 @@
 // The operator's Prometheus metrics, built in main.ts and passed in (no global registry).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+const DOMAIN_LABELS = ['namespace', 'pool', 'sending_domain'] as const;
+
 export type OperatorMetrics = ReturnType<typeof createMetrics>;
 
 export function createMetrics() {
@@ -42,6 +44,31 @@ export function createMetrics() {
       name: `${p}api_requests_total`,
       help: 'Requests to the API server by verb (get, list, watch, create, apply, patch, update, delete), resource and status code.',
       labelNames: ['verb', 'resource', 'code'],
+      registers: [registry],
+    }),
+    // Per SendingDomain, labelled as the relays label their series (docs/observability.md).
+    domainBounceRate: new Gauge({
+      name: `${p}sending_domain_bounce_rate`,
+      help: 'Bounced / (delivered + bounced) recipients over the bouncePolicy window, across the pool.',
+      labelNames: DOMAIN_LABELS,
+      registers: [registry],
+    }),
+    domainMaxBounceRate: new Gauge({
+      name: `${p}sending_domain_max_bounce_rate`,
+      help: 'bouncePolicy.maxBounceRate of the SendingDomain.',
+      labelNames: DOMAIN_LABELS,
+      registers: [registry],
+    }),
+    domainSuspended: new Gauge({
+      name: `${p}sending_domain_suspended`,
+      help: '1 while the SendingDomain is suspended (by spec or by the bounce autopilot).',
+      labelNames: DOMAIN_LABELS,
+      registers: [registry],
+    }),
+    domainCondition: new Gauge({
+      name: `${p}sending_domain_condition`,
+      help: '1 per SendingDomain condition, labelled by its type and status.',
+      labelNames: [...DOMAIN_LABELS, 'type', 'status'],
       registers: [registry],
     }),
     leader: new Gauge({

@@ -20,10 +20,6 @@ import {
  * in docs/observability.md). The test fails when this list is out of date in either direction.
  */
 const REQUESTED_METRICS = [
-  'mailfleet_operator_sending_domain_bounce_rate',
-  'mailfleet_operator_sending_domain_condition',
-  'mailfleet_operator_sending_domain_max_bounce_rate',
-  'mailfleet_operator_sending_domain_suspended',
   'mailfleet_relay_destinations',
   'mailfleet_relay_ready',
 ];

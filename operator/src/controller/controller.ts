@@ -11,7 +11,11 @@ import { requeueDelay } from './policy.ts';
 import { OWNED_KINDS } from '../kube/resources.ts';
 import { DOMAIN_LABEL, OWNED_SELECTOR, POOL_LABEL } from '../desired/meta.ts';
 import type { Generators, KubeObject } from '../desired/types.ts';
-import type { RateLimit, SendingDomain } from '../api/types.ts';
+import type { RateLimit, RelayPool, SendingDomain } from '../api/types.ts';
+import { RelayScraper } from '../scrape/scraper.ts';
+import { DnsVerifier } from '../dns/verifier.ts';
+import { domainSeries } from './domainseries.ts';
+import type { DomainSeries } from './domainseries.ts';
 import { reconcilePool } from './reconcile.ts';
 import type { ReconcileContext } from './reconcile.ts';
 
@@ -26,8 +30,18 @@ export type ControllerOptions = {
   image: string;
   spfInclude?: string;
   workers?: number;
-  /** Every pool is reconciled again this often (picks up edits of referenced Secrets). */
+  /** Every pool is reconciled again this often (a safety net; Secret edits are watched). */
   resyncSeconds?: number;
+  /** Relay /metrics scrape interval of the bounce-rate autopilot (0: off). */
+  scrapeSeconds?: number;
+  /** "namespace/pod" -> metrics URL overrides (JSON file), for relays not reachable at the pod IP. */
+  relayMetricsTargets?: string;
+  /** DNS verification through this resolver ("ip" or "ip:port"); absent: not verified. */
+  dnsServer?: string;
+  /** How often published records are looked up again. */
+  dnsIntervalSeconds?: number;
+  /** How often a missing ServiceMonitor CRD is looked for again. */
+  crdCheckSeconds?: number;
 };
 
 const poolKey = (namespace: string | undefined, name: string | undefined) =>
@@ -37,8 +51,15 @@ export class Controller {
   readonly #o: ControllerOptions;
   readonly informers = new Map<string, Informer[]>();
   readonly queue: WorkQueue;
-  #resync: NodeJS.Timeout | undefined;
+  /** Periodic timers (resync, DNS re-check, CRD re-check), cleared on stop. */
+  readonly #timers: NodeJS.Timeout[] = [];
   serviceMonitorCRD = false;
+  readonly scraper: RelayScraper | undefined;
+  readonly #dns: DnsVerifier | undefined;
+  /** "namespace/pool" -> label sets of the sending-domain series last published for that pool. */
+  readonly #series = new Map<string, DomainSeries[]>();
+  /** "namespace/secret" -> pools that reference it; undefined when pools or domains changed since. */
+  #secretIndex: Map<string, Set<string>> | undefined;
 
   constructor(o: ControllerOptions) {
     this.#o = o;
@@ -60,9 +81,27 @@ export class Controller {
       },
       onDepth: (depth) => o.metrics.queueDepth.set(depth),
     });
+    if ((o.scrapeSeconds ?? 30) > 0) {
+      this.scraper = new RelayScraper({
+        pods: () => this.cache('Pod'),
+        domains: () => this.cache('SendingDomain') as unknown as SendingDomain[],
+        log: o.log.with({ component: 'scraper' }),
+        intervalMs: (o.scrapeSeconds ?? 30) * 1000,
+        ...(o.relayMetricsTargets ? { targetsFile: o.relayMetricsTargets } : {}),
+        onChange: (key) => this.queue.add(key),
+      });
+    }
+    if (o.dnsServer) {
+      this.#dns = new DnsVerifier({ server: o.dnsServer, intervalMs: (o.dnsIntervalSeconds ?? 300) * 1000 });
+    }
   }
 
-  #watch(kind: string, labelSelector: string | undefined, keys: (o: KubeObject) => string[]): void {
+  #watch(
+    kind: string,
+    labelSelector: string | undefined,
+    keys: (o: KubeObject) => string[],
+    extra: { name?: string; metadataOnly?: boolean } = {},
+  ): void {
     const namespaces = this.#o.namespaces.length ? this.#o.namespaces : [undefined];
     const list = namespaces.map(
       (namespace) =>
@@ -70,6 +109,7 @@ export class Controller {
           kind,
           namespace,
           labelSelector,
+          ...(extra.metadataOnly ? { metadataOnly: true } : {}),
           client: this.#o.client,
           log: this.#o.log,
           metrics: this.#o.metrics,
@@ -81,7 +121,48 @@ export class Controller {
           },
         }),
     );
-    this.informers.set(kind, list);
+    this.informers.set(extra.name ?? kind, list);
+  }
+
+  #watchServiceMonitors(): void {
+    this.#watch('ServiceMonitor', OWNED_SELECTOR, (o) => {
+      const pool = o.metadata?.labels?.[POOL_LABEL];
+      return pool ? [poolKey(o.metadata?.namespace, pool)] : [];
+    });
+  }
+
+  /** Pools whose spec (or whose domains' spec) names this Secret. */
+  #poolsReferencing(namespace: string | undefined, name: string | undefined): string[] {
+    if (!this.#secretIndex) {
+      const index = new Map<string, Set<string>>();
+      const add = (ns: string | undefined, secret: string | undefined, pool: string | undefined) => {
+        if (!secret || !pool) return;
+        const key = `${ns ?? ''}/${secret}`;
+        index.set(key, (index.get(key) ?? new Set()).add(poolKey(ns, pool)));
+      };
+      for (const p of this.cache('RelayPool') as unknown as RelayPool[]) {
+        const spec = p.spec ?? {};
+        for (const secret of [
+          spec.tls?.secretName,
+          spec.auth?.credentialsSecretRef?.name,
+          spec.delivery?.smarthost?.credentialsSecretRef?.name,
+        ])
+          add(p.metadata.namespace, secret, p.metadata.name);
+      }
+      for (const d of this.cache('SendingDomain') as unknown as SendingDomain[])
+        add(d.metadata.namespace, d.spec?.dkim?.keySecretRef?.name, d.spec?.poolRef?.name);
+      this.#secretIndex = index;
+    }
+    return [...(this.#secretIndex.get(`${namespace ?? ''}/${name ?? ''}`) ?? [])];
+  }
+
+  #every(seconds: number, run: () => void): void {
+    this.#timers.push(setInterval(run, seconds * 1000));
+  }
+
+  #enqueueAll(): void {
+    for (const pool of this.cache('RelayPool'))
+      this.queue.add(poolKey(pool.metadata?.namespace, pool.metadata?.name));
   }
 
   async start(): Promise<void> {
@@ -89,11 +170,28 @@ export class Controller {
     const byPoolRef = (o: KubeObject) => [
       poolKey(o.metadata?.namespace, (o as unknown as SendingDomain | RateLimit).spec?.poolRef?.name),
     ];
-    this.#watch('RelayPool', undefined, (o) => [poolKey(o.metadata?.namespace, o.metadata?.name)]);
-    this.#watch('SendingDomain', undefined, byPoolRef);
+    this.#watch('RelayPool', undefined, (o) => {
+      this.#secretIndex = undefined;
+      return [poolKey(o.metadata?.namespace, o.metadata?.name)];
+    });
+    this.#watch('SendingDomain', undefined, (o) => {
+      this.#secretIndex = undefined;
+      return byPoolRef(o);
+    });
     this.#watch('RateLimit', undefined, byPoolRef);
+    // Secrets users reference (TLS, credentials, DKIM keys) are not labelled as ours: watch the
+    // metadata of all Secrets (no data is held) and requeue the pools that name a changed one.
+    this.#watch('Secret', undefined, (o) => this.#poolsReferencing(o.metadata?.namespace, o.metadata?.name), {
+      name: 'Secret(referenced)',
+      metadataOnly: true,
+    });
+    // Relay pods: the autopilot scrapes the Ready ones; their changes need no reconcile.
+    if (this.scraper) this.#watch('Pod', `${POOL_LABEL}`, () => []);
     for (const kind of OWNED_KINDS) {
-      if (kind === 'ServiceMonitor' && !this.serviceMonitorCRD) continue;
+      if (kind === 'ServiceMonitor') {
+        if (this.serviceMonitorCRD) this.#watchServiceMonitors();
+        continue;
+      }
       this.#watch(kind, OWNED_SELECTOR, (o) => {
         const pool = o.metadata?.labels?.[POOL_LABEL];
         if (pool) return [poolKey(o.metadata?.namespace, pool)];
@@ -108,15 +206,27 @@ export class Controller {
       });
     }
     for (const list of this.informers.values()) for (const informer of list) informer.start();
-    const resync = (this.#o.resyncSeconds ?? 300) * 1000;
-    this.#resync = setInterval(() => {
-      for (const pool of this.cache('RelayPool'))
-        this.queue.add(poolKey(pool.metadata?.namespace, pool.metadata?.name));
-    }, resync);
+    this.#every(this.#o.resyncSeconds ?? 300, () => this.#enqueueAll());
+    // The pass after the cached answers expire looks the records up again.
+    if (this.#dns) this.#every(this.#o.dnsIntervalSeconds ?? 300, () => this.#enqueueAll());
+    // prometheus-operator may be installed after us: start managing ServiceMonitors when it is.
+    this.#every(this.#o.crdCheckSeconds ?? 60, () => {
+      if (this.serviceMonitorCRD) return;
+      void this.#detectServiceMonitors().then((found) => {
+        if (!found || this.serviceMonitorCRD) return;
+        this.serviceMonitorCRD = true;
+        this.#o.log.info('ServiceMonitor CRD found: managing ServiceMonitors');
+        this.#watchServiceMonitors();
+        for (const informer of this.informers.get('ServiceMonitor') ?? []) informer.start();
+        this.#enqueueAll();
+      });
+    });
+    this.scraper?.start();
   }
 
   stop(): void {
-    if (this.#resync) clearInterval(this.#resync);
+    for (const timer of this.#timers) clearInterval(timer);
+    this.scraper?.stop();
     this.queue.stop();
     for (const list of this.informers.values()) for (const informer of list) informer.stop();
   }
@@ -134,6 +244,25 @@ export class Controller {
 
   cache(kind: string): KubeObject[] {
     return (this.informers.get(kind) ?? []).flatMap((i) => i.list());
+  }
+
+  /** Sets this pool's sending-domain gauges and removes the series of domains it no longer has. */
+  #publish(key: string, series: DomainSeries[]): void {
+    const m = this.#o.metrics;
+    for (const old of this.#series.get(key) ?? []) {
+      m.domainBounceRate.remove(old.labels);
+      m.domainMaxBounceRate.remove(old.labels);
+      m.domainSuspended.remove(old.labels);
+      for (const c of old.conditions) m.domainCondition.remove({ ...old.labels, ...c });
+    }
+    for (const s of series) {
+      if (s.bounceRate !== undefined) m.domainBounceRate.set(s.labels, s.bounceRate);
+      m.domainMaxBounceRate.set(s.labels, s.maxBounceRate);
+      m.domainSuspended.set(s.labels, s.suspended ? 1 : 0);
+      for (const c of s.conditions) m.domainCondition.set({ ...s.labels, ...c }, 1);
+    }
+    if (series.length) this.#series.set(key, series);
+    else this.#series.delete(key);
   }
 
   async #detectServiceMonitors(): Promise<boolean> {
@@ -161,8 +290,13 @@ export class Controller {
       serviceMonitorCRD: this.serviceMonitorCRD,
       settings: { image: this.#o.image, ...(this.#o.spfInclude ? { spfInclude: this.#o.spfInclude } : {}) },
     };
+    const scraper = this.scraper;
+    if (scraper) context.bounce = (ns, pool, domains) => scraper.measurements(ns, pool, domains);
+    const dns = this.#dns;
+    if (dns) context.dns = (domains) => dns.answers(domains);
     try {
-      await reconcilePool(context, namespace, name);
+      const { observed, desired } = await reconcilePool(context, namespace, name);
+      this.#publish(key, domainSeries(namespace, observed.domains, desired.statuses));
       this.#o.metrics.reconciles.inc({ result: 'success' });
     } catch (error) {
       this.#o.metrics.reconciles.inc({ result: 'error' });

@@ -17,9 +17,14 @@ export type InformerOptions = {
   metrics: OperatorMetrics;
   onChange: (object: KubeObject, old: KubeObject | undefined) => void;
   onDelete: (object: KubeObject) => void;
+  /** Cache only metadata (PartialObjectMetadata): for kinds watched just to notice changes. */
+  metadataOnly?: boolean;
   /** Server-side watch timeout; the watchdog fires after twice this without any event. */
   watchSeconds?: number;
 };
+
+const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
+const METADATA = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
 
 const key = (o: KubeObject) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 
@@ -65,6 +70,7 @@ export class Informer {
       {
         verb: 'list',
         query: { labelSelector: this.#o.labelSelector },
+        ...(this.#o.metadataOnly ? { accept: METADATA_LIST } : {}),
       },
     );
     const seen = new Set<string>();
@@ -108,6 +114,7 @@ export class Informer {
             },
             (event) => this.#handle(event),
             this.#abort.signal,
+            this.#o.metadataOnly ? METADATA : undefined,
           );
         } finally {
           clearInterval(watchdog);

@@ -6,11 +6,12 @@ import type { Writer } from '../kube/writer.ts';
 import type { Logger } from '../log.ts';
 import { OperatorError } from '../errors.ts';
 import { desiredState } from '../desired/state.ts';
-import type { Generators, KubeObject, Observed } from '../desired/types.ts';
+import type { Desired, Generators, KubeObject, Observed } from '../desired/types.ts';
 import { OWNED_KINDS, objectPath } from '../kube/resources.ts';
 import { POOL_LABEL, names } from '../desired/meta.ts';
 import { appliedHash, isSubset, mergePatch, needsApply, withAppliedHash } from '../kube/diff.ts';
 import type { RateLimit, RelayPool, SendingDomain } from '../api/types.ts';
+import { AUTOSUSPEND_ANNOTATION } from '../desired/bounce.ts';
 import type { BounceMeasurement } from '../desired/bounce.ts';
 import type { TxtAnswers } from '../desired/dns.ts';
 
@@ -22,7 +23,8 @@ export type ReconcileContext = {
   cache: (kind: string) => KubeObject[];
   serviceMonitorCRD: boolean;
   settings: Observed['settings'];
-  bounce?: (namespace: string, pool: string) => Map<string, BounceMeasurement>;
+  /** Bounce measurements by SendingDomain name (the relay scraper's). */
+  bounce?: (namespace: string, pool: string, domains: SendingDomain[]) => Map<string, BounceMeasurement>;
   dns?: (domains: SendingDomain[]) => Promise<Map<string, TxtAnswers>>;
   now?: () => Date;
 };
@@ -74,7 +76,7 @@ async function gather(ctx: ReconcileContext, namespace: string, poolName: string
     secrets,
     children,
     serviceMonitorCRD: ctx.serviceMonitorCRD,
-    bounce: ctx.bounce?.(namespace, poolName) ?? new Map(),
+    bounce: ctx.bounce?.(namespace, poolName, domains) ?? new Map(),
     dns: ctx.dns ? await ctx.dns(domains) : new Map(),
     settings: ctx.settings,
     now: ctx.now?.() ?? new Date(),
@@ -87,7 +89,7 @@ export async function reconcilePool(
   ctx: ReconcileContext,
   namespace: string,
   poolName: string,
-): Promise<void> {
+): Promise<{ observed: Observed; desired: Desired }> {
   const observed = await gather(ctx, namespace, poolName);
   const desired = desiredState(observed, ctx.generators);
   const byId = new Map(observed.children.map((c) => [id(c), c]));
@@ -113,9 +115,21 @@ export async function reconcilePool(
       ctx.log.info('pruned', { kind: child.kind, name: child.metadata?.name });
     }
   }
-  for (const name of desired.suspend) {
-    await ctx.writer.patchSpec('SendingDomain', namespace, name, { suspend: true });
-    ctx.log.warn('suspended sending domain', { domain: name });
+  for (const { name, message } of desired.suspend) {
+    await ctx.writer.patchSpec(
+      'SendingDomain',
+      namespace,
+      name,
+      { suspend: true },
+      {
+        [AUTOSUSPEND_ANNOTATION]: message,
+      },
+    );
+    ctx.log.warn('suspended sending domain', { domain: name, reason: message });
+  }
+  for (const name of desired.resume) {
+    await ctx.writer.patchSpec('SendingDomain', namespace, name, {}, { [AUTOSUSPEND_ANNOTATION]: null });
+    ctx.log.info('sending domain resumed', { domain: name });
   }
   const current = (kind: string, name: string) =>
     kind === 'RelayPool'
@@ -144,4 +158,5 @@ export async function reconcilePool(
       .catch((error) => ctx.log.warn('event not recorded', { reason: event.reason, error: String(error) }));
   }
   if (observed.pool) ctx.log.debug('reconciled', { workload: names.workload(poolName) });
+  return { observed, desired };
 }

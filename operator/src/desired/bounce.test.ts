@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideSuspension } from './bounce.ts';
+import { AUTOSUSPEND_ANNOTATION, decideSuspension } from './bounce.ts';
 import type { BounceMeasurement } from './bounce.ts';
 import { NOW, sendingDomain } from '../../../test/helpers/operator/fixtures.ts';
 import type { SendingDomain } from '../api/types.ts';
@@ -19,6 +19,11 @@ const suspendedFor = (reason: string, at: string): SendingDomain['status'] => ({
   ],
 });
 
+const autosuspended = (d: SendingDomain): SendingDomain => ({
+  ...d,
+  metadata: { ...d.metadata, annotations: { [AUTOSUSPEND_ANNOTATION]: 'bounce rate 60.00% exceeds' } },
+});
+
 test('bounce-rate decisions', async (t) => {
   const cases: {
     name: string;
@@ -28,6 +33,7 @@ test('bounce-rate decisions', async (t) => {
     suspendNow: boolean;
     reason: string;
     alert?: boolean;
+    resumed?: boolean;
   }[] = [
     {
       name: 'no measurement: keep sending',
@@ -79,10 +85,7 @@ test('bounce-rate decisions', async (t) => {
     },
     {
       name: 'auto-suspended stays suspended while spec.suspend is true',
-      domain: {
-        ...sendingDomain('a.com', { suspend: true, bouncePolicy: policy }),
-        status: suspendedFor('BounceRateExceeded', '2026-01-02T01:00:00.000Z'),
-      },
+      domain: autosuspended(sendingDomain('a.com', { suspend: true, bouncePolicy: policy })),
       suspended: true,
       suspendNow: false,
       reason: 'BounceRateExceeded',
@@ -98,6 +101,29 @@ test('bounce-rate decisions', async (t) => {
       suspendNow: false,
       reason: 'BounceRateExceeded',
       alert: true,
+    },
+    {
+      name: 'the pass that sees spec.suspend set back to false resumes (cool-down starts)',
+      domain: {
+        ...autosuspended(sendingDomain('a.com', { bouncePolicy: policy })),
+        status: suspendedFor('BounceRateExceeded', '2026-01-02T01:00:00.000Z'),
+      },
+      m: { bounced: 60, total: 100 },
+      suspended: false,
+      suspendNow: false,
+      reason: 'BounceRateExceeded',
+      alert: true,
+      resumed: true,
+    },
+    {
+      name: 'a suspension the status has not caught up with is not mistaken for a manual one',
+      domain: {
+        ...autosuspended(sendingDomain('a.com', { suspend: true, bouncePolicy: policy })),
+        status: suspendedFor('resumed', '2026-01-01T00:00:00.000Z'),
+      },
+      suspended: true,
+      suspendNow: false,
+      reason: 'BounceRateExceeded',
     },
     {
       name: 'resumed longer than a window ago: suspend again',
@@ -118,6 +144,7 @@ test('bounce-rate decisions', async (t) => {
       assert.equal(d.suspendNow, c.suspendNow);
       assert.equal(d.reason, c.reason);
       assert.equal(d.alert, c.alert ?? false);
+      assert.equal(d.resumed, c.resumed ?? false);
     });
   }
 });

@@ -63,3 +63,14 @@ export function dnsMismatches(records: DNSRecord[], answers: TxtAnswers): string
   }
   return problems;
 }
+
+/** The TXT names verification looks up for a domain (the names dnsRecords() publishes). */
+export function recordNames(spec: {
+  domain: string;
+  returnPath?: string;
+  dkim?: { selector?: string };
+}): string[] {
+  const fqdn = spec.domain.toLowerCase();
+  const selector = spec.dkim?.selector ?? 'mailfleet';
+  return [`${selector}._domainkey.${fqdn}`, spec.returnPath ?? fqdn, `_dmarc.${fqdn}`];
+}

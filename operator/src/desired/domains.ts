@@ -19,7 +19,10 @@ export type ResolvedDomain = {
   pem?: string;
   status: Record<string, unknown>;
   conditions: Condition[];
-  suspendNow: boolean;
+  /** The autopilot suspends now, for this reason. */
+  suspendNow?: string;
+  /** The user resumed an automatic suspension: the operator drops its annotation. */
+  resumed: boolean;
 };
 
 type KeyLookup = { pem?: string; secretName: string; create?: KubeObject; problem?: ConditionInput };
@@ -97,7 +100,8 @@ export function resolveDomains(observed: Observed, gen: Generators, poolReady: b
     const status: Record<string, unknown> = { observedGeneration: domain.metadata.generation };
     let bound: BoundDomain | undefined;
     let pem: string | undefined;
-    let suspendNow = false;
+    let suspendNow: string | undefined;
+    let resumed = false;
     const owner = owners.get(fqdn);
     if (observed.pool === undefined) {
       inputs.push(
@@ -137,7 +141,8 @@ export function resolveDomains(observed: Observed, gen: Generators, poolReady: b
       } else {
         pem = key.pem;
         const decision = decideSuspension(domain, observed.bounce.get(name), observed.now);
-        suspendNow = decision.suspendNow;
+        if (decision.suspendNow) suspendNow = decision.message;
+        resumed = decision.resumed;
         bound = { domain: fqdn, suspended: decision.suspended, dkim: { selector, algorithm } };
         const records = dnsRecords(domain, pem, selector, observed.settings.spfInclude, ehloName);
         Object.assign(status, records.status);
@@ -213,7 +218,9 @@ export function resolveDomains(observed: Observed, gen: Generators, poolReady: b
       observed.now.toISOString(),
     );
     status.conditions = conditions;
-    resolved.push({ object: original, bound, pem, status, conditions, suspendNow });
+    const entry: ResolvedDomain = { object: original, bound, pem, status, conditions, resumed };
+    if (suspendNow !== undefined) entry.suspendNow = suspendNow;
+    resolved.push(entry);
   }
   return { resolved, creates };
 }

@@ -94,7 +94,7 @@ test('rendered config passes the relay validation', async (t) => {
             dkim: { selector: 's1', algorithm: 'ed25519-sha256', keyFile: 'dkim.example.com.s1.pem' },
           },
         ]);
-        assert.equal(c.rateLimits[0]?.rate.per, 'minute');
+        assert.equal(c.rateLimits[0]?.rate?.per, 'minute');
         assert.equal(c.rateLimits[0]?.maxConnections, 3);
       },
     },

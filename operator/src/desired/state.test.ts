@@ -275,7 +275,11 @@ test('a Suspend decision renders the domain suspended and asks for spec.suspend'
     }),
     fakeGenerators(),
   );
-  assert.deepEqual(d.suspend, ['news-example-com']);
+  assert.deepEqual(
+    d.suspend.map((s) => s.name),
+    ['news-example-com'],
+  );
+  assert.match(d.suspend[0]?.message ?? '', /exceeds maxBounceRate/);
   assert.equal(condition(d, 'SendingDomain', 'news-example-com', 'Suspended')?.status, 'True');
   const config = parse(
     (d.apply.find((o) => o.kind === 'ConfigMap') as { data: Record<string, string> }).data['relay.yaml'] ??

@@ -92,6 +92,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     statuses: [],
     events: [],
     suspend: [],
+    resume: [],
   };
   const status = (kind: OwnKind, name: string, value: Record<string, unknown>) =>
     desired.statuses.push({ kind, name, status: value });
@@ -197,9 +198,11 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
       networkPolicy(pool),
     ];
     for (const child of optional) if (child) desired.apply.push(child as KubeObject);
-    desired.suspend.push(
-      ...domains.resolved.filter((d) => d.suspendNow).map((d) => d.object.metadata.name ?? ''),
-    );
+    for (const d of domains.resolved) {
+      const name = d.object.metadata.name ?? '';
+      if (d.suspendNow !== undefined) desired.suspend.push({ name, message: d.suspendNow });
+      if (d.resumed) desired.resume.push(name);
+    }
 
     const progress = `${ready}/${wanted} relays ready, ${workload?.updatedReplicas ?? 0} up to date`;
     poolConditions.push(

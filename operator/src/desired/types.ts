@@ -57,6 +57,8 @@ export type Desired = {
   prune: boolean;
   statuses: StatusWrite[];
   events: EventSpec[];
-  /** spec.suspend: true for SendingDomains the autopilot suspends. */
-  suspend: string[];
+  /** spec.suspend: true (and the autosuspension annotation) for SendingDomains the autopilot suspends. */
+  suspend: { name: string; message: string }[];
+  /** SendingDomains whose automatic suspension the user lifted: their annotation is removed. */
+  resume: string[];
 };

@@ -14,6 +14,8 @@ export type RequestOptions = {
   /** Metric label: what the request does (get, list, create, apply, patch, update, delete). */
   verb: string;
   signal?: AbortSignal;
+  /** Accept header (default application/json); metadata-only lists and watches set their own. */
+  accept?: string;
 };
 
 export class KubeClient {
@@ -35,7 +37,7 @@ export class KubeClient {
       if (v !== undefined) url.searchParams.set(k, String(v));
     const options: https.RequestOptions = {
       method,
-      headers: { Accept: 'application/json' },
+      headers: { Accept: o.accept ?? 'application/json' },
       timeout: o.verb === 'watch' ? 0 : 30_000,
     };
     await this.#kc.applyToHTTPSOptions(options);
@@ -86,8 +88,14 @@ export class KubeClient {
     query: Record<string, string | number | boolean | undefined>,
     onEvent: (event: { type: string; object: Record<string, unknown> }) => void,
     signal: AbortSignal,
+    accept?: string,
   ): Promise<void> {
-    const res = await this.#open('GET', path, { verb: 'watch', query: { ...query, watch: true }, signal });
+    const res = await this.#open('GET', path, {
+      verb: 'watch',
+      query: { ...query, watch: true },
+      signal,
+      ...(accept ? { accept } : {}),
+    });
     this.#count('watch', path, String(res.statusCode ?? 0));
     if ((res.statusCode ?? 0) !== 200) {
       res.resume();

@@ -70,10 +70,12 @@ export class Writer {
     namespace: string,
     objectName: string,
     spec: Record<string, unknown>,
+    annotations?: Record<string, string | null>,
   ): Promise<void> {
+    // One merge patch, so spec and annotations change together or not at all.
     await this.#client.request('PATCH', objectPath(kind, namespace, objectName), {
       verb: 'patch',
-      body: { spec },
+      body: annotations ? { metadata: { annotations }, spec } : { spec },
       contentType: 'application/merge-patch+json',
       query: { fieldManager: FIELD_MANAGER },
     });

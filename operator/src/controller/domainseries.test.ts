@@ -1,0 +1,58 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { domainSeries } from './domainseries.ts';
+import { sendingDomain } from '../../../test/helpers/operator/fixtures.ts';
+import type { StatusWrite } from '../desired/types.ts';
+
+const condition = (type: string, status: string) => ({
+  type,
+  status,
+  reason: 'R',
+  message: 'm',
+  lastTransitionTime: '2026-01-01T00:00:00Z',
+});
+
+test('sending-domain series from a reconcile', async (t) => {
+  const suspendedDomain = sendingDomain('Bounce.Example', {
+    bouncePolicy: { maxBounceRate: 0.02, action: 'Suspend' },
+  });
+  const quiet = sendingDomain('quiet.example');
+  const statuses: StatusWrite[] = [
+    {
+      kind: 'SendingDomain',
+      name: 'Bounce-Example',
+      status: {
+        bounceRate: '0.4000',
+        conditions: [condition('Suspended', 'True'), condition('DKIMKeyReady', 'True')],
+      },
+    },
+    {
+      kind: 'SendingDomain',
+      name: 'quiet-example',
+      status: { conditions: [condition('Suspended', 'False')] },
+    },
+  ];
+  const [bounce, calm, ...rest] = domainSeries('mail', [suspendedDomain, quiet], statuses);
+  await t.test('labels carry namespace, pool and the domain as the relays label it', () => {
+    assert.deepEqual(bounce?.labels, {
+      namespace: 'mail',
+      pool: 'transactional',
+      sending_domain: 'bounce.example',
+    });
+  });
+  await t.test('measured rate, policy and suspension are reported', () => {
+    assert.equal(bounce?.bounceRate, 0.4);
+    assert.equal(bounce?.maxBounceRate, 0.02);
+    assert.equal(bounce?.suspended, true);
+    assert.deepEqual(bounce?.conditions, [
+      { type: 'Suspended', status: 'True' },
+      { type: 'DKIMKeyReady', status: 'True' },
+    ]);
+  });
+  await t.test('no measurement: no rate, the default policy limit', () => {
+    assert.equal(calm?.bounceRate, undefined);
+    assert.equal(calm?.maxBounceRate, 0.05);
+    assert.equal(calm?.suspended, false);
+  });
+  await t.test('a domain without a status write has no series', () => assert.equal(rest.length, 0));
+});

@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { increase, parseRelayMetrics, poolMeasurement } from './relaymetrics.ts';
+import type { RelaySample } from './relaymetrics.ts';
+
+const sample = (at: number, start: number | undefined, delivered: number, bounced: number): RelaySample => {
+  const s: RelaySample = { at, outcomes: new Map([['a.com', { delivered, bounced }]]) };
+  if (start !== undefined) s.start = start;
+  return s;
+};
+
+test('parsing a relay /metrics page', () => {
+  const text = [
+    '# HELP mailfleet_relay_recipients_delivered_total Recipients delivered',
+    '# TYPE mailfleet_relay_recipients_delivered_total counter',
+    'mailfleet_relay_recipients_delivered_total{sending_domain="a.com",destination="x.org"} 7',
+    'mailfleet_relay_recipients_delivered_total{sending_domain="a.com",destination="y.org"} 3',
+    'mailfleet_relay_recipients_bounced_total{sending_domain="a.com",category="user"} 2',
+    'mailfleet_relay_recipients_bounced_total{sending_domain="b.com",category="policy"} 1',
+    'mailfleet_relay_recipients_deferred_total{sending_domain="a.com"} 50',
+    'mailfleet_relay_process_start_time_seconds 1700000000',
+  ].join('\n');
+  const s = parseRelayMetrics(text, 5);
+  assert.equal(s.at, 5);
+  assert.equal(s.start, 1_700_000_000_000);
+  assert.deepEqual(s.outcomes.get('a.com'), { delivered: 10, bounced: 2 });
+  assert.deepEqual(s.outcomes.get('b.com'), { delivered: 0, bounced: 1 });
+});
+
+test('increase of one relay over a window', async (t) => {
+  const cases: { name: string; samples: RelaySample[]; windowStart: number; want: [number, number] }[] = [
+    {
+      name: 'deltas from the last sample before the window',
+      samples: [sample(0, -100, 10, 1), sample(100, -100, 20, 2), sample(200, -100, 25, 8)],
+      windowStart: 150,
+      want: [5, 6],
+    },
+    {
+      name: 'a process started inside the window counts from zero',
+      samples: [sample(100, 90, 4, 6)],
+      windowStart: 50,
+      want: [4, 6],
+    },
+    {
+      name: 'a process started before the window, first seen now: unknown origin, nothing counted',
+      samples: [sample(100, 10, 4, 6)],
+      windowStart: 50,
+      want: [0, 0],
+    },
+    {
+      name: 'a restart adds the new process counts',
+      samples: [sample(60, 0, 10, 0), sample(120, 100, 3, 2)],
+      windowStart: 50,
+      want: [3, 2],
+    },
+    {
+      name: 'counters that go down without a start time are a restart',
+      samples: [sample(60, undefined, 10, 5), sample(120, undefined, 2, 1)],
+      windowStart: 0,
+      want: [0, 0],
+    },
+    {
+      name: 'samples all older than the window: nothing',
+      samples: [sample(10, 0, 10, 5), sample(20, 0, 20, 9)],
+      windowStart: 50,
+      want: [0, 0],
+    },
+  ];
+  for (const c of cases)
+    await t.test(c.name, () => {
+      const got = increase(c.samples, 'a.com', c.windowStart);
+      assert.deepEqual([got.delivered, got.bounced], c.want);
+    });
+});
+
+test('a pool measurement sums its relays', () => {
+  const relays = [
+    [sample(0, 0, 0, 0), sample(100, 0, 40, 10)],
+    [sample(0, 0, 5, 0), sample(100, 0, 45, 0)],
+  ];
+  assert.deepEqual(poolMeasurement(relays, 'a.com', 0), { bounced: 10, total: 90 });
+  assert.deepEqual(poolMeasurement(relays, 'other.com', 0), { bounced: 0, total: 0 });
+  assert.equal(poolMeasurement([], 'a.com', 0), undefined);
+});

@@ -1,0 +1,93 @@
+// What the autopilot reads from a relay's /metrics, and the increase of its recipient counters over
+// a window. Pure: samples in, numbers out (the scraper owns the clock and the HTTP).
+import type { BounceMeasurement } from '../desired/bounce.ts';
+
+const DELIVERED = 'mailfleet_relay_recipients_delivered_total';
+const BOUNCED = 'mailfleet_relay_recipients_bounced_total';
+const START = 'mailfleet_relay_process_start_time_seconds';
+
+export type Outcomes = { delivered: number; bounced: number };
+
+/** One scrape of one relay: final recipient outcomes per sending domain (the relay's label value). */
+export type RelaySample = {
+  /** Scrape time, ms since the epoch. */
+  at: number;
+  /** Process start, ms since the epoch: a different value means the counters restarted at 0. */
+  start?: number;
+  outcomes: Map<string, Outcomes>;
+};
+
+const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})?\s+(\S+)/;
+
+/** Parses the text exposition format for the few series the autopilot needs. */
+export function parseRelayMetrics(text: string, at: number): RelaySample {
+  const sample: RelaySample = { at, outcomes: new Map() };
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const m = LINE.exec(line);
+    if (!m) continue;
+    const [, name, labels = '', value] = m;
+    if (name === START) {
+      sample.start = Number(value) * 1000;
+      continue;
+    }
+    if (name !== DELIVERED && name !== BOUNCED) continue;
+    const domain = /(?:^|,)sending_domain="([^"]*)"/.exec(labels)?.[1];
+    if (domain === undefined) continue;
+    const entry = sample.outcomes.get(domain) ?? { delivered: 0, bounced: 0 };
+    entry[name === DELIVERED ? 'delivered' : 'bounced'] += Number(value);
+    sample.outcomes.set(domain, entry);
+  }
+  return sample;
+}
+
+const ZERO: Outcomes = { delivered: 0, bounced: 0 };
+
+/**
+ * How much one relay's counters for `domain` grew since `windowStart`. The baseline is the last
+ * sample at or before the window start (so the figure may include up to one scrape interval more
+ * than the window). Counters of a process that started inside the window count from zero; a
+ * restart that began before the window and was never seen earlier adds nothing (unknown origin).
+ */
+export function increase(samples: RelaySample[], domain: string, windowStart: number): Outcomes {
+  let baseline = -1;
+  for (let i = 0; i < samples.length; i++) if ((samples[i]?.at ?? Infinity) <= windowStart) baseline = i;
+  const total = { delivered: 0, bounced: 0 };
+  let previous = baseline >= 0 ? samples[baseline] : undefined;
+  for (const sample of samples.slice(baseline + 1)) {
+    const now = sample.outcomes.get(domain) ?? ZERO;
+    const before = previous?.outcomes.get(domain) ?? ZERO;
+    const sameProcess =
+      previous !== undefined &&
+      previous.start === sample.start &&
+      now.delivered >= before.delivered &&
+      now.bounced >= before.bounced;
+    if (sameProcess) {
+      total.delivered += now.delivered - before.delivered;
+      total.bounced += now.bounced - before.bounced;
+    } else if (sample.start !== undefined && sample.start >= windowStart) {
+      total.delivered += now.delivered;
+      total.bounced += now.bounced;
+    }
+    previous = sample;
+  }
+  return total;
+}
+
+/** A domain's measurement across the relays of its pool; undefined when no relay was ever scraped. */
+export function poolMeasurement(
+  relays: RelaySample[][],
+  domain: string,
+  windowStart: number,
+): BounceMeasurement | undefined {
+  const scraped = relays.filter((samples) => samples.length > 0);
+  if (scraped.length === 0) return undefined;
+  let bounced = 0;
+  let delivered = 0;
+  for (const samples of scraped) {
+    const grown = increase(samples, domain, windowStart);
+    bounced += grown.bounced;
+    delivered += grown.delivered;
+  }
+  return { bounced, total: bounced + delivered };
+}

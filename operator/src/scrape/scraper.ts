@@ -1,0 +1,151 @@
+// The bounce-rate autopilot's eyes: every interval, scrape each Ready relay pod's /metrics, keep a
+// short history per pod, and requeue a pool when its domains' measurements change. Reads only.
+import { readFileSync } from 'node:fs';
+import type { SendingDomain } from '../api/types.ts';
+import type { BounceMeasurement } from '../desired/bounce.ts';
+import type { KubeObject } from '../desired/types.ts';
+import { HTTP_PORT, POOL_LABEL } from '../desired/meta.ts';
+import type { Logger } from '../log.ts';
+import { durationMs } from '../../../relay/src/config/duration.ts';
+import { parseRelayMetrics, poolMeasurement } from './relaymetrics.ts';
+import type { RelaySample } from './relaymetrics.ts';
+
+export type ScraperOptions = {
+  /** Relay pods (the Pod informer's cache). */
+  pods: () => KubeObject[];
+  domains: () => SendingDomain[];
+  log: Logger;
+  intervalMs: number;
+  /**
+   * A JSON file mapping "namespace/pod" to a metrics URL, read on every round. Where pods are not
+   * reachable at their IP (the local demo and the tests run the relays on loopback).
+   */
+  targetsFile?: string;
+  /** Called with "namespace/pool" when a pool's measurements changed. */
+  onChange: (poolKey: string) => void;
+  fetchTimeoutMs?: number;
+  now?: () => number;
+};
+
+type PodHistory = { namespace: string; pool: string; samples: RelaySample[] };
+
+const DEFAULT_WINDOW = '1h';
+const windowOf = (d: SendingDomain) => durationMs(d.spec.bouncePolicy?.window ?? DEFAULT_WINDOW);
+
+function ready(pod: KubeObject): boolean {
+  const status = pod.status as
+    { podIP?: string; conditions?: { type: string; status: string }[] } | undefined;
+  return !!status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
+export class RelayScraper {
+  readonly #o: ScraperOptions;
+  /** "namespace/pod" -> the samples of that relay, oldest first (kept after the pod is gone). */
+  readonly #history = new Map<string, PodHistory>();
+  /** "namespace/pool" -> the measurements last handed to a reconcile (JSON), to requeue on change. */
+  readonly #published = new Map<string, string>();
+  #timer: NodeJS.Timeout | undefined;
+  #running = false;
+
+  constructor(o: ScraperOptions) {
+    this.#o = o;
+  }
+
+  start(): void {
+    const tick = () => {
+      if (this.#running) return;
+      this.#running = true;
+      void this.scrapeOnce()
+        .catch((error) => this.#o.log.warn('relay scrape round failed', { error: String(error) }))
+        .finally(() => (this.#running = false));
+    };
+    this.#timer = setInterval(tick, this.#o.intervalMs);
+    tick();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+  }
+
+  #targets(): Record<string, string> {
+    if (!this.#o.targetsFile) return {};
+    try {
+      return JSON.parse(readFileSync(this.#o.targetsFile, 'utf8')) as Record<string, string>;
+    } catch {
+      return {};
+    }
+  }
+
+  async scrapeOnce(): Promise<void> {
+    const now = this.#o.now?.() ?? Date.now();
+    const targets = this.#targets();
+    const pods = this.#o.pods().filter(ready);
+    await Promise.all(
+      pods.map(async (pod) => {
+        const namespace = pod.metadata?.namespace ?? '';
+        const key = `${namespace}/${pod.metadata?.name ?? ''}`;
+        const pool = pod.metadata?.labels?.[POOL_LABEL];
+        const ip = (pod.status as { podIP?: string } | undefined)?.podIP;
+        const url = targets[key] ?? (ip ? `http://${ip}:${HTTP_PORT}/metrics` : undefined);
+        if (!pool || !url) return;
+        try {
+          const res = await fetch(url, { signal: AbortSignal.timeout(this.#o.fetchTimeoutMs ?? 5000) });
+          if (!res.ok) throw new Error(`HTTP ${res.status}`);
+          const sample = parseRelayMetrics(await res.text(), now);
+          const history = this.#history.get(key) ?? { namespace, pool, samples: [] };
+          history.samples.push(sample);
+          this.#history.set(key, history);
+        } catch (error) {
+          this.#o.log.debug('relay not scraped', { pod: key, url, error: String(error) });
+        }
+      }),
+    );
+    this.#prune(now);
+    this.#notify(now);
+  }
+
+  /** Keeps, per pod, the samples of the longest window plus the one before it (the baseline). */
+  #prune(now: number): void {
+    const longest = Math.max(durationMs(DEFAULT_WINDOW), ...this.#o.domains().map(windowOf));
+    const horizon = now - longest;
+    for (const [key, history] of this.#history) {
+      let first = history.samples.findIndex((s) => s.at > horizon);
+      if (first === -1) first = history.samples.length;
+      history.samples.splice(0, Math.max(0, first - 1));
+      if ((history.samples.at(-1)?.at ?? 0) <= horizon) this.#history.delete(key);
+    }
+  }
+
+  #notify(now: number): void {
+    const byPool = new Map<string, SendingDomain[]>();
+    for (const d of this.#o.domains()) {
+      const key = `${d.metadata.namespace ?? ''}/${d.spec.poolRef?.name ?? ''}`;
+      byPool.set(key, [...(byPool.get(key) ?? []), d]);
+    }
+    for (const [key, domains] of byPool) {
+      const [namespace = '', pool = ''] = key.split('/');
+      const fingerprint = JSON.stringify([...this.measurements(namespace, pool, domains, now)]);
+      if (this.#published.get(key) === fingerprint) continue;
+      this.#published.set(key, fingerprint);
+      this.#o.onChange(key);
+    }
+  }
+
+  /** Each SendingDomain's measurement over its own policy window, by SendingDomain name. */
+  measurements(
+    namespace: string,
+    pool: string,
+    domains: SendingDomain[],
+    now = this.#o.now?.() ?? Date.now(),
+  ): Map<string, BounceMeasurement> {
+    const relays = [...this.#history.values()]
+      .filter((h) => h.namespace === namespace && h.pool === pool)
+      .map((h) => h.samples);
+    const out = new Map<string, BounceMeasurement>();
+    for (const d of domains) {
+      const m = poolMeasurement(relays, d.spec.domain.toLowerCase(), now - windowOf(d));
+      if (m) out.set(d.metadata.name ?? '', m);
+    }
+    return out;
+  }
+}
