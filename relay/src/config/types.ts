@@ -44,6 +44,36 @@ export interface AuthConfig {
    * same pairs is also accepted. Watched: edits take effect without a restart.
    */
   usersFile?: string;
+  /**
+   * Per-user sender domains: a user listed here may only use these domains in MAIL FROM (each
+   * must still be a sending domain of the pool); a user not listed may use any of them.
+   */
+  userSenderDomains: Record<string, string[]>;
+  /** AUTH failure throttle per client IP and per username (Postfix anvil style). */
+  throttle: AuthThrottleConfig;
+}
+
+export interface AuthThrottleConfig {
+  /** Failures within `window` that lock the client IP or username out for `lockout`. */
+  maxFailures: number;
+  window: Duration;
+  lockout: Duration;
+  /** Reply delay after the first failure; doubles with each further failure up to maxDelay. */
+  baseDelay: Duration;
+  maxDelay: Duration;
+}
+
+/** Proxies trusted to present another client address (XCLIENT command, PROXY protocol header). */
+export interface ProxyTrustConfig {
+  /** Exact peer addresses (not CIDRs) allowed to use XCLIENT; others get 550 for it. */
+  xclient: string[];
+  /** Peer addresses that must send a PROXY protocol v1 header; others may not send one. */
+  proxyProtocol: string[];
+}
+
+export interface HeadersConfig {
+  /** Remove Received, X-Originating-IP, X-Mailer, User-Agent, X-Forwarded-For on submission. */
+  removeClientHeadersOnSubmission: boolean;
 }
 
 export type DkimAlgorithm = 'rsa-sha256' | 'ed25519-sha256';
@@ -119,6 +149,16 @@ export interface LimitsConfig {
   maxConnections: number;
   /** Simultaneous inbound SMTP sessions from one client IP. */
   maxConnectionsPerClient: number;
+  /** Longest command line accepted (bytes); longer lines get 500 and the session closes. */
+  maxLineLength: number;
+  /** A session that sends nothing for this long is closed with 421. */
+  idleTimeout: Duration;
+  /**
+   * Bytes per second a client must keep up while it owes input (inside DATA or mid-line),
+   * measured over `dataRateWindow`; slower clients (slowloris) get 421. 0 disables.
+   */
+  minDataRate: number;
+  dataRateWindow: Duration;
 }
 
 export type RatePer = 'second' | 'minute' | 'hour' | 'day';
@@ -226,6 +266,8 @@ export interface RelayConfig {
    */
   trustedNetworks: string[];
   sendingDomains: SendingDomainConfig[];
+  trustedProxies: ProxyTrustConfig;
+  headers: HeadersConfig;
   delivery: DeliveryConfig;
   retry: RetryConfig;
   limits: LimitsConfig;

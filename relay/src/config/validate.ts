@@ -28,7 +28,19 @@ export const DEFAULTS = {
     smtps: { enabled: false, host: '0.0.0.0', port: 465 },
   },
   retry: { firstRetry: '5m', maxBackoff: '1h', maxQueueLifetime: '5d' },
-  limits: { maxMessageSize: 25 * MiB, maxRecipients: 100, maxConnections: 500, maxConnectionsPerClient: 50 },
+  limits: {
+    maxMessageSize: 25 * MiB,
+    maxRecipients: 100,
+    maxConnections: 500,
+    maxConnectionsPerClient: 50,
+    maxLineLength: 4096,
+    // Postfix's smtpd_timeout.
+    idleTimeout: '5m',
+    minDataRate: 500,
+    dataRateWindow: '30s',
+  },
+  // anvil.ts defaultAnvilPolicy
+  authThrottle: { maxFailures: 5, window: '10m', lockout: '15m', baseDelay: '1s', maxDelay: '16s' },
   spool: { dir: '/var/spool/mailfleet', minFreeBytes: 100 * MiB },
   http: { host: '0.0.0.0', port: 8080 },
   drainTimeout: '60s',
@@ -55,6 +67,8 @@ const TOP_LEVEL = [
   'allowedNetworks',
   'trustedNetworks',
   'sendingDomains',
+  'trustedProxies',
+  'headers',
   'delivery',
   'retry',
   'limits',
@@ -93,10 +107,47 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
   if (listeners.smtps.enabled && !tls)
     r.fail('listeners.smtps.enabled', 'implicit TLS needs tls.certFile and tls.keyFile');
 
-  const a = r.object(root.auth, 'auth', ['mode', 'usersFile']);
+  const a = r.object(root.auth, 'auth', ['mode', 'usersFile', 'userSenderDomains', 'throttle']);
+  const th = r.object(a.throttle, 'auth.throttle', [
+    'maxFailures',
+    'window',
+    'lockout',
+    'baseDelay',
+    'maxDelay',
+  ]);
+  const T = DEFAULTS.authThrottle;
+  const userDomainsRaw = r.object(
+    a.userSenderDomains,
+    'auth.userSenderDomains',
+    Object.keys(a.userSenderDomains ?? {}),
+  );
+  const userSenderDomains: Record<string, string[]> = {};
+  for (const user of Object.keys(userDomainsRaw))
+    userSenderDomains[user] = r
+      .stringList(userDomainsRaw, user, 'auth.userSenderDomains', domainProblem)
+      .map((d) => d.toLowerCase());
   const auth = {
     mode: r.oneOf(a, 'mode', 'auth', ['Required', 'Optional', 'Disabled'], 'Disabled'),
     usersFile: r.optionalString(a, 'usersFile', 'auth'),
+    userSenderDomains,
+    throttle: {
+      maxFailures: r.integer(th, 'maxFailures', 'auth.throttle', T.maxFailures, 1, 1000),
+      window: r.duration(th, 'window', 'auth.throttle', T.window),
+      lockout: r.duration(th, 'lockout', 'auth.throttle', T.lockout),
+      baseDelay: r.duration(th, 'baseDelay', 'auth.throttle', T.baseDelay),
+      maxDelay: r.duration(th, 'maxDelay', 'auth.throttle', T.maxDelay),
+    },
+  };
+  const px = r.object(root.trustedProxies, 'trustedProxies', ['xclient', 'proxyProtocol']);
+  const addressProblem = (text: string) =>
+    isIP(text) ? undefined : `${JSON.stringify(text)} is not an IP address`;
+  const trustedProxies = {
+    xclient: r.stringList(px, 'xclient', 'trustedProxies', addressProblem),
+    proxyProtocol: r.stringList(px, 'proxyProtocol', 'trustedProxies', addressProblem),
+  };
+  const hd = r.object(root.headers, 'headers', ['removeClientHeadersOnSubmission']);
+  const headers = {
+    removeClientHeadersOnSubmission: r.boolean(hd, 'removeClientHeadersOnSubmission', 'headers', false),
   };
   if (auth.mode !== 'Disabled' && !auth.usersFile)
     r.fail('auth.usersFile', `is required when auth.mode is ${auth.mode}`);
@@ -170,6 +221,10 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
     'maxRecipients',
     'maxConnections',
     'maxConnectionsPerClient',
+    'maxLineLength',
+    'idleTimeout',
+    'minDataRate',
+    'dataRateWindow',
   ]);
   const D = DEFAULTS.limits;
   const limits = {
@@ -184,6 +239,11 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
       1,
       100000,
     ),
+    // RFC 5321 §4.5.3.1.4: 512 octets for a command line; AUTH PLAIN lines may be longer.
+    maxLineLength: r.integer(l, 'maxLineLength', 'limits', D.maxLineLength, 512, 65536),
+    idleTimeout: r.duration(l, 'idleTimeout', 'limits', D.idleTimeout),
+    minDataRate: r.integer(l, 'minDataRate', 'limits', D.minDataRate, 0, 1e9),
+    dataRateWindow: r.duration(l, 'dataRateWindow', 'limits', D.dataRateWindow),
   };
 
   const rateLimits: RateLimitConfig[] = [];
@@ -234,6 +294,8 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
     allowedNetworks,
     trustedNetworks,
     sendingDomains,
+    trustedProxies,
+    headers,
     delivery,
     retry,
     limits,
