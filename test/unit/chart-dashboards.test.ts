@@ -21,7 +21,6 @@ import {
  */
 const REQUESTED_METRICS = [
   'mailfleet_relay_destinations',
-  'mailfleet_relay_ready',
 ];
 
 /** Metric names declared in TypeScript sources: literal names, and `${p}name` with `const p = 'prefix'`. */

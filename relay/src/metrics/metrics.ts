@@ -30,7 +30,12 @@ export class RelayMetrics {
   readonly dsnSent: Counter;
   readonly deliveryDuration: Histogram<'destination'>;
   readonly residence: Histogram<'outcome'>;
-  readonly sessions: Counter<'listener'>;
+  readonly sessions: Counter<'listener' | 'tls'>;
+  readonly authFailures: Counter<'listener'>;
+  readonly authLockouts: Counter;
+  readonly dkimSigned: Counter<'sending_domain' | 'result'>;
+  /** Whether /readyz passes; set by the relay (a gauge read at scrape time). */
+  isReady: () => boolean = () => true;
   readonly sessionsActive: Gauge<'listener'>;
   readonly rejections: Counter<'code' | 'reason'>;
   readonly spoolFreeBytes: Gauge;
@@ -100,11 +105,38 @@ export class RelayMetrics {
       buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 1800, 3600, 21600, 86400, 432000],
       registers: r,
     });
+    // Counted when the session ends, so a STARTTLS session counts as tls="true".
     this.sessions = new Counter({
       name: `${p}smtp_sessions_total`,
-      help: 'Inbound SMTP sessions opened.',
+      help: 'Inbound SMTP sessions, counted when they end, by listener and whether TLS was in use.',
+      labelNames: ['listener', 'tls'],
+      registers: r,
+    });
+    this.authFailures = new Counter({
+      name: `${p}auth_failures_total`,
+      help: 'Failed AUTH attempts (wrong credentials, or refused while locked out), by listener.',
       labelNames: ['listener'],
       registers: r,
+    });
+    this.authLockouts = new Counter({
+      name: `${p}auth_lockouts_total`,
+      help: 'Client IPs or usernames locked out after too many AUTH failures.',
+      registers: r,
+    });
+    this.dkimSigned = new Counter({
+      name: `${p}dkim_signatures_total`,
+      help: 'Outbound messages DKIM-signed (result="signed") or not signed for want of a usable key (result="no_key").',
+      labelNames: ['sending_domain', 'result'],
+      registers: r,
+    });
+    const isReady = () => this.isReady();
+    const ready = new Gauge({
+      name: `${p}ready`,
+      help: '1 when the relay is ready (/readyz passes), 0 while draining or short of spool disk.',
+      registers: r,
+      collect() {
+        ready.set(isReady() ? 1 : 0);
+      },
     });
     this.sessionsActive = new Gauge({
       name: `${p}smtp_sessions_active`,
