@@ -31,6 +31,11 @@ export interface DeliveryRequest {
   body: Buffer;
   /** Recipient domain (direct mode); ignored in smarthost mode. */
   domain: string;
+  /**
+   * A RateLimit's connection settings: the message goes through pools of its own (keyed by the
+   * shaping class) with at most these connections and messages per connection.
+   */
+  pool?: { key: string; maxConnections: number | undefined; maxMessages: number | undefined };
 }
 
 export interface DeliveryReport {
@@ -63,7 +68,7 @@ export class Deliverer {
       const d = this.settings.delivery;
       if (d.mode === 'smarthost' && d.smarthost) {
         const s = d.smarthost;
-        return await this.send(`${s.host}:${s.port}`, s.host, s.port, request, 'smarthost');
+        return await this.send(poolKey(`${s.host}:${s.port}`, request), s.host, s.port, request, 'smarthost');
       }
       return await this.deliverDirect(request);
     } finally {
@@ -95,7 +100,8 @@ export class Deliverer {
     for (const host of route.hosts) {
       for (const address of host.addresses) {
         const port = this.settings.delivery.directPort;
-        const report = await this.send(`${address}:${port}`, address, port, request, 'direct', host.name);
+        const key = poolKey(`${address}:${port}`, request);
+        const report = await this.send(key, address, port, request, 'direct', host.name);
         if (!report.connectionFailed) return report;
         last = report;
       }
@@ -113,7 +119,7 @@ export class Deliverer {
     kind: 'smarthost' | 'direct',
     servername?: string,
   ): Promise<DeliveryReport & { connectionFailed?: boolean }> {
-    const transport = this.pool(key, host, port, kind, servername);
+    const transport = this.pool(key, host, port, kind, servername, request.pool);
     const label = servername ? `${servername}[${host}]:${port}` : `${host}:${port}`;
     try {
       const info = await transport.sendMail({
@@ -137,6 +143,7 @@ export class Deliverer {
     port: number,
     kind: 'smarthost' | 'direct',
     servername?: string,
+    shaping?: DeliveryRequest['pool'],
   ): Transporter<SMTPPool.SentMessageInfo> {
     const existing = this.pools.get(key);
     if (existing) return existing;
@@ -147,8 +154,8 @@ export class Deliverer {
       host,
       port,
       name: d.ehloName,
-      maxConnections: d.maxConnectionsPerDestination,
-      maxMessages: d.maxMessagesPerConnection,
+      maxConnections: Math.min(d.maxConnectionsPerDestination, shaping?.maxConnections ?? Infinity),
+      maxMessages: shaping?.maxMessages ?? d.maxMessagesPerConnection,
       connectionTimeout: durationMs(d.connectTimeout),
       greetingTimeout: durationMs(d.commandTimeout),
       socketTimeout: durationMs(d.commandTimeout),
@@ -175,4 +182,9 @@ export class Deliverer {
     for (const t of this.pools.values()) t.close();
     this.pools.clear();
   }
+}
+
+/** Shaped messages get pools of their own, so a limit's connection settings apply to them alone. */
+function poolKey(base: string, request: DeliveryRequest): string {
+  return request.pool ? `${base}|${request.pool.key}` : base;
 }
