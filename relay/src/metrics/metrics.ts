@@ -3,14 +3,19 @@
 // destinations only as the first TOP_DESTINATIONS seen (else "other"), reply codes as 3 digits.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { BounceWindow } from './bounce-window.ts';
+import type { LimitDestinationState } from '../shaping/shaper.ts';
 
 const TOP_DESTINATIONS = 20;
+/** Limit destinations exported with their own series (rate and backoff gauges). */
+const TOP_LIMIT_DESTINATIONS = 100;
 
 export interface QueueSnapshot {
   /** [state, sendingDomain label] -> messages */
   jobsByState: Map<string, number>;
   oldestReceivedAt: number | undefined;
   spoolBytes: number;
+  /** Traffic shaping: every limit destination, and how many are held back or backed off now. */
+  shaping?: { destinations: LimitDestinationState[]; rateLimited: number; backedOff: number };
 }
 
 export class RelayMetrics {
@@ -43,6 +48,8 @@ export class RelayMetrics {
   readonly spoolWriteFailures: Counter;
   readonly configReloads: Counter<'result'>;
   readonly acceptLatency: Histogram;
+  readonly rateLimitDeferrals: Counter<'rate_limit'>;
+  readonly backoffTransitions: Counter<'rate_limit' | 'to'>;
 
   constructor(snapshot: () => QueueSnapshot) {
     const registry = new Registry();
@@ -176,6 +183,55 @@ export class RelayMetrics {
       help: 'End of DATA to the 250 reply (spool write and fsync).',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: r,
+    });
+
+    this.rateLimitDeferrals = new Counter({
+      name: `${p}rate_limit_deferrals_total`,
+      help: 'Messages held back by a RateLimit when their turn came (kept queued, no retry used).',
+      labelNames: ['rate_limit'],
+      registers: r,
+    });
+    this.backoffTransitions = new Counter({
+      name: `${p}rate_limit_backoff_transitions_total`,
+      help: 'Adaptive backoff changes of a limit destination, by the mode entered (backoff or normal).',
+      labelNames: ['rate_limit', 'to'],
+      registers: r,
+    });
+    const shapingSeries = () => (snapshot().shaping?.destinations ?? []).slice(0, TOP_LIMIT_DESTINATIONS);
+    const admittedRate = new Gauge({
+      name: `${p}rate_limit_admitted_rate`,
+      help: 'Messages per second a limit destination admits now (share and backoff applied).',
+      labelNames: ['rate_limit', 'destination'],
+      registers: r,
+      collect() {
+        admittedRate.reset();
+        for (const d of shapingSeries()) {
+          if (d.ratePerSecond !== undefined)
+            admittedRate.set({ rate_limit: d.limit, destination: d.destination }, d.ratePerSecond);
+        }
+      },
+    });
+    const backoffFactor = new Gauge({
+      name: `${p}rate_limit_backoff_factor`,
+      help: 'Adaptive backoff factor of a limit destination: 1 in normal mode, below 1 in backoff.',
+      labelNames: ['rate_limit', 'destination'],
+      registers: r,
+      collect() {
+        backoffFactor.reset();
+        for (const d of shapingSeries())
+          backoffFactor.set({ rate_limit: d.limit, destination: d.destination }, d.backoffFactor);
+      },
+    });
+    const destinations = new Gauge({
+      name: `${p}destinations`,
+      help: 'Limit destinations a RateLimit holds back now (rate_limited), and those in adaptive backoff (backed_off).',
+      labelNames: ['state'],
+      registers: r,
+      collect() {
+        const shaping = snapshot().shaping;
+        destinations.set({ state: 'rate_limited' }, shaping?.rateLimited ?? 0);
+        destinations.set({ state: 'backed_off' }, shaping?.backedOff ?? 0);
+      },
     });
 
     const queueMessages = new Gauge({
