@@ -30,7 +30,11 @@ export async function startCluster(): Promise<ControlPlane> {
   return cp;
 }
 
-export async function startOperator(cp: ControlPlane, identity: string): Promise<OperatorProcess> {
+export async function startOperator(
+  cp: ControlPlane,
+  identity: string,
+  extraArgs: string[] = [],
+): Promise<OperatorProcess> {
   const kubeconfig = await cp.serviceAccountKubeconfig('mailfleet-system', 'mailfleet-operator', {
     path: path.join(path.dirname(cp.kubeconfig), `sa-${identity}.kubeconfig`),
   });
@@ -50,6 +54,7 @@ export async function startOperator(cp: ControlPlane, identity: string): Promise
       identity,
       '--image',
       'mailfleet:test',
+      ...extraArgs,
     ],
     { stdio: ['ignore', 'inherit', 'pipe'] },
   );
