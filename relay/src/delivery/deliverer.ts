@@ -5,6 +5,7 @@ import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { DeliveryConfig } from '../config/types.ts';
 import { durationMs } from '../config/duration.ts';
 import { routeDomain, type DnsClient } from './mx.ts';
+import type { DkimKeyring } from './dkim.ts';
 import {
   isConnectionFailure,
   resultsFromError,
@@ -23,6 +24,10 @@ export interface DelivererSettings {
   /** Smarthost AUTH credentials, read from delivery.smarthost.credentialsFile. */
   credentials?: Credentials;
   dns: DnsClient;
+  /** Signs each outbound message of a sending domain with a key (not handoffs to a peer relay). */
+  dkim?: DkimKeyring;
+  /** Told about every signing decision (metrics). */
+  onDkim?: (domain: string | undefined) => void;
 }
 
 export interface DeliveryRequest {
@@ -65,6 +70,11 @@ export class Deliverer {
   async deliver(request: DeliveryRequest): Promise<DeliveryReport> {
     this.inflight++;
     try {
+      if (this.settings.dkim) {
+        const signed = this.settings.dkim.sign(request.body, request.from);
+        this.settings.onDkim?.(signed.domain);
+        request = { ...request, body: signed.body };
+      }
       const d = this.settings.delivery;
       if (d.mode === 'smarthost' && d.smarthost) {
         const s = d.smarthost;

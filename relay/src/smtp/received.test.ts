@@ -37,3 +37,20 @@ test('protocol keywords follow RFC 3848', () => {
   assert.equal(protocolKeyword(true, true), 'ESMTPSA');
   assert.equal(protocolKeyword(false, true), 'ESMTPA');
 });
+
+test('an encrypted session names its TLS version and cipher', () => {
+  const h = receivedHeader({
+    helo: 'c',
+    clientAddress: '127.0.0.1',
+    byHost: 'r',
+    protocol: 'ESMTPSA',
+    queueId: 'Q3',
+    recipients: [],
+    date: new Date(0),
+    tls: { version: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' },
+  });
+  assert.match(
+    h,
+    /^Received: from c \(\[127\.0\.0\.1\]\)\r\n\t\(using TLSv1\.3 with cipher TLS_AES_256_GCM_SHA384\)\r\n\tby r /,
+  );
+});

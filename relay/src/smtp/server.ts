@@ -3,12 +3,19 @@
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import type { RuntimeConfig } from '../config/runtime.ts';
-import type { ListenerConfig } from '../config/types.ts';
+import type { ListenerConfig, RelayConfig } from '../config/types.ts';
+import { durationMs } from '../config/duration.ts';
 import { REPLIES, SmtpReplyError, isReply, type PolicyResult, type SmtpReply } from '../errors.ts';
-import { connectPolicy, mailFromPolicy, rcptToPolicy } from '../policy/intake.ts';
+import { connectPolicy, mailFromPolicy, rcptToPolicy, type RelayPermissionInput } from '../policy/intake.ts';
 import { verifyPassword } from '../policy/users.ts';
 import type { RelayMetrics } from '../metrics/metrics.ts';
+import { AuthThrottle } from '../security/auth-throttle.ts';
+import type { AnvilPolicy } from '../security/anvil.ts';
+import { finishScan, initialScan, scanChunk, type Smuggling } from '../security/bare-newline.ts';
+import { ConnectionGuard, type GuardedConnection } from './connection-guard.ts';
+import { fixSubmissionHeaders } from './headers.ts';
 
 export type ListenerName = 'smtp' | 'submission' | 'smtps';
 
@@ -18,6 +25,8 @@ export interface AcceptedMessage {
   body: Buffer;
   client: { address: string; helo: string; user?: string };
   secure: boolean;
+  /** TLS version and cipher, for the Received header. */
+  tls?: { version: string; cipher: string };
 }
 
 export interface IntakeDeps {
@@ -67,23 +76,54 @@ class SessionCounter {
  */
 class RelaySmtpServer extends SMTPServer {
   isTrusted: (address: string) => boolean = () => false;
+  /** Attaches the raw-byte guards (smuggling, data rate) to a new connection. */
+  guard: (connection: GuardedConnection) => void = () => undefined;
 
+  // Same steps as SMTPServer.connect(), with the guard attached before the first byte is parsed.
   override connect(socket: Socket, socketOptions?: Parameters<SMTPServer['connect']>[1]): void {
-    if (!this.isTrusted(socket.remoteAddress ?? '')) return super.connect(socket, socketOptions);
     const connection = new SMTPConnection(this, socket, socketOptions);
+    this.guard(connection as unknown as GuardedConnection);
     this.connections.add(connection);
     connection.on('error', (err: Error) => this.emit('error', err));
+    if (!this.isTrusted(socket.remoteAddress ?? '')) {
+      const server = this as unknown as { _onClientConnect(data: unknown): void };
+      connection.on('connect', (data: unknown) => server._onClientConnect(data));
+      connection.init();
+      return;
+    }
     connection._setListeners(() => connection.connectionReady());
   }
 }
+
+/** The anvil policy from the config's durations. */
+function anvilPolicy(config: RelayConfig): AnvilPolicy {
+  const t = config.auth.throttle;
+  return {
+    maxFailures: t.maxFailures,
+    windowMs: durationMs(t.window),
+    lockoutMs: durationMs(t.lockout),
+    baseDelayMs: durationMs(t.baseDelay),
+    maxDelayMs: durationMs(t.maxDelay),
+  };
+}
+
+const SMUGGLING_REPLY = { 'bare-lf': 'bareLf', 'bare-cr': 'bareCr', nul: 'nulByte' } as const;
+
+/** Listeners that take mail from users (RFC 6409 submission, RFC 8314 implicit TLS): AUTH required. */
+const requiresAuth = (name: ListenerName) => name !== 'smtp';
 
 export class Intake {
   private readonly deps: IntakeDeps;
   readonly sessions = new SessionCounter();
   private readonly servers: { name: ListenerName; server: RelaySmtpServer; listener: ListenerConfig }[] = [];
+  /** AUTH failures per client IP and username, shared by all listeners. */
+  readonly throttle: AuthThrottle;
+  /** Sessions in which the guard found a bare CR/LF or NUL: nothing more of theirs is accepted. */
+  private readonly smuggled = new WeakSet<object>();
 
   constructor(deps: IntakeDeps) {
     this.deps = deps;
+    this.throttle = new AuthThrottle(anvilPolicy(deps.runtime().config));
   }
 
   /** Starts every enabled listener; resolves to the bound ports by listener name. */
@@ -108,11 +148,24 @@ export class Intake {
     return ports;
   }
 
-  /** New certificates after a reload; sessions already open keep theirs. */
+  /** New certificates and limits after a reload; sessions already open keep their certificate. */
   updateTls(): void {
-    const tls = this.deps.runtime().tls;
-    if (!tls) return;
-    for (const { server } of this.servers) server.updateSecureContext({ key: tls.key, cert: tls.cert });
+    const { tls, config } = this.deps.runtime();
+    this.throttle.policy = anvilPolicy(config);
+    for (const { server } of this.servers) {
+      Object.assign(server.options, this.limitOptions(config));
+      if (tls) server.updateSecureContext({ key: tls.key, cert: tls.cert });
+    }
+  }
+
+  /** smtp-server options that follow the config's limits (applied again on reload). */
+  private limitOptions(config: RelayConfig): Partial<SMTPServerOptions> {
+    return {
+      size: config.limits.maxMessageSize,
+      socketTimeout: durationMs(config.limits.idleTimeout),
+      maxCommandLength: config.limits.maxLineLength,
+      useXClient: config.trustedProxies.xclient.length > 0 ? [...config.trustedProxies.xclient] : false,
+    };
   }
 
   /** Stops listening; open sessions may finish. */
@@ -128,57 +181,81 @@ export class Intake {
   private build(name: ListenerName): RelaySmtpServer {
     const rt = this.deps.runtime();
     const { config } = rt;
-    const authDisabled = config.auth.mode === 'Disabled';
+    // AUTH is never offered or accepted before TLS (RFC 4954 §4): no certificate, no AUTH.
+    const authOffered = Boolean(rt.tls) && (config.auth.mode !== 'Disabled' || requiresAuth(name));
     const options: SMTPServerOptions = {
       name: config.hostname,
       banner: 'mailfleet relay',
       secure: name === 'smtps',
-      size: config.limits.maxMessageSize,
+      ...this.limitOptions(config),
+      // PROXY protocol only from the listed load balancers; a header from anyone else is refused.
+      useProxy:
+        config.trustedProxies.proxyProtocol.length > 0 ? [...config.trustedProxies.proxyProtocol] : false,
       // PTR lookups cost a DNS round trip per session and decide nothing here.
       disableReverseLookup: true,
       authOptional: true,
       authMethods: ['PLAIN', 'LOGIN'],
-      disabledCommands: authDisabled ? ['AUTH'] : [],
-      // Without a certificate there is nothing to protect credentials with (lab setups only).
-      allowInsecureAuth: !rt.tls,
+      disabledCommands: authOffered ? [] : ['AUTH'],
+      allowInsecureAuth: false,
       hideSTARTTLS: !rt.tls,
       logger: false,
       onConnect: (session, cb) => this.onConnect(name, session, cb),
       onClose: (session) => this.onClose(name, session),
-      onAuth: (auth, session, cb) => {
-        const users = this.deps.runtime().users;
-        void verifyPassword(users, auth.username ?? '', auth.password ?? '').then(
-          (ok) =>
-            ok ? cb(null, { user: auth.username }) : cb(this.refuse(REPLIES.authFailed, 'authFailed')),
-          () => cb(this.refuse(REPLIES.authFailed, 'authFailed')),
-        );
-      },
-      onMailFrom: (address, session, cb) => cb(this.check(this.mailFrom(address.address, session))),
+      onAuth: (auth, session, cb) => this.onAuth(name, auth.username ?? '', auth.password ?? '', session, cb),
+      onMailFrom: (address, session, cb) =>
+        cb(this.smuggledReply(session) ?? this.check(this.mailFrom(name, address.address, session))),
       onRcptTo: (address, session, cb) =>
         cb(
-          this.check(
-            rcptToPolicy({
-              address: address.address,
-              accepted: session.envelope.rcptTo.length,
-              maxRecipients: this.deps.runtime().config.limits.maxRecipients,
-            }),
-          ),
+          this.smuggledReply(session) ??
+            this.check(
+              rcptToPolicy({
+                ...this.permission(name, session),
+                address: address.address,
+                accepted: session.envelope.rcptTo.length,
+                maxRecipients: this.deps.runtime().config.limits.maxRecipients,
+              }),
+            ),
         ),
       onData: (stream, session, cb) => {
         const chunks: Buffer[] = [];
-        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        // The message itself is scanned too (after dot-unstuffing), whatever the guard saw.
+        let scan = initialScan;
+        stream.on('data', (chunk: Buffer) => {
+          scan = scanChunk(scan, chunk);
+          chunks.push(chunk);
+        });
         stream.on('end', () => {
+          const smuggled = this.smuggledReply(session);
+          if (smuggled) return cb(smuggled);
+          const found = finishScan(scan);
+          if (found) {
+            this.smuggled.add(session);
+            return cb(this.refuse(REPLIES[SMUGGLING_REPLY[found]], SMUGGLING_REPLY[found]));
+          }
           if ((stream as { sizeExceeded?: boolean }).sizeExceeded) {
             return cb(this.refuse(REPLIES.messageTooBig, 'messageTooBig'));
           }
           const started = performance.now();
+          const { config: current } = this.deps.runtime();
+          const submitted = requiresAuth(name) || Boolean(session.user);
+          let body: Buffer = Buffer.concat(chunks);
+          // RFC 6409 §8.3/8.4: a submission server may add a missing Date and Message-ID.
+          if (submitted)
+            body = fixSubmissionHeaders(body, {
+              messageId: `<${Date.now().toString(36)}.${randomBytes(8).toString('hex')}@${current.hostname}>`,
+              date: new Date(),
+              removeClientHeaders: current.headers.removeClientHeadersOnSubmission,
+            });
           const message: AcceptedMessage = {
             from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
             recipients: session.envelope.rcptTo.map((r) => r.address),
-            body: Buffer.concat(chunks),
+            body,
             client: { address: session.remoteAddress, helo: session.hostNameAppearsAs ?? '' },
             secure: session.secure,
           };
+          const cipher = session.tlsOptions as { name?: string; version?: string } | false | undefined;
+          if (session.secure && cipher)
+            message.tls = { version: cipher.version ?? '', cipher: cipher.name ?? '' };
           if (session.user) message.client.user = String(session.user);
           this.deps.accept(message).then(
             (id) => {
@@ -201,16 +278,74 @@ export class Intake {
     }
     const server = new RelaySmtpServer(options);
     server.isTrusted = (address) => this.deps.runtime().trusted.has(address);
+    server.guard = (connection) => this.guard(connection);
     server.on('error', (err: Error) =>
       this.deps.log('warn', 'smtp error', { listener: name, err: err.message }),
     );
     return server;
   }
 
+  private guard(connection: GuardedConnection): void {
+    new ConnectionGuard(connection, {
+      minBytesPerSecond: () => this.deps.runtime().config.limits.minDataRate,
+      windowMs: () => durationMs(this.deps.runtime().config.limits.dataRateWindow),
+      onSmuggling: (found: Smuggling) => {
+        this.smuggled.add(connection.session);
+        const reason = SMUGGLING_REPLY[found];
+        this.deps.metrics.rejections.inc({ code: '521', reason });
+        this.deps.log('warn', 'bare newline or NUL from client, session closed', {
+          session: connection.id,
+          found,
+        });
+        return REPLIES[reason];
+      },
+      onTooSlow: () => {
+        this.deps.metrics.rejections.inc({ code: '421', reason: 'dataRateTooLow' });
+        this.deps.log('warn', 'client below limits.minDataRate, session closed', { session: connection.id });
+        return REPLIES.dataRateTooLow;
+      },
+    });
+  }
+
+  /** The 521 for any command of a session the guard caught smuggling (its connection is closing). */
+  private smuggledReply(session: SMTPServerSession): SmtpReplyError | null {
+    return this.smuggled.has(session) ? new SmtpReplyError(REPLIES.bareLf) : null;
+  }
+
+  private onAuth(
+    name: ListenerName,
+    username: string,
+    password: string,
+    session: SMTPServerSession,
+    cb: (err: Error | null | undefined, response?: { user: string }) => void,
+  ): void {
+    const address = session.remoteAddress;
+    const verdict = this.throttle.check(address, username);
+    const failed = () => {
+      this.deps.metrics.authFailures.inc({ listener: name });
+      if (this.throttle.fail(address, username)) {
+        this.deps.metrics.authLockouts.inc();
+        this.deps.log('warn', 'AUTH lockout', { client: address, username });
+      }
+      cb(this.refuse(REPLIES.authFailed, 'authFailed'));
+    };
+    if (verdict.locked) {
+      // Refused without looking at the password: a locked-out guesser learns nothing.
+      this.deps.metrics.authFailures.inc({ listener: name });
+      return cb(this.refuse(REPLIES.authLocked, 'authLocked'));
+    }
+    // Anvil: the reply to an attempt after earlier failures waits, growing with each failure.
+    setTimeout(() => {
+      verifyPassword(this.deps.runtime().users, username, password).then(
+        (ok) => (ok ? cb(null, { user: username }) : failed()),
+        () => failed(),
+      );
+    }, verdict.delayMs).unref();
+  }
+
   private onConnect(name: ListenerName, session: SMTPServerSession, cb: (err?: Error | null) => void): void {
     const { config } = this.deps.runtime();
     const fromClient = this.sessions.add(session.id, session.remoteAddress);
-    this.deps.metrics.sessions.inc({ listener: name });
     this.deps.metrics.sessionsActive.inc({ listener: name });
     const result = connectPolicy({
       draining: this.deps.draining(),
@@ -223,18 +358,32 @@ export class Intake {
   }
 
   private onClose(name: ListenerName, session: SMTPServerSession): void {
-    if (this.sessions.has(session.id)) this.deps.metrics.sessionsActive.dec({ listener: name });
+    if (this.sessions.has(session.id)) {
+      this.deps.metrics.sessionsActive.dec({ listener: name });
+      this.deps.metrics.sessions.inc({ listener: name, tls: String(Boolean(session.secure)) });
+    }
     this.sessions.remove(session.id);
   }
 
-  private mailFrom(address: string, session: SMTPServerSession): PolicyResult {
+  private permission(name: ListenerName, session: SMTPServerSession): RelayPermissionInput {
     const rt = this.deps.runtime();
-    return mailFromPolicy({
-      address,
+    return {
       authenticatedUser: session.user ? String(session.user) : undefined,
+      // After XCLIENT from a trusted proxy, remoteAddress is the client the proxy presents.
       clientInAllowedNetworks: rt.allowed.has(session.remoteAddress),
       authMode: rt.config.auth.mode,
+      listenerRequiresAuth: requiresAuth(name),
+    };
+  }
+
+  private mailFrom(name: ListenerName, address: string, session: SMTPServerSession): PolicyResult {
+    const rt = this.deps.runtime();
+    const user = session.user ? String(session.user) : undefined;
+    return mailFromPolicy({
+      ...this.permission(name, session),
+      address,
       sendingDomains: rt.config.sendingDomains,
+      userSenderDomains: user === undefined ? undefined : rt.config.auth.userSenderDomains[user],
       spoolHasSpace: this.deps.spoolHasSpace(),
       draining: this.deps.draining(),
     });
