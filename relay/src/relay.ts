@@ -8,7 +8,12 @@ import { referencedFiles } from './config/load.ts';
 import { FileWatcher } from './config/watch.ts';
 import { Spool } from './spool/store.ts';
 import { nodeSpoolFs, type SpoolFs } from './spool/fs-ops.ts';
-import { Scheduler, type OutcomeEvent, type SchedulerLimits } from './scheduler/scheduler.ts';
+import {
+  Scheduler,
+  type OutcomeEvent,
+  type SchedulerLimits,
+  type ShapingSettings,
+} from './scheduler/scheduler.ts';
 import { buildMessage, type QueuedMessage, type QueuedRecipient } from './scheduler/model.ts';
 import { Deliverer } from './delivery/deliverer.ts';
 import { dnsClient } from './delivery/mx.ts';
@@ -77,6 +82,7 @@ export class Relay {
         deliver: (request) => this.deliverer.deliver(request),
         now: Date.now,
         random: Math.random,
+        resolveMx: (domain) => mxNames(domain, this.runtime),
         observer: {
           outcome: (e) => this.recordOutcome(e),
           attempt: (destination, ms) =>
@@ -91,9 +97,15 @@ export class Relay {
               (now - message.envelope.receivedAt) / 1000,
             ),
           error: (msg, fields) => this.log('error', msg, fields),
+          limited: (limit) => this.metrics.rateLimitDeferrals.inc({ rate_limit: limit }),
+          backoff: (t) => {
+            this.metrics.backoffTransitions.inc({ rate_limit: t.limit, to: t.to });
+            this.log('info', 'adaptive backoff', { ...t });
+          },
         },
       },
       schedulerLimits(this.runtime),
+      shapingSettings(this.runtime),
     );
     this.intake = new Intake({
       runtime: () => this.runtime,
@@ -128,6 +140,8 @@ export class Relay {
       messages: () => this.scheduler.messages.values(),
       message: (id) => this.scheduler.messages.get(id),
       retryNow: (id) => this.scheduler.retryNow(id),
+      whyWaiting: (job) => this.scheduler.whyWaiting(job),
+      limitDestinations: () => this.scheduler.shaper.states(),
       delete: (id) => this.scheduler.delete(id),
       drain: () => void this.drain(),
       now: Date.now,
@@ -276,6 +290,7 @@ export class Relay {
     this.runtime = next;
     this.metrics.setSendingDomains(next.config.sendingDomains.map((d) => d.domain));
     this.scheduler.limits = schedulerLimits(next);
+    this.scheduler.configureShaping(shapingSettings(next));
     const old = this.deliverer;
     this.deliverer = this.buildDeliverer(next);
     old.retire();
@@ -350,7 +365,12 @@ export class Relay {
         if (!jobsByState.has(key)) jobsByState.set(key, 0);
       }
     }
-    return { jobsByState, oldestReceivedAt: oldest, spoolBytes: this.spool.bytes };
+    return {
+      jobsByState,
+      oldestReceivedAt: oldest,
+      spoolBytes: this.spool.bytes,
+      shaping: { destinations: this.scheduler.shaper.states(), ...this.scheduler.destinationStates() },
+    };
   }
 }
 
@@ -365,6 +385,24 @@ function schedulerLimits(runtime: RuntimeConfig): SchedulerLimits {
       maxQueueLifetimeMs: durationMs(c.retry.maxQueueLifetime),
     },
   };
+}
+
+function shapingSettings(runtime: RuntimeConfig): ShapingSettings {
+  const c = runtime.config;
+  return {
+    rateLimits: c.rateLimits,
+    adaptiveBackoff: c.adaptiveBackoff,
+    suspendedDomains: c.sendingDomains.filter((d) => d.suspended).map((d) => d.domain),
+  };
+}
+
+/** MX host names for MX-rollup limits, through the configured resolvers. */
+async function mxNames(domain: string, runtime: RuntimeConfig): Promise<string[]> {
+  const d = runtime.config.delivery;
+  const records = await dnsClient(d.dns.servers, Math.min(durationMs(d.connectTimeout), 5000)).resolveMx(
+    domain,
+  );
+  return records.map((r) => r.exchange);
 }
 
 function domainPart(address: string): string {

@@ -3,6 +3,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Job, QueuedMessage } from '../scheduler/model.ts';
+import type { WaitReason } from '../scheduler/queues.ts';
+import type { LimitDestinationState } from '../shaping/shaper.ts';
 
 export interface AdminDeps {
   registry: Registry;
@@ -11,6 +13,10 @@ export interface AdminDeps {
   messages: () => Iterable<QueuedMessage>;
   message: (id: string) => QueuedMessage | undefined;
   retryNow: (id: string) => boolean;
+  /** Why a ready job is held back (a limit, a cap, a suspended domain); undefined if it is not. */
+  whyWaiting: (job: Job) => WaitReason | undefined;
+  /** Limit destinations: admitted rate, connections, backoff. */
+  limitDestinations: () => LimitDestinationState[];
   delete: (id: string) => Promise<boolean>;
   drain: () => void;
   now: () => number;
@@ -39,7 +45,12 @@ export function createAdminServer(deps: AdminDeps): Server {
         return { status: reasons.length === 0 ? 200 : 503, body: { ready: reasons.length === 0, reasons } };
       },
     ],
-    ['GET', /^\/api\/queue$/, () => ({ status: 200, body: queueSummary(deps.messages(), deps.now()) })],
+    [
+      'GET',
+      /^\/api\/queue$/,
+      () => ({ status: 200, body: queueSummary(deps.messages(), deps.now(), deps.whyWaiting) }),
+    ],
+    ['GET', /^\/api\/shaping$/, () => ({ status: 200, body: { destinations: deps.limitDestinations() } })],
     [
       'GET',
       /^\/api\/messages$/,
@@ -52,10 +63,10 @@ export function createAdminServer(deps: AdminDeps): Server {
         for (const m of deps.messages()) {
           if (out.length >= limit) break;
           const jobs = [...m.jobs.values()];
-          if (state && !jobs.some((j) => j.state === state)) continue;
+          if (state && !jobs.some((j) => shownState(j, deps.whyWaiting) === state)) continue;
           if (destination && !jobs.some((j) => j.destination === destination)) continue;
           if (sendingDomain && m.senderDomain !== sendingDomain) continue;
-          out.push(messageSummary(m, deps.now()));
+          out.push(messageSummary(m, deps.now(), deps.whyWaiting));
         }
         return { status: 200, body: { messages: out } };
       },
@@ -65,7 +76,7 @@ export function createAdminServer(deps: AdminDeps): Server {
       /^\/api\/messages\/([A-Za-z0-9]+)$/,
       ([id]) => {
         const m = deps.message(id ?? '');
-        return m ? { status: 200, body: messageDetail(m, deps.now()) } : notFound(id);
+        return m ? { status: 200, body: messageDetail(m, deps.now(), deps.whyWaiting) } : notFound(id);
       },
     ],
     [
@@ -119,24 +130,39 @@ function notFound(what: string | undefined): Reply {
 
 interface Counts {
   ready: number;
+  waiting: number;
   deferred: number;
   inflight: number;
 }
 
+type WhyWaiting = (job: Job) => WaitReason | undefined;
+
+const zero = (): Counts => ({ ready: 0, waiting: 0, deferred: 0, inflight: 0 });
+
+/** A ready job that a limit, a cap or a suspension holds back is shown as "waiting". */
+function shownState(job: Job, why: WhyWaiting): keyof Counts {
+  return job.state === 'ready' && why(job) ? 'waiting' : job.state;
+}
+
 /** Pure: counts of delivery jobs by destination and by sending domain. */
-export function queueSummary(messages: Iterable<QueuedMessage>, now: number) {
+export function queueSummary(
+  messages: Iterable<QueuedMessage>,
+  now: number,
+  why: WhyWaiting = () => undefined,
+) {
   const byDestination: Record<string, Counts> = {};
   const bySendingDomain: Record<string, Counts> = {};
-  const total: Counts = { ready: 0, deferred: 0, inflight: 0 };
+  const total: Counts = zero();
   let count = 0;
   let oldest: number | undefined;
   for (const m of messages) {
     count++;
     oldest = Math.min(oldest ?? Infinity, m.envelope.receivedAt);
     for (const job of m.jobs.values()) {
-      bump((byDestination[job.destination] ??= { ready: 0, deferred: 0, inflight: 0 }), job);
-      bump((bySendingDomain[m.senderDomain || '<>'] ??= { ready: 0, deferred: 0, inflight: 0 }), job);
-      bump(total, job);
+      const state = shownState(job, why);
+      (byDestination[job.destination] ??= zero())[state]++;
+      (bySendingDomain[m.senderDomain || '<>'] ??= zero())[state]++;
+      total[state]++;
     }
   }
   return {
@@ -148,11 +174,18 @@ export function queueSummary(messages: Iterable<QueuedMessage>, now: number) {
   };
 }
 
-function bump(counts: Counts, job: Job): void {
-  counts[job.state]++;
+function waitingFor(job: Job, why: WhyWaiting) {
+  const w = job.state === 'ready' ? why(job) : undefined;
+  if (!w) return null;
+  return {
+    reason: w.reason,
+    limit: 'limit' in w ? w.limit : null,
+    until: 'until' in w ? new Date(w.until).toISOString() : null,
+    backoff: 'backoff' in w ? w.backoff : false,
+  };
 }
 
-function messageSummary(m: QueuedMessage, now: number) {
+function messageSummary(m: QueuedMessage, now: number, why: WhyWaiting) {
   return {
     id: m.envelope.id,
     from: m.envelope.from,
@@ -162,7 +195,8 @@ function messageSummary(m: QueuedMessage, now: number) {
     ageSeconds: Math.round((now - m.envelope.receivedAt) / 1000),
     jobs: [...m.jobs.values()].map((j) => ({
       destination: j.destination,
-      state: j.state,
+      state: shownState(j, why),
+      waitingFor: waitingFor(j, why),
       attempts: j.attempts,
       nextAttemptAt: j.state === 'deferred' ? new Date(j.nextAttemptAt).toISOString() : null,
       lastReply: j.lastReply ?? null,
@@ -170,9 +204,9 @@ function messageSummary(m: QueuedMessage, now: number) {
   };
 }
 
-function messageDetail(m: QueuedMessage, now: number) {
+function messageDetail(m: QueuedMessage, now: number, why: WhyWaiting) {
   return {
-    ...messageSummary(m, now),
+    ...messageSummary(m, now, why),
     client: m.envelope.client,
     recipients: m.recipients.map((r) => ({
       address: r.address,

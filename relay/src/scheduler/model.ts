@@ -26,6 +26,12 @@ export interface Job {
   /** Epoch ms; meaningful while deferred. */
   nextAttemptAt: number;
   lastReply?: string;
+  /** Arrival order, set by the scheduler; a rebuilt queue keeps jobs in this order. */
+  seq: number;
+  /** Key of the queue the ready job sits in (its destination and shaping class). */
+  queueKey?: string;
+  /** Why a ready job sits in no queue: its sending domain is suspended, or its MX is looked up. */
+  hold?: 'domain suspended' | 'resolving MX';
 }
 
 export interface QueuedMessage {
@@ -77,6 +83,7 @@ export function buildMessage(
         attempts: 0,
         state: 'ready',
         nextAttemptAt: now,
+        seq: 0,
       };
       message.jobs.set(destination, job);
     }

@@ -1,13 +1,28 @@
-// The scheduler: per-destination FIFO queues served round-robin under a per-destination and a
-// global connection cap, deferred jobs in a heap by retry time. A slow destination only ever
-// holds its own slots, so it cannot hold up the others.
+// The scheduler: FIFO queues per destination and shaping class, served round-robin under a
+// per-destination and a global connection cap and under the RateLimits (shaping/), deferred jobs
+// in a heap by retry time. A slow, limited or backed-off destination only ever holds its own
+// queue, so it cannot hold up the others. One timer wakes the next retry or limit wait: no polling.
 import type { RecipientState } from '../spool/record.ts';
+import type { AdaptiveBackoffConfig, RateLimitConfig } from '../config/types.ts';
 import type { Spool } from '../spool/store.ts';
 import type { RecipientResult } from '../delivery/results.ts';
 import type { DeliveryReport, DeliveryRequest } from '../delivery/deliverer.ts';
 import { nextStep, type RetryPolicy } from './backoff.ts';
 import { MinHeap } from './heap.ts';
 import type { Job, QueuedMessage, QueuedRecipient } from './model.ts';
+import { Shaper, type BackoffTransition } from '../shaping/shaper.ts';
+import { unshaped, type ShapingClass } from '../shaping/plan.ts';
+import {
+  liveJobs,
+  newQueue,
+  peekReady,
+  queueKey,
+  takeHead,
+  type ReadyQueue,
+  type WaitReason,
+} from './queues.ts';
+import { realTimer, WakeTimer, type SetTimer } from './timer.ts';
+import { MxSites } from './mx-sites.ts';
 
 export type FinalOutcome = 'delivered' | 'bounced' | 'expired' | 'handedoff';
 
@@ -29,6 +44,17 @@ export interface SchedulerObserver {
   failed(message: QueuedMessage, recipients: QueuedRecipient[]): Promise<void>;
   finished(message: QueuedMessage, now: number): void;
   error(message: string, fields: Record<string, unknown>): void;
+  /** A message at the head of its queue was held back by the named RateLimit. */
+  limited?(limit: string): void;
+  backoff?(transition: BackoffTransition): void;
+}
+
+/** What the scheduler shapes by; replaced on config reload. */
+export interface ShapingSettings {
+  rateLimits: readonly RateLimitConfig[];
+  adaptiveBackoff: AdaptiveBackoffConfig;
+  /** Sending domains whose queued mail is held. */
+  suspendedDomains: readonly string[];
 }
 
 export interface SchedulerLimits {
@@ -43,35 +69,54 @@ export interface SchedulerDeps {
   observer: SchedulerObserver;
   now: () => number;
   random: () => number;
-}
-
-interface DestinationQueue {
-  ready: Job[];
-  /** Index of the first live entry in `ready` (cheap FIFO without shift()). */
-  head: number;
-  inflight: number;
+  /** One-shot timer; setTimeout unless a test injects a fake clock. */
+  setTimer?: SetTimer;
+  /** MX host names of a recipient domain, for MX-rollup limits. */
+  resolveMx?: (domain: string) => Promise<string[]>;
 }
 
 export class Scheduler {
   private readonly deps: SchedulerDeps;
   /** Current limits; replaced on config reload. */
   limits: SchedulerLimits;
+  /** Token buckets, connection counts and backoff per limit destination. */
+  readonly shaper: Shaper;
   /** Every message not yet finished, by queue id. */
   readonly messages = new Map<string, QueuedMessage>();
-  private readonly queues = new Map<string, DestinationQueue>();
-  /** Destinations with at least one ready job, in round-robin order. */
-  private readonly readyDestinations = new Set<string>();
+  /** Ready queues by key (destination and shaping class). */
+  private queues = new Map<string, ReadyQueue>();
+  /** Queues with a job to send and nothing holding them back, in round-robin order. */
+  private serviceable = new Set<ReadyQueue>();
+  /** Queues held back by a full token bucket, by the instant the bucket has credit again. */
+  private rateWaits = new MinHeap<ReadyQueue>();
+  /** Queues waiting for a connection to free, by the counter they wait on. */
+  private connectionWaits = new Map<string, Set<ReadyQueue>>();
+  /** Ready jobs of suspended sending domains, held until a reload un-suspends the domain. */
+  private held = new Map<string, Job[]>();
+  private suspended = new Set<string>();
+  /** The limits in force as JSON, to tell a reload that needs the queues rebuilt. */
+  private shapingShape = '';
   private readonly deferred = new MinHeap<Job>();
   /** Attempts running now, all destinations. */
   private inflight = 0;
+  /** Attempts running now per destination. */
+  private readonly destinationInflight = new Map<string, number>();
   /** While paused (draining) no new attempt starts. */
   private paused = false;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly timer: WakeTimer;
+  private readonly mx: MxSites;
+  /** Arrival counter for Job.seq. */
+  private seq = 0;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(deps: SchedulerDeps, limits: SchedulerLimits) {
+  constructor(deps: SchedulerDeps, limits: SchedulerLimits, shaping?: ShapingSettings) {
     this.deps = deps;
     this.limits = limits;
+    this.shaper = new Shaper(shaping?.rateLimits ?? [], shaping?.adaptiveBackoff ?? noBackoff);
+    this.suspended = new Set(shaping?.suspendedDomains ?? []);
+    this.shapingShape = shapeOf(shaping?.rateLimits ?? []);
+    this.timer = new WakeTimer(deps.setTimer ?? realTimer, () => this.wake());
+    this.mx = new MxSites(deps.resolveMx ?? (() => Promise.resolve([])), deps.now);
   }
 
   get inflightCount(): number {
@@ -79,13 +124,12 @@ export class Scheduler {
   }
 
   start(): void {
-    this.timer = setInterval(() => this.wakeDeferred(), 200);
-    this.timer.unref();
+    this.paused = false;
     this.pump();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.timer.stop();
     this.paused = true;
   }
 
@@ -98,6 +142,25 @@ export class Scheduler {
     this.pump();
   }
 
+  /**
+   * New limits, shares, backoff settings or suspended domains. Buckets keep their state; when
+   * what the limits match or which domains are suspended changed, the ready queues are rebuilt
+   * in arrival order under the new classes.
+   */
+  configureShaping(shaping: ShapingSettings): void {
+    this.shaper.configure(shaping.rateLimits, shaping.adaptiveBackoff);
+    const suspended = new Set(shaping.suspendedDomains);
+    const shape = shapeOf(shaping.rateLimits);
+    const changed =
+      shape !== this.shapingShape ||
+      suspended.size !== this.suspended.size ||
+      [...suspended].some((d) => !this.suspended.has(d));
+    this.suspended = suspended;
+    this.shapingShape = shape;
+    if (changed) this.rebuildQueues();
+    this.pump();
+  }
+
   /** Resolves when no attempt is in flight. */
   idle(): Promise<void> {
     if (this.inflight === 0) return Promise.resolve();
@@ -107,10 +170,11 @@ export class Scheduler {
   add(message: QueuedMessage): void {
     this.messages.set(message.envelope.id, message);
     for (const job of message.jobs.values()) {
+      job.seq = ++this.seq;
       if (job.state === 'deferred') this.deferred.push(job.nextAttemptAt, job);
       else this.enqueueReady(job);
     }
-    if (message.jobs.size === 0) this.finish(message);
+    if (message.jobs.size === 0) void this.finish(message);
     this.pump();
   }
 
@@ -147,72 +211,181 @@ export class Scheduler {
     return all;
   }
 
-  private enqueueReady(job: Job): void {
-    job.state = 'ready';
-    let q = this.queues.get(job.destination);
-    if (!q) {
-      q = { ready: [], head: 0, inflight: 0 };
-      this.queues.set(job.destination, q);
-    }
-    q.ready.push(job);
-    this.readyDestinations.add(job.destination);
+  /** Why a ready job is not being sent (undefined: it is next in line, or not ready). */
+  whyWaiting(job: Job): WaitReason | undefined {
+    if (job.state !== 'ready') return undefined;
+    if (job.hold) return { reason: job.hold };
+    const q = job.queueKey === undefined ? undefined : this.queues.get(job.queueKey);
+    return q?.waiting;
   }
 
-  private wakeDeferred(): void {
+  /** Limit destinations a limit holds back now, and those in backoff (the destinations metric). */
+  destinationStates(): { rateLimited: number; backedOff: number } {
+    const limited = new Set<string>();
+    for (const q of this.queues.values()) {
+      if (q.waitingOn !== undefined && q.waiting?.reason !== 'destination connections')
+        limited.add(q.waitingOn);
+    }
+    const backedOff = this.shaper.states().filter((s) => s.backoff === 'backoff').length;
+    return { rateLimited: limited.size, backedOff };
+  }
+
+  private enqueueReady(job: Job): void {
+    job.state = 'ready';
+    job.queueKey = undefined;
+    delete job.hold;
+    const message = job.message;
+    if (this.suspended.has(message.senderDomain)) {
+      job.hold = 'domain suspended';
+      let list = this.held.get(message.senderDomain);
+      if (!list) this.held.set(message.senderDomain, (list = []));
+      list.push(job);
+      return;
+    }
+    let mxHosts: string[] = [];
+    if (this.shaper.needsMxHosts) {
+      const known = this.mx.hostsOf(job.domain);
+      if (known === undefined) {
+        job.hold = 'resolving MX';
+        this.mx.whenResolved(job.domain, () => {
+          if (job.hold === 'resolving MX' && job.state === 'ready' && !message.deleted) {
+            this.enqueueReady(job);
+            this.pump();
+          }
+        });
+        return;
+      }
+      mxHosts = known;
+    }
+    const shaping =
+      this.shaper.limitCount === 0
+        ? unshaped
+        : this.shaper.classify({
+            sender: message.envelope.from,
+            senderDomain: message.senderDomain,
+            recipientDomain: job.domain,
+            mxHosts,
+          });
+    const key = queueKey(job.destination, shaping);
+    let q = this.queues.get(key);
+    if (!q) {
+      q = newQueue(job.destination, shaping);
+      this.queues.set(key, q);
+    }
+    job.queueKey = key;
+    q.jobs.push(job);
+    if (q.waiting === undefined) this.serviceable.add(q);
+  }
+
+  /** Ready jobs re-queued in arrival order, under the current classes and suspensions. */
+  private rebuildQueues(): void {
+    const ready: Job[] = [];
+    for (const q of this.queues.values()) {
+      q.dead = true;
+      ready.push(...liveJobs(q));
+    }
+    for (const list of this.held.values()) ready.push(...list.filter((j) => j.state === 'ready'));
+    for (const m of this.messages.values()) {
+      for (const j of m.jobs.values()) if (j.hold === 'resolving MX' && j.state === 'ready') ready.push(j);
+    }
+    this.queues = new Map();
+    this.serviceable = new Set();
+    this.rateWaits = new MinHeap();
+    this.connectionWaits = new Map();
+    this.held = new Map();
+    ready.sort((a, b) => a.seq - b.seq);
+    for (const job of ready) if (!job.message.deleted) this.enqueueReady(job);
+  }
+
+  private wake(): void {
     const now = this.deps.now();
-    let woke = false;
     while ((this.deferred.peekKey() ?? Infinity) <= now) {
       const [at, job] = this.deferred.pop()!;
       // Stale heap entries (retried early, deleted, rescheduled) are skipped.
       if (job.state !== 'deferred' || job.nextAttemptAt !== at || job.message.deleted) continue;
       this.enqueueReady(job);
-      woke = true;
     }
-    if (woke) this.pump();
+    while ((this.rateWaits.peekKey() ?? Infinity) <= now) {
+      const [, q] = this.rateWaits.pop()!;
+      if (q.dead || q.waiting?.reason !== 'rate limit') continue;
+      this.release(q);
+    }
+    this.pump();
+  }
+
+  private release(q: ReadyQueue): void {
+    q.waiting = undefined;
+    q.waitingOn = undefined;
+    if (!q.dead) this.serviceable.add(q);
+  }
+
+  private waitForConnection(q: ReadyQueue, on: string, reason: WaitReason): void {
+    this.serviceable.delete(q);
+    q.waiting = reason;
+    q.waitingOn = on;
+    let set = this.connectionWaits.get(on);
+    if (!set) this.connectionWaits.set(on, (set = new Set()));
+    set.add(q);
+  }
+
+  private connectionFreed(on: string): void {
+    const set = this.connectionWaits.get(on);
+    if (!set) return;
+    this.connectionWaits.delete(on);
+    for (const q of set) if (q.waitingOn === on) this.release(q);
   }
 
   private pump(): void {
-    if (this.paused) return;
+    const now = this.deps.now();
+    if (!this.paused) this.serve(now);
+    this.timer.arm(minDefined(this.deferred.peekKey(), this.rateWaits.peekKey()), now);
+  }
+
+  private serve(now: number): void {
     const { maxConnections, maxConnectionsPerDestination } = this.limits;
-    let progress = true;
-    while (progress && this.inflight < maxConnections) {
-      progress = false;
-      for (const destination of [...this.readyDestinations]) {
-        if (this.inflight >= maxConnections) break;
-        const q = this.queues.get(destination);
-        if (!q) continue;
-        // At its cap the destination keeps its place; attempt() calls pump() when a slot frees.
-        if (q.inflight >= maxConnectionsPerDestination) continue;
-        const job = this.nextReady(q);
-        if (!job) {
-          this.readyDestinations.delete(destination);
-          continue;
+    // A queue served is re-added at the end, so this loop visits it again after the others.
+    for (const q of this.serviceable) {
+      if (this.inflight >= maxConnections) break;
+      const job = peekReady(q);
+      if (!job) {
+        this.serviceable.delete(q);
+        if (this.queues.get(q.key) === q) this.queues.delete(q.key);
+        continue;
+      }
+      const destinationBusy = this.destinationInflight.get(q.destination) ?? 0;
+      if (destinationBusy >= maxConnectionsPerDestination) {
+        this.waitForConnection(q, `dest:${q.destination}`, { reason: 'destination connections' });
+        continue;
+      }
+      const admission = this.shaper.admit(q.shaping, now);
+      if (!admission.admitted) {
+        this.deps.observer.limited?.(admission.limit);
+        if (admission.reason === 'connection limit') {
+          this.waitForConnection(q, admission.id, { reason: 'connection limit', limit: admission.limit });
+        } else {
+          this.serviceable.delete(q);
+          const backoff = q.shaping.limits.some(
+            (a) => a.limit.name === admission.limit && this.shaper.backoffOf(a.id).factor < 1,
+          );
+          q.waiting = { reason: 'rate limit', limit: admission.limit, until: admission.until, backoff };
+          q.waitingOn = q.shaping.limits.find((a) => a.limit.name === admission.limit)?.id;
+          this.rateWaits.push(admission.until, q);
         }
-        // Rotate so the next pass starts with another destination.
-        this.readyDestinations.delete(destination);
-        this.readyDestinations.add(destination);
-        q.inflight++;
-        this.inflight++;
-        progress = true;
-        void this.attempt(job, q);
+        continue;
       }
+      takeHead(q);
+      this.serviceable.delete(q);
+      this.serviceable.add(q);
+      this.inflight++;
+      this.destinationInflight.set(q.destination, destinationBusy + 1);
+      this.shaper.started(q.shaping);
+      void this.attempt(job, q.destination, q.shaping);
     }
   }
 
-  private nextReady(q: DestinationQueue): Job | undefined {
-    while (q.head < q.ready.length) {
-      const job = q.ready[q.head++]!;
-      if (q.head > 1024 && q.head * 2 > q.ready.length) {
-        q.ready.splice(0, q.head);
-        q.head = 0;
-      }
-      if (job.state === 'ready' && !job.message.deleted) return job;
-    }
-    return undefined;
-  }
-
-  private async attempt(job: Job, q: DestinationQueue): Promise<void> {
+  private async attempt(job: Job, destination: string, shaping: ShapingClass): Promise<void> {
     job.state = 'inflight';
+    job.queueKey = undefined;
     const started = this.deps.now();
     try {
       const message = job.message;
@@ -224,13 +397,19 @@ export class Scheduler {
         return;
       }
       const recipients = job.recipientIndexes.map((i) => message.recipients[i]!.address);
-      const report = await this.deps.deliver({
-        from: message.envelope.from,
-        recipients,
-        body,
-        domain: job.domain,
-      });
-      this.deps.observer.attempt(job.destination, this.deps.now() - started);
+      const request: DeliveryRequest = { from: message.envelope.from, recipients, body, domain: job.domain };
+      if (shaping.maxConnections !== undefined || shaping.maxMessagesPerConnection !== undefined) {
+        request.pool = {
+          key: shaping.key,
+          maxConnections: shaping.maxConnections,
+          maxMessages: shaping.maxMessagesPerConnection,
+        };
+      }
+      const report = await this.deps.deliver(request);
+      const now = this.deps.now();
+      this.deps.observer.attempt(job.destination, now - started);
+      const replies = report.results.map((r) => ({ code: r.code, text: r.reply }));
+      for (const t of this.shaper.observe(shaping, replies, now)) this.deps.observer.backoff?.(t);
       if (!message.deleted) await this.apply(job, report);
     } catch (err) {
       this.deps.observer.error('delivery attempt failed', {
@@ -239,9 +418,13 @@ export class Scheduler {
       });
       if (!job.message.deleted) this.deferJob(job, this.deps.now());
     } finally {
-      q.inflight--;
       this.inflight--;
-      if (q.ready.length > q.head) this.readyDestinations.add(job.destination);
+      const busy = (this.destinationInflight.get(destination) ?? 1) - 1;
+      if (busy <= 0) this.destinationInflight.delete(destination);
+      else this.destinationInflight.set(destination, busy);
+      this.shaper.finished(shaping);
+      this.connectionFreed(`dest:${destination}`);
+      for (const a of shaping.limits) this.connectionFreed(a.id);
       if (this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
       this.pump();
     }
@@ -344,4 +527,25 @@ export class Scheduler {
     await this.deps.spool.remove(message.envelope.id);
     this.deps.observer.finished(message, this.deps.now());
   }
+}
+
+const noBackoff: AdaptiveBackoffConfig = {
+  enabled: false,
+  throttlePatterns: [],
+  decrease: 0.5,
+  increase: 1.5,
+  minFactor: 1,
+  successesPerStep: 1,
+  hold: '0s',
+};
+
+/** Any change to the limits rebuilds the queues, whose classes hold the compiled limits. */
+function shapeOf(limits: readonly RateLimitConfig[]): string {
+  return JSON.stringify(limits);
+}
+
+function minDefined(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
 }

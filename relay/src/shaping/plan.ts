@@ -1,0 +1,127 @@
+// The shaping plan: RateLimits from the config compiled into what the scheduler counts against
+// (the relay's share applied), and which limit destinations one message falls into. Pure.
+import type { AdaptiveBackoffConfig, RateLimitConfig } from '../config/types.ts';
+import { durationMs } from '../config/duration.ts';
+import { periodMs, scaleRate, type BucketRate } from './bucket.ts';
+import { destinationKey, limitMatches, type LimitMatch, type MessageTraits } from './match.ts';
+import type { AdaptiveBackoffPolicy } from './backoff.ts';
+
+export interface CompiledLimit {
+  name: string;
+  match: LimitMatch;
+  /** The rate this relay enforces (share applied); undefined: no rate, only connection caps. */
+  rate: BucketRate | undefined;
+  /** Concurrent deliveries per limit destination (share applied, at least 1). */
+  maxConnections: number | undefined;
+  maxMessagesPerConnection: number | undefined;
+  onExceed: 'defer' | 'reject';
+  /** How the limit's counters are split: per MX site, per recipient domain, or one total. */
+  keyBy: 'mx' | 'domain' | 'total';
+}
+
+/** One limit applied to one message: `id` names the counters ("limit\0destination key"). */
+export interface AppliedLimit {
+  limit: CompiledLimit;
+  id: string;
+  /** The limit destination: an MX site ("mx:a,b"), a recipient domain, or "*" for a total. */
+  destination: string;
+}
+
+/** The limits a delivery job falls under; jobs with the same `key` share one queue. */
+export interface ShapingClass {
+  key: string;
+  limits: AppliedLimit[];
+  /** Smallest maxConnections / maxMessagesPerConnection among the limits (for the SMTP pool). */
+  maxConnections: number | undefined;
+  maxMessagesPerConnection: number | undefined;
+}
+
+export const unshaped: ShapingClass = {
+  key: '',
+  limits: [],
+  maxConnections: undefined,
+  maxMessagesPerConnection: undefined,
+};
+
+export function compileLimits(configs: readonly RateLimitConfig[]): CompiledLimit[] {
+  return configs.map((c) => {
+    const share = c.share ?? 1;
+    const match: LimitMatch = {
+      senderDomains: c.match.senderDomains,
+      senderAddresses: c.match.senderAddresses,
+      recipientDomains: c.match.recipientDomains,
+      recipientMXHosts: c.match.recipientMXHosts ?? [],
+    };
+    const base = c.rate
+      ? { messages: c.rate.messages, periodMs: periodMs[c.rate.per], burst: c.burst }
+      : undefined;
+    return {
+      name: c.name,
+      match,
+      rate: base ? scaleRate(base, share) : undefined,
+      // Rounded down so the pool's total is never exceeded (except when a share is below 1/n).
+      maxConnections:
+        c.maxConnections === undefined ? undefined : Math.max(1, Math.floor(c.maxConnections * share)),
+      maxMessagesPerConnection: c.maxMessagesPerConnection,
+      onExceed: c.onExceed,
+      keyBy:
+        match.recipientMXHosts.length > 0 ? 'mx' : match.recipientDomains.length > 0 ? 'domain' : 'total',
+    };
+  });
+}
+
+/** Whether any limit needs the recipient domain's MX hosts to decide. */
+export function needsMxHosts(limits: readonly CompiledLimit[]): boolean {
+  return limits.some((l) => l.match.recipientMXHosts.length > 0);
+}
+
+/** The limits that apply to a message to one destination, `onExceed` as asked. */
+export function applicableLimits(
+  limits: readonly CompiledLimit[],
+  traits: MessageTraits,
+  onExceed: 'defer' | 'reject',
+): AppliedLimit[] {
+  const applied: AppliedLimit[] = [];
+  for (const limit of limits) {
+    if (limit.onExceed !== onExceed || !limitMatches(limit.match, traits)) continue;
+    const destination = limit.keyBy === 'total' ? '*' : destinationKey(limit.match, traits);
+    applied.push({ limit, id: `${limit.name}\0${destination}`, destination });
+  }
+  return applied;
+}
+
+/**
+ * The scheduling class of a job: the deferring limits, plus the connection caps of rejecting
+ * limits (Reject only concerns the rate at submission).
+ */
+export function classify(limits: readonly CompiledLimit[], traits: MessageTraits): ShapingClass {
+  const applied = applicableLimits(limits, traits, 'defer');
+  for (const a of applicableLimits(limits, traits, 'reject')) {
+    if (a.limit.maxConnections !== undefined || a.limit.maxMessagesPerConnection !== undefined) {
+      applied.push({ ...a, limit: { ...a.limit, rate: undefined } });
+    }
+  }
+  if (applied.length === 0) return unshaped;
+  return {
+    key: applied.map((a) => a.id).join('\n'),
+    limits: applied,
+    maxConnections: smallest(applied.map((a) => a.limit.maxConnections)),
+    maxMessagesPerConnection: smallest(applied.map((a) => a.limit.maxMessagesPerConnection)),
+  };
+}
+
+function smallest(values: (number | undefined)[]): number | undefined {
+  const defined = values.filter((v): v is number => v !== undefined);
+  return defined.length > 0 ? Math.min(...defined) : undefined;
+}
+
+export function backoffPolicy(config: AdaptiveBackoffConfig): AdaptiveBackoffPolicy {
+  return {
+    decrease: config.decrease,
+    increase: config.increase,
+    minFactor: config.minFactor,
+    successesPerStep: config.successesPerStep,
+    holdMs: durationMs(config.hold),
+    patterns: config.throttlePatterns.map((p) => new RegExp(p, 'i')),
+  };
+}

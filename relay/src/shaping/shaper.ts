@@ -1,0 +1,245 @@
+// The shaping state of one relay: a token bucket, a connection count and an adaptive backoff
+// state per limit destination. Decisions are the pure functions of bucket.ts and backoff.ts; this
+// class only keeps their state and answers the scheduler ("may this class go now?").
+import type { AdaptiveBackoffConfig, RateLimitConfig } from '../config/types.ts';
+import { convert, fullBucket, readyAt, scaleRate, take, type Bucket, type BucketRate } from './bucket.ts';
+import {
+  isThrottle,
+  mode,
+  normal,
+  onSuccess,
+  onThrottle,
+  type AdaptiveBackoffPolicy,
+  type BackoffMode,
+  type BackoffState,
+} from './backoff.ts';
+import {
+  applicableLimits,
+  backoffPolicy,
+  classify,
+  compileLimits,
+  needsMxHosts,
+  type AppliedLimit,
+  type CompiledLimit,
+  type ShapingClass,
+} from './plan.ts';
+import type { MessageTraits } from './match.ts';
+
+export type Admission =
+  | { admitted: true }
+  | { admitted: false; reason: 'rate limit'; limit: string; until: number }
+  | { admitted: false; reason: 'connection limit'; limit: string; id: string };
+
+export interface BackoffTransition {
+  limit: string;
+  destination: string;
+  from: BackoffMode;
+  to: BackoffMode;
+  factor: number;
+}
+
+/** One limit destination as shown in metrics and the API. */
+export interface LimitDestinationState {
+  limit: string;
+  destination: string;
+  /** Messages per second admitted now (share and backoff applied); undefined without a rate. */
+  ratePerSecond: number | undefined;
+  connections: number;
+  backoff: BackoffMode;
+  backoffFactor: number;
+}
+
+export interface Reply {
+  code: number | undefined;
+  text: string;
+}
+
+export class Shaper {
+  /** Limits in force (share applied), replaced on reload. */
+  private limits: CompiledLimit[] = [];
+  private policy: AdaptiveBackoffPolicy | undefined;
+  /** Token bucket per limit destination id, created full on first use. */
+  private readonly buckets = new Map<string, { bucket: Bucket; rate: BucketRate }>();
+  /** Deliveries in flight per limit destination id. */
+  private readonly connections = new Map<string, number>();
+  /** Backoff per limit destination id; absent means normal. */
+  private readonly backoff = new Map<string, BackoffState>();
+  /** Limit and destination names per id, for reporting. */
+  private readonly names = new Map<string, { limit: string; destination: string }>();
+
+  constructor(limits: readonly RateLimitConfig[], backoff: AdaptiveBackoffConfig) {
+    this.configure(limits, backoff);
+  }
+
+  /** New limits or shares: buckets keep their debt, converted to the new rate. */
+  configure(limits: readonly RateLimitConfig[], backoff: AdaptiveBackoffConfig): void {
+    this.limits = compileLimits(limits);
+    this.policy = backoff.enabled ? backoffPolicy(backoff) : undefined;
+    if (!this.policy) this.backoff.clear();
+    const byName = new Map(this.limits.map((l) => [l.name, l]));
+    for (const [id, entry] of this.buckets) {
+      const limit = byName.get(id.slice(0, id.indexOf('\0')));
+      if (!limit?.rate) {
+        this.buckets.delete(id);
+        continue;
+      }
+      const rate = this.effectiveRate(id, limit.rate);
+      entry.bucket = convert(entry.bucket, entry.rate, rate);
+      entry.rate = rate;
+    }
+  }
+
+  get needsMxHosts(): boolean {
+    return needsMxHosts(this.limits);
+  }
+
+  get limitCount(): number {
+    return this.limits.length;
+  }
+
+  classify(traits: MessageTraits): ShapingClass {
+    const cls = classify(this.limits, traits);
+    for (const a of cls.limits) this.names.set(a.id, { limit: a.limit.name, destination: a.destination });
+    return cls;
+  }
+
+  /** Whether one more delivery of this class may start now; takes the rate credit if so. */
+  admit(cls: ShapingClass, now: number): Admission {
+    for (const a of cls.limits) {
+      const max = a.limit.maxConnections;
+      if (max !== undefined && (this.connections.get(a.id) ?? 0) >= max)
+        return { admitted: false, reason: 'connection limit', limit: a.limit.name, id: a.id };
+    }
+    // All limits must admit: only take credit when every bucket has it, else wait for the latest.
+    let until = now;
+    let blocking: AppliedLimit | undefined;
+    for (const a of cls.limits) {
+      if (!a.limit.rate) continue;
+      const entry = this.bucketOf(a, now);
+      const at = readyAt(entry.bucket, entry.rate, now);
+      if (at > until) {
+        until = at;
+        blocking = a;
+      }
+    }
+    if (blocking) return { admitted: false, reason: 'rate limit', limit: blocking.limit.name, until };
+    for (const a of cls.limits) {
+      if (!a.limit.rate) continue;
+      const entry = this.bucketOf(a, now);
+      const result = take(entry.bucket, entry.rate, now);
+      entry.bucket = result.bucket;
+    }
+    return { admitted: true };
+  }
+
+  /** Reject limits at RCPT TO: takes credit from each, or names the first that refuses. */
+  admitSubmission(
+    traits: MessageTraits,
+    now: number,
+  ): { ok: true } | { ok: false; limit: string; until: number } {
+    const applied = applicableLimits(this.limits, traits, 'reject');
+    for (const a of applied) {
+      if (!a.limit.rate) continue;
+      this.names.set(a.id, { limit: a.limit.name, destination: a.destination });
+      const entry = this.bucketOf(a, now);
+      const at = readyAt(entry.bucket, entry.rate, now);
+      if (at > now) return { ok: false, limit: a.limit.name, until: at };
+    }
+    for (const a of applied) {
+      if (!a.limit.rate) continue;
+      const entry = this.bucketOf(a, now);
+      entry.bucket = take(entry.bucket, entry.rate, now).bucket;
+    }
+    return { ok: true };
+  }
+
+  started(cls: ShapingClass): void {
+    for (const a of cls.limits) this.connections.set(a.id, (this.connections.get(a.id) ?? 0) + 1);
+  }
+
+  finished(cls: ShapingClass): void {
+    for (const a of cls.limits) {
+      const n = (this.connections.get(a.id) ?? 1) - 1;
+      if (n <= 0) this.connections.delete(a.id);
+      else this.connections.set(a.id, n);
+    }
+  }
+
+  /**
+   * Feeds one attempt's replies to the backoff of the class's rate-limited destinations: a
+   * throttling reply lowers the rate, a success counts towards recovery.
+   */
+  observe(cls: ShapingClass, replies: readonly Reply[], now: number): BackoffTransition[] {
+    const policy = this.policy;
+    if (!policy) return [];
+    const throttled = replies.some((r) => {
+      const code = r.code ?? Number(/^(\d{3})/.exec(r.text)?.[1] ?? 0);
+      const enhanced = /^\d{3}[ -](\d\.\d{1,3}\.\d{1,3})/.exec(r.text)?.[1];
+      return isThrottle(code, enhanced, r.text, policy);
+    });
+    const succeeded = !throttled && replies.some((r) => (r.code ?? Number(r.text.slice(0, 3))) < 300);
+    if (!throttled && !succeeded) return [];
+    const transitions: BackoffTransition[] = [];
+    for (const a of cls.limits) {
+      if (!a.limit.rate) continue;
+      const before = this.backoff.get(a.id) ?? normal;
+      const after = throttled ? onThrottle(before, now, policy) : onSuccess(before, now, policy);
+      if (after === before) continue;
+      if (after.factor >= 1) this.backoff.delete(a.id);
+      else this.backoff.set(a.id, after);
+      if (after.factor !== before.factor) {
+        const entry = this.bucketOf(a, now);
+        const rate = this.effectiveRate(a.id, a.limit.rate);
+        entry.bucket = convert(entry.bucket, entry.rate, rate);
+        entry.rate = rate;
+        transitions.push({
+          limit: a.limit.name,
+          destination: a.destination,
+          from: mode(before),
+          to: mode(after),
+          factor: after.factor,
+        });
+      }
+    }
+    return transitions;
+  }
+
+  /** Every limit destination seen, for metrics and the API. */
+  states(): LimitDestinationState[] {
+    const ids = new Set([...this.buckets.keys(), ...this.connections.keys(), ...this.backoff.keys()]);
+    const out: LimitDestinationState[] = [];
+    for (const id of ids) {
+      const name = this.names.get(id);
+      if (!name) continue;
+      const entry = this.buckets.get(id);
+      const b = this.backoff.get(id) ?? normal;
+      out.push({
+        limit: name.limit,
+        destination: name.destination,
+        ratePerSecond: entry ? (entry.rate.messages * 1000) / entry.rate.periodMs : undefined,
+        connections: this.connections.get(id) ?? 0,
+        backoff: mode(b),
+        backoffFactor: b.factor,
+      });
+    }
+    return out;
+  }
+
+  backoffOf(id: string): BackoffState {
+    return this.backoff.get(id) ?? normal;
+  }
+
+  private effectiveRate(id: string, base: BucketRate): BucketRate {
+    return scaleRate(base, this.backoff.get(id)?.factor ?? 1);
+  }
+
+  private bucketOf(a: AppliedLimit, now: number): { bucket: Bucket; rate: BucketRate } {
+    let entry = this.buckets.get(a.id);
+    if (!entry) {
+      const rate = this.effectiveRate(a.id, a.limit.rate!);
+      entry = { bucket: fullBucket(rate, now), rate };
+      this.buckets.set(a.id, entry);
+    }
+    return entry;
+  }
+}
