@@ -17,6 +17,7 @@ import {
 import { buildMessage, type QueuedMessage, type QueuedRecipient } from './scheduler/model.ts';
 import { Deliverer } from './delivery/deliverer.ts';
 import { dnsClient } from './delivery/mx.ts';
+import { DkimKeyring } from './delivery/dkim.ts';
 import { Intake, type AcceptedMessage } from './smtp/server.ts';
 import { protocolKeyword, receivedHeader } from './smtp/received.ts';
 import { RelayMetrics, type QueueSnapshot } from './metrics/metrics.ts';
@@ -50,6 +51,8 @@ export class Relay {
   private accounting: AccountingLog | undefined;
   private admin: Server | undefined;
   private readonly watcher: FileWatcher;
+  /** The DKIM keys in use; a key that fails to load on reload keeps its predecessor. */
+  private dkim: DkimKeyring | undefined;
   /** True once SIGTERM or POST /drain started the shutdown. */
   draining = false;
   /** Last measured free bytes on the spool filesystem. */
@@ -64,6 +67,7 @@ export class Relay {
     this.runtime = options.runtime;
     const config = this.runtime.config;
     this.metrics = new RelayMetrics(() => this.snapshot());
+    this.metrics.isReady = () => this.notReadyReasons().length === 0;
     this.metrics.setSendingDomains(config.sendingDomains.map((d) => d.domain));
     this.spool = new Spool({
       dir: config.spool.dir,
@@ -165,6 +169,7 @@ export class Relay {
       queueId: id,
       recipients: m.recipients,
       date: new Date(now),
+      tls: m.tls,
     });
     const body = Buffer.concat([Buffer.from(received), m.body]);
     const envelope = await this.spool.write(
@@ -190,6 +195,17 @@ export class Relay {
       dns: dnsClient(d.dns.servers, Math.min(durationMs(d.connectTimeout), 5000)),
     };
     if (runtime.credentials) settings.credentials = runtime.credentials;
+    // DKIM keys are read here, so a rotated key file (which triggers a reload) signs the next attempt.
+    const { keyring, errors } = DkimKeyring.load(runtime.config.sendingDomains, this.dkim);
+    for (const e of errors)
+      this.log('error', 'DKIM key not usable, keeping the previous one if any', { ...e });
+    this.dkim = keyring;
+    settings.dkim = keyring;
+    settings.onDkim = (domain) =>
+      this.metrics.dkimSigned.inc({
+        sending_domain: this.metrics.domainLabel(domain ?? ''),
+        result: domain ? 'signed' : 'no_key',
+      });
     return new Deliverer(settings);
   }
 
