@@ -32,15 +32,15 @@ export class AuthThrottle {
     return combine(this.keys(address, username).map((k) => verdict(this.counters.get(k), now, this.policy)));
   }
 
-  /** Records a failure; returns true when it locked the client IP or the username out. */
-  fail(address: string, username: string): boolean {
+  /** Records a failure; returns how many keys (client IP, username) it locked out. */
+  fail(address: string, username: string): number {
     const now = this.now();
     prune(this.counters, now, this.policy);
-    let locked = false;
+    let locked = 0;
     for (const key of this.keys(address, username)) {
       const before = this.counters.get(key);
       const after = afterFailure(before, now, this.policy);
-      if (after.lockedUntil > now && before?.lockedUntil !== after.lockedUntil) locked = true;
+      if (after.lockedUntil > now && before?.lockedUntil !== after.lockedUntil) locked++;
       this.counters.set(key, after);
     }
     return locked;

@@ -83,6 +83,11 @@ class RelaySmtpServer extends SMTPServer {
   override connect(socket: Socket, socketOptions?: Parameters<SMTPServer['connect']>[1]): void {
     const connection = new SMTPConnection(this, socket, socketOptions);
     this.guard(connection as unknown as GuardedConnection);
+    // smtp-server advertises AUTH before STARTTLS (and only refuses it with 538 when used); the
+    // relay neither offers nor accepts it on a connection that is not encrypted (RFC 4954 §4).
+    const c = connection as unknown as { secure: boolean; _isSupported(command: string): boolean };
+    const isSupported = c._isSupported.bind(connection);
+    c._isSupported = (command) => (command === 'AUTH' && !c.secure ? false : isSupported(command));
     this.connections.add(connection);
     connection.on('error', (err: Error) => this.emit('error', err));
     if (!this.isTrusted(socket.remoteAddress ?? '')) {
@@ -323,8 +328,9 @@ export class Intake {
     const verdict = this.throttle.check(address, username);
     const failed = () => {
       this.deps.metrics.authFailures.inc({ listener: name });
-      if (this.throttle.fail(address, username)) {
-        this.deps.metrics.authLockouts.inc();
+      const locked = this.throttle.fail(address, username);
+      if (locked > 0) {
+        this.deps.metrics.authLockouts.inc(locked);
         this.deps.log('warn', 'AUTH lockout', { client: address, username });
       }
       cb(this.refuse(REPLIES.authFailed, 'authFailed'));
