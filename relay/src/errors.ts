@@ -19,6 +19,8 @@ export const REPLIES = {
   // RFC 3463 4.3.1: mail system full.
   diskFull: { code: 452, enhanced: '4.3.1', message: 'Insufficient system storage' },
   tooManyRecipients: { code: 452, enhanced: '4.5.3', message: 'Too many recipients' },
+  // A RateLimit with onExceed: reject. 4xx so the client keeps the message and retries later.
+  rateLimited: { code: 451, enhanced: '4.7.0', message: 'Rate limit exceeded, try again later' },
   authRequired: { code: 530, enhanced: '5.7.0', message: 'Authentication required' },
   authFailed: { code: 535, enhanced: '5.7.8', message: 'Authentication credentials invalid' },
   // Never an open relay: refused at MAIL/RCPT time, so no bounce ever goes to a forged sender.

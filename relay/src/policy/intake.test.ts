@@ -4,6 +4,7 @@ import {
   connectPolicy,
   mailFromPolicy,
   rcptToPolicy,
+  submissionLimitPolicy,
   type MailFromInput,
   type RcptToInput,
 } from './intake.ts';
@@ -151,4 +152,13 @@ describe('networkMatcher', () => {
   for (const [address, expected] of cases) {
     test(`${address} is ${expected ? '' : 'not '}in the list`, () => assert.equal(m.has(address), expected));
   }
+});
+
+test('a recipient over a Reject rate limit gets 451 4.7.0, so the client retries later', () => {
+  assert.deepEqual(submissionLimitPolicy({ limitedBy: 'news' }), {
+    code: 451,
+    enhanced: '4.7.0',
+    message: 'Rate limit exceeded, try again later',
+  });
+  assert.deepEqual(submissionLimitPolicy({ limitedBy: undefined }), { ok: true });
 });

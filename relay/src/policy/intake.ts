@@ -88,6 +88,14 @@ export function rcptToPolicy(input: RcptToInput): PolicyResult {
   return { ok: true };
 }
 
+/**
+ * RateLimits with onExceed: reject, checked at RCPT TO once the recipient is otherwise accepted:
+ * `limitedBy` names the limit that has no credit left (undefined: all admit).
+ */
+export function submissionLimitPolicy(input: { limitedBy: string | undefined }): PolicyResult {
+  return input.limitedBy === undefined ? { ok: true } : REPLIES.rateLimited;
+}
+
 export function domainOf(address: string): string {
   const at = address.lastIndexOf('@');
   return at < 0 ? '' : address.slice(at + 1).toLowerCase();
