@@ -1,0 +1,206 @@
+// Runs a relay pod of the control plane as a local process: its own command, args and env, its
+// projected ConfigMap/Secret volumes materialized into a temp dir (mount paths rewritten), emptyDir
+// and PVC volumes as temp dirs, and ports remapped to free loopback ports (25/587 need root, and
+// several "pods" share one host). Used by `npm start` and the operator-relay integration test.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse, stringify } from 'yaml';
+import type { ControlPlane } from '../../controlplane/cluster.ts';
+import { REPO_ROOT } from '../../controlplane/cluster.ts';
+import { freePort, stopProcess, tempDir, waitFor } from '../relay/peers.ts';
+
+type KeyToPath = { key: string; path: string };
+type Source = {
+  configMap?: { name: string; items?: KeyToPath[] };
+  secret?: { name: string; items?: KeyToPath[] };
+};
+type Volume = {
+  name: string;
+  projected?: { sources: Source[] };
+  configMap?: { name: string; items?: KeyToPath[] };
+  secret?: { secretName: string; items?: KeyToPath[] };
+};
+type Container = {
+  command?: string[];
+  args?: string[];
+  env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+  volumeMounts?: { name: string; mountPath: string }[];
+};
+export type Pod = {
+  metadata: { name: string; namespace: string; labels?: Record<string, string> };
+  spec: { containers: Container[]; volumes?: Volume[] };
+  status?: { podIP?: string; conditions?: { type: string; status: string }[] };
+};
+
+export type LocalRelay = {
+  pod: string;
+  dir: string;
+  configFile: string;
+  /** Listener name -> local port; `http` is the metrics/health port. */
+  ports: Record<string, number>;
+  proc: ChildProcess;
+  logs: string[];
+  metricsUrl: string;
+  stop(): Promise<void>;
+};
+
+export type LocalRelayOptions = {
+  /** Edits the relay config after the ports and paths are rewritten (e.g. point delivery at a sink). */
+  configure?: (config: Record<string, unknown>) => void;
+};
+
+/** The image runs `mailfleet <args>`: locally that is bin/mailfleet.ts under this Node. */
+const ENTRYPOINT = [process.execPath, path.join(REPO_ROOT, 'bin/mailfleet.ts')];
+
+async function getJson<T>(cp: ControlPlane, args: string[]): Promise<T> {
+  const r = await cp.kubectl([...args, '-o', 'json']);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+/** Files of one ConfigMap or Secret source (all keys, or the listed items at their paths). */
+async function sourceFiles(
+  cp: ControlPlane,
+  namespace: string,
+  kind: 'configmap' | 'secret',
+  name: string,
+  items: KeyToPath[] | undefined,
+): Promise<Map<string, Buffer>> {
+  const object = await getJson<{ data?: Record<string, string> }>(cp, ['-n', namespace, 'get', kind, name]);
+  const decode = (v: string) => (kind === 'secret' ? Buffer.from(v, 'base64') : Buffer.from(v));
+  const files = new Map<string, Buffer>();
+  const data = object.data ?? {};
+  for (const item of items ?? Object.keys(data).map((key) => ({ key, path: key }))) {
+    const value = data[item.key];
+    if (value !== undefined) files.set(item.path, decode(value));
+  }
+  return files;
+}
+
+async function volumeFiles(
+  cp: ControlPlane,
+  namespace: string,
+  volume: Volume,
+): Promise<Map<string, Buffer>> {
+  const sources: Source[] = volume.projected?.sources ?? [];
+  if (volume.configMap) sources.push({ configMap: volume.configMap });
+  if (volume.secret)
+    sources.push({ secret: { name: volume.secret.secretName, items: volume.secret.items } as never });
+  const files = new Map<string, Buffer>();
+  for (const s of sources) {
+    const part = s.configMap
+      ? await sourceFiles(cp, namespace, 'configmap', s.configMap.name, s.configMap.items)
+      : s.secret
+        ? await sourceFiles(cp, namespace, 'secret', s.secret.name, s.secret.items)
+        : new Map<string, Buffer>();
+    for (const [k, v] of part) files.set(k, v);
+  }
+  return files;
+}
+
+/** Ready pods of a pool. */
+export async function readyRelayPods(cp: ControlPlane, namespace: string, pool: string): Promise<Pod[]> {
+  const list = await getJson<{ items: Pod[] }>(cp, [
+    '-n',
+    namespace,
+    'get',
+    'pods',
+    '-l',
+    `mailfleet.dev/pool=${pool}`,
+  ]);
+  return list.items.filter((p) =>
+    p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+  );
+}
+
+export async function runPodLocally(
+  cp: ControlPlane,
+  pod: Pod,
+  o: LocalRelayOptions = {},
+): Promise<LocalRelay> {
+  const namespace = pod.metadata.namespace;
+  const container = pod.spec.containers[0];
+  if (!container) throw new Error(`pod ${pod.metadata.name} has no container`);
+  const root = await tempDir(`pod-${pod.metadata.name}`);
+  // mountPath -> local directory; every volume becomes files or an empty directory under root.
+  const mounts = new Map<string, string>();
+  for (const mount of container.volumeMounts ?? []) {
+    const local = path.join(root, mount.mountPath);
+    await mkdir(local, { recursive: true });
+    mounts.set(mount.mountPath, local);
+    const volume = pod.spec.volumes?.find((v) => v.name === mount.name);
+    if (!volume) continue; // a PVC from a StatefulSet's volumeClaimTemplates: an empty directory
+    for (const [file, content] of await volumeFiles(cp, namespace, volume)) {
+      await mkdir(path.dirname(path.join(local, file)), { recursive: true });
+      await writeFile(path.join(local, file), content, { mode: 0o600 });
+    }
+  }
+  const localPath = (p: string) => {
+    for (const [mountPath, local] of mounts)
+      if (p === mountPath || p.startsWith(`${mountPath}/`)) return local + p.slice(mountPath.length);
+    return p;
+  };
+  const args = [...(container.command ?? []), ...(container.args ?? [])].map(localPath);
+  const configAt = args.indexOf('--config');
+  const configFile = args[configAt + 1];
+  if (configAt < 0 || !configFile)
+    throw new Error(`pod ${pod.metadata.name}: no --config in ${args.join(' ')}`);
+
+  // The rendered config, made runnable here: loopback listeners on free ports, local spool.
+  const config = parse(await readFile(configFile, 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- the relay's YAML
+  const ports: Record<string, number> = {};
+  for (const [name, listener] of Object.entries(config.listeners ?? {}) as [
+    string,
+    Record<string, unknown>,
+  ][]) {
+    if (!listener.enabled) continue;
+    ports[name] = await freePort();
+    listener.port = ports[name];
+    listener.host = '127.0.0.1';
+  }
+  ports.http = await freePort();
+  config.http = { ...config.http, host: '127.0.0.1', port: ports.http };
+  if (config.spool?.dir) config.spool.dir = localPath(config.spool.dir);
+  o.configure?.(config);
+  // A file next to the original, so relative key and users paths still resolve.
+  const localConfig = path.join(path.dirname(configFile), 'relay.local.yaml');
+  await writeFile(localConfig, stringify(config));
+  args[configAt + 1] = localConfig;
+
+  const env: Record<string, string> = { ...process.env } as Record<string, string>;
+  const fields: Record<string, string> = {
+    'metadata.name': pod.metadata.name,
+    'metadata.namespace': namespace,
+  };
+  for (const e of container.env ?? []) {
+    const value = e.value ?? fields[e.valueFrom?.fieldRef?.fieldPath ?? ''];
+    if (value !== undefined) env[e.name] = value;
+  }
+  const proc = spawn(ENTRYPOINT[0] ?? 'node', [...ENTRYPOINT.slice(1), ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  let started = false;
+  for (const stream of [proc.stdout, proc.stderr])
+    stream?.setEncoding('utf8').on('data', (chunk: string) => {
+      for (const line of chunk.split('\n').filter(Boolean)) {
+        logs.push(line);
+        if (line.includes('"relay started"')) started = true;
+      }
+    });
+  await waitFor(() => started || proc.exitCode !== null, 15_000, `relay of ${pod.metadata.name} to start`);
+  if (!started) throw new Error(`relay of ${pod.metadata.name} exited: ${logs.join('\n')}`);
+  return {
+    pod: `${namespace}/${pod.metadata.name}`,
+    dir: root,
+    configFile: localConfig,
+    ports,
+    proc,
+    logs,
+    metricsUrl: `http://127.0.0.1:${ports.http}/metrics`,
+    stop: () => stopProcess(proc, 'SIGTERM'),
+  };
+}

@@ -1,0 +1,159 @@
+// The contract between the two programs, for real: the relay config, users and DKIM keys the
+// operator renders into the control plane run a real relay process (the pod's own args and env, its
+// projected volume materialized locally), which relays a message in Direct mode (MX lookup through
+// dnsmasq, A fallback to the loopback upstream) DKIM-signed with the keys the operator generated.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
+import type { ControlPlane } from '../controlplane/cluster.ts';
+import { eventually, startCluster, startOperator } from '../helpers/operator/harness.ts';
+import type { OperatorProcess } from '../helpers/operator/harness.ts';
+import { readyRelayPods, runPodLocally } from '../helpers/operator/localpod.ts';
+import type { LocalRelay } from '../helpers/operator/localpod.ts';
+import {
+  freePort,
+  rawMessage,
+  removeDir,
+  sendMessage,
+  startScripted,
+  stopProcess,
+} from '../helpers/relay/peers.ts';
+import type { ScriptedUpstream } from '../helpers/relay/peers.ts';
+
+const NS = 'mail';
+let cp: ControlPlane;
+let operator: OperatorProcess | undefined;
+let upstream: ScriptedUpstream | undefined;
+let dns: ChildProcess | undefined;
+let relay: LocalRelay | undefined;
+const k = (args: string[]) => cp.kubectl(args);
+const json = async (args: string[]) =>
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kubectl JSON
+  JSON.parse((await k([...args, '-o', 'json'])).stdout) as Record<string, any>;
+
+before(async () => {
+  cp = await startCluster();
+  await k(['create', 'namespace', NS]);
+  operator = await startOperator(cp, 'relay-contract', ['--scrape-interval', '0']);
+  const objects = [
+    {
+      kind: 'RelayPool',
+      metadata: { name: 'outbound', namespace: NS },
+      spec: { replicas: 1, allowedNetworks: ['127.0.0.0/8'], delivery: { mode: 'Direct' } },
+    },
+    {
+      kind: 'SendingDomain',
+      metadata: { name: 'ed', namespace: NS },
+      spec: {
+        domain: 'ed.example',
+        poolRef: { name: 'outbound' },
+        dkim: { selector: 'e1', algorithm: 'ed25519-sha256' },
+      },
+    },
+    {
+      kind: 'SendingDomain',
+      metadata: { name: 'rsa', namespace: NS },
+      spec: {
+        domain: 'rsa.example',
+        poolRef: { name: 'outbound' },
+        dkim: { selector: 'r1', algorithm: 'rsa-sha256' },
+      },
+    },
+  ];
+  for (const o of objects)
+    await cp.kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({ apiVersion: 'mailfleet.dev/v1alpha1', ...o }),
+    });
+  await k(['-n', NS, 'wait', '--for=condition=Ready', 'rp/outbound', 'sd/ed', 'sd/rsa', '--timeout=120s']);
+
+  upstream = await startScripted();
+  const dnsPort = await freePort();
+  dns = spawn(
+    '/usr/sbin/dnsmasq',
+    [
+      '--no-daemon',
+      `--port=${dnsPort}`,
+      '--listen-address=127.0.0.1',
+      '--bind-interfaces',
+      '--no-resolv',
+      '--no-hosts',
+      '--pid-file=',
+      '--local=/example/',
+      '--host-record=dest.example,127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
+  const [pod] = await readyRelayPods(cp, NS, 'outbound');
+  assert.ok(pod, 'a Ready relay pod');
+  const port = upstream.port;
+  relay = await runPodLocally(cp, pod, {
+    // Direct mode as rendered; only where "the Internet" is changes: our resolver and port.
+    configure: (config) => {
+      const delivery = config.delivery as Record<string, unknown>;
+      delivery.dns = { servers: [`127.0.0.1:${dnsPort}`] };
+      delivery.directPort = port;
+    },
+  });
+});
+
+after(async () => {
+  await relay?.stop();
+  if (relay) await removeDir(relay.dir);
+  await upstream?.stop();
+  if (dns) await stopProcess(dns, 'SIGTERM');
+  await operator?.stop();
+  await cp?.stop();
+});
+
+async function verify(raw: string, record: { name: string; value: string }) {
+  const result = await dkimVerify(Buffer.from(raw, 'latin1'), {
+    resolver: async (name: string, type: string) => {
+      if (type === 'TXT' && name === record.name) return [[record.value]];
+      throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
+    },
+  });
+  return result.results[0];
+}
+
+/** Messages the upstream received, by SendingDomain object. */
+const delivered = new Map<string, string>();
+
+for (const [object, domain] of [
+  ['ed', 'ed.example'],
+  ['rsa', 'rsa.example'],
+] as const) {
+  test(`${domain}: the rendered config relays in Direct mode`, async () => {
+    assert.ok(relay && upstream);
+    const id = `${object}-contract`;
+    const sent = await sendMessage(relay.ports.smtp ?? 0, {
+      from: `app@${domain}`,
+      to: ['someone@dest.example'],
+      raw: rawMessage(id).replace('From: a@example.com', `From: app@${domain}`),
+    });
+    assert.ok(sent.ok, sent.response);
+    const message = await eventually('delivered to the upstream', async () =>
+      upstream?.received.find((m) => m.raw.includes(`<${id}@example.com>`)),
+    );
+    assert.deepEqual(message.to, ['someone@dest.example']);
+    assert.equal(message.from, `app@${domain}`);
+    delivered.set(object, message.raw);
+  });
+
+  // The relay signs through DkimKeyring (relay/src/delivery/dkim.ts), which relay/src/main.ts does
+  // not pass to the deliverer yet: reported as todo until the relay wires it, then it must pass.
+  test(
+    `${domain}: DKIM-signed with the key the operator generated, verifying against its DNS record`,
+    { todo: 'relay main.ts does not wire the DKIM keyring into delivery yet' },
+    async () => {
+      const raw = delivered.get(object);
+      assert.ok(raw, 'the message was delivered');
+      const sd = await json(['-n', NS, 'get', `sd/${object}`]);
+      const record = sd.status.dkim.dnsRecord as { name: string; value: string };
+      const result = await verify(raw, record);
+      assert.equal(result?.status.result, 'pass', JSON.stringify(result?.status));
+      assert.equal(result?.signingDomain, domain);
+    },
+  );
+}
