@@ -102,7 +102,7 @@ function harness(shaping: Partial<ShapingSettings>, reply: Reply = () => '250 2.
         receivedAt: clock.now(),
         client: { address: '127.0.0.1', helo: 'x' },
         bodyLength: 4,
-        crc32: 0,
+        bodyCrc32: 0,
       };
       const message = buildMessage(envelope, new Map(), (d) => d, clock.now());
       scheduler.add(message);

@@ -75,14 +75,51 @@ export function needsMxHosts(limits: readonly CompiledLimit[]): boolean {
   return limits.some((l) => l.match.recipientMXHosts.length > 0);
 }
 
+/**
+ * Limits indexed by exact recipient domain, so a message is only matched against the limits that
+ * can apply to it (100 limits of 50 domains each would otherwise be 5,000 comparisons a job).
+ */
+export interface LimitIndex {
+  all: readonly CompiledLimit[];
+  /** Limits listing this exact recipient domain (and no wildcard), in config order. */
+  byRecipientDomain: Map<string, CompiledLimit[]>;
+  /** Limits that must be checked for every message: wildcards, or no recipient domains. */
+  scanned: CompiledLimit[];
+}
+
+export function indexLimits(limits: readonly CompiledLimit[]): LimitIndex {
+  const index: LimitIndex = { all: limits, byRecipientDomain: new Map(), scanned: [] };
+  for (const limit of limits) {
+    const domains = limit.match.recipientDomains;
+    if (domains.length === 0 || domains.some((d) => d.startsWith('*.'))) {
+      index.scanned.push(limit);
+      continue;
+    }
+    for (const d of new Set(domains.map((x) => x.toLowerCase()))) {
+      const list = index.byRecipientDomain.get(d) ?? [];
+      list.push(limit);
+      index.byRecipientDomain.set(d, list);
+    }
+  }
+  return index;
+}
+
+function candidates(index: LimitIndex, recipientDomain: string): readonly CompiledLimit[] {
+  const exact = index.byRecipientDomain.get(recipientDomain.toLowerCase());
+  if (!exact) return index.scanned;
+  if (index.scanned.length === 0) return exact;
+  const order = new Map(index.all.map((l, i) => [l, i]));
+  return [...exact, ...index.scanned].sort((a, b) => order.get(a)! - order.get(b)!);
+}
+
 /** The limits that apply to a message to one destination, `onExceed` as asked. */
 export function applicableLimits(
-  limits: readonly CompiledLimit[],
+  index: LimitIndex,
   traits: MessageTraits,
   onExceed: 'defer' | 'reject',
 ): AppliedLimit[] {
   const applied: AppliedLimit[] = [];
-  for (const limit of limits) {
+  for (const limit of candidates(index, traits.recipientDomain)) {
     if (limit.onExceed !== onExceed || !limitMatches(limit.match, traits)) continue;
     const destination = limit.keyBy === 'total' ? '*' : destinationKey(limit.match, traits);
     applied.push({ limit, id: `${limit.name}\0${destination}`, destination });
@@ -94,9 +131,9 @@ export function applicableLimits(
  * The scheduling class of a job: the deferring limits, plus the connection caps of rejecting
  * limits (Reject only concerns the rate at submission).
  */
-export function classify(limits: readonly CompiledLimit[], traits: MessageTraits): ShapingClass {
-  const applied = applicableLimits(limits, traits, 'defer');
-  for (const a of applicableLimits(limits, traits, 'reject')) {
+export function classify(index: LimitIndex, traits: MessageTraits): ShapingClass {
+  const applied = applicableLimits(index, traits, 'defer');
+  for (const a of applicableLimits(index, traits, 'reject')) {
     if (a.limit.maxConnections !== undefined || a.limit.maxMessagesPerConnection !== undefined) {
       applied.push({ ...a, limit: { ...a.limit, rate: undefined } });
     }

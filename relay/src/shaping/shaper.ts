@@ -18,9 +18,11 @@ import {
   backoffPolicy,
   classify,
   compileLimits,
+  indexLimits,
   needsMxHosts,
   type AppliedLimit,
   type CompiledLimit,
+  type LimitIndex,
   type ShapingClass,
 } from './plan.ts';
 import type { MessageTraits } from './match.ts';
@@ -57,6 +59,8 @@ export interface Reply {
 export class Shaper {
   /** Limits in force (share applied), replaced on reload. */
   private limits: CompiledLimit[] = [];
+  /** The same limits indexed by recipient domain for matching. */
+  private index: LimitIndex = indexLimits([]);
   private policy: AdaptiveBackoffPolicy | undefined;
   /** Token bucket per limit destination id, created full on first use. */
   private readonly buckets = new Map<string, { bucket: Bucket; rate: BucketRate }>();
@@ -74,6 +78,7 @@ export class Shaper {
   /** New limits or shares: buckets keep their debt, converted to the new rate. */
   configure(limits: readonly RateLimitConfig[], backoff: AdaptiveBackoffConfig): void {
     this.limits = compileLimits(limits);
+    this.index = indexLimits(this.limits);
     this.policy = backoff.enabled ? backoffPolicy(backoff) : undefined;
     if (!this.policy) this.backoff.clear();
     const byName = new Map(this.limits.map((l) => [l.name, l]));
@@ -98,7 +103,7 @@ export class Shaper {
   }
 
   classify(traits: MessageTraits): ShapingClass {
-    const cls = classify(this.limits, traits);
+    const cls = classify(this.index, traits);
     for (const a of cls.limits) this.names.set(a.id, { limit: a.limit.name, destination: a.destination });
     return cls;
   }
@@ -137,7 +142,7 @@ export class Shaper {
     traits: MessageTraits,
     now: number,
   ): { ok: true } | { ok: false; limit: string; until: number } {
-    const applied = applicableLimits(this.limits, traits, 'reject');
+    const applied = applicableLimits(this.index, traits, 'reject');
     for (const a of applied) {
       if (!a.limit.rate) continue;
       this.names.set(a.id, { limit: a.limit.name, destination: a.destination });
