@@ -80,7 +80,9 @@ function online(): { ran: true; findings: number; summary: string } | { ran: fal
   const counts = report.metadata?.vulnerabilities;
   if (!counts) {
     const reason =
-      report.error?.summary ?? (r.stderr.split('\n').find((l) => l.includes('audit')) || `exit ${r.status}`);
+      report.message ??
+      report.error?.summary ??
+      (r.stderr.split('\n').find((l) => l.includes('audit')) || `exit ${r.status}`);
     return { ran: false, reason: reason.trim() };
   }
   const findings = (counts.high ?? 0) + (counts.critical ?? 0);
