@@ -116,6 +116,13 @@ export class Relay {
       draining: () => this.draining,
       spoolHasSpace: () => this.freeBytes >= this.runtime.config.spool.minFreeBytes,
       accept: (message) => this.accept(message),
+      admitRecipient: (from, to) => {
+        const verdict = this.scheduler.shaper.admitSubmission(
+          { sender: from, senderDomain: domainPart(from), recipientDomain: domainPart(to), mxHosts: [] },
+          Date.now(),
+        );
+        return verdict.ok ? undefined : verdict.limit;
+      },
       metrics: this.metrics,
       log: this.log,
     });

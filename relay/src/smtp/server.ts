@@ -8,7 +8,13 @@ import type { RuntimeConfig } from '../config/runtime.ts';
 import type { ListenerConfig, RelayConfig } from '../config/types.ts';
 import { durationMs } from '../config/duration.ts';
 import { REPLIES, SmtpReplyError, isReply, type PolicyResult, type SmtpReply } from '../errors.ts';
-import { connectPolicy, mailFromPolicy, rcptToPolicy, type RelayPermissionInput } from '../policy/intake.ts';
+import {
+  connectPolicy,
+  mailFromPolicy,
+  rcptToPolicy,
+  submissionLimitPolicy,
+  type RelayPermissionInput,
+} from '../policy/intake.ts';
 import { verifyPassword } from '../policy/users.ts';
 import type { RelayMetrics } from '../metrics/metrics.ts';
 import { AuthThrottle } from '../security/auth-throttle.ts';
@@ -35,6 +41,8 @@ export interface IntakeDeps {
   spoolHasSpace: () => boolean;
   /** Spools the message durably and queues it; resolves to the queue id. Rejects: nothing queued. */
   accept: (message: AcceptedMessage) => Promise<string>;
+  /** RateLimits with onExceed: reject: takes credit for one recipient, or names the limit that refuses. */
+  admitRecipient?: (from: string, to: string) => string | undefined;
   metrics: RelayMetrics;
   log: (level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>) => void;
 }
@@ -218,6 +226,14 @@ export class Intake {
                 address: address.address,
                 accepted: session.envelope.rcptTo.length,
                 maxRecipients: this.deps.runtime().config.limits.maxRecipients,
+              }),
+            ) ??
+            this.check(
+              submissionLimitPolicy({
+                limitedBy: this.deps.admitRecipient?.(
+                  session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+                  address.address,
+                ),
               }),
             ),
         ),
