@@ -6,7 +6,9 @@ import { after, describe, test } from 'node:test';
 import { createTransport } from 'nodemailer';
 import {
   relayConfig,
+  rawMessage,
   removeDir,
+  sendMessage,
   startRelay,
   startScripted,
   tempDir,
@@ -40,7 +42,7 @@ async function relayWith(upstreamPort: number, over: Record<string, unknown>): P
   const spool = await tempDir('shaping');
   cleanups.push(() => removeDir(spool));
   const relay = await startRelay(relayConfig(spool, upstreamPort, over));
-  cleanups.push(() => relay.stop('SIGKILL'));
+  cleanups.push(() => relay.stop());
   return relay;
 }
 
@@ -159,6 +161,48 @@ describe('relay traffic shaping', () => {
     );
   });
 
+  test('a Reject limit answers 451 4.7.0 at RCPT TO once its burst is used, and admits again later', async () => {
+    const { upstream } = await timedUpstream();
+    const relay = await relayWith(upstream.port, {
+      rateLimits: [
+        limit('strict', 'rej.test', { onExceed: 'reject', rate: { messages: 2, per: 'second' }, burst: 2 }),
+      ],
+    });
+    const results = [];
+    for (let i = 0; i < 3; i++) {
+      results.push(
+        await sendMessage(relay.ports.smtp, {
+          from: 'a@example.com',
+          to: [`u${i}@rej.test`],
+          raw: rawMessage(`r${i}`),
+        }),
+      );
+    }
+    assert.deepEqual(
+      results.map((r) => r.ok),
+      [true, true, false],
+    );
+    assert.equal(results[2]?.code, 451);
+    assert.match(results[2]?.response ?? '', /^451 4\.7\.0 /);
+    const other = await sendMessage(relay.ports.smtp, {
+      from: 'a@example.com',
+      to: ['u@free.test'],
+      raw: rawMessage('f'),
+    });
+    assert.equal(other.ok, true, 'other destinations are not affected');
+    assert.equal(
+      await relay.metric('mailfleet_relay_smtp_rejections_total', { code: '451', reason: 'rateLimited' }),
+      1,
+    );
+    await new Promise((r) => setTimeout(r, 600));
+    const later = await sendMessage(relay.ports.smtp, {
+      from: 'a@example.com',
+      to: ['u9@rej.test'],
+      raw: rawMessage('r9'),
+    });
+    assert.equal(later.ok, true, 'the client retrying later gets through');
+  });
+
   test('a limit changed in the config takes effect without a restart', async () => {
     const { upstream, arrivals } = await timedUpstream();
     const spool = await tempDir('shaping');
@@ -167,7 +211,7 @@ describe('relay traffic shaping', () => {
       rateLimits: [limit('slow', 'slow.test', { rate: { messages: 1, per: 'second' } })],
     });
     const relay = await startRelay(config);
-    cleanups.push(() => relay.stop('SIGKILL'));
+    cleanups.push(() => relay.stop());
     await submit(relay.ports.smtp, to(30, 'slow.test'));
     await new Promise((r) => setTimeout(r, 1500));
     const before = (arrivals.get('slow.test') ?? []).length;
@@ -193,7 +237,7 @@ describe('relay traffic shaping', () => {
     ];
     const config = relayConfig(spool, upstream.port, { sendingDomains: domains(false) });
     const relay = await startRelay(config);
-    cleanups.push(() => relay.stop('SIGKILL'));
+    cleanups.push(() => relay.stop());
     // The upstream defers everything first, so the mail is queued when the suspension comes.
     let accept = false;
     upstream.onRcpt = () => (accept ? undefined : { code: 451, message: '4.3.0 not now' });
