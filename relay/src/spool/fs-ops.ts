@@ -1,7 +1,7 @@
 // The file operations the spool uses, behind an interface so tests can inject write and fsync
 // failures (and so nothing touches the disk at import time).
-import { open, rename, unlink, readdir, readFile, mkdir, statfs, stat } from 'node:fs/promises';
-import { closeSync, fsync, openSync, renameSync, writeSync } from 'node:fs';
+import { open, rename, unlink, readdir, readFile, mkdir, statfs, stat, writeFile } from 'node:fs/promises';
+import { appendFileSync, closeSync, fsync, openSync, renameSync, writeSync } from 'node:fs';
 
 export interface SpoolFs {
   /**
@@ -14,6 +14,11 @@ export interface SpoolFs {
   syncFile(fd: number): Promise<void>;
   closeFile(fd: number): void;
   renameSync(from: string, to: string): void;
+  /**
+   * Append to `path` (creating it), without fsync: a marker that must survive the process, not
+   * the machine. Synchronous for the same reason as createFile.
+   */
+  appendSync(path: string, data: string): void;
   /** Append to `path` (creating it); fsync when `durable`. */
   append(path: string, data: string, durable: boolean): Promise<void>;
   /** fsync a directory so renames and unlinks in it survive a crash. */
@@ -22,6 +27,9 @@ export interface SpoolFs {
   unlink(path: string): Promise<void>;
   readdir(path: string): Promise<string[]>;
   readFile(path: string): Promise<Buffer>;
+  /** Up to `length` bytes at `offset` (fewer if the file is shorter). */
+  readRange(path: string, offset: number, length: number): Promise<Buffer>;
+  writeFile(path: string, data: Buffer): Promise<void>;
   mkdir(path: string): Promise<void>;
   remove(path: string): Promise<void>;
   size(path: string): Promise<number>;
@@ -42,6 +50,7 @@ export const nodeSpoolFs: SpoolFs = {
   syncFile: (fd) => new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve()))),
   closeFile: (fd) => closeSync(fd),
   renameSync: (from, to) => renameSync(from, to),
+  appendSync: (path, data) => appendFileSync(path, data),
   async append(path, data, durable) {
     const handle = await open(path, 'a');
     try {
@@ -63,6 +72,17 @@ export const nodeSpoolFs: SpoolFs = {
   unlink: (path) => unlink(path),
   readdir: (path) => readdir(path),
   readFile: (path) => readFile(path),
+  async readRange(path, offset, length) {
+    const handle = await open(path, 'r');
+    try {
+      const buffer = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(buffer, 0, length, offset);
+      return buffer.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
+    }
+  },
+  writeFile: (path, data) => writeFile(path, data),
   mkdir: async (path) => {
     await mkdir(path, { recursive: true });
   },

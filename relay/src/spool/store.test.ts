@@ -1,10 +1,12 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, readdir, writeFile, appendFile } from 'node:fs/promises';
+import { mkdtemp, rm, readdir, readFile, writeFile, appendFile, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Spool } from './store.ts';
 import { nodeSpoolFs, type SpoolFs } from './fs-ops.ts';
+import { decodeBatch, encodeBatch } from './batch.ts';
+import { encodeMessage } from './record.ts';
 
 let root: string;
 before(async () => {
@@ -33,6 +35,21 @@ const envelope = (id: string) => ({
   client: { address: '127.0.0.1', helo: 'h' },
 });
 
+/** The batch files in queue/. */
+async function batchFiles(name: string): Promise<string[]> {
+  return (await readdir(join(root, name, 'queue'))).filter((n) => n.endsWith('.msg'));
+}
+
+/** Writes messages concurrently (one group commit) and returns the batch file's path. */
+async function writeTogether(spool: Spool, name: string, ids: string[]): Promise<string> {
+  await Promise.all(ids.map((id) => spool.write(envelope(id), Buffer.from(`body of ${id}\r\n`))));
+  const [file, ...rest] = await batchFiles(name);
+  assert.equal(rest.length, 0, 'one batch file');
+  return join(root, name, 'queue', file!);
+}
+
+const ids = (recovered: { envelope: { id: string } }[]) => recovered.map((m) => m.envelope.id).sort();
+
 describe('Spool', () => {
   test('a written message is recovered with its recipient states', async () => {
     const { spool } = await openSpool('recover');
@@ -46,22 +63,100 @@ describe('Spool', () => {
     assert.deepEqual(await again.readBody('M1'), Buffer.from('hello\r\n'));
   });
 
-  test('a truncated and a garbage file are quarantined, never recovered', async () => {
-    const { spool } = await openSpool('corrupt');
-    await spool.write(envelope('GOOD'), Buffer.from('x'.repeat(100)));
-    await spool.write(envelope('TRUNC'), Buffer.from('y'.repeat(100)));
-    const trunc = join(root, 'corrupt', 'queue', 'TRUNC.msg');
-    const { truncate } = await import('node:fs/promises');
-    await truncate(trunc, 120);
-    await writeFile(join(root, 'corrupt', 'queue', 'JUNK.msg'), 'not a spool file');
-    const { spool: again, quarantined } = await openSpool('corrupt');
-    const recovered = await again.recover();
-    assert.deepEqual(
-      recovered.map((m) => m.envelope.id),
-      ['GOOD'],
-    );
+  test('messages written together share one batch file and one fsync, and each is read back', async () => {
+    let fileSyncs = 0;
+    const counting: SpoolFs = {
+      ...nodeSpoolFs,
+      syncFile: (fd) => {
+        fileSyncs++;
+        return nodeSpoolFs.syncFile(fd);
+      },
+    };
+    const { spool } = await openSpool('together', counting);
+    const written = Array.from({ length: 20 }, (_, i) => `T${i}`);
+    await writeTogether(spool, 'together', written);
+    assert.equal(fileSyncs, 1);
+    const { spool: again } = await openSpool('together');
+    assert.deepEqual(ids(await again.recover()), [...written].sort());
+    for (const id of written) assert.deepEqual(await again.readBody(id), Buffer.from(`body of ${id}\r\n`));
+  });
+
+  test('a single-record file of an older relay is recovered; truncated and garbage ones are quarantined', async () => {
+    const queue = join(root, 'legacy', 'queue');
+    const { spool } = await openSpool('legacy');
+    await writeFile(join(queue, 'OLD.msg'), encodeMessage(envelope('OLD'), Buffer.from('old body')));
+    const trunc = encodeMessage(envelope('TRUNC'), Buffer.from('y'.repeat(100)));
+    await writeFile(join(queue, 'TRUNC.msg'), trunc.subarray(0, 120));
+    await writeFile(join(queue, 'JUNK.msg'), 'not a spool file');
+    void spool;
+    const { spool: again, quarantined } = await openSpool('legacy');
+    assert.deepEqual(ids(await again.recover()), ['OLD']);
+    assert.deepEqual(await again.readBody('OLD'), Buffer.from('old body'));
     assert.deepEqual(quarantined.sort(), ['JUNK', 'TRUNC']);
-    assert.deepEqual((await readdir(join(root, 'corrupt', 'quarantine'))).sort(), ['JUNK.msg', 'TRUNC.msg']);
+    assert.deepEqual((await readdir(join(root, 'legacy', 'quarantine'))).sort(), ['JUNK.msg', 'TRUNC.msg']);
+    await again.remove('OLD');
+    assert.deepEqual(await readdir(queue), []);
+  });
+
+  test('a torn batch keeps its whole messages, quarantines the tear once, and moves the file aside', async () => {
+    const { spool } = await openSpool('torn-batch');
+    const path = await writeTogether(spool, 'torn-batch', ['A', 'B', 'C']);
+    const size = (await readFile(path)).length;
+    await truncate(path, size - 5);
+    const first = await openSpool('torn-batch');
+    assert.deepEqual(ids(await first.spool.recover()), ['A', 'B']);
+    assert.equal(first.quarantined.length, 1);
+    assert.deepEqual(await first.spool.readBody('B'), Buffer.from('body of B\r\n'));
+    assert.equal((await readdir(join(root, 'torn-batch', 'quarantine'))).length, 1);
+    // The intact messages now live in a fresh batch: the next start counts nothing again.
+    const second = await openSpool('torn-batch');
+    assert.deepEqual(ids(await second.spool.recover()), ['A', 'B']);
+    assert.deepEqual(second.quarantined, []);
+  });
+
+  test('a damaged record in the middle of a batch loses only that message', async () => {
+    const { spool } = await openSpool('flip');
+    const path = await writeTogether(spool, 'flip', ['A', 'B', 'C']);
+    const file = await readFile(path);
+    const middle = decodeBatch(file).frames[1]!;
+    file.writeUInt8(
+      file.readUInt8(middle.offset + middle.length - 3) ^ 0x01,
+      middle.offset + middle.length - 3,
+    );
+    await writeFile(path, file);
+    const again = await openSpool('flip');
+    assert.deepEqual(ids(await again.spool.recover()), ['A', 'C']);
+    assert.equal(again.quarantined.length, 1);
+  });
+
+  test('a crash while a damaged batch was rewritten does not queue a message twice', async () => {
+    const queue = join(root, 'rewrite', 'queue');
+    const { spool } = await openSpool('rewrite');
+    void spool;
+    const a = encodeMessage(envelope('A'), Buffer.from('a'));
+    const b = encodeMessage(envelope('B'), Buffer.from('b'));
+    const damaged = encodeBatch([a, b]).file;
+    await writeFile(join(queue, 'OLDBATCH.msg'), damaged.subarray(0, damaged.length - 1));
+    await writeFile(join(queue, 'NEWBATCH.msg'), encodeBatch([a]).file);
+    const again = await openSpool('rewrite');
+    assert.deepEqual(ids(await again.spool.recover()), ['A']);
+    assert.equal(again.quarantined.length, 1);
+    await again.spool.remove('A');
+    assert.deepEqual(await readdir(queue), []);
+  });
+
+  test('finished messages of a batch are not recovered; the batch goes with its last message', async () => {
+    const { spool } = await openSpool('done');
+    await writeTogether(spool, 'done', ['A', 'B', 'C']);
+    await spool.recordStates('B', [{ index: 0, status: 'delivered', attempts: 1 }], true);
+    await spool.remove('B');
+    const again = await openSpool('done');
+    assert.deepEqual(ids(await again.spool.recover()), ['A', 'C']);
+    await again.spool.remove('A');
+    assert.equal((await batchFiles('done')).length, 1);
+    await again.spool.remove('C');
+    assert.deepEqual(await readdir(join(root, 'done', 'queue')), []);
+    assert.equal(again.spool.bytes, 0);
   });
 
   test('a failing write leaves nothing queued', async () => {
@@ -76,18 +171,31 @@ describe('Spool', () => {
     assert.deepEqual(await readdir(join(root, 'enospc', 'queue')), []);
   });
 
-  test('a failing fsync leaves nothing queued and raises SPOOL_WRITE', async () => {
-    const failing: SpoolFs = {
+  test('a failing fsync fails every message of its batch, leaves nothing queued, and the next batch works', async () => {
+    let failing = true;
+    const fs: SpoolFs = {
       ...nodeSpoolFs,
-      syncFile: async () => {
+      syncFile: async (fd) => {
+        if (!failing) return nodeSpoolFs.syncFile(fd);
         throw Object.assign(new Error('EIO: fsync failed'), { code: 'EIO' });
       },
     };
-    const { spool } = await openSpool('fsync', failing);
-    await assert.rejects(spool.write(envelope('F1'), Buffer.from('x')), { code: 'SPOOL_WRITE' });
+    const { spool } = await openSpool('fsync', fs);
+    const results = await Promise.allSettled(
+      ['F1', 'F2', 'F3'].map((id) => spool.write(envelope(id), Buffer.from('x'))),
+    );
+    for (const r of results) {
+      assert.equal(r.status, 'rejected');
+      assert.equal((r.reason as { code?: string }).code, 'SPOOL_WRITE');
+    }
     assert.deepEqual(await readdir(join(root, 'fsync', 'queue')), []);
     assert.deepEqual(await readdir(join(root, 'fsync', 'tmp')), []);
     assert.equal(spool.bytes, 0);
+    assert.equal(await spool.readBody('F1'), undefined);
+    failing = false;
+    await spool.write(envelope('F4'), Buffer.from('y'));
+    const again = await openSpool('fsync');
+    assert.deepEqual(ids(await again.spool.recover()), ['F4']);
   });
 
   test('a failing directory fsync removes the renamed file', async () => {
@@ -108,9 +216,27 @@ describe('Spool', () => {
     assert.equal(m?.states.has(0), false);
   });
 
+  test('a record damaged after start is quarantined alone; its batch keeps serving the others', async () => {
+    const { spool } = await openSpool('late');
+    const path = await writeTogether(spool, 'late', ['A', 'B']);
+    const again = await openSpool('late');
+    await again.spool.recover();
+    const file = await readFile(path);
+    const a = decodeBatch(file).frames.find((f) => f.record.includes('"id":"A"'))!;
+    file.writeUInt8(file.readUInt8(a.offset + a.length - 2) ^ 0x01, a.offset + a.length - 2);
+    await writeFile(path, file);
+    assert.equal(await again.spool.readBody('A'), undefined);
+    assert.deepEqual(again.quarantined, ['A']);
+    assert.deepEqual(await again.spool.readBody('B'), Buffer.from('body of B\r\n'));
+    assert.deepEqual(await readdir(join(root, 'late', 'quarantine')), ['A.msg']);
+    const third = await openSpool('late');
+    assert.deepEqual(ids(await third.spool.recover()), ['B']);
+  });
+
   test('remove deletes message and state and updates the byte count', async () => {
     const { spool } = await openSpool('remove');
     await spool.write(envelope('R1'), Buffer.from('x'));
+    await spool.recordStates('R1', [{ index: 0, status: 'deferred', attempts: 1 }], false);
     assert.ok(spool.bytes > 0);
     await spool.remove('R1');
     assert.equal(spool.bytes, 0);

@@ -1,0 +1,93 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { decodeBatch, decodeDoneLog, encodeBatch, encodeDoneLine, isBatchFile } from './batch.ts';
+import { encodeMessage } from './record.ts';
+
+const record = (id: string, text = `Subject: ${id}\r\n\r\nbody of ${id}\r\n`) =>
+  encodeMessage(
+    {
+      id,
+      from: 'a@example.com',
+      recipients: ['b@example.org'],
+      receivedAt: 1,
+      client: { address: '::1', helo: 'h' },
+    },
+    Buffer.from(text),
+  );
+
+describe('batch file', () => {
+  test('round-trips any list of records, each at its span', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ minLength: 1, maxLength: 500 }), { maxLength: 20 }), (arrays) => {
+        const records = arrays.map((a) => Buffer.from(a));
+        const { file, spans } = encodeBatch(records);
+        const decoded = decodeBatch(file);
+        assert.deepEqual(decoded.damaged, []);
+        assert.equal(decoded.frames.length, records.length);
+        decoded.frames.forEach((frame, i) => {
+          assert.deepEqual(frame.record, records[i]);
+          assert.deepEqual({ offset: frame.offset, length: frame.length }, spans[i]);
+          assert.deepEqual(file.subarray(frame.offset, frame.offset + frame.length), records[i]);
+        });
+      }),
+    );
+  });
+
+  test('every truncation keeps the whole frames before the cut and reports the rest as damaged', () => {
+    const records = [record('A'), record('B'), record('C')];
+    const { file, spans } = encodeBatch(records);
+    for (let len = 1; len < file.length; len++) {
+      const decoded = decodeBatch(file.subarray(0, len));
+      const whole = spans.filter((s) => s.offset + s.length <= len).length;
+      assert.equal(decoded.frames.length, whole, `cut at ${len}`);
+      const lastEnd = whole === 0 ? 0 : spans[whole - 1]!.offset + spans[whole - 1]!.length;
+      if (lastEnd < len) {
+        assert.equal(decoded.damaged.length, 1, `cut at ${len}`);
+        assert.equal(decoded.damaged[0]!.offset, lastEnd);
+        assert.equal(decoded.damaged[0]!.length, len - lastEnd);
+      } else {
+        assert.deepEqual(decoded.damaged, []);
+      }
+    }
+  });
+
+  test('a flipped byte inside a record loses that record only', () => {
+    const { file, spans } = encodeBatch([record('A'), record('B'), record('C')]);
+    const at = spans[1]!.offset + 10;
+    file.writeUInt8(file.readUInt8(at) ^ 0x20, at);
+    const decoded = decodeBatch(file);
+    assert.deepEqual(
+      decoded.frames.map((f) => f.offset),
+      [spans[0]!.offset, spans[2]!.offset],
+    );
+    assert.equal(decoded.damaged.length, 1);
+    assert.equal(decoded.damaged[0]!.reason, 'frame checksum mismatch');
+  });
+
+  test('garbage is one damaged span from the start', () => {
+    const junk = Buffer.from('this is not\na spool file');
+    assert.deepEqual(decodeBatch(junk), {
+      frames: [],
+      damaged: [{ offset: 0, length: junk.length, reason: 'bad frame header' }],
+    });
+    assert.equal(isBatchFile(junk), false);
+  });
+
+  test('a single-record file of an older relay is told apart from a batch file', () => {
+    assert.equal(isBatchFile(record('OLD')), false);
+    assert.equal(isBatchFile(encodeBatch([record('NEW')]).file), true);
+  });
+});
+
+describe('done log', () => {
+  test('round-trips ids', () => {
+    const ids = ['M1', 'M2', 'LZ0001ABCDEF'];
+    assert.deepEqual(decodeDoneLog(ids.map(encodeDoneLine).join('')), new Set(ids));
+  });
+
+  test('a torn last line is not counted', () => {
+    assert.deepEqual(decodeDoneLog(`${encodeDoneLine('M1')}M2`), new Set(['M1']));
+    assert.deepEqual(decodeDoneLog(''), new Set());
+  });
+});

@@ -1,0 +1,54 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GroupCommit } from './group-commit.ts';
+
+test('writers that arrive together share one commit; later ones share the next', async () => {
+  const commits: number[][] = [];
+  const group = new GroupCommit<number>(
+    async (items) => {
+      commits.push(items);
+      await new Promise((r) => setTimeout(r, 5));
+    },
+    { maxItems: 100 },
+  );
+  const first = Array.from({ length: 20 }, (_, i) => group.add(i));
+  await new Promise((r) => setImmediate(r));
+  // The first commit is running now: these wait for it and then go together.
+  const second = Array.from({ length: 30 }, (_, i) => group.add(100 + i));
+  await Promise.all([...first, ...second]);
+  assert.equal(commits.length, 2);
+  assert.deepEqual(
+    commits[0],
+    Array.from({ length: 20 }, (_, i) => i),
+  );
+  assert.equal(commits[1]?.length, 30);
+});
+
+test('a batch is never larger than maxItems', async () => {
+  const sizes: number[] = [];
+  const group = new GroupCommit<number>(
+    async (items) => {
+      sizes.push(items.length);
+    },
+    { maxItems: 8 },
+  );
+  await Promise.all(Array.from({ length: 20 }, (_, i) => group.add(i)));
+  assert.deepEqual(sizes, [8, 8, 4]);
+});
+
+test('a failed commit rejects every writer in it, and the next batch is committed', async () => {
+  let fail = true;
+  const group = new GroupCommit<string>(
+    async () => {
+      if (fail) throw new Error('EIO');
+    },
+    { maxItems: 100 },
+  );
+  const failed = await Promise.allSettled([group.add('a'), group.add('b')]);
+  assert.deepEqual(
+    failed.map((r) => r.status),
+    ['rejected', 'rejected'],
+  );
+  fail = false;
+  await group.add('c');
+});
