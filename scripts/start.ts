@@ -1,13 +1,19 @@
 // `npm start`: with KUBECONFIG, run the operator against that cluster. Without: start the local
 // control plane, install the CRDs, the RBAC and the samples, run the operator with the
-// ServiceAccount kubeconfig, and print the pool's endpoint, DNS records and metrics URL.
+// ServiceAccount kubeconfig, and print the pool's endpoint, DNS records and metrics URL. Then run
+// a real relay process for each Ready (kwok) relay pod, from that pod's own args, env and mounted
+// ConfigMap/Secret (test/helpers/operator/localpod.ts), delivering Direct through a dnsmasq that
+// answers every name with 127.0.0.1 to a local smtp-sink, and print swaks lines that work.
 // Ctrl-C stops everything.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../test/controlplane/cluster.ts';
 import { eventually, startCluster, startOperator } from '../test/helpers/operator/harness.ts';
+import { readyRelayPods, runPodLocally } from '../test/helpers/operator/localpod.ts';
+import type { LocalRelay } from '../test/helpers/operator/localpod.ts';
+import { freePort, startSink, stopProcess } from '../test/helpers/relay/peers.ts';
 
 if (process.env.KUBECONFIG) {
   const { main } = await import('../operator/src/main.ts');
@@ -16,8 +22,16 @@ if (process.env.KUBECONFIG) {
   const say = (text: string) => process.stdout.write(`${text}\n`);
   say('starting a local control plane (etcd, kube-apiserver, controllers, kwok)...');
   const cp = await startCluster();
-  const operator = await startOperator(cp, 'start');
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mailfleet-start-'));
+  // The kwok pods have no reachable IP: the operator scrapes the local relays through this file.
+  const targets = path.join(work, 'relay-metrics-targets.json');
+  fs.writeFileSync(targets, '{}');
+  const operator = await startOperator(cp, 'start', ['--relay-metrics-targets', targets]);
+  const relays: LocalRelay[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
   const stop = async () => {
+    for (const relay of relays) await relay.stop();
+    for (const cleanup of cleanups) await cleanup();
     await operator.stop();
     await cp.stop();
     process.exit(0);
@@ -91,10 +105,68 @@ if (process.env.KUBECONFIG) {
   }
   const creds = await get('secret/transactional-credentials');
   const b64 = (v: string) => Buffer.from(v, 'base64').toString();
-  say(`\nSMTP credentials (Secret mail/transactional-credentials): user ${b64(creds.data.username)}`);
+  const user = b64(creds.data.username);
+  const password = b64(creds.data.password);
+  say(`\nSMTP credentials (Secret mail/transactional-credentials): user ${user}`);
   say(
-    `Inside the cluster: swaks --server ${pool.status.endpoint.host}:587 --tls --auth-user ${b64(creds.data.username)} --auth-password '<password>' --from app@example.com --to you@example.net`,
+    `Inside a cluster: swaks --server ${pool.status.endpoint.host}:587 --tls --auth-user ${user} --auth-password '<password>' --from app@example.com --to you@example.net`,
   );
+
+  // Real relays for the Ready pods. The "Internet" is one smtp-sink: dnsmasq answers every name
+  // with 127.0.0.1 and the relays deliver Direct (MX, else A) to the sink's port instead of 25.
+  const sink = await startSink();
+  cleanups.push(() => sink.stop());
+  const dnsPort = await freePort();
+  const dns = spawn(
+    '/usr/sbin/dnsmasq',
+    [
+      '--no-daemon',
+      `--port=${dnsPort}`,
+      '--listen-address=127.0.0.1',
+      '--bind-interfaces',
+      '--no-resolv',
+      '--no-hosts',
+      '--pid-file=',
+      // Every name is local: A queries get 127.0.0.1, MX queries no data (so the A fallback).
+      '--address=/#/127.0.0.1',
+      '--local=/#/',
+    ],
+    { stdio: 'ignore' },
+  );
+  cleanups.push(() => stopProcess(dns, 'SIGTERM'));
+  const mapping: Record<string, string> = {};
+  for (const pod of await readyRelayPods(cp, 'mail', 'transactional')) {
+    const relay = await runPodLocally(cp, pod, {
+      configure: (config) => {
+        const delivery = config.delivery as Record<string, unknown>;
+        delivery.dns = { servers: [`127.0.0.1:${dnsPort}`] };
+        delivery.directPort = sink.port;
+        // Ctrl-C should not wait for the sample's 60s drain.
+        config.drainTimeout = '2s';
+      },
+    });
+    relays.push(relay);
+    mapping[relay.pod] = relay.metricsUrl;
+    say(
+      `\nrelay for pod ${relay.pod}: ${Object.entries(relay.ports)
+        .map(([name, port]) => `${name} 127.0.0.1:${port}`)
+        .join(', ')} (config ${relay.configFile})`,
+    );
+  }
+  fs.writeFileSync(targets, JSON.stringify(mapping));
+  const first = relays[0];
+  if (first) {
+    say('\nTry it (delivered to the local smtp-sink, which writes each message to a file):');
+    say(
+      `  swaks --server 127.0.0.1:${first.ports.smtp} --from app@example.com --to you@example.net   # port 25 listener, allowed network`,
+    );
+    if (first.ports.submission)
+      say(
+        `  swaks --server 127.0.0.1:${first.ports.submission} --tls --auth-user ${user} --auth-password '${password}' --from app@example.com --to you@example.net   # 587: STARTTLS + AUTH`,
+      );
+    say(`  ls ${sink.dir}   # what the "Internet" received`);
+    say(`  curl -s ${first.metricsUrl} | grep mailfleet_relay_recipients`);
+  }
   say(`Operator metrics: ${operator.metricsUrl}`);
   say(`kubectl: KUBECONFIG=${cp.kubeconfig} kubectl -n mail get rp,sd,rl,all`);
   say('\nCtrl-C stops everything.');
