@@ -4,7 +4,8 @@
 import { describe, test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { copyFile, rename, writeFile } from 'node:fs/promises';
+import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { hashPassword } from '../../relay/src/policy/users.ts';
 import {
@@ -524,6 +525,74 @@ describe('connection limits, XCLIENT and PROXY trust', () => {
       'the presented client 192.0.2.9 is outside allowedNetworks',
     );
     socket.destroy();
+  });
+});
+
+describe('certificate rotation', () => {
+  test('a replaced certificate and key (cert-manager renewal) serve the next TLS session', async () => {
+    const dir = await tempDir('certs');
+    cleanups.push(() => removeDir(dir));
+    await copyFile(TEST_CERT, join(dir, 'tls.crt'));
+    await copyFile(TEST_KEY, join(dir, 'tls.key'));
+    const tlsRelay = await startRelay(
+      relayConfig(join(dir, 'spool'), upstream.port, {
+        listeners: { smtp: { enabled: false }, smtps: { enabled: true, host: '127.0.0.1', port: 0 } },
+        tls: { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), minVersion: 'TLSv1.3' },
+      }),
+    );
+    cleanups.push(() => tlsRelay.stop());
+    const subject = async () => {
+      const { client } = await RawSmtp.open(tlsRelay.ports.smtps!, { tls: true });
+      const socket = client.socket as TLSSocket;
+      const result = { cn: String(socket.getPeerCertificate().subject?.CN), protocol: socket.getProtocol() };
+      client.close();
+      return result;
+    };
+    assert.deepEqual(await subject(), { cn: 'localhost', protocol: 'TLSv1.3' });
+    const made = spawnSync('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=rotated.relay.test',
+      '-keyout',
+      join(dir, 'new.key'),
+      '-out',
+      join(dir, 'new.crt'),
+    ]);
+    assert.equal(made.status, 0, String(made.stderr));
+    await rename(join(dir, 'new.key'), join(dir, 'tls.key'));
+    await rename(join(dir, 'new.crt'), join(dir, 'tls.crt'));
+    await waitFor(async () => (await subject()).cn === 'rotated.relay.test', 10000, 'the new certificate');
+  });
+  test('a client limited to TLS 1.2 is refused when tls.minVersion is TLSv1.3', async () => {
+    const dir = await tempDir('tls13');
+    cleanups.push(() => removeDir(dir));
+    const strict = await startRelay(
+      relayConfig(join(dir, 'spool'), upstream.port, {
+        listeners: { smtp: { enabled: false }, smtps: { enabled: true, host: '127.0.0.1', port: 0 } },
+        tls: { certFile: TEST_CERT, keyFile: TEST_KEY, minVersion: 'TLSv1.3' },
+      }),
+    );
+    cleanups.push(() => strict.stop());
+    const { connect } = await import('node:tls');
+    const error = await new Promise<Error | undefined>((resolve) => {
+      const s = connect({
+        port: strict.ports.smtps!,
+        host: '127.0.0.1',
+        rejectUnauthorized: false,
+        maxVersion: 'TLSv1.2',
+      });
+      s.once('secureConnect', () => (s.destroy(), resolve(undefined)));
+      s.once('error', resolve);
+    });
+    assert.ok(error, 'the TLS 1.2 handshake fails');
   });
 });
 
