@@ -129,6 +129,10 @@ export interface RecordingUpstream {
   unknown: string[];
   /** Raw bytes accepted, per id (last copy). */
   bodies: Map<string, string>;
+  /** When each id was first accepted (Date.now()). */
+  firstAt: Map<string, number>;
+  /** When each id was last accepted. */
+  lastAt: Map<string, number>;
   /** Called when a DATA stream starts (the relay is mid-delivery). */
   onDataStart: (() => void) | undefined;
   /** Called right after the 250 for `id` was written. */
@@ -150,6 +154,8 @@ export async function startRecordingUpstream(port = 0): Promise<RecordingUpstrea
     delivered: new Map(),
     unknown: [],
     bodies: new Map(),
+    firstAt: new Map(),
+    lastAt: new Map(),
     onDataStart: undefined,
     onAccepted: undefined,
     refuse: false,
@@ -178,12 +184,16 @@ export async function startRecordingUpstream(port = 0): Promise<RecordingUpstrea
         if (id) {
           up.delivered.set(id, (up.delivered.get(id) ?? 0) + 1);
           up.bodies.set(id, raw);
+          if (!up.firstAt.has(id)) up.firstAt.set(id, Date.now());
+          up.lastAt.set(id, Date.now());
         } else up.unknown.push(raw.slice(0, 2000));
         cb(null);
         if (id) up.onAccepted?.(id);
       });
     },
   });
+  // A relay killed mid-delivery resets its connections; smtp-server reports that as an 'error'.
+  server.on('error', () => undefined);
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
   const address = server.server.address();
   up.port = typeof address === 'object' && address ? address.port : 0;
