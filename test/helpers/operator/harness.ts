@@ -15,8 +15,9 @@ export type OperatorProcess = {
   stop(): Promise<void>;
 };
 
-export async function startCluster(): Promise<ControlPlane> {
-  const cp = await startControlPlane({ nodes: 3 });
+/** Control plane with the CRDs and RBAC; `nodes` kwok nodes of 110 pods each (default 3). */
+export async function startCluster(nodes = 3): Promise<ControlPlane> {
+  const cp = await startControlPlane({ nodes });
   // The generated CRDs declare properties.metadata, which kube-apiserver rejects; strip it here
   // until the generator stops emitting it (reported to the API owner).
   for (const file of fs.readdirSync(path.join(REPO_ROOT, 'crds')).filter((f) => f.endsWith('.yaml'))) {
