@@ -29,6 +29,7 @@ const USAGE = `usage: mailfleet operator [options]
                              for relays not reachable at <pod IP>:8080 (local demo, tests)
   --dns-server <ip[:port]>   verify published DNS records through this resolver (default: off)
   --dns-interval <seconds>   look the records up again this often (default 300)
+  --crd-check-interval <s>   look for a ServiceMonitor CRD installed later this often (default 60)
   --log-level <level>        debug, info, warn, error
 `;
 
@@ -50,6 +51,7 @@ export async function main(args: string[]): Promise<void> {
       'relay-metrics-targets': { type: 'string' },
       'dns-server': { type: 'string' },
       'dns-interval': { type: 'string', default: '300' },
+      'crd-check-interval': { type: 'string', default: '60' },
       'log-level': { type: 'string', default: 'info' },
       help: { type: 'boolean' },
     },
@@ -79,6 +81,7 @@ export async function main(args: string[]): Promise<void> {
     ...(values['relay-metrics-targets'] ? { relayMetricsTargets: values['relay-metrics-targets'] } : {}),
     ...(values['dns-server'] ? { dnsServer: values['dns-server'] } : {}),
     dnsIntervalSeconds: Number(values['dns-interval']),
+    crdCheckSeconds: Number(values['crd-check-interval']),
   });
   const [host = '0.0.0.0', port = '8081'] = values.http.split(/:(?=\d+$)/);
   let started = false;
