@@ -1,8 +1,10 @@
-// DKIM signing at delivery, checked by an independent verifier (mailauth's dkimVerify with a DNS
-// stub serving the public keys): rsa-sha256 (2048) and ed25519-sha256, on mail that went through
+// DKIM signing at delivery, checked by two independent verifiers (mailauth's dkimVerify with a
+// DNS stub serving the public keys, and OpenDKIM's `opendkim -t` with TestPublicKeys): rsa-sha256 (2048) and ed25519-sha256, on mail that went through
 // the relay to an upstream, and again after a key file was replaced (as a rotated Secret is).
 import { describe, test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
@@ -39,6 +41,23 @@ async function verify(raw: string) {
     },
   });
   return result.results;
+}
+
+/** libopendkim's verdict (`opendkim -t` in verify mode, keys from TestPublicKeys): a second verifier. */
+function opendkimVerify(raw: string, name: string): { pass: boolean; output: string } {
+  const keys = join(dir, `${name}.keys`);
+  writeFileSync(keys, [...dns].map(([record, value]) => `${record} ${value}`).join('\n') + '\n');
+  writeFileSync(join(dir, `${name}.conf`), `Mode v\nSyslog no\nTestPublicKeys ${keys}\n`);
+  writeFileSync(join(dir, `${name}.eml`), raw, 'latin1');
+  const r = spawnSync(
+    '/usr/sbin/opendkim',
+    ['-x', join(dir, `${name}.conf`), '-t', join(dir, `${name}.eml`), '-vv'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  const output = `${r.stdout}${r.stderr}`;
+  return { pass: /verification \([^)]*\) succeeded/.test(output), output };
 }
 
 function message(from: string, id: string): string {
@@ -99,6 +118,10 @@ describe('DKIM signing at delivery', () => {
     const h = /h=([^;]+);/.exec(raw.replace(/\r\n\t/g, ''))![1]!.split(':');
     assert.ok(h.filter((x) => x === 'from').length >= 2, `From over-signed: ${h.join(':')}`);
     assert.ok(raw.indexOf('DKIM-Signature:') < raw.indexOf('Received:'), 'signature above the trace header');
+    const odk = opendkimVerify(raw, 'rsa1');
+    assert.ok(odk.pass, odk.output);
+    const tampered = opendkimVerify(raw.replace('body rsa1', 'body rsa!'), 'rsa1-tampered');
+    assert.equal(tampered.pass, false, 'a changed body fails');
   });
   test('ed25519-sha256: the signature verifies', async () => {
     const raw = await sendAndReceive('news@ed.example', 'ed1');
@@ -106,6 +129,8 @@ describe('DKIM signing at delivery', () => {
     assert.equal(result?.status.result, 'pass', JSON.stringify(result?.status));
     assert.equal(result?.signingDomain, 'ed.example');
     assert.match(raw, /a=ed25519-sha256;/);
+    const odk = opendkimVerify(raw, 'ed1');
+    assert.ok(odk.pass, odk.output);
   });
   test('a sending domain without a key is delivered unsigned', async () => {
     const raw = await sendAndReceive('news@plain.example', 'plain1');
