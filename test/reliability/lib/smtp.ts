@@ -148,7 +148,7 @@ export function messageId(raw: string): string | undefined {
 }
 
 /** An smtp-server upstream on 127.0.0.1 that records every accepted message by X-Test-Id. */
-export async function startRecordingUpstream(port = 0): Promise<RecordingUpstream> {
+export async function startRecordingUpstream(port = 0, host = '127.0.0.1'): Promise<RecordingUpstream> {
   const up: RecordingUpstream = {
     port: 0,
     delivered: new Map(),
@@ -194,7 +194,7 @@ export async function startRecordingUpstream(port = 0): Promise<RecordingUpstrea
   });
   // A relay killed mid-delivery resets its connections; smtp-server reports that as an 'error'.
   server.on('error', () => undefined);
-  await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => server.listen(port, host, () => r()));
   const address = server.server.address();
   up.port = typeof address === 'object' && address ? address.port : 0;
   up.stop = () =>
