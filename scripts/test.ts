@@ -31,6 +31,9 @@ if (mode === 'unit' || mode === 'all') {
   run('lint', 'npx', ['eslint', '.']);
   run('format', 'npx', ['prettier', '--check', '.']);
   run('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json']);
+  // Fails on any high or critical advisory (npm audit, or an offline table when the registry's
+  // audit endpoint is unreachable; see scripts/audit.ts).
+  run('dependency audit', process.execPath, ['scripts/audit.ts']);
   run('unit tests', process.execPath, ['--test', '--test-reporter=spec', ...unitFiles]);
 }
 if ((mode === 'reliability' || mode === 'all') && reliabilityFiles.length > 0) {
