@@ -122,9 +122,15 @@ export class RelayScraper {
       const key = `${d.metadata.namespace ?? ''}/${d.spec.poolRef?.name ?? ''}`;
       byPool.set(key, [...(byPool.get(key) ?? []), d]);
     }
+    // Histories grouped once per round: a pool's lookup must not scan every relay of the cluster.
+    const relaysByPool = new Map<string, RelaySample[][]>();
+    for (const h of this.#history.values()) {
+      const key = `${h.namespace}/${h.pool}`;
+      relaysByPool.set(key, [...(relaysByPool.get(key) ?? []), h.samples]);
+    }
     for (const [key, domains] of byPool) {
-      const [namespace = '', pool = ''] = key.split('/');
-      const fingerprint = JSON.stringify([...this.measurements(namespace, pool, domains, now)]);
+      const measured = measure(relaysByPool.get(key) ?? [], domains, now);
+      const fingerprint = JSON.stringify([...measured]);
       if (this.#published.get(key) === fingerprint) continue;
       this.#published.set(key, fingerprint);
       this.#o.onChange(key);
@@ -141,11 +147,15 @@ export class RelayScraper {
     const relays = [...this.#history.values()]
       .filter((h) => h.namespace === namespace && h.pool === pool)
       .map((h) => h.samples);
-    const out = new Map<string, BounceMeasurement>();
-    for (const d of domains) {
-      const m = poolMeasurement(relays, d.spec.domain.toLowerCase(), now - windowOf(d));
-      if (m) out.set(d.metadata.name ?? '', m);
-    }
-    return out;
+    return measure(relays, domains, now);
   }
+}
+
+function measure(relays: RelaySample[][], domains: SendingDomain[], now: number) {
+  const out = new Map<string, BounceMeasurement>();
+  for (const d of domains) {
+    const m = poolMeasurement(relays, d.spec.domain.toLowerCase(), now - windowOf(d));
+    if (m) out.set(d.metadata.name ?? '', m);
+  }
+  return out;
 }
