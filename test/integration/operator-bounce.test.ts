@@ -63,7 +63,8 @@ before(async () => {
       domain: 'bounce.example',
       poolRef: { name: 'bulk' },
       dkim: { selector: 's1', algorithm: 'ed25519-sha256' },
-      bouncePolicy: { maxBounceRate: 0.1, minMessages: 10, window: '10m', action: 'Suspend' },
+      // minMessages is every recipient the test sends: no suspension (and 550s) while it still sends.
+      bouncePolicy: { maxBounceRate: 0.1, minMessages: 40, window: '10m', action: 'Suspend' },
     },
   });
   await k(['-n', NS, 'wait', '--for=condition=Ready', 'rp/bulk', '--timeout=120s']);
