@@ -1,0 +1,417 @@
+// The chart's dashboards and alerts against a real Prometheus (Debian's /usr/bin/prometheus on
+// loopback) scraping two real relays and the operator while test mail flows:
+//
+// - the operator runs as a local process with a kubeconfig for the chart's own ServiceAccount,
+//   bound to the chart's own RBAC and started with the chart Deployment's own args, against the
+//   real control plane; it reconciles the samples (crds/samples) to Ready;
+// - two real relays stand in for the two kwok pods of the sample pool `mail/transactional`: the
+//   operator's bounce autopilot scrapes them through --relay-metrics-targets, Prometheus scrapes
+//   them with the `pool`, `namespace` and `pod` labels the ServiceMonitor relabelling would set;
+// - a scripted upstream delivers, bounces (550) and defers (451) recipients by local part;
+// - every panel query of every dashboard, with the template variables set to values that exist,
+//   returns data; the bounce-rate alert fires once more recipients bounce than the policy allows
+//   (rules rendered with every `for:` shortened to 2s: the shipped minutes cannot be waited for);
+// - `promtool check metrics` on the operator's /metrics.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { parseAllDocuments } from 'yaml';
+import { REPO_ROOT, cacheBinDir, freePort, startControlPlane } from '../controlplane/cluster.ts';
+import type { ControlPlane } from '../controlplane/cluster.ts';
+import { eventually } from '../helpers/operator/harness.ts';
+import {
+  CHART_DIR,
+  expandVariables,
+  loadAlerts,
+  loadDashboards,
+  panelQueries,
+} from '../helpers/prometheus/chart-files.ts';
+import { renderRules, startPrometheus } from '../helpers/prometheus/server.ts';
+import type { Prometheus } from '../helpers/prometheus/server.ts';
+import {
+  TEST_CERT,
+  TEST_KEY,
+  rawMessage,
+  relayConfig,
+  removeDir,
+  sendMessage,
+  startRelay,
+  startScripted,
+  tempDir,
+} from '../helpers/relay/peers.ts';
+import type { RelayProcess, ScriptedUpstream } from '../helpers/relay/peers.ts';
+
+const NS = 'mail';
+const POOL = 'transactional';
+const DOMAIN = 'example.com';
+const RELEASE_NS = 'mailfleet-system';
+/** The template variables' values: the sample pool and its first sending domain. */
+const VARIABLES = { namespace: NS, pool: POOL, domain: DOMAIN };
+const BOUNCE_ALERT = 'MailfleetBounceRateOverPolicy';
+const ALERT_FOR = '2s';
+
+let cp: ControlPlane;
+let operator: ChildProcess | undefined;
+let operatorUrl = '';
+const operatorLogs: string[] = [];
+let upstream: ScriptedUpstream | undefined;
+let prometheus: Prometheus | undefined;
+const relays: RelayProcess[] = [];
+const relayPods: string[] = [];
+const dirs: string[] = [];
+const k = (args: string[]) => cp.kubectl(args);
+const apply = (object: unknown) => cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify(object) });
+
+type Manifest = { kind: string; metadata: { name: string }; spec?: Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** The chart's ServiceAccount, RBAC and Deployment, rendered by the real helm. */
+function renderChart(): Manifest[] {
+  const helm = cp.binaries.helm ?? path.join(cacheBinDir(), 'helm');
+  const result = spawnSync(
+    helm,
+    [
+      'template',
+      'fleet',
+      CHART_DIR,
+      '--namespace',
+      RELEASE_NS,
+      '--show-only',
+      'templates/serviceaccount.yaml',
+      '--show-only',
+      'templates/rbac.yaml',
+      '--show-only',
+      'templates/deployment.yaml',
+    ],
+    {
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        HELM_CACHE_HOME: '/tmp/mailfleet-helm/cache',
+        HELM_CONFIG_HOME: '/tmp/mailfleet-helm/config',
+        HELM_DATA_HOME: '/tmp/mailfleet-helm/data',
+      },
+    },
+  );
+  assert.equal(result.status, 0, result.stderr);
+  return parseAllDocuments(result.stdout)
+    .map((d) => d.toJS() as Manifest)
+    .filter((m) => m?.kind);
+}
+
+/** Sends one message through a relay and asserts the relay's answer. */
+async function send(
+  relay: RelayProcess,
+  id: string,
+  from: string,
+  to: string[],
+  options: Record<string, unknown> = {},
+  expectOk = true,
+) {
+  const result = await sendMessage(relay.ports.smtp, { from, to, raw: rawMessage(id) }, options);
+  assert.equal(result.ok, expectOk, `${id}: ${result.response}`);
+}
+
+const STARTTLS = { ignoreTLS: false, requireTLS: true, tls: { rejectUnauthorized: false } };
+
+before(async () => {
+  cp = await startControlPlane({});
+  // The chart's CRDs, ServiceAccount and RBAC (what `helm install` creates, minus the pods).
+  await k(['apply', '-f', path.join(CHART_DIR, 'crds')]);
+  await k(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
+  await k(['create', 'namespace', RELEASE_NS]);
+  const chart = renderChart();
+  for (const m of chart.filter((m) => m.kind !== 'Deployment')) await apply(m);
+  const serviceAccount = chart.find((m) => m.kind === 'ServiceAccount');
+  const deployment = chart.find((m) => m.kind === 'Deployment');
+  assert.ok(serviceAccount && deployment);
+
+  // The samples, as operator-pool.test.ts applies them: the TLS Secret the pool references, and no
+  // persistent queue (kwok has no storage).
+  await k(['apply', '-f', path.join(REPO_ROOT, 'crds/samples/namespace.yaml')]);
+  await k([
+    '-n',
+    NS,
+    'create',
+    'secret',
+    'generic',
+    'transactional-tls',
+    '--from-literal=tls.crt=CERT',
+    '--from-literal=tls.key=KEY',
+  ]);
+  const pool = JSON.parse(
+    (
+      await k([
+        'create',
+        '--dry-run=client',
+        '-o',
+        'json',
+        '-f',
+        path.join(REPO_ROOT, 'crds/samples/relaypool.yaml'),
+      ])
+    ).stdout,
+  ) as Manifest;
+  delete pool.spec?.queue;
+  await apply(pool);
+  await k([
+    'apply',
+    '-f',
+    path.join(REPO_ROOT, 'crds/samples/sendingdomains.yaml'),
+    '-f',
+    path.join(REPO_ROOT, 'crds/samples/ratelimits.yaml'),
+  ]);
+  // A misconfigured pool (memory request over its limit): the API server refuses its Deployment,
+  // so the operator counts reconcile errors (the "Errors by code" panel has something to show).
+  await apply({
+    apiVersion: 'mailfleet.dev/v1alpha1',
+    kind: 'RelayPool',
+    metadata: { name: 'misconfigured', namespace: NS },
+    spec: { replicas: 1, resources: { requests: { memory: '1Gi' }, limits: { memory: '512Mi' } } },
+  });
+
+  // The upstream: "bad*" bounce (550), "later*" are deferred (451), everyone else is delivered.
+  upstream = await startScripted();
+  upstream.onRcpt = (to) =>
+    to.startsWith('bad')
+      ? { code: 550, message: '5.1.1 no such user' }
+      : to.startsWith('later')
+        ? { code: 451, message: '4.2.0 try again later' }
+        : undefined;
+  // Two relays of the pool. The first gives up on a message after 3 s (deferred recipients expire
+  // there), the second keeps trying (its queue keeps deferred jobs).
+  for (const [i, lifetime] of ['3s', '1h'].entries()) {
+    const spool = await tempDir(`dash-spool-${i}`);
+    dirs.push(spool);
+    relays.push(
+      await startRelay(
+        relayConfig(spool, upstream.port, {
+          sendingDomains: [{ domain: 'example.com' }, { domain: 'news.example.com' }],
+          tls: { certFile: TEST_CERT, keyFile: TEST_KEY },
+          retry: { firstRetry: '1s', maxBackoff: '1s', maxQueueLifetime: lifetime },
+        }),
+      ),
+    );
+  }
+
+  // The operator: the chart Deployment's args, --http on loopback, the chart's ServiceAccount.
+  const dir = await tempDir('dash-op');
+  dirs.push(dir);
+  const targets = path.join(dir, 'targets.json');
+  await writeFile(targets, '{}');
+  const kubeconfig = await cp.serviceAccountKubeconfig(RELEASE_NS, serviceAccount.metadata.name, {
+    path: path.join(dir, 'sa.kubeconfig'),
+  });
+  const container = deployment.spec?.template.spec.containers[0] as { args: string[] };
+  const port = await freePort();
+  operatorUrl = `http://127.0.0.1:${port}/metrics`;
+  const args = container.args.map((a) => (a.startsWith('--http=') ? `--http=127.0.0.1:${port}` : a));
+  assert.ok(args.includes(`--http=127.0.0.1:${port}`), `chart args: ${container.args.join(' ')}`);
+  operator = spawn(
+    process.execPath,
+    [
+      path.join(REPO_ROOT, 'bin/mailfleet.ts'),
+      ...args,
+      '--kubeconfig',
+      kubeconfig,
+      '--identity',
+      'fleet-mailfleet-local',
+      '--scrape-interval',
+      '1',
+      '--relay-metrics-targets',
+      targets,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, POD_NAMESPACE: RELEASE_NS } },
+  );
+  operator.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    operatorLogs.push(...chunk.split('\n').filter(Boolean));
+    if (process.env.OPERATOR_LOGS) process.stderr.write(chunk);
+  });
+
+  await k(['-n', NS, 'wait', '--for=condition=Ready', `rp/${POOL}`, '--timeout=120s']);
+  const pods = JSON.parse(
+    (await k(['-n', NS, 'get', 'pods', '-l', `mailfleet.dev/pool=${POOL}`, '-o', 'json'])).stdout,
+  ) as { items: { metadata: { name: string } }[] };
+  assert.equal(pods.items.length, relays.length);
+  const mapping: Record<string, string> = {};
+  for (const [i, pod] of pods.items.entries()) {
+    relayPods.push(pod.metadata.name);
+    mapping[`${NS}/${pod.metadata.name}`] = `http://127.0.0.1:${relays[i]?.ports.http}/metrics`;
+  }
+  await writeFile(targets, JSON.stringify(mapping));
+
+  // A kube-apiserver restart: the operator's watches fail and restart ("Watch restarts" panel).
+  if (cp.capabilities.restart) {
+    await cp.stopApiServer();
+    await new Promise((r) => setTimeout(r, 1000));
+    await cp.startApiServer();
+  }
+
+  // Prometheus, with the labels the ServiceMonitor relabelling gives relay targets
+  // (docs/observability.md); the operator is scraped with honor_labels and carries no pool.
+  prometheus = await startPrometheus({
+    rules: renderRules(ALERT_FOR),
+    jobs: [
+      {
+        job: 'mailfleet-relays',
+        targets: relays.map((relay, i) => ({
+          address: `127.0.0.1:${relay.ports.http}`,
+          labels: { namespace: NS, pool: POOL, pod: relayPods[i] ?? '' },
+        })),
+      },
+      {
+        job: 'mailfleet-operator',
+        honorLabels: true,
+        targets: [
+          { address: `127.0.0.1:${port}`, labels: { namespace: RELEASE_NS, pod: 'fleet-mailfleet-local' } },
+        ],
+      },
+    ],
+  });
+  await eventually('Prometheus to scrape every target', async () => {
+    const active = await prometheus!.targets();
+    return active.length === 3 && active.every((t) => t.health === 'up') ? true : undefined;
+  });
+
+  // Mail, once Prometheus watches (rates need samples before and after). Per relay: 10 messages
+  // to 4 delivered recipients each, one bounce, two deferred, two over STARTTLS, a newsletter, and
+  // a sender domain the relay does not send for (refused: an SMTP rejection).
+  for (const [r, relay] of relays.entries()) {
+    for (let i = 0; i < 10; i++) {
+      const to = [0, 1, 2, 3].map((j) => `good${i}-${j}@${j % 2 ? 'dest.example' : 'other.example'}`);
+      if (i === 0) to.push(`bad${r}@dest.example`);
+      if (i < 2) to.push(`later${r}-${i}@dest.example`);
+      await send(relay, `base-${r}-${i}`, `app@${DOMAIN}`, to, i >= 8 ? STARTTLS : {});
+    }
+    await send(relay, `news-${r}`, 'news@news.example.com', ['reader@dest.example']);
+    await send(relay, `stranger-${r}`, 'someone@stranger.example', ['x@dest.example'], {}, false);
+  }
+});
+
+after(async () => {
+  operator?.kill('SIGTERM');
+  await prometheus?.stop();
+  for (const relay of relays) await relay.stop();
+  await upstream?.stop();
+  await cp?.stop();
+  for (const dir of dirs) await removeDir(dir);
+});
+
+test("the operator, with the chart's ServiceAccount and RBAC, reconciles the samples to Ready", async () => {
+  // rp/transactional was waited for in before(); the SendingDomains follow.
+  await k([
+    '-n',
+    NS,
+    'wait',
+    '--for=condition=Ready',
+    'sd/example-com',
+    'sd/news-example-com',
+    '--timeout=60s',
+  ]);
+  const whoami = await k([
+    'auth',
+    'can-i',
+    '--list',
+    '--as',
+    `system:serviceaccount:${RELEASE_NS}:fleet-mailfleet`,
+  ]);
+  assert.match(whoami.stdout, /relaypools\.mailfleet\.dev/);
+});
+
+test('every query of every dashboard panel returns data from the real Prometheus', async () => {
+  assert.ok(prometheus);
+  const prom = prometheus;
+  // The variables' own queries offer the values used below.
+  for (const [file, dashboard] of loadDashboards()) {
+    for (const variable of dashboard.templating.list.filter((v) => v.type === 'query')) {
+      const query = (variable.query as { query?: string } | string | undefined) ?? '';
+      const text = typeof query === 'string' ? query : (query.query ?? '');
+      const m = /^label_values\((.*),\s*(\w+)\)$/.exec(text);
+      assert.ok(m, `${file} $${variable.name}: ${text}`);
+      const [, selector = '', label = ''] = m;
+      const wanted = VARIABLES[variable.name as keyof typeof VARIABLES];
+      await eventually(
+        `${file} $${variable.name} offers ${wanted}`,
+        async () => {
+          const values = (
+            await prom.query(`group by (${label}) (${expandVariables(selector, VARIABLES)})`)
+          ).map((s) => s.metric[label]);
+          return values.includes(wanted) ? true : undefined;
+        },
+        30_000,
+      );
+    }
+  }
+
+  const queries = [...loadDashboards()].flatMap(([file, dashboard]) => panelQueries(file, dashboard));
+  assert.ok(queries.length > 40, `${queries.length} panel queries`);
+  const pending = new Map(
+    queries.map((q) => [`${q.dashboard} "${q.panel}": ${expandVariables(q.expr, VARIABLES)}`, q]),
+  );
+  const deadline = Date.now() + 60_000;
+  while (pending.size > 0 && Date.now() < deadline) {
+    for (const key of [...pending.keys()]) {
+      const expr = key.slice(key.indexOf('": ') + 3);
+      if ((await prom.query(expr)).length > 0) pending.delete(key);
+    }
+    if (pending.size > 0) await new Promise((r) => setTimeout(r, 1000));
+  }
+  assert.deepEqual([...pending.keys()], [], `panel queries without data:\n${[...pending.keys()].join('\n')}`);
+
+  // The traffic so far stays under example.com's bouncePolicy.maxBounceRate (0.1).
+  const active = (await prom.alerts()).filter((a) => a.labels.alertname === BOUNCE_ALERT);
+  assert.deepEqual(active, [], 'no bounce-rate alert before the bounce rate is pushed');
+});
+
+test(`${BOUNCE_ALERT} fires once the bounce rate goes over the policy (for: shortened to ${ALERT_FOR})`, async () => {
+  assert.ok(prometheus);
+  const prom = prometheus;
+  assert.ok(loadAlerts().some((a) => a.alert === BOUNCE_ALERT));
+  // Per relay, 10 messages each to one delivered and two bounced recipients: 2/3 bounce.
+  for (const [r, relay] of relays.entries()) {
+    for (let i = 0; i < 10; i++) {
+      await send(relay, `push-${r}-${i}`, `app@${DOMAIN}`, [
+        `fine${i}@dest.example`,
+        `bad${i}a@dest.example`,
+        `bad${i}b@dest.example`,
+      ]);
+    }
+  }
+  const firing = await eventually(
+    `${BOUNCE_ALERT} firing`,
+    async () =>
+      (await prom.alerts()).find((a) => a.labels.alertname === BOUNCE_ALERT && a.state === 'firing'),
+    60_000,
+  );
+  assert.equal(firing.labels.namespace, NS);
+  assert.equal(firing.labels.pool, POOL);
+  assert.equal(firing.labels.sending_domain, DOMAIN);
+  assert.equal(firing.labels.severity, 'warning');
+  assert.ok(Number(firing.value) > 0.1, `bounce rate ${firing.value}`);
+  assert.match(firing.annotations.runbook_url ?? '', /runbooks\.md#mailfleetbouncerateoverpolicy$/);
+});
+
+// prom-client's default Node.js gauges named *_total (as for the relay in chart-metrics-lint).
+const PROM_CLIENT_FINDINGS = [
+  'mailfleet_operator_nodejs_active_handles_total non-counter metrics should not have "_total" suffix',
+  'mailfleet_operator_nodejs_active_requests_total non-counter metrics should not have "_total" suffix',
+  'mailfleet_operator_nodejs_active_resources_total non-counter metrics should not have "_total" suffix',
+];
+
+test('promtool check metrics: the operator exposition parses and its own metrics are lint-clean', async () => {
+  const body = await (await fetch(operatorUrl)).text();
+  assert.match(body, /^mailfleet_operator_sending_domain_max_bounce_rate\{/m);
+  const result = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8' });
+  assert.ok(!result.error, `promtool: ${result.error?.message}`);
+  assert.notEqual(result.status, 1, result.stderr);
+  const findings = `${result.stdout}${result.stderr}`.split('\n').filter((line) => line.trim() !== '');
+  assert.deepEqual(findings.sort(), [...PROM_CLIENT_FINDINGS].sort());
+});
+
+// Keeps `readdirSync` honest about the dashboards directory being what loadDashboards reads.
+test('the dashboards read here are all the chart ships', () => {
+  const files = readdirSync(path.join(CHART_DIR, 'dashboards')).filter((f) => f.endsWith('.json'));
+  assert.deepEqual([...loadDashboards().keys()].sort(), files.sort());
+});
