@@ -107,6 +107,10 @@ export function dkimKeySecret(domain: SendingDomain, selector: string, pem: stri
 
 /** Reads one key of an observed Secret as text. */
 export function secretText(secret: V1Secret | undefined, key: string): string | undefined {
-  const value = secret?.data?.[key];
-  return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
+  // Own keys only: a user may name a key "__proto__" or "constructor", which plain indexing would
+  // resolve to Object.prototype members (found by test/reliability/operator-fuzz.test.ts).
+  const data = secret?.data;
+  if (!data || !Object.hasOwn(data, key)) return undefined;
+  const value = data[key];
+  return typeof value === 'string' ? Buffer.from(value, 'base64').toString('utf8') : undefined;
 }
