@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeMessage } from '../../relay/src/spool/record.ts';
+import { encodeBatch } from '../../relay/src/spool/batch.ts';
 import { nodeSpoolFs, type SpoolFs } from '../../relay/src/spool/fs-ops.ts';
 import { loadRuntime } from '../../relay/src/config/runtime.ts';
 import { Relay } from '../../relay/src/relay.ts';
@@ -69,6 +70,38 @@ describe('relay spool', () => {
     assert.deepEqual((await readdir(join(spool, 'quarantine'))).sort(), ['JUNK1.msg', 'TRUNC1.msg']);
     await new Promise((r) => setTimeout(r, 300));
     assert.equal((await sink.messages()).length, 1, 'half a message is never delivered');
+  });
+
+  test('a torn journal batch at start: its whole messages are delivered, the tear is quarantined and counted', async () => {
+    const { sink, spool } = await sinkAndSpool();
+    const journal = join(spool, 'journal');
+    await mkdir(journal, { recursive: true });
+    const record = (id: string) =>
+      encodeMessage(
+        {
+          id,
+          from: 'a@example.com',
+          recipients: ['b@example.org'],
+          receivedAt: Date.now(),
+          client: { address: '127.0.0.1', helo: 't' },
+        },
+        Buffer.from(rawMessage(id.toLowerCase())),
+      );
+    // Killed after the batch was fsynced but before the copies in queue/ were written, and a
+    // second batch torn mid-write (never acknowledged).
+    await writeFile(join(journal, 'B1.jnl'), encodeBatch([record('WHOLE1'), record('WHOLE2')]).file);
+    const torn = encodeBatch([record('WHOLE3'), record('TORN1')]).file;
+    await writeFile(join(journal, 'B2.jnl'), torn.subarray(0, torn.length - 40));
+    const relay = await relayProcess(relayConfig(spool, sink.port));
+    await waitFor(async () => (await sink.messages()).length === 3, 10000, 'the three whole messages');
+    const subjects = (await sink.messages()).map((m) => /Subject: test (\w+)/.exec(m)?.[1]).sort();
+    assert.deepEqual(subjects, ['whole1', 'whole2', 'whole3']);
+    assert.equal(await relay.metric('mailfleet_relay_spool_quarantined_total'), 1);
+    assert.deepEqual(await readdir(join(spool, 'quarantine')), ['B2.jnl']);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await sink.messages()).length, 3, 'half a message is never delivered');
+    await waitFor(async () => (await readdir(journal)).length === 0, 10000, 'the journal to empty');
+    assert.deepEqual(await readdir(join(spool, 'queue')), []);
   });
 
   test('a full disk gives 452 4.3.1 at MAIL FROM and not-ready, and recovers when space returns', async () => {
@@ -178,6 +211,7 @@ describe('relay spool', () => {
     assert.match(refused.response, /4\.3\.0/);
     assert.deepEqual(await readdir(join(spool, 'queue')), []);
     assert.deepEqual(await readdir(join(spool, 'tmp')), []);
+    assert.deepEqual(await readdir(join(spool, 'journal')), []);
     assert.equal(relay.scheduler.messages.size, 0);
     failing = false;
     const ok = await sendMessage(relay.ports.smtp!, {

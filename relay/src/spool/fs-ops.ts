@@ -13,6 +13,10 @@ export interface SpoolFs {
   /** fsync an open file; the one slow step, run on the thread pool. */
   syncFile(fd: number): Promise<void>;
   closeFile(fd: number): void;
+  /** Create or replace `path` with `data`, without fsync; synchronous like createFile. */
+  replaceFile(path: string, data: Buffer): void;
+  /** fsync a file by name (a message copy made durable when its batch is retired). */
+  syncPath(path: string): Promise<void>;
   renameSync(from: string, to: string): void;
   /**
    * Append to `path` (creating it), without fsync: a marker that must survive the process, not
@@ -49,6 +53,22 @@ export const nodeSpoolFs: SpoolFs = {
   },
   syncFile: (fd) => new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve()))),
   closeFile: (fd) => closeSync(fd),
+  replaceFile(path, data) {
+    const fd = openSync(path, 'w');
+    try {
+      for (let off = 0; off < data.length;) off += writeSync(fd, data, off);
+    } finally {
+      closeSync(fd);
+    }
+  },
+  async syncPath(path) {
+    const handle = await open(path, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
   renameSync: (from, to) => renameSync(from, to),
   appendSync: (path, data) => appendFileSync(path, data),
   async append(path, data, durable) {

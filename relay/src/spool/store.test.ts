@@ -16,12 +16,13 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function openSpool(name: string, fs: SpoolFs = nodeSpoolFs) {
+async function openSpool(name: string, fs: SpoolFs = nodeSpoolFs, retireAfterMs?: number) {
   const quarantined: string[] = [];
   const spool = new Spool({
     dir: join(root, name),
     fs,
     events: { quarantined: (id) => quarantined.push(id) },
+    ...(retireAfterMs === undefined ? {} : { retireAfterMs }),
   });
   await spool.open();
   return { spool, quarantined };
@@ -35,9 +36,9 @@ const envelope = (id: string) => ({
   client: { address: '127.0.0.1', helo: 'h' },
 });
 
-/** The batch files in queue/. */
+/** The batch files in journal/. */
 async function batchFiles(name: string): Promise<string[]> {
-  return (await readdir(join(root, name, 'queue'))).filter((n) => n.endsWith('.msg'));
+  return (await readdir(join(root, name, 'journal'))).filter((n) => n.endsWith('.jnl'));
 }
 
 /** Writes messages concurrently (one group commit) and returns the batch file's path. */
@@ -45,7 +46,7 @@ async function writeTogether(spool: Spool, name: string, ids: string[]): Promise
   await Promise.all(ids.map((id) => spool.write(envelope(id), Buffer.from(`body of ${id}\r\n`))));
   const [file, ...rest] = await batchFiles(name);
   assert.equal(rest.length, 0, 'one batch file');
-  return join(root, name, 'queue', file!);
+  return join(root, name, 'journal', file!);
 }
 
 const ids = (recovered: { envelope: { id: string } }[]) => recovered.map((m) => m.envelope.id).sort();
@@ -76,6 +77,8 @@ describe('Spool', () => {
     const written = Array.from({ length: 20 }, (_, i) => `T${i}`);
     await writeTogether(spool, 'together', written);
     assert.equal(fileSyncs, 1);
+    // Each message also has its own (unsynced) copy in queue/.
+    assert.equal((await readdir(join(root, 'together', 'queue'))).length, 20);
     const { spool: again } = await openSpool('together');
     assert.deepEqual(ids(await again.recover()), [...written].sort());
     for (const id of written) assert.deepEqual(await again.readBody(id), Buffer.from(`body of ${id}\r\n`));
@@ -103,6 +106,8 @@ describe('Spool', () => {
     const path = await writeTogether(spool, 'torn-batch', ['A', 'B', 'C']);
     const size = (await readFile(path)).length;
     await truncate(path, size - 5);
+    // A torn batch was never fsynced, so its messages never got their copies.
+    await rm(join(root, 'torn-batch', 'queue', 'C.msg'));
     const first = await openSpool('torn-batch');
     assert.deepEqual(ids(await first.spool.recover()), ['A', 'B']);
     assert.equal(first.quarantined.length, 1);
@@ -124,25 +129,52 @@ describe('Spool', () => {
       middle.offset + middle.length - 3,
     );
     await writeFile(path, file);
+    await rm(join(root, 'flip', 'queue', 'B.msg'));
     const again = await openSpool('flip');
     assert.deepEqual(ids(await again.spool.recover()), ['A', 'C']);
     assert.equal(again.quarantined.length, 1);
   });
 
+  test('an intact copy saves a message whose journal record is damaged', async () => {
+    const synced: string[] = [];
+    const fs: SpoolFs = {
+      ...nodeSpoolFs,
+      syncPath: (path) => {
+        synced.push(path);
+        return nodeSpoolFs.syncPath(path);
+      },
+    };
+    const { spool } = await openSpool('flip-copy');
+    const path = await writeTogether(spool, 'flip-copy', ['A', 'B', 'C']);
+    const file = await readFile(path);
+    const middle = decodeBatch(file).frames[1]!;
+    file.writeUInt8(
+      file.readUInt8(middle.offset + middle.length - 3) ^ 0x01,
+      middle.offset + middle.length - 3,
+    );
+    await writeFile(path, file);
+    const again = await openSpool('flip-copy', fs);
+    assert.deepEqual(ids(await again.spool.recover()), ['A', 'B', 'C']);
+    assert.equal(again.quarantined.length, 1, 'the damaged span is still counted');
+    assert.ok(synced.includes(join(root, 'flip-copy', 'queue', 'B.msg')), 'the rescued copy is fsynced');
+    assert.deepEqual(await again.spool.readBody('B'), Buffer.from('body of B\r\n'));
+  });
+
   test('a crash while a damaged batch was rewritten does not queue a message twice', async () => {
-    const queue = join(root, 'rewrite', 'queue');
+    const queue = join(root, 'rewrite', 'journal');
     const { spool } = await openSpool('rewrite');
     void spool;
     const a = encodeMessage(envelope('A'), Buffer.from('a'));
     const b = encodeMessage(envelope('B'), Buffer.from('b'));
     const damaged = encodeBatch([a, b]).file;
-    await writeFile(join(queue, 'OLDBATCH.msg'), damaged.subarray(0, damaged.length - 1));
-    await writeFile(join(queue, 'NEWBATCH.msg'), encodeBatch([a]).file);
+    await writeFile(join(queue, 'OLDBATCH.jnl'), damaged.subarray(0, damaged.length - 1));
+    await writeFile(join(queue, 'NEWBATCH.jnl'), encodeBatch([a]).file);
     const again = await openSpool('rewrite');
     assert.deepEqual(ids(await again.spool.recover()), ['A']);
     assert.equal(again.quarantined.length, 1);
     await again.spool.remove('A');
     assert.deepEqual(await readdir(queue), []);
+    assert.deepEqual(await readdir(join(root, 'rewrite', 'queue')), []);
   });
 
   test('finished messages of a batch are not recovered; the batch goes with its last message', async () => {
@@ -156,7 +188,62 @@ describe('Spool', () => {
     assert.equal((await batchFiles('done')).length, 1);
     await again.spool.remove('C');
     assert.deepEqual(await readdir(join(root, 'done', 'queue')), []);
+    assert.deepEqual(await readdir(join(root, 'done', 'journal')), []);
     assert.equal(again.spool.bytes, 0);
+  });
+
+  test('a copy left by a kill between the done mark and its deletion is not delivered again', async () => {
+    const { spool } = await openSpool('leftover');
+    await writeTogether(spool, 'leftover', ['A', 'B']);
+    const copy = await readFile(join(root, 'leftover', 'queue', 'A.msg'));
+    await spool.remove('A');
+    await writeFile(join(root, 'leftover', 'queue', 'A.msg'), copy);
+    const again = await openSpool('leftover');
+    assert.deepEqual(ids(await again.spool.recover()), ['B']);
+    assert.deepEqual(await readdir(join(root, 'leftover', 'queue')), ['B.msg']);
+  });
+
+  test('copies torn or lost by a power loss are rebuilt from the journal', async () => {
+    const { spool } = await openSpool('rebuild');
+    await writeTogether(spool, 'rebuild', ['A', 'B']);
+    await truncate(join(root, 'rebuild', 'queue', 'A.msg'), 10);
+    await rm(join(root, 'rebuild', 'queue', 'B.msg'));
+    const again = await openSpool('rebuild');
+    assert.deepEqual(ids(await again.spool.recover()), ['A', 'B']);
+    assert.deepEqual(again.quarantined, []);
+    assert.deepEqual(await again.spool.readBody('A'), Buffer.from('body of A\r\n'));
+    assert.deepEqual(await again.spool.readBody('B'), Buffer.from('body of B\r\n'));
+    for (const id of ['A', 'B']) {
+      const copy = await readFile(join(root, 'rebuild', 'queue', `${id}.msg`));
+      assert.deepEqual(copy.subarray(copy.length - 11), Buffer.from(`body of ${id}\r\n`));
+    }
+  });
+
+  test('a batch still holding messages after retireAfterMs is retired: its copies are fsynced and stand alone', async () => {
+    const synced: string[] = [];
+    const fs: SpoolFs = {
+      ...nodeSpoolFs,
+      syncPath: (path) => {
+        synced.push(path);
+        return nodeSpoolFs.syncPath(path);
+      },
+    };
+    const { spool } = await openSpool('retire', fs, 1);
+    await spool.write(envelope('OLD'), Buffer.from('old'));
+    await new Promise((r) => setTimeout(r, 10));
+    await spool.write(envelope('NEW'), Buffer.from('new'));
+    for (let i = 0; i < 100 && (await batchFiles('retire')).length > 1; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal((await batchFiles('retire')).length, 1);
+    assert.deepEqual(synced, [join(root, 'retire', 'queue', 'OLD.msg')]);
+    const again = await openSpool('retire');
+    assert.deepEqual(ids(await again.spool.recover()), ['NEW', 'OLD']);
+    assert.deepEqual(await again.spool.readBody('OLD'), Buffer.from('old'));
+    await again.spool.remove('OLD');
+    await again.spool.remove('NEW');
+    assert.deepEqual(await readdir(join(root, 'retire', 'queue')), []);
+    assert.deepEqual(await readdir(join(root, 'retire', 'journal')), []);
   });
 
   test('a failing write leaves nothing queued', async () => {
@@ -189,6 +276,7 @@ describe('Spool', () => {
       assert.equal((r.reason as { code?: string }).code, 'SPOOL_WRITE');
     }
     assert.deepEqual(await readdir(join(root, 'fsync', 'queue')), []);
+    assert.deepEqual(await readdir(join(root, 'fsync', 'journal')), []);
     assert.deepEqual(await readdir(join(root, 'fsync', 'tmp')), []);
     assert.equal(spool.bytes, 0);
     assert.equal(await spool.readBody('F1'), undefined);
@@ -203,6 +291,7 @@ describe('Spool', () => {
     const { spool } = await openSpool('dirsync', failing);
     await assert.rejects(spool.write(envelope('F2'), Buffer.from('x')), { code: 'SPOOL_WRITE' });
     assert.deepEqual(await readdir(join(root, 'dirsync', 'queue')), []);
+    assert.deepEqual(await readdir(join(root, 'dirsync', 'journal')), []);
   });
 
   test('a torn state line does not lose earlier states', async () => {
@@ -216,7 +305,7 @@ describe('Spool', () => {
     assert.equal(m?.states.has(0), false);
   });
 
-  test('a record damaged after start is quarantined alone; its batch keeps serving the others', async () => {
+  test('a message damaged in its copy and its journal record is quarantined alone', async () => {
     const { spool } = await openSpool('late');
     const path = await writeTogether(spool, 'late', ['A', 'B']);
     const again = await openSpool('late');
@@ -225,10 +314,11 @@ describe('Spool', () => {
     const a = decodeBatch(file).frames.find((f) => f.record.includes('"id":"A"'))!;
     file.writeUInt8(file.readUInt8(a.offset + a.length - 2) ^ 0x01, a.offset + a.length - 2);
     await writeFile(path, file);
+    await writeFile(join(root, 'late', 'queue', 'A.msg'), 'damaged');
     assert.equal(await again.spool.readBody('A'), undefined);
     assert.deepEqual(again.quarantined, ['A']);
     assert.deepEqual(await again.spool.readBody('B'), Buffer.from('body of B\r\n'));
-    assert.deepEqual(await readdir(join(root, 'late', 'quarantine')), ['A.msg']);
+    assert.deepEqual((await readdir(join(root, 'late', 'quarantine'))).sort(), ['A.jnl', 'A.msg']);
     const third = await openSpool('late');
     assert.deepEqual(ids(await third.spool.recover()), ['B']);
   });
@@ -241,6 +331,7 @@ describe('Spool', () => {
     await spool.remove('R1');
     assert.equal(spool.bytes, 0);
     assert.deepEqual(await readdir(join(root, 'remove', 'queue')), []);
+    assert.deepEqual(await readdir(join(root, 'remove', 'journal')), []);
   });
 
   test('ids are unique and safe as file names', async () => {
