@@ -238,10 +238,22 @@ const cases: AlertCase[] = [
     name: 'a spool with 2 GiB free losing 10 MiB a minute fires before it is low',
     alert: 'MailfleetSpoolDiskLow',
     series: [
-      { series: labels('mailfleet_relay_spool_free_bytes', relay0), values: `${2048 * MiB}-${10 * MiB}x30` },
+      { series: labels('mailfleet_relay_spool_free_bytes', relay0), values: `${2048 * MiB}-${10 * MiB}x60` },
     ],
-    at: '20m',
+    at: '45m',
     fires: [relay0],
+  },
+  {
+    name: 'a relay with 10 minutes of history does not fire on a steep prediction (noise on a big disk)',
+    alert: 'MailfleetSpoolDiskLow',
+    series: [
+      {
+        series: labels('mailfleet_relay_spool_free_bytes', relay0),
+        values: `${80 * 1024 * MiB}-${1024 * MiB}x10`,
+      },
+    ],
+    at: '10m',
+    fires: [],
   },
   {
     name: 'a pool whose deliveries are all deferred fires',
