@@ -30,6 +30,8 @@ import {
   loadDashboards,
   panelQueries,
 } from '../helpers/prometheus/chart-files.ts';
+import { podMetaLabels, relabel } from '../helpers/prometheus/relabel.ts';
+import type { PodMeta, Relabeling } from '../helpers/prometheus/relabel.ts';
 import { renderRules, startPrometheus } from '../helpers/prometheus/server.ts';
 import type { Prometheus } from '../helpers/prometheus/server.ts';
 import {
@@ -61,7 +63,8 @@ const operatorLogs: string[] = [];
 let upstream: ScriptedUpstream | undefined;
 let prometheus: Prometheus | undefined;
 const relays: RelayProcess[] = [];
-const relayPods: string[] = [];
+/** The target labels of each relay: its kwok pod's meta labels through the ServiceMonitor's relabelings. */
+const relayLabels: Record<string, string>[] = [];
 const dirs: string[] = [];
 const k = (args: string[]) => cp.kubectl(args);
 const apply = (object: unknown) => cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify(object) });
@@ -121,6 +124,9 @@ before(async () => {
   cp = await startControlPlane({});
   // The chart's CRDs, ServiceAccount and RBAC (what `helm install` creates, minus the pods).
   await k(['apply', '-f', path.join(CHART_DIR, 'crds')]);
+  await k(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
+  // The Prometheus Operator's CRDs (stand-ins), so the operator creates the sample pool's ServiceMonitor.
+  await k(['apply', '-f', path.join(REPO_ROOT, 'test/helpers/prometheus/monitoring-crds.yaml')]);
   await k(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
   await k(['create', 'namespace', RELEASE_NS]);
   const chart = renderChart();
@@ -233,13 +239,26 @@ before(async () => {
   await k(['-n', NS, 'wait', '--for=condition=Ready', `rp/${POOL}`, '--timeout=120s']);
   const pods = JSON.parse(
     (await k(['-n', NS, 'get', 'pods', '-l', `mailfleet.dev/pool=${POOL}`, '-o', 'json'])).stdout,
-  ) as { items: { metadata: { name: string } }[] };
+  ) as { items: PodMeta[] };
   assert.equal(pods.items.length, relays.length);
+  // The relabelings of the ServiceMonitor the operator made for the pool, applied to the pods as
+  // Prometheus would (the Prometheus Operator also sets `pod` on every target).
+  const monitor = await eventually('the ServiceMonitor of the pool', async () => {
+    const r = await cp.kubectl(['-n', NS, 'get', 'servicemonitor', POOL, '-o', 'json'], { allowFail: true });
+    return r.code === 0
+      ? (JSON.parse(r.stdout) as { spec: { endpoints: { relabelings?: Relabeling[] }[] } })
+      : undefined;
+  });
+  const relabelings = monitor.spec.endpoints[0]?.relabelings ?? [];
   const mapping: Record<string, string> = {};
   for (const [i, pod] of pods.items.entries()) {
-    relayPods.push(pod.metadata.name);
+    relayLabels.push(relabel({ ...podMetaLabels(pod), pod: pod.metadata.name }, relabelings));
     mapping[`${NS}/${pod.metadata.name}`] = `http://127.0.0.1:${relays[i]?.ports.http}/metrics`;
   }
+  assert.deepEqual(
+    relayLabels.map((l) => [l.namespace, l.pool]),
+    relays.map(() => [NS, POOL]),
+  );
   await writeFile(targets, JSON.stringify(mapping));
 
   // A kube-apiserver restart: the operator's watches fail and restart ("Watch restarts" panel).
@@ -258,7 +277,7 @@ before(async () => {
         job: 'mailfleet-relays',
         targets: relays.map((relay, i) => ({
           address: `127.0.0.1:${relay.ports.http}`,
-          labels: { namespace: NS, pool: POOL, pod: relayPods[i] ?? '' },
+          labels: relayLabels[i] ?? {},
         })),
       },
       {
@@ -310,7 +329,11 @@ before(async () => {
 });
 
 after(async () => {
-  operator?.kill('SIGTERM');
+  if (operator && operator.exitCode === null && operator.signalCode === null) {
+    const exited = new Promise((r) => operator?.once('exit', r));
+    operator.kill('SIGTERM');
+    await exited;
+  }
   await prometheus?.stop();
   for (const relay of relays) await relay.stop();
   await upstream?.stop();

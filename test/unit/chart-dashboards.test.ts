@@ -17,7 +17,7 @@ import {
 
 /**
  * Metrics the dashboards and alerts read that the relay or operator does not declare yet (asked for
- * in docs/observability.md). The test fails when this list is out of date in either direction.
+ * in docs/observability.md when there are any). The test fails when this list is out of date in either direction.
  */
 const REQUESTED_METRICS: string[] = [];
 
