@@ -63,6 +63,7 @@ export class SmtpClient {
       this.current.push(line);
       if (m[2] !== '-') {
         const reply = { code: Number(m[1]), lines: this.current };
+        if (process.env.SMTP_TRACE) process.stdout.write(`<< ${reply.lines.join(' | ').slice(0, 200)}\n`);
         this.current = [];
         if (reply.lines.some((l) => l.slice(0, 3) !== reply.lines[0]!.slice(0, 3)))
           this.malformed.push(`mixed codes in one reply: ${reply.lines.join(' | ')}`);
@@ -98,6 +99,8 @@ export class SmtpClient {
   }
 
   write(data: string | Buffer): void {
+    if (process.env.SMTP_TRACE)
+      process.stdout.write(`>> ${JSON.stringify(data.toString().slice(0, 200))} (${data.length})\n`);
     if (!this.socket.destroyed) this.socket.write(data);
   }
 
