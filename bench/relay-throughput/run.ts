@@ -10,7 +10,10 @@
 // the figure that counts is end to end: messages signed and delivered into the sink per second
 // (the sink dumps every message, and a sample from each server is checked for a signature).
 //
-// Usage: scripts/node24.sh node bench/relay-throughput/run.ts [messages] [--dkim]   (root for postfix)
+// Usage: scripts/node24.sh node bench/relay-throughput/run.ts [messages] [--dkim] [--json F]   (root)
+// Workloads: 2 KB reused connections, 2 KB one per connection, 100 KB reused (messages/5); the
+// server that goes first alternates per workload. CPU per message: relay process, or Postfix master
+// + daemons (live and reaped), over the load and 3 s of delivery after it. --json writes results.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
   chmodSync,
@@ -50,14 +53,14 @@ async function waitPort(port: number): Promise<void> {
   throw new Error(`port ${port} never opened`);
 }
 
-function smtpSource(port: number, reuse: boolean, count: number): number {
+function smtpSource(port: number, reuse: boolean, count: number, size = SIZE): number {
   const args = [
     '-s',
     String(SESSIONS),
     '-m',
     String(count),
     '-l',
-    String(SIZE),
+    String(size),
     '-f',
     'bench@example.com',
     '-t',
@@ -75,9 +78,11 @@ async function acceptLatency(
   port: number,
   reuse: boolean,
   count: number,
+  size = SIZE,
 ): Promise<{ p50: number; p99: number }> {
   const samples: number[] = [];
-  const body = `Subject: latency\r\n\r\n${'x'.repeat(SIZE - 24)}\r\n.\r\n`;
+  const line = `${'x'.repeat(76)}\r\n`;
+  const body = `Subject: latency\r\n\r\n${line.repeat(Math.ceil((size - 24) / line.length))}.\r\n`;
   let left = count;
   const session = async () => {
     while (left > 0) {
@@ -313,17 +318,43 @@ async function main(): Promise<void> {
       );
       return;
     }
-    for (const reuse of [true, false]) {
-      for (const [name, port] of [
+    const masterPid = () => Number(readFileSync(join(postfixDir, 'queue/pid/master.pid'), 'utf8').trim());
+    const workloads = [
+      { label: 'reused connections (-d)', reuse: true, size: SIZE, count: MESSAGES },
+      { label: 'one message per connection', reuse: false, size: SIZE, count: MESSAGES },
+      { label: '100 KB messages, reused', reuse: true, size: 100 * 1024, count: Math.ceil(MESSAGES / 5) },
+    ];
+    for (const [w, workload] of workloads.entries()) {
+      // Alternate which server goes first from one workload to the next.
+      const servers = [
         ['postfix', postfixPort],
         ['mailfleet', relayPort],
-      ] as const) {
-        smtpSource(port, reuse, 500); // warm-up
-        const rate = smtpSource(port, reuse, MESSAGES);
-        const latency = await acceptLatency(port, reuse, Math.min(MESSAGES, 2000));
-        const rss = name === 'mailfleet' ? `${peakRss(relay.pid!).toFixed(0)} MiB` : '-';
+      ] as const;
+      for (const [name, port] of w % 2 === 0 ? servers : [...servers].reverse()) {
+        const { reuse, size, count } = workload;
+        smtpSource(port, reuse, Math.min(500, count), size); // warm-up
+        await sleep(1000);
+        const pids = () => (name === 'mailfleet' ? [relay.pid!] : processTree(masterPid()));
+        const cpuBefore = cpuSeconds(pids(), name === 'postfix' ? masterPid() : undefined);
+        const rate = smtpSource(port, reuse, count, size);
+        await sleep(3000); // let deliveries to the sink finish: they count in CPU per message
+        const cpu = cpuSeconds(pids(), name === 'postfix' ? masterPid() : undefined) - cpuBefore;
+        const rss = name === 'mailfleet' ? peakRss(relay.pid!) : totalRss(processTree(masterPid()));
+        const latency = await acceptLatency(port, reuse, Math.min(count, 2000), size);
+        const result = {
+          workload: workload.label,
+          server: name,
+          messages: count,
+          size,
+          messagesPerSecond: rate,
+          acceptP50Ms: latency.p50,
+          acceptP99Ms: latency.p99,
+          rssMiB: rss,
+          cpuMsPerMessage: (cpu * 1000) / count,
+        };
+        results.push(result);
         rows.push(
-          `| ${reuse ? 'reused connections (-d)' : 'one message per connection'} | ${name} | ${rate.toFixed(0)} | ${latency.p50.toFixed(1)} | ${latency.p99.toFixed(1)} | ${rss} |`,
+          `| ${workload.label} | ${name} | ${rate.toFixed(0)} | ${latency.p50.toFixed(1)} | ${latency.p99.toFixed(1)} | ${rss.toFixed(0)} MiB | ${result.cpuMsPerMessage.toFixed(2)} |`,
         );
         process.stdout.write(`${rows.at(-1)}\n`);
         await sleep(2000); // let deliveries to the sink settle between runs
@@ -338,13 +369,72 @@ async function main(): Promise<void> {
   process.stdout.write(
     [
       '',
-      `${MESSAGES} messages of ${SIZE} bytes, ${SESSIONS} sessions, smtp-source; latency from ${Math.min(MESSAGES, 2000)} messages`,
-      '| mode | server | messages/s | accept p50 ms | accept p99 ms | relay peak RSS |',
-      '|---|---|---|---|---|---|',
+      `${MESSAGES} messages of ${SIZE} bytes (100 KB: ${Math.ceil(MESSAGES / 5)}), ${SESSIONS} sessions, smtp-source; latency from up to 2000 messages`,
+      '| mode | server | messages/s | accept p50 ms | accept p99 ms | RSS (mailfleet peak; postfix sum) | CPU ms/message |',
+      '|---|---|---|---|---|---|---|',
       ...rows,
       '',
     ].join('\n'),
   );
 }
 
+/** pid and all its descendants (Postfix: master and the daemons it runs). */
+function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const out: number[] = [];
+  const walk = (pid: number) => {
+    out.push(pid);
+    for (const c of children.get(pid) ?? []) walk(c);
+  };
+  walk(root);
+  return out;
+}
+
+/** CPU seconds (user + system) of `pids`; with `reaper`, also its reaped children's. */
+function cpuSeconds(pids: number[], reaper?: number): number {
+  const tick = 100; // USER_HZ on Linux
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += Number(f[11]) + Number(f[12]); // utime, stime
+      if (pid === reaper) total += Number(f[13]) + Number(f[14]); // cutime, cstime
+    } catch {
+      // exited meanwhile: its time moved to the reaper's cutime/cstime
+    }
+  }
+  return total / tick;
+}
+
+function totalRss(pids: number[]): number {
+  let kb = 0;
+  for (const pid of pids) {
+    try {
+      kb += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return kb / 1024;
+}
+
+const results: Record<string, unknown>[] = [];
 await main();
+const jsonAt = process.argv.indexOf('--json');
+if (jsonAt > 0 && process.argv[jsonAt + 1]) {
+  writeFileSync(
+    process.argv[jsonAt + 1]!,
+    `${JSON.stringify({ bench: DKIM ? 'relay-dkim' : 'relay-throughput', sessions: SESSIONS, results }, null, 2)}\n`,
+  );
+}
