@@ -153,7 +153,12 @@ describe('SMTP command stream and message data fuzz against a running relay', ()
               const r = await c.reply();
               count(r.code);
               // A bare DATA accepted (354) must be finished so the session stays in step.
-              if (r.code === 354) count((await c.command('.')).code);
+              if (r.code === 354) {
+                const id = `f${seq++}`;
+                const done = await c.command(`X-Test-Id: ${id}\r\n.`);
+                count(done.code);
+                if (done.code === 250) accepted.set(id, `X-Test-Id: ${id}\r\n`);
+              }
             } else if (s.kind === 'pipelined') {
               stats.commands += s.lines.length;
               c.write(s.lines.map((l) => `${l}\r\n`).join(''));
@@ -162,7 +167,10 @@ describe('SMTP command stream and message data fuzz against a running relay', ()
                 count(r.code);
                 if (r.code === 354) {
                   // DATA inside a pipeline: the rest of the batch became message text.
-                  count((await c.command('\r\n.')).code);
+                  const id = `f${seq++}`;
+                  const done = await c.command(`\r\nX-Test-Id: ${id}\r\n.`);
+                  count(done.code);
+                  if (done.code === 250) accepted.set(id, '');
                   break;
                 }
               }
