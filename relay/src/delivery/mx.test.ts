@@ -74,3 +74,25 @@ test('an MX host without address is skipped', async () => {
     ['live.x.test'],
   );
 });
+
+test('no MX and a failing A lookup (SERVFAIL) is transient, not a bounce', async () => {
+  const dns: DnsClient = {
+    resolveMx: () => Promise.reject(Object.assign(new Error('ENODATA'), { code: 'ENODATA' })),
+    resolve4: () => Promise.reject(Object.assign(new Error('ESERVFAIL'), { code: 'ESERVFAIL' })),
+    resolve6: () => Promise.reject(Object.assign(new Error('ENODATA'), { code: 'ENODATA' })),
+  };
+  assert.deepEqual(await routeDomain('flaky.test', dns), {
+    ok: false,
+    permanent: false,
+    reply: '451 4.4.3 flaky.test: DNS ESERVFAIL',
+  });
+});
+
+test('no MX and no address record at all is a bounce', async () => {
+  const r = await routeDomain('empty.test', fakeDns({}));
+  assert.deepEqual(r, {
+    ok: false,
+    permanent: true,
+    reply: '550 5.1.2 empty.test: no MX and no address record',
+  });
+});

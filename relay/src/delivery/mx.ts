@@ -50,25 +50,36 @@ export async function routeDomain(domain: string, dns: DnsClient): Promise<Route
     .map((r) => r.exchange);
   const names = ordered.length > 0 ? ordered : [domain];
   const hosts: MxHost[] = [];
+  // A lookup that failed for another reason than "no such name/no data" (SERVFAIL, timeout)
+  // says nothing about the domain: the message must be deferred, never bounced.
+  let transientFailure = '';
   for (const name of names) {
-    const addresses = [
-      ...(await lookup(dns.resolve4.bind(dns), name)),
-      ...(await lookup(dns.resolve6.bind(dns), name)),
-    ];
+    const v4 = await lookup(dns.resolve4.bind(dns), name);
+    const v6 = await lookup(dns.resolve6.bind(dns), name);
+    transientFailure ||= v4.transient || v6.transient;
+    const addresses = [...v4.addresses, ...v6.addresses];
     if (addresses.length > 0) hosts.push({ name, addresses });
   }
   if (hosts.length === 0) {
-    return ordered.length > 0
-      ? { ok: false, permanent: false, reply: `451 4.4.4 ${domain}: no address for any MX host` }
-      : { ok: false, permanent: true, reply: `550 5.1.2 ${domain}: no MX and no address record` };
+    if (ordered.length > 0) {
+      return { ok: false, permanent: false, reply: `451 4.4.4 ${domain}: no address for any MX host` };
+    }
+    if (transientFailure) {
+      return { ok: false, permanent: false, reply: `451 4.4.3 ${domain}: DNS ${transientFailure}` };
+    }
+    return { ok: false, permanent: true, reply: `550 5.1.2 ${domain}: no MX and no address record` };
   }
   return { ok: true, hosts };
 }
 
-async function lookup(fn: (name: string) => Promise<string[]>, name: string): Promise<string[]> {
+async function lookup(
+  fn: (name: string) => Promise<string[]>,
+  name: string,
+): Promise<{ addresses: string[]; transient: string }> {
   try {
-    return await fn(name);
-  } catch {
-    return [];
+    return { addresses: await fn(name), transient: '' };
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? 'error';
+    return { addresses: [], transient: NOT_FOUND.has(code) || NO_DATA.has(code) ? '' : code };
   }
 }
