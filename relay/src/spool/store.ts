@@ -20,9 +20,9 @@ import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { RelayError } from '../errors.ts';
 import type { SpoolFs } from './fs-ops.ts';
-import { GroupSync } from './group-sync.ts';
 import { GroupCommit } from './group-commit.ts';
-import { decodeBatch, decodeDoneLog, encodeBatch, encodeDoneLine, type DamagedSpan } from './batch.ts';
+import { Journal, type Batch, type JournalRecord } from './journal.ts';
+import type { DamagedSpan } from './batch.ts';
 import {
   decodeMessage,
   decodeStateLog,
@@ -47,23 +47,9 @@ export interface SpoolEvents {
   quarantined(id: string, reason: string): void;
 }
 
-/** One journal batch file. */
-interface Batch {
-  id: string;
-  size: number;
-  /** Epoch ms it was committed (0 when found at start: retired at the first chance). */
-  committedAt: number;
-  /** Messages of this batch still queued; the file is deleted when the last one finishes. */
-  live: Set<string>;
-  /** Whether `<batch>.done` exists. */
-  hasDoneLog: boolean;
-  /** Set once the file is deleted (or being deleted). */
-  deleted: boolean;
-}
-
 /** A queued message: its journal record while its batch lasts, and the size of its copy. */
 interface Queued {
-  journal: { batch: Batch; offset: number; length: number } | undefined;
+  journal: JournalRecord | undefined;
   /** Bytes of queue/<id>.msg; 0 when the copy could not be written (served from the journal). */
   copySize: number;
 }
@@ -78,26 +64,23 @@ export class Spool {
   private readonly fs: SpoolFs;
   private readonly events: SpoolEvents;
   private readonly queueDir: string;
-  private readonly journalDir: string;
   private readonly tmpDir: string;
   private readonly quarantineDir: string;
   private readonly retireAfterMs: number;
-  /** Shares journal-directory fsyncs between commits that overlap. */
-  private readonly journalDirSync: GroupSync;
+  /** The durable copy of recent messages. */
+  private readonly journal: Journal;
   /** Writes the records of concurrent sessions as one batch with one fsync. */
   private readonly commits: GroupCommit<PendingRecord>;
   /** Every queued message. */
   private readonly queued = new Map<string, Queued>();
-  /** Journal batches still holding messages, oldest first. */
-  private readonly batches = new Map<string, Batch>();
   /** True while a batch is being retired (one at a time, in the background). */
   private retiring = false;
   /** Damaged batches found by recover(). */
   private damagedBatches = 0;
   /** After a failed retirement, none is tried before this epoch ms. */
   private retireNotBefore = 0;
-  /** Bytes of journal batches and message copies on disk. */
-  private totalBytes = 0;
+  /** Bytes of message copies in queue/ (the journal counts its own). */
+  private copyBytes = 0;
   /**
    * Bodies of recently written messages, so the first delivery attempt does not read back from
    * disk what was just written. Bounded by CACHE_BYTES; a miss just reads the file.
@@ -116,10 +99,15 @@ export class Spool {
     this.events = options.events;
     this.retireAfterMs = options.retireAfterMs ?? RETIRE_AFTER_MS;
     this.queueDir = join(this.dir, 'queue');
-    this.journalDir = join(this.dir, 'journal');
     this.tmpDir = join(this.dir, 'tmp');
     this.quarantineDir = join(this.dir, 'quarantine');
-    this.journalDirSync = new GroupSync(() => this.fs.syncDir(this.journalDir));
+    this.journal = new Journal({
+      fs: this.fs,
+      dir: join(this.dir, 'journal'),
+      tmpDir: this.tmpDir,
+      quarantineDir: this.quarantineDir,
+      newId: () => this.newId(Date.now()),
+    });
     this.commits = new GroupCommit(
       async (items) => {
         await this.persist(items);
@@ -129,8 +117,9 @@ export class Spool {
     );
   }
 
+  /** Bytes on disk for queued messages: journal batches and copies. */
   get bytes(): number {
-    return this.totalBytes;
+    return this.journal.bytes + this.copyBytes;
   }
 
   newId(now: number): string {
@@ -140,7 +129,7 @@ export class Spool {
 
   /** Creates the folders and forgets half-written files from a previous run. */
   async open(): Promise<void> {
-    for (const d of [this.queueDir, this.journalDir, this.tmpDir, this.quarantineDir]) await this.fs.mkdir(d);
+    for (const d of ['queue', 'journal', 'tmp', 'quarantine']) await this.fs.mkdir(join(this.dir, d));
     for (const name of await this.fs.readdir(this.tmpDir)) await this.fs.remove(join(this.tmpDir, name));
   }
 
@@ -166,11 +155,8 @@ export class Spool {
   async recover(): Promise<RecoveredMessage[]> {
     const envelopes: Envelope[] = [];
     const finished = new Set<string>();
-    const journalNames = await this.fs.readdir(this.journalDir);
-    for (const name of journalNames) {
-      if (!name.endsWith('.jnl')) continue;
-      envelopes.push(...(await this.recoverBatch(name.slice(0, -4), finished)));
-    }
+    const journalFiles = await this.journal.list();
+    for (const id of journalFiles.batches) envelopes.push(...(await this.recoverBatch(id, finished)));
     // A damaged batch was quarantined: copies of its messages that were intact were never
     // fsynced, and now nothing else holds them.
     const damagedBatches = this.damagedBatches;
@@ -201,7 +187,7 @@ export class Spool {
     }
     for (const [id, queued] of this.queued) {
       if (copies.has(id) || !queued.journal) continue;
-      const record = await this.readJournal(queued.journal).catch(() => undefined);
+      const record = await this.journal.read(queued.journal).catch(() => undefined);
       if (record) this.writeCopy(id, queued, record);
     }
     const recovered: RecoveredMessage[] = [];
@@ -221,11 +207,7 @@ export class Spool {
         await this.fs.remove(join(this.queueDir, name));
       }
     }
-    for (const name of journalNames) {
-      if (name.endsWith('.done') && !this.batches.has(name.slice(0, -5))) {
-        await this.fs.remove(join(this.journalDir, name));
-      }
-    }
+    await this.journal.removeOrphanDoneLogs(journalFiles.doneLogs);
     return recovered;
   }
 
@@ -248,7 +230,7 @@ export class Spool {
     }
     // A copy torn by a power loss (it is not fsynced): the journal has the message.
     if (queued.journal) {
-      const record = await this.readJournal(queued.journal).catch(() => undefined);
+      const record = await this.journal.read(queued.journal).catch(() => undefined);
       if (record) {
         const decoded = decodeMessage(record);
         if (decoded.ok && decoded.envelope.id === id) {
@@ -280,24 +262,24 @@ export class Spool {
     // Order matters: the done mark first (a copy without its journal record would be recovered as
     // a message of its own), then the copy, then the states (a queued message must not lose the
     // record of recipients already delivered), then the batch if it is empty.
-    if (queued?.journal) this.markDone(queued.journal.batch, id);
+    if (queued?.journal) this.journal.markDone(queued.journal.batch, id);
     if (queued) await this.fs.remove(this.copyPath(id));
     if (this.withStates.delete(id)) await this.fs.remove(this.statePath(id));
-    if (queued?.journal) await this.release(queued.journal.batch, id);
+    if (queued?.journal) await this.journal.release(queued.journal.batch, id);
   }
 
   async quarantine(id: string, reason: string): Promise<void> {
     const queued = this.forget(id);
     await this.fs.rename(this.copyPath(id), join(this.quarantineDir, `${id}.msg`)).catch(() => undefined);
     if (queued?.journal) {
-      const record = await this.readJournal(queued.journal).catch(() => undefined);
+      const record = await this.journal.read(queued.journal).catch(() => undefined);
       if (record)
         await this.fs.writeFile(join(this.quarantineDir, `${id}.jnl`), record).catch(() => undefined);
-      this.markDone(queued.journal.batch, id);
+      this.journal.markDone(queued.journal.batch, id);
     }
     await this.fs.rename(this.statePath(id), join(this.quarantineDir, `${id}.rcpt`)).catch(() => undefined);
     this.withStates.delete(id);
-    if (queued?.journal) await this.release(queued.journal.batch, id);
+    if (queued?.journal) await this.journal.release(queued.journal.batch, id);
     this.events.quarantined(id, reason);
   }
 
@@ -305,48 +287,11 @@ export class Spool {
     return this.fs.freeBytes(this.dir);
   }
 
-  /**
-   * One group commit: all records in one new batch, written, renamed into journal/ and fsynced
-   * with its directory; then each message's copy in queue/. Throws with nothing queued when any
-   * step before the copies fails.
-   */
+  /** One group commit, then each message's copy in queue/ (a failed copy is served from the journal). */
   private async persist(items: PendingRecord[]): Promise<void> {
-    const id = this.newId(Date.now());
-    const { file, spans } = encodeBatch(items.map((item) => item.record));
-    const tmp = join(this.tmpDir, id);
-    const path = this.batchPath(id);
-    let fd: number | undefined;
-    let renamed = false;
-    try {
-      fd = this.fs.createFile(tmp, file);
-      this.fs.renameSync(tmp, path);
-      renamed = true;
-      // File fsync and the shared directory fsync run together: the 250s wait for both. A crash
-      // between them can leave a renamed batch whose data is not on disk; its frames fail their
-      // checksums and recovery quarantines them - none of them was acknowledged.
-      const [data, dir] = await Promise.allSettled([this.fs.syncFile(fd), this.journalDirSync.request()]);
-      if (data.status === 'rejected') throw data.reason as Error;
-      if (dir.status === 'rejected') throw dir.reason as Error;
-    } catch (err) {
-      await this.fs.remove(renamed ? path : tmp).catch(() => undefined);
-      throw err;
-    } finally {
-      if (fd !== undefined) this.fs.closeFile(fd);
-    }
-    const batch: Batch = {
-      id,
-      size: file.length,
-      committedAt: Date.now(),
-      live: new Set(),
-      hasDoneLog: false,
-      deleted: false,
-    };
-    this.batches.set(id, batch);
-    this.totalBytes += file.length;
+    const records = await this.journal.commit(items);
     items.forEach((item, i) => {
-      const span = spans[i]!;
-      const queued: Queued = { journal: { batch, offset: span.offset, length: span.length }, copySize: 0 };
-      batch.live.add(item.id);
+      const queued: Queued = { journal: records[i], copySize: 0 };
       this.queued.set(item.id, queued);
       this.writeCopy(item.id, queued, item.record);
     });
@@ -364,7 +309,7 @@ export class Spool {
   }
 
   private countCopy(queued: Queued, size: number): void {
-    this.totalBytes += size - queued.copySize;
+    this.copyBytes += size - queued.copySize;
     queued.copySize = size;
   }
 
@@ -373,58 +318,43 @@ export class Spool {
    * its intact messages are committed again as a new batch, then the file moves to quarantine
    * whole, every damaged span counted.
    */
-  private async recoverBatch(base: string, finished: Set<string>): Promise<Envelope[]> {
-    const path = this.batchPath(base);
-    let file: Buffer;
-    try {
-      file = await this.fs.readFile(path);
-    } catch (err) {
-      await this.fs.rename(path, join(this.quarantineDir, `${base}.jnl`)).catch(() => undefined);
-      this.events.quarantined(base, `unreadable: ${(err as Error).message}`);
+  private async recoverBatch(batchId: string, finished: Set<string>): Promise<Envelope[]> {
+    const loaded = await this.journal.load(batchId);
+    if (!loaded.ok) {
+      this.events.quarantined(batchId, loaded.reason);
       return [];
     }
-    const decoded = decodeBatch(file);
-    const damaged: DamagedSpan[] = [...decoded.damaged];
-    const done = decodeDoneLog(await this.readText(this.donePath(base)));
-    for (const id of done) finished.add(id);
+    for (const id of loaded.done) finished.add(id);
+    const damaged: DamagedSpan[] = [...loaded.damaged];
     const keep: { envelope: Envelope; offset: number; length: number; record: Buffer }[] = [];
-    for (const frame of decoded.frames) {
+    for (const frame of loaded.frames) {
       const message = decodeMessage(frame.record);
       if (!message.ok) {
         damaged.push({ offset: frame.offset, length: frame.length, reason: message.reason });
         continue;
       }
       // Already queued from another batch: a crash interrupted the rewrite of a damaged batch.
-      if (done.has(message.envelope.id) || this.queued.has(message.envelope.id)) continue;
+      if (loaded.done.has(message.envelope.id) || this.queued.has(message.envelope.id)) continue;
       keep.push({ envelope: message.envelope, ...frame });
     }
     if (damaged.length > 0) {
       this.damagedBatches++;
       if (keep.length > 0) await this.persist(keep.map((k) => ({ id: k.envelope.id, record: k.record })));
-      await this.fs.rename(path, join(this.quarantineDir, `${base}.jnl`)).catch(() => undefined);
-      await this.fs.remove(this.donePath(base));
-      for (const d of damaged) this.events.quarantined(`${base}@${d.offset}`, d.reason);
+      await this.journal.quarantine(batchId);
+      for (const d of damaged) this.events.quarantined(`${batchId}@${d.offset}`, d.reason);
       return keep.map((k) => k.envelope);
     }
     if (keep.length === 0) {
-      await this.fs.remove(path);
-      await this.fs.remove(this.donePath(base));
+      await this.journal.discard(batchId);
       return [];
     }
-    const batch: Batch = {
-      id: base,
-      size: file.length,
-      committedAt: 0,
-      live: new Set(),
-      hasDoneLog: done.size > 0,
-      deleted: false,
-    };
-    this.batches.set(base, batch);
-    this.totalBytes += file.length;
-    for (const k of keep) {
-      batch.live.add(k.envelope.id);
-      this.queued.set(k.envelope.id, { journal: { batch, offset: k.offset, length: k.length }, copySize: 0 });
-    }
+    const records = this.journal.adopt(
+      batchId,
+      loaded.size,
+      loaded.done.size > 0,
+      keep.map((k) => ({ id: k.envelope.id, offset: k.offset, length: k.length })),
+    );
+    keep.forEach((k, i) => this.queued.set(k.envelope.id, { journal: records[i], copySize: 0 }));
     return keep.map((k) => k.envelope);
   }
 
@@ -442,8 +372,8 @@ export class Spool {
       await this.quarantine(id, decoded.ok ? 'id does not match file name' : decoded.reason);
       return undefined;
     }
-    this.queued.set(id, { journal: undefined, copySize: file.length });
-    this.totalBytes += file.length;
+    this.queued.set(id, { journal: undefined, copySize: 0 });
+    this.countCopy(this.queued.get(id)!, file.length);
     return decoded.envelope;
   }
 
@@ -454,7 +384,7 @@ export class Spool {
    */
   private retireOld(now: number): void {
     if (this.retiring || now < this.retireNotBefore) return;
-    const oldest = this.batches.values().next().value;
+    const oldest = this.journal.oldest();
     if (!oldest || oldest.committedAt + this.retireAfterMs >= now) return;
     this.retiring = true;
     void this.retire(oldest)
@@ -477,9 +407,9 @@ export class Spool {
         batch.live.delete(id);
       }
     }
-    if (batch.live.size === 0) await this.deleteBatch(batch);
+    if (batch.live.size === 0) await this.journal.delete(batch);
     // Still holds a damaged record (readBody will quarantine it): not retired again.
-    else this.batches.delete(batch.id);
+    else this.journal.exempt(batch);
   }
 
   private async makeCopyDurable(id: string, batch: Batch): Promise<void> {
@@ -487,7 +417,7 @@ export class Spool {
     if (queued?.journal?.batch !== batch) return;
     // Copies found at start are rewritten from the journal: a power loss may have torn them.
     if (queued.copySize === 0) {
-      const record = await this.readJournal(queued.journal);
+      const record = await this.journal.read(queued.journal);
       if (this.queued.get(id) !== queued || !decodeMessage(record).ok) return;
       this.writeCopy(id, queued, record);
     }
@@ -498,37 +428,11 @@ export class Spool {
     }
   }
 
-  /** Marks a message of a batch finished. Not fsynced, like the unlink of a finished message: it
-   * must survive kill -9, and a power loss can only bring the message back (a duplicate). */
-  private markDone(batch: Batch, id: string): void {
-    batch.hasDoneLog = true;
-    try {
-      this.fs.appendSync(this.donePath(batch.id), encodeDoneLine(id));
-    } catch {
-      // Not recorded: a restart delivers the message again (a duplicate, never a loss).
-    }
-  }
-
-  /** The last message out deletes the batch. */
-  private async release(batch: Batch, id: string): Promise<void> {
-    batch.live.delete(id);
-    if (batch.live.size === 0) await this.deleteBatch(batch);
-  }
-
-  private async deleteBatch(batch: Batch): Promise<void> {
-    if (batch.deleted) return;
-    batch.deleted = true;
-    this.batches.delete(batch.id);
-    this.totalBytes -= batch.size;
-    await this.fs.remove(this.batchPath(batch.id));
-    if (batch.hasDoneLog) await this.fs.remove(this.donePath(batch.id));
-  }
-
   /** Drops a message from the in-memory indexes (not from disk); returns what it was. */
   private forget(id: string): Queued | undefined {
     const queued = this.queued.get(id);
     this.queued.delete(id);
-    if (queued) this.totalBytes -= queued.copySize;
+    if (queued) this.copyBytes -= queued.copySize;
     const cached = this.bodyCache.get(id);
     if (cached) {
       this.cachedBytes -= cached.length;
@@ -537,31 +441,11 @@ export class Spool {
     return queued;
   }
 
-  private readJournal(at: { batch: Batch; offset: number; length: number }): Promise<Buffer> {
-    return this.fs.readRange(this.batchPath(at.batch.id), at.offset, at.length);
-  }
-
-  private async readText(path: string): Promise<string> {
-    try {
-      return (await this.fs.readFile(path)).toString('utf8');
-    } catch {
-      return '';
-    }
-  }
-
   private copyPath(id: string): string {
     return join(this.queueDir, `${id}.msg`);
   }
 
   private statePath(id: string): string {
     return join(this.queueDir, `${id}.rcpt`);
-  }
-
-  private batchPath(batchId: string): string {
-    return join(this.journalDir, `${batchId}.jnl`);
-  }
-
-  private donePath(batchId: string): string {
-    return join(this.journalDir, `${batchId}.done`);
   }
 }
