@@ -74,7 +74,8 @@ export class Informer {
       },
     );
     const seen = new Set<string>();
-    for (const item of list.items) {
+    // A metadata-only list of nothing comes back with "items": null.
+    for (const item of list.items ?? []) {
       item.kind = this.#o.kind;
       const k = key(item);
       seen.add(k);

@@ -65,9 +65,20 @@ export async function startOperator(
     if (process.env.OPERATOR_LOGS) process.stderr.write(chunk);
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // Started means answering /metrics: on a loaded machine loading the client takes seconds, and a
+  // test that reads a standby's metrics must not race its start.
+  const metricsUrl = `http://127.0.0.1:${port}/metrics`;
+  await eventually(
+    `operator ${identity} to listen`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`operator ${identity} exited: ${logs.join('\n')}`);
+      return (await fetch(metricsUrl)).ok;
+    },
+    60_000,
+  );
   return {
     process: child,
-    metricsUrl: `http://127.0.0.1:${port}/metrics`,
+    metricsUrl,
     logs,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
