@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import { desiredState } from './state.ts';
+import { desiredState, transitionEvents } from './state.ts';
 import type { Desired, KubeObject } from './types.ts';
 import { findCondition } from '../api/conditions.ts';
 import type { Condition } from '../api/types.ts';
@@ -287,4 +287,64 @@ test('a Suspend decision renders the domain suspended and asks for spec.suspend'
   );
   assert.equal(config.sendingDomains[0].suspended, true);
   assert.ok(d.events.some((e) => e.reason === 'BounceRateExceeded' && e.type === 'Warning'));
+});
+
+test('condition transitions worth an Event', async (t) => {
+  const at = '2026-01-01T00:00:00Z';
+  const c = (type: string, status: 'True' | 'False', reason: string) => ({
+    type,
+    status,
+    reason,
+    message: reason,
+    lastTransitionTime: at,
+  });
+  const object = sendingDomain('a.example');
+  const cases: {
+    name: string;
+    before?: ReturnType<typeof c>[];
+    after: ReturnType<typeof c>[];
+    want: string[];
+  }[] = [
+    {
+      name: 'a new object waiting for its relays: nothing',
+      after: [c('Ready', 'False', 'PoolNotReady')],
+      want: [],
+    },
+    {
+      name: 'from one starting state to another: nothing',
+      before: [c('Ready', 'False', 'WorkloadPending')],
+      after: [c('Ready', 'False', 'RelaysNotReady')],
+      want: [],
+    },
+    {
+      name: 'becoming Ready: Normal',
+      before: [c('Ready', 'False', 'PoolNotReady')],
+      after: [c('Ready', 'True', 'Sending')],
+      want: ['Normal Sending'],
+    },
+    {
+      name: 'losing readiness after being Ready: Warning',
+      before: [c('Ready', 'True', 'Sending')],
+      after: [c('Ready', 'False', 'PoolNotReady')],
+      want: ['Warning PoolNotReady'],
+    },
+    {
+      name: 'a new object with a real problem: Warning',
+      after: [c('Ready', 'False', 'DKIMKeyNotReady')],
+      want: ['Warning DKIMKeyNotReady'],
+    },
+    {
+      name: 'suspension: Warning',
+      before: [c('Suspended', 'False', 'Sending')],
+      after: [c('Suspended', 'True', 'BounceRateExceeded')],
+      want: ['Warning BounceRateExceeded'],
+    },
+  ];
+  for (const k of cases)
+    await t.test(k.name, () =>
+      assert.deepEqual(
+        transitionEvents(object, k.before, k.after).map((e) => `${e.type} ${e.reason}`),
+        k.want,
+      ),
+    );
 });
