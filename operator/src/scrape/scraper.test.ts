@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { RelayScraper } from './scraper.ts';
+import { createLogger } from '../log.ts';
+import type { KubeObject } from '../desired/types.ts';
+import { sendingDomain } from '../../../test/helpers/operator/fixtures.ts';
+
+const pod = (name: string, ready: boolean): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, namespace: 'mail', labels: { 'mailfleet.dev/pool': 'transactional' } },
+  status: { podIP: '192.0.2.1', conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
+});
+
+test('the scraper measures Ready relays through the override file and requeues on change', async () => {
+  // One relay whose counters the test moves; its process started "now", inside the window.
+  let delivered = 0;
+  let bounced = 0;
+  const started = Date.now() / 1000;
+  const server = createServer((_req, res) =>
+    res.end(
+      [
+        `mailfleet_relay_recipients_delivered_total{sending_domain="a.com",destination="x"} ${delivered}`,
+        `mailfleet_relay_recipients_bounced_total{sending_domain="a.com",category="user"} ${bounced}`,
+        `mailfleet_relay_process_start_time_seconds ${started}`,
+      ].join('\n'),
+    ),
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const dir = mkdtempSync(path.join(tmpdir(), 'scraper-'));
+  const targets = path.join(dir, 'targets.json');
+  // The not-Ready pod maps to the same relay: counted twice if readiness were ignored.
+  writeFileSync(
+    targets,
+    JSON.stringify({
+      'mail/relay-0': `http://127.0.0.1:${port}/metrics`,
+      'mail/relay-1': `http://127.0.0.1:${port}/metrics`,
+    }),
+  );
+  const requeued: string[] = [];
+  const domain = sendingDomain('a.com', { bouncePolicy: { window: '10m' } });
+  const scraper = new RelayScraper({
+    pods: () => [pod('relay-0', true), pod('relay-1', false)],
+    domains: () => [domain],
+    log: createLogger('error', {}),
+    intervalMs: 60_000,
+    targetsFile: targets,
+    onChange: (key) => requeued.push(key),
+  });
+  try {
+    await scraper.scrapeOnce();
+    assert.deepEqual(requeued, ['mail/transactional'], 'first measurement requeues the pool');
+    assert.deepEqual(scraper.measurements('mail', 'transactional', [domain]).get('a-com'), {
+      bounced: 0,
+      total: 0,
+    });
+
+    await scraper.scrapeOnce();
+    assert.equal(requeued.length, 1, 'nothing changed: no requeue');
+
+    delivered = 30;
+    bounced = 10;
+    await scraper.scrapeOnce();
+    assert.equal(requeued.length, 2, 'changed counters requeue the pool');
+    assert.deepEqual(scraper.measurements('mail', 'transactional', [domain]).get('a-com'), {
+      bounced: 10,
+      total: 40,
+    });
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
