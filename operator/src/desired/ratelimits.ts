@@ -46,6 +46,7 @@ export function resolveRateLimits(observed: Observed, readyRelays: number): Reso
           senderDomains: [...(match.senderDomains ?? [])],
           recipientDomains: [...(match.recipientDomains ?? [])],
           senderAddresses: [...(match.senderAddresses ?? [])],
+          recipientMXHosts: [...(match.recipientMXHosts ?? [])],
         },
         onExceed: spec.onExceed === 'Reject' ? 'reject' : 'defer',
       };
@@ -63,18 +64,7 @@ export function resolveRateLimits(observed: Observed, readyRelays: number): Reso
       inputs.push(
         cond('Ready', 'True', 'Applied', `in the relay config of pool ${observed.poolName}; ${scope}`),
       );
-      // The relay cannot match on MX hosts yet: the rule is rendered without that criterion, so it
-      // applies to more mail than asked (stricter, never looser).
-      inputs.push(
-        match.recipientMXHosts?.length
-          ? cond(
-              'Degraded',
-              'True',
-              'MXRollupUnsupported',
-              'the relays cannot match recipientMXHosts yet: the limit applies to all matching mail regardless of MX',
-            )
-          : cond('Degraded', 'False', 'AsExpected', 'no problem detected'),
-      );
+      inputs.push(cond('Degraded', 'False', 'AsExpected', 'no problem detected'));
     }
     inputs.push(cond('Progressing', 'False', 'Reconciled', 'the relay config matches this limit'));
     status.conditions = mergeConditions(

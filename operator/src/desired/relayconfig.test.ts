@@ -77,6 +77,17 @@ test('rendered config passes the relay validation', async (t) => {
               onExceed: 'defer',
               maxConnections: 3,
             },
+            {
+              name: 'google-connections',
+              match: {
+                senderDomains: [],
+                recipientDomains: [],
+                senderAddresses: [],
+                recipientMXHosts: ['*.google.com'],
+              },
+              onExceed: 'defer',
+              maxConnections: 4,
+            },
           ],
         },
       ),
@@ -96,6 +107,10 @@ test('rendered config passes the relay validation', async (t) => {
         ]);
         assert.equal(c.rateLimits[0]?.rate?.per, 'minute');
         assert.equal(c.rateLimits[0]?.maxConnections, 3);
+        // A connection-only limit has no rate, and MX rollup reaches the relay.
+        assert.equal(c.rateLimits[1]?.rate, undefined);
+        assert.equal(c.rateLimits[1]?.maxConnections, 4);
+        assert.deepEqual(c.rateLimits[1]?.match.recipientMXHosts, ['*.google.com']);
       },
     },
   ];

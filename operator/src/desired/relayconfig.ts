@@ -39,10 +39,6 @@ const SMARTHOST_TLS: Record<string, SmarthostTls> = {
   StartTLSOpportunistic: 'starttls-opportunistic',
 };
 
-// A limit without a rate (only connection caps) still needs one in the relay contract: a rate no
-// relay reaches makes the rule a pure connection cap.
-const UNLIMITED_RATE = { messages: 1_000_000_000, per: 'second' as const };
-
 export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput {
   const spec = options.pool.spec;
   const listeners = spec.listeners ?? {};
@@ -75,10 +71,12 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
       maxConnections: spec.limits?.maxConnections ?? 500,
       maxConnectionsPerClient: spec.limits?.maxConnectionsPerClient ?? 50,
     },
+    // Shares of Pool-scoped limits are already applied to rate, burst and maxConnections (see
+    // share.ts), so the relay's own `share` stays at its default of 1. A limit without a rate is a
+    // pure connection cap, which the relay contract allows.
     rateLimits: options.rateLimits.map((limit) => ({
       ...limit,
-      rate: limit.rate ?? UNLIMITED_RATE,
-      burst: limit.burst ?? 1,
+      burst: limit.burst ?? limit.rate?.messages ?? 1,
     })),
     spool: { dir: SPOOL_DIR },
     http: { port: HTTP_PORT },

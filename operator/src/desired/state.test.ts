@@ -220,12 +220,13 @@ test('a Pool-scoped limit is shared by the ready relays', () => {
   const status = statusOf(d, 'RateLimit', 'news');
   assert.equal(status?.effectiveRate, '5/s');
   assert.equal(status?.sharedBy, 4);
-  assert.equal(condition(d, 'RateLimit', 'news', 'Degraded')?.reason, 'MXRollupUnsupported');
+  assert.equal(condition(d, 'RateLimit', 'news', 'Degraded')?.reason, 'AsExpected');
   const config = parse(
     (d.apply.find((o) => o.kind === 'ConfigMap') as { data: Record<string, string> }).data['relay.yaml'] ??
       '',
   );
   assert.deepEqual(config.rateLimits[0].rate, { messages: 5, per: 'second' });
+  assert.deepEqual(config.rateLimits[0].match.recipientMXHosts, ['*.google.com']);
 });
 
 test('users are rehashed only when a password changed', () => {
