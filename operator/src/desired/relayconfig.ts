@@ -74,10 +74,9 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
     // Shares of Pool-scoped limits are already applied to rate, burst and maxConnections (see
     // share.ts), so the relay's own `share` stays at its default of 1. A limit without a rate is a
     // pure connection cap, which the relay contract allows.
-    rateLimits: options.rateLimits.map((limit) => ({
-      ...limit,
-      burst: limit.burst ?? limit.rate?.messages ?? 1,
-    })),
+    rateLimits: options.rateLimits.map(({ burst, ...limit }) =>
+      limit.rate ? { ...limit, burst: burst ?? limit.rate.messages } : limit,
+    ),
     spool: { dir: SPOOL_DIR },
     http: { port: HTTP_PORT },
     drainTimeout: spec.drainTimeout ?? '60s',
