@@ -1,5 +1,6 @@
 // The operator's Prometheus metrics, built in main.ts and passed in (no global registry).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { errorCodes } from './errors.ts';
 
 const DOMAIN_LABELS = ['namespace', 'pool', 'sending_domain'] as const;
 
@@ -9,7 +10,7 @@ export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'mailfleet_operator_' });
   const p = 'mailfleet_operator_';
-  return {
+  const metrics = {
     registry,
     reconciles: new Counter({
       name: `${p}reconciles_total`,
@@ -77,4 +78,8 @@ export function createMetrics() {
       registers: [registry],
     }),
   };
+  // Every error code and result exists from the start at 0, so "no errors" reads as 0, not "no data".
+  for (const code of Object.keys(errorCodes)) metrics.errors.inc({ code }, 0);
+  for (const result of ['success', 'error']) metrics.reconciles.inc({ result }, 0);
+  return metrics;
 }

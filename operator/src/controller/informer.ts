@@ -8,6 +8,8 @@ import type { OperatorMetrics } from '../metrics.ts';
 import { collectionPath } from '../kube/resources.ts';
 import type { KubeObject } from '../desired/types.ts';
 
+const WATCH_RESTART_CAUSES = ['closed', 'gone', 'watchdog', 'error'] as const;
+type WatchRestartCause = (typeof WATCH_RESTART_CAUSES)[number];
 export type InformerOptions = {
   kind: string;
   namespace?: string;
@@ -43,6 +45,9 @@ export class Informer {
 
   constructor(o: InformerOptions) {
     this.#o = o;
+    // Series exist from the start (at 0), so dashboards and rate() see a healthy operator as 0
+    // rather than "no data".
+    for (const cause of WATCH_RESTART_CAUSES) o.metrics.watchRestarts.inc({ resource: o.kind, cause }, 0);
   }
 
   get kind(): string {
@@ -97,7 +102,7 @@ export class Informer {
   async #run(): Promise<void> {
     const watchSeconds = this.#o.watchSeconds ?? 300;
     while (!this.#stopped) {
-      let cause = 'closed';
+      let cause: WatchRestartCause = 'closed';
       try {
         if (!this.#resourceVersion) await this.#relist();
         this.#abort = new AbortController();
