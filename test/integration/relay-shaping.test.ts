@@ -92,12 +92,12 @@ async function queued(relay: RelayProcess, query = ''): Promise<QueueMessage[]> 
 }
 
 describe('relay traffic shaping', () => {
-  // 30 s rather than a minute, to keep the suite short: 300 intervals are enough to see a 10 %
-  // error. The rate is a property of the limiter (messages per elapsed time at the upstream).
-  test('a 10/s limit delivers at 10/s ±10% over 30 s while an unlimited domain flows alongside', async () => {
+  // A minute-long run (600 intervals), as the issue asks. The rate is a property of the limiter
+  // (messages per elapsed time at the upstream), not a speed assertion.
+  test('a 10/s limit delivers at 10/s ±10% over a minute while an unlimited domain flows alongside', async () => {
     const { upstream, arrivals } = await timedUpstream();
     const relay = await relayWith(upstream.port, { rateLimits: [limit('ten', 'limited.test')] });
-    const limited = 301;
+    const limited = 601;
     const submitted = submit(relay.ports.smtp, [...to(limited, 'limited.test'), ...to(300, 'free.test')]);
     await waitFor(
       async () => (await queued(relay, '?state=waiting')).length > 0,
@@ -115,7 +115,7 @@ describe('relay traffic shaping', () => {
       limitedWhenFreeDone < limited / 2,
       `unlimited mail did not wait (${limitedWhenFreeDone} limited sent)`,
     );
-    await waitFor(() => (arrivals.get('limited.test') ?? []).length === limited, 60_000, 'limited mail');
+    await waitFor(() => (arrivals.get('limited.test') ?? []).length === limited, 120_000, 'limited mail');
     const times = arrivals.get('limited.test')!;
     const rate = ((times.length - 1) * 1000) / (times.at(-1)! - times[0]!);
     assert.ok(rate > 9 && rate < 11, `delivered rate ${rate.toFixed(2)}/s`);
@@ -165,7 +165,9 @@ describe('relay traffic shaping', () => {
     const { upstream } = await timedUpstream();
     const relay = await relayWith(upstream.port, {
       rateLimits: [
-        limit('strict', 'rej.test', { onExceed: 'reject', rate: { messages: 2, per: 'second' }, burst: 2 }),
+        // 20/min with burst 2: a token every 3 s, so three sends in a row exhaust it even on a
+        // loaded machine, and one 3.5 s later gets through.
+        limit('strict', 'rej.test', { onExceed: 'reject', rate: { messages: 20, per: 'minute' }, burst: 2 }),
       ],
     });
     const results = [];
@@ -194,7 +196,7 @@ describe('relay traffic shaping', () => {
       await relay.metric('mailfleet_relay_smtp_rejections_total', { code: '451', reason: 'rateLimited' }),
       1,
     );
-    await new Promise((r) => setTimeout(r, 600));
+    await new Promise((r) => setTimeout(r, 3_500));
     const later = await sendMessage(relay.ports.smtp, {
       from: 'a@example.com',
       to: ['u9@rej.test'],

@@ -98,3 +98,48 @@ describe('convert', () => {
     assert.equal(readyAt(converted, to, 0), 500);
   });
 });
+
+describe('late wake-ups', () => {
+  test('a caller that always wakes 13 ms late still gets 10/s with burst 1', () => {
+    const rate = { messages: 10, periodMs: 1_000, burst: 1 };
+    let bucket: Bucket = fullBucket(rate, 0);
+    let now = 0;
+    let admitted = 0;
+    while (now <= 60_000) {
+      const result = take(bucket, rate, now);
+      bucket = result.bucket;
+      if (result.admitted) admitted++;
+      else now = result.readyAt + 13;
+    }
+    assert.ok(admitted >= 600 && admitted <= 602, `admitted ${admitted}`);
+  });
+  test('a caller that wakes 80 ms late every time (most of an interval) still gets 10/s', () => {
+    const rate = { messages: 10, periodMs: 1_000, burst: 1 };
+    let bucket: Bucket = fullBucket(rate, 0);
+    let now = 0;
+    let admitted = 0;
+    while (now <= 60_000) {
+      const result = take(bucket, rate, now);
+      bucket = result.bucket;
+      if (result.admitted) admitted++;
+      else now = result.readyAt + 80;
+    }
+    assert.ok(admitted >= 595 && admitted <= 602, `admitted ${admitted}`);
+  });
+  test('the catch-up never lets two messages of a burst-1 limit go at the same instant', () => {
+    const rate = { messages: 10, periodMs: 1_000, burst: 1 };
+    const first = take(fullBucket(rate, 0), rate, 0);
+    const late = take(first.bucket, rate, 140); // 40 ms late
+    assert.equal(late.admitted, true);
+    const again = take(late.bucket, rate, 140);
+    assert.equal(again.admitted, false);
+    assert.equal(again.admitted ? 0 : again.readyAt, 200);
+  });
+  test('after a whole interval of idleness the bucket is simply full again', () => {
+    const rate = { messages: 10, periodMs: 1_000, burst: 1 };
+    const first = take(fullBucket(rate, 0), rate, 0);
+    const idle = take(first.bucket, rate, 250); // 150 ms after readyAt: no catch-up credit kept
+    const next = take(idle.bucket, rate, 250);
+    assert.equal(next.admitted ? 0 : next.readyAt, 350);
+  });
+});

@@ -27,9 +27,11 @@ export function fullBucket(_rate: BucketRate, now: number): Bucket {
 
 function rebase(bucket: Bucket, rate: BucketRate, now: number): Bucket {
   const elapsed = (now - bucket.origin) * rate.messages;
-  // Lateness under 1 ms is the clock's granularity, not idleness: keep it (as a small negative
-  // tat) so a caller that wakes at readyAt loses nothing. Longer idleness refills the bucket.
-  if (elapsed - bucket.tat >= rate.messages) return { origin: now, tat: 0 };
+  // A caller that wakes after readyAt (timer granularity, a busy event loop) keeps its lateness,
+  // up to one message interval, as a negative tat and catches up, so the long-run rate is the
+  // configured one even on a loaded machine. That adds at most one message to a burst. Longer
+  // idleness simply refills the bucket.
+  if (elapsed - bucket.tat >= rate.periodMs) return { origin: now, tat: 0 };
   return { origin: now, tat: bucket.tat - elapsed };
 }
 
@@ -44,6 +46,11 @@ export function take(bucket: Bucket, rate: BucketRate, now: number): Take {
     bucket: current,
     readyAt: now + Math.ceil((current.tat - tolerance) / rate.messages),
   };
+}
+
+/** Whether the bucket holds no debt at `now`, i.e. behaves exactly like a new full bucket. */
+export function isIdle(bucket: Bucket, rate: BucketRate, now: number): boolean {
+  return rebase(bucket, rate, now).tat <= 0;
 }
 
 /** When a message could be taken, without taking it. */

@@ -2,7 +2,16 @@
 // state per limit destination. Decisions are the pure functions of bucket.ts and backoff.ts; this
 // class only keeps their state and answers the scheduler ("may this class go now?").
 import type { AdaptiveBackoffConfig, RateLimitConfig } from '../config/types.ts';
-import { convert, fullBucket, readyAt, scaleRate, take, type Bucket, type BucketRate } from './bucket.ts';
+import {
+  convert,
+  fullBucket,
+  isIdle,
+  readyAt,
+  scaleRate,
+  take,
+  type Bucket,
+  type BucketRate,
+} from './bucket.ts';
 import {
   isThrottle,
   mode,
@@ -56,6 +65,9 @@ export interface Reply {
   text: string;
 }
 
+/** How often idle per-destination state is dropped. */
+const PRUNE_INTERVAL_MS = 60_000;
+
 export class Shaper {
   /** Limits in force (share applied), replaced on reload. */
   private limits: CompiledLimit[] = [];
@@ -70,6 +82,8 @@ export class Shaper {
   private readonly backoff = new Map<string, BackoffState>();
   /** Limit and destination names per id, for reporting. */
   private readonly names = new Map<string, { limit: string; destination: string }>();
+  /** When idle per-destination state was last dropped (see prune). */
+  private lastPrune = 0;
 
   constructor(limits: readonly RateLimitConfig[], backoff: AdaptiveBackoffConfig) {
     this.configure(limits, backoff);
@@ -110,6 +124,9 @@ export class Shaper {
 
   /** Whether one more delivery of this class may start now; takes the rate credit if so. */
   admit(cls: ShapingClass, now: number): Admission {
+    if (now - this.lastPrune >= PRUNE_INTERVAL_MS) this.prune(now);
+    // A prune may have dropped the names of a class classified earlier: name it again.
+    for (const a of cls.limits) this.names.set(a.id, { limit: a.limit.name, destination: a.destination });
     for (const a of cls.limits) {
       const max = a.limit.maxConnections;
       if (max !== undefined && (this.connections.get(a.id) ?? 0) >= max)
@@ -232,6 +249,26 @@ export class Shaper {
 
   backoffOf(id: string): BackoffState {
     return this.backoff.get(id) ?? normal;
+  }
+
+  /**
+   * Drops the state of limit destinations that are back to normal: a bucket without debt is the
+   * same as a new one, and no connection or backoff is held. Without this, every destination
+   * ever seen would keep a bucket and the maps would grow without bound.
+   */
+  prune(now: number): void {
+    this.lastPrune = now;
+    for (const [id, entry] of this.buckets) {
+      if (isIdle(entry.bucket, entry.rate, now)) this.buckets.delete(id);
+    }
+    for (const id of this.names.keys()) {
+      if (!this.buckets.has(id) && !this.connections.has(id) && !this.backoff.has(id)) this.names.delete(id);
+    }
+  }
+
+  /** Limit destinations with state held (buckets in debt, connections, backoff). */
+  get trackedDestinations(): number {
+    return this.names.size;
   }
 
   private effectiveRate(id: string, base: BucketRate): BucketRate {
