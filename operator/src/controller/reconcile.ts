@@ -91,16 +91,37 @@ export async function reconcilePool(
   poolName: string,
 ): Promise<{ observed: Observed; desired: Desired }> {
   const observed = await gather(ctx, namespace, poolName);
-  const desired = desiredState(observed, ctx.generators);
+  let desired = desiredState(observed, ctx.generators);
   const byId = new Map(observed.children.map((c) => [id(c), c]));
-  const wanted = new Set<string>(desired.keep);
-
-  for (const object of desired.create) {
-    wanted.add(id(object));
-    if (byId.has(id(object)) || observed.secrets.has(object.metadata?.name ?? '')) continue;
-    if (await ctx.writer.createIfAbsent(object))
-      ctx.log.info('created', { kind: object.kind, name: object.metadata?.name });
+  // A create answered 409 means the object exists and our cache has not seen it (a pass that ran
+  // before the watch echoed our own create, or a Secret someone else made under that name). This
+  // pass generated a key or password that is not the stored one: read the stored Secret and decide
+  // again, or the relay Secret would carry the wrong key until the next pass.
+  for (let attempt = 1; ; attempt++) {
+    const conflicts: string[] = [];
+    for (const object of desired.create) {
+      const name = object.metadata?.name ?? '';
+      if (byId.has(id(object)) || observed.secrets.has(name)) continue;
+      if (await ctx.writer.createIfAbsent(object)) {
+        ctx.log.info('created', { kind: object.kind, name });
+        // What we just stored is what a second decision below must use.
+        if (object.kind === 'Secret') observed.secrets.set(name, object as V1Secret);
+        continue;
+      }
+      if (object.kind !== 'Secret' || attempt > 1)
+        throw new OperatorError('API_CONFLICT', `${id(object)} exists but is not in the cache yet`, 409);
+      conflicts.push(name);
+    }
+    if (conflicts.length === 0) break;
+    for (const name of conflicts)
+      observed.secrets.set(
+        name,
+        await ctx.client.request<V1Secret>('GET', objectPath('Secret', namespace, name), { verb: 'get' }),
+      );
+    desired = desiredState(observed, ctx.generators);
   }
+  const wanted = new Set<string>([...desired.keep, ...desired.create.map(id)]);
+
   for (const object of desired.apply) {
     wanted.add(id(object));
     const hashed = withAppliedHash(object);

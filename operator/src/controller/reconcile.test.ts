@@ -1,0 +1,92 @@
+import { test } from 'node:test';
+import { generateKeyPairSync } from 'node:crypto';
+import assert from 'node:assert/strict';
+import { reconcilePool } from './reconcile.ts';
+import type { ReconcileContext } from './reconcile.ts';
+import type { KubeClient } from '../kube/client.ts';
+import type { Writer } from '../kube/writer.ts';
+import type { KubeObject } from '../desired/types.ts';
+import { createLogger } from '../log.ts';
+import { OperatorError } from '../errors.ts';
+import {
+  fakeGenerators,
+  relayPool,
+  sendingDomain,
+  testKeys,
+} from '../../../test/helpers/operator/fixtures.ts';
+
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+
+/** A writer that records what it writes; `existing` names objects the API server already holds. */
+function fakeWriter(existing: Set<string>) {
+  const applied: KubeObject[] = [];
+  const created: string[] = [];
+  const writer = {
+    apply: async (o: KubeObject) => void applied.push(o),
+    createIfAbsent: async (o: KubeObject) => {
+      if (existing.has(o.metadata?.name ?? '')) return false;
+      created.push(o.metadata?.name ?? '');
+      return true;
+    },
+    delete: async () => undefined,
+    patchStatus: async () => undefined,
+    patchSpec: async () => undefined,
+    event: async () => undefined,
+  };
+  return { writer: writer as unknown as Writer, applied, created };
+}
+
+function context(writer: Writer, stored: Record<string, string>): ReconcileContext {
+  const client = {
+    request: async (_method: string, path: string) => {
+      const name = path.split('/').pop() ?? '';
+      const pem = stored[name];
+      if (pem === undefined) throw new OperatorError('API_NOT_FOUND', path, 404);
+      return {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name, namespace: 'mail' },
+        data: { 'dkim.key': b64(pem) },
+      };
+    },
+  } as unknown as KubeClient;
+  const objects: Record<string, KubeObject[]> = {
+    RelayPool: [relayPool() as unknown as KubeObject],
+    SendingDomain: [
+      sendingDomain('a.example', {
+        dkim: { algorithm: 'ed25519-sha256', selector: 's1' },
+      }) as unknown as KubeObject,
+      sendingDomain('b.example', {
+        dkim: { algorithm: 'ed25519-sha256', selector: 's1' },
+      }) as unknown as KubeObject,
+    ],
+  };
+  return {
+    client,
+    writer,
+    log: createLogger('error', {}),
+    generators: fakeGenerators(),
+    cache: (kind) => objects[kind] ?? [],
+    serviceMonitorCRD: false,
+    settings: { image: 'mailfleet:test' },
+  };
+}
+
+test('a generated key that already exists unseen by the cache: the stored key is the one rendered', async () => {
+  // b.example's key Secret exists (our own create, not yet echoed by the watch) with another key.
+  const stored = {
+    'b-example-dkim-s1': generateKeyPairSync('ed25519')
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString(),
+  };
+  const { writer, applied, created } = fakeWriter(new Set(['b-example-dkim-s1']));
+  await reconcilePool(context(writer, stored), 'mail', 'transactional');
+  assert.deepEqual(created, ['a-example-dkim-s1'], 'the missing key is created once');
+  const relaySecret = applied.find((o) => o.metadata?.name === 'transactional-relay') as
+    { data: Record<string, string> } | undefined;
+  assert.ok(relaySecret, 'the relay Secret is applied');
+  const key = (domain: string) =>
+    Buffer.from(relaySecret.data[`dkim.${domain}.s1.pem`] ?? '', 'base64').toString();
+  assert.equal(key('b.example'), stored['b-example-dkim-s1'], 'the stored key, not a fresh one');
+  assert.equal(key('a.example'), testKeys()['ed25519-sha256'], 'the key just created');
+});
