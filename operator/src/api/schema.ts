@@ -557,6 +557,11 @@ const rateLimitSpec = obj(
         rule: "!has(self.onExceed) || self.onExceed != 'Reject' || has(self.rate)",
         message: 'onExceed: Reject needs a rate',
       },
+      {
+        rule: "!has(self.onExceed) || self.onExceed != 'Reject' || !has(self.match) || !has(self.match.recipientMXHosts) || size(self.match.recipientMXHosts) == 0",
+        message:
+          'onExceed: Reject cannot match recipientMXHosts: MX hosts are known only at delivery, after the message was accepted',
+      },
     ],
   },
 );

@@ -171,6 +171,24 @@ describe('validateConfig', () => {
     ]);
   });
 
+  test('a reject limit cannot match on MX hosts', () => {
+    assert.deepEqual(
+      errorsOf({
+        rateLimits: [
+          {
+            name: 'g',
+            match: { recipientMXHosts: ['*.google.com'] },
+            rate: { messages: 1, per: 'second' },
+            onExceed: 'reject',
+          },
+        ],
+      }),
+      [
+        'rateLimits[0].onExceed: reject cannot be combined with match.recipientMXHosts (MX hosts are known only at delivery)',
+      ],
+    );
+  });
+
   test('a non-mapping document is refused', () => {
     assert.deepEqual(errorsOf('hello'), ['(root): must be a mapping']);
   });

@@ -406,6 +406,14 @@ function rateLimit(r: FieldReader, raw: unknown, path: string): RateLimitConfig 
     r.fail(join(path, 'burst'), 'needs a rate');
   }
   if (limit.onExceed === 'reject' && !limit.rate) r.fail(join(path, 'onExceed'), 'reject needs a rate');
+  // Reject is decided at RCPT TO, before any MX lookup; an MX-rollup match can only be known at
+  // delivery, so the combination could never take effect.
+  if (limit.onExceed === 'reject' && limit.match.recipientMXHosts?.length) {
+    r.fail(
+      join(path, 'onExceed'),
+      'reject cannot be combined with match.recipientMXHosts (MX hosts are known only at delivery)',
+    );
+  }
   return limit;
 }
 
