@@ -44,7 +44,9 @@ function run(name: string, args: string[]): { ok: boolean; stdout: string; secon
 
 /** Markdown table rows (and the lines around them) of a bench's output. */
 function tables(stdout: string): string[] {
-  return stdout.split('\n').filter((l) => l.startsWith('|') || /^[A-Za-z0-9].*:/.test(l));
+  return stdout
+    .split('\n')
+    .filter((l) => l.startsWith('|') || /^[A-Za-z0-9].*:/.test(l) || /^(all |created )/.test(l));
 }
 
 function saveRaw(name: string, result: { ok: boolean; stdout: string; seconds: number }): void {
