@@ -69,19 +69,22 @@ export class Informer {
 
   async #relist(): Promise<void> {
     const path = collectionPath(this.#o.kind, this.#o.namespace);
-    const list = await this.#o.client.request<{ metadata: { resourceVersion: string }; items: KubeObject[] }>(
-      'GET',
-      path,
-      {
-        verb: 'list',
-        query: { labelSelector: this.#o.labelSelector },
-        ...(this.#o.metadataOnly ? { accept: METADATA_LIST } : {}),
-      },
-    );
+    const list = await this.#o.client.request<{
+      apiVersion?: string;
+      metadata: { resourceVersion: string };
+      items: KubeObject[];
+    }>('GET', path, {
+      verb: 'list',
+      query: { labelSelector: this.#o.labelSelector },
+      ...(this.#o.metadataOnly ? { accept: METADATA_LIST } : {}),
+    });
     const seen = new Set<string>();
     // A metadata-only list of nothing comes back with "items": null.
     for (const item of list.items ?? []) {
       item.kind = this.#o.kind;
+      // Items of a list of built-in objects carry no apiVersion (watch events do). Without it the
+      // drift check sees every listed child as changed and re-applies it on each reconcile.
+      if (!this.#o.metadataOnly && list.apiVersion) item.apiVersion ??= list.apiVersion;
       const k = key(item);
       seen.add(k);
       const old = this.cache.get(k);
