@@ -5,7 +5,7 @@
 // cost a pool of rsa-sha256 domains would add. Not a test: it asserts nothing.
 //
 // Usage: node bench/operator-scale/run.ts [--pools 1000] [--replicas 1] [--idle 600]
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startCluster, startOperator } from '../../test/helpers/operator/harness.ts';
 import { generators } from '../../operator/src/kube/generators.ts';
@@ -50,6 +50,36 @@ async function requests(metricsUrl: string): Promise<Requests> {
     else out.writes += n;
   }
   return out;
+}
+
+/** CPU seconds (user + system) used so far by every process of the benchmark, by command name. */
+function cpuByCommand(operatorPid: number): Record<string, number> {
+  const names = ['etcd', 'kube-apiserver', 'kube-controller', 'kube-scheduler', 'kwok', 'node'];
+  const out: Record<string, number> = {};
+  const tick = 100; // USER_HZ on Linux
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const comm = /\(([^)]*)\)/.exec(stat)?.[1] ?? '';
+    const name = entry === String(operatorPid) ? 'operator' : names.find((n) => comm.startsWith(n));
+    if (!name) continue;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const seconds = (Number(fields[11]) + Number(fields[12])) / tick;
+    out[name] = (out[name] ?? 0) + seconds;
+  }
+  return out;
+}
+
+function cpuSince(operatorPid: number, before: Record<string, number>): string {
+  const now = cpuByCommand(operatorPid);
+  return Object.entries(now)
+    .map(([k, v]) => `${k} ${(v - (before[k] ?? 0)).toFixed(0)} s`)
+    .join(', ');
 }
 
 /** Peak resident set of a process (VmHWM), MiB. */
@@ -102,6 +132,7 @@ const operator = await startOperator(cp, 'bench', ['--scrape-interval', '0']);
 const pid = operator.process.pid ?? 0;
 try {
   await cp.kubectl(['create', 'namespace', NS]);
+  const cpuStart = cpuByCommand(pid);
   const start = performance.now();
   const CHUNK = 50;
   for (let i = 0; i < POOLS; i += CHUNK) {
@@ -129,6 +160,7 @@ try {
   };
   for (;;) {
     const [pools, domains] = [await readyCount('relaypools'), await readyCount('sendingdomains')];
+    say(`  ${((performance.now() - start) / 1000).toFixed(0)} s: ${pools} pools, ${domains} domains Ready`);
     if (pools === POOLS && domains === POOLS * DOMAINS) break;
     await sleep(5000);
   }
@@ -139,6 +171,7 @@ try {
     `API requests until Ready: ${busy.reads} reads, ${busy.writes} writes (+${busy.leaseWrites} lease) ${JSON.stringify(busy.byVerb)}`,
   );
   say(`operator peak RSS: ${peakRssMiB(pid).toFixed(0)} MiB`);
+  say(`CPU until Ready (node = this script): ${cpuSince(pid, cpuStart)}`);
   // Let the last status writes and their watch echoes settle before counting idle writes.
   await sleep(30_000);
   const before = await requests(operator.metricsUrl);

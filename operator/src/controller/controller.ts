@@ -17,6 +17,8 @@ import { DnsVerifier } from '../dns/verifier.ts';
 import { domainSeries } from './domainseries.ts';
 import type { DomainSeries } from './domainseries.ts';
 import { reconcilePool } from './reconcile.ts';
+import { indexKeys } from './cacheindex.ts';
+import type { Lookup } from './cacheindex.ts';
 import type { ReconcileContext } from './reconcile.ts';
 
 export type ControllerOptions = {
@@ -113,6 +115,7 @@ export class Controller {
           client: this.#o.client,
           log: this.#o.log,
           metrics: this.#o.metrics,
+          index: (object) => indexKeys(kind, object),
           onChange: (object, old) => {
             for (const key of new Set([...keys(object), ...(old ? keys(old) : [])])) this.queue.add(key);
           },
@@ -198,9 +201,7 @@ export class Controller {
         // A DKIM key Secret belongs to a SendingDomain: requeue that domain's pool.
         const domain = o.metadata?.labels?.[DOMAIN_LABEL];
         const owner = domain
-          ? this.cache('SendingDomain').find(
-              (d) => d.metadata?.namespace === o.metadata?.namespace && d.metadata?.name === domain,
-            )
+          ? this.lookup.get('SendingDomain', o.metadata?.namespace ?? '', domain)
           : undefined;
         return owner ? byPoolRef(owner) : [];
       });
@@ -246,6 +247,18 @@ export class Controller {
     return (this.informers.get(kind) ?? []).flatMap((i) => i.list());
   }
 
+  /** Indexed reads of the caches (one informer per watched namespace, or one for all). */
+  readonly lookup: Lookup = {
+    get: (kind, namespace, name) => {
+      for (const informer of this.informers.get(kind) ?? []) {
+        const found = informer.get(namespace, name);
+        if (found) return found;
+      }
+      return undefined;
+    },
+    indexed: (kind, key) => (this.informers.get(kind) ?? []).flatMap((i) => i.indexed(key)),
+  };
+
   /** Sets this pool's sending-domain gauges and removes the series of domains it no longer has. */
   #publish(key: string, series: DomainSeries[]): void {
     const m = this.#o.metrics;
@@ -286,7 +299,7 @@ export class Controller {
       writer: this.#o.writer,
       log: this.#o.log.with({ pool: name, namespace }),
       generators: this.#o.generators,
-      cache: (kind) => this.cache(kind),
+      lookup: this.lookup,
       serviceMonitorCRD: this.serviceMonitorCRD,
       settings: { image: this.#o.image, ...(this.#o.spfInclude ? { spfInclude: this.#o.spfInclude } : {}) },
     };

@@ -23,6 +23,8 @@ export type InformerOptions = {
   metadataOnly?: boolean;
   /** Server-side watch timeout; the watchdog fires after twice this without any event. */
   watchSeconds?: number;
+  /** Index keys of an object (cacheindex.ts): indexed() returns the objects filed under a key. */
+  index?: (object: KubeObject) => string[];
 };
 
 const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
@@ -34,6 +36,8 @@ export class Informer {
   readonly #o: InformerOptions;
   /** namespace/name -> last seen object. */
   readonly cache = new Map<string, KubeObject>();
+  /** Index key -> (namespace/name -> object). */
+  readonly #index = new Map<string, Map<string, KubeObject>>();
   /** True once the first list has filled the cache. */
   synced = false;
   /** Wall time of the last list or watch event: what the watchdog and /healthz look at. */
@@ -56,6 +60,39 @@ export class Informer {
 
   list(): KubeObject[] {
     return [...this.cache.values()];
+  }
+
+  get(namespace: string, name: string): KubeObject | undefined {
+    return this.cache.get(`${namespace}/${name}`);
+  }
+
+  indexed(key: string): KubeObject[] {
+    const found = this.#index.get(key);
+    return found ? [...found.values()] : [];
+  }
+
+  /** Stores (or, without an object, forgets) one object, keeping the index in step. */
+  #store(k: string, object: KubeObject | undefined, old: KubeObject | undefined): void {
+    const index = this.#o.index;
+    if (index && old)
+      for (const key of index(old)) {
+        const entries = this.#index.get(key);
+        entries?.delete(k);
+        if (entries?.size === 0) this.#index.delete(key);
+      }
+    if (!object) {
+      this.cache.delete(k);
+      return;
+    }
+    // Field-manager bookkeeping is never read here and is often the larger part of an object.
+    if (object.metadata) delete object.metadata.managedFields;
+    this.cache.set(k, object);
+    if (index)
+      for (const key of index(object)) {
+        const entries = this.#index.get(key) ?? new Map<string, KubeObject>();
+        entries.set(k, object);
+        this.#index.set(key, entries);
+      }
   }
 
   start(): void {
@@ -88,12 +125,12 @@ export class Informer {
       const k = key(item);
       seen.add(k);
       const old = this.cache.get(k);
-      this.cache.set(k, item);
+      this.#store(k, item, old);
       if (old?.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.#o.onChange(item, old);
     }
     for (const [k, old] of this.cache) {
       if (!seen.has(k)) {
-        this.cache.delete(k);
+        this.#store(k, undefined, old);
         this.#o.onDelete(old);
       }
     }
@@ -169,12 +206,12 @@ export class Informer {
     if (event.type === 'BOOKMARK') return;
     object.kind = this.#o.kind;
     const k = key(object);
+    const old = this.cache.get(k);
     if (event.type === 'DELETED') {
-      this.cache.delete(k);
+      this.#store(k, undefined, old);
       this.#o.onDelete(object);
     } else {
-      const old = this.cache.get(k);
-      this.cache.set(k, object);
+      this.#store(k, object, old);
       this.#o.onChange(object, old);
     }
   }

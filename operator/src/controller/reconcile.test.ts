@@ -8,6 +8,7 @@ import type { Writer } from '../kube/writer.ts';
 import type { KubeObject } from '../desired/types.ts';
 import { createLogger } from '../log.ts';
 import { OperatorError } from '../errors.ts';
+import { listLookup } from './cacheindex.ts';
 import {
   fakeGenerators,
   relayPool,
@@ -66,7 +67,7 @@ function context(writer: Writer, stored: Record<string, string>): ReconcileConte
     writer,
     log: createLogger('error', {}),
     generators: fakeGenerators(),
-    cache: (kind) => objects[kind] ?? [],
+    lookup: listLookup(objects),
     serviceMonitorCRD: false,
     settings: { image: 'mailfleet:test' },
   };

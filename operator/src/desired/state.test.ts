@@ -302,6 +302,7 @@ test('condition transitions worth an Event', async (t) => {
   const object = sendingDomain('a.example');
   const cases: {
     name: string;
+    object?: Parameters<typeof transitionEvents>[0];
     before?: ReturnType<typeof c>[];
     after: ReturnType<typeof c>[];
     want: string[];
@@ -318,8 +319,26 @@ test('condition transitions worth an Event', async (t) => {
       want: [],
     },
     {
-      name: 'becoming Ready: Normal',
+      name: 'a new domain becoming Ready: nothing (the Ready Event of its pool tells it)',
       before: [c('Ready', 'False', 'PoolNotReady')],
+      after: [c('Ready', 'True', 'Sending')],
+      want: [],
+    },
+    {
+      name: 'a new domain Ready at once: nothing',
+      after: [c('Ready', 'True', 'Sending')],
+      want: [],
+    },
+    {
+      name: 'a new pool becoming Ready: Normal',
+      object: relayPool(),
+      before: [c('Ready', 'False', 'RelaysNotReady')],
+      after: [c('Ready', 'True', 'RelaysReady')],
+      want: ['Normal RelaysReady'],
+    },
+    {
+      name: 'Ready again after a real problem: Normal',
+      before: [c('Ready', 'False', 'DKIMKeyNotReady')],
       after: [c('Ready', 'True', 'Sending')],
       want: ['Normal Sending'],
     },
@@ -344,7 +363,7 @@ test('condition transitions worth an Event', async (t) => {
   for (const k of cases)
     await t.test(k.name, () =>
       assert.deepEqual(
-        transitionEvents(object, k.before, k.after).map((e) => `${e.type} ${e.reason}`),
+        transitionEvents(k.object ?? object, k.before, k.after).map((e) => `${e.type} ${e.reason}`),
         k.want,
       ),
     );

@@ -81,7 +81,14 @@ export function transitionEvents(
   return conditionTransitions(before, after)
     .filter(({ condition }) => {
       const previous = before?.find((c) => c.type === condition.type);
-      return !(STARTING.has(condition.reason) && (!previous || STARTING.has(previous.reason)));
+      if (STARTING.has(condition.reason) && (!previous || STARTING.has(previous.reason))) return false;
+      // A new domain or limit becoming Ready is its pool's news (the pool's Ready Event), not its
+      // own: one Event per pool instead of one per object (docs/benchmarks-operator.md).
+      const firstReady =
+        condition.type === 'Ready' &&
+        condition.status === 'True' &&
+        (!previous || STARTING.has(previous.reason));
+      return !(firstReady && object.kind !== 'RelayPool');
     })
     .filter(({ condition, from }) => from !== undefined || bad(condition) || condition.type === 'Ready')
     .filter(({ condition }) => condition.type !== 'Progressing')

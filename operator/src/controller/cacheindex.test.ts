@@ -1,0 +1,66 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { domainIndexKey, indexKeys, listLookup, poolIndexKey } from './cacheindex.ts';
+import type { KubeObject } from '../desired/types.ts';
+
+const object = (o: Record<string, unknown>) => o as KubeObject;
+
+test('index keys by kind', () => {
+  const cases: { name: string; kind: string; object: KubeObject; keys: string[] }[] = [
+    {
+      name: 'a SendingDomain is filed under its poolRef',
+      kind: 'SendingDomain',
+      object: object({ metadata: { name: 'd', namespace: 'mail' }, spec: { poolRef: { name: 'p' } } }),
+      keys: ['pool:mail/p'],
+    },
+    {
+      name: 'a RateLimit without poolRef is filed nowhere',
+      kind: 'RateLimit',
+      object: object({ metadata: { name: 'l', namespace: 'mail' }, spec: {} }),
+      keys: [],
+    },
+    {
+      name: 'a RelayPool needs no index (looked up by name)',
+      kind: 'RelayPool',
+      object: object({ metadata: { name: 'p', namespace: 'mail', labels: { 'mailfleet.dev/pool': 'x' } } }),
+      keys: [],
+    },
+    {
+      name: 'a pool child is filed under the pool label',
+      kind: 'ConfigMap',
+      object: object({ metadata: { name: 'c', namespace: 'mail', labels: { 'mailfleet.dev/pool': 'p' } } }),
+      keys: ['pool:mail/p'],
+    },
+    {
+      name: 'a DKIM key Secret is filed under its SendingDomain',
+      kind: 'Secret',
+      object: object({
+        metadata: { name: 'k', namespace: 'mail', labels: { 'mailfleet.dev/sending-domain': 'd' } },
+      }),
+      keys: ['domain:mail/d'],
+    },
+    {
+      name: 'an unlabelled object is filed nowhere',
+      kind: 'Secret',
+      object: object({ metadata: { name: 'k', namespace: 'mail' } }),
+      keys: [],
+    },
+  ];
+  for (const c of cases) assert.deepEqual(indexKeys(c.kind, c.object), c.keys, c.name);
+});
+
+test('listLookup finds by name and by index key, namespace-scoped', () => {
+  const lookup = listLookup({
+    SendingDomain: [
+      object({ metadata: { name: 'd1', namespace: 'a' }, spec: { poolRef: { name: 'p' } } }),
+      object({ metadata: { name: 'd2', namespace: 'b' }, spec: { poolRef: { name: 'p' } } }),
+    ],
+  });
+  assert.equal(lookup.get('SendingDomain', 'b', 'd2')?.metadata?.name, 'd2');
+  assert.equal(lookup.get('SendingDomain', 'a', 'd2'), undefined);
+  assert.deepEqual(
+    lookup.indexed('SendingDomain', poolIndexKey('a', 'p')).map((o) => o.metadata?.name),
+    ['d1'],
+  );
+  assert.deepEqual(lookup.indexed('Secret', domainIndexKey('a', 'd1')), []);
+});

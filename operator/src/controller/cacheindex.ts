@@ -1,0 +1,42 @@
+// How reconciles find a pool's objects in the informer caches without scanning them: every cached
+// object is filed under the keys below (its pool, and for DKIM key Secrets its SendingDomain).
+import { DOMAIN_LABEL, POOL_LABEL } from '../desired/meta.ts';
+import type { KubeObject } from '../desired/types.ts';
+
+export const poolIndexKey = (namespace: string, pool: string) => `pool:${namespace}/${pool}`;
+export const domainIndexKey = (namespace: string, domain: string) => `domain:${namespace}/${domain}`;
+
+/** The index keys of one object of a kind: pure. */
+export function indexKeys(kind: string, object: KubeObject): string[] {
+  const namespace = object.metadata?.namespace ?? '';
+  if (kind === 'SendingDomain' || kind === 'RateLimit') {
+    const pool = (object as { spec?: { poolRef?: { name?: string } } }).spec?.poolRef?.name;
+    return pool ? [poolIndexKey(namespace, pool)] : [];
+  }
+  if (kind === 'RelayPool') return [];
+  const labels = object.metadata?.labels ?? {};
+  const keys: string[] = [];
+  const pool = labels[POOL_LABEL];
+  if (pool) keys.push(poolIndexKey(namespace, pool));
+  const domain = labels[DOMAIN_LABEL];
+  if (domain) keys.push(domainIndexKey(namespace, domain));
+  return keys;
+}
+
+/** Read access to the caches, as a reconcile needs it. */
+export type Lookup = {
+  get(kind: string, namespace: string, name: string): KubeObject | undefined;
+  /** Objects of a kind filed under an index key (poolIndexKey, domainIndexKey). */
+  indexed(kind: string, key: string): KubeObject[];
+};
+
+/** A Lookup over plain lists (tests, and anything that holds objects outside an informer). */
+export function listLookup(objects: Record<string, KubeObject[]>): Lookup {
+  return {
+    get: (kind, namespace, name) =>
+      (objects[kind] ?? []).find(
+        (o) => (o.metadata?.namespace ?? '') === namespace && o.metadata?.name === name,
+      ),
+    indexed: (kind, key) => (objects[kind] ?? []).filter((o) => indexKeys(kind, o).includes(key)),
+  };
+}
