@@ -4,8 +4,9 @@
 // then the writes it makes while idle (must be 0). Separately: RSA-2048 key generation rate, the
 // cost a pool of rsa-sha256 domains would add. Not a test: it asserts nothing.
 //
-// Usage: node bench/operator-scale/run.ts [--pools 1000] [--replicas 1] [--idle 600]
-import { readdirSync, readFileSync } from 'node:fs';
+// Usage: node bench/operator-scale/run.ts [--pools 1000] [--replicas 1] [--idle 600] [--streams 1]
+import { openSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { startCluster, startOperator } from '../../test/helpers/operator/harness.ts';
 import { generators } from '../../operator/src/kube/generators.ts';
@@ -16,11 +17,16 @@ const { values } = parseArgs({
     replicas: { type: 'string', default: '1' },
     idle: { type: 'string', default: '600' },
     'rsa-keys': { type: 'string', default: '20' },
+    streams: { type: 'string', default: '1' },
+    // With MAILFLEET_CP_PROFILING=1: a CPU profile of the API server over the first N seconds.
+    pprof: { type: 'string' },
+    'pprof-seconds': { type: 'string', default: '60' },
   },
 });
 const POOLS = Number(values.pools);
 const REPLICAS = Number(values.replicas);
 const IDLE = Number(values.idle);
+const STREAMS = Math.max(1, Number(values.streams));
 const DOMAINS = 5;
 const LIMITS = 2;
 const NS = 'bench';
@@ -133,19 +139,32 @@ const pid = operator.process.pid ?? 0;
 try {
   await cp.kubectl(['create', 'namespace', NS]);
   const cpuStart = cpuByCommand(pid);
-  const start = performance.now();
-  const CHUNK = 50;
-  for (let i = 0; i < POOLS; i += CHUNK) {
-    const items = [];
-    for (let j = i; j < Math.min(POOLS, i + CHUNK); j++) items.push(...objectsOfPool(j));
-    const r = await cp.kubectl(['apply', '--server-side', '-f', '-'], {
-      input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }),
-    });
-    if (r.code !== 0) throw new Error(r.stderr);
+  if (values.pprof) {
+    const out = openSync(values.pprof, 'w');
+    const url = `/debug/pprof/profile?seconds=${values['pprof-seconds']}`;
+    spawn('kubectl', ['--kubeconfig', cp.kubeconfig, 'get', '--raw', url], {
+      stdio: ['ignore', out, 'inherit'],
+    }).on('exit', () => say(`API server profile written to ${values.pprof}`));
   }
+  const start = performance.now();
+  // Lists of 50 pools, several kubectl processes at once (as a GitOps tool applies in parallel).
+  const CHUNK = 50;
+  const chunks: number[] = [];
+  for (let i = 0; i < POOLS; i += CHUNK) chunks.push(i);
+  const applyNext = async (): Promise<void> => {
+    for (let i = chunks.shift(); i !== undefined; i = chunks.shift()) {
+      const items = [];
+      for (let j = i; j < Math.min(POOLS, i + CHUNK); j++) items.push(...objectsOfPool(j));
+      const r = await cp.kubectl(['apply', '--server-side', '-f', '-'], {
+        input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }),
+      });
+      if (r.code !== 0) throw new Error(r.stderr);
+    }
+  };
+  await Promise.all(Array.from({ length: STREAMS }, applyNext));
   const created = (performance.now() - start) / 1000;
   say(
-    `created ${POOLS} pools, ${POOLS * DOMAINS} domains, ${POOLS * LIMITS} limits in ${created.toFixed(1)} s`,
+    `created ${POOLS} pools, ${POOLS * DOMAINS} domains, ${POOLS * LIMITS} limits in ${created.toFixed(1)} s (${STREAMS} kubectl at once)`,
   );
   const readyCount = async (resource: string) => {
     const r = await cp.kubectl([

@@ -23,6 +23,8 @@ const USAGE = `usage: mailfleet operator [options]
   --spf-include <host>       recommended SPF include
   --workers <n>              concurrent reconciles (default 4)
   --resync <seconds>         reconcile every pool again this often (default 300)
+  --batch-ms <ms>            a changed pool waits this long for more changes before its
+                             reconcile, so a burst is one reconcile (default 1000; 0: at once)
   --scrape-interval <s>      bounce autopilot: scrape relay pods' /metrics this often (default 30; 0: off)
   --relay-metrics-targets <file>
                              JSON {"namespace/pod": "http://host:port/metrics"}, read every round:
@@ -47,6 +49,7 @@ export async function main(args: string[]): Promise<void> {
       'spf-include': { type: 'string' },
       workers: { type: 'string', default: '4' },
       resync: { type: 'string', default: '300' },
+      'batch-ms': { type: 'string', default: '1000' },
       'scrape-interval': { type: 'string', default: '30' },
       'relay-metrics-targets': { type: 'string' },
       'dns-server': { type: 'string' },
@@ -77,6 +80,7 @@ export async function main(args: string[]): Promise<void> {
     ...(values['spf-include'] ? { spfInclude: values['spf-include'] } : {}),
     workers: Number(values.workers),
     resyncSeconds: Number(values.resync),
+    batchMs: Number(values['batch-ms']),
     scrapeSeconds: Number(values['scrape-interval']),
     ...(values['relay-metrics-targets'] ? { relayMetricsTargets: values['relay-metrics-targets'] } : {}),
     ...(values['dns-server'] ? { dnsServer: values['dns-server'] } : {}),

@@ -776,7 +776,8 @@ class LocalControlPlane implements ControlPlane {
         `--service-account-key-file=${this.pki.saPub}`,
         `--service-account-signing-key-file=${this.pki.saKey}`,
         '--endpoint-reconciler-type=none',
-        '--profiling=false',
+        // MAILFLEET_CP_PROFILING=1: /debug/pprof on the API server (benchmarks look at its CPU).
+        `--profiling=${process.env.MAILFLEET_CP_PROFILING === '1'}`,
         '--shutdown-watch-termination-grace-period=2s',
         '--v=1',
       ],

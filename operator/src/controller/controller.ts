@@ -9,7 +9,7 @@ import { Informer } from './informer.ts';
 import { WorkQueue } from './queue.ts';
 import { requeueDelay } from './policy.ts';
 import { OWNED_KINDS } from '../kube/resources.ts';
-import { DOMAIN_LABEL, OWNED_SELECTOR, POOL_LABEL } from '../desired/meta.ts';
+import { DOMAIN_LABEL, NOT_OWNED_SELECTOR, OWNED_SELECTOR, POOL_LABEL } from '../desired/meta.ts';
 import type { Generators, KubeObject } from '../desired/types.ts';
 import type { RateLimit, RelayPool, SendingDomain } from '../api/types.ts';
 import { RelayScraper } from '../scrape/scraper.ts';
@@ -32,6 +32,8 @@ export type ControllerOptions = {
   image: string;
   spfInclude?: string;
   workers?: number;
+  /** A changed pool waits this long for more changes before its reconcile (WorkQueue batchMs). */
+  batchMs?: number;
   /** Every pool is reconciled again this often (a safety net; Secret edits are watched). */
   resyncSeconds?: number;
   /** Relay /metrics scrape interval of the bounce-rate autopilot (0: off). */
@@ -62,11 +64,14 @@ export class Controller {
   readonly #series = new Map<string, DomainSeries[]>();
   /** "namespace/secret" -> pools that reference it; undefined when pools or domains changed since. */
   #secretIndex: Map<string, Set<string>> | undefined;
+  /** "Kind/namespace/name" of a pool or domain -> its pool and the Secrets ("ns/name") it names. */
+  readonly #references = new Map<string, { pool: string; secrets: string[] }>();
 
   constructor(o: ControllerOptions) {
     this.#o = o;
     this.queue = new WorkQueue({
       workers: o.workers ?? 4,
+      batchMs: o.batchMs ?? 0,
       process: (key) => this.#reconcile(key),
       onError: (key, error, attempt) => {
         const code = errorCode(error);
@@ -101,7 +106,7 @@ export class Controller {
   #watch(
     kind: string,
     labelSelector: string | undefined,
-    keys: (o: KubeObject) => string[],
+    keys: (o: KubeObject, deleted?: boolean) => string[],
     extra: { name?: string; metadataOnly?: boolean } = {},
   ): void {
     const namespaces = this.#o.namespaces.length ? this.#o.namespaces : [undefined];
@@ -120,7 +125,7 @@ export class Controller {
             for (const key of new Set([...keys(object), ...(old ? keys(old) : [])])) this.queue.add(key);
           },
           onDelete: (object) => {
-            for (const key of keys(object)) this.queue.add(key);
+            for (const key of keys(object, true)) this.queue.add(key);
           },
         }),
     );
@@ -138,25 +143,43 @@ export class Controller {
   #poolsReferencing(namespace: string | undefined, name: string | undefined): string[] {
     if (!this.#secretIndex) {
       const index = new Map<string, Set<string>>();
-      const add = (ns: string | undefined, secret: string | undefined, pool: string | undefined) => {
-        if (!secret || !pool) return;
-        const key = `${ns ?? ''}/${secret}`;
-        index.set(key, (index.get(key) ?? new Set()).add(poolKey(ns, pool)));
-      };
-      for (const p of this.cache('RelayPool') as unknown as RelayPool[]) {
-        const spec = p.spec ?? {};
-        for (const secret of [
-          spec.tls?.secretName,
-          spec.auth?.credentialsSecretRef?.name,
-          spec.delivery?.smarthost?.credentialsSecretRef?.name,
-        ])
-          add(p.metadata.namespace, secret, p.metadata.name);
-      }
-      for (const d of this.cache('SendingDomain') as unknown as SendingDomain[])
-        add(d.metadata.namespace, d.spec?.dkim?.keySecretRef?.name, d.spec?.poolRef?.name);
+      for (const { pool, secrets } of this.#references.values())
+        for (const secret of secrets) index.set(secret, (index.get(secret) ?? new Set()).add(pool));
       this.#secretIndex = index;
     }
     return [...(this.#secretIndex.get(`${namespace ?? ''}/${name ?? ''}`) ?? [])];
+  }
+
+  /**
+   * Notes which Secrets a pool or domain names; the index is rebuilt only when that changes (not
+   * on every status write the watch echoes back).
+   */
+  #noteReferences(kind: 'RelayPool' | 'SendingDomain', o: KubeObject, deleted = false): void {
+    const ns = o.metadata?.namespace ?? '';
+    const key = `${kind}/${ns}/${o.metadata?.name ?? ''}`;
+    let pool: string | undefined;
+    let refs: (string | undefined)[];
+    if (kind === 'RelayPool') {
+      const spec = (o as unknown as RelayPool).spec ?? {};
+      pool = o.metadata?.name;
+      refs = [
+        spec.tls?.secretName,
+        spec.auth?.credentialsSecretRef?.name,
+        spec.delivery?.smarthost?.credentialsSecretRef?.name,
+      ];
+    } else {
+      const spec = (o as unknown as SendingDomain).spec;
+      pool = spec?.poolRef?.name;
+      refs = [spec?.dkim?.keySecretRef?.name];
+    }
+    const secrets = pool && !deleted ? refs.filter((r): r is string => !!r).map((r) => `${ns}/${r}`) : [];
+    const entry = { pool: poolKey(ns, pool), secrets };
+    const old = this.#references.get(key);
+    if (!old && secrets.length === 0) return;
+    if (old && old.pool === entry.pool && old.secrets.join() === secrets.join()) return;
+    if (secrets.length) this.#references.set(key, entry);
+    else this.#references.delete(key);
+    this.#secretIndex = undefined;
   }
 
   #every(seconds: number, run: () => void): void {
@@ -173,21 +196,27 @@ export class Controller {
     const byPoolRef = (o: KubeObject) => [
       poolKey(o.metadata?.namespace, (o as unknown as SendingDomain | RateLimit).spec?.poolRef?.name),
     ];
-    this.#watch('RelayPool', undefined, (o) => {
-      this.#secretIndex = undefined;
+    this.#watch('RelayPool', undefined, (o, deleted) => {
+      this.#noteReferences('RelayPool', o, deleted);
       return [poolKey(o.metadata?.namespace, o.metadata?.name)];
     });
-    this.#watch('SendingDomain', undefined, (o) => {
-      this.#secretIndex = undefined;
+    this.#watch('SendingDomain', undefined, (o, deleted) => {
+      this.#noteReferences('SendingDomain', o, deleted);
       return byPoolRef(o);
     });
     this.#watch('RateLimit', undefined, byPoolRef);
     // Secrets users reference (TLS, credentials, DKIM keys) are not labelled as ours: watch the
-    // metadata of all Secrets (no data is held) and requeue the pools that name a changed one.
-    this.#watch('Secret', undefined, (o) => this.#poolsReferencing(o.metadata?.namespace, o.metadata?.name), {
-      name: 'Secret(referenced)',
-      metadataOnly: true,
-    });
+    // metadata of the other Secrets (no data is held; our own are cached in full below) and
+    // requeue the pools that name a changed one.
+    this.#watch(
+      'Secret',
+      NOT_OWNED_SELECTOR,
+      (o) => this.#poolsReferencing(o.metadata?.namespace, o.metadata?.name),
+      {
+        name: 'Secret(referenced)',
+        metadataOnly: true,
+      },
+    );
     // Relay pods: the autopilot scrapes the Ready ones; their changes need no reconcile.
     if (this.scraper) this.#watch('Pod', `${POOL_LABEL}`, () => []);
     for (const kind of OWNED_KINDS) {
@@ -196,14 +225,17 @@ export class Controller {
         continue;
       }
       this.#watch(kind, OWNED_SELECTOR, (o) => {
+        // One of our Secrets may also be named by another pool's spec (say, as its TLS Secret).
+        const referencing =
+          kind === 'Secret' ? this.#poolsReferencing(o.metadata?.namespace, o.metadata?.name) : [];
         const pool = o.metadata?.labels?.[POOL_LABEL];
-        if (pool) return [poolKey(o.metadata?.namespace, pool)];
+        if (pool) return [poolKey(o.metadata?.namespace, pool), ...referencing];
         // A DKIM key Secret belongs to a SendingDomain: requeue that domain's pool.
         const domain = o.metadata?.labels?.[DOMAIN_LABEL];
         const owner = domain
           ? this.lookup.get('SendingDomain', o.metadata?.namespace ?? '', domain)
           : undefined;
-        return owner ? byPoolRef(owner) : [];
+        return owner ? [...byPoolRef(owner), ...referencing] : referencing;
       });
     }
     for (const list of this.informers.values()) for (const informer of list) informer.start();

@@ -43,6 +43,28 @@ test('a failing key is retried with the delay the policy gives', async () => {
   q.stop();
 });
 
+test('a batch window turns a burst of adds into one run, and adds during a run into one more', async () => {
+  const runs: string[] = [];
+  let release: () => void = () => {};
+  const q = new WorkQueue({
+    workers: 1,
+    batchMs: 20,
+    process: async (key) => {
+      runs.push(key);
+      if (runs.length === 1) await new Promise<void>((r) => (release = r));
+    },
+    onError: () => 0,
+  });
+  for (let i = 0; i < 5; i++) q.add('a');
+  assert.equal(q.depth, 1, 'waiting in its window');
+  assert.deepEqual(runs, [], 'nothing runs before the window ends');
+  while (runs.length === 0) await new Promise((r) => setTimeout(r, 5));
+  for (let i = 0; i < 3; i++) q.add('a'); // active: one more run, after its own window
+  release();
+  await q.idle();
+  assert.deepEqual(runs, ['a', 'a']);
+});
+
 test('requeue delays back off per code and are capped', () => {
   assert.equal(requeueDelay('API_CONFLICT', 1), 100);
   assert.equal(requeueDelay('API_UNAVAILABLE', 3), 4000);

@@ -1,12 +1,17 @@
 // The work queue: keys are pools ("namespace/name"). Adding a key that is already waiting does
 // nothing; a key being processed is processed again afterwards; a failing key waits with
-// per-key exponential backoff; at most `workers` keys are processed at once.
+// per-key exponential backoff; at most `workers` keys are processed at once. With a batch window, a
+// key waits that long after its first add, so a burst of changes to one pool (a pool applied
+// with its domains and limits, or the watch echoing our own writes) is one reconcile, not one
+// per change.
 export type QueueOptions = {
   workers: number;
   process: (key: string) => Promise<void>;
   /** Called after a failure; returns the delay before the key is retried. */
   onError: (key: string, error: unknown, attempt: number) => number;
   onDepth?: (depth: number) => void;
+  /** How long a newly added key waits for more changes before it is ready (0: at once). */
+  batchMs?: number;
 };
 
 export class WorkQueue {
@@ -19,8 +24,10 @@ export class WorkQueue {
   readonly #dirty = new Set<string>();
   /** Failed attempts per key since its last success. */
   readonly #attempts = new Map<string, number>();
-  /** Pending delayed adds. */
+  /** Pending delayed adds (backoff after failures). */
   readonly #timers = new Map<string, NodeJS.Timeout>();
+  /** Keys inside their batch window. */
+  readonly #batching = new Map<string, NodeJS.Timeout>();
   #stopped = false;
   #idle: (() => void)[] = [];
 
@@ -31,8 +38,26 @@ export class WorkQueue {
   add(key: string): void {
     if (this.#stopped) return;
     if (this.#active.has(key)) this.#dirty.add(key);
-    else this.#ready.add(key);
+    else if (!this.#ready.has(key) && !this.#batching.has(key)) this.#enqueue(key);
     this.#pump();
+  }
+
+  #enqueue(key: string): void {
+    const batchMs = this.#o.batchMs ?? 0;
+    if (batchMs <= 0) {
+      this.#ready.add(key);
+      return;
+    }
+    this.#batching.set(
+      key,
+      setTimeout(() => {
+        this.#batching.delete(key);
+        if (this.#stopped) return;
+        if (this.#active.has(key)) this.#dirty.add(key);
+        else this.#ready.add(key);
+        this.#pump();
+      }, batchMs),
+    );
   }
 
   addAfter(key: string, ms: number): void {
@@ -47,7 +72,7 @@ export class WorkQueue {
   }
 
   get depth(): number {
-    return this.#ready.size + this.#active.size;
+    return this.#ready.size + this.#active.size + this.#batching.size;
   }
 
   /** Resolves when nothing is waiting or running (for tests and benchmarks). */
@@ -58,8 +83,9 @@ export class WorkQueue {
 
   stop(): void {
     this.#stopped = true;
-    for (const t of this.#timers.values()) clearTimeout(t);
+    for (const t of [...this.#timers.values(), ...this.#batching.values()]) clearTimeout(t);
     this.#timers.clear();
+    this.#batching.clear();
     this.#ready.clear();
   }
 
@@ -84,7 +110,7 @@ export class WorkQueue {
       this.addAfter(key, this.#o.onError(key, error, attempt));
     } finally {
       this.#active.delete(key);
-      if (this.#dirty.delete(key)) this.#ready.add(key);
+      if (this.#dirty.delete(key)) this.#enqueue(key);
       this.#pump();
     }
   }

@@ -11,6 +11,8 @@ export const CONFIG_CHECKSUM = 'mailfleet.dev/restart-checksum';
 export const SOURCE_CHECKSUM = 'mailfleet.dev/source-checksum';
 /** Label selector of everything the operator owns (its informers watch only this). */
 export const OWNED_SELECTOR = `${MANAGED_BY}=${FIELD_MANAGER}`;
+/** Its complement (objects without the label match too): Secrets users may reference. */
+export const NOT_OWNED_SELECTOR = `${MANAGED_BY} notin (${FIELD_MANAGER})`;
 
 export const CONFIG_DIR = '/etc/mailfleet';
 export const CONFIG_FILE = `${CONFIG_DIR}/relay.yaml`;
