@@ -1,9 +1,6 @@
-// Outbound SMTP through pooled nodemailer transports: one pool per smarthost or per MX address,
-// reused across messages. Built from one settings object; replaced (not mutated) on reload.
-import { createTransport, type Transporter } from 'nodemailer';
-import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
+// Outbound SMTP through our own connection pools (smtp-pool.ts): one pool per smarthost or per MX
+// address, reused across messages. Built from one settings object; replaced (not mutated) on reload.
 import type { DeliveryConfig } from '../config/types.ts';
-import { durationMs } from '../config/duration.ts';
 import { routeDomain, type DnsClient } from './mx.ts';
 import type { DkimKeyring } from './dkim.ts';
 import {
@@ -13,11 +10,10 @@ import {
   resultsFromSuccess,
   type RecipientResult,
 } from './results.ts';
+import { SmtpPool, type SmtpError } from './smtp-pool.ts';
+import { poolKey, poolSettings, type Credentials, type ShapingPool } from './smtp-options.ts';
 
-export interface Credentials {
-  user: string;
-  pass: string;
-}
+export type { Credentials } from './smtp-options.ts';
 
 export interface DelivererSettings {
   delivery: DeliveryConfig;
@@ -40,7 +36,7 @@ export interface DeliveryRequest {
    * A RateLimit's connection settings: the message goes through pools of its own (keyed by the
    * shaping class) with at most these connections and messages per connection.
    */
-  pool?: { key: string; maxConnections: number | undefined; maxMessages: number | undefined };
+  pool?: ShapingPool;
 }
 
 export interface DeliveryReport {
@@ -57,8 +53,8 @@ export interface FixedTarget {
 
 export class Deliverer {
   private readonly settings: DelivererSettings;
-  /** Pooled transports by "host:port". */
-  private readonly pools = new Map<string, Transporter<SMTPPool.SentMessageInfo>>();
+  /** Connection pools by "host:port" (and shaping class). */
+  private readonly pools = new Map<string, SmtpPool>();
   /** Deliveries running now; a retired deliverer closes its pools when this reaches zero. */
   private inflight = 0;
   private retired = false;
@@ -78,7 +74,13 @@ export class Deliverer {
       const d = this.settings.delivery;
       if (d.mode === 'smarthost' && d.smarthost) {
         const s = d.smarthost;
-        return await this.send(poolKey(`${s.host}:${s.port}`, request), s.host, s.port, request, 'smarthost');
+        return await this.send(
+          poolKey(`${s.host}:${s.port}`, request.pool),
+          s.host,
+          s.port,
+          request,
+          'smarthost',
+        );
       }
       return await this.deliverDirect(request);
     } finally {
@@ -110,7 +112,7 @@ export class Deliverer {
     for (const host of route.hosts) {
       for (const address of host.addresses) {
         const port = this.settings.delivery.directPort;
-        const key = poolKey(`${address}:${port}`, request);
+        const key = poolKey(`${address}:${port}`, request.pool);
         const report = await this.send(key, address, port, request, 'direct', host.name);
         if (!report.connectionFailed) return report;
         last = report;
@@ -129,16 +131,13 @@ export class Deliverer {
     kind: 'smarthost' | 'direct',
     servername?: string,
   ): Promise<DeliveryReport & { connectionFailed?: boolean }> {
-    const transport = this.pool(key, host, port, kind, servername, request.pool);
+    const pool = this.pool(key, host, port, kind, servername, request.pool);
     const label = servername ? `${servername}[${host}]:${port}` : `${host}:${port}`;
     try {
-      const info = await transport.sendMail({
-        envelope: { from: request.from, to: request.recipients },
-        raw: request.body,
-      });
+      const info = await pool.send(request.from, request.recipients, request.body);
       return { results: resultsFromSuccess(request.recipients, info), host: label };
     } catch (err) {
-      const e = err as Parameters<typeof resultsFromError>[1];
+      const e = err as SmtpError;
       return {
         results: resultsFromError(request.recipients, e),
         host: label,
@@ -153,48 +152,18 @@ export class Deliverer {
     port: number,
     kind: 'smarthost' | 'direct',
     servername?: string,
-    shaping?: DeliveryRequest['pool'],
-  ): Transporter<SMTPPool.SentMessageInfo> {
+    shaping?: ShapingPool,
+  ): SmtpPool {
     const existing = this.pools.get(key);
     if (existing) return existing;
-    const d = this.settings.delivery;
-    const s = d.smarthost;
-    const options: SMTPPool.Options = {
-      pool: true,
-      host,
-      port,
-      name: d.ehloName,
-      maxConnections: Math.min(d.maxConnectionsPerDestination, shaping?.maxConnections ?? Infinity),
-      maxMessages: shaping?.maxMessages ?? d.maxMessagesPerConnection,
-      connectionTimeout: durationMs(d.connectTimeout),
-      greetingTimeout: durationMs(d.commandTimeout),
-      socketTimeout: durationMs(d.commandTimeout),
-      logger: false,
-    };
-    if (kind === 'smarthost' && s) {
-      options.secure = s.tls === 'implicit';
-      options.requireTLS = s.tls === 'starttls-required';
-      options.opportunisticTLS = s.tls === 'starttls-opportunistic';
-      options.tls = { rejectUnauthorized: !s.tlsInsecure, servername: s.host };
-      if (this.settings.credentials) options.auth = { ...this.settings.credentials };
-    } else {
-      // MX hosts: opportunistic STARTTLS without verification (RFC 7435); a failed upgrade
-      // continues in plaintext rather than bouncing.
-      options.opportunisticTLS = true;
-      options.tls = servername ? { rejectUnauthorized: false, servername } : { rejectUnauthorized: false };
-    }
-    const transport = createTransport(options);
-    this.pools.set(key, transport);
-    return transport;
+    const { delivery, credentials } = this.settings;
+    const pool = new SmtpPool(poolSettings({ delivery, credentials, host, port, kind, servername, shaping }));
+    this.pools.set(key, pool);
+    return pool;
   }
 
   private closePools(): void {
-    for (const t of this.pools.values()) t.close();
+    for (const p of this.pools.values()) p.close();
     this.pools.clear();
   }
-}
-
-/** Shaped messages get pools of their own, so a limit's connection settings apply to them alone. */
-function poolKey(base: string, request: DeliveryRequest): string {
-  return request.pool ? `${base}|${request.pool.key}` : base;
 }

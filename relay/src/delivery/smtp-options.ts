@@ -1,0 +1,93 @@
+// What one outbound pool connects with: nodemailer SMTPConnection options, the AUTH to send and
+// the pool's limits, decided from the delivery config and the target. Pure.
+import type { SMTPConnectionAuth, SMTPConnectionOptions } from 'nodemailer/lib/smtp-connection/index.js';
+import type { DeliveryConfig } from '../config/types.ts';
+import { durationMs } from '../config/duration.ts';
+
+export interface Credentials {
+  user: string;
+  pass: string;
+}
+
+/** A RateLimit's connection settings for the messages it shapes. */
+export interface ShapingPool {
+  key: string;
+  maxConnections: number | undefined;
+  maxMessages: number | undefined;
+}
+
+export interface PoolTarget {
+  delivery: DeliveryConfig;
+  credentials?: Credentials | undefined;
+  host: string;
+  port: number;
+  /** smarthost: the configured TLS mode and AUTH; direct (MX hosts, handoff): opportunistic TLS. */
+  kind: 'smarthost' | 'direct';
+  /** The MX host name, for SNI (the connection goes to one of its addresses). */
+  servername?: string | undefined;
+  shaping?: ShapingPool | undefined;
+}
+
+export interface PoolLimits {
+  /** Connections open or opening at once. */
+  maxConnections: number;
+  /** Messages sent over one connection before it is closed. */
+  maxMessages: number;
+  /** An unused connection is closed (QUIT) after this long. */
+  idleTimeoutMs: number;
+}
+
+export interface PoolSettings {
+  connection: SMTPConnectionOptions;
+  /** Sent when the server offers AUTH; undefined: no AUTH. */
+  auth: SMTPConnectionAuth | undefined;
+  limits: PoolLimits;
+}
+
+// Below the 5 minutes RFC 5321 §4.5.3.2.7 asks a server to wait, so we close an idle connection
+// before the server does (the value nodemailer's pool used).
+export const IDLE_TIMEOUT_MS = 4 * 60 * 1000;
+
+export function poolSettings(target: PoolTarget): PoolSettings {
+  const d = target.delivery;
+  const connection: SMTPConnectionOptions = {
+    host: target.host,
+    port: target.port,
+    name: d.ehloName,
+    connectionTimeout: durationMs(d.connectTimeout),
+    greetingTimeout: durationMs(d.commandTimeout),
+    socketTimeout: durationMs(d.commandTimeout),
+    logger: false,
+  };
+  let auth: SMTPConnectionAuth | undefined;
+  const s = d.smarthost;
+  if (target.kind === 'smarthost' && s) {
+    connection.secure = s.tls === 'implicit';
+    connection.requireTLS = s.tls === 'starttls-required';
+    connection.opportunisticTLS = s.tls === 'starttls-opportunistic';
+    connection.tls = { rejectUnauthorized: !s.tlsInsecure, servername: s.host };
+    const c = target.credentials;
+    if (c && (c.user || c.pass)) auth = { user: c.user, credentials: { user: c.user, pass: c.pass } };
+  } else {
+    // MX hosts: opportunistic STARTTLS without verification (RFC 7435); a failed upgrade
+    // continues in plaintext rather than bouncing.
+    connection.opportunisticTLS = true;
+    connection.tls = target.servername
+      ? { rejectUnauthorized: false, servername: target.servername }
+      : { rejectUnauthorized: false };
+  }
+  return {
+    connection,
+    auth,
+    limits: {
+      maxConnections: Math.min(d.maxConnectionsPerDestination, target.shaping?.maxConnections ?? Infinity),
+      maxMessages: target.shaping?.maxMessages ?? d.maxMessagesPerConnection,
+      idleTimeoutMs: IDLE_TIMEOUT_MS,
+    },
+  };
+}
+
+/** Pools by "host:port"; shaped messages get pools of their own, so a limit's settings apply to them alone. */
+export function poolKey(base: string, shaping: ShapingPool | undefined): string {
+  return shaping ? `${base}|${shaping.key}` : base;
+}

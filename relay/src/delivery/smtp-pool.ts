@@ -1,0 +1,273 @@
+// One outbound destination's connections: nodemailer SMTPConnection sessions (EHLO, STARTTLS,
+// AUTH, PIPELINING, dot-stuffing) reused across messages, at most limits.maxConnections at once,
+// each closed after limits.maxMessages messages or limits.idleTimeoutMs unused. Messages wait in
+// arrival order when every connection is busy. The message is handed over as the Buffer it is
+// (no MIME compiling): nodemailer's DataStream only dot-stuffs it and ends it with CRLF.CRLF.
+// Decisions are pool-policy.ts; this file only does what they say.
+import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
+import type {
+  SMTPConnectionAuth,
+  SMTPConnectionOptions,
+  SMTPConnectionSendInfo,
+} from 'nodemailer/lib/smtp-connection/index.js';
+import type { PoolLimits, PoolSettings } from './smtp-options.ts';
+import {
+  afterSend,
+  assign,
+  envelopeOf,
+  onFailure,
+  type FailedAttempt,
+  type SmtpFailure,
+} from './pool-policy.ts';
+
+/** An error as nodemailer's SMTPConnection reports it (results.ts reads these fields). */
+export type SmtpError = Error & SmtpFailure;
+
+export type SendInfo = SMTPConnectionSendInfo;
+
+interface Job {
+  envelope: { from: string; to: string[] };
+  body: Buffer;
+  resolve(info: SendInfo): void;
+  reject(error: SmtpError): void;
+  /** Times it went back to the queue after a connection failed under it. */
+  requeues: number;
+}
+
+/** SMTPConnection's hook for the start of the message data (not in its typings). */
+interface DataStreamHook {
+  _createSendStream(callback: unknown): unknown;
+}
+
+type State = 'connecting' | 'idle' | 'busy' | 'resetting' | 'closing' | 'gone';
+
+/** One session to the destination. */
+class PooledConnection {
+  readonly smtp: SMTPConnection;
+  state: State = 'connecting';
+  /** Messages sent over it (answered, whatever the answer). */
+  sent = 0;
+  /** Set when the current message's data started going out (after DATA's 354). */
+  bodyStarted = false;
+  /** Closes it after a while unused; refreshed, not recreated, each time it goes idle. */
+  idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: SMTPConnectionOptions, onGone: (c: PooledConnection) => void) {
+    this.smtp = new SMTPConnection(options);
+    // Errors also reach the callback of whatever is in progress, or end an idle session: either
+    // way 'end' follows. Without a listener an EventEmitter 'error' would throw.
+    this.smtp.on('error', () => undefined);
+    this.smtp.once('end', () => {
+      if (this.state === 'gone') return;
+      this.state = 'gone';
+      clearTimeout(this.idleTimer);
+      onGone(this);
+    });
+    // Whether any of a message went out decides whether a dead reused connection may be retried
+    // on another one (pool-policy.ts onFailure); nodemailer starts the data stream after 354.
+    const hook = this.smtp as unknown as DataStreamHook;
+    const createSendStream = hook._createSendStream;
+    if (typeof createSendStream !== 'function') throw new Error('nodemailer SMTPConnection changed');
+    hook._createSendStream = (callback: unknown) => {
+      this.bodyStarted = true;
+      return createSendStream.call(this.smtp, callback);
+    };
+  }
+
+  /** Connects, says EHLO (STARTTLS as configured) and logs in when the server offers AUTH. */
+  open(
+    auth: SMTPConnectionAuth | undefined,
+    done: (failure?: Pick<FailedAttempt, 'stage' | 'error'>) => void,
+  ) {
+    let settled = false;
+    const settle = (failure?: Pick<FailedAttempt, 'stage' | 'error'>) => {
+      if (settled) return;
+      settled = true;
+      this.smtp.removeListener('error', onError);
+      this.smtp.removeListener('end', onEnd);
+      done(failure);
+    };
+    const onError = (error: SmtpError) => settle({ stage: 'connect', error });
+    const onEnd = () =>
+      settle({
+        stage: 'connect',
+        error: Object.assign(new Error('Connection closed'), { code: 'ECONNECTION' }),
+      });
+    this.smtp.on('error', onError);
+    this.smtp.once('end', onEnd);
+    this.smtp.connect((err) => {
+      // Only a close before the greeting is reported here; other failures come as 'error'.
+      if (err) return settle({ stage: 'closed-before-greeting', error: err });
+      if (!auth || !this.smtp.allowsAuth) return settle();
+      this.smtp.login(auth, (loginErr) => {
+        if (loginErr) {
+          settle({ stage: 'connect', error: loginErr });
+          this.smtp.close();
+          return;
+        }
+        settle();
+      });
+    });
+  }
+}
+
+export class SmtpPool {
+  private readonly connection: SMTPConnectionOptions;
+  private readonly auth: SMTPConnectionAuth | undefined;
+  private readonly limits: PoolLimits;
+  /** Messages waiting for a connection, oldest first. */
+  private readonly queue: Job[] = [];
+  /** Connected sessions with nothing to send, most recently used last. */
+  private readonly idle: PooledConnection[] = [];
+  /** Connections open or being opened (counted against limits.maxConnections). */
+  private open = 0;
+  /** Requeued messages waiting out their pause before going back to the queue. */
+  private readonly requeued = new Map<NodeJS.Timeout, Job>();
+  private closed = false;
+
+  constructor(settings: PoolSettings) {
+    this.connection = settings.connection;
+    this.auth = settings.auth;
+    this.limits = settings.limits;
+  }
+
+  /** Sends one message; rejects with nodemailer's error (results.ts classifies it). */
+  send(from: string, recipients: readonly string[], body: Buffer): Promise<SendInfo> {
+    if (this.closed) return Promise.reject(poolClosed());
+    return new Promise<SendInfo>((resolve, reject) => {
+      this.queue.push({ envelope: envelopeOf(from, recipients), body, resolve, reject, requeues: 0 });
+      this.dispatch();
+    });
+  }
+
+  /** Idle connections close now, busy ones after their message; waiting messages fail. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [timer, job] of this.requeued) {
+      clearTimeout(timer);
+      job.reject(poolClosed());
+    }
+    this.requeued.clear();
+    for (const job of this.queue.splice(0)) job.reject(poolClosed());
+    for (const c of this.idle.splice(0)) c.smtp.close();
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      const next = assign({
+        idle: this.idle.length,
+        open: this.open,
+        maxConnections: this.limits.maxConnections,
+      });
+      if (next === 'wait') return;
+      const job = this.queue.shift()!;
+      if (next === 'idle') this.run(this.idle.pop()!, job);
+      else this.connect(job);
+    }
+  }
+
+  private connect(job: Job): void {
+    this.open++;
+    const conn = new PooledConnection(this.connection, (c) => this.gone(c));
+    conn.open(this.auth, (failure) => {
+      if (failure) {
+        this.failed(job, { ...failure, reused: false, bodyStarted: false, requeues: job.requeues });
+        conn.smtp.close();
+        return;
+      }
+      if (this.closed) {
+        job.reject(poolClosed());
+        conn.smtp.close();
+        return;
+      }
+      this.run(conn, job);
+    });
+  }
+
+  private run(conn: PooledConnection, job: Job): void {
+    conn.state = 'busy';
+    conn.bodyStarted = false;
+    const reused = conn.sent > 0;
+    conn.smtp.send(job.envelope, job.body, (err, info) => {
+      conn.sent++;
+      const failure = err ?? undefined;
+      if (failure) {
+        this.failed(job, {
+          stage: 'send',
+          error: failure,
+          reused,
+          bodyStarted: conn.bodyStarted,
+          requeues: job.requeues,
+        });
+      } else {
+        job.resolve(info);
+      }
+      if (conn.state === 'gone') return;
+      const next = afterSend({
+        failure,
+        sent: conn.sent,
+        maxMessages: this.limits.maxMessages,
+        closing: this.closed,
+      });
+      if (next === 'reuse') this.release(conn);
+      else if (next === 'close') conn.smtp.close();
+      else {
+        conn.state = 'resetting';
+        conn.smtp.reset((resetErr) => {
+          if (conn.state !== 'resetting') return;
+          if (resetErr || this.closed) conn.smtp.close();
+          else this.release(conn);
+        });
+      }
+    });
+  }
+
+  /** A connection free for the next message: the oldest waiting one, or the idle list. */
+  private release(conn: PooledConnection): void {
+    const job = this.queue.shift();
+    if (job) return this.run(conn, job);
+    conn.state = 'idle';
+    this.idle.push(conn);
+    if (conn.idleTimer) conn.idleTimer.refresh();
+    else {
+      conn.idleTimer = setTimeout(() => this.idleTimeout(conn), this.limits.idleTimeoutMs);
+      conn.idleTimer.unref();
+    }
+  }
+
+  private idleTimeout(conn: PooledConnection): void {
+    if (conn.state !== 'idle') return;
+    this.removeIdle(conn);
+    // Not handed another message while it says goodbye.
+    conn.state = 'closing';
+    conn.smtp.quit();
+  }
+
+  private gone(conn: PooledConnection): void {
+    this.open--;
+    this.removeIdle(conn);
+    this.dispatch();
+  }
+
+  private removeIdle(conn: PooledConnection): void {
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+  }
+
+  private failed(job: Job, attempt: FailedAttempt): void {
+    const decision = onFailure(attempt);
+    if (decision.action === 'fail') return job.reject(decision.error as SmtpError);
+    job.requeues++;
+    const timer = setTimeout(() => {
+      this.requeued.delete(timer);
+      this.queue.unshift(job);
+      this.dispatch();
+    }, decision.delayMs);
+    this.requeued.set(timer, job);
+  }
+}
+
+function poolClosed(): SmtpError {
+  return Object.assign(new Error('Connection pool was closed'), { code: 'ECONNECTION' });
+}
