@@ -18,6 +18,8 @@ const { values } = parseArgs({
     idle: { type: 'string', default: '600' },
     'rsa-keys': { type: 'string', default: '20' },
     streams: { type: 'string', default: '1' },
+    // The floor: only create the objects (the operator watches another namespace), print the time.
+    'create-only': { type: 'boolean', default: false },
     // With MAILFLEET_CP_PROFILING=1: a CPU profile of the API server over the first N seconds.
     pprof: { type: 'string' },
     'pprof-seconds': { type: 'string', default: '60' },
@@ -134,7 +136,11 @@ say(`RSA-2048 key generation: ${rsaKeysPerSecond(Number(values['rsa-keys'])).toF
 // kwok nodes hold 110 pods each.
 const cp = await startCluster(Math.max(3, Math.ceil((POOLS * REPLICAS) / 100)));
 // The autopilot is off: kwok pod IPs do not answer, scraping them measures nothing.
-const operator = await startOperator(cp, 'bench', ['--scrape-interval', '0']);
+const operator = await startOperator(cp, 'bench', [
+  '--scrape-interval',
+  '0',
+  ...(values['create-only'] ? ['--namespaces', 'not-the-bench'] : []),
+]);
 const pid = operator.process.pid ?? 0;
 try {
   await cp.kubectl(['create', 'namespace', NS]);
@@ -166,6 +172,16 @@ try {
   say(
     `created ${POOLS} pools, ${POOLS * DOMAINS} domains, ${POOLS * LIMITS} limits in ${created.toFixed(1)} s (${STREAMS} kubectl at once)`,
   );
+  if (values['create-only']) {
+    say(`CPU while creating, nothing reconciled: ${cpuSince(pid, cpuStart)}`);
+    process.exitCode = 0;
+  } else await untilReady(start, cpuStart);
+} finally {
+  await operator.stop();
+  await cp.stop();
+}
+
+async function untilReady(start: number, cpuStart: Record<string, number>): Promise<void> {
   const readyCount = async (resource: string) => {
     const r = await cp.kubectl([
       '-n',
@@ -200,7 +216,4 @@ try {
     `idle ${IDLE} s: ${after.writes - before.writes} writes (${after.leaseWrites - before.leaseWrites} lease renewals not counted), ${after.reads - before.reads} reads`,
   );
   say(`operator peak RSS at the end: ${peakRssMiB(pid).toFixed(0)} MiB`);
-} finally {
-  await operator.stop();
-  await cp.stop();
 }

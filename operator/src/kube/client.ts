@@ -22,6 +22,8 @@ export class KubeClient {
   readonly #kc: KubeConfig;
   readonly #metrics: OperatorMetrics | undefined;
   readonly server: URL;
+  readonly #httpsAgent = new https.Agent({ keepAlive: true });
+  readonly #httpAgent = new http.Agent({ keepAlive: true });
 
   constructor(kc: KubeConfig, metrics?: OperatorMetrics) {
     this.#kc = kc;
@@ -41,6 +43,10 @@ export class KubeClient {
       timeout: o.verb === 'watch' ? 0 : 30_000,
     };
     await this.#kc.applyToHTTPSOptions(options);
+    // client-node hands every call a new Agent, which means a new TCP and TLS connection per
+    // request: a handshake on both ends each time. One keep-alive agent reuses connections (it
+    // pools them by the TLS options of each request, so rotated client certificates still apply).
+    options.agent = url.protocol === 'https:' ? this.#httpsAgent : this.#httpAgent;
     const body = o.body === undefined ? undefined : JSON.stringify(o.body);
     if (body !== undefined) {
       options.headers = { ...options.headers, 'Content-Type': o.contentType ?? 'application/json' };
