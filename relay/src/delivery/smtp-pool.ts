@@ -70,7 +70,15 @@ class PooledConnection {
     if (typeof createSendStream !== 'function') throw new Error('nodemailer SMTPConnection changed');
     hook._createSendStream = (callback: unknown) => {
       this.bodyStarted = true;
-      return createSendStream.call(this.smtp, callback);
+      const stream = createSendStream.call(this.smtp, callback);
+      // nodemailer writes the message and then its CRLF.CRLF right after this returns, two socket
+      // writes; corked until the end of this tick they leave in one.
+      const socket = this.smtp._socket;
+      if (socket) {
+        socket.cork();
+        process.nextTick(() => socket.uncork());
+      }
+      return stream;
     };
   }
 
