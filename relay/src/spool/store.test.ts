@@ -16,13 +16,15 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function openSpool(name: string, fs: SpoolFs = nodeSpoolFs, retireAfterMs?: number) {
+/** Copies are written right after the commit unless `copyDelayMs` says otherwise. */
+async function openSpool(name: string, fs: SpoolFs = nodeSpoolFs, retireAfterMs?: number, copyDelayMs = 0) {
   const quarantined: string[] = [];
   const spool = new Spool({
     dir: join(root, name),
     fs,
     events: { quarantined: (id) => quarantined.push(id) },
     ...(retireAfterMs === undefined ? {} : { retireAfterMs }),
+    copyDelayMs,
   });
   await spool.open();
   return { spool, quarantined };
@@ -332,6 +334,47 @@ describe('Spool', () => {
     assert.equal(spool.bytes, 0);
     assert.deepEqual(await readdir(join(root, 'remove', 'queue')), []);
     assert.deepEqual(await readdir(join(root, 'remove', 'journal')), []);
+  });
+
+  test('a delayed copy is written only for a message still queued when the delay is over', async () => {
+    let copies = 0;
+    let removes = 0;
+    const fs: SpoolFs = {
+      ...nodeSpoolFs,
+      replaceFile: (path, data) => {
+        copies++;
+        nodeSpoolFs.replaceFile(path, data);
+      },
+      remove: (path) => {
+        removes++;
+        return nodeSpoolFs.remove(path);
+      },
+    };
+    const { spool } = await openSpool('delayed', fs, undefined, 100);
+    await writeTogether(spool, 'delayed', ['QUICK', 'SLOW']);
+    assert.deepEqual(await readdir(join(root, 'delayed', 'queue')), [], 'no copy yet');
+    assert.deepEqual(await spool.readBody('QUICK'), Buffer.from('body of QUICK\r\n'));
+    await spool.remove('QUICK');
+    assert.equal(removes, 0, 'no copy to unlink, and the batch still holds SLOW');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(copies, 1);
+    assert.deepEqual(await readdir(join(root, 'delayed', 'queue')), ['SLOW.msg']);
+    // Killed now: the journal (QUICK marked done) and the copy give SLOW back, once.
+    const again = await openSpool('delayed');
+    assert.deepEqual(ids(await again.spool.recover()), ['SLOW']);
+    assert.deepEqual(await again.spool.readBody('SLOW'), Buffer.from('body of SLOW\r\n'));
+  });
+
+  test('a message killed before its delayed copy is recovered from the journal', async () => {
+    const { spool } = await openSpool('delayed-kill', nodeSpoolFs, undefined, 60_000);
+    await writeTogether(spool, 'delayed-kill', ['A', 'B']);
+    await spool.remove('A');
+    const again = await openSpool('delayed-kill');
+    assert.deepEqual(ids(await again.spool.recover()), ['B']);
+    assert.deepEqual(await again.spool.readBody('B'), Buffer.from('body of B\r\n'));
+    await again.spool.remove('B');
+    assert.deepEqual(await readdir(join(root, 'delayed-kill', 'queue')), []);
+    assert.deepEqual(await readdir(join(root, 'delayed-kill', 'journal')), []);
   });
 
   test('ids are unique and safe as file names', async () => {

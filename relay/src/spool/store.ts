@@ -4,9 +4,9 @@
 //   <dir>/journal/<batch>.jnl    the messages of one group commit: batch.ts frames around record.ts
 //                                records, fsynced with its directory before any of them gets 250
 //   <dir>/journal/<batch>.done   messages of that batch that are finished
-//   <dir>/queue/<id>.msg         the message (record.ts), written once its batch is durable and not
-//                                fsynced: it survives kill -9, and after a power loss the journal
-//                                rebuilds it
+//   <dir>/queue/<id>.msg         the message (record.ts), written COPY_DELAY_MS after its batch is
+//                                durable if still queued, not fsynced: it survives kill -9, and
+//                                after a power loss the journal rebuilds it
 //   <dir>/queue/<id>.rcpt        recipient states of one message, appended after delivery attempts
 //   <dir>/quarantine/            data that failed to decode, kept for a human, never delivered
 //
@@ -37,6 +37,15 @@ const CACHE_BYTES = 64 * 1024 * 1024;
 const MAX_BATCH_MESSAGES = 256;
 /** A batch still holding messages this long is retired (their copies fsynced), freeing its space. */
 const RETIRE_AFTER_MS = 60_000;
+/**
+ * A new message's copy in queue/ is written this long after its commit, and only if the message is
+ * still queued then: most messages are delivered within it and never cost a copy (open, write,
+ * close) and its unlink. Until then the fsynced journal alone holds the message, as it does for
+ * every message between its commit and its copy.
+ */
+const COPY_DELAY_MS = 1000;
+/** Bounds the records held for delayed copies; beyond it copies are written at once. */
+const MAX_DELAYED_COPY_BYTES = 16 * 1024 * 1024;
 
 export interface RecoveredMessage {
   envelope: Envelope;
@@ -52,6 +61,8 @@ interface Queued {
   journal: JournalRecord | undefined;
   /** Bytes of queue/<id>.msg; 0 when the copy could not be written (served from the journal). */
   copySize: number;
+  /** Its copy is delayed (COPY_DELAY_MS) and not attempted yet: there is no file to delete. */
+  copyDelayed?: boolean;
 }
 
 interface PendingRecord {
@@ -67,6 +78,9 @@ export class Spool {
   private readonly tmpDir: string;
   private readonly quarantineDir: string;
   private readonly retireAfterMs: number;
+  private readonly copyDelayMs: number;
+  /** Bytes of the records held until their delayed copies are written. */
+  private delayedCopyBytes = 0;
   /** The durable copy of recent messages. */
   private readonly journal: Journal;
   /** Writes the records of concurrent sessions as one batch with one fsync. */
@@ -93,11 +107,19 @@ export class Spool {
   private sequence = 0;
   private readonly instance = randomBytes(3).toString('hex');
 
-  constructor(options: { dir: string; fs: SpoolFs; events: SpoolEvents; retireAfterMs?: number }) {
+  constructor(options: {
+    dir: string;
+    fs: SpoolFs;
+    events: SpoolEvents;
+    retireAfterMs?: number;
+    /** 0 writes each copy right after its commit. */
+    copyDelayMs?: number;
+  }) {
     this.dir = options.dir;
     this.fs = options.fs;
     this.events = options.events;
     this.retireAfterMs = options.retireAfterMs ?? RETIRE_AFTER_MS;
+    this.copyDelayMs = options.copyDelayMs ?? COPY_DELAY_MS;
     this.queueDir = join(this.dir, 'queue');
     this.tmpDir = join(this.dir, 'tmp');
     this.quarantineDir = join(this.dir, 'quarantine');
@@ -110,7 +132,7 @@ export class Spool {
     });
     this.commits = new GroupCommit(
       async (items) => {
-        await this.persist(items);
+        await this.persist(items, this.copyDelayMs);
         this.retireOld(Date.now());
       },
       { maxItems: MAX_BATCH_MESSAGES },
@@ -263,7 +285,7 @@ export class Spool {
     // a message of its own), then the copy, then the states (a queued message must not lose the
     // record of recipients already delivered), then the batch if it is empty.
     if (queued?.journal) this.journal.markDone(queued.journal.batch, id);
-    if (queued) await this.fs.remove(this.copyPath(id));
+    if (queued && !queued.copyDelayed) await this.fs.remove(this.copyPath(id));
     if (this.withStates.delete(id)) await this.fs.remove(this.statePath(id));
     if (queued?.journal) await this.journal.release(queued.journal.batch, id);
   }
@@ -287,18 +309,36 @@ export class Spool {
     return this.fs.freeBytes(this.dir);
   }
 
-  /** One group commit, then each message's copy in queue/ (a failed copy is served from the journal). */
-  private async persist(items: PendingRecord[]): Promise<void> {
+  /**
+   * One group commit, then each message's copy in queue/, at once or after `copyDelayMs` for the
+   * messages still queued then (a failed copy is served from the journal).
+   */
+  private async persist(items: PendingRecord[], copyDelayMs: number): Promise<void> {
     const records = await this.journal.commit(items);
-    items.forEach((item, i) => {
+    const bytes = items.reduce((sum, item) => sum + item.record.length, 0);
+    const delay = copyDelayMs > 0 && this.delayedCopyBytes + bytes <= MAX_DELAYED_COPY_BYTES;
+    const queuedItems = items.map((item, i) => {
       const queued: Queued = { journal: records[i], copySize: 0 };
       this.queued.set(item.id, queued);
-      this.writeCopy(item.id, queued, item.record);
+      if (delay) queued.copyDelayed = true;
+      else this.writeCopy(item.id, queued, item.record);
+      return queued;
     });
+    if (!delay) return;
+    this.delayedCopyBytes += bytes;
+    setTimeout(() => {
+      this.delayedCopyBytes -= bytes;
+      items.forEach((item, i) => {
+        const queued = queuedItems[i]!;
+        if (queued.copyDelayed && this.queued.get(item.id) === queued)
+          this.writeCopy(item.id, queued, item.record);
+      });
+    }, copyDelayMs).unref();
   }
 
   /** Writes queue/<id>.msg (no fsync: the journal has the message); failure leaves it journal-only. */
   private writeCopy(id: string, queued: Queued, record: Buffer): void {
+    delete queued.copyDelayed;
     try {
       this.fs.replaceFile(this.copyPath(id), record);
       this.countCopy(queued, record.length);
@@ -339,7 +379,12 @@ export class Spool {
     }
     if (damaged.length > 0) {
       this.damagedBatches++;
-      if (keep.length > 0) await this.persist(keep.map((k) => ({ id: k.envelope.id, record: k.record })));
+      if (keep.length > 0) {
+        await this.persist(
+          keep.map((k) => ({ id: k.envelope.id, record: k.record })),
+          0,
+        );
+      }
       await this.journal.quarantine(batchId);
       for (const d of damaged) this.events.quarantined(`${batchId}@${d.offset}`, d.reason);
       return keep.map((k) => k.envelope);
