@@ -18,6 +18,7 @@ import { domainSeries } from './domainseries.ts';
 import type { DomainSeries } from './domainseries.ts';
 import { reconcilePool } from './reconcile.ts';
 import { indexKeys } from './cacheindex.ts';
+import { StatusMemo } from '../kube/statusmemo.ts';
 import type { Lookup } from './cacheindex.ts';
 import type { ReconcileContext } from './reconcile.ts';
 
@@ -65,6 +66,7 @@ export class Controller {
   /** "namespace/secret" -> pools that reference it; undefined when pools or domains changed since. */
   #secretIndex: Map<string, Set<string>> | undefined;
   /** "Kind/namespace/name" of a pool or domain -> its pool and the Secrets ("ns/name") it names. */
+  readonly #statuses = new StatusMemo();
   readonly #references = new Map<string, { pool: string; secrets: string[] }>();
 
   constructor(o: ControllerOptions) {
@@ -125,6 +127,9 @@ export class Controller {
             for (const key of new Set([...keys(object), ...(old ? keys(old) : [])])) this.queue.add(key);
           },
           onDelete: (object) => {
+            this.#statuses.forget(
+              `${kind}/${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`,
+            );
             for (const key of keys(object, true)) this.queue.add(key);
           },
         }),
@@ -332,6 +337,7 @@ export class Controller {
       log: this.#o.log.with({ pool: name, namespace }),
       generators: this.#o.generators,
       lookup: this.lookup,
+      statuses: this.#statuses,
       serviceMonitorCRD: this.serviceMonitorCRD,
       settings: { image: this.#o.image, ...(this.#o.spfInclude ? { spfInclude: this.#o.spfInclude } : {}) },
     };

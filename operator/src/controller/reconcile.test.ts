@@ -9,6 +9,7 @@ import type { KubeObject } from '../desired/types.ts';
 import { createLogger } from '../log.ts';
 import { OperatorError } from '../errors.ts';
 import { listLookup } from './cacheindex.ts';
+import { StatusMemo } from '../kube/statusmemo.ts';
 import {
   fakeGenerators,
   relayPool,
@@ -22,6 +23,7 @@ const b64 = (text: string) => Buffer.from(text).toString('base64');
 function fakeWriter(existing: Set<string>) {
   const applied: KubeObject[] = [];
   const created: string[] = [];
+  const statuses: string[] = [];
   const writer = {
     apply: async (o: KubeObject) => void applied.push(o),
     createIfAbsent: async (o: KubeObject) => {
@@ -30,11 +32,11 @@ function fakeWriter(existing: Set<string>) {
       return true;
     },
     delete: async () => undefined,
-    patchStatus: async () => undefined,
+    patchStatus: async (kind: string, _ns: string, name: string) => void statuses.push(`${kind}/${name}`),
     patchSpec: async () => undefined,
     event: async () => undefined,
   };
-  return { writer: writer as unknown as Writer, applied, created };
+  return { writer: writer as unknown as Writer, applied, created, statuses };
 }
 
 function context(writer: Writer, stored: Record<string, string>): ReconcileContext {
@@ -62,6 +64,8 @@ function context(writer: Writer, stored: Record<string, string>): ReconcileConte
       }) as unknown as KubeObject,
     ],
   };
+  for (const list of Object.values(objects))
+    for (const o of list) o.metadata = { ...o.metadata, resourceVersion: '1' };
   return {
     client,
     writer,
@@ -90,4 +94,16 @@ test('a generated key that already exists unseen by the cache: the stored key is
     Buffer.from(relaySecret.data[`dkim.${domain}.s1.pem`] ?? '', 'base64').toString();
   assert.equal(key('b.example'), stored['b-example-dkim-s1'], 'the stored key, not a fresh one');
   assert.equal(key('a.example'), testKeys()['ed25519-sha256'], 'the key just created');
+});
+
+test('a second reconcile before the watch echoes the status writes of the first writes no status again', async () => {
+  const { writer, statuses } = fakeWriter(new Set());
+  const ctx = { ...context(writer, {}), statuses: new StatusMemo() };
+  await reconcilePool(ctx, 'mail', 'transactional');
+  const first = statuses.length;
+  assert.ok(first >= 3, 'the pool and both domains get a status');
+  await reconcilePool(ctx, 'mail', 'transactional');
+  assert.equal(statuses.length, first, 'the cache still shows no status, the memo knows better');
+  await reconcilePool(context(writer, {}), 'mail', 'transactional');
+  assert.equal(statuses.length, 2 * first, 'without the memo every status is written again');
 });

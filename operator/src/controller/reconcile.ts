@@ -16,6 +16,7 @@ import type { BounceMeasurement } from '../desired/bounce.ts';
 import type { TxtAnswers } from '../desired/dns.ts';
 import { domainIndexKey, poolIndexKey } from './cacheindex.ts';
 import type { Lookup } from './cacheindex.ts';
+import type { StatusMemo } from '../kube/statusmemo.ts';
 
 export type ReconcileContext = {
   client: KubeClient;
@@ -23,6 +24,8 @@ export type ReconcileContext = {
   log: Logger;
   generators: Generators;
   lookup: Lookup;
+  /** Statuses this operator wrote that the cache may not show yet. */
+  statuses?: StatusMemo;
   serviceMonitorCRD: boolean;
   settings: Observed['settings'];
   /** Bounce measurements by SendingDomain name (the relay scraper's). */
@@ -47,9 +50,25 @@ function referencedSecrets(pool: RelayPool | undefined, domains: SendingDomain[]
 async function gather(ctx: ReconcileContext, namespace: string, poolName: string): Promise<Observed> {
   const { lookup } = ctx;
   const ofPool = poolIndexKey(namespace, poolName);
-  const pool = lookup.get('RelayPool', namespace, poolName) as unknown as RelayPool | undefined;
-  const domains = lookup.indexed('SendingDomain', ofPool) as unknown as SendingDomain[];
-  const rateLimits = lookup.indexed('RateLimit', ofPool) as unknown as RateLimit[];
+  // Our own status writes the watch has not echoed yet are part of what we observe: deciding from
+  // the stale copy would write the same status again (with a new transition time).
+  const withOurStatus = <T extends KubeObject>(kind: string, object: T | undefined): T | undefined => {
+    if (!object || !ctx.statuses) return object;
+    const key = `${kind}/${namespace}/${object.metadata?.name ?? ''}`;
+    const status = ctx.statuses.baseline(key, {
+      resourceVersion: object.metadata?.resourceVersion,
+      status: object.status,
+    });
+    return status === object.status ? object : { ...object, status };
+  };
+  const pool = withOurStatus('RelayPool', lookup.get('RelayPool', namespace, poolName)) as unknown as
+    RelayPool | undefined;
+  const domains = lookup
+    .indexed('SendingDomain', ofPool)
+    .map((d) => withOurStatus('SendingDomain', d)) as unknown as SendingDomain[];
+  const rateLimits = lookup
+    .indexed('RateLimit', ofPool)
+    .map((l) => withOurStatus('RateLimit', l)) as unknown as RateLimit[];
   // Our own Secrets of this pool and its domains' generated keys, then whatever else the specs name.
   const secrets = new Map<string, V1Secret>();
   const own = [
@@ -187,7 +206,10 @@ export async function reconcilePool(
         );
   await Promise.all(
     desired.statuses.map(async (write) => {
-      const before = current(write.kind, write.name)?.status;
+      const object = current(write.kind, write.name);
+      const key = `${write.kind}/${namespace}/${write.name}`;
+      const version = object?.metadata.resourceVersion;
+      const before = object?.status;
       // Compare both ways: the status is replaced as a whole, so equal means nothing to write.
       if (
         before &&
@@ -197,6 +219,7 @@ export async function reconcilePool(
         return;
       try {
         await ctx.writer.patchStatus(write.kind, namespace, write.name, mergePatch(before, write.status));
+        ctx.statuses?.remember(key, version, JSON.parse(JSON.stringify(write.status)));
       } catch (error) {
         if (!(error instanceof OperatorError && error.status === 404)) throw error;
       }

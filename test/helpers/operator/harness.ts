@@ -15,6 +15,11 @@ export type OperatorProcess = {
   stop(): Promise<void>;
 };
 
+/** The operator container's NODE_OPTIONS from the chart's values (one source for both). */
+const CHART_NODE_OPTIONS: string =
+  parse(fs.readFileSync(path.join(REPO_ROOT, 'charts/mailfleet/values.yaml'), 'utf8')).operator
+    ?.nodeOptions ?? '';
+
 /** Control plane with the CRDs and RBAC; `nodes` kwok nodes of 110 pods each (default 3). */
 export async function startCluster(nodes = 3): Promise<ControlPlane> {
   const cp = await startControlPlane({ nodes });
@@ -57,7 +62,14 @@ export async function startOperator(
       'mailfleet:test',
       ...extraArgs,
     ],
-    { stdio: ['ignore', 'inherit', 'pipe'] },
+    // NODE_OPTIONS as the chart sets them for the operator container (plus any a benchmark adds).
+    {
+      stdio: ['ignore', 'inherit', 'pipe'],
+      env: {
+        ...process.env,
+        NODE_OPTIONS: `${CHART_NODE_OPTIONS} ${process.env.MAILFLEET_OPERATOR_NODE_OPTIONS ?? ''}`,
+      },
+    },
   );
   const logs: string[] = [];
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
