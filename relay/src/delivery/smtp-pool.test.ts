@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { SmtpPool, type SendInfo, type SmtpError } from './smtp-pool.ts';
 import type { PoolLimits } from './smtp-options.ts';
+import { resultsFromSuccess } from './results.ts';
 
 interface Received {
   from: string;
@@ -184,6 +185,27 @@ test('refused recipients come back per recipient and the connection is kept', as
   await server.stop();
   assert.equal(server.connections, 1, 'RSET after the refusal, same connection');
   assert.equal(server.received.length, 2);
+});
+
+test('addresses go out as accepted, so a refusal maps back to its recipient whatever its case', async () => {
+  // nodemailer's message composer lowercased (and punycoded) domains in RCPT TO, so a refused
+  // "Bad@Y.TEST" came back as "Bad@y.test" and was not matched to the recipient.
+  const server = await peer({ rcpt: (a) => (a.startsWith('Bad') ? 550 : undefined) });
+  const p = pool(server.port);
+  const recipients = ['Good@Y.Test', 'Bad@Y.TEST', 'Good@Y.Test'];
+  const info = await p.send('Sender@X.Test', recipients, body(1));
+  p.close();
+  await server.stop();
+  assert.deepEqual(server.received[0]?.to, ['Good@Y.Test'], 'each recipient once, as written');
+  assert.equal(server.received[0]?.from, 'Sender@X.Test');
+  assert.deepEqual(
+    resultsFromSuccess(recipients, info).map((r) => [r.recipient, r.outcome]),
+    [
+      ['Good@Y.Test', 'delivered'],
+      ['Bad@Y.TEST', 'bounced'],
+      ['Good@Y.Test', 'delivered'],
+    ],
+  );
 });
 
 test('a reused connection that dies before the message is sent retries on a new one', async () => {
