@@ -261,8 +261,8 @@ test('an unused connection is closed after the idle timeout', async () => {
   const p = pool(server.port, { idleTimeoutMs: 50 });
   await p.send('a@x.test', ['b@y.test'], body(1));
   assert.equal(server.open, 1);
-  await new Promise((r) => setTimeout(r, 300));
-  assert.equal(server.open, 0);
+  for (let i = 0; i < 500 && server.open > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(server.open, 0, 'closed by the pool (the server waits a minute)');
   await p.send('a@x.test', ['b@y.test'], body(2));
   p.close();
   await server.stop();
