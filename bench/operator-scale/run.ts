@@ -20,6 +20,8 @@ const { values } = parseArgs({
     streams: { type: 'string', default: '1' },
     // The floor: only create the objects (the operator watches another namespace), print the time.
     'create-only': { type: 'boolean', default: false },
+    // Keep the controller manager's and scheduler's default client rate limits (20 and 50/s).
+    'qps-limits': { type: 'boolean', default: false },
     // With MAILFLEET_CP_PROFILING=1: a CPU profile of the API server over the first N seconds.
     pprof: { type: 'string' },
     'pprof-seconds': { type: 'string', default: '60' },
@@ -133,6 +135,8 @@ function objectsOfPool(i: number): unknown[] {
 
 say(`RSA-2048 key generation: ${rsaKeysPerSecond(Number(values['rsa-keys'])).toFixed(1)} keys/s (one core)`);
 
+// Scale-test settings of the control plane, as kwokctl --disable-qps-limits (test/controlplane).
+if (!values['qps-limits']) process.env.MAILFLEET_CP_DISABLE_QPS_LIMITS = '1';
 // kwok nodes hold 110 pods each.
 const cp = await startCluster(Math.max(3, Math.ceil((POOLS * REPLICAS) / 100)));
 // The autopilot is off: kwok pod IPs do not answer, scraping them measures nothing.

@@ -16,6 +16,17 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
+/**
+ * MAILFLEET_CP_DISABLE_QPS_LIMITS=1: the controller manager and the scheduler talk to the API server
+ * without their client-side rate limit (20 and 50 requests/s by default), as `kwokctl
+ * --disable-qps-limits` runs them for scale tests. The operator benchmark sets it: with the
+ * defaults, rolling out 1000 Deployments waits on the controller manager's throttle.
+ */
+const UNLIMITED_QPS =
+  process.env.MAILFLEET_CP_DISABLE_QPS_LIMITS === '1'
+    ? ['--kube-api-qps=5000', '--kube-api-burst=10000']
+    : [];
+
 export const CONTROLPLANE_DIR = import.meta.dirname;
 export const REPO_ROOT = path.resolve(CONTROLPLANE_DIR, '../..');
 export const BUILD_SCRIPT = path.join(CONTROLPLANE_DIR, 'build.sh');
@@ -799,6 +810,7 @@ class LocalControlPlane implements ControlPlane {
           '--concurrent-deployment-syncs=10',
           '--concurrent-replicaset-syncs=10',
           '--concurrent-gc-syncs=20',
+          ...UNLIMITED_QPS,
           '--v=1',
         ],
       });
@@ -810,6 +822,7 @@ class LocalControlPlane implements ControlPlane {
           `--kubeconfig=${this.componentKubeconfig('kube-scheduler')}`,
           '--leader-elect=false',
           '--secure-port=0',
+          ...UNLIMITED_QPS,
           '--v=1',
         ],
       });
