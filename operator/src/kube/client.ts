@@ -16,6 +16,8 @@ export type RequestOptions = {
   signal?: AbortSignal;
   /** Accept header (default application/json); metadata-only lists and watches set their own. */
   accept?: string;
+  /** The caller needs no answer: a 2xx body is drained unread (writes echo whole objects back). */
+  discard?: boolean;
 };
 
 export class KubeClient {
@@ -71,10 +73,16 @@ export class KubeClient {
       this.#count(o.verb, path, 'error');
       throw error;
     }
+    const status = res.statusCode ?? 0;
+    if (o.discard && status >= 200 && status < 300) {
+      this.#count(o.verb, path, String(status));
+      res.resume();
+      await new Promise<void>((resolve, reject) => res.once('end', resolve).once('error', reject));
+      return {} as T;
+    }
     const chunks: Buffer[] = [];
     for await (const chunk of res) chunks.push(chunk as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');
-    const status = res.statusCode ?? 0;
     this.#count(o.verb, path, String(status));
     if (status < 200 || status >= 300) {
       let message = text;

@@ -19,6 +19,7 @@ export class Writer {
   async apply(object: KubeObject): Promise<void> {
     await this.#client.request('PATCH', objectPath(object.kind ?? '', ns(object), name(object)), {
       verb: 'apply',
+      discard: true,
       body: object,
       contentType: 'application/apply-patch+yaml',
       query: { fieldManager: FIELD_MANAGER, force: true },
@@ -30,6 +31,7 @@ export class Writer {
     try {
       await this.#client.request('POST', collectionPath(object.kind ?? '', ns(object)), {
         verb: 'create',
+        discard: true,
         body: object,
         query: { fieldManager: FIELD_MANAGER },
       });
@@ -44,6 +46,7 @@ export class Writer {
     try {
       await this.#client.request('DELETE', objectPath(kind, namespace, objectName), {
         verb: 'delete',
+        discard: true,
         body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' },
       });
     } catch (error) {
@@ -59,6 +62,7 @@ export class Writer {
   ): Promise<void> {
     await this.#client.request('PATCH', `${objectPath(kind, namespace, objectName)}/status`, {
       verb: 'patch',
+      discard: true,
       body: { status },
       contentType: 'application/merge-patch+json',
       query: { fieldManager: FIELD_MANAGER },
@@ -75,6 +79,7 @@ export class Writer {
     // One merge patch, so spec and annotations change together or not at all.
     await this.#client.request('PATCH', objectPath(kind, namespace, objectName), {
       verb: 'patch',
+      discard: true,
       body: annotations ? { metadata: { annotations }, spec } : { spec },
       contentType: 'application/merge-patch+json',
       query: { fieldManager: FIELD_MANAGER },
@@ -85,6 +90,7 @@ export class Writer {
     const time = now.toISOString();
     await this.#client.request('POST', collectionPath('Event', e.regarding.namespace), {
       verb: 'create',
+      discard: true,
       body: {
         apiVersion: 'v1',
         kind: 'Event',
