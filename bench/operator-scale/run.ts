@@ -20,8 +20,8 @@ const { values } = parseArgs({
     streams: { type: 'string', default: '1' },
     // The floor: only create the objects (the operator watches another namespace), print the time.
     'create-only': { type: 'boolean', default: false },
-    // Keep the controller manager's and scheduler's default client rate limits (20 and 50/s).
-    'qps-limits': { type: 'boolean', default: false },
+    // Run the control plane as the tests do, without its scale-test settings.
+    'no-scale-test': { type: 'boolean', default: false },
     // With MAILFLEET_CP_PROFILING=1: a CPU profile of the API server over the first N seconds.
     pprof: { type: 'string' },
     'pprof-seconds': { type: 'string', default: '60' },
@@ -135,8 +135,8 @@ function objectsOfPool(i: number): unknown[] {
 
 say(`RSA-2048 key generation: ${rsaKeysPerSecond(Number(values['rsa-keys'])).toFixed(1)} keys/s (one core)`);
 
-// Scale-test settings of the control plane, as kwokctl --disable-qps-limits (test/controlplane).
-if (!values['qps-limits']) process.env.MAILFLEET_CP_DISABLE_QPS_LIMITS = '1';
+// Scale-test settings of the control plane (test/controlplane/cluster.ts: scaleTest), read when it starts.
+if (!values['no-scale-test']) process.env.MAILFLEET_CP_SCALE_TEST = '1';
 // kwok nodes hold 110 pods each.
 const cp = await startCluster(Math.max(3, Math.ceil((POOLS * REPLICAS) / 100)));
 // The autopilot is off: kwok pod IPs do not answer, scraping them measures nothing.
