@@ -4,7 +4,7 @@
 // then the writes it makes while idle (must be 0). Separately: RSA-2048 key generation rate, the
 // cost a pool of rsa-sha256 domains would add. Not a test: it asserts nothing.
 //
-// Usage: node bench/operator-scale/run.ts [--pools 1000] [--replicas 1] [--idle 600] [--streams 1]
+// Usage: node bench/operator-scale/run.ts [--pools 1000] [--replicas 1] [--idle 600] [--streams 2]
 import { openSync, readdirSync, readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -17,7 +17,7 @@ const { values } = parseArgs({
     replicas: { type: 'string', default: '1' },
     idle: { type: 'string', default: '600' },
     'rsa-keys': { type: 'string', default: '20' },
-    streams: { type: 'string', default: '1' },
+    streams: { type: 'string', default: '2' },
     // The floor: only create the objects (the operator watches another namespace), print the time.
     'create-only': { type: 'boolean', default: false },
     // Run the control plane as the tests do, without its scale-test settings.
