@@ -176,5 +176,14 @@ for (const [name, title] of [
       '',
     );
 }
+md.push(
+  '## Other runs',
+  '',
+  '- The operator at 1000 pools, every change that got it there and the runs before it:',
+  '  [benchmarks-operator.md](benchmarks-operator.md).',
+  '- Relay CPU per message before and after each relay change, older relay vs Postfix runs, and where',
+  '  the time goes: `bench/relay-throughput/RESULTS.md`.',
+  '',
+);
 writeFileSync(join(ROOT, 'docs/benchmarks.md'), `${md.join('\n')}\n`);
 process.stdout.write('\nwrote docs/benchmarks.md, docs/bench-relay.svg, bench/results/*.json\n');

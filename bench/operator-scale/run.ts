@@ -64,7 +64,7 @@ async function requests(metricsUrl: string): Promise<Requests> {
 
 /** CPU seconds (user + system) used so far by every process of the benchmark, by command name. */
 function cpuByCommand(operatorPid: number): Record<string, number> {
-  const names = ['etcd', 'kube-apiserver', 'kube-controller', 'kube-scheduler', 'kwok', 'node'];
+  const names = ['etcd', 'kube-apiserver', 'kube-controller', 'kube-scheduler', 'kwok'];
   const out: Record<string, number> = {};
   const tick = 100; // USER_HZ on Linux
   for (const entry of readdirSync('/proc')) {
@@ -212,7 +212,7 @@ async function untilReady(start: number, cpuStart: Record<string, number>): Prom
     `API requests until Ready: ${busy.reads} reads, ${busy.writes} writes (+${busy.leaseWrites} lease) ${JSON.stringify(busy.byVerb)}`,
   );
   say(`operator peak RSS: ${peakRssMiB(pid).toFixed(0)} MiB`);
-  say(`CPU until Ready (node = this script): ${cpuSince(pid, cpuStart)}`);
+  say(`CPU until Ready: ${cpuSince(pid, cpuStart)}`);
   // Let the last status writes and their watch echoes settle before counting idle writes.
   await sleep(30_000);
   const before = await requests(operator.metricsUrl);
