@@ -44,21 +44,27 @@ function body(id: string, size: number): string {
 }
 
 /**
- * Test ids found in the spool's queue files and journal batches (an over-approximation of what a
- * restart will deliver: a batch also holds messages already finished).
+ * Test ids the spool still holds: queue/ copies, and journal batch records not listed in their
+ * batch's done log (a restart delivers exactly these). A message's copy in queue/ is written only
+ * a second after its commit, so a recent message is in the journal alone.
  */
 async function spooledIds(spool: string): Promise<{ queue: Set<string>; journal: Set<string> }> {
   const found = { queue: new Set<string>(), journal: new Set<string>() };
-  for (const [sub, set] of [
-    ['queue', found.queue],
-    ['journal', found.journal],
-  ] as const) {
-    const dir = join(spool, sub);
-    for (const name of await readdir(dir).catch(() => [] as string[])) {
-      if (!name.endsWith('.msg') && !name.endsWith('.jnl')) continue;
-      const text = await readFile(join(dir, name), 'latin1').catch(() => '');
-      for (const m of text.matchAll(/^X-Test-Id: (\S+)/gm)) set.add(m[1]!);
-    }
+  const queueDir = join(spool, 'queue');
+  for (const name of await readdir(queueDir).catch(() => [] as string[])) {
+    if (!name.endsWith('.msg')) continue;
+    const text = await readFile(join(queueDir, name), 'latin1').catch(() => '');
+    for (const m of text.matchAll(/^X-Test-Id: (\S+)/gm)) found.queue.add(m[1]!);
+  }
+  const journalDir = join(spool, 'journal');
+  for (const name of await readdir(journalDir).catch(() => [] as string[])) {
+    if (!name.endsWith('.jnl')) continue;
+    const text = await readFile(join(journalDir, name), 'latin1').catch(() => '');
+    const doneText = await readFile(join(journalDir, `${name.slice(0, -4)}.done`), 'latin1').catch(() => '');
+    const done = new Set(doneText.split('\n').filter(Boolean));
+    // Each record: its envelope (JSON with the spool id), then the message with its X-Test-Id.
+    for (const m of text.matchAll(/"id":"([^"]+)"[\s\S]*?^X-Test-Id: (\S+)/gm))
+      if (!done.has(m[1]!)) found.journal.add(m[2]!);
   }
   return found;
 }
@@ -233,7 +239,7 @@ describe('crash durability', () => {
       // before the next relay started (so the restart sends it again).
       const inFlightAtKill = new Set(
         kills.flatMap((k) =>
-          [...k.spooled].filter((id) => (upstream.firstAt.get(id) ?? Infinity) < k.restartAt),
+          [...k.spooled, ...k.journal].filter((id) => (upstream.firstAt.get(id) ?? Infinity) < k.restartAt),
         ),
       );
       const duplicates = [...upstream.delivered].filter(([, n]) => n > 1).map(([id]) => id);
