@@ -2,6 +2,7 @@
 // object is filed under the keys below (its pool, and for DKIM key Secrets its SendingDomain).
 import { DOMAIN_LABEL, POOL_LABEL } from '../desired/meta.ts';
 import type { KubeObject } from '../desired/types.ts';
+import type { RelayPool, SendingDomain } from '../api/types.ts';
 
 export const poolIndexKey = (namespace: string, pool: string) => `pool:${namespace}/${pool}`;
 export const domainIndexKey = (namespace: string, domain: string) => `domain:${namespace}/${domain}`;
@@ -39,4 +40,20 @@ export function listLookup(objects: Record<string, KubeObject[]>): Lookup {
       ),
     indexed: (kind, key) => (objects[kind] ?? []).filter((o) => indexKeys(kind, o).includes(key)),
   };
+}
+
+/** Names of the Secrets a RelayPool's spec names (TLS, SMTP credentials, smarthost credentials). */
+export function poolSecretRefs(pool: RelayPool | undefined): string[] {
+  const spec = pool?.spec;
+  return [
+    spec?.tls?.secretName,
+    spec?.auth?.credentialsSecretRef?.name,
+    spec?.delivery?.smarthost?.credentialsSecretRef?.name,
+  ].filter((r): r is string => !!r);
+}
+
+/** Names of the Secrets a SendingDomain's spec names (its DKIM key). */
+export function domainSecretRefs(domain: SendingDomain | undefined): string[] {
+  const name = domain?.spec?.dkim?.keySecretRef?.name;
+  return name ? [name] : [];
 }

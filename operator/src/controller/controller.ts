@@ -17,8 +17,8 @@ import { DnsVerifier } from '../dns/verifier.ts';
 import { domainSeries } from './domainseries.ts';
 import type { DomainSeries } from './domainseries.ts';
 import { reconcilePool } from './reconcile.ts';
-import { indexKeys } from './cacheindex.ts';
-import { StatusMemo } from '../kube/statusmemo.ts';
+import { domainSecretRefs, indexKeys, poolSecretRefs } from './cacheindex.ts';
+import { StatusMemo, statusKey } from '../kube/statusmemo.ts';
 import type { Lookup } from './cacheindex.ts';
 import type { ReconcileContext } from './reconcile.ts';
 
@@ -128,7 +128,7 @@ export class Controller {
           },
           onDelete: (object) => {
             this.#statuses.forget(
-              `${kind}/${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`,
+              statusKey(kind, object.metadata?.namespace ?? '', object.metadata?.name ?? ''),
             );
             for (const key of keys(object, true)) this.queue.add(key);
           },
@@ -162,22 +162,13 @@ export class Controller {
   #noteReferences(kind: 'RelayPool' | 'SendingDomain', o: KubeObject, deleted = false): void {
     const ns = o.metadata?.namespace ?? '';
     const key = `${kind}/${ns}/${o.metadata?.name ?? ''}`;
-    let pool: string | undefined;
-    let refs: (string | undefined)[];
-    if (kind === 'RelayPool') {
-      const spec = (o as unknown as RelayPool).spec ?? {};
-      pool = o.metadata?.name;
-      refs = [
-        spec.tls?.secretName,
-        spec.auth?.credentialsSecretRef?.name,
-        spec.delivery?.smarthost?.credentialsSecretRef?.name,
-      ];
-    } else {
-      const spec = (o as unknown as SendingDomain).spec;
-      pool = spec?.poolRef?.name;
-      refs = [spec?.dkim?.keySecretRef?.name];
-    }
-    const secrets = pool && !deleted ? refs.filter((r): r is string => !!r).map((r) => `${ns}/${r}`) : [];
+    const pool =
+      kind === 'RelayPool' ? o.metadata?.name : (o as unknown as SendingDomain).spec?.poolRef?.name;
+    const refs =
+      kind === 'RelayPool'
+        ? poolSecretRefs(o as unknown as RelayPool)
+        : domainSecretRefs(o as unknown as SendingDomain);
+    const secrets = pool && !deleted ? refs.map((r) => `${ns}/${r}`) : [];
     const entry = { pool: poolKey(ns, pool), secrets };
     const old = this.#references.get(key);
     if (!old && secrets.length === 0) return;

@@ -8,14 +8,15 @@ import { OperatorError } from '../errors.ts';
 import { desiredState } from '../desired/state.ts';
 import type { Desired, Generators, KubeObject, Observed } from '../desired/types.ts';
 import { OWNED_KINDS, objectPath } from '../kube/resources.ts';
-import { POOL_LABEL, names } from '../desired/meta.ts';
+import { names } from '../desired/meta.ts';
 import { APPLIED_HASH, isSubset, mergePatch, needsApply, withAppliedHash } from '../kube/diff.ts';
 import type { RateLimit, RelayPool, SendingDomain } from '../api/types.ts';
 import { AUTOSUSPEND_ANNOTATION } from '../desired/bounce.ts';
 import type { BounceMeasurement } from '../desired/bounce.ts';
 import type { TxtAnswers } from '../desired/dns.ts';
-import { domainIndexKey, poolIndexKey } from './cacheindex.ts';
+import { domainIndexKey, domainSecretRefs, poolIndexKey, poolSecretRefs } from './cacheindex.ts';
 import type { Lookup } from './cacheindex.ts';
+import { statusKey } from '../kube/statusmemo.ts';
 import type { StatusMemo } from '../kube/statusmemo.ts';
 
 export type ReconcileContext = {
@@ -38,13 +39,7 @@ const id = (o: { kind?: string; metadata?: { name?: string } }) => `${o.kind}/${
 
 /** The Secrets a pool and its domains name, which are not labelled as ours (so not cached). */
 function referencedSecrets(pool: RelayPool | undefined, domains: SendingDomain[]): string[] {
-  const refs = [
-    pool?.spec.tls?.secretName,
-    pool?.spec.auth?.credentialsSecretRef?.name,
-    pool?.spec.delivery?.smarthost?.credentialsSecretRef?.name,
-    ...domains.map((d) => d.spec.dkim?.keySecretRef?.name),
-  ];
-  return [...new Set(refs.filter((r): r is string => !!r))];
+  return [...new Set([...poolSecretRefs(pool), ...domains.flatMap(domainSecretRefs)])];
 }
 
 async function gather(ctx: ReconcileContext, namespace: string, poolName: string): Promise<Observed> {
@@ -54,7 +49,7 @@ async function gather(ctx: ReconcileContext, namespace: string, poolName: string
   // the stale copy would write the same status again (with a new transition time).
   const withOurStatus = <T extends KubeObject>(kind: string, object: T | undefined): T | undefined => {
     if (!object || !ctx.statuses) return object;
-    const key = `${kind}/${namespace}/${object.metadata?.name ?? ''}`;
+    const key = statusKey(kind, namespace, object.metadata?.name ?? '');
     const status = ctx.statuses.baseline(key, {
       resourceVersion: object.metadata?.resourceVersion,
       status: object.status,
@@ -92,9 +87,7 @@ async function gather(ctx: ReconcileContext, namespace: string, poolName: string
       if (!(error instanceof OperatorError && error.status === 404)) throw error;
     }
   }
-  const children = OWNED_KINDS.flatMap((kind) => lookup.indexed(kind, ofPool)).filter(
-    (o) => o.metadata?.labels?.[POOL_LABEL] === poolName,
-  );
+  const children = OWNED_KINDS.flatMap((kind) => lookup.indexed(kind, ofPool));
   const observed: Observed = {
     namespace,
     poolName,
@@ -207,7 +200,7 @@ export async function reconcilePool(
   await Promise.all(
     desired.statuses.map(async (write) => {
       const object = current(write.kind, write.name);
-      const key = `${write.kind}/${namespace}/${write.name}`;
+      const key = statusKey(write.kind, namespace, write.name);
       const version = object?.metadata.resourceVersion;
       const before = object?.status;
       // Compare both ways: the status is replaced as a whole, so equal means nothing to write.

@@ -1,6 +1,9 @@
 // What this operator last wrote to each object's status, so a reconcile that runs before the
 // watch has echoed that write compares with what was written, not with the stale cached copy
 // (which would write the same status a second time).
+/** The memo's key of one object. */
+export const statusKey = (kind: string, namespace: string, name: string) => `${kind}/${namespace}/${name}`;
+
 export type Written = {
   /** resourceVersion of the cached object when the write was decided. */
   before: string;
