@@ -658,7 +658,9 @@ export const kinds: Kind[] = [
     columns: [
       { name: 'Domain', type: 'string', jsonPath: '.spec.domain', description: 'The sending domain.' },
       { name: 'Pool', type: 'string', jsonPath: '.spec.poolRef.name', description: 'The RelayPool.' },
-      ready('Whether the domain is ready to send.'),
+      ready(
+        "Whether the domain is in its pool's relay config; the pool's Ready tells whether its relays are up.",
+      ),
       {
         name: 'DKIM',
         type: 'string',

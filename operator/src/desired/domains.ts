@@ -86,7 +86,18 @@ const cond = (
 
 const age = (d: SendingDomain) => `${d.metadata.creationTimestamp ?? ''}/${d.metadata.name ?? ''}`;
 
-export function resolveDomains(observed: Observed, gen: Generators, poolReady: boolean, ehloName?: string) {
+/**
+ * A domain is Ready when its pool's relay config carries it (key in place, no conflict): whether the
+ * pool's relays are up is the pool's own Ready. `poolProblem` is what blocks the pool's config, if
+ * anything. Tying each domain to its pool's pod readiness would write every domain's status twice
+ * as a pool starts, and again on every relay restart (docs/operator.md).
+ */
+export function resolveDomains(
+  observed: Observed,
+  gen: Generators,
+  poolProblem: string | undefined,
+  ehloName?: string,
+) {
   const creates: KubeObject[] = [];
   const resolved: ResolvedDomain[] = [];
   // The oldest claim on a domain wins; later ones report the conflict.
@@ -186,7 +197,7 @@ export function resolveDomains(observed: Observed, gen: Generators, poolReady: b
           );
         }
         inputs.push(
-          poolReady
+          poolProblem === undefined
             ? cond(
                 'Ready',
                 'True',
@@ -195,7 +206,12 @@ export function resolveDomains(observed: Observed, gen: Generators, poolReady: b
                   ? `${fqdn} is configured on the pool; its mail is held: ${decision.message}`
                   : `${fqdn} is configured on pool ${observed.poolName}`,
               )
-            : cond('Ready', 'False', 'PoolNotReady', `RelayPool ${observed.poolName} is not ready`),
+            : cond(
+                'Ready',
+                'False',
+                'PoolBlocked',
+                `RelayPool ${observed.poolName} cannot be configured: ${poolProblem}`,
+              ),
         );
         inputs.push(
           decision.alert

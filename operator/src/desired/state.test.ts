@@ -50,7 +50,9 @@ test('a new pool: every child, generated secrets, pool waiting for its relays', 
   assert.deepEqual(gen.generated, ['password', 'ed25519-sha256']);
   assert.equal(d.prune, true);
   assert.equal(condition(d, 'RelayPool', 'transactional', 'Ready')?.reason, 'WorkloadPending');
-  assert.equal(condition(d, 'SendingDomain', 'example-com', 'Ready')?.reason, 'PoolNotReady');
+  // The domain is in the relay config: Ready at once, while the pool waits for its relays.
+  assert.equal(condition(d, 'SendingDomain', 'example-com', 'Ready')?.status, 'True');
+  assert.equal(condition(d, 'SendingDomain', 'example-com', 'Ready')?.reason, 'Sending');
   assert.equal(condition(d, 'SendingDomain', 'example-com', 'DKIMKeyReady')?.status, 'True');
   const dkim = statusOf(d, 'SendingDomain', 'example-com')?.dkim as {
     dnsRecord: { name: string; value: string };
@@ -150,6 +152,14 @@ test('conflicts and missing references are conditions', async (t) => {
       kind: 'RelayPool',
       object: 'transactional',
       reason: 'SecretNotFound',
+      applies: false,
+    },
+    {
+      name: 'domain of a pool whose config is blocked',
+      o: { pool: relayPool({ tls: { secretName: 'tls' } }), domains: [sendingDomain('example.com')] },
+      kind: 'SendingDomain',
+      object: 'example-com',
+      reason: 'PoolBlocked',
       applies: false,
     },
     {
@@ -308,20 +318,15 @@ test('condition transitions worth an Event', async (t) => {
     want: string[];
   }[] = [
     {
-      name: 'a new object waiting for its relays: nothing',
-      after: [c('Ready', 'False', 'PoolNotReady')],
+      name: 'a new pool waiting for its relays: nothing',
+      object: relayPool(),
+      after: [c('Ready', 'False', 'WorkloadPending')],
       want: [],
     },
     {
       name: 'from one starting state to another: nothing',
       before: [c('Ready', 'False', 'WorkloadPending')],
       after: [c('Ready', 'False', 'RelaysNotReady')],
-      want: [],
-    },
-    {
-      name: 'a new domain becoming Ready: nothing (the Ready Event of its pool tells it)',
-      before: [c('Ready', 'False', 'PoolNotReady')],
-      after: [c('Ready', 'True', 'Sending')],
       want: [],
     },
     {
@@ -345,8 +350,8 @@ test('condition transitions worth an Event', async (t) => {
     {
       name: 'losing readiness after being Ready: Warning',
       before: [c('Ready', 'True', 'Sending')],
-      after: [c('Ready', 'False', 'PoolNotReady')],
-      want: ['Warning PoolNotReady'],
+      after: [c('Ready', 'False', 'PoolBlocked')],
+      want: ['Warning PoolBlocked'],
     },
     {
       name: 'a new object with a real problem: Warning',

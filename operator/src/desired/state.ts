@@ -68,7 +68,7 @@ function ref(object: {
  * Where every new object starts while its relays come up: not news. Recording them was a third of
  * all the operator's writes when 1000 pools were created (docs/benchmarks-operator.md).
  */
-const STARTING = new Set(['WorkloadPending', 'RelaysNotReady', 'PoolNotReady']);
+const STARTING = new Set(['WorkloadPending', 'RelaysNotReady']);
 
 /** Events for condition transitions of one object (Warning when the news is bad). */
 export function transitionEvents(
@@ -117,7 +117,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
 
   if (!observed.pool) {
     // Children of a deleted pool are garbage-collected through their owner references.
-    for (const d of resolveDomains(observed, gen, false).resolved) {
+    for (const d of resolveDomains(observed, gen, undefined).resolved) {
       status('SendingDomain', d.object.metadata.name ?? '', d.status);
       desired.events.push(...transitionEvents(d.object, d.object.status?.conditions, d.conditions));
     }
@@ -154,7 +154,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     workload.replicas === wanted;
   const poolReady = !inputs.problem && rolledOut && ready >= wanted;
 
-  const domains = resolveDomains(observed, gen, poolReady, pool.spec.delivery?.ehloName);
+  const domains = resolveDomains(observed, gen, inputs.problem?.message, pool.spec.delivery?.ehloName);
   const limits = resolveRateLimits(observed, ready);
 
   if (inputs.problem) {
