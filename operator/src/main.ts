@@ -2,11 +2,11 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient } from './kube/client.ts';
 import { Writer } from './kube/writer.ts';
 import { LeaderElector } from './kube/lease.ts';
 import { generators } from './kube/generators.ts';
+import { loadKubeConfigClass } from './kube/kubeconfig.ts';
 import { Controller } from './controller/controller.ts';
 import { createLogger } from './log.ts';
 import { createMetrics } from './metrics.ts';
@@ -64,6 +64,7 @@ export async function main(args: string[]): Promise<void> {
     return;
   }
   const log = createLogger(values['log-level'] as 'info', { component: 'operator' });
+  const KubeConfig = await loadKubeConfigClass();
   const kc = new KubeConfig();
   if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
   else kc.loadFromDefault();
