@@ -1,16 +1,45 @@
 // The DNS records a SendingDomain needs, and the comparison with what DNS actually serves. Pure.
-import { createPublicKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import type { DNSRecord } from '../api/types.ts';
 
-/** The DKIM public key of a PEM private key, as the p= tag wants it (RFC 6376 §3.6.1, RFC 8463). */
-export function dkimPublicKey(pem: string): { k: 'rsa' | 'ed25519'; p: string } {
-  const key = createPublicKey(pem);
-  if (key.asymmetricKeyType === 'ed25519') {
-    // RFC 8463: the raw 32-byte key, not the SPKI structure.
-    const jwk = key.export({ format: 'jwk' });
-    return { k: 'ed25519', p: Buffer.from(jwk.x ?? '', 'base64url').toString('base64') };
+type PublicKey = { k: 'rsa' | 'ed25519'; p: string };
+
+/**
+ * Parsed keys by PEM: every reconcile of a pool derives each domain's DNS record from its key, and
+ * parsing PEMs was the largest part of a reconcile's CPU. The result depends only on the PEM, so
+ * the memo does not change what the functions return. Bounded: the oldest entries go first.
+ */
+const parsed = new Map<string, PublicKey | undefined>();
+const PARSED_MAX = 20_000;
+
+function parse(pem: string): PublicKey | undefined {
+  if (parsed.has(pem)) return parsed.get(pem);
+  let result: PublicKey | undefined;
+  try {
+    const key = createPublicKey(createPrivateKey(pem));
+    // RFC 8463: an ed25519 p= is the raw 32-byte key, not the SPKI structure.
+    if (key.asymmetricKeyType === 'ed25519') {
+      const x = key.export({ format: 'jwk' }).x ?? '';
+      result = { k: 'ed25519', p: Buffer.from(x, 'base64url').toString('base64') };
+    } else if (key.asymmetricKeyType === 'rsa') {
+      result = { k: 'rsa', p: key.export({ type: 'spki', format: 'der' }).toString('base64') };
+    }
+  } catch {
+    result = undefined;
   }
-  return { k: 'rsa', p: key.export({ type: 'spki', format: 'der' }).toString('base64') };
+  if (parsed.size >= PARSED_MAX) parsed.delete(parsed.keys().next().value as string);
+  parsed.set(pem, result);
+  return result;
+}
+
+/** Whether a PEM holds an RSA or Ed25519 private key: what DKIM signs with (RFC 6376, RFC 8463). */
+export const isPrivateKeyPem = (pem: string): boolean => parse(pem) !== undefined;
+
+/** The DKIM public key of a PEM private key, as the p= tag wants it (RFC 6376 §3.6.1, RFC 8463). */
+export function dkimPublicKey(pem: string): PublicKey {
+  const key = parse(pem);
+  if (!key) throw new Error('not a PEM private key');
+  return key;
 }
 
 export function dkimRecord(domain: string, selector: string, pem: string): DNSRecord {

@@ -1,12 +1,11 @@
 // Which SendingDomains a pool sends for, with their DKIM keys, and each domain's status. Pure.
-import { createPrivateKey } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Condition, DNSRecord, SendingDomain } from '../api/types.ts';
 import { mergeConditions } from '../api/conditions.ts';
 import type { ConditionInput } from '../api/conditions.ts';
 import { withDefaults } from '../api/defaults.ts';
 import { decideSuspension } from './bounce.ts';
-import { dkimRecord, dmarcRecord, dnsMismatches, spfRecord } from './dns.ts';
+import { dkimRecord, dmarcRecord, dnsMismatches, isPrivateKeyPem, spfRecord } from './dns.ts';
 import { DKIM_KEY, dkimKeySecret, secretText } from './secret.ts';
 import { names } from './meta.ts';
 import type { BoundDomain } from './relayconfig.ts';
@@ -41,16 +40,14 @@ function readKey(secret: V1Secret | undefined, secretName: string, key: string):
       problem: cond('DKIMKeyReady', 'False', 'SecretMalformed', `Secret ${secretName} has no key ${key}`),
     };
   }
-  try {
-    createPrivateKey(pem);
-  } catch {
+  if (!isPrivateKeyPem(pem)) {
     return {
       secretName,
       problem: cond(
         'DKIMKeyReady',
         'False',
         'SecretMalformed',
-        `Secret ${secretName} key ${key} is not a PEM private key`,
+        `Secret ${secretName} key ${key} is not an RSA or Ed25519 PEM private key`,
       ),
     };
   }

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { parse } from 'yaml';
 import { desiredState, transitionEvents } from './state.ts';
 import type { Desired, KubeObject } from './types.ts';
@@ -174,6 +175,24 @@ test('conflicts and missing references are conditions', async (t) => {
       kind: 'SendingDomain',
       object: 'late',
       reason: 'DomainConflict',
+      applies: true,
+    },
+    {
+      name: 'referenced DKIM key Secret holds an EC key (DKIM signs with RSA or Ed25519)',
+      o: {
+        pool: relayPool(),
+        domains: [sendingDomain('example.com', { dkim: { keySecretRef: { name: 'mine' } } })],
+        secrets: secrets(
+          secret('mine', {
+            'dkim.key': generateKeyPairSync('ec', { namedCurve: 'P-256' })
+              .privateKey.export({ type: 'pkcs8', format: 'pem' })
+              .toString(),
+          }),
+        ),
+      },
+      kind: 'SendingDomain',
+      object: 'example-com',
+      reason: 'DKIMKeyNotReady',
       applies: true,
     },
     {
