@@ -129,6 +129,17 @@ describe('helm template', () => {
     const container = pod.containers[0];
     assert.equal(container.image, 'ghcr.io/mailfleet/mailfleet:0.1.0');
     assert.equal(container.args[0], 'operator');
+    // The image's entrypoint with node's memory flags in between (NODE_OPTIONS refuses V8 GC flags).
+    assert.deepEqual(container.command, [
+      'node',
+      '--max-semi-space-size=2',
+      '--heap-growing-percent=30',
+      '/app/bin/mailfleet.ts',
+    ]);
+    assert.equal(
+      container.env.find((e: { name: string }) => e.name === 'NODE_OPTIONS'),
+      undefined,
+    );
     assert.ok(container.args.includes('--leader-elect=true'));
     assert.ok(container.args.includes('--lease-namespace=mailfleet-system'));
     assert.equal(container.securityContext.readOnlyRootFilesystem, true);

@@ -15,10 +15,9 @@ export type OperatorProcess = {
   stop(): Promise<void>;
 };
 
-/** The operator container's NODE_OPTIONS from the chart's values (one source for both). */
-const CHART_NODE_OPTIONS: string =
-  parse(fs.readFileSync(path.join(REPO_ROOT, 'charts/mailfleet/values.yaml'), 'utf8')).operator
-    ?.nodeOptions ?? '';
+/** The operator container's node flags and NODE_OPTIONS from the chart's values (one source). */
+const CHART_OPERATOR: { nodeFlags?: string[]; nodeOptions?: string } =
+  parse(fs.readFileSync(path.join(REPO_ROOT, 'charts/mailfleet/values.yaml'), 'utf8')).operator ?? {};
 
 /** Control plane with the CRDs and RBAC; `nodes` kwok nodes of 110 pods each (default 3). */
 export async function startCluster(nodes = 3): Promise<ControlPlane> {
@@ -48,6 +47,8 @@ export async function startOperator(
   const child = spawn(
     process.execPath,
     [
+      // node's own flags as the chart's operator container passes them.
+      ...(CHART_OPERATOR.nodeFlags ?? []),
       path.join(REPO_ROOT, 'bin/mailfleet.ts'),
       'operator',
       '--kubeconfig',
@@ -67,7 +68,7 @@ export async function startOperator(
       stdio: ['ignore', 'inherit', 'pipe'],
       env: {
         ...process.env,
-        NODE_OPTIONS: `${CHART_NODE_OPTIONS} ${process.env.MAILFLEET_OPERATOR_NODE_OPTIONS ?? ''}`,
+        NODE_OPTIONS: `${CHART_OPERATOR.nodeOptions ?? ''} ${process.env.MAILFLEET_OPERATOR_NODE_OPTIONS ?? ''}`,
       },
     },
   );
