@@ -23,7 +23,12 @@ test('sending-domain series from a reconcile', async (t) => {
       name: 'Bounce-Example',
       status: {
         bounceRate: '0.4000',
-        conditions: [condition('Suspended', 'True'), condition('DKIMKeyReady', 'True')],
+        conditions: [
+          condition('Suspended', 'True'),
+          condition('Progressing', 'False'),
+          condition('DKIMKeyReady', 'True'),
+          condition('Degraded', 'True'),
+        ],
       },
     },
     {
@@ -40,7 +45,7 @@ test('sending-domain series from a reconcile', async (t) => {
       sending_domain: 'bounce.example',
     });
   });
-  await t.test('measured rate, policy and suspension are reported', () => {
+  await t.test('measured rate, policy, suspension and the conditions a dashboard reads', () => {
     assert.equal(bounce?.bounceRate, 0.4);
     assert.equal(bounce?.maxBounceRate, 0.02);
     assert.equal(bounce?.suspended, true);
