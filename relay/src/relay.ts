@@ -352,6 +352,7 @@ export class Relay {
     await new Promise<void>((resolve) => (this.admin ? this.admin.close(() => resolve()) : resolve()));
     this.admin?.closeAllConnections();
     await this.accounting?.close();
+    await this.spool.close();
   }
 
   notReadyReasons(): string[] {

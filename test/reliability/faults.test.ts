@@ -142,7 +142,7 @@ describe('spool faults', () => {
     );
     let rate = 0.15;
     let injected = 0;
-    const failing = new Set(['createFile', 'syncFile', 'syncDir', 'renameSync']);
+    const failing = new Set(['createFile', 'syncFile', 'syncDir', 'syncDirFd', 'renameSync']);
     // Any write-path call may fail with EIO or ENOSPC, as a sick disk would.
     const fs = new Proxy(nodeSpoolFs, {
       get(target, key: string) {

@@ -1,7 +1,7 @@
 // The file operations the spool uses, behind an interface so tests can inject write and fsync
 // failures (and so nothing touches the disk at import time).
 import { open, rename, unlink, readdir, readFile, mkdir, statfs, stat, writeFile } from 'node:fs/promises';
-import { appendFileSync, closeSync, fsync, openSync, renameSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, constants, fsync, openSync, renameSync, writeSync } from 'node:fs';
 
 export interface SpoolFs {
   /**
@@ -25,8 +25,23 @@ export interface SpoolFs {
   appendSync(path: string, data: string): void;
   /** Append to `path` (creating it); fsync when `durable`. */
   append(path: string, data: string, durable: boolean): Promise<void>;
+  /**
+   * Open `path` (created if missing) for appends, without fsync; returns the descriptor. For a
+   * log written many times (a batch's done log): each append is then one write, not an open,
+   * a write and a close.
+   */
+  openAppend(path: string): number;
+  /** Append `data` through a descriptor from openAppend, synchronously like appendSync. */
+  appendFd(fd: number, data: string): void;
   /** fsync a directory so renames and unlinks in it survive a crash. */
   syncDir(path: string): Promise<void>;
+  /**
+   * Open a directory to fsync it many times (the journal's, at every commit) without an open and
+   * a close each time; closeFile closes it.
+   */
+  openDir(path: string): number;
+  /** fsync a directory opened by openDir. */
+  syncDirFd(fd: number): Promise<void>;
   rename(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;
   readdir(path: string): Promise<string[]>;
@@ -71,6 +86,11 @@ export const nodeSpoolFs: SpoolFs = {
   },
   renameSync: (from, to) => renameSync(from, to),
   appendSync: (path, data) => appendFileSync(path, data),
+  openAppend: (path) => openSync(path, 'a'),
+  appendFd(fd, data) {
+    const bytes = Buffer.from(data);
+    for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
+  },
   async append(path, data, durable) {
     const handle = await open(path, 'a');
     try {
@@ -88,6 +108,8 @@ export const nodeSpoolFs: SpoolFs = {
       await handle.close();
     }
   },
+  openDir: (path) => openSync(path, constants.O_RDONLY | constants.O_DIRECTORY),
+  syncDirFd: (fd) => new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve()))),
   rename: (from, to) => rename(from, to),
   unlink: (path) => unlink(path),
   readdir: (path) => readdir(path),

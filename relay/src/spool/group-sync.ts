@@ -29,6 +29,11 @@ export class GroupSync {
     return this.next;
   }
 
+  /** Resolves once no fsync is running or queued. */
+  async settled(): Promise<void> {
+    while (this.running || this.next) await (this.next ?? this.running)!.catch(() => undefined);
+  }
+
   private async start(): Promise<void> {
     try {
       await this.syncOnce();

@@ -16,6 +16,12 @@ import {
   type DecodedFrame,
 } from './batch.ts';
 
+/**
+ * Done logs held open at once. Under load a batch lives a few milliseconds and a handful are open;
+ * batches holding deferred mail for a minute fall back to open, append, close per mark.
+ */
+const MAX_OPEN_DONE_LOGS = 64;
+
 /** One batch file. */
 export interface Batch {
   id: string;
@@ -26,6 +32,8 @@ export interface Batch {
   live: Set<string>;
   /** Whether `<batch>.done` exists. */
   hasDoneLog: boolean;
+  /** `<batch>.done` held open for appends (at most MAX_OPEN_DONE_LOGS batches at once). */
+  doneFd?: number;
   /** Set once the file is deleted (or being deleted). */
   deleted: boolean;
 }
@@ -50,6 +58,10 @@ export class Journal {
   private readonly newId: () => string;
   /** Shares journal-directory fsyncs between commits that overlap. */
   private readonly dirSync: GroupSync;
+  /** journal/ held open for its fsyncs (opened by open()). */
+  private dirFd: number | undefined;
+  /** Batches whose done log is held open (Batch.doneFd). */
+  private openDoneLogs = 0;
   /** Batches still holding messages and not exempt from retirement, oldest first. */
   private readonly batches = new Map<string, Batch>();
   /** Bytes of the batch files still on disk. */
@@ -67,7 +79,28 @@ export class Journal {
     this.tmpDir = options.tmpDir;
     this.quarantineDir = options.quarantineDir;
     this.newId = options.newId;
-    this.dirSync = new GroupSync(() => this.fs.syncDir(this.dir));
+    this.dirSync = new GroupSync(() =>
+      this.dirFd === undefined ? this.fs.syncDir(this.dir) : this.fs.syncDirFd(this.dirFd),
+    );
+  }
+
+  /** Opens journal/ (which must exist) for the fsyncs of every commit. */
+  open(): void {
+    this.dirFd ??= this.fs.openDir(this.dir);
+  }
+
+  /**
+   * Closes the descriptors held open; later fsyncs open journal/ each time. journal/ is closed
+   * only after the fsyncs already started on it: a descriptor closed under a queued fsync could be
+   * reused by another file, and the fsync would then sync the wrong one.
+   */
+  async close(): Promise<void> {
+    for (const batch of this.batches.values()) this.closeDoneLog(batch);
+    const fd = this.dirFd;
+    this.dirFd = undefined;
+    if (fd === undefined) return;
+    await this.dirSync.settled();
+    this.fs.closeFile(fd);
   }
 
   get bytes(): number {
@@ -125,7 +158,12 @@ export class Journal {
   markDone(batch: Batch, id: string): void {
     batch.hasDoneLog = true;
     try {
-      this.fs.appendSync(this.donePath(batch.id), encodeDoneLine(id));
+      if (batch.doneFd === undefined && this.openDoneLogs < MAX_OPEN_DONE_LOGS && !batch.deleted) {
+        batch.doneFd = this.fs.openAppend(this.donePath(batch.id));
+        this.openDoneLogs++;
+      }
+      if (batch.doneFd !== undefined) this.fs.appendFd(batch.doneFd, encodeDoneLine(id));
+      else this.fs.appendSync(this.donePath(batch.id), encodeDoneLine(id));
     } catch {
       // Not recorded: a restart delivers the message again (a duplicate, never a loss).
     }
@@ -140,12 +178,14 @@ export class Journal {
   /** Keeps a batch on disk for the messages it still holds, but never offers it for retirement. */
   exempt(batch: Batch): void {
     this.batches.delete(batch.id);
+    this.closeDoneLog(batch);
   }
 
   async delete(batch: Batch): Promise<void> {
     if (batch.deleted) return;
     batch.deleted = true;
     this.batches.delete(batch.id);
+    this.closeDoneLog(batch);
     this.totalBytes -= batch.size;
     await this.fs.remove(this.batchPath(batch.id));
     if (batch.hasDoneLog) await this.fs.remove(this.donePath(batch.id));
@@ -206,6 +246,18 @@ export class Journal {
   /** Done logs whose batch is gone: left by a crash while a batch was being deleted. */
   async removeOrphanDoneLogs(ids: string[]): Promise<void> {
     for (const id of ids) if (!this.batches.has(id)) await this.fs.remove(this.donePath(id));
+  }
+
+  private closeDoneLog(batch: Batch): void {
+    if (batch.doneFd === undefined) return;
+    const fd = batch.doneFd;
+    batch.doneFd = undefined;
+    this.openDoneLogs--;
+    try {
+      this.fs.closeFile(fd);
+    } catch {
+      // Nothing buffered in the process: every mark was written when it was made.
+    }
   }
 
   private track(id: string, size: number, committedAt: number, hasDoneLog: boolean): Batch {

@@ -194,6 +194,30 @@ describe('Spool', () => {
     assert.equal(again.spool.bytes, 0);
   });
 
+  test('done marks of many batches at once (more than are held open) are all read at recovery', async () => {
+    const { spool } = await openSpool('many-done');
+    const batches = 70;
+    for (let i = 0; i < batches; i++) {
+      await Promise.all([`K${i}`, `L${i}`, `M${i}`].map((id) => spool.write(envelope(id), Buffer.from('x'))));
+    }
+    for (let i = 0; i < batches; i++) {
+      await spool.remove(`K${i}`);
+      await spool.remove(`L${i}`);
+    }
+    const journal = await readdir(join(root, 'many-done', 'journal'));
+    assert.equal(journal.filter((n) => n.endsWith('.done')).length, batches);
+    for (const n of journal.filter((x) => x.endsWith('.done')))
+      assert.equal((await readFile(join(root, 'many-done', 'journal', n), 'utf8')).split('\n').length, 3);
+    const again = await openSpool('many-done');
+    assert.deepEqual(
+      ids(await again.spool.recover()),
+      Array.from({ length: batches }, (_, i) => `M${i}`).sort(),
+    );
+    for (let i = 0; i < batches; i++) await spool.remove(`M${i}`);
+    assert.deepEqual(await readdir(join(root, 'many-done', 'journal')), []);
+    await spool.close();
+  });
+
   test('a copy left by a kill between the done mark and its deletion is not delivered again', async () => {
     const { spool } = await openSpool('leftover');
     await writeTogether(spool, 'leftover', ['A', 'B']);
@@ -289,7 +313,11 @@ describe('Spool', () => {
   });
 
   test('a failing directory fsync removes the renamed file', async () => {
-    const failing: SpoolFs = { ...nodeSpoolFs, syncDir: async () => Promise.reject(new Error('EIO')) };
+    const failing: SpoolFs = {
+      ...nodeSpoolFs,
+      syncDir: async () => Promise.reject(new Error('EIO')),
+      syncDirFd: async () => Promise.reject(new Error('EIO')),
+    };
     const { spool } = await openSpool('dirsync', failing);
     await assert.rejects(spool.write(envelope('F2'), Buffer.from('x')), { code: 'SPOOL_WRITE' });
     assert.deepEqual(await readdir(join(root, 'dirsync', 'queue')), []);

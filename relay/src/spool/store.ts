@@ -153,6 +153,12 @@ export class Spool {
   async open(): Promise<void> {
     for (const d of ['queue', 'journal', 'tmp', 'quarantine']) await this.fs.mkdir(join(this.dir, d));
     for (const name of await this.fs.readdir(this.tmpDir)) await this.fs.remove(join(this.tmpDir, name));
+    this.journal.open();
+  }
+
+  /** Closes the descriptors the spool holds open (after the last write and removal). */
+  close(): Promise<void> {
+    return this.journal.close();
   }
 
   /**
