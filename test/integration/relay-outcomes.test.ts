@@ -59,7 +59,12 @@ describe('relay delivery outcomes', () => {
       10000,
       'delivery after retry',
     );
-    const lines = (await readAccounting(spool)).filter((l) => l.queueId === queued(sent.response));
+    // The outcome is recorded after the upstream's reply reaches the relay, and the accounting
+    // line is written at the end of that turn: wait for it rather than race it.
+    const linesOf = async () =>
+      (await readAccounting(spool)).filter((l) => l.queueId === queued(sent.response));
+    await waitFor(async () => (await linesOf()).length >= 2, 10000, 'the delivered accounting line');
+    const lines = await linesOf();
     assert.deepEqual(
       lines.map((l) => l.outcome),
       ['deferred', 'delivered'],

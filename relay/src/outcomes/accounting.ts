@@ -1,6 +1,6 @@
 // The accounting log: one JSON line per recipient outcome, like PowerMTA's accounting file.
 // The line is built by a pure function; the writer only appends.
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export interface AccountingRecord {
@@ -22,24 +22,69 @@ export function accountingLine(record: AccountingRecord): string {
   return `${JSON.stringify(record)}\n`;
 }
 
+/**
+ * Appends the lines of one turn of the event loop in one write. Outcomes come one at a time, a
+ * few per turn under load; a write stream sent each to the thread pool. The write is synchronous,
+ * like the spool's small writes: an append to the page cache takes microseconds, and the lines
+ * are on disk (for the process, not the machine) as soon as the turn that made them ends, no
+ * later than the stream had them there. After a failed write, like the stream it replaces, the
+ * log reports the error once and writes nothing more until it is replaced (a restart, or a reload
+ * that changes accounting.file).
+ */
 export class AccountingLog {
-  /** undefined when accounting is off (accounting.file is empty). */
-  private stream: WriteStream | undefined;
+  private readonly onError: (err: Error) => void;
+  /** undefined when accounting is off (accounting.file is empty) or after a failure. */
+  private fd: number | undefined;
+  /** Lines waiting for the end of this turn of the event loop. */
+  private pending: string[] = [];
+  private flushScheduled = false;
 
   constructor(file: string, onError: (err: Error) => void) {
+    this.onError = onError;
     if (!file) return;
-    mkdirSync(dirname(file), { recursive: true });
-    this.stream = createWriteStream(file, { flags: 'a' });
-    this.stream.on('error', onError);
+    try {
+      mkdirSync(dirname(file), { recursive: true });
+      this.fd = openSync(file, 'a');
+    } catch (err) {
+      onError(err as Error);
+    }
   }
 
   write(record: AccountingRecord): void {
-    this.stream?.write(accountingLine(record));
+    if (this.fd === undefined) return;
+    this.pending.push(accountingLine(record));
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
   }
 
   close(): Promise<void> {
-    const stream = this.stream;
-    this.stream = undefined;
-    return new Promise((resolve) => (stream ? stream.end(resolve) : resolve()));
+    this.flush();
+    if (this.fd !== undefined) closeQuietly(this.fd);
+    this.fd = undefined;
+    return Promise.resolve();
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const lines = this.pending;
+    if (lines.length === 0 || this.fd === undefined) return;
+    this.pending = [];
+    const bytes = Buffer.from(lines.join(''));
+    try {
+      for (let off = 0; off < bytes.length;) off += writeSync(this.fd, bytes, off);
+    } catch (err) {
+      closeQuietly(this.fd);
+      this.fd = undefined;
+      this.onError(err as Error);
+    }
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // nothing left to lose: every line was written or reported
   }
 }
