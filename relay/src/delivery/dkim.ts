@@ -80,6 +80,8 @@ export class DkimKeyring {
    * sender's. undefined when neither is a sending domain with a key.
    */
   keyFor(message: Buffer, envelopeFrom: string): DkimKey | undefined {
+    // No keys (no DKIM configured): nothing to look up, so the header is not parsed.
+    if (this.keys.size === 0) return undefined;
     const headerDomain = headerFromDomain(message);
     const at = envelopeFrom.lastIndexOf('@');
     const envelopeDomain = at < 0 ? '' : envelopeFrom.slice(at + 1).toLowerCase();

@@ -2,7 +2,8 @@
 // AUTH, PIPELINING, dot-stuffing) reused across messages, at most limits.maxConnections at once,
 // each closed after limits.maxMessages messages or limits.idleTimeoutMs unused. Messages wait in
 // arrival order when every connection is busy. The message is handed over as the Buffer it is
-// (no MIME compiling): nodemailer's DataStream only dot-stuffs it and ends it with CRLF.CRLF.
+// (no MIME compiling), dot-stuffed and ended with CRLF.CRLF by smtp-data.ts in one socket write
+// (nodemailer's DataStream, a Transform piped into the socket per message, is not used).
 // Decisions are pool-policy.ts; this file only does what they say.
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import type {
@@ -10,7 +11,9 @@ import type {
   SMTPConnectionOptions,
   SMTPConnectionSendInfo,
 } from 'nodemailer/lib/smtp-connection/index.js';
+import type { Socket } from 'node:net';
 import type { PoolLimits, PoolSettings } from './smtp-options.ts';
+import { smtpData } from './smtp-data.ts';
 import {
   afterSend,
   assign,
@@ -34,9 +37,41 @@ interface Job {
   requeues: number;
 }
 
-/** SMTPConnection's hook for the start of the message data (not in its typings). */
-interface DataStreamHook {
+/**
+ * The SMTPConnection internals the pool takes the message data over with (not in its typings):
+ * `_createSendStream` is called after DATA's 354 and returns what `send` writes the message to;
+ * the reply to the data goes to `_actionSMTPStream` through the `_responseActions` queue.
+ */
+interface SendStreamInternals {
   _createSendStream(callback: unknown): unknown;
+  _responseActions: ((reply: string) => void)[];
+  _actionSMTPStream(reply: string, callback: unknown): void;
+  _socket: Socket | undefined;
+}
+
+/**
+ * Stands in for nodemailer's DataStream: `send` writes the message Buffer to it once and ends
+ * it, and reads `outByteCount` when the reply comes. The data and CRLF.CRLF leave in one write.
+ */
+class MessageData {
+  outByteCount = 0;
+  private readonly socket: Socket;
+
+  constructor(socket: Socket) {
+    this.socket = socket;
+  }
+
+  write(message: Buffer): boolean {
+    const [data, end] = smtpData(message);
+    this.outByteCount = data.length + end.length;
+    this.socket.cork();
+    this.socket.write(data);
+    this.socket.write(end);
+    this.socket.uncork();
+    return true;
+  }
+
+  end(): void {}
 }
 
 type State = 'connecting' | 'idle' | 'busy' | 'resetting' | 'closing' | 'gone';
@@ -65,20 +100,18 @@ class PooledConnection {
     });
     // Whether any of a message went out decides whether a dead reused connection may be retried
     // on another one (pool-policy.ts onFailure); nodemailer starts the data stream after 354.
-    const hook = this.smtp as unknown as DataStreamHook;
-    const createSendStream = hook._createSendStream;
-    if (typeof createSendStream !== 'function') throw new Error('nodemailer SMTPConnection changed');
-    hook._createSendStream = (callback: unknown) => {
+    // The pool never uses LMTP, whose replies per recipient the stand-in does not handle.
+    const smtp = this.smtp as unknown as SendStreamInternals;
+    if (
+      typeof smtp._createSendStream !== 'function' ||
+      typeof smtp._actionSMTPStream !== 'function' ||
+      !Array.isArray(smtp._responseActions)
+    )
+      throw new Error('nodemailer SMTPConnection changed');
+    smtp._createSendStream = (callback: unknown) => {
       this.bodyStarted = true;
-      const stream = createSendStream.call(this.smtp, callback);
-      // nodemailer writes the message and then its CRLF.CRLF right after this returns, two socket
-      // writes; corked until the end of this tick they leave in one.
-      const socket = this.smtp._socket;
-      if (socket) {
-        socket.cork();
-        process.nextTick(() => socket.uncork());
-      }
-      return stream;
+      smtp._responseActions.push((reply) => smtp._actionSMTPStream(reply, callback));
+      return new MessageData(smtp._socket!);
     };
   }
 

@@ -1,0 +1,54 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import DataStream from 'nodemailer/lib/smtp-connection/data-stream.js';
+import { smtpData } from './smtp-data.ts';
+
+/** What nodemailer's DataStream sends for a message written to it in one piece. */
+function viaDataStream(message: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const stream = new DataStream();
+    const out: Buffer[] = [];
+    stream.on('data', (c: Buffer) => out.push(c));
+    stream.on('end', () => resolve(Buffer.concat(out)));
+    stream.on('error', reject);
+    stream.write(message);
+    stream.end();
+  });
+}
+
+const sent = (message: string) => Buffer.concat(smtpData(Buffer.from(message, 'latin1'))).toString('latin1');
+
+const cases: [string, string, string][] = [
+  ['a CRLF message is sent as it is, then CRLF.CRLF', 'a\r\nb\r\n', 'a\r\nb\r\n.\r\n'],
+  ['a message without a final CRLF gets one before the dot', 'a\r\nb', 'a\r\nb\r\n.\r\n'],
+  ['a dot starting a line is doubled', 'a\r\n.b\r\n..\r\n', 'a\r\n..b\r\n...\r\n.\r\n'],
+  ['a dot starting the message is doubled', '.a\r\n', '..a\r\n.\r\n'],
+  ['a dot inside a line is not', 'a.b\r\n', 'a.b\r\n.\r\n'],
+  ['a bare LF becomes CRLF', 'a\nb\n', 'a\r\nb\r\n.\r\n'],
+  ['a bare CR becomes CRLF, and a dot after it is doubled', 'a\r.b\rc', 'a\r\n..b\r\nc\r\n.\r\n'],
+  ['a final bare CR is completed', 'a\r', 'a\r\n.\r\n'],
+  ['a lone dot line cannot end the data early', 'a\r\n.\r\nb\r\n', 'a\r\n..\r\nb\r\n.\r\n'],
+];
+for (const [name, message, expected] of cases) test(name, () => assert.equal(sent(message), expected));
+
+test('the stored Buffer itself goes out when nothing needs escaping', () => {
+  const message = Buffer.from('Subject: x\r\n\r\nbody\r\n');
+  assert.equal(smtpData(message)[0], message);
+});
+
+test('byte for byte what nodemailer DataStream sends, for any message', async () => {
+  const bytes = fc.uint8Array({ minLength: 1, maxLength: 300 }).map((a) => Buffer.from(a));
+  const lines = fc
+    .array(fc.constantFrom('\r\n', '\r', '\n', '.', '..', 'x', 'ab', '\r\n.', '\r\n.\r\n', ' '), {
+      minLength: 1,
+      maxLength: 60,
+    })
+    .map((p) => Buffer.from(p.join(''), 'latin1'));
+  await fc.assert(
+    fc.asyncProperty(fc.oneof(bytes, lines), async (message) => {
+      assert.deepEqual(Buffer.concat(smtpData(message)), await viaDataStream(message));
+    }),
+    { numRuns: 2000 },
+  );
+});
