@@ -52,3 +52,57 @@ test('a failed commit rejects every writer in it, and the next batch is committe
   fail = false;
   await group.add('c');
 });
+
+test('a lone writer, or writers one after another, never wait for the gather window', async () => {
+  const commits: number[][] = [];
+  const group = new GroupCommit<number>(
+    async (items) => {
+      commits.push(items);
+    },
+    { maxItems: 100, gatherMs: 60_000 },
+  );
+  const started = Date.now();
+  for (let i = 0; i < 5; i++) await group.add(i);
+  assert.ok(Date.now() - started < 1000, 'no 60 s wait');
+  assert.deepEqual(commits, [[0], [1], [2], [3], [4]]);
+});
+
+test('after a commit of concurrent writers, the next commit gathers the writers of its window', async () => {
+  const commits: number[][] = [];
+  const group = new GroupCommit<number>(
+    async (items) => {
+      commits.push(items);
+    },
+    { maxItems: 100, gatherMs: 50 },
+  );
+  await Promise.all([group.add(0), group.add(1)]);
+  // Concurrent writers were seen: these three, arriving 10 ms apart, share the next commit.
+  const later: Promise<void>[] = [];
+  for (let i = 2; i < 5; i++) {
+    later.push(group.add(i));
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await Promise.all(later);
+  assert.deepEqual(commits, [
+    [0, 1],
+    [2, 3, 4],
+  ]);
+});
+
+test('a full batch does not wait out the gather window', async () => {
+  const commits: number[][] = [];
+  const group = new GroupCommit<number>(
+    async (items) => {
+      commits.push(items);
+    },
+    { maxItems: 4, gatherMs: 60_000 },
+  );
+  await Promise.all([group.add(0), group.add(1)]);
+  const started = Date.now();
+  await Promise.all([2, 3, 4, 5].map((i) => group.add(i)));
+  assert.ok(Date.now() - started < 1000, 'committed when maxItems writers were waiting');
+  assert.deepEqual(commits, [
+    [0, 1],
+    [2, 3, 4, 5],
+  ]);
+});

@@ -35,6 +35,13 @@ import {
 const CACHE_BYTES = 64 * 1024 * 1024;
 /** Bounds one commit, so a burst does not hold the first writer's 250 behind a huge write. */
 const MAX_BATCH_MESSAGES = 256;
+/**
+ * While sessions write concurrently, a commit waits this long for more of them (group-commit.ts):
+ * up to 2 ms more before a 250, for fewer commits (fsyncs, batch files) per message under load.
+ * On the 2-core benchmark machine: 9.6 -> 14.5 messages per commit with reused connections, and
+ * relay CPU 0.52-0.55 -> 0.43-0.47 ms per message (one per connection 0.98-1.09 -> 0.82-0.85).
+ */
+const GATHER_MS = 2;
 /** A batch still holding messages this long is retired (their copies fsynced), freeing its space. */
 const RETIRE_AFTER_MS = 60_000;
 /**
@@ -135,7 +142,7 @@ export class Spool {
         await this.persist(items, this.copyDelayMs);
         this.retireOld(Date.now());
       },
-      { maxItems: MAX_BATCH_MESSAGES },
+      { maxItems: MAX_BATCH_MESSAGES, gatherMs: GATHER_MS },
     );
   }
 
