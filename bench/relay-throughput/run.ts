@@ -31,6 +31,8 @@ import { join, resolve } from 'node:path';
 import { readdirSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { generateDkimKey } from '../../relay/src/dkim/keys.ts';
+// A port the kernel just handed out: a random one in a range could still be held by the last run.
+import { freePort } from '../../test/helpers/relay/peers.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MESSAGES = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 5000);
@@ -209,10 +211,6 @@ async function delivered(dir: string, count: number, expected = 0): Promise<void
   }
 }
 
-function freePortSync(base: number): number {
-  return base + Math.floor(Math.random() * 1000);
-}
-
 function peakRss(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m?.[1] ?? 0) / 1024;
@@ -221,8 +219,8 @@ function peakRss(pid: number): number {
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'relay-bench-'));
   chmodSync(work, 0o755); // postfix's unprivileged daemons must traverse it
-  const sinkPort = freePortSync(30000);
-  const postfixPort = freePortSync(31000);
+  const sinkPort = await freePort();
+  const postfixPort = await freePort();
   const processes: ChildProcess[] = [];
   const sinkDir = join(work, 'sink');
   mkdirSync(sinkDir);
@@ -234,7 +232,7 @@ async function main(): Promise<void> {
   );
   processes.push(sink);
   await waitPort(sinkPort);
-  const relayPort = freePortSync(32000);
+  const relayPort = await freePort();
   const config = {
     hostname: 'relay.bench.localhost',
     listeners: { smtp: { enabled: true, host: '127.0.0.1', port: relayPort } },
@@ -256,11 +254,11 @@ async function main(): Promise<void> {
     limits: { maxConnectionsPerClient: 1000 },
     spool: { dir: join(work, 'spool'), minFreeBytes: 0 },
     accounting: { file: join(work, 'accounting.jsonl') },
-    http: { host: '127.0.0.1', port: freePortSync(33000) },
+    http: { host: '127.0.0.1', port: await freePort() },
   };
   writeFileSync(join(work, 'dkim.pem'), generateDkimKey('rsa-sha256'), { mode: 0o600 });
   writeFileSync(join(work, 'relay.yaml'), stringify(config));
-  const milterPort = freePortSync(34000);
+  const milterPort = await freePort();
   if (DKIM) {
     processes.push(startOpendkim(join(work, 'opendkim'), milterPort, join(work, 'dkim.pem')));
     await waitPort(milterPort);
