@@ -222,6 +222,10 @@ async function main(): Promise<void> {
   const sinkPort = await freePort();
   const postfixPort = await freePort();
   const processes: ChildProcess[] = [];
+  // A failure while setting up (before the try below) must not leave the sink or relay running.
+  process.once('exit', () => {
+    for (const p of processes) p.kill('SIGTERM');
+  });
   const sinkDir = join(work, 'sink');
   mkdirSync(sinkDir);
   // With --dkim the sink dumps every message, so deliveries can be counted and checked.
