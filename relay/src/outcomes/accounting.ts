@@ -1,7 +1,8 @@
 // The accounting log: one JSON line per recipient outcome, like PowerMTA's accounting file.
 // The line is built by a pure function; the writer only appends.
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { writeAllSync } from '../spool/fs-ops.ts';
 
 export interface AccountingRecord {
   time: string;
@@ -70,9 +71,8 @@ export class AccountingLog {
     const lines = this.pending;
     if (lines.length === 0 || this.fd === undefined) return;
     this.pending = [];
-    const bytes = Buffer.from(lines.join(''));
     try {
-      for (let off = 0; off < bytes.length;) off += writeSync(this.fd, bytes, off);
+      writeAllSync(this.fd, Buffer.from(lines.join('')));
     } catch (err) {
       closeQuietly(this.fd);
       this.fd = undefined;

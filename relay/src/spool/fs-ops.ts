@@ -3,6 +3,11 @@
 import { open, rename, unlink, readdir, readFile, mkdir, statfs, stat, writeFile } from 'node:fs/promises';
 import { appendFileSync, closeSync, constants, fsync, openSync, renameSync, writeSync } from 'node:fs';
 
+/** Writes all of `bytes` at the descriptor's position: writeSync may write less than asked. */
+export function writeAllSync(fd: number, bytes: Uint8Array): void {
+  for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
+}
+
 export interface SpoolFs {
   /**
    * Create `path` (must not exist) and write `data`, without fsync; returns the open descriptor.
@@ -59,7 +64,7 @@ export const nodeSpoolFs: SpoolFs = {
   createFile(path, data) {
     const fd = openSync(path, 'wx');
     try {
-      for (let off = 0; off < data.length;) off += writeSync(fd, data, off);
+      writeAllSync(fd, data);
     } catch (err) {
       closeSync(fd);
       throw err;
@@ -71,7 +76,7 @@ export const nodeSpoolFs: SpoolFs = {
   replaceFile(path, data) {
     const fd = openSync(path, 'w');
     try {
-      for (let off = 0; off < data.length;) off += writeSync(fd, data, off);
+      writeAllSync(fd, data);
     } finally {
       closeSync(fd);
     }
@@ -87,10 +92,7 @@ export const nodeSpoolFs: SpoolFs = {
   renameSync: (from, to) => renameSync(from, to),
   appendSync: (path, data) => appendFileSync(path, data),
   openAppend: (path) => openSync(path, 'a'),
-  appendFd(fd, data) {
-    const bytes = Buffer.from(data);
-    for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
-  },
+  appendFd: (fd, data) => writeAllSync(fd, Buffer.from(data)),
   async append(path, data, durable) {
     const handle = await open(path, 'a');
     try {

@@ -2,6 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GroupCommit } from './group-commit.ts';
 
+/** A group commit whose commits are only recorded. */
+function recording(options: { maxItems: number; gatherMs: number }) {
+  const commits: number[][] = [];
+  const group = new GroupCommit<number>(async (items) => {
+    commits.push(items);
+  }, options);
+  return { commits, group };
+}
+
 test('writers that arrive together share one commit; later ones share the next', async () => {
   const commits: number[][] = [];
   const group = new GroupCommit<number>(
@@ -54,13 +63,7 @@ test('a failed commit rejects every writer in it, and the next batch is committe
 });
 
 test('a lone writer, or writers one after another, never wait for the gather window', async () => {
-  const commits: number[][] = [];
-  const group = new GroupCommit<number>(
-    async (items) => {
-      commits.push(items);
-    },
-    { maxItems: 100, gatherMs: 60_000 },
-  );
+  const { commits, group } = recording({ maxItems: 100, gatherMs: 60_000 });
   const started = Date.now();
   for (let i = 0; i < 5; i++) await group.add(i);
   assert.ok(Date.now() - started < 1000, 'no 60 s wait');
@@ -68,13 +71,7 @@ test('a lone writer, or writers one after another, never wait for the gather win
 });
 
 test('after a commit of concurrent writers, the next commit gathers the writers of its window', async () => {
-  const commits: number[][] = [];
-  const group = new GroupCommit<number>(
-    async (items) => {
-      commits.push(items);
-    },
-    { maxItems: 100, gatherMs: 50 },
-  );
+  const { commits, group } = recording({ maxItems: 100, gatherMs: 50 });
   await Promise.all([group.add(0), group.add(1)]);
   // Concurrent writers were seen: these three, arriving 10 ms apart, share the next commit.
   const later: Promise<void>[] = [];
@@ -90,13 +87,7 @@ test('after a commit of concurrent writers, the next commit gathers the writers 
 });
 
 test('a full batch does not wait out the gather window', async () => {
-  const commits: number[][] = [];
-  const group = new GroupCommit<number>(
-    async (items) => {
-      commits.push(items);
-    },
-    { maxItems: 4, gatherMs: 60_000 },
-  );
+  const { commits, group } = recording({ maxItems: 4, gatherMs: 60_000 });
   await Promise.all([group.add(0), group.add(1)]);
   const started = Date.now();
   await Promise.all([2, 3, 4, 5].map((i) => group.add(i)));
