@@ -55,7 +55,6 @@ export const REPLIES = {
     enhanced: '5.7.1',
     message: 'Sender domain is not a sending domain of this relay',
   },
-  senderDomainSuspended: { code: 550, enhanced: '5.7.1', message: 'Sending domain is suspended' },
   badRecipient: { code: 501, enhanced: '5.1.3', message: 'Bad recipient address syntax' },
   messageTooBig: { code: 552, enhanced: '5.3.4', message: 'Message size exceeds fixed maximum message size' },
 } as const satisfies Record<string, SmtpReply>;

@@ -260,4 +260,33 @@ describe('relay traffic shaping', () => {
     await writeConfig(relay.configPath, { ...config, sendingDomains: domains(false) });
     await waitFor(() => (arrivals.get('dest.test') ?? []).length === 1, 10_000, 'delivery after the reload');
   });
+
+  test('mail submitted while its sending domain is suspended is accepted, held, and delivered on resume', async () => {
+    const { upstream, arrivals } = await timedUpstream();
+    const spool = await tempDir('shaping');
+    cleanups.push(() => removeDir(spool));
+    const domains = (suspended: boolean) => [
+      { domain: 'example.com' },
+      { domain: 'held.example', suspended },
+    ];
+    const config = relayConfig(spool, upstream.port, { sendingDomains: domains(true) });
+    const relay = await startRelay(config);
+    cleanups.push(() => relay.stop());
+    // A 5xx here would make applications drop the mail: suspension holds, it never refuses.
+    await submit(relay.ports.smtp, [
+      { from: 'x@held.example', to: 'u1@dest.test' },
+      { from: 'x@held.example', to: 'u2@dest.test' },
+    ]);
+    await waitFor(
+      async () =>
+        (await queued(relay)).filter((m) => m.jobs[0]?.waitingFor?.reason === 'domain suspended').length ===
+        2,
+      5_000,
+      'both messages held',
+    );
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal((arrivals.get('dest.test') ?? []).length, 0, 'nothing delivered while suspended');
+    await writeConfig(relay.configPath, { ...config, sendingDomains: domains(false) });
+    await waitFor(() => (arrivals.get('dest.test') ?? []).length === 2, 10_000, 'delivery after the resume');
+  });
 });

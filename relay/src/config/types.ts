@@ -88,8 +88,8 @@ export interface DkimConfig {
 export interface SendingDomainConfig {
   domain: string;
   /**
-   * A suspended domain is refused at MAIL FROM with 550 5.7.1, and its queued mail is held
-   * (kept, not attempted, no retry used) until a reload un-suspends it.
+   * A suspended domain's mail is still accepted, and all of its mail is held in the queue (kept,
+   * not attempted, no retry used) until a reload un-suspends it.
    */
   suspended: boolean;
   dkim?: DkimConfig;

@@ -60,8 +60,9 @@ export function mailFromPolicy(input: MailFromInput): PolicyResult {
   const checked = checkAddress(input.address);
   if (!checked.ok) return REPLIES.senderAddressRejected;
   const sending = input.sendingDomains.find((d) => d.domain === checked.domain);
+  // A suspended domain's mail is accepted and held in the queue (the scheduler does not attempt
+  // it until the suspension ends): a 5xx would make applications drop the mail for good.
   if (!sending) return REPLIES.senderDomainNotAllowed;
-  if (sending.suspended) return REPLIES.senderDomainSuspended;
   if (
     input.authenticatedUser !== undefined &&
     input.userSenderDomains !== undefined &&
