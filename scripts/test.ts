@@ -27,6 +27,12 @@ const unitFiles = globSync([
 const reliabilityFiles = globSync(['test/reliability/**/*.test.ts']).sort();
 const integrationFiles = globSync(['test/integration/**/*.test.ts']).sort();
 
+// The system tools the suites use (Postfix, swaks with TLS, dnsmasq, Prometheus, OpenDKIM,
+// openssl, Go): installed here as root or with passwordless sudo on Debian, otherwise one line says
+// what is missing and the apt-get command (scripts/setup-system.ts). No suite skips for a tool.
+if (['unit', 'reliability', 'integration', 'all'].includes(mode))
+  run('system tools', process.execPath, ['scripts/setup-system.ts', mode]);
+
 if (mode === 'unit' || mode === 'all') {
   run('lint', 'npx', ['eslint', '.']);
   run('format', 'npx', ['prettier', '--check', '.']);
