@@ -1,14 +1,14 @@
 // Graceful stop (SIGTERM or POST /drain): refuse new sessions with 421, let open ones finish,
-// then deliver the queue or hand it to the peer relay, all within drainTimeout. What is left
-// stays in the spool for the next start.
+// then hand the queue to ready peers of the pool (handoff/) or, with no peer, deliver what can be
+// delivered, all within drainTimeout. What is left stays in the spool for the next start.
 import { durationMs } from './config/duration.ts';
 import type { RuntimeConfig } from './config/runtime.ts';
-import type { Deliverer } from './delivery/deliverer.ts';
 import type { Logger } from './log.ts';
-import { pendingRecipients } from './scheduler/model.ts';
+import type { QueuedMessage } from './scheduler/model.ts';
 import type { Scheduler } from './scheduler/scheduler.ts';
 import type { Intake } from './smtp/server.ts';
 import type { Spool } from './spool/store.ts';
+import { handOffQueue, type HandoffSenderDeps, type HandoffSummary } from './handoff/sender.ts';
 
 /** The parts of a Relay a drain uses (relay.ts passes itself; declared here so drain.ts does not
  * import relay.ts, which imports drain.ts). */
@@ -19,10 +19,14 @@ export interface Drainable {
   readonly scheduler: Scheduler;
   readonly intake: Intake;
   readonly spool: Spool;
-  readonly deliverer: Deliverer;
+  /** Random id of this relay process; a peer answering with it is this relay. */
+  readonly instance: string;
+  /** A peer holds the message now: account it as handed off and remove it here. */
+  handedOff(message: QueuedMessage, peer: string, result: 'stored' | 'duplicate'): Promise<void>;
 }
 
-const HANDOFF_WORKERS = 4;
+/** With no ready peer, the pool is looked up again this often while delivery goes on. */
+const PEER_RETRY_MS = 3000;
 
 export async function drain(relay: Drainable): Promise<void> {
   const config = relay.runtime.config;
@@ -31,15 +35,15 @@ export async function drain(relay: Drainable): Promise<void> {
   relay.draining = true;
   relay.log('info', 'drain started', {
     queued: relay.scheduler.messages.size,
-    handoff: config.handoff ?? null,
+    handoff: config.handoff ? { service: config.handoff.service ?? null, peers: config.handoff.peers } : null,
   });
+  const handoff = handoffDeps(relay);
+  const total: HandoffSummary = { peers: 0, sent: 0, duplicates: 0, left: 0 };
 
   // Listeners stay open until the end so new sessions get a 421 (and go to another relay)
   // rather than a refused connection; sessions already in a transaction finish it.
-  if (config.handoff) {
-    relay.scheduler.pause();
-    await Promise.race([relay.scheduler.idle(), sleep(Math.max(0, deadline - Date.now()))]);
-    await handOff(relay, config.handoff, deadline);
+  if (handoff) {
+    await handOffUntilEmpty(relay, handoff, deadline, total);
   } else {
     relay.scheduler.retryAll();
     await waitUntil(() => relay.scheduler.messages.size === 0, deadline);
@@ -48,37 +52,68 @@ export async function drain(relay: Drainable): Promise<void> {
   await Promise.race([relay.scheduler.idle(), sleep(Math.max(1000, deadline - Date.now()))]);
   await waitUntil(() => relay.intake.sessions.total === 0, Math.max(deadline, Date.now() + 1000));
   await relay.intake.close(1000);
+  // Mail accepted by sessions that were already in a transaction when the drain started.
+  if (handoff && relay.scheduler.messages.size > 0 && Date.now() < deadline)
+    add(total, await handOffQueue(handoff, deadline));
   relay.log('info', 'drain finished', {
     remaining: relay.scheduler.messages.size,
+    handedOff: total.sent,
+    duplicates: total.duplicates,
     seconds: Math.round((Date.now() - started) / 100) / 10,
   });
 }
 
-async function handOff(
+/**
+ * Hands off with delivery paused (no attempt in flight races a transfer); when no peer takes the
+ * rest, delivery resumes and the pool is asked again every PEER_RETRY_MS until the queue is empty.
+ */
+async function handOffUntilEmpty(
   relay: Drainable,
-  target: { host: string; port: number },
+  handoff: HandoffSenderDeps,
   deadline: number,
+  total: HandoffSummary,
 ): Promise<void> {
-  const queue = [...relay.scheduler.messages.values()];
-  let failures = 0;
-  const worker = async () => {
-    for (let m = queue.shift(); m && Date.now() < deadline; m = queue.shift()) {
-      const recipients = pendingRecipients(m).map((r) => r.address);
-      if (recipients.length === 0 || m.deleted) continue;
-      const body = await relay.spool.readBody(m.envelope.id);
-      if (!body) continue;
-      const report = await relay.deliverer.deliverTo(target, {
-        from: m.envelope.from,
-        recipients,
-        body,
-        domain: '',
-      });
-      if (report.results.some((r) => r.outcome !== 'delivered')) failures++;
-      await relay.scheduler.markHandedOff(m, report.results, report.host);
-    }
+  let retried = false;
+  while (Date.now() < deadline && relay.scheduler.messages.size > 0) {
+    relay.scheduler.pause();
+    await Promise.race([relay.scheduler.idle(), sleep(Math.max(0, deadline - Date.now()))]);
+    const summary = await handOffQueue(handoff, deadline);
+    add(total, summary);
+    relay.log('info', 'handoff pass', { ...summary });
+    if (summary.left === 0) break;
+    relay.scheduler.resume();
+    if (!retried) relay.scheduler.retryAll();
+    retried = true;
+    await waitUntil(() => relay.scheduler.messages.size === 0, Math.min(deadline, Date.now() + PEER_RETRY_MS));
+  }
+}
+
+function handoffDeps(relay: Drainable): HandoffSenderDeps | undefined {
+  const { config, handoffSecret } = relay.runtime;
+  if (!config.handoff || !handoffSecret) return undefined;
+  const target: HandoffSenderDeps['target'] = {
+    port: config.handoff.port,
+    peers: config.handoff.peers,
+    dnsServers: config.delivery.dns.servers,
   };
-  await Promise.all(Array.from({ length: HANDOFF_WORKERS }, worker));
-  if (failures > 0) relay.log('warn', 'handoff refused some messages; they stay in the spool', { failures });
+  if (config.handoff.service) target.service = config.handoff.service;
+  return {
+    instance: relay.instance,
+    secret: handoffSecret,
+    target,
+    messages: () => relay.scheduler.messages.values(),
+    readBody: (id) => relay.spool.readBody(id),
+    handedOff: (message, peer, result) => relay.handedOff(message, peer.address, result),
+    log: relay.log,
+    now: Date.now,
+  };
+}
+
+function add(total: HandoffSummary, pass: HandoffSummary): void {
+  total.peers = Math.max(total.peers, pass.peers);
+  total.sent += pass.sent;
+  total.duplicates += pass.duplicates;
+  total.left = pass.left;
 }
 
 async function waitUntil(done: () => boolean, deadline: number): Promise<void> {

@@ -63,6 +63,7 @@ export function referencedFiles(config: RelayConfig): string[] {
     config.tls?.keyFile,
     config.auth.usersFile,
     config.delivery.smarthost?.credentialsFile,
+    config.handoff?.secretFile,
     ...config.sendingDomains.map((d) => d.dkim?.keyFile),
   ];
   return [...new Set(files.filter((f): f is string => typeof f === 'string' && f !== ''))];

@@ -14,6 +14,8 @@ export interface RuntimeConfig {
   users: Users;
   tls?: { key: Buffer; cert: Buffer };
   credentials?: { user: string; pass: string };
+  /** The pool's handoff secret (handoff.secretFile, surrounding whitespace removed). */
+  handoffSecret?: Buffer;
   allowed: NetworkMatcher;
   trusted: NetworkMatcher;
 }
@@ -67,6 +69,14 @@ export async function loadRuntime(configPath: string, options: ValidateOptions):
       if (credentials) runtime.credentials = credentials;
       else errors.push({ path: 'delivery.smarthost.credentialsFile', message: 'expected username:password' });
     }
+  }
+  if (config.handoff) {
+    const text = await read(config.handoff.secretFile, 'handoff.secretFile');
+    const secret = text && Buffer.from(text.toString('utf8').trim());
+    // 16 bytes: a guessable secret would let anyone on the pod network inject mail.
+    if (secret && secret.length < 16)
+      errors.push({ path: 'handoff.secretFile', message: 'the secret must be at least 16 characters' });
+    else if (secret) runtime.handoffSecret = secret;
   }
   for (const [i, d] of config.sendingDomains.entries()) {
     if (d.dkim) await read(d.dkim.keyFile, `sendingDomains[${i}].dkim.keyFile`);

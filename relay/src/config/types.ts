@@ -249,9 +249,22 @@ export interface DsnConfig {
   enabled: boolean;
 }
 
+/**
+ * The internal handoff port: on drain a relay transfers its remaining queue, spool record by spool
+ * record, to ready peers of the same pool, and it receives the queues of its draining peers here.
+ * Requests and replies are authenticated with the pool's shared secret (handoff/auth.ts).
+ */
 export interface HandoffConfig {
+  /** Listen address of the internal port. */
   host: string;
+  /** Internal port; peers found through `service` are dialled on it too. 0 in tests. */
   port: number;
+  /** File holding the pool's shared handoff secret (operator: a create-only Secret). */
+  secretFile: string;
+  /** DNS name whose A/AAAA records are the pool's relays (the operator's headless Service). */
+  service?: string;
+  /** Static peers, `host:port` (tests, or pools outside Kubernetes). */
+  peers: string[];
 }
 
 export interface RelayConfig {
@@ -277,7 +290,7 @@ export interface RelayConfig {
   http: HttpConfig;
   accounting: AccountingConfig;
   dsn: DsnConfig;
-  /** Peer relay that receives the remaining queue on drain (scale-down). */
+  /** Transfer of the queue to peers of the same pool on drain (scale-down, rollout). */
   handoff?: HandoffConfig;
   /** How long SIGTERM / POST /drain may take before the relay exits, queue left in the spool. */
   drainTimeout: Duration;

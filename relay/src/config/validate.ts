@@ -44,6 +44,7 @@ export const DEFAULTS = {
   spool: { dir: '/var/spool/mailfleet', minFreeBytes: 100 * MiB },
   http: { host: '0.0.0.0', port: 8080 },
   drainTimeout: '60s',
+  handoff: { host: '0.0.0.0', port: 2526 },
   adaptiveBackoff: {
     throttlePatterns: [
       'try (again )?later',
@@ -284,8 +285,18 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
 
   let handoff: RelayConfig['handoff'];
   if (root.handoff !== undefined && root.handoff !== null) {
-    const ho = r.object(root.handoff, 'handoff', ['host', 'port']);
-    handoff = { host: r.string(ho, 'host', 'handoff', '', true), port: r.port(ho, 'port', 'handoff', 25) };
+    const ho = r.object(root.handoff, 'handoff', ['host', 'port', 'secretFile', 'service', 'peers']);
+    handoff = {
+      host: r.string(ho, 'host', 'handoff', DEFAULTS.handoff.host),
+      port: r.integer(ho, 'port', 'handoff', DEFAULTS.handoff.port, 0, 65535),
+      secretFile: r.string(ho, 'secretFile', 'handoff', '', true),
+      peers: r.stringList(ho, 'peers', 'handoff', peerProblem),
+    };
+    const service = r.optionalString(ho, 'service', 'handoff');
+    if (service) {
+      if (hostProblem(service)) r.fail('handoff.service', hostProblem(service) ?? '');
+      handoff.service = service;
+    }
   }
 
   const config: RelayConfig = {
@@ -313,6 +324,15 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
   checkPortClash(r, config);
 
   return r.errors.length > 0 ? { ok: false, errors: r.errors } : { ok: true, config };
+}
+
+/** A static handoff peer: `host:port`, port 1-65535. */
+function peerProblem(text: string): string | undefined {
+  const colon = text.lastIndexOf(':');
+  const port = Number(text.slice(colon + 1));
+  if (colon <= 0 || !Number.isInteger(port) || port < 1 || port > 65535)
+    return `${JSON.stringify(text)} is not host:port`;
+  return undefined;
 }
 
 function listener(r: FieldReader, raw: unknown, path: string, fallback: ListenerConfig): ListenerConfig {
@@ -497,6 +517,7 @@ function checkPortClash(r: FieldReader, config: RelayConfig): void {
     ['listeners.submission', config.listeners.submission],
     ['listeners.smtps', config.listeners.smtps],
     ['http', { enabled: true, port: config.http.port }],
+    ['handoff', { enabled: config.handoff !== undefined, port: config.handoff?.port ?? 0 }],
   ];
   for (const [path, l] of entries) {
     if (!l.enabled || l.port === 0) continue;

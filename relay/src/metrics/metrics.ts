@@ -33,6 +33,10 @@ export class RelayMetrics {
   readonly expired: Counter<'sending_domain'>;
   readonly handedOff: Counter<'sending_domain'>;
   readonly dsnSent: Counter;
+  /** Messages this relay handed to peers (acknowledged after the peer's fsync), by peer reply. */
+  readonly handoffSent: Counter<'result'>;
+  /** Messages received from draining peers, by what was done with them. */
+  readonly handoffReceived: Counter<'result'>;
   readonly deliveryDuration: Histogram<'destination'>;
   readonly residence: Histogram<'outcome'>;
   readonly sessions: Counter<'listener' | 'tls'>;
@@ -89,8 +93,20 @@ export class RelayMetrics {
     });
     this.handedOff = new Counter({
       name: `${p}recipients_handed_off_total`,
-      help: 'Recipients handed to the peer relay on drain.',
+      help: 'Recipients handed to peer relays of the pool on drain.',
       labelNames: ['sending_domain'],
+      registers: r,
+    });
+    this.handoffSent = new Counter({
+      name: `${p}handoff_sent_messages_total`,
+      help: 'Messages handed to peer relays on drain, acknowledged after the peer fsynced them (result: stored, duplicate).',
+      labelNames: ['result'],
+      registers: r,
+    });
+    this.handoffReceived = new Counter({
+      name: `${p}handoff_received_messages_total`,
+      help: 'Messages received from draining peers (result: stored, duplicate = already held, refused).',
+      labelNames: ['result'],
       registers: r,
     });
     this.dsnSent = new Counter({

@@ -45,6 +45,16 @@ describe('message record', () => {
     assert.deepEqual(decodeMessage(file), { ok: false, reason: 'body checksum mismatch' });
   });
 
+  test('a handed-off envelope keeps its states and origin through the codec', () => {
+    const states = [{ index: 0, status: 'deferred' as const, attempts: 7, nextAttemptAt: 123, reply: '451 later' }];
+    const decoded = decodeMessage(
+      encodeMessage({ ...envelope(), states, handedFrom: 'abc' }, Buffer.from('x')),
+    );
+    assert.ok(decoded.ok);
+    assert.deepEqual(decoded.envelope.states, states);
+    assert.equal(decoded.envelope.handedFrom, 'abc');
+  });
+
   test('garbage is refused with a reason', () => {
     assert.deepEqual(decodeMessage(Buffer.from('hello\nworld')), { ok: false, reason: 'bad magic' });
     assert.deepEqual(decodeMessage(Buffer.from('MFQ1 2\n{}\n')), {
@@ -54,23 +64,40 @@ describe('message record', () => {
   });
 });
 
+const two = { recipients: ['a@x.org', 'b@x.org'] };
+
 describe('recipient state log', () => {
   test('the last line per recipient wins', () => {
     const text =
       encodeStateLine({ index: 0, status: 'deferred', attempts: 1, nextAttemptAt: 5 }) +
       encodeStateLine({ index: 0, status: 'delivered', attempts: 2, reply: '250 ok' });
-    assert.equal(decodeStateLog(text, 2).get(0)?.status, 'delivered');
-    assert.equal(decodeStateLog(text, 2).has(1), false);
+    assert.equal(decodeStateLog(text, two).get(0)?.status, 'delivered');
+    assert.equal(decodeStateLog(text, two).has(1), false);
   });
 
   test('a torn final line is ignored', () => {
     const text = encodeStateLine({ index: 1, status: 'delivered', attempts: 1 }) + '{"index":0,"sta';
-    const states = decodeStateLog(text, 2);
+    const states = decodeStateLog(text, two);
     assert.equal(states.size, 1);
     assert.equal(states.get(1)?.status, 'delivered');
   });
 
+  test('states carried by a handed-off envelope come first; the log overrides them', () => {
+    const carried = {
+      ...two,
+      states: [
+        { index: 0, status: 'delivered' as const, attempts: 2 },
+        { index: 1, status: 'deferred' as const, attempts: 3, nextAttemptAt: 9 },
+      ],
+    };
+    assert.deepEqual(decodeStateLog('', carried).get(1), { index: 1, status: 'deferred', attempts: 3, nextAttemptAt: 9 });
+    const log = encodeStateLine({ index: 1, status: 'delivered', attempts: 4 });
+    const states = decodeStateLog(log, carried);
+    assert.equal(states.get(0)?.status, 'delivered');
+    assert.equal(states.get(1)?.attempts, 4);
+  });
+
   test('an index outside the recipient list is ignored', () => {
-    assert.equal(decodeStateLog(encodeStateLine({ index: 5, status: 'delivered', attempts: 1 }), 2).size, 0);
+    assert.equal(decodeStateLog(encodeStateLine({ index: 5, status: 'delivered', attempts: 1 }), two).size, 0);
   });
 });

@@ -24,6 +24,13 @@ export interface Envelope {
   client: ClientInfo;
   bodyLength: number;
   bodyCrc32: number;
+  /**
+   * Recipient states the message arrived with from a draining peer (handoff): attempts, next
+   * attempt, recipients already done. The .rcpt log's lines, written here, come after them.
+   */
+  states?: RecipientState[];
+  /** Instance id of the relay that handed the message over (duplicate accounting, logs). */
+  handedFrom?: string;
 }
 
 export type RecipientStatus = 'delivered' | 'bounced' | 'expired' | 'handedoff' | 'deferred';
@@ -88,7 +95,9 @@ function isEnvelope(v: unknown): v is Envelope {
     typeof e.client === 'object' &&
     e.client !== null &&
     typeof e.bodyLength === 'number' &&
-    typeof e.bodyCrc32 === 'number'
+    typeof e.bodyCrc32 === 'number' &&
+    (e.states === undefined || Array.isArray(e.states)) &&
+    (e.handedFrom === undefined || typeof e.handedFrom === 'string')
   );
 }
 
@@ -96,21 +105,29 @@ export function encodeStateLine(state: RecipientState): string {
   return `${JSON.stringify(state)}\n`;
 }
 
-/** Latest state per recipient index. Lines that do not parse (a torn last write) are skipped. */
-export function decodeStateLog(text: string, recipientCount: number): Map<number, RecipientState> {
+/**
+ * Latest state per recipient index: the states the envelope arrived with (handoff), then the log's
+ * lines in order. Lines that do not parse (a torn last write) are skipped.
+ */
+export function decodeStateLog(
+  text: string,
+  envelope: Pick<Envelope, 'recipients' | 'states'>,
+): Map<number, RecipientState> {
   const states = new Map<number, RecipientState>();
+  const take = (value: unknown) => {
+    const s = value as RecipientState;
+    if (typeof s?.index !== 'number' || s.index < 0 || s.index >= envelope.recipients.length) return;
+    if (typeof s.status !== 'string' || typeof s.attempts !== 'number') return;
+    states.set(s.index, s);
+  };
+  for (const s of envelope.states ?? []) take(s);
   for (const line of text.split('\n')) {
     if (!line) continue;
-    let value: unknown;
     try {
-      value = JSON.parse(line);
+      take(JSON.parse(line));
     } catch {
       continue;
     }
-    const s = value as RecipientState;
-    if (typeof s?.index !== 'number' || s.index < 0 || s.index >= recipientCount) continue;
-    if (typeof s.status !== 'string' || typeof s.attempts !== 'number') continue;
-    states.set(s.index, s);
   }
   return states;
 }

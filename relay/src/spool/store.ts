@@ -234,7 +234,7 @@ export class Spool {
       } catch {
         // no state file: no attempt was recorded yet
       }
-      recovered.push({ envelope, states: decodeStateLog(stateText, envelope.recipients.length) });
+      recovered.push({ envelope, states: decodeStateLog(stateText, envelope) });
     }
     // Left by a crash between finishing a message or batch and deleting what went with it.
     for (const name of queueNames) {
