@@ -84,7 +84,10 @@ async function handOffUntilEmpty(
     relay.scheduler.resume();
     if (!retried) relay.scheduler.retryAll();
     retried = true;
-    await waitUntil(() => relay.scheduler.messages.size === 0, Math.min(deadline, Date.now() + PEER_RETRY_MS));
+    await waitUntil(
+      () => relay.scheduler.messages.size === 0,
+      Math.min(deadline, Date.now() + PEER_RETRY_MS),
+    );
   }
 }
 

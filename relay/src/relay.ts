@@ -25,6 +25,9 @@ import { createAdminServer } from './admin/http.ts';
 import { AccountingLog } from './outcomes/accounting.ts';
 import { buildDsn, headerSection, shouldSendDsn, statusCodeOf } from './outcomes/dsn.ts';
 import { drain } from './drain.ts';
+import { HandoffServer } from './handoff/server.ts';
+import { decodeStateLog, type Envelope } from './spool/record.ts';
+import { resultsFromReply } from './delivery/results.ts';
 import type { Logger } from './log.ts';
 
 export interface RelayOptions {
@@ -55,6 +58,10 @@ export class Relay {
   private dkim: DkimKeyring | undefined;
   /** True once SIGTERM or POST /drain started the shutdown. */
   draining = false;
+  /** Random id of this process: handoff peers tell themselves apart with it (never hand to self). */
+  readonly instance = randomBytes(8).toString('hex');
+  /** The internal port where draining peers of the pool hand over their queues. */
+  private readonly handoffServer: HandoffServer;
   /** Last measured free bytes on the spool filesystem. */
   private freeBytes = Number.MAX_SAFE_INTEGER;
   private diskTimer: NodeJS.Timeout | undefined;
@@ -126,6 +133,17 @@ export class Relay {
       metrics: this.metrics,
       log: this.log,
     });
+    this.handoffServer = new HandoffServer({
+      instance: this.instance,
+      secret: () => this.runtime.handoffSecret,
+      draining: () => this.draining,
+      hasSpace: () => this.freeBytes >= this.runtime.config.spool.minFreeBytes,
+      holds: (id) => this.scheduler.messages.has(id),
+      store: (envelope, body) => this.storeHandedOver(envelope, body),
+      counted: (result) => this.metrics.handoffReceived.inc({ result }),
+      log: (level, msg, fields) => this.log(level, msg, fields),
+      now: Date.now,
+    });
     this.watcher = new FileWatcher(() => void this.reload(), options.watchIntervalMs ?? 1000);
   }
 
@@ -144,6 +162,8 @@ export class Relay {
     this.log('info', 'spool recovered', { messages: recovered.length });
     this.scheduler.start();
     this.ports = await this.intake.listen();
+    const handoff = this.runtime.config.handoff;
+    if (handoff) this.ports.handoff = await this.handoffServer.listen(handoff.host, handoff.port);
     const http = this.runtime.config.http;
     this.admin = createAdminServer({
       registry: this.metrics.registry,
@@ -186,6 +206,26 @@ export class Relay {
     this.metrics.received.inc({ sending_domain: this.metrics.domainLabel(domainPart(m.from)) });
     this.scheduler.add(buildMessage(envelope, new Map(), this.destinationOf(), now));
     return id;
+  }
+
+  /**
+   * A message handed over by a draining peer: stored as it was there (id, arrival time, recipient
+   * states, attempts), fsynced by the group commit before the peer is told, then queued.
+   */
+  private async storeHandedOver(envelope: Envelope, body: Buffer): Promise<void> {
+    const { bodyLength: _length, bodyCrc32: _crc, ...rest } = envelope;
+    const stored = await this.spool.write(rest, body);
+    this.scheduler.add(buildMessage(stored, decodeStateLog('', stored), this.destinationOf(), Date.now()));
+  }
+
+  /** A peer acknowledged the message (fsynced there): its pending recipients are handed off. */
+  async handedOff(message: QueuedMessage, peer: string, result: 'stored' | 'duplicate'): Promise<void> {
+    const pending = message.recipients
+      .filter((r) => r.status === undefined || r.status === 'deferred')
+      .map((r) => r.address);
+    const reply = result === 'stored' ? `250 handed off to ${peer}` : `250 already held by ${peer}`;
+    await this.scheduler.markHandedOff(message, resultsFromReply(pending, reply), peer);
+    this.metrics.handoffSent.inc({ result });
   }
 
   private destinationOf(): (domain: string) => string {
@@ -349,6 +389,7 @@ export class Relay {
     await this.scheduler.idle();
     this.deliverer.close();
     await this.intake.close(1000);
+    await this.handoffServer.close();
     await new Promise<void>((resolve) => (this.admin ? this.admin.close(() => resolve()) : resolve()));
     this.admin?.closeAllConnections();
     await this.accounting?.close();

@@ -189,6 +189,46 @@ describe('validateConfig', () => {
     );
   });
 
+  test('handoff: the internal port defaults to 2526 and peers come from a Service name or a static list', () => {
+    const config = configOf({
+      handoff: { secretFile: '/etc/mailfleet/handoff/secret', service: 'pool-peers.mail.svc.cluster.local' },
+    });
+    assert.deepEqual(config.handoff, {
+      host: '0.0.0.0',
+      port: 2526,
+      secretFile: '/etc/mailfleet/handoff/secret',
+      peers: [],
+      service: 'pool-peers.mail.svc.cluster.local',
+    });
+  });
+
+  const handoffErrors: [string, unknown, string[]][] = [
+    ['a handoff without a secret file is refused', { service: 'peers' }, ['handoff.secretFile: is required']],
+    [
+      'a static peer without a port is refused',
+      { secretFile: '/s', peers: ['10.0.0.1'] },
+      ['handoff.peers[0]: "10.0.0.1" is not host:port'],
+    ],
+    [
+      'an unknown handoff field is reported',
+      { secretFile: '/s', target: 'x' },
+      ['handoff.target: unknown field'],
+    ],
+    [
+      'the internal port may not be a public listener port',
+      { secretFile: '/s', port: 25 },
+      ['handoff.port: 25 is already used by listeners.smtp'],
+    ],
+  ];
+  for (const [name, handoff, expected] of handoffErrors) {
+    test(name, () => {
+      assert.deepEqual(
+        errorsOf({ handoff }).map((e) => e.replace(/ \(did you mean .*\)$/, '')),
+        expected,
+      );
+    });
+  }
+
   test('a non-mapping document is refused', () => {
     assert.deepEqual(errorsOf('hello'), ['(root): must be a mapping']);
   });

@@ -20,7 +20,7 @@ export interface DelivererSettings {
   /** Smarthost AUTH credentials, read from delivery.smarthost.credentialsFile. */
   credentials?: Credentials;
   dns: DnsClient;
-  /** Signs each outbound message of a sending domain with a key (not handoffs to a peer relay). */
+  /** Signs each outbound message of a sending domain with a key, at delivery (after any handoff). */
   dkim?: DkimKeyring;
   /** Told about every signing decision (metrics). */
   onDkim?: (domain: string | undefined) => void;
@@ -43,12 +43,6 @@ export interface DeliveryReport {
   results: RecipientResult[];
   /** Host that answered, for the accounting log. */
   host: string;
-}
-
-/** A peer to hand messages to, bypassing routing (drain handoff). */
-export interface FixedTarget {
-  host: string;
-  port: number;
 }
 
 export class Deliverer {
@@ -87,11 +81,6 @@ export class Deliverer {
       this.inflight--;
       if (this.retired && this.inflight === 0) this.closePools();
     }
-  }
-
-  /** Sends to a fixed peer relay (handoff), STARTTLS opportunistic. */
-  async deliverTo(target: FixedTarget, request: DeliveryRequest): Promise<DeliveryReport> {
-    return this.send(`handoff:${target.host}:${target.port}`, target.host, target.port, request, 'direct');
   }
 
   /** Stop being used: close pools once the deliveries in flight are done. */

@@ -21,7 +21,7 @@ export interface PoolTarget {
   credentials?: Credentials | undefined;
   host: string;
   port: number;
-  /** smarthost: the configured TLS mode and AUTH; direct (MX hosts, handoff): opportunistic TLS. */
+  /** smarthost: the configured TLS mode and AUTH; direct (MX hosts): opportunistic TLS. */
   kind: 'smarthost' | 'direct';
   /** The MX host name, for SNI (the connection goes to one of its addresses). */
   servername?: string | undefined;

@@ -11,8 +11,7 @@ export interface HandoffReply {
 
 /** stored: fsynced now; duplicate: already held (or received before) by this relay; refused: not kept. */
 export type HandoffResult =
-  | { id: string; result: 'stored' | 'duplicate' }
-  | { id: string; result: 'refused'; reason: string };
+  { id: string; result: 'stored' | 'duplicate' } | { id: string; result: 'refused'; reason: string };
 
 export interface Hello {
   instance: string;

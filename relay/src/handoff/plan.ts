@@ -77,7 +77,12 @@ export function transferStates(message: QueuedMessage): RecipientState[] {
 }
 
 /** Consecutive groups of at most `maxItems` items and `maxBytes` bytes (one oversized item alone). */
-export function batches<T>(items: readonly T[], size: (item: T) => number, maxItems: number, maxBytes: number): T[][] {
+export function batches<T>(
+  items: readonly T[],
+  size: (item: T) => number,
+  maxItems: number,
+  maxBytes: number,
+): T[][] {
   const out: T[][] = [];
   let current: T[] = [];
   let bytes = 0;
@@ -96,7 +101,11 @@ export function batches<T>(items: readonly T[], size: (item: T) => number, maxIt
 }
 
 /** `host:port` of every peer: the Service's addresses on the handoff port, then the static list. */
-export function peerAddresses(serviceAddresses: readonly string[], port: number, staticPeers: readonly string[]): string[] {
+export function peerAddresses(
+  serviceAddresses: readonly string[],
+  port: number,
+  staticPeers: readonly string[],
+): string[] {
   const hostPort = (ip: string) => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
   return [...new Set([...serviceAddresses.map(hostPort), ...staticPeers])];
 }

@@ -7,7 +7,15 @@ import type { QueuedMessage } from '../scheduler/model.ts';
 import { encodeMessage } from '../spool/record.ts';
 import { AUTH_HEADER, REPLY_HEADER, signRequest, verifyReply } from './auth.ts';
 import { encodeBatch, parseHello, parseReply, type HandoffResult } from './codec.ts';
-import { batches, peerAddresses, readyPeers, transferStates, transferable, type Peer, type PeerProbe } from './plan.ts';
+import {
+  batches,
+  peerAddresses,
+  readyPeers,
+  transferStates,
+  transferable,
+  type Peer,
+  type PeerProbe,
+} from './plan.ts';
 import { HELLO_PATH, MESSAGES_PATH } from './server.ts';
 
 const BATCH_MESSAGES = 100;
@@ -84,7 +92,9 @@ async function call(
   return text.toString('utf8');
 }
 
-export async function probePeers(deps: Pick<HandoffSenderDeps, 'secret' | 'target' | 'now'>): Promise<PeerProbe[]> {
+export async function probePeers(
+  deps: Pick<HandoffSenderDeps, 'secret' | 'target' | 'now'>,
+): Promise<PeerProbe[]> {
   const addresses = await discoverPeers(deps.target);
   return Promise.all(
     addresses.map(async (address): Promise<PeerProbe> => {
@@ -106,10 +116,14 @@ export async function handOffQueue(deps: HandoffSenderDeps, deadline: number): P
   let peers = readyPeers(probes, deps.instance);
   deps.log('info', 'handoff peers', {
     ready: peers.map((p) => p.address),
-    skipped: probes.filter((p) => !peers.some((q) => q.address === p.address)).map((p) => ({
-      address: p.address,
-      why: p.error ?? (p.hello?.instance === deps.instance ? 'self' : p.hello?.draining ? 'draining' : 'same relay'),
-    })),
+    skipped: probes
+      .filter((p) => !peers.some((q) => q.address === p.address))
+      .map((p) => ({
+        address: p.address,
+        why:
+          p.error ??
+          (p.hello?.instance === deps.instance ? 'self' : p.hello?.draining ? 'draining' : 'same relay'),
+      })),
   });
   const summary: HandoffSummary = { peers: peers.length, sent: 0, duplicates: 0, left: 0 };
   const messages = transferable(deps.messages());

@@ -84,7 +84,10 @@ export class HandoffServer {
         this.deps.now(),
       );
       if (!verdict.ok) {
-        this.deps.log('warn', 'handoff request refused', { reason: verdict.reason, peer: req.socket.remoteAddress });
+        this.deps.log('warn', 'handoff request refused', {
+          reason: verdict.reason,
+          peer: req.socket.remoteAddress,
+        });
         return reply(res, 401, Buffer.from(verdict.reason));
       }
       const signed = (status: number, value: unknown) => {

@@ -46,7 +46,9 @@ describe('message record', () => {
   });
 
   test('a handed-off envelope keeps its states and origin through the codec', () => {
-    const states = [{ index: 0, status: 'deferred' as const, attempts: 7, nextAttemptAt: 123, reply: '451 later' }];
+    const states = [
+      { index: 0, status: 'deferred' as const, attempts: 7, nextAttemptAt: 123, reply: '451 later' },
+    ];
     const decoded = decodeMessage(
       encodeMessage({ ...envelope(), states, handedFrom: 'abc' }, Buffer.from('x')),
     );
@@ -90,7 +92,12 @@ describe('recipient state log', () => {
         { index: 1, status: 'deferred' as const, attempts: 3, nextAttemptAt: 9 },
       ],
     };
-    assert.deepEqual(decodeStateLog('', carried).get(1), { index: 1, status: 'deferred', attempts: 3, nextAttemptAt: 9 });
+    assert.deepEqual(decodeStateLog('', carried).get(1), {
+      index: 1,
+      status: 'deferred',
+      attempts: 3,
+      nextAttemptAt: 9,
+    });
     const log = encodeStateLine({ index: 1, status: 'delivered', attempts: 4 });
     const states = decodeStateLog(log, carried);
     assert.equal(states.get(0)?.status, 'delivered');
@@ -98,6 +105,9 @@ describe('recipient state log', () => {
   });
 
   test('an index outside the recipient list is ignored', () => {
-    assert.equal(decodeStateLog(encodeStateLine({ index: 5, status: 'delivered', attempts: 1 }), two).size, 0);
+    assert.equal(
+      decodeStateLog(encodeStateLine({ index: 5, status: 'delivered', attempts: 1 }), two).size,
+      0,
+    );
   });
 });

@@ -301,3 +301,66 @@ export async function readAccounting(spoolDir: string): Promise<Record<string, u
     return [];
   }
 }
+
+/** Writes a pool handoff secret into `dir` and returns its path (every relay of a pool shares it). */
+export async function writeHandoffSecret(
+  dir: string,
+  secret = 'test-pool-secret-0123456789abcdef',
+): Promise<string> {
+  const path = join(dir, 'handoff-secret');
+  await writeFile(path, `${secret}\n`);
+  return path;
+}
+
+/**
+ * Submits `count` messages, `concurrency` pooled connections, one recipient each, Message-ID
+ * `<prefix-i@example.com>`; returns the ids whose DATA got a 250 (the acknowledged ones).
+ */
+export async function submitMany(
+  port: number,
+  count: number,
+  prefix: string,
+  recipient: (i: number) => string = (i) => `r${i}@example.org`,
+  concurrency = 4,
+): Promise<string[]> {
+  const transport = createTransport({
+    host: '127.0.0.1',
+    port,
+    ignoreTLS: true,
+    pool: true,
+    maxConnections: concurrency,
+    maxMessages: Infinity,
+  });
+  const acknowledged: string[] = [];
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < count; i = next++) {
+      const id = `${prefix}-${i}`;
+      try {
+        await transport.sendMail({
+          envelope: { from: 'a@example.com', to: [recipient(i)] },
+          raw: rawMessage(id),
+        });
+        acknowledged.push(id);
+      } catch {
+        // not acknowledged: the client still holds it, not part of the relay's promise
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  } finally {
+    transport.close();
+  }
+  return acknowledged;
+}
+
+/** Message-IDs (`<id@example.com>` -> id) of the messages an upstream accepted, with repeat counts. */
+export function deliveredIds(received: { raw: string }[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const m of received) {
+    const id = /^Message-ID: <([^@>]+)@/im.exec(m.raw)?.[1] ?? '';
+    counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  return counts;
+}
