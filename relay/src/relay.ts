@@ -176,6 +176,16 @@ export class Relay {
       delete: (id) => this.scheduler.delete(id),
       drain: () => void this.drain(),
       now: Date.now,
+      tokens: () => this.runtime.adminTokens,
+      authThrottle: () => ({
+        burst: this.runtime.config.http.authThrottle.burst,
+        refillMs: durationMs(this.runtime.config.http.authThrottle.refill),
+      }),
+      refused: (reason) => this.metrics.httpRefusals.inc({ reason }),
+      audit: (entry) => {
+        this.metrics.adminActions.inc({ action: entry.action, role: entry.role });
+        this.log('info', 'admin action', { ...entry });
+      },
     });
     await new Promise<void>((resolve) => this.admin!.listen(http.port, http.host, resolve));
     const address = this.admin.address();
@@ -366,10 +376,16 @@ export class Relay {
       void previous?.close();
     }
     const restartNeeded =
-      JSON.stringify([before.listeners, before.http, before.spool.dir]) !==
-      JSON.stringify([next.config.listeners, next.config.http, next.config.spool.dir]);
+      // http.tokens and http.authThrottle apply at once; only the address needs a restart.
+      JSON.stringify([before.listeners, before.http.host, before.http.port, before.spool.dir]) !==
+      JSON.stringify([
+        next.config.listeners,
+        next.config.http.host,
+        next.config.http.port,
+        next.config.spool.dir,
+      ]);
     if (restartNeeded)
-      this.log('warn', 'listener, http or spool.dir changes take effect at the next start', {});
+      this.log('warn', 'listener, http.host/port or spool.dir changes take effect at the next start', {});
     await this.watcher.watch([this.options.configPath, ...referencedFiles(next.config)]);
     this.metrics.configReloads.inc({ result: 'success' });
     this.log('info', 'config reloaded', {});

@@ -22,7 +22,7 @@ let httpPort = 0;
 
 before(async () => {
   const examples = path.join(REPO_ROOT, 'relay/examples');
-  for (const pem of ['test-cert.pem', 'test-key.pem', 'users.txt'])
+  for (const pem of ['test-cert.pem', 'test-key.pem', 'users.txt', 'admin-token'])
     copyFileSync(path.join(examples, pem), path.join(dir, pem));
   const ports = {
     smtp: await freePort(),

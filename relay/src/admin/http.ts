@@ -1,10 +1,21 @@
 // The management port: /metrics, /healthz, /readyz and the JSON queue API. Routing is a typed
-// table; handlers read from the relay through the AdminDeps interface and never touch the spool.
+// table in which each route names the access it needs (auth.ts decides); handlers read from the
+// relay through the AdminDeps interface and never touch the spool.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Job, QueuedMessage } from '../scheduler/model.ts';
 import type { WaitReason } from '../scheduler/queues.ts';
 import type { LimitDestinationState } from '../shaping/shaper.ts';
+import {
+  afterFailedAttempt,
+  decideAccess,
+  isFull,
+  throttledFor,
+  type Access,
+  type AdminToken,
+  type BucketPolicy,
+  type FailureBucket,
+} from './auth.ts';
 
 export interface AdminDeps {
   registry: Registry;
@@ -20,41 +31,91 @@ export interface AdminDeps {
   delete: (id: string) => Promise<boolean>;
   drain: () => void;
   now: () => number;
+  /** The tokens in force (swapped by a reload, so a rotated token file applies without restart). */
+  tokens: () => readonly AdminToken[];
+  /** Failed-attempt bucket per client address. */
+  authThrottle: () => BucketPolicy;
+  /** A refused request (401, 403 or 429), for the metric. */
+  refused: (reason: RefusalReason) => void;
+  /** A state-changing request that was authorised, after it ran: logged and counted. */
+  audit: (entry: AuditEntry) => void;
 }
 
-type Reply = { status: number; body: unknown; contentType?: string };
+export type RefusalReason = 'missing' | 'invalid' | 'forbidden' | 'throttled';
+export type AdminAction = 'retry' | 'delete' | 'drain';
+
+export interface AuditEntry {
+  action: AdminAction;
+  tokenName: string;
+  role: string;
+  /** The message acted on; undefined for drain. */
+  queueId: string | undefined;
+  client: string;
+  /** HTTP status of the reply: 2xx done, 404 no such message. */
+  status: number;
+}
+
+type Reply = { status: number; body: unknown; contentType?: string; headers?: Record<string, string> };
 type Handler = (params: string[], url: URL) => Promise<Reply> | Reply;
+interface Route {
+  method: string;
+  pattern: RegExp;
+  access: Access;
+  /** Set on routes that change state: the request is audited. */
+  action?: AdminAction;
+  handler: Handler;
+}
+
+/** Paths that need a token whatever follows, so an unknown /api path does not answer 404 to strangers. */
+const PROTECTED = /^\/(api|drain)(\/|$)/;
+/** Failure buckets kept before full ones are forgotten (bounds memory under a spray of addresses). */
+const MAX_BUCKETS = 10_000;
+const REALM = 'Bearer realm="mailfleet-relay"';
 
 export function createAdminServer(deps: AdminDeps): Server {
-  const routes: [string, RegExp, Handler][] = [
-    [
-      'GET',
-      /^\/metrics$/,
-      async () => ({
+  const routes: Route[] = [
+    {
+      method: 'GET',
+      pattern: /^\/metrics$/,
+      access: 'public',
+      handler: async () => ({
         status: 200,
         body: await deps.registry.metrics(),
         contentType: deps.registry.contentType,
       }),
-    ],
-    ['GET', /^\/healthz$/, () => ({ status: 200, body: { status: 'ok' } })],
-    [
-      'GET',
-      /^\/readyz$/,
-      () => {
+    },
+    {
+      method: 'GET',
+      pattern: /^\/healthz$/,
+      access: 'public',
+      handler: () => ({ status: 200, body: { status: 'ok' } }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/readyz$/,
+      access: 'public',
+      handler: () => {
         const reasons = deps.notReadyReasons();
         return { status: reasons.length === 0 ? 200 : 503, body: { ready: reasons.length === 0, reasons } };
       },
-    ],
-    [
-      'GET',
-      /^\/api\/queue$/,
-      () => ({ status: 200, body: queueSummary(deps.messages(), deps.now(), deps.whyWaiting) }),
-    ],
-    ['GET', /^\/api\/shaping$/, () => ({ status: 200, body: { destinations: deps.limitDestinations() } })],
-    [
-      'GET',
-      /^\/api\/messages$/,
-      (_p, url) => {
+    },
+    {
+      method: 'GET',
+      pattern: /^\/api\/queue$/,
+      access: 'read',
+      handler: () => ({ status: 200, body: queueSummary(deps.messages(), deps.now(), deps.whyWaiting) }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/api\/shaping$/,
+      access: 'read',
+      handler: () => ({ status: 200, body: { destinations: deps.limitDestinations() } }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/api\/messages$/,
+      access: 'read',
+      handler: (_p, url) => {
         const state = url.searchParams.get('state');
         const destination = url.searchParams.get('destination');
         const sendingDomain = url.searchParams.get('sendingDomain');
@@ -70,57 +131,125 @@ export function createAdminServer(deps: AdminDeps): Server {
         }
         return { status: 200, body: { messages: out } };
       },
-    ],
-    [
-      'GET',
-      /^\/api\/messages\/([A-Za-z0-9]+)$/,
-      ([id]) => {
+    },
+    {
+      method: 'GET',
+      pattern: /^\/api\/messages\/([A-Za-z0-9]+)$/,
+      access: 'read',
+      handler: ([id]) => {
         const m = deps.message(id ?? '');
         return m ? { status: 200, body: messageDetail(m, deps.now(), deps.whyWaiting) } : notFound(id);
       },
-    ],
-    [
-      'POST',
-      /^\/api\/messages\/([A-Za-z0-9]+)\/retry$/,
-      ([id]) => (deps.retryNow(id ?? '') ? { status: 202, body: { id, retry: 'scheduled' } } : notFound(id)),
-    ],
-    [
-      'DELETE',
-      /^\/api\/messages\/([A-Za-z0-9]+)$/,
-      async ([id]) =>
+    },
+    {
+      method: 'POST',
+      pattern: /^\/api\/messages\/([A-Za-z0-9]+)\/retry$/,
+      access: 'admin',
+      action: 'retry',
+      handler: ([id]) =>
+        deps.retryNow(id ?? '') ? { status: 202, body: { id, retry: 'scheduled' } } : notFound(id),
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/api\/messages\/([A-Za-z0-9]+)$/,
+      access: 'admin',
+      action: 'delete',
+      handler: async ([id]) =>
         (await deps.delete(id ?? '')) ? { status: 200, body: { id, deleted: true } } : notFound(id),
-    ],
-    [
-      'POST',
-      /^\/drain$/,
-      () => {
+    },
+    {
+      method: 'POST',
+      pattern: /^\/drain$/,
+      access: 'admin',
+      action: 'drain',
+      handler: () => {
         deps.drain();
         return { status: 202, body: { draining: true } };
       },
-    ],
+    },
   ];
 
-  return createServer((req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    let pathMatched = false;
-    for (const [method, pattern, handler] of routes) {
-      const match = pattern.exec(url.pathname);
-      if (!match) continue;
-      pathMatched = true;
-      if (method !== req.method) continue;
-      Promise.resolve(handler(match.slice(1), url)).then(
-        (reply) => send(res, reply),
-        (err: unknown) => send(res, { status: 500, body: { error: String(err) } }),
-      );
-      return;
+  /** Client address -> its failed-attempt bucket (absent: full). */
+  const failures = new Map<string, FailureBucket>();
+
+  const handle = async (req: IncomingMessage): Promise<Reply> => {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      return { status: 400, body: { error: 'bad request target' } };
     }
-    send(res, pathMatched ? { status: 405, body: { error: 'method not allowed' } } : notFound(url.pathname));
+    const onPath = routes.filter((r) => r.pattern.test(url.pathname));
+    const route = onPath.find((r) => r.method === req.method);
+    const required: Access = route?.access ?? (PROTECTED.test(url.pathname) ? 'read' : 'public');
+    const client = req.socket.remoteAddress ?? '';
+    const now = deps.now();
+    const policy = deps.authThrottle();
+    const decision = decideAccess({
+      required,
+      authorization: req.headers.authorization,
+      tokens: deps.tokens(),
+      throttledForSeconds: required === 'public' ? 0 : throttledFor(failures.get(client), now, policy),
+    });
+    switch (decision.kind) {
+      case 'throttled':
+        deps.refused('throttled');
+        return {
+          status: 429,
+          body: { error: 'too many failed attempts' },
+          headers: { 'retry-after': String(decision.retryAfterSeconds) },
+        };
+      case 'unauthorized':
+        deps.refused(decision.reason);
+        failures.set(client, afterFailedAttempt(failures.get(client), now, policy));
+        if (failures.size > MAX_BUCKETS)
+          for (const [key, bucket] of failures) if (isFull(bucket, now, policy)) failures.delete(key);
+        return {
+          status: 401,
+          body: { error: decision.reason === 'missing' ? 'token required' : 'invalid token' },
+          headers: {
+            'www-authenticate': decision.reason === 'missing' ? REALM : `${REALM}, error="invalid_token"`,
+          },
+        };
+      case 'forbidden':
+        deps.refused('forbidden');
+        return {
+          status: 403,
+          body: { error: `${decision.principal.role} token may not ${route?.action ?? 'do this'}` },
+          headers: { 'www-authenticate': `${REALM}, error="insufficient_scope"` },
+        };
+      case 'allow':
+        break;
+    }
+    if (!route)
+      return onPath.length > 0
+        ? { status: 405, body: { error: 'method not allowed' } }
+        : notFound(url.pathname);
+    const params = route.pattern.exec(url.pathname)?.slice(1) ?? [];
+    const reply = await route.handler(params, url);
+    if (route.action && decision.principal)
+      deps.audit({
+        action: route.action,
+        tokenName: decision.principal.name,
+        role: decision.principal.role,
+        queueId: params[0],
+        client,
+        status: reply.status,
+      });
+    return reply;
+  };
+
+  return createServer((req: IncomingMessage, res: ServerResponse) => {
+    handle(req).then(
+      (reply) => send(res, reply),
+      (err: unknown) => send(res, { status: 500, body: { error: String(err) } }),
+    );
   });
 }
 
 function send(res: ServerResponse, reply: Reply): void {
   const text = typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body, null, 2);
-  res.writeHead(reply.status, { 'content-type': reply.contentType ?? 'application/json' });
+  res.writeHead(reply.status, { 'content-type': reply.contentType ?? 'application/json', ...reply.headers });
   res.end(text);
 }
 

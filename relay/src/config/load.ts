@@ -53,6 +53,7 @@ export function resolvePaths(config: RelayConfig, baseDir: string): RelayConfig 
     out.delivery.smarthost.credentialsFile = abs(out.delivery.smarthost.credentialsFile);
   }
   for (const d of out.sendingDomains) if (d.dkim) d.dkim.keyFile = abs(d.dkim.keyFile);
+  for (const t of out.http.tokens) t.file = abs(t.file);
   return out;
 }
 
@@ -65,6 +66,7 @@ export function referencedFiles(config: RelayConfig): string[] {
     config.delivery.smarthost?.credentialsFile,
     config.handoff?.secretFile,
     ...config.sendingDomains.map((d) => d.dkim?.keyFile),
+    ...config.http.tokens.map((t) => t.file),
   ];
   return [...new Set(files.filter((f): f is string => typeof f === 'string' && f !== ''))];
 }

@@ -8,6 +8,7 @@ import { loadConfigFile } from './load.ts';
 import type { ValidateOptions } from './validate.ts';
 import { parseUsersFile, type Users } from '../policy/users.ts';
 import { networkMatcher, type NetworkMatcher } from '../policy/networks.ts';
+import { tokenDigest, type AdminToken } from '../admin/auth.ts';
 
 export interface RuntimeConfig {
   config: RelayConfig;
@@ -18,6 +19,8 @@ export interface RuntimeConfig {
   handoffSecret?: Buffer;
   allowed: NetworkMatcher;
   trusted: NetworkMatcher;
+  /** Management API tokens, read from http.tokens[].file (digests only). */
+  adminTokens: AdminToken[];
 }
 
 export type RuntimeResult = { ok: true; runtime: RuntimeConfig } | { ok: false; errors: ConfigError[] };
@@ -43,6 +46,7 @@ export async function loadRuntime(configPath: string, options: ValidateOptions):
     users: new Map(),
     allowed: networkMatcher(config.allowedNetworks),
     trusted: networkMatcher(config.trustedNetworks),
+    adminTokens: [],
   };
   if (config.auth.usersFile) {
     const text = await read(config.auth.usersFile, 'auth.usersFile');
@@ -78,6 +82,18 @@ export async function loadRuntime(configPath: string, options: ValidateOptions):
       errors.push({ path: 'handoff.secretFile', message: 'the secret must be at least 16 characters' });
     else if (secret) runtime.handoffSecret = secret;
   }
+  for (const [i, t] of config.http.tokens.entries()) {
+    const text = await read(t.file, `http.tokens[${i}].file`);
+    if (!text) continue;
+    const problem = adminTokenProblem(text.toString('utf8').trim());
+    if (problem) errors.push({ path: `http.tokens[${i}].file`, message: problem });
+    else
+      runtime.adminTokens.push({
+        name: t.name,
+        role: t.role,
+        digest: tokenDigest(text.toString('utf8').trim()),
+      });
+  }
   for (const [i, d] of config.sendingDomains.entries()) {
     if (d.dkim) await read(d.dkim.keyFile, `sendingDomains[${i}].dkim.keyFile`);
   }
@@ -101,4 +117,11 @@ export function parseCredentials(text: string): { user: string; pass: string } |
   const colon = trimmed.indexOf(':');
   if (colon <= 0 || trimmed.includes('\n')) return undefined;
   return { user: trimmed.slice(0, colon), pass: trimmed.slice(colon + 1) };
+}
+
+/** Why a token file's content cannot be a bearer token (RFC 6750 b64token), if it cannot. Pure. */
+export function adminTokenProblem(token: string): string | undefined {
+  if (token.length < 16) return 'token shorter than 16 characters';
+  if (!/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) return 'token has characters a Bearer header cannot carry';
+  return undefined;
 }

@@ -235,9 +235,32 @@ export interface SpoolConfig {
   minFreeBytes: number;
 }
 
+/** `read` may inspect the queue and messages; `admin` may also retry, delete and drain. */
+export type AdminRole = 'read' | 'admin';
+
+export interface AdminTokenConfig {
+  /** Who holds the token, as written in audit logs (`operator`, `oncall`...). Unique. */
+  name: string;
+  role: AdminRole;
+  /** File holding the bearer token (surrounding whitespace ignored, at least 16 characters). Watched. */
+  file: string;
+}
+
 export interface HttpConfig {
   host: string;
   port: number;
+  /**
+   * Bearer tokens for /api and /drain. None configured: /api and /drain refuse every request
+   * (401); /metrics, /healthz and /readyz are always open.
+   */
+  tokens: AdminTokenConfig[];
+  /** Failed token attempts per client address: a bucket of `burst`, refilled one per `refill`. */
+  authThrottle: HttpAuthThrottleConfig;
+}
+
+export interface HttpAuthThrottleConfig {
+  burst: number;
+  refill: Duration;
 }
 
 export interface AccountingConfig {

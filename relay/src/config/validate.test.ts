@@ -105,6 +105,51 @@ describe('validateConfig', () => {
     assert.equal(errors.length, 3);
   });
 
+  test('no management tokens by default, and the failed-attempt throttle defaults', () => {
+    const config = configOf({});
+    assert.deepEqual(config.http.tokens, []);
+    assert.deepEqual(config.http.authThrottle, { burst: 10, refill: '6s' });
+  });
+
+  test('management tokens name a holder, a role and a file', () => {
+    const config = configOf({
+      http: { tokens: [{ name: 'operator', role: 'read', file: '/t/read' }], authThrottle: { burst: 3 } },
+    });
+    assert.deepEqual(config.http.tokens, [{ name: 'operator', role: 'read', file: '/t/read' }]);
+    assert.equal(config.http.authThrottle.burst, 3);
+  });
+
+  const tokenErrors: { name: string; token: unknown; want: string }[] = [
+    {
+      name: 'a role is required',
+      token: { name: 'a', file: '/t' },
+      want: 'http.tokens[0].role: is required',
+    },
+    {
+      name: 'an unknown role is refused',
+      token: { name: 'a', role: 'root', file: '/t' },
+      want: 'http.tokens[0].role: must be one of read, admin',
+    },
+    {
+      name: 'a file is required',
+      token: { name: 'a', role: 'read' },
+      want: 'http.tokens[0].file: is required',
+    },
+    {
+      name: 'a name with spaces is refused (it goes into audit logs)',
+      token: { name: 'a b', role: 'read', file: '/t' },
+      want: 'http.tokens[0].name: letters, digits, ".", "_" and "-" only, at most 63',
+    },
+  ];
+  for (const c of tokenErrors)
+    test(`management token: ${c.name}`, () =>
+      assert.deepEqual(errorsOf({ http: { tokens: [c.token] } }), [c.want]));
+
+  test('two management tokens with one name are refused', () => {
+    const t = { name: 'ops', role: 'admin', file: '/t' };
+    assert.deepEqual(errorsOf({ http: { tokens: [t, t] } }), ['http.tokens[1].name: ops is listed twice']);
+  });
+
   test('rate limits default burst to the rate and onExceed to defer', () => {
     const config = configOf({
       rateLimits: [

@@ -2,6 +2,7 @@
 // the field out. Pure: no file access, no clock, no environment.
 import type {
   AdaptiveBackoffConfig,
+  AdminTokenConfig,
   DkimConfig,
   ListenerConfig,
   RateLimitConfig,
@@ -42,7 +43,8 @@ export const DEFAULTS = {
   // anvil.ts defaultAnvilPolicy
   authThrottle: { maxFailures: 5, window: '10m', lockout: '15m', baseDelay: '1s', maxDelay: '16s' },
   spool: { dir: '/var/spool/mailfleet', minFreeBytes: 100 * MiB },
-  http: { host: '0.0.0.0', port: 8080 },
+  // Ten wrong tokens at once, then one every 6 s: an operator's typo passes, a guesser gets ~14400 a day.
+  http: { host: '0.0.0.0', port: 8080, authThrottle: { burst: 10, refill: '6s' } },
   drainTimeout: '60s',
   handoff: { host: '0.0.0.0', port: 2526 },
   adaptiveBackoff: {
@@ -270,10 +272,16 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
   };
   if (!spool.dir) r.fail('spool.dir', 'must not be empty');
 
-  const h = r.object(root.http, 'http', ['host', 'port']);
+  const h = r.object(root.http, 'http', ['host', 'port', 'tokens', 'authThrottle']);
+  const ht = r.object(h.authThrottle, 'http.authThrottle', ['burst', 'refill']);
   const http = {
     host: r.string(h, 'host', 'http', DEFAULTS.http.host),
     port: r.integer(h, 'port', 'http', DEFAULTS.http.port, 0, 65535),
+    tokens: adminTokens(r, h),
+    authThrottle: {
+      burst: r.integer(ht, 'burst', 'http.authThrottle', DEFAULTS.http.authThrottle.burst, 1, 10000),
+      refill: r.duration(ht, 'refill', 'http.authThrottle', DEFAULTS.http.authThrottle.refill),
+    },
   };
 
   const acc = r.object(root.accounting, 'accounting', ['file']);
@@ -528,3 +536,24 @@ function checkPortClash(r: FieldReader, config: RelayConfig): void {
 }
 
 export type { Obj };
+
+function adminTokens(r: FieldReader, h: Obj): AdminTokenConfig[] {
+  const tokens: AdminTokenConfig[] = [];
+  const seen = new Set<string>();
+  r.list(h, 'tokens', 'http').forEach((item, i) => {
+    const path = `http.tokens[${i}]`;
+    const t = r.object(item, path, ['name', 'role', 'file']);
+    const name = r.string(t, 'name', path, '', true);
+    if (name && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name))
+      r.fail(join(path, 'name'), 'letters, digits, ".", "_" and "-" only, at most 63');
+    if (seen.has(name)) r.fail(join(path, 'name'), `${name} is listed twice`);
+    seen.add(name);
+    if (t.role === undefined || t.role === null) r.fail(join(path, 'role'), 'is required');
+    tokens.push({
+      name,
+      role: r.oneOf(t, 'role', path, ['read', 'admin'], 'read'),
+      file: r.string(t, 'file', path, '', true),
+    });
+  });
+  return tokens;
+}

@@ -42,6 +42,8 @@ export class RelayMetrics {
   readonly sessions: Counter<'listener' | 'tls'>;
   readonly authFailures: Counter<'listener'>;
   readonly authLockouts: Counter;
+  readonly httpRefusals: Counter<'reason'>;
+  readonly adminActions: Counter<'action' | 'role'>;
   readonly dkimSigned: Counter<'sending_domain' | 'result'>;
   /** Whether /readyz passes; set by the relay (a gauge read at scrape time). */
   isReady: () => boolean = () => true;
@@ -144,6 +146,18 @@ export class RelayMetrics {
     this.authLockouts = new Counter({
       name: `${p}auth_lockouts_total`,
       help: 'Client IPs or usernames locked out after too many AUTH failures.',
+      registers: r,
+    });
+    this.httpRefusals = new Counter({
+      name: `${p}http_auth_refusals_total`,
+      help: 'Management requests refused: reason="missing" or "invalid" token (401), "forbidden" (403, read token on an admin route), "throttled" (429).',
+      labelNames: ['reason'],
+      registers: r,
+    });
+    this.adminActions = new Counter({
+      name: `${p}admin_actions_total`,
+      help: 'Authorised state-changing management requests (retry, delete, drain), by action and token role.',
+      labelNames: ['action', 'role'],
       registers: r,
     });
     this.dkimSigned = new Counter({

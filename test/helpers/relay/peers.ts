@@ -12,6 +12,15 @@ import { createTransport } from 'nodemailer';
 export const ROOT = resolve(import.meta.dirname, '../../..');
 export const TEST_CERT = join(ROOT, 'relay/examples/test-cert.pem');
 export const TEST_KEY = join(ROOT, 'relay/examples/test-key.pem');
+/** Management tokens every test relay accepts (files in test/fixtures/admin-tokens; public, tests only). */
+export const TEST_TOKENS = {
+  read: 'test-read-token-not-secret-0001',
+  admin: 'test-admin-token-not-secret-0001',
+};
+export const TEST_TOKEN_FILES = [
+  { name: 'test-read', role: 'read', file: join(ROOT, 'test/fixtures/admin-tokens/read') },
+  { name: 'test-admin', role: 'admin', file: join(ROOT, 'test/fixtures/admin-tokens/admin') },
+];
 
 export async function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `mailfleet-${prefix}-`));
@@ -100,6 +109,9 @@ export interface RelayProcess {
   spoolDir: string;
   ports: RelayPorts;
   logs: string[];
+  /** http://127.0.0.1:<management port> */
+  base: string;
+  /** A management request with the admin test token (unless init sets its own authorization). */
   http(path: string, init?: RequestInit): Promise<Response>;
   metric(name: string, labels?: Record<string, string>): Promise<number>;
   stop(signal?: NodeJS.Signals): Promise<void>;
@@ -122,7 +134,7 @@ export function relayConfig(spoolDir: string, upstreamPort: number, over: Record
     },
     retry: { firstRetry: '1s', maxBackoff: '2s', maxQueueLifetime: '1h' },
     spool: { dir: spoolDir, minFreeBytes: 0 },
-    http: { host: '127.0.0.1', port: 0 },
+    http: { host: '127.0.0.1', port: 0, tokens: TEST_TOKEN_FILES },
     drainTimeout: '10s',
     ...over,
   };
@@ -166,7 +178,15 @@ export async function startRelay(
     spoolDir: (config.spool as { dir: string }).dir,
     ports,
     logs,
-    http: (p, init) => fetch(base + p, init),
+    base,
+    http: (p, init = {}) =>
+      fetch(base + p, {
+        ...init,
+        headers: {
+          authorization: `Bearer ${TEST_TOKENS.admin}`,
+          ...(init.headers as Record<string, string>),
+        },
+      }),
     metric: async (name, labels = {}) => {
       const text = await (await fetch(`${base}/metrics`)).text();
       return metricValue(text, name, labels);
