@@ -1,5 +1,8 @@
 # One image, two programs: `mailfleet operator` and `mailfleet relay --config /etc/mailfleet/relay.yaml`.
 # Node.js 24 runs the TypeScript sources directly (type stripping), so there is no build step.
+# For people with Docker. `npm run image` (scripts/build-image.ts) builds the same file set, user,
+# entrypoint and environment without Docker, reproducibly and without a shell;
+# test/unit/image.test.ts keeps the two in step.
 FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./

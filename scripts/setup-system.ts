@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BINARY_NAMES, cacheBinDir } from '../test/controlplane/cluster.ts';
+import { IMAGE_TOOLS, imageToolsDir } from './build-image.ts';
 import { REQUIREMENTS, goRequirement, installCommand, plan } from './system/requirements.ts';
 import type { Machine, Mode, Observation, Probe, Requirement } from './system/requirements.ts';
 
@@ -22,8 +23,11 @@ function isExecutable(file: string): boolean {
   }
 }
 
-/** The Go-built tools the suites need are all cached, or the environment points elsewhere. */
+/** The Go-built tools the suites need are all cached (the image tools of `npm run image`, which
+ * the image test runs, and the control plane unless the environment points elsewhere). */
 function goBuiltToolsAvailable(env: NodeJS.ProcessEnv): boolean {
+  const imageTools = imageToolsDir();
+  if (!IMAGE_TOOLS.every((name) => isExecutable(path.join(imageTools, name)))) return false;
   if (env.MAILFLEET_TEST_KUBECONFIG || env.KUBEBUILDER_ASSETS) return true;
   const bin = cacheBinDir();
   return BINARY_NAMES.every((name) => isExecutable(path.join(bin, name)));

@@ -38,7 +38,7 @@ const EVERY_MODE: readonly Mode[] = ['unit', 'reliability', 'integration', 'all'
 /** Go builds the control plane (test/controlplane/build.sh): 1.26 or later. */
 export const GO_MIN_MINOR = 26;
 export const GO_MANUAL =
-  'install Go >= 1.26 from https://go.dev/dl/ (Debian 12 ships 1.19), or set KUBEBUILDER_ASSETS / MAILFLEET_TEST_KUBECONFIG (docs/testing.md)';
+  'install Go >= 1.26 from https://go.dev/dl/ (Debian 12 ships 1.19); it builds the control plane and the image tools into .cache/ once (docs/testing.md)';
 
 export const REQUIREMENTS: readonly Requirement[] = [
   {
@@ -110,8 +110,8 @@ export const REQUIREMENTS: readonly Requirement[] = [
   },
 ];
 
-/** The Go requirement: only when a Go-built tool (the control plane) is not cached and the
- * environment points at no other binaries or cluster. */
+/** The Go requirement: only when a Go-built tool (control plane, image tools) is not cached
+ * (scripts/setup-system.ts decides). */
 export function goRequirement(): Requirement {
   return {
     what: `go >= 1.${GO_MIN_MINOR}`,

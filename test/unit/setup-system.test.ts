@@ -111,8 +111,8 @@ describe('plan', () => {
       machine: root,
       action: 'fail',
       line:
-        'setup: missing go >= 1.26; install Go >= 1.26 from https://go.dev/dl/ (Debian 12 ships 1.19), or set ' +
-        'KUBEBUILDER_ASSETS / MAILFLEET_TEST_KUBECONFIG (docs/testing.md)',
+        'setup: missing go >= 1.26; install Go >= 1.26 from https://go.dev/dl/ (Debian 12 ships 1.19); it ' +
+        'builds the control plane and the image tools into .cache/ once (docs/testing.md)',
     },
     {
       name: 'not Debian: names the packages, no apt-get command',
