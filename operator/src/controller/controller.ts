@@ -124,7 +124,9 @@ export class Controller {
           metrics: this.#o.metrics,
           index: (object) => indexKeys(kind, object),
           onChange: (object, old) => {
-            for (const key of new Set([...keys(object), ...(old ? keys(old) : [])])) this.queue.add(key);
+            // The old object first: keys() also notes the Secrets a spec names, and the new spec's
+            // must be what stays noted.
+            for (const key of new Set([...(old ? keys(old) : []), ...keys(object)])) this.queue.add(key);
           },
           onDelete: (object) => {
             this.#statuses.forget(
@@ -234,7 +236,10 @@ export class Controller {
         return owner ? [...byPoolRef(owner), ...referencing] : referencing;
       });
     }
-    for (const list of this.informers.values()) for (const informer of list) informer.start();
+    // No reconcile before every cache is filled: a pool reconciled from a filled RelayPool cache
+    // and an empty SendingDomain or RateLimit cache (a slow or retried list after a restart or a
+    // failover) would render a relay config with no sending domains and no limits.
+    void this.#startSynced([...this.informers.values()].flat());
     this.#every(this.#o.resyncSeconds ?? 300, () => this.#enqueueAll());
     // The pass after the cached answers expire looks the records up again.
     if (this.#dns) this.#every(this.#o.dnsIntervalSeconds ?? 300, () => this.#enqueueAll());
@@ -242,15 +247,24 @@ export class Controller {
     this.#every(this.#o.crdCheckSeconds ?? 60, () => {
       if (this.serviceMonitorCRD) return;
       void this.#detectServiceMonitors().then((found) => {
-        if (!found || this.serviceMonitorCRD) return;
-        this.serviceMonitorCRD = true;
+        if (!found || this.serviceMonitorCRD || this.informers.has('ServiceMonitor')) return;
         this.#o.log.info('ServiceMonitor CRD found: managing ServiceMonitors');
         this.#watchServiceMonitors();
-        for (const informer of this.informers.get('ServiceMonitor') ?? []) informer.start();
-        this.#enqueueAll();
+        // Pools start managing ServiceMonitors only once that cache is filled too.
+        void this.#startSynced(this.informers.get('ServiceMonitor') ?? []).then(() => {
+          this.serviceMonitorCRD = true;
+          this.#enqueueAll();
+        });
       });
     });
     this.scraper?.start();
+  }
+
+  /** Starts informers and holds the work queue until each has filled its cache. */
+  #startSynced(informers: Informer[]): Promise<void> {
+    const release = this.queue.hold();
+    for (const informer of informers) informer.start();
+    return Promise.all(informers.map((i) => i.whenSynced)).then(release);
   }
 
   stop(): void {

@@ -40,6 +40,9 @@ export class Informer {
   readonly #index = new Map<string, Map<string, KubeObject>>();
   /** True once the first list has filled the cache. */
   synced = false;
+  /** Resolves when the first list has filled the cache (never, if stopped before). */
+  readonly whenSynced: Promise<void>;
+  #resolveSynced: () => void = () => {};
   /** Wall time of the last list or watch event: what the watchdog and /healthz look at. */
   lastActivity = Date.now();
   #abort = new AbortController();
@@ -49,6 +52,7 @@ export class Informer {
 
   constructor(o: InformerOptions) {
     this.#o = o;
+    this.whenSynced = new Promise((resolve) => (this.#resolveSynced = resolve));
     // Series exist from the start (at 0), so dashboards and rate() see a healthy operator as 0
     // rather than "no data".
     for (const cause of WATCH_RESTART_CAUSES) o.metrics.watchRestarts.inc({ resource: o.kind, cause }, 0);
@@ -136,6 +140,7 @@ export class Informer {
     }
     this.#resourceVersion = list.metadata.resourceVersion;
     this.synced = true;
+    this.#resolveSynced();
     this.lastActivity = Date.now();
   }
 
@@ -165,6 +170,9 @@ export class Informer {
         } finally {
           clearInterval(watchdog);
         }
+        // The server ended the watch at its timeout: it answered, so this counts as activity
+        // (a quiet kind without bookmarks would otherwise fail /healthz after a while).
+        this.lastActivity = Date.now();
         this.#failures = 0;
       } catch (error) {
         if (this.#stopped) return;

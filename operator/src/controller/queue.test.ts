@@ -70,3 +70,21 @@ test('requeue delays back off per code and are capped', () => {
   assert.equal(requeueDelay('API_UNAVAILABLE', 3), 4000);
   assert.equal(requeueDelay('INTERNAL', 30), 300_000);
 });
+
+test('a held queue starts nothing until every hold is released, then runs what collected', async () => {
+  const runs: string[] = [];
+  const q = new WorkQueue({ workers: 2, process: async (key) => void runs.push(key), onError: () => 0 });
+  const releaseLists = q.hold();
+  const releaseLater = q.hold();
+  q.add('a');
+  q.add('b');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(runs, [], 'nothing ran while held');
+  releaseLists();
+  releaseLists(); // a second call of the same release does not release another hold
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(runs, [], 'one hold is still in force');
+  releaseLater();
+  await q.idle();
+  assert.deepEqual(runs, ['a', 'b']);
+});

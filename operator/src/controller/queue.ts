@@ -30,6 +30,8 @@ export class WorkQueue {
   readonly #batching = new Map<string, NodeJS.Timeout>();
   #stopped = false;
   #idle: (() => void)[] = [];
+  /** Holds in force (hold()): while any is, no key is started; keys keep collecting. */
+  #holds = 0;
 
   constructor(o: QueueOptions) {
     this.#o = o;
@@ -71,6 +73,22 @@ export class WorkQueue {
     );
   }
 
+  /**
+   * Starts no new work until the returned release is called (work already running finishes).
+   * The controller holds the queue until every informer's cache is filled: a reconcile from a
+   * half-filled cache would write a pool with no domains or limits.
+   */
+  hold(): () => void {
+    this.#holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#holds--;
+      this.#pump();
+    };
+  }
+
   get depth(): number {
     return this.#ready.size + this.#active.size + this.#batching.size;
   }
@@ -91,7 +109,12 @@ export class WorkQueue {
 
   #pump(): void {
     this.#o.onDepth?.(this.depth);
-    while (!this.#stopped && this.#active.size < this.#o.workers && this.#ready.size > 0) {
+    while (
+      !this.#stopped &&
+      this.#holds === 0 &&
+      this.#active.size < this.#o.workers &&
+      this.#ready.size > 0
+    ) {
       const key = this.#ready.values().next().value as string;
       this.#ready.delete(key);
       this.#active.add(key);

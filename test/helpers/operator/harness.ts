@@ -35,14 +35,20 @@ export async function startCluster(nodes = 3): Promise<ControlPlane> {
   return cp;
 }
 
+/** The operator's ServiceAccount kubeconfig for one operator identity. */
+export function operatorKubeconfig(cp: ControlPlane, identity: string): Promise<string> {
+  return cp.serviceAccountKubeconfig('mailfleet-system', 'mailfleet-operator', {
+    path: path.join(path.dirname(cp.kubeconfig), `sa-${identity}.kubeconfig`),
+  });
+}
+
 export async function startOperator(
   cp: ControlPlane,
   identity: string,
   extraArgs: string[] = [],
+  options: { kubeconfig?: string } = {},
 ): Promise<OperatorProcess> {
-  const kubeconfig = await cp.serviceAccountKubeconfig('mailfleet-system', 'mailfleet-operator', {
-    path: path.join(path.dirname(cp.kubeconfig), `sa-${identity}.kubeconfig`),
-  });
+  const kubeconfig = options.kubeconfig ?? (await operatorKubeconfig(cp, identity));
   const port = await freePort();
   const child = spawn(
     process.execPath,
