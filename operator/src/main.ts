@@ -104,7 +104,9 @@ export async function main(args: string[]): Promise<void> {
     identity: values.identity,
     log,
     onLost: () => {
-      // A former leader must stop writing at once; the supervisor restarts it as a standby.
+      // A former leader must stop writing at once: requests in flight are cut off and none is
+      // sent after this; the supervisor restarts the process as a standby.
+      client.fence();
       controller.stop();
       process.exitCode = 1;
       shutdown.abort();

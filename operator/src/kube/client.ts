@@ -18,6 +18,8 @@ export type RequestOptions = {
   accept?: string;
   /** The caller needs no answer: a 2xx body is drained unread (writes echo whole objects back). */
   discard?: boolean;
+  /** Leader election's own requests: not cut off by fence(). */
+  unfenced?: boolean;
 };
 
 export class KubeClient {
@@ -26,6 +28,8 @@ export class KubeClient {
   readonly server: URL;
   readonly #httpsAgent = new https.Agent({ keepAlive: true });
   readonly #httpAgent = new http.Agent({ keepAlive: true });
+  /** Aborted by fence(): every request in flight is cut off and no new one is sent. */
+  readonly #fence = new AbortController();
 
   constructor(kc: KubeConfig, metrics?: OperatorMetrics) {
     this.#kc = kc;
@@ -35,7 +39,22 @@ export class KubeClient {
     this.server = new URL(server);
   }
 
+  /**
+   * Stops this client for good: requests in flight are aborted and new ones fail at once. Called
+   * when leadership is lost, so a former leader's writes cannot land after a new leader's.
+   */
+  fence(): void {
+    this.#fence.abort();
+  }
+
   async #open(method: string, path: string, o: RequestOptions): Promise<http.IncomingMessage> {
+    if (!o.unfenced && this.#fence.signal.aborted)
+      throw new OperatorError('LEADERSHIP_LOST', `${method} ${path}: not sent, leadership lost`);
+    const signal = o.unfenced
+      ? o.signal
+      : o.signal
+        ? AbortSignal.any([o.signal, this.#fence.signal])
+        : this.#fence.signal;
     const url = new URL(path, this.server);
     for (const [k, v] of Object.entries(o.query ?? {}))
       if (v !== undefined) url.searchParams.set(k, String(v));
@@ -55,7 +74,7 @@ export class KubeClient {
     }
     const transport = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
-      const req = transport.request(url, { ...options, signal: o.signal }, resolve);
+      const req = transport.request(url, { ...options, ...(signal ? { signal } : {}) }, resolve);
       req.on('timeout', () => req.destroy(new Error(`timeout: ${method} ${url.pathname}`)));
       req.on('error', (e) =>
         reject(new OperatorError('API_UNAVAILABLE', `${method} ${url.pathname}: ${e.message}`)),

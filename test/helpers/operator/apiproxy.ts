@@ -37,7 +37,11 @@ export async function startApiProxy(
     const url = new URL(req.url ?? '/', 'http://proxy');
     const ms = delay(req.method ?? 'GET', url);
     if (ms > 0) delayed.push(`${req.method} ${url.pathname}${url.search}`);
+    let gone = false;
+    res.on('close', () => (gone = true));
     setTimeout(() => {
+      // A client that gave up while held (a timeout, an abort) never reaches the API server.
+      if (gone) return;
       const forward = https.request(
         {
           host: upstream.hostname,
