@@ -73,14 +73,21 @@ test('a new pool: every child, generated secrets, pool waiting for its relays', 
   assert.ok(relaySecret.data['dkim.example.com.s1.pem']);
 });
 
+/** The relay workload this input makes desiredState() apply (to feed back as the cached child). */
+const appliedWorkload = (o: Parameters<typeof observed>[0]) =>
+  desiredState(observed(o), fakeGenerators()).apply.find(
+    (c) => c.kind === 'Deployment' || c.kind === 'StatefulSet',
+  );
+
 test('relays ready: pool and domains Ready, status counts', () => {
+  const input = {
+    pool: relayPool({ replicas: 2 }),
+    domains: [sendingDomain('example.com')],
+    secrets: secrets(secret('example-com-dkim-mailfleet', { 'dkim.key': testKeys()['rsa-sha256'] ?? '' })),
+  };
+  const applied = appliedWorkload(input);
   const d = desiredState(
-    observed({
-      pool: relayPool({ replicas: 2 }),
-      domains: [sendingDomain('example.com')],
-      children: [workload('Deployment', 2)],
-      secrets: secrets(secret('example-com-dkim-mailfleet', { 'dkim.key': testKeys()['rsa-sha256'] ?? '' })),
-    }),
+    observed({ ...input, children: [workload('Deployment', 2, 2, 'transactional', { applied })] }),
     fakeGenerators(),
   );
   const status = statusOf(d, 'RelayPool', 'transactional');
@@ -229,6 +236,93 @@ test('persistence makes a StatefulSet with a headless Service', () => {
   assert.ok(kinds(d.apply).includes('StatefulSet/transactional'));
   assert.ok(kinds(d.apply).includes('Service/transactional-headless'));
   assert.ok(!kinds(d.apply).includes('Deployment/transactional'));
+});
+
+test('Ready and Progressing follow the rollout of the spec this pass wants, not a stale workload status', () => {
+  const readyBefore = (pool: ReturnType<typeof relayPool>) => {
+    pool.status = {
+      conditions: [
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: 'RelaysReady',
+          message: '',
+          lastTransitionTime: '2026-01-01T00:00:00Z',
+        },
+      ],
+    };
+    return pool;
+  };
+  const oldSpec = appliedWorkload({ pool: relayPool({ replicas: 2 }) });
+  const cases: {
+    name: string;
+    pool: ReturnType<typeof relayPool>;
+    child: (applied: KubeObject | undefined) => KubeObject;
+    ready: [string, string];
+    progressing: [string, string];
+    event?: string;
+  }[] = [
+    {
+      name: 'a spec change the workload has not got yet: rolling out, even though its status looks complete',
+      pool: readyBefore(relayPool({ replicas: 2, image: 'mailfleet:v2' })),
+      child: () => workload('Deployment', 2, 2, 'transactional', { applied: oldSpec }),
+      ready: ['False', 'RollingOut'],
+      progressing: ['True', 'RollingOut'],
+      event: 'Normal',
+    },
+    {
+      name: 'applied, but the workload controller has not observed it yet',
+      pool: readyBefore(relayPool({ replicas: 2 })),
+      child: (applied) => workload('Deployment', 2, 2, 'transactional', { applied, observedGeneration: 1 }),
+      ready: ['False', 'RollingOut'],
+      progressing: ['True', 'RollingOut'],
+    },
+    {
+      name: 'old-template pods still running beside the new ones',
+      pool: readyBefore(relayPool({ replicas: 2 })),
+      child: (applied) => workload('Deployment', 3, 3, 'transactional', { applied, updated: 1 }),
+      ready: ['False', 'RollingOut'],
+      progressing: ['True', 'RollingOut'],
+    },
+    {
+      name: 'rolled out everywhere',
+      pool: readyBefore(relayPool({ replicas: 2 })),
+      child: (applied) => workload('Deployment', 2, 2, 'transactional', { applied }),
+      ready: ['True', 'RelaysReady'],
+      progressing: ['False', 'RolloutComplete'],
+    },
+    {
+      name: 'an HPA scale-up of a Ready pool keeps it Ready while the new relays start',
+      pool: readyBefore(relayPool({ replicas: 5 })),
+      child: (applied) => workload('Deployment', 2, 5, 'transactional', { applied }),
+      ready: ['True', 'RelaysReady'],
+      progressing: ['True', 'Scaling'],
+    },
+    {
+      name: 'a new pool is Ready only when every wanted relay is',
+      pool: relayPool({ replicas: 3 }),
+      child: (applied) => workload('Deployment', 2, 3, 'transactional', { applied }),
+      ready: ['False', 'RelaysNotReady'],
+      progressing: ['True', 'Scaling'],
+    },
+    {
+      name: 'a Ready pool whose relays all went down',
+      pool: readyBefore(relayPool({ replicas: 2 })),
+      child: (applied) => workload('Deployment', 0, 2, 'transactional', { applied }),
+      ready: ['False', 'RelaysNotReady'],
+      progressing: ['True', 'Scaling'],
+      event: 'Warning',
+    },
+  ];
+  for (const c of cases) {
+    const applied = appliedWorkload({ pool: c.pool });
+    const d = desiredState(observed({ pool: c.pool, children: [c.child(applied)] }), fakeGenerators());
+    const ready = condition(d, 'RelayPool', 'transactional', 'Ready');
+    const progressing = condition(d, 'RelayPool', 'transactional', 'Progressing');
+    assert.deepEqual([ready?.status, ready?.reason], c.ready, `${c.name}: Ready`);
+    assert.deepEqual([progressing?.status, progressing?.reason], c.progressing, `${c.name}: Progressing`);
+    if (c.event) assert.equal(d.events[0]?.type, c.event, `${c.name}: Event type`);
+  }
 });
 
 test('a Pool-scoped limit is shared by the ready relays', () => {

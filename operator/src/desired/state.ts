@@ -1,7 +1,8 @@
 // desiredState(observed): everything a RelayPool should be (children, statuses, events), as a
 // function of what the reconcile observed. No client, no clock, no randomness of its own.
+import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
-import { conditionTransitions, mergeConditions } from '../api/conditions.ts';
+import { conditionTransitions, findCondition, mergeConditions } from '../api/conditions.ts';
 import type { ConditionInput } from '../api/conditions.ts';
 import { withDefaults } from '../api/defaults.ts';
 import { deployment } from './deployment.ts';
@@ -21,20 +22,52 @@ import { statefulSet } from './statefulset.ts';
 import type { Desired, EventSpec, Generators, KubeObject, Observed, OwnKind } from './types.ts';
 import type { Condition } from '../api/types.ts';
 
-type Workload = { replicas: number; readyReplicas: number; updatedReplicas: number; current: boolean };
+type Workload = {
+  replicas: number;
+  readyReplicas: number;
+  updatedReplicas: number;
+  /** The workload controller has seen the workload's latest spec (status.observedGeneration). */
+  observed: boolean;
+  /** What we want is what was applied: the workload's spec hash is that of the desired spec. */
+  applied: boolean;
+};
 
-function workloadStatus(observed: Observed, kind: string): Workload | undefined {
-  const child = observed.children.find(
+/**
+ * The annotation on a relay workload that names the hash of the spec we applied. Its status is
+ * only evidence about what we want when the hashes match: right after a spec change the cached
+ * status still describes the previous spec (a rollout must not look finished before it started).
+ */
+export const SPEC_HASH_ANNOTATION = 'mailfleet.dev/spec-hash';
+
+const specHash = (spec: unknown) =>
+  createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16);
+
+/** The desired workload with the hash of its spec in an annotation. */
+function withSpecHash(workload: KubeObject): KubeObject {
+  const annotations = { ...workload.metadata?.annotations, [SPEC_HASH_ANNOTATION]: specHash(workload.spec) };
+  return { ...workload, metadata: { ...workload.metadata, annotations } };
+}
+
+function workloadChild(observed: Observed, kind: string): KubeObject | undefined {
+  return observed.children.find(
     (c) => c.kind === kind && c.metadata?.name === names.workload(observed.poolName),
   );
+}
+
+function workloadStatus(
+  child: KubeObject | undefined,
+  desired: KubeObject | undefined,
+): Workload | undefined {
   if (!child) return undefined;
   const status = (child.status ?? {}) as Record<string, number | undefined>;
   const generation = child.metadata?.generation ?? 0;
+  const want = desired?.metadata?.annotations?.[SPEC_HASH_ANNOTATION];
   return {
     replicas: status.replicas ?? 0,
     readyReplicas: status.readyReplicas ?? 0,
     updatedReplicas: status.updatedReplicas ?? 0,
-    current: (status.observedGeneration ?? 0) >= generation,
+    observed: (status.observedGeneration ?? 0) >= generation,
+    applied: want === undefined || child.metadata?.annotations?.[SPEC_HASH_ANNOTATION] === want,
   };
 }
 
@@ -76,8 +109,11 @@ export function transitionEvents(
   before: Condition[] | undefined,
   after: Condition[],
 ): EventSpec[] {
+  // A rollout the user asked for takes Ready away for a while: news, but not bad news.
   const bad = (c: Condition) =>
-    c.type === 'Degraded' || c.type === 'Suspended' ? c.status === 'True' : c.status === 'False';
+    c.type === 'Degraded' || c.type === 'Suspended'
+      ? c.status === 'True'
+      : c.status === 'False' && c.reason !== 'RollingOut';
   return conditionTransitions(before, after)
     .filter(({ condition }) => {
       const previous = before?.find((c) => c.type === condition.type);
@@ -129,9 +165,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
   const original = observed.pool;
   const { resource: pool, problems } = withDefaults(original);
   const persistent = pool.spec.queue?.persistence !== undefined;
-  const workload = workloadStatus(observed, persistent ? 'StatefulSet' : 'Deployment');
   const wanted = pool.spec.replicas ?? 2;
-  const ready = workload?.readyReplicas ?? 0;
 
   const inputs: PoolInputs = problems.length
     ? {
@@ -147,15 +181,47 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
       }
     : poolInputs(pool, observed, gen);
   const poolConditions: ConditionInput[] = [];
-  const rolledOut =
-    workload !== undefined &&
-    workload.current &&
-    workload.updatedReplicas >= wanted &&
-    workload.replicas === wanted;
-  const poolReady = !inputs.problem && rolledOut && ready >= wanted;
-
   const domains = resolveDomains(observed, gen, inputs.problem?.message, pool.spec.delivery?.ehloName);
+  const bound = domains.resolved.filter((d) => d.bound);
+  // Config and workload are built before any status is decided: the workload's status counts only
+  // when it describes the spec this pass wants (SPEC_HASH_ANNOTATION).
+  const child = workloadChild(observed, persistent ? 'StatefulSet' : 'Deployment');
+  const ready = workloadStatus(child, undefined)?.readyReplicas ?? 0;
   const limits = resolveRateLimits(observed, ready);
+  const image = pool.spec.image ?? observed.settings.image;
+  const config = inputs.problem
+    ? undefined
+    : renderRelayConfig({
+        pool,
+        domains: bound.map((d) => d.bound!),
+        rateLimits: limits.flatMap((l) => (l.rule ? [l.rule] : [])),
+        hasUsers: inputs.users !== undefined,
+        hasSmarthostCredentials: inputs.smarthost !== undefined,
+      });
+  const checksum = config ? restartChecksum(config) : '';
+  const desiredWorkload = config
+    ? withSpecHash(
+        (persistent
+          ? statefulSet({ pool, image, checksum })
+          : deployment({ pool, image, checksum })) as KubeObject,
+      )
+    : undefined;
+  const workload = workloadStatus(child, desiredWorkload);
+  // The spec we want has reached every relay pod: applied, seen by the workload controller, and no
+  // pod of an older template left.
+  const templateRolledOut =
+    workload !== undefined &&
+    workload.applied &&
+    workload.observed &&
+    workload.updatedReplicas >= workload.replicas;
+  const scaled = workload !== undefined && workload.replicas === wanted && ready >= wanted;
+  const wasReady = findCondition(original.status?.conditions, 'Ready')?.status === 'True';
+  // Ready means serving what was asked for: every wanted relay up once; after that a scale-up
+  // (an HPA's, say) does not take Ready away while relays of the current spec serve.
+  const poolReady =
+    !inputs.problem &&
+    templateRolledOut &&
+    (wanted === 0 ? ready === 0 : ready >= wanted || (wasReady && ready > 0));
 
   if (inputs.problem) {
     poolConditions.push(
@@ -170,20 +236,10 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
         `nothing is changed until this is fixed: ${inputs.problem.message}`,
       ),
     );
-  } else {
+  } else if (config && desiredWorkload) {
     desired.prune = true;
     desired.create.push(...inputs.create, ...domains.creates);
     desired.keep.push(...inputs.keep);
-    const bound = domains.resolved.filter((d) => d.bound);
-    const config = renderRelayConfig({
-      pool,
-      domains: bound.map((d) => d.bound!),
-      rateLimits: limits.flatMap((l) => (l.rule ? [l.rule] : [])),
-      hasUsers: inputs.users !== undefined,
-      hasSmarthostCredentials: inputs.smarthost !== undefined,
-    });
-    const checksum = restartChecksum(config);
-    const image = pool.spec.image ?? observed.settings.image;
     desired.apply.push({
       apiVersion: 'v1',
       kind: 'ConfigMap',
@@ -201,11 +257,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     if (inputs.users) secretOptions.users = inputs.users;
     if (inputs.smarthost) secretOptions.smarthost = inputs.smarthost;
     desired.apply.push(relaySecret(secretOptions) as KubeObject);
-    desired.apply.push(
-      (persistent
-        ? statefulSet({ pool, image, checksum })
-        : deployment({ pool, image, checksum })) as KubeObject,
-    );
+    if (desiredWorkload) desired.apply.push(desiredWorkload);
     if (persistent) desired.apply.push(headlessService(pool) as KubeObject);
     const optional = [
       service(pool),
@@ -221,14 +273,19 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
       if (d.resumed) desired.resume.push(name);
     }
 
-    const progress = `${ready}/${wanted} relays ready, ${workload?.updatedReplicas ?? 0} up to date`;
+    const progress = `${ready}/${wanted} relays ready, ${templateRolledOut ? (workload?.updatedReplicas ?? 0) : 0} up to date`;
+    const notReadyReason = !workload
+      ? 'WorkloadPending'
+      : !templateRolledOut && (wasReady || ready > 0)
+        ? 'RollingOut'
+        : 'RelaysNotReady';
     poolConditions.push(
       poolReady
         ? cond('Ready', 'True', 'RelaysReady', progress)
-        : cond('Ready', 'False', workload ? 'RelaysNotReady' : 'WorkloadPending', progress),
-      rolledOut && ready >= wanted
+        : cond('Ready', 'False', notReadyReason, progress),
+      templateRolledOut && scaled
         ? cond('Progressing', 'False', 'RolloutComplete', progress)
-        : cond('Progressing', 'True', 'RollingOut', progress),
+        : cond('Progressing', 'True', templateRolledOut ? 'Scaling' : 'RollingOut', progress),
       cond('Degraded', 'False', 'AsExpected', 'no problem detected'),
     );
   }

@@ -63,17 +63,32 @@ export function secret(
   return { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: NS, annotations }, data: encoded };
 }
 
+/**
+ * A relay workload as cached, with its status. `applied`: the desired workload of a pass whose
+ * spec (hash annotation) it carries; without it the workload carries no hash.
+ */
 export function workload(
   kind: 'Deployment' | 'StatefulSet',
   ready: number,
   replicas = ready,
   name = 'transactional',
+  o: { applied?: KubeObject; updated?: number; observedGeneration?: number } = {},
 ): KubeObject {
   return {
     apiVersion: 'apps/v1',
     kind,
-    metadata: { name, namespace: NS, generation: 2 },
-    status: { replicas, readyReplicas: ready, updatedReplicas: replicas, observedGeneration: 2 },
+    metadata: {
+      name,
+      namespace: NS,
+      generation: 2,
+      ...(o.applied?.metadata?.annotations ? { annotations: o.applied.metadata.annotations } : {}),
+    },
+    status: {
+      replicas,
+      readyReplicas: ready,
+      updatedReplicas: o.updated ?? replicas,
+      observedGeneration: o.observedGeneration ?? 2,
+    },
   };
 }
 
