@@ -1,10 +1,10 @@
 // desiredState(observed): everything a RelayPool should be (children, statuses, events), as a
 // function of what the reconcile observed. No client, no clock, no randomness of its own.
-import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
 import { conditionTransitions, findCondition, mergeConditions } from '../api/conditions.ts';
 import type { ConditionInput } from '../api/conditions.ts';
 import { withDefaults } from '../api/defaults.ts';
+import { APPLIED_HASH, appliedHash } from '../kube/diff.ts';
 import { deployment } from './deployment.ts';
 import { resolveDomains } from './domains.ts';
 import { horizontalPodAutoscaler } from './hpa.ts';
@@ -28,25 +28,13 @@ type Workload = {
   updatedReplicas: number;
   /** The workload controller has seen the workload's latest spec (status.observedGeneration). */
   observed: boolean;
-  /** What we want is what was applied: the workload's spec hash is that of the desired spec. */
+  /**
+   * What we want is what was applied: the workload's applied-hash annotation (kube/diff.ts) is that
+   * of the desired workload. Right after a spec change the cached status still describes the
+   * previous spec: a rollout must not look finished before it started.
+   */
   applied: boolean;
 };
-
-/**
- * The annotation on a relay workload that names the hash of the spec we applied. Its status is
- * only evidence about what we want when the hashes match: right after a spec change the cached
- * status still describes the previous spec (a rollout must not look finished before it started).
- */
-export const SPEC_HASH_ANNOTATION = 'mailfleet.dev/spec-hash';
-
-const specHash = (spec: unknown) =>
-  createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16);
-
-/** The desired workload with the hash of its spec in an annotation. */
-function withSpecHash(workload: KubeObject): KubeObject {
-  const annotations = { ...workload.metadata?.annotations, [SPEC_HASH_ANNOTATION]: specHash(workload.spec) };
-  return { ...workload, metadata: { ...workload.metadata, annotations } };
-}
 
 function workloadChild(observed: Observed, kind: string): KubeObject | undefined {
   return observed.children.find(
@@ -61,13 +49,13 @@ function workloadStatus(
   if (!child) return undefined;
   const status = (child.status ?? {}) as Record<string, number | undefined>;
   const generation = child.metadata?.generation ?? 0;
-  const want = desired?.metadata?.annotations?.[SPEC_HASH_ANNOTATION];
+  const want = desired ? appliedHash(desired) : undefined;
   return {
     replicas: status.replicas ?? 0,
     readyReplicas: status.readyReplicas ?? 0,
     updatedReplicas: status.updatedReplicas ?? 0,
     observed: (status.observedGeneration ?? 0) >= generation,
-    applied: want === undefined || child.metadata?.annotations?.[SPEC_HASH_ANNOTATION] === want,
+    applied: want === undefined || child.metadata?.annotations?.[APPLIED_HASH] === want,
   };
 }
 
@@ -184,7 +172,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
   const domains = resolveDomains(observed, gen, inputs.problem?.message, pool.spec.delivery?.ehloName);
   const bound = domains.resolved.filter((d) => d.bound);
   // Config and workload are built before any status is decided: the workload's status counts only
-  // when it describes the spec this pass wants (SPEC_HASH_ANNOTATION).
+  // when it describes the spec this pass wants (its applied hash).
   const child = workloadChild(observed, persistent ? 'StatefulSet' : 'Deployment');
   const ready = workloadStatus(child, undefined)?.readyReplicas ?? 0;
   const limits = resolveRateLimits(observed, ready);
@@ -200,11 +188,9 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
       });
   const checksum = config ? restartChecksum(config) : '';
   const desiredWorkload = config
-    ? withSpecHash(
-        (persistent
-          ? statefulSet({ pool, image, checksum })
-          : deployment({ pool, image, checksum })) as KubeObject,
-      )
+    ? ((persistent
+        ? statefulSet({ pool, image, checksum })
+        : deployment({ pool, image, checksum })) as KubeObject)
     : undefined;
   const workload = workloadStatus(child, desiredWorkload);
   // The spec we want has reached every relay pod: applied, seen by the workload controller, and no

@@ -10,6 +10,7 @@ import type {
   SendingDomainSpec,
 } from '../../../operator/src/api/types.ts';
 import type { Generators, KubeObject, Observed } from '../../../operator/src/desired/types.ts';
+import { withAppliedHash } from '../../../operator/src/kube/diff.ts';
 
 export const NS = 'mail';
 export const NOW = new Date('2026-01-02T03:04:05.000Z');
@@ -64,8 +65,8 @@ export function secret(
 }
 
 /**
- * A relay workload as cached, with its status. `applied`: the desired workload of a pass whose
- * spec (hash annotation) it carries; without it the workload carries no hash.
+ * A relay workload as cached, with its status. `applied`: the desired workload of a pass, as the
+ * reconcile applies it (with its applied-hash annotation); without it the workload carries no hash.
  */
 export function workload(
   kind: 'Deployment' | 'StatefulSet',
@@ -81,7 +82,7 @@ export function workload(
       name,
       namespace: NS,
       generation: 2,
-      ...(o.applied?.metadata?.annotations ? { annotations: o.applied.metadata.annotations } : {}),
+      ...(o.applied ? { annotations: withAppliedHash(o.applied).metadata?.annotations } : {}),
     },
     status: {
       replicas,
