@@ -97,7 +97,7 @@ function handoffDeps(relay: Drainable): HandoffSenderDeps | undefined {
   const target: HandoffSenderDeps['target'] = {
     port: config.handoff.port,
     peers: config.handoff.peers,
-    dnsServers: config.delivery.dns.servers,
+    dnsServers: config.handoff.dnsServers,
   };
   if (config.handoff.service) target.service = config.handoff.service;
   return {

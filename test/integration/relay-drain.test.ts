@@ -78,8 +78,6 @@ describe('relay drain', () => {
     );
     const exited = new Promise<number | null>((r) => relay.proc.once('exit', (code) => r(code)));
     relay.proc.kill('SIGTERM');
-    await waitFor(() => relay.logs.some((l) => l.includes('drain started')), 5000, 'drain start');
-    assert.match(await greeting(relay.ports.smtp), /^421 /);
     assert.equal(await exited, 0);
     await waitFor(async () => (await sink.messages()).length === 50, 20000, 'the peer to deliver all 50');
     const handedOff = (await readAccounting(spoolA)).filter((l) => l.outcome === 'handedoff');
@@ -87,7 +85,7 @@ describe('relay drain', () => {
     assert.deepEqual(await readdir(join(spoolA, 'queue')), []);
   });
 
-  test('without a peer, what cannot be delivered stays in the spool for the next start', async () => {
+  test('without a peer, new sessions get 421 while draining and what cannot be delivered stays in the spool', async () => {
     const blackhole = await startScripted();
     blackhole.onData = () => ({ code: 451, message: '4.3.0 not now' });
     const spool = await tempDir('spool');
@@ -106,7 +104,11 @@ describe('relay drain', () => {
       raw: rawMessage('stay'),
     });
     assert.ok(r.ok);
-    await relay.stop('SIGTERM');
+    const stopped = relay.stop('SIGTERM');
+    // The drain lasts drainTimeout here (the message cannot be delivered): new sessions get 421.
+    await waitFor(() => relay.logs.some((l) => l.includes('drain started')), 5000, 'drain start');
+    assert.match(await greeting(relay.ports.smtp), /^421 /);
+    await stopped;
     assert.equal((await readdir(join(spool, 'queue'))).filter((n) => n.endsWith('.msg')).length, 1);
     blackhole.onData = () => undefined;
     const again = await startRelay(config, relay.configPath);

@@ -263,7 +263,7 @@ const relayPoolSpec = obj(
       "The relays' spool.",
       {
         persistence: obj(
-          'Keep the spool on a PersistentVolume: the pool becomes a StatefulSet with one PVC per relay. Without it the spool is an emptyDir and a draining relay hands its queue to its peers.',
+          'Keep the spool on a PersistentVolume: the pool becomes a StatefulSet with one PVC per relay. Without it the spool is an emptyDir: a draining relay (scale-down, rollout, eviction) hands its queue to ready peers of the pool, and what no peer took before drainTimeout, or what a relay held when its node was lost, goes with the emptyDir.',
           {
             size: intOrString("Size of each relay's volume.", { pattern: quantityPattern }),
             storageClassName: str('Storage class of the volumes; the cluster default when empty.', {

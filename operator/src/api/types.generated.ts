@@ -107,7 +107,7 @@ export interface LimitsSpec {
   maxConnectionsPerClient?: number;
 }
 
-/** Keep the spool on a PersistentVolume: the pool becomes a StatefulSet with one PVC per relay. Without it the spool is an emptyDir and a draining relay hands its queue to its peers. */
+/** Keep the spool on a PersistentVolume: the pool becomes a StatefulSet with one PVC per relay. Without it the spool is an emptyDir: a draining relay (scale-down, rollout, eviction) hands its queue to ready peers of the pool, and what no peer took before drainTimeout, or what a relay held when its node was lost, goes with the emptyDir. */
 export interface PersistenceSpec {
   /** Size of each relay's volume. */
   size: number | string;
@@ -117,7 +117,7 @@ export interface PersistenceSpec {
 
 /** The relays' spool. */
 export interface QueueSpec {
-  /** Keep the spool on a PersistentVolume: the pool becomes a StatefulSet with one PVC per relay. Without it the spool is an emptyDir and a draining relay hands its queue to its peers. */
+  /** Keep the spool on a PersistentVolume: the pool becomes a StatefulSet with one PVC per relay. Without it the spool is an emptyDir: a draining relay (scale-down, rollout, eviction) hands its queue to ready peers of the pool, and what no peer took before drainTimeout, or what a relay held when its node was lost, goes with the emptyDir. */
   persistence?: PersistenceSpec;
 }
 

@@ -86,7 +86,11 @@ test('a generated key that already exists unseen by the cache: the stored key is
   };
   const { writer, applied, created } = fakeWriter(new Set(['b-example-dkim-s1']));
   await reconcilePool(context(writer, stored), 'mail', 'transactional');
-  assert.deepEqual(created, ['a-example-dkim-s1'], 'the missing key is created once');
+  assert.deepEqual(
+    created.filter((name) => name.includes('-dkim-')),
+    ['a-example-dkim-s1'],
+    'the missing key is created once',
+  );
   const relaySecret = applied.find((o) => o.metadata?.name === 'transactional-relay') as
     { data: Record<string, string> } | undefined;
   assert.ok(relaySecret, 'the relay Secret is applied');

@@ -3,8 +3,8 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import type { RelayPool } from '../api/types.ts';
 import type { ConditionInput } from '../api/conditions.ts';
-import { credentialsSecret, secretText, usersChecksum } from './secret.ts';
-import { SOURCE_CHECKSUM, names, relaySecretKeys } from './meta.ts';
+import { credentialsSecret, handoffSecret, secretText, usersChecksum } from './secret.ts';
+import { HANDOFF_SECRET_KEY, SOURCE_CHECKSUM, names, relaySecretKeys } from './meta.ts';
 import { endpoint } from './service.ts';
 import type { Generators, KubeObject, Observed } from './types.ts';
 
@@ -48,6 +48,15 @@ export function poolInputs(pool: RelayPool, observed: Observed, gen: Generators)
   const spec = pool.spec;
   const poolName = pool.metadata.name ?? '';
   const out: PoolInputs = { create: [], keep: [], events: [] };
+  const handoffName = names.handoffSecret(poolName);
+  const handoff = observed.secrets.get(handoffName);
+  if (handoff && (secretText(handoff, HANDOFF_SECRET_KEY) ?? '').length < 16)
+    return {
+      ...out,
+      problem: blocked('SecretMalformed', `handoff Secret ${handoffName} lost its ${HANDOFF_SECRET_KEY} key`),
+    };
+  if (handoff) out.keep.push(`Secret/${handoffName}`);
+  else out.create.push(handoffSecret(pool, gen.password()) as KubeObject);
   if (spec.tls) {
     const tls = observed.secrets.get(spec.tls.secretName);
     if (!tls)

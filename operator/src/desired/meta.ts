@@ -18,6 +18,13 @@ export const CONFIG_DIR = '/etc/mailfleet';
 export const CONFIG_FILE = `${CONFIG_DIR}/relay.yaml`;
 export const SPOOL_DIR = '/var/spool/mailfleet';
 export const HTTP_PORT = 8080;
+/** The relays' internal handoff port (relay config `handoff.port`); peers of one pool only. */
+export const HANDOFF_PORT = 2526;
+/** Key of the pool's handoff Secret, and where the relay finds it (relative to CONFIG_DIR). */
+export const HANDOFF_SECRET_KEY = 'secret';
+export const HANDOFF_SECRET_FILE = 'handoff/secret';
+/** Seconds a pod gets beyond drainTimeout before SIGKILL: the relay's own close after the drain. */
+export const TERMINATION_MARGIN_SECONDS = 30;
 
 export const names = {
   config: (pool: string) => `${pool}-config`,
@@ -28,6 +35,8 @@ export const names = {
   workload: (pool: string) => pool,
   service: (pool: string) => pool,
   headless: (pool: string) => `${pool}-headless`,
+  /** The pool's shared handoff secret: generated once, never rewritten. */
+  handoffSecret: (pool: string) => `${pool}-handoff`,
   dkimKey: (domainObject: string, selector: string) => `${domainObject}-dkim-${selector}`,
 };
 

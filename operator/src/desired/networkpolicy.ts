@@ -1,11 +1,12 @@
-// Only the listeners and the metrics port in; only DNS and SMTP (or the smarthost) out.
+// Only the listeners and the metrics port in; only DNS and SMTP (or the smarthost) out; the
+// handoff port between relays of the same pool, both ways.
 import type {
   V1NetworkPolicy,
   V1NetworkPolicyIngressRule,
   V1NetworkPolicyPeer,
 } from '@kubernetes/client-node';
 import type { RelayPool } from '../api/types.ts';
-import { HTTP_PORT, childMeta, names, selectorLabels } from './meta.ts';
+import { HANDOFF_PORT, HTTP_PORT, childMeta, names, selectorLabels } from './meta.ts';
 import { listenerPorts } from './pod.ts';
 
 export function networkPolicy(pool: RelayPool): V1NetworkPolicy | undefined {
@@ -19,8 +20,10 @@ export function networkPolicy(pool: RelayPool): V1NetworkPolicy | undefined {
   const smtpPorts =
     delivery.mode === 'Smarthost' && delivery.smarthost
       ? [delivery.smarthost.port ?? 587]
-      : // Direct delivery to MX hosts on 25; 465/587 for handoff to peers and submission upstreams.
+      : // Direct delivery to MX hosts on 25; 465/587 for submission upstreams.
         [25, 465, 587];
+  const samePool: V1NetworkPolicyPeer[] = [{ podSelector: { matchLabels: selectorLabels(poolName) } }];
+  const handoffPort = [{ protocol: 'TCP', port: HANDOFF_PORT as never }];
   const peerPorts = listenerPorts(pool).map((p) => p.port);
   return {
     apiVersion: 'networking.k8s.io/v1',
@@ -36,6 +39,7 @@ export function networkPolicy(pool: RelayPool): V1NetworkPolicy | undefined {
           from: metricsFrom,
           ports: [{ protocol: 'TCP', port: HTTP_PORT as never }],
         } as V1NetworkPolicyIngressRule,
+        { from: samePool, ports: handoffPort } as V1NetworkPolicyIngressRule,
       ],
       egress: [
         {
@@ -50,6 +54,7 @@ export function networkPolicy(pool: RelayPool): V1NetworkPolicy | undefined {
             port: port as never,
           })),
         },
+        { to: samePool, ports: handoffPort },
       ],
     },
   };

@@ -39,8 +39,8 @@ test('pod template by pool spec', async (t) => {
     {
       name: 'defaults: smtp only, 60s drain, spread over nodes and zones',
       spec: {},
-      ports: ['smtp:25', 'http:8080'],
-      grace: 60,
+      ports: ['smtp:25', 'http:8080', 'handoff:2526'],
+      grace: 90,
       spread: ['kubernetes.io/hostname', 'topology.kubernetes.io/zone'],
       tlsMounted: false,
     },
@@ -52,8 +52,8 @@ test('pod template by pool spec', async (t) => {
         drainTimeout: '2m',
         resources: { limits: { memory: '512Mi' } },
       },
-      ports: ['smtp:25', 'submission:2587', 'http:8080'],
-      grace: 120,
+      ports: ['smtp:25', 'submission:2587', 'http:8080', 'handoff:2526'],
+      grace: 150,
       spread: ['kubernetes.io/hostname', 'topology.kubernetes.io/zone'],
       tlsMounted: true,
       memoryLimit: '512Mi',
@@ -67,8 +67,8 @@ test('pod template by pool spec', async (t) => {
           ],
         },
       },
-      ports: ['smtp:25', 'http:8080'],
-      grace: 60,
+      ports: ['smtp:25', 'http:8080', 'handoff:2526'],
+      grace: 90,
       spread: ['rack'],
       tlsMounted: false,
     },
@@ -94,6 +94,21 @@ test('pod template by pool spec', async (t) => {
       assert.equal(container?.resources?.limits?.memory, c.memoryLimit);
     });
   }
+});
+
+test('every relay can hand off: the internal port, the pool secret mounted where the config names it', () => {
+  const tpl = podTemplate({ pool: pool(), image: 'i', checksum: 'x', persistentSpool: false });
+  const sources = tpl.spec?.volumes?.find((v) => v.name === 'config')?.projected?.sources ?? [];
+  const handoff = sources.find((s) => s.secret?.name === 'transactional-handoff');
+  assert.deepEqual(handoff?.secret?.items, [{ key: 'secret', path: 'handoff/secret' }]);
+  assert.ok(tpl.spec?.containers[0]?.ports?.some((p) => p.name === 'handoff' && p.containerPort === 2526));
+});
+
+test('a rollout never drops below the ready relays: one new relay first, none unavailable', () => {
+  const d = deployment({ pool: pool({ replicas: 3 }), image: 'i', checksum: 'x' });
+  assert.equal(d.spec?.strategy?.type, 'RollingUpdate');
+  assert.equal(d.spec?.strategy?.rollingUpdate?.maxUnavailable, 0);
+  assert.equal(d.spec?.strategy?.rollingUpdate?.maxSurge, 1);
 });
 
 test('Deployment uses an emptyDir spool; StatefulSet a PVC per relay', () => {

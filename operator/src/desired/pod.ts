@@ -9,10 +9,14 @@ import {
   CONFIG_DIR,
   CONFIG_FILE,
   FIELD_MANAGER,
+  HANDOFF_PORT,
+  HANDOFF_SECRET_FILE,
+  HANDOFF_SECRET_KEY,
   HTTP_PORT,
   MANAGED_BY,
   POOL_LABEL,
   SPOOL_DIR,
+  TERMINATION_MARGIN_SECONDS,
   names,
   selectorLabels,
 } from './meta.ts';
@@ -47,6 +51,12 @@ export function podTemplate(o: PodOptions): V1PodTemplateSpec {
   const configSources: NonNullable<V1Volume['projected']>['sources'] = [
     { configMap: { name: names.config(poolName) } },
     { secret: { name: names.relaySecret(poolName) } },
+    {
+      secret: {
+        name: names.handoffSecret(poolName),
+        items: [{ key: HANDOFF_SECRET_KEY, path: HANDOFF_SECRET_FILE }],
+      },
+    },
   ];
   if (spec.tls) {
     configSources.push({
@@ -71,6 +81,7 @@ export function podTemplate(o: PodOptions): V1PodTemplateSpec {
     ports: [
       ...listenerPorts(o.pool).map((p) => ({ name: p.name, containerPort: p.port, protocol: 'TCP' })),
       { name: 'http', containerPort: HTTP_PORT, protocol: 'TCP' },
+      { name: 'handoff', containerPort: HANDOFF_PORT, protocol: 'TCP' },
     ],
     env: [
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
@@ -119,7 +130,9 @@ export function podTemplate(o: PodOptions): V1PodTemplateSpec {
       volumes,
       automountServiceAccountToken: false,
       enableServiceLinks: false,
-      terminationGracePeriodSeconds: drainSeconds,
+      // SIGTERM starts the drain (421 to new sessions, handoff to peers, all within drainTimeout);
+      // the margin lets the relay close its spool before a SIGKILL could cut it short.
+      terminationGracePeriodSeconds: drainSeconds + TERMINATION_MARGIN_SECONDS,
       securityContext: {
         runAsNonRoot: true,
         runAsUser: RELAY_UID,

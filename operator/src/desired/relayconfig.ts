@@ -9,7 +9,15 @@ import type {
   SmarthostTls,
   SendingDomainConfig,
 } from '../../../relay/src/config/types.ts';
-import { HTTP_PORT, SPOOL_DIR, quantityBytes, relaySecretKeys } from './meta.ts';
+import {
+  HANDOFF_PORT,
+  HANDOFF_SECRET_FILE,
+  HTTP_PORT,
+  SPOOL_DIR,
+  names,
+  quantityBytes,
+  relaySecretKeys,
+} from './meta.ts';
 
 export type BoundDomain = {
   domain: string;
@@ -80,6 +88,14 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
     spool: { dir: SPOOL_DIR },
     http: { port: HTTP_PORT },
     drainTimeout: spec.drainTimeout ?? '60s',
+    // Every pool: a drained relay (scale-down, rollout, eviction) hands its queue to its peers,
+    // found through the headless Service (which lists every relay of the pool; the relay skips
+    // itself and draining peers). Search domains complete the name inside the pod.
+    handoff: {
+      port: HANDOFF_PORT,
+      secretFile: HANDOFF_SECRET_FILE,
+      service: `${names.headless(options.pool.metadata.name ?? '')}.${options.pool.metadata.namespace ?? ''}.svc`,
+    },
   };
   if (spec.tls) {
     config.tls = {
@@ -105,7 +121,7 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
 
 /**
  * A digest of the settings the relay reads only at start (listening sockets, TLS presence, spool,
- * HTTP port). Stamped on the pod template, so only these changes roll the pods; everything else
+ * HTTP and handoff ports). Stamped on the pod template, so only these changes roll the pods; everything else
  * (domains, DKIM keys, limits, users) the relay reloads from the mounted files.
  */
 export function restartChecksum(config: RelayConfigInput): string {
@@ -114,6 +130,7 @@ export function restartChecksum(config: RelayConfigInput): string {
     tls: config.tls ? { minVersion: config.tls.minVersion } : null,
     spool: config.spool,
     http: config.http,
+    handoff: config.handoff ? { host: config.handoff.host, port: config.handoff.port } : null,
   };
   return createHash('sha256').update(JSON.stringify(startOnly)).digest('hex').slice(0, 16);
 }

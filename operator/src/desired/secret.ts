@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import {
   DOMAIN_LABEL,
   FIELD_MANAGER,
+  HANDOFF_SECRET_KEY,
   MANAGED_BY,
   SOURCE_CHECKSUM,
   childMeta,
@@ -41,6 +42,20 @@ export function credentialsSecret(o: CredentialsOptions): V1Secret {
       host: b64(o.host),
       port: b64(String(o.port)),
     },
+  };
+}
+
+/**
+ * The secret the pool's relays sign handoff requests and replies with (relay handoff/auth.ts):
+ * created once, never rewritten, so relays of every generation of a rollout share it.
+ */
+export function handoffSecret(pool: RelayPool, secret: string): V1Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: childMeta(pool, names.handoffSecret(pool.metadata.name ?? ''), 'handoff'),
+    type: 'Opaque',
+    data: { [HANDOFF_SECRET_KEY]: b64(secret) },
   };
 }
 

@@ -5,6 +5,7 @@ import { podDisruptionBudget } from './pdb.ts';
 import { horizontalPodAutoscaler } from './hpa.ts';
 import { serviceMonitor } from './servicemonitor.ts';
 import { networkPolicy } from './networkpolicy.ts';
+import { selectorLabels } from './meta.ts';
 import { relayPool } from '../../../test/helpers/operator/fixtures.ts';
 import { withDefaults } from '../api/defaults.ts';
 import type { RelayPoolSpec } from '../api/types.ts';
@@ -60,6 +61,9 @@ test('headless Service and endpoint', () => {
   const h = headlessService(pool());
   assert.equal(h.spec?.clusterIP, 'None');
   assert.equal(h.metadata?.name, 'transactional-headless');
+  // Lists starting and draining relays too: the handoff hello tells them apart.
+  assert.equal(h.spec?.publishNotReadyAddresses, true);
+  assert.ok(h.spec?.ports?.some((p) => p.name === 'handoff' && p.port === 2526));
   assert.deepEqual(endpoint(pool()), { host: 'transactional.mail.svc', ports: [{ name: 'smtp', port: 25 }] });
 });
 
@@ -133,4 +137,19 @@ test('NetworkPolicy admits listeners and metrics, lets out DNS and SMTP', () => 
     [2525, 25],
   );
   assert.deepEqual(np?.spec?.policyTypes, ['Ingress', 'Egress']);
+  // The handoff port: only relays of the same pool, in and out; no public listener rule names it.
+  const samePool = [{ podSelector: { matchLabels: selectorLabels('transactional') } }];
+  const handoffIn = ingress[2] as unknown as { from: unknown[]; ports: { port: number }[] };
+  assert.deepEqual(handoffIn.from, samePool);
+  assert.deepEqual(
+    handoffIn.ports.map((p) => p.port),
+    [2526],
+  );
+  assert.ok(!ingress[0]?.ports?.some((p) => p.port === 2526));
+  const handoffOut = np?.spec?.egress?.[2] as unknown as { to: unknown[]; ports: { port: number }[] };
+  assert.deepEqual(handoffOut.to, samePool);
+  assert.deepEqual(
+    handoffOut.ports.map((p) => p.port),
+    [2526],
+  );
 });

@@ -1,8 +1,9 @@
-// The Service applications use (enabled listeners + metrics) and, for a StatefulSet, the
-// headless Service that gives each relay a stable DNS name.
+// The Service applications use (enabled listeners + metrics) and the headless Service that lists
+// every relay of the pool: handoff peers (relay handoff.service) and, for a StatefulSet, each
+// relay's stable DNS name.
 import type { V1Service } from '@kubernetes/client-node';
 import type { RelayPool } from '../api/types.ts';
-import { HTTP_PORT, childMeta, names, selectorLabels } from './meta.ts';
+import { HANDOFF_PORT, HTTP_PORT, childMeta, names, selectorLabels } from './meta.ts';
 import { listenerPorts } from './pod.ts';
 
 function ports(pool: RelayPool) {
@@ -39,9 +40,14 @@ export function headlessService(pool: RelayPool): V1Service {
     metadata: childMeta(pool, names.headless(poolName), 'relay-peers'),
     spec: {
       clusterIP: 'None',
+      // Not-ready relays too: a draining relay asks each one (signed hello) and skips those that
+      // drain themselves or do not answer yet.
       publishNotReadyAddresses: true,
       selector: selectorLabels(poolName),
-      ports: ports(pool),
+      ports: [
+        ...ports(pool),
+        { name: 'handoff', port: HANDOFF_PORT, targetPort: 'handoff', protocol: 'TCP' },
+      ],
     },
   };
 }

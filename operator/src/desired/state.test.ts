@@ -46,9 +46,14 @@ test('a new pool: every child, generated secrets, pool waiting for its relays', 
     'PodDisruptionBudget/transactional',
     'Secret/transactional-relay',
     'Service/transactional',
+    'Service/transactional-headless',
   ]);
-  assert.deepEqual(kinds(d.create), ['Secret/example-com-dkim-s1', 'Secret/transactional-credentials']);
-  assert.deepEqual(gen.generated, ['password', 'ed25519-sha256']);
+  assert.deepEqual(kinds(d.create), [
+    'Secret/example-com-dkim-s1',
+    'Secret/transactional-credentials',
+    'Secret/transactional-handoff',
+  ]);
+  assert.deepEqual(gen.generated, ['password', 'password', 'ed25519-sha256']);
   assert.equal(d.prune, true);
   assert.equal(condition(d, 'RelayPool', 'transactional', 'Ready')?.reason, 'WorkloadPending');
   // The domain is in the relay config: Ready at once, while the pool waits for its relays.
@@ -83,7 +88,10 @@ test('relays ready: pool and domains Ready, status counts', () => {
   const input = {
     pool: relayPool({ replicas: 2 }),
     domains: [sendingDomain('example.com')],
-    secrets: secrets(secret('example-com-dkim-mailfleet', { 'dkim.key': testKeys()['rsa-sha256'] ?? '' })),
+    secrets: secrets(
+      secret('example-com-dkim-mailfleet', { 'dkim.key': testKeys()['rsa-sha256'] ?? '' }),
+      secret('transactional-handoff', { secret: 'existing-pool-secret-0123456789' }),
+    ),
   };
   const applied = appliedWorkload(input);
   const d = desiredState(
@@ -100,7 +108,42 @@ test('relays ready: pool and domains Ready, status counts', () => {
     'app.kubernetes.io/name=mailfleet-relay,app.kubernetes.io/instance=transactional',
   );
   assert.equal(condition(d, 'SendingDomain', 'example-com', 'Ready')?.status, 'True');
-  assert.deepEqual(d.create, [], 'an existing DKIM key is never regenerated');
+  assert.deepEqual(d.create, [], 'an existing DKIM key or handoff secret is never regenerated');
+  assert.ok(d.keep.includes('Secret/transactional-handoff'));
+});
+
+test('the rendered relay config of every pool carries a handoff target', async (t) => {
+  for (const replicas of [1, 2, 5]) {
+    for (const persistence of [undefined, { size: '1Gi' }]) {
+      await t.test(`${replicas} replicas, ${persistence ? 'StatefulSet' : 'Deployment'}`, () => {
+        const spec = persistence ? { replicas, queue: { persistence } } : { replicas };
+        const d = desiredState(observed({ pool: relayPool(spec) }), fakeGenerators());
+        const config = d.apply.find((o) => o.kind === 'ConfigMap') as { data: Record<string, string> };
+        const rendered = validateConfig(parse(config.data['relay.yaml'] ?? ''));
+        assert.ok(rendered.ok);
+        assert.deepEqual(rendered.config.handoff, {
+          host: '0.0.0.0',
+          port: 2526,
+          secretFile: 'handoff/secret',
+          peers: [],
+          dnsServers: [],
+          service: 'transactional-headless.mail.svc',
+        });
+        assert.ok(kinds(d.apply).includes('Service/transactional-headless'));
+        assert.ok(kinds(d.create).includes('Secret/transactional-handoff'));
+      });
+    }
+  }
+});
+
+test('a handoff Secret that lost its key blocks the pool rather than splitting it', () => {
+  const d = desiredState(
+    observed({ pool: relayPool(), secrets: secrets(secret('transactional-handoff', { other: 'x' })) }),
+    fakeGenerators(),
+  );
+  const ready = condition(d, 'RelayPool', 'transactional', 'Ready');
+  assert.equal(ready?.reason, 'SecretMalformed');
+  assert.match(ready?.message ?? '', /transactional-handoff/);
 });
 
 test('conflicts and missing references are conditions', async (t) => {

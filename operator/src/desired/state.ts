@@ -244,7 +244,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     if (inputs.smarthost) secretOptions.smarthost = inputs.smarthost;
     desired.apply.push(relaySecret(secretOptions) as KubeObject);
     if (desiredWorkload) desired.apply.push(desiredWorkload);
-    if (persistent) desired.apply.push(headlessService(pool) as KubeObject);
+    desired.apply.push(headlessService(pool) as KubeObject);
     const optional = [
       service(pool),
       podDisruptionBudget(pool),

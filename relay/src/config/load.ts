@@ -54,6 +54,7 @@ export function resolvePaths(config: RelayConfig, baseDir: string): RelayConfig 
   }
   for (const d of out.sendingDomains) if (d.dkim) d.dkim.keyFile = abs(d.dkim.keyFile);
   for (const t of out.http.tokens) t.file = abs(t.file);
+  if (out.handoff) out.handoff.secretFile = abs(out.handoff.secretFile);
   return out;
 }
 

@@ -288,6 +288,11 @@ export interface HandoffConfig {
   service?: string;
   /** Static peers, `host:port` (tests, or pools outside Kubernetes). */
   peers: string[];
+  /**
+   * Resolvers for `service`, `ip` or `ip:port`; empty: the system resolver with its search
+   * domains (in a pod, `<svc>.<namespace>.svc` resolves through the cluster DNS).
+   */
+  dnsServers: string[];
 }
 
 export interface RelayConfig {

@@ -243,6 +243,7 @@ describe('validateConfig', () => {
       port: 2526,
       secretFile: '/etc/mailfleet/handoff/secret',
       peers: [],
+      dnsServers: [],
       service: 'pool-peers.mail.svc.cluster.local',
     });
   });

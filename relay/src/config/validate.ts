@@ -293,12 +293,20 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
 
   let handoff: RelayConfig['handoff'];
   if (root.handoff !== undefined && root.handoff !== null) {
-    const ho = r.object(root.handoff, 'handoff', ['host', 'port', 'secretFile', 'service', 'peers']);
+    const ho = r.object(root.handoff, 'handoff', [
+      'host',
+      'port',
+      'secretFile',
+      'service',
+      'peers',
+      'dnsServers',
+    ]);
     handoff = {
       host: r.string(ho, 'host', 'handoff', DEFAULTS.handoff.host),
       port: r.integer(ho, 'port', 'handoff', DEFAULTS.handoff.port, 0, 65535),
       secretFile: r.string(ho, 'secretFile', 'handoff', '', true),
       peers: r.stringList(ho, 'peers', 'handoff', peerProblem),
+      dnsServers: r.stringList(ho, 'dnsServers', 'handoff', resolverProblem),
     };
     const service = r.optionalString(ho, 'service', 'handoff');
     if (service) {

@@ -2,7 +2,7 @@
 // peers of its pool. A message leaves this relay's spool only after a peer's signed reply says it
 // is stored (fsynced) or already held there; a kill at any moment leaves at most a copy on both
 // sides, which the receiver recognises by message id.
-import { Resolver } from 'node:dns/promises';
+import { lookup, Resolver } from 'node:dns/promises';
 import type { QueuedMessage } from '../scheduler/model.ts';
 import { encodeMessage } from '../spool/record.ts';
 import { AUTH_HEADER, REPLY_HEADER, signRequest, verifyReply } from './auth.ts';
@@ -29,7 +29,7 @@ export interface HandoffTarget {
   port: number;
   service?: string;
   peers: string[];
-  /** DNS servers for the Service name (delivery.dns.servers); empty: the system's. */
+  /** DNS servers for the Service name; empty: the system resolver (search domains apply). */
   dnsServers: string[];
 }
 
@@ -56,11 +56,14 @@ export interface HandoffSummary {
 /** Addresses of the pool's relays: the Service's A/AAAA records on the handoff port, plus static peers. */
 export async function discoverPeers(target: HandoffTarget): Promise<string[]> {
   const found: string[] = [];
-  if (target.service) {
+  if (target.service && target.dnsServers.length === 0) {
+    const records = await lookup(target.service, { all: true }).catch(() => []);
+    found.push(...records.map((r) => r.address));
+  } else if (target.service) {
     const resolver = new Resolver({ timeout: PROBE_TIMEOUT_MS, tries: 2 });
-    if (target.dnsServers.length > 0) resolver.setServers(target.dnsServers);
-    for (const lookup of [resolver.resolve4.bind(resolver), resolver.resolve6.bind(resolver)]) {
-      found.push(...(await lookup(target.service).catch(() => [] as string[])));
+    resolver.setServers(target.dnsServers);
+    for (const resolve of [resolver.resolve4.bind(resolver), resolver.resolve6.bind(resolver)]) {
+      found.push(...(await resolve(target.service).catch(() => [] as string[])));
     }
   }
   return peerAddresses(found, target.port, target.peers);

@@ -163,6 +163,13 @@ export async function runPodLocally(
   ports.http = await freePort();
   config.http = { ...config.http, host: '127.0.0.1', port: ports.http };
   if (config.spool?.dir) config.spool.dir = localPath(config.spool.dir);
+  if (config.handoff) {
+    // The internal port on loopback too; the cluster's Service name does not resolve here, so
+    // peers are whatever `configure` lists (none by default).
+    ports.handoff = await freePort();
+    config.handoff = { ...config.handoff, host: '127.0.0.1', port: ports.handoff };
+    delete config.handoff.service;
+  }
   o.configure?.(config);
   // A file next to the original, so relative key and users paths still resolve.
   const localConfig = path.join(path.dirname(configFile), 'relay.local.yaml');
