@@ -183,6 +183,8 @@ md.push(
   '  [benchmarks-operator.md](benchmarks-operator.md).',
   '- Relay CPU per message before and after each relay change, older relay vs Postfix runs, and where',
   '  the time goes: `bench/relay-throughput/RESULTS.md`.',
+  '- The container image (`npm run image`): size, digest stability, build and start times:',
+  '  [benchmarks-image.md](benchmarks-image.md).',
   '',
 );
 writeFileSync(join(ROOT, 'docs/benchmarks.md'), `${md.join('\n')}\n`);
