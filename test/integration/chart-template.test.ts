@@ -149,6 +149,53 @@ describe('helm template', () => {
     assert.equal(container.livenessProbe.httpGet.path, '/healthz');
   });
 
+  describe('the image: by digest when image.digest is set (what `npm run image` writes to dist/mailfleet-image.tar.digest)', () => {
+    const digest = `sha256:${'0123456789abcdef'.repeat(4)}`;
+    /** Every image the chart names: containers of every pod template, and the relays' --image. */
+    const images = (manifests: Manifest[]) => {
+      const named: string[] = [];
+      for (const m of manifests) {
+        const pod =
+          m.kind === 'Deployment'
+            ? m.spec?.template?.spec
+            : m.kind === 'Job'
+              ? m.spec?.template?.spec
+              : undefined;
+        for (const c of pod?.containers ?? []) {
+          named.push(c.image);
+          for (const arg of c.args ?? [])
+            if (arg.startsWith('--image=')) named.push(arg.slice('--image='.length));
+        }
+      }
+      return named;
+    };
+    const cases = [
+      {
+        name: 'no digest: the tag, by default the chart appVersion',
+        args: [] as string[],
+        image: 'ghcr.io/mailfleet/mailfleet:0.1.0',
+      },
+      { name: 'a tag', args: ['--set', 'image.tag=0.2.0'], image: 'ghcr.io/mailfleet/mailfleet:0.2.0' },
+      {
+        name: 'a digest',
+        args: ['--set', `image.digest=${digest}`],
+        image: `ghcr.io/mailfleet/mailfleet@${digest}`,
+      },
+      {
+        name: 'a digest and a tag: the digest wins',
+        args: ['--set', `image.digest=${digest},image.tag=0.2.0,image.repository=registry.example/mf`],
+        image: `registry.example/mf@${digest}`,
+      },
+    ];
+    for (const c of cases)
+      test(c.name, () => {
+        const named = images(render(c.args));
+        // The operator container, its --image for the relays, and the helm test Job.
+        assert.equal(named.length, 3, named.join(' '));
+        for (const image of named) assert.equal(image, c.image);
+      });
+  });
+
   test('more than one replica without leader election is refused', () => {
     const result = helm(['template', 'fleet', CHART_DIR, '--set', 'operator.leaderElection.enabled=false']);
     assert.notEqual(result.code, 0);

@@ -4,12 +4,13 @@
 // with the example config relays to Postfix's smtp-sink, the operator reconciles the samples to
 // Ready against the real control plane.
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
+import { imageToolsDir } from '../../scripts/build-image.ts';
 import { ENTRYPOINT, USER } from '../../scripts/image/definition.ts';
 import { REPO_ROOT } from '../controlplane/cluster.ts';
 import type { ControlPlane } from '../controlplane/cluster.ts';
@@ -77,6 +78,29 @@ describe('npm run image', () => {
     process.stderr.write(
       `# image ${first!.digest}: ${mib.toFixed(1)} MiB, builds ${builds.map((b) => `${b.seconds.toFixed(1)} s`).join(', ')}\n`,
     );
+  });
+
+  test('pushed to a registry (crane registry serve on loopback) it keeps its digest', async () => {
+    const crane = path.join(imageToolsDir(), 'crane');
+    const port = await freePort();
+    const registry = spawn(crane, ['registry', 'serve', '--address', `127.0.0.1:${port}`], {
+      stdio: 'ignore',
+    });
+    try {
+      await waitFor(
+        async () => (await fetch(`http://127.0.0.1:${port}/v2/`).catch(() => undefined))?.ok ?? false,
+        10_000,
+        'crane registry serve',
+      );
+      const ref = `127.0.0.1:${port}/mailfleet:test`;
+      const pushed = spawnSync(crane, ['push', builds[0]!.archive, ref], { encoding: 'utf8' });
+      assert.equal(pushed.status, 0, pushed.stderr);
+      assert.equal(pushed.stdout.trim(), `127.0.0.1:${port}/mailfleet@${builds[0]!.digest}`);
+      const digest = spawnSync(crane, ['digest', ref], { encoding: 'utf8' });
+      assert.equal(digest.stdout.trim(), builds[0]!.digest);
+    } finally {
+      await stopProcess(registry, 'SIGTERM');
+    }
   });
 
   test('the config: uid 1000, the entrypoint node /app/bin/mailfleet.ts, node on PATH', () => {
