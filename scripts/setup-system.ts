@@ -41,10 +41,11 @@ export function requirementsFor(mode: Mode, env: NodeJS.ProcessEnv = process.env
 }
 
 /** Runs each probe once (several requirements read the same `swaks --support`). */
-function observe(probes: Probe[]): Observation[] {
+function observe(probes: Probe[], host: Machine): Observation[] {
   const runs = new Map<string, Observation>();
   return probes.map((probe) => {
     if (probe.kind === 'file') return { kind: 'file', executable: isExecutable(probe.path) };
+    if (probe.kind === 'privilege') return { kind: 'privilege', privilege: host.privilege };
     const key = [probe.command, ...probe.args].join('\0');
     let seen = runs.get(key);
     if (!seen) {
@@ -88,9 +89,17 @@ export function setupSystem(mode: Mode, checkOnly: boolean): number {
   const say = (line: string) => process.stdout.write(`${line}\n`);
   const requirements = requirementsFor(mode);
   const host = machine();
-  const first = plan(requirements, observe(requirements.map((r) => r.probe)), host, checkOnly);
+  const first = plan(
+    requirements,
+    observe(
+      requirements.map((r) => r.probe),
+      host,
+    ),
+    host,
+    checkOnly,
+  );
   if (first.action === 'ok') {
-    say(`setup: ${requirements.length} system tools present (${requirements.map((r) => r.what).join(', ')})`);
+    say(`setup: ${requirements.length} system requirements met (${requirements.map((r) => r.what).join(', ')})`);
     return 0;
   }
   if (first.action === 'fail') {
@@ -104,12 +113,20 @@ export function setupSystem(mode: Mode, checkOnly: boolean): number {
     process.stderr.write(`setup: apt-get failed installing ${first.packages.join(' ')}\n`);
     return 1;
   }
-  const after = plan(requirements, observe(requirements.map((r) => r.probe)), host, true);
+  const after = plan(
+    requirements,
+    observe(
+      requirements.map((r) => r.probe),
+      host,
+    ),
+    host,
+    true,
+  );
   if (after.action !== 'ok') {
     process.stderr.write(`${after.action === 'fail' ? after.line : 'setup: still missing tools'}\n`);
     return 1;
   }
-  say(`setup: installed in ${((Date.now() - started) / 1000).toFixed(1)} s; all system tools present`);
+  say(`setup: installed in ${((Date.now() - started) / 1000).toFixed(1)} s; all system requirements met`);
   return 0;
 }
 

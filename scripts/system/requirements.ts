@@ -10,6 +10,8 @@ export type Mode = 'unit' | 'reliability' | 'integration' | 'all';
 export type Probe =
   /** A file the suites spawn by absolute path. */
   | { kind: 'file'; path: string }
+  /** Root, or sudo without a password (the image test's mount namespace). */
+  | { kind: 'privilege' }
   /** A command the suites spawn by name (PATH); its output must match `expect` if given, and
    * the number `minorOf` captures must be at least `minMinor` if given. */
   | {
@@ -108,6 +110,14 @@ export const REQUIREMENTS: readonly Requirement[] = [
     packages: ['openssl'],
     modes: ALL_BUT_UNIT,
   },
+  {
+    what: 'root or passwordless sudo',
+    probe: { kind: 'privilege' },
+    packages: [],
+    manual:
+      'run as root or with passwordless sudo: test/integration/image.test.ts runs the image in a mount namespace (docs/testing.md)',
+    modes: ['integration', 'all'],
+  },
 ];
 
 /** The Go requirement: only when a Go-built tool (control plane, image tools) is not cached
@@ -130,10 +140,13 @@ export function goRequirement(): Requirement {
 
 /** What a probe saw: the file exists and is executable / the command ran (exit 0) and printed. */
 export type Observation =
-  { kind: 'file'; executable: boolean } | { kind: 'command'; ran: boolean; output: string };
+  | { kind: 'file'; executable: boolean }
+  | { kind: 'command'; ran: boolean; output: string }
+  | { kind: 'privilege'; privilege: Machine['privilege'] };
 
 export function satisfied(probe: Probe, seen: Observation): boolean {
   if (probe.kind === 'file') return seen.kind === 'file' && seen.executable;
+  if (probe.kind === 'privilege') return seen.kind === 'privilege' && seen.privilege !== 'none';
   if (seen.kind !== 'command' || !seen.ran) return false;
   if (probe.expect && !probe.expect.test(seen.output)) return false;
   if (probe.minorOf) {

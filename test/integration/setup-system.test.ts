@@ -21,7 +21,7 @@ describe('scripts/setup-system.ts --check', () => {
   it('passes on this machine (the set-up ran before the suites)', () => {
     const r = check('all', process.env);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /system tools present \(.*swaks TLS.*promtool.*\)/);
+    assert.match(r.stdout, /system requirements met \(.*swaks TLS.*promtool.*\)/);
   });
 
   it('detects swaks without TLS: the real swaks with Net::SSLeay made unloadable', () => {

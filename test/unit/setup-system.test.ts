@@ -22,6 +22,7 @@ function observed(
   return requirements.map((r): Observation => {
     if (overrides[r.what]) return overrides[r.what]!;
     if (r.probe.kind === 'file') return { kind: 'file', executable: true };
+    if (r.probe.kind === 'privilege') return { kind: 'privilege', privilege: 'root' };
     if (r.probe.command === 'swaks') return { kind: 'command', ran: true, output: SWAKS_WITH_TLS };
     if (r.probe.command === 'go')
       return { kind: 'command', ran: true, output: 'go version go1.26.8 linux/amd64' };
@@ -113,6 +114,15 @@ describe('plan', () => {
       line:
         'setup: missing go >= 1.26; install Go >= 1.26 from https://go.dev/dl/ (Debian 12 ships 1.19); it ' +
         'builds the control plane and the image tools into .cache/ once (docs/testing.md)',
+    },
+    {
+      name: 'a user without sudo: the image test cannot run, said up front with what to do',
+      overrides: { 'root or passwordless sudo': { kind: 'privilege', privilege: 'none' } },
+      machine: user,
+      action: 'fail',
+      line:
+        'setup: missing root or passwordless sudo; run as root or with passwordless sudo: ' +
+        'test/integration/image.test.ts runs the image in a mount namespace (docs/testing.md)',
     },
     {
       name: 'not Debian: names the packages, no apt-get command',
