@@ -99,7 +99,9 @@ export function setupSystem(mode: Mode, checkOnly: boolean): number {
     checkOnly,
   );
   if (first.action === 'ok') {
-    say(`setup: ${requirements.length} system requirements met (${requirements.map((r) => r.what).join(', ')})`);
+    say(
+      `setup: ${requirements.length} system requirements met (${requirements.map((r) => r.what).join(', ')})`,
+    );
     return 0;
   }
   if (first.action === 'fail') {
