@@ -54,10 +54,7 @@ before(async () => {
       },
       allowedNetworks: ['127.0.0.0/8'],
       trustedProxies: { xclient: ['127.0.0.1'] },
-      sendingDomains: [
-        { domain: 'example.com' },
-        { domain: 'other.example' },
-      ],
+      sendingDomains: [{ domain: 'example.com' }, { domain: 'other.example' }],
       limits: {
         maxMessageSize: 4096,
         maxRecipients: 3,
