@@ -73,11 +73,12 @@ function imageTools(): { assemble: string; crane: string } {
     if (fs.existsSync(out)) continue;
     log(`building ${path.basename(out)} (go-containerregistry) into ${bin}`);
     fs.mkdirSync(bin, { recursive: true });
-    run('go', ['build', '-trimpath', '-o', `${out}.partial`, pkg], {
+    const partial = `${out}.partial-${process.pid}`;
+    run('go', ['build', '-trimpath', '-o', partial, pkg], {
       cwd: TOOLS_MODULE,
       env: { ...process.env, CGO_ENABLED: '0' },
     });
-    fs.renameSync(`${out}.partial`, out);
+    fs.renameSync(partial, out);
   }
   return tools;
 }
@@ -106,16 +107,24 @@ function debianPackageOf(file: string): { pkg: string; version: string } {
 /** The .deb of that exact version, from the cache or apt-get download. */
 function debFile(pkg: string, version: string): string {
   const dir = path.join(CACHE, 'debs');
+  // apt-get download names files <package>_<version with ':' as %3a>_<arch>.deb.
+  const prefix = `${pkg}_${version.replace(':', '%3a')}_`;
+  const cached = () => fs.readdirSync(dir).find((f) => f.startsWith(prefix) && f.endsWith('.deb'));
   fs.mkdirSync(dir, { recursive: true });
-  const existing = fs
-    .readdirSync(dir)
-    .find((f) => f.startsWith(`${pkg}_`) && f.includes(`_${version.replace(/^\d+:/, '')}_`));
+  const existing = cached();
   if (existing) return path.join(dir, existing);
   log(`apt-get download ${pkg}=${version}`);
-  run('apt-get', ['download', '-o', 'APT::Sandbox::User=root', `${pkg}=${version}`], { cwd: dir });
-  const downloaded = fs.readdirSync(dir).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
-  if (!downloaded) throw new Error(`apt-get download ${pkg}=${version} wrote no .deb`);
-  return path.join(dir, downloaded);
+  // Downloaded aside and renamed in, so a concurrent build never reads a partial file.
+  const partial = fs.mkdtempSync(path.join(dir, '.partial-'));
+  try {
+    run('apt-get', ['download', '-o', 'APT::Sandbox::User=root', `${pkg}=${version}`], { cwd: partial });
+    const downloaded = fs.readdirSync(partial).find((f) => f.startsWith(prefix) && f.endsWith('.deb'));
+    if (!downloaded) throw new Error(`apt-get download ${pkg}=${version} wrote no ${prefix}*.deb`);
+    fs.renameSync(path.join(partial, downloaded), path.join(dir, downloaded));
+    return path.join(dir, downloaded);
+  } finally {
+    fs.rmSync(partial, { recursive: true, force: true });
+  }
 }
 
 /** Copies `relative` (and, for a symlink, what it points to, recursively) from one root to another. */
@@ -182,18 +191,29 @@ function dependencyLayer(): string {
   const lock = fs.readFileSync(path.join(REPO_ROOT, 'package-lock.json'));
   const dir = path.join(CACHE, `node_modules-${sha256(manifest, lock, NPM_CI_ARGS.join(' ')).slice(0, 12)}`);
   const layerRoot = path.join(dir, 'layer');
-  if (fs.existsSync(path.join(layerRoot, 'app', 'node_modules'))) return layerRoot;
-  const work = path.join(dir, 'work');
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(work, { recursive: true });
-  fs.writeFileSync(path.join(work, 'package.json'), manifest);
-  fs.writeFileSync(path.join(work, 'package-lock.json'), lock);
-  log(`npm ${NPM_CI_ARGS.join(' ')}`);
-  run('npm', [...NPM_CI_ARGS, '--loglevel=error'], { cwd: work });
-  fs.mkdirSync(path.join(layerRoot, 'app'), { recursive: true });
-  fs.renameSync(path.join(work, 'node_modules'), path.join(layerRoot, 'app', 'node_modules'));
-  fs.rmSync(work, { recursive: true, force: true });
-  return layerRoot;
+  if (fs.existsSync(layerRoot)) return layerRoot;
+  // Installed aside and renamed into place, so a concurrent build sees all of it or nothing.
+  fs.mkdirSync(dir, { recursive: true });
+  const partial = fs.mkdtempSync(path.join(dir, '.partial-'));
+  try {
+    const work = path.join(partial, 'work');
+    fs.mkdirSync(work);
+    fs.writeFileSync(path.join(work, 'package.json'), manifest);
+    fs.writeFileSync(path.join(work, 'package-lock.json'), lock);
+    log(`npm ${NPM_CI_ARGS.join(' ')}`);
+    run('npm', [...NPM_CI_ARGS, '--loglevel=error'], { cwd: work });
+    fs.mkdirSync(path.join(partial, 'layer', 'app'), { recursive: true });
+    fs.renameSync(path.join(work, 'node_modules'), path.join(partial, 'layer', 'app', 'node_modules'));
+    try {
+      fs.renameSync(path.join(partial, 'layer'), layerRoot);
+    } catch (error) {
+      // Another build got there first: use its copy (the same lock file, so the same files).
+      if (!fs.existsSync(layerRoot)) throw error;
+    }
+    return layerRoot;
+  } finally {
+    fs.rmSync(partial, { recursive: true, force: true });
+  }
 }
 
 /** Layer 3: the programs. */
