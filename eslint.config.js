@@ -1,5 +1,6 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { mailfleetPlugin } from './scripts/lint/plugin.ts';
 
 export default tseslint.config(
   { ignores: ['node_modules/', '.local/', '.cache/', 'charts/', 'docs/'] },
@@ -21,7 +22,10 @@ export default tseslint.config(
         fetch: 'readonly',
       },
     },
+    plugins: { mailfleet: mailfleetPlugin },
     rules: {
+      // Program code: production dependencies only, no test code, no import cycles (scripts/lint/plugin.ts).
+      'mailfleet/program-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-console': 'off',

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { ESLint } from 'eslint';
 import { REPO_ROOT } from '../controlplane/cluster.ts';
 import {
   importCycles,
@@ -13,7 +14,7 @@ import {
   parseImports,
   readProgramFiles,
   undeclaredPackages,
-} from '../helpers/imports.ts';
+} from '../../scripts/lint/imports.ts';
 
 const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
   dependencies: Record<string, string>;
@@ -177,4 +178,45 @@ describe('the guard catches each mistake on a fixture tree', () => {
       ['relay/src/x/a.ts', 'relay/src/x/b.ts', 'relay/src/x/c.ts'],
     ]);
   });
+});
+
+describe('the same guard as an ESLint rule (mailfleet/program-imports in eslint.config.js)', () => {
+  const eslint = new ESLint({ cwd: REPO_ROOT });
+  const lint = async (file: string, source: string) => {
+    const [result] = await eslint.lintText(source, { filePath: path.join(REPO_ROOT, file) });
+    return (result?.messages ?? [])
+      .filter((m) => m.ruleId === 'mailfleet/program-imports')
+      .map((m) => `${m.line}: ${m.message}`);
+  };
+  const drain = fs.readFileSync(path.join(REPO_ROOT, 'relay/src/drain.ts'), 'utf8');
+  const cases: { name: string; file: string; source: string; expect: string[] }[] = [
+    { name: 'relay/src/drain.ts as it is: clean', file: 'relay/src/drain.ts', source: drain, expect: [] },
+    {
+      name: 'drain.ts importing the Relay type again: the cycle is reported on that line',
+      file: 'relay/src/drain.ts',
+      source: `import type { Relay } from './relay.ts';\nexport type R = Relay;\n${drain}`,
+      expect: [
+        "1: imports './relay.ts', closing an import cycle among relay/src/drain.ts, relay/src/relay.ts",
+      ],
+    },
+    {
+      name: 'a devDependency in the operator',
+      file: 'operator/src/uses-dev.ts',
+      source: "import fc from 'fast-check';\nexport const x = fc;\n",
+      expect: ["1: imports 'fast-check' but 'fast-check' is not in package.json dependencies"],
+    },
+    {
+      name: 'a test helper in the relay',
+      file: 'relay/src/uses-test.ts',
+      source: "import { startSink } from '../../test/helpers/relay/peers.ts';\nexport const s = startSink;\n",
+      expect: ["1: imports '../../test/helpers/relay/peers.ts': program code imports test code"],
+    },
+    {
+      name: 'test files may import devDependencies',
+      file: 'relay/src/uses-dev.test.ts',
+      source: "import fc from 'fast-check';\nexport const x = fc;\n",
+      expect: [],
+    },
+  ];
+  for (const c of cases) it(c.name, async () => assert.deepEqual(await lint(c.file, c.source), c.expect));
 });

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import ts from 'typescript';
-import { PROGRAM_DIRS, isTestFile } from '../../scripts/program-files.ts';
+import { PROGRAM_DIRS, isTestFile } from '../program-files.ts';
 
 export type ImportRef = {
   /** The specifier as written: './x.ts', 'node:fs', '@kubernetes/client-node/dist/config.js'. */
