@@ -152,3 +152,67 @@ for (const [object, domain] of [
     assert.equal(result?.signingDomain, domain);
   });
 }
+
+const tokenOf = async (role: 'read' | 'admin') => {
+  const secret = await json(['-n', NS, 'get', 'secret', 'outbound-admin-tokens']);
+  return Buffer.from(String(secret.data[role]), 'base64').toString('utf8');
+};
+
+test('the pool reports its token Secret, and its relay answers /api only to those tokens', async () => {
+  assert.ok(relay);
+  const pool = await json(['-n', NS, 'get', 'rp/outbound']);
+  assert.equal(pool.status.adminTokensSecret, 'outbound-admin-tokens');
+  const [read, admin] = [await tokenOf('read'), await tokenOf('admin')];
+  assert.match(read, /^[A-Za-z0-9_-]{43}$/, '32 random bytes, base64url');
+  assert.notEqual(read, admin);
+  const base = relay.metricsUrl.replace(/\/metrics$/, '');
+  const status = async (method: string, path: string, token?: string) =>
+    (await fetch(base + path, { method, headers: token ? { authorization: `Bearer ${token}` } : {} })).status;
+  assert.equal(await status('GET', '/metrics'), 200, 'metrics stay open');
+  assert.equal(await status('GET', '/api/queue'), 401);
+  assert.equal(await status('GET', '/api/queue', read), 200);
+  assert.equal(await status('DELETE', '/api/messages/NOSUCH', read), 403);
+  assert.equal(await status('DELETE', '/api/messages/NOSUCH', admin), 404, 'admin passes, no such message');
+});
+
+test('an edited token Secret is never rewritten; a deleted one comes back with new tokens', async () => {
+  assert.ok(operator);
+  const reconciles = async () => {
+    const text = await (await fetch(operator!.metricsUrl)).text();
+    return [...text.matchAll(/^mailfleet_operator_reconciles_total\{[^}]*\} (\d+)/gm)].reduce(
+      (sum, m) => sum + Number(m[1]),
+      0,
+    );
+  };
+  const edited = 'rotated-by-hand-0123456789abcdef';
+  const before0 = await reconciles();
+  await k([
+    '-n',
+    NS,
+    'patch',
+    'secret',
+    'outbound-admin-tokens',
+    '-p',
+    JSON.stringify({ stringData: { admin: edited } }),
+  ]);
+  // The edit of an owned Secret requeues the pool: wait for reconciles after it, then look.
+  await eventually('a reconcile after the edit', async () =>
+    (await reconciles()) > before0 ? true : undefined,
+  );
+  assert.equal(await tokenOf('admin'), edited, 'the operator kept the edited value');
+  const pool = await json(['-n', NS, 'get', 'rp/outbound']);
+  assert.equal(
+    pool.status.conditions.find((c: { type: string }) => c.type === 'Ready')?.status,
+    'True',
+    'a valid edited token is accepted',
+  );
+
+  const before = await tokenOf('read');
+  await k(['-n', NS, 'delete', 'secret', 'outbound-admin-tokens']);
+  const fresh = await eventually('the token Secret to be generated again', async () => {
+    const r = await k(['-n', NS, 'get', 'secret', 'outbound-admin-tokens', '-o', 'json']);
+    return r.code === 0 ? (JSON.parse(r.stdout) as { data: Record<string, string> }) : undefined;
+  });
+  assert.notEqual(Buffer.from(fresh.data.read ?? '', 'base64').toString(), before);
+  assert.notEqual(Buffer.from(fresh.data.admin ?? '', 'base64').toString(), edited);
+});

@@ -382,6 +382,9 @@ const relayPoolStatus = obj(
     selector: str('Label selector of the relay pods (for the scale subresource).'),
     domains: int('SendingDomains bound to this pool.', { minimum: 0 }),
     endpoint,
+    adminTokensSecret: str(
+      "The Secret holding the bearer tokens of the relays' management API (keys read and admin); edit or delete it to rotate them.",
+    ),
   },
   { tsType: 'RelayPoolStatus' },
 );

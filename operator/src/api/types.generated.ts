@@ -245,6 +245,8 @@ export interface RelayPoolStatus {
   domains?: number;
   /** Where applications reach the pool. */
   endpoint?: Endpoint;
+  /** The Secret holding the bearer tokens of the relays' management API (keys read and admin); edit or delete it to rotate them. */
+  adminTokensSecret?: string;
 }
 
 /** The RelayPool (in the same namespace) that this resource belongs to. */

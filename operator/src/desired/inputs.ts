@@ -3,8 +3,9 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import type { RelayPool } from '../api/types.ts';
 import type { ConditionInput } from '../api/conditions.ts';
-import { credentialsSecret, handoffSecret, secretText, usersChecksum } from './secret.ts';
-import { HANDOFF_SECRET_KEY, SOURCE_CHECKSUM, names, relaySecretKeys } from './meta.ts';
+import { adminTokensSecret, credentialsSecret, handoffSecret, secretText, usersChecksum } from './secret.ts';
+import { ADMIN_TOKEN_ROLES, HANDOFF_SECRET_KEY, SOURCE_CHECKSUM, names, relaySecretKeys } from './meta.ts';
+import { adminTokenProblem } from '../../../relay/src/admin/auth.ts';
 import { endpoint } from './service.ts';
 import type { Generators, KubeObject, Observed } from './types.ts';
 
@@ -57,6 +58,24 @@ export function poolInputs(pool: RelayPool, observed: Observed, gen: Generators)
     };
   if (handoff) out.keep.push(`Secret/${handoffName}`);
   else out.create.push(handoffSecret(pool, gen.password()) as KubeObject);
+  const tokensName = names.adminTokens(poolName);
+  const tokens = observed.secrets.get(tokensName);
+  if (tokens) {
+    // The relays mount both keys: a missing one would stop new pods from starting, a bad one
+    // would make every relay reject its reload. Either is the user's edit to fix.
+    for (const role of ADMIN_TOKEN_ROLES) {
+      const problem = adminTokenProblem((secretText(tokens, role) ?? '').trim());
+      if (problem)
+        return {
+          ...out,
+          problem: blocked('SecretMalformed', `admin tokens Secret ${tokensName}: ${role}: ${problem}`),
+        };
+    }
+    out.keep.push(`Secret/${tokensName}`);
+  } else {
+    out.create.push(adminTokensSecret(pool, { read: gen.password(), admin: gen.password() }) as KubeObject);
+    out.events.push(`generated management API tokens in Secret ${tokensName}`);
+  }
   if (spec.tls) {
     const tls = observed.secrets.get(spec.tls.secretName);
     if (!tls)

@@ -32,6 +32,8 @@ export const names = {
   relaySecret: (pool: string) => `${pool}-relay`,
   /** Generated SMTP credentials in plain form, for applications to mount. */
   credentials: (pool: string) => `${pool}-credentials`,
+  /** Generated bearer tokens of the relays' management API (keys `read`, `admin`). */
+  adminTokens: (pool: string) => `${pool}-admin-tokens`,
   workload: (pool: string) => pool,
   service: (pool: string) => pool,
   headless: (pool: string) => `${pool}-headless`,
@@ -39,6 +41,11 @@ export const names = {
   handoffSecret: (pool: string) => `${pool}-handoff`,
   dkimKey: (domainObject: string, selector: string) => `${domainObject}-dkim-${selector}`,
 };
+
+/** Keys of the admin-tokens Secret, which are also the token roles and names in the relay config. */
+export const ADMIN_TOKEN_ROLES = ['read', 'admin'] as const;
+/** Where the admin tokens appear in the relay's config volume (relative to CONFIG_DIR). */
+export const adminTokenFile = (role: string) => `admin-tokens/${role}`;
 
 /** Keys of the relay Secret (flat: Secret keys cannot contain '/'). */
 export const relaySecretKeys = {

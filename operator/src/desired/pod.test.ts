@@ -26,6 +26,19 @@ test('the relay container is hardened', () => {
   assert.equal(t.metadata?.annotations?.['mailfleet.dev/restart-checksum'], 'abc');
 });
 
+test('the management tokens are projected beside the config, where the rendered config names them', () => {
+  const t = podTemplate({ pool: pool(), image: 'img:1', checksum: 'abc', persistentSpool: false });
+  const sources = t.spec?.volumes?.find((v) => v.name === 'config')?.projected?.sources ?? [];
+  const tokens = sources.find((s) => s.secret?.name === 'transactional-admin-tokens')?.secret;
+  assert.deepEqual(tokens?.items, [
+    { key: 'read', path: 'admin-tokens/read' },
+    { key: 'admin', path: 'admin-tokens/admin' },
+  ]);
+  const mount = t.spec?.containers[0]?.volumeMounts?.find((m) => m.name === 'config');
+  assert.equal(mount?.mountPath, '/etc/mailfleet');
+  assert.equal(mount?.subPath, undefined, 'a subPath mount would never see a rotated token');
+});
+
 test('pod template by pool spec', async (t) => {
   const cases: {
     name: string;

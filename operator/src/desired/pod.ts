@@ -5,6 +5,7 @@ import type { V1Container, V1PodTemplateSpec, V1Volume } from '@kubernetes/clien
 import type { RelayPool } from '../api/types.ts';
 import { durationMs } from '../../../relay/src/config/duration.ts';
 import {
+  ADMIN_TOKEN_ROLES,
   CONFIG_CHECKSUM,
   CONFIG_DIR,
   CONFIG_FILE,
@@ -17,6 +18,7 @@ import {
   POOL_LABEL,
   SPOOL_DIR,
   TERMINATION_MARGIN_SECONDS,
+  adminTokenFile,
   names,
   selectorLabels,
 } from './meta.ts';
@@ -55,6 +57,14 @@ export function podTemplate(o: PodOptions): V1PodTemplateSpec {
       secret: {
         name: names.handoffSecret(poolName),
         items: [{ key: HANDOFF_SECRET_KEY, path: HANDOFF_SECRET_FILE }],
+      },
+    },
+    // Projected Secret files follow edits of the Secret (no subPath), so a rotated token reaches
+    // the relay's file watcher without a restart.
+    {
+      secret: {
+        name: names.adminTokens(poolName),
+        items: ADMIN_TOKEN_ROLES.map((role) => ({ key: role, path: adminTokenFile(role) })),
       },
     },
   ];

@@ -34,6 +34,11 @@ test('rendered config passes the relay validation', async (t) => {
         assert.equal(c.limits.maxMessageSize, 25 * 1024 * 1024);
         assert.equal(c.spool.dir, '/var/spool/mailfleet');
         assert.equal(c.http.port, 8080);
+        // Relative to the config file: /etc/mailfleet/admin-tokens/<role>, where pod.ts projects them.
+        assert.deepEqual(c.http.tokens, [
+          { name: 'read', role: 'read', file: 'admin-tokens/read' },
+          { name: 'admin', role: 'admin', file: 'admin-tokens/admin' },
+        ]);
       },
     },
     {

@@ -10,10 +10,12 @@ import type {
   SendingDomainConfig,
 } from '../../../relay/src/config/types.ts';
 import {
+  ADMIN_TOKEN_ROLES,
   HANDOFF_PORT,
   HANDOFF_SECRET_FILE,
   HTTP_PORT,
   SPOOL_DIR,
+  adminTokenFile,
   names,
   quantityBytes,
   relaySecretKeys,
@@ -86,7 +88,10 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
       limit.rate ? { ...limit, burst: burst ?? limit.rate.messages } : limit,
     ),
     spool: { dir: SPOOL_DIR },
-    http: { port: HTTP_PORT },
+    http: {
+      port: HTTP_PORT,
+      tokens: ADMIN_TOKEN_ROLES.map((role) => ({ name: role, role, file: adminTokenFile(role) })),
+    },
     drainTimeout: spec.drainTimeout ?? '60s',
     // Every pool: a drained relay (scale-down, rollout, eviction) hands its queue to its peers,
     // found through the headless Service (which lists every relay of the pool; the relay skips

@@ -59,6 +59,20 @@ export function handoffSecret(pool: RelayPool, secret: string): V1Secret {
   };
 }
 
+/**
+ * Bearer tokens of the relays' management API: created once, never rewritten by the operator, so a
+ * user rotates them by editing the values (or deleting the Secret to have new ones generated).
+ */
+export function adminTokensSecret(pool: RelayPool, tokens: { read: string; admin: string }): V1Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: childMeta(pool, names.adminTokens(pool.metadata.name ?? ''), 'admin-tokens'),
+    type: 'Opaque',
+    data: { read: b64(tokens.read), admin: b64(tokens.admin) },
+  };
+}
+
 /** A stable digest of plain users, so the hashes are recomputed only when a password changes. */
 export function usersChecksum(users: Record<string, string>): string {
   const sorted = Object.keys(users)

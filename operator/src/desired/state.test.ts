@@ -8,6 +8,7 @@ import { findCondition } from '../api/conditions.ts';
 import type { Condition } from '../api/types.ts';
 import { validateConfig } from '../../../relay/src/config/validate.ts';
 import {
+  adminTokens,
   fakeGenerators,
   observed,
   rateLimit,
@@ -50,10 +51,17 @@ test('a new pool: every child, generated secrets, pool waiting for its relays', 
   ]);
   assert.deepEqual(kinds(d.create), [
     'Secret/example-com-dkim-s1',
+    'Secret/transactional-admin-tokens',
     'Secret/transactional-credentials',
     'Secret/transactional-handoff',
   ]);
-  assert.deepEqual(gen.generated, ['password', 'password', 'ed25519-sha256']);
+  // The read and admin tokens, the SMTP password, the handoff secret, the DKIM key.
+  assert.deepEqual(gen.generated, ['password', 'password', 'password', 'password', 'ed25519-sha256']);
+  const tokens = d.create.find((o) => o.metadata?.name === 'transactional-admin-tokens') as {
+    data: Record<string, string>;
+  };
+  assert.deepEqual(Object.keys(tokens.data).sort(), ['admin', 'read']);
+  assert.equal(statusOf(d, 'RelayPool', 'transactional')?.adminTokensSecret, 'transactional-admin-tokens');
   assert.equal(d.prune, true);
   assert.equal(condition(d, 'RelayPool', 'transactional', 'Ready')?.reason, 'WorkloadPending');
   // The domain is in the relay config: Ready at once, while the pool waits for its relays.
@@ -91,6 +99,7 @@ test('relays ready: pool and domains Ready, status counts', () => {
     secrets: secrets(
       secret('example-com-dkim-mailfleet', { 'dkim.key': testKeys()['rsa-sha256'] ?? '' }),
       secret('transactional-handoff', { secret: 'existing-pool-secret-0123456789' }),
+      adminTokens(),
     ),
   };
   const applied = appliedWorkload(input);
@@ -108,8 +117,9 @@ test('relays ready: pool and domains Ready, status counts', () => {
     'app.kubernetes.io/name=mailfleet-relay,app.kubernetes.io/instance=transactional',
   );
   assert.equal(condition(d, 'SendingDomain', 'example-com', 'Ready')?.status, 'True');
-  assert.deepEqual(d.create, [], 'an existing DKIM key or handoff secret is never regenerated');
+  assert.deepEqual(d.create, [], 'an existing DKIM key, handoff secret or token Secret is never regenerated');
   assert.ok(d.keep.includes('Secret/transactional-handoff'));
+  assert.ok(d.keep.includes('Secret/transactional-admin-tokens'), 'the token Secret is not pruned');
 });
 
 test('the rendered relay config of every pool carries a handoff target', async (t) => {
@@ -203,6 +213,25 @@ test('conflicts and missing references are conditions', async (t) => {
       kind: 'RelayPool',
       object: 'transactional',
       reason: 'SecretNotFound',
+      applies: false,
+    },
+    {
+      name: 'management token Secret edited to a token too short to resist guessing',
+      o: {
+        pool: relayPool(),
+        secrets: secrets(adminTokens({ read: 'read-token-0123456789', admin: 'letmein' })),
+      },
+      kind: 'RelayPool',
+      object: 'transactional',
+      reason: 'SecretMalformed',
+      applies: false,
+    },
+    {
+      name: 'management token Secret that lost its read key',
+      o: { pool: relayPool(), secrets: secrets(adminTokens({ admin: 'admin-token-0123456789' })) },
+      kind: 'RelayPool',
+      object: 'transactional',
+      reason: 'SecretMalformed',
       applies: false,
     },
     {

@@ -291,6 +291,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
       .join(','),
     domains: domains.resolved.filter((d) => d.bound).length,
     endpoint: endpoint(pool),
+    adminTokensSecret: names.adminTokens(observed.poolName),
   };
   status('RelayPool', observed.poolName, poolStatus);
   desired.events.push(

@@ -29,6 +29,17 @@ export type AuthDecision =
   /** 429: too many failed attempts from this address; the token is not even looked at. */
   | { kind: 'throttled'; retryAfterSeconds: number };
 
+/**
+ * Why a token (a token file's trimmed content) is unusable, if it is: too short to resist
+ * guessing, or with characters an `Authorization: Bearer` header cannot carry (RFC 6750 b64token).
+ * The operator checks the Secret it mounts with the same function.
+ */
+export function adminTokenProblem(token: string): string | undefined {
+  if (token.length < 16) return 'token shorter than 16 characters';
+  if (!/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) return 'token has characters a Bearer header cannot carry';
+  return undefined;
+}
+
 export function tokenDigest(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
 }

@@ -8,7 +8,7 @@ import { loadConfigFile } from './load.ts';
 import type { ValidateOptions } from './validate.ts';
 import { parseUsersFile, type Users } from '../policy/users.ts';
 import { networkMatcher, type NetworkMatcher } from '../policy/networks.ts';
-import { tokenDigest, type AdminToken } from '../admin/auth.ts';
+import { adminTokenProblem, tokenDigest, type AdminToken } from '../admin/auth.ts';
 
 export interface RuntimeConfig {
   config: RelayConfig;
@@ -117,11 +117,4 @@ export function parseCredentials(text: string): { user: string; pass: string } |
   const colon = trimmed.indexOf(':');
   if (colon <= 0 || trimmed.includes('\n')) return undefined;
   return { user: trimmed.slice(0, colon), pass: trimmed.slice(colon + 1) };
-}
-
-/** Why a token file's content cannot be a bearer token (RFC 6750 b64token), if it cannot. Pure. */
-export function adminTokenProblem(token: string): string | undefined {
-  if (token.length < 16) return 'token shorter than 16 characters';
-  if (!/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) return 'token has characters a Bearer header cannot carry';
-  return undefined;
 }

@@ -140,6 +140,14 @@ export function observed(o: Partial<Observed> = {}): Observed {
   };
 }
 
+/** The pool's management tokens Secret as the operator generated it (values overridable). */
+export function adminTokens(
+  data: Record<string, string> = { read: 'read-token-0123456789', admin: 'admin-token-0123456789' },
+  pool = 'transactional',
+): V1Secret {
+  return secret(`${pool}-admin-tokens`, data);
+}
+
 export function secrets(...list: V1Secret[]): Map<string, V1Secret> {
   return new Map(list.map((s) => [s.metadata?.name ?? '', s]));
 }
