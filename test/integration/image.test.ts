@@ -4,14 +4,14 @@
 // with the example config relays to Postfix's smtp-sink, the operator reconciles the samples to
 // Ready against the real control plane.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { imageToolsDir } from '../../scripts/build-image.ts';
-import { ENTRYPOINT, USER } from '../../scripts/image/definition.ts';
+import { ENTRYPOINT, USER, parseLdd } from '../../scripts/image/definition.ts';
 import { REPO_ROOT } from '../controlplane/cluster.ts';
 import type { ControlPlane } from '../controlplane/cluster.ts';
 import { runInImage, unpackImage, type UnpackedImage } from '../helpers/image.ts';
@@ -133,21 +133,22 @@ describe('npm run image', () => {
       if (!where.startsWith('node_modules/')) continue;
       assert.equal(fs.existsSync(path.join(root, 'app', where)), !entry.dev, where);
     }
-    // The shared libraries are the ones node links against, no more.
-    const libraries = fs
-      .readdirSync(path.join(root, 'lib/x86_64-linux-gnu'))
-      .concat(fs.readdirSync(path.join(root, 'usr/lib/x86_64-linux-gnu')))
-      .sort();
-    assert.deepEqual(libraries, [
-      'ld-linux-x86-64.so.2',
-      'libc.so.6',
-      'libdl.so.2',
-      'libgcc_s.so.1',
-      'libm.so.6',
-      'libpthread.so.0',
-      'libstdc++.so.6',
-      'libstdc++.so.6.0.30',
-    ]);
+    // The shared libraries are the ones node links against (ldd of the image's node, run on this
+    // machine), plus the files their symlinks point to; nothing else.
+    const node = path.join(root, 'usr/local/bin/node');
+    const linked = parseLdd(execFileSync('ldd', [node], { encoding: 'utf8' })).map((l) => l.name);
+    const libDirs = ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu', 'lib64'].map((d) =>
+      path.join(root, d),
+    );
+    const shipped = libDirs.flatMap((d) => fs.readdirSync(d).map((f) => path.join(d, f)));
+    const targets = shipped
+      .filter((f) => fs.lstatSync(f).isSymbolicLink())
+      .map((f) => path.basename(fs.readlinkSync(f)));
+    assert.deepEqual(
+      [...new Set(shipped.map((f) => path.basename(f)))].sort(),
+      [...new Set([...linked, ...targets])].sort(),
+    );
+    assert.equal(linked.length, 7, linked.join(' '));
   });
 });
 
