@@ -6,6 +6,8 @@ import { KubeClient } from './kube/client.ts';
 import { Writer } from './kube/writer.ts';
 import { LeaderElector } from './kube/lease.ts';
 import { generators } from './kube/generators.ts';
+import { certificateIssuer } from './kube/certificates.ts';
+import { parseDuration } from '../../relay/src/config/duration.ts';
 import { loadKubeConfigClass } from './kube/kubeconfig.ts';
 import { Controller } from './controller/controller.ts';
 import { createLogger } from './log.ts';
@@ -31,7 +33,12 @@ const USAGE = `usage: mailfleet operator [options]
                              for relays not reachable at <pod IP>:8080 (local demo, tests)
   --dns-server <ip[:port]>   verify published DNS records through this resolver (default: off)
   --dns-interval <seconds>   look the records up again this often (default 300)
-  --crd-check-interval <s>   look for a ServiceMonitor CRD installed later this often (default 60)
+  --crd-check-interval <s>   look for ServiceMonitor and cert-manager CRDs installed later this often (default 60)
+  --tls-validity <duration>  validity of generated serving certificates, renewed when a third
+                             remains (default 8760h)
+  --tls-ca-validity <duration>
+                             validity of each pool's generated CA (default 43800h)
+  --cluster-domain <domain>  DNS domain of the cluster, for certificate names (default cluster.local)
   --log-level <level>        debug, info, warn, error
 `;
 
@@ -55,6 +62,9 @@ export async function main(args: string[]): Promise<void> {
       'dns-server': { type: 'string' },
       'dns-interval': { type: 'string', default: '300' },
       'crd-check-interval': { type: 'string', default: '60' },
+      'tls-validity': { type: 'string', default: '8760h' },
+      'tls-ca-validity': { type: 'string', default: '43800h' },
+      'cluster-domain': { type: 'string', default: 'cluster.local' },
       'log-level': { type: 'string', default: 'info' },
       help: { type: 'boolean' },
     },
@@ -64,6 +74,10 @@ export async function main(args: string[]): Promise<void> {
     return;
   }
   const log = createLogger(values['log-level'] as 'info', { component: 'operator' });
+  const validityMs = parseDuration(values['tls-validity']);
+  const caValidityMs = parseDuration(values['tls-ca-validity']);
+  if (!validityMs || !caValidityMs)
+    throw new Error('--tls-validity and --tls-ca-validity take durations such as 2160h');
   const KubeConfig = await loadKubeConfigClass();
   const kc = new KubeConfig();
   if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
@@ -76,6 +90,8 @@ export async function main(args: string[]): Promise<void> {
     log,
     metrics,
     generators,
+    issuer: certificateIssuer,
+    tls: { validityMs, caValidityMs, clusterDomain: values['cluster-domain'] },
     namespaces: values.namespaces.split(',').filter(Boolean),
     image: values.image,
     ...(values['spf-include'] ? { spfInclude: values['spf-include'] } : {}),

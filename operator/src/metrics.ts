@@ -72,6 +72,19 @@ export function createMetrics() {
       labelNames: [...DOMAIN_LABELS, 'type', 'status'],
       registers: [registry],
     }),
+    // The certificate each pool's relays serve (docs/operator.md, "TLS").
+    tlsCertificateExpiry: new Gauge({
+      name: `${p}tls_certificate_expiry_timestamp_seconds`,
+      help: "notAfter of the certificate a pool's relays serve, as a Unix timestamp (any of the three sources).",
+      labelNames: ['namespace', 'pool'],
+      registers: [registry],
+    }),
+    tlsCertificatesIssued: new Counter({
+      name: `${p}tls_certificates_issued_total`,
+      help: 'Serving certificates the operator generated, by reason: Missing (first), Expiring (renewal), NamesChanged, IssuerChanged, Invalid.',
+      labelNames: ['namespace', 'pool', 'reason'],
+      registers: [registry],
+    }),
     leader: new Gauge({
       name: `${p}leader`,
       help: '1 while this process holds the leader Lease.',

@@ -53,6 +53,18 @@ describe('the API server accepts', () => {
         listeners: { submission: { enabled: true } },
       }),
     ],
+    [
+      'a pool with a generated certificate (tls: {}), AUTH and the submission listener',
+      'RelayPool',
+      pool({ tls: {}, auth: { mode: 'Required' }, listeners: { submission: { enabled: true } } }),
+    ],
+    [
+      'a pool with a cert-manager issuer and extra names',
+      'RelayPool',
+      pool({
+        tls: { issuerRef: { name: 'letsencrypt', kind: 'ClusterIssuer' }, dnsNames: ['smtp.example.com'] },
+      }),
+    ],
   ];
   for (const [name, kind, spec] of valid) {
     test(name, async () => {

@@ -7,6 +7,8 @@ export const domainPattern = `^(${label}\\.)+${label}$`;
 export const domainMatchPattern = `^(\\*\\.)?(${label}\\.)+${label}$`;
 /** A host name or IPv4 address for a smarthost. */
 export const hostPattern = `^(${label})(\\.${label})*$|^[0-9.]+$|^[0-9a-fA-F:]+$`;
+/** A certificate DNS name: lower-case labels, optionally after `*.` (svc.ns.svc, *.mail.example.com). */
+export const tlsNamePattern = `^(\\*\\.)?${label}(\\.${label})*$`;
 /** A Kubernetes object name (DNS-1123 subdomain). */
 export const objectNamePattern = `^${label}(\\.${label})*$`;
 /** A DKIM selector: one or more DNS labels. */

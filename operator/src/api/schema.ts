@@ -10,6 +10,7 @@ import {
   durationPattern,
   hostPattern,
   objectNamePattern,
+  tlsNamePattern,
   quantityPattern,
   selectorPattern,
 } from './patterns.ts';
@@ -147,14 +148,47 @@ const relayPoolSpec = obj(
       { default: {}, tsType: 'Listeners' },
     ),
     tls: obj(
-      'TLS for the listeners.',
+      'TLS for the listeners (STARTTLS on smtp and submission, implicit TLS on smtps). The certificate comes from one of three places, in this order: secretName (your Secret), issuerRef (a cert-manager Certificate the operator creates), or else the operator itself (a per-pool CA and a serving certificate it renews). `tls: {}` is enough.',
       {
         secretName: objectName(
-          'A kubernetes.io/tls Secret (for example from cert-manager) with tls.crt and tls.key. Rotations are picked up without restart.',
+          'A kubernetes.io/tls Secret you provide (tls.crt, tls.key), used as is. Rotations are picked up without restart.',
+        ),
+        issuerRef: obj(
+          "A cert-manager issuer: the operator creates a cert-manager.io/v1 Certificate for the pool's names and mounts the Secret cert-manager fills. Needs cert-manager's CRDs.",
+          {
+            name: objectName('Name of the Issuer or ClusterIssuer.'),
+            kind: str('Issuer (same namespace) or ClusterIssuer.', {
+              maxLength: 63,
+              default: 'Issuer',
+            }),
+            group: str('API group of the issuer.', { maxLength: 253, default: 'cert-manager.io' }),
+          },
+          { required: ['name'], tsType: 'IssuerReference' },
+        ),
+        dnsNames: arr(
+          "Extra names for the generated or cert-manager certificate, beside the pool's Service names (a LoadBalancer's public name, for example). Ignored with secretName.",
+          str('A DNS name, optionally starting with *.', {
+            pattern: tlsNamePattern,
+            maxLength: 253,
+          }),
+          { maxItems: 64, 'x-kubernetes-list-type': 'set' },
         ),
         minVersion: str('Lowest TLS version accepted.', { enum: ['TLSv1.2', 'TLSv1.3'], default: 'TLSv1.2' }),
       },
-      { required: ['secretName'], tsType: 'TLSSpec' },
+      {
+        tsType: 'TLSSpec',
+        'x-kubernetes-validations': [
+          {
+            rule: '!(has(self.secretName) && has(self.issuerRef))',
+            message: 'set tls.secretName (your own Secret) or tls.issuerRef (cert-manager), not both',
+          },
+          {
+            rule: '!has(self.secretName) || !has(self.dnsNames)',
+            message:
+              'tls.dnsNames apply to generated and cert-manager certificates; a tls.secretName Secret carries its own names',
+          },
+        ],
+      },
     ),
     auth: obj(
       'SMTP AUTH (PLAIN, LOGIN), only ever offered over TLS.',
@@ -343,12 +377,14 @@ const relayPoolSpec = obj(
     'x-kubernetes-validations': [
       {
         rule: '!has(self.listeners) || has(self.tls) || !((has(self.listeners.submission) && has(self.listeners.submission.enabled) && self.listeners.submission.enabled) || (has(self.listeners.smtps) && has(self.listeners.smtps.enabled) && self.listeners.smtps.enabled))',
-        message: 'the submission and smtps listeners need tls.secretName',
+        message:
+          'the submission and smtps listeners need tls (tls: {} for a certificate the operator generates)',
         reason: 'FieldValueRequired',
       },
       {
         rule: "!has(self.auth) || !has(self.auth.mode) || self.auth.mode == 'Disabled' || has(self.tls)",
-        message: 'auth is only ever offered over TLS: set tls.secretName or auth.mode: Disabled',
+        message:
+          'auth is only ever offered over TLS: set tls (tls: {} for a certificate the operator generates) or auth.mode: Disabled',
         reason: 'FieldValueRequired',
       },
     ],
@@ -384,6 +420,24 @@ const relayPoolStatus = obj(
     endpoint,
     adminTokensSecret: str(
       "The Secret holding the bearer tokens of the relays' management API (keys read and admin); edit or delete it to rotate them.",
+    ),
+    tls: obj(
+      'The certificate the relays serve.',
+      {
+        source: str('Where it comes from.', { enum: ['Secret', 'CertManager', 'Generated'] }),
+        secretName: str('The Secret mounted into the relays.'),
+        dnsNames: arr('The names the certificate is valid for (its subjectAltName).', str('A DNS name.'), {
+          maxItems: 128,
+        }),
+        notAfter: str('When the certificate expires.', { format: 'date-time' }),
+        renewalTime: str('When the operator replaces it (generated certificates only).', {
+          format: 'date-time',
+        }),
+        caConfigMap: str(
+          'ConfigMap with ca.crt, the CA that signed a generated certificate, for clients in the cluster to trust.',
+        ),
+      },
+      { tsType: 'TLSStatus' },
     ),
   },
   { tsType: 'RelayPoolStatus' },

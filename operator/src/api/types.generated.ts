@@ -39,10 +39,24 @@ export interface Listeners {
   smtps?: Listener;
 }
 
-/** TLS for the listeners. */
+/** A cert-manager issuer: the operator creates a cert-manager.io/v1 Certificate for the pool's names and mounts the Secret cert-manager fills. Needs cert-manager's CRDs. */
+export interface IssuerReference {
+  /** Name of the Issuer or ClusterIssuer. */
+  name: string;
+  /** Issuer (same namespace) or ClusterIssuer. Default: "Issuer". */
+  kind?: string;
+  /** API group of the issuer. Default: "cert-manager.io". */
+  group?: string;
+}
+
+/** TLS for the listeners (STARTTLS on smtp and submission, implicit TLS on smtps). The certificate comes from one of three places, in this order: secretName (your Secret), issuerRef (a cert-manager Certificate the operator creates), or else the operator itself (a per-pool CA and a serving certificate it renews). `tls: {}` is enough. */
 export interface TLSSpec {
-  /** A kubernetes.io/tls Secret (for example from cert-manager) with tls.crt and tls.key. Rotations are picked up without restart. */
-  secretName: string;
+  /** A kubernetes.io/tls Secret you provide (tls.crt, tls.key), used as is. Rotations are picked up without restart. */
+  secretName?: string;
+  /** A cert-manager issuer: the operator creates a cert-manager.io/v1 Certificate for the pool's names and mounts the Secret cert-manager fills. Needs cert-manager's CRDs. */
+  issuerRef?: IssuerReference;
+  /** Extra names for the generated or cert-manager certificate, beside the pool's Service names (a LoadBalancer's public name, for example). Ignored with secretName. */
+  dnsNames?: Array<string>;
   /** Lowest TLS version accepted. Default: "TLSv1.2". */
   minVersion?: 'TLSv1.2' | 'TLSv1.3';
 }
@@ -171,7 +185,7 @@ export interface RelayPoolSpec {
   scheduling?: Scheduling;
   /** Which SMTP listeners run, and on which ports. Default: {}. */
   listeners?: Listeners;
-  /** TLS for the listeners. */
+  /** TLS for the listeners (STARTTLS on smtp and submission, implicit TLS on smtps). The certificate comes from one of three places, in this order: secretName (your Secret), issuerRef (a cert-manager Certificate the operator creates), or else the operator itself (a per-pool CA and a serving certificate it renews). `tls: {}` is enough. */
   tls?: TLSSpec;
   /** SMTP AUTH (PLAIN, LOGIN), only ever offered over TLS. Default: {}. */
   auth?: AuthSpec;
@@ -229,6 +243,22 @@ export interface Endpoint {
   ports?: Array<EndpointPort>;
 }
 
+/** The certificate the relays serve. */
+export interface TLSStatus {
+  /** Where it comes from. */
+  source?: 'Secret' | 'CertManager' | 'Generated';
+  /** The Secret mounted into the relays. */
+  secretName?: string;
+  /** The names the certificate is valid for (its subjectAltName). */
+  dnsNames?: Array<string>;
+  /** When the certificate expires. */
+  notAfter?: string;
+  /** When the operator replaces it (generated certificates only). */
+  renewalTime?: string;
+  /** ConfigMap with ca.crt, the CA that signed a generated certificate, for clients in the cluster to trust. */
+  caConfigMap?: string;
+}
+
 /** Observed state of the pool. */
 export interface RelayPoolStatus {
   /** The .metadata.generation that the status describes. */
@@ -247,6 +277,8 @@ export interface RelayPoolStatus {
   endpoint?: Endpoint;
   /** The Secret holding the bearer tokens of the relays' management API (keys read and admin); edit or delete it to rotate them. */
   adminTokensSecret?: string;
+  /** The certificate the relays serve. */
+  tls?: TLSStatus;
 }
 
 /** The RelayPool (in the same namespace) that this resource belongs to. */

@@ -3,6 +3,7 @@
 import { DOMAIN_LABEL, POOL_LABEL } from '../desired/meta.ts';
 import type { KubeObject } from '../desired/types.ts';
 import type { RelayPool, SendingDomain } from '../api/types.ts';
+import { referencedTlsSecret } from '../desired/tls.ts';
 
 export const poolIndexKey = (namespace: string, pool: string) => `pool:${namespace}/${pool}`;
 export const domainIndexKey = (namespace: string, domain: string) => `domain:${namespace}/${domain}`;
@@ -42,11 +43,12 @@ export function listLookup(objects: Record<string, KubeObject[]>): Lookup {
   };
 }
 
-/** Names of the Secrets a RelayPool's spec names (TLS, SMTP credentials, smarthost credentials). */
+/** Names of the Secrets a RelayPool's spec names or expects from others (TLS: its own or cert-manager's;
+ * SMTP credentials, smarthost credentials). */
 export function poolSecretRefs(pool: RelayPool | undefined): string[] {
   const spec = pool?.spec;
   return [
-    spec?.tls?.secretName,
+    referencedTlsSecret(pool),
     spec?.auth?.credentialsSecretRef?.name,
     spec?.delivery?.smarthost?.credentialsSecretRef?.name,
   ].filter((r): r is string => !!r);

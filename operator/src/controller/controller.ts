@@ -10,7 +10,7 @@ import { WorkQueue } from './queue.ts';
 import { requeueDelay } from './policy.ts';
 import { OWNED_KINDS } from '../kube/resources.ts';
 import { DOMAIN_LABEL, NOT_OWNED_SELECTOR, OWNED_SELECTOR, POOL_LABEL } from '../desired/meta.ts';
-import type { Generators, KubeObject } from '../desired/types.ts';
+import type { CertificateIssuer, Desired, Generators, KubeObject, TlsSettings } from '../desired/types.ts';
 import type { RateLimit, RelayPool, SendingDomain } from '../api/types.ts';
 import { RelayScraper } from '../scrape/scraper.ts';
 import { DnsVerifier } from '../dns/verifier.ts';
@@ -28,6 +28,9 @@ export type ControllerOptions = {
   log: Logger;
   metrics: OperatorMetrics;
   generators: Generators;
+  issuer: CertificateIssuer;
+  /** Validity of generated certificates and the cluster's DNS domain. */
+  tls?: TlsSettings;
   /** Namespaces to watch; empty: all. */
   namespaces: string[];
   image: string;
@@ -45,7 +48,7 @@ export type ControllerOptions = {
   dnsServer?: string;
   /** How often published records are looked up again. */
   dnsIntervalSeconds?: number;
-  /** How often a missing ServiceMonitor CRD is looked for again. */
+  /** How often a missing ServiceMonitor or cert-manager Certificate CRD is looked for again. */
   crdCheckSeconds?: number;
 };
 
@@ -59,6 +62,7 @@ export class Controller {
   /** Periodic timers (resync, DNS re-check, CRD re-check), cleared on stop. */
   readonly #timers: NodeJS.Timeout[] = [];
   serviceMonitorCRD = false;
+  certManagerCRD = false;
   readonly scraper: RelayScraper | undefined;
   readonly #dns: DnsVerifier | undefined;
   /** "namespace/pool" -> label sets of the sending-domain series last published for that pool. */
@@ -139,8 +143,9 @@ export class Controller {
     this.informers.set(extra.name ?? kind, list);
   }
 
-  #watchServiceMonitors(): void {
-    this.#watch('ServiceMonitor', OWNED_SELECTOR, (o) => {
+  /** Children of a kind whose CRD may come and go (ServiceMonitor, cert-manager Certificate). */
+  #watchOptional(kind: 'ServiceMonitor' | 'Certificate'): void {
+    this.#watch(kind, OWNED_SELECTOR, (o) => {
       const pool = o.metadata?.labels?.[POOL_LABEL];
       return pool ? [poolKey(o.metadata?.namespace, pool)] : [];
     });
@@ -190,7 +195,8 @@ export class Controller {
   }
 
   async start(): Promise<void> {
-    this.serviceMonitorCRD = await this.#detectServiceMonitors();
+    this.serviceMonitorCRD = await this.#detectCRD('/apis/monitoring.coreos.com/v1', 'servicemonitors');
+    this.certManagerCRD = await this.#detectCRD('/apis/cert-manager.io/v1', 'certificates');
     const byPoolRef = (o: KubeObject) => [
       poolKey(o.metadata?.namespace, (o as unknown as SendingDomain | RateLimit).spec?.poolRef?.name),
     ];
@@ -218,8 +224,9 @@ export class Controller {
     // Relay pods: the autopilot scrapes the Ready ones; their changes need no reconcile.
     if (this.scraper) this.#watch('Pod', `${POOL_LABEL}`, () => []);
     for (const kind of OWNED_KINDS) {
-      if (kind === 'ServiceMonitor') {
-        if (this.serviceMonitorCRD) this.#watchServiceMonitors();
+      if (kind === 'ServiceMonitor' || kind === 'Certificate') {
+        if (kind === 'ServiceMonitor' ? this.serviceMonitorCRD : this.certManagerCRD)
+          this.#watchOptional(kind);
         continue;
       }
       this.#watch(kind, OWNED_SELECTOR, (o) => {
@@ -243,19 +250,25 @@ export class Controller {
     this.#every(this.#o.resyncSeconds ?? 300, () => this.#enqueueAll());
     // The pass after the cached answers expire looks the records up again.
     if (this.#dns) this.#every(this.#o.dnsIntervalSeconds ?? 300, () => this.#enqueueAll());
-    // prometheus-operator may be installed after us: start managing ServiceMonitors when it is.
+    // prometheus-operator and cert-manager may be installed after us: start managing their kinds
+    // when they are.
     this.#every(this.#o.crdCheckSeconds ?? 60, () => {
-      if (this.serviceMonitorCRD) return;
-      void this.#detectServiceMonitors().then((found) => {
-        if (!found || this.serviceMonitorCRD || this.informers.has('ServiceMonitor')) return;
-        this.#o.log.info('ServiceMonitor CRD found: managing ServiceMonitors');
-        this.#watchServiceMonitors();
-        // Pools start managing ServiceMonitors only once that cache is filled too.
-        void this.#startSynced(this.informers.get('ServiceMonitor') ?? []).then(() => {
-          this.serviceMonitorCRD = true;
-          this.#enqueueAll();
+      if (!this.serviceMonitorCRD && !this.informers.has('ServiceMonitor'))
+        void this.#detectCRD('/apis/monitoring.coreos.com/v1', 'servicemonitors').then((found) => {
+          if (!found || this.serviceMonitorCRD || this.informers.has('ServiceMonitor')) return;
+          void this.#startOptional('ServiceMonitor').then(() => {
+            this.serviceMonitorCRD = true;
+            this.#enqueueAll();
+          });
         });
-      });
+      if (!this.certManagerCRD && !this.informers.has('Certificate'))
+        void this.#detectCRD('/apis/cert-manager.io/v1', 'certificates').then((found) => {
+          if (!found || this.certManagerCRD || this.informers.has('Certificate')) return;
+          void this.#startOptional('Certificate').then(() => {
+            this.certManagerCRD = true;
+            this.#enqueueAll();
+          });
+        });
     });
     this.scraper?.start();
   }
@@ -265,6 +278,13 @@ export class Controller {
     const release = this.queue.hold();
     for (const informer of informers) informer.start();
     return Promise.all(informers.map((i) => i.whenSynced)).then(release);
+  }
+
+  /** Starts watching a kind whose CRD was installed after us; pools use it once its cache is filled. */
+  #startOptional(kind: 'ServiceMonitor' | 'Certificate'): Promise<void> {
+    this.#o.log.info('CRD found: managing its objects', { kind });
+    this.#watchOptional(kind);
+    return this.#startSynced(this.informers.get(kind) ?? []);
   }
 
   stop(): void {
@@ -320,17 +340,26 @@ export class Controller {
     else this.#series.delete(key);
   }
 
-  async #detectServiceMonitors(): Promise<boolean> {
+  async #detectCRD(groupVersion: string, plural: string): Promise<boolean> {
     try {
-      const groups = await this.#o.client.request<{ resources?: { name: string }[] }>(
-        'GET',
-        '/apis/monitoring.coreos.com/v1',
-        { verb: 'get' },
-      );
-      return (groups.resources ?? []).some((r) => r.name === 'servicemonitors');
+      const groups = await this.#o.client.request<{ resources?: { name: string }[] }>('GET', groupVersion, {
+        verb: 'get',
+      });
+      return (groups.resources ?? []).some((r) => r.name === plural);
     } catch {
       return false;
     }
+  }
+
+  /** The certificate gauge of one pool; the series goes when the pool has no certificate. */
+  #publishCertificate(namespace: string, pool: string, certificate: Desired['certificate']): void {
+    const m = this.#o.metrics;
+    if (!certificate) {
+      m.tlsCertificateExpiry.remove({ namespace, pool });
+      return;
+    }
+    m.tlsCertificateExpiry.set({ namespace, pool }, Math.floor(certificate.notAfter.getTime() / 1000));
+    if (certificate.issued) m.tlsCertificatesIssued.inc({ namespace, pool, reason: certificate.issued });
   }
 
   async #reconcile(key: string): Promise<void> {
@@ -341,10 +370,16 @@ export class Controller {
       writer: this.#o.writer,
       log: this.#o.log.with({ pool: name, namespace }),
       generators: this.#o.generators,
+      issuer: this.#o.issuer,
       lookup: this.lookup,
       statuses: this.#statuses,
       serviceMonitorCRD: this.serviceMonitorCRD,
-      settings: { image: this.#o.image, ...(this.#o.spfInclude ? { spfInclude: this.#o.spfInclude } : {}) },
+      certManagerCRD: this.certManagerCRD,
+      settings: {
+        image: this.#o.image,
+        ...(this.#o.spfInclude ? { spfInclude: this.#o.spfInclude } : {}),
+        ...(this.#o.tls ? { tls: this.#o.tls } : {}),
+      },
     };
     const scraper = this.scraper;
     if (scraper) context.bounce = (ns, pool, domains) => scraper.measurements(ns, pool, domains);
@@ -353,6 +388,9 @@ export class Controller {
     try {
       const { observed, desired } = await reconcilePool(context, namespace, name);
       this.#publish(key, domainSeries(namespace, observed.domains, desired.statuses));
+      this.#publishCertificate(namespace, name, desired.certificate);
+      // A generated certificate is renewed at its renewal time, not at the next resync.
+      if (desired.requeueAfterMs !== undefined) this.queue.addAfter(key, desired.requeueAfterMs);
       this.#o.metrics.reconciles.inc({ result: 'success' });
     } catch (error) {
       this.#o.metrics.reconciles.inc({ result: 'error' });

@@ -6,7 +6,16 @@ import type { Writer } from '../kube/writer.ts';
 import type { Logger } from '../log.ts';
 import { OperatorError } from '../errors.ts';
 import { desiredState } from '../desired/state.ts';
-import type { Desired, Generators, KubeObject, Observed } from '../desired/types.ts';
+import type {
+  CertificateIssuer,
+  Desired,
+  Generators,
+  IssuedTls,
+  KubeObject,
+  Observed,
+} from '../desired/types.ts';
+import { tlsRequest } from '../desired/tls.ts';
+import { withDefaults } from '../api/defaults.ts';
 import { OWNED_KINDS, objectPath } from '../kube/resources.ts';
 import { names } from '../desired/meta.ts';
 import { APPLIED_HASH, isSubset, mergePatch, needsApply, withAppliedHash } from '../kube/diff.ts';
@@ -24,10 +33,13 @@ export type ReconcileContext = {
   writer: Writer;
   log: Logger;
   generators: Generators;
+  /** Issues generated certificates; without one, pools with generated TLS stay CertificatePending. */
+  issuer?: CertificateIssuer;
   lookup: Lookup;
   /** Statuses this operator wrote that the cache may not show yet. */
   statuses?: StatusMemo;
   serviceMonitorCRD: boolean;
+  certManagerCRD?: boolean;
   settings: Observed['settings'];
   /** Bounce measurements by SendingDomain name (the relay scraper's). */
   bounce?: (namespace: string, pool: string, domains: SendingDomain[]) => Map<string, BounceMeasurement>;
@@ -96,6 +108,7 @@ async function gather(ctx: ReconcileContext, namespace: string, poolName: string
     secrets,
     children,
     serviceMonitorCRD: ctx.serviceMonitorCRD,
+    certManagerCRD: ctx.certManagerCRD ?? false,
     bounce: ctx.bounce?.(namespace, poolName, domains) ?? new Map(),
     dns: ctx.dns ? await ctx.dns(domains) : new Map(),
     settings: ctx.settings,
@@ -105,12 +118,31 @@ async function gather(ctx: ReconcileContext, namespace: string, poolName: string
   return observed;
 }
 
+/**
+ * Issues the certificates tlsRequest() asks for, into observed.issued, where desiredState takes
+ * them. Done before each decision: after a create conflict the stored CA may not be the one a
+ * certificate was just signed with.
+ */
+async function issueCertificates(ctx: ReconcileContext, observed: Observed): Promise<void> {
+  delete observed.issued;
+  if (!observed.pool || !ctx.issuer) return;
+  const { resource: pool, problems } = withDefaults(observed.pool);
+  const request = problems.length ? undefined : tlsRequest(pool, observed);
+  if (!request) return;
+  const issued: IssuedTls = {};
+  if (request.ca) issued.ca = await ctx.issuer.ca(request.ca);
+  const ca = issued.ca ?? request.serving?.ca;
+  if (request.serving && ca) issued.serving = await ctx.issuer.serving(request.serving.request, ca);
+  observed.issued = issued;
+}
+
 export async function reconcilePool(
   ctx: ReconcileContext,
   namespace: string,
   poolName: string,
 ): Promise<{ observed: Observed; desired: Desired }> {
   const observed = await gather(ctx, namespace, poolName);
+  await issueCertificates(ctx, observed);
   let desired = desiredState(observed, ctx.generators);
   const byId = new Map(observed.children.map((c) => [id(c), c]));
   // A create answered 409 means the object exists and our cache has not seen it (a pass that ran
@@ -145,6 +177,7 @@ export async function reconcilePool(
         name,
         await ctx.client.request<V1Secret>('GET', objectPath('Secret', namespace, name), { verb: 'get' }),
       );
+    await issueCertificates(ctx, observed);
     desired = desiredState(observed, ctx.generators);
   }
   const wanted = new Set<string>([...desired.keep, ...desired.create.map(id)]);

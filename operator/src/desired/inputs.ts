@@ -1,4 +1,4 @@
-// The Secrets a pool references, checked before anything is built: a missing or malformed one
+// The Secrets a pool references (TLS aside: tls.ts), checked before anything is built: a missing or malformed one
 // is a condition on the pool, never a crash. Pure.
 import type { V1Secret } from '@kubernetes/client-node';
 import type { RelayPool } from '../api/types.ts';
@@ -75,20 +75,6 @@ export function poolInputs(pool: RelayPool, observed: Observed, gen: Generators)
   } else {
     out.create.push(adminTokensSecret(pool, { read: gen.password(), admin: gen.password() }) as KubeObject);
     out.events.push(`generated management API tokens in Secret ${tokensName}`);
-  }
-  if (spec.tls) {
-    const tls = observed.secrets.get(spec.tls.secretName);
-    if (!tls)
-      return { ...out, problem: blocked('SecretNotFound', `TLS Secret ${spec.tls.secretName} not found`) };
-    if (!tls.data?.['tls.crt'] || !tls.data['tls.key']) {
-      return {
-        ...out,
-        problem: blocked(
-          'SecretMalformed',
-          `TLS Secret ${spec.tls.secretName} needs the keys tls.crt and tls.key`,
-        ),
-      };
-    }
   }
   if ((spec.auth?.mode ?? 'Disabled') !== 'Disabled') {
     let users: Record<string, string>;

@@ -40,6 +40,15 @@ export const names = {
   /** The pool's shared handoff secret: generated once, never rewritten. */
   handoffSecret: (pool: string) => `${pool}-handoff`,
   dkimKey: (domainObject: string, selector: string) => `${domainObject}-dkim-${selector}`,
+  /** The pool's own CA (certificate and key), when the operator generates certificates. */
+  tlsCA: (pool: string) => `${pool}-tls-ca`,
+  /** The generated serving certificate the relays mount. */
+  tlsServing: (pool: string) => `${pool}-tls-generated`,
+  /** The public CA certificate (ca.crt) for clients to trust. */
+  caBundle: (pool: string) => `${pool}-ca`,
+  /** The cert-manager Certificate, and the Secret cert-manager fills for it. */
+  certificate: (pool: string) => `${pool}-tls`,
+  certManagerSecret: (pool: string) => `${pool}-tls-cert-manager`,
 };
 
 /** Keys of the admin-tokens Secret, which are also the token roles and names in the relay config. */

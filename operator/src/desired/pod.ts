@@ -22,6 +22,7 @@ import {
   names,
   selectorLabels,
 } from './meta.ts';
+import { tlsSecretName } from './tls.ts';
 
 export type PodOptions = {
   /** The pool with schema defaults applied. */
@@ -68,10 +69,11 @@ export function podTemplate(o: PodOptions): V1PodTemplateSpec {
       },
     },
   ];
-  if (spec.tls) {
+  const tlsSecret = tlsSecretName(o.pool);
+  if (tlsSecret) {
     configSources.push({
       secret: {
-        name: spec.tls.secretName,
+        name: tlsSecret,
         items: [
           { key: 'tls.crt', path: 'tls/tls.crt' },
           { key: 'tls.key', path: 'tls/tls.key' },

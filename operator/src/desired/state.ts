@@ -19,6 +19,7 @@ import { relaySecret } from './secret.ts';
 import { endpoint, headlessService, service } from './service.ts';
 import { serviceMonitor } from './servicemonitor.ts';
 import { statefulSet } from './statefulset.ts';
+import { resolveTls } from './tls.ts';
 import type { Desired, EventSpec, Generators, KubeObject, Observed, OwnKind } from './types.ts';
 import type { Condition } from '../api/types.ts';
 
@@ -155,6 +156,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
   const persistent = pool.spec.queue?.persistence !== undefined;
   const wanted = pool.spec.replicas ?? 2;
 
+  const tls = problems.length ? undefined : resolveTls(pool, observed);
   const inputs: PoolInputs = problems.length
     ? {
         problem: cond(
@@ -167,7 +169,18 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
         keep: [],
         events: [],
       }
-    : poolInputs(pool, observed, gen);
+    : tls?.problem
+      ? { problem: tls.problem, create: [], keep: [], events: [] }
+      : poolInputs(pool, observed, gen);
+  if (tls) {
+    // The certificate's own objects do not depend on the other inputs: a cert-manager Certificate
+    // must exist for its Secret to appear, even while the pool waits for that Secret.
+    desired.apply.push(...tls.apply);
+    desired.create.push(...tls.create);
+    desired.keep.push(...tls.keep);
+    if (tls.requeueAfterMs !== undefined) desired.requeueAfterMs = tls.requeueAfterMs;
+    if (tls.certificate) desired.certificate = tls.certificate;
+  }
   const poolConditions: ConditionInput[] = [];
   const domains = resolveDomains(observed, gen, inputs.problem?.message, pool.spec.delivery?.ehloName);
   const bound = domains.resolved.filter((d) => d.bound);
@@ -276,6 +289,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     );
   }
 
+  if (tls?.condition) poolConditions.push(tls.condition);
   const poolStatus: Record<string, unknown> = {
     observedGeneration: original.metadata.generation,
     conditions: mergeConditions(
@@ -293,10 +307,19 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     endpoint: endpoint(pool),
     adminTokensSecret: names.adminTokens(observed.poolName),
   };
+  if (tls?.status) poolStatus.tls = tls.status;
   status('RelayPool', observed.poolName, poolStatus);
   desired.events.push(
     ...transitionEvents(original, original.status?.conditions, poolStatus.conditions as Condition[]),
   );
+  const issued = tls?.certificate?.issued;
+  if (issued && tls?.status)
+    desired.events.push({
+      regarding: ref(original),
+      type: 'Normal',
+      reason: issued === 'Missing' ? 'CertificateIssued' : 'CertificateRenewed',
+      message: `serving certificate (${issued}) for ${(tls.status.dnsNames ?? []).join(', ')} in Secret ${tls.status.secretName}, valid until ${tls.status.notAfter}`,
+    });
   for (const message of inputs.events)
     desired.events.push({
       regarding: ref(original),

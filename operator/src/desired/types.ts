@@ -24,9 +24,34 @@ export type Observed = {
   bounce: Map<string, BounceMeasurement>;
   /** TXT answers per SendingDomain name; absent when DNS verification is off. */
   dns: Map<string, TxtAnswers>;
-  settings: { image: string; spfInclude?: string };
+  settings: { image: string; spfInclude?: string; tls?: TlsSettings };
+  /** Whether cert-manager's Certificate CRD (cert-manager.io/v1) is served. */
+  certManagerCRD?: boolean;
+  /** Certificates issued for this pass because tlsRequest() asked for them (desired/tls.ts). */
+  issued?: IssuedTls;
   now: Date;
 };
+
+/** Operator-wide settings of generated certificates (flags); defaults in desired/tls.ts. */
+export type TlsSettings = { validityMs?: number; caValidityMs?: number; clusterDomain?: string };
+
+export type PemPair = { cert: string; key: string };
+
+export type CertificateRequest = {
+  commonName: string;
+  /** Subject alternative names (serving certificates only). */
+  dnsNames: string[];
+  notBefore: Date;
+  notAfter: Date;
+};
+
+/** X.509 issuing: asynchronous (key generation off the event loop), so it runs before desiredState. */
+export type CertificateIssuer = {
+  ca(request: CertificateRequest): Promise<PemPair>;
+  serving(request: CertificateRequest, ca: PemPair): Promise<PemPair>;
+};
+
+export type IssuedTls = { ca?: PemPair; serving?: PemPair };
 
 /** Randomness and slow crypto, injected so desiredState stays a function of its inputs. */
 export type Generators = {
@@ -61,4 +86,11 @@ export type Desired = {
   suspend: { name: string; message: string }[];
   /** SendingDomains whose automatic suspension the user lifted: their annotation is removed. */
   resume: string[];
+  /** Reconcile the pool again after this long (a generated certificate's renewal time). */
+  requeueAfterMs?: number;
+  /** The certificate the relays serve, for metrics; issued: why one was issued this pass. */
+  certificate?: { notAfter: Date; issued?: RenewReason };
 };
+
+/** Why a generated serving certificate is (re)issued. */
+export type RenewReason = 'Missing' | 'Invalid' | 'Expiring' | 'NamesChanged' | 'IssuerChanged';

@@ -17,6 +17,7 @@ export const resources: Record<string, Resource> = {
   },
   NetworkPolicy: { prefix: '/apis/networking.k8s.io/v1', plural: 'networkpolicies', namespaced: true },
   ServiceMonitor: { prefix: '/apis/monitoring.coreos.com/v1', plural: 'servicemonitors', namespaced: true },
+  Certificate: { prefix: '/apis/cert-manager.io/v1', plural: 'certificates', namespaced: true },
   Lease: { prefix: '/apis/coordination.k8s.io/v1', plural: 'leases', namespaced: true },
   RelayPool: { prefix: '/apis/mailfleet.dev/v1alpha1', plural: 'relaypools', namespaced: true },
   SendingDomain: { prefix: '/apis/mailfleet.dev/v1alpha1', plural: 'sendingdomains', namespaced: true },
@@ -45,4 +46,5 @@ export const OWNED_KINDS = [
   'HorizontalPodAutoscaler',
   'NetworkPolicy',
   'ServiceMonitor',
+  'Certificate',
 ] as const;
