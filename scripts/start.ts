@@ -5,7 +5,7 @@
 // ConfigMap/Secret (test/helpers/operator/localpod.ts), delivering Direct through a dnsmasq that
 // answers every name with 127.0.0.1 to a local smtp-sink, and print swaks lines that work.
 // Ctrl-C stops everything.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,37 +39,6 @@ if (process.env.KUBECONFIG) {
   process.once('SIGINT', () => void stop());
   process.once('SIGTERM', () => void stop());
   await cp.kubectl(['apply', '-f', path.join(REPO_ROOT, 'crds/samples/namespace.yaml')]);
-  // A self-signed certificate for the sample pool's TLS Secret.
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailfleet-tls-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '7',
-      '-subj',
-      '/CN=mta.example.com',
-      '-keyout',
-      path.join(dir, 'tls.key'),
-      '-out',
-      path.join(dir, 'tls.crt'),
-    ],
-    { stdio: 'ignore' },
-  );
-  await cp.kubectl([
-    '-n',
-    'mail',
-    'create',
-    'secret',
-    'tls',
-    'transactional-tls',
-    `--cert=${path.join(dir, 'tls.crt')}`,
-    `--key=${path.join(dir, 'tls.key')}`,
-  ]);
   // The sample pool keeps its spool on PersistentVolumes; kwok has no provisioner, so offer some.
   for (let i = 0; i < 4; i++) {
     await cp.kubectl(['apply', '-f', '-'], {
@@ -108,6 +77,9 @@ if (process.env.KUBECONFIG) {
   const user = b64(creds.data.username);
   const password = b64(creds.data.password);
   say(`\nSMTP credentials (Secret mail/transactional-credentials): user ${user}`);
+  say(
+    `TLS: the operator's certificate for ${(pool.status.tls?.dnsNames ?? []).join(', ')} (until ${pool.status.tls?.notAfter}); clients trust ca.crt of ConfigMap mail/${pool.status.tls?.caConfigMap}`,
+  );
   say(
     `Inside a cluster: swaks --server ${pool.status.endpoint.host}:587 --tls --auth-user ${user} --auth-password '<password>' --from app@example.com --to you@example.net`,
   );

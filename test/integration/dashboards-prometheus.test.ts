@@ -135,19 +135,8 @@ before(async () => {
   const deployment = chart.find((m) => m.kind === 'Deployment');
   assert.ok(serviceAccount && deployment);
 
-  // The samples, as operator-pool.test.ts applies them: the TLS Secret the pool references, and no
-  // persistent queue (kwok has no storage).
+  // The samples, as operator-pool.test.ts applies them: no persistent queue (kwok has no storage).
   await k(['apply', '-f', path.join(REPO_ROOT, 'crds/samples/namespace.yaml')]);
-  await k([
-    '-n',
-    NS,
-    'create',
-    'secret',
-    'generic',
-    'transactional-tls',
-    '--from-literal=tls.crt=CERT',
-    '--from-literal=tls.key=KEY',
-  ]);
   const pool = JSON.parse(
     (
       await k([

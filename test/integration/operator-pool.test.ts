@@ -18,18 +18,8 @@ const json = async (args: string[]) =>
 before(async () => {
   cp = await startCluster();
   await k(['apply', '-f', path.join(REPO_ROOT, 'crds/samples/namespace.yaml')]);
-  // The sample pool references a TLS Secret and asks for persistence: give it both the Secret
-  // and (kwok has no storage) an emptyDir spool.
-  await k([
-    '-n',
-    'mail',
-    'create',
-    'secret',
-    'generic',
-    'transactional-tls',
-    '--from-literal=tls.crt=CERT',
-    '--from-literal=tls.key=KEY',
-  ]);
+  // The sample pool asks for persistence: kwok has no storage, so the test drops it (an emptyDir
+  // spool). Its certificate is the operator's (tls: {}): no Secret to make first.
   operator = await startOperator(cp, 'op-a');
 });
 
@@ -69,6 +59,9 @@ test('the samples become Ready with every child', async () => {
     'poddisruptionbudget/transactional',
     'secret/example-com-dkim-mf2026',
     'secret/news-example-com-dkim-news2026',
+    'secret/transactional-tls-ca',
+    'secret/transactional-tls-generated',
+    'configmap/transactional-ca',
   ]) {
     await k(['-n', 'mail', 'get', child]);
   }

@@ -15,7 +15,15 @@ import {
   validityPeriod,
 } from './tls.ts';
 import type { PemPair } from './types.ts';
-import { NOW, observed, relayPool, secret, secrets } from '../../../test/helpers/operator/fixtures.ts';
+import { desiredState } from './state.ts';
+import {
+  NOW,
+  fakeGenerators,
+  observed,
+  relayPool,
+  secret,
+  secrets,
+} from '../../../test/helpers/operator/fixtures.ts';
 
 const DAY = 86_400_000;
 const at = (ms: number) => new Date(NOW.getTime() + ms);
@@ -293,6 +301,7 @@ test('cert-manager: a clear condition without its CRDs; with them, a Certificate
   assert.equal(certificate.metadata.name, 'transactional-tls');
   assert.equal(certificate.spec.secretName, 'transactional-tls-cert-manager');
   assert.deepEqual(certificate.spec.dnsNames, [...NAMES, 'smtp.example.com']);
+  assert.deepEqual(certificate.spec.privateKey, { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' });
   assert.deepEqual(certificate.spec.issuerRef, {
     name: 'letsencrypt',
     kind: 'ClusterIssuer',
@@ -335,5 +344,68 @@ test("the user's Secret: read, never written; its names and expiry shown when it
       assert.deepEqual(r.status?.dnsNames, NAMES);
       assert.equal(r.certificate?.notAfter.getTime(), at(90 * DAY).getTime());
     }
+  }
+});
+
+test('the pool CA is kept (not pruned) when the pool switches to another source or turns TLS off', async () => {
+  const { ca } = await material();
+  const stored = secrets(tlsSecretOf('transactional-tls-ca', ca), tlsSecretOf('mine', ca));
+  for (const spec of [{ tls: { secretName: 'mine' } }, { tls: { issuerRef: { name: 'le' } } }, {}]) {
+    const pool = relayPool(spec);
+    const r = resolveTls(pool, observed({ pool, secrets: stored, certManagerCRD: true }));
+    assert.ok(r.keep.includes('Secret/transactional-tls-ca'), JSON.stringify(spec));
+  }
+});
+
+test('the pool reports its certificate: status.tls, TLSReady, an Event per issue, a requeue at the renewal time', async () => {
+  const { ca, serving } = await material();
+  const pool = relayPool({ tls: {} });
+  const renewed = await issueServing(
+    {
+      commonName: 'transactional.mail.svc',
+      dnsNames: NAMES,
+      notBefore: at(60 * DAY),
+      notAfter: at(150 * DAY),
+    },
+    ca,
+  );
+  const cases = [
+    { name: 'first issue', o: observed({ pool, issued: { ca, serving } }), event: 'CertificateIssued' },
+    {
+      name: 'renewal',
+      o: observed({
+        pool,
+        secrets: secrets(
+          tlsSecretOf('transactional-tls-ca', ca),
+          tlsSecretOf('transactional-tls-generated', serving),
+        ),
+        issued: { serving: renewed },
+        now: at(60 * DAY),
+      }),
+      event: 'CertificateRenewed',
+    },
+    {
+      name: 'kept',
+      o: observed({
+        pool,
+        secrets: secrets(
+          tlsSecretOf('transactional-tls-ca', ca),
+          tlsSecretOf('transactional-tls-generated', serving),
+        ),
+      }),
+      event: undefined,
+    },
+  ];
+  for (const c of cases) {
+    const d = desiredState(c.o, fakeGenerators());
+    const status = d.statuses.find((s) => s.kind === 'RelayPool')?.status as {
+      tls?: { dnsNames?: string[] };
+      conditions: { type: string; status: string }[];
+    };
+    assert.deepEqual(status.tls?.dnsNames, NAMES, c.name);
+    assert.equal(status.conditions.find((x) => x.type === 'TLSReady')?.status, 'True', c.name);
+    const reasons = d.events.map((e) => e.reason).filter((r) => r.startsWith('Certificate'));
+    assert.deepEqual(reasons, c.event ? [c.event] : [], c.name);
+    assert.ok((d.requeueAfterMs ?? 0) > 0, c.name);
   }
 });

@@ -328,6 +328,16 @@ function served(
 }
 
 export function resolveTls(pool: RelayPool, observed: Observed): TlsResolution {
+  const resolution = resolveSource(pool, observed);
+  // The pool's CA outlives a switch to another source (or to no TLS): the ca.crt clients were
+  // given stays valid if the pool comes back to generated certificates.
+  const ca = `Secret/${names.tlsCA(pool.metadata.name ?? '')}`;
+  if (observed.secrets.has(names.tlsCA(pool.metadata.name ?? '')) && !resolution.keep.includes(ca))
+    resolution.keep.push(ca);
+  return resolution;
+}
+
+function resolveSource(pool: RelayPool, observed: Observed): TlsResolution {
   const source = tlsSource(pool);
   const poolName = pool.metadata.name ?? '';
   if (!source) return { apply: [], create: [], keep: [] };

@@ -4,7 +4,7 @@
 // several "pods" share one host). Used by `npm start` and the operator-relay integration test.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { ControlPlane } from '../../controlplane/cluster.ts';
@@ -43,6 +43,12 @@ export type LocalRelay = {
   proc: ChildProcess;
   logs: string[];
   metricsUrl: string;
+  /**
+   * What the kubelet does when a mounted ConfigMap or Secret changes: each changed volume is
+   * written anew and swapped in at once (the `..data` symlink), never file by file. Returns the
+   * number of volumes that changed. The rewritten relay.local.yaml is not touched.
+   */
+  refresh(): Promise<number>;
   stop(): Promise<void>;
 };
 
@@ -126,17 +132,51 @@ export async function runPodLocally(
   const root = await tempDir(`pod-${pod.metadata.name}`);
   // mountPath -> local directory; every volume becomes files or an empty directory under root.
   const mounts = new Map<string, string>();
+  // Volumes with files (ConfigMap, Secret, projected), laid out as the kubelet does: the files in
+  // a generation directory, `..data` pointing at it, each top-level entry a symlink through `..data`.
+  const projected: { local: string; volume: Volume; files: Map<string, Buffer>; generation: number }[] = [];
+  const project = async (entry: (typeof projected)[number]) => {
+    const generationDir = `..${entry.generation}`;
+    for (const [file, content] of entry.files) {
+      const target = path.join(entry.local, generationDir, file);
+      await mkdir(path.dirname(target), { recursive: true });
+      await writeFile(target, content, { mode: 0o600 });
+    }
+    await symlink(generationDir, path.join(entry.local, '..data_tmp'));
+    await rename(path.join(entry.local, '..data_tmp'), path.join(entry.local, '..data'));
+    for (const top of new Set([...entry.files.keys()].map((f) => f.split('/')[0] ?? f)))
+      await symlink(path.join('..data', top), path.join(entry.local, top)).catch(
+        (error: NodeJS.ErrnoException) => {
+          if (error.code !== 'EEXIST') throw error;
+        },
+      );
+  };
   for (const mount of container.volumeMounts ?? []) {
     const local = path.join(root, mount.mountPath);
     await mkdir(local, { recursive: true });
     mounts.set(mount.mountPath, local);
     const volume = pod.spec.volumes?.find((v) => v.name === mount.name);
-    if (!volume) continue; // a PVC from a StatefulSet's volumeClaimTemplates: an empty directory
-    for (const [file, content] of await volumeFiles(cp, namespace, volume)) {
-      await mkdir(path.dirname(path.join(local, file)), { recursive: true });
-      await writeFile(path.join(local, file), content, { mode: 0o600 });
-    }
+    // A PVC from a StatefulSet's volumeClaimTemplates, or an emptyDir: an empty directory.
+    if (!volume || !(volume.projected || volume.configMap || volume.secret)) continue;
+    const entry = { local, volume, files: await volumeFiles(cp, namespace, volume), generation: 1 };
+    projected.push(entry);
+    await project(entry);
   }
+  const refresh = async () => {
+    let changed = 0;
+    for (const entry of projected) {
+      const files = await volumeFiles(cp, namespace, entry.volume);
+      const same =
+        files.size === entry.files.size &&
+        [...files].every(([file, content]) => entry.files.get(file)?.equals(content));
+      if (same) continue;
+      entry.files = files;
+      entry.generation += 1;
+      await project(entry);
+      changed += 1;
+    }
+    return changed;
+  };
   const localPath = (p: string) => {
     for (const [mountPath, local] of mounts)
       if (p === mountPath || p.startsWith(`${mountPath}/`)) return local + p.slice(mountPath.length);
@@ -208,6 +248,7 @@ export async function runPodLocally(
     proc,
     logs,
     metricsUrl: `http://127.0.0.1:${ports.http}/metrics`,
+    refresh,
     stop: () => stopProcess(proc, 'SIGTERM'),
   };
 }
