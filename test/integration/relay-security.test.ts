@@ -566,6 +566,53 @@ describe('certificate rotation', () => {
     await rename(join(dir, 'new.crt'), join(dir, 'tls.crt'));
     await waitFor(async () => (await subject()).cn === 'rotated.relay.test', 10000, 'the new certificate');
   });
+  test('a key that does not match its certificate is refused on reload: the pair in force keeps serving', async () => {
+    const dir = await tempDir('certs-mismatch');
+    cleanups.push(() => removeDir(dir));
+    await copyFile(TEST_CERT, join(dir, 'tls.crt'));
+    await copyFile(TEST_KEY, join(dir, 'tls.key'));
+    const tlsRelay = await startRelay(
+      relayConfig(join(dir, 'spool'), upstream.port, {
+        listeners: { smtp: { enabled: false }, smtps: { enabled: true, host: '127.0.0.1', port: 0 } },
+        tls: { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), minVersion: 'TLSv1.3' },
+      }),
+    );
+    cleanups.push(() => tlsRelay.stop());
+    const subject = async () => {
+      const { client } = await RawSmtp.open(tlsRelay.ports.smtps!, { tls: true });
+      const cn = String((client.socket as TLSSocket).getPeerCertificate().subject?.CN);
+      client.close();
+      return cn;
+    };
+    const made = spawnSync('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=rotated.relay.test',
+      '-keyout',
+      join(dir, 'new.key'),
+      '-out',
+      join(dir, 'new.crt'),
+    ]);
+    assert.equal(made.status, 0, String(made.stderr));
+    // The key first, as a Secret edited in two steps would be.
+    await rename(join(dir, 'new.key'), join(dir, 'tls.key'));
+    await waitFor(
+      async () => (await tlsRelay.metric('mailfleet_relay_config_reloads_total', { result: 'failure' })) > 0,
+      10000,
+      'the reload refused',
+    );
+    assert.equal(await subject(), 'localhost', 'the old pair still serves');
+    await rename(join(dir, 'new.crt'), join(dir, 'tls.crt'));
+    await waitFor(async () => (await subject()) === 'rotated.relay.test', 10000, 'the new pair');
+  });
   test('a client limited to TLS 1.2 is refused when tls.minVersion is TLSv1.3', async () => {
     const dir = await tempDir('tls13');
     cleanups.push(() => removeDir(dir));

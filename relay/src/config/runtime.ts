@@ -2,6 +2,7 @@
 // (users, TLS key/certificate, smarthost credentials). Built whole, or not at all: a reload that
 // fails anywhere leaves the previous RuntimeConfig in place.
 import { readFile } from 'node:fs/promises';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { parse } from 'yaml';
 import type { ConfigError, RelayConfig } from './types.ts';
 import { loadConfigFile } from './load.ts';
@@ -63,7 +64,14 @@ export async function loadRuntime(configPath: string, options: ValidateOptions):
       errors.push({ path: 'tls.keyFile', message: 'not a PEM private key' });
     if (cert && !cert.includes('CERTIFICATE'))
       errors.push({ path: 'tls.certFile', message: 'not a PEM certificate' });
-    if (key && cert) runtime.tls = { key, cert };
+    if (key && cert && key.includes('PRIVATE KEY') && cert.includes('CERTIFICATE')) {
+      // A key that does not belong to the certificate is taken silently by the listener (OpenSSL
+      // drops the mismatched key) and every TLS handshake then fails. Refused here, the reload
+      // keeps the pair in force: a Secret edited key first, certificate second, never breaks TLS.
+      const problem = pairProblem(key, cert);
+      if (problem) errors.push({ path: 'tls.keyFile', message: problem });
+      else runtime.tls = { key, cert };
+    }
   }
   const credentialsFile = config.delivery.smarthost?.credentialsFile;
   if (credentialsFile) {
@@ -117,4 +125,15 @@ export function parseCredentials(text: string): { user: string; pass: string } |
   const colon = trimmed.indexOf(':');
   if (colon <= 0 || trimmed.includes('\n')) return undefined;
   return { user: trimmed.slice(0, colon), pass: trimmed.slice(colon + 1) };
+}
+
+/** Why a PEM key and certificate cannot serve together (undefined: they can). */
+function pairProblem(key: Buffer, cert: Buffer): string | undefined {
+  try {
+    return new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))
+      ? undefined
+      : 'does not belong to the certificate in tls.certFile';
+  } catch (err) {
+    return `key or certificate unreadable: ${(err as Error).message}`;
+  }
 }
