@@ -23,6 +23,10 @@ const USAGE = `usage: mailfleet operator [options]
   --identity <id>            default the host name
   --image <ref>              relay image when a pool sets none (default $MAILFLEET_IMAGE)
   --spf-include <host>       recommended SPF include
+  --operator-namespace <ns>  admitted to the relays' management port by their NetworkPolicy
+                             (default $POD_NAMESPACE)
+  --monitoring-namespaces <a,b>
+                             also admitted there: where Prometheus runs (default: none)
   --workers <n>              concurrent reconciles (default 4)
   --resync <seconds>         reconcile every pool again this often (default 300)
   --batch-ms <ms>            a changed pool waits this long for more changes before its
@@ -54,6 +58,8 @@ export async function main(args: string[]): Promise<void> {
       identity: { type: 'string', default: `${hostname()}-${process.pid}` },
       image: { type: 'string', default: process.env.MAILFLEET_IMAGE ?? 'ghcr.io/mailfleet/mailfleet:latest' },
       'spf-include': { type: 'string' },
+      'operator-namespace': { type: 'string', default: process.env.POD_NAMESPACE ?? '' },
+      'monitoring-namespaces': { type: 'string', default: '' },
       workers: { type: 'string', default: '4' },
       resync: { type: 'string', default: '300' },
       'batch-ms': { type: 'string', default: '1000' },
@@ -95,6 +101,11 @@ export async function main(args: string[]): Promise<void> {
     namespaces: values.namespaces.split(',').filter(Boolean),
     image: values.image,
     ...(values['spf-include'] ? { spfInclude: values['spf-include'] } : {}),
+    managementNamespaces: [
+      ...new Set(
+        [values['operator-namespace'], ...values['monitoring-namespaces'].split(',')].filter(Boolean),
+      ),
+    ],
     workers: Number(values.workers),
     resyncSeconds: Number(values.resync),
     batchMs: Number(values['batch-ms']),

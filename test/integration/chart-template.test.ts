@@ -142,6 +142,9 @@ describe('helm template', () => {
     );
     assert.ok(container.args.includes('--leader-elect=true'));
     assert.ok(container.args.includes('--lease-namespace=mailfleet-system'));
+    // The relays' NetworkPolicies admit the management port from these namespaces only.
+    assert.ok(container.args.includes('--operator-namespace=mailfleet-system'));
+    assert.ok(container.args.includes('--monitoring-namespaces=monitoring'));
     assert.equal(container.securityContext.readOnlyRootFilesystem, true);
     assert.equal(container.securityContext.allowPrivilegeEscalation, false);
     assert.deepEqual(container.securityContext.capabilities.drop, ['ALL']);
@@ -194,6 +197,17 @@ describe('helm template', () => {
         assert.equal(named.length, 3, named.join(' '));
         for (const image of named) assert.equal(image, c.image);
       });
+  });
+
+  test('relays.networkPolicy.monitoringNamespaces reaches the operator as one flag, or none', () => {
+    const args = (values: string[]) =>
+      (one(render(values), 'Deployment').spec?.template.spec.containers[0].args as string[]).filter((a) =>
+        a.startsWith('--monitoring-namespaces'),
+      );
+    assert.deepEqual(args(['--set', 'relays.networkPolicy.monitoringNamespaces={prom,obs}']), [
+      '--monitoring-namespaces=prom,obs',
+    ]);
+    assert.deepEqual(args(['--set', 'relays.networkPolicy.monitoringNamespaces=null']), []);
   });
 
   test('more than one replica without leader election is refused', () => {

@@ -362,11 +362,19 @@ const relayPoolSpec = obj(
       { default: {}, tsType: 'MonitoringSpec' },
     ),
     networkPolicy: obj(
-      'A NetworkPolicy admitting only the listeners and metrics, and only DNS and SMTP egress.',
+      'A NetworkPolicy admitting only the listeners (from client networks), the management port (from the operator and monitoring), handoff between the relays of the pool, and only DNS and SMTP egress.',
       {
-        enabled: bool('Create the NetworkPolicy.', { default: false }),
+        enabled: bool('Create the NetworkPolicy.', { default: true }),
         metricsFrom: cidrList(
-          'Extra networks allowed to reach the metrics port 8080 (default: any pod in the namespace).',
+          "Networks allowed to reach the management port 8080 besides the pods of the operator's namespace, the operator's --monitoring-namespaces and managementNamespaces: a Prometheus outside the cluster, the API server's addresses for `mailfleet queue` through the pod proxy.",
+        ),
+        managementNamespaces: arr(
+          "Namespaces whose pods may reach the management port 8080 (for example where Prometheus runs), in addition to the operator's own and its --monitoring-namespaces.",
+          str('A namespace name.', { maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' }),
+          { maxItems: 64 },
+        ),
+        clientsFrom: cidrList(
+          'Networks allowed to reach the SMTP listeners. Default: allowedNetworks when auth.mode is Disabled (nobody else can relay); anywhere otherwise (authenticated clients may come from anywhere).',
         ),
       },
       { default: {}, tsType: 'NetworkPolicySpec' },

@@ -165,12 +165,16 @@ export interface MonitoringSpec {
   interval?: string;
 }
 
-/** A NetworkPolicy admitting only the listeners and metrics, and only DNS and SMTP egress. */
+/** A NetworkPolicy admitting only the listeners (from client networks), the management port (from the operator and monitoring), handoff between the relays of the pool, and only DNS and SMTP egress. */
 export interface NetworkPolicySpec {
-  /** Create the NetworkPolicy. Default: false. */
+  /** Create the NetworkPolicy. Default: true. */
   enabled?: boolean;
-  /** Extra networks allowed to reach the metrics port 8080 (default: any pod in the namespace). */
+  /** Networks allowed to reach the management port 8080 besides the pods of the operator's namespace, the operator's --monitoring-namespaces and managementNamespaces: a Prometheus outside the cluster, the API server's addresses for `mailfleet queue` through the pod proxy. */
   metricsFrom?: Array<string>;
+  /** Namespaces whose pods may reach the management port 8080 (for example where Prometheus runs), in addition to the operator's own and its --monitoring-namespaces. */
+  managementNamespaces?: Array<string>;
+  /** Networks allowed to reach the SMTP listeners. Default: allowedNetworks when auth.mode is Disabled (nobody else can relay); anywhere otherwise (authenticated clients may come from anywhere). */
+  clientsFrom?: Array<string>;
 }
 
 /** Desired state of a fleet of SMTP relays. */
@@ -207,7 +211,7 @@ export interface RelayPoolSpec {
   autoscaling?: AutoscalingSpec;
   /** Prometheus integration. Default: {}. */
   monitoring?: MonitoringSpec;
-  /** A NetworkPolicy admitting only the listeners and metrics, and only DNS and SMTP egress. Default: {}. */
+  /** A NetworkPolicy admitting only the listeners (from client networks), the management port (from the operator and monitoring), handoff between the relays of the pool, and only DNS and SMTP egress. Default: {}. */
   networkPolicy?: NetworkPolicySpec;
 }
 

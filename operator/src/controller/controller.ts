@@ -35,6 +35,8 @@ export type ControllerOptions = {
   namespaces: string[];
   image: string;
   spfInclude?: string;
+  /** Namespaces admitted to every relay's management port by its NetworkPolicy (operator's, monitoring). */
+  managementNamespaces?: string[];
   workers?: number;
   /** A changed pool waits this long for more changes before its reconcile (WorkQueue batchMs). */
   batchMs?: number;
@@ -379,6 +381,7 @@ export class Controller {
         image: this.#o.image,
         ...(this.#o.spfInclude ? { spfInclude: this.#o.spfInclude } : {}),
         ...(this.#o.tls ? { tls: this.#o.tls } : {}),
+        managementNamespaces: this.#o.managementNamespaces ?? [],
       },
     };
     const scraper = this.scraper;

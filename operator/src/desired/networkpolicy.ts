@@ -1,5 +1,6 @@
-// Only the listeners and the metrics port in; only DNS and SMTP (or the smarthost) out; the
-// handoff port between relays of the same pool, both ways.
+// On by default. In: the listeners from the client networks, the management port from the
+// operator's and the monitoring namespaces (and listed CIDRs) only, the handoff port from relays of
+// the same pool. Out: DNS, SMTP (or the smarthost), and the handoff port to relays of the pool.
 import type {
   V1NetworkPolicy,
   V1NetworkPolicyIngressRule,
@@ -9,12 +10,38 @@ import type { RelayPool } from '../api/types.ts';
 import { HANDOFF_PORT, HTTP_PORT, childMeta, names, selectorLabels } from './meta.ts';
 import { listenerPorts } from './pod.ts';
 
-export function networkPolicy(pool: RelayPool): V1NetworkPolicy | undefined {
-  if (!pool.spec.networkPolicy?.enabled) return undefined;
+export type NetworkPolicyOptions = {
+  /** The pool with schema defaults applied. */
+  pool: RelayPool;
+  /** The operator's namespace and its --monitoring-namespaces (every pool admits them). */
+  managementNamespaces: string[];
+};
+
+const namespacePeer = (namespace: string): V1NetworkPolicyPeer => ({
+  namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } },
+});
+
+/**
+ * Who may open an SMTP session: clientsFrom when set; else allowedNetworks when AUTH is off (no one
+ * else could relay); undefined (anyone) when clients may authenticate, as they come from anywhere.
+ */
+export function listenerSources(pool: RelayPool): string[] | undefined {
+  const spec = pool.spec;
+  if (spec.networkPolicy?.clientsFrom?.length) return [...spec.networkPolicy.clientsFrom];
+  if ((spec.auth?.mode ?? 'Disabled') === 'Disabled') return [...(spec.allowedNetworks ?? [])];
+  return undefined;
+}
+
+export function networkPolicy(o: NetworkPolicyOptions): V1NetworkPolicy | undefined {
+  const { pool } = o;
+  if (!(pool.spec.networkPolicy?.enabled ?? true)) return undefined;
   const poolName = pool.metadata.name ?? '';
-  const metricsFrom: V1NetworkPolicyPeer[] = [
-    { podSelector: {} },
-    ...(pool.spec.networkPolicy.metricsFrom ?? []).map((cidr) => ({ ipBlock: { cidr } })),
+  const namespaces = [
+    ...new Set([...o.managementNamespaces, ...(pool.spec.networkPolicy?.managementNamespaces ?? [])]),
+  ];
+  const managementFrom: V1NetworkPolicyPeer[] = [
+    ...namespaces.sort().map(namespacePeer),
+    ...(pool.spec.networkPolicy?.metricsFrom ?? []).map((cidr) => ({ ipBlock: { cidr } })),
   ];
   const delivery = pool.spec.delivery ?? {};
   const smtpPorts =
@@ -25,6 +52,23 @@ export function networkPolicy(pool: RelayPool): V1NetworkPolicy | undefined {
   const samePool: V1NetworkPolicyPeer[] = [{ podSelector: { matchLabels: selectorLabels(poolName) } }];
   const handoffPort = [{ protocol: 'TCP', port: HANDOFF_PORT as never }];
   const peerPorts = listenerPorts(pool).map((p) => p.port);
+  const listenerPortList = listenerPorts(pool).map((p) => ({ protocol: 'TCP', port: p.port as never }));
+  const clients = listenerSources(pool);
+  // A rule's `from` that is absent or empty admits everyone, so "no source" means no rule at all.
+  // The wire name is `from`; the client library's model calls it `_from`.
+  const ingress: V1NetworkPolicyIngressRule[] = [];
+  if (clients === undefined) ingress.push({ ports: listenerPortList });
+  else if (clients.length > 0)
+    ingress.push({
+      from: clients.map((cidr) => ({ ipBlock: { cidr } })),
+      ports: listenerPortList,
+    } as V1NetworkPolicyIngressRule);
+  if (managementFrom.length > 0)
+    ingress.push({
+      from: managementFrom,
+      ports: [{ protocol: 'TCP', port: HTTP_PORT as never }],
+    } as V1NetworkPolicyIngressRule);
+  ingress.push({ from: samePool, ports: handoffPort } as V1NetworkPolicyIngressRule);
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
@@ -32,15 +76,7 @@ export function networkPolicy(pool: RelayPool): V1NetworkPolicy | undefined {
     spec: {
       podSelector: { matchLabels: selectorLabels(poolName) },
       policyTypes: ['Ingress', 'Egress'],
-      ingress: [
-        { ports: listenerPorts(pool).map((p) => ({ protocol: 'TCP', port: p.port as never })) },
-        // The wire name is `from`; the client library's model calls it `_from`.
-        {
-          from: metricsFrom,
-          ports: [{ protocol: 'TCP', port: HTTP_PORT as never }],
-        } as V1NetworkPolicyIngressRule,
-        { from: samePool, ports: handoffPort } as V1NetworkPolicyIngressRule,
-      ],
+      ingress,
       egress: [
         {
           ports: [

@@ -4,8 +4,6 @@ import { endpoint, headlessService, service } from './service.ts';
 import { podDisruptionBudget } from './pdb.ts';
 import { horizontalPodAutoscaler } from './hpa.ts';
 import { serviceMonitor } from './servicemonitor.ts';
-import { networkPolicy } from './networkpolicy.ts';
-import { selectorLabels } from './meta.ts';
 import { relayPool } from '../../../test/helpers/operator/fixtures.ts';
 import { withDefaults } from '../api/defaults.ts';
 import type { RelayPoolSpec } from '../api/types.ts';
@@ -107,49 +105,4 @@ test('ServiceMonitor only when asked for and the CRD exists', async (t) => {
       }
     });
   }
-});
-
-test('NetworkPolicy admits listeners and metrics, lets out DNS and SMTP', () => {
-  assert.equal(networkPolicy(pool()), undefined);
-  const np = networkPolicy(
-    pool({
-      networkPolicy: { enabled: true, metricsFrom: ['10.1.0.0/16'] },
-      delivery: { mode: 'Smarthost', smarthost: { host: 'up.example', port: 2525 } },
-    }),
-  );
-  const ingress = np?.spec?.ingress ?? [];
-  assert.deepEqual(
-    ingress[0]?.ports?.map((p) => p.port),
-    [25],
-  );
-  const metrics = ingress[1] as unknown as { from: unknown[]; ports: { port: number }[] };
-  assert.deepEqual(
-    metrics.ports.map((p) => p.port),
-    [8080],
-  );
-  assert.deepEqual(metrics.from[1], { ipBlock: { cidr: '10.1.0.0/16' } });
-  assert.deepEqual(
-    np?.spec?.egress?.[0]?.ports?.map((p) => `${p.protocol}/${p.port}`),
-    ['UDP/53', 'TCP/53'],
-  );
-  assert.deepEqual(
-    np?.spec?.egress?.[1]?.ports?.map((p) => p.port),
-    [2525, 25],
-  );
-  assert.deepEqual(np?.spec?.policyTypes, ['Ingress', 'Egress']);
-  // The handoff port: only relays of the same pool, in and out; no public listener rule names it.
-  const samePool = [{ podSelector: { matchLabels: selectorLabels('transactional') } }];
-  const handoffIn = ingress[2] as unknown as { from: unknown[]; ports: { port: number }[] };
-  assert.deepEqual(handoffIn.from, samePool);
-  assert.deepEqual(
-    handoffIn.ports.map((p) => p.port),
-    [2526],
-  );
-  assert.ok(!ingress[0]?.ports?.some((p) => p.port === 2526));
-  const handoffOut = np?.spec?.egress?.[2] as unknown as { to: unknown[]; ports: { port: number }[] };
-  assert.deepEqual(handoffOut.to, samePool);
-  assert.deepEqual(
-    handoffOut.ports.map((p) => p.port),
-    [2526],
-  );
 });

@@ -44,6 +44,7 @@ test('a new pool: every child, generated secrets, pool waiting for its relays', 
   assert.deepEqual(kinds(d.apply), [
     'ConfigMap/transactional-config',
     'Deployment/transactional',
+    'NetworkPolicy/transactional',
     'PodDisruptionBudget/transactional',
     'Secret/transactional-relay',
     'Service/transactional',

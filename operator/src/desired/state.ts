@@ -263,7 +263,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
       podDisruptionBudget(pool),
       horizontalPodAutoscaler(pool),
       serviceMonitor(pool, observed.serviceMonitorCRD),
-      networkPolicy(pool),
+      networkPolicy({ pool, managementNamespaces: observed.settings.managementNamespaces ?? [] }),
     ];
     for (const child of optional) if (child) desired.apply.push(child as KubeObject);
     for (const d of domains.resolved) {

@@ -24,7 +24,16 @@ export type Observed = {
   bounce: Map<string, BounceMeasurement>;
   /** TXT answers per SendingDomain name; absent when DNS verification is off. */
   dns: Map<string, TxtAnswers>;
-  settings: { image: string; spfInclude?: string; tls?: TlsSettings };
+  settings: {
+    image: string;
+    spfInclude?: string;
+    tls?: TlsSettings;
+    /**
+     * Namespaces whose pods the relays' NetworkPolicy admits to the management port: the operator's
+     * own and the monitoring namespaces (operator flags, the same for every pool).
+     */
+    managementNamespaces?: string[];
+  };
   /** Whether cert-manager's Certificate CRD (cert-manager.io/v1) is served. */
   certManagerCRD?: boolean;
   /** Certificates issued for this pass because tlsRequest() asked for them (desired/tls.ts). */
