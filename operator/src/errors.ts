@@ -7,6 +7,7 @@ export const errorCodes = {
   API_INVALID: 'the API server rejected the object (422)',
   API_THROTTLED: 'the API server asked us to slow down (429)',
   API_UNAVAILABLE: 'the API server failed or is unreachable (5xx, connection error)',
+  NOT_OWNED: 'an object of the name a pool needs exists and is not controlled by that pool',
   LEADERSHIP_LOST: 'this process no longer leads: the request was not sent or was cut off',
   KEY_GENERATION: 'generating a DKIM key or password failed',
   INTERNAL: 'a bug: an unexpected exception',

@@ -8,6 +8,8 @@ const BASE_MS: Record<ErrorCode, number> = {
   API_INVALID: 30_000,
   API_THROTTLED: 2_000,
   API_UNAVAILABLE: 1_000,
+  // Someone else's object under our name: it takes a person to move it.
+  NOT_OWNED: 30_000,
   // The process is on its way out; the delay only matters if it is not.
   LEADERSHIP_LOST: 60_000,
   KEY_GENERATION: 5_000,

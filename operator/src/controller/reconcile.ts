@@ -4,7 +4,10 @@ import type { V1Secret } from '@kubernetes/client-node';
 import type { KubeClient } from '../kube/client.ts';
 import type { Writer } from '../kube/writer.ts';
 import type { Logger } from '../log.ts';
-import { OperatorError } from '../errors.ts';
+import { OperatorError, errorCode } from '../errors.ts';
+import type { ErrorCode } from '../errors.ts';
+import { controlledBy, mustRecreateStatefulSet } from '../desired/ownership.ts';
+import type { WriteProblem } from '../desired/ownership.ts';
 import { desiredState } from '../desired/state.ts';
 import type {
   CertificateIssuer,
@@ -182,31 +185,36 @@ export async function reconcilePool(
   }
   const wanted = new Set<string>([...desired.keep, ...desired.create.map(id)]);
   for (const object of desired.apply) wanted.add(id(object));
+  const poolUid = observed.pool?.metadata.uid;
   const changed = desired.apply
     .map(withAppliedHash)
     .filter((hashed) => needsApply(hashed, byId.get(id(hashed))));
-  // What the pods mount is applied before the workload that mounts it.
+  const problems: (WriteProblem & { code: ErrorCode })[] = [];
+  // What the pods mount is applied before the workload that mounts it; a mounted object that could
+  // not be written holds the workload back (its pods would roll to a config that is not there).
   const mounted = (o: KubeObject) => o.kind === 'ConfigMap' || o.kind === 'Secret';
-  for (const batch of [changed.filter(mounted), changed.filter((o) => !mounted(o))])
-    await Promise.all(
-      batch.map(async (hashed) => {
-        await ctx.writer.apply(hashed);
-        ctx.log.info('applied', {
-          kind: hashed.kind,
-          name: hashed.metadata?.name,
-          hash: hashed.metadata?.annotations?.[APPLIED_HASH],
-        });
-      }),
+  for (const batch of [changed.filter(mounted), changed.filter((o) => !mounted(o))]) {
+    if (problems.length) break;
+    const found = await Promise.all(
+      batch.map((hashed) => applyChild(ctx, namespace, poolUid, hashed, byId.get(id(hashed)))),
     );
-  if (desired.prune) {
+    for (const problem of found) if (problem) problems.push(problem);
+  }
+  if (desired.prune && problems.length === 0) {
     await Promise.all(
       observed.children
-        .filter((child) => !wanted.has(id(child)))
+        // Only what this pool controls: an object that merely carries our labels is not ours.
+        .filter((child) => !wanted.has(id(child)) && controlledBy(child, poolUid))
         .map(async (child) => {
           await ctx.writer.delete(child.kind ?? '', namespace, child.metadata?.name ?? '');
           ctx.log.info('pruned', { kind: child.kind, name: child.metadata?.name });
         }),
     );
+  }
+  if (problems.length) {
+    // Decide again knowing what could not be written: the pool's status says so.
+    for (const problem of problems) ctx.log.warn('not written', { ...problem });
+    desired = desiredState({ ...observed, writeProblems: problems }, ctx.generators);
   }
   for (const { name, message } of desired.suspend) {
     await ctx.writer.patchSpec(
@@ -259,5 +267,69 @@ export async function reconcilePool(
     ),
   );
   if (observed.pool) ctx.log.debug('reconciled', { workload: names.workload(poolName) });
+  // The pass is retried with the error policy's backoff (the user may fix the cause at any time).
+  const first = problems[0];
+  if (first)
+    throw new OperatorError(
+      first.reason === 'NotOwned' ? 'NOT_OWNED' : first.code,
+      `${first.object}: ${first.message}`,
+    );
   return { observed, desired };
+}
+
+/**
+ * Applies one child, unless it exists and this pool does not control it (an object a user made
+ * under the same name is never taken over). An object missing from our cache is looked up first,
+ * from the API server's watch cache: our caches hold only what carries our labels. A refusal by the
+ * API server (invalid, forbidden: an admission policy, a quota) is a problem to report; anything
+ * else fails the pass.
+ */
+async function applyChild(
+  ctx: ReconcileContext,
+  namespace: string,
+  poolUid: string | undefined,
+  hashed: KubeObject,
+  cached: KubeObject | undefined,
+): Promise<(WriteProblem & { code: ErrorCode }) | undefined> {
+  const kind = hashed.kind ?? '';
+  const name = hashed.metadata?.name ?? '';
+  try {
+    const existing =
+      cached ??
+      (await ctx.client
+        .request<KubeObject>('GET', objectPath(kind, namespace, name), {
+          verb: 'get',
+          query: { resourceVersion: '0' },
+        })
+        .catch((error: unknown) => {
+          if (error instanceof OperatorError && error.status === 404) return undefined;
+          throw error;
+        }));
+    if (existing && !controlledBy(existing, poolUid))
+      return {
+        object: id(hashed),
+        reason: 'NotOwned',
+        code: 'NOT_OWNED',
+        message:
+          'exists and is not controlled by this RelayPool; delete or rename it and the pool creates its own',
+      };
+    if (existing && mustRecreateStatefulSet(hashed, existing)) {
+      // Created again, adopting the orphaned pods and their claims, once the deletion is seen.
+      await ctx.writer.delete(kind, namespace, name, 'Orphan');
+      ctx.log.info('recreating with new volume claim templates', { kind, name });
+      return undefined;
+    }
+    await ctx.writer.apply(hashed);
+    ctx.log.info('applied', { kind, name, hash: hashed.metadata?.annotations?.[APPLIED_HASH] });
+    return undefined;
+  } catch (error) {
+    const code = errorCode(error);
+    if (code !== 'API_INVALID' && code !== 'API_FORBIDDEN') throw error;
+    return {
+      object: id(hashed),
+      reason: 'ApplyFailed',
+      code,
+      message: String((error as Error).message).slice(0, 400),
+    };
+  }
 }

@@ -4,6 +4,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { parse } from 'yaml';
 import { desiredState, transitionEvents } from './state.ts';
 import type { Desired, KubeObject } from './types.ts';
+import type { WriteProblem } from './ownership.ts';
 import { findCondition } from '../api/conditions.ts';
 import type { Condition } from '../api/types.ts';
 import { validateConfig } from '../../../relay/src/config/validate.ts';
@@ -558,4 +559,43 @@ test('condition transitions worth an Event', async (t) => {
         k.want,
       ),
     );
+});
+
+test('writes that did not happen make the pool not Ready and Degraded, with the reason', () => {
+  const cases: { name: string; problems: WriteProblem[]; reason: string }[] = [
+    {
+      name: 'an object someone else made under our name',
+      problems: [{ object: 'Service/transactional', reason: 'NotOwned', message: 'exists' }],
+      reason: 'NotOwned',
+    },
+    {
+      name: 'an apply the API server refused',
+      problems: [{ object: 'ConfigMap/transactional-config', reason: 'ApplyFailed', message: 'denied' }],
+      reason: 'ApplyFailed',
+    },
+    {
+      name: 'both: not owned is named first',
+      problems: [
+        { object: 'ConfigMap/transactional-config', reason: 'ApplyFailed', message: 'denied' },
+        { object: 'Service/transactional', reason: 'NotOwned', message: 'exists' },
+      ],
+      reason: 'NotOwned',
+    },
+  ];
+  for (const c of cases) {
+    const pool = relayPool({ replicas: 2 });
+    const applied = appliedWorkload({ pool });
+    const d = desiredState(
+      observed({
+        pool,
+        children: [workload('Deployment', 2, 2, 'transactional', { applied })],
+        writeProblems: c.problems,
+      }),
+      fakeGenerators(),
+    );
+    const ready = condition(d, 'RelayPool', 'transactional', 'Ready');
+    assert.deepEqual([ready?.status, ready?.reason], ['False', c.reason], c.name);
+    assert.equal(condition(d, 'RelayPool', 'transactional', 'Degraded')?.status, 'True', c.name);
+    for (const p of c.problems) assert.match(ready?.message ?? '', new RegExp(p.object), c.name);
+  }
 });

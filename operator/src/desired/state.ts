@@ -272,21 +272,32 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
       if (d.resumed) desired.resume.push(name);
     }
 
+    const problems = observed.writeProblems ?? [];
+    const writeProblem = problems.find((p) => p.reason === 'NotOwned') ?? problems[0];
+    const writeMessage = problems.map((p) => `${p.object}: ${p.message}`).join('; ');
     const progress = `${ready}/${wanted} relays ready, ${templateRolledOut ? (workload?.updatedReplicas ?? 0) : 0} up to date`;
     const notReadyReason = !workload
       ? 'WorkloadPending'
       : !templateRolledOut && (wasReady || ready > 0)
         ? 'RollingOut'
         : 'RelaysNotReady';
-    poolConditions.push(
-      poolReady
-        ? cond('Ready', 'True', 'RelaysReady', progress)
-        : cond('Ready', 'False', notReadyReason, progress),
-      templateRolledOut && scaled
-        ? cond('Progressing', 'False', 'RolloutComplete', progress)
-        : cond('Progressing', 'True', templateRolledOut ? 'Scaling' : 'RollingOut', progress),
-      cond('Degraded', 'False', 'AsExpected', 'no problem detected'),
-    );
+    if (writeProblem)
+      // What we decided could not be written: the status must not say all is well.
+      poolConditions.push(
+        cond('Ready', 'False', writeProblem.reason, writeMessage),
+        cond('Progressing', 'False', 'Blocked', `not every change could be written: ${writeMessage}`),
+        cond('Degraded', 'True', writeProblem.reason, writeMessage),
+      );
+    else
+      poolConditions.push(
+        poolReady
+          ? cond('Ready', 'True', 'RelaysReady', progress)
+          : cond('Ready', 'False', notReadyReason, progress),
+        templateRolledOut && scaled
+          ? cond('Progressing', 'False', 'RolloutComplete', progress)
+          : cond('Progressing', 'True', templateRolledOut ? 'Scaling' : 'RollingOut', progress),
+        cond('Degraded', 'False', 'AsExpected', 'no problem detected'),
+      );
   }
 
   if (tls?.condition) poolConditions.push(tls.condition);

@@ -4,6 +4,7 @@ import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
 import type { RateLimit, RelayPool, SendingDomain } from '../api/types.ts';
 import type { BounceMeasurement } from './bounce.ts';
 import type { TxtAnswers } from './dns.ts';
+import type { WriteProblem } from './ownership.ts';
 
 export type KubeObject = KubernetesObject & { [field: string]: unknown };
 export type OwnKind = 'RelayPool' | 'SendingDomain' | 'RateLimit';
@@ -39,6 +40,8 @@ export type Observed = {
   /** Certificates issued for this pass because tlsRequest() asked for them (desired/tls.ts). */
   issued?: IssuedTls;
   now: Date;
+  /** Writes of this reconcile that did not happen (the second decision reports them). */
+  writeProblems?: WriteProblem[];
 };
 
 /** Operator-wide settings of generated certificates (flags); defaults in desired/tls.ts. */

@@ -42,12 +42,18 @@ export class Writer {
     }
   }
 
-  async delete(kind: string, namespace: string, objectName: string): Promise<void> {
+  /** Deletes the object; `Orphan` leaves its dependents (a StatefulSet's pods) in place. */
+  async delete(
+    kind: string,
+    namespace: string,
+    objectName: string,
+    propagationPolicy: 'Background' | 'Orphan' = 'Background',
+  ): Promise<void> {
     try {
       await this.#client.request('DELETE', objectPath(kind, namespace, objectName), {
         verb: 'delete',
         discard: true,
-        body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' },
+        body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy },
       });
     } catch (error) {
       if (!(error instanceof OperatorError && error.status === 404)) throw error;
