@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { KubeClient } from './kube/client.ts';
 import { Writer } from './kube/writer.ts';
 import { LeaderElector } from './kube/lease.ts';
-import { generators } from './kube/generators.ts';
+import { generators, slowGenerators } from './kube/generators.ts';
 import { certificateIssuer } from './kube/certificates.ts';
 import { parseDuration } from '../../relay/src/config/duration.ts';
 import { loadKubeConfigClass } from './kube/kubeconfig.ts';
@@ -98,6 +98,7 @@ export async function main(args: string[]): Promise<void> {
     generators,
     issuer: certificateIssuer,
     tls: { validityMs, caValidityMs, clusterDomain: values['cluster-domain'] },
+    slowGenerators,
     namespaces: values.namespaces.split(',').filter(Boolean),
     image: values.image,
     ...(values['spf-include'] ? { spfInclude: values['spf-include'] } : {}),

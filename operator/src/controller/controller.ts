@@ -21,6 +21,7 @@ import { domainSecretRefs, indexKeys, poolSecretRefs } from './cacheindex.ts';
 import { StatusMemo, statusKey } from '../kube/statusmemo.ts';
 import type { Lookup } from './cacheindex.ts';
 import type { ReconcileContext } from './reconcile.ts';
+import type { SlowGenerators } from '../kube/generators.ts';
 
 export type ControllerOptions = {
   client: KubeClient;
@@ -31,6 +32,8 @@ export type ControllerOptions = {
   issuer: CertificateIssuer;
   /** Validity of generated certificates and the cluster's DNS domain. */
   tls?: TlsSettings;
+  /** Key generation and password hashing off the event loop (absent: `generators`, inline). */
+  slowGenerators?: SlowGenerators;
   /** Namespaces to watch; empty: all. */
   namespaces: string[];
   image: string;
@@ -373,6 +376,7 @@ export class Controller {
       log: this.#o.log.with({ pool: name, namespace }),
       generators: this.#o.generators,
       issuer: this.#o.issuer,
+      ...(this.#o.slowGenerators ? { slow: this.#o.slowGenerators } : {}),
       lookup: this.lookup,
       statuses: this.#statuses,
       serviceMonitorCRD: this.serviceMonitorCRD,
@@ -389,11 +393,13 @@ export class Controller {
     const dns = this.#dns;
     if (dns) context.dns = (domains) => dns.answers(domains);
     try {
-      const { observed, desired } = await reconcilePool(context, namespace, name);
+      const { observed, desired, pendingKeys } = await reconcilePool(context, namespace, name);
       this.#publish(key, domainSeries(namespace, observed.domains, desired.statuses));
       this.#publishCertificate(namespace, name, desired.certificate);
       // A generated certificate is renewed at its renewal time, not at the next resync.
       if (desired.requeueAfterMs !== undefined) this.queue.addAfter(key, desired.requeueAfterMs);
+      // Keys beyond this pass's share: the pool is reconciled again once this pass is done.
+      if (pendingKeys > 0) this.queue.add(key);
       this.#o.metrics.reconciles.inc({ result: 'success' });
     } catch (error) {
       this.#o.metrics.reconciles.inc({ result: 'error' });

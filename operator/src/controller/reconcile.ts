@@ -19,6 +19,8 @@ import type {
 } from '../desired/types.ts';
 import { tlsRequest } from '../desired/tls.ts';
 import { withDefaults } from '../api/defaults.ts';
+import { prepare, recordingGenerators, replayingGenerators, requested } from '../kube/generators.ts';
+import type { SlowGenerators } from '../kube/generators.ts';
 import { OWNED_KINDS, objectPath } from '../kube/resources.ts';
 import { names } from '../desired/meta.ts';
 import { APPLIED_HASH, isSubset, mergePatch, needsApply, withAppliedHash } from '../kube/diff.ts';
@@ -48,7 +50,36 @@ export type ReconcileContext = {
   bounce?: (namespace: string, pool: string, domains: SendingDomain[]) => Map<string, BounceMeasurement>;
   dns?: (domains: SendingDomain[]) => Promise<Map<string, TxtAnswers>>;
   now?: () => Date;
+  /** The slow generators, run off the event loop between a pass's two decisions. */
+  slow?: SlowGenerators;
 };
+
+/** New DKIM keys one pass makes at most (RSA: ~40 ms of a thread-pool thread each). */
+export const MAX_NEW_KEYS_PER_PASS = 16;
+
+/**
+ * desiredState with its slow inputs prepared off the event loop: decide with recording generators;
+ * if that asked for keys or password hashes, make them asynchronously (at most
+ * MAX_NEW_KEYS_PER_PASS keys) and decide again with them. `pendingKeys`: keys left for a later pass.
+ */
+async function decide(
+  ctx: ReconcileContext,
+  observed: Observed,
+): Promise<{ desired: Desired; pendingKeys: number; hashes: Map<string, string> }> {
+  const recording = recordingGenerators(ctx.generators);
+  const first = desiredState(observed, recording.gen);
+  if (!requested(recording.requests)) return { desired: first, pendingKeys: 0, hashes: new Map() };
+  const slow: SlowGenerators = ctx.slow ?? {
+    dkimKey: async (algorithm) => ctx.generators.dkimKey(algorithm) ?? '',
+    hashPassword: async (password) => ctx.generators.hashPassword(password),
+  };
+  const prepared = await prepare(recording.requests, slow, MAX_NEW_KEYS_PER_PASS);
+  return {
+    desired: desiredState(observed, replayingGenerators(recording.requests, prepared, ctx.generators)),
+    pendingKeys: recording.requests.keys.length - prepared.keys.length,
+    hashes: prepared.hashes,
+  };
+}
 
 const id = (o: { kind?: string; metadata?: { name?: string } }) => `${o.kind}/${o.metadata?.name ?? ''}`;
 
@@ -143,10 +174,10 @@ export async function reconcilePool(
   ctx: ReconcileContext,
   namespace: string,
   poolName: string,
-): Promise<{ observed: Observed; desired: Desired }> {
+): Promise<{ observed: Observed; desired: Desired; pendingKeys: number }> {
   const observed = await gather(ctx, namespace, poolName);
   await issueCertificates(ctx, observed);
-  let desired = desiredState(observed, ctx.generators);
+  let { desired, pendingKeys, hashes } = await decide(ctx, observed);
   const byId = new Map(observed.children.map((c) => [id(c), c]));
   // A create answered 409 means the object exists and our cache has not seen it (a pass that ran
   // before the watch echoed our own create, or a Secret someone else made under that name). This
@@ -181,7 +212,7 @@ export async function reconcilePool(
         await ctx.client.request<V1Secret>('GET', objectPath('Secret', namespace, name), { verb: 'get' }),
       );
     await issueCertificates(ctx, observed);
-    desired = desiredState(observed, ctx.generators);
+    ({ desired, pendingKeys, hashes } = await decide(ctx, observed));
   }
   const wanted = new Set<string>([...desired.keep, ...desired.create.map(id)]);
   for (const object of desired.apply) wanted.add(id(object));
@@ -214,7 +245,11 @@ export async function reconcilePool(
   if (problems.length) {
     // Decide again knowing what could not be written: the pool's status says so.
     for (const problem of problems) ctx.log.warn('not written', { ...problem });
-    desired = desiredState({ ...observed, writeProblems: problems }, ctx.generators);
+    // Everything this pass created is in `observed` now: no new key is made, hashes are reused.
+    desired = desiredState(
+      { ...observed, writeProblems: problems },
+      replayingGenerators({ passwords: [], hashes: [], keys: [] }, { keys: [], hashes }, ctx.generators),
+    );
   }
   for (const { name, message } of desired.suspend) {
     await ctx.writer.patchSpec(
@@ -274,7 +309,7 @@ export async function reconcilePool(
       first.reason === 'NotOwned' ? 'NOT_OWNED' : first.code,
       `${first.object}: ${first.message}`,
     );
-  return { observed, desired };
+  return { observed, desired, pendingKeys };
 }
 
 /**

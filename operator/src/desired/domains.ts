@@ -66,6 +66,12 @@ function dkimKey(domain: SendingDomain, observed: Observed, gen: Generators): Ke
   // A generated key is never replaced: if its Secret exists, whatever it holds is reported, not overwritten.
   if (existing) return readKey(existing, name, DKIM_KEY);
   const pem = gen.dkimKey(dkim.algorithm ?? 'rsa-sha256');
+  // Not generated in this pass (a pass makes a bounded number of keys): the next pass does.
+  if (pem === undefined)
+    return {
+      secretName: name,
+      problem: cond('DKIMKeyReady', 'False', 'KeyPending', `a key is being generated for Secret ${name}`),
+    };
   return { secretName: name, pem, create: dkimKeySecret(domain, selector, pem) as KubeObject };
 }
 

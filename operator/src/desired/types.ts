@@ -69,7 +69,8 @@ export type IssuedTls = { ca?: PemPair; serving?: PemPair };
 export type Generators = {
   password(): string;
   hashPassword(password: string): string;
-  dkimKey(algorithm: 'rsa-sha256' | 'ed25519-sha256'): string;
+  /** A new private key (PEM); undefined: none this pass (generation is bounded per pass). */
+  dkimKey(algorithm: 'rsa-sha256' | 'ed25519-sha256'): string | undefined;
 };
 
 export type ObjectRef = { apiVersion: string; kind: string; namespace: string; name: string; uid?: string };
