@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
 import { OperatorError, errorCode } from '../errors.ts';
 import type { ErrorCode } from '../errors.ts';
 import { controlledBy, mustRecreateStatefulSet } from '../desired/ownership.ts';
-import type { WriteProblem } from '../desired/ownership.ts';
+
 import { desiredState } from '../desired/state.ts';
 import type {
   CertificateIssuer,
@@ -16,6 +16,7 @@ import type {
   IssuedTls,
   KubeObject,
   Observed,
+  WriteProblem,
 } from '../desired/types.ts';
 import { tlsRequest } from '../desired/tls.ts';
 import { withDefaults } from '../api/defaults.ts';

@@ -9,14 +9,6 @@ export function controlledBy(object: Owned | undefined, uid: string | undefined)
   return (object.metadata?.ownerReferences ?? []).some((r) => r.controller === true && r.uid === uid);
 }
 
-/** A write of this reconcile that did not happen, and why (reported in the pool's status). */
-export type WriteProblem = {
-  /** "Kind/name". */
-  object: string;
-  reason: 'NotOwned' | 'ApplyFailed';
-  message: string;
-};
-
 const claims = (sts: KubeObject | undefined) =>
   (((sts?.spec ?? {}) as { volumeClaimTemplates?: unknown[] }).volumeClaimTemplates ?? []).map((c) => {
     const claim = c as {

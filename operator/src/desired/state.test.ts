@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { parse } from 'yaml';
 import { desiredState, transitionEvents } from './state.ts';
-import type { Desired, KubeObject } from './types.ts';
-import type { WriteProblem } from './ownership.ts';
+import type { Desired, KubeObject, WriteProblem } from './types.ts';
+
 import { findCondition } from '../api/conditions.ts';
 import type { Condition } from '../api/types.ts';
 import { validateConfig } from '../../../relay/src/config/validate.ts';

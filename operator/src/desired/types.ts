@@ -4,7 +4,6 @@ import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
 import type { RateLimit, RelayPool, SendingDomain } from '../api/types.ts';
 import type { BounceMeasurement } from './bounce.ts';
 import type { TxtAnswers } from './dns.ts';
-import type { WriteProblem } from './ownership.ts';
 
 export type KubeObject = KubernetesObject & { [field: string]: unknown };
 export type OwnKind = 'RelayPool' | 'SendingDomain' | 'RateLimit';
@@ -71,6 +70,14 @@ export type Generators = {
   hashPassword(password: string): string;
   /** A new private key (PEM); undefined: none this pass (generation is bounded per pass). */
   dkimKey(algorithm: 'rsa-sha256' | 'ed25519-sha256'): string | undefined;
+};
+
+/** A write of this reconcile that did not happen, and why (reported in the pool's status). */
+export type WriteProblem = {
+  /** "Kind/name". */
+  object: string;
+  reason: 'NotOwned' | 'ApplyFailed';
+  message: string;
 };
 
 export type ObjectRef = { apiVersion: string; kind: string; namespace: string; name: string; uid?: string };
