@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The mailfleet CLI: one binary, two programs. Wiring lives in each program's main.ts.
+// The mailfleet CLI: one binary, two programs and the queue tool. Wiring lives in each program's main.ts.
 const [command, ...args] = process.argv.slice(2);
 
 const usage = `usage: mailfleet <command> [options]
@@ -7,6 +7,7 @@ const usage = `usage: mailfleet <command> [options]
 commands:
   operator            run the Kubernetes operator (KUBECONFIG or in-cluster config)
   relay --config F    run an SMTP relay with the YAML config F
+  queue <command>     inspect and change a pool's relay queues (mailfleet queue --help)
 `;
 
 switch (command) {
@@ -18,6 +19,14 @@ switch (command) {
   case 'relay': {
     const { main } = await import('../relay/src/main.ts');
     await main(args);
+    break;
+  }
+  case 'queue': {
+    const { queueMain } = await import('../operator/src/cli/queue.ts');
+    process.exitCode = await queueMain(args, {
+      out: (text) => process.stdout.write(text),
+      err: (text) => process.stderr.write(text),
+    });
     break;
   }
   case '-h':

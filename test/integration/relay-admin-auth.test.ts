@@ -122,6 +122,14 @@ describe('relay management port authentication', () => {
     for (const [path, status] of Object.entries(want))
       assert.equal((await call(relay, 'GET', path, TEST_TOKENS.read)).status, status, path);
     assert.equal((await call(relay, 'PUT', '/api/queue', TEST_TOKENS.read)).status, 405);
+    const viaHeader = await fetch(`${relay.base}/api/queue`, {
+      headers: { 'x-mailfleet-token': TEST_TOKENS.read },
+    });
+    assert.equal(
+      viaHeader.status,
+      200,
+      'the token in X-Mailfleet-Token (what passes the API server pod proxy)',
+    );
     const detail = await call(relay, 'GET', `/api/messages/${first}`, TEST_TOKENS.read);
     assert.match(detail.body, /private-recipient-one@example.org/);
   });

@@ -188,6 +188,7 @@ describe('management port fuzz against a running relay', () => {
           'X-Forwarded-For',
           'Content-Type',
           'Authorization',
+          'X-Mailfleet-Token',
           'Cookie',
           'X-Role',
           'Origin',
@@ -195,7 +196,11 @@ describe('management port fuzz against a running relay', () => {
         ),
         fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,15}$/),
       ),
-      fc.oneof(fc.stringMatching(/^[\x20-\x7e]{0,40}$/), fc.string({ maxLength: 20 }).filter(headerSafe)),
+      fc.oneof(
+        fc.stringMatching(/^[\x20-\x7e]{0,40}$/),
+        fc.string({ maxLength: 20 }).filter(headerSafe),
+        fc.constantFrom(TEST_TOKENS.read, ...nearMisses(TEST_TOKENS.admin)),
+      ),
     );
     const request = fc.record({
       method,

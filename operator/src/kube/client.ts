@@ -20,6 +20,8 @@ export type RequestOptions = {
   discard?: boolean;
   /** Leader election's own requests: not cut off by fence(). */
   unfenced?: boolean;
+  /** Extra request headers (the CLI's relay token through the pod proxy). */
+  headers?: Record<string, string>;
 };
 
 export class KubeClient {
@@ -60,7 +62,7 @@ export class KubeClient {
       if (v !== undefined) url.searchParams.set(k, String(v));
     const options: https.RequestOptions = {
       method,
-      headers: { Accept: o.accept ?? 'application/json' },
+      headers: { ...o.headers, Accept: o.accept ?? 'application/json' },
       timeout: o.verb === 'watch' ? 0 : 30_000,
     };
     await this.#kc.applyToHTTPSOptions(options);
@@ -113,6 +115,19 @@ export class KubeClient {
       throw new OperatorError(codeForStatus(status), `${method} ${path}: ${status} ${message}`, status);
     }
     return (text ? JSON.parse(text) : {}) as T;
+  }
+
+  /** Any request, any status: the status and body text (the CLI's pod-proxy calls to relays). */
+  async requestText(
+    method: string,
+    path: string,
+    o: RequestOptions,
+  ): Promise<{ status: number; text: string }> {
+    const res = await this.#open(method, path, o);
+    const chunks: Buffer[] = [];
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+    this.#count(o.verb, path, String(res.statusCode ?? 0));
+    return { status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') };
   }
 
   /** A watch: calls onEvent per line until the server closes the stream (resolve) or it fails (reject). */

@@ -6,6 +6,7 @@ import {
   decideAccess,
   isFull,
   matchToken,
+  presentedAuthorization,
   throttledFor,
   tokenDigest,
   type Access,
@@ -135,6 +136,27 @@ describe('bearerToken and matchToken', () => {
     assert.equal(matchToken(tokens, ''), undefined);
     assert.equal(matchToken(tokens, 'x'.repeat(10_000)), undefined);
   });
+});
+
+describe('presentedAuthorization', () => {
+  const cases: [string, Record<string, string | string[] | undefined>, string | undefined][] = [
+    ['nothing', {}, undefined],
+    ['Authorization as sent', { authorization: 'Bearer abc' }, 'Bearer abc'],
+    ['X-Mailfleet-Token as a Bearer credential', { 'x-mailfleet-token': 'abc' }, 'Bearer abc'],
+    [
+      'Authorization wins over X-Mailfleet-Token',
+      { authorization: 'Basic x', 'x-mailfleet-token': 'abc' },
+      'Basic x',
+    ],
+    ['a repeated X-Mailfleet-Token is no token', { 'x-mailfleet-token': ['abc', 'abc'] }, 'Bearer'],
+  ];
+  for (const [name, headers, want] of cases)
+    test(name, () => assert.equal(presentedAuthorization(headers), want));
+  test('a token in X-Mailfleet-Token gets the same decision as in Authorization', () =>
+    assert.deepEqual(decide('admin', presentedAuthorization({ 'x-mailfleet-token': ADMIN })), {
+      kind: 'allow',
+      principal: { name: 'oncall', role: 'admin' },
+    }));
 });
 
 describe('failure bucket', () => {

@@ -62,6 +62,24 @@ export function bearerToken(header: string | undefined): string | undefined {
   return match?.[1];
 }
 
+/** The header the token may also come in: through the Kubernetes API server's pod proxy the
+ * `Authorization` header is the user's own credential, which the API server removes after checking. */
+export const TOKEN_HEADER = 'x-mailfleet-token';
+
+/**
+ * The Authorization value to judge: the `Authorization` header if sent, else the token of
+ * `X-Mailfleet-Token` as a Bearer credential. Repeated headers are never merged into a token.
+ */
+export function presentedAuthorization(
+  headers: Record<string, string | string[] | undefined>,
+): string | undefined {
+  const authorization = headers.authorization;
+  if (typeof authorization === 'string') return authorization;
+  const token = headers[TOKEN_HEADER];
+  if (Array.isArray(token)) return 'Bearer';
+  return token === undefined ? undefined : `Bearer ${token}`;
+}
+
 const covers: Record<AdminRole, readonly Access[]> = {
   read: ['public', 'read'],
   admin: ['public', 'read', 'admin'],

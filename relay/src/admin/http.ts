@@ -10,6 +10,7 @@ import {
   afterFailedAttempt,
   decideAccess,
   isFull,
+  presentedAuthorization,
   throttledFor,
   type Access,
   type AdminToken,
@@ -187,7 +188,7 @@ export function createAdminServer(deps: AdminDeps): Server {
     const policy = deps.authThrottle();
     const decision = decideAccess({
       required,
-      authorization: req.headers.authorization,
+      authorization: presentedAuthorization(req.headers),
       tokens: deps.tokens(),
       throttledForSeconds: required === 'public' ? 0 : throttledFor(failures.get(client), now, policy),
     });
