@@ -313,6 +313,25 @@ const cases: AlertCase[] = [
     fires: [{ namespace: 'mailfleet-system', code: 'Forbidden' }],
   },
   {
+    name: 'a certificate three days from expiry fires; one sixty days away does not',
+    alert: 'MailfleetCertificateExpiringSoon',
+    series: [
+      {
+        series: labels('mailfleet_operator_tls_certificate_expiry_timestamp_seconds', pool),
+        values: `${3 * 86400}x200`,
+      },
+      {
+        series: labels('mailfleet_operator_tls_certificate_expiry_timestamp_seconds', {
+          namespace: 'mail',
+          pool: 'fresh',
+        }),
+        values: `${60 * 86400}x200`,
+      },
+    ],
+    at: '2h',
+    fires: [pool],
+  },
+  {
     name: 'two operators that both stand by fire',
     alert: 'MailfleetOperatorNoLeader',
     series: [
@@ -353,7 +372,7 @@ describe('alerts under promtool', () => {
   test('promtool check rules accepts files/alerts.yaml', () => {
     const { code, output } = runPromtool(['check', 'rules', ALERTS_FILE]);
     assert.equal(code, 0, output);
-    assert.match(output, /SUCCESS: 10 rules found/);
+    assert.match(output, /SUCCESS: 11 rules found/);
   });
 
   test('every dashboard query is valid PromQL (promtool check rules on them as recording rules)', () => {
