@@ -30,6 +30,9 @@ export const names = {
   config: (pool: string) => `${pool}-config`,
   /** Operator-derived files the relay reads: hashed users, DKIM keys, smarthost credentials. */
   relaySecret: (pool: string) => `${pool}-relay`,
+  /** Shard `index` of the relay Secret: 0 is `<pool>-relay`, then `<pool>-relay-1`, ... */
+  relaySecretShard: (pool: string, index: number) =>
+    index === 0 ? `${pool}-relay` : `${pool}-relay-${index}`,
   /** Generated SMTP credentials in plain form, for applications to mount. */
   credentials: (pool: string) => `${pool}-credentials`,
   /** Generated bearer tokens of the relays' management API (keys `read`, `admin`). */

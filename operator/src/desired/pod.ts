@@ -33,6 +33,8 @@ export type PodOptions = {
   checksum: string;
   /** Whether the spool volume comes from a PVC template (StatefulSet) instead of an emptyDir. */
   persistentSpool: boolean;
+  /** Shards of the relay Secret (secret.ts relaySecrets; default 1). */
+  relaySecretShards?: number;
 };
 
 export const RELAY_UID = 10001;
@@ -53,7 +55,9 @@ export function podTemplate(o: PodOptions): V1PodTemplateSpec {
   const drainSeconds = Math.ceil(durationMs(spec.drainTimeout ?? '60s') / 1000);
   const configSources: NonNullable<V1Volume['projected']>['sources'] = [
     { configMap: { name: names.config(poolName) } },
-    { secret: { name: names.relaySecret(poolName) } },
+    ...Array.from({ length: Math.max(1, o.relaySecretShards ?? 1) }, (_, i) => ({
+      secret: { name: names.relaySecretShard(poolName, i) },
+    })),
     {
       secret: {
         name: names.handoffSecret(poolName),

@@ -89,27 +89,58 @@ export type RelaySecretOptions = {
   dkimKeys: { domain: string; selector: string; pem: string }[];
 };
 
-export function relaySecret(o: RelaySecretOptions): V1Secret {
-  const data: Record<string, string> = {};
+/**
+ * Bytes of data one relay Secret carries at most. The API server refuses objects over 1 MiB (etcd's
+ * request limit), metadata and managedFields included: a pool's keys beyond this go to the next
+ * shard. An RSA-2048 key is about 1.7 KB, so a shard holds some 500 of them.
+ */
+export const RELAY_SECRET_BUDGET = 900 * 1024;
+
+/**
+ * The relay Secret, split into as many shards as its data needs (all projected into the same
+ * directory of the relay, so file names do not depend on the shard). Users and smarthost
+ * credentials go first; DKIM keys follow in domain order, so adding a domain moves at most the keys
+ * after it. `budget` is RELAY_SECRET_BUDGET but for tests.
+ */
+export function relaySecrets(o: RelaySecretOptions, budget = RELAY_SECRET_BUDGET): V1Secret[] {
+  const pool = o.pool.metadata.name ?? '';
   const annotations: Record<string, string> = {};
+  const entries: [string, string][] = [];
   if (o.users) {
     const lines = Object.keys(o.users.hashes)
       .sort()
       .map((u) => `${u}:${o.users?.hashes[u]}\n`);
-    data[relaySecretKeys.users] = b64(lines.join(''));
+    entries.push([relaySecretKeys.users, lines.join('')]);
     annotations[SOURCE_CHECKSUM] = o.users.checksum;
   }
-  if (o.smarthost) data[relaySecretKeys.smarthost] = b64(stringify(o.smarthost));
-  for (const key of o.dkimKeys) data[relaySecretKeys.dkim(key.domain, key.selector)] = b64(key.pem);
-  return {
+  if (o.smarthost) entries.push([relaySecretKeys.smarthost, stringify(o.smarthost)]);
+  const keys = [...o.dkimKeys].sort((a, b) =>
+    `${a.domain}/${a.selector}`.localeCompare(`${b.domain}/${b.selector}`),
+  );
+  for (const key of keys) entries.push([relaySecretKeys.dkim(key.domain, key.selector), key.pem]);
+  const shards: Record<string, string>[] = [{}];
+  let used = 0;
+  for (const [name, text] of entries) {
+    const size = Buffer.byteLength(name) + Buffer.byteLength(text);
+    if (used > 0 && used + size > budget) {
+      shards.push({});
+      used = 0;
+    }
+    shards[shards.length - 1]![name] = b64(text);
+    used += size;
+  }
+  return shards.map((data, index) => ({
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: childMeta(o.pool, names.relaySecret(o.pool.metadata.name ?? ''), 'relay-secrets', {
-      annotations,
-    }),
+    metadata: childMeta(
+      o.pool,
+      names.relaySecretShard(pool, index),
+      'relay-secrets',
+      index === 0 ? { annotations } : {},
+    ),
     type: 'Opaque',
     data,
-  };
+  }));
 }
 
 /** A generated DKIM private key, owned by its SendingDomain (not by the pool: it outlives pool

@@ -15,7 +15,8 @@ import { networkPolicy } from './networkpolicy.ts';
 import { podDisruptionBudget } from './pdb.ts';
 import { resolveRateLimits } from './ratelimits.ts';
 import { renderRelayConfig, restartChecksum } from './relayconfig.ts';
-import { relaySecret } from './secret.ts';
+import { relaySecrets } from './secret.ts';
+import type { RelaySecretOptions } from './secret.ts';
 import { endpoint, headlessService, service } from './service.ts';
 import { serviceMonitor } from './servicemonitor.ts';
 import { statefulSet } from './statefulset.ts';
@@ -200,10 +201,21 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
         hasSmarthostCredentials: inputs.smarthost !== undefined,
       });
   const checksum = config ? restartChecksum(config) : '';
+  const secretOptions: RelaySecretOptions = {
+    pool,
+    dkimKeys: bound.map((d) => ({
+      domain: d.bound!.domain,
+      selector: d.bound!.dkim!.selector,
+      pem: d.pem ?? '',
+    })),
+  };
+  if (inputs.users) secretOptions.users = inputs.users;
+  if (inputs.smarthost) secretOptions.smarthost = inputs.smarthost;
+  const relaySecretShards = config ? relaySecrets(secretOptions) : [];
+  // A new shard is a new source in the pods' projected volume: the relays roll (once per ~500 keys).
+  const workloadOptions = { pool, image, checksum, relaySecretShards: relaySecretShards.length };
   const desiredWorkload = config
-    ? ((persistent
-        ? statefulSet({ pool, image, checksum })
-        : deployment({ pool, image, checksum })) as KubeObject)
+    ? ((persistent ? statefulSet(workloadOptions) : deployment(workloadOptions)) as KubeObject)
     : undefined;
   const workload = workloadStatus(child, desiredWorkload);
   // The spec we want has reached every relay pod: applied, seen by the workload controller, and no
@@ -245,17 +257,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
       metadata: childMeta(pool, names.config(observed.poolName), 'config'),
       data: { 'relay.yaml': stringify(config) },
     });
-    const secretOptions: Parameters<typeof relaySecret>[0] = {
-      pool,
-      dkimKeys: bound.map((d) => ({
-        domain: d.bound!.domain,
-        selector: d.bound!.dkim!.selector,
-        pem: d.pem ?? '',
-      })),
-    };
-    if (inputs.users) secretOptions.users = inputs.users;
-    if (inputs.smarthost) secretOptions.smarthost = inputs.smarthost;
-    desired.apply.push(relaySecret(secretOptions) as KubeObject);
+    for (const shard of relaySecretShards) desired.apply.push(shard as KubeObject);
     if (desiredWorkload) desired.apply.push(desiredWorkload);
     desired.apply.push(headlessService(pool) as KubeObject);
     const optional = [
