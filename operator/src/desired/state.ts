@@ -20,7 +20,7 @@ import type { RelaySecretOptions } from './secret.ts';
 import { endpoint, headlessService, service } from './service.ts';
 import { serviceMonitor } from './servicemonitor.ts';
 import { statefulSet } from './statefulset.ts';
-import { resolveTls } from './tls.ts';
+import { resolveTls, tlsSource } from './tls.ts';
 import type { Desired, EventSpec, Generators, KubeObject, Observed, OwnKind } from './types.ts';
 import type { Condition } from '../api/types.ts';
 
@@ -306,7 +306,10 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
   const poolStatus: Record<string, unknown> = {
     observedGeneration: original.metadata.generation,
     conditions: mergeConditions(
-      original.status?.conditions,
+      // TLSReady describes spec.tls: without it (TLS turned off) the condition goes, not lingers.
+      tlsSource(pool)
+        ? original.status?.conditions
+        : original.status?.conditions?.filter((c) => c.type !== 'TLSReady'),
       poolConditions,
       original.metadata.generation,
       now,

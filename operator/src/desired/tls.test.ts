@@ -409,3 +409,25 @@ test('the pool reports its certificate: status.tls, TLSReady, an Event per issue
     assert.ok((d.requeueAfterMs ?? 0) > 0, c.name);
   }
 });
+
+test('TLSReady goes when spec.tls goes', () => {
+  const pool = relayPool({});
+  pool.status = {
+    conditions: [
+      {
+        type: 'TLSReady',
+        status: 'True',
+        reason: 'Generated',
+        message: 'certificate in Secret transactional-tls-generated',
+        lastTransitionTime: NOW.toISOString(),
+      },
+    ],
+  };
+  const d = desiredState(observed({ pool }), fakeGenerators());
+  const status = d.statuses.find((s) => s.kind === 'RelayPool')?.status as { conditions: { type: string }[] };
+  assert.deepEqual(
+    status.conditions.filter((c) => c.type === 'TLSReady'),
+    [],
+  );
+  assert.ok(status.conditions.some((c) => c.type === 'Ready'));
+});
