@@ -305,6 +305,39 @@ test('deleting the CA Secret rotates the CA: a new ca.crt is published and the s
   assert.notEqual(old.code, 0, 'the old CA no longer verifies it');
 });
 
+test('a name added to spec.tls.dnsNames is in the next certificate the relay serves', async () => {
+  assert.ok(relay, 'the relay runs');
+  await k([
+    '-n',
+    NS,
+    'patch',
+    'rp/transactional',
+    '--type=merge',
+    '-p',
+    '{"spec":{"tls":{"dnsNames":["smtp.example.com"]}}}',
+  ]);
+  const ca = path.join(work ?? '', 'ca-3.crt');
+  let kubelet = true;
+  const syncing = (async () => {
+    while (kubelet) {
+      await relay?.refresh();
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+  try {
+    await eventually('the relay serves a certificate for smtp.example.com', async () => {
+      await writeFile(ca, (await json(['-n', NS, 'get', 'configmap/transactional-ca'])).data['ca.crt']);
+      return (await sClient(relay?.ports.submission ?? 0, ca, 'smtp.example.com')).code === 0;
+    });
+  } finally {
+    kubelet = false;
+    await syncing;
+  }
+  const pool = await json(['-n', NS, 'get', 'rp/transactional']);
+  assert.ok(pool.status.tls.dnsNames.includes('smtp.example.com'), pool.status.tls.dnsNames.join());
+  assert.ok(pool.status.tls.dnsNames.includes('transactional.mail.svc'), 'the Service names stay');
+});
+
 test('the expiry gauge is the notAfter the pool reports', async () => {
   await eventually('gauge and status agree', async () => {
     const pool = await json(['-n', NS, 'get', 'rp/transactional']);
