@@ -179,12 +179,16 @@ test('conflicts and missing references are conditions', async () => {
 
 test('deleting the pool garbage-collects its children', async () => {
   await k(['-n', 'mail', 'delete', 'rp/transactional', '--wait=true']);
-  await eventually(
-    'configmap collected',
-    async () =>
-      (await cp.kubectl(['-n', 'mail', 'get', 'configmap', 'transactional-config'], { allowFail: true }))
-        .code !== 0,
-  );
+  for (const child of [
+    'configmap/transactional-config',
+    'secret/transactional-tls-ca',
+    'secret/transactional-tls-generated',
+    'configmap/transactional-ca',
+  ])
+    await eventually(
+      `${child} collected`,
+      async () => (await cp.kubectl(['-n', 'mail', 'get', child], { allowFail: true })).code !== 0,
+    );
   await eventually('domains report the missing pool', async () => {
     const o = await json(['-n', 'mail', 'get', 'sd/example-com']);
     return o.status.conditions.find((c: { type: string }) => c.type === 'Ready')?.reason === 'PoolNotFound';
