@@ -35,6 +35,12 @@ export function createMetrics() {
       help: 'Pools waiting in the work queue.',
       registers: [registry],
     }),
+    relayScrapes: new Counter({
+      name: `${p}relay_scrapes_total`,
+      help: "Scrapes of relay pods' /metrics by the bounce-rate autopilot, by result (success, error).",
+      labelNames: ['result'],
+      registers: [registry],
+    }),
     watchRestarts: new Counter({
       name: `${p}watch_restarts_total`,
       help: 'Watches restarted, by resource and cause.',

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ControlPlane } from '../controlplane/cluster.ts';
-import { eventually, startCluster, startOperator } from '../helpers/operator/harness.ts';
+import { eventually, startCluster, startOperator, writeCount } from '../helpers/operator/harness.ts';
 import type { OperatorProcess } from '../helpers/operator/harness.ts';
 
 const NS = 'mail';
@@ -221,4 +221,24 @@ test('a bigger spool recreates the StatefulSet with the new claim template and k
     claimsBefore.items.map((c: { metadata: { uid: string } }) => c.metadata.uid),
   );
   assert.equal(claimsAfter.items[0].status.phase, 'Bound');
+});
+
+test('a CPU request written as 0.5 (the server keeps 500m) is not re-applied on every pass', async () => {
+  await k(
+    ['apply', '-f', '-'],
+    pool('halfcpu', { replicas: 1, resources: { requests: { cpu: '0.5', memory: '1024Mi' } } }),
+  );
+  await k(['-n', NS, 'wait', '--for=condition=Ready', 'rp/halfcpu', '--timeout=90s']);
+  const deployment = await json(['-n', NS, 'get', 'deployment/halfcpu']);
+  assert.equal(deployment.spec.template.spec.containers[0].resources.requests.cpu, '500m');
+  await new Promise((r) => setTimeout(r, 3_000));
+  const before = await writeCount(operator!);
+  // An annotation makes the pool's reconcile run without changing anything it decides.
+  await k(['-n', NS, 'annotate', 'rp/halfcpu', 'touched=1']);
+  await new Promise((r) => setTimeout(r, 5_000));
+  assert.equal(await writeCount(operator!), before, 'nothing written');
+  assert.equal(
+    (await json(['-n', NS, 'get', 'deployment/halfcpu'])).metadata.resourceVersion,
+    deployment.metadata.resourceVersion,
+  );
 });

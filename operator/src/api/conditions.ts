@@ -22,7 +22,9 @@ export function isTrue(conditions: Condition[] | undefined, type: string): boole
 
 /**
  * The new condition list: each input keeps the old lastTransitionTime when its status did not
- * change; conditions of other types that the caller did not mention are kept as they were.
+ * change. The inputs are the whole truth of this pass: a condition type no longer decided (a
+ * `DKIMKeyReady` of a domain whose pool is gone, a `TLSReady` after TLS was turned off) is dropped,
+ * not kept forever with what it said last.
  */
 export function mergeConditions(
   previous: Condition[] | undefined,
@@ -43,8 +45,6 @@ export function mergeConditions(
     if (generation !== undefined) condition.observedGeneration = generation;
     merged.push(condition);
   }
-  const mentioned = new Set(inputs.map((i) => i.type));
-  for (const old of previous ?? []) if (!mentioned.has(old.type)) merged.push(old);
   return merged;
 }
 

@@ -100,6 +100,7 @@ export class Controller {
       onDepth: (depth) => o.metrics.queueDepth.set(depth),
     });
     if ((o.scrapeSeconds ?? 30) > 0) {
+      for (const result of ['success', 'error']) o.metrics.relayScrapes.inc({ result }, 0);
       this.scraper = new RelayScraper({
         pods: () => this.cache('Pod'),
         domains: () => this.cache('SendingDomain') as unknown as SendingDomain[],
@@ -107,6 +108,7 @@ export class Controller {
         intervalMs: (o.scrapeSeconds ?? 30) * 1000,
         ...(o.relayMetricsTargets ? { targetsFile: o.relayMetricsTargets } : {}),
         onChange: (key) => this.queue.add(key),
+        onScrape: (result) => o.metrics.relayScrapes.inc({ result }),
       });
     }
     if (o.dnsServer) {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isSubset, mergePatch, needsApply, withAppliedHash } from './diff.ts';
+import { isSubset, mergePatch, needsApply, withAppliedHash, quantity } from './diff.ts';
 
 test('subset comparison', async (t) => {
   const cases = [
@@ -71,4 +71,19 @@ test('status merge patch removes stale fields', async (t) => {
     { name: 'undefined counts as absent', before: { x: 1 }, after: { x: undefined }, patch: { x: null } },
   ];
   for (const c of cases) await t.test(c.name, () => assert.deepEqual(mergePatch(c.before, c.after), c.patch));
+});
+
+test('quantities the API server normalizes are the same value, not drift', () => {
+  const cases: [string, unknown, unknown, boolean][] = [
+    ['half a CPU as the server writes it', { cpu: '0.5' }, { cpu: '500m' }, true],
+    ['whole CPUs', { cpu: '2' }, { cpu: '2000m' }, true],
+    ['binary memory', { memory: '1024Mi' }, { memory: '1Gi' }, true],
+    ['a real change', { cpu: '500m' }, { cpu: '250m' }, false],
+    ['binary and decimal are not the same', { memory: '1G' }, { memory: '1Gi' }, false],
+    ['text is still compared as text', { name: 'relay' }, { name: 'relay2' }, false],
+  ];
+  for (const [name, desired, observed, expected] of cases)
+    assert.equal(isSubset(desired, observed), expected, name);
+  assert.equal(quantity('25Mi'), 25 * 2 ** 20);
+  assert.equal(quantity('mailfleet'), undefined);
 });

@@ -44,7 +44,38 @@ export function isSubset(desired: unknown, observed: unknown): boolean {
       isSubset(v, (observed as Record<string, unknown>)[k]),
     );
   }
-  return String(desired) === String(observed);
+  if (String(desired) === String(observed)) return true;
+  // The API server normalizes quantities ("0.5" CPU comes back as "500m", "1024Mi" as "1Gi"):
+  // compared as text they would never match, and the object would be re-applied on every pass.
+  const a = quantity(desired);
+  const b = quantity(observed);
+  return a !== undefined && b !== undefined && Math.abs(a - b) <= Math.abs(a) * 1e-9;
+}
+
+const SUFFIX: Record<string, number> = {
+  '': 1,
+  m: 1e-3,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
+
+/** A Kubernetes quantity as a number ("500m" -> 0.5, "1Gi" -> 1073741824); undefined if not one. */
+export function quantity(value: unknown): number | undefined {
+  if (typeof value === 'number') return value;
+  if (typeof value !== 'string') return undefined;
+  const m = /^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/.exec(value);
+  if (!m) return undefined;
+  return Number(m[1]) * (SUFFIX[m[2] ?? ''] ?? 1);
 }
 
 /**

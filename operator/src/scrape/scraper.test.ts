@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { RelayScraper } from './scraper.ts';
+import { RelayScraper, relayMetricsUrl } from './scraper.ts';
 import { createLogger } from '../log.ts';
 import type { KubeObject } from '../desired/types.ts';
 import { sendingDomain } from '../../../test/helpers/operator/fixtures.ts';
@@ -72,6 +72,50 @@ test('the scraper measures Ready relays through the override file and requeues o
       bounced: 10,
       total: 40,
     });
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('metrics URLs of IPv4 and IPv6 pods', () => {
+  assert.equal(relayMetricsUrl('10.1.2.3'), 'http://10.1.2.3:8080/metrics');
+  assert.equal(relayMetricsUrl('fd00:10:244::5'), 'http://[fd00:10:244::5]:8080/metrics');
+  assert.equal(new URL(relayMetricsUrl('fd00:10:244::5')).hostname, '[fd00:10:244::5]');
+});
+
+test('a failed scrape is counted and warned about once per failure streak', async () => {
+  const server = createServer((_req, res) => res.end('mailfleet_relay_process_start_time_seconds 1'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const dir = mkdtempSync(path.join(tmpdir(), 'scraper-'));
+  const targets = path.join(dir, 'targets.json');
+  const point = (to: string) => writeFileSync(targets, JSON.stringify({ 'mail/relay-0': to }));
+  const results: string[] = [];
+  const lines: string[] = [];
+  const scraper = new RelayScraper({
+    pods: () => [pod('relay-0', true)],
+    domains: () => [],
+    log: createLogger('info', {}, (line) => lines.push(line)),
+    intervalMs: 60_000,
+    targetsFile: targets,
+    onChange: () => {},
+    onScrape: (result) => results.push(result),
+    fetchTimeoutMs: 2_000,
+  });
+  try {
+    point('http://127.0.0.1:1/metrics'); // nothing listens on port 1
+    await scraper.scrapeOnce();
+    await scraper.scrapeOnce();
+    point(`http://127.0.0.1:${port}/metrics`);
+    await scraper.scrapeOnce();
+    assert.deepEqual(results, ['error', 'error', 'success']);
+    const messages = lines.map((l) => (JSON.parse(l) as { level: string; msg: string }).msg);
+    assert.deepEqual(
+      messages.filter((m) => m.startsWith('relay')),
+      ['relay not scraped', 'relay scraped again'],
+    );
+    assert.equal((JSON.parse(lines[0] ?? '{}') as { level: string }).level, 'warn');
   } finally {
     server.close();
     rmSync(dir, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 // The bounce-rate autopilot's eyes: every interval, scrape each Ready relay pod's /metrics, keep a
 // short history per pod, and requeue a pool when its domains' measurements change. Reads only.
 import { readFileSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
 import type { SendingDomain } from '../api/types.ts';
 import type { BounceMeasurement } from '../desired/bounce.ts';
 import type { KubeObject } from '../desired/types.ts';
@@ -25,7 +26,14 @@ export type ScraperOptions = {
   onChange: (poolKey: string) => void;
   fetchTimeoutMs?: number;
   now?: () => number;
+  /** Counts each scrape by result (the operator's relay_scrapes_total). */
+  onScrape?: (result: 'success' | 'error') => void;
 };
+
+/** A relay pod's metrics URL: an IPv6 pod IP goes in brackets (RFC 3986 §3.2.2). */
+export function relayMetricsUrl(ip: string, port = HTTP_PORT): string {
+  return `http://${isIPv6(ip) ? `[${ip}]` : ip}:${port}/metrics`;
+}
 
 type PodHistory = { namespace: string; pool: string; samples: RelaySample[] };
 
@@ -46,6 +54,8 @@ export class RelayScraper {
   readonly #published = new Map<string, string>();
   #timer: NodeJS.Timeout | undefined;
   #running = false;
+  /** Pods whose last scrape failed: warned about once per failure streak. */
+  readonly #failing = new Set<string>();
 
   constructor(o: ScraperOptions) {
     this.#o = o;
@@ -86,7 +96,7 @@ export class RelayScraper {
         const key = `${namespace}/${pod.metadata?.name ?? ''}`;
         const pool = pod.metadata?.labels?.[POOL_LABEL];
         const ip = (pod.status as { podIP?: string } | undefined)?.podIP;
-        const url = targets[key] ?? (ip ? `http://${ip}:${HTTP_PORT}/metrics` : undefined);
+        const url = targets[key] ?? (ip ? relayMetricsUrl(ip) : undefined);
         if (!pool || !url) return;
         try {
           const res = await fetch(url, { signal: AbortSignal.timeout(this.#o.fetchTimeoutMs ?? 5000) });
@@ -95,8 +105,14 @@ export class RelayScraper {
           const history = this.#history.get(key) ?? { namespace, pool, samples: [] };
           history.samples.push(sample);
           this.#history.set(key, history);
+          this.#o.onScrape?.('success');
+          if (this.#failing.delete(key)) this.#o.log.info('relay scraped again', { pod: key });
         } catch (error) {
-          this.#o.log.debug('relay not scraped', { pod: key, url, error: String(error) });
+          this.#o.onScrape?.('error');
+          // A relay the autopilot cannot read is a relay whose bounces it does not see: say so.
+          if (!this.#failing.has(key))
+            this.#o.log.warn('relay not scraped', { pod: key, url, error: String(error) });
+          this.#failing.add(key);
         }
       }),
     );
