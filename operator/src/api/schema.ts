@@ -536,6 +536,10 @@ const sendingDomainStatus = obj(
         algorithm: str('Algorithm in use.'),
         secretName: str('Secret holding the private key.'),
         dnsRecord: dnsRecord('The TXT record to publish.'),
+        pendingSelector: str(
+          'A new selector (spec.dkim.selector) whose record is not verified yet: the relays keep signing with the selector in use until it is.',
+        ),
+        pendingDnsRecord: dnsRecord('The TXT record of the pending selector, to publish before the switch.'),
       },
       { tsType: 'DKIMStatus' },
     ),

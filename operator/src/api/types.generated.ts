@@ -354,6 +354,10 @@ export interface DKIMStatus {
   secretName?: string;
   /** The TXT record to publish. */
   dnsRecord?: DNSRecord;
+  /** A new selector (spec.dkim.selector) whose record is not verified yet: the relays keep signing with the selector in use until it is. */
+  pendingSelector?: string;
+  /** The TXT record of the pending selector, to publish before the switch. */
+  pendingDnsRecord?: DNSRecord;
 }
 
 /** Observed state of the domain. */

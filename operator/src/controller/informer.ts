@@ -192,7 +192,10 @@ export class Informer {
       }
       if (this.#stopped) return;
       this.#o.metrics.watchRestarts.inc({ resource: this.#o.kind, cause });
-      const delay = Math.min(30_000, this.#failures === 0 ? 0 : 500 * 2 ** Math.min(this.#failures, 6));
+      // Until the first list is in, every reconcile waits for this cache (controller.ts): retry
+      // the list at most 2 s apart (an API server starting answers 429 for a while), not 30 s.
+      const cap = this.synced ? 30_000 : 2_000;
+      const delay = Math.min(cap, this.#failures === 0 ? 0 : 500 * 2 ** Math.min(this.#failures, 6));
       if (delay > 0) await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random() / 2)));
     }
   }

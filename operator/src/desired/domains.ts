@@ -5,11 +5,12 @@ import { mergeConditions } from '../api/conditions.ts';
 import type { ConditionInput } from '../api/conditions.ts';
 import { withDefaults } from '../api/defaults.ts';
 import { decideSuspension } from './bounce.ts';
-import { dkimRecord, dmarcRecord, dnsMismatches, isPrivateKeyPem, spfRecord } from './dns.ts';
+import { dkimPublicKey, dkimRecord, dmarcRecord, dnsMismatches, isPrivateKeyPem, spfRecord } from './dns.ts';
 import { DKIM_KEY, dkimKeySecret, secretText } from './secret.ts';
 import { names } from './meta.ts';
 import type { BoundDomain } from './relayconfig.ts';
 import type { Generators, KubeObject, Observed } from './types.ts';
+import type { TxtAnswers } from './dns.ts';
 
 export type ResolvedDomain = {
   object: SendingDomain;
@@ -22,7 +23,13 @@ export type ResolvedDomain = {
   suspendNow?: string;
   /** The user resumed an automatic suspension: the operator drops its annotation. */
   resumed: boolean;
+  /** Events about this domain's keys (a key generated for a new selector, or again). */
+  events: { type: 'Normal' | 'Warning'; reason: string; message: string }[];
 };
+
+/** The algorithm a PEM key signs with. */
+const algorithmOf = (pem: string) =>
+  dkimPublicKey(pem).k === 'ed25519' ? ('ed25519-sha256' as const) : ('rsa-sha256' as const);
 
 type KeyLookup = { pem?: string; secretName: string; create?: KubeObject; problem?: ConditionInput };
 
@@ -116,6 +123,7 @@ export function resolveDomains(
     let pem: string | undefined;
     let suspendNow: string | undefined;
     let resumed = false;
+    const events: ResolvedDomain['events'] = [];
     const owner = owners.get(fqdn);
     if (observed.pool === undefined) {
       inputs.push(
@@ -153,27 +161,55 @@ export function resolveDomains(
           ),
         );
       } else {
-        pem = key.pem;
+        const answers = observed.dns.get(name);
+        const sign = signingKey({
+          fqdn,
+          selector,
+          algorithm,
+          key: { pem: key.pem, secretName: key.secretName, created: key.create !== undefined },
+          previous: original.status?.dkim,
+          secrets: observed.secrets,
+          answers,
+        });
+        events.push(...sign.events);
+        pem = sign.pem;
         const decision = decideSuspension(domain, observed.bounce.get(name), observed.now);
         if (decision.suspendNow) suspendNow = decision.message;
         resumed = decision.resumed;
-        bound = { domain: fqdn, suspended: decision.suspended, dkim: { selector, algorithm } };
-        const records = dnsRecords(domain, pem, selector, observed.settings.spfInclude, ehloName);
+        bound = {
+          domain: fqdn,
+          suspended: decision.suspended,
+          dkim: { selector: sign.selector, algorithm: sign.algorithm },
+        };
+        // The records to publish (and verify) are those of the wanted selector.
+        const records = dnsRecords(domain, key.pem, selector, observed.settings.spfInclude, ehloName);
         Object.assign(status, records.status);
         inputs.push(
-          cond(
-            'DKIMKeyReady',
-            'True',
-            'KeyAvailable',
-            `signing with selector ${selector} (${algorithm}), key in Secret ${key.secretName}`,
-          ),
+          sign.pendingSelector === undefined
+            ? cond(
+                'DKIMKeyReady',
+                'True',
+                'KeyAvailable',
+                `signing with selector ${selector} (${algorithm}), key in Secret ${key.secretName}`,
+              )
+            : cond(
+                'DKIMKeyReady',
+                'True',
+                'RotationPending',
+                `signing with selector ${sign.selector} until ${records.status.dkimRecord.name} is published as shown in status.dkim.pendingDnsRecord`,
+              ),
         );
-        status.dkim = {
-          selector,
-          algorithm,
-          secretName: key.secretName,
-          dnsRecord: records.status.dkimRecord,
-        };
+        status.dkim =
+          sign.pendingSelector === undefined
+            ? { selector, algorithm, secretName: key.secretName, dnsRecord: records.status.dkimRecord }
+            : {
+                selector: sign.selector,
+                algorithm: sign.algorithm,
+                secretName: sign.secretName,
+                dnsRecord: dkimRecord(fqdn, sign.selector, sign.pem),
+                pendingSelector: selector,
+                pendingDnsRecord: records.status.dkimRecord,
+              };
         delete status.dkimRecord;
         inputs.push(
           cond(
@@ -190,7 +226,6 @@ export function resolveDomains(
         const previousSuspendedAt = original.status?.suspendedAt;
         if (decision.suspendNow) status.suspendedAt = observed.now.toISOString();
         else if (previousSuspendedAt) status.suspendedAt = previousSuspendedAt;
-        const answers = observed.dns.get(name);
         if (answers) {
           const mismatches = dnsMismatches(records.list, answers);
           inputs.push(
@@ -237,7 +272,7 @@ export function resolveDomains(
       observed.now.toISOString(),
     );
     status.conditions = conditions;
-    const entry: ResolvedDomain = { object: original, bound, pem, status, conditions, resumed };
+    const entry: ResolvedDomain = { object: original, bound, pem, status, conditions, resumed, events };
     if (suspendNow !== undefined) entry.suspendNow = suspendNow;
     resolved.push(entry);
   }
@@ -261,4 +296,80 @@ function dnsRecords(
   const dmarc = dmarcRecord(fqdn);
   const list: DNSRecord[] = [dkim, spf, dmarc];
   return { list, status: { dkimRecord: dkim, spf, dmarc } };
+}
+
+type SigningInput = {
+  fqdn: string;
+  /** The selector and algorithm the spec asks for, with its key. */
+  selector: string;
+  algorithm: 'rsa-sha256' | 'ed25519-sha256';
+  key: { pem: string; secretName: string; created: boolean };
+  /** What the domain's status says it signed with last. */
+  previous: { selector?: string; secretName?: string } | undefined;
+  secrets: Observed['secrets'];
+  /** TXT answers for the wanted records; undefined when DNS verification is off. */
+  answers: TxtAnswers | undefined;
+};
+
+/**
+ * Which key signs. A new selector signs only once its record is published: until the DNS check
+ * sees it, the previous selector's key (still in its Secret) keeps signing, so no message goes out
+ * with a signature receivers cannot verify. Without DNS verification there is nothing to wait for:
+ * the new key signs at once, with a Warning. A key generated again under a selector that had one
+ * (its Secret was deleted) is a Warning too: its record changed.
+ */
+export function signingKey(o: SigningInput): {
+  selector: string;
+  algorithm: 'rsa-sha256' | 'ed25519-sha256';
+  pem: string;
+  secretName: string;
+  pendingSelector?: string;
+  events: ResolvedDomain['events'];
+} {
+  const wanted = {
+    selector: o.selector,
+    algorithm: o.algorithm,
+    pem: o.key.pem,
+    secretName: o.key.secretName,
+  };
+  const events: ResolvedDomain['events'] = [];
+  const record = dkimRecord(o.fqdn, o.selector, o.key.pem);
+  if (o.key.created && o.previous?.secretName === o.key.secretName)
+    events.push({
+      type: 'Warning',
+      reason: 'DKIMKeyRegenerated',
+      message: `the key Secret ${o.key.secretName} was gone: a new key was generated under selector ${o.selector}; publish ${record.name} again as shown in status, until then receivers fail this domain's DKIM signatures`,
+    });
+  const previousSelector = o.previous?.selector;
+  if (previousSelector === undefined || previousSelector === o.selector) return { ...wanted, events };
+  const oldPem = secretText(o.secrets.get(o.previous?.secretName ?? ''), DKIM_KEY);
+  const oldUsable = oldPem !== undefined && isPrivateKeyPem(oldPem);
+  if (o.answers === undefined || !oldUsable) {
+    if (o.key.created)
+      events.push({
+        type: 'Warning',
+        reason: 'DKIMSelectorChanged',
+        message: `signing with the new selector ${o.selector} at once (${
+          oldUsable ? 'DNS verification is off' : `the key of ${previousSelector} is gone`
+        }): publish ${record.name} as shown in status`,
+      });
+    return { ...wanted, events };
+  }
+  const published =
+    dnsMismatches([record], o.answers).length === 0 && o.answers[record.name ?? ''] !== undefined;
+  if (published) return { ...wanted, events };
+  if (o.key.created)
+    events.push({
+      type: 'Normal',
+      reason: 'DKIMKeyGenerated',
+      message: `a key for the new selector ${o.selector} is in Secret ${o.key.secretName}; ${previousSelector} keeps signing until ${record.name} is published as shown in status.dkim.pendingDnsRecord`,
+    });
+  return {
+    selector: previousSelector,
+    algorithm: algorithmOf(oldPem),
+    pem: oldPem,
+    secretName: o.previous?.secretName ?? '',
+    pendingSelector: o.selector,
+    events,
+  };
 }

@@ -13,7 +13,6 @@ import {
   SOURCE_CHECKSUM,
   childMeta,
   names,
-  ownerReference,
   relaySecretKeys,
 } from './meta.ts';
 
@@ -143,8 +142,13 @@ export function relaySecrets(o: RelaySecretOptions, budget = RELAY_SECRET_BUDGET
   }));
 }
 
-/** A generated DKIM private key, owned by its SendingDomain (not by the pool: it outlives pool
- * changes and is never pruned; a new selector gets a new Secret beside the old one). */
+/**
+ * A generated DKIM private key. Owned by nothing: it outlives its pool and its SendingDomain, so a
+ * domain deleted and applied again from Git finds its key and its published record still valid
+ * (an owner reference would have the garbage collector delete the key with the domain, and the
+ * domain come back signing with a new key nobody published). It is never pruned; a new selector
+ * gets a new Secret beside the old one. Delete it by hand to discard the key.
+ */
 export function dkimKeySecret(domain: SendingDomain, selector: string, pem: string): V1Secret {
   return {
     apiVersion: 'v1',
@@ -158,7 +162,6 @@ export function dkimKeySecret(domain: SendingDomain, selector: string, pem: stri
         'app.kubernetes.io/component': 'dkim-key',
       },
       annotations: { 'mailfleet.dev/dkim-selector': selector, 'mailfleet.dev/domain': domain.spec.domain },
-      ownerReferences: [ownerReference(domain)],
     },
     type: 'Opaque',
     data: { [DKIM_KEY]: b64(pem) },

@@ -146,6 +146,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     for (const d of resolveDomains(observed, gen, undefined).resolved) {
       status('SendingDomain', d.object.metadata.name ?? '', d.status);
       desired.events.push(...transitionEvents(d.object, d.object.status?.conditions, d.conditions));
+      for (const e of d.events) desired.events.push({ regarding: ref(d.object), ...e });
     }
     for (const l of resolveRateLimits(observed, 0))
       status('RateLimit', l.object.metadata.name ?? '', l.status);
@@ -346,6 +347,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
   for (const d of domains.resolved) {
     status('SendingDomain', d.object.metadata.name ?? '', d.status);
     desired.events.push(...transitionEvents(d.object, d.object.status?.conditions, d.conditions));
+    for (const e of d.events) desired.events.push({ regarding: ref(d.object), ...e });
   }
   for (const l of limits) {
     status('RateLimit', l.object.metadata.name ?? '', l.status);
