@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { parse } from 'yaml';
 import type { ChildProcess } from 'node:child_process';
 import type { ControlPlane } from '../controlplane/cluster.ts';
 import { eventually, startCluster, startOperator } from '../helpers/operator/harness.ts';
@@ -118,4 +119,70 @@ test('a stale DKIM key is spelled out; the right records turn DNSVerified True o
     return c?.status === 'True' ? c : undefined;
   });
   assert.equal(verified.reason, 'RecordsMatch');
+});
+
+const relaySelector = async () => {
+  const cm = await json(['-n', NS, 'get', 'configmap/p-config']);
+  const config = parse(cm.data['relay.yaml']) as {
+    sendingDomains: { domain: string; dkim?: { selector: string } }[];
+  };
+  return config.sendingDomains.find((d) => d.domain === DOMAIN)?.dkim?.selector;
+};
+
+test('a new selector signs only once its record is published; until then the old key keeps signing', async () => {
+  const before = await json(['-n', NS, 'get', 'sd/verify']);
+  const old = before.status.dkim.dnsRecord as { name: string; value: string };
+  const spf = before.status.spf as { name: string; value: string };
+  const dmarc = before.status.dmarc as { name: string; value: string };
+  await k(['-n', NS, 'patch', 'sd/verify', '--type=merge', '-p', '{"spec":{"dkim":{"selector":"s2"}}}']);
+  const pending = await eventually('rotation pending', async () => {
+    const o = await json(['-n', NS, 'get', 'sd/verify']);
+    return o.status?.dkim?.pendingSelector === 's2' ? o : undefined;
+  });
+  assert.equal(pending.status.dkim.selector, 's1');
+  assert.equal(await relaySelector(), 's1', 'the relays still sign with s1');
+  const events = (await k(['-n', NS, 'get', 'events', '--field-selector', 'involvedObject.name=verify']))
+    .stdout;
+  assert.match(events, /DKIMKeyGenerated/);
+  const next = pending.status.dkim.pendingDnsRecord as { name: string; value: string };
+  assert.equal(next.name, `s2._domainkey.${DOMAIN}`);
+  await serveTxt({
+    [old.name]: old.value,
+    [next.name]: next.value,
+    [spf.name]: spf.value,
+    [dmarc.name]: dmarc.value,
+  });
+  await eventually('switched to s2', async () => (await relaySelector()) === 's2');
+  const after = await json(['-n', NS, 'get', 'sd/verify']);
+  assert.equal(after.status.dkim.selector, 's2');
+  assert.equal(after.status.dkim.pendingSelector, undefined);
+});
+
+test('a SendingDomain deleted and applied again keeps its key', async () => {
+  const keyBefore = await json(['-n', NS, 'get', 'secret/verify-dkim-s2']);
+  const sd = await json(['-n', NS, 'get', 'sd/verify']);
+  await k(['-n', NS, 'delete', 'sd/verify', '--wait=true']);
+  await new Promise((r) => setTimeout(r, 3_000)); // the garbage collector's turn
+  await cp.kubectl(['apply', '-f', '-'], {
+    input: JSON.stringify({
+      apiVersion: 'mailfleet.dev/v1alpha1',
+      kind: 'SendingDomain',
+      metadata: { name: 'verify', namespace: NS },
+      spec: sd.spec,
+    }),
+  });
+  await eventually('Ready again', async () => {
+    const o = await json(['-n', NS, 'get', 'sd/verify']);
+    return o.status?.conditions?.some(
+      (c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True',
+    );
+  });
+  const keyAfter = await json(['-n', NS, 'get', 'secret/verify-dkim-s2']);
+  assert.equal(keyAfter.metadata.uid, keyBefore.metadata.uid, 'the same key Secret');
+  const again = await json(['-n', NS, 'get', 'sd/verify']);
+  assert.equal(
+    again.status.dkim.dnsRecord.value,
+    sd.status.dkim.dnsRecord.value,
+    'the published record still holds',
+  );
 });
