@@ -12,7 +12,7 @@ import type { Generators, KubeObject, Observed } from './types.ts';
 export type PoolInputs = {
   /** The first blocking problem: nothing new is applied while it lasts. */
   problem?: ConditionInput;
-  users?: { hashes: Record<string, string>; checksum: string };
+  users?: { hashes: Record<string, string>; checksum: string; checksumKey: string };
   smarthost?: { username: string; password: string };
   create: KubeObject[];
   /** Existing children that are still wanted though never applied (the generated credentials). */
@@ -134,15 +134,16 @@ export function poolInputs(pool: RelayPool, observed: Observed, gen: Generators)
         out.events.push(`generated SMTP credentials in Secret ${name}`);
       }
     }
-    const checksum = usersChecksum(users);
     const relay = observed.secrets.get(names.relaySecret(poolName));
+    const checksumKey = secretText(relay, relaySecretKeys.usersChecksumKey) ?? gen.password();
+    const checksum = usersChecksum(users, checksumKey);
     // Hashing is salted: rehash only when a password changed, or the Secret would change every pass.
     if (relay?.metadata?.annotations?.[SOURCE_CHECKSUM] === checksum) {
-      out.users = { hashes: existingHashes(relay), checksum };
+      out.users = { hashes: existingHashes(relay), checksum, checksumKey };
     } else {
       const hashes: Record<string, string> = {};
       for (const [user, password] of Object.entries(users)) hashes[user] = gen.hashPassword(password);
-      out.users = { hashes, checksum };
+      out.users = { hashes, checksum, checksumKey };
     }
   }
   const smarthostRef = spec.delivery?.smarthost?.credentialsSecretRef;

@@ -62,6 +62,8 @@ export const adminTokenFile = (role: string) => `admin-tokens/${role}`;
 /** Keys of the relay Secret (flat: Secret keys cannot contain '/'). */
 export const relaySecretKeys = {
   users: 'users',
+  /** The key of the users checksum (an HMAC): kept out of the annotation the checksum is in. */
+  usersChecksumKey: 'users.checksum-key',
   smarthost: 'smarthost.yaml',
   dkim: (domain: string, selector: string) => `dkim.${domain}.${selector}.pem`,
 };

@@ -30,7 +30,7 @@ test('the relay Secret is split into shards under the budget, users first, keys 
     const shards = relaySecrets(
       {
         pool: relayPool(),
-        users: { hashes: { relay: '$scrypt$x' }, checksum: 'c' },
+        users: { hashes: { relay: '$scrypt$x' }, checksum: 'c', checksumKey: 'k' },
         dkimKeys: Array.from({ length: c.keys }, (_, i) => ({
           domain: `d${String(i).padStart(3, '0')}.example`,
           selector: 's',
@@ -52,7 +52,7 @@ test('the relay Secret is split into shards under the budget, users first, keys 
     assert.ok(shards[0]?.data?.[relaySecretKeys.users], `${c.name}: users in the first shard`);
     assert.equal(
       shards.reduce((n, s) => n + Object.keys(s.data ?? {}).length, 0),
-      c.keys + 1,
+      c.keys + 2, // the keys, the users file and its checksum key
       `${c.name}: every key exactly once`,
     );
   }
@@ -93,3 +93,38 @@ const realisticKey = (await import('node:crypto'))
   .generateKeyPairSync('rsa', { modulusLength: 2048 })
   .privateKey.export({ type: 'pkcs8', format: 'pem' })
   .toString();
+
+test('the users checksum in the annotation is keyed: not a hash of the passwords anyone can recompute', async () => {
+  const { createHash } = await import('node:crypto');
+  const { usersChecksum } = await import('./secret.ts');
+  const users = { relay: 'hunter2' };
+  const plain = createHash('sha256')
+    .update(JSON.stringify([['relay', 'hunter2']]))
+    .digest('hex');
+  assert.notEqual(usersChecksum(users, 'key-a'), plain);
+  assert.notEqual(usersChecksum(users, 'key-a'), usersChecksum(users, 'key-b'), 'each pool its own key');
+  assert.equal(usersChecksum(users, 'key-a'), usersChecksum({ relay: 'hunter2' }, 'key-a'), 'stable');
+  // A second pass with the stored key finds the same checksum: nothing is rehashed or rewritten.
+  const input = observed({
+    pool: relayPool({ auth: { mode: 'Optional' } }),
+    secrets: secrets(secret('transactional-credentials', { username: 'relay', password: 'p' })),
+  });
+  const first = desiredState(input, fakeGenerators());
+  const relay = first.apply.find((o) => o.metadata?.name === 'transactional-relay') as never as {
+    metadata: { annotations: Record<string, string> };
+    data: Record<string, string>;
+  };
+  const stored = secret(
+    'transactional-relay',
+    Object.fromEntries(Object.entries(relay.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()])),
+    relay.metadata.annotations,
+  );
+  const second = desiredState(
+    { ...input, secrets: secrets(...input.secrets.values(), stored) },
+    fakeGenerators(),
+  );
+  const again = second.apply.find((o) => o.metadata?.name === 'transactional-relay') as never as {
+    data: Record<string, string>;
+  };
+  assert.deepEqual(again.data, relay.data, 'same checksum key, same hashes: nothing rewritten');
+});

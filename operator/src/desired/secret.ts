@@ -1,7 +1,7 @@
 // Secrets the operator writes: generated plain credentials (for applications), the relay Secret
 // (hashed users, DKIM keys, smarthost credentials: everything the relay reads besides its config
 // and the TLS Secret), and generated DKIM keys (owned by their SendingDomain). Pure.
-import { createHash } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import type { RelayPool, SendingDomain } from '../api/types.ts';
 import { stringify } from 'yaml';
@@ -72,18 +72,23 @@ export function adminTokensSecret(pool: RelayPool, tokens: { read: string; admin
   };
 }
 
-/** A stable digest of plain users, so the hashes are recomputed only when a password changes. */
-export function usersChecksum(users: Record<string, string>): string {
+/**
+ * A stable digest of plain users, so the hashes are recomputed only when a password changes. It is
+ * an HMAC under a random per-pool key kept in the relay Secret's data: the digest sits in an
+ * annotation, and a plain SHA-256 of the passwords there would let anyone who sees annotations
+ * guess weak passwords at SHA-256 speed instead of scrypt's.
+ */
+export function usersChecksum(users: Record<string, string>, key: string): string {
   const sorted = Object.keys(users)
     .sort()
     .map((u) => [u, users[u]]);
-  return createHash('sha256').update(JSON.stringify(sorted)).digest('hex');
+  return createHmac('sha256', key).update(JSON.stringify(sorted)).digest('hex');
 }
 
 export type RelaySecretOptions = {
   pool: RelayPool;
   /** username -> password hash, with the checksum of the plain users it was made from. */
-  users?: { hashes: Record<string, string>; checksum: string };
+  users?: { hashes: Record<string, string>; checksum: string; checksumKey: string };
   smarthost?: { username: string; password: string };
   dkimKeys: { domain: string; selector: string; pem: string }[];
 };
@@ -110,6 +115,7 @@ export function relaySecrets(o: RelaySecretOptions, budget = RELAY_SECRET_BUDGET
       .sort()
       .map((u) => `${u}:${o.users?.hashes[u]}\n`);
     entries.push([relaySecretKeys.users, lines.join('')]);
+    entries.push([relaySecretKeys.usersChecksumKey, o.users.checksumKey]);
     annotations[SOURCE_CHECKSUM] = o.users.checksum;
   }
   if (o.smarthost) entries.push([relaySecretKeys.smarthost, stringify(o.smarthost)]);

@@ -57,8 +57,15 @@ test('a new pool: every child, generated secrets, pool waiting for its relays', 
     'Secret/transactional-credentials',
     'Secret/transactional-handoff',
   ]);
-  // The read and admin tokens, the SMTP password, the handoff secret, the DKIM key.
-  assert.deepEqual(gen.generated, ['password', 'password', 'password', 'password', 'ed25519-sha256']);
+  // The SMTP password, the handoff secret, the two admin tokens, the users checksum key, then the key.
+  assert.deepEqual(gen.generated, [
+    'password',
+    'password',
+    'password',
+    'password',
+    'password',
+    'ed25519-sha256',
+  ]);
   const tokens = d.create.find((o) => o.metadata?.name === 'transactional-admin-tokens') as {
     data: Record<string, string>;
   };
