@@ -606,3 +606,28 @@ test('writes that did not happen make the pool not Ready and Degraded, with the 
     for (const p of c.problems) assert.match(ready?.message ?? '', new RegExp(p.object), c.name);
   }
 });
+
+test('a relay config nearing the 1 MiB object limit makes the pool Degraded while it still works', () => {
+  const label = 'x'.repeat(60);
+  const domains = Array.from({ length: 3000 }, (_, i) =>
+    sendingDomain(`${label}.${label}.${label}.d${i}.example`, {
+      dkim: { keySecretRef: { name: 'shared-key' } },
+    }),
+  );
+  const d = desiredState(
+    observed({
+      pool: relayPool({ replicas: 1 }),
+      domains,
+      secrets: secrets(secret('shared-key', { 'dkim.key': testKeys()['ed25519-sha256'] ?? '' })),
+    }),
+    fakeGenerators(),
+  );
+  const degraded = condition(d, 'RelayPool', 'transactional', 'Degraded');
+  assert.equal(degraded?.status, 'True');
+  assert.equal(degraded?.reason, 'ConfigNearSizeLimit');
+  assert.match(degraded?.message ?? '', /\d+ KiB of the API server's 1 MiB/);
+  assert.ok(
+    d.apply.some((o) => o.kind === 'ConfigMap'),
+    'still applied',
+  );
+});

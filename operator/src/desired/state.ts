@@ -126,6 +126,12 @@ export function transitionEvents(
     }));
 }
 
+/**
+ * The relay config is one ConfigMap, and the API server refuses objects over 1 MiB: past this size
+ * the pool says so while it still works (a DKIM key is not in it: the relay Secret is sharded).
+ */
+export const CONFIG_WARN_BYTES = 768 * 1024;
+
 export function desiredState(observed: Observed, gen: Generators): Desired {
   const desired: Desired = {
     apply: [],
@@ -184,6 +190,8 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     if (tls.certificate) desired.certificate = tls.certificate;
   }
   const poolConditions: ConditionInput[] = [];
+  /** Size of the rendered relay.yaml (0 while the pool is blocked). */
+  let configBytes = 0;
   const domains = resolveDomains(observed, gen, inputs.problem?.message, pool.spec.delivery?.ehloName);
   const bound = domains.resolved.filter((d) => d.bound);
   // Config and workload are built before any status is decided: the workload's status counts only
@@ -252,11 +260,13 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     desired.prune = true;
     desired.create.push(...inputs.create, ...domains.creates);
     desired.keep.push(...inputs.keep);
+    const relayYaml = stringify(config);
+    configBytes = Buffer.byteLength(relayYaml);
     desired.apply.push({
       apiVersion: 'v1',
       kind: 'ConfigMap',
       metadata: childMeta(pool, names.config(observed.poolName), 'config'),
-      data: { 'relay.yaml': stringify(config) },
+      data: { 'relay.yaml': relayYaml },
     });
     for (const shard of relaySecretShards) desired.apply.push(shard as KubeObject);
     if (desiredWorkload) desired.apply.push(desiredWorkload);
@@ -299,7 +309,14 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
         templateRolledOut && scaled
           ? cond('Progressing', 'False', 'RolloutComplete', progress)
           : cond('Progressing', 'True', templateRolledOut ? 'Scaling' : 'RollingOut', progress),
-        cond('Degraded', 'False', 'AsExpected', 'no problem detected'),
+        configBytes > CONFIG_WARN_BYTES
+          ? cond(
+              'Degraded',
+              'True',
+              'ConfigNearSizeLimit',
+              `the relay config is ${Math.round(configBytes / 1024)} KiB of the API server's 1 MiB object limit: spread this pool's domains and limits over more pools before it is refused`,
+            )
+          : cond('Degraded', 'False', 'AsExpected', 'no problem detected'),
       );
   }
 
