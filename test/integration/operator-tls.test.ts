@@ -126,8 +126,20 @@ test("the README's quick start: the CRDs, then the samples alone become Ready un
     '--batch-ms',
     '200',
   ]);
-  const waited = await k(['wait', '--for=condition=Ready', 'rp', '--all', '-n', NS, '--timeout=3m']);
-  assert.equal(waited.code, 0, waited.stderr);
+  // kubectl's own --timeout decides (the harness would kill a kubectl after 2 minutes).
+  const waited = await cp.kubectl(
+    ['wait', '--for=condition=Ready', 'rp', '--all', '-n', NS, '--timeout=3m'],
+    {
+      allowFail: true,
+      timeoutMs: 200_000,
+    },
+  );
+  if (waited.code !== 0) {
+    const state = await cp.kubectl(['-n', NS, 'get', 'rp,sts,pods,pvc,secrets,events', '-o', 'wide'], {
+      allowFail: true,
+    });
+    assert.fail(`${waited.stderr}\n${state.stdout}\n${operator?.logs.slice(-30).join('\n')}`);
+  }
   const pool = await json(['-n', NS, 'get', 'rp/transactional']);
   const tls = pool.status.tls;
   assert.equal(tls.source, 'Generated');
