@@ -59,8 +59,6 @@ export const REPLIES = {
   messageTooBig: { code: 552, enhanced: '5.3.4', message: 'Message size exceeds fixed maximum message size' },
 } as const satisfies Record<string, SmtpReply>;
 
-export type ReplyName = keyof typeof REPLIES;
-
 /** An Error carrying an SMTP reply; smtp-server reads responseCode to build the reply line. */
 export class SmtpReplyError extends Error {
   readonly responseCode: number;

@@ -16,10 +16,6 @@ export function findCondition(conditions: Condition[] | undefined, type: string)
   return conditions?.find((c) => c.type === type);
 }
 
-export function isTrue(conditions: Condition[] | undefined, type: string): boolean {
-  return findCondition(conditions, type)?.status === 'True';
-}
-
 /**
  * The new condition list: each input keeps the old lastTransitionTime when its status did not
  * change. The inputs are the whole truth of this pass: a condition type no longer decided (a

@@ -40,7 +40,7 @@ export const DEFAULTS = {
     minDataRate: 500,
     dataRateWindow: '30s',
   },
-  // anvil.ts defaultAnvilPolicy
+  // AUTH failures per client (security/anvil.ts): five in ten minutes lock it out for fifteen.
   authThrottle: { maxFailures: 5, window: '10m', lockout: '15m', baseDelay: '1s', maxDelay: '16s' },
   spool: { dir: '/var/spool/mailfleet', minFreeBytes: 100 * MiB },
   // Ten wrong tokens at once, then one every 6 s: an operator's typo passes, a guesser gets ~14400 a day.

@@ -6,16 +6,6 @@ export type Outcome = 'delivered' | 'deferred' | 'bounced';
 export type BounceCategory =
   'bad-mailbox' | 'bad-domain' | 'policy' | 'mailbox-full' | 'content' | 'routing' | 'other';
 
-export const BOUNCE_CATEGORIES: readonly BounceCategory[] = [
-  'bad-mailbox',
-  'bad-domain',
-  'policy',
-  'mailbox-full',
-  'content',
-  'routing',
-  'other',
-];
-
 export interface ReplyInput {
   /** SMTP reply code; undefined when no reply was received (connection, TLS, timeout). */
   code?: number;

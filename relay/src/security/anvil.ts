@@ -12,14 +12,6 @@ export interface AnvilPolicy {
   maxDelayMs: number;
 }
 
-export const defaultAnvilPolicy: AnvilPolicy = {
-  maxFailures: 5,
-  windowMs: 10 * 60_000,
-  lockoutMs: 15 * 60_000,
-  baseDelayMs: 1_000,
-  maxDelayMs: 16_000,
-};
-
 /** One key's recent failures. */
 export interface FailureCounter {
   failures: number;

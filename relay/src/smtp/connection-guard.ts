@@ -9,7 +9,8 @@
 //   command line), it must send at least minBytesPerSecond over each window, otherwise 421.
 //
 // The parser is reached through smtp-server internals (_parser, _createParser: the parser is
-// replaced on STARTTLS); the relay's integration tests pin that behaviour.
+// replaced on STARTTLS); smtp-server is pinned to one version and internals.test.ts fails when an
+// upgrade no longer has these.
 import { initialScan, scanChunk, type ScanState, type Smuggling } from '../security/bare-newline.ts';
 
 /** The part of smtp-server's SMTPStream the guard uses. */

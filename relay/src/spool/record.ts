@@ -131,7 +131,3 @@ export function decodeStateLog(
   }
   return states;
 }
-
-export function isFinal(status: RecipientStatus): boolean {
-  return status !== 'deferred';
-}
