@@ -10,9 +10,9 @@ import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { REPO_ROOT } from '../controlplane/cluster.ts';
+import { REPO_ROOT, startControlPlane } from '../controlplane/cluster.ts';
 import type { ControlPlane } from '../controlplane/cluster.ts';
-import { eventually, startCluster, startOperator } from '../helpers/operator/harness.ts';
+import { eventually, startOperator } from '../helpers/operator/harness.ts';
 import type { OperatorProcess } from '../helpers/operator/harness.ts';
 import { readyRelayPods, runPodLocally } from '../helpers/operator/localpod.ts';
 import type { LocalRelay } from '../helpers/operator/localpod.ts';
@@ -31,7 +31,11 @@ const json = async (args: string[]) =>
   JSON.parse((await k([...args, '-o', 'json'])).stdout) as Record<string, any>;
 
 before(async () => {
-  cp = await startCluster();
+  // A cluster as a new user finds it: no mailfleet CRDs (the README's quick start installs them);
+  // the operator's namespace and RBAC, as its chart would install them.
+  cp = await startControlPlane({ nodes: 3 });
+  await k(['create', 'namespace', 'mailfleet-system']);
+  await k(['apply', '-f', path.join(REPO_ROOT, 'operator/deploy/rbac.yaml')]);
   work = await tempDir('operator-tls');
   // Storage for the sample pool's PersistentVolumeClaims: a cluster's provisioner, not homework.
   for (let i = 0; i < 2; i++)
@@ -47,8 +51,6 @@ before(async () => {
         },
       }),
     });
-  // A cluster as a new user finds it: the README's quick start installs the CRDs itself.
-  await k(['delete', '-f', path.join(REPO_ROOT, 'crds/'), '--wait=true']);
 });
 
 after(async () => {
