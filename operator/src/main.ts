@@ -167,4 +167,8 @@ export async function main(args: string[]): Promise<void> {
   metrics.leader.set(0);
   server.close();
   server.closeAllConnections();
+  // Exit now, whatever timers or sockets are left (a watch backoff, a pending retry): a former
+  // leader that lingers without leading would look alive to its supervisor and never be restarted.
+  log.info('exiting', { code: process.exitCode ?? 0 });
+  process.exit(process.exitCode ?? 0);
 }
