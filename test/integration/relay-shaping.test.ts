@@ -72,6 +72,18 @@ async function submit(port: number, messages: { from?: string; to: string }[]): 
 const to = (count: number, domain: string) =>
   Array.from({ length: count }, (_, i) => ({ to: `u${i}@${domain}` }));
 
+/** A relay sending for example.com and held.example (suspended or not) to a timed upstream. */
+async function suspendableRelay(suspended: boolean) {
+  const { upstream, arrivals } = await timedUpstream();
+  const spool = await tempDir('shaping');
+  cleanups.push(() => removeDir(spool));
+  const domains = (held: boolean) => [{ domain: 'example.com' }, { domain: 'held.example', suspended: held }];
+  const config = relayConfig(spool, upstream.port, { sendingDomains: domains(suspended) });
+  const relay = await startRelay(config);
+  cleanups.push(() => relay.stop());
+  return { upstream, arrivals, relay, config, domains };
+}
+
 function limit(name: string, domain: string, over: Record<string, unknown> = {}) {
   return {
     name,
@@ -230,16 +242,7 @@ describe('relay traffic shaping', () => {
   });
 
   test('queued mail of a suspended sending domain is held, not attempted, until un-suspended', async () => {
-    const { upstream, arrivals } = await timedUpstream();
-    const spool = await tempDir('shaping');
-    cleanups.push(() => removeDir(spool));
-    const domains = (suspended: boolean) => [
-      { domain: 'example.com' },
-      { domain: 'held.example', suspended },
-    ];
-    const config = relayConfig(spool, upstream.port, { sendingDomains: domains(false) });
-    const relay = await startRelay(config);
-    cleanups.push(() => relay.stop());
+    const { upstream, arrivals, relay, config, domains } = await suspendableRelay(false);
     // The upstream defers everything first, so the mail is queued when the suspension comes.
     let accept = false;
     upstream.onRcpt = () => (accept ? undefined : { code: 451, message: '4.3.0 not now' });
@@ -262,16 +265,7 @@ describe('relay traffic shaping', () => {
   });
 
   test('mail submitted while its sending domain is suspended is accepted, held, and delivered on resume', async () => {
-    const { upstream, arrivals } = await timedUpstream();
-    const spool = await tempDir('shaping');
-    cleanups.push(() => removeDir(spool));
-    const domains = (suspended: boolean) => [
-      { domain: 'example.com' },
-      { domain: 'held.example', suspended },
-    ];
-    const config = relayConfig(spool, upstream.port, { sendingDomains: domains(true) });
-    const relay = await startRelay(config);
-    cleanups.push(() => relay.stop());
+    const { arrivals, relay, config, domains } = await suspendableRelay(true);
     // A 5xx here would make applications drop the mail: suspension holds, it never refuses.
     await submit(relay.ports.smtp, [
       { from: 'x@held.example', to: 'u1@dest.test' },
