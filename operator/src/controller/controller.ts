@@ -57,6 +57,16 @@ export type ControllerOptions = {
   crdCheckSeconds?: number;
 };
 
+/** Kinds of CRDs that may be installed before or after us: prometheus-operator's and cert-manager's. */
+const OPTIONAL_KINDS = {
+  ServiceMonitor: {
+    groupVersion: '/apis/monitoring.coreos.com/v1',
+    plural: 'servicemonitors',
+    flag: 'serviceMonitorCRD',
+  },
+  Certificate: { groupVersion: '/apis/cert-manager.io/v1', plural: 'certificates', flag: 'certManagerCRD' },
+} as const;
+
 const poolKey = (namespace: string | undefined, name: string | undefined) =>
   `${namespace ?? ''}/${name ?? ''}`;
 
@@ -202,8 +212,10 @@ export class Controller {
   }
 
   async start(): Promise<void> {
-    this.serviceMonitorCRD = await this.#detectCRD('/apis/monitoring.coreos.com/v1', 'servicemonitors');
-    this.certManagerCRD = await this.#detectCRD('/apis/cert-manager.io/v1', 'certificates');
+    for (const kind of ['ServiceMonitor', 'Certificate'] as const) {
+      const { groupVersion, plural, flag } = OPTIONAL_KINDS[kind];
+      this[flag] = await this.#detectCRD(groupVersion, plural);
+    }
     const byPoolRef = (o: KubeObject) => [
       poolKey(o.metadata?.namespace, (o as unknown as SendingDomain | RateLimit).spec?.poolRef?.name),
     ];
@@ -232,8 +244,7 @@ export class Controller {
     if (this.scraper) this.#watch('Pod', `${POOL_LABEL}`, () => []);
     for (const kind of OWNED_KINDS) {
       if (kind === 'ServiceMonitor' || kind === 'Certificate') {
-        if (kind === 'ServiceMonitor' ? this.serviceMonitorCRD : this.certManagerCRD)
-          this.#watchOptional(kind);
+        if (this[OPTIONAL_KINDS[kind].flag]) this.#watchOptional(kind);
         continue;
       }
       this.#watch(kind, OWNED_SELECTOR, (o) => {
@@ -260,22 +271,17 @@ export class Controller {
     // prometheus-operator and cert-manager may be installed after us: start managing their kinds
     // when they are.
     this.#every(this.#o.crdCheckSeconds ?? 60, () => {
-      if (!this.serviceMonitorCRD && !this.informers.has('ServiceMonitor'))
-        void this.#detectCRD('/apis/monitoring.coreos.com/v1', 'servicemonitors').then((found) => {
-          if (!found || this.serviceMonitorCRD || this.informers.has('ServiceMonitor')) return;
-          void this.#startOptional('ServiceMonitor').then(() => {
-            this.serviceMonitorCRD = true;
+      for (const kind of ['ServiceMonitor', 'Certificate'] as const) {
+        const { groupVersion, plural, flag } = OPTIONAL_KINDS[kind];
+        if (this[flag] || this.informers.has(kind)) continue;
+        void this.#detectCRD(groupVersion, plural).then((found) => {
+          if (!found || this[flag] || this.informers.has(kind)) return;
+          void this.#startOptional(kind).then(() => {
+            this[flag] = true;
             this.#enqueueAll();
           });
         });
-      if (!this.certManagerCRD && !this.informers.has('Certificate'))
-        void this.#detectCRD('/apis/cert-manager.io/v1', 'certificates').then((found) => {
-          if (!found || this.certManagerCRD || this.informers.has('Certificate')) return;
-          void this.#startOptional('Certificate').then(() => {
-            this.certManagerCRD = true;
-            this.#enqueueAll();
-          });
-        });
+      }
     });
     this.scraper?.start();
   }
