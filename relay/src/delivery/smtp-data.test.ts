@@ -45,8 +45,15 @@ test('byte for byte what nodemailer DataStream sends, for any message', async ()
       maxLength: 60,
     })
     .map((p) => Buffer.from(p.join(''), 'latin1'));
+  // CRLF lines only: the native path (dots found with indexOf), not the byte-by-byte one.
+  const crlfLines = fc
+    .array(fc.constantFrom('\r\n', '.', '..', 'x', '\r\n.', '\r\n.\r\n', '\r\n..'), {
+      minLength: 1,
+      maxLength: 60,
+    })
+    .map((p) => Buffer.from(p.join(''), 'latin1'));
   await fc.assert(
-    fc.asyncProperty(fc.oneof(bytes, lines), async (message) => {
+    fc.asyncProperty(fc.oneof(bytes, lines, crlfLines), async (message) => {
       assert.deepEqual(Buffer.concat(smtpData(message)), await viaDataStream(message));
     }),
     { numRuns: 2000 },

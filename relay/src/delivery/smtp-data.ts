@@ -6,7 +6,9 @@
 //
 // DataStream is a Transform stream piped into the socket for every message, testing byte after
 // byte; here the common message (CRLF lines, no line starting with a dot) goes out as the stored
-// Buffer itself, with the terminator after it.
+// Buffer itself, with the terminator after it, found by native scans (the bare-newline scanner and
+// indexOf); only a message with a bare CR or LF takes the byte-by-byte path.
+import { finishScan, initialScan, scanChunk } from '../security/bare-newline.ts';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -19,8 +21,37 @@ const END_AFTER_LF = Buffer.from('.\r\n');
 const END_AFTER_CR = Buffer.from('\n.\r\n');
 const END = Buffer.from('\r\n.\r\n');
 
+const LF_DOT = Buffer.from('\n.');
+
 /** The message data and its terminator, two buffers to write one after the other. */
 export function smtpData(message: Buffer): [Buffer, Buffer] {
+  // The common case, scanned natively: every line ends in CRLF (no bare CR or LF, which the
+  // intake refuses), so only dots at the start of a line need doubling.
+  const scan = scanChunk(initialScan, message);
+  // A bare CR or LF, or a NUL (where the scanner stops looking), takes the byte-by-byte path.
+  if (finishScan(scan) === null) return crlfData(message);
+  return normalizedData(message);
+}
+
+/** A message without bare CR or LF: its dots at line starts doubled, found with indexOf. */
+function crlfData(message: Buffer): [Buffer, Buffer] {
+  const last = message.length ? message[message.length - 1] : -1;
+  const end = last === LF ? END_AFTER_LF : END;
+  let parts: Buffer[] | undefined;
+  let from = 0;
+  if (message[0] === DOT) parts = [INSERT_DOT];
+  for (let at = message.indexOf(LF_DOT); at !== -1; at = message.indexOf(LF_DOT, at + 1)) {
+    parts ??= [];
+    parts.push(message.subarray(from, at + 1), INSERT_DOT);
+    from = at + 1;
+  }
+  if (!parts) return [message, end];
+  parts.push(message.subarray(from));
+  return [Buffer.concat(parts), end];
+}
+
+/** Any message, byte by byte: bare CR and LF become CRLF, dots at line starts are doubled. */
+function normalizedData(message: Buffer): [Buffer, Buffer] {
   let parts: Buffer[] | undefined;
   /** Start of the part of `message` not yet in `parts`. */
   let from = 0;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { finishScan, initialScan, scanChunk } from './bare-newline.ts';
+import fc from 'fast-check';
+import { finishScan, initialScan, scanChunk, type ScanState } from './bare-newline.ts';
 
 function scan(...chunks: string[]): string | null {
   let state = initialScan;
@@ -34,4 +35,48 @@ describe('bare newline scanner', () => {
   test('finds an LF at the start of a chunk after a chunk ending in text', () =>
     assert.equal(scan('line', '\nx'), 'bare-lf'));
   test('keeps the first finding once found', () => assert.equal(scan('a\0', 'b\n'), 'nul'));
+});
+
+/** The byte-by-byte scanner the native one replaced: the reference for the property test. */
+function referenceScan(state: ScanState, chunk: Uint8Array): ScanState {
+  if (state.found) return state;
+  let pendingCR = state.pendingCR;
+  for (const byte of chunk) {
+    if (pendingCR && byte !== 0x0a) return { pendingCR: false, found: 'bare-cr' };
+    if (byte === 0x0a && !pendingCR) return { pendingCR: false, found: 'bare-lf' };
+    if (byte === 0x00) return { pendingCR: false, found: 'nul' };
+    pendingCR = byte === 0x0d;
+  }
+  return { pendingCR, found: null };
+}
+
+test('the native scan finds what a byte-by-byte scan finds, however the data is chunked', () => {
+  // Bytes drawn mostly from CR, LF, NUL, dot and a letter, so every adjacency occurs.
+  const byte = fc.oneof(fc.constantFrom(0x0d, 0x0a, 0x00, 0x2e, 0x61), fc.integer({ min: 0, max: 255 }));
+  const crlfText = fc
+    .array(fc.oneof(fc.constant('\r\n'), fc.constant('a'), fc.constant('.')), { maxLength: 40 })
+    .map((parts) => [...Buffer.from(parts.join(''), 'latin1')]);
+  fc.assert(
+    fc.property(
+      fc.oneof(fc.array(byte, { maxLength: 60 }), crlfText),
+      fc.array(fc.nat(), { maxLength: 5 }),
+      fc.boolean(),
+      (bytes, cuts, pending) => {
+        const data = Buffer.from(bytes);
+        const points = [...new Set(cuts.map((c) => c % (data.length + 1)))].sort((a, b) => a - b);
+        const chunks = [0, ...points, data.length]
+          .slice(1)
+          .map((end, k, ends) => data.subarray(k ? ends[k - 1] : 0, end));
+        let native: ScanState = { pendingCR: pending, found: null };
+        let reference: ScanState = native;
+        for (const chunk of chunks) {
+          native = scanChunk(native, chunk);
+          reference = referenceScan(reference, chunk);
+          assert.deepEqual(native, reference);
+        }
+        assert.equal(finishScan(native), finishScan(reference));
+      },
+    ),
+    { numRuns: 3000 },
+  );
 });

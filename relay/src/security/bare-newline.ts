@@ -14,16 +14,46 @@ export interface ScanState {
 
 export const initialScan: ScanState = { pendingCR: false, found: null };
 
+const CR = 0x0d;
+const LF = 0x0a;
+
+/**
+ * The first finding in `chunk`, in byte order (a bare CR is found at the byte after it, so a CR
+ * followed by NUL is bare-cr). The scan is native: Buffer indexOf for NUL, CR and LF, about one
+ * call per line, never a JavaScript loop over the bytes.
+ */
 export function scanChunk(state: ScanState, chunk: Uint8Array): ScanState {
   if (state.found) return state;
-  let pendingCR = state.pendingCR;
-  for (let i = 0; i < chunk.length; i++) {
-    const byte = chunk[i];
-    if (pendingCR && byte !== 0x0a) return { pendingCR: false, found: 'bare-cr' };
-    if (byte === 0x0a && !pendingCR) return { pendingCR: false, found: 'bare-lf' };
-    if (byte === 0x00) return { pendingCR: false, found: 'nul' };
-    pendingCR = byte === 0x0d;
+  const len = chunk.length;
+  if (len === 0) return state;
+  const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, len);
+  if (state.pendingCR && bytes[0] !== LF) return { pendingCR: false, found: 'bare-cr' };
+  const nul = bytes.indexOf(0);
+  /** Where the first bare CR or LF is found (len: none), and which. */
+  let at = len;
+  let found: Smuggling | null = null;
+  let pendingCR = false;
+  let i = state.pendingCR ? 1 : 0;
+  for (;;) {
+    const cr = bytes.indexOf(CR, i);
+    const lf = bytes.indexOf(LF, i);
+    if (lf !== -1 && (cr === -1 || lf < cr)) {
+      [at, found] = [lf, 'bare-lf'];
+      break;
+    }
+    if (cr === -1) break;
+    if (cr === len - 1) {
+      pendingCR = true;
+      break;
+    }
+    if (lf !== cr + 1) {
+      [at, found] = [cr + 1, 'bare-cr'];
+      break;
+    }
+    i = lf + 1;
   }
+  if (nul !== -1 && nul < at) return { pendingCR: false, found: 'nul' };
+  if (found) return { pendingCR: false, found };
   return { pendingCR, found: null };
 }
 

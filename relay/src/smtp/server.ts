@@ -22,6 +22,8 @@ import type { AnvilPolicy } from '../security/anvil.ts';
 import { finishScan, initialScan, scanChunk, type Smuggling } from '../security/bare-newline.ts';
 import { ConnectionGuard, type GuardedConnection } from './connection-guard.ts';
 import { fixSubmissionHeaders } from './headers.ts';
+// Replaces smtp-server's byte-by-byte DATA parser with the native-scan one (same output).
+import './data-stream.ts';
 
 export type ListenerName = 'smtp' | 'submission' | 'smtps';
 
