@@ -60,12 +60,24 @@ function helm(
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+/**
+ * Every document parsed strictly: the yaml package refuses a duplicate key (uniqueKeys) but only
+ * records it in the document's errors, and toJS() returns the map anyway (the last value wins),
+ * so a document with any error or warning fails here instead of being read leniently.
+ */
+function parseStrict(text: string): Manifest[] {
+  const documents = parseAllDocuments(text, { uniqueKeys: true, strict: true, prettyErrors: true });
+  const problems = documents.flatMap((d, i) =>
+    [...d.errors, ...d.warnings].map((e) => `document ${i}: ${e.code} ${e.message}`),
+  );
+  assert.deepEqual(problems, [], problems.join('\n'));
+  return documents.map((d) => d.toJS() as Manifest).filter((m) => m && m.kind);
+}
+
 function render(extra: string[] = []): Manifest[] {
   const result = helm(['template', 'fleet', CHART_DIR, '--namespace', 'mailfleet-system', ...extra]);
   assert.equal(result.code, 0, result.stderr);
-  return parseAllDocuments(result.stdout)
-    .map((d) => d.toJS() as Manifest)
-    .filter((m) => m && m.kind);
+  return parseStrict(result.stdout);
 }
 
 const find = (manifests: Manifest[], kind: string): Manifest[] => manifests.filter((m) => m.kind === kind);
@@ -100,6 +112,41 @@ describe('helm lint --strict', () => {
 });
 
 describe('helm template', () => {
+  test('parseStrict refuses a key written twice in one map', () => {
+    const twice =
+      'kind: Job\nmetadata:\n  labels:\n    app.kubernetes.io/component: operator\n    app.kubernetes.io/component: test\n';
+    assert.throws(() => parseStrict(twice), /DUPLICATE_KEY/);
+  });
+
+  for (const c of [
+    { name: 'the default values', args: [] as string[] },
+    { name: 'every optional feature enabled', args: ALL_FEATURES },
+  ]) {
+    test(`with ${c.name}, no object but the operator's own carries component: operator, so only operator pods match its selectors`, () => {
+      const manifests = render(c.args);
+      const service = one(manifests, 'Service');
+      const selector = service.spec?.selector as Record<string, string>;
+      assert.equal(selector['app.kubernetes.io/component'], 'operator');
+      const matches = (labels: Record<string, string> | undefined): boolean =>
+        Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+      const own = new Set(['Deployment']);
+      for (const m of manifests) {
+        const podLabels = m.spec?.template?.metadata?.labels as Record<string, string> | undefined;
+        assert.equal(matches(podLabels), own.has(m.kind), `${m.kind}/${m.metadata.name} pod labels`);
+      }
+      for (const kind of c.args.length ? ['RelayPool', 'SendingDomain', 'Job'] : ['Job']) {
+        for (const m of find(manifests, kind)) {
+          assert.notEqual(
+            m.metadata.labels?.['app.kubernetes.io/component'],
+            'operator',
+            `${kind}/${m.metadata.name}`,
+          );
+          assert.equal(m.metadata.labels?.['app.kubernetes.io/part-of'], 'mailfleet');
+        }
+      }
+    });
+  }
+
   test('the defaults render the operator, its RBAC, Service, PDB, dashboards and test hook, nothing optional', () => {
     const manifests = render();
     assert.deepEqual(manifests.map((m) => m.kind).sort(), [

@@ -21,13 +21,21 @@
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Labels every resource carries. */}}
-{{- define "mailfleet.labels" -}}
+{{/* Labels every resource carries except app.kubernetes.io/component (a key written twice in one
+map is invalid YAML): the examples and the test hook add their own component with these. */}}
+{{- define "mailfleet.commonLabels" -}}
 helm.sh/chart: {{ include "mailfleet.chart" . }}
-{{ include "mailfleet.selectorLabels" . }}
+app.kubernetes.io/name: {{ include "mailfleet.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: mailfleet
+{{- end }}
+
+{{/* Labels of the operator's resources: the common labels and component: operator. */}}
+{{- define "mailfleet.labels" -}}
+{{ include "mailfleet.commonLabels" . }}
+app.kubernetes.io/component: operator
 {{- end }}
 
 {{/* Labels that select the operator pods; never change them in an upgrade (Deployment selectors are immutable). */}}
