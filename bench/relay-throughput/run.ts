@@ -10,8 +10,9 @@
 // the figure that counts is end to end: messages signed and delivered into the sink per second
 // (the sink dumps every message, and a sample from each server is checked for a signature).
 //
-// Usage: scripts/node24.sh node bench/relay-throughput/run.ts [messages] [--dkim] [--json F]   (root)
-// Workloads: 2 KB reused connections, 2 KB one per connection, 100 KB reused (messages/5); the
+// Usage: scripts/node24.sh node bench/relay-throughput/run.ts [messages] [--dkim] [--size B] [--json F]  (root)
+// Workloads: 2 KB reused connections, 2 KB one per connection, and the size axis with reused
+// connections: 10 KB (messages/2), 100 KB (messages/5), 1 MB (messages/25); the
 // server that goes first alternates per workload. CPU per message: relay process, or Postfix master
 // + daemons (live and reaped), over the load and 3 s of delivery after it. --json writes results.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -35,10 +36,14 @@ import { generateDkimKey } from '../../relay/src/dkim/keys.ts';
 import { freePort } from '../../test/helpers/relay/peers.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const MESSAGES = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 5000);
+const MESSAGES = Number(
+  process.argv.slice(2).find((a, i, args) => /^\d+$/.test(a) && args[i - 1] !== '--size') ?? 5000,
+);
 const DKIM = process.argv.includes('--dkim');
 const SESSIONS = 20;
-const SIZE = 2048;
+const sizeAt = process.argv.indexOf('--size');
+/** Message size of the 2 KB workloads and of --dkim (`--size 102400` signs 100 KB messages). */
+const SIZE = sizeAt > 0 ? Number(process.argv[sizeAt + 1]) : 2048;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -216,6 +221,8 @@ function peakRss(pid: number): number {
   return Number(m?.[1] ?? 0) / 1024;
 }
 
+const loadAtStart = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
+
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'relay-bench-'));
   chmodSync(work, 0o755); // postfix's unprivileged daemons must traverse it
@@ -324,7 +331,10 @@ async function main(): Promise<void> {
     const workloads = [
       { label: 'reused connections (-d)', reuse: true, size: SIZE, count: MESSAGES },
       { label: 'one message per connection', reuse: false, size: SIZE, count: MESSAGES },
+      // The size axis: real transactional and newsletter mail is 10-100 KB, some of it 1 MB.
+      { label: '10 KB messages, reused', reuse: true, size: 10 * 1024, count: Math.ceil(MESSAGES / 2) },
       { label: '100 KB messages, reused', reuse: true, size: 100 * 1024, count: Math.ceil(MESSAGES / 5) },
+      { label: '1 MB messages, reused', reuse: true, size: 1024 * 1024, count: Math.ceil(MESSAGES / 25) },
     ];
     for (const [w, workload] of workloads.entries()) {
       // Alternate which server goes first from one workload to the next.
@@ -371,12 +381,23 @@ async function main(): Promise<void> {
   process.stdout.write(
     [
       '',
-      `${MESSAGES} messages of ${SIZE} bytes (100 KB: ${Math.ceil(MESSAGES / 5)}), ${SESSIONS} sessions, smtp-source; latency from up to 2000 messages`,
+      `${MESSAGES} messages of ${SIZE} bytes (10 KB: ${Math.ceil(MESSAGES / 2)}, 100 KB: ${Math.ceil(MESSAGES / 5)}, 1 MB: ${Math.ceil(MESSAGES / 25)}), ${SESSIONS} sessions, smtp-source; latency from up to 2000 messages; load average ${loadAtStart} at the start`,
       '| mode | server | messages/s | accept p50 ms | accept p99 ms | RSS (mailfleet peak; postfix sum) | CPU ms/message |',
       '|---|---|---|---|---|---|---|',
       ...rows,
       '',
+      'Throughput ratio mailfleet / Postfix per workload:',
+      ...ratios(),
+      '',
     ].join('\n'),
+  );
+}
+
+function ratios(): string[] {
+  const rate = (workload: unknown, server: string) =>
+    Number(results.find((r) => r.workload === workload && r.server === server)?.messagesPerSecond ?? 0);
+  return [...new Set(results.map((r) => r.workload))].map(
+    (w) => `${String(w)}: ${(rate(w, 'mailfleet') / rate(w, 'postfix')).toFixed(2)}x`,
   );
 }
 
