@@ -208,10 +208,10 @@ export class Relay {
       date: new Date(now),
       tls: m.tls,
     });
-    const body = Buffer.concat([Buffer.from(received), m.body]);
+    // The Received header and the chunks as they arrived, copied once into the spool record.
     const envelope = await this.spool.write(
       { id, from: m.from, recipients: m.recipients, receivedAt: now, client: m.client },
-      body,
+      [Buffer.from(received), ...m.body],
     );
     this.metrics.received.inc({ sending_domain: this.metrics.domainLabel(domainPart(m.from)) });
     this.scheduler.add(buildMessage(envelope, new Map(), this.destinationOf(), now));

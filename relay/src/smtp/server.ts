@@ -30,7 +30,8 @@ export type ListenerName = 'smtp' | 'submission' | 'smtps';
 export interface AcceptedMessage {
   from: string;
   recipients: string[];
-  body: Buffer;
+  /** The message's bytes in the chunks they arrived in (spooled with one copy, not concatenated first). */
+  body: readonly Buffer[];
   client: { address: string; helo: string; user?: string };
   secure: boolean;
   /** TLS version and cipher, for the Received header. */
@@ -261,14 +262,16 @@ export class Intake {
           const started = performance.now();
           const { config: current } = this.deps.runtime();
           const submitted = requiresAuth(name) || Boolean(session.user);
-          let body: Buffer = Buffer.concat(chunks);
+          let body: readonly Buffer[] = chunks;
           // RFC 6409 §8.3/8.4: a submission server may add a missing Date and Message-ID.
           if (submitted)
-            body = fixSubmissionHeaders(body, {
-              messageId: `<${Date.now().toString(36)}.${randomBytes(8).toString('hex')}@${current.hostname}>`,
-              date: new Date(),
-              removeClientHeaders: current.headers.removeClientHeadersOnSubmission,
-            });
+            body = [
+              fixSubmissionHeaders(Buffer.concat(chunks), {
+                messageId: `<${Date.now().toString(36)}.${randomBytes(8).toString('hex')}@${current.hostname}>`,
+                date: new Date(),
+                removeClientHeaders: current.headers.removeClientHeadersOnSubmission,
+              }),
+            ];
           const message: AcceptedMessage = {
             from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
             recipients: session.envelope.rcptTo.map((r) => r.address),

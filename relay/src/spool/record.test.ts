@@ -1,7 +1,14 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decodeMessage, decodeStateLog, encodeMessage, encodeStateLine } from './record.ts';
+import { crc32 } from 'node:zlib';
+import {
+  decodeMessage,
+  decodeStateLog,
+  encodeMessage,
+  encodeMessageParts,
+  encodeStateLine,
+} from './record.ts';
 
 const envelope = (over = {}) => ({
   id: 'q1',
@@ -110,4 +117,24 @@ describe('recipient state log', () => {
       0,
     );
   });
+});
+
+test('a record built from the chunks as they arrived is the record of the whole message', () => {
+  const cases: [string, string[]][] = [
+    ['one chunk', ['Subject: x\r\n\r\nbody\r\n']],
+    ['header and body chunks', ['Received: from h\r\n', 'Subject: x\r\n\r\n', 'bo', 'dy\r\n']],
+    ['empty chunks among them', ['', 'Subject: é\r\n\r\n', '', 'x\r\n']],
+    ['no chunks', []],
+  ];
+  for (const [name, chunks] of cases) {
+    const parts = chunks.map((c) => Buffer.from(c, 'utf8'));
+    const whole = Buffer.concat(parts);
+    const built = encodeMessageParts(envelope(), parts);
+    assert.deepEqual(built.record, encodeMessage(envelope(), whole), name);
+    assert.deepEqual(built.body, whole, name);
+    assert.equal(built.body.buffer, built.record.buffer, `${name}: the body is the record's bytes`);
+    assert.equal(built.envelope.bodyCrc32, crc32(whole), name);
+    const decoded = decodeMessage(built.record);
+    assert.ok(decoded.ok && decoded.body.equals(whole), name);
+  }
 });

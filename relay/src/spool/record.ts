@@ -50,9 +50,28 @@ const MAGIC = 'MFQ1';
 const MAX_HEADER = 64;
 
 export function encodeMessage(envelope: Omit<Envelope, 'bodyLength' | 'bodyCrc32'>, body: Buffer): Buffer {
-  const full: Envelope = { ...envelope, bodyLength: body.length, bodyCrc32: crc32(body) };
+  return encodeMessageParts(envelope, [body]).record;
+}
+
+/**
+ * The record of a message whose bytes are `parts` (the chunks as they arrived), copied once into
+ * the record and checksummed part by part; `body` is the message inside the record (no copy).
+ */
+export function encodeMessageParts(
+  envelope: Omit<Envelope, 'bodyLength' | 'bodyCrc32'>,
+  parts: readonly Buffer[],
+): { record: Buffer; body: Buffer; envelope: Envelope } {
+  let bodyLength = 0;
+  let bodyCrc32 = 0;
+  for (const part of parts) {
+    bodyLength += part.length;
+    bodyCrc32 = crc32(part, bodyCrc32);
+  }
+  const full: Envelope = { ...envelope, bodyLength, bodyCrc32 };
   const json = Buffer.from(JSON.stringify(full));
-  return Buffer.concat([Buffer.from(`${MAGIC} ${json.length}\n`), json, Buffer.from('\n'), body]);
+  const head = Buffer.from(`${MAGIC} ${json.length}\n${json.toString('latin1')}\n`, 'latin1');
+  const record = Buffer.concat([head, ...parts], head.length + bodyLength);
+  return { record, body: record.subarray(head.length), envelope: full };
 }
 
 export type Decoded = { ok: true; envelope: Envelope; body: Buffer } | { ok: false; reason: string };

@@ -17,7 +17,6 @@
 // files from older relays are recovered the same way).
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { crc32 } from 'node:zlib';
 import { RelayError } from '../errors.ts';
 import type { SpoolFs } from './fs-ops.ts';
 import { GroupCommit } from './group-commit.ts';
@@ -26,7 +25,7 @@ import type { DamagedSpan } from './batch.ts';
 import {
   decodeMessage,
   decodeStateLog,
-  encodeMessage,
+  encodeMessageParts,
   encodeStateLine,
   type Envelope,
   type RecipientState,
@@ -173,9 +172,18 @@ export class Spool {
    * batch whose directory entry is fsynced too, and a 250 may be sent (RFC 5321 §6.1). When it
    * rejects, nothing of it is queued.
    */
-  async write(envelope: Omit<Envelope, 'bodyLength' | 'bodyCrc32'>, body: Buffer): Promise<Envelope> {
+  async write(
+    envelope: Omit<Envelope, 'bodyLength' | 'bodyCrc32'>,
+    message: Buffer | readonly Buffer[],
+  ): Promise<Envelope> {
+    // One copy of the message (into its record); the cached body is the record's own bytes.
+    const {
+      record,
+      body,
+      envelope: full,
+    } = encodeMessageParts(envelope, Buffer.isBuffer(message) ? [message] : message);
     try {
-      await this.commits.add({ id: envelope.id, record: encodeMessage(envelope, body) });
+      await this.commits.add({ id: envelope.id, record });
     } catch (err) {
       throw new RelayError('SPOOL_WRITE', `spool write failed: ${(err as Error).message}`, { cause: err });
     }
@@ -183,7 +191,7 @@ export class Spool {
       this.bodyCache.set(envelope.id, body);
       this.cachedBytes += body.length;
     }
-    return { ...envelope, bodyLength: body.length, bodyCrc32: crc32(body) };
+    return full;
   }
 
   /** Every queued message with its recipient states; what does not decode is quarantined. */
