@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { relaxedBody, relaxedHeader } from './canonicalize.ts';
 import { generateDkimKey, publicKeyRecord } from './keys.ts';
@@ -47,6 +48,22 @@ describe('relaxed canonicalization (RFC 6376 §3.4.5 example)', () => {
   test('an empty body canonicalizes to nothing', () => {
     assert.equal(relaxedBody(''), '');
     assert.equal(relaxedBody('\r\n\r\n'), '');
+  });
+  test('body: the same as canonicalizing line by line (RFC 6376 §3.4.4 as written), for any body', () => {
+    const byLines = (body: string) => {
+      const lines = body.split('\r\n');
+      if (lines.at(-1) === '') lines.pop();
+      const canonical = lines.map((line) => line.replace(/[ \t]+/g, ' ').replace(/ $/, ''));
+      while (canonical.at(-1) === '') canonical.pop();
+      return canonical.length === 0 ? '' : `${canonical.join('\r\n')}\r\n`;
+    };
+    const body = fc
+      .array(fc.constantFrom('\r\n', ' ', '\t', 'a', '\r', '\n', ' \r\n', '\t\r\n', 'é'), { maxLength: 40 })
+      .map((parts) => parts.join(''));
+    fc.assert(
+      fc.property(body, (b) => assert.equal(relaxedBody(b), byLines(b))),
+      { numRuns: 5000 },
+    );
   });
 });
 

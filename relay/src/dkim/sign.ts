@@ -59,7 +59,12 @@ function fold(header: string): string {
  * `now` is the signing time in seconds (t=).
  */
 export function dkimSignature(message: Buffer, key: DkimKey, now: number): string {
-  const { fields, body } = parseMessage(message.toString('latin1'));
+  // Only the header block is parsed; the body goes to the hash from the Buffer's bytes.
+  const end = message.indexOf('\r\n\r\n');
+  const { fields } = parseMessage(
+    message.subarray(0, end === -1 ? message.length : end + 4).toString('latin1'),
+  );
+  const body = end === -1 ? '' : message.toString('latin1', end + 4);
   const bodyHash = createHash('sha256').update(relaxedBody(body), 'latin1').digest('base64');
 
   // RFC 6376 §5.4.2: instances are taken from the bottom of the header up.
