@@ -2,7 +2,7 @@
 // results in bench/results/<name>.json, draws docs/bench-relay.svg (throughput and accept latency,
 // mailfleet next to Postfix) and writes docs/benchmarks.md with the machine described.
 //
-// Usage: node bench/run.ts [--messages 5000] [--only relay,dkim,scheduler,operator] [--pools 100]
+// Usage: node bench/run.ts [--messages 5000] [--only relay,dkim,dkim100,scheduler,operator] [--pools 100]
 // Benches owned by others are run as they are; their printed tables are kept verbatim in the JSON.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ const RESULTS = join(ROOT, 'bench/results');
 const { values } = parseArgs({
   options: {
     messages: { type: 'string', default: '5000' },
-    only: { type: 'string', default: 'relay,dkim,scheduler,operator' },
+    only: { type: 'string', default: 'relay,dkim,dkim100,scheduler,operator' },
     pools: { type: 'string', default: '100' },
   },
 });
@@ -87,6 +87,17 @@ if (only.has('dkim')) {
   saveRaw('relay-dkim', r);
   void out;
 }
+if (only.has('dkim100'))
+  saveRaw(
+    'relay-dkim-100k',
+    run('relay-dkim-100k', [
+      'bench/relay-throughput/run.ts',
+      String(Math.ceil(Number(values.messages) / 5)),
+      '--dkim',
+      '--size',
+      '102400',
+    ]),
+  );
 if (only.has('scheduler') && existsSync(join(ROOT, 'bench/scheduler/run.ts')))
   saveRaw('scheduler', run('scheduler', ['--expose-gc', 'bench/scheduler/run.ts']));
 if (only.has('operator') && existsSync(join(ROOT, 'bench/operator-scale/run.ts')))
@@ -126,6 +137,17 @@ if (relay) {
         `| ${r.workload} | ${r.server} | ${r.messagesPerSecond.toFixed(0)} | ${r.acceptP50Ms.toFixed(1)} | ${r.acceptP99Ms.toFixed(1)} | ${r.rssMiB.toFixed(0)} | ${r.cpuMsPerMessage.toFixed(2)} |`,
     ),
     '',
+    'Throughput ratio mailfleet / Postfix per message size (the size axis: 2 KB, 10 KB, 100 KB and 1 MB with',
+    'reused connections):',
+    '',
+    '| workload | mailfleet / postfix |',
+    '| --- | --- |',
+    ...[...new Set(rows.map((r) => r.workload))].map((w) => {
+      const rate = (server: string) =>
+        rows.find((r) => r.workload === w && r.server === server)?.messagesPerSecond ?? 0;
+      return `| ${w} | ${(rate('mailfleet') / rate('postfix')).toFixed(2)}x |`;
+    }),
+    '',
     '![relay vs Postfix](bench-relay.svg)',
     '',
   );
@@ -158,6 +180,7 @@ if (relay) {
 }
 for (const [name, title] of [
   ['relay-dkim', 'Relay vs Postfix + OpenDKIM (signing)'],
+  ['relay-dkim-100k', 'Relay vs Postfix + OpenDKIM (signing), 100 KB messages'],
   ['scheduler', 'Scheduler cost'],
   ['operator-scale', 'Operator scale'],
 ] as const) {
