@@ -197,6 +197,16 @@ describe('helm template', () => {
     assert.deepEqual(container.securityContext.capabilities.drop, ['ALL']);
     assert.equal(container.readinessProbe.httpGet.path, '/readyz');
     assert.equal(container.livenessProbe.httpGet.path, '/healthz');
+    // Requests and limits for every resource the scheduler and the kubelet account for.
+    for (const resource of ['cpu', 'memory', 'ephemeral-storage']) {
+      assert.ok(container.resources.requests[resource], `requests.${resource}`);
+      assert.ok(container.resources.limits[resource], `limits.${resource}`);
+    }
+    // The replicas spread across nodes: a preferred anti-affinity on the hostname, own pods only.
+    const spread =
+      pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm;
+    assert.equal(spread.topologyKey, 'kubernetes.io/hostname');
+    assert.deepEqual(spread.labelSelector.matchLabels, spec.selector.matchLabels);
   });
 
   describe('the image: by digest when image.digest is set (what `npm run image` writes to dist/mailfleet-image.tar.digest)', () => {

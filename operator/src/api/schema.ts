@@ -104,12 +104,20 @@ const relayPoolSpec = obj(
     ),
     image: str('Relay container image. Defaults to the image the operator runs with.', { maxLength: 512 }),
     resources: obj(
-      'Compute resources of each relay container (as in a Pod spec).',
+      'Compute resources of each relay container (as in a Pod spec). Defaults and sizing: docs/operator.md#sizing-relays.',
       {
-        requests: map('Minimum resources, for example cpu: 100m, memory: 128Mi.', intOrString('A quantity.')),
-        limits: map('Maximum resources, for example memory: 512Mi.', intOrString('A quantity.')),
+        requests: map(
+          'What the scheduler reserves per relay (and what the HPA CPU target is a percentage of). Setting requests replaces the whole default map.',
+          intOrString('A quantity.'),
+          { default: { cpu: '250m', memory: '256Mi', 'ephemeral-storage': '1Gi' } },
+        ),
+        limits: map(
+          'Maximum resources. No ephemeral-storage limit by default: past it the kubelet evicts the pod, and an emptyDir spool goes with it. Setting limits replaces the whole default map; {} sets none.',
+          intOrString('A quantity.'),
+          { default: { memory: '512Mi' } },
+        ),
       },
-      { tsType: 'ResourceRequirements' },
+      { default: {}, tsType: 'ResourceRequirements' },
     ),
     scheduling: obj(
       'Where relay pods may run. By default pods spread across nodes and zones.',

@@ -1,9 +1,9 @@
 // Generated from operator/src/api/schema.ts by `npm run gen:api`. Do not edit.
-/** Compute resources of each relay container (as in a Pod spec). */
+/** Compute resources of each relay container (as in a Pod spec). Defaults and sizing: docs/operator.md#sizing-relays. */
 export interface ResourceRequirements {
-  /** Minimum resources, for example cpu: 100m, memory: 128Mi. */
+  /** What the scheduler reserves per relay (and what the HPA CPU target is a percentage of). Setting requests replaces the whole default map. Default: {"cpu":"250m","memory":"256Mi","ephemeral-storage":"1Gi"}. */
   requests?: Record<string, number | string>;
-  /** Maximum resources, for example memory: 512Mi. */
+  /** Maximum resources. No ephemeral-storage limit by default: past it the kubelet evicts the pod, and an emptyDir spool goes with it. Setting limits replaces the whole default map; {} sets none. Default: {"memory":"512Mi"}. */
   limits?: Record<string, number | string>;
 }
 
@@ -183,7 +183,7 @@ export interface RelayPoolSpec {
   replicas?: number;
   /** Relay container image. Defaults to the image the operator runs with. */
   image?: string;
-  /** Compute resources of each relay container (as in a Pod spec). */
+  /** Compute resources of each relay container (as in a Pod spec). Defaults and sizing: docs/operator.md#sizing-relays. Default: {}. */
   resources?: ResourceRequirements;
   /** Where relay pods may run. By default pods spread across nodes and zones. */
   scheduling?: Scheduling;

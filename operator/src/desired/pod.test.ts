@@ -47,7 +47,7 @@ test('pod template by pool spec', async (t) => {
     grace: number;
     spread: string[];
     tlsMounted: boolean;
-    memoryLimit?: string;
+    memoryLimit: string;
   }[] = [
     {
       name: 'defaults: smtp only, 60s drain, spread over nodes and zones',
@@ -56,6 +56,7 @@ test('pod template by pool spec', async (t) => {
       grace: 90,
       spread: ['kubernetes.io/hostname', 'topology.kubernetes.io/zone'],
       tlsMounted: false,
+      memoryLimit: '512Mi', // the schema default
     },
     {
       name: 'submission with TLS, 2m drain, resources',
@@ -63,13 +64,13 @@ test('pod template by pool spec', async (t) => {
         listeners: { submission: { enabled: true, port: 2587 } },
         tls: { secretName: 'tls' },
         drainTimeout: '2m',
-        resources: { limits: { memory: '512Mi' } },
+        resources: { limits: { memory: '1Gi' } },
       },
       ports: ['smtp:25', 'submission:2587', 'http:8080', 'handoff:2526'],
       grace: 150,
       spread: ['kubernetes.io/hostname', 'topology.kubernetes.io/zone'],
       tlsMounted: true,
-      memoryLimit: '512Mi',
+      memoryLimit: '1Gi',
     },
     {
       name: 'custom spread replaces the default',
@@ -84,6 +85,7 @@ test('pod template by pool spec', async (t) => {
       grace: 90,
       spread: ['rack'],
       tlsMounted: false,
+      memoryLimit: '512Mi',
     },
   ];
   for (const c of cases) {

@@ -129,11 +129,13 @@ export function podTemplate(o: PodOptions): V1PodTemplateSpec {
     ],
   };
   if (spec.resources) {
-    const text = (m: Record<string, number | string> | undefined) =>
-      m ? Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)])) : undefined;
+    // Defaults come from the schema; an empty map (limits: {}) is left out as the API server stores it.
+    const text = (m: Record<string, number | string>) =>
+      Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)]));
+    const { requests, limits } = spec.resources;
     container.resources = {};
-    if (spec.resources.requests) container.resources.requests = text(spec.resources.requests);
-    if (spec.resources.limits) container.resources.limits = text(spec.resources.limits);
+    if (requests && Object.keys(requests).length) container.resources.requests = text(requests);
+    if (limits && Object.keys(limits).length) container.resources.limits = text(limits);
   }
   const scheduling = spec.scheduling ?? {};
   const template: V1PodTemplateSpec = {

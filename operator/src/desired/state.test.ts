@@ -6,7 +6,7 @@ import { desiredState, transitionEvents } from './state.ts';
 import type { Desired, KubeObject, WriteProblem } from './types.ts';
 
 import { findCondition } from '../api/conditions.ts';
-import type { Condition } from '../api/types.ts';
+import type { Condition, ResourceRequirements } from '../api/types.ts';
 import { validateConfig } from '../../../relay/src/config/validate.ts';
 import {
   adminTokens,
@@ -630,4 +630,43 @@ test('a relay config nearing the 1 MiB object limit makes the pool Degraded whil
     d.apply.some((o) => o.kind === 'ConfigMap'),
     'still applied',
   );
+});
+
+test('relay resources: schema defaults when the pool sets none, replaced per map by the pool', async (t) => {
+  const defaults = {
+    requests: { cpu: '250m', memory: '256Mi', 'ephemeral-storage': '1Gi' },
+    limits: { memory: '512Mi' },
+  };
+  const cases: { name: string; resources?: ResourceRequirements; want: ResourceRequirements }[] = [
+    { name: 'nothing set: the defaults, no ephemeral-storage limit', resources: undefined, want: defaults },
+    {
+      name: 'requests set: they replace the default requests, default limits kept',
+      resources: { requests: { cpu: '2', memory: '1Gi' } },
+      want: { requests: { cpu: '2', memory: '1Gi' }, limits: defaults.limits },
+    },
+    {
+      name: 'limits: {} sets no limits',
+      resources: { limits: {} },
+      want: { requests: defaults.requests },
+    },
+    {
+      name: 'numbers are written as quantities',
+      resources: { requests: { cpu: 1 }, limits: { memory: '2Gi', cpu: 4 } },
+      want: { requests: { cpu: '1' }, limits: { memory: '2Gi', cpu: '4' } },
+    },
+  ];
+  for (const c of cases) {
+    for (const persistence of [undefined, { size: '1Gi' }]) {
+      await t.test(`${c.name} (${persistence ? 'StatefulSet' : 'Deployment'})`, () => {
+        const spec = {
+          ...(c.resources ? { resources: c.resources } : {}),
+          ...(persistence ? { queue: { persistence } } : {}),
+        };
+        const applied = appliedWorkload({ pool: relayPool(spec) }) as {
+          spec: { template: { spec: { containers: { name: string; resources?: unknown }[] } } };
+        };
+        assert.deepEqual(applied.spec.template.spec.containers[0]?.resources, c.want);
+      });
+    }
+  }
 });
