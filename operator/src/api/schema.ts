@@ -104,20 +104,21 @@ const relayPoolSpec = obj(
     ),
     image: str('Relay container image. Defaults to the image the operator runs with.', { maxLength: 512 }),
     resources: obj(
-      'Compute resources of each relay container (as in a Pod spec). Defaults and sizing: docs/operator.md#sizing-relays.',
+      'Compute resources of each relay container (as in a Pod spec). Setting resources replaces the whole default (so a larger memory request never meets the default limit). No ephemeral-storage limit by default: past it the kubelet evicts the pod, and an emptyDir spool goes with it. Defaults and sizing: docs/operator.md#sizing-relays.',
       {
         requests: map(
-          'What the scheduler reserves per relay (and what the HPA CPU target is a percentage of). Setting requests replaces the whole default map.',
+          'What the scheduler reserves per relay (and what the HPA CPU target is a percentage of).',
           intOrString('A quantity.'),
-          { default: { cpu: '250m', memory: '256Mi', 'ephemeral-storage': '1Gi' } },
         ),
-        limits: map(
-          'Maximum resources. No ephemeral-storage limit by default: past it the kubelet evicts the pod, and an emptyDir spool goes with it. Setting limits replaces the whole default map; {} sets none.',
-          intOrString('A quantity.'),
-          { default: { memory: '512Mi' } },
-        ),
+        limits: map('Maximum resources.', intOrString('A quantity.')),
       },
-      { default: {}, tsType: 'ResourceRequirements' },
+      {
+        default: {
+          requests: { cpu: '250m', memory: '256Mi', 'ephemeral-storage': '1Gi' },
+          limits: { memory: '512Mi' },
+        },
+        tsType: 'ResourceRequirements',
+      },
     ),
     scheduling: obj(
       'Where relay pods may run. By default pods spread across nodes and zones.',

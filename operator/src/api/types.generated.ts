@@ -1,9 +1,9 @@
 // Generated from operator/src/api/schema.ts by `npm run gen:api`. Do not edit.
-/** Compute resources of each relay container (as in a Pod spec). Defaults and sizing: docs/operator.md#sizing-relays. */
+/** Compute resources of each relay container (as in a Pod spec). Setting resources replaces the whole default (so a larger memory request never meets the default limit). No ephemeral-storage limit by default: past it the kubelet evicts the pod, and an emptyDir spool goes with it. Defaults and sizing: docs/operator.md#sizing-relays. */
 export interface ResourceRequirements {
-  /** What the scheduler reserves per relay (and what the HPA CPU target is a percentage of). Setting requests replaces the whole default map. Default: {"cpu":"250m","memory":"256Mi","ephemeral-storage":"1Gi"}. */
+  /** What the scheduler reserves per relay (and what the HPA CPU target is a percentage of). */
   requests?: Record<string, number | string>;
-  /** Maximum resources. No ephemeral-storage limit by default: past it the kubelet evicts the pod, and an emptyDir spool goes with it. Setting limits replaces the whole default map; {} sets none. Default: {"memory":"512Mi"}. */
+  /** Maximum resources. */
   limits?: Record<string, number | string>;
 }
 
@@ -183,7 +183,7 @@ export interface RelayPoolSpec {
   replicas?: number;
   /** Relay container image. Defaults to the image the operator runs with. */
   image?: string;
-  /** Compute resources of each relay container (as in a Pod spec). Defaults and sizing: docs/operator.md#sizing-relays. Default: {}. */
+  /** Compute resources of each relay container (as in a Pod spec). Setting resources replaces the whole default (so a larger memory request never meets the default limit). No ephemeral-storage limit by default: past it the kubelet evicts the pod, and an emptyDir spool goes with it. Defaults and sizing: docs/operator.md#sizing-relays. Default: {"requests":{"cpu":"250m","memory":"256Mi","ephemeral-storage":"1Gi"},"limits":{"memory":"512Mi"}}. */
   resources?: ResourceRequirements;
   /** Where relay pods may run. By default pods spread across nodes and zones. */
   scheduling?: Scheduling;

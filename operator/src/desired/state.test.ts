@@ -632,7 +632,7 @@ test('a relay config nearing the 1 MiB object limit makes the pool Degraded whil
   );
 });
 
-test('relay resources: schema defaults when the pool sets none, replaced per map by the pool', async (t) => {
+test('relay resources: the schema default when the pool sets none, replaced as a whole by the pool', async (t) => {
   const defaults = {
     requests: { cpu: '250m', memory: '256Mi', 'ephemeral-storage': '1Gi' },
     limits: { memory: '512Mi' },
@@ -640,14 +640,15 @@ test('relay resources: schema defaults when the pool sets none, replaced per map
   const cases: { name: string; resources?: ResourceRequirements; want: ResourceRequirements }[] = [
     { name: 'nothing set: the defaults, no ephemeral-storage limit', resources: undefined, want: defaults },
     {
-      name: 'requests set: they replace the default requests, default limits kept',
-      resources: { requests: { cpu: '2', memory: '1Gi' } },
-      want: { requests: { cpu: '2', memory: '1Gi' }, limits: defaults.limits },
+      name: 'a memory request above the default limit: no default limit under it (a pod the API server accepts)',
+      resources: { requests: { cpu: '0.5', memory: '1024Mi' } },
+      want: { requests: { cpu: '0.5', memory: '1024Mi' } },
     },
+    { name: 'resources: {} sets none', resources: {}, want: {} },
     {
-      name: 'limits: {} sets no limits',
-      resources: { limits: {} },
-      want: { requests: defaults.requests },
+      name: 'limits: {} is left out',
+      resources: { requests: { cpu: '1' }, limits: {} },
+      want: { requests: { cpu: '1' } },
     },
     {
       name: 'numbers are written as quantities',
