@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BINARY_NAMES, cacheBinDir } from '../test/controlplane/cluster.ts';
 import { IMAGE_TOOLS, imageToolsDir } from './build-image.ts';
 import { REQUIREMENTS, goRequirement, installCommand, plan } from './system/requirements.ts';
@@ -23,11 +24,17 @@ function isExecutable(file: string): boolean {
   }
 }
 
+/** The manifest linters test/integration/linters.test.ts runs, built by test/linters/build.sh. */
+const LINTERS_BUILD = fileURLToPath(new URL('../test/linters/build.sh', import.meta.url));
+const LINTER_NAMES = ['kubeconform', 'kube-score'];
+
 /** The Go-built tools the suites need are all cached (the image tools of `npm run image`, which
  * the image test runs, and the control plane unless the environment points elsewhere). */
 function goBuiltToolsAvailable(env: NodeJS.ProcessEnv): boolean {
   const imageTools = imageToolsDir();
   if (!IMAGE_TOOLS.every((name) => isExecutable(path.join(imageTools, name)))) return false;
+  const linters = spawnSync('bash', [LINTERS_BUILD, '--bin-dir'], { encoding: 'utf8' }).stdout.trim();
+  if (!LINTER_NAMES.every((name) => isExecutable(path.join(linters, name)))) return false;
   if (env.MAILFLEET_TEST_KUBECONFIG || env.KUBEBUILDER_ASSETS) return true;
   const bin = cacheBinDir();
   return BINARY_NAMES.every((name) => isExecutable(path.join(bin, name)));
