@@ -1,16 +1,18 @@
-// What the ecosystem's manifest linters say: kube-score, built from the Go module proxy by
-// test/linters/build.sh, on the chart rendered with the defaults and with every optional feature,
-// and on the objects desiredState() writes for representative pools. Zero WARNING or CRITICAL:
-// every check the suite does not follow is in test/linters/kube-score.yaml with the reason.
+// What the ecosystem's manifest linters say: kubeconform -strict (Kubernetes 1.36's schemas and the
+// CRDs') and kube-score, built from the Go module proxy by test/linters/build.sh, on the chart
+// rendered with the defaults and with every optional feature, and on the objects desiredState()
+// writes for representative pools. kubeconform: every document valid. kube-score: zero WARNING or
+// CRITICAL; every check the suite does not follow is in test/linters/kube-score.yaml with the reason.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { before, describe, test } from 'node:test';
-import { parse } from 'yaml';
+import { after, before, describe, test } from 'node:test';
+import { parse, parseAllDocuments } from 'yaml';
 import { REPO_ROOT, cacheBinDir, resolveBinaries } from '../controlplane/cluster.ts';
 import { CHART_DIR } from '../helpers/prometheus/chart-files.ts';
-import { REPRESENTATIVE_POOLS, desiredManifests } from '../helpers/linters.ts';
+import { REPRESENTATIVE_POOLS, crdSchemas, desiredManifests, kubernetesSchemas } from '../helpers/linters.ts';
 
 const LINTERS = path.join(REPO_ROOT, 'test/linters');
 const ALL_FEATURES =
@@ -23,11 +25,50 @@ interface KubeScoreConfig {
 const config = parse(readFileSync(path.join(LINTERS, 'kube-score.yaml'), 'utf8')) as KubeScoreConfig;
 
 let bin = '';
+const schemaDir = mkdtempSync(path.join(os.tmpdir(), 'mailfleet-kubeconform-'));
 before(() => {
   // Idempotent: exits at once when the binaries are cached (scripts/test.ts builds them first).
   execFileSync(path.join(LINTERS, 'build.sh'), { stdio: ['ignore', 'ignore', 'inherit'] });
   bin = execFileSync(path.join(LINTERS, 'build.sh'), ['--bin-dir'], { encoding: 'utf8' }).trim();
+  // kubeconform's schemas, offline: Kubernetes' own OpenAPI document and our CRDs (plus the
+  // monitoring CRDs the chart's optional ServiceMonitor and PrometheusRule use), made strict.
+  const crdFiles = [
+    ...['relaypools', 'sendingdomains', 'ratelimits'].map((n) =>
+      path.join(REPO_ROOT, `crds/mailfleet.dev_${n}.yaml`),
+    ),
+    path.join(REPO_ROOT, 'test/helpers/prometheus/monitoring-crds.yaml'),
+  ];
+  const crds = crdFiles.flatMap((f) => parseAllDocuments(readFileSync(f, 'utf8')).map((d) => d.toJS()));
+  const swagger = JSON.parse(readFileSync(path.join(bin, 'kubernetes-swagger.json'), 'utf8'));
+  for (const [name, schema] of [...kubernetesSchemas(swagger), ...crdSchemas(crds)])
+    writeFileSync(path.join(schemaDir, name), JSON.stringify(schema));
 });
+after(() => rmSync(schemaDir, { recursive: true, force: true }));
+
+/** kubeconform -strict's verdict per document: errors and invalid documents, and how many were valid. */
+function kubeconform(manifests: string): { problems: string[]; valid: number } {
+  const result = spawnSync(
+    path.join(bin, 'kubeconform'),
+    [
+      '-strict',
+      '-summary',
+      '-output',
+      'json',
+      '-schema-location',
+      `${schemaDir}/{{ .ResourceKind }}{{ .KindSuffix }}.json`,
+      '-',
+    ],
+    { input: manifests, encoding: 'utf8' },
+  );
+  const out = JSON.parse(result.stdout) as {
+    resources: { kind: string; name: string; status: string; msg: string }[];
+    summary: { valid: number };
+  };
+  const problems = out.resources
+    .filter((r) => r.status !== 'statusValid')
+    .map((r) => `${r.kind}/${r.name}: ${r.status} ${r.msg}`);
+  return { problems, valid: out.summary.valid };
+}
 
 const helmBin = (): string => {
   const cached = path.join(cacheBinDir(), 'helm');
@@ -85,6 +126,45 @@ const subjects = [
     manifests: () => desiredManifests(p.spec),
   })),
 ];
+
+describe('kubeconform -strict', () => {
+  for (const s of subjects) {
+    test(`${s.name}: every document valid`, () => {
+      const manifests = s.manifests();
+      const { problems, valid } = kubeconform(manifests);
+      assert.deepEqual(problems, []);
+      assert.equal(valid, parseAllDocuments(manifests).filter((d) => d.toJS()?.kind).length);
+    });
+  }
+
+  const relayPool = (spec: string) =>
+    `apiVersion: mailfleet.dev/v1alpha1\nkind: RelayPool\nmetadata:\n  name: p\nspec:\n${spec}`;
+  const cases = [
+    {
+      name: 'a label written twice',
+      doc: 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  labels:\n    a: x\n    a: y\n',
+      error: /already set in map|duplicate/i,
+    },
+    {
+      name: 'an unknown field of a Deployment',
+      doc: 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  replica: 2\n',
+      error: /replica/,
+    },
+    { name: 'an unknown field of a RelayPool', doc: relayPool('  replica: 2\n'), error: /replica/ },
+    {
+      name: 'a RelayPool with replicas as a string',
+      doc: relayPool("  replicas: 'two'\n"),
+      error: /replicas/,
+    },
+  ];
+  for (const c of cases) {
+    test(`refuses ${c.name} (the schemas are really applied)`, () => {
+      const { problems } = kubeconform(c.doc);
+      assert.equal(problems.length, 1, problems.join('\n'));
+      assert.match(problems[0] ?? '', c.error);
+    });
+  }
+});
 
 describe('kube-score', () => {
   test('every suppression says why, and names a check kube-score has', () => {

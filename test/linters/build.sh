@@ -13,7 +13,11 @@ root="$(cd "$here/../.." && pwd)"
 
 # Keep in sync with LINTER_MODULES in test/helpers/linters.ts (the cache key).
 modules=(kubeconform kube-score)
-key="$(cd "$here" && cat "${modules[@]/%//go.sum}" | sha256sum | cut -c1-12)"
+# The Kubernetes OpenAPI document kubeconform's schemas are made from comes from the control
+# plane's kube module (the same Kubernetes version the integration tests run), so its go.sum is
+# part of the key too.
+kube="$here/../controlplane/kube"
+key="$(cd "$here" && cat "${modules[@]/%//go.sum}" "$kube/go.sum" | sha256sum | cut -c1-12)"
 bin="$root/.cache/linters/$key/bin"
 
 if [[ "${1:-}" == "--bin-dir" ]]; then
@@ -32,6 +36,7 @@ all_present() {
   for t in "${targets[@]}"; do
     [[ -x "$bin/${t%%|*}" ]] || return 1
   done
+  [[ -f "$bin/kubernetes-swagger.json" ]]
 }
 
 if all_present; then
@@ -57,4 +62,11 @@ for t in "${targets[@]}"; do
   (cd "$here/$dir" && go build -o "$tmp" "$pkg")
   mv "$tmp" "$bin/$name"
 done
+if [[ ! -f "$bin/kubernetes-swagger.json" ]]; then
+  # Kubernetes' own OpenAPI v2 document (api/openapi-spec/swagger.json of k8s.io/kubernetes), from
+  # the module cache (downloaded through the module proxy when missing).
+  src="$(cd "$kube" && go mod download -json k8s.io/kubernetes | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  cp "$src/api/openapi-spec/swagger.json" "$bin/.kubernetes-swagger.json.$$"
+  mv "$bin/.kubernetes-swagger.json.$$" "$bin/kubernetes-swagger.json"
+fi
 echo "linters: done; binaries in $bin"
