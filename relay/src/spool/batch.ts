@@ -12,6 +12,7 @@
 // A done log ("<batch>.done") lists, one per line, the messages of the batch that are finished
 // while others in it are still queued; a torn last line (no newline) is not counted.
 import { crc32 } from 'node:zlib';
+import { crc32Of } from './crc.ts';
 
 const FRAME_MAGIC = 'MFR1';
 const MAX_FRAME_HEADER = 40;
@@ -34,7 +35,7 @@ export function encodeBatch(records: Buffer[]): EncodedBatch {
   let offset = 0;
   for (const record of records) {
     const header = Buffer.from(
-      `${FRAME_MAGIC} ${record.length} ${crc32(record).toString(16).padStart(8, '0')}\n`,
+      `${FRAME_MAGIC} ${record.length} ${crc32Of(record).toString(16).padStart(8, '0')}\n`,
       'latin1',
     );
     parts.push(header, record);

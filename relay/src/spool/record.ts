@@ -7,6 +7,7 @@
 // A recipient-state file ("<id>.rcpt") is JSON lines appended after delivery attempts; the last
 // line for a recipient wins and a torn final line (crash mid-append) is ignored.
 import { crc32 } from 'node:zlib';
+import { crc32Combine, rememberCrc32 } from './crc.ts';
 
 export interface ClientInfo {
   address: string;
@@ -71,6 +72,8 @@ export function encodeMessageParts(
   const json = Buffer.from(JSON.stringify(full));
   const head = Buffer.from(`${MAGIC} ${json.length}\n${json.toString('latin1')}\n`, 'latin1');
   const record = Buffer.concat([head, ...parts], head.length + bodyLength);
+  // The journal frame's checksum of the whole record, without reading the body again.
+  rememberCrc32(record, crc32Combine(crc32(head), bodyCrc32, bodyLength));
   return { record, body: record.subarray(head.length), envelope: full };
 }
 
