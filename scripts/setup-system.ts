@@ -33,8 +33,14 @@ const LINTER_NAMES = ['kubeconform', 'kube-score'];
 function goBuiltToolsAvailable(env: NodeJS.ProcessEnv): boolean {
   const imageTools = imageToolsDir();
   if (!IMAGE_TOOLS.every((name) => isExecutable(path.join(imageTools, name)))) return false;
-  const linters = spawnSync('bash', [LINTERS_BUILD, '--bin-dir'], { encoding: 'utf8' }).stdout.trim();
-  if (!LINTER_NAMES.every((name) => isExecutable(path.join(linters, name)))) return false;
+  // bash by its path: this runs with the caller's PATH, which may lack it (the set-up's own tests
+  // run it with an empty PATH); a failed spawn means "not known to be built".
+  const found = spawnSync('/bin/bash', [LINTERS_BUILD, '--bin-dir'], {
+    encoding: 'utf8',
+    env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/bin:/bin` },
+  });
+  const linters = (found.stdout ?? '').trim();
+  if (!linters || !LINTER_NAMES.every((name) => isExecutable(path.join(linters, name)))) return false;
   if (env.MAILFLEET_TEST_KUBECONFIG || env.KUBEBUILDER_ASSETS) return true;
   const bin = cacheBinDir();
   return BINARY_NAMES.every((name) => isExecutable(path.join(bin, name)));
