@@ -7,6 +7,11 @@ import { REPO_ROOT } from '../controlplane/cluster.ts';
 import type { ControlPlane } from '../controlplane/cluster.ts';
 import { eventually, startCluster, startOperator } from '../helpers/operator/harness.ts';
 import type { OperatorProcess } from '../helpers/operator/harness.ts';
+import { Informer } from '../../operator/src/controller/informer.ts';
+import { KubeClient } from '../../operator/src/kube/client.ts';
+import { loadKubeConfigClass } from '../../operator/src/kube/kubeconfig.ts';
+import { createLogger } from '../../operator/src/log.ts';
+import { createMetrics } from '../../operator/src/metrics.ts';
 
 const NS = 'mail';
 let cp: ControlPlane;
@@ -84,4 +89,77 @@ test('a ServiceMonitor CRD installed later is noticed and the ServiceMonitor cre
   await eventually('ServiceMonitor restored', async () =>
     (await k(['-n', NS, 'get', 'servicemonitor', 'edge'])).code === 0 ? true : undefined,
   );
+});
+
+test('a pool moved to another TLS Secret follows the new one: fixing it makes the pool Ready', async () => {
+  await k([
+    '-n',
+    NS,
+    'create',
+    'secret',
+    'generic',
+    'moved-old',
+    '--from-literal=tls.crt=C',
+    '--from-literal=tls.key=K',
+  ]);
+  await k(['-n', NS, 'create', 'secret', 'generic', 'moved-new', '--from-literal=tls.crt=CERT']);
+  await k([
+    '-n',
+    NS,
+    'patch',
+    'rp/edge',
+    '--type=merge',
+    '-p',
+    '{"spec":{"tls":{"secretName":"moved-new"}}}',
+  ]);
+  await eventually('blocked on the new Secret', async () => {
+    const c = ready(await json(['-n', NS, 'get', 'rp/edge']));
+    return c?.reason === 'SecretMalformed' ? c : undefined;
+  });
+  await k([
+    '-n',
+    NS,
+    'patch',
+    'secret',
+    'moved-new',
+    '--type=merge',
+    '-p',
+    '{"stringData":{"tls.key":"KEY"}}',
+  ]);
+  await k(['-n', NS, 'wait', '--for=condition=Ready', 'rp/edge', '--timeout=60s']);
+});
+
+test('an informer on a quiet kind stays healthy when its watches end at their timeout', async () => {
+  await k(['create', 'namespace', 'quiet']);
+  const KubeConfig = await loadKubeConfigClass();
+  const kc = new KubeConfig();
+  kc.loadFromFile(cp.kubeconfig);
+  const metrics = createMetrics();
+  // Server-side watch timeout 1 s, no objects, no events: only the watch ends can show activity.
+  const informer = new Informer({
+    kind: 'RateLimit',
+    namespace: 'quiet',
+    client: new KubeClient(kc),
+    log: createLogger('error'),
+    metrics,
+    onChange: () => {},
+    onDelete: () => {},
+    watchSeconds: 1,
+  });
+  informer.start();
+  try {
+    await informer.whenSynced;
+    const restarts = async (cause: string) =>
+      (await metrics.watchRestarts.get()).values.find(
+        (v) => v.labels.resource === 'RateLimit' && v.labels.cause === cause,
+      )?.value ?? 0;
+    // Several timeouts in a row (the watchdog would fire after 2 s without activity).
+    await eventually('five watches ended at their timeout', async () => (await restarts('closed')) >= 5);
+    assert.equal(await restarts('watchdog'), 0, 'the watchdog never took a timed-out watch for a silent one');
+    assert.equal(await restarts('error'), 0);
+    const idle = Date.now() - informer.lastActivity;
+    assert.ok(idle < 2_000, `last activity ${idle} ms ago, though a watch ended within the last second`);
+  } finally {
+    informer.stop();
+  }
 });

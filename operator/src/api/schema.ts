@@ -404,6 +404,13 @@ const relayPoolSpec = obj(
           'auth is only ever offered over TLS: set tls (tls: {} for a certificate the operator generates) or auth.mode: Disabled',
         reason: 'FieldValueRequired',
       },
+      {
+        // The HPA scales on CPU utilization, a share of the request: without one it never scales.
+        rule: "!has(self.autoscaling) || !has(self.resources) || (has(self.resources.requests) && 'cpu' in self.resources.requests)",
+        message:
+          'autoscaling scales on CPU utilization, which needs resources.requests.cpu (resources replaces the whole default, which has cpu: 250m)',
+        reason: 'FieldValueRequired',
+      },
     ],
   },
 );

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { domainIndexKey, indexKeys, listLookup, poolIndexKey } from './cacheindex.ts';
+import { SecretReferences, domainIndexKey, indexKeys, listLookup, poolIndexKey } from './cacheindex.ts';
 import type { KubeObject } from '../desired/types.ts';
 
 const object = (o: Record<string, unknown>) => o as KubeObject;
@@ -63,4 +63,60 @@ test('listLookup finds by name and by index key, namespace-scoped', () => {
     ['d1'],
   );
   assert.deepEqual(lookup.indexed('Secret', domainIndexKey('a', 'd1')), []);
+});
+
+test('secret references follow the current spec of each pool and domain', () => {
+  type Step = { source: string; pool: string | undefined; secrets: string[] };
+  const cases: { name: string; steps: Step[]; expect: Record<string, string[]> }[] = [
+    {
+      name: 'a pool whose tls.secretName moved from a to b is reached through b only',
+      steps: [
+        { source: 'RelayPool/mail/edge', pool: 'mail/edge', secrets: ['mail/a'] },
+        { source: 'RelayPool/mail/edge', pool: 'mail/edge', secrets: ['mail/b'] },
+      ],
+      expect: { 'mail/a': [], 'mail/b': ['mail/edge'] },
+    },
+    {
+      name: 'a Secret named by a pool and one of its domains stays referenced when the domain drops it',
+      steps: [
+        { source: 'RelayPool/mail/edge', pool: 'mail/edge', secrets: ['mail/shared'] },
+        { source: 'SendingDomain/mail/d', pool: 'mail/edge', secrets: ['mail/shared'] },
+        { source: 'SendingDomain/mail/d', pool: 'mail/edge', secrets: [] },
+      ],
+      expect: { 'mail/shared': ['mail/edge'] },
+    },
+    {
+      name: 'a domain moved to another pool leads to the new pool only',
+      steps: [
+        { source: 'SendingDomain/mail/d', pool: 'mail/one', secrets: ['mail/dkim'] },
+        { source: 'SendingDomain/mail/d', pool: 'mail/two', secrets: ['mail/dkim'] },
+      ],
+      expect: { 'mail/dkim': ['mail/two'] },
+    },
+    {
+      name: 'a deleted pool (noted with no pool) references nothing',
+      steps: [
+        { source: 'RelayPool/mail/edge', pool: 'mail/edge', secrets: ['mail/a'] },
+        { source: 'RelayPool/mail/edge', pool: undefined, secrets: ['mail/a'] },
+      ],
+      expect: { 'mail/a': [] },
+    },
+    {
+      name: 'two pools naming one Secret are both reached',
+      steps: [
+        { source: 'RelayPool/mail/one', pool: 'mail/one', secrets: ['mail/creds'] },
+        { source: 'RelayPool/mail/two', pool: 'mail/two', secrets: ['mail/creds', 'mail/tls'] },
+      ],
+      expect: { 'mail/creds': ['mail/one', 'mail/two'], 'mail/tls': ['mail/two'] },
+    },
+  ];
+  for (const c of cases) {
+    const references = new SecretReferences();
+    for (const step of c.steps) {
+      references.pools('mail/warm-the-index'); // an index built between notes must not go stale
+      references.note(step.source, step.pool, step.secrets);
+    }
+    for (const [secret, pools] of Object.entries(c.expect))
+      assert.deepEqual(references.pools(secret).sort(), pools, `${c.name}: ${secret}`);
+  }
 });

@@ -59,3 +59,38 @@ export function domainSecretRefs(domain: SendingDomain | undefined): string[] {
   const name = domain?.spec?.dkim?.keySecretRef?.name;
   return name ? [name] : [];
 }
+
+/**
+ * Which pools name which Secrets (through the pool's own spec or one of its domains'), so an edit to
+ * an unlabelled Secret reaches exactly the pools that use it. Each source (a pool or a domain) is
+ * noted with the Secrets its current spec names; noting it again replaces what it named before, so a
+ * Secret a spec stopped naming no longer leads to the pool.
+ */
+export class SecretReferences {
+  /** "Kind/namespace/name" of a pool or domain -> its pool key and the Secrets ("ns/name") it names. */
+  readonly #sources = new Map<string, { pool: string; secrets: string[] }>();
+  /** "namespace/secret" -> pool keys; undefined when a source changed since it was built. */
+  #index: Map<string, Set<string>> | undefined;
+
+  /** Records what a source names now (no Secrets, or `pool` undefined: it names nothing). */
+  note(source: string, pool: string | undefined, secrets: string[]): void {
+    const names = pool ? secrets : [];
+    const old = this.#sources.get(source);
+    if (!old && names.length === 0) return;
+    if (old && old.pool === pool && old.secrets.join() === names.join()) return;
+    if (pool && names.length) this.#sources.set(source, { pool, secrets: names });
+    else this.#sources.delete(source);
+    this.#index = undefined;
+  }
+
+  /** Pool keys whose pool or domains name this Secret. */
+  pools(secret: string): string[] {
+    if (!this.#index) {
+      const index = new Map<string, Set<string>>();
+      for (const { pool, secrets } of this.#sources.values())
+        for (const name of secrets) index.set(name, (index.get(name) ?? new Set()).add(pool));
+      this.#index = index;
+    }
+    return [...(this.#index.get(secret) ?? [])];
+  }
+}

@@ -17,7 +17,7 @@ import { DnsVerifier } from '../dns/verifier.ts';
 import { domainSeries } from './domainseries.ts';
 import type { DomainSeries } from './domainseries.ts';
 import { reconcilePool } from './reconcile.ts';
-import { domainSecretRefs, indexKeys, poolSecretRefs } from './cacheindex.ts';
+import { SecretReferences, domainSecretRefs, indexKeys, poolSecretRefs } from './cacheindex.ts';
 import { StatusMemo, statusKey } from '../kube/statusmemo.ts';
 import type { Lookup } from './cacheindex.ts';
 import type { ReconcileContext } from './reconcile.ts';
@@ -82,11 +82,9 @@ export class Controller {
   readonly #dns: DnsVerifier | undefined;
   /** "namespace/pool" -> label sets of the sending-domain series last published for that pool. */
   readonly #series = new Map<string, DomainSeries[]>();
-  /** "namespace/secret" -> pools that reference it; undefined when pools or domains changed since. */
-  #secretIndex: Map<string, Set<string>> | undefined;
-  /** "Kind/namespace/name" of a pool or domain -> its pool and the Secrets ("ns/name") it names. */
   readonly #statuses = new StatusMemo();
-  readonly #references = new Map<string, { pool: string; secrets: string[] }>();
+  /** Which pools name which Secrets, through their own spec or their domains'. */
+  readonly #references = new SecretReferences();
 
   constructor(o: ControllerOptions) {
     this.#o = o;
@@ -170,13 +168,7 @@ export class Controller {
 
   /** Pools whose spec (or whose domains' spec) names this Secret. */
   #poolsReferencing(namespace: string | undefined, name: string | undefined): string[] {
-    if (!this.#secretIndex) {
-      const index = new Map<string, Set<string>>();
-      for (const { pool, secrets } of this.#references.values())
-        for (const secret of secrets) index.set(secret, (index.get(secret) ?? new Set()).add(pool));
-      this.#secretIndex = index;
-    }
-    return [...(this.#secretIndex.get(`${namespace ?? ''}/${name ?? ''}`) ?? [])];
+    return this.#references.pools(`${namespace ?? ''}/${name ?? ''}`);
   }
 
   /**
@@ -185,21 +177,17 @@ export class Controller {
    */
   #noteReferences(kind: 'RelayPool' | 'SendingDomain', o: KubeObject, deleted = false): void {
     const ns = o.metadata?.namespace ?? '';
-    const key = `${kind}/${ns}/${o.metadata?.name ?? ''}`;
     const pool =
       kind === 'RelayPool' ? o.metadata?.name : (o as unknown as SendingDomain).spec?.poolRef?.name;
     const refs =
       kind === 'RelayPool'
         ? poolSecretRefs(o as unknown as RelayPool)
         : domainSecretRefs(o as unknown as SendingDomain);
-    const secrets = pool && !deleted ? refs.map((r) => `${ns}/${r}`) : [];
-    const entry = { pool: poolKey(ns, pool), secrets };
-    const old = this.#references.get(key);
-    if (!old && secrets.length === 0) return;
-    if (old && old.pool === entry.pool && old.secrets.join() === secrets.join()) return;
-    if (secrets.length) this.#references.set(key, entry);
-    else this.#references.delete(key);
-    this.#secretIndex = undefined;
+    this.#references.note(
+      `${kind}/${ns}/${o.metadata?.name ?? ''}`,
+      pool && !deleted ? poolKey(ns, pool) : undefined,
+      refs.map((r) => `${ns}/${r}`),
+    );
   }
 
   #every(seconds: number, run: () => void): void {
