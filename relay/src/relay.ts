@@ -27,6 +27,7 @@ import { buildDsn, headerSection, shouldSendDsn, statusCodeOf } from './outcomes
 import { drain } from './drain.ts';
 import { HandoffServer } from './handoff/server.ts';
 import { decodeStateLog, type Envelope } from './spool/record.ts';
+import { spoolFreeBytes } from './spool/quota.ts';
 import { resultsFromReply } from './delivery/results.ts';
 import type { Logger } from './log.ts';
 
@@ -422,7 +423,11 @@ export class Relay {
 
   private async checkDisk(): Promise<void> {
     try {
-      this.freeBytes = await this.spool.freeBytes();
+      this.freeBytes = spoolFreeBytes({
+        filesystemFree: await this.spool.freeBytes(),
+        spoolBytes: this.spool.bytes,
+        maxBytes: this.runtime.config.spool.maxBytes,
+      });
       this.metrics.spoolFreeBytes.set(this.freeBytes);
     } catch (err) {
       this.log('warn', 'statfs failed', { err: String(err) });

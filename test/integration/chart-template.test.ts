@@ -335,6 +335,15 @@ describe('helm template', () => {
     assert.equal(container.env[0].value, 'http://fleet-mailfleet-metrics.mailfleet-system.svc:8080');
     assert.match(container.command.join(' '), /\/readyz[\s\S]*\/metrics/);
     assert.equal(one(manifests, 'Service').metadata.name, 'fleet-mailfleet-metrics');
+    assert.equal(job.spec?.ttlSecondsAfterFinished, 3600, 'a failed run is cleaned up after an hour');
+    const kept = one(render(['--set', 'tests.ttlSecondsAfterFinished=60']), 'Job');
+    assert.equal(kept.spec?.ttlSecondsAfterFinished, 60);
+  });
+
+  test('the operator PDB never lets a pod that is not ready block a node drain', () => {
+    const budget = one(render(), 'PodDisruptionBudget');
+    assert.equal(budget.spec?.unhealthyPodEvictionPolicy, 'AlwaysAllow');
+    assert.equal(budget.spec?.maxUnavailable, 1);
   });
 });
 

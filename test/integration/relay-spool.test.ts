@@ -10,6 +10,7 @@ import { nodeSpoolFs, type SpoolFs } from '../../relay/src/spool/fs-ops.ts';
 import { loadRuntime } from '../../relay/src/config/runtime.ts';
 import { Relay } from '../../relay/src/relay.ts';
 import {
+  freePort,
   rawMessage,
   relayConfig,
   removeDir,
@@ -132,6 +133,44 @@ describe('relay spool', () => {
     });
     assert.ok(ok.ok, ok.response);
     assert.equal(await relay.metric('mailfleet_relay_config_reloads_total', { result: 'success' }), 1);
+  });
+
+  test('a spool quota (spool.maxBytes, an emptyDir sizeLimit) counts the queued bytes: past it less minFreeBytes, 452 4.3.1 and not ready', async () => {
+    // Nothing listens upstream: every message stays queued, so the spool only grows.
+    const spool = await tempDir('spool');
+    cleanups.push(() => removeDir(spool));
+    const closed = await freePort();
+    const quota = (maxBytes: number) =>
+      relayConfig(spool, closed, { spool: { dir: spool, minFreeBytes: 64 * 1024, maxBytes } });
+    const relay = await relayProcess(quota(256 * 1024));
+    const big = (id: string) => rawMessage(id, `${'x'.repeat(76)}\r\n`.repeat(1300));
+    for (const id of ['q1', 'q2']) {
+      const sent = await sendMessage(relay.ports.smtp, {
+        from: 'a@example.com',
+        to: ['b@example.org'],
+        raw: big(id),
+      });
+      assert.ok(sent.ok, sent.response);
+    }
+    // 2 x ~100 KB queued: less than 64 KB is left under the 256 KB quota, while the disk has plenty.
+    await waitFor(async () => (await relay.http('/readyz')).status === 503, 10000, 'not ready at the quota');
+    assert.ok((await relay.metric('mailfleet_relay_spool_free_bytes')) < 64 * 1024);
+    const refused = await sendMessage(relay.ports.smtp, {
+      from: 'a@example.com',
+      to: ['b@example.org'],
+      raw: rawMessage('q3'),
+    });
+    assert.equal(refused.code, 452, refused.response);
+    assert.match(refused.response, /4\.3\.1/);
+    // A larger quota (a valid reload): ready again, mail accepted.
+    await writeConfig(relay.configPath, quota(4 * 1024 * 1024));
+    await waitFor(async () => (await relay.http('/readyz')).status === 200, 10000, 'ready again');
+    const ok = await sendMessage(relay.ports.smtp, {
+      from: 'a@example.com',
+      to: ['b@example.org'],
+      raw: rawMessage('q4'),
+    });
+    assert.ok(ok.ok, ok.response);
   });
 
   test('an invalid config change is logged, counted and ignored; the old config keeps running', async () => {

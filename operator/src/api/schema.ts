@@ -315,6 +315,10 @@ const relayPoolSpec = obj(
           },
           { required: ['size'], tsType: 'PersistenceSpec' },
         ),
+        sizeLimit: intOrString(
+          "Most the emptyDir spool may hold (the emptyDir's sizeLimit): the kubelet evicts a relay whose emptyDir outgrows it, so the relay counts it as its quota and refuses new mail (452 4.3.1, not ready) while less than a tenth of it, at most 100 MiB, is left. Defaults to the relay's ephemeral-storage request (so the scheduler reserves what the spool may fill); none when neither is set. Not used with persistence.",
+          { pattern: quantityPattern },
+        ),
       },
       { tsType: 'QueueSpec' },
     ),

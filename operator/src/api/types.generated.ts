@@ -133,6 +133,8 @@ export interface PersistenceSpec {
 export interface QueueSpec {
   /** Keep the spool on a PersistentVolume: the pool becomes a StatefulSet with one PVC per relay. Without it the spool is an emptyDir: a draining relay (scale-down, rollout, eviction) hands its queue to ready peers of the pool, and what no peer took before drainTimeout, or what a relay held when its node was lost, goes with the emptyDir. */
   persistence?: PersistenceSpec;
+  /** Most the emptyDir spool may hold (the emptyDir's sizeLimit): the kubelet evicts a relay whose emptyDir outgrows it, so the relay counts it as its quota and refuses new mail (452 4.3.1, not ready) while less than a tenth of it, at most 100 MiB, is left. Defaults to the relay's ephemeral-storage request (so the scheduler reserves what the spool may fill); none when neither is set. Not used with persistence. */
+  sizeLimit?: number | string;
 }
 
 /** The Service in front of the relays. */

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { podTemplate } from './pod.ts';
 import { deployment } from './deployment.ts';
 import { statefulSet } from './statefulset.ts';
+import { podDisruptionBudget } from './pdb.ts';
 import { relayPool } from '../../../test/helpers/operator/fixtures.ts';
 import { withDefaults } from '../api/defaults.ts';
 import type { RelayPoolSpec } from '../api/types.ts';
@@ -146,4 +147,21 @@ test('Deployment uses an emptyDir spool; StatefulSet a PVC per relay', () => {
   );
   assert.equal(s.spec?.volumeClaimTemplates?.[0]?.spec?.resources?.requests?.storage, '5Gi');
   assert.equal(s.spec?.volumeClaimTemplates?.[0]?.spec?.storageClassName, 'fast');
+});
+
+test('liveness waits for a startup probe long enough to recover a deep spool after a crash', () => {
+  const c = podTemplate({ pool: pool(), image: 'i', checksum: 'x', persistentSpool: false }).spec
+    ?.containers[0];
+  const startup = c?.startupProbe;
+  assert.equal(startup?.httpGet?.path, '/healthz', 'the relay serves /healthz only after spool recovery');
+  const window = (startup?.periodSeconds ?? 0) * (startup?.failureThreshold ?? 0);
+  const liveness = (c?.livenessProbe?.periodSeconds ?? 0) * (c?.livenessProbe?.failureThreshold ?? 0);
+  assert.equal(window, 900, 'fifteen minutes to start');
+  assert.ok(window > 10 * liveness, `startup window ${window}s against liveness ${liveness}s`);
+});
+
+test('the PDB lets a relay that is not ready be evicted, so a crash loop never blocks a node drain', () => {
+  const budget = podDisruptionBudget(pool());
+  assert.equal(budget.spec?.maxUnavailable, 1);
+  assert.equal(budget.spec?.unhealthyPodEvictionPolicy, 'AlwaysAllow');
 });

@@ -22,6 +22,7 @@ import {
   names,
   selectorLabels,
 } from './meta.ts';
+import { spoolQuota } from './spool.ts';
 import { tlsSecretName } from './tls.ts';
 
 export type PodOptions = {
@@ -38,6 +39,8 @@ export type PodOptions = {
 };
 
 export const RELAY_UID = 10001;
+/** Startup probe failures allowed, 5 s apart: 15 minutes to recover the spool after a crash. */
+export const STARTUP_FAILURES = 180;
 export const SPOOL_VOLUME = 'spool';
 
 export function listenerPorts(pool: RelayPool): { name: string; port: number }[] {
@@ -89,7 +92,10 @@ export function podTemplate(o: PodOptions): V1PodTemplateSpec {
     { name: 'config', projected: { sources: configSources, defaultMode: 0o440 } },
     { name: 'tmp', emptyDir: {} },
   ];
-  if (!o.persistentSpool) volumes.push({ name: SPOOL_VOLUME, emptyDir: {} });
+  if (!o.persistentSpool) {
+    const quota = spoolQuota(o.pool);
+    volumes.push({ name: SPOOL_VOLUME, emptyDir: quota ? { sizeLimit: quota.sizeLimit } : {} });
+  }
   const container: V1Container = {
     name: 'relay',
     image: o.image,
@@ -107,6 +113,13 @@ export function podTemplate(o: PodOptions): V1PodTemplateSpec {
       httpGet: { path: '/readyz', port: 'http' },
       periodSeconds: 5,
       failureThreshold: 2,
+    },
+    // The relay serves HTTP only once its spool is recovered, which after a crash with a deep
+    // queue takes a while: liveness (one minute of failures) waits until this probe has passed.
+    startupProbe: {
+      httpGet: { path: '/healthz', port: 'http' },
+      periodSeconds: 5,
+      failureThreshold: STARTUP_FAILURES,
     },
     livenessProbe: {
       httpGet: { path: '/healthz', port: 'http' },

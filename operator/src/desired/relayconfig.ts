@@ -9,6 +9,7 @@ import type {
   SmarthostTls,
   SendingDomainConfig,
 } from '../../../relay/src/config/types.ts';
+import { spoolQuota } from './spool.ts';
 import {
   ADMIN_TOKEN_ROLES,
   HANDOFF_PORT,
@@ -87,7 +88,7 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
     rateLimits: options.rateLimits.map(({ burst, ...limit }) =>
       limit.rate ? { ...limit, burst: burst ?? limit.rate.messages } : limit,
     ),
-    spool: { dir: SPOOL_DIR },
+    spool: spoolConfig(options.pool),
     http: {
       port: HTTP_PORT,
       tokens: ADMIN_TOKEN_ROLES.map((role) => ({ name: role, role, file: adminTokenFile(role) })),
@@ -122,6 +123,13 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
       config.delivery.smarthost.credentialsFile = relaySecretKeys.smarthost;
   }
   return config;
+}
+
+/** An emptyDir spool with a size limit: the relay counts the limit as its quota (spool.ts). */
+function spoolConfig(pool: RelayPool): NonNullable<RelayConfigInput['spool']> {
+  const quota = spoolQuota(pool);
+  if (!quota) return { dir: SPOOL_DIR };
+  return { dir: SPOOL_DIR, maxBytes: quota.maxBytes, minFreeBytes: quota.minFreeBytes };
 }
 
 /**

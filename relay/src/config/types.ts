@@ -233,6 +233,12 @@ export interface SpoolConfig {
   dir: string;
   /** Below this many free bytes on the spool filesystem MAIL FROM gets 452 4.3.1 and /readyz fails. */
   minFreeBytes: number;
+  /**
+   * The spool's quota, or 0 for none: free space is then at most maxBytes minus the spool's own
+   * bytes. An emptyDir with a sizeLimit needs it, because statfs sees the node's whole disk while
+   * the kubelet evicts the pod (and the emptyDir spool with it) once the spool outgrows the limit.
+   */
+  maxBytes: number;
 }
 
 /** `read` may inspect the queue and messages; `admin` may also retry, delete and drain. */

@@ -42,7 +42,7 @@ export const DEFAULTS = {
   },
   // AUTH failures per client (security/anvil.ts): five in ten minutes lock it out for fifteen.
   authThrottle: { maxFailures: 5, window: '10m', lockout: '15m', baseDelay: '1s', maxDelay: '16s' },
-  spool: { dir: '/var/spool/mailfleet', minFreeBytes: 100 * MiB },
+  spool: { dir: '/var/spool/mailfleet', minFreeBytes: 100 * MiB, maxBytes: 0 },
   // Ten wrong tokens at once, then one every 6 s: an operator's typo passes, a guesser gets ~14400 a day.
   http: { host: '0.0.0.0', port: 8080, authThrottle: { burst: 10, refill: '6s' } },
   drainTimeout: '60s',
@@ -258,7 +258,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
     rateLimits.push(limit);
   });
 
-  const s = r.object(root.spool, 'spool', ['dir', 'minFreeBytes']);
+  const s = r.object(root.spool, 'spool', ['dir', 'minFreeBytes', 'maxBytes']);
   const spool = {
     dir: r.string(s, 'dir', 'spool', DEFAULTS.spool.dir),
     minFreeBytes: r.integer(
@@ -269,6 +269,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
       0,
       Number.MAX_SAFE_INTEGER,
     ),
+    maxBytes: r.integer(s, 'maxBytes', 'spool', DEFAULTS.spool.maxBytes, 0, Number.MAX_SAFE_INTEGER),
   };
   if (!spool.dir) r.fail('spool.dir', 'must not be empty');
 

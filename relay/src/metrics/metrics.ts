@@ -189,7 +189,7 @@ export class RelayMetrics {
     });
     this.spoolFreeBytes = new Gauge({
       name: `${p}spool_free_bytes`,
-      help: 'Free bytes on the spool filesystem.',
+      help: 'Free bytes on the spool filesystem, or under spool.maxBytes when that is less.',
       registers: r,
     });
     this.spoolQuarantined = new Counter({
