@@ -148,6 +148,10 @@ export async function main(args: string[]): Promise<void> {
   process.once('SIGTERM', () => void stop());
   process.once('SIGINT', () => void stop());
 
+  // Caches and the relay scraper run before leadership (read-only), so a standby that takes over
+  // reconciles from filled caches with the bounce windows it has been measuring all along.
+  await controller.watch();
+  started = true;
   if (values['leader-elect'] !== 'false') {
     log.info('waiting for leadership', {
       identity: values.identity,
@@ -157,8 +161,7 @@ export async function main(args: string[]): Promise<void> {
     metrics.leader.set(elector.leading ? 1 : 0);
   }
   if (!shutdown.signal.aborted) {
-    await controller.start();
-    started = true;
+    controller.lead();
     log.info('controller started', { namespaces: values.namespaces || 'all' });
     await new Promise((resolve) => shutdown.signal.addEventListener('abort', resolve, { once: true }));
   }

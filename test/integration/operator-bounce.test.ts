@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
 import type { ControlPlane } from '../controlplane/cluster.ts';
-import { eventually, startCluster, startOperator } from '../helpers/operator/harness.ts';
+import { eventually, startCluster, startOperator, writeCount } from '../helpers/operator/harness.ts';
 import type { OperatorProcess } from '../helpers/operator/harness.ts';
 import {
   rawMessage,
@@ -24,6 +24,8 @@ import type { RelayProcess, ScriptedUpstream } from '../helpers/relay/peers.ts';
 const NS = 'mail';
 let cp: ControlPlane;
 let operator: OperatorProcess | undefined;
+/** A second operator, started after the first: a standby that watches and scrapes all along. */
+let standby: OperatorProcess | undefined;
 let upstream: ScriptedUpstream | undefined;
 const relays: RelayProcess[] = [];
 const dirs: string[] = [];
@@ -68,6 +70,12 @@ before(async () => {
     },
   });
   await k(['-n', NS, 'wait', '--for=condition=Ready', 'rp/bulk', '--timeout=120s']);
+  standby = await startOperator(cp, 'bounce-standby', [
+    '--scrape-interval',
+    '1',
+    '--relay-metrics-targets',
+    targets,
+  ]);
 
   upstream = await startScripted();
   // Every recipient whose local part starts with "bad" is refused for good.
@@ -90,6 +98,7 @@ before(async () => {
 
 after(async () => {
   await operator?.stop();
+  await standby?.stop();
   for (const relay of relays) await relay.stop();
   await upstream?.stop();
   await cp?.stop();
@@ -177,4 +186,28 @@ test('spec.suspend: false resumes; the cool-down keeps it from suspending again 
   const later = await json(['-n', NS, 'get', 'sd/bounce-example']);
   assert.equal(later.spec.suspend, false);
   assert.equal(condition(later, 'Suspended')?.status, 'False');
+});
+
+test('a failover keeps the bounce window: the standby measured it all along, and wrote nothing meanwhile', async () => {
+  assert.ok(operator && standby);
+  const gauge = async (op: OperatorProcess) =>
+    /mailfleet_operator_sending_domain_bounce_rate\{namespace="mail",pool="bulk",sending_domain="bounce.example"\} (\S+)/.exec(
+      await (await fetch(op.metricsUrl)).text(),
+    )?.[1];
+  assert.equal(await writeCount(standby), 0, 'a standby writes nothing');
+  assert.equal(await gauge(standby), undefined, 'a standby reconciles nothing');
+  const scraped = /mailfleet_operator_relay_scrapes_total\{result="success"\} (\d+)/.exec(
+    await (await fetch(standby.metricsUrl)).text(),
+  );
+  assert.ok(Number(scraped?.[1]) > 0, 'the standby scrapes the relays');
+  // The leader dies without releasing its lease; the standby takes over when it expires.
+  operator.process.kill('SIGKILL');
+  await eventually('the standby leads', async () => standby?.logs.some((l) => l.includes('became leader')));
+  // Its first reconciles measure the whole window, the 40 recipients sent before it led, rather
+  // than starting an empty window at the failover.
+  const rate = await eventually('the new leader reports the bounce rate', () => gauge(standby!));
+  assert.equal(Number(rate), 0.5);
+  const sd = await json(['-n', NS, 'get', 'sd/bounce-example']);
+  assert.equal(sd.status.bounceRateMessages, 40);
+  assert.equal(sd.status.bounceRate, '0.5000');
 });

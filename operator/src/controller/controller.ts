@@ -199,7 +199,30 @@ export class Controller {
       this.queue.add(poolKey(pool.metadata?.namespace, pool.metadata?.name));
   }
 
+  /** Released by lead(): until then keys collect but no reconcile runs (a standby's queue). */
+  #standby: (() => void) | undefined;
+
+  /** Fills the caches, then reconciles: a single operator, or the leader once elected. */
   async start(): Promise<void> {
+    await this.watch();
+    this.lead();
+  }
+
+  /**
+   * Reconciles from now on. A standby that has watched and scraped since it started takes over
+   * with filled caches and the relays' history (the bounce windows survive a failover), as
+   * controller-runtime starts its caches before leader election.
+   */
+  lead(): void {
+    this.#standby?.();
+  }
+
+  /**
+   * Starts the informers, the relay scraper and the timers, all read-only: no reconcile runs (and so
+   * nothing is written) until lead().
+   */
+  async watch(): Promise<void> {
+    this.#standby = this.queue.hold();
     for (const kind of ['ServiceMonitor', 'Certificate'] as const) {
       const { groupVersion, plural, flag } = OPTIONAL_KINDS[kind];
       this[flag] = await this.#detectCRD(groupVersion, plural);
