@@ -22,6 +22,8 @@ const USAGE = `usage: mailfleet operator [options]
   --lease-namespace <ns>     default $POD_NAMESPACE or default
   --identity <id>            default the host name
   --image <ref>              relay image when a pool sets none (default $MAILFLEET_IMAGE)
+  --image-pull-secrets <a,b> relay pods' imagePullSecrets when a pool sets none (Secrets in
+                             each pool's namespace; default: none)
   --spf-include <host>       recommended SPF include
   --operator-namespace <ns>  admitted to the relays' management port by their NetworkPolicy
                              (default $POD_NAMESPACE)
@@ -57,6 +59,7 @@ export async function main(args: string[]): Promise<void> {
       'lease-namespace': { type: 'string', default: process.env.POD_NAMESPACE ?? 'default' },
       identity: { type: 'string', default: `${hostname()}-${process.pid}` },
       image: { type: 'string', default: process.env.MAILFLEET_IMAGE ?? 'ghcr.io/mailfleet/mailfleet:latest' },
+      'image-pull-secrets': { type: 'string', default: '' },
       'spf-include': { type: 'string' },
       'operator-namespace': { type: 'string', default: process.env.POD_NAMESPACE ?? '' },
       'monitoring-namespaces': { type: 'string', default: '' },
@@ -101,6 +104,7 @@ export async function main(args: string[]): Promise<void> {
     slowGenerators,
     namespaces: values.namespaces.split(',').filter(Boolean),
     image: values.image,
+    imagePullSecrets: values['image-pull-secrets'].split(',').filter(Boolean),
     ...(values['spf-include'] ? { spfInclude: values['spf-include'] } : {}),
     managementNamespaces: [
       ...new Set(

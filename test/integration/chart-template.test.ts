@@ -267,6 +267,31 @@ describe('helm template', () => {
     assert.deepEqual(args(['--set', 'relays.networkPolicy.monitoringNamespaces=null']), []);
   });
 
+  test("relay pull secrets reach the operator as --image-pull-secrets: relays.imagePullSecrets, else the chart's imagePullSecrets, else none", () => {
+    const cases = [
+      { name: 'defaults', values: [] as string[], want: [] as string[] },
+      {
+        name: "the chart's imagePullSecrets (relays run the operator's image)",
+        values: ['--set', 'imagePullSecrets[0].name=mirror,imagePullSecrets[1].name=backup'],
+        want: ['--image-pull-secrets=mirror,backup'],
+      },
+      {
+        name: 'relays.imagePullSecrets wins',
+        values: ['--set', 'imagePullSecrets[0].name=mirror,relays.imagePullSecrets[0].name=relay-mirror'],
+        want: ['--image-pull-secrets=relay-mirror'],
+      },
+    ];
+    for (const c of cases) {
+      const deployment = one(render(c.values), 'Deployment');
+      const args = deployment.spec?.template.spec.containers[0].args as string[];
+      assert.deepEqual(
+        args.filter((a) => a.startsWith('--image-pull-secrets')),
+        c.want,
+        c.name,
+      );
+    }
+  });
+
   test('more than one replica without leader election is refused', () => {
     const result = helm(['template', 'fleet', CHART_DIR, '--set', 'operator.leaderElection.enabled=false']);
     assert.notEqual(result.code, 0);

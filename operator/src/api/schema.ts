@@ -103,6 +103,15 @@ const relayPoolSpec = obj(
       },
     ),
     image: str('Relay container image. Defaults to the image the operator runs with.', { maxLength: 512 }),
+    imagePullSecrets: arr(
+      "Secrets in the pool's namespace for pulling the relay image from a private registry (the pod's imagePullSecrets). Defaults to the operator's --image-pull-secrets (the chart's relays.imagePullSecrets, else its imagePullSecrets); an empty list sets none.",
+      obj(
+        'A Secret of type kubernetes.io/dockerconfigjson.',
+        { name: objectName('Name of the Secret in the same namespace.') },
+        { required: ['name'], tsType: 'ImagePullSecret' },
+      ),
+      { maxItems: 16, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] },
+    ),
     resources: obj(
       'Compute resources of each relay container (as in a Pod spec). Setting resources replaces the whole default (so a larger memory request never meets the default limit). No ephemeral-storage limit by default: past it the kubelet evicts the pod, and an emptyDir spool goes with it. Defaults and sizing: docs/operator.md#sizing-relays.',
       {

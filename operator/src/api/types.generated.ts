@@ -1,4 +1,10 @@
 // Generated from operator/src/api/schema.ts by `npm run gen:api`. Do not edit.
+/** A Secret of type kubernetes.io/dockerconfigjson. */
+export interface ImagePullSecret {
+  /** Name of the Secret in the same namespace. */
+  name: string;
+}
+
 /** Compute resources of each relay container (as in a Pod spec). Setting resources replaces the whole default (so a larger memory request never meets the default limit). No ephemeral-storage limit by default: past it the kubelet evicts the pod, and an emptyDir spool goes with it. Defaults and sizing: docs/operator.md#sizing-relays. */
 export interface ResourceRequirements {
   /** What the scheduler reserves per relay (and what the HPA CPU target is a percentage of). */
@@ -185,6 +191,8 @@ export interface RelayPoolSpec {
   replicas?: number;
   /** Relay container image. Defaults to the image the operator runs with. */
   image?: string;
+  /** Secrets in the pool's namespace for pulling the relay image from a private registry (the pod's imagePullSecrets). Defaults to the operator's --image-pull-secrets (the chart's relays.imagePullSecrets, else its imagePullSecrets); an empty list sets none. */
+  imagePullSecrets?: Array<ImagePullSecret>;
   /** Compute resources of each relay container (as in a Pod spec). Setting resources replaces the whole default (so a larger memory request never meets the default limit). No ephemeral-storage limit by default: past it the kubelet evicts the pod, and an emptyDir spool goes with it. Defaults and sizing: docs/operator.md#sizing-relays. Default: {"requests":{"cpu":"250m","memory":"256Mi","ephemeral-storage":"1Gi"},"limits":{"memory":"512Mi"}}. */
   resources?: ResourceRequirements;
   /** Where relay pods may run. By default pods spread across nodes and zones. */

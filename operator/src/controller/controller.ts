@@ -37,6 +37,8 @@ export type ControllerOptions = {
   /** Namespaces to watch; empty: all. */
   namespaces: string[];
   image: string;
+  /** Pull secrets of relay pods whose pool names none. */
+  imagePullSecrets?: string[];
   spfInclude?: string;
   /** Namespaces admitted to every relay's management port by its NetworkPolicy (operator's, monitoring). */
   managementNamespaces?: string[];
@@ -402,6 +404,7 @@ export class Controller {
       certManagerCRD: this.certManagerCRD,
       settings: {
         image: this.#o.image,
+        imagePullSecrets: this.#o.imagePullSecrets ?? [],
         ...(this.#o.spfInclude ? { spfInclude: this.#o.spfInclude } : {}),
         ...(this.#o.tls ? { tls: this.#o.tls } : {}),
         managementNamespaces: this.#o.managementNamespaces ?? [],

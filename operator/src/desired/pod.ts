@@ -30,6 +30,8 @@ export type PodOptions = {
   pool: RelayPool;
   /** Image of the relay (spec.image or the operator's own). */
   image: string;
+  /** Names of the pull secrets (spec.imagePullSecrets or the operator's default); absent: none. */
+  imagePullSecrets?: string[];
   /** restartChecksum() of the rendered config. */
   checksum: string;
   /** Whether the spool volume comes from a PVC template (StatefulSet) instead of an emptyDir. */
@@ -182,6 +184,7 @@ export function podTemplate(o: PodOptions): V1PodTemplateSpec {
     if (scheduling.tolerations) podSpec.tolerations = structuredClone(scheduling.tolerations) as never;
     if (scheduling.affinity) podSpec.affinity = structuredClone(scheduling.affinity) as never;
     if (scheduling.priorityClassName) podSpec.priorityClassName = scheduling.priorityClassName;
+    if (o.imagePullSecrets?.length) podSpec.imagePullSecrets = o.imagePullSecrets.map((name) => ({ name }));
   }
   return template;
 }

@@ -671,3 +671,36 @@ test('relay resources: the schema default when the pool sets none, replaced as a
     }
   }
 });
+
+test('relay image pull secrets: the operator default, replaced by the pool own list, an empty list sets none', async (t) => {
+  const cases: { name: string; pool?: { name: string }[]; operator: string[]; want: string[] | undefined }[] =
+    [
+      { name: 'neither: no imagePullSecrets', operator: [], want: undefined },
+      { name: 'the operator default', operator: ['mirror'], want: ['mirror'] },
+      {
+        name: 'the pool own list wins',
+        pool: [{ name: 'team-a' }, { name: 'team-b' }],
+        operator: ['mirror'],
+        want: ['team-a', 'team-b'],
+      },
+      { name: 'an empty list in the pool: none', pool: [], operator: ['mirror'], want: undefined },
+    ];
+  for (const c of cases) {
+    await t.test(c.name, () => {
+      const d = desiredState(
+        observed({
+          pool: relayPool(c.pool ? { imagePullSecrets: c.pool } : {}),
+          settings: { image: 'mailfleet:test', imagePullSecrets: c.operator },
+        }),
+        fakeGenerators(),
+      );
+      const deployment = d.apply.find((o) => o.kind === 'Deployment') as {
+        spec: { template: { spec: { imagePullSecrets?: { name: string }[] } } };
+      };
+      assert.deepEqual(
+        deployment.spec.template.spec.imagePullSecrets?.map((s) => s.name),
+        c.want,
+      );
+    });
+  }
+});

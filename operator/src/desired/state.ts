@@ -200,6 +200,8 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
   const ready = workloadStatus(child, undefined)?.readyReplicas ?? 0;
   const limits = resolveRateLimits(observed, ready);
   const image = pool.spec.image ?? observed.settings.image;
+  const imagePullSecrets =
+    pool.spec.imagePullSecrets?.map((s) => s.name) ?? observed.settings.imagePullSecrets ?? [];
   const config = inputs.problem
     ? undefined
     : renderRelayConfig({
@@ -222,7 +224,13 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
   if (inputs.smarthost) secretOptions.smarthost = inputs.smarthost;
   const relaySecretShards = config ? relaySecrets(secretOptions) : [];
   // A new shard is a new source in the pods' projected volume: the relays roll (once per ~500 keys).
-  const workloadOptions = { pool, image, checksum, relaySecretShards: relaySecretShards.length };
+  const workloadOptions = {
+    pool,
+    image,
+    imagePullSecrets,
+    checksum,
+    relaySecretShards: relaySecretShards.length,
+  };
   const desiredWorkload = config
     ? ((persistent ? statefulSet(workloadOptions) : deployment(workloadOptions)) as KubeObject)
     : undefined;

@@ -26,6 +26,8 @@ export type Observed = {
   dns: Map<string, TxtAnswers>;
   settings: {
     image: string;
+    /** Pull secrets of relay pods whose pool names none (--image-pull-secrets). */
+    imagePullSecrets?: string[];
     spfInclude?: string;
     tls?: TlsSettings;
     /**
