@@ -304,6 +304,7 @@ export class Relay {
       category,
       attempts: e.recipient.attempts,
       delay: Math.round((e.now - e.message.envelope.receivedAt) / 10) / 100,
+      ...(e.tls ? { tlsPolicy: e.tls.policy, tlsResult: e.tls.result } : {}),
     });
   }
 

@@ -77,6 +77,31 @@ const conditions = arr(
 const observedGeneration = int('The .metadata.generation that the status describes.', { minimum: 0 });
 observedGeneration.format = 'int64';
 
+const tlsPolicyMode = (description: string, def?: string) =>
+  str(description, { enum: ['Opportunistic', 'Encrypt', 'Verify'], ...(def ? { default: def } : {}) });
+const tlsPolicy = obj(
+  'TLS of Direct delivery. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred.',
+  {
+    default: tlsPolicyMode('Policy of recipient domains without an override.', 'Opportunistic'),
+    destinations: arr(
+      'Policies per recipient domain (for example Verify to a partner). An exact domain wins over a *.domain entry.',
+      obj(
+        'The TLS policy of one recipient domain.',
+        {
+          domain: str('A recipient domain, or *.domain for its subdomains.', {
+            pattern: domainMatchPattern,
+            maxLength: 253,
+          }),
+          policy: tlsPolicyMode('The policy for this domain.'),
+        },
+        { required: ['domain', 'policy'], tsType: 'TLSDestinationPolicy' },
+      ),
+      { maxItems: 256, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['domain'] },
+    ),
+  },
+  { default: {}, tsType: 'TLSPolicySpec' },
+);
+
 const listener = (name: string, port: number, enabled: boolean, meaning: string) =>
   obj(
     `The ${name} listener: ${meaning}`,
@@ -256,6 +281,7 @@ const relayPoolSpec = obj(
           },
           { required: ['host'], tsType: 'SmarthostSpec' },
         ),
+        tlsPolicy: tlsPolicy,
         resolvers: arr(
           "DNS servers (ip or ip:port) for MX lookups in Direct mode. Defaults to the pod's resolver.",
           str('A resolver address.', { maxLength: 64 }),

@@ -93,6 +93,22 @@ export interface SmarthostSpec {
   };
 }
 
+/** The TLS policy of one recipient domain. */
+export interface TLSDestinationPolicy {
+  /** A recipient domain, or *.domain for its subdomains. */
+  domain: string;
+  /** The policy for this domain. */
+  policy: 'Opportunistic' | 'Encrypt' | 'Verify';
+}
+
+/** TLS of Direct delivery. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred. */
+export interface TLSPolicySpec {
+  /** Policy of recipient domains without an override. Default: "Opportunistic". */
+  default?: 'Opportunistic' | 'Encrypt' | 'Verify';
+  /** Policies per recipient domain (for example Verify to a partner). An exact domain wins over a *.domain entry. */
+  destinations?: Array<TLSDestinationPolicy>;
+}
+
 /** How relays deliver mail onward. */
 export interface DeliverySpec {
   /** Direct: look up each recipient domain's MX. Smarthost: send everything to one upstream. Default: "Direct". */
@@ -101,6 +117,8 @@ export interface DeliverySpec {
   ehloName?: string;
   /** The upstream relay for mode Smarthost. */
   smarthost?: SmarthostSpec;
+  /** TLS of Direct delivery. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred. Default: {}. */
+  tlsPolicy?: TLSPolicySpec;
   /** DNS servers (ip or ip:port) for MX lookups in Direct mode. Defaults to the pod's resolver. */
   resolvers?: Array<string>;
 }

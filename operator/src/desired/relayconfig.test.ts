@@ -31,6 +31,7 @@ test('rendered config passes the relay validation', async (t) => {
       check: (c) => {
         assert.equal(c.listeners.smtp.port, 25);
         assert.equal(c.delivery.mode, 'direct');
+        assert.deepEqual(c.delivery.tlsPolicy, { default: 'opportunistic', destinations: [] });
         assert.equal(c.limits.maxMessageSize, 25 * 1024 * 1024);
         assert.equal(c.spool.dir, '/var/spool/mailfleet');
         assert.equal(c.http.port, 8080);
@@ -38,6 +39,27 @@ test('rendered config passes the relay validation', async (t) => {
         assert.deepEqual(c.http.tokens, [
           { name: 'read', role: 'read', file: 'admin-tokens/read' },
           { name: 'admin', role: 'admin', file: 'admin-tokens/admin' },
+        ]);
+      },
+    },
+    {
+      name: 'direct delivery TLS policy: default and per-destination overrides, enum mapping',
+      o: options({
+        delivery: {
+          tlsPolicy: {
+            default: 'Encrypt',
+            destinations: [
+              { domain: 'partner.example', policy: 'Verify' },
+              { domain: '*.legacy.example', policy: 'Opportunistic' },
+            ],
+          },
+        },
+      }),
+      check: (c) => {
+        assert.equal(c.delivery.tlsPolicy?.default, 'encrypt');
+        assert.deepEqual(c.delivery.tlsPolicy?.destinations, [
+          { domain: 'partner.example', policy: 'verify' },
+          { domain: '*.legacy.example', policy: 'opportunistic' },
         ]);
       },
     },

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { RelayPool } from '../api/types.ts';
 import type {
+  OutboundTlsPolicy,
   RateLimitConfig,
   RelayConfigInput,
   SmarthostTls,
@@ -50,6 +51,12 @@ const SMARTHOST_TLS: Record<string, SmarthostTls> = {
   StartTLSOpportunistic: 'starttls-opportunistic',
 };
 
+const TLS_POLICY: Record<string, OutboundTlsPolicy> = {
+  Opportunistic: 'opportunistic',
+  Encrypt: 'encrypt',
+  Verify: 'verify',
+};
+
 export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput {
   const spec = options.pool.spec;
   const listeners = spec.listeners ?? {};
@@ -74,6 +81,13 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
     delivery: {
       mode: spec.delivery?.mode === 'Smarthost' ? 'smarthost' : 'direct',
       dns: { servers: [...(spec.delivery?.resolvers ?? [])] },
+      tlsPolicy: {
+        default: TLS_POLICY[spec.delivery?.tlsPolicy?.default ?? 'Opportunistic'] ?? 'opportunistic',
+        destinations: (spec.delivery?.tlsPolicy?.destinations ?? []).map((d) => ({
+          domain: d.domain,
+          policy: TLS_POLICY[d.policy] ?? 'verify',
+        })),
+      },
     },
     retry: { ...spec.retry },
     limits: {

@@ -114,6 +114,28 @@ export interface DnsConfig {
 
 export type DeliveryMode = 'direct' | 'smarthost';
 
+/**
+ * How direct (MX) delivery uses TLS (smarthost delivery has its own `smarthost.tls`):
+ * - opportunistic: STARTTLS when offered, certificate not checked, clear text otherwise (RFC 7435).
+ * - encrypt: STARTTLS required, certificate not checked (protects against passive listeners only).
+ * - verify: STARTTLS required, the certificate must chain to a trusted CA and name the MX host.
+ * A connection that does not meet its policy carries no mail: the message is deferred.
+ */
+export type OutboundTlsPolicy = 'opportunistic' | 'encrypt' | 'verify';
+
+export interface TlsDestinationPolicy {
+  /** Recipient domain, exact or `*.` (subdomains only). */
+  domain: string;
+  policy: OutboundTlsPolicy;
+}
+
+export interface OutboundTlsConfig {
+  /** Policy of recipient domains without an override. */
+  default: OutboundTlsPolicy;
+  /** Per recipient domain; the first matching entry wins (exact entries are tried first). */
+  destinations: TlsDestinationPolicy[];
+}
+
 export interface DeliveryConfig {
   mode: DeliveryMode;
   smarthost?: SmarthostConfig;
@@ -131,6 +153,8 @@ export interface DeliveryConfig {
   commandTimeout: Duration;
   /** Port used for direct (MX) delivery; 25 in production, another port in tests. */
   directPort: number;
+  /** TLS policy of direct delivery. Optional in the type for older renderers; validateConfig fills it. */
+  tlsPolicy?: OutboundTlsConfig;
 }
 
 export interface RetryConfig {

@@ -278,4 +278,54 @@ describe('validateConfig', () => {
   test('a non-mapping document is refused', () => {
     assert.deepEqual(errorsOf('hello'), ['(root): must be a mapping']);
   });
+
+  test('the outbound TLS policy: opportunistic by default, overrides per domain', () => {
+    assert.deepEqual(configOf({}).delivery.tlsPolicy, { default: 'opportunistic', destinations: [] });
+    const policy = configOf({
+      delivery: {
+        tlsPolicy: {
+          default: 'encrypt',
+          destinations: [
+            { domain: 'Partner.example', policy: 'verify' },
+            { domain: '*.partner.example', policy: 'verify' },
+          ],
+        },
+      },
+    }).delivery.tlsPolicy;
+    assert.equal(policy?.default, 'encrypt');
+    assert.deepEqual(
+      policy?.destinations.map((d) => d.domain),
+      ['partner.example', '*.partner.example'],
+    );
+  });
+
+  test('an outbound TLS policy error names the field', async (t) => {
+    const cases: { name: string; tlsPolicy: unknown; want: string }[] = [
+      {
+        name: 'an unknown default',
+        tlsPolicy: { default: 'none' },
+        want: 'delivery.tlsPolicy.default: must be one of opportunistic, encrypt, verify',
+      },
+      {
+        name: 'an override without a policy',
+        tlsPolicy: { destinations: [{ domain: 'a.example' }] },
+        want: 'delivery.tlsPolicy.destinations[0].policy: is required',
+      },
+      {
+        name: 'a domain listed twice',
+        tlsPolicy: {
+          destinations: [
+            { domain: 'a.example', policy: 'verify' },
+            { domain: 'A.example', policy: 'encrypt' },
+          ],
+        },
+        want: 'delivery.tlsPolicy.destinations[1].domain: a.example is listed twice',
+      },
+    ];
+    for (const c of cases) {
+      await t.test(c.name, () =>
+        assert.deepEqual(errorsOf({ delivery: { tlsPolicy: c.tlsPolicy } }), [c.want]),
+      );
+    }
+  });
 });

@@ -5,10 +5,12 @@ import type {
   AdminTokenConfig,
   DkimConfig,
   ListenerConfig,
+  OutboundTlsConfig,
   RateLimitConfig,
   RelayConfig,
   SendingDomainConfig,
   SmarthostConfig,
+  TlsDestinationPolicy,
   ValidationResult,
 } from './types.ts';
 import { FieldReader, cidrProblem, domainProblem, hostProblem, join, type Obj } from './fields.ts';
@@ -187,6 +189,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
     'connectTimeout',
     'commandTimeout',
     'directPort',
+    'tlsPolicy',
   ]);
   const mode = r.oneOf(del, 'mode', 'delivery', ['direct', 'smarthost'], 'direct');
   const dnsRaw = r.object(del.dns, 'delivery.dns', ['servers']);
@@ -202,6 +205,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
     connectTimeout: r.duration(del, 'connectTimeout', 'delivery', '30s'),
     commandTimeout: r.duration(del, 'commandTimeout', 'delivery', '60s'),
     directPort: r.port(del, 'directPort', 'delivery', 25),
+    tlsPolicy: tlsPolicy(r, del.tlsPolicy, 'delivery.tlsPolicy'),
   };
   if (del.smarthost !== undefined && del.smarthost !== null) {
     delivery.smarthost = smarthost(r, del.smarthost, 'delivery.smarthost');
@@ -391,6 +395,28 @@ function smarthost(r: FieldReader, raw: unknown, path: string): SmarthostConfig 
   const credentialsFile = r.optionalString(o, 'credentialsFile', path);
   if (credentialsFile) result.credentialsFile = credentialsFile;
   return result;
+}
+
+const TLS_POLICIES = ['opportunistic', 'encrypt', 'verify'] as const;
+
+function tlsPolicy(r: FieldReader, raw: unknown, path: string): OutboundTlsConfig {
+  const o = r.object(raw, path, ['default', 'destinations']);
+  const destinations: TlsDestinationPolicy[] = [];
+  const seen = new Set<string>();
+  r.list(o, 'destinations', path).forEach((item, i) => {
+    const p = `${path}.destinations[${i}]`;
+    const d = r.object(item, p, ['domain', 'policy']);
+    const domain = r.string(d, 'domain', p, '', true).toLowerCase();
+    if (domain) {
+      const problem = domainProblem(domain.startsWith('*.') ? domain.slice(2) : domain);
+      if (problem) r.fail(join(p, 'domain'), problem);
+      if (seen.has(domain)) r.fail(join(p, 'domain'), `${domain} is listed twice`);
+      seen.add(domain);
+    }
+    if (d.policy === undefined || d.policy === null) r.fail(join(p, 'policy'), 'is required');
+    destinations.push({ domain, policy: r.oneOf(d, 'policy', p, TLS_POLICIES, 'verify') });
+  });
+  return { default: r.oneOf(o, 'default', path, TLS_POLICIES, 'opportunistic'), destinations };
 }
 
 function rateLimit(r: FieldReader, raw: unknown, path: string): RateLimitConfig {

@@ -12,6 +12,8 @@ import {
 } from './results.ts';
 import { SmtpPool, type SmtpError } from './smtp-pool.ts';
 import { poolKey, poolSettings, type Credentials, type ShapingPool } from './smtp-options.ts';
+import { policyFor, requirementOf, type TlsFailure, type TlsRequirement } from './tls-policy.ts';
+import type { OutboundTlsPolicy } from '../config/types.ts';
 
 export type { Credentials } from './smtp-options.ts';
 
@@ -43,6 +45,19 @@ export interface DeliveryReport {
   results: RecipientResult[];
   /** Host that answered, for the accounting log. */
   host: string;
+  /** Direct delivery: the destination's TLS policy and whether the last connection tried met it. */
+  tls?: TlsReport;
+}
+
+export interface TlsReport {
+  policy: OutboundTlsPolicy;
+  result: 'success' | TlsFailure;
+}
+
+/** What one connection attempt needs: the requirement and, for reports, the policy it came from. */
+interface DirectTls {
+  policy: OutboundTlsPolicy;
+  requirement: TlsRequirement;
 }
 
 export class Deliverer {
@@ -68,13 +83,9 @@ export class Deliverer {
       const d = this.settings.delivery;
       if (d.mode === 'smarthost' && d.smarthost) {
         const s = d.smarthost;
-        return await this.send(
-          poolKey(`${s.host}:${s.port}`, request.pool),
-          s.host,
-          s.port,
-          request,
-          'smarthost',
-        );
+        return await this.send(poolKey(`${s.host}:${s.port}`, request.pool), s.host, s.port, request, {
+          kind: 'smarthost',
+        });
       }
       return await this.deliverDirect(request);
     } finally {
@@ -96,13 +107,26 @@ export class Deliverer {
   private async deliverDirect(request: DeliveryRequest): Promise<DeliveryReport> {
     const route = await routeDomain(request.domain, this.settings.dns);
     if (!route.ok) return { results: resultsFromReply(request.recipients, route.reply), host: '' };
+    const d = this.settings.delivery;
+    const policy = d.tlsPolicy ? policyFor(request.domain, d.tlsPolicy) : 'opportunistic';
+    const tls: DirectTls = { policy, requirement: requirementOf(policy) };
     let last: DeliveryReport | undefined;
-    // RFC 5321 §5.1: on a connection failure try the next address, then the next MX.
+    // RFC 5321 §5.1: on a connection failure try the next address, then the next MX. A host that
+    // fails the TLS policy counts as one: the next may meet it (RFC 8461 §5), else the mail waits.
     for (const host of route.hosts) {
       for (const address of host.addresses) {
-        const port = this.settings.delivery.directPort;
-        const key = poolKey(`${address}:${port}`, request.pool);
-        const report = await this.send(key, address, port, request, 'direct', host.name);
+        const port = d.directPort;
+        // Connections are judged once, when opened: a pool serves one requirement and MX name.
+        const base =
+          tls.requirement === 'none'
+            ? `${address}:${port}`
+            : `${address}:${port}|tls=${tls.requirement}:${host.name}`;
+        const key = poolKey(base, request.pool);
+        const report = await this.send(key, address, port, request, {
+          kind: 'direct',
+          servername: host.name,
+          tls,
+        });
         if (!report.connectionFailed) return report;
         last = report;
       }
@@ -117,20 +141,26 @@ export class Deliverer {
     host: string,
     port: number,
     request: DeliveryRequest,
-    kind: 'smarthost' | 'direct',
-    servername?: string,
+    target: { kind: 'smarthost' } | { kind: 'direct'; servername: string; tls: DirectTls },
   ): Promise<DeliveryReport & { connectionFailed?: boolean }> {
-    const pool = this.pool(key, host, port, kind, servername, request.pool);
-    const label = servername ? `${servername}[${host}]:${port}` : `${host}:${port}`;
+    const pool = this.pool(key, host, port, target, request.pool);
+    const label = target.kind === 'direct' ? `${target.servername}[${host}]:${port}` : `${host}:${port}`;
+    const tlsReport = (result: TlsReport['result']) =>
+      target.kind === 'direct' ? { tls: { policy: target.tls.policy, result } } : {};
     try {
       const info = await pool.send(request.from, request.recipients, request.body);
-      return { results: resultsFromSuccess(request.recipients, info), host: label };
+      return { results: resultsFromSuccess(request.recipients, info), host: label, ...tlsReport('success') };
     } catch (err) {
-      const e = err as SmtpError;
+      const e = err as SmtpError & { tlsFailure?: TlsFailure };
+      const connectionFailed = isConnectionFailure(e);
+      // A session that got an SMTP reply to mail had passed its TLS check; one that never got
+      // that far says nothing about TLS unless the check is what stopped it.
+      const tlsResult = e.tlsFailure ?? (connectionFailed ? undefined : 'success');
       return {
         results: resultsFromError(request.recipients, e),
         host: label,
-        connectionFailed: isConnectionFailure(e),
+        connectionFailed,
+        ...(tlsResult ? tlsReport(tlsResult) : {}),
       };
     }
   }
@@ -139,14 +169,24 @@ export class Deliverer {
     key: string,
     host: string,
     port: number,
-    kind: 'smarthost' | 'direct',
-    servername?: string,
+    target: { kind: 'smarthost' } | { kind: 'direct'; servername: string; tls: DirectTls },
     shaping?: ShapingPool,
   ): SmtpPool {
     const existing = this.pools.get(key);
     if (existing) return existing;
     const { delivery, credentials } = this.settings;
-    const pool = new SmtpPool(poolSettings({ delivery, credentials, host, port, kind, servername, shaping }));
+    const pool = new SmtpPool(
+      poolSettings({
+        delivery,
+        credentials,
+        host,
+        port,
+        shaping,
+        ...(target.kind === 'direct'
+          ? { kind: 'direct', servername: target.servername, tlsRequirement: target.tls.requirement }
+          : { kind: 'smarthost' }),
+      }),
+    );
     this.pools.set(key, pool);
     return pool;
   }

@@ -48,7 +48,9 @@ export function resultsFromReply(recipients: readonly string[], reply: string): 
 export function isConnectionFailure(error: SmtpFailure): boolean {
   if (error.command === 'CONN') return true;
   if (error.responseCode !== undefined) return false;
-  return ['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ETLS', 'EPROTOCOL'].includes(error.code ?? '');
+  return ['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ETLS', 'ETLSPOLICY', 'EPROTOCOL'].includes(
+    error.code ?? '',
+  );
 }
 
 function fromFailure(recipient: string, e: SmtpFailure): RecipientResult {

@@ -117,6 +117,25 @@ test('TLS follows the smarthost mode; MX hosts get opportunistic STARTTLS withou
   }
 });
 
+test("an MX host's connections carry its TLS requirement; a smarthost's never (nodemailer enforces its mode)", () => {
+  const cases: [string, PoolTarget, string][] = [
+    ['direct, no requirement given', target(), 'none'],
+    ['direct, verify', target({ servername: 'mx.example.test', tlsRequirement: 'verify' }), 'verify'],
+    ['direct, encrypt', target({ tlsRequirement: 'encrypt' }), 'encrypt'],
+    [
+      'smarthost, a requirement passed by mistake',
+      target({
+        kind: 'smarthost',
+        tlsRequirement: 'verify',
+        delivery: delivery({ mode: 'smarthost', smarthost: smarthost() }),
+      }),
+      'none',
+    ],
+  ];
+  for (const [name, input, expected] of cases)
+    assert.equal(poolSettings(input).tlsRequirement, expected, name);
+});
+
 test('AUTH only towards the smarthost, and only with credentials', () => {
   const credentials = { user: 'relay', pass: 's3cret' };
   const sh = {

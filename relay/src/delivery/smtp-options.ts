@@ -3,6 +3,7 @@
 import type { SMTPConnectionAuth, SMTPConnectionOptions } from 'nodemailer/lib/smtp-connection/index.js';
 import type { DeliveryConfig } from '../config/types.ts';
 import { durationMs } from '../config/duration.ts';
+import type { TlsRequirement } from './tls-policy.ts';
 
 export interface Credentials {
   user: string;
@@ -26,6 +27,8 @@ export interface PoolTarget {
   /** The MX host name, for SNI (the connection goes to one of its addresses). */
   servername?: string | undefined;
   shaping?: ShapingPool | undefined;
+  /** direct: what the destination's TLS policy asks of each connection (tls-policy.ts). */
+  tlsRequirement?: TlsRequirement | undefined;
 }
 
 export interface PoolLimits {
@@ -42,6 +45,8 @@ export interface PoolSettings {
   /** Sent when the server offers AUTH; undefined: no AUTH. */
   auth: SMTPConnectionAuth | undefined;
   limits: PoolLimits;
+  /** Checked after EHLO (and STARTTLS), before AUTH or any mail; 'none' for smarthosts, whose tls mode nodemailer enforces. */
+  tlsRequirement: TlsRequirement;
 }
 
 // Below the 5 minutes RFC 5321 §4.5.3.2.7 asks a server to wait, so we close an idle connection
@@ -69,8 +74,10 @@ export function poolSettings(target: PoolTarget): PoolSettings {
     const c = target.credentials;
     if (c && (c.user || c.pass)) auth = { user: c.user, credentials: { user: c.user, pass: c.pass } };
   } else {
-    // MX hosts: opportunistic STARTTLS without verification (RFC 7435); a failed upgrade
-    // continues in plaintext rather than bouncing.
+    // MX hosts: STARTTLS whenever offered; a refused STARTTLS continues in clear text. The
+    // certificate is not rejected during the handshake but judged after it against the
+    // destination's policy (tls-policy.ts), so a failure has a precise reason and defers the mail
+    // before MAIL FROM; opportunistic destinations accept any certificate (RFC 7435).
     connection.opportunisticTLS = true;
     connection.tls = target.servername
       ? { rejectUnauthorized: false, servername: target.servername }
@@ -84,6 +91,7 @@ export function poolSettings(target: PoolTarget): PoolSettings {
       maxMessages: target.shaping?.maxMessages ?? d.maxMessagesPerConnection,
       idleTimeoutMs: IDLE_TIMEOUT_MS,
     },
+    tlsRequirement: target.kind === 'direct' ? (target.tlsRequirement ?? 'none') : 'none',
   };
 }
 

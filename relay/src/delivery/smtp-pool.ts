@@ -14,6 +14,7 @@ import type {
 import type { Socket } from 'node:net';
 import type { PoolLimits, PoolSettings } from './smtp-options.ts';
 import { smtpData } from './smtp-data.ts';
+import { judgeTls, type TlsRequirement } from './tls-policy.ts';
 import {
   afterSend,
   assign,
@@ -47,6 +48,13 @@ interface SendStreamInternals {
   _responseActions: ((reply: string) => void)[];
   _actionSMTPStream(reply: string, callback: unknown): void;
   _socket: Socket | undefined;
+}
+
+/** The TLS socket's verdict fields (Node sets them after the handshake, authorized or not). */
+interface TlsSocketState {
+  authorized?: boolean;
+  /** verifyError.code || verifyError.message (node:_tls_wrap onConnectSecure). */
+  authorizationError?: string;
 }
 
 /**
@@ -115,9 +123,13 @@ class PooledConnection {
     };
   }
 
-  /** Connects, says EHLO (STARTTLS as configured) and logs in when the server offers AUTH. */
+  /**
+   * Connects, says EHLO (STARTTLS as configured), checks the TLS requirement and logs in when
+   * the server offers AUTH. A connection that fails the requirement is closed before AUTH or MAIL.
+   */
   open(
     auth: SMTPConnectionAuth | undefined,
+    tlsRequirement: TlsRequirement,
     done: (failure?: Pick<FailedAttempt, 'stage' | 'error'>) => void,
   ) {
     let settled = false;
@@ -139,6 +151,12 @@ class PooledConnection {
     this.smtp.connect((err) => {
       // Only a close before the greeting is reported here; other failures come as 'error'.
       if (err) return settle({ stage: 'closed-before-greeting', error: err });
+      const tlsError = this.tlsPolicyError(tlsRequirement);
+      if (tlsError) {
+        settle({ stage: 'connect', error: tlsError });
+        this.smtp.close();
+        return;
+      }
       if (!auth || !this.smtp.allowsAuth) return settle();
       this.smtp.login(auth, (loginErr) => {
         if (loginErr) {
@@ -150,12 +168,29 @@ class PooledConnection {
       });
     });
   }
+
+  /** The requirement's verdict on this session, as an error that defers the mail, or undefined. */
+  private tlsPolicyError(requirement: TlsRequirement): SmtpError | undefined {
+    const socket = (this.smtp as unknown as SendStreamInternals)._socket as
+      (Socket & TlsSocketState) | undefined;
+    const verdict = judgeTls(requirement, {
+      secure: this.smtp.secure,
+      authorized: socket?.authorized === true,
+      authorizationError: socket?.authorizationError,
+    });
+    if (verdict.ok) return undefined;
+    return Object.assign(new Error(`TLS ${requirement} required: ${verdict.failure} (${verdict.detail})`), {
+      code: 'ETLSPOLICY',
+      tlsFailure: verdict.failure,
+    });
+  }
 }
 
 export class SmtpPool {
   private readonly connection: SMTPConnectionOptions;
   private readonly auth: SMTPConnectionAuth | undefined;
   private readonly limits: PoolLimits;
+  private readonly tlsRequirement: TlsRequirement;
   /** Messages waiting for a connection, oldest first. */
   private readonly queue: Job[] = [];
   /** Connected sessions with nothing to send, most recently used last. */
@@ -170,6 +205,7 @@ export class SmtpPool {
     this.connection = settings.connection;
     this.auth = settings.auth;
     this.limits = settings.limits;
+    this.tlsRequirement = settings.tlsRequirement;
   }
 
   /** Sends one message; rejects with nodemailer's error (results.ts classifies it). */
@@ -211,7 +247,7 @@ export class SmtpPool {
   private connect(job: Job): void {
     this.open++;
     const conn = new PooledConnection(this.connection, (c) => this.gone(c));
-    conn.open(this.auth, (failure) => {
+    conn.open(this.auth, this.tlsRequirement, (failure) => {
       if (failure) {
         this.failed(job, { ...failure, reused: false, bodyStarted: false, requeues: job.requeues });
         conn.smtp.close();

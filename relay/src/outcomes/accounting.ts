@@ -17,6 +17,9 @@ export interface AccountingRecord {
   attempts: number;
   /** Seconds from acceptance to this outcome. */
   delay: number;
+  /** Direct delivery: the recipient domain's TLS policy, and `success` or the RFC 8460 failure. */
+  tlsPolicy?: string;
+  tlsResult?: string;
 }
 
 export function accountingLine(record: AccountingRecord): string {

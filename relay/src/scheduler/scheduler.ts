@@ -6,7 +6,7 @@ import type { RecipientState } from '../spool/record.ts';
 import type { AdaptiveBackoffConfig, RateLimitConfig } from '../config/types.ts';
 import type { Spool } from '../spool/store.ts';
 import type { RecipientResult } from '../delivery/results.ts';
-import type { DeliveryReport, DeliveryRequest } from '../delivery/deliverer.ts';
+import type { DeliveryReport, DeliveryRequest, TlsReport } from '../delivery/deliverer.ts';
 import { nextStep, type RetryPolicy } from './backoff.ts';
 import { MinHeap } from './heap.ts';
 import type { Job, QueuedMessage, QueuedRecipient } from './model.ts';
@@ -31,6 +31,8 @@ export interface OutcomeEvent {
   recipient: QueuedRecipient;
   destination: string;
   host: string;
+  /** The TLS policy of the attempt (direct delivery). */
+  tls?: TlsReport | undefined;
   outcome: FinalOutcome | 'deferred';
   result: RecipientResult | undefined;
   now: number;
@@ -463,6 +465,7 @@ export class Scheduler {
         recipient,
         destination: job.destination,
         host: report.host,
+        tls: report.tls,
         outcome,
         result,
         now,

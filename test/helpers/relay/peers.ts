@@ -148,13 +148,14 @@ export async function writeConfig(path: string, config: unknown): Promise<void> 
 export async function startRelay(
   config: Record<string, unknown>,
   configPath?: string,
+  env: Record<string, string> = {},
 ): Promise<RelayProcess> {
   const dir = configPath ? undefined : await tempDir('relaycfg');
   const path = configPath ?? join(dir!, 'relay.yaml');
   await writeConfig(path, config);
   const proc = spawn(process.execPath, [join(ROOT, 'bin/mailfleet.ts'), 'relay', '--config', path], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, MAILFLEET_WATCH_INTERVAL_MS: '200' },
+    env: { ...process.env, MAILFLEET_WATCH_INTERVAL_MS: '200', ...env },
   });
   const logs: string[] = [];
   let ports: RelayPorts | undefined;

@@ -1,0 +1,30 @@
+// dnsmasq as the authoritative DNS of the tests' `.test` zone, on a free loopback port.
+import { spawn } from 'node:child_process';
+import { freePort, stopProcess } from './peers.ts';
+
+export interface TestDns {
+  /** `127.0.0.1:<port>`, for delivery.dns.servers. */
+  server: string;
+  stop(): Promise<void>;
+}
+
+/** `records`: dnsmasq options such as `--mx-host=a.test,mx.a.test,10` or `--txt-record=...`. */
+export async function startDnsmasq(records: string[]): Promise<TestDns> {
+  const port = await freePort();
+  const proc = spawn(
+    '/usr/sbin/dnsmasq',
+    [
+      '--no-daemon',
+      `--port=${port}`,
+      '--listen-address=127.0.0.1',
+      '--bind-interfaces',
+      '--no-resolv',
+      '--no-hosts',
+      '--pid-file=',
+      '--local=/test/',
+      ...records,
+    ],
+    { stdio: 'ignore' },
+  );
+  return { server: `127.0.0.1:${port}`, stop: () => stopProcess(proc, 'SIGTERM') };
+}
