@@ -16,13 +16,15 @@ type Source = {
   configMap?: { name: string; items?: KeyToPath[] };
   secret?: { name: string; items?: KeyToPath[] };
 };
-type Volume = {
+export type Volume = {
   name: string;
+  emptyDir?: object;
+  persistentVolumeClaim?: { claimName: string };
   projected?: { sources: Source[] };
   configMap?: { name: string; items?: KeyToPath[] };
   secret?: { secretName: string; items?: KeyToPath[] };
 };
-type Container = {
+export type Container = {
   command?: string[];
   args?: string[];
   env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
@@ -85,7 +87,7 @@ async function sourceFiles(
   return files;
 }
 
-async function volumeFiles(
+export async function volumeFiles(
   cp: ControlPlane,
   namespace: string,
   volume: Volume,
@@ -119,6 +121,43 @@ export async function readyRelayPods(cp: ControlPlane, namespace: string, pool: 
   return list.items.filter((p) =>
     p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
   );
+}
+
+/** A path inside the pod -> the local directory of the volume mounted there (`mounts`: mountPath -> dir). */
+export function localPathIn(mounts: Map<string, string>): (p: string) => string {
+  return (p) => {
+    for (const [mountPath, local] of mounts)
+      if (p === mountPath || p.startsWith(`${mountPath}/`)) return local + p.slice(mountPath.length);
+    return p;
+  };
+}
+
+/** The relay container's command line with local paths, and where its `--config` is. */
+export function relayCommand(
+  pod: Pod,
+  localPath: (p: string) => string,
+): { args: string[]; configAt: number; configFile: string } {
+  const container = pod.spec.containers[0];
+  const args = [...(container?.command ?? []), ...(container?.args ?? [])].map(localPath);
+  const configAt = args.indexOf('--config');
+  const configFile = args[configAt + 1];
+  if (configAt < 0 || !configFile)
+    throw new Error(`pod ${pod.metadata.name}: no --config in ${args.join(' ')}`);
+  return { args, configAt, configFile };
+}
+
+/** This process's environment plus the container's env (values, and fieldRef name/namespace). */
+export function podEnv(pod: Pod): Record<string, string> {
+  const env: Record<string, string> = { ...process.env } as Record<string, string>;
+  const fields: Record<string, string> = {
+    'metadata.name': pod.metadata.name,
+    'metadata.namespace': pod.metadata.namespace,
+  };
+  for (const e of pod.spec.containers[0]?.env ?? []) {
+    const value = e.value ?? fields[e.valueFrom?.fieldRef?.fieldPath ?? ''];
+    if (value !== undefined) env[e.name] = value;
+  }
+  return env;
 }
 
 export async function runPodLocally(
@@ -177,16 +216,8 @@ export async function runPodLocally(
     }
     return changed;
   };
-  const localPath = (p: string) => {
-    for (const [mountPath, local] of mounts)
-      if (p === mountPath || p.startsWith(`${mountPath}/`)) return local + p.slice(mountPath.length);
-    return p;
-  };
-  const args = [...(container.command ?? []), ...(container.args ?? [])].map(localPath);
-  const configAt = args.indexOf('--config');
-  const configFile = args[configAt + 1];
-  if (configAt < 0 || !configFile)
-    throw new Error(`pod ${pod.metadata.name}: no --config in ${args.join(' ')}`);
+  const localPath = localPathIn(mounts);
+  const { args, configAt, configFile } = relayCommand(pod, localPath);
 
   // The rendered config, made runnable here: loopback listeners on free ports, local spool.
   const config = parse(await readFile(configFile, 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- the relay's YAML
@@ -216,15 +247,7 @@ export async function runPodLocally(
   await writeFile(localConfig, stringify(config));
   args[configAt + 1] = localConfig;
 
-  const env: Record<string, string> = { ...process.env } as Record<string, string>;
-  const fields: Record<string, string> = {
-    'metadata.name': pod.metadata.name,
-    'metadata.namespace': namespace,
-  };
-  for (const e of container.env ?? []) {
-    const value = e.value ?? fields[e.valueFrom?.fieldRef?.fieldPath ?? ''];
-    if (value !== undefined) env[e.name] = value;
-  }
+  const env = podEnv(pod);
   const proc = spawn(ENTRYPOINT[0] ?? 'node', [...ENTRYPOINT.slice(1), ...args], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -93,6 +93,24 @@ function canConnect(host: string, port: number): Promise<boolean> {
   });
 }
 
+/** A foreground dnsmasq on 127.0.0.1:`port` answering only from `args` (no resolv.conf, no /etc/hosts). */
+export function spawnDnsmasq(port: number, args: string[]): ChildProcess {
+  return spawn(
+    '/usr/sbin/dnsmasq',
+    [
+      '--no-daemon',
+      `--port=${port}`,
+      '--listen-address=127.0.0.1',
+      '--bind-interfaces',
+      '--no-resolv',
+      '--no-hosts',
+      '--pid-file=',
+      ...args,
+    ],
+    { stdio: 'ignore' },
+  );
+}
+
 export async function stopProcess(proc: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   await new Promise<void>((r) => {
@@ -343,9 +361,10 @@ export async function submitMany(
   prefix: string,
   recipient: (i: number) => string = (i) => `r${i}@example.org`,
   concurrency = 4,
+  host = '127.0.0.1',
 ): Promise<string[]> {
   const transport = createTransport({
-    host: '127.0.0.1',
+    host,
     port,
     ignoreTLS: true,
     pool: true,

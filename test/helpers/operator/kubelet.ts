@@ -1,0 +1,483 @@
+// A kubelet for tests, for what matters to queued mail: kwok pods run no process, so this harness
+// registers a Node of its own (not managed by kwok) and runs every pod scheduled to it as a real
+// relay process, the way a kubelet would:
+//   - each pod gets its own loopback address (127.0.0.x), reported as its podIP; a dnsmasq answers
+//     `<service>.<namespace>.svc` with the addresses of the pods the Service selects;
+//   - the relay runs from the pod's own args, env and projected ConfigMap/Secret volume; an
+//     emptyDir lives and dies with the pod, a PVC's directory (by claim name) outlives it;
+//   - Ready follows the pod's readinessProbe path (the relay's /readyz); a container that exits is restarted (restartPolicy Always);
+//   - a deleted pod gets SIGTERM, then SIGKILL after its grace period; only then is it removed.
+// Pods choose this node with the nodeSelector LOCAL_NODE_LABEL=true (RelayPool spec.scheduling).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse, stringify } from 'yaml';
+import type { ControlPlane } from '../../controlplane/cluster.ts';
+import { REPO_ROOT } from '../../controlplane/cluster.ts';
+import { freePort, spawnDnsmasq, stopProcess, tempDir, waitFor } from '../relay/peers.ts';
+import { localPathIn, podEnv, relayCommand, volumeFiles, type Pod } from './localpod.ts';
+
+export const LOCAL_NODE = 'local-kubelet';
+export const LOCAL_NODE_LABEL = 'mailfleet.dev/local-kubelet';
+
+type KubePod = Pod & {
+  metadata: Pod['metadata'] & {
+    uid: string;
+    deletionTimestamp?: string;
+    deletionGracePeriodSeconds?: number;
+    ownerReferences?: { kind: string; name: string }[];
+  };
+  spec: Pod['spec'] & {
+    containers: { readinessProbe?: { httpGet?: { path?: string } } }[];
+    nodeName?: string;
+    terminationGracePeriodSeconds?: number;
+  };
+};
+
+/** What happened to one pod's relay when its pod went away. */
+export interface Termination {
+  pod: string;
+  /** ms from SIGTERM to exit. */
+  drainMs: number;
+  exitCode: number | null;
+  /** 'SIGKILL' when the grace period ran out. */
+  signal: NodeJS.Signals | null;
+  /** The relay's own "drain finished" summary, when it logged one. */
+  drain?: { remaining: number; handedOff: number; duplicates: number; seconds: number };
+}
+
+export interface RunningPod {
+  pod: KubePod;
+  ip: string;
+  /** Listener name -> port on `ip`; `http`, `handoff` too. */
+  ports: Record<string, number>;
+  spoolDir: string;
+  /** Directory of the relay's config file (its projected volume). */
+  configDir: string;
+  proc: ChildProcess;
+  logs: string[];
+  ready: boolean;
+  /** Set once SIGTERM was sent. */
+  terminatingSince?: number;
+}
+
+export interface KubeletOptions {
+  /** Edits each relay config after addresses and paths are set (delivery to the test's peers). */
+  configure?: (config: Record<string, unknown>, pod: string) => void;
+  /** Extra host names for the dnsmasq (e.g. a destination domain). */
+  hosts?: Record<string, string>;
+  /** Poll interval of pods, EndpointSlices and readiness. */
+  intervalMs?: number;
+}
+
+export interface Kubelet {
+  /** Pods running now, by `namespace/name`. */
+  running: Map<string, RunningPod>;
+  terminations: Termination[];
+  /** `ip:port` of the dnsmasq serving Service names. */
+  dns: string;
+  stop(): Promise<void>;
+}
+
+const ENTRYPOINT = [process.execPath, path.join(REPO_ROOT, 'bin/mailfleet.ts')];
+
+function nodeObject(now: string): Record<string, unknown> {
+  const resources = { cpu: '32', memory: '256Gi', pods: '110', 'ephemeral-storage': '1Ti' };
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name: LOCAL_NODE,
+      labels: {
+        'kubernetes.io/hostname': LOCAL_NODE,
+        'kubernetes.io/os': 'linux',
+        'topology.kubernetes.io/zone': 'zone-local',
+        [LOCAL_NODE_LABEL]: 'true',
+      },
+    },
+    spec: {},
+    status: nodeStatus(now, resources),
+  };
+}
+
+function nodeStatus(now: string, resources = { cpu: '32', memory: '256Gi', pods: '110' }) {
+  return {
+    capacity: resources,
+    allocatable: resources,
+    addresses: [{ type: 'InternalIP', address: '127.0.0.1' }],
+    conditions: [
+      {
+        type: 'Ready',
+        status: 'True',
+        reason: 'KubeletReady',
+        message: 'test kubelet',
+        lastHeartbeatTime: now,
+        lastTransitionTime: now,
+      },
+    ],
+    nodeInfo: {
+      architecture: 'amd64',
+      operatingSystem: 'linux',
+      kubeletVersion: 'test',
+      kubeProxyVersion: 'test',
+    },
+  };
+}
+
+export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {}): Promise<Kubelet> {
+  const interval = options.intervalMs ?? 500;
+  const root = await tempDir('kubelet');
+  const kubectl = async (args: string[], input?: string) => {
+    const r = await cp.kubectl(args, input === undefined ? {} : { input });
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  await kubectl(['apply', '-f', '-'], JSON.stringify(nodeObject(new Date().toISOString())));
+  const heartbeat = async () => {
+    const now = new Date().toISOString();
+    await kubectl([
+      'patch',
+      'node',
+      LOCAL_NODE,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ status: nodeStatus(now) }),
+    ]).catch(() => undefined);
+  };
+  await heartbeat();
+
+  // Service names: `<service>.<namespace>.svc` -> the addresses of the pods the Service selects.
+  const hostsFile = path.join(root, 'hosts');
+  await writeFile(hostsFile, '');
+  const dnsPort = await freePort();
+  const dnsmasq = spawnDnsmasq(dnsPort, [
+    `--addn-hosts=${hostsFile}`,
+    '--local=/svc/',
+    '--local=/example/',
+    '--no-negcache',
+    ...Object.entries(options.hosts ?? {}).map(([name, ip]) => `--host-record=${name},${ip}`),
+  ]);
+  let hostsText = '';
+
+  const running = new Map<string, RunningPod>();
+  const terminations: Termination[] = [];
+  const starting = new Set<string>();
+  let nextIp = 10;
+  let stopped = false;
+
+  // What the kubelet does once a deleted pod's containers are gone: the object goes too.
+  const forceDelete = (pod: KubePod) =>
+    kubectl([
+      '-n',
+      pod.metadata.namespace,
+      'delete',
+      'pod',
+      pod.metadata.name,
+      '--grace-period=0',
+      '--force',
+      '--wait=false',
+    ]).catch(() => undefined);
+  const podKey = (p: KubePod) => `${p.metadata.namespace}/${p.metadata.name}`;
+
+  const patchStatus = async (r: RunningPod) => {
+    const now = new Date().toISOString();
+    const ready = r.ready ? 'True' : 'False';
+    const status = {
+      phase: 'Running',
+      hostIP: '127.0.0.1',
+      podIP: r.ip,
+      podIPs: [{ ip: r.ip }],
+      conditions: [
+        { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
+        { type: 'Initialized', status: 'True', lastTransitionTime: now },
+        { type: 'ContainersReady', status: ready, lastTransitionTime: now },
+        { type: 'Ready', status: ready, lastTransitionTime: now },
+      ],
+      containerStatuses: [
+        {
+          name: 'relay',
+          image: 'local',
+          imageID: 'local',
+          containerID: `local://${r.proc.pid}`,
+          ready: r.ready,
+          started: true,
+          restartCount: 0,
+          state: { running: { startedAt: now } },
+        },
+      ],
+    };
+    await kubectl([
+      '-n',
+      r.pod.metadata.namespace,
+      'patch',
+      'pod',
+      r.pod.metadata.name,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ status }),
+    ]).catch(() => undefined);
+  };
+
+  const launch = async (pod: KubePod): Promise<RunningPod> => {
+    const container = pod.spec.containers[0];
+    if (!container) throw new Error(`pod ${pod.metadata.name} has no container`);
+    const ip = `127.0.0.${nextIp++}`;
+    const podDir = path.join(root, 'pods', pod.metadata.uid);
+    const mounts = new Map<string, string>();
+    for (const mount of container.volumeMounts ?? []) {
+      const volume = pod.spec.volumes?.find((v) => v.name === mount.name);
+      // A StatefulSet's claim `<template>-<pod>` is a directory that outlives its pods.
+      const claim =
+        volume?.persistentVolumeClaim?.claimName ??
+        (volume ? undefined : `${mount.name}-${pod.metadata.name}`);
+      const local = claim
+        ? path.join(root, 'pvc', pod.metadata.namespace, claim)
+        : path.join(podDir, mount.name);
+      await mkdir(local, { recursive: true });
+      mounts.set(mount.mountPath, local);
+      if (!volume || volume.emptyDir || volume.persistentVolumeClaim) continue;
+      for (const [file, content] of await volumeFiles(cp, pod.metadata.namespace, volume)) {
+        await mkdir(path.dirname(path.join(local, file)), { recursive: true });
+        await writeFile(path.join(local, file), content, { mode: 0o600 });
+      }
+    }
+    const localPath = localPathIn(mounts);
+    const { args, configAt, configFile } = relayCommand(pod, localPath);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the relay's YAML
+    const config = parse(await readFile(configFile, 'utf8')) as Record<string, any>;
+    // The pod's own address; ports as rendered (a non-root run moves the privileged ones).
+    const ports: Record<string, number> = {};
+    for (const [name, listener] of Object.entries(config.listeners ?? {}) as [
+      string,
+      Record<string, unknown>,
+    ][]) {
+      if (!listener.enabled) continue;
+      const port = Number(listener.port);
+      ports[name] = port < 1024 && process.getuid?.() !== 0 ? await freePort(ip) : port;
+      listener.port = ports[name];
+      listener.host = ip;
+    }
+    config.http = { ...config.http, host: ip };
+    ports.http = Number(config.http.port ?? 8080);
+    if (config.handoff) {
+      config.handoff = { ...config.handoff, host: ip, dnsServers: [`127.0.0.1:${dnsPort}`] };
+      ports.handoff = Number(config.handoff.port);
+    }
+    // Mapped once: the pod's /tmp emptyDir would match the local path again.
+    const spoolDir = localPath(config.spool?.dir ?? '/var/spool/mailfleet');
+    config.spool = { ...config.spool, dir: spoolDir };
+    options.configure?.(config, podKey(pod));
+    const localConfig = path.join(path.dirname(configFile), 'relay.local.yaml');
+    await writeFile(localConfig, stringify(config));
+    args[configAt + 1] = localConfig;
+    const env = podEnv(pod);
+    // The pod's /tmp emptyDir (read-only root FS) is the process's temporary directory.
+    if (mounts.has('/tmp')) env.TMPDIR = mounts.get('/tmp') ?? '';
+    const logs: string[] = [];
+    const run = (): ChildProcess => {
+      const proc = spawn(ENTRYPOINT[0] ?? 'node', [...ENTRYPOINT.slice(1), ...args], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      for (const stream of [proc.stdout, proc.stderr])
+        stream?.setEncoding('utf8').on('data', (chunk: string) => {
+          for (const line of chunk.split('\n').filter(Boolean)) logs.push(line);
+        });
+      return proc;
+    };
+    const r: RunningPod = {
+      pod,
+      ip,
+      ports,
+      spoolDir,
+      configDir: path.dirname(configFile),
+      proc: run(),
+      logs,
+      ready: false,
+    };
+    // restartPolicy Always: a container that exits while its pod is wanted is started again
+    // (on the same emptyDir, as a kubelet restarts a container, not the pod).
+    const watchExit = (proc: ChildProcess) =>
+      proc.once('exit', () => {
+        if (r.terminatingSince !== undefined || stopped || running.get(podKey(pod)) !== r) return;
+        r.ready = false;
+        void patchStatus(r);
+        setTimeout(() => {
+          if (r.terminatingSince !== undefined || stopped) return;
+          r.proc = run();
+          watchExit(r.proc);
+        }, 1000);
+      });
+    watchExit(r.proc);
+    return r;
+  };
+
+  const terminate = (key: string, r: RunningPod, graceSeconds: number, removePod: boolean) => {
+    if (r.terminatingSince !== undefined) return;
+    r.terminatingSince = Date.now();
+    r.ready = false;
+    const proc = r.proc;
+    const killer = setTimeout(() => proc.kill('SIGKILL'), graceSeconds * 1000);
+    const finish = async () => {
+      clearTimeout(killer);
+      const summary = r.logs
+        .map((line) => parseLogLine(line))
+        .findLast((entry) => entry?.msg === 'drain finished');
+      terminations.push({
+        pod: key,
+        drainMs: Date.now() - (r.terminatingSince ?? Date.now()),
+        exitCode: proc.exitCode,
+        signal: proc.signalCode,
+        ...(summary
+          ? {
+              drain: {
+                remaining: Number(summary.remaining),
+                handedOff: Number(summary.handedOff),
+                duplicates: Number(summary.duplicates),
+                seconds: Number(summary.seconds),
+              },
+            }
+          : {}),
+      });
+      // The emptyDir goes with the pod; a PVC's directory stays.
+      await rm(path.join(root, 'pods', r.pod.metadata.uid), { recursive: true, force: true });
+      running.delete(key);
+      if (removePod) await forceDelete(r.pod);
+    };
+    if (proc.exitCode !== null || proc.signalCode !== null) void finish();
+    else {
+      proc.once('exit', () => void finish());
+      proc.kill('SIGTERM');
+    }
+  };
+
+  const tick = async () => {
+    const list = JSON.parse(
+      await kubectl(['get', 'pods', '-A', '--field-selector', `spec.nodeName=${LOCAL_NODE}`, '-o', 'json']),
+    ) as { items: KubePod[] };
+    const seen = new Set<string>();
+    for (const pod of list.items) {
+      const key = podKey(pod);
+      seen.add(key);
+      const r = running.get(key);
+      if (pod.metadata.deletionTimestamp) {
+        if (r)
+          terminate(
+            key,
+            r,
+            pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30,
+            true,
+          );
+        else if (!starting.has(key)) await forceDelete(pod);
+        continue;
+      }
+      if (!r && !starting.has(key)) {
+        starting.add(key);
+        void launch(pod)
+          .then(async (started) => {
+            running.set(key, started);
+            await patchStatus(started);
+          })
+          .catch(() => undefined) // volumes not there yet: the next tick tries again
+          .finally(() => starting.delete(key));
+      }
+    }
+    // Gone from the API without a graceful delete (force-deleted): the process dies at once.
+    for (const [key, r] of running)
+      if (!seen.has(key) && r.terminatingSince === undefined) {
+        r.proc.kill('SIGKILL');
+        terminate(key, r, 0, false);
+      }
+    // Readiness from /readyz.
+    await Promise.all(
+      [...running.values()].map(async (r) => {
+        if (r.terminatingSince !== undefined) return;
+        const probe = r.pod.spec.containers[0]?.readinessProbe?.httpGet?.path ?? '/readyz';
+        const ready = await fetch(`http://${r.ip}:${r.ports.http}${probe}`, {
+          signal: AbortSignal.timeout(1000),
+        })
+          .then((res) => res.ok)
+          .catch(() => false);
+        if (ready !== r.ready) {
+          r.ready = ready;
+          await patchStatus(r);
+        }
+      }),
+    );
+    // Service names: what the endpoints controller would publish, made here because Kubernetes
+    // refuses loopback addresses in EndpointSlices. A Service lists the pods its selector matches;
+    // not-ready ones too when it publishes them (the headless peers Service does), never a pod
+    // that is already being deleted.
+    const services = JSON.parse(await kubectl(['get', 'services', '-A', '-o', 'json'])) as {
+      items: {
+        metadata: { name: string; namespace: string };
+        spec: { selector?: Record<string, string>; publishNotReadyAddresses?: boolean };
+      }[];
+    };
+    const lines: string[] = [];
+    for (const svc of services.items) {
+      const selector = Object.entries(svc.spec.selector ?? {});
+      if (selector.length === 0) continue;
+      for (const r of running.values()) {
+        if (r.pod.metadata.namespace !== svc.metadata.namespace || r.terminatingSince !== undefined) continue;
+        if (!r.ready && !svc.spec.publishNotReadyAddresses) continue;
+        if (selector.every(([key, value]) => r.pod.metadata.labels?.[key] === value))
+          lines.push(`${r.ip} ${svc.metadata.name}.${svc.metadata.namespace}.svc`);
+      }
+    }
+    const text = [...new Set(lines)].sort().join('\n') + '\n';
+    if (text !== hostsText) {
+      hostsText = text;
+      await writeFile(hostsFile, text);
+      dnsmasq.kill('SIGHUP');
+    }
+  };
+
+  let ticks = 0;
+  const loop = (async () => {
+    while (!stopped) {
+      await tick().catch(() => undefined);
+      if (++ticks % Math.max(1, Math.round(10_000 / interval)) === 0) await heartbeat();
+      await new Promise((r) => setTimeout(r, interval));
+    }
+  })();
+
+  return {
+    running,
+    terminations,
+    dns: `127.0.0.1:${dnsPort}`,
+    stop: async () => {
+      stopped = true;
+      await loop;
+      await Promise.all([...running.values()].map((r) => stopProcess(r.proc, 'SIGKILL')));
+      await stopProcess(dnsmasq, 'SIGTERM');
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+function parseLogLine(line: string): Record<string, unknown> | undefined {
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Waits until `count` pods of `pool` run here and are Ready. */
+export async function readyPods(
+  k: Kubelet,
+  pool: string,
+  count: number,
+  timeoutMs = 120_000,
+): Promise<RunningPod[]> {
+  const mine = () =>
+    [...k.running.values()].filter(
+      (r) =>
+        r.pod.metadata.labels?.['mailfleet.dev/pool'] === pool && r.ready && r.terminatingSince === undefined,
+    );
+  await waitFor(() => mine().length === count, timeoutMs, `${count} ready relays of ${pool}`);
+  return mine();
+}
