@@ -1,7 +1,14 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decodeBatch, decodeDoneLog, encodeBatch, encodeDoneLine, isBatchFile } from './batch.ts';
+import {
+  decodeBatch,
+  decodeDoneLog,
+  encodeBatch,
+  encodeBatchParts,
+  encodeDoneLine,
+  isBatchFile,
+} from './batch.ts';
 import { encodeMessage } from './record.ts';
 
 const record = (id: string, text = `Subject: ${id}\r\n\r\nbody of ${id}\r\n`) =>
@@ -32,6 +39,17 @@ describe('batch file', () => {
         });
       }),
     );
+  });
+
+  test('the parts are the frame headers and the records themselves, not copies', () => {
+    const records = [record('A'), record('B', 'x'.repeat(5000))];
+    const { parts, size, spans } = encodeBatchParts(records);
+    assert.equal(parts.length, 4);
+    assert.equal(parts[1], records[0]);
+    assert.equal(parts[3], records[1]);
+    assert.equal(size, parts[0]!.length + records[0]!.length + parts[2]!.length + records[1]!.length);
+    assert.deepEqual(Buffer.concat(parts), encodeBatch(records).file);
+    assert.deepEqual(spans, encodeBatch(records).spans);
   });
 
   test('every truncation keeps the whole frames before the cut and reports the rest as damaged', () => {

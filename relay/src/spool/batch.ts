@@ -29,7 +29,24 @@ export interface EncodedBatch {
   spans: FrameSpan[];
 }
 
+/** A batch as the buffers to write in order (frame headers and the records themselves, no copy). */
+export interface BatchParts {
+  parts: Buffer[];
+  /** Bytes of all parts: the file's size. */
+  size: number;
+  spans: FrameSpan[];
+}
+
 export function encodeBatch(records: Buffer[]): EncodedBatch {
+  const { parts, size, spans } = encodeBatchParts(records);
+  return { file: Buffer.concat(parts, size), spans };
+}
+
+/**
+ * The batch file as parts, for one vectored write: the records are not copied into a new buffer
+ * (at 1 MB messages that copy was 8 % of the relay's busy time).
+ */
+export function encodeBatchParts(records: readonly Buffer[]): BatchParts {
   const parts: Buffer[] = [];
   const spans: FrameSpan[] = [];
   let offset = 0;
@@ -42,7 +59,7 @@ export function encodeBatch(records: Buffer[]): EncodedBatch {
     spans.push({ offset: offset + header.length, length: record.length });
     offset += header.length + record.length;
   }
-  return { file: Buffer.concat(parts, offset), spans };
+  return { parts, size: offset, spans };
 }
 
 export interface DecodedFrame extends FrameSpan {

@@ -1,20 +1,68 @@
 // The file operations the spool uses, behind an interface so tests can inject write and fsync
 // failures (and so nothing touches the disk at import time).
 import { open, rename, unlink, readdir, readFile, mkdir, statfs, stat, writeFile } from 'node:fs/promises';
-import { appendFileSync, closeSync, constants, fsync, openSync, renameSync, writeSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  constants,
+  fsync,
+  openSync,
+  renameSync,
+  writev,
+  writevSync,
+  writeSync,
+} from 'node:fs';
 
 /** Writes all of `bytes` at the descriptor's position: writeSync may write less than asked. */
 export function writeAllSync(fd: number, bytes: Uint8Array): void {
   for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
 }
 
+/**
+ * Batches up to this size are written on the event loop; bigger ones on the thread pool. A small
+ * write to the page cache takes microseconds, less than a trip through the pool; a batch of
+ * megabytes takes milliseconds (more when the kernel throttles dirty pages), and written on the
+ * event loop it held every session's reads and replies meanwhile.
+ */
+const SYNC_WRITE_MAX_BYTES = 256 * 1024;
+
+/** The parts after the first `written` bytes (a vectored write may write less than asked). */
+export function unwritten(parts: readonly Buffer[], written: number): Buffer[] {
+  const rest: Buffer[] = [];
+  for (const part of parts) {
+    if (written >= part.length) written -= part.length;
+    else {
+      rest.push(written > 0 ? part.subarray(written) : part);
+      written = 0;
+    }
+  }
+  return rest;
+}
+
+/** Writes every byte of `parts` in order at the descriptor's position, in vectored writes. */
+export async function writePartsAll(fd: number, parts: readonly Buffer[], size: number): Promise<void> {
+  let rest = unwritten(parts, 0);
+  let left = size;
+  while (left > 0) {
+    const n =
+      size <= SYNC_WRITE_MAX_BYTES
+        ? writevSync(fd, rest)
+        : await new Promise<number>((resolve, reject) =>
+            writev(fd, rest, (err, written) => (err ? reject(err) : resolve(written))),
+          );
+    left -= n;
+    rest = unwritten(rest, n);
+  }
+}
+
 export interface SpoolFs {
   /**
-   * Create `path` (must not exist) and write `data`, without fsync; returns the open descriptor.
-   * Synchronous on purpose: a 2 KB write to the page cache takes microseconds, while a trip
-   * through the thread pool costs more than the write and queues behind fsyncs.
+   * Create `path` (must not exist) and write `parts` in order (`size` bytes in all), without
+   * fsync; resolves to the open descriptor. Up to SYNC_WRITE_MAX_BYTES the write is synchronous
+   * (a 2 KB write to the page cache takes microseconds, while a trip through the thread pool costs
+   * more than the write and queues behind fsyncs); bigger batches go through the thread pool.
    */
-  createFile(path: string, data: Buffer): number;
+  createFile(path: string, parts: readonly Buffer[], size: number): Promise<number>;
   /** fsync an open file; the one slow step, run on the thread pool. */
   syncFile(fd: number): Promise<void>;
   closeFile(fd: number): void;
@@ -61,10 +109,10 @@ export interface SpoolFs {
 }
 
 export const nodeSpoolFs: SpoolFs = {
-  createFile(path, data) {
+  async createFile(path, parts, size) {
     const fd = openSync(path, 'wx');
     try {
-      writeAllSync(fd, data);
+      await writePartsAll(fd, parts, size);
     } catch (err) {
       closeSync(fd);
       throw err;

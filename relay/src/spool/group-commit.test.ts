@@ -97,3 +97,93 @@ test('a full batch does not wait out the gather window', async () => {
     [2, 3, 4, 5],
   ]);
 });
+
+/** A group commit whose commits wait until released, so what runs at once can be seen. */
+function gated(options: { maxItems: number; maxBytes: number; maxConcurrent: number }) {
+  const started: number[][] = [];
+  const gates: (() => void)[] = [];
+  let running = 0;
+  let mostAtOnce = 0;
+  const group = new GroupCommit<number>(
+    async (items) => {
+      started.push(items);
+      running++;
+      mostAtOnce = Math.max(mostAtOnce, running);
+      await new Promise<void>((r) => gates.push(r));
+      running--;
+    },
+    { ...options, sizeOf: (n) => n },
+  );
+  const tick = () => new Promise((r) => setImmediate(r));
+  return { started, gates, group, tick, mostAtOnce: () => mostAtOnce };
+}
+
+test('full batches (maxBytes) commit beside the running commit, up to maxConcurrent', async () => {
+  const { started, gates, group, tick, mostAtOnce } = gated({
+    maxItems: 100,
+    maxBytes: 1000,
+    maxConcurrent: 2,
+  });
+  const writes = [1000, 1000, 1000].map((n) => group.add(n));
+  await tick();
+  await tick();
+  assert.deepEqual(started, [[1000], [1000]], 'two big writers commit at once, each alone');
+  gates.shift()!();
+  await tick();
+  await tick();
+  assert.deepEqual(started, [[1000], [1000], [1000]], 'the third starts when one ends');
+  while (gates.length > 0) gates.shift()!();
+  await Promise.all(writes);
+  assert.equal(mostAtOnce(), 2);
+});
+
+test('small writers never commit beside a running commit', async () => {
+  const { started, gates, group, tick, mostAtOnce } = gated({
+    maxItems: 100,
+    maxBytes: 1000,
+    maxConcurrent: 4,
+  });
+  const first = group.add(10);
+  await tick();
+  const later = [20, 30, 40].map((n) => group.add(n));
+  await tick();
+  await tick();
+  assert.deepEqual(started, [[10]], 'the others wait for the running commit');
+  gates.shift()!();
+  await first;
+  await tick();
+  await tick();
+  assert.deepEqual(started, [[10], [20, 30, 40]]);
+  gates.shift()!();
+  await Promise.all(later);
+  assert.equal(mostAtOnce(), 1);
+});
+
+test('a batch ends with the writer that takes it to maxBytes', async () => {
+  const sizes: number[][] = [];
+  const group = new GroupCommit<number>(
+    async (items) => {
+      sizes.push(items);
+    },
+    { maxItems: 100, maxBytes: 100, sizeOf: (n) => n },
+  );
+  await Promise.all([40, 40, 40, 40, 10].map((n) => group.add(n)));
+  assert.deepEqual(sizes, [
+    [40, 40, 40],
+    [40, 10],
+  ]);
+});
+
+test('a commit that throws at once fails its writers, and the next batch is committed', async () => {
+  let fail = true;
+  const group = new GroupCommit<string>(
+    (() => {
+      if (fail) throw new Error('EBADF');
+      return Promise.resolve();
+    }) as (items: string[]) => Promise<void>,
+    { maxItems: 100 },
+  );
+  await assert.rejects(group.add('a'), /EBADF/);
+  fail = false;
+  await group.add('b');
+});

@@ -10,7 +10,7 @@ import { GroupSync } from './group-sync.ts';
 import {
   decodeBatch,
   decodeDoneLog,
-  encodeBatch,
+  encodeBatchParts,
   encodeDoneLine,
   type DamagedSpan,
   type DecodedFrame,
@@ -114,13 +114,13 @@ export class Journal {
    */
   async commit(messages: { id: string; record: Buffer }[]): Promise<JournalRecord[]> {
     const id = this.newId();
-    const { file, spans } = encodeBatch(messages.map((m) => m.record));
+    const { parts, size, spans } = encodeBatchParts(messages.map((m) => m.record));
     const tmp = join(this.tmpDir, id);
     const path = this.batchPath(id);
     let fd: number | undefined;
     let renamed = false;
     try {
-      fd = this.fs.createFile(tmp, file);
+      fd = await this.fs.createFile(tmp, parts, size);
       this.fs.renameSync(tmp, path);
       renamed = true;
       // File fsync and the shared directory fsync run together: the 250s wait for both. A crash
@@ -135,7 +135,7 @@ export class Journal {
     } finally {
       if (fd !== undefined) this.fs.closeFile(fd);
     }
-    const batch = this.track(id, file.length, Date.now(), false);
+    const batch = this.track(id, size, Date.now(), false);
     return messages.map((m, i) => {
       batch.live.add(m.id);
       return { batch, offset: spans[i]!.offset, length: spans[i]!.length };

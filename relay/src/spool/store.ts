@@ -41,6 +41,15 @@ const MAX_BATCH_MESSAGES = 256;
  * relay CPU 0.52-0.55 -> 0.43-0.47 ms per message (one per connection 0.98-1.09 -> 0.82-0.85).
  */
 const GATHER_MS = 2;
+/**
+ * A batch of this many bytes is committed at once, beside the running commits (up to
+ * MAX_CONCURRENT_COMMITS): past a megabyte a commit costs its bytes, not its fsync, and one
+ * commit at a time left received messages waiting while the disk wrote the previous batch.
+ * Messages of 2-10 KB never fill one (256 x 10 KB is 2.5 MB, but the gather window closes first).
+ */
+const FULL_BATCH_BYTES = 1024 * 1024;
+/** Commits in flight at once; the thread pool (main.ts) has threads for their writes and fsyncs. */
+const MAX_CONCURRENT_COMMITS = 4;
 /** A batch still holding messages this long is retired (their copies fsynced), freeing its space. */
 const RETIRE_AFTER_MS = 60_000;
 /**
@@ -141,7 +150,13 @@ export class Spool {
         await this.persist(items, this.copyDelayMs);
         this.retireOld(Date.now());
       },
-      { maxItems: MAX_BATCH_MESSAGES, gatherMs: GATHER_MS },
+      {
+        maxItems: MAX_BATCH_MESSAGES,
+        gatherMs: GATHER_MS,
+        maxBytes: FULL_BATCH_BYTES,
+        maxConcurrent: MAX_CONCURRENT_COMMITS,
+        sizeOf: (item) => item.record.length,
+      },
     );
   }
 
