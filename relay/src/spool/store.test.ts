@@ -17,13 +17,20 @@ after(async () => {
 });
 
 /** Copies are written right after the commit unless `copyDelayMs` says otherwise. */
-async function openSpool(name: string, fs: SpoolFs = nodeSpoolFs, retireAfterMs?: number, copyDelayMs = 0) {
+async function openSpool(
+  name: string,
+  fs: SpoolFs = nodeSpoolFs,
+  retireAfterMs?: number,
+  copyDelayMs = 0,
+  maxDelayedCopyBytes?: number,
+) {
   const quarantined: string[] = [];
   const spool = new Spool({
     dir: join(root, name),
     fs,
     events: { quarantined: (id) => quarantined.push(id) },
     ...(retireAfterMs === undefined ? {} : { retireAfterMs }),
+    ...(maxDelayedCopyBytes === undefined ? {} : { maxDelayedCopyBytes }),
     copyDelayMs,
   });
   await spool.open();
@@ -389,6 +396,34 @@ describe('Spool', () => {
     assert.deepEqual(await readdir(join(root, 'delayed', 'queue')), ['SLOW.msg']);
     // Killed now: the journal (QUICK marked done) and the copy give SLOW back, once.
     const again = await openSpool('delayed');
+    assert.deepEqual(ids(await again.spool.recover()), ['SLOW']);
+    assert.deepEqual(await again.spool.readBody('SLOW'), Buffer.from('body of SLOW\r\n'));
+  });
+
+  test('past the bound on held records, a delayed copy is read back from the journal, only if still queued', async () => {
+    let copies = 0;
+    let reads = 0;
+    const fs: SpoolFs = {
+      ...nodeSpoolFs,
+      replaceFile: (path, data) => {
+        copies++;
+        nodeSpoolFs.replaceFile(path, data);
+      },
+      readRange: (path, offset, length) => {
+        reads++;
+        return nodeSpoolFs.readRange(path, offset, length);
+      },
+    };
+    // No record may be held: every copy comes from the journal.
+    const { spool } = await openSpool('delayed-read', fs, undefined, 100, 0);
+    const batch = await writeTogether(spool, 'delayed-read', ['QUICK', 'SLOW']);
+    await spool.remove('QUICK');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual({ copies, reads }, { copies: 1, reads: 1 }, 'read back and written for SLOW only');
+    const copy = await readFile(join(root, 'delayed-read', 'queue', 'SLOW.msg'));
+    const slow = decodeBatch(await readFile(batch)).frames.find((f) => f.record.includes('body of SLOW'));
+    assert.deepEqual(copy, slow?.record, 'the copy is the journal record, byte for byte');
+    const again = await openSpool('delayed-read');
     assert.deepEqual(ids(await again.spool.recover()), ['SLOW']);
     assert.deepEqual(await again.spool.readBody('SLOW'), Buffer.from('body of SLOW\r\n'));
   });

@@ -59,7 +59,11 @@ const RETIRE_AFTER_MS = 60_000;
  * every message between its commit and its copy.
  */
 const COPY_DELAY_MS = 1000;
-/** Bounds the records held for delayed copies; beyond it copies are written at once. */
+/**
+ * Bounds the records held in memory for delayed copies. Beyond it a copy is still delayed, and
+ * read back from the journal if needed: writing it at once (as before) wrote every message of
+ * 1 MB twice and unlinked the second file a moment later.
+ */
 const MAX_DELAYED_COPY_BYTES = 16 * 1024 * 1024;
 
 export interface RecoveredMessage {
@@ -96,6 +100,7 @@ export class Spool {
   private readonly copyDelayMs: number;
   /** Bytes of the records held until their delayed copies are written. */
   private delayedCopyBytes = 0;
+  private readonly maxDelayedCopyBytes: number;
   /** The durable copy of recent messages. */
   private readonly journal: Journal;
   /** Writes the records of concurrent sessions as one batch with one fsync. */
@@ -129,12 +134,15 @@ export class Spool {
     retireAfterMs?: number;
     /** 0 writes each copy right after its commit. */
     copyDelayMs?: number;
+    /** Bytes of records held for delayed copies (the rest are read back from the journal). */
+    maxDelayedCopyBytes?: number;
   }) {
     this.dir = options.dir;
     this.fs = options.fs;
     this.events = options.events;
     this.retireAfterMs = options.retireAfterMs ?? RETIRE_AFTER_MS;
     this.copyDelayMs = options.copyDelayMs ?? COPY_DELAY_MS;
+    this.maxDelayedCopyBytes = options.maxDelayedCopyBytes ?? MAX_DELAYED_COPY_BYTES;
     this.queueDir = join(this.dir, 'queue');
     this.tmpDir = join(this.dir, 'tmp');
     this.quarantineDir = join(this.dir, 'quarantine');
@@ -351,25 +359,38 @@ export class Spool {
    */
   private async persist(items: PendingRecord[], copyDelayMs: number): Promise<void> {
     const records = await this.journal.commit(items);
-    const bytes = items.reduce((sum, item) => sum + item.record.length, 0);
-    const delay = copyDelayMs > 0 && this.delayedCopyBytes + bytes <= MAX_DELAYED_COPY_BYTES;
     const queuedItems = items.map((item, i) => {
       const queued: Queued = { journal: records[i], copySize: 0 };
       this.queued.set(item.id, queued);
-      if (delay) queued.copyDelayed = true;
+      if (copyDelayMs > 0) queued.copyDelayed = true;
       else this.writeCopy(item.id, queued, item.record);
-      return queued;
+      return { id: item.id, queued };
     });
-    if (!delay) return;
-    this.delayedCopyBytes += bytes;
+    if (copyDelayMs <= 0) return;
+    // Records are held for their copies up to a bound; past it (big messages, bursts) a copy still
+    // waits, and is read back from the journal (the page cache, as a rule) if it is still needed.
+    const bytes = items.reduce((sum, item) => sum + item.record.length, 0);
+    const held =
+      this.delayedCopyBytes + bytes <= this.maxDelayedCopyBytes
+        ? items.map((item) => item.record)
+        : undefined;
+    if (held) this.delayedCopyBytes += bytes;
     setTimeout(() => {
-      this.delayedCopyBytes -= bytes;
-      items.forEach((item, i) => {
-        const queued = queuedItems[i]!;
-        if (queued.copyDelayed && this.queued.get(item.id) === queued)
-          this.writeCopy(item.id, queued, item.record);
+      if (held) this.delayedCopyBytes -= bytes;
+      queuedItems.forEach(({ id, queued }, i) => {
+        if (queued.copyDelayed && this.queued.get(id) === queued)
+          void this.writeDelayedCopy(id, queued, held?.[i]);
       });
     }, copyDelayMs).unref();
+  }
+
+  /** The delayed copy of a message still queued, from its held record or from the journal. */
+  private async writeDelayedCopy(id: string, queued: Queued, held: Buffer | undefined): Promise<void> {
+    const record = held ?? (await this.journal.read(queued.journal!).catch(() => undefined));
+    if (!queued.copyDelayed || this.queued.get(id) !== queued) return; // finished meanwhile
+    if (record) this.writeCopy(id, queued, record);
+    // Unreadable now: served from the journal, and retiring the batch makes the copy.
+    else delete queued.copyDelayed;
   }
 
   /** Writes queue/<id>.msg (no fsync: the journal has the message); failure leaves it journal-only. */
