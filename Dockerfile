@@ -14,6 +14,7 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY bin ./bin
+COPY contract ./contract
 COPY operator/src ./operator/src
 COPY relay/src ./relay/src
 # Runs as the image's unprivileged "node" user (uid 1000); the pods also set a read-only root

@@ -26,6 +26,8 @@ export default tseslint.config(
     rules: {
       // Program code: production dependencies only, no test code, no import cycles (scripts/lint/plugin.ts).
       'mailfleet/program-imports': 'error',
+      // operator/ and relay/ share code only through contract/, tests included.
+      'mailfleet/program-boundaries': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-console': 'off',

@@ -4,7 +4,7 @@
 //            versions (apt-get download + dpkg-deb -x, cached in .cache/image/debs), their
 //            copyright files, /etc/passwd, /etc/group, /etc/nsswitch.conf
 //   layer 2  the production node_modules (`npm ci --omit=dev`, cached by package-lock.json)
-//   layer 3  package.json, bin/, operator/src, relay/src (test files left out)
+//   layer 3  package.json, bin/, contract/, operator/src, relay/src (test files left out)
 // Each layer is a GNU tar with sorted names, one time (SOURCE_DATE_EPOCH, default the commit's
 // time), root ownership; go-containerregistry (scripts/image/main.go, v0.22.1 from the Go module
 // proxy) writes the docker-archive with the config (uid 1000, entrypoint node /app/bin/mailfleet.ts)

@@ -3,7 +3,7 @@
 // (test/unit/imports.test.ts) checks that code in these directories imports nothing else.
 
 /** The directories of program code, relative to the repository root. */
-export const PROGRAM_DIRS = ['bin', 'operator/src', 'relay/src'] as const;
+export const PROGRAM_DIRS = ['bin', 'contract', 'operator/src', 'relay/src'] as const;
 
 /** Single files the image needs besides PROGRAM_DIRS and node_modules. */
 export const PROGRAM_FILES = ['package.json'] as const;

@@ -18,6 +18,7 @@ function run(label: string, cmd: string, args: string[], env: NodeJS.ProcessEnv 
 }
 
 const unitFiles = globSync([
+  'contract/**/*.test.ts',
   'operator/src/**/*.test.ts',
   'relay/src/**/*.test.ts',
   'bench/**/*.test.ts',

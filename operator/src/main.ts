@@ -7,7 +7,7 @@ import { Writer } from './kube/writer.ts';
 import { LeaderElector } from './kube/lease.ts';
 import { generators, slowGenerators } from './kube/generators.ts';
 import { certificateIssuer } from './kube/certificates.ts';
-import { parseDuration } from '../../relay/src/config/duration.ts';
+import { parseDuration } from '../../contract/duration.ts';
 import { loadKubeConfigClass } from './kube/kubeconfig.ts';
 import { Controller } from './controller/controller.ts';
 import { createLogger } from './log.ts';

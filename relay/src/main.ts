@@ -1,7 +1,7 @@
 // Wiring only: parse arguments, load the config, build the relay, run it until SIGTERM/SIGINT.
 import { hostname } from 'node:os';
 import { loadRuntime } from './config/runtime.ts';
-import { hashPassword } from './policy/users.ts';
+import { hashPassword } from '../../contract/users.ts';
 import { jsonLogger } from './log.ts';
 import { Relay } from './relay.ts';
 

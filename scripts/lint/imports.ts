@@ -1,7 +1,8 @@
-// The import graph of the program code (bin/, operator/src, relay/src), read with the TypeScript
-// parser, and the pure checks the import guard runs on it: every package a program loads at run
-// time is in package.json `dependencies` (the image installs only those), relative imports stay
-// inside the image's file set (never test/), and there are no import cycles (STYLE.md).
+// The import graph of the program code (bin/, contract/, operator/src, relay/src), read with the
+// TypeScript parser, and the pure checks the import guard runs on it: every package a program loads
+// at run time is in package.json `dependencies` (the image installs only those), relative imports
+// stay inside the image's file set (never test/), there are no import cycles (STYLE.md), and the
+// operator and the relay import each other's code only through contract/.
 import fs from 'node:fs';
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
@@ -105,6 +106,37 @@ export function importsOutsidePrograms(
   return problems;
 }
 
+/** The three parts of the repository whose imports are fenced: each program, and the contract
+ * both programs import (contract/). */
+const BOUNDARIES: { dir: string; mayNotImport: readonly string[] }[] = [
+  { dir: 'operator/', mayNotImport: ['relay/'] },
+  { dir: 'relay/', mayNotImport: ['operator/'] },
+  { dir: 'contract/', mayNotImport: ['operator/', 'relay/'] },
+];
+
+/** Imports across the programs' boundary: the operator and the relay share only contract/ (the
+ * users-file hash drifted when the operator imported relay internals), and the contract depends on
+ * neither. Test files count too (a test of one program that needs the other belongs in test/). */
+export function crossProgramImports(files: ProgramFile[]): Problem[] {
+  const problems: Problem[] = [];
+  for (const file of files) {
+    const boundary = BOUNDARIES.find((b) => file.path.startsWith(b.dir));
+    if (!boundary) continue;
+    for (const ref of file.imports) {
+      if (!ref.specifier.startsWith('.')) continue;
+      const target = resolveRelative(file.path, ref.specifier);
+      const other = boundary.mayNotImport.find((dir) => target.startsWith(dir));
+      if (other)
+        problems.push({
+          file: file.path,
+          line: ref.line,
+          message: `imports '${ref.specifier}': ${boundary.dir} may not import ${other} (share it through contract/)`,
+        });
+    }
+  }
+  return problems;
+}
+
 /** Import cycles among the given files (type-only imports included: STYLE.md forbids cycles, and
  * a type cycle is the first step to a value cycle). Each cycle is listed once, as the files of
  * one strongly connected component, sorted. Tarjan's algorithm. */
@@ -152,13 +184,17 @@ export function importCycles(files: ProgramFile[]): string[][] {
   return cycles.sort((a, b) => a[0]!.localeCompare(b[0]!));
 }
 
-/** Reads every non-test .ts file under the given directories of `root`. */
-export function readProgramFiles(root: string, dirs: readonly string[] = PROGRAM_DIRS): ProgramFile[] {
+/** Reads every .ts file under the given directories of `root`, test files only if asked. */
+export function readProgramFiles(
+  root: string,
+  dirs: readonly string[] = PROGRAM_DIRS,
+  options: { tests?: boolean } = {},
+): ProgramFile[] {
   const files: ProgramFile[] = [];
   for (const dir of dirs) {
     for (const entry of fs.readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' })) {
       const relative = path.posix.join(dir, entry.split(path.sep).join('/'));
-      if (!relative.endsWith('.ts') || isTestFile(relative)) continue;
+      if (!relative.endsWith('.ts') || (isTestFile(relative) && !options.tests)) continue;
       files.push({
         path: relative,
         imports: parseImports(relative, fs.readFileSync(path.join(root, relative), 'utf8')),

@@ -1,5 +1,5 @@
 // The import guard as an ESLint rule (`mailfleet/program-imports`, eslint.config.js), so `npm run
-// lint` and editors report it on the import line: in bin/, operator/src and relay/src (not tests),
+// lint` and editors report it on the import line: in bin/, contract/, operator/src and relay/src (not tests),
 // a package outside `dependencies`, a relative import outside those directories (test/ above all),
 // or an import that closes a cycle. Same checks as test/unit/imports.test.ts (scripts/lint/imports.ts);
 // unlike import/no-cycle it counts `import type` edges too.
@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Rule } from 'eslint';
 import { isTestFile } from '../program-files.ts';
 import {
+  crossProgramImports,
   importCycles,
   importsOutsidePrograms,
   parseImports,
@@ -96,4 +97,33 @@ const programImports: Rule.RuleModule = {
   },
 };
 
-export const mailfleetPlugin = { rules: { 'program-imports': programImports } };
+/** operator/ and relay/ (tests included) import each other only through contract/, which imports
+ * neither (scripts/lint/imports.ts crossProgramImports). */
+const programBoundaries: Rule.RuleModule = {
+  meta: {
+    type: 'problem',
+    docs: { description: 'The operator and the relay share code only through contract/' },
+    schema: [],
+  },
+  create(context) {
+    const relative = path.relative(ROOT, context.filename).split(path.sep).join('/');
+    if (!relative.endsWith('.ts')) return {};
+    return {
+      Program() {
+        const self: ProgramFile = {
+          path: relative,
+          imports: parseImports(relative, context.sourceCode.text),
+        };
+        for (const problem of crossProgramImports([self]))
+          context.report({
+            loc: { start: { line: problem.line, column: 0 }, end: { line: problem.line, column: 0 } },
+            message: problem.message,
+          });
+      },
+    };
+  },
+};
+
+export const mailfleetPlugin = {
+  rules: { 'program-imports': programImports, 'program-boundaries': programBoundaries },
+};

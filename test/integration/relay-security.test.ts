@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFile, rename, writeFile } from 'node:fs/promises';
 import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
-import { hashPassword } from '../../relay/src/policy/users.ts';
+import { hashPassword } from '../../contract/users.ts';
 import {
   TEST_CERT,
   TEST_KEY,

@@ -4,7 +4,7 @@ import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { hashPassword } from '../../relay/src/policy/users.ts';
+import { hashPassword } from '../../contract/users.ts';
 import {
   TEST_CERT,
   TEST_KEY,

@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { ESLint } from 'eslint';
 import { REPO_ROOT } from '../controlplane/cluster.ts';
 import {
+  crossProgramImports,
   importCycles,
   importsOutsidePrograms,
   packageOf,
@@ -81,7 +82,7 @@ describe('packageOf', () => {
       assert.equal(packageOf(specifier), expected));
 });
 
-describe('the program code (bin/, operator/src, relay/src)', () => {
+describe('the program code (bin/, contract/, operator/src, relay/src)', () => {
   const files = readProgramFiles(REPO_ROOT);
 
   it('is read: the CLI, both mains and the validator are among the files scanned', () => {
@@ -107,19 +108,34 @@ describe('the program code (bin/, operator/src, relay/src)', () => {
   it('has no import cycles (type-only imports included)', () => {
     assert.deepEqual(importCycles(files), []);
   });
+
+  it('the operator and the relay, tests included, share code only through contract/', () => {
+    const all = readProgramFiles(REPO_ROOT, ['contract', 'operator', 'relay'], { tests: true });
+    assert.ok(
+      all.some((f) => f.path === 'operator/src/desired/state.test.ts'),
+      'test files are read',
+    );
+    assert.ok(
+      all.some(
+        (f) => f.path.startsWith('operator/') && f.imports.some((i) => i.specifier.includes('contract/')),
+      ),
+      'the operator imports the contract',
+    );
+    assert.deepEqual(crossProgramImports(all), []);
+  });
 });
 
 describe('the guard catches each mistake on a fixture tree', () => {
-  const fixture = (sources: Record<string, string>) => {
+  const fixture = (sources: Record<string, string>, dirs?: string[]) => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mailfleet-imports-'));
     for (const [file, source] of Object.entries(sources)) {
       fs.mkdirSync(path.join(root, path.dirname(file)), { recursive: true });
       fs.writeFileSync(path.join(root, file), source);
     }
-    for (const dir of ['bin', 'operator/src', 'relay/src'])
+    for (const dir of ['bin', 'contract', 'operator/src', 'relay/src', 'test'])
       fs.mkdirSync(path.join(root, dir), { recursive: true });
     try {
-      return readProgramFiles(root);
+      return dirs ? readProgramFiles(root, dirs, { tests: true }) : readProgramFiles(root);
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }
@@ -157,7 +173,31 @@ describe('the guard catches each mistake on a fixture tree', () => {
       [
         "relay/src/a.ts:1 imports '../../test/helpers/relay/peers.ts': program code imports test code",
         "relay/src/a.ts:2 imports './b.test.ts': program code imports a test file",
-        "relay/src/a.ts:3 imports '../../scripts/x.ts': outside the image's program directories (bin, operator/src, relay/src)",
+        "relay/src/a.ts:3 imports '../../scripts/x.ts': outside the image's program directories (bin, contract, operator/src, relay/src)",
+      ],
+    );
+  });
+
+  it('one program importing the other, or the contract importing either', () => {
+    const files = fixture(
+      {
+        'operator/src/a.ts':
+          "import type { X } from '../../relay/src/x.ts';\nimport { c } from '../../contract/c.ts';\n",
+        'operator/src/a.test.ts': "import { validate } from '../../relay/src/validate.ts';\n",
+        'relay/src/b.ts':
+          "import { meta } from '../../operator/src/desired/meta.ts';\nimport { c } from '../../contract/c.ts';\n",
+        'contract/c.ts': "import { r } from '../relay/src/r.ts';\nexport const c = r;\n",
+        'test/unit/both.test.ts': "import '../../operator/src/a.ts';\nimport '../../relay/src/b.ts';\n",
+      },
+      ['contract', 'operator', 'relay', 'test'],
+    );
+    assert.deepEqual(
+      crossProgramImports(files).map((p) => `${p.file}:${p.line} ${p.message}`),
+      [
+        "contract/c.ts:1 imports '../relay/src/r.ts': contract/ may not import relay/ (share it through contract/)",
+        "operator/src/a.test.ts:1 imports '../../relay/src/validate.ts': operator/ may not import relay/ (share it through contract/)",
+        "operator/src/a.ts:1 imports '../../relay/src/x.ts': operator/ may not import relay/ (share it through contract/)",
+        "relay/src/b.ts:1 imports '../../operator/src/desired/meta.ts': relay/ may not import operator/ (share it through contract/)",
       ],
     );
   });
@@ -219,4 +259,20 @@ describe('the same guard as an ESLint rule (mailfleet/program-imports in eslint.
     },
   ];
   for (const c of cases) it(c.name, async () => assert.deepEqual(await lint(c.file, c.source), c.expect));
+
+  it('mailfleet/program-boundaries reports an operator test importing the relay, on its line', async () => {
+    const source =
+      "import assert from 'node:assert';\nimport { validateConfig } from '../../../relay/src/config/validate.ts';\nassert.ok(validateConfig);\n";
+    const [result] = await eslint.lintText(source, {
+      filePath: path.join(REPO_ROOT, 'operator/src/desired/x.test.ts'),
+    });
+    assert.deepEqual(
+      (result?.messages ?? [])
+        .filter((m) => m.ruleId === 'mailfleet/program-boundaries')
+        .map((m) => `${m.line}: ${m.message}`),
+      [
+        "2: imports '../../../relay/src/config/validate.ts': operator/ may not import relay/ (share it through contract/)",
+      ],
+    );
+  });
 });

@@ -2,7 +2,7 @@
 // the relays' metrics (gathered elsewhere), the clock is an input.
 import type { SendingDomain } from '../api/types.ts';
 import { findCondition } from '../api/conditions.ts';
-import { durationMs } from '../../../relay/src/config/duration.ts';
+import { durationMs } from '../../../contract/duration.ts';
 
 /**
  * Set together with spec.suspend: true in one patch when the autopilot suspends; its value is the

@@ -5,7 +5,7 @@ import type { RelayPool } from '../api/types.ts';
 import type { ConditionInput } from '../api/conditions.ts';
 import { adminTokensSecret, credentialsSecret, handoffSecret, secretText, usersChecksum } from './secret.ts';
 import { ADMIN_TOKEN_ROLES, HANDOFF_SECRET_KEY, SOURCE_CHECKSUM, names, relaySecretKeys } from './meta.ts';
-import { adminTokenProblem } from '../../../relay/src/admin/auth.ts';
+import { adminTokenProblem } from '../../../contract/tokens.ts';
 import { endpoint } from './service.ts';
 import type { Generators, KubeObject, Observed } from './types.ts';
 

@@ -14,15 +14,18 @@ export const OWNED_SELECTOR = `${MANAGED_BY}=${FIELD_MANAGER}`;
 /** Its complement (objects without the label match too): Secrets users may reference. */
 export const NOT_OWNED_SELECTOR = `${MANAGED_BY} notin (${FIELD_MANAGER})`;
 
-export const CONFIG_DIR = '/etc/mailfleet';
-export const CONFIG_FILE = `${CONFIG_DIR}/relay.yaml`;
-export const SPOOL_DIR = '/var/spool/mailfleet';
-export const HTTP_PORT = 8080;
-/** The relays' internal handoff port (relay config `handoff.port`); peers of one pool only. */
-export const HANDOFF_PORT = 2526;
-/** Key of the pool's handoff Secret, and where the relay finds it (relative to CONFIG_DIR). */
-export const HANDOFF_SECRET_KEY = 'secret';
-export const HANDOFF_SECRET_FILE = 'handoff/secret';
+export {
+  CONFIG_DIR,
+  CONFIG_FILE,
+  HANDOFF_PORT,
+  HANDOFF_SECRET_FILE,
+  HANDOFF_SECRET_KEY,
+  HTTP_PORT,
+  SPOOL_DIR,
+  adminTokenFile,
+  relaySecretKeys,
+} from '../../../contract/layout.ts';
+export { ADMIN_TOKEN_ROLES } from '../../../contract/tokens.ts';
 /** Seconds a pod gets beyond drainTimeout before SIGKILL: the relay's own close after the drain. */
 export const TERMINATION_MARGIN_SECONDS = 30;
 
@@ -52,20 +55,6 @@ export const names = {
   /** The cert-manager Certificate, and the Secret cert-manager fills for it. */
   certificate: (pool: string) => `${pool}-tls`,
   certManagerSecret: (pool: string) => `${pool}-tls-cert-manager`,
-};
-
-/** Keys of the admin-tokens Secret, which are also the token roles and names in the relay config. */
-export const ADMIN_TOKEN_ROLES = ['read', 'admin'] as const;
-/** Where the admin tokens appear in the relay's config volume (relative to CONFIG_DIR). */
-export const adminTokenFile = (role: string) => `admin-tokens/${role}`;
-
-/** Keys of the relay Secret (flat: Secret keys cannot contain '/'). */
-export const relaySecretKeys = {
-  users: 'users',
-  /** The key of the users checksum (an HMAC): kept out of the annotation the checksum is in. */
-  usersChecksumKey: 'users.checksum-key',
-  smarthost: 'smarthost.yaml',
-  dkim: (domain: string, selector: string) => `dkim.${domain}.${selector}.pem`,
 };
 
 export function selectorLabels(pool: string): Record<string, string> {

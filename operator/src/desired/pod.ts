@@ -3,7 +3,7 @@
 // spread across nodes and zones, with every file the relay reads in one projected volume.
 import type { V1Container, V1PodTemplateSpec, V1Volume } from '@kubernetes/client-node';
 import type { RelayPool } from '../api/types.ts';
-import { durationMs } from '../../../relay/src/config/duration.ts';
+import { durationMs } from '../../../contract/duration.ts';
 import {
   ADMIN_TOKEN_ROLES,
   CONFIG_CHECKSUM,

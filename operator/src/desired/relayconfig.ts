@@ -9,7 +9,7 @@ import type {
   RelayConfigInput,
   SmarthostTls,
   SendingDomainConfig,
-} from '../../../relay/src/config/types.ts';
+} from '../../../contract/config.ts';
 import { spoolQuota } from './spool.ts';
 import {
   ADMIN_TOKEN_ROLES,

@@ -2,7 +2,7 @@
 // scope Pool: the pool-wide numbers divided by the ready relays, rounded down so the whole pool
 // never exceeds what the user asked for (and at least 1, so no relay is starved completely).
 import type { RateLimitSpec } from '../api/types.ts';
-import type { RatePer } from '../../../relay/src/config/types.ts';
+import type { RatePer } from '../../../contract/config.ts';
 
 export type Per = 'Second' | 'Minute' | 'Hour' | 'Day';
 

@@ -3,10 +3,11 @@
 // limit as spool.maxBytes and keeps minFreeBytes of it in reserve. The limit defaults to the
 // relay's ephemeral-storage request, so what the scheduler reserves is what the spool may fill.
 import type { RelayPool } from '../api/types.ts';
+import { DEFAULTS } from '../../../contract/defaults.ts';
 import { quantityBytes } from './meta.ts';
 
 /** The relay's own default reserve (spool.minFreeBytes), the most a quota keeps back. */
-export const MAX_SPOOL_RESERVE_BYTES = 100 * 1024 * 1024;
+export const MAX_SPOOL_RESERVE_BYTES = DEFAULTS.spool.minFreeBytes;
 
 export type SpoolQuota = {
   /** The emptyDir's sizeLimit, as the pool wrote it. */

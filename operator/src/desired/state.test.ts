@@ -7,7 +7,6 @@ import type { Desired, KubeObject, WriteProblem } from './types.ts';
 
 import { findCondition } from '../api/conditions.ts';
 import type { Condition, ResourceRequirements } from '../api/types.ts';
-import { validateConfig } from '../../../relay/src/config/validate.ts';
 import {
   adminTokens,
   fakeGenerators,
@@ -82,9 +81,6 @@ test('a new pool: every child, generated secrets, pool waiting for its relays', 
   };
   assert.equal(dkim.dnsRecord.name, 's1._domainkey.example.com');
   assert.match(dkim.dnsRecord.value, /^v=DKIM1; k=ed25519; p=[A-Za-z0-9+/]{43}=$/);
-  const config = d.apply.find((o) => o.kind === 'ConfigMap') as { data: Record<string, string> };
-  const rendered = validateConfig(parse(config.data['relay.yaml'] ?? ''));
-  assert.equal(rendered.ok, true);
   const relaySecret = d.apply.find((o) => o.metadata?.name === 'transactional-relay') as {
     data: Record<string, string>;
   };
@@ -129,30 +125,6 @@ test('relays ready: pool and domains Ready, status counts', () => {
   assert.deepEqual(d.create, [], 'an existing DKIM key, handoff secret or token Secret is never regenerated');
   assert.ok(d.keep.includes('Secret/transactional-handoff'));
   assert.ok(d.keep.includes('Secret/transactional-admin-tokens'), 'the token Secret is not pruned');
-});
-
-test('the rendered relay config of every pool carries a handoff target', async (t) => {
-  for (const replicas of [1, 2, 5]) {
-    for (const persistence of [undefined, { size: '1Gi' }]) {
-      await t.test(`${replicas} replicas, ${persistence ? 'StatefulSet' : 'Deployment'}`, () => {
-        const spec = persistence ? { replicas, queue: { persistence } } : { replicas };
-        const d = desiredState(observed({ pool: relayPool(spec) }), fakeGenerators());
-        const config = d.apply.find((o) => o.kind === 'ConfigMap') as { data: Record<string, string> };
-        const rendered = validateConfig(parse(config.data['relay.yaml'] ?? ''));
-        assert.ok(rendered.ok);
-        assert.deepEqual(rendered.config.handoff, {
-          host: '0.0.0.0',
-          port: 2526,
-          secretFile: 'handoff/secret',
-          peers: [],
-          dnsServers: [],
-          service: 'transactional-headless.mail.svc',
-        });
-        assert.ok(kinds(d.apply).includes('Service/transactional-headless'));
-        assert.ok(kinds(d.create).includes('Secret/transactional-handoff'));
-      });
-    }
-  }
 });
 
 test('a handoff Secret that lost its key blocks the pool rather than splitting it', () => {

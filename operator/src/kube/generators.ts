@@ -4,27 +4,11 @@
 // past its lease and its liveness probe. So a reconcile decides once with recording generators,
 // does the slow work asynchronously in libuv's thread pool (bounded per pass), and decides again
 // with generators that replay the results (controller/reconcile.ts).
-import { generateKeyPair, generateKeyPairSync, randomBytes, scrypt, scryptSync } from 'node:crypto';
+import { generateKeyPair, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { hashPassword, hashPasswordSync } from '../../../contract/users.ts';
 import type { Generators } from '../desired/types.ts';
 
 type Algorithm = Parameters<Generators['dkimKey']>[0];
-
-const SCRYPT = { N: 16384, r: 8, p: 1 } as const;
-const format = (salt: Buffer, key: Buffer) =>
-  `$scrypt$N=16384,r=8,p=1$${salt.toString('base64')}$${key.toString('base64')}`;
-
-/** The relay's users-file hash: $scrypt$N=16384,r=8,p=1$<salt b64>$<key b64> (64-byte key). */
-export function hashPassword(password: string): string {
-  const salt = randomBytes(16);
-  return format(salt, scryptSync(password, salt, 64, SCRYPT));
-}
-
-export function hashPasswordAsync(password: string): Promise<string> {
-  const salt = randomBytes(16);
-  return new Promise((resolve, reject) =>
-    scrypt(password, salt, 64, SCRYPT, (error, key) => (error ? reject(error) : resolve(format(salt, key)))),
-  );
-}
 
 const PEM = { type: 'pkcs8', format: 'pem' } as const;
 
@@ -50,7 +34,7 @@ export function dkimKeyAsync(algorithm: Algorithm): Promise<string> {
 export const generators: Generators = {
   // 32 random bytes: 256 bits, URL-safe so applications can paste it anywhere.
   password: () => randomBytes(32).toString('base64url'),
-  hashPassword,
+  hashPassword: hashPasswordSync,
   dkimKey: (algorithm) =>
     algorithm === 'ed25519-sha256'
       ? generateKeyPairSync('ed25519').privateKey.export(PEM).toString()
@@ -63,7 +47,7 @@ export type SlowGenerators = {
   hashPassword(password: string): Promise<string>;
 };
 
-export const slowGenerators: SlowGenerators = { dkimKey: dkimKeyAsync, hashPassword: hashPasswordAsync };
+export const slowGenerators: SlowGenerators = { dkimKey: dkimKeyAsync, hashPassword };
 
 /** What one decision asked the generators for, in call order. */
 export type Requests = { passwords: string[]; hashes: string[]; keys: Algorithm[] };

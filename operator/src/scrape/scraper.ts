@@ -7,7 +7,7 @@ import type { BounceMeasurement } from '../desired/bounce.ts';
 import type { KubeObject } from '../desired/types.ts';
 import { HTTP_PORT, POOL_LABEL } from '../desired/meta.ts';
 import type { Logger } from '../log.ts';
-import { durationMs } from '../../../relay/src/config/duration.ts';
+import { durationMs } from '../../../contract/duration.ts';
 import { parseRelayMetrics, poolMeasurement } from './relaymetrics.ts';
 import type { RelaySample } from './relaymetrics.ts';
 

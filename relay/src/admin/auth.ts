@@ -3,7 +3,7 @@
 // /drain needs a bearer token whose role covers the route. Pure: the caller passes the configured
 // token digests, the request's Authorization header and the client's failure bucket.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { AdminRole } from '../config/types.ts';
+import type { AdminRole } from '../../../contract/config.ts';
 
 /** What a route needs: nothing, a read token, or an admin token. */
 export type Access = 'public' | AdminRole;
@@ -28,17 +28,6 @@ export type AuthDecision =
   | { kind: 'forbidden'; principal: Principal }
   /** 429: too many failed attempts from this address; the token is not even looked at. */
   | { kind: 'throttled'; retryAfterSeconds: number };
-
-/**
- * Why a token (a token file's trimmed content) is unusable, if it is: too short to resist
- * guessing, or with characters an `Authorization: Bearer` header cannot carry (RFC 6750 b64token).
- * The operator checks the Secret it mounts with the same function.
- */
-export function adminTokenProblem(token: string): string | undefined {
-  if (token.length < 16) return 'token shorter than 16 characters';
-  if (!/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) return 'token has characters a Bearer header cannot carry';
-  return undefined;
-}
 
 export function tokenDigest(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();

@@ -7,9 +7,10 @@ import { parse } from 'yaml';
 import type { ConfigError, RelayConfig } from './types.ts';
 import { loadConfigFile } from './load.ts';
 import type { ValidateOptions } from './validate.ts';
-import { parseUsersFile, type Users } from '../policy/users.ts';
+import { parseUsersFile, type Users } from '../../../contract/users.ts';
 import { networkMatcher, type NetworkMatcher } from '../policy/networks.ts';
-import { adminTokenProblem, tokenDigest, type AdminToken } from '../admin/auth.ts';
+import { tokenDigest, type AdminToken } from '../admin/auth.ts';
+import { adminTokenProblem } from '../../../contract/tokens.ts';
 
 export interface RuntimeConfig {
   config: RelayConfig;

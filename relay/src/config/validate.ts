@@ -14,56 +14,15 @@ import type {
   ValidationResult,
 } from './types.ts';
 import { FieldReader, cidrProblem, domainProblem, hostProblem, join, type Obj } from './fields.ts';
-import { parseDuration } from './duration.ts';
+import { parseDuration } from '../../../contract/duration.ts';
+import { DEFAULTS } from '../../../contract/defaults.ts';
+import { SMTPS_PORT, SUBMISSION_PORT } from '../../../contract/layout.ts';
 import { isIP } from 'node:net';
 
 export interface ValidateOptions {
   /** Default for delivery.ehloName and hostname (main passes os.hostname()). */
   defaultHostname?: string;
 }
-
-const MiB = 1024 * 1024;
-
-export const DEFAULTS = {
-  listeners: {
-    smtp: { enabled: true, host: '0.0.0.0', port: 25 },
-    submission: { enabled: false, host: '0.0.0.0', port: 587 },
-    smtps: { enabled: false, host: '0.0.0.0', port: 465 },
-  },
-  retry: { firstRetry: '5m', maxBackoff: '1h', maxQueueLifetime: '5d' },
-  limits: {
-    maxMessageSize: 25 * MiB,
-    maxRecipients: 100,
-    maxConnections: 500,
-    maxConnectionsPerClient: 50,
-    maxLineLength: 4096,
-    // Postfix's smtpd_timeout.
-    idleTimeout: '5m',
-    minDataRate: 500,
-    dataRateWindow: '30s',
-  },
-  // AUTH failures per client (security/anvil.ts): five in ten minutes lock it out for fifteen.
-  authThrottle: { maxFailures: 5, window: '10m', lockout: '15m', baseDelay: '1s', maxDelay: '16s' },
-  spool: { dir: '/var/spool/mailfleet', minFreeBytes: 100 * MiB, maxBytes: 0 },
-  // Ten wrong tokens at once, then one every 6 s: an operator's typo passes, a guesser gets ~14400 a day.
-  http: { host: '0.0.0.0', port: 8080, authThrottle: { burst: 10, refill: '6s' } },
-  drainTimeout: '60s',
-  handoff: { host: '0.0.0.0', port: 2526 },
-  adaptiveBackoff: {
-    throttlePatterns: [
-      'try (again )?later',
-      'rate limit',
-      'too many (messages|connections|recipients)',
-      'throttl',
-      'temporarily deferred',
-    ],
-    decrease: 0.5,
-    increase: 1.5,
-    minFactor: 1 / 64,
-    successesPerStep: 20,
-    hold: '30s',
-  },
-} as const;
 
 const TOP_LEVEL = [
   'listeners',
@@ -388,7 +347,7 @@ function smarthost(r: FieldReader, raw: unknown, path: string): SmarthostConfig 
   );
   const result: SmarthostConfig = {
     host,
-    port: r.port(o, 'port', path, tls === 'implicit' ? 465 : 587),
+    port: r.port(o, 'port', path, tls === 'implicit' ? SMTPS_PORT : SUBMISSION_PORT),
     tls,
     tlsInsecure: r.boolean(o, 'tlsInsecure', path, false),
   };

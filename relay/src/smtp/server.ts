@@ -15,7 +15,7 @@ import {
   submissionLimitPolicy,
   type RelayPermissionInput,
 } from '../policy/intake.ts';
-import { verifyPassword } from '../policy/users.ts';
+import { verifyPassword } from '../../../contract/users.ts';
 import type { RelayMetrics } from '../metrics/metrics.ts';
 import { AuthThrottle } from '../security/auth-throttle.ts';
 import type { AnvilPolicy } from '../security/anvil.ts';

@@ -1,6 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hashPassword, parseHash, parseUsersFile, verifyPassword } from './users.ts';
+import { scryptSync } from 'node:crypto';
+import {
+  HASH_PARAMS,
+  hashPassword,
+  hashPasswordSync,
+  parseHash,
+  parseUsersFile,
+  verifyPassword,
+} from './users.ts';
 
 test('a hashed password verifies, a wrong one does not', async () => {
   const hash = await hashPassword('s3cret');
@@ -44,4 +52,27 @@ test('scrypt cost parameters outside the bounds are refused', () => {
     assert.equal(parseHash(hash(params)) !== undefined, ok, name);
     assert.equal(parseUsersFile(`alice:${hash(params)}\n`).ok, ok, name);
   }
+});
+
+test('every hash the programs write or once wrote verifies, and new hashes carry 32-byte keys', async () => {
+  // The operator wrote 64-byte keys until the format moved here; pools keep their users files.
+  const salt = Buffer.alloc(16, 7);
+  const formerOperatorHash = `$scrypt$N=16384,r=8,p=1$${salt.toString('base64')}$${scryptSync('pw', salt, 64, { N: 16384, r: 8, p: 1 }).toString('base64')}`;
+  const cases: { name: string; hash: string; keyBytes: number }[] = [
+    {
+      name: 'hashPassword (relay --hash-password, operator reconcile)',
+      hash: await hashPassword('pw'),
+      keyBytes: 32,
+    },
+    { name: 'hashPasswordSync (operator fallback)', hash: hashPasswordSync('pw'), keyBytes: 32 },
+    { name: "the operator's former 64-byte key", hash: formerOperatorHash, keyBytes: 64 },
+  ];
+  for (const c of cases) {
+    const parsed = parseUsersFile(`alice:${c.hash}\n`);
+    assert.ok(parsed.ok, c.name);
+    assert.equal(parseHash(c.hash)?.key.length, c.keyBytes, c.name);
+    assert.equal(await verifyPassword(parsed.users, 'alice', 'pw'), true, c.name);
+    assert.equal(await verifyPassword(parsed.users, 'alice', 'pW'), false, c.name);
+  }
+  assert.equal(HASH_PARAMS.keyBytes, 32);
 });

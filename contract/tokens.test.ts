@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { adminTokenProblem } from './auth.ts';
+import { adminTokenProblem } from './tokens.ts';
 
 describe('adminTokenProblem', () => {
   const cases: [string, string, string | undefined][] = [

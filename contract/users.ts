@@ -1,7 +1,18 @@
-// The relay's AUTH users file and scrypt password hashes.
+// The relay's AUTH users file and its scrypt password hashes: the operator writes the file (from
+// the pool's users Secret), the relay reads it and verifies AUTH against it, `mailfleet relay
+// --hash-password` prints a line for it. One implementation, so the two programs cannot drift
+// (they once did: the operator wrote 64-byte keys, the relay 32-byte ones).
 // Format: `username:$scrypt$N=16384,r=8,p=1$<salt base64>$<key base64>` per line (# comments),
 // or YAML `users: {username: hash}`. Parsing is pure; hashing/verifying use node:crypto.
-import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+// A hash is verified with the key length it carries (16 to 64 bytes), so files written with the
+// operator's former 64-byte keys keep verifying; new hashes have 32-byte keys.
+import {
+  randomBytes,
+  scrypt as scryptCb,
+  scryptSync,
+  timingSafeEqual,
+  type ScryptOptions,
+} from 'node:crypto';
 import { parse } from 'yaml';
 
 export type Users = Map<string, string>;
@@ -73,25 +84,46 @@ export function parseHash(hash: string): ParsedHash | undefined {
 
 function scrypt(password: string, salt: Buffer, length: number, options: ScryptOptions): Promise<Buffer> {
   return new Promise((resolve, reject) =>
-    scryptCb(password, salt, length, { ...options, maxmem: 256 * 1024 * 1024 }, (err, key) =>
+    scryptCb(password, salt, length, { ...options, maxmem: SCRYPT_MAXMEM }, (err, key) =>
       err ? reject(err) : resolve(key),
     ),
   );
 }
 
-const DUMMY_SALT = Buffer.alloc(16);
+/** What new hashes use: scrypt's interactive-login parameters (16 MiB, ~50 ms), a 16-byte salt
+ * and a 32-byte key (256 bits: more adds nothing against guessing the password). */
+export const HASH_PARAMS = { N: 16384, r: 8, p: 1, saltBytes: 16, keyBytes: 32 } as const;
+// node's default scrypt maxmem (32 MiB) is exactly what the default cost needs; 256 MiB leaves room
+// for the stronger parameters a users file may carry (SCRYPT_BOUNDS).
+const SCRYPT_MAXMEM = 256 * 1024 * 1024;
+const COST = { N: HASH_PARAMS.N, r: HASH_PARAMS.r, p: HASH_PARAMS.p };
 
+function formatHash(salt: Buffer, key: Buffer): string {
+  return `$scrypt$N=${COST.N},r=${COST.r},p=${COST.p}$${salt.toString('base64')}$${key.toString('base64')}`;
+}
+
+const DUMMY_SALT = Buffer.alloc(HASH_PARAMS.saltBytes);
+
+/** A users-file hash of `password`, off the event loop (libuv's thread pool). */
 export async function hashPassword(password: string): Promise<string> {
-  const salt = randomBytes(16);
-  const key = await scrypt(password, salt, 32, { N: 16384, r: 8, p: 1 });
-  return `$scrypt$N=16384,r=8,p=1$${salt.toString('base64')}$${key.toString('base64')}`;
+  const salt = randomBytes(HASH_PARAMS.saltBytes);
+  return formatHash(salt, await scrypt(password, salt, HASH_PARAMS.keyBytes, COST));
+}
+
+/** The same hash, computed on the calling thread (~50 ms): for callers that must stay synchronous. */
+export function hashPasswordSync(password: string): string {
+  const salt = randomBytes(HASH_PARAMS.saltBytes);
+  return formatHash(
+    salt,
+    scryptSync(password, salt, HASH_PARAMS.keyBytes, { ...COST, maxmem: SCRYPT_MAXMEM }),
+  );
 }
 
 export async function verifyPassword(users: Users, username: string, password: string): Promise<boolean> {
   const parsed = parseHash(users.get(username) ?? '');
   if (!parsed) {
     // Same work for an unknown user, so the reply time does not tell which usernames exist.
-    await scrypt(password, DUMMY_SALT, 32, { N: 16384, r: 8, p: 1 });
+    await scrypt(password, DUMMY_SALT, HASH_PARAMS.keyBytes, COST);
     return false;
   }
   const key = await scrypt(password, parsed.salt, parsed.key.length, {

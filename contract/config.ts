@@ -1,0 +1,374 @@
+// The relay configuration: the contract between the operator (which renders it into a ConfigMap)
+// and the relay (which reads it from a YAML file). `RelayConfigInput` is what may be written in the
+// file; `RelayConfig` is what validateConfig() returns, every default applied.
+//
+// Durations are strings such as "30s", "5m", "1h", "5d" (see ./duration.ts); sizes are bytes.
+
+export type Duration = string;
+
+export interface ListenerConfig {
+  enabled: boolean;
+  host: string;
+  port: number;
+}
+
+export interface ListenersConfig {
+  /** Port 25 style relay: MX-less clients, STARTTLS offered when tls is configured. */
+  smtp: ListenerConfig;
+  /** Port 587 (RFC 6409): STARTTLS offered, AUTH as configured by auth.mode. */
+  submission: ListenerConfig;
+  /** Port 465 (RFC 8314): implicit TLS. Requires tls. */
+  smtps: ListenerConfig;
+}
+
+export type TlsMinVersion = 'TLSv1.2' | 'TLSv1.3';
+
+export interface TlsConfig {
+  certFile: string;
+  keyFile: string;
+  minVersion: TlsMinVersion;
+}
+
+export type AuthMode = 'Required' | 'Optional' | 'Disabled';
+
+export interface AuthConfig {
+  /**
+   * Required: every session must AUTH before MAIL FROM, whatever its address.
+   * Optional: AUTH is offered; clients from allowedNetworks may relay without it.
+   * Disabled: AUTH is not offered; only allowedNetworks may relay.
+   */
+  mode: AuthMode;
+  /**
+   * File of `username:hash` lines, the hash as produced by `mailfleet relay --hash-password`
+   * (`$scrypt$N=16384,r=8,p=1$<salt b64>$<key b64>`). A YAML file with a `users:` map of the
+   * same pairs is also accepted. Watched: edits take effect without a restart.
+   */
+  usersFile?: string;
+  /**
+   * Per-user sender domains: a user listed here may only use these domains in MAIL FROM (each
+   * must still be a sending domain of the pool); a user not listed may use any of them.
+   */
+  userSenderDomains: Record<string, string[]>;
+  /** AUTH failure throttle per client IP and per username (Postfix anvil style). */
+  throttle: AuthThrottleConfig;
+}
+
+export interface AuthThrottleConfig {
+  /** Failures within `window` that lock the client IP or username out for `lockout`. */
+  maxFailures: number;
+  window: Duration;
+  lockout: Duration;
+  /** Reply delay after the first failure; doubles with each further failure up to maxDelay. */
+  baseDelay: Duration;
+  maxDelay: Duration;
+}
+
+/** Proxies trusted to present another client address (XCLIENT command, PROXY protocol header). */
+export interface ProxyTrustConfig {
+  /** Exact peer addresses (not CIDRs) allowed to use XCLIENT; others get 550 for it. */
+  xclient: string[];
+  /** Peer addresses that must send a PROXY protocol v1 header; others may not send one. */
+  proxyProtocol: string[];
+}
+
+export interface HeadersConfig {
+  /** Remove Received, X-Originating-IP, X-Mailer, User-Agent, X-Forwarded-For on submission. */
+  removeClientHeadersOnSubmission: boolean;
+}
+
+export type DkimAlgorithm = 'rsa-sha256' | 'ed25519-sha256';
+
+export interface DkimConfig {
+  selector: string;
+  algorithm: DkimAlgorithm;
+  /** PEM private key. Watched. */
+  keyFile: string;
+}
+
+export interface SendingDomainConfig {
+  domain: string;
+  /**
+   * A suspended domain's mail is still accepted, and all of its mail is held in the queue (kept,
+   * not attempted, no retry used) until a reload un-suspends it.
+   */
+  suspended: boolean;
+  dkim?: DkimConfig;
+}
+
+export type SmarthostTls = 'implicit' | 'starttls-required' | 'starttls-opportunistic';
+
+export interface SmarthostConfig {
+  host: string;
+  port: number;
+  tls: SmarthostTls;
+  /** File holding `username:password` (one line) or YAML `{username, password}`. Watched. */
+  credentialsFile?: string;
+  /** Skip certificate verification (tests and self-signed lab hosts only). */
+  tlsInsecure: boolean;
+}
+
+export interface DnsConfig {
+  /** Resolver addresses, `ip` or `ip:port`. Empty: the system resolvers. */
+  servers: string[];
+}
+
+export type DeliveryMode = 'direct' | 'smarthost';
+
+/**
+ * How direct (MX) delivery uses TLS (smarthost delivery has its own `smarthost.tls`):
+ * - opportunistic: STARTTLS when offered, certificate not checked, clear text otherwise (RFC 7435).
+ * - encrypt: STARTTLS required, certificate not checked (protects against passive listeners only).
+ * - verify: STARTTLS required, the certificate must chain to a trusted CA and name the MX host.
+ * A connection that does not meet its policy carries no mail: the message is deferred.
+ */
+export type OutboundTlsPolicy = 'opportunistic' | 'encrypt' | 'verify';
+
+export interface TlsDestinationPolicy {
+  /** Recipient domain, exact or `*.` (subdomains only). */
+  domain: string;
+  policy: OutboundTlsPolicy;
+}
+
+export interface OutboundTlsConfig {
+  /** Policy of recipient domains without an override. */
+  default: OutboundTlsPolicy;
+  /** Per recipient domain; the first matching entry wins (exact entries are tried first). */
+  destinations: TlsDestinationPolicy[];
+}
+
+export interface DeliveryConfig {
+  mode: DeliveryMode;
+  smarthost?: SmarthostConfig;
+  dns: DnsConfig;
+  /** Name sent in EHLO and in the Received header. */
+  ehloName: string;
+  /** Simultaneous outbound connections to one destination (a domain, or the smarthost). */
+  maxConnectionsPerDestination: number;
+  /** Simultaneous outbound connections in total. */
+  maxConnections: number;
+  /** Messages sent over one pooled connection before it is closed and a fresh one opened. */
+  maxMessagesPerConnection: number;
+  connectTimeout: Duration;
+  /** Greeting and per-command timeout; RFC 5321 §4.5.3.2 asks for minutes, we default lower. */
+  commandTimeout: Duration;
+  /** Port used for direct (MX) delivery; 25 in production, another port in tests. */
+  directPort: number;
+  /** TLS policy of direct delivery. Optional in the type for older renderers; validateConfig fills it. */
+  tlsPolicy?: OutboundTlsConfig;
+}
+
+export interface RetryConfig {
+  /** Delay before the first retry; each later one doubles (with jitter) up to maxBackoff. */
+  firstRetry: Duration;
+  maxBackoff: Duration;
+  /** A message still undelivered this long after arrival expires and bounces. */
+  maxQueueLifetime: Duration;
+}
+
+export interface LimitsConfig {
+  /** Bytes; advertised in EHLO SIZE (RFC 1870) and enforced on DATA. */
+  maxMessageSize: number;
+  maxRecipients: number;
+  /** Simultaneous inbound SMTP sessions, all listeners together. */
+  maxConnections: number;
+  /** Simultaneous inbound SMTP sessions from one client IP. */
+  maxConnectionsPerClient: number;
+  /** Longest command line accepted (bytes); longer lines get 500 and the session closes. */
+  maxLineLength: number;
+  /** A session that sends nothing for this long is closed with 421. */
+  idleTimeout: Duration;
+  /**
+   * Bytes per second a client must keep up while it owes input (inside DATA or mid-line),
+   * measured over `dataRateWindow`; slower clients (slowloris) get 421. 0 disables.
+   */
+  minDataRate: number;
+  dataRateWindow: Duration;
+}
+
+export type RatePer = 'second' | 'minute' | 'hour' | 'day';
+
+/**
+ * Which messages a limit applies to. Every non-empty list must match; an empty list matches
+ * anything. Domains match exactly or by a leading `*.` (subdomains only).
+ */
+export interface RateLimitMatch {
+  senderDomains: string[];
+  recipientDomains: string[];
+  senderAddresses: string[];
+  /**
+   * MX rollup: the recipient domain's MX hosts (exact or `*.`) must match one of these. The
+   * limit's counters are then kept per MX site (the set of MX hosts), so every domain a provider
+   * hosts shares them. Optional in the type for older renderers; validateConfig fills [].
+   */
+  recipientMXHosts?: string[];
+}
+
+/**
+ * A traffic-shaping rule. Counters (token bucket, connections) are kept per destination: per MX
+ * site when `match.recipientMXHosts` is set, per recipient domain when `match.recipientDomains`
+ * is set, otherwise one set for everything the limit matches (a sender's total).
+ */
+export interface RateLimitConfig {
+  name: string;
+  match: RateLimitMatch;
+  /** Absent: the limit only caps connections and/or messages per connection. */
+  rate?: { messages: number; per: RatePer };
+  /** Messages that may go at once after an idle period; defaults to rate.messages. */
+  burst: number;
+  /** Concurrent outbound deliveries (connections) per destination. */
+  maxConnections?: number;
+  /** Messages sent over one outbound connection before it is replaced. */
+  maxMessagesPerConnection?: number;
+  /**
+   * defer: the message stays queued until the limit admits it (no retry counter used).
+   * reject: the rate is enforced at RCPT TO with `451 4.7.0`; the client retries later.
+   */
+  onExceed: 'defer' | 'reject';
+  /**
+   * This relay's share (0 < share <= 1) of a Pool-scoped limit, computed by the operator from
+   * the ready replicas; 1 for PerRelay limits. Scales the rate (and burst) and maxConnections
+   * (rounded down, at least 1). A new share applies on reload, keeping the bucket's debt.
+   * Optional in the type for older renderers; validateConfig fills 1.
+   */
+  share?: number;
+}
+
+/** PowerMTA-style backoff: a destination answering with throttling signs gets a lower rate. */
+export interface AdaptiveBackoffConfig {
+  enabled: boolean;
+  /**
+   * Reply texts (case-insensitive regular expressions) that mean "slow down" on a 4xx reply, in
+   * addition to 421 and any 4.7.x enhanced code.
+   */
+  throttlePatterns: string[];
+  /** Factor applied to the rate on a throttling reply (0.5 halves it). */
+  decrease: number;
+  /** Factor applied on each recovery step. */
+  increase: number;
+  /** Lowest factor the rate may fall to. */
+  minFactor: number;
+  /** Successful deliveries needed before each recovery step. */
+  successesPerStep: number;
+  /** Minimum time between two changes, so one burst of 421s counts once. */
+  hold: Duration;
+}
+
+export interface SpoolConfig {
+  dir: string;
+  /** Below this many free bytes on the spool filesystem MAIL FROM gets 452 4.3.1 and /readyz fails. */
+  minFreeBytes: number;
+  /**
+   * The spool's quota, or 0 for none: free space is then at most maxBytes minus the spool's own
+   * bytes. An emptyDir with a sizeLimit needs it, because statfs sees the node's whole disk while
+   * the kubelet evicts the pod (and the emptyDir spool with it) once the spool outgrows the limit.
+   */
+  maxBytes: number;
+}
+
+/** `read` may inspect the queue and messages; `admin` may also retry, delete and drain. */
+export type AdminRole = 'read' | 'admin';
+
+export interface AdminTokenConfig {
+  /** Who holds the token, as written in audit logs (`operator`, `oncall`...). Unique. */
+  name: string;
+  role: AdminRole;
+  /** File holding the bearer token (surrounding whitespace ignored, at least 16 characters). Watched. */
+  file: string;
+}
+
+export interface HttpConfig {
+  host: string;
+  port: number;
+  /**
+   * Bearer tokens for /api and /drain. None configured: /api and /drain refuse every request
+   * (401); /metrics, /healthz and /readyz are always open.
+   */
+  tokens: AdminTokenConfig[];
+  /** Failed token attempts per client address: a bucket of `burst`, refilled one per `refill`. */
+  authThrottle: HttpAuthThrottleConfig;
+}
+
+export interface HttpAuthThrottleConfig {
+  burst: number;
+  refill: Duration;
+}
+
+export interface AccountingConfig {
+  /** JSON-lines file, one line per recipient outcome. Empty string: accounting off. */
+  file: string;
+}
+
+export interface DsnConfig {
+  enabled: boolean;
+}
+
+/**
+ * The internal handoff port: on drain a relay transfers its remaining queue, spool record by spool
+ * record, to ready peers of the same pool, and it receives the queues of its draining peers here.
+ * Requests and replies are authenticated with the pool's shared secret (handoff/auth.ts).
+ */
+export interface HandoffConfig {
+  /** Listen address of the internal port. */
+  host: string;
+  /** Internal port; peers found through `service` are dialled on it too. 0 in tests. */
+  port: number;
+  /** File holding the pool's shared handoff secret (operator: a create-only Secret). */
+  secretFile: string;
+  /** DNS name whose A/AAAA records are the pool's relays (the operator's headless Service). */
+  service?: string;
+  /** Static peers, `host:port` (tests, or pools outside Kubernetes). */
+  peers: string[];
+  /**
+   * Resolvers for `service`, `ip` or `ip:port`; empty: the system resolver with its search
+   * domains (in a pod, `<svc>.<namespace>.svc` resolves through the cluster DNS).
+   */
+  dnsServers: string[];
+}
+
+export interface RelayConfig {
+  listeners: ListenersConfig;
+  tls?: TlsConfig;
+  auth: AuthConfig;
+  /** CIDRs allowed to relay without AUTH (unless auth.mode is Required). */
+  allowedNetworks: string[];
+  /**
+   * CIDRs whose sessions skip smtp-server's 100 ms early-talker pause before the greeting
+   * (a pod's own health checks, trusted internal submitters, benchmarks).
+   */
+  trustedNetworks: string[];
+  sendingDomains: SendingDomainConfig[];
+  trustedProxies: ProxyTrustConfig;
+  headers: HeadersConfig;
+  delivery: DeliveryConfig;
+  retry: RetryConfig;
+  limits: LimitsConfig;
+  rateLimits: RateLimitConfig[];
+  adaptiveBackoff: AdaptiveBackoffConfig;
+  spool: SpoolConfig;
+  http: HttpConfig;
+  accounting: AccountingConfig;
+  dsn: DsnConfig;
+  /** Transfer of the queue to peers of the same pool on drain (scale-down, rollout). */
+  handoff?: HandoffConfig;
+  /** How long SIGTERM / POST /drain may take before the relay exits, queue left in the spool. */
+  drainTimeout: Duration;
+  /** Name used in the SMTP greeting; defaults to delivery.ehloName. */
+  hostname: string;
+}
+
+type DeepPartial<T> = T extends (infer U)[]
+  ? DeepPartial<U>[]
+  : T extends object
+    ? { [K in keyof T]?: DeepPartial<T[K]> }
+    : T;
+
+/** What the YAML file may contain: everything optional except what has no sensible default. */
+export type RelayConfigInput = DeepPartial<RelayConfig>;
+
+export interface ConfigError {
+  /** Dotted path of the offending field, e.g. `delivery.smarthost.port`. */
+  path: string;
+  message: string;
+}
+
+export type ValidationResult = { ok: true; config: RelayConfig } | { ok: false; errors: ConfigError[] };

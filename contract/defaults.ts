@@ -1,0 +1,47 @@
+// The relay config's defaults: what the relay assumes for every field its config file leaves out
+// (relay/src/config/validate.ts applies them). Said once, here, for both programs.
+import { HANDOFF_PORT, HTTP_PORT, SMTP_PORT, SMTPS_PORT, SPOOL_DIR, SUBMISSION_PORT } from './layout.ts';
+
+const MiB = 1024 * 1024;
+
+/** What validateConfig() fills in for every field a config file leaves out. */
+export const DEFAULTS = {
+  listeners: {
+    smtp: { enabled: true, host: '0.0.0.0', port: SMTP_PORT },
+    submission: { enabled: false, host: '0.0.0.0', port: SUBMISSION_PORT },
+    smtps: { enabled: false, host: '0.0.0.0', port: SMTPS_PORT },
+  },
+  retry: { firstRetry: '5m', maxBackoff: '1h', maxQueueLifetime: '5d' },
+  limits: {
+    maxMessageSize: 25 * MiB,
+    maxRecipients: 100,
+    maxConnections: 500,
+    maxConnectionsPerClient: 50,
+    maxLineLength: 4096,
+    // Postfix's smtpd_timeout.
+    idleTimeout: '5m',
+    minDataRate: 500,
+    dataRateWindow: '30s',
+  },
+  // AUTH failures per client (security/anvil.ts): five in ten minutes lock it out for fifteen.
+  authThrottle: { maxFailures: 5, window: '10m', lockout: '15m', baseDelay: '1s', maxDelay: '16s' },
+  spool: { dir: SPOOL_DIR, minFreeBytes: 100 * MiB, maxBytes: 0 },
+  // Ten wrong tokens at once, then one every 6 s: an operator's typo passes, a guesser gets ~14400 a day.
+  http: { host: '0.0.0.0', port: HTTP_PORT, authThrottle: { burst: 10, refill: '6s' } },
+  drainTimeout: '60s',
+  handoff: { host: '0.0.0.0', port: HANDOFF_PORT },
+  adaptiveBackoff: {
+    throttlePatterns: [
+      'try (again )?later',
+      'rate limit',
+      'too many (messages|connections|recipients)',
+      'throttl',
+      'temporarily deferred',
+    ],
+    decrease: 0.5,
+    increase: 1.5,
+    minFactor: 1 / 64,
+    successesPerStep: 20,
+    hold: '30s',
+  },
+} as const;

@@ -1,0 +1,35 @@
+// Where the relay finds things in its pod, as the operator lays them out: the config volume, the
+// spool volume, the ports, and the Secret keys that become files in the config volume. The relay
+// config (./config.ts) carries the paths and ports the relay uses; these are the values the
+// operator renders into it and the defaults the relay applies when a config leaves them out.
+
+export const CONFIG_DIR = '/etc/mailfleet';
+export const CONFIG_FILE = `${CONFIG_DIR}/relay.yaml`;
+export const SPOOL_DIR = '/var/spool/mailfleet';
+
+/** Standard SMTP ports: relay (RFC 5321), submission with STARTTLS (RFC 6409), implicit TLS (RFC 8314). */
+export const SMTP_PORT = 25;
+export const SUBMISSION_PORT = 587;
+export const SMTPS_PORT = 465;
+/** The management port: /metrics, /healthz, /readyz, the queue API and /drain. */
+export const HTTP_PORT = 8080;
+/** The relays' internal handoff port (relay config `handoff.port`); peers of one pool only. */
+export const HANDOFF_PORT = 2526;
+
+/** Key of the pool's handoff Secret, and where the relay finds it (relative to CONFIG_DIR). */
+export const HANDOFF_SECRET_KEY = 'secret';
+export const HANDOFF_SECRET_FILE = 'handoff/secret';
+
+/** Where the admin tokens appear in the relay's config volume (relative to CONFIG_DIR); the
+ * roles are contract/tokens.ts's ADMIN_TOKEN_ROLES. */
+export const adminTokenFile = (role: string) => `admin-tokens/${role}`;
+
+/** Keys of the relay Secret (flat: Secret keys cannot contain '/'), mounted as files of the same
+ * names in the config volume. */
+export const relaySecretKeys = {
+  users: 'users',
+  /** The key of the users checksum (an HMAC): kept out of the annotation the checksum is in. */
+  usersChecksumKey: 'users.checksum-key',
+  smarthost: 'smarthost.yaml',
+  dkim: (domain: string, selector: string) => `dkim.${domain}.${selector}.pem`,
+};
