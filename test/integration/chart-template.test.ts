@@ -4,12 +4,11 @@
 // `helm install`, `helm test`, `helm upgrade` and `helm uninstall` against the real control plane
 // (kwok nodes make the operator pods Ready without running them).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { REPO_ROOT, cacheBinDir, resolveBinaries, startControlPlane } from '../controlplane/cluster.ts';
+import { REPO_ROOT, startControlPlane } from '../controlplane/cluster.ts';
+import { helm } from '../helpers/helm.ts';
 import type { ControlPlane } from '../controlplane/cluster.ts';
 import { CHART_DIR, loadAlerts, loadDashboards } from '../helpers/prometheus/chart-files.ts';
 
@@ -32,33 +31,6 @@ type Manifest = {
   data?: Record<string, string>;
   rules?: unknown[];
 };
-
-/** helm from the build cache (the lint and template tests need nothing else of the control plane). */
-const helmBin = (): string => {
-  const cached = path.join(cacheBinDir(), 'helm');
-  if (existsSync(cached)) return cached;
-  const helm = resolveBinaries({ build: false }).helm;
-  if (!helm) throw new Error('helm is not built: run test/controlplane/build.sh');
-  return helm;
-};
-
-function helm(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): { code: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(helmBin(), args, {
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      HELM_CACHE_HOME: '/tmp/mailfleet-helm/cache',
-      HELM_CONFIG_HOME: '/tmp/mailfleet-helm/config',
-      HELM_DATA_HOME: '/tmp/mailfleet-helm/data',
-      ...env,
-    },
-    timeout: 300_000,
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 /**
  * Every document parsed strictly: the yaml package refuses a duplicate key (uniqueKeys) but only
@@ -91,6 +63,10 @@ describe('helm lint --strict', () => {
   const cases = [
     { name: 'the default values', args: [] as string[] },
     { name: 'every optional feature enabled', args: ALL_FEATURES },
+    {
+      name: 'namespaced mode',
+      args: ['--set', 'operator.watchNamespaces={team-a,team-b}'],
+    },
     {
       name: 'one replica without leader election',
       args: ['--set', 'operator.replicas=1,operator.leaderElection.enabled=false'],
@@ -290,6 +266,36 @@ describe('helm template', () => {
         c.name,
       );
     }
+  });
+
+  test('operator.watchNamespaces: --namespaces, and Roles in those namespaces instead of the ClusterRole', () => {
+    const manifests = render(['--set', 'operator.watchNamespaces={team-a,team-b}']);
+    const args = one(manifests, 'Deployment').spec?.template.spec.containers[0].args as string[];
+    assert.deepEqual(
+      args.filter((a) => a.startsWith('--namespaces')),
+      ['--namespaces=team-a,team-b'],
+    );
+    assert.deepEqual(find(manifests, 'ClusterRole'), []);
+    assert.deepEqual(find(manifests, 'ClusterRoleBinding'), []);
+    const roles = find(manifests, 'Role').map((r) => `${r.metadata.namespace}/${r.metadata.name}`);
+    assert.deepEqual(roles.sort(), [
+      'mailfleet-system/fleet-mailfleet-leader-election',
+      'team-a/fleet-mailfleet',
+      'team-b/fleet-mailfleet',
+    ]);
+    const watched = find(manifests, 'Role').filter((r) => r.metadata.namespace === 'team-a')[0];
+    const secretRule = (watched?.rules as { resources: string[] }[]).find((r) =>
+      r.resources.includes('secrets'),
+    );
+    assert.ok(secretRule, 'the watched namespace grants Secret access');
+    const defaults = render();
+    assert.deepEqual(
+      (one(defaults, 'Deployment').spec?.template.spec.containers[0].args as string[]).filter((a) =>
+        a.startsWith('--namespaces'),
+      ),
+      [],
+    );
+    assert.equal(find(defaults, 'ClusterRole').length, 1);
   });
 
   test('more than one replica without leader election is refused', () => {

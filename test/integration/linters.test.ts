@@ -5,12 +5,13 @@
 // CRITICAL; every check the suite does not follow is in test/linters/kube-score.yaml with the reason.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
-import { REPO_ROOT, cacheBinDir, resolveBinaries } from '../controlplane/cluster.ts';
+import { REPO_ROOT } from '../controlplane/cluster.ts';
+import { helm } from '../helpers/helm.ts';
 import { CHART_DIR } from '../helpers/prometheus/chart-files.ts';
 import { REPRESENTATIVE_POOLS, crdSchemas, desiredManifests, kubernetesSchemas } from '../helpers/linters.ts';
 
@@ -70,29 +71,16 @@ function kubeconform(manifests: string): { problems: string[]; valid: number } {
   return { problems, valid: out.summary.valid };
 }
 
-const helmBin = (): string => {
-  const cached = path.join(cacheBinDir(), 'helm');
-  if (existsSync(cached)) return cached;
-  const helm = resolveBinaries({ build: false }).helm;
-  if (!helm) throw new Error('helm is not built: run test/controlplane/build.sh');
-  return helm;
-};
-
 function renderChart(set: string[]): string {
-  const result = spawnSync(
-    helmBin(),
-    ['template', 'fleet', CHART_DIR, '--namespace', 'mailfleet-system', ...set.flatMap((s) => ['--set', s])],
-    {
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        HELM_CACHE_HOME: '/tmp/mailfleet-helm/cache',
-        HELM_CONFIG_HOME: '/tmp/mailfleet-helm/config',
-        HELM_DATA_HOME: '/tmp/mailfleet-helm/data',
-      },
-    },
-  );
-  assert.equal(result.status, 0, result.stderr);
+  const result = helm([
+    'template',
+    'fleet',
+    CHART_DIR,
+    '--namespace',
+    'mailfleet-system',
+    ...set.flatMap((s) => ['--set', s]),
+  ]);
+  assert.equal(result.code, 0, result.stderr);
   return result.stdout;
 }
 
@@ -121,6 +109,10 @@ const configured = (): string[] => [
 const subjects = [
   { name: 'the chart with the default values', manifests: () => renderChart([]) },
   { name: 'the chart with every optional feature', manifests: () => renderChart([ALL_FEATURES]) },
+  {
+    name: 'the chart in namespaced mode (Roles in two namespaces)',
+    manifests: () => renderChart(['operator.watchNamespaces={team-a,team-b}']),
+  },
   ...REPRESENTATIVE_POOLS.map((p) => ({
     name: `the operator's objects for a pool: ${p.name}`,
     manifests: () => desiredManifests(p.spec),

@@ -201,7 +201,7 @@ describe('alerts and runbooks', () => {
 describe('RBAC', () => {
   const documented = path.join(REPO_ROOT, 'operator/deploy/rbac.yaml');
   test(
-    "the chart's ClusterRole carries the rules of operator/deploy/rbac.yaml",
+    "the chart's operator rules (its ClusterRole, or its Roles in namespaced mode) are those of operator/deploy/rbac.yaml",
     { skip: !existsSync(documented) && 'operator/deploy/rbac.yaml does not exist yet' },
     () => {
       const docs = parseAllDocuments(readFileSync(documented, 'utf8')).map(
@@ -210,14 +210,20 @@ describe('RBAC', () => {
       const clusterRole = docs.find((d) => d?.kind === 'ClusterRole');
       assert.ok(clusterRole, 'operator/deploy/rbac.yaml has a ClusterRole');
       const template = readFileSync(path.join(CHART_DIR, 'templates/rbac.yaml'), 'utf8');
-      // The ClusterRole's rules block of the template is plain YAML (no template actions inside it).
-      const rulesBlock = /kind: ClusterRole\n[\s\S]*?\nrules:\n([\s\S]*?)\n---/.exec(template)?.[1] ?? '';
+      // The rules are defined once, as plain YAML (no template actions inside the define).
+      const rulesTemplate = readFileSync(path.join(CHART_DIR, 'templates/_rbac-rules.tpl'), 'utf8');
+      const rulesBlock =
+        /\{\{- define "mailfleet.operatorRules" \}\}\n([\s\S]*?)\n\{\{- end \}\}/.exec(rulesTemplate)?.[1] ??
+        '';
       const chartRules = parse(rulesBlock) as unknown[];
       assert.ok(chartRules.length > 5, 'the ClusterRole rules of templates/rbac.yaml were found');
       assert.deepEqual(normalizeRules(chartRules), normalizeRules(clusterRole.rules as unknown[]));
       const role = docs.find((d) => d?.kind === 'Role');
       assert.ok(role, 'operator/deploy/rbac.yaml has a leader-election Role');
-      const roleBlock = /kind: Role\n[\s\S]*?\nrules:\n([\s\S]*?)\n---/.exec(template)?.[1] ?? '';
+      const roleBlock =
+        /kind: Role\nmetadata:\n {2}name: \{\{ include "mailfleet.fullname" \. \}\}-leader-election\n[\s\S]*?\nrules:\n([\s\S]*?)\n---/.exec(
+          template,
+        )?.[1] ?? '';
       assert.deepEqual(
         normalizeRules(parse(roleBlock) as unknown[]),
         normalizeRules(role.rules as unknown[]),

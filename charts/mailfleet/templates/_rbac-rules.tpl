@@ -1,0 +1,51 @@
+{{- /*
+The operator's least-privilege rules, in a ClusterRole (every namespace) or in one Role per
+namespace of operator.watchNamespaces (templates/rbac.yaml). Keep them equal to the ClusterRole of
+operator/deploy/rbac.yaml: test/unit/chart.test.ts compares them.
+*/}}
+{{- define "mailfleet.operatorRules" }}
+  # The API it serves: read specs, write status; spec.suspend is patched by the bounce autopilot.
+  - apiGroups: [mailfleet.dev]
+    resources: [relaypools, sendingdomains, ratelimits]
+    verbs: [get, list, watch]
+  - apiGroups: [mailfleet.dev]
+    resources: [sendingdomains]
+    verbs: [patch]
+  - apiGroups: [mailfleet.dev]
+    resources: [relaypools/status, sendingdomains/status, ratelimits/status]
+    verbs: [get, patch, update]
+  # blockOwnerDeletion on children needs update on the owners' finalizers subresource.
+  - apiGroups: [mailfleet.dev]
+    resources: [relaypools/finalizers, sendingdomains/finalizers]
+    verbs: [update]
+  # Children: watched through a label selector, applied server-side, pruned.
+  - apiGroups: ['']
+    resources: [configmaps, secrets, services]
+    verbs: [get, list, watch, create, patch, delete]
+  - apiGroups: [apps]
+    resources: [deployments, statefulsets]
+    verbs: [get, list, watch, create, patch, delete]
+  - apiGroups: [policy]
+    resources: [poddisruptionbudgets]
+    verbs: [get, list, watch, create, patch, delete]
+  - apiGroups: [autoscaling]
+    resources: [horizontalpodautoscalers]
+    verbs: [get, list, watch, create, patch, delete]
+  - apiGroups: [networking.k8s.io]
+    resources: [networkpolicies]
+    verbs: [get, list, watch, create, patch, delete]
+  - apiGroups: [monitoring.coreos.com]
+    resources: [servicemonitors]
+    verbs: [get, list, watch, create, patch, delete]
+  # tls.issuerRef: the pool's cert-manager Certificate (the Secret cert-manager fills is read above).
+  - apiGroups: [cert-manager.io]
+    resources: [certificates]
+    verbs: [get, list, watch, create, patch, delete]
+  # Relay pods: listed for their addresses (the bounce autopilot scrapes their :8080/metrics).
+  - apiGroups: ['']
+    resources: [pods]
+    verbs: [get, list, watch]
+  - apiGroups: ['']
+    resources: [events]
+    verbs: [create, patch]
+{{- end }}
