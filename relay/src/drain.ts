@@ -10,15 +10,17 @@ import type { Intake } from './smtp/server.ts';
 import type { Spool } from './spool/store.ts';
 import { handOffQueue, type HandoffSenderDeps, type HandoffSummary } from './handoff/sender.ts';
 
-/** The parts of a Relay a drain uses (relay.ts passes itself; declared here so drain.ts does not
- * import relay.ts, which imports drain.ts). */
+/** What a drain needs of the relay, and nothing more: relay.ts builds it from its parts, so the
+ * two files do not import each other and a drain cannot reach anything it should not touch. */
 export interface Drainable {
-  readonly runtime: RuntimeConfig;
-  draining: boolean;
+  /** The config in force when the drain starts (drainTimeout, handoff) and the handoff secret. */
+  readonly runtime: Pick<RuntimeConfig, 'config' | 'handoffSecret'>;
+  /** From now on new sessions get 421, /readyz fails and peers stop handing mail to this relay. */
+  startDraining(): void;
   readonly log: Logger;
-  readonly scheduler: Scheduler;
-  readonly intake: Intake;
-  readonly spool: Spool;
+  readonly scheduler: Pick<Scheduler, 'messages' | 'retryAll' | 'pause' | 'resume' | 'idle'>;
+  readonly intake: Pick<Intake, 'sessions' | 'close'>;
+  readonly spool: Pick<Spool, 'readBody'>;
   /** Random id of this relay process; a peer answering with it is this relay. */
   readonly instance: string;
   /** A peer holds the message now: account it as handed off and remove it here. */
@@ -32,7 +34,7 @@ export async function drain(relay: Drainable): Promise<void> {
   const config = relay.runtime.config;
   const started = Date.now();
   const deadline = started + durationMs(config.drainTimeout);
-  relay.draining = true;
+  relay.startDraining();
   relay.log('info', 'drain started', {
     queued: relay.scheduler.messages.size,
     handoff: config.handoff ? { service: config.handoff.service ?? null, peers: config.handoff.peers } : null,

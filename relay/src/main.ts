@@ -47,28 +47,31 @@ export async function main(args: string[]): Promise<void> {
   }
   // MAILFLEET_WATCH_INTERVAL_MS: how often the config files are polled (tests use 200 ms).
   const watchIntervalMs = Number(process.env.MAILFLEET_WATCH_INTERVAL_MS) || 1000;
-  const relay = new Relay({ configPath, runtime: loaded.runtime, defaultHostname, log, watchIntervalMs });
-  await relay.start();
+  // Shutdown is main's: SIGTERM, SIGINT and POST /drain all drain once, close, and exit so the pod
+  // can go.
   let stopping = false;
-  const stop = (signal: string) => {
+  const shutdown = () => {
     if (stopping) return;
     stopping = true;
-    log('info', 'signal received, draining', { signal });
     void relay
       .drain()
       .then(() => relay.close())
       .then(() => process.exit(0));
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  // POST /drain: same shutdown as SIGTERM, then exit so the pod can go.
-  const drainOnce = relay.drain.bind(relay);
-  relay.drain = () => {
-    const done = drainOnce();
-    if (!stopping) {
-      stopping = true;
-      void done.then(() => relay.close()).then(() => process.exit(0));
-    }
-    return done;
+  const relay = new Relay({
+    configPath,
+    runtime: loaded.runtime,
+    defaultHostname,
+    log,
+    watchIntervalMs,
+    onDrainRequest: shutdown,
+  });
+  await relay.start();
+  const onSignal = (signal: string) => {
+    if (stopping) return;
+    log('info', 'signal received, draining', { signal });
+    shutdown();
   };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
 }

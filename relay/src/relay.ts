@@ -8,13 +8,8 @@ import { referencedFiles } from './config/load.ts';
 import { FileWatcher } from './config/watch.ts';
 import { Spool } from './spool/store.ts';
 import { nodeSpoolFs, type SpoolFs } from './spool/fs-ops.ts';
-import {
-  Scheduler,
-  type OutcomeEvent,
-  type SchedulerLimits,
-  type ShapingSettings,
-} from './scheduler/scheduler.ts';
-import { buildMessage, type QueuedMessage, type QueuedRecipient } from './scheduler/model.ts';
+import { Scheduler, type SchedulerLimits, type ShapingSettings } from './scheduler/scheduler.ts';
+import { buildMessage, type QueuedMessage } from './scheduler/model.ts';
 import { Deliverer } from './delivery/deliverer.ts';
 import { dnsClient } from './delivery/mx.ts';
 import { DkimKeyring } from './delivery/dkim.ts';
@@ -23,8 +18,10 @@ import { protocolKeyword, receivedHeader } from './smtp/received.ts';
 import { RelayMetrics, type QueueSnapshot } from './metrics/metrics.ts';
 import { createAdminServer } from './admin/http.ts';
 import { AccountingLog } from './outcomes/accounting.ts';
-import { buildDsn, headerSection, shouldSendDsn, statusCodeOf } from './outcomes/dsn.ts';
-import { drain } from './drain.ts';
+import { recordOutcome } from './outcomes/recorder.ts';
+import { sendDsn } from './outcomes/dsn-sender.ts';
+import { queueSnapshot } from './metrics/snapshot.ts';
+import { drain, type Drainable } from './drain.ts';
 import { HandoffServer } from './handoff/server.ts';
 import { decodeStateLog, type Envelope } from './spool/record.ts';
 import { spoolFreeBytes } from './spool/quota.ts';
@@ -40,6 +37,9 @@ export interface RelayOptions {
   spoolFs?: SpoolFs;
   /** Config file poll interval. */
   watchIntervalMs?: number;
+  /** What POST /drain does; without it, the relay drains and keeps running (main.ts passes its
+   * shutdown, the same as SIGTERM's: drain, close, exit). */
+  onDrainRequest?: () => void;
 }
 
 export class Relay {
@@ -58,7 +58,7 @@ export class Relay {
   /** The DKIM keys in use; a key that fails to load on reload keeps its predecessor. */
   private dkim: DkimKeyring | undefined;
   /** True once SIGTERM or POST /drain started the shutdown. */
-  draining = false;
+  private draining = false;
   /** Random id of this process: handoff peers tell themselves apart with it (never hand to self). */
   readonly instance = randomBytes(8).toString('hex');
   /** The internal port where draining peers of the pool hand over their queues. */
@@ -96,13 +96,25 @@ export class Relay {
         random: Math.random,
         resolveMx: (domain) => mxNames(domain, this.runtime),
         observer: {
-          outcome: (e) => this.recordOutcome(e),
+          outcome: (e) => recordOutcome({ metrics: this.metrics, accounting: () => this.accounting }, e),
           attempt: (destination, ms) =>
             this.metrics.deliveryDuration.observe(
               { destination: this.metrics.destinationLabel(destination) },
               ms / 1000,
             ),
-          failed: (message, recipients) => this.sendDsn(message, recipients),
+          failed: (message, recipients) =>
+            sendDsn(
+              {
+                config: () => this.runtime.config,
+                spool: this.spool,
+                enqueue: (envelope, now) =>
+                  this.scheduler.add(buildMessage(envelope, new Map(), this.destinationOf(), now)),
+                sent: () => this.metrics.dsnSent.inc(),
+                log: this.log,
+              },
+              message,
+              recipients,
+            ),
           finished: (message, now) =>
             this.metrics.residence.observe(
               { outcome: message.recipients.every((r) => r.status === 'delivered') ? 'delivered' : 'mixed' },
@@ -175,7 +187,7 @@ export class Relay {
       whyWaiting: (job) => this.scheduler.whyWaiting(job),
       limitDestinations: () => this.scheduler.shaper.states(),
       delete: (id) => this.scheduler.delete(id),
-      drain: () => void this.drain(),
+      drain: this.options.onDrainRequest ?? (() => void this.drain()),
       now: Date.now,
       tokens: () => this.runtime.adminTokens,
       authThrottle: () => ({
@@ -230,7 +242,11 @@ export class Relay {
   }
 
   /** A peer acknowledged the message (fsynced there): its pending recipients are handed off. */
-  async handedOff(message: QueuedMessage, peer: string, result: 'stored' | 'duplicate'): Promise<void> {
+  private async handedOff(
+    message: QueuedMessage,
+    peer: string,
+    result: 'stored' | 'duplicate',
+  ): Promise<void> {
     const pending = message.recipients
       .filter((r) => r.status === undefined || r.status === 'deferred')
       .map((r) => r.address);
@@ -265,89 +281,6 @@ export class Relay {
         result: domain ? 'signed' : 'no_key',
       });
     return new Deliverer(settings);
-  }
-
-  private recordOutcome(e: OutcomeEvent): void {
-    const domain = this.metrics.domainLabel(e.message.senderDomain);
-    const category = e.outcome === 'expired' ? 'expired' : (e.result?.category ?? '');
-    switch (e.outcome) {
-      case 'delivered':
-        this.metrics.delivered.inc({
-          sending_domain: domain,
-          destination: this.metrics.destinationLabel(e.destination),
-        });
-        this.metrics.bounceWindow.record(domain, 'delivered', e.now);
-        break;
-      case 'deferred':
-        this.metrics.deferred.inc({ sending_domain: domain });
-        break;
-      case 'bounced':
-        this.metrics.bounced.inc({ sending_domain: domain, category });
-        this.metrics.bounceWindow.record(domain, 'bounced', e.now);
-        break;
-      case 'expired':
-        this.metrics.expired.inc({ sending_domain: domain });
-        break;
-      case 'handedoff':
-        this.metrics.handedOff.inc({ sending_domain: domain });
-        break;
-    }
-    this.accounting?.write({
-      time: new Date(e.now).toISOString(),
-      queueId: e.message.envelope.id,
-      sender: e.message.envelope.from,
-      recipient: e.recipient.address,
-      destination: e.destination,
-      host: e.host,
-      outcome: e.outcome,
-      reply: e.result?.reply ?? e.recipient.reply ?? '',
-      category,
-      attempts: e.recipient.attempts,
-      delay: Math.round((e.now - e.message.envelope.receivedAt) / 10) / 100,
-      ...(e.tls ? { tlsPolicy: e.tls.policy, tlsResult: e.tls.result } : {}),
-    });
-  }
-
-  private async sendDsn(message: QueuedMessage, recipients: QueuedRecipient[]): Promise<void> {
-    const config = this.runtime.config;
-    if (!shouldSendDsn(message.envelope.from, config.dsn.enabled)) return;
-    try {
-      const original = await this.spool.readBody(message.envelope.id);
-      const now = new Date();
-      const id = this.spool.newId(now.getTime());
-      const body = buildDsn({
-        reportingMta: config.hostname,
-        queueId: message.envelope.id,
-        originalSender: message.envelope.from,
-        arrivalDate: new Date(message.envelope.receivedAt),
-        recipients: recipients.map((r) => ({
-          address: r.address,
-          status: statusCodeOf(r.reply ?? '', r.status === 'expired'),
-          reply:
-            r.status === 'expired'
-              ? `delivery time expired; last reply: ${r.reply ?? 'none'}`
-              : (r.reply ?? ''),
-        })),
-        originalHeaders: original ? headerSection(original) : '',
-        now,
-        boundary: `mailfleet-${randomBytes(8).toString('hex')}`,
-        messageId: `${id}.dsn@${config.hostname}`,
-      });
-      const envelope = await this.spool.write(
-        {
-          id,
-          from: '',
-          recipients: [message.envelope.from],
-          receivedAt: now.getTime(),
-          client: { address: '127.0.0.1', helo: config.hostname },
-        },
-        body,
-      );
-      this.metrics.dsnSent.inc();
-      this.scheduler.add(buildMessage(envelope, new Map(), this.destinationOf(), now.getTime()));
-    } catch (err) {
-      this.log('error', 'dsn not queued', { queueId: message.envelope.id, err: String(err) });
-    }
   }
 
   /** Re-reads config and referenced files; applies a valid one, keeps the old one otherwise. */
@@ -395,9 +328,25 @@ export class Relay {
     return true;
   }
 
+  /** Drains once (SIGTERM, POST /drain); later calls get the same drain. */
   drain(): Promise<void> {
-    this.drainPromise ??= drain(this);
+    this.drainPromise ??= drain(this.drainable());
     return this.drainPromise;
+  }
+
+  private drainable(): Drainable {
+    return {
+      runtime: this.runtime,
+      startDraining: () => {
+        this.draining = true;
+      },
+      log: this.log,
+      scheduler: this.scheduler,
+      intake: this.intake,
+      spool: this.spool,
+      instance: this.instance,
+      handedOff: (message, peer, result) => this.handedOff(message, peer, result),
+    };
   }
 
   async close(): Promise<void> {
@@ -436,28 +385,13 @@ export class Relay {
   }
 
   private snapshot(): QueueSnapshot {
-    const jobsByState = new Map<string, number>();
-    let oldest: number | undefined;
-    for (const m of this.scheduler.messages.values()) {
-      oldest = Math.min(oldest ?? Infinity, m.envelope.receivedAt);
-      const domain = this.metrics.domainLabel(m.senderDomain);
-      for (const j of m.jobs.values()) {
-        const key = `${j.state}\0${domain}`;
-        jobsByState.set(key, (jobsByState.get(key) ?? 0) + 1);
-      }
-    }
-    for (const state of ['ready', 'deferred', 'inflight']) {
-      for (const d of [...this.runtime.config.sendingDomains.map((x) => x.domain), 'other']) {
-        const key = `${state}\0${d}`;
-        if (!jobsByState.has(key)) jobsByState.set(key, 0);
-      }
-    }
-    return {
-      jobsByState,
-      oldestReceivedAt: oldest,
+    return queueSnapshot({
+      messages: this.scheduler.messages.values(),
+      sendingDomains: this.runtime.config.sendingDomains.map((x) => x.domain),
+      domainLabel: (domain) => this.metrics.domainLabel(domain),
       spoolBytes: this.spool.bytes,
       shaping: { destinations: this.scheduler.shaper.states(), ...this.scheduler.destinationStates() },
-    };
+    });
   }
 }
 

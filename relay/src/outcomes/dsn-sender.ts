@@ -1,0 +1,67 @@
+// Queues a delivery status notification (RFC 3464) to the sender of a message whose recipients
+// bounced or expired. The report is built by ./dsn.ts (pure); this reads the original's headers
+// from the spool, stores the report like any accepted message and queues it.
+import { randomBytes } from 'node:crypto';
+import type { RelayConfig } from '../config/types.ts';
+import type { Logger } from '../log.ts';
+import type { QueuedMessage, QueuedRecipient } from '../scheduler/model.ts';
+import type { Envelope } from '../spool/record.ts';
+import type { Spool } from '../spool/store.ts';
+import { buildDsn, headerSection, shouldSendDsn, statusCodeOf } from './dsn.ts';
+
+export interface DsnSenderDeps {
+  /** The config in force (hostname, dsn.enabled). */
+  config(): RelayConfig;
+  spool: Pick<Spool, 'readBody' | 'newId' | 'write'>;
+  /** Queues a stored message for delivery. */
+  enqueue(envelope: Envelope, now: number): void;
+  /** Counts a queued notification. */
+  sent(): void;
+  log: Logger;
+}
+
+export async function sendDsn(
+  deps: DsnSenderDeps,
+  message: QueuedMessage,
+  recipients: QueuedRecipient[],
+): Promise<void> {
+  const config = deps.config();
+  if (!shouldSendDsn(message.envelope.from, config.dsn.enabled)) return;
+  try {
+    const original = await deps.spool.readBody(message.envelope.id);
+    const now = new Date();
+    const id = deps.spool.newId(now.getTime());
+    const body = buildDsn({
+      reportingMta: config.hostname,
+      queueId: message.envelope.id,
+      originalSender: message.envelope.from,
+      arrivalDate: new Date(message.envelope.receivedAt),
+      recipients: recipients.map((r) => ({
+        address: r.address,
+        status: statusCodeOf(r.reply ?? '', r.status === 'expired'),
+        reply:
+          r.status === 'expired'
+            ? `delivery time expired; last reply: ${r.reply ?? 'none'}`
+            : (r.reply ?? ''),
+      })),
+      originalHeaders: original ? headerSection(original) : '',
+      now,
+      boundary: `mailfleet-${randomBytes(8).toString('hex')}`,
+      messageId: `${id}.dsn@${config.hostname}`,
+    });
+    const envelope = await deps.spool.write(
+      {
+        id,
+        from: '',
+        recipients: [message.envelope.from],
+        receivedAt: now.getTime(),
+        client: { address: '127.0.0.1', helo: config.hostname },
+      },
+      body,
+    );
+    deps.sent();
+    deps.enqueue(envelope, now.getTime());
+  } catch (err) {
+    deps.log('error', 'dsn not queued', { queueId: message.envelope.id, err: String(err) });
+  }
+}
