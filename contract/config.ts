@@ -119,9 +119,12 @@ export type DeliveryMode = 'direct' | 'smarthost';
  * - opportunistic: STARTTLS when offered, certificate not checked, clear text otherwise (RFC 7435).
  * - encrypt: STARTTLS required, certificate not checked (protects against passive listeners only).
  * - verify: STARTTLS required, the certificate must chain to a trusted CA and name the MX host.
+ * - mta-sts: what the domain's MTA-STS policy (RFC 8461) says: enforce = only the MX hosts it
+ *   lists, each as `verify`; testing = as opportunistic, failures reported; none published =
+ *   opportunistic.
  * A connection that does not meet its policy carries no mail: the message is deferred.
  */
-export type OutboundTlsPolicy = 'opportunistic' | 'encrypt' | 'verify';
+export type OutboundTlsPolicy = 'opportunistic' | 'encrypt' | 'verify' | 'mta-sts';
 
 export interface TlsDestinationPolicy {
   /** Recipient domain, exact or `*.` (subdomains only). */

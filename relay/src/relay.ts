@@ -12,6 +12,7 @@ import { Scheduler, type SchedulerLimits, type ShapingSettings } from './schedul
 import { buildMessage, type QueuedMessage } from './scheduler/model.ts';
 import { Deliverer } from './delivery/deliverer.ts';
 import { dnsClient } from './delivery/mx.ts';
+import { StsPolicies } from './delivery/mta-sts/policies.ts';
 import { DkimKeyring } from './delivery/dkim.ts';
 import { Intake, type AcceptedMessage } from './smtp/server.ts';
 import { protocolKeyword, receivedHeader } from './smtp/received.ts';
@@ -53,6 +54,8 @@ export class Relay {
   readonly intake: Intake;
   private readonly options: RelayOptions;
   private accounting: AccountingLog | undefined;
+  /** MTA-STS policies of recipient domains, kept across config reloads (max_age can be days). */
+  private readonly sts = new StsPolicies();
   private admin: Server | undefined;
   private readonly watcher: FileWatcher;
   /** The DKIM keys in use; a key that fails to load on reload keeps its predecessor. */
@@ -269,6 +272,9 @@ export class Relay {
       dns: dnsClient(d.dns.servers, Math.min(durationMs(d.connectTimeout), 5000)),
     };
     if (runtime.credentials) settings.credentials = runtime.credentials;
+    settings.sts = this.sts;
+    settings.onTlsReport = (domain, failure, detail) =>
+      this.log('warn', 'outbound TLS policy problem', { domain, failure, detail });
     // DKIM keys are read here, so a rotated key file (which triggers a reload) signs the next attempt.
     const { keyring, errors } = DkimKeyring.load(runtime.config.sendingDomains, this.dkim);
     for (const e of errors)

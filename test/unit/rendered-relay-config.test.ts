@@ -46,7 +46,7 @@ test('rendered config passes the relay validation', async (t) => {
       check: (c) => {
         assert.equal(c.listeners.smtp.port, 25);
         assert.equal(c.delivery.mode, 'direct');
-        assert.deepEqual(c.delivery.tlsPolicy, { default: 'opportunistic', destinations: [] });
+        assert.deepEqual(c.delivery.tlsPolicy, { default: 'mta-sts', destinations: [] });
         assert.equal(c.limits.maxMessageSize, 25 * 1024 * 1024);
         assert.equal(c.spool.dir, '/var/spool/mailfleet');
         assert.equal(c.http.port, 8080);
@@ -66,6 +66,7 @@ test('rendered config passes the relay validation', async (t) => {
             destinations: [
               { domain: 'partner.example', policy: 'Verify' },
               { domain: '*.legacy.example', policy: 'Opportunistic' },
+              { domain: 'bank.example', policy: 'MTASTS' },
             ],
           },
         },
@@ -75,6 +76,7 @@ test('rendered config passes the relay validation', async (t) => {
         assert.deepEqual(c.delivery.tlsPolicy?.destinations, [
           { domain: 'partner.example', policy: 'verify' },
           { domain: '*.legacy.example', policy: 'opportunistic' },
+          { domain: 'bank.example', policy: 'mta-sts' },
         ]);
       },
     },

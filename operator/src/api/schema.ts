@@ -78,11 +78,14 @@ const observedGeneration = int('The .metadata.generation that the status describ
 observedGeneration.format = 'int64';
 
 const tlsPolicyMode = (description: string, def?: string) =>
-  str(description, { enum: ['Opportunistic', 'Encrypt', 'Verify'], ...(def ? { default: def } : {}) });
+  str(description, {
+    enum: ['MTASTS', 'Opportunistic', 'Encrypt', 'Verify'],
+    ...(def ? { default: def } : {}),
+  });
 const tlsPolicy = obj(
-  'TLS of Direct delivery. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred.',
+  'TLS of Direct delivery. MTASTS: what the recipient domain publishes with MTA-STS (RFC 8461): enforce = only the MX hosts its policy lists, each as Verify; testing = as Opportunistic, failures logged; no policy = Opportunistic. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred.',
   {
-    default: tlsPolicyMode('Policy of recipient domains without an override.', 'Opportunistic'),
+    default: tlsPolicyMode('Policy of recipient domains without an override.', 'MTASTS'),
     destinations: arr(
       'Policies per recipient domain (for example Verify to a partner). An exact domain wins over a *.domain entry.',
       obj(

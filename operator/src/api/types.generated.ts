@@ -98,13 +98,13 @@ export interface TLSDestinationPolicy {
   /** A recipient domain, or *.domain for its subdomains. */
   domain: string;
   /** The policy for this domain. */
-  policy: 'Opportunistic' | 'Encrypt' | 'Verify';
+  policy: 'MTASTS' | 'Opportunistic' | 'Encrypt' | 'Verify';
 }
 
-/** TLS of Direct delivery. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred. */
+/** TLS of Direct delivery. MTASTS: what the recipient domain publishes with MTA-STS (RFC 8461): enforce = only the MX hosts its policy lists, each as Verify; testing = as Opportunistic, failures logged; no policy = Opportunistic. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred. */
 export interface TLSPolicySpec {
-  /** Policy of recipient domains without an override. Default: "Opportunistic". */
-  default?: 'Opportunistic' | 'Encrypt' | 'Verify';
+  /** Policy of recipient domains without an override. Default: "MTASTS". */
+  default?: 'MTASTS' | 'Opportunistic' | 'Encrypt' | 'Verify';
   /** Policies per recipient domain (for example Verify to a partner). An exact domain wins over a *.domain entry. */
   destinations?: Array<TLSDestinationPolicy>;
 }
@@ -117,7 +117,7 @@ export interface DeliverySpec {
   ehloName?: string;
   /** The upstream relay for mode Smarthost. */
   smarthost?: SmarthostSpec;
-  /** TLS of Direct delivery. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred. Default: {}. */
+  /** TLS of Direct delivery. MTASTS: what the recipient domain publishes with MTA-STS (RFC 8461): enforce = only the MX hosts its policy lists, each as Verify; testing = as Opportunistic, failures logged; no policy = Opportunistic. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred. Default: {}. */
   tlsPolicy?: TLSPolicySpec;
   /** DNS servers (ip or ip:port) for MX lookups in Direct mode. Defaults to the pod's resolver. */
   resolvers?: Array<string>;

@@ -52,6 +52,7 @@ const SMARTHOST_TLS: Record<string, SmarthostTls> = {
 };
 
 const TLS_POLICY: Record<string, OutboundTlsPolicy> = {
+  MTASTS: 'mta-sts',
   Opportunistic: 'opportunistic',
   Encrypt: 'encrypt',
   Verify: 'verify',
@@ -82,7 +83,7 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
       mode: spec.delivery?.mode === 'Smarthost' ? 'smarthost' : 'direct',
       dns: { servers: [...(spec.delivery?.resolvers ?? [])] },
       tlsPolicy: {
-        default: TLS_POLICY[spec.delivery?.tlsPolicy?.default ?? 'Opportunistic'] ?? 'opportunistic',
+        default: TLS_POLICY[spec.delivery?.tlsPolicy?.default ?? 'MTASTS'] ?? 'mta-sts',
         destinations: (spec.delivery?.tlsPolicy?.destinations ?? []).map((d) => ({
           domain: d.domain,
           policy: TLS_POLICY[d.policy] ?? 'verify',

@@ -304,7 +304,7 @@ describe('validateConfig', () => {
       {
         name: 'an unknown default',
         tlsPolicy: { default: 'none' },
-        want: 'delivery.tlsPolicy.default: must be one of opportunistic, encrypt, verify',
+        want: 'delivery.tlsPolicy.default: must be one of opportunistic, encrypt, verify, mta-sts',
       },
       {
         name: 'an override without a policy',

@@ -356,7 +356,7 @@ function smarthost(r: FieldReader, raw: unknown, path: string): SmarthostConfig 
   return result;
 }
 
-const TLS_POLICIES = ['opportunistic', 'encrypt', 'verify'] as const;
+const TLS_POLICIES = ['opportunistic', 'encrypt', 'verify', 'mta-sts'] as const;
 
 function tlsPolicy(r: FieldReader, raw: unknown, path: string): OutboundTlsConfig {
   const o = r.object(raw, path, ['default', 'destinations']);

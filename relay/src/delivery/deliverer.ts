@@ -12,8 +12,15 @@ import {
 } from './results.ts';
 import { SmtpPool, type SmtpError } from './smtp-pool.ts';
 import { poolKey, poolSettings, type Credentials, type ShapingPool } from './smtp-options.ts';
-import { policyFor, requirementOf, type TlsFailure, type TlsRequirement } from './tls-policy.ts';
-import type { OutboundTlsPolicy } from '../config/types.ts';
+import {
+  directTlsPlan,
+  policyFor,
+  type AppliedTlsPolicy,
+  type TlsFailure,
+  type TlsRequirement,
+} from './tls-policy.ts';
+import { stsPlan } from './mta-sts/policy.ts';
+import type { StsDns, StsPolicies } from './mta-sts/policies.ts';
 
 export type { Credentials } from './smtp-options.ts';
 
@@ -21,7 +28,11 @@ export interface DelivererSettings {
   delivery: DeliveryConfig;
   /** Smarthost AUTH credentials, read from delivery.smarthost.credentialsFile. */
   credentials?: Credentials;
-  dns: DnsClient;
+  dns: DnsClient & StsDns;
+  /** MTA-STS policies (kept across reloads); without it `mta-sts` destinations are opportunistic. */
+  sts?: StsPolicies;
+  /** Told about TLS problems that do not stop the mail (MTA-STS testing mode, policy fetch failures). */
+  onTlsReport?: (domain: string, failure: TlsFailure, detail: string) => void;
   /** Signs each outbound message of a sending domain with a key, at delivery (after any handoff). */
   dkim?: DkimKeyring;
   /** Told about every signing decision (metrics). */
@@ -50,14 +61,15 @@ export interface DeliveryReport {
 }
 
 export interface TlsReport {
-  policy: OutboundTlsPolicy;
+  policy: AppliedTlsPolicy;
   result: 'success' | TlsFailure;
 }
 
 /** What one connection attempt needs: the requirement and, for reports, the policy it came from. */
 interface DirectTls {
-  policy: OutboundTlsPolicy;
+  policy: AppliedTlsPolicy;
   requirement: TlsRequirement;
+  reportOnly: boolean;
 }
 
 export class Deliverer {
@@ -108,19 +120,47 @@ export class Deliverer {
     const route = await routeDomain(request.domain, this.settings.dns);
     if (!route.ok) return { results: resultsFromReply(request.recipients, route.reply), host: '' };
     const d = this.settings.delivery;
-    const policy = d.tlsPolicy ? policyFor(request.domain, d.tlsPolicy) : 'opportunistic';
-    const tls: DirectTls = { policy, requirement: requirementOf(policy) };
+    const configured = d.tlsPolicy ? policyFor(request.domain, d.tlsPolicy) : 'opportunistic';
+    const names = route.hosts.map((h) => h.name);
+    let sts;
+    if (configured === 'mta-sts' && this.settings.sts) {
+      const found = await this.settings.sts.lookup(request.domain, this.settings.dns);
+      if (found.failure) this.settings.onTlsReport?.(request.domain, found.failure, found.detail ?? '');
+      sts = stsPlan(found.policy, names);
+    }
+    const plan = directTlsPlan(configured, sts, names);
+    for (const host of plan.mismatched)
+      this.settings.onTlsReport?.(
+        request.domain,
+        'validation-failure',
+        `${host} is not in the MTA-STS policy`,
+      );
+    const tls: DirectTls = {
+      policy: plan.applied,
+      requirement: plan.requirement,
+      reportOnly: plan.reportOnly,
+    };
+    if (plan.hosts.length === 0) {
+      // RFC 8461 §5: no MX host the enforced policy lists, so none may get the mail.
+      const reply = `ETLSPOLICY MTA-STS: no MX host of ${request.domain} is in its policy (validation-failure)`;
+      return {
+        results: resultsFromReply(request.recipients, reply),
+        host: '',
+        tls: { policy: tls.policy, result: 'validation-failure' },
+      };
+    }
+    const hosts = route.hosts.filter((h) => plan.hosts.includes(h.name));
     let last: DeliveryReport | undefined;
     // RFC 5321 §5.1: on a connection failure try the next address, then the next MX. A host that
     // fails the TLS policy counts as one: the next may meet it (RFC 8461 §5), else the mail waits.
-    for (const host of route.hosts) {
+    for (const host of hosts) {
       for (const address of host.addresses) {
         const port = d.directPort;
         // Connections are judged once, when opened: a pool serves one requirement and MX name.
         const base =
           tls.requirement === 'none'
             ? `${address}:${port}`
-            : `${address}:${port}|tls=${tls.requirement}:${host.name}`;
+            : `${address}:${port}|tls=${tls.requirement}${tls.reportOnly ? '-testing' : ''}:${host.name}`;
         const key = poolKey(base, request.pool);
         const report = await this.send(key, address, port, request, {
           kind: 'direct',
@@ -149,7 +189,17 @@ export class Deliverer {
       target.kind === 'direct' ? { tls: { policy: target.tls.policy, result } } : {};
     try {
       const info = await pool.send(request.from, request.recipients, request.body);
-      return { results: resultsFromSuccess(request.recipients, info), host: label, ...tlsReport('success') };
+      if (info.tlsFailure && target.kind === 'direct')
+        this.settings.onTlsReport?.(
+          request.domain,
+          info.tlsFailure,
+          `${label}: delivered anyway (MTA-STS testing)`,
+        );
+      return {
+        results: resultsFromSuccess(request.recipients, info),
+        host: label,
+        ...tlsReport(info.tlsFailure ?? 'success'),
+      };
     } catch (err) {
       const e = err as SmtpError & { tlsFailure?: TlsFailure };
       const connectionFailed = isConnectionFailure(e);
@@ -183,7 +233,12 @@ export class Deliverer {
         port,
         shaping,
         ...(target.kind === 'direct'
-          ? { kind: 'direct', servername: target.servername, tlsRequirement: target.tls.requirement }
+          ? {
+              kind: 'direct',
+              servername: target.servername,
+              tlsRequirement: target.tls.requirement,
+              tlsReportOnly: target.tls.reportOnly,
+            }
           : { kind: 'smarthost' }),
       }),
     );

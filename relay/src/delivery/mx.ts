@@ -16,7 +16,8 @@ export interface DnsClient {
   resolve6(name: string): Promise<string[]>;
 }
 
-export function dnsClient(servers: readonly string[], timeoutMs: number): DnsClient {
+/** The relay's resolver: MX and address lookups, and TXT for MTA-STS. */
+export function dnsClient(servers: readonly string[], timeoutMs: number): Resolver {
   const resolver = new Resolver({ timeout: timeoutMs, tries: 2 });
   if (servers.length > 0) resolver.setServers([...servers]);
   return resolver;

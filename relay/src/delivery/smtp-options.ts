@@ -29,6 +29,8 @@ export interface PoolTarget {
   shaping?: ShapingPool | undefined;
   /** direct: what the destination's TLS policy asks of each connection (tls-policy.ts). */
   tlsRequirement?: TlsRequirement | undefined;
+  /** MTA-STS testing mode: a connection failing the requirement still carries the mail. */
+  tlsReportOnly?: boolean | undefined;
 }
 
 export interface PoolLimits {
@@ -47,6 +49,8 @@ export interface PoolSettings {
   limits: PoolLimits;
   /** Checked after EHLO (and STARTTLS), before AUTH or any mail; 'none' for smarthosts, whose tls mode nodemailer enforces. */
   tlsRequirement: TlsRequirement;
+  /** A failed requirement is only reported (SendInfo.tlsFailure), the connection used anyway. */
+  tlsReportOnly: boolean;
 }
 
 // Below the 5 minutes RFC 5321 §4.5.3.2.7 asks a server to wait, so we close an idle connection
@@ -92,6 +96,7 @@ export function poolSettings(target: PoolTarget): PoolSettings {
       idleTimeoutMs: IDLE_TIMEOUT_MS,
     },
     tlsRequirement: target.kind === 'direct' ? (target.tlsRequirement ?? 'none') : 'none',
+    tlsReportOnly: target.kind === 'direct' && target.tlsReportOnly === true,
   };
 }
 

@@ -107,6 +107,7 @@ function pool(port: number, limits: Partial<PoolLimits> = {}): SmtpPool {
     auth: undefined,
     limits: { maxConnections: 2, maxMessages: 100, idleTimeoutMs: 60_000, ...limits },
     tlsRequirement: 'none',
+    tlsReportOnly: false,
   });
 }
 

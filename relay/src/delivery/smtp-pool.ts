@@ -14,7 +14,7 @@ import type {
 import type { Socket } from 'node:net';
 import type { PoolLimits, PoolSettings } from './smtp-options.ts';
 import { smtpData } from './smtp-data.ts';
-import { judgeTls, type TlsRequirement } from './tls-policy.ts';
+import { judgeTls, type TlsFailure, type TlsRequirement } from './tls-policy.ts';
 import {
   afterSend,
   assign,
@@ -27,7 +27,8 @@ import {
 /** An error as nodemailer's SMTPConnection reports it (results.ts reads these fields). */
 export type SmtpError = Error & SmtpFailure;
 
-export type SendInfo = SMTPConnectionSendInfo;
+/** nodemailer's answer, plus the TLS failure a report-only requirement let through. */
+export type SendInfo = SMTPConnectionSendInfo & { tlsFailure?: TlsFailure };
 
 interface Job {
   envelope: { from: string; to: string[] };
@@ -92,6 +93,8 @@ class PooledConnection {
   sent = 0;
   /** Set when the current message's data started going out (after DATA's 354). */
   bodyStarted = false;
+  /** The requirement this session failed, when it was only to be reported (MTA-STS testing). */
+  tlsFailure: TlsFailure | undefined;
   /** Closes it after a while unused; refreshed, not recreated, each time it goes idle. */
   idleTimer: NodeJS.Timeout | undefined;
 
@@ -129,7 +132,7 @@ class PooledConnection {
    */
   open(
     auth: SMTPConnectionAuth | undefined,
-    tlsRequirement: TlsRequirement,
+    tls: { requirement: TlsRequirement; reportOnly: boolean },
     done: (failure?: Pick<FailedAttempt, 'stage' | 'error'>) => void,
   ) {
     let settled = false;
@@ -151,8 +154,9 @@ class PooledConnection {
     this.smtp.connect((err) => {
       // Only a close before the greeting is reported here; other failures come as 'error'.
       if (err) return settle({ stage: 'closed-before-greeting', error: err });
-      const tlsError = this.tlsPolicyError(tlsRequirement);
-      if (tlsError) {
+      const tlsError = this.tlsPolicyError(tls.requirement);
+      if (tlsError && tls.reportOnly) this.tlsFailure = tlsError.tlsFailure;
+      else if (tlsError) {
         settle({ stage: 'connect', error: tlsError });
         this.smtp.close();
         return;
@@ -170,7 +174,7 @@ class PooledConnection {
   }
 
   /** The requirement's verdict on this session, as an error that defers the mail, or undefined. */
-  private tlsPolicyError(requirement: TlsRequirement): SmtpError | undefined {
+  private tlsPolicyError(requirement: TlsRequirement): (SmtpError & { tlsFailure: TlsFailure }) | undefined {
     const socket = (this.smtp as unknown as SendStreamInternals)._socket as
       (Socket & TlsSocketState) | undefined;
     const verdict = judgeTls(requirement, {
@@ -190,7 +194,7 @@ export class SmtpPool {
   private readonly connection: SMTPConnectionOptions;
   private readonly auth: SMTPConnectionAuth | undefined;
   private readonly limits: PoolLimits;
-  private readonly tlsRequirement: TlsRequirement;
+  private readonly tls: { requirement: TlsRequirement; reportOnly: boolean };
   /** Messages waiting for a connection, oldest first. */
   private readonly queue: Job[] = [];
   /** Connected sessions with nothing to send, most recently used last. */
@@ -205,7 +209,7 @@ export class SmtpPool {
     this.connection = settings.connection;
     this.auth = settings.auth;
     this.limits = settings.limits;
-    this.tlsRequirement = settings.tlsRequirement;
+    this.tls = { requirement: settings.tlsRequirement, reportOnly: settings.tlsReportOnly };
   }
 
   /** Sends one message; rejects with nodemailer's error (results.ts classifies it). */
@@ -247,7 +251,7 @@ export class SmtpPool {
   private connect(job: Job): void {
     this.open++;
     const conn = new PooledConnection(this.connection, (c) => this.gone(c));
-    conn.open(this.auth, this.tlsRequirement, (failure) => {
+    conn.open(this.auth, this.tls, (failure) => {
       if (failure) {
         this.failed(job, { ...failure, reused: false, bodyStarted: false, requeues: job.requeues });
         conn.smtp.close();
@@ -278,7 +282,7 @@ export class SmtpPool {
           requeues: job.requeues,
         });
       } else {
-        job.resolve(info);
+        job.resolve(conn.tlsFailure ? { ...info, tlsFailure: conn.tlsFailure } : info);
       }
       if (conn.state === 'gone') return;
       const next = afterSend({

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { judgeTls, policyFor, requirementOf, type TlsFacts, type TlsRequirement } from './tls-policy.ts';
+import { directTlsPlan, judgeTls, policyFor, type TlsFacts, type TlsRequirement } from './tls-policy.ts';
+import type { StsPlan } from './mta-sts/policy.ts';
 import type { OutboundTlsConfig } from '../config/types.ts';
 
 const config = (over: Partial<OutboundTlsConfig> = {}): OutboundTlsConfig => ({
@@ -62,10 +63,79 @@ test('the policy of a recipient domain', async (t) => {
   for (const c of cases) await t.test(c.name, () => assert.equal(policyFor(c.domain, c.config), c.want));
 });
 
-test('what each policy requires of a connection', () => {
-  assert.equal(requirementOf('opportunistic'), 'none');
-  assert.equal(requirementOf('encrypt'), 'encrypt');
-  assert.equal(requirementOf('verify'), 'verify');
+test('what a delivery must do under each policy', async (t) => {
+  const mx = ['mx1.a.test', 'mx2.a.test'];
+  const cases: {
+    name: string;
+    policy: 'opportunistic' | 'encrypt' | 'verify' | 'mta-sts';
+    sts?: StsPlan;
+    want: {
+      applied: string;
+      requirement: string;
+      reportOnly: boolean;
+      hosts: string[];
+      mismatched: string[];
+    };
+  }[] = [
+    {
+      name: 'opportunistic: every MX, nothing required',
+      policy: 'opportunistic',
+      want: { applied: 'opportunistic', requirement: 'none', reportOnly: false, hosts: mx, mismatched: [] },
+    },
+    {
+      name: 'encrypt: every MX, TLS required',
+      policy: 'encrypt',
+      want: { applied: 'encrypt', requirement: 'encrypt', reportOnly: false, hosts: mx, mismatched: [] },
+    },
+    {
+      name: 'verify: every MX, verified TLS required',
+      policy: 'verify',
+      want: { applied: 'verify', requirement: 'verify', reportOnly: false, hosts: mx, mismatched: [] },
+    },
+    {
+      name: 'mta-sts, no policy published: opportunistic',
+      policy: 'mta-sts',
+      sts: { mode: 'none' },
+      want: { applied: 'opportunistic', requirement: 'none', reportOnly: false, hosts: mx, mismatched: [] },
+    },
+    {
+      name: 'mta-sts, no lookup made: opportunistic',
+      policy: 'mta-sts',
+      want: { applied: 'opportunistic', requirement: 'none', reportOnly: false, hosts: mx, mismatched: [] },
+    },
+    {
+      name: 'mta-sts enforce: only the listed MX hosts, verified',
+      policy: 'mta-sts',
+      sts: { mode: 'enforce', allowed: ['mx2.a.test'] },
+      want: {
+        applied: 'mta-sts',
+        requirement: 'verify',
+        reportOnly: false,
+        hosts: ['mx2.a.test'],
+        mismatched: [],
+      },
+    },
+    {
+      name: 'mta-sts enforce, no MX listed: no host may be tried',
+      policy: 'mta-sts',
+      sts: { mode: 'enforce', allowed: [] },
+      want: { applied: 'mta-sts', requirement: 'verify', reportOnly: false, hosts: [], mismatched: [] },
+    },
+    {
+      name: 'mta-sts testing: every MX, failures only reported',
+      policy: 'mta-sts',
+      sts: { mode: 'testing', mismatched: ['mx1.a.test'] },
+      want: {
+        applied: 'mta-sts-testing',
+        requirement: 'verify',
+        reportOnly: true,
+        hosts: mx,
+        mismatched: ['mx1.a.test'],
+      },
+    },
+  ];
+  for (const c of cases)
+    await t.test(c.name, () => assert.deepEqual(directTlsPlan(c.policy, c.sts, mx), c.want));
 });
 
 test('whether a connection meets its requirement', async (t) => {

@@ -3,12 +3,16 @@
 // so the accounting log, the metrics and TLS reports name failures alike.
 import type { OutboundTlsConfig, OutboundTlsPolicy } from '../config/types.ts';
 import { domainMatches } from '../shaping/match.ts';
+import type { StsPlan } from './mta-sts/policy.ts';
 
 /** What a connection must show before any mail goes over it. */
 export type TlsRequirement = 'none' | 'encrypt' | 'verify';
 
 /** RFC 8460 §4.3 result types this relay can observe. */
 export type TlsFailure =
+  | 'sts-policy-fetch-error'
+  | 'sts-policy-invalid'
+  | 'sts-webpki-invalid'
   | 'starttls-not-supported'
   | 'certificate-host-mismatch'
   | 'certificate-expired'
@@ -36,14 +40,48 @@ export function policyFor(domain: string, config: OutboundTlsConfig): OutboundTl
   return wildcard?.policy ?? config.default;
 }
 
-const REQUIREMENT: Record<OutboundTlsPolicy, TlsRequirement> = {
-  opportunistic: 'none',
-  encrypt: 'encrypt',
-  verify: 'verify',
-};
+/** The policy that applied to one delivery: `mta-sts` becomes what the domain publishes. */
+export type AppliedTlsPolicy = Exclude<OutboundTlsPolicy, 'mta-sts'> | 'mta-sts' | 'mta-sts-testing';
 
-export function requirementOf(policy: OutboundTlsPolicy): TlsRequirement {
-  return REQUIREMENT[policy];
+export interface DirectTlsPlan {
+  applied: AppliedTlsPolicy;
+  requirement: TlsRequirement;
+  /** MTA-STS testing mode: a failed requirement is reported, the mail still goes (RFC 8461 §5). */
+  reportOnly: boolean;
+  /** MX hosts that may be tried, in the given order; none: defer. */
+  hosts: string[];
+  /** MX hosts a testing-mode policy does not list (reported only). */
+  mismatched: string[];
+}
+
+/**
+ * What a delivery to `mxHosts` must do under the domain's configured policy and, for `mta-sts`,
+ * the plan of its published policy (none published: as if the domain had no policy, §5).
+ */
+export function directTlsPlan(
+  policy: OutboundTlsPolicy,
+  sts: StsPlan | undefined,
+  mxHosts: readonly string[],
+): DirectTlsPlan {
+  const plan = (applied: AppliedTlsPolicy, requirement: TlsRequirement): DirectTlsPlan => ({
+    applied,
+    requirement,
+    reportOnly: false,
+    hosts: [...mxHosts],
+    mismatched: [],
+  });
+  switch (policy) {
+    case 'opportunistic':
+      return plan('opportunistic', 'none');
+    case 'encrypt':
+      return plan('encrypt', 'encrypt');
+    case 'verify':
+      return plan('verify', 'verify');
+    case 'mta-sts':
+      if (!sts || sts.mode === 'none') return plan('opportunistic', 'none');
+      if (sts.mode === 'enforce') return { ...plan('mta-sts', 'verify'), hosts: [...sts.allowed] };
+      return { ...plan('mta-sts-testing', 'verify'), reportOnly: true, mismatched: [...sts.mismatched] };
+  }
 }
 
 // OpenSSL's verify codes (X509_V_ERR_*) as Node names them, by what they mean to a sender.

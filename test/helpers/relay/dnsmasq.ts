@@ -5,12 +5,16 @@ import { freePort, stopProcess } from './peers.ts';
 export interface TestDns {
   /** `127.0.0.1:<port>`, for delivery.dns.servers. */
   server: string;
+  port: number;
   stop(): Promise<void>;
 }
 
-/** `records`: dnsmasq options such as `--mx-host=a.test,mx.a.test,10` or `--txt-record=...`. */
-export async function startDnsmasq(records: string[]): Promise<TestDns> {
-  const port = await freePort();
+/**
+ * `records`: dnsmasq options such as `--mx-host=a.test,mx.a.test,10` or `--txt-record=...`; `port`:
+ * the port of a dnsmasq stopped before (a restart is how a test changes records).
+ */
+export async function startDnsmasq(records: string[], port?: number): Promise<TestDns> {
+  port ??= await freePort();
   const proc = spawn(
     '/usr/sbin/dnsmasq',
     [
@@ -26,5 +30,5 @@ export async function startDnsmasq(records: string[]): Promise<TestDns> {
     ],
     { stdio: 'ignore' },
   );
-  return { server: `127.0.0.1:${port}`, stop: () => stopProcess(proc, 'SIGTERM') };
+  return { server: `127.0.0.1:${port}`, port, stop: () => stopProcess(proc, 'SIGTERM') };
 }

@@ -1,0 +1,272 @@
+// MTA-STS (RFC 8461) end to end: dnsmasq publishes the `_mta-sts` TXT records, MX records and the
+// addresses of `mta-sts.<domain>`; a Node HTTPS server on 127.0.21.1:443 (the production port: the
+// relay has no setting to change it) serves the policies with certificates of an openssl-made CA
+// that the relay trusts through NODE_EXTRA_CA_CERTS; smtp-server MX hosts present a certificate
+// of that CA (mx.good.test) or a self-signed one (mx.self.test).
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:https';
+import { createSecureContext } from 'node:tls';
+import {
+  freePort,
+  rawMessage,
+  readAccounting,
+  relayConfig,
+  removeDir,
+  sendMessage,
+  startRelay,
+  tempDir,
+  waitFor,
+  type RelayProcess,
+} from '../helpers/relay/peers.ts';
+import { startDnsmasq, type TestDns } from '../helpers/relay/dnsmasq.ts';
+import { makeTestCa, startSmtpPeer, type KeyPair, type SmtpPeer } from '../helpers/tls/testca.ts';
+
+const POLICY_ADDRESS = '127.0.21.1';
+const GOOD = { name: 'mx.good.test', address: '127.0.21.2' };
+const SELF = { name: 'mx.self.test', address: '127.0.21.5' };
+
+const policy = (mode: string, mx: string[]) =>
+  `version: STSv1\r\nmode: ${mode}\r\n${mx.map((m) => `mx: ${m}\r\n`).join('')}max_age: 86400\r\n`;
+
+interface Site {
+  /** TXT id published; undefined: no record. */
+  id: string;
+  mx: typeof GOOD;
+  body: string;
+  contentType?: string;
+  /** The policy host's certificate is expired. */
+  expired?: boolean;
+}
+
+const SITES: Record<string, Site> = {
+  'sts-good.test': { id: '1', mx: GOOD, body: policy('enforce', ['mx.good.test']) },
+  'sts-mismatch.test': { id: '1', mx: GOOD, body: policy('enforce', ['mx.elsewhere.test']) },
+  'sts-badcert.test': { id: '1', mx: SELF, body: policy('enforce', ['*.self.test']) },
+  'sts-testing.test': { id: '1', mx: SELF, body: policy('testing', ['mx.elsewhere.test']) },
+  'sts-expired.test': { id: '1', mx: SELF, body: policy('enforce', ['mx.elsewhere.test']), expired: true },
+  'sts-html.test': {
+    id: '1',
+    mx: SELF,
+    body: policy('enforce', ['mx.elsewhere.test']),
+    contentType: 'text/html',
+  },
+  'sts-big.test': {
+    id: '1',
+    mx: SELF,
+    body: policy('enforce', ['mx.elsewhere.test']) + `x: ${'y'.repeat(70 * 1024)}\r\n`,
+  },
+  'sts-change.test': { id: '1', mx: GOOD, body: policy('enforce', ['mx.good.test']) },
+};
+
+function dnsRecords(): string[] {
+  return [
+    `--host-record=${GOOD.name},${GOOD.address}`,
+    `--host-record=${SELF.name},${SELF.address}`,
+    ...Object.entries(SITES).flatMap(([domain, site]) => [
+      `--mx-host=${domain},${site.mx.name},10`,
+      `--host-record=mta-sts.${domain},${POLICY_ADDRESS}`,
+      `--txt-record=_mta-sts.${domain},v=STSv1; id=${site.id}`,
+    ]),
+  ];
+}
+
+describe('relay MTA-STS', () => {
+  let dns: TestDns;
+  let https: Server;
+  const fetches = new Map<string, number>();
+  let good: SmtpPeer;
+  let self: SmtpPeer;
+  let relay: RelayProcess;
+  let spool: string;
+  let certs: string;
+
+  const send = async (domain: string, id: string) => {
+    const r = await sendMessage(relay.ports.smtp, {
+      from: 'a@example.com',
+      to: [`${id}@${domain}`],
+      raw: rawMessage(id),
+    });
+    assert.ok(r.ok, r.response);
+  };
+  const outcome = async (recipient: string) => {
+    await waitFor(
+      async () => (await readAccounting(spool)).some((l) => l.recipient === recipient),
+      15000,
+      `an outcome for ${recipient}`,
+    );
+    return (await readAccounting(spool)).find((l) => l.recipient === recipient)!;
+  };
+
+  before(async () => {
+    certs = await tempDir('mtasts');
+    const ca = await makeTestCa(certs);
+    // One port for both MX hosts (delivery.directPort): they listen on different addresses.
+    const smtpPort = await freePort(GOOD.address);
+    good = await startSmtpPeer(GOOD.address, smtpPort, await ca.issue({ names: [GOOD.name] }));
+    self = await startSmtpPeer(
+      SELF.address,
+      smtpPort,
+      await ca.issue({ names: [SELF.name], selfSigned: true }),
+    );
+    const contexts = new Map<string, KeyPair>();
+    for (const [domain, site] of Object.entries(SITES)) {
+      const pair = await ca.issue({ names: [`mta-sts.${domain}`], ...(site.expired ? { days: -1 } : {}) });
+      contexts.set(`mta-sts.${domain}`, pair);
+    }
+    https = createServer(
+      {
+        SNICallback: (name, cb) => {
+          const pair = contexts.get(name);
+          if (pair) cb(null, createSecureContext(pair));
+          else cb(new Error(`no certificate for ${name}`));
+        },
+      },
+      (req, res) => {
+        const domain = (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^mta-sts\./, '');
+        const site = SITES[domain];
+        if (!site || req.url !== '/.well-known/mta-sts.txt') {
+          res.writeHead(404).end();
+          return;
+        }
+        fetches.set(domain, (fetches.get(domain) ?? 0) + 1);
+        res.writeHead(200, { 'content-type': site.contentType ?? 'text/plain' }).end(site.body);
+      },
+    );
+    await new Promise<void>((r) => https.listen(443, POLICY_ADDRESS, r));
+    dns = await startDnsmasq(dnsRecords());
+    spool = await tempDir('spool');
+    relay = await startRelay(
+      relayConfig(spool, 0, {
+        delivery: {
+          mode: 'direct',
+          dns: { servers: [dns.server] },
+          directPort: smtpPort,
+          connectTimeout: '2s',
+          commandTimeout: '5s',
+          tlsPolicy: { default: 'mta-sts' },
+        },
+        retry: { firstRetry: '1s', maxBackoff: '2s', maxQueueLifetime: '1h' },
+        dsn: { enabled: false },
+      }),
+      undefined,
+      { NODE_EXTRA_CA_CERTS: ca.caFile },
+    );
+  });
+  after(async () => {
+    await relay?.stop();
+    await good?.stop();
+    await self?.stop();
+    await dns?.stop();
+    await new Promise((r) => https?.close(r));
+    await removeDir(spool);
+    await removeDir(certs);
+  });
+
+  test('enforce: an MX host the policy lists, with a valid certificate, gets the mail', async () => {
+    await send('sts-good.test', 'good1');
+    const line = await outcome('good1@sts-good.test');
+    assert.equal(line.outcome, 'delivered');
+    assert.equal(line.tlsPolicy, 'mta-sts');
+    assert.equal(line.tlsResult, 'success');
+    assert.deepEqual(good.recipients, [{ address: 'good1@sts-good.test', tls: true }]);
+  });
+
+  test('enforce: an MX host the policy does not list gets nothing, the mail is deferred', async () => {
+    await send('sts-mismatch.test', 'mis1');
+    const line = await outcome('mis1@sts-mismatch.test');
+    assert.equal(line.outcome, 'deferred');
+    assert.equal(line.tlsPolicy, 'mta-sts');
+    assert.equal(line.tlsResult, 'validation-failure');
+    assert.match(String(line.reply), /no MX host of sts-mismatch\.test is in its policy/);
+    assert.equal(
+      good.recipients.some((r) => r.address === 'mis1@sts-mismatch.test'),
+      false,
+    );
+  });
+
+  test('enforce: a listed MX host whose certificate does not verify gets nothing', async () => {
+    await send('sts-badcert.test', 'bad1');
+    const line = await outcome('bad1@sts-badcert.test');
+    assert.equal(line.outcome, 'deferred');
+    assert.equal(line.tlsResult, 'certificate-not-trusted');
+    assert.equal(
+      self.recipients.some((r) => r.address === 'bad1@sts-badcert.test'),
+      false,
+    );
+  });
+
+  test('testing: the mail goes although the policy is not met; the failures are reported', async () => {
+    await send('sts-testing.test', 'test1');
+    const line = await outcome('test1@sts-testing.test');
+    assert.equal(line.outcome, 'delivered');
+    assert.equal(line.tlsPolicy, 'mta-sts-testing');
+    assert.equal(line.tlsResult, 'certificate-not-trusted');
+    const problems = relay.logs.filter(
+      (l) => l.includes('outbound TLS policy problem') && l.includes('sts-testing.test'),
+    );
+    assert.ok(
+      problems.some((l) => l.includes('"failure":"validation-failure"')),
+      problems.join('\n'),
+    );
+    assert.ok(
+      problems.some((l) => l.includes('"failure":"certificate-not-trusted"')),
+      problems.join('\n'),
+    );
+  });
+
+  test('an expired certificate on the policy host: no policy (delivered as opportunistic), reported', async () => {
+    await send('sts-expired.test', 'exp1');
+    const line = await outcome('exp1@sts-expired.test');
+    assert.equal(line.outcome, 'delivered');
+    assert.equal(line.tlsPolicy, 'opportunistic');
+    assert.equal(fetches.get('sts-expired.test'), undefined, 'the TLS handshake failed before any request');
+    assert.ok(
+      relay.logs.some(
+        (l) =>
+          l.includes('sts-expired.test') &&
+          l.includes('"failure":"sts-webpki-invalid"') &&
+          l.includes('CERT_HAS_EXPIRED'),
+      ),
+    );
+  });
+
+  test('a policy served as text/html is refused: no policy, reported', async () => {
+    await send('sts-html.test', 'html1');
+    const line = await outcome('html1@sts-html.test');
+    assert.equal(line.outcome, 'delivered');
+    assert.equal(line.tlsPolicy, 'opportunistic');
+    assert.ok(
+      relay.logs.some((l) => l.includes('sts-html.test') && l.includes('"failure":"sts-policy-fetch-error"')),
+    );
+  });
+
+  test('a policy over 64 KiB is refused: no policy, reported', async () => {
+    await send('sts-big.test', 'big1');
+    const line = await outcome('big1@sts-big.test');
+    assert.equal(line.outcome, 'delivered');
+    assert.equal(line.tlsPolicy, 'opportunistic');
+    assert.ok(relay.logs.some((l) => l.includes('sts-big.test') && l.includes('larger than 65536 bytes')));
+  });
+
+  test('a policy is cached while its id stays, and fetched again when the id changes', async () => {
+    await send('sts-change.test', 'chg1');
+    assert.equal((await outcome('chg1@sts-change.test')).outcome, 'delivered');
+    assert.equal(fetches.get('sts-change.test'), 1);
+    // The file changes but the TXT id does not: the cached policy still applies.
+    SITES['sts-change.test']!.body = policy('enforce', ['mx.elsewhere.test']);
+    await send('sts-change.test', 'chg2');
+    assert.equal((await outcome('chg2@sts-change.test')).outcome, 'delivered');
+    assert.equal(fetches.get('sts-change.test'), 1);
+    // A new id: the new policy is fetched, and it no longer lists the MX host.
+    SITES['sts-change.test']!.id = '2';
+    const port = dns.port;
+    await dns.stop();
+    dns = await startDnsmasq(dnsRecords(), port);
+    await send('sts-change.test', 'chg3');
+    const line = await outcome('chg3@sts-change.test');
+    assert.equal(line.outcome, 'deferred');
+    assert.equal(line.tlsResult, 'validation-failure');
+    assert.equal(fetches.get('sts-change.test'), 2);
+  });
+});
