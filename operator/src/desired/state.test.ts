@@ -676,3 +676,30 @@ test('relay image pull secrets: the operator default, replaced by the pool own l
     });
   }
 });
+
+test("relay image: a pool without spec.image follows the operator's, a pool with one keeps it whatever the operator runs", async (t) => {
+  const cases = [
+    { name: 'follows the operator', image: undefined, operator: 'mailfleet:2', want: 'mailfleet:2' },
+    {
+      name: 'pinned',
+      image: 'registry.local/mailfleet:1',
+      operator: 'mailfleet:2',
+      want: 'registry.local/mailfleet:1',
+    },
+  ];
+  for (const c of cases) {
+    await t.test(c.name, () => {
+      const d = desiredState(
+        observed({
+          pool: relayPool(c.image ? { image: c.image } : {}),
+          settings: { image: c.operator },
+        }),
+        fakeGenerators(),
+      );
+      const deployment = d.apply.find((o) => o.kind === 'Deployment') as {
+        spec: { template: { spec: { containers: { image: string }[] } } };
+      };
+      assert.equal(deployment.spec.template.spec.containers[0]?.image, c.want);
+    });
+  }
+});
