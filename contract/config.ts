@@ -93,6 +93,11 @@ export interface SendingDomainConfig {
    */
   suspended: boolean;
   dkim?: DkimConfig;
+  /**
+   * Return-path domain: with `returnPath` configured at the top level, each recipient's copy leaves
+   * with its own signed VERP envelope sender on this domain (relay returnpath/verp.ts).
+   */
+  returnPath?: string;
 }
 
 export type SmarthostTls = 'implicit' | 'starttls-required' | 'starttls-opportunistic';
@@ -328,6 +333,14 @@ export interface HandoffConfig {
   dnsServers: string[];
 }
 
+/** Signed VERP envelope senders, and the listener for the bounces and complaints sent to them. */
+export interface ReturnPathConfig {
+  /** File holding the pool's VERP signing key (at least 16 characters). Watched. */
+  keyFile: string;
+  /** Where return-path mail (the return-path domains' MX) is received. */
+  listener: ListenerConfig;
+}
+
 export interface RelayConfig {
   listeners: ListenersConfig;
   tls?: TlsConfig;
@@ -351,6 +364,8 @@ export interface RelayConfig {
   http: HttpConfig;
   accounting: AccountingConfig;
   dsn: DsnConfig;
+  /** VERP and the bounce/complaint listener; absent: envelope senders are left as submitted. */
+  returnPath?: ReturnPathConfig;
   /** Transfer of the queue to peers of the same pool on drain (scale-down, rollout). */
   handoff?: HandoffConfig;
   /** How long SIGTERM / POST /drain may take before the relay exits, queue left in the spool. */

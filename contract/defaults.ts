@@ -1,6 +1,14 @@
 // The relay config's defaults: what the relay assumes for every field its config file leaves out
 // (relay/src/config/validate.ts applies them). Said once, here, for both programs.
-import { HANDOFF_PORT, HTTP_PORT, SMTP_PORT, SMTPS_PORT, SPOOL_DIR, SUBMISSION_PORT } from './layout.ts';
+import {
+  HANDOFF_PORT,
+  HTTP_PORT,
+  RETURN_PATH_PORT,
+  SMTP_PORT,
+  SMTPS_PORT,
+  SPOOL_DIR,
+  SUBMISSION_PORT,
+} from './layout.ts';
 
 const MiB = 1024 * 1024;
 
@@ -30,6 +38,7 @@ export const DEFAULTS = {
   http: { host: '0.0.0.0', port: HTTP_PORT, authThrottle: { burst: 10, refill: '6s' } },
   drainTimeout: '60s',
   handoff: { host: '0.0.0.0', port: HANDOFF_PORT },
+  returnPathListener: { enabled: true, host: '0.0.0.0', port: RETURN_PATH_PORT },
   adaptiveBackoff: {
     throttlePatterns: [
       'try (again )?later',

@@ -19,6 +19,14 @@ export const HANDOFF_PORT = 2526;
 /** Key of the pool's handoff Secret, and where the relay finds it (relative to CONFIG_DIR). */
 export const HANDOFF_SECRET_KEY = 'secret';
 export const HANDOFF_SECRET_FILE = 'handoff/secret';
+/**
+ * The return-path listener (relay config `returnPath.listener.port`): bounces and complaints sent
+ * to the pool's VERP addresses, through the pool's return-path Service on port 25.
+ */
+export const RETURN_PATH_PORT = 2527;
+/** Key of the pool's VERP signing-key Secret, and where the relay finds it (relative to CONFIG_DIR). */
+export const RETURN_PATH_KEY = 'key';
+export const RETURN_PATH_KEY_FILE = 'returnpath/key';
 
 /** Where the admin tokens appear in the relay's config volume (relative to CONFIG_DIR); the
  * roles are contract/tokens.ts's ADMIN_TOKEN_ROLES. */

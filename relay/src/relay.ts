@@ -275,6 +275,7 @@ export class Relay {
     settings.sts = this.sts;
     settings.onTlsReport = (domain, failure, detail) =>
       this.log('warn', 'outbound TLS policy problem', { domain, failure, detail });
+    if (runtime.returnPaths) settings.returnPaths = runtime.returnPaths;
     // DKIM keys are read here, so a rotated key file (which triggers a reload) signs the next attempt.
     const { keyring, errors } = DkimKeyring.load(runtime.config.sendingDomains, this.dkim);
     for (const e of errors)

@@ -66,6 +66,7 @@ export function referencedFiles(config: RelayConfig): string[] {
     config.auth.usersFile,
     config.delivery.smarthost?.credentialsFile,
     config.handoff?.secretFile,
+    config.returnPath?.keyFile,
     ...config.sendingDomains.map((d) => d.dkim?.keyFile),
     ...config.http.tokens.map((t) => t.file),
   ];

@@ -8,6 +8,7 @@ import type { ConfigError, RelayConfig } from './types.ts';
 import { loadConfigFile } from './load.ts';
 import type { ValidateOptions } from './validate.ts';
 import { parseUsersFile, type Users } from '../../../contract/users.ts';
+import { returnPaths, type ReturnPaths } from '../returnpath/envelopes.ts';
 import { networkMatcher, type NetworkMatcher } from '../policy/networks.ts';
 import { tokenDigest, type AdminToken } from '../admin/auth.ts';
 import { adminTokenProblem } from '../../../contract/tokens.ts';
@@ -19,6 +20,8 @@ export interface RuntimeConfig {
   credentials?: { user: string; pass: string };
   /** The pool's handoff secret (handoff.secretFile, surrounding whitespace removed). */
   handoffSecret?: Buffer;
+  /** VERP key and return-path domains (returnPath.keyFile and sendingDomains[].returnPath). */
+  returnPaths?: ReturnPaths;
   allowed: NetworkMatcher;
   trusted: NetworkMatcher;
   /** Management API tokens, read from http.tokens[].file (digests only). */
@@ -90,6 +93,14 @@ export async function loadRuntime(configPath: string, options: ValidateOptions):
     if (secret && secret.length < 16)
       errors.push({ path: 'handoff.secretFile', message: 'the secret must be at least 16 characters' });
     else if (secret) runtime.handoffSecret = secret;
+  }
+  if (config.returnPath) {
+    const text = await read(config.returnPath.keyFile, 'returnPath.keyFile');
+    const key = text && Buffer.from(text.toString('utf8').trim());
+    // 16 bytes: the key is all that stands between a forger and the pool's suppression list.
+    if (key && key.length < 16)
+      errors.push({ path: 'returnPath.keyFile', message: 'the key must be at least 16 characters' });
+    else if (key) runtime.returnPaths = returnPaths(key, config.sendingDomains);
   }
   for (const [i, t] of config.http.tokens.entries()) {
     const text = await read(t.file, `http.tokens[${i}].file`);

@@ -266,6 +266,37 @@ describe('validateConfig', () => {
       ['handoff.port: 25 is already used by listeners.smtp'],
     ],
   ];
+  test('returnPath: the VERP key file and a return-path domain per sending domain, lower-cased', () => {
+    const config = configOf({
+      sendingDomains: [{ domain: 'example.com', returnPath: 'Bounces.Example.com' }],
+      returnPath: { keyFile: '/etc/mailfleet/returnpath/key' },
+    });
+    assert.equal(config.sendingDomains[0]?.returnPath, 'bounces.example.com');
+    assert.deepEqual(config.returnPath, {
+      keyFile: '/etc/mailfleet/returnpath/key',
+      listener: { enabled: true, host: '0.0.0.0', port: 2527 },
+    });
+  });
+  const returnPathErrors: [string, unknown, string[]][] = [
+    ['a returnPath without a key file is refused', { returnPath: {} }, ['returnPath.keyFile: is required']],
+    [
+      'a return-path domain that is no domain is refused',
+      { sendingDomains: [{ domain: 'example.com', returnPath: 'not a domain' }] },
+      ['sendingDomains[0].returnPath: '],
+    ],
+    [
+      'the return-path listener may not share a port',
+      { returnPath: { keyFile: '/k', listener: { port: 25 } } },
+      ['returnPath.listener.port: 25 is already used by listeners.smtp'],
+    ],
+  ];
+  for (const [name, raw, expected] of returnPathErrors) {
+    test(name, () => {
+      const errors = errorsOf(raw);
+      assert.equal(errors.length, expected.length, errors.join('\n'));
+      expected.forEach((e, i) => assert.ok(errors[i]!.startsWith(e), errors[i]));
+    });
+  }
   for (const [name, handoff, expected] of handoffErrors) {
     test(name, () => {
       assert.deepEqual(

@@ -43,6 +43,7 @@ const TOP_LEVEL = [
   'accounting',
   'dsn',
   'handoff',
+  'returnPath',
   'drainTimeout',
   'hostname',
 ] as const;
@@ -123,7 +124,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
   const seenDomains = new Set<string>();
   r.list(root, 'sendingDomains', '').forEach((item, i) => {
     const path = `sendingDomains[${i}]`;
-    const d = r.object(item, path, ['domain', 'suspended', 'dkim']);
+    const d = r.object(item, path, ['domain', 'suspended', 'dkim', 'returnPath']);
     const domain = r.string(d, 'domain', path, '', true).toLowerCase();
     if (domain) {
       const problem = domainProblem(domain);
@@ -133,6 +134,12 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
     }
     const entry: SendingDomainConfig = { domain, suspended: r.boolean(d, 'suspended', path, false) };
     if (d.dkim !== undefined && d.dkim !== null) entry.dkim = dkim(r, d.dkim, join(path, 'dkim'));
+    const returnPath = r.optionalString(d, 'returnPath', path)?.toLowerCase();
+    if (returnPath) {
+      const problem = domainProblem(returnPath);
+      if (problem) r.fail(join(path, 'returnPath'), problem);
+      entry.returnPath = returnPath;
+    }
     sendingDomains.push(entry);
   });
 
@@ -279,6 +286,15 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
     }
   }
 
+  let returnPath: RelayConfig['returnPath'];
+  if (root.returnPath !== undefined && root.returnPath !== null) {
+    const rp = r.object(root.returnPath, 'returnPath', ['keyFile', 'listener']);
+    returnPath = {
+      keyFile: r.string(rp, 'keyFile', 'returnPath', '', true),
+      listener: listener(r, rp.listener, 'returnPath.listener', DEFAULTS.returnPathListener),
+    };
+  }
+
   const config: RelayConfig = {
     listeners,
     auth,
@@ -301,6 +317,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
   };
   if (tls) config.tls = tls;
   if (handoff) config.handoff = handoff;
+  if (returnPath) config.returnPath = returnPath;
   checkPortClash(r, config);
 
   return r.errors.length > 0 ? { ok: false, errors: r.errors } : { ok: true, config };
@@ -520,6 +537,10 @@ function checkPortClash(r: FieldReader, config: RelayConfig): void {
     ['listeners.smtps', config.listeners.smtps],
     ['http', { enabled: true, port: config.http.port }],
     ['handoff', { enabled: config.handoff !== undefined, port: config.handoff?.port ?? 0 }],
+    [
+      'returnPath.listener',
+      { enabled: config.returnPath?.listener.enabled ?? false, port: config.returnPath?.listener.port ?? 0 },
+    ],
   ];
   for (const [path, l] of entries) {
     if (!l.enabled || l.port === 0) continue;

@@ -21,6 +21,7 @@ import {
 } from './tls-policy.ts';
 import { stsPlan } from './mta-sts/policy.ts';
 import type { StsDns, StsPolicies } from './mta-sts/policies.ts';
+import { envelopesFor, type Envelope, type ReturnPaths } from '../returnpath/envelopes.ts';
 
 export type { Credentials } from './smtp-options.ts';
 
@@ -37,10 +38,14 @@ export interface DelivererSettings {
   dkim?: DkimKeyring;
   /** Told about every signing decision (metrics). */
   onDkim?: (domain: string | undefined) => void;
+  /** Signed VERP envelope senders for the sending domains with a return path. */
+  returnPaths?: ReturnPaths;
 }
 
 export interface DeliveryRequest {
   from: string;
+  /** The message's queue id: what a VERP return path names. */
+  queueId?: string;
   recipients: string[];
   body: Buffer;
   /** Recipient domain (direct mode); ignored in smarthost mode. */
@@ -176,6 +181,11 @@ export class Deliverer {
     );
   }
 
+  /**
+   * One SMTP transaction per envelope (one, unless the sending domain has a VERP return path).
+   * Only a failure before any transaction went through may move on to the next MX host: after
+   * that, the recipients already accepted there must not be sent twice.
+   */
   private async send(
     key: string,
     host: string,
@@ -185,8 +195,48 @@ export class Deliverer {
   ): Promise<DeliveryReport & { connectionFailed?: boolean }> {
     const pool = this.pool(key, host, port, target, request.pool);
     const label = target.kind === 'direct' ? `${target.servername}[${host}]:${port}` : `${host}:${port}`;
+    const envelopes = envelopesFor(
+      request.from,
+      request.queueId,
+      request.recipients,
+      this.settings.returnPaths,
+    );
+    let combined: (DeliveryReport & { connectionFailed?: boolean }) | undefined;
+    for (const envelope of envelopes) {
+      const report = await this.transaction(
+        pool,
+        label,
+        { ...envelope, domain: request.domain },
+        request.body,
+        target,
+      );
+      if (!combined) {
+        if (report.connectionFailed && envelopes.length > 1) {
+          const reply = report.results[0]?.reply ?? '451 4.4.1 connection failed';
+          return { ...report, results: resultsFromReply(request.recipients, reply) };
+        }
+        combined = report;
+      } else {
+        combined = {
+          ...combined,
+          results: [...combined.results, ...report.results],
+          connectionFailed: false,
+        };
+      }
+    }
+    return combined!;
+  }
+
+  private async transaction(
+    pool: SmtpPool,
+    label: string,
+    envelope: Envelope & { domain: string },
+    body: Buffer,
+    target: { kind: 'smarthost' } | { kind: 'direct'; servername: string; tls: DirectTls },
+  ): Promise<DeliveryReport & { connectionFailed?: boolean }> {
     const tlsReport = (result: TlsReport['result']) =>
       target.kind === 'direct' ? { tls: { policy: target.tls.policy, result } } : {};
+    const request = { ...envelope, body };
     try {
       const info = await pool.send(request.from, request.recipients, request.body);
       if (info.tlsFailure && target.kind === 'direct')

@@ -399,7 +399,13 @@ export class Scheduler {
         return;
       }
       const recipients = job.recipientIndexes.map((i) => message.recipients[i]!.address);
-      const request: DeliveryRequest = { from: message.envelope.from, recipients, body, domain: job.domain };
+      const request: DeliveryRequest = {
+        from: message.envelope.from,
+        queueId: message.envelope.id,
+        recipients,
+        body,
+        domain: job.domain,
+      };
       if (shaping.maxConnections !== undefined || shaping.maxMessagesPerConnection !== undefined) {
         request.pool = {
           key: shaping.key,
