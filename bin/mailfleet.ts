@@ -8,6 +8,7 @@ commands:
   operator            run the Kubernetes operator (KUBECONFIG or in-cluster config)
   relay --config F    run an SMTP relay with the YAML config F
   queue <command>     inspect and change a pool's relay queues (mailfleet queue --help)
+  suppression <cmd>   list and change a pool's suppression list (mailfleet suppression --help)
 `;
 
 switch (command) {
@@ -27,6 +28,19 @@ switch (command) {
       out: (text) => process.stdout.write(text),
       err: (text) => process.stderr.write(text),
     });
+    break;
+  }
+  case 'suppression': {
+    const { suppressionMain } = await import('../operator/src/cli/suppression.ts');
+    process.exitCode = await suppressionMain(
+      args,
+      { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) },
+      async () => {
+        const chunks: Buffer[] = [];
+        for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+        return Buffer.concat(chunks).toString('utf8');
+      },
+    );
     break;
   }
   case '-h':

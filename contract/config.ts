@@ -306,6 +306,24 @@ export interface AccountingConfig {
   file: string;
 }
 
+/**
+ * The suppression list (relay/src/suppression/): recipients that hard-bounced, complained or were
+ * added by an operator are refused at RCPT TO with 550. Kept in memory, journalled to `file` on the
+ * spool volume.
+ */
+export interface SuppressionConfig {
+  /** false: nothing is looked up or added (the API still manages the list). */
+  enabled: boolean;
+  /** The journal; default `<spool.dir>/suppression.jsonl`. */
+  file: string;
+  /** Add a recipient whose delivery got a permanent bad-mailbox or bad-domain reply (5.1.x). */
+  fromHardBounces: boolean;
+  /** How long an entry made by a hard bounce lasts; "0s": until removed. */
+  hardBounceTtl: Duration;
+  /** How long an entry made by a complaint lasts; "0s": until removed. */
+  complaintTtl: Duration;
+}
+
 export interface DsnConfig {
   enabled: boolean;
 }
@@ -366,6 +384,7 @@ export interface RelayConfig {
   dsn: DsnConfig;
   /** VERP and the bounce/complaint listener; absent: envelope senders are left as submitted. */
   returnPath?: ReturnPathConfig;
+  suppression: SuppressionConfig;
   /** Transfer of the queue to peers of the same pool on drain (scale-down, rollout). */
   handoff?: HandoffConfig;
   /** How long SIGTERM / POST /drain may take before the relay exits, queue left in the spool. */

@@ -16,16 +16,7 @@
 // server that goes first alternates per workload. CPU per message: relay process, or Postfix master
 // + daemons (live and reaped), over the load and 3 s of delivery after it. --json writes results.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import {
-  chmodSync,
-  chownSync,
-  copyFileSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -34,6 +25,7 @@ import { stringify } from 'yaml';
 import { generateDkimKey } from '../../relay/src/dkim/keys.ts';
 // A port the kernel just handed out: a random one in a range could still be held by the last run.
 import { freePort } from '../../test/helpers/relay/peers.ts';
+import { runSmtpSource, startPostfix as startPostfixAt, waitPort } from '../lib/smtp.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MESSAGES = Number(
@@ -47,37 +39,8 @@ const SIZE = sizeAt > 0 ? Number(process.argv[sizeAt + 1]) : 2048;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitPort(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = createConnection(port, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), r(true)));
-      s.once('error', () => r(false));
-    });
-    if (ok) return;
-    await sleep(100);
-  }
-  throw new Error(`port ${port} never opened`);
-}
-
 function smtpSource(port: number, reuse: boolean, count: number, size = SIZE): number {
-  const args = [
-    '-s',
-    String(SESSIONS),
-    '-m',
-    String(count),
-    '-l',
-    String(size),
-    '-f',
-    'bench@example.com',
-    '-t',
-    'rcpt@example.org',
-  ];
-  if (reuse) args.unshift('-d');
-  const started = process.hrtime.bigint();
-  const r = spawnSync('/usr/sbin/smtp-source', [...args, `127.0.0.1:${port}`]);
-  if (r.status !== 0) throw new Error(`smtp-source failed: ${r.stderr}`);
-  return count / (Number(process.hrtime.bigint() - started) / 1e9);
+  return runSmtpSource(port, { reuse, count, size, sessions: SESSIONS });
 }
 
 /** Accept latency: SESSIONS raw SMTP sessions, each timing "." -> 250 for `count` messages total. */
@@ -158,53 +121,7 @@ function startOpendkim(dir: string, port: number, keyFile: string): ChildProcess
 }
 
 function startPostfix(dir: string, port: number, sinkPort: number, milterPort?: number): void {
-  const conf = join(dir, 'conf');
-  mkdirSync(conf, { recursive: true });
-  mkdirSync(join(dir, 'queue'));
-  mkdirSync(join(dir, 'data'));
-  chmodSync(dir, 0o755);
-  chownSync(join(dir, 'data'), Number(spawnSync('id', ['-u', 'postfix']).stdout.toString().trim()), -1);
-  copyFileSync('/etc/postfix/dynamicmaps.cf', join(conf, 'dynamicmaps.cf'));
-  // Postfix's own defaults otherwise: fsync of every queue file before 250.
-  writeFileSync(
-    join(conf, 'main.cf'),
-    [
-      'compatibility_level = 3.6',
-      `queue_directory = ${dir}/queue`,
-      `data_directory = ${dir}/data`,
-      'mail_owner = postfix',
-      'setgid_group = postdrop',
-      'myhostname = postfix.bench.localhost',
-      'mydestination =',
-      'local_transport = error:no local delivery',
-      'inet_interfaces = 127.0.0.1',
-      'inet_protocols = ipv4',
-      'mynetworks = 127.0.0.0/8',
-      `relayhost = [127.0.0.1]:${sinkPort}`,
-      'smtpd_relay_restrictions = permit_mynetworks, reject',
-      'smtpd_peername_lookup = no',
-      'disable_dns_lookups = yes',
-      'alias_maps =',
-      'alias_database =',
-      `maillog_file = ${dir}/maillog`,
-      `maillog_file_prefixes = ${dir}`,
-      'default_process_limit = 100',
-      'smtpd_client_connection_count_limit = 0',
-      'smtpd_client_connection_rate_limit = 0',
-      ...(milterPort
-        ? [`smtpd_milters = inet:127.0.0.1:${milterPort}`, 'milter_default_action = tempfail']
-        : []),
-      '',
-    ].join('\n'),
-  );
-  const master = readFileSync('/etc/postfix/master.cf', 'utf8').replace(
-    /^smtp\s+inet\s+n\s+-\s+y\s+-\s+-\s+smtpd$/m,
-    `${port} inet n - n - - smtpd`,
-  );
-  writeFileSync(join(conf, 'master.cf'), master);
-  spawnSync('postfix', ['-c', conf, 'set-permissions'], { stdio: 'ignore' });
-  const r = spawnSync('postfix', ['-c', conf, 'start']);
-  if (r.status !== 0) throw new Error(`postfix start failed (see ${dir}/maillog)`);
+  startPostfixAt(dir, port, sinkPort, milterPort ? { milterPort } : {});
 }
 
 /** Waits until the sink directory holds at least `count` messages (`expected` only sizes the wait). */

@@ -55,6 +55,24 @@ export const REPLIES = {
     enhanced: '5.7.1',
     message: 'Sender domain is not a sending domain of this relay',
   },
+  // The recipient is on the pool's suppression list (suppression/). 5.1.1: the mailbox hard-bounced
+  // before; 5.7.1: delivery not authorised (a complaint, or an operator's entry). Permanent, so the
+  // application stops retrying and can read the reason in the text.
+  suppressedHardBounce: {
+    code: 550,
+    enhanced: '5.1.1',
+    message: 'Recipient suppressed: an earlier message to it hard-bounced',
+  },
+  suppressedComplaint: {
+    code: 550,
+    enhanced: '5.7.1',
+    message: 'Recipient suppressed: the recipient reported mail from this sender as spam',
+  },
+  suppressedManual: {
+    code: 550,
+    enhanced: '5.7.1',
+    message: 'Recipient suppressed: on the suppression list of this relay pool',
+  },
   badRecipient: { code: 501, enhanced: '5.1.3', message: 'Bad recipient address syntax' },
   messageTooBig: { code: 552, enhanced: '5.3.4', message: 'Message size exceeds fixed maximum message size' },
 } as const satisfies Record<string, SmtpReply>;

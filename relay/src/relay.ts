@@ -27,6 +27,7 @@ import { HandoffServer } from './handoff/server.ts';
 import { decodeStateLog, type Envelope } from './spool/record.ts';
 import { spoolFreeBytes } from './spool/quota.ts';
 import { resultsFromReply } from './delivery/results.ts';
+import { SuppressionService } from './suppression/service.ts';
 import type { Logger } from './log.ts';
 
 export interface RelayOptions {
@@ -52,6 +53,8 @@ export class Relay {
   readonly scheduler: Scheduler;
   deliverer: Deliverer;
   readonly intake: Intake;
+  /** Recipients refused at RCPT (hard bounces, complaints, operators' entries). */
+  readonly suppression: SuppressionService;
   private readonly options: RelayOptions;
   private accounting: AccountingLog | undefined;
   /** MTA-STS policies of recipient domains, kept across config reloads (max_age can be days). */
@@ -91,6 +94,13 @@ export class Relay {
       },
     });
     this.deliverer = this.buildDeliverer(this.runtime);
+    this.suppression = new SuppressionService({
+      config: () => this.runtime.config.suppression,
+      registry: this.metrics.registry,
+      domainLabel: (d) => this.metrics.domainLabel(d),
+      log: this.log,
+      now: Date.now,
+    });
     this.scheduler = new Scheduler(
       {
         spool: this.spool,
@@ -99,7 +109,16 @@ export class Relay {
         random: Math.random,
         resolveMx: (domain) => mxNames(domain, this.runtime),
         observer: {
-          outcome: (e) => recordOutcome({ metrics: this.metrics, accounting: () => this.accounting }, e),
+          outcome: (e) => {
+            recordOutcome({ metrics: this.metrics, accounting: () => this.accounting }, e);
+            if (e.outcome === 'bounced')
+              this.suppression.deliveryBounced({
+                recipient: e.recipient.address,
+                sender: e.message.envelope.from,
+                queueId: e.message.envelope.id,
+                category: e.result?.category,
+              });
+          },
           attempt: (destination, ms) =>
             this.metrics.deliveryDuration.observe(
               { destination: this.metrics.destinationLabel(destination) },
@@ -146,6 +165,7 @@ export class Relay {
         );
         return verdict.ok ? undefined : verdict.limit;
       },
+      suppressed: (from, to) => this.suppression.rcpt(from, to),
       metrics: this.metrics,
       log: this.log,
     });
@@ -176,6 +196,7 @@ export class Relay {
     for (const r of recovered)
       this.scheduler.add(buildMessage(r.envelope, r.states, this.destinationOf(), now));
     this.log('info', 'spool recovered', { messages: recovered.length });
+    await this.suppression.open();
     this.scheduler.start();
     this.ports = await this.intake.listen();
     const handoff = this.runtime.config.handoff;
@@ -202,6 +223,7 @@ export class Relay {
         this.metrics.adminActions.inc({ action: entry.action, role: entry.role });
         this.log('info', 'admin action', { ...entry });
       },
+      routes: this.suppression.routes(),
     });
     await new Promise<void>((resolve) => this.admin!.listen(http.port, http.host, resolve));
     const address = this.admin.address();
@@ -367,6 +389,7 @@ export class Relay {
     await new Promise<void>((resolve) => (this.admin ? this.admin.close(() => resolve()) : resolve()));
     this.admin?.closeAllConnections();
     await this.accounting?.close();
+    await this.suppression.close();
     await this.spool.close();
   }
 

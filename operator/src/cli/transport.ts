@@ -19,6 +19,8 @@ export type RelayRequest = {
   /** Path and query on the relay, e.g. `/api/messages?limit=100`. */
   path: string;
   token: string;
+  /** A request body (an import's lines), sent as text/plain. */
+  body?: string;
 };
 
 export interface RelayTransport {
@@ -48,6 +50,7 @@ export function podProxyTransport(client: KubeClient): RelayTransport {
         verb: 'proxy',
         query: target.query,
         headers: { 'X-Mailfleet-Token': r.token },
+        ...(r.body === undefined ? {} : { rawBody: r.body, contentType: 'text/plain' }),
       });
     },
     close: async () => undefined,
@@ -57,7 +60,11 @@ export function podProxyTransport(client: KubeClient): RelayTransport {
 async function fetchRelay(base: string, r: RelayRequest): Promise<RelayReply> {
   const res = await fetch(new URL(r.path, base), {
     method: r.method,
-    headers: { authorization: `Bearer ${r.token}` },
+    headers: {
+      authorization: `Bearer ${r.token}`,
+      ...(r.body === undefined ? {} : { 'content-type': 'text/plain' }),
+    },
+    ...(r.body === undefined ? {} : { body: r.body }),
     signal: AbortSignal.timeout(30_000),
   });
   return { status: res.status, text: await res.text() };

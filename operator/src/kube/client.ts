@@ -9,6 +9,8 @@ import type { OperatorMetrics } from '../metrics.ts';
 
 export type RequestOptions = {
   body?: unknown;
+  /** Sent as it is (with contentType) instead of `body` as JSON: a relay import of CSV lines. */
+  rawBody?: string;
   contentType?: string;
   query?: Record<string, string | number | boolean | undefined>;
   /** Metric label: what the request does (get, list, create, apply, patch, update, delete). */
@@ -70,7 +72,7 @@ export class KubeClient {
     // request: a handshake on both ends each time. One keep-alive agent reuses connections (it
     // pools them by the TLS options of each request, so rotated client certificates still apply).
     options.agent = url.protocol === 'https:' ? this.#httpsAgent : this.#httpAgent;
-    const body = o.body === undefined ? undefined : JSON.stringify(o.body);
+    const body = o.rawBody ?? (o.body === undefined ? undefined : JSON.stringify(o.body));
     if (body !== undefined) {
       options.headers = { ...options.headers, 'Content-Type': o.contentType ?? 'application/json' };
     }

@@ -40,10 +40,13 @@ export interface AdminDeps {
   refused: (reason: RefusalReason) => void;
   /** A state-changing request that was authorised, after it ran: logged and counted. */
   audit: (entry: AuditEntry) => void;
+  /** Routes of other modules (the suppression list's), appended to the table. */
+  routes?: readonly Route[];
 }
 
 export type RefusalReason = 'missing' | 'invalid' | 'forbidden' | 'throttled';
-export type AdminAction = 'retry' | 'delete' | 'drain';
+export type AdminAction =
+  'retry' | 'delete' | 'drain' | 'suppression-add' | 'suppression-remove' | 'suppression-import';
 
 export interface AuditEntry {
   action: AdminAction;
@@ -54,11 +57,21 @@ export interface AuditEntry {
   client: string;
   /** HTTP status of the reply: 2xx done, 404 no such message. */
   status: number;
+  /** What else the handler says the change was about (an address, a count). */
+  detail?: Record<string, string | number>;
 }
 
-type Reply = { status: number; body: unknown; contentType?: string; headers?: Record<string, string> };
-type Handler = (params: string[], url: URL) => Promise<Reply> | Reply;
-interface Route {
+export type Reply = {
+  status: number;
+  /** JSON-encoded unless a string; an async iterable of strings is streamed as it comes. */
+  body: unknown;
+  contentType?: string;
+  headers?: Record<string, string>;
+  /** Added to the audit entry of a state-changing route. */
+  audit?: Record<string, string | number>;
+};
+type Handler = (params: string[], url: URL, req: IncomingMessage) => Promise<Reply> | Reply;
+export interface Route {
   method: string;
   pattern: RegExp;
   access: Access;
@@ -168,6 +181,7 @@ export function createAdminServer(deps: AdminDeps): Server {
         return { status: 202, body: { draining: true } };
       },
     },
+    ...(deps.routes ?? []),
   ];
 
   /** Client address -> its failed-attempt bucket (absent: full). */
@@ -227,7 +241,7 @@ export function createAdminServer(deps: AdminDeps): Server {
         ? { status: 405, body: { error: 'method not allowed' } }
         : notFound(url.pathname);
     const params = route.pattern.exec(url.pathname)?.slice(1) ?? [];
-    const reply = await route.handler(params, url);
+    const reply = await route.handler(params, url, req);
     if (route.action && decision.principal)
       deps.audit({
         action: route.action,
@@ -236,6 +250,7 @@ export function createAdminServer(deps: AdminDeps): Server {
         queueId: params[0],
         client,
         status: reply.status,
+        ...(reply.audit ? { detail: reply.audit } : {}),
       });
     return reply;
   };
@@ -249,9 +264,38 @@ export function createAdminServer(deps: AdminDeps): Server {
 }
 
 function send(res: ServerResponse, reply: Reply): void {
+  if (isStream(reply.body)) {
+    res.writeHead(reply.status, {
+      'content-type': reply.contentType ?? 'application/json',
+      ...reply.headers,
+    });
+    void streamBody(res, reply.body);
+    return;
+  }
   const text = typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body, null, 2);
   res.writeHead(reply.status, { 'content-type': reply.contentType ?? 'application/json', ...reply.headers });
   res.end(text);
+}
+
+function isStream(body: unknown): body is AsyncIterable<string> {
+  return typeof body === 'object' && body !== null && Symbol.asyncIterator in body;
+}
+
+/** Writes each piece, waiting for the socket to drain (an export of millions of lines). */
+async function streamBody(res: ServerResponse, body: AsyncIterable<string>): Promise<void> {
+  try {
+    for await (const piece of body) {
+      if (!res.write(piece))
+        await new Promise((resolve) => {
+          res.once('drain', resolve);
+          res.once('close', resolve);
+        });
+      if (res.destroyed) return;
+    }
+    res.end();
+  } catch {
+    res.destroy();
+  }
 }
 
 function notFound(what: string | undefined): Reply {

@@ -41,6 +41,7 @@ const TOP_LEVEL = [
   'spool',
   'http',
   'accounting',
+  'suppression',
   'dsn',
   'handoff',
   'returnPath',
@@ -261,6 +262,21 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
   };
   const dsnRaw = r.object(root.dsn, 'dsn', ['enabled']);
   const dsn = { enabled: r.boolean(dsnRaw, 'enabled', 'dsn', true) };
+  const sup = r.object(root.suppression, 'suppression', [
+    'enabled',
+    'file',
+    'fromHardBounces',
+    'hardBounceTtl',
+    'complaintTtl',
+  ]);
+  const suppression = {
+    enabled: r.boolean(sup, 'enabled', 'suppression', true),
+    file: r.string(sup, 'file', 'suppression', `${spool.dir.replace(/\/$/, '')}/suppression.jsonl`),
+    fromHardBounces: r.boolean(sup, 'fromHardBounces', 'suppression', true),
+    hardBounceTtl: r.duration(sup, 'hardBounceTtl', 'suppression', '0s'),
+    complaintTtl: r.duration(sup, 'complaintTtl', 'suppression', '0s'),
+  };
+  if (!suppression.file) r.fail('suppression.file', 'must not be empty');
 
   let handoff: RelayConfig['handoff'];
   if (root.handoff !== undefined && root.handoff !== null) {
@@ -312,6 +328,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
     http,
     accounting,
     dsn,
+    suppression,
     drainTimeout: r.duration(root, 'drainTimeout', '', DEFAULTS.drainTimeout),
     hostname: hostname ?? ehloName,
   };

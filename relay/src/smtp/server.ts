@@ -46,6 +46,8 @@ export interface IntakeDeps {
   accept: (message: AcceptedMessage) => Promise<string>;
   /** RateLimits with onExceed: reject: takes credit for one recipient, or names the limit that refuses. */
   admitRecipient?: (from: string, to: string) => string | undefined;
+  /** The suppression list's refusal of this recipient for this sender, if it is on the list. */
+  suppressed?: (from: string, to: string) => SmtpReply | undefined;
   metrics: RelayMetrics;
   log: (level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>) => void;
 }
@@ -230,6 +232,12 @@ export class Intake {
                 accepted: session.envelope.rcptTo.length,
                 maxRecipients: this.deps.runtime().config.limits.maxRecipients,
               }),
+            ) ??
+            this.check(
+              this.deps.suppressed?.(
+                session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+                address.address,
+              ) ?? { ok: true },
             ) ??
             this.check(
               submissionLimitPolicy({
