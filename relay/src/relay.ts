@@ -248,7 +248,14 @@ export class Relay {
     });
     // The Received header and the chunks as they arrived, copied once into the spool record.
     const envelope = await this.spool.write(
-      { id, from: m.from, recipients: m.recipients, receivedAt: now, client: m.client },
+      {
+        id,
+        from: m.from,
+        recipients: m.recipients,
+        receivedAt: now,
+        client: m.client,
+        ...(m.dsn ? { dsn: m.dsn } : {}),
+      },
       [Buffer.from(received), ...m.body],
     );
     this.metrics.received.inc({ sending_domain: this.metrics.domainLabel(domainPart(m.from)) });

@@ -15,6 +15,7 @@ import {
   removeDir,
   startRelay,
   startScripted,
+  smtpTransaction,
   submitMany,
   tempDir,
   waitFor,
@@ -39,7 +40,8 @@ interface Pool {
 
 /** Two relays of one pool, both listing both as peers (each must skip itself), one deferring upstream. */
 async function pool(): Promise<Pool> {
-  const upstream = await startScripted();
+  // The destination advertises DSN, so what a relay passes on of RFC 3461 is seen there.
+  const upstream = await startScripted({ hideDSN: false });
   upstream.onRcpt = () => ({ code: 451, message: '4.4.1 destination down' });
   const dir = await tempDir('handoff');
   const spools = { a: await tempDir('spoolA'), b: await tempDir('spoolB') };
@@ -218,6 +220,35 @@ describe('relay handoff between pool peers', () => {
     assert.deepEqual(lost, []);
     // A duplicate that B recognised is acknowledged, not stored twice: nothing is delivered twice.
     assert.equal(duplicateDeliveries, 0);
+  });
+
+  test('DSN parameters (RET, ENVID, NOTIFY, ORCPT) travel with a handed-off message to the next hop', async () => {
+    const p = await pool();
+    const b = await start(p.config('b'));
+    const a = await start(p.config('a'));
+    const replies = await smtpTransaction(
+      a.ports.smtp,
+      '<a@example.com> RET=FULL ENVID=handoff+2Benv',
+      [
+        '<b@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;orig@example.org',
+        '<c@example.org> NOTIFY=NEVER',
+      ],
+      'From: a@example.com\r\nSubject: dsn\r\nMessage-ID: <dsn-handoff@example.com>\r\n\r\nbody\r\n',
+    );
+    assert.match(replies.at(-1) ?? '', /^250 /);
+    await allDeferred(a, 1);
+    const aExit = exited(a);
+    a.proc.kill('SIGTERM');
+    assert.equal(await aExit, 0);
+    assert.equal(await b.metric('mailfleet_relay_handoff_received_messages_total', { result: 'stored' }), 1);
+    p.upstream.onRcpt = () => undefined;
+    await waitFor(() => deliveredIds(p.upstream.received).has('dsn-handoff'), 30_000, 'B to deliver it');
+    const got = p.upstream.received.find((m) => m.raw.includes('dsn-handoff'))!;
+    assert.deepEqual(got.dsn, { ret: 'FULL', envid: 'handoff+env' });
+    assert.deepEqual(got.rcptDsn, [
+      { notify: ['SUCCESS', 'FAILURE'], orcpt: 'rfc822;orig@example.org' },
+      { notify: ['NEVER'] },
+    ]);
   });
 
   test('the internal port refuses requests not signed with the pool secret', async () => {

@@ -1,6 +1,7 @@
 // Outbound SMTP through our own connection pools (smtp-pool.ts): one pool per smarthost or per MX
 // address, reused across messages. Built from one settings object; replaced (not mutated) on reload.
 import type { DeliveryConfig } from '../config/types.ts';
+import type { NextHopDsn } from '../outcomes/dsn-params.ts';
 import { routeDomain, type DnsClient } from './mx.ts';
 import type { DkimKeyring } from './dkim.ts';
 import {
@@ -55,6 +56,8 @@ export interface DeliveryRequest {
    * shaping class) with at most these connections and messages per connection.
    */
   pool?: ShapingPool;
+  /** RFC 3461 parameters for a next hop that advertises DSN. */
+  dsn?: NextHopDsn;
 }
 
 export interface DeliveryReport {
@@ -209,6 +212,7 @@ export class Deliverer {
         { ...envelope, domain: request.domain },
         request.body,
         target,
+        request.dsn,
       );
       if (!combined) {
         if (report.connectionFailed && envelopes.length > 1) {
@@ -233,12 +237,14 @@ export class Deliverer {
     envelope: Envelope & { domain: string },
     body: Buffer,
     target: { kind: 'smarthost' } | { kind: 'direct'; servername: string; tls: DirectTls },
+    dsn: NextHopDsn | undefined,
   ): Promise<DeliveryReport & { connectionFailed?: boolean }> {
     const tlsReport = (result: TlsReport['result']) =>
       target.kind === 'direct' ? { tls: { policy: target.tls.policy, result } } : {};
     const request = { ...envelope, body };
     try {
-      const info = await pool.send(request.from, request.recipients, request.body);
+      // Keyed by recipient, so a VERP transaction of one recipient still carries its own parameters.
+      const info = await pool.send(request.from, request.recipients, request.body, dsn);
       if (info.tlsFailure && target.kind === 'direct')
         this.settings.onTlsReport?.(
           request.domain,

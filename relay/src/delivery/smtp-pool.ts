@@ -15,6 +15,7 @@ import type { Socket } from 'node:net';
 import type { PoolLimits, PoolSettings } from './smtp-options.ts';
 import { smtpData } from './smtp-data.ts';
 import { judgeTls, type TlsFailure, type TlsRequirement } from './tls-policy.ts';
+import type { NextHopDsn } from '../outcomes/dsn-params.ts';
 import {
   afterSend,
   assign,
@@ -30,8 +31,20 @@ export type SmtpError = Error & SmtpFailure;
 /** nodemailer's answer, plus the TLS failure a report-only requirement let through. */
 export type SendInfo = SMTPConnectionSendInfo & { tlsFailure?: TlsFailure };
 
+/**
+ * What SMTPConnection.send gets: nodemailer puts `dsn` (RET, ENVID) on MAIL FROM when the server
+ * lists DSN; `rcptDsn` is ours, read by the RCPT TO override below (nodemailer gives every
+ * recipient the same NOTIFY and ORCPT).
+ */
+interface SendEnvelope {
+  from: string;
+  to: string[];
+  dsn?: { ret?: string; envid?: string };
+  rcptDsn?: Map<string, string>;
+}
+
 interface Job {
-  envelope: { from: string; to: string[] };
+  envelope: SendEnvelope;
   body: Buffer;
   resolve(info: SendInfo): void;
   reject(error: SmtpError): void;
@@ -49,6 +62,11 @@ interface SendStreamInternals {
   _responseActions: ((reply: string) => void)[];
   _actionSMTPStream(reply: string, callback: unknown): void;
   _socket: Socket | undefined;
+  /** Builds the parameters of one RCPT TO, called right after the recipient is queued here. */
+  _getDsnRcptToArgs(): string;
+  _recipientQueue: string[];
+  _envelope: SendEnvelope | undefined;
+  _supportedExtensions: string[];
 }
 
 /** The TLS socket's verdict fields (Node sets them after the handshake, authorized or not). */
@@ -116,9 +134,16 @@ class PooledConnection {
     if (
       typeof smtp._createSendStream !== 'function' ||
       typeof smtp._actionSMTPStream !== 'function' ||
+      typeof smtp._getDsnRcptToArgs !== 'function' ||
       !Array.isArray(smtp._responseActions)
     )
       throw new Error('nodemailer SMTPConnection changed');
+    // Each recipient's own NOTIFY and ORCPT (RFC 3461 §4.1, §4.2), only to a server listing DSN.
+    smtp._getDsnRcptToArgs = () => {
+      const recipient = smtp._recipientQueue.at(-1) ?? '';
+      const listed = Array.isArray(smtp._supportedExtensions) && smtp._supportedExtensions.includes('DSN');
+      return listed ? (smtp._envelope?.rcptDsn?.get(recipient) ?? '') : '';
+    };
     smtp._createSendStream = (callback: unknown) => {
       this.bodyStarted = true;
       smtp._responseActions.push((reply) => smtp._actionSMTPStream(reply, callback));
@@ -213,10 +238,16 @@ export class SmtpPool {
   }
 
   /** Sends one message; rejects with nodemailer's error (results.ts classifies it). */
-  send(from: string, recipients: readonly string[], body: Buffer): Promise<SendInfo> {
+  send(from: string, recipients: readonly string[], body: Buffer, dsn?: NextHopDsn): Promise<SendInfo> {
     if (this.closed) return Promise.reject(poolClosed());
+    const envelope: SendEnvelope = envelopeOf(from, recipients);
+    if (dsn) {
+      const mail = { ...(dsn.ret ? { ret: dsn.ret } : {}), ...(dsn.envid ? { envid: dsn.envid } : {}) };
+      if (mail.ret || mail.envid) envelope.dsn = mail;
+      if (dsn.rcpt.size > 0) envelope.rcptDsn = dsn.rcpt;
+    }
     return new Promise<SendInfo>((resolve, reject) => {
-      this.queue.push({ envelope: envelopeOf(from, recipients), body, resolve, reject, requeues: 0 });
+      this.queue.push({ envelope, body, resolve, reject, requeues: 0 });
       this.dispatch();
     });
   }

@@ -8,6 +8,7 @@ import type { QueuedMessage, QueuedRecipient } from '../scheduler/model.ts';
 import type { Envelope } from '../spool/record.ts';
 import type { Spool } from '../spool/store.ts';
 import { buildDsn, headerSection, shouldSendDsn, statusCodeOf } from './dsn.ts';
+import { failureNotified } from './dsn-params.ts';
 
 export interface DsnSenderDeps {
   /** The config in force (hostname, dsn.enabled). */
@@ -23,10 +24,14 @@ export interface DsnSenderDeps {
 export async function sendDsn(
   deps: DsnSenderDeps,
   message: QueuedMessage,
-  recipients: QueuedRecipient[],
+  failed: QueuedRecipient[],
 ): Promise<void> {
   const config = deps.config();
   if (!shouldSendDsn(message.envelope.from, config.dsn.enabled)) return;
+  const params = message.envelope.dsn;
+  // RFC 3461 §4.1: a recipient whose NOTIFY leaves FAILURE out is not reported.
+  const recipients = failed.filter((r) => failureNotified(params, r.index));
+  if (recipients.length === 0) return;
   try {
     const original = await deps.spool.readBody(message.envelope.id);
     const now = new Date();
@@ -38,6 +43,7 @@ export async function sendDsn(
       arrivalDate: new Date(message.envelope.receivedAt),
       recipients: recipients.map((r) => ({
         address: r.address,
+        ...(params?.recipients?.[r.index]?.orcpt ? { orcpt: params.recipients[r.index]!.orcpt! } : {}),
         status: statusCodeOf(r.reply ?? '', r.status === 'expired'),
         reply:
           r.status === 'expired'
@@ -45,6 +51,8 @@ export async function sendDsn(
             : (r.reply ?? ''),
       })),
       originalHeaders: original ? headerSection(original) : '',
+      ...(params?.ret === 'FULL' && original ? { fullOriginal: original } : {}),
+      ...(params?.envid ? { envid: params.envid } : {}),
       now,
       boundary: `mailfleet-${randomBytes(8).toString('hex')}`,
       messageId: `${id}.dsn@${config.hostname}`,

@@ -1,26 +1,27 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildDsn, headerSection, shouldSendDsn, statusCodeOf } from './dsn.ts';
+import { buildDsn, headerSection, shouldSendDsn, statusCodeOf, type DsnInput } from './dsn.ts';
 
-const dsn = () =>
-  buildDsn({
-    reportingMta: 'relay.example.net',
-    queueId: 'Q1',
-    originalSender: 'sender@example.com',
-    arrivalDate: new Date(0),
-    recipients: [
-      {
-        address: 'gone@example.org',
-        status: '5.1.1',
-        reply: '550 5.1.1 User unknown',
-        remoteMta: 'mx.example.org',
-      },
-    ],
-    originalHeaders: 'Subject: hi\r\nFrom: sender@example.com',
-    now: new Date(1000),
-    boundary: 'B0UND',
-    messageId: 'dsn.Q1@relay.example.net',
-  }).toString();
+const dsnInput = (over: Partial<DsnInput> = {}): DsnInput => ({
+  reportingMta: 'relay.example.net',
+  queueId: 'Q1',
+  originalSender: 'sender@example.com',
+  arrivalDate: new Date(0),
+  recipients: [
+    {
+      address: 'gone@example.org',
+      status: '5.1.1',
+      reply: '550 5.1.1 User unknown',
+      remoteMta: 'mx.example.org',
+    },
+  ],
+  originalHeaders: 'Subject: hi\r\nFrom: sender@example.com',
+  now: new Date(1000),
+  boundary: 'B0UND',
+  messageId: 'dsn.Q1@relay.example.net',
+  ...over,
+});
+const dsn = () => buildDsn(dsnInput()).toString();
 
 test('a DSN is a multipart/report with a delivery-status part per RFC 3464', () => {
   const text = dsn();
@@ -49,4 +50,52 @@ test('the status comes from the enhanced code, expiry is 4.4.7', () => {
 
 test('headerSection stops at the empty line', () => {
   assert.equal(headerSection(Buffer.from('A: 1\r\nB: 2\r\n\r\nbody')), 'A: 1\r\nB: 2');
+});
+
+test('RET=FULL returns the whole original as message/rfc822; otherwise only its headers', () => {
+  const original = Buffer.from('Subject: hi\r\nFrom: sender@example.com\r\n\r\nthe body\r\n');
+  const base = dsnInput({ originalHeaders: headerSection(original) });
+  const full = buildDsn({ ...base, fullOriginal: original }).toString();
+  assert.ok(
+    full.endsWith(`Content-Type: message/rfc822\r\n\r\n${original.toString()}--B0UND--\r\n`),
+    'the original, byte for byte, closes the report',
+  );
+  assert.doesNotMatch(full, /text\/rfc822-headers/);
+  const headers = buildDsn(base).toString();
+  assert.match(
+    headers,
+    /Content-Type: text\/rfc822-headers\r\n\r\nSubject: hi\r\nFrom: sender@example.com\r\n\r\n--B0UND--/,
+  );
+  assert.doesNotMatch(headers, /the body/);
+});
+
+test('ENVID and ORCPT come back as Original-Envelope-Id and Original-Recipient (RFC 3464 §2.2.1, §2.3.1)', () => {
+  const text = buildDsn(
+    dsnInput({
+      recipients: [
+        {
+          address: 'gone@example.org',
+          status: '5.1.1',
+          reply: '550 5.1.1 User unknown',
+          orcpt: 'rfc822;alias@example.org',
+        },
+        { address: 'other@example.org', status: '5.1.1', reply: '550 5.1.1 User unknown' },
+      ],
+      originalHeaders: 'Subject: hi',
+      envid: 'QQ314159',
+    }),
+  ).toString();
+  assert.match(
+    text,
+    /message\/delivery-status\r\n\r\nOriginal-Envelope-Id: QQ314159\r\nReporting-MTA: dns; relay.example.net/,
+  );
+  assert.match(
+    text,
+    /Original-Recipient: rfc822;alias@example.org\r\nFinal-Recipient: rfc822; gone@example.org/,
+  );
+  assert.match(
+    text,
+    /\r\n\r\nFinal-Recipient: rfc822; other@example.org/,
+    'no Original-Recipient without ORCPT',
+  );
 });

@@ -1,5 +1,6 @@
 // RFC 3464 delivery status notifications for hard bounces and expiries. Pure: returns the
-// message bytes; the caller queues them from the null sender (RFC 5321 §4.5.5).
+// message bytes; the caller queues them from the null sender (RFC 5321 §4.5.5). The client's
+// RFC 3461 parameters shape it: RET=FULL returns the whole message, ENVID and ORCPT are echoed.
 
 export interface DsnRecipient {
   address: string;
@@ -7,6 +8,8 @@ export interface DsnRecipient {
   status: string;
   reply: string;
   remoteMta?: string;
+  /** The recipient's ORCPT (`addr-type;address`): RFC 3464 §2.3.1 Original-Recipient. */
+  orcpt?: string;
 }
 
 export interface DsnInput {
@@ -17,6 +20,10 @@ export interface DsnInput {
   recipients: DsnRecipient[];
   /** Header section of the original message (RFC 3464 §2: text/rfc822-headers). */
   originalHeaders: string;
+  /** RET=FULL: the whole original message, returned as message/rfc822 instead of its headers. */
+  fullOriginal?: Buffer;
+  /** The client's ENVID: RFC 3464 §2.2.1 Original-Envelope-Id. */
+  envid?: string;
   now: Date;
   boundary: string;
   messageId: string;
@@ -44,14 +51,21 @@ export function buildDsn(input: DsnInput): Buffer {
     ...input.recipients.map((r) => `<${r.address}>: ${r.reply.replace(/[\r\n]+/g, ' ')}`),
     '',
   ].join('\r\n');
+  const oneLine = (v: string) => v.replace(/[\r\n]+/g, ' ');
   const perMessage = [
+    ...(input.envid ? [`Original-Envelope-Id: ${oneLine(input.envid)}`] : []),
     `Reporting-MTA: dns; ${input.reportingMta}`,
     `X-Mailfleet-Queue-ID: ${input.queueId}`,
     `Arrival-Date: ${input.arrivalDate.toUTCString()}`,
   ].join('\r\n');
   const perRecipient = input.recipients
     .map((r) => {
-      const lines = [`Final-Recipient: rfc822; ${r.address}`, 'Action: failed', `Status: ${r.status}`];
+      const lines = [
+        ...(r.orcpt ? [`Original-Recipient: ${oneLine(r.orcpt)}`] : []),
+        `Final-Recipient: rfc822; ${r.address}`,
+        'Action: failed',
+        `Status: ${r.status}`,
+      ];
       if (r.remoteMta) lines.push(`Remote-MTA: dns; ${r.remoteMta}`);
       if (/^\d{3}\b/.test(r.reply)) lines.push(`Diagnostic-Code: smtp; ${r.reply.replace(/[\r\n]+/g, ' ')}`);
       return lines.join('\r\n');
@@ -79,6 +93,18 @@ export function buildDsn(input: DsnInput): Buffer {
     perRecipient,
     '',
     `--${b}`,
+  ].join('\r\n');
+  if (input.fullOriginal) {
+    // The original as it was queued (CRLF lines, as the spool keeps it), byte for byte.
+    const body = input.fullOriginal;
+    const crlf = body.length >= 2 && body[body.length - 2] === 13 && body[body.length - 1] === 10;
+    return Buffer.concat([
+      Buffer.from(`${text}\r\nContent-Type: message/rfc822\r\n\r\n`),
+      body,
+      Buffer.from(`${crlf ? '' : '\r\n'}--${b}--\r\n`),
+    ]);
+  }
+  const headers = [
     'Content-Type: text/rfc822-headers',
     '',
     input.originalHeaders.replace(/\r?\n/g, '\r\n').trimEnd(),
@@ -86,7 +112,7 @@ export function buildDsn(input: DsnInput): Buffer {
     `--${b}--`,
     '',
   ].join('\r\n');
-  return Buffer.from(text);
+  return Buffer.from(`${text}\r\n${headers}`);
 }
 
 /** The header section of a raw message (up to the first empty line). */

@@ -3,6 +3,7 @@
 // in a heap by retry time. A slow, limited or backed-off destination only ever holds its own
 // queue, so it cannot hold up the others. One timer wakes the next retry or limit wait: no polling.
 import type { RecipientState } from '../spool/record.ts';
+import { nextHopDsn } from '../outcomes/dsn-params.ts';
 import type { AdaptiveBackoffConfig, RateLimitConfig } from '../config/types.ts';
 import type { Spool } from '../spool/store.ts';
 import type { RecipientResult } from '../delivery/results.ts';
@@ -406,6 +407,11 @@ export class Scheduler {
         body,
         domain: job.domain,
       };
+      const dsn = nextHopDsn(
+        message.envelope.dsn,
+        job.recipientIndexes.map((i) => ({ index: i, address: message.recipients[i]!.address })),
+      );
+      if (dsn) request.dsn = dsn;
       if (shaping.maxConnections !== undefined || shaping.maxMessagesPerConnection !== undefined) {
         request.pool = {
           key: shaping.key,

@@ -24,6 +24,8 @@ import { ConnectionGuard, type GuardedConnection } from './connection-guard.ts';
 import { fixSubmissionHeaders } from './headers.ts';
 // Replaces smtp-server's byte-by-byte DATA parser with the native-scan one (same output).
 import './data-stream.ts';
+import { dsnFromSession, type SessionEnvelopeDsn } from '../outcomes/dsn-params.ts';
+import type { DsnParams } from '../spool/record.ts';
 
 export type ListenerName = 'smtp' | 'submission' | 'smtps';
 
@@ -36,6 +38,8 @@ export interface AcceptedMessage {
   secure: boolean;
   /** TLS version and cipher, for the Received header. */
   tls?: { version: string; cipher: string };
+  /** RFC 3461 parameters of MAIL FROM and RCPT TO (smtp-server advertises DSN and parses them). */
+  dsn?: DsnParams;
 }
 
 export interface IntakeDeps {
@@ -216,6 +220,9 @@ export class Intake {
       disabledCommands: authOffered ? [] : ['AUTH'],
       allowInsecureAuth: false,
       hideSTARTTLS: !rt.tls,
+      // smtp-server hides DSN unless told: its parameters are kept, passed on and honoured
+      // (outcomes/dsn-params.ts), so the extension is advertised (RFC 3461 §4).
+      hideDSN: false,
       logger: false,
       onConnect: (session, cb) => this.onConnect(name, session, cb),
       onClose: (session) => this.onClose(name, session),
@@ -291,6 +298,8 @@ export class Intake {
           if (session.secure && cipher)
             message.tls = { version: cipher.version ?? '', cipher: cipher.name ?? '' };
           if (session.user) message.client.user = String(session.user);
+          const dsn = dsnFromSession(session.envelope as unknown as SessionEnvelopeDsn);
+          if (dsn) message.dsn = dsn;
           this.deps.accept(message).then(
             (id) => {
               this.deps.metrics.acceptLatency.observe((performance.now() - started) / 1000);

@@ -64,6 +64,67 @@ describe('message record', () => {
     assert.equal(decoded.envelope.handedFrom, 'abc');
   });
 
+  test('DSN parameters (RET, ENVID, per-recipient NOTIFY and ORCPT) round-trip through the codec', () => {
+    const notify = fc.subarray(['SUCCESS', 'FAILURE', 'DELAY'] as const, { minLength: 1 });
+    const recipient = fc.option(
+      fc.record(
+        { notify: fc.oneof(notify, fc.constant(['NEVER' as const])), orcpt: fc.string() },
+        {
+          requiredKeys: [],
+          noNullPrototype: true,
+        },
+      ),
+      { nil: null },
+    );
+    fc.assert(
+      fc.property(
+        fc.constantFrom('FULL' as const, 'HDRS' as const, undefined),
+        fc.option(fc.string(), { nil: undefined }),
+        fc.array(recipient, { minLength: 1, maxLength: 4 }),
+        (ret, envid, recipients) => {
+          const dsn = {
+            ...(ret ? { ret } : {}),
+            ...(envid !== undefined ? { envid } : {}),
+            recipients,
+          };
+          const rcpts = recipients.map((_, i) => `r${i}@example.org`);
+          const decoded = decodeMessage(
+            encodeMessage(envelope({ recipients: rcpts, dsn }), Buffer.from('x')),
+          );
+          assert.ok(decoded.ok);
+          assert.deepEqual(decoded.envelope.dsn, dsn);
+        },
+      ),
+    );
+  });
+
+  test('a record written before DSN parameters were kept still decodes, with none', () => {
+    // The bytes a relay of the previous release wrote (no "dsn" key), copied literally.
+    const json =
+      '{"id":"MXAP5ZLG000136626C","from":"a@example.com","recipients":["r0@dest.example"],"receivedAt":1764956358772,"client":{"address":"127.0.0.1","helo":"client"},"bodyLength":5,"bodyCrc32":' +
+      crc32(Buffer.from('hello')) +
+      '}';
+    const decoded = decodeMessage(Buffer.from(`MFQ1 ${json.length}\n${json}\nhello`, 'latin1'));
+    assert.ok(decoded.ok);
+    assert.equal(decoded.envelope.dsn, undefined);
+    assert.deepEqual(decoded.envelope.recipients, ['r0@dest.example']);
+  });
+
+  test('malformed DSN parameters make the envelope invalid (quarantined, never half-understood)', () => {
+    const cases: [string, unknown][] = [
+      ['RET other than FULL or HDRS', { ret: 'BODY' }],
+      ['ENVID not a string', { envid: 5 }],
+      ['a NOTIFY value RFC 3461 does not define', { recipients: [{ notify: ['ALWAYS'] }, null] }],
+      ['a recipient list of another length', { recipients: [null] }],
+      ['ORCPT not a string', { recipients: [{ orcpt: 1 }, null] }],
+      ['not an object', 'FULL'],
+    ];
+    for (const [name, dsn] of cases) {
+      const decoded = decodeMessage(encodeMessage(envelope({ dsn }), Buffer.from('x')));
+      assert.deepEqual(decoded, { ok: false, reason: 'envelope fields missing' }, name);
+    }
+  });
+
   test('garbage is refused with a reason', () => {
     assert.deepEqual(decodeMessage(Buffer.from('hello\nworld')), { ok: false, reason: 'bad magic' });
     assert.deepEqual(decodeMessage(Buffer.from('MFQ1 2\n{}\n')), {

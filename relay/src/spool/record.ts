@@ -32,6 +32,26 @@ export interface Envelope {
   states?: RecipientState[];
   /** Instance id of the relay that handed the message over (duplicate accounting, logs). */
   handedFrom?: string;
+  /** RFC 3461 parameters the client gave; absent when it gave none (and in older records). */
+  dsn?: DsnParams;
+}
+
+/** NOTIFY values of RFC 3461 §4.1. */
+export type DsnNotify = 'NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY';
+
+/** One recipient's RCPT TO parameters (RFC 3461 §4.1, §4.2), xtext already decoded. */
+export interface RecipientDsn {
+  notify?: DsnNotify[];
+  /** `addr-type;address`, e.g. `rfc822;b@example.org`. */
+  orcpt?: string;
+}
+
+/** The MAIL FROM parameters (RFC 3461 §4.3, §4.4) and each recipient's. */
+export interface DsnParams {
+  ret?: 'FULL' | 'HDRS';
+  envid?: string;
+  /** By index into Envelope.recipients; null where the recipient had none. */
+  recipients?: (RecipientDsn | null)[];
 }
 
 export type RecipientStatus = 'delivered' | 'bounced' | 'expired' | 'handedoff' | 'deferred';
@@ -119,7 +139,31 @@ function isEnvelope(v: unknown): v is Envelope {
     typeof e.bodyLength === 'number' &&
     typeof e.bodyCrc32 === 'number' &&
     (e.states === undefined || Array.isArray(e.states)) &&
-    (e.handedFrom === undefined || typeof e.handedFrom === 'string')
+    (e.handedFrom === undefined || typeof e.handedFrom === 'string') &&
+    (e.dsn === undefined || isDsnParams(e.dsn, e.recipients.length))
+  );
+}
+
+const NOTIFY = new Set<unknown>(['NEVER', 'SUCCESS', 'FAILURE', 'DELAY']);
+
+function isDsnParams(v: unknown, recipients: number): v is DsnParams {
+  if (typeof v !== 'object' || v === null) return false;
+  const d = v as Record<string, unknown>;
+  const optionalString = (x: unknown) => x === undefined || typeof x === 'string';
+  const isRecipient = (r: unknown) => {
+    if (r === null) return true;
+    if (typeof r !== 'object') return false;
+    const { notify, orcpt } = r as Record<string, unknown>;
+    return (
+      (notify === undefined || (Array.isArray(notify) && notify.every((n) => NOTIFY.has(n)))) &&
+      optionalString(orcpt)
+    );
+  };
+  return (
+    (d.ret === undefined || d.ret === 'FULL' || d.ret === 'HDRS') &&
+    optionalString(d.envid) &&
+    (d.recipients === undefined ||
+      (Array.isArray(d.recipients) && d.recipients.length === recipients && d.recipients.every(isRecipient)))
   );
 }
 

@@ -257,14 +257,64 @@ export async function sendMessage(
   }
 }
 
+/**
+ * One SMTP transaction with parameters as written (`MAIL FROM:<from> RET=FULL`, `RCPT TO:<to>
+ * NOTIFY=NEVER`), which nodemailer cannot give per recipient. Returns every reply, last the DATA one.
+ */
+export async function smtpTransaction(
+  port: number,
+  mail: string,
+  rcpts: string[],
+  raw: string,
+): Promise<string[]> {
+  const socket = createConnection(port, '127.0.0.1');
+  let buffer = '';
+  const waiting: (() => void)[] = [];
+  socket.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString('latin1');
+    waiting.splice(0).forEach((w) => w());
+  });
+  const reply = async (): Promise<string> => {
+    for (;;) {
+      const m = /^(?:\d{3}-[^\n]*\n)*\d{3}(?: [^\n]*)?\n/.exec(buffer);
+      if (m) {
+        buffer = buffer.slice(m[0].length);
+        return m[0];
+      }
+      await new Promise<void>((r) => waiting.push(r));
+    }
+  };
+  const command = (line: string) => {
+    socket.write(`${line}\r\n`);
+    return reply();
+  };
+  try {
+    const replies = [await reply(), await command('EHLO client.test'), await command(`MAIL FROM:${mail}`)];
+    for (const r of rcpts) replies.push(await command(`RCPT TO:${r}`));
+    replies.push(await command('DATA'));
+    socket.write(`${raw.replace(/\r?\n/g, '\r\n')}\r\n.\r\n`);
+    replies.push(await reply());
+    await command('QUIT');
+    return replies;
+  } finally {
+    socket.destroy();
+  }
+}
+
 export function rawMessage(id: string, extra = ''): string {
   return `From: a@example.com\r\nTo: b@example.org\r\nSubject: test ${id}\r\nMessage-ID: <${id}@example.com>\r\n\r\nbody of ${id}\r\n${extra}`;
 }
 
 export interface ScriptedUpstream {
   port: number;
-  /** Messages accepted: envelope and raw bytes. */
-  received: { from: string; to: string[]; raw: string }[];
+  /** Messages accepted: envelope (with the RFC 3461 parameters smtp-server parsed) and raw bytes. */
+  received: {
+    from: string;
+    to: string[];
+    raw: string;
+    dsn?: { ret?: string | null; envid?: string | null };
+    rcptDsn: ({ notify?: string[]; orcpt?: string } | undefined)[];
+  }[];
   /** Set per test: decide the reply to RCPT TO / DATA; return undefined to accept. */
   onRcpt: (to: string, attempt: number) => { code: number; message: string } | 'drop' | undefined;
   onData: (raw: string, attempt: number) => { code: number; message: string } | 'drop' | 'hang' | undefined;
@@ -309,6 +359,8 @@ export async function startScripted(options: Partial<SMTPServerOptions> = {}): P
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           to: session.envelope.rcptTo.map((x) => x.address),
           raw,
+          ...(session.envelope.dsn ? { dsn: { ...session.envelope.dsn } } : {}),
+          rcptDsn: session.envelope.rcptTo.map((x) => (x.dsn ? { ...x.dsn } : undefined)),
         });
         cb(null);
       });

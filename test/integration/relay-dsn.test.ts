@@ -1,0 +1,143 @@
+// RFC 3461 DSN parameters through a real relay process: RET and ENVID on MAIL FROM, NOTIFY and
+// ORCPT per recipient, taken from the client, kept in the spool, given to a next hop that
+// advertises DSN (and to none that does not), and honoured in the DSNs the relay writes.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  rawMessage,
+  relayConfig,
+  removeDir,
+  smtpTransaction,
+  startRelay,
+  startScripted,
+  tempDir,
+  waitFor,
+  type RelayProcess,
+  type ScriptedUpstream,
+} from '../helpers/relay/peers.ts';
+
+interface Relay {
+  upstream: ScriptedUpstream;
+  relay: RelayProcess;
+}
+const running: Relay[] = [];
+const spools: string[] = [];
+
+async function relayTo(upstreamOptions: Parameters<typeof startScripted>[0] = {}): Promise<Relay> {
+  const upstream = await startScripted(upstreamOptions);
+  const spool = await tempDir('dsn');
+  spools.push(spool);
+  const relay = await startRelay(relayConfig(spool, upstream.port));
+  const r = { upstream, relay };
+  running.push(r);
+  return r;
+}
+
+describe('DSN parameters (RFC 3461)', () => {
+  let dsnHop: Relay;
+  let plainHop: Relay;
+  before(async () => {
+    dsnHop = await relayTo({ hideDSN: false });
+    plainHop = await relayTo(); // smtp-server's default: DSN not advertised
+  });
+  after(async () => {
+    for (const r of running) {
+      await r.relay.stop();
+      await r.upstream.stop();
+    }
+    for (const s of spools) await removeDir(s);
+  });
+
+  test('the relay advertises DSN, and gives each parameter to a next hop that advertises it', async () => {
+    const replies = await smtpTransaction(
+      dsnHop.relay.ports.smtp,
+      '<a@example.com> RET=HDRS ENVID=env+2B1',
+      [
+        '<b@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;alias+2Bb@example.org',
+        '<c@example.org>',
+        '<d@example.org> NOTIFY=NEVER',
+      ],
+      rawMessage('pass-on'),
+    );
+    assert.match(replies[1] ?? '', /^250[- ]DSN\r?$/m, 'EHLO lists DSN');
+    assert.match(replies.at(-1) ?? '', /^250 /, `accepted: ${replies.join('|')}`);
+    await waitFor(() => dsnHop.upstream.received.some((m) => m.raw.includes('pass-on')), 10000, 'delivery');
+    const got = dsnHop.upstream.received.find((m) => m.raw.includes('pass-on'))!;
+    assert.deepEqual(got.to, ['b@example.org', 'c@example.org', 'd@example.org']);
+    assert.deepEqual(got.dsn, { ret: 'HDRS', envid: 'env+1' }, 'RET and ENVID, xtext round-tripped');
+    assert.deepEqual(got.rcptDsn, [
+      { notify: ['SUCCESS', 'FAILURE'], orcpt: 'rfc822;alias+b@example.org' },
+      undefined,
+      { notify: ['NEVER'] },
+    ]);
+  });
+
+  test('a next hop that does not advertise DSN gets the message without the parameters', async () => {
+    const replies = await smtpTransaction(
+      plainHop.relay.ports.smtp,
+      '<a@example.com> RET=FULL ENVID=e2',
+      ['<b@example.org> NOTIFY=FAILURE ORCPT=rfc822;b@example.org'],
+      rawMessage('plain-hop'),
+    );
+    assert.match(replies.at(-1) ?? '', /^250 /);
+    await waitFor(
+      () => plainHop.upstream.received.some((m) => m.raw.includes('plain-hop')),
+      10000,
+      'delivery',
+    );
+    const got = plainHop.upstream.received.find((m) => m.raw.includes('plain-hop'))!;
+    assert.equal(got.dsn, undefined);
+    assert.deepEqual(got.rcptDsn, [undefined]);
+  });
+
+  test('the DSN for a bounce honours NOTIFY per recipient, RET=FULL, ENVID and ORCPT', async () => {
+    const { upstream, relay } = dsnHop;
+    upstream.onRcpt = (to) =>
+      to.startsWith('gone') ? { code: 550, message: '5.1.1 no such user' } : undefined;
+    const cases: { name: string; mail: string; rcpts: string[] }[] = [
+      {
+        name: 'full',
+        mail: '<s1@example.com> RET=FULL ENVID=QQ314159',
+        rcpts: [
+          '<gone1@example.org> NOTIFY=FAILURE ORCPT=rfc822;alias@example.org',
+          '<gone2@example.org> NOTIFY=NEVER',
+        ],
+      },
+      { name: 'never', mail: '<s2@example.com>', rcpts: ['<gone3@example.org> NOTIFY=SUCCESS,DELAY'] },
+      { name: 'default', mail: '<s3@example.com>', rcpts: ['<gone4@example.org>'] },
+    ];
+    for (const c of cases) {
+      const replies = await smtpTransaction(
+        relay.ports.smtp,
+        c.mail,
+        c.rcpts,
+        rawMessage(`bounce-${c.name}`),
+      );
+      assert.match(replies.at(-1) ?? '', /^250 /, c.name);
+    }
+    // The DSNs go, from the null sender, to the senders (through the same smarthost).
+    const dsnTo = (sender: string) => upstream.received.find((m) => m.from === '' && m.to[0] === sender);
+    await waitFor(() => Boolean(dsnTo('s1@example.com') && dsnTo('s3@example.com')), 15000, 'DSNs');
+    const full = dsnTo('s1@example.com')!.raw;
+    assert.match(full, /Original-Envelope-Id: QQ314159\r\n/);
+    assert.match(
+      full,
+      /Original-Recipient: rfc822;alias@example.org\r\nFinal-Recipient: rfc822; gone1@example.org/,
+    );
+    assert.doesNotMatch(full, /gone2@example.org/, 'NOTIFY=NEVER: not reported');
+    assert.match(
+      full,
+      /Content-Type: message\/rfc822\r\n\r\n[^]*body of bounce-full/,
+      'RET=FULL: the whole message',
+    );
+    const plain = dsnTo('s3@example.com')!.raw;
+    assert.match(plain, /Final-Recipient: rfc822; gone4@example.org/, 'no NOTIFY: failures are reported');
+    assert.match(plain, /Content-Type: text\/rfc822-headers/);
+    assert.doesNotMatch(plain, /body of bounce-default/, 'without RET=FULL only the headers come back');
+    assert.doesNotMatch(plain, /Original-Envelope-Id/);
+    // NOTIFY=SUCCESS,DELAY (no FAILURE): the bounce is accounted but no DSN is sent.
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(dsnTo('s2@example.com'), undefined);
+    upstream.onRcpt = () => undefined;
+  });
+});
