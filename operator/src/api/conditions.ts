@@ -12,6 +12,11 @@ export type ConditionInput = {
   message: string;
 };
 
+/** A condition as a decision states it: `cond('Ready', 'False', 'PoolNotFound', '...')`. */
+export function cond(type: string, status: ConditionStatus, reason: string, message: string): ConditionInput {
+  return { type, status, reason, message };
+}
+
 export function findCondition(conditions: Condition[] | undefined, type: string): Condition | undefined {
   return conditions?.find((c) => c.type === type);
 }

@@ -63,7 +63,32 @@ export function renderCrdYaml(kind: Kind): string {
 
 // ---------- TypeScript types ----------
 
-function tsTypeOf(schema: Schema, declare: (name: string, schema: Schema) => void, indent: string): string {
+type Declare = (name: string, schema: Schema) => void;
+
+/**
+ * The types are rendered twice from the same schema: as written (a field is optional unless
+ * required) and as defaulted (a field with a schema default is present too, as withDefaults() and
+ * the API server leave it), named `Defaulted<Name>`. A type with no default anywhere under it has
+ * one name in both.
+ */
+type Mode = { defaulted: boolean };
+
+/** Whether anything under a schema (not the schema itself: its parent owns that) has a default. */
+function defaultsWithin(schema: Schema): boolean {
+  const children = [
+    ...Object.values(schema.properties ?? {}),
+    ...(schema.items ? [schema.items] : []),
+    ...(schema.additionalProperties ? [schema.additionalProperties] : []),
+  ];
+  return children.some((child) => child.default !== undefined || defaultsWithin(child));
+}
+
+function typeName(schema: Schema, mode: Mode): string {
+  const name = schema['x-ts-type']!;
+  return mode.defaulted && defaultsWithin(schema) ? `Defaulted${name}` : name;
+}
+
+function tsTypeOf(schema: Schema, declare: Declare, indent: string, mode: Mode): string {
   if (schema['x-kubernetes-int-or-string']) return 'number | string';
   switch (schema.type) {
     case 'string':
@@ -74,26 +99,27 @@ function tsTypeOf(schema: Schema, declare: (name: string, schema: Schema) => voi
     case 'boolean':
       return 'boolean';
     case 'array':
-      return `Array<${tsTypeOf(schema.items!, declare, indent)}>`;
+      return `Array<${tsTypeOf(schema.items!, declare, indent, mode)}>`;
     case 'object': {
       if (schema['x-kubernetes-preserve-unknown-fields']) return 'Record<string, unknown>';
       if (schema.additionalProperties)
-        return `Record<string, ${tsTypeOf(schema.additionalProperties, declare, indent)}>`;
+        return `Record<string, ${tsTypeOf(schema.additionalProperties, declare, indent, mode)}>`;
       if (schema['x-ts-type']) {
-        declare(schema['x-ts-type'], schema);
-        return schema['x-ts-type'];
+        const name = typeName(schema, mode);
+        declare(name, schema);
+        return name;
       }
-      return objectBody(schema, declare, indent);
+      return objectBody(schema, declare, indent, mode);
     }
   }
 }
 
-function objectBody(schema: Schema, declare: (name: string, schema: Schema) => void, indent: string): string {
+function objectBody(schema: Schema, declare: Declare, indent: string, mode: Mode): string {
   const inner = `${indent}  `;
   const lines = Object.entries(schema.properties ?? {}).map(([name, prop]) => {
-    const optional = schema.required?.includes(name) ? '' : '?';
+    const present = schema.required?.includes(name) || (mode.defaulted && prop.default !== undefined);
     const doc = `${inner}/** ${prop.description.replace(/\*\//g, '*\\/')}${prop.default !== undefined ? ` Default: ${JSON.stringify(prop.default)}.` : ''} */\n`;
-    return `${doc}${inner}${name}${optional}: ${tsTypeOf(prop, declare, inner)};`;
+    return `${doc}${inner}${name}${present ? '' : '?'}: ${tsTypeOf(prop, declare, inner, mode)};`;
   });
   return `{\n${lines.join('\n')}\n${indent}}`;
 }
@@ -101,17 +127,27 @@ function objectBody(schema: Schema, declare: (name: string, schema: Schema) => v
 export function renderTypes(kinds: Kind[]): string {
   const declared = new Map<string, string>();
   const order: string[] = [];
-  const declare = (name: string, schema: Schema): void => {
-    if (declared.has(name)) return;
-    declared.set(name, '');
-    const body = objectBody(schema, declare, '');
-    declared.set(name, `/** ${schema.description} */\nexport interface ${name} ${body}\n`);
-    order.push(name);
+  const declarer = (mode: Mode): Declare => {
+    const declare: Declare = (name, schema) => {
+      if (declared.has(name)) return;
+      declared.set(name, '');
+      const body = objectBody(schema, declare, '', mode);
+      const doc =
+        mode.defaulted && name !== schema['x-ts-type']
+          ? `${schema.description} (schema defaults applied)`
+          : schema.description;
+      declared.set(name, `/** ${doc} */\nexport interface ${name} ${body}\n`);
+      order.push(name);
+    };
+    return declare;
   };
+  const asWritten = declarer({ defaulted: false });
   for (const kind of kinds) {
-    declare(kind.spec['x-ts-type']!, kind.spec);
-    declare(kind.status['x-ts-type']!, kind.status);
+    asWritten(kind.spec['x-ts-type']!, kind.spec);
+    asWritten(kind.status['x-ts-type']!, kind.status);
   }
+  const defaulted = declarer({ defaulted: true });
+  for (const kind of kinds) defaulted(typeName(kind.spec, { defaulted: true }), kind.spec);
   const header = '// Generated from operator/src/api/schema.ts by `npm run gen:api`. Do not edit.\n';
   return header + order.map((name) => declared.get(name)).join('\n');
 }

@@ -2,6 +2,9 @@
 // are generated from these schemas by scripts/gen-api.ts; a unit test fails when they are stale.
 import { arr, bool, int, intOrString, map, num, obj, opaque, str } from './openapi.ts';
 import type { Schema } from './openapi.ts';
+// Where the API and the relay config mean the same thing, the relay's default is the API's.
+import { DEFAULTS as RELAY } from '../../../contract/defaults.ts';
+import { SUBMISSION_PORT } from '../../../contract/layout.ts';
 import {
   addressPattern,
   cidrPattern,
@@ -179,17 +182,22 @@ const relayPoolSpec = obj(
       {
         smtp: listener(
           'smtp',
-          25,
-          true,
+          RELAY.listeners.smtp.port,
+          RELAY.listeners.smtp.enabled,
           'relay for allowed networks (and authenticated users); STARTTLS offered when tls is set.',
         ),
         submission: listener(
           'submission',
-          587,
-          false,
+          RELAY.listeners.submission.port,
+          RELAY.listeners.submission.enabled,
           'message submission; STARTTLS required before AUTH, AUTH required before MAIL.',
         ),
-        smtps: listener('smtps', 465, false, 'implicit TLS; AUTH required.'),
+        smtps: listener(
+          'smtps',
+          RELAY.listeners.smtps.port,
+          RELAY.listeners.smtps.enabled,
+          'implicit TLS; AUTH required.',
+        ),
       },
       { default: {}, tsType: 'Listeners' },
     ),
@@ -270,7 +278,7 @@ const relayPoolSpec = obj(
           'The upstream relay for mode Smarthost.',
           {
             host: str('Host name or IP of the smarthost.', { pattern: hostPattern, maxLength: 253 }),
-            port: int('Port of the smarthost.', { default: 587, minimum: 1, maximum: 65535 }),
+            port: int('Port of the smarthost.', { default: SUBMISSION_PORT, minimum: 1, maximum: 65535 }),
             tls: str(
               'Implicit: TLS from the first byte (port 465). StartTLSRequired: fail unless STARTTLS succeeds. StartTLSOpportunistic: use STARTTLS when offered.',
               {
@@ -308,10 +316,13 @@ const relayPoolSpec = obj(
       {
         firstRetry: duration(
           'Delay before the first retry; later retries back off exponentially with jitter.',
-          '5m',
+          RELAY.retry.firstRetry,
         ),
-        maxBackoff: duration('Longest delay between two retries.', '1h'),
-        maxQueueLifetime: duration('How long a message may stay queued before it bounces as expired.', '5d'),
+        maxBackoff: duration('Longest delay between two retries.', RELAY.retry.maxBackoff),
+        maxQueueLifetime: duration(
+          'How long a message may stay queued before it bounces as expired.',
+          RELAY.retry.maxQueueLifetime,
+        ),
       },
       { default: {}, tsType: 'RetrySpec' },
     ),
@@ -319,21 +330,21 @@ const relayPoolSpec = obj(
       'Limits every relay enforces on incoming SMTP sessions.',
       {
         maxMessageSize: intOrString('Largest accepted message (SIZE), as a quantity.', {
-          default: '25Mi',
+          default: `${RELAY.limits.maxMessageSize / 2 ** 20}Mi`,
           pattern: quantityPattern,
         }),
         maxRecipients: int('Recipients per message (RFC 5321 requires at least 100).', {
-          default: 100,
+          default: RELAY.limits.maxRecipients,
           minimum: 1,
           maximum: 10000,
         }),
         maxConnections: int('Concurrent SMTP sessions per relay.', {
-          default: 500,
+          default: RELAY.limits.maxConnections,
           minimum: 1,
           maximum: 100000,
         }),
         maxConnectionsPerClient: int('Concurrent SMTP sessions per client IP per relay.', {
-          default: 50,
+          default: RELAY.limits.maxConnectionsPerClient,
           minimum: 1,
           maximum: 100000,
         }),
@@ -362,7 +373,7 @@ const relayPoolSpec = obj(
     ),
     drainTimeout: duration(
       'How long a stopping relay may take to finish sessions and flush or hand off its queue.',
-      '60s',
+      RELAY.drainTimeout,
     ),
     service: obj(
       'The Service in front of the relays.',

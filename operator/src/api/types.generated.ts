@@ -459,3 +459,258 @@ export interface RateLimitStatus {
   /** Ready relays sharing a Pool-scoped limit. */
   sharedBy?: number;
 }
+
+/** The smtp listener: relay for allowed networks (and authenticated users); STARTTLS offered when tls is set. (schema defaults applied) */
+export interface DefaultedListener {
+  /** Whether the smtp listener runs. Default: true. */
+  enabled: boolean;
+  /** Container and Service port of the smtp listener. Default: 25. */
+  port: number;
+}
+
+/** Which SMTP listeners run, and on which ports. (schema defaults applied) */
+export interface DefaultedListeners {
+  /** The smtp listener: relay for allowed networks (and authenticated users); STARTTLS offered when tls is set. Default: {}. */
+  smtp: DefaultedListener;
+  /** The submission listener: message submission; STARTTLS required before AUTH, AUTH required before MAIL. Default: {}. */
+  submission: DefaultedListener;
+  /** The smtps listener: implicit TLS; AUTH required. Default: {}. */
+  smtps: DefaultedListener;
+}
+
+/** A cert-manager issuer: the operator creates a cert-manager.io/v1 Certificate for the pool's names and mounts the Secret cert-manager fills. Needs cert-manager's CRDs. (schema defaults applied) */
+export interface DefaultedIssuerReference {
+  /** Name of the Issuer or ClusterIssuer. */
+  name: string;
+  /** Issuer (same namespace) or ClusterIssuer. Default: "Issuer". */
+  kind: string;
+  /** API group of the issuer. Default: "cert-manager.io". */
+  group: string;
+}
+
+/** TLS for the listeners (STARTTLS on smtp and submission, implicit TLS on smtps). The certificate comes from one of three places, in this order: secretName (your Secret), issuerRef (a cert-manager Certificate the operator creates), or else the operator itself (a per-pool CA and a serving certificate it renews). `tls: {}` is enough. (schema defaults applied) */
+export interface DefaultedTLSSpec {
+  /** A kubernetes.io/tls Secret you provide (tls.crt, tls.key), used as is. Rotations are picked up without restart. */
+  secretName?: string;
+  /** A cert-manager issuer: the operator creates a cert-manager.io/v1 Certificate for the pool's names and mounts the Secret cert-manager fills. Needs cert-manager's CRDs. */
+  issuerRef?: DefaultedIssuerReference;
+  /** Extra names for the generated or cert-manager certificate, beside the pool's Service names (a LoadBalancer's public name, for example). Ignored with secretName. */
+  dnsNames?: Array<string>;
+  /** Lowest TLS version accepted. Default: "TLSv1.2". */
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+}
+
+/** SMTP AUTH (PLAIN, LOGIN), only ever offered over TLS. (schema defaults applied) */
+export interface DefaultedAuthSpec {
+  /** Required: every client authenticates. Optional: clients in allowedNetworks may relay without AUTH. Disabled: no AUTH; only allowedNetworks relay. Default: "Disabled". */
+  mode: 'Required' | 'Optional' | 'Disabled';
+  /** A Secret whose keys are usernames and values passwords. Without it the operator generates one user and stores its password in the Secret <pool>-credentials. */
+  credentialsSecretRef?: {
+    /** Name of the Secret in the same namespace. */
+    name: string;
+  };
+}
+
+/** The upstream relay for mode Smarthost. (schema defaults applied) */
+export interface DefaultedSmarthostSpec {
+  /** Host name or IP of the smarthost. */
+  host: string;
+  /** Port of the smarthost. Default: 587. */
+  port: number;
+  /** Implicit: TLS from the first byte (port 465). StartTLSRequired: fail unless STARTTLS succeeds. StartTLSOpportunistic: use STARTTLS when offered. Default: "StartTLSRequired". */
+  tls: 'Implicit' | 'StartTLSRequired' | 'StartTLSOpportunistic';
+  /** A Secret with keys username and password for AUTH at the smarthost. */
+  credentialsSecretRef?: {
+    /** Name of the Secret in the same namespace. */
+    name: string;
+  };
+}
+
+/** TLS of Direct delivery. MTASTS: what the recipient domain publishes with MTA-STS (RFC 8461): enforce = only the MX hosts its policy lists, each as Verify; testing = as Opportunistic, failures logged; no policy = Opportunistic. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred. (schema defaults applied) */
+export interface DefaultedTLSPolicySpec {
+  /** Policy of recipient domains without an override. Default: "MTASTS". */
+  default: 'MTASTS' | 'Opportunistic' | 'Encrypt' | 'Verify';
+  /** Policies per recipient domain (for example Verify to a partner). An exact domain wins over a *.domain entry. */
+  destinations?: Array<TLSDestinationPolicy>;
+}
+
+/** How relays deliver mail onward. (schema defaults applied) */
+export interface DefaultedDeliverySpec {
+  /** Direct: look up each recipient domain's MX. Smarthost: send everything to one upstream. Default: "Direct". */
+  mode: 'Direct' | 'Smarthost';
+  /** Host name used in EHLO/HELO. Defaults to the pod name. */
+  ehloName?: string;
+  /** The upstream relay for mode Smarthost. */
+  smarthost?: DefaultedSmarthostSpec;
+  /** TLS of Direct delivery. MTASTS: what the recipient domain publishes with MTA-STS (RFC 8461): enforce = only the MX hosts its policy lists, each as Verify; testing = as Opportunistic, failures logged; no policy = Opportunistic. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred. Default: {}. */
+  tlsPolicy: DefaultedTLSPolicySpec;
+  /** DNS servers (ip or ip:port) for MX lookups in Direct mode. Defaults to the pod's resolver. */
+  resolvers?: Array<string>;
+}
+
+/** When to retry deferred mail and when to give up (bounce). (schema defaults applied) */
+export interface DefaultedRetrySpec {
+  /** Delay before the first retry; later retries back off exponentially with jitter. Default: "5m". */
+  firstRetry: string;
+  /** Longest delay between two retries. Default: "1h". */
+  maxBackoff: string;
+  /** How long a message may stay queued before it bounces as expired. Default: "5d". */
+  maxQueueLifetime: string;
+}
+
+/** Limits every relay enforces on incoming SMTP sessions. (schema defaults applied) */
+export interface DefaultedLimitsSpec {
+  /** Largest accepted message (SIZE), as a quantity. Default: "25Mi". */
+  maxMessageSize: number | string;
+  /** Recipients per message (RFC 5321 requires at least 100). Default: 100. */
+  maxRecipients: number;
+  /** Concurrent SMTP sessions per relay. Default: 500. */
+  maxConnections: number;
+  /** Concurrent SMTP sessions per client IP per relay. Default: 50. */
+  maxConnectionsPerClient: number;
+}
+
+/** The Service in front of the relays. (schema defaults applied) */
+export interface DefaultedServiceSpec {
+  /** Service type. Default: "ClusterIP". */
+  type: 'ClusterIP' | 'LoadBalancer' | 'NodePort';
+  /** Annotations for the Service (for example load-balancer settings). */
+  annotations?: Record<string, string>;
+  /** Client CIDRs allowed through a LoadBalancer. */
+  loadBalancerSourceRanges?: Array<string>;
+}
+
+/** A HorizontalPodAutoscaler for the pool. (schema defaults applied) */
+export interface DefaultedAutoscalingSpec {
+  /** Lower bound of replicas. Default: 2. */
+  minReplicas: number;
+  /** Upper bound of replicas. */
+  maxReplicas: number;
+  /** Average CPU utilization the HPA aims at. Default: 70. */
+  targetCPUUtilizationPercentage: number;
+}
+
+/** Prometheus integration. (schema defaults applied) */
+export interface DefaultedMonitoringSpec {
+  /** Create a ServiceMonitor when the monitoring.coreos.com CRDs exist. Default: false. */
+  serviceMonitor: boolean;
+  /** Extra labels for the ServiceMonitor (to match a Prometheus selector). */
+  labels?: Record<string, string>;
+  /** Scrape interval. Default: "30s". */
+  interval: string;
+}
+
+/** A NetworkPolicy admitting only the listeners (from client networks), the management port (from the operator and monitoring), handoff between the relays of the pool, and only DNS and SMTP egress. (schema defaults applied) */
+export interface DefaultedNetworkPolicySpec {
+  /** Create the NetworkPolicy. Default: true. */
+  enabled: boolean;
+  /** Networks allowed to reach the management port 8080 besides the pods of the operator's namespace, the operator's --monitoring-namespaces and managementNamespaces: a Prometheus outside the cluster, the API server's addresses for `mailfleet queue` through the pod proxy. */
+  metricsFrom?: Array<string>;
+  /** Namespaces whose pods may reach the management port 8080 (for example where Prometheus runs), in addition to the operator's own and its --monitoring-namespaces. */
+  managementNamespaces?: Array<string>;
+  /** Networks allowed to reach the SMTP listeners. Default: allowedNetworks when auth.mode is Disabled (nobody else can relay); anywhere otherwise (authenticated clients may come from anywhere). */
+  clientsFrom?: Array<string>;
+}
+
+/** Desired state of a fleet of SMTP relays. (schema defaults applied) */
+export interface DefaultedRelayPoolSpec {
+  /** Number of relay pods. Scaled by `kubectl scale` and by an HPA through the scale subresource. Default: 2. */
+  replicas: number;
+  /** Relay container image. Defaults to the image the operator runs with. */
+  image?: string;
+  /** Secrets in the pool's namespace for pulling the relay image from a private registry (the pod's imagePullSecrets). Defaults to the operator's --image-pull-secrets (the chart's relays.imagePullSecrets, else its imagePullSecrets); an empty list sets none. */
+  imagePullSecrets?: Array<ImagePullSecret>;
+  /** Compute resources of each relay container (as in a Pod spec). Setting resources replaces the whole default (so a larger memory request never meets the default limit). No ephemeral-storage limit by default: past it the kubelet evicts the pod, and an emptyDir spool goes with it. Defaults and sizing: docs/operator.md#sizing-relays. Default: {"requests":{"cpu":"250m","memory":"256Mi","ephemeral-storage":"1Gi"},"limits":{"memory":"512Mi"}}. */
+  resources: ResourceRequirements;
+  /** Where relay pods may run. By default pods spread across nodes and zones. */
+  scheduling?: Scheduling;
+  /** Which SMTP listeners run, and on which ports. Default: {}. */
+  listeners: DefaultedListeners;
+  /** TLS for the listeners (STARTTLS on smtp and submission, implicit TLS on smtps). The certificate comes from one of three places, in this order: secretName (your Secret), issuerRef (a cert-manager Certificate the operator creates), or else the operator itself (a per-pool CA and a serving certificate it renews). `tls: {}` is enough. */
+  tls?: DefaultedTLSSpec;
+  /** SMTP AUTH (PLAIN, LOGIN), only ever offered over TLS. Default: {}. */
+  auth: DefaultedAuthSpec;
+  /** Client networks that may relay without AUTH (for example the cluster pod CIDR). Nothing else may relay unauthenticated: the fleet is never an open relay. */
+  allowedNetworks?: Array<string>;
+  /** How relays deliver mail onward. Default: {}. */
+  delivery: DefaultedDeliverySpec;
+  /** When to retry deferred mail and when to give up (bounce). Default: {}. */
+  retry: DefaultedRetrySpec;
+  /** Limits every relay enforces on incoming SMTP sessions. Default: {}. */
+  limits: DefaultedLimitsSpec;
+  /** The relays' spool. */
+  queue?: QueueSpec;
+  /** How long a stopping relay may take to finish sessions and flush or hand off its queue. Default: "60s". */
+  drainTimeout: string;
+  /** The Service in front of the relays. Default: {}. */
+  service: DefaultedServiceSpec;
+  /** A HorizontalPodAutoscaler for the pool. */
+  autoscaling?: DefaultedAutoscalingSpec;
+  /** Prometheus integration. Default: {}. */
+  monitoring: DefaultedMonitoringSpec;
+  /** A NetworkPolicy admitting only the listeners (from client networks), the management port (from the operator and monitoring), handoff between the relays of the pool, and only DNS and SMTP egress. Default: {}. */
+  networkPolicy: DefaultedNetworkPolicySpec;
+}
+
+/** DKIM signing of the domain's mail. (schema defaults applied) */
+export interface DefaultedDKIMSpec {
+  /** DKIM selector; the public key is published at <selector>._domainkey.<domain>. A new selector means a new key. Default: "mailfleet". */
+  selector: string;
+  /** Signing algorithm: rsa-sha256 (2048-bit key) or ed25519-sha256. Default: "rsa-sha256". */
+  algorithm: 'rsa-sha256' | 'ed25519-sha256';
+  /** A Secret holding the PEM private key. Without it the operator generates a key and never silently replaces it. */
+  keySecretRef?: {
+    /** Name of the Secret in the same namespace. */
+    name: string;
+    /** Key in the Secret holding the PEM private key (default dkim.key). */
+    key?: string;
+  };
+}
+
+/** What the operator does when the domain's bounce rate, measured across the whole pool, is too high. (schema defaults applied) */
+export interface DefaultedBouncePolicySpec {
+  /** Highest acceptable share of bounced recipients (0.05 = 5%). Default: 0.05. */
+  maxBounceRate: number;
+  /** Window over which the bounce rate is measured. Default: "1h". */
+  window: string;
+  /** Fewest recipients in the window before the rate is judged. Default: 100. */
+  minMessages: number;
+  /** Suspend: the relays keep the domain's mail queued until resumed. Alert: only report. Default: "Alert". */
+  action: 'Suspend' | 'Alert';
+}
+
+/** A domain that a RelayPool may send for. (schema defaults applied) */
+export interface DefaultedSendingDomainSpec {
+  /** The sending domain (MAIL FROM and From: domain), for example mail.example.com. Immutable. */
+  domain: string;
+  /** The RelayPool (in the same namespace) that this resource belongs to. */
+  poolRef: PoolReference;
+  /** DKIM signing of the domain's mail. Default: {}. */
+  dkim: DefaultedDKIMSpec;
+  /** Domain used for the envelope sender (bounces), when it differs from domain. */
+  returnPath?: string;
+  /** What the operator does when the domain's bounce rate, measured across the whole pool, is too high. Default: {}. */
+  bouncePolicy: DefaultedBouncePolicySpec;
+  /** Hold this domain's outgoing mail in the queue (accepted, not delivered). Set false to resume after an automatic suspension. Default: false. */
+  suspend: boolean;
+}
+
+/** Sending and connection limits for part of a pool's traffic. (schema defaults applied) */
+export interface DefaultedRateLimitSpec {
+  /** The RelayPool (in the same namespace) that this resource belongs to. */
+  poolRef: PoolReference;
+  /** Which messages the limit applies to. Every listed criterion must match; an empty match applies to all the pool's mail. Default: {}. */
+  match: RateLimitMatch;
+  /** Messages admitted per period (a token bucket). */
+  rate?: Rate;
+  /** Messages that may go at once before the rate applies (bucket size). Defaults to the per-second rate, at least 1. */
+  burst?: number;
+  /** Concurrent outbound connections per destination. */
+  maxConnections?: number;
+  /** Messages sent over one outbound connection before it is closed. */
+  maxMessagesPerConnection?: number;
+  /** PerRelay: each relay applies the numbers. Pool: the numbers are for the whole pool, and each relay enforces its share of ready replicas. Default: "PerRelay". */
+  scope: 'PerRelay' | 'Pool';
+  /** Defer: keep the message queued until the limit admits it. Reject: answer 451 4.7.0 at submission so the client retries. Default: "Defer". */
+  onExceed: 'Defer' | 'Reject';
+}

@@ -11,7 +11,7 @@ export function deployment(o: Omit<PodOptions, 'persistentSpool'>): V1Deployment
     kind: 'Deployment',
     metadata: childMeta(o.pool, names.workload(poolName), 'relay'),
     spec: {
-      replicas: o.pool.spec.replicas ?? 2,
+      replicas: o.pool.spec.replicas,
       selector: { matchLabels: selectorLabels(poolName) },
       // Never below the desired count while rolling: a relay is only replaced once a new one is ready.
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },

@@ -1,7 +1,7 @@
 // Which SendingDomains a pool sends for, with their DKIM keys, and each domain's status. Pure.
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Condition, DNSRecord, SendingDomain } from '../api/types.ts';
-import { mergeConditions } from '../api/conditions.ts';
+import { cond, mergeConditions } from '../api/conditions.ts';
 import type { ConditionInput } from '../api/conditions.ts';
 import { withDefaults } from '../api/defaults.ts';
 import { decideSuspension } from './bounce.ts';
@@ -81,18 +81,6 @@ function dkimKey(domain: SendingDomain, observed: Observed, gen: Generators): Ke
     };
   return { secretName: name, pem, create: dkimKeySecret(domain, selector, pem) as KubeObject };
 }
-
-const cond = (
-  type: string,
-  status: ConditionInput['status'],
-  reason: string,
-  message: string,
-): ConditionInput => ({
-  type,
-  status,
-  reason,
-  message,
-});
 
 const age = (d: SendingDomain) => `${d.metadata.creationTimestamp ?? ''}/${d.metadata.name ?? ''}`;
 

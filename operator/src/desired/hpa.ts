@@ -1,10 +1,10 @@
 // An HPA that scales the RelayPool itself (through its scale subresource), so spec.replicas
 // stays the single source of truth the operator renders the workload from.
 import type { V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
-import type { RelayPool } from '../api/types.ts';
+import type { DefaultedRelayPool } from '../api/types.ts';
 import { childMeta, names } from './meta.ts';
 
-export function horizontalPodAutoscaler(pool: RelayPool): V2HorizontalPodAutoscaler | undefined {
+export function horizontalPodAutoscaler(pool: DefaultedRelayPool): V2HorizontalPodAutoscaler | undefined {
   const autoscaling = pool.spec.autoscaling;
   if (!autoscaling) return undefined;
   const poolName = pool.metadata.name ?? '';
@@ -14,7 +14,7 @@ export function horizontalPodAutoscaler(pool: RelayPool): V2HorizontalPodAutosca
     metadata: childMeta(pool, names.workload(poolName), 'relay'),
     spec: {
       scaleTargetRef: { apiVersion: pool.apiVersion, kind: pool.kind, name: poolName },
-      minReplicas: autoscaling.minReplicas ?? 2,
+      minReplicas: autoscaling.minReplicas,
       maxReplicas: autoscaling.maxReplicas,
       metrics: [
         {
@@ -23,7 +23,7 @@ export function horizontalPodAutoscaler(pool: RelayPool): V2HorizontalPodAutosca
             name: 'cpu',
             target: {
               type: 'Utilization',
-              averageUtilization: autoscaling.targetCPUUtilizationPercentage ?? 70,
+              averageUtilization: autoscaling.targetCPUUtilizationPercentage,
             },
           },
         },

@@ -1,7 +1,7 @@
 // The Secrets a pool references (TLS aside: tls.ts), checked before anything is built: a missing or malformed one
 // is a condition on the pool, never a crash. Pure.
 import type { V1Secret } from '@kubernetes/client-node';
-import type { RelayPool } from '../api/types.ts';
+import type { DefaultedRelayPool } from '../api/types.ts';
 import type { ConditionInput } from '../api/conditions.ts';
 import { adminTokensSecret, credentialsSecret, handoffSecret, secretText, usersChecksum } from './secret.ts';
 import { ADMIN_TOKEN_ROLES, HANDOFF_SECRET_KEY, SOURCE_CHECKSUM, names, relaySecretKeys } from './meta.ts';
@@ -45,7 +45,7 @@ function existingHashes(secret: V1Secret | undefined): Record<string, string> {
 
 export const GENERATED_USER = 'relay';
 
-export function poolInputs(pool: RelayPool, observed: Observed, gen: Generators): PoolInputs {
+export function poolInputs(pool: DefaultedRelayPool, observed: Observed, gen: Generators): PoolInputs {
   const spec = pool.spec;
   const poolName = pool.metadata.name ?? '';
   const out: PoolInputs = { create: [], keep: [], events: [] };
@@ -76,7 +76,7 @@ export function poolInputs(pool: RelayPool, observed: Observed, gen: Generators)
     out.create.push(adminTokensSecret(pool, { read: gen.password(), admin: gen.password() }) as KubeObject);
     out.events.push(`generated management API tokens in Secret ${tokensName}`);
   }
-  if ((spec.auth?.mode ?? 'Disabled') !== 'Disabled') {
+  if (spec.auth.mode !== 'Disabled') {
     let users: Record<string, string>;
     const ref = spec.auth?.credentialsSecretRef;
     if (ref) {
@@ -119,9 +119,9 @@ export function poolInputs(pool: RelayPool, observed: Observed, gen: Generators)
       } else {
         const fresh = gen.password();
         users = { [GENERATED_USER]: fresh };
-        const port = spec.listeners?.submission?.enabled
-          ? (spec.listeners.submission.port ?? 587)
-          : (spec.listeners?.smtp?.port ?? 25);
+        const port = spec.listeners.submission.enabled
+          ? spec.listeners.submission.port
+          : spec.listeners.smtp.port;
         out.create.push(
           credentialsSecret({
             pool,

@@ -6,13 +6,13 @@ import type {
   V1NetworkPolicyIngressRule,
   V1NetworkPolicyPeer,
 } from '@kubernetes/client-node';
-import type { RelayPool } from '../api/types.ts';
+import type { DefaultedRelayPool } from '../api/types.ts';
 import { HANDOFF_PORT, HTTP_PORT, childMeta, names, selectorLabels } from './meta.ts';
 import { listenerPorts } from './pod.ts';
 
 export type NetworkPolicyOptions = {
   /** The pool with schema defaults applied. */
-  pool: RelayPool;
+  pool: DefaultedRelayPool;
   /** The operator's namespace and its --monitoring-namespaces (every pool admits them). */
   managementNamespaces: string[];
 };
@@ -25,16 +25,16 @@ const namespacePeer = (namespace: string): V1NetworkPolicyPeer => ({
  * Who may open an SMTP session: clientsFrom when set; else allowedNetworks when AUTH is off (no one
  * else could relay); undefined (anyone) when clients may authenticate, as they come from anywhere.
  */
-export function listenerSources(pool: RelayPool): string[] | undefined {
+export function listenerSources(pool: DefaultedRelayPool): string[] | undefined {
   const spec = pool.spec;
   if (spec.networkPolicy?.clientsFrom?.length) return [...spec.networkPolicy.clientsFrom];
-  if ((spec.auth?.mode ?? 'Disabled') === 'Disabled') return [...(spec.allowedNetworks ?? [])];
+  if (spec.auth.mode === 'Disabled') return [...(spec.allowedNetworks ?? [])];
   return undefined;
 }
 
 export function networkPolicy(o: NetworkPolicyOptions): V1NetworkPolicy | undefined {
   const { pool } = o;
-  if (!(pool.spec.networkPolicy?.enabled ?? true)) return undefined;
+  if (!pool.spec.networkPolicy.enabled) return undefined;
   const poolName = pool.metadata.name ?? '';
   const namespaces = [
     ...new Set([...o.managementNamespaces, ...(pool.spec.networkPolicy?.managementNamespaces ?? [])]),
@@ -43,10 +43,10 @@ export function networkPolicy(o: NetworkPolicyOptions): V1NetworkPolicy | undefi
     ...namespaces.sort().map(namespacePeer),
     ...(pool.spec.networkPolicy?.metricsFrom ?? []).map((cidr) => ({ ipBlock: { cidr } })),
   ];
-  const delivery = pool.spec.delivery ?? {};
+  const delivery = pool.spec.delivery;
   const smtpPorts =
     delivery.mode === 'Smarthost' && delivery.smarthost
-      ? [delivery.smarthost.port ?? 587]
+      ? [delivery.smarthost.port]
       : // Direct delivery to MX hosts on 25; 465/587 for submission upstreams.
         [25, 465, 587];
   const samePool: V1NetworkPolicyPeer[] = [{ podSelector: { matchLabels: selectorLabels(poolName) } }];

@@ -2,10 +2,10 @@
 // A relay that is not ready (a crash loop, a full spool) may always be evicted: otherwise it would
 // count against the budget and block every node drain, while its eviction still drains it.
 import type { V1PodDisruptionBudget } from '@kubernetes/client-node';
-import type { RelayPool } from '../api/types.ts';
+import type { DefaultedRelayPool } from '../api/types.ts';
 import { childMeta, names, selectorLabels } from './meta.ts';
 
-export function podDisruptionBudget(pool: RelayPool): V1PodDisruptionBudget {
+export function podDisruptionBudget(pool: DefaultedRelayPool): V1PodDisruptionBudget {
   const poolName = pool.metadata.name ?? '';
   return {
     apiVersion: 'policy/v1',

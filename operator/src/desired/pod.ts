@@ -2,7 +2,7 @@
 // read-only root, no capabilities, RuntimeDefault seccomp), probed on /healthz and /readyz,
 // spread across nodes and zones, with every file the relay reads in one projected volume.
 import type { V1Container, V1PodTemplateSpec, V1Volume } from '@kubernetes/client-node';
-import type { RelayPool } from '../api/types.ts';
+import type { DefaultedRelayPool } from '../api/types.ts';
 import { durationMs } from '../../../contract/duration.ts';
 import {
   ADMIN_TOKEN_ROLES,
@@ -27,7 +27,7 @@ import { tlsSecretName } from './tls.ts';
 
 export type PodOptions = {
   /** The pool with schema defaults applied. */
-  pool: RelayPool;
+  pool: DefaultedRelayPool;
   /** Image of the relay (spec.image or the operator's own). */
   image: string;
   /** Names of the pull secrets (spec.imagePullSecrets or the operator's default); absent: none. */
@@ -45,19 +45,19 @@ export const RELAY_UID = 10001;
 export const STARTUP_FAILURES = 180;
 export const SPOOL_VOLUME = 'spool';
 
-export function listenerPorts(pool: RelayPool): { name: string; port: number }[] {
-  const l = pool.spec.listeners ?? {};
+export function listenerPorts(pool: DefaultedRelayPool): { name: string; port: number }[] {
+  const l = pool.spec.listeners;
   const ports: { name: string; port: number }[] = [];
-  if (l.smtp?.enabled ?? true) ports.push({ name: 'smtp', port: l.smtp?.port ?? 25 });
-  if (l.submission?.enabled ?? false) ports.push({ name: 'submission', port: l.submission?.port ?? 587 });
-  if (l.smtps?.enabled ?? false) ports.push({ name: 'smtps', port: l.smtps?.port ?? 465 });
+  if (l.smtp.enabled) ports.push({ name: 'smtp', port: l.smtp.port });
+  if (l.submission.enabled) ports.push({ name: 'submission', port: l.submission.port });
+  if (l.smtps.enabled) ports.push({ name: 'smtps', port: l.smtps.port });
   return ports;
 }
 
 export function podTemplate(o: PodOptions): V1PodTemplateSpec {
   const poolName = o.pool.metadata.name ?? '';
   const spec = o.pool.spec;
-  const drainSeconds = Math.ceil(durationMs(spec.drainTimeout ?? '60s') / 1000);
+  const drainSeconds = Math.ceil(durationMs(spec.drainTimeout) / 1000);
   const configSources: NonNullable<V1Volume['projected']>['sources'] = [
     { configMap: { name: names.config(poolName) } },
     ...Array.from({ length: Math.max(1, o.relaySecretShards ?? 1) }, (_, i) => ({

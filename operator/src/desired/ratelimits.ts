@@ -1,6 +1,6 @@
 // A pool's RateLimits as relay rules, each with its share and status. Pure.
 import type { RateLimit } from '../api/types.ts';
-import { mergeConditions } from '../api/conditions.ts';
+import { cond, mergeConditions } from '../api/conditions.ts';
 import type { ConditionInput } from '../api/conditions.ts';
 import { withDefaults } from '../api/defaults.ts';
 import { computeShare } from './share.ts';
@@ -8,18 +8,6 @@ import type { RenderedLimit } from './relayconfig.ts';
 import type { Observed } from './types.ts';
 
 export type ResolvedLimit = { object: RateLimit; rule?: RenderedLimit; status: Record<string, unknown> };
-
-const cond = (
-  type: string,
-  status: ConditionInput['status'],
-  reason: string,
-  message: string,
-): ConditionInput => ({
-  type,
-  status,
-  reason,
-  message,
-});
 
 export function resolveRateLimits(observed: Observed, readyRelays: number): ResolvedLimit[] {
   const sorted = [...observed.rateLimits].sort((a, b) =>

@@ -2,7 +2,7 @@
 // File paths are relative to the config file (the relay resolves them against its directory),
 // so the same rendering works in the pod (/etc/mailfleet) and in a local copy of the volume.
 import { createHash } from 'node:crypto';
-import type { RelayPool } from '../api/types.ts';
+import type { DefaultedRelayPool } from '../api/types.ts';
 import type {
   OutboundTlsPolicy,
   RateLimitConfig,
@@ -36,7 +36,7 @@ export type RenderedLimit = Omit<RateLimitConfig, 'burst' | 'rate'> & {
 
 export type RelayConfigOptions = {
   /** The pool with schema defaults applied. */
-  pool: RelayPool;
+  pool: DefaultedRelayPool;
   domains: BoundDomain[];
   rateLimits: RenderedLimit[];
   /** The relay Secret carries a users file (auth enabled). */
@@ -60,17 +60,14 @@ const TLS_POLICY: Record<string, OutboundTlsPolicy> = {
 
 export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput {
   const spec = options.pool.spec;
-  const listeners = spec.listeners ?? {};
+  const { smtp, submission, smtps } = spec.listeners;
   const config: RelayConfigInput = {
     listeners: {
-      smtp: { enabled: listeners.smtp?.enabled ?? true, port: listeners.smtp?.port ?? 25 },
-      submission: {
-        enabled: listeners.submission?.enabled ?? false,
-        port: listeners.submission?.port ?? 587,
-      },
-      smtps: { enabled: listeners.smtps?.enabled ?? false, port: listeners.smtps?.port ?? 465 },
+      smtp: { enabled: smtp.enabled, port: smtp.port },
+      submission: { enabled: submission.enabled, port: submission.port },
+      smtps: { enabled: smtps.enabled, port: smtps.port },
     },
-    auth: { mode: spec.auth?.mode ?? 'Disabled' },
+    auth: { mode: spec.auth.mode },
     allowedNetworks: [...(spec.allowedNetworks ?? [])],
     sendingDomains: options.domains.map((d) => {
       const entry: SendingDomainConfig = { domain: d.domain, suspended: d.suspended };
@@ -80,11 +77,11 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
       return entry;
     }),
     delivery: {
-      mode: spec.delivery?.mode === 'Smarthost' ? 'smarthost' : 'direct',
-      dns: { servers: [...(spec.delivery?.resolvers ?? [])] },
+      mode: spec.delivery.mode === 'Smarthost' ? 'smarthost' : 'direct',
+      dns: { servers: [...(spec.delivery.resolvers ?? [])] },
       tlsPolicy: {
-        default: TLS_POLICY[spec.delivery?.tlsPolicy?.default ?? 'MTASTS'] ?? 'mta-sts',
-        destinations: (spec.delivery?.tlsPolicy?.destinations ?? []).map((d) => ({
+        default: TLS_POLICY[spec.delivery.tlsPolicy.default] ?? 'mta-sts',
+        destinations: (spec.delivery.tlsPolicy.destinations ?? []).map((d) => ({
           domain: d.domain,
           policy: TLS_POLICY[d.policy] ?? 'verify',
         })),
@@ -92,10 +89,10 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
     },
     retry: { ...spec.retry },
     limits: {
-      maxMessageSize: quantityBytes(spec.limits?.maxMessageSize ?? '25Mi'),
-      maxRecipients: spec.limits?.maxRecipients ?? 100,
-      maxConnections: spec.limits?.maxConnections ?? 500,
-      maxConnectionsPerClient: spec.limits?.maxConnectionsPerClient ?? 50,
+      maxMessageSize: quantityBytes(spec.limits.maxMessageSize),
+      maxRecipients: spec.limits.maxRecipients,
+      maxConnections: spec.limits.maxConnections,
+      maxConnectionsPerClient: spec.limits.maxConnectionsPerClient,
     },
     // Shares of Pool-scoped limits are already applied to rate, burst and maxConnections (see
     // share.ts), so the relay's own `share` stays at its default of 1. A limit without a rate is a
@@ -108,7 +105,7 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
       port: HTTP_PORT,
       tokens: ADMIN_TOKEN_ROLES.map((role) => ({ name: role, role, file: adminTokenFile(role) })),
     },
-    drainTimeout: spec.drainTimeout ?? '60s',
+    drainTimeout: spec.drainTimeout,
     // Every pool: a drained relay (scale-down, rollout, eviction) hands its queue to its peers,
     // found through the headless Service (which lists every relay of the pool; the relay skips
     // itself and draining peers). Search domains complete the name inside the pod.
@@ -122,17 +119,17 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
     config.tls = {
       certFile: 'tls/tls.crt',
       keyFile: 'tls/tls.key',
-      minVersion: spec.tls.minVersion ?? 'TLSv1.2',
+      minVersion: spec.tls.minVersion,
     };
   }
   if (options.hasUsers && config.auth) config.auth.usersFile = relaySecretKeys.users;
-  if (spec.delivery?.ehloName && config.delivery) config.delivery.ehloName = spec.delivery.ehloName;
-  const smarthost = spec.delivery?.smarthost;
+  if (spec.delivery.ehloName && config.delivery) config.delivery.ehloName = spec.delivery.ehloName;
+  const smarthost = spec.delivery.smarthost;
   if (smarthost && config.delivery) {
     config.delivery.smarthost = {
       host: smarthost.host,
-      port: smarthost.port ?? 587,
-      tls: SMARTHOST_TLS[smarthost.tls ?? 'StartTLSRequired'] ?? 'starttls-required',
+      port: smarthost.port,
+      tls: SMARTHOST_TLS[smarthost.tls] ?? 'starttls-required',
     };
     if (options.hasSmarthostCredentials)
       config.delivery.smarthost.credentialsFile = relaySecretKeys.smarthost;
@@ -141,7 +138,7 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
 }
 
 /** An emptyDir spool with a size limit: the relay counts the limit as its quota (spool.ts). */
-function spoolConfig(pool: RelayPool): NonNullable<RelayConfigInput['spool']> {
+function spoolConfig(pool: DefaultedRelayPool): NonNullable<RelayConfigInput['spool']> {
   const quota = spoolQuota(pool);
   if (!quota) return { dir: SPOOL_DIR };
   return { dir: SPOOL_DIR, maxBytes: quota.maxBytes, minFreeBytes: quota.minFreeBytes };

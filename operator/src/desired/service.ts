@@ -2,21 +2,21 @@
 // every relay of the pool: handoff peers (relay handoff.service) and, for a StatefulSet, each
 // relay's stable DNS name.
 import type { V1Service } from '@kubernetes/client-node';
-import type { RelayPool } from '../api/types.ts';
+import type { DefaultedRelayPool } from '../api/types.ts';
 import { HANDOFF_PORT, HTTP_PORT, childMeta, names, selectorLabels } from './meta.ts';
 import { listenerPorts } from './pod.ts';
 
-function ports(pool: RelayPool) {
+function ports(pool: DefaultedRelayPool) {
   return [
     ...listenerPorts(pool).map((p) => ({ name: p.name, port: p.port, targetPort: p.name, protocol: 'TCP' })),
     { name: 'http', port: HTTP_PORT, targetPort: 'http', protocol: 'TCP' },
   ];
 }
 
-export function service(pool: RelayPool): V1Service {
+export function service(pool: DefaultedRelayPool): V1Service {
   const poolName = pool.metadata.name ?? '';
-  const spec = pool.spec.service ?? {};
-  const type = spec.type ?? 'ClusterIP';
+  const spec = pool.spec.service;
+  const type = spec.type;
   const svc: V1Service = {
     apiVersion: 'v1',
     kind: 'Service',
@@ -32,7 +32,7 @@ export function service(pool: RelayPool): V1Service {
   return svc;
 }
 
-export function headlessService(pool: RelayPool): V1Service {
+export function headlessService(pool: DefaultedRelayPool): V1Service {
   const poolName = pool.metadata.name ?? '';
   return {
     apiVersion: 'v1',
@@ -53,7 +53,10 @@ export function headlessService(pool: RelayPool): V1Service {
 }
 
 /** The DNS name and ports reported in status.endpoint. */
-export function endpoint(pool: RelayPool): { host: string; ports: { name: string; port: number }[] } {
+export function endpoint(pool: DefaultedRelayPool): {
+  host: string;
+  ports: { name: string; port: number }[];
+} {
   return {
     host: `${names.service(pool.metadata.name ?? '')}.${pool.metadata.namespace ?? ''}.svc`,
     ports: listenerPorts(pool),

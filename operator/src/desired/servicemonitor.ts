@@ -1,6 +1,6 @@
 // A prometheus-operator ServiceMonitor, only when asked for and when its CRD exists.
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { RelayPool } from '../api/types.ts';
+import type { DefaultedRelayPool } from '../api/types.ts';
 import { POOL_LABEL, childMeta, names, selectorLabels } from './meta.ts';
 
 export type ServiceMonitor = KubernetesObject & { spec: Record<string, unknown> };
@@ -16,8 +16,8 @@ export const RELABELINGS = [
   { sourceLabels: ['__meta_kubernetes_namespace'], targetLabel: 'namespace' },
 ];
 
-export function serviceMonitor(pool: RelayPool, crdInstalled: boolean): ServiceMonitor | undefined {
-  const monitoring = pool.spec.monitoring ?? {};
+export function serviceMonitor(pool: DefaultedRelayPool, crdInstalled: boolean): ServiceMonitor | undefined {
+  const monitoring = pool.spec.monitoring;
   if (!monitoring.serviceMonitor || !crdInstalled) return undefined;
   const poolName = pool.metadata.name ?? '';
   return {
@@ -30,7 +30,7 @@ export function serviceMonitor(pool: RelayPool, crdInstalled: boolean): ServiceM
         {
           port: 'http',
           path: '/metrics',
-          interval: monitoring.interval ?? '30s',
+          interval: monitoring.interval,
           relabelings: RELABELINGS.map((r) => ({ ...r, sourceLabels: [...r.sourceLabels] })),
         },
       ],

@@ -2,7 +2,7 @@
 // and the spool goes with the emptyDir, so the relay must stop taking mail before that: it gets the
 // limit as spool.maxBytes and keeps minFreeBytes of it in reserve. The limit defaults to the
 // relay's ephemeral-storage request, so what the scheduler reserves is what the spool may fill.
-import type { RelayPool } from '../api/types.ts';
+import type { DefaultedRelayPool } from '../api/types.ts';
 import { DEFAULTS } from '../../../contract/defaults.ts';
 import { quantityBytes } from './meta.ts';
 
@@ -19,7 +19,7 @@ export type SpoolQuota = {
 };
 
 /** Undefined for a persistent spool (a PVC is its own filesystem) or when no size is known. */
-export function spoolQuota(pool: RelayPool): SpoolQuota | undefined {
+export function spoolQuota(pool: DefaultedRelayPool): SpoolQuota | undefined {
   const spec = pool.spec;
   if (spec.queue?.persistence) return undefined;
   const limit = spec.queue?.sizeLimit ?? spec.resources?.requests?.['ephemeral-storage'];

@@ -1,7 +1,7 @@
 // desiredState(observed): everything a RelayPool should be (children, statuses, events), as a
 // function of what the reconcile observed. No client, no clock, no randomness of its own.
 import { stringify } from 'yaml';
-import { conditionTransitions, findCondition, mergeConditions } from '../api/conditions.ts';
+import { cond, conditionTransitions, findCondition, mergeConditions } from '../api/conditions.ts';
 import type { ConditionInput } from '../api/conditions.ts';
 import { withDefaults } from '../api/defaults.ts';
 import { APPLIED_HASH, appliedHash } from '../kube/diff.ts';
@@ -60,18 +60,6 @@ function workloadStatus(
     applied: want === undefined || child.metadata?.annotations?.[APPLIED_HASH] === want,
   };
 }
-
-const cond = (
-  type: string,
-  status: ConditionInput['status'],
-  reason: string,
-  message: string,
-): ConditionInput => ({
-  type,
-  status,
-  reason,
-  message,
-});
 
 function ref(object: {
   apiVersion: string;
@@ -162,7 +150,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
   const original = observed.pool;
   const { resource: pool, problems } = withDefaults(original);
   const persistent = pool.spec.queue?.persistence !== undefined;
-  const wanted = pool.spec.replicas ?? 2;
+  const wanted = pool.spec.replicas;
 
   const tls = problems.length ? undefined : resolveTls(pool, observed);
   const inputs: PoolInputs = problems.length

@@ -23,7 +23,7 @@ export function statefulSet(o: Omit<PodOptions, 'persistentSpool'>): V1StatefulS
     kind: 'StatefulSet',
     metadata: childMeta(o.pool, names.workload(poolName), 'relay'),
     spec: {
-      replicas: o.pool.spec.replicas ?? 2,
+      replicas: o.pool.spec.replicas,
       serviceName: names.headless(poolName),
       // Relays are independent peers: start and stop them all at once rather than one by one.
       podManagementPolicy: 'Parallel',

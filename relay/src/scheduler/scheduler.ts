@@ -2,6 +2,7 @@
 // per-destination and a global connection cap and under the RateLimits (shaping/), deferred jobs
 // in a heap by retry time. A slow, limited or backed-off destination only ever holds its own
 // queue, so it cannot hold up the others. One timer wakes the next retry or limit wait: no polling.
+import { DEFAULTS } from '../../../contract/defaults.ts';
 import type { RecipientState } from '../spool/record.ts';
 import { nextHopDsn } from '../outcomes/dsn-params.ts';
 import type { AdaptiveBackoffConfig, RateLimitConfig } from '../config/types.ts';
@@ -544,14 +545,11 @@ export class Scheduler {
   }
 }
 
+/** A scheduler built without shaping settings (tests): backoff off, whatever replies come. */
 const noBackoff: AdaptiveBackoffConfig = {
+  ...DEFAULTS.adaptiveBackoff,
   enabled: false,
   throttlePatterns: [],
-  decrease: 0.5,
-  increase: 1.5,
-  minFactor: 1,
-  successesPerStep: 1,
-  hold: '0s',
 };
 
 /** Any change to the limits rebuilds the queues, whose classes hold the compiled limits. */

@@ -1,10 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { AdaptiveBackoffPolicy, BackoffState } from './backoff.ts';
-import { defaultBackoffPolicy, isThrottle, mode, normal, onSuccess, onThrottle } from './backoff.ts';
+import { isThrottle, mode, normal, onSuccess, onThrottle } from './backoff.ts';
+import { backoffPolicy } from './plan.ts';
+import { DEFAULTS } from '../../../contract/defaults.ts';
 
+// The relay's defaults (contract/defaults.ts), made quicker to step through.
 const policy: AdaptiveBackoffPolicy = {
-  ...defaultBackoffPolicy,
+  ...backoffPolicy({
+    ...DEFAULTS.adaptiveBackoff,
+    enabled: true,
+    throttlePatterns: [...DEFAULTS.adaptiveBackoff.throttlePatterns],
+  }),
   successesPerStep: 3,
   holdMs: 1_000,
   minFactor: 0.125,

@@ -17,21 +17,6 @@ export interface AdaptiveBackoffPolicy {
   patterns: RegExp[];
 }
 
-export const defaultBackoffPolicy: AdaptiveBackoffPolicy = {
-  decrease: 0.5,
-  increase: 1.5,
-  minFactor: 1 / 64,
-  successesPerStep: 20,
-  holdMs: 30_000,
-  patterns: [
-    /try (again )?later/i,
-    /rate limit/i,
-    /too many (messages|connections|recipients)/i,
-    /throttl/i,
-    /temporarily deferred/i,
-  ],
-};
-
 /** One destination's backoff: `factor` scales its rates; 1 means normal mode. */
 export interface BackoffState {
   factor: number;
