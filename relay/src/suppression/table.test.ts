@@ -110,4 +110,47 @@ describe('suppression table', () => {
       ['b@example.org', 'c@example.org'],
     );
   });
+
+  test('behaves as a Map under random adds, replaces and deletes (tombstones, slot reuse, arena compaction)', () => {
+    const t = new SuppressionTable();
+    const model = new Map<string, { addedAt: number; messageId: string }>();
+    let seed = 1;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    // Long message ids, so replaced and deleted entries leave megabytes of dead arena bytes.
+    const pad = 'x'.repeat(400);
+    for (let i = 0; i < 60_000; i++) {
+      const scope = ['*', 'a.example', 'b.example'][random(3)]!;
+      const address = random(50) === 0 ? `ünï${random(100)}@例え.jp` : `u${random(3000)}@ex${random(3)}.org`;
+      const key = `${scope} ${address}`;
+      switch (random(3)) {
+        case 0:
+          t.set(entry({ address, scope, addedAt: i, messageId: `${pad}${i}` }));
+          model.set(key, { addedAt: i, messageId: `${pad}${i}` });
+          break;
+        case 1:
+          assert.equal(t.delete(scope, address), model.delete(key), `delete ${key}`);
+          break;
+        default: {
+          const found = t.get(scope, address);
+          const expected = model.get(key);
+          assert.equal(found?.addedAt, expected?.addedAt, `get ${key}`);
+          assert.equal(found?.messageId, expected?.messageId, `messageId ${key}`);
+        }
+      }
+    }
+    assert.equal(t.size, model.size);
+    assert.deepEqual([...t.entries()].map((e) => `${e.scope} ${e.address}`).sort(), [...model.keys()].sort());
+  });
+
+  test('an address with non-ASCII characters (SMTPUTF8) is found and told apart', () => {
+    const t = new SuppressionTable();
+    t.set(entry({ address: 'josé@exämple.org' }));
+    assert.equal(t.reasonFor('josé@exämple.org', '', NOW), 'hard-bounce');
+    assert.equal(t.reasonFor('jose@exämple.org', '', NOW), undefined);
+    assert.equal(t.reasonFor('josé@example.org', '', NOW), undefined);
+    assert.equal(t.get('*', 'josé@exämple.org')?.address, 'josé@exämple.org');
+  });
 });
