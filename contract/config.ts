@@ -98,6 +98,25 @@ export interface SendingDomainConfig {
    * with its own signed VERP envelope sender on this domain (relay returnpath/verp.ts).
    */
   returnPath?: string;
+  /** Open and click tracking of the domain's HTML mail (off when absent). */
+  tracking?: DomainTrackingConfig;
+}
+
+export interface DomainTrackingConfig {
+  opens: boolean;
+  clicks: boolean;
+  /** Host name of the tracking endpoint; links and the pixel point at https://<host>/. */
+  host: string;
+}
+
+/** The key and limits of link tracking, for the domains that track (relay tracking/). */
+export interface TrackingConfig {
+  /** The HMAC key (at least 16 bytes) tracked links are signed with. Watched. */
+  keyFile: string;
+  /** Larger messages are delivered unrewritten. */
+  maxMessageBytes: number;
+  /** A larger HTML part (decoded) is left as it is. */
+  maxHtmlBytes: number;
 }
 
 export type SmarthostTls = 'implicit' | 'starttls-required' | 'starttls-opportunistic';
@@ -371,6 +390,8 @@ export interface RelayConfig {
    */
   trustedNetworks: string[];
   sendingDomains: SendingDomainConfig[];
+  /** Required when a sending domain tracks opens or clicks. */
+  tracking?: TrackingConfig;
   trustedProxies: ProxyTrustConfig;
   headers: HeadersConfig;
   delivery: DeliveryConfig;

@@ -14,6 +14,9 @@ const MiB = 1024 * 1024;
 
 /** What validateConfig() fills in for every field a config file leaves out. */
 export const DEFAULTS = {
+  // Rewriting parses the whole message: one with large attachments is sent as it is. 1 MiB of
+  // HTML is ten times what Gmail shows before clipping a message.
+  tracking: { maxMessageBytes: 10 * MiB, maxHtmlBytes: 1 * MiB },
   listeners: {
     smtp: { enabled: true, host: '0.0.0.0', port: SMTP_PORT },
     submission: { enabled: false, host: '0.0.0.0', port: SUBMISSION_PORT },

@@ -27,6 +27,11 @@ export const RETURN_PATH_PORT = 2527;
 /** Key of the pool's VERP signing-key Secret, and where the relay finds it (relative to CONFIG_DIR). */
 export const RETURN_PATH_KEY = 'key';
 export const RETURN_PATH_KEY_FILE = 'returnpath/key';
+/** Key of the pool's tracking Secret, and where the relay finds it (relative to CONFIG_DIR). */
+export const TRACKING_KEY_KEY = 'key';
+export const TRACKING_KEY_FILE = 'tracking/key';
+/** A tracking key shorter than this is refused: HMAC-SHA256 with under 128 bits of key is guessable. */
+export const MIN_TRACKING_KEY_BYTES = 16;
 
 /** Where the admin tokens appear in the relay's config volume (relative to CONFIG_DIR); the
  * roles are contract/tokens.ts's ADMIN_TOKEN_ROLES. */

@@ -14,6 +14,7 @@ import { Deliverer } from './delivery/deliverer.ts';
 import { dnsClient } from './delivery/mx.ts';
 import { StsPolicies } from './delivery/mta-sts/policies.ts';
 import { DkimKeyring } from './delivery/dkim.ts';
+import { loadLinkTracking, type LinkTracking } from './tracking/apply.ts';
 import { Intake, type AcceptedMessage } from './smtp/server.ts';
 import { protocolKeyword, receivedHeader } from './smtp/received.ts';
 import { RelayMetrics, type QueueSnapshot } from './metrics/metrics.ts';
@@ -63,6 +64,8 @@ export class Relay {
   private readonly watcher: FileWatcher;
   /** The DKIM keys in use; a key that fails to load on reload keeps its predecessor. */
   private dkim: DkimKeyring | undefined;
+  /** Link tracking in use; a tracking key that fails to load on reload keeps its predecessor. */
+  private tracking: LinkTracking | undefined;
   /** True once SIGTERM or POST /drain started the shutdown. */
   private draining = false;
   /** Random id of this process: handoff peers tell themselves apart with it (never hand to self). */
@@ -316,6 +319,13 @@ export class Relay {
         sending_domain: this.metrics.domainLabel(domain ?? ''),
         result: domain ? 'signed' : 'no_key',
       });
+    const tracking = loadLinkTracking(runtime.config, this.tracking);
+    if (tracking.error) this.log('error', 'tracking key not usable', { error: tracking.error });
+    this.tracking = tracking.tracking;
+    if (tracking.tracking) {
+      settings.tracking = tracking.tracking;
+      settings.onTracking = (outcome) => this.metrics.recordTracking(outcome);
+    }
     return new Deliverer(settings);
   }
 

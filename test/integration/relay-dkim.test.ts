@@ -3,11 +3,8 @@
 // the relay to an upstream, and again after a key file was replaced (as a rotated Secret is).
 import { describe, test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { generateDkimKey, publicKeyRecord } from '../../relay/src/dkim/keys.ts';
 import {
   relayConfig,
@@ -20,6 +17,7 @@ import {
   type RelayProcess,
   type ScriptedUpstream,
 } from '../helpers/relay/peers.ts';
+import { dkimVerifiers, type DkimVerifiers } from '../helpers/relay/dkim-verify.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
@@ -29,36 +27,9 @@ after(async () => {
 let upstream: ScriptedUpstream;
 let relay: RelayProcess;
 let dir: string;
-/** DNS TXT records the verifier sees: "<selector>._domainkey.<domain>" -> record. */
-const dns = new Map<string, string>();
-
-async function verify(raw: string) {
-  const result = await dkimVerify(Buffer.from(raw, 'latin1'), {
-    resolver: async (name: string, type: string) => {
-      const record = dns.get(name);
-      if (type === 'TXT' && record) return [[record]];
-      throw Object.assign(new Error(`no ${type} for ${name}`), { code: 'ENOTFOUND' });
-    },
-  });
-  return result.results;
-}
-
-/** libopendkim's verdict (`opendkim -t` in verify mode, keys from TestPublicKeys): a second verifier. */
-function opendkimVerify(raw: string, name: string): { pass: boolean; output: string } {
-  const keys = join(dir, `${name}.keys`);
-  writeFileSync(keys, [...dns].map(([record, value]) => `${record} ${value}`).join('\n') + '\n');
-  writeFileSync(join(dir, `${name}.conf`), `Mode v\nSyslog no\nTestPublicKeys ${keys}\n`);
-  writeFileSync(join(dir, `${name}.eml`), raw, 'latin1');
-  const r = spawnSync(
-    '/usr/sbin/opendkim',
-    ['-x', join(dir, `${name}.conf`), '-t', join(dir, `${name}.eml`), '-vv'],
-    {
-      encoding: 'utf8',
-    },
-  );
-  const output = `${r.stdout}${r.stderr}`;
-  return { pass: /verification \([^)]*\) succeeded/.test(output), output };
-}
+let verifiers: DkimVerifiers;
+const verify = (raw: string) => verifiers.mailauth(raw);
+const opendkimVerify = (raw: string, name: string) => verifiers.opendkim(raw, name);
 
 function message(from: string, id: string): string {
   return (
@@ -82,13 +53,14 @@ before(async () => {
   upstream = await startScripted();
   cleanups.push(() => upstream.stop());
   dir = await tempDir('dkim');
+  verifiers = dkimVerifiers(dir);
   cleanups.push(() => removeDir(dir));
   const rsa = generateDkimKey('rsa-sha256');
   const ed = generateDkimKey('ed25519-sha256');
   await writeFile(join(dir, 'rsa.pem'), rsa);
   await writeFile(join(dir, 'ed.pem'), ed);
-  dns.set('s2048._domainkey.example.com', publicKeyRecord(rsa));
-  dns.set('ed1._domainkey.ed.example', publicKeyRecord(ed));
+  verifiers.dns.set('s2048._domainkey.example.com', publicKeyRecord(rsa));
+  verifiers.dns.set('ed1._domainkey.ed.example', publicKeyRecord(ed));
   relay = await startRelay(
     relayConfig(join(dir, 'spool'), upstream.port, {
       sendingDomains: [
@@ -138,7 +110,7 @@ describe('DKIM signing at delivery', () => {
   });
   test('a replaced key file signs the next message with the new key', async () => {
     const next = generateDkimKey('rsa-sha256');
-    const oldRecord = dns.get('s2048._domainkey.example.com')!;
+    const oldRecord = verifiers.dns.get('s2048._domainkey.example.com')!;
     // Kubernetes swaps a Secret volume's files by renaming; do the same.
     await writeFile(join(dir, 'rsa.pem.new'), next);
     await rename(join(dir, 'rsa.pem.new'), join(dir, 'rsa.pem'));
@@ -149,11 +121,11 @@ describe('DKIM signing at delivery', () => {
       'reload',
     );
     const raw = await sendAndReceive('news@example.com', 'rsa2');
-    dns.set('s2048._domainkey.example.com', publicKeyRecord(next));
+    verifiers.dns.set('s2048._domainkey.example.com', publicKeyRecord(next));
     assert.equal((await verify(raw))[0]?.status.result, 'pass', 'verifies with the new public key');
-    dns.set('s2048._domainkey.example.com', oldRecord);
+    verifiers.dns.set('s2048._domainkey.example.com', oldRecord);
     assert.notEqual((await verify(raw))[0]?.status.result, 'pass', 'and not with the old one');
-    dns.set('s2048._domainkey.example.com', publicKeyRecord(next));
+    verifiers.dns.set('s2048._domainkey.example.com', publicKeyRecord(next));
     assert.ok((await relay.metric('mailfleet_relay_dkim_signatures_total', { result: 'signed' })) >= 3);
   });
   test('an unparsable key file is rejected and the previous key keeps signing', async () => {

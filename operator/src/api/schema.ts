@@ -585,6 +585,26 @@ const sendingDomainSpec = obj(
       },
       { default: {}, tsType: 'BouncePolicySpec' },
     ),
+    tracking: obj(
+      "Open and click tracking of the domain's HTML mail; off unless set. The relays rewrite each HTML part before DKIM signing: links become signed redirects through the tracking host, and a 1x1 pixel is added. Tracking records readers' behaviour: tell your recipients (privacy policy) and mind the consent rules that apply to them; see docs/tracking.md.",
+      {
+        opens: bool('Add an open pixel to HTML parts.', { default: false }),
+        clicks: bool('Rewrite links of HTML parts into tracked redirects.', { default: false }),
+        host: str(
+          "Host name of the tracking endpoint (the pool's tracker, exposed over HTTPS by your Ingress or Gateway), for example t.example.com.",
+          { pattern: hostPattern, maxLength: 253 },
+        ),
+      },
+      {
+        tsType: 'TrackingSpec',
+        'x-kubernetes-validations': [
+          {
+            rule: '!(self.opens || self.clicks) || has(self.host)',
+            message: 'host is required when opens or clicks is on',
+          },
+        ],
+      },
+    ),
     suspend: bool(
       "Hold this domain's outgoing mail in the queue (accepted, not delivered). Set false to resume after an automatic suspension.",
       { default: false },

@@ -169,6 +169,13 @@ export function resolveDomains(
           suspended: decision.suspended,
           dkim: { selector: sign.selector, algorithm: sign.algorithm },
         };
+        const tracking = domain.spec.tracking;
+        if (tracking?.host && (tracking.opens || tracking.clicks))
+          bound.tracking = {
+            opens: tracking.opens ?? false,
+            clicks: tracking.clicks ?? false,
+            host: tracking.host,
+          };
         // The records to publish (and verify) are those of the wanted selector.
         const records = dnsRecords(domain, key.pem, selector, observed.settings.spfInclude, ehloName);
         Object.assign(status, records.status);

@@ -22,6 +22,8 @@ export {
   HANDOFF_SECRET_KEY,
   HTTP_PORT,
   SPOOL_DIR,
+  TRACKING_KEY_FILE,
+  TRACKING_KEY_KEY,
   adminTokenFile,
   relaySecretKeys,
 } from '../../../contract/layout.ts';
@@ -45,6 +47,8 @@ export const names = {
   headless: (pool: string) => `${pool}-headless`,
   /** The pool's shared handoff secret: generated once, never rewritten. */
   handoffSecret: (pool: string) => `${pool}-handoff`,
+  /** The key tracked links are signed with: generated once, never rewritten (links outlive a rollout). */
+  trackingKey: (pool: string) => `${pool}-tracking`,
   dkimKey: (domainObject: string, selector: string) => `${domainObject}-dkim-${selector}`,
   /** The pool's own CA (certificate and key), when the operator generates certificates. */
   tlsCA: (pool: string) => `${pool}-tls-ca`,

@@ -18,6 +18,8 @@ import {
   POOL_LABEL,
   SPOOL_DIR,
   TERMINATION_MARGIN_SECONDS,
+  TRACKING_KEY_FILE,
+  TRACKING_KEY_KEY,
   adminTokenFile,
   names,
   selectorLabels,
@@ -38,6 +40,8 @@ export type PodOptions = {
   persistentSpool: boolean;
   /** Shards of the relay Secret (secret.ts relaySecrets; default 1). */
   relaySecretShards?: number;
+  /** A domain of the pool tracks opens or clicks: the tracking key is mounted. */
+  tracking?: boolean;
 };
 
 export const RELAY_UID = 10001;
@@ -78,6 +82,14 @@ export function podTemplate(o: PodOptions): V1PodTemplateSpec {
       },
     },
   ];
+  if (o.tracking) {
+    configSources.push({
+      secret: {
+        name: names.trackingKey(poolName),
+        items: [{ key: TRACKING_KEY_KEY, path: TRACKING_KEY_FILE }],
+      },
+    });
+  }
   const tlsSecret = tlsSecretName(o.pool);
   if (tlsSecret) {
     configSources.push({

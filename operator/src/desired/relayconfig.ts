@@ -17,6 +17,7 @@ import {
   HANDOFF_SECRET_FILE,
   HTTP_PORT,
   SPOOL_DIR,
+  TRACKING_KEY_FILE,
   adminTokenFile,
   names,
   quantityBytes,
@@ -27,6 +28,8 @@ export type BoundDomain = {
   domain: string;
   suspended: boolean;
   dkim?: { selector: string; algorithm: 'rsa-sha256' | 'ed25519-sha256' };
+  /** Present when the domain tracks opens or clicks. */
+  tracking?: { opens: boolean; clicks: boolean; host: string };
 };
 
 export type RenderedLimit = Omit<RateLimitConfig, 'burst' | 'rate'> & {
@@ -74,6 +77,7 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
       if (d.dkim) {
         entry.dkim = { ...d.dkim, keyFile: relaySecretKeys.dkim(d.domain, d.dkim.selector) };
       }
+      if (d.tracking) entry.tracking = { ...d.tracking };
       return entry;
     }),
     delivery: {
@@ -115,6 +119,7 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
       service: `${names.headless(options.pool.metadata.name ?? '')}.${options.pool.metadata.namespace ?? ''}.svc`,
     },
   };
+  if (options.domains.some((d) => d.tracking)) config.tracking = { keyFile: TRACKING_KEY_FILE };
   if (spec.tls) {
     config.tls = {
       certFile: 'tls/tls.crt',

@@ -11,6 +11,7 @@ import {
   HANDOFF_SECRET_KEY,
   MANAGED_BY,
   SOURCE_CHECKSUM,
+  TRACKING_KEY_KEY,
   childMeta,
   names,
   relaySecretKeys,
@@ -41,6 +42,21 @@ export function credentialsSecret(o: CredentialsOptions): V1Secret {
       host: b64(o.host),
       port: b64(String(o.port)),
     },
+  };
+}
+
+/**
+ * The key the pool's relays sign tracked links with (relay tracking/links.ts), and the tracker
+ * verifies them with: created once, never rewritten, since links in delivered mail must keep
+ * resolving.
+ */
+export function trackingKeySecret(pool: RelayPool, key: string): V1Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: childMeta(pool, names.trackingKey(pool.metadata.name ?? ''), 'tracking'),
+    type: 'Opaque',
+    data: { [TRACKING_KEY_KEY]: b64(key) },
   };
 }
 

@@ -9,6 +9,7 @@ import { deployment } from './deployment.ts';
 import { resolveDomains } from './domains.ts';
 import { horizontalPodAutoscaler } from './hpa.ts';
 import { poolInputs } from './inputs.ts';
+import { trackingInputs } from './tracking.ts';
 import type { PoolInputs } from './inputs.ts';
 import { childMeta, names, selectorLabels } from './meta.ts';
 import { networkPolicy } from './networkpolicy.ts';
@@ -182,6 +183,10 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
   let configBytes = 0;
   const domains = resolveDomains(observed, gen, inputs.problem?.message, pool.spec.delivery?.ehloName);
   const bound = domains.resolved.filter((d) => d.bound);
+  const tracks = bound.some((d) => d.bound!.tracking);
+  // The tracking key is an input like the pool's Secrets: a malformed one blocks the pool.
+  const tracking = tracks && !inputs.problem ? trackingInputs(pool, observed, gen) : undefined;
+  if (tracking?.problem) inputs.problem = tracking.problem;
   // Config and workload are built before any status is decided: the workload's status counts only
   // when it describes the spec this pass wants (its applied hash).
   const child = workloadChild(observed, persistent ? 'StatefulSet' : 'Deployment');
@@ -218,6 +223,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     imagePullSecrets,
     checksum,
     relaySecretShards: relaySecretShards.length,
+    tracking: tracks,
   };
   const desiredWorkload = config
     ? ((persistent ? statefulSet(workloadOptions) : deployment(workloadOptions)) as KubeObject)
@@ -254,8 +260,8 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     );
   } else if (config && desiredWorkload) {
     desired.prune = true;
-    desired.create.push(...inputs.create, ...domains.creates);
-    desired.keep.push(...inputs.keep);
+    desired.create.push(...inputs.create, ...domains.creates, ...(tracking?.create ?? []));
+    desired.keep.push(...inputs.keep, ...(tracking?.keep ?? []));
     const relayYaml = stringify(config);
     configBytes = Buffer.byteLength(relayYaml);
     desired.apply.push({

@@ -53,6 +53,7 @@ export function resolvePaths(config: RelayConfig, baseDir: string): RelayConfig 
     out.delivery.smarthost.credentialsFile = abs(out.delivery.smarthost.credentialsFile);
   }
   for (const d of out.sendingDomains) if (d.dkim) d.dkim.keyFile = abs(d.dkim.keyFile);
+  if (out.tracking) out.tracking.keyFile = abs(out.tracking.keyFile);
   for (const t of out.http.tokens) t.file = abs(t.file);
   if (out.handoff) out.handoff.secretFile = abs(out.handoff.secretFile);
   return out;
@@ -67,6 +68,7 @@ export function referencedFiles(config: RelayConfig): string[] {
     config.delivery.smarthost?.credentialsFile,
     config.handoff?.secretFile,
     config.returnPath?.keyFile,
+    config.tracking?.keyFile,
     ...config.sendingDomains.map((d) => d.dkim?.keyFile),
     ...config.http.tokens.map((t) => t.file),
   ];

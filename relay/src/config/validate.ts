@@ -4,6 +4,7 @@ import type {
   AdaptiveBackoffConfig,
   AdminTokenConfig,
   DkimConfig,
+  DomainTrackingConfig,
   ListenerConfig,
   OutboundTlsConfig,
   RateLimitConfig,
@@ -11,6 +12,7 @@ import type {
   SendingDomainConfig,
   SmarthostConfig,
   TlsDestinationPolicy,
+  TrackingConfig,
   ValidationResult,
 } from './types.ts';
 import { FieldReader, cidrProblem, domainProblem, hostProblem, join, type Obj } from './fields.ts';
@@ -31,6 +33,7 @@ const TOP_LEVEL = [
   'allowedNetworks',
   'trustedNetworks',
   'sendingDomains',
+  'tracking',
   'trustedProxies',
   'headers',
   'delivery',
@@ -125,7 +128,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
   const seenDomains = new Set<string>();
   r.list(root, 'sendingDomains', '').forEach((item, i) => {
     const path = `sendingDomains[${i}]`;
-    const d = r.object(item, path, ['domain', 'suspended', 'dkim', 'returnPath']);
+    const d = r.object(item, path, ['domain', 'suspended', 'dkim', 'returnPath', 'tracking']);
     const domain = r.string(d, 'domain', path, '', true).toLowerCase();
     if (domain) {
       const problem = domainProblem(domain);
@@ -141,8 +144,13 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
       if (problem) r.fail(join(path, 'returnPath'), problem);
       entry.returnPath = returnPath;
     }
+    if (d.tracking !== undefined && d.tracking !== null)
+      entry.tracking = domainTracking(r, d.tracking, join(path, 'tracking'));
     sendingDomains.push(entry);
   });
+  const tracking = trackingConfig(r, root.tracking);
+  if (!tracking && sendingDomains.some((d) => d.tracking && (d.tracking.opens || d.tracking.clicks)))
+    r.fail('tracking.keyFile', 'is required when a sending domain tracks opens or clicks');
 
   const hostname = r.string(root, 'hostname', '', '') || undefined;
   const del = r.object(root.delivery, 'delivery', [
@@ -333,6 +341,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
     hostname: hostname ?? ehloName,
   };
   if (tls) config.tls = tls;
+  if (tracking) config.tracking = tracking;
   if (handoff) config.handoff = handoff;
   if (returnPath) config.returnPath = returnPath;
   checkPortClash(r, config);
@@ -365,6 +374,30 @@ function dkim(r: FieldReader, raw: unknown, path: string): DkimConfig {
     selector: r.string(o, 'selector', path, '', true),
     algorithm: r.oneOf(o, 'algorithm', path, ['rsa-sha256', 'ed25519-sha256'], 'rsa-sha256'),
     keyFile: r.string(o, 'keyFile', path, '', true),
+  };
+}
+
+function domainTracking(r: FieldReader, raw: unknown, path: string): DomainTrackingConfig {
+  const o = r.object(raw, path, ['opens', 'clicks', 'host']);
+  const host = r.string(o, 'host', path, '', true);
+  if (host && hostProblem(host)) r.fail(join(path, 'host'), hostProblem(host) ?? '');
+  return { opens: r.boolean(o, 'opens', path, false), clicks: r.boolean(o, 'clicks', path, false), host };
+}
+
+function trackingConfig(r: FieldReader, raw: unknown): TrackingConfig | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const o = r.object(raw, 'tracking', ['keyFile', 'maxMessageBytes', 'maxHtmlBytes']);
+  return {
+    keyFile: r.string(o, 'keyFile', 'tracking', '', true),
+    maxMessageBytes: r.integer(
+      o,
+      'maxMessageBytes',
+      'tracking',
+      DEFAULTS.tracking.maxMessageBytes,
+      1,
+      2 ** 40,
+    ),
+    maxHtmlBytes: r.integer(o, 'maxHtmlBytes', 'tracking', DEFAULTS.tracking.maxHtmlBytes, 1, 2 ** 40),
   };
 }
 

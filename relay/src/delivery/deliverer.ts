@@ -4,6 +4,7 @@ import type { DeliveryConfig } from '../config/types.ts';
 import type { NextHopDsn } from '../outcomes/dsn-params.ts';
 import { routeDomain, type DnsClient } from './mx.ts';
 import type { DkimKeyring } from './dkim.ts';
+import type { LinkTracking, TrackingOutcome } from '../tracking/apply.ts';
 import {
   isConnectionFailure,
   resultsFromError,
@@ -41,6 +42,9 @@ export interface DelivererSettings {
   onDkim?: (domain: string | undefined) => void;
   /** Signed VERP envelope senders for the sending domains with a return path. */
   returnPaths?: ReturnPaths;
+  /** Rewrites the HTML of tracking domains' mail, before DKIM signing (tracking/apply.ts). */
+  tracking?: LinkTracking;
+  onTracking?: (outcome: TrackingOutcome) => void;
 }
 
 export interface DeliveryRequest {
@@ -95,6 +99,11 @@ export class Deliverer {
   async deliver(request: DeliveryRequest): Promise<DeliveryReport> {
     this.inflight++;
     try {
+      if (this.settings.tracking) {
+        const tracked = await this.settings.tracking.apply(request.body, request.from);
+        this.settings.onTracking?.(tracked.outcome);
+        request = { ...request, body: tracked.body };
+      }
       if (this.settings.dkim) {
         const signed = this.settings.dkim.sign(request.body, request.from);
         this.settings.onDkim?.(signed.domain);

@@ -4,6 +4,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { BounceWindow } from './bounce-window.ts';
 import type { LimitDestinationState } from '../shaping/shaper.ts';
+import type { TrackingOutcome } from '../tracking/apply.ts';
 
 const TOP_DESTINATIONS = 20;
 /** Limit destinations exported with their own series (rate and backoff gauges). */
@@ -45,6 +46,8 @@ export class RelayMetrics {
   readonly httpRefusals: Counter<'reason'>;
   readonly adminActions: Counter<'action' | 'role'>;
   readonly dkimSigned: Counter<'sending_domain' | 'result'>;
+  readonly trackingMessages: Counter<'sending_domain' | 'result'>;
+  readonly trackingLinks: Counter<'sending_domain'>;
   /** Whether /readyz passes; set by the relay (a gauge read at scrape time). */
   isReady: () => boolean = () => true;
   readonly sessionsActive: Gauge<'listener'>;
@@ -164,6 +167,18 @@ export class RelayMetrics {
       name: `${p}dkim_signatures_total`,
       help: 'Outbound messages DKIM-signed (result="signed") or not signed for want of a usable key (result="no_key").',
       labelNames: ['sending_domain', 'result'],
+      registers: r,
+    });
+    this.trackingMessages = new Counter({
+      name: `${p}tracking_messages_total`,
+      help: 'Messages of tracking domains by what link tracking did: rewritten, signed_by_sender (already DKIM-signed for the domain, left alone), too_large, no_html.',
+      labelNames: ['sending_domain', 'result'],
+      registers: r,
+    });
+    this.trackingLinks = new Counter({
+      name: `${p}tracking_links_total`,
+      help: 'Links rewritten into tracked links.',
+      labelNames: ['sending_domain'],
       registers: r,
     });
     const isReady = () => this.isReady();
@@ -312,6 +327,14 @@ export class RelayMetrics {
 
   setSendingDomains(domains: readonly string[]): void {
     this.sendingDomains = new Set(domains);
+  }
+
+  /** Counts what link tracking did with one message of a tracking domain. */
+  recordTracking(outcome: TrackingOutcome): void {
+    if (outcome.result === 'untracked') return;
+    const sending_domain = this.domainLabel(outcome.domain);
+    this.trackingMessages.inc({ sending_domain, result: outcome.result.replaceAll('-', '_') });
+    if (outcome.result === 'rewritten') this.trackingLinks.inc({ sending_domain }, outcome.links);
   }
 
   /** Bounded label value for a sender domain. */

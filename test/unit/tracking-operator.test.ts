@@ -1,0 +1,110 @@
+// A pool whose domains track: the relay config asks for tracking with the key file the pod
+// mounts, the tracking key Secret is generated once and then kept, a malformed one blocks the
+// pool; a pool whose domains do not track gets none of it. Imports both programs (the rendered
+// config must be one the relay accepts), as test/unit/rendered-relay-config.test.ts does.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parse } from 'yaml';
+import { desiredState } from '../../operator/src/desired/state.ts';
+import type { Desired, KubeObject } from '../../operator/src/desired/types.ts';
+import { findCondition } from '../../operator/src/api/conditions.ts';
+import { validateConfig } from '../../relay/src/config/validate.ts';
+import {
+  fakeGenerators,
+  observed,
+  relayPool,
+  secret,
+  secrets,
+  sendingDomain,
+} from '../helpers/operator/fixtures.ts';
+import type { Condition, TrackingSpec } from '../../operator/src/api/types.ts';
+
+const tracked = (tracking: TrackingSpec) => sendingDomain('example.com', { tracking });
+const relayYaml = (d: Desired) => {
+  const cm = d.apply.find((o) => o.kind === 'ConfigMap') as KubeObject & { data: Record<string, string> };
+  const v = validateConfig(parse(cm.data['relay.yaml']!));
+  assert.ok(v.ok, JSON.stringify(v));
+  return v.config;
+};
+const projected = (d: Desired) => {
+  const w = d.apply.find((o) => o.kind === 'Deployment') as KubeObject & {
+    spec: {
+      template: {
+        spec: { volumes: { name: string; projected?: { sources: { secret?: { name: string } }[] } }[] };
+      };
+    };
+  };
+  const config = w.spec.template.spec.volumes.find((v) => v.name === 'config');
+  return (config?.projected?.sources ?? []).flatMap((s) => (s.secret ? [s.secret.name] : []));
+};
+
+const cases: {
+  name: string;
+  domain: ReturnType<typeof sendingDomain>;
+  existing?: Record<string, string>;
+  check: (d: Desired) => void;
+}[] = [
+  {
+    name: 'opens and clicks: per-domain settings, key file, Secret created and mounted',
+    domain: tracked({ opens: true, clicks: true, host: 't.example.com' }),
+    check: (d) => {
+      const c = relayYaml(d);
+      assert.deepEqual(c.sendingDomains[0]?.tracking, { opens: true, clicks: true, host: 't.example.com' });
+      assert.equal(c.tracking?.keyFile, 'tracking/key');
+      assert.ok(d.create.some((o) => o.kind === 'Secret' && o.metadata?.name === 'transactional-tracking'));
+      assert.ok(projected(d).includes('transactional-tracking'));
+    },
+  },
+  {
+    name: 'an existing key is kept, never regenerated',
+    domain: tracked({ opens: true, host: 't.example.com' }),
+    existing: { key: 'an-existing-tracking-key-0123456789' },
+    check: (d) => {
+      assert.ok(!d.create.some((o) => o.metadata?.name === 'transactional-tracking'));
+      assert.ok(d.keep.includes('Secret/transactional-tracking'));
+    },
+  },
+  {
+    name: 'a key shorter than 16 bytes blocks the pool',
+    domain: tracked({ clicks: true, host: 't.example.com' }),
+    existing: { key: 'short' },
+    check: (d) => {
+      const pool = d.statuses.find((s) => s.kind === 'RelayPool');
+      const ready = findCondition(pool?.status.conditions as Condition[], 'Ready');
+      assert.equal(ready?.reason, 'SecretMalformed');
+      assert.ok(!d.apply.some((o) => o.kind === 'ConfigMap'));
+    },
+  },
+  {
+    name: 'tracking off (both false): nothing of it',
+    domain: tracked({ opens: false, clicks: false }),
+    check: (d) => {
+      const c = relayYaml(d);
+      assert.equal(c.sendingDomains[0]?.tracking, undefined);
+      assert.equal(c.tracking, undefined);
+      assert.ok(!d.create.some((o) => o.metadata?.name === 'transactional-tracking'));
+      assert.ok(!projected(d).includes('transactional-tracking'));
+    },
+  },
+  {
+    name: 'no tracking field: nothing of it',
+    domain: sendingDomain('example.com'),
+    check: (d) => {
+      assert.equal(relayYaml(d).tracking, undefined);
+      assert.ok(!projected(d).includes('transactional-tracking'));
+    },
+  },
+];
+
+for (const c of cases)
+  test(c.name, () => {
+    const d = desiredState(
+      observed({
+        pool: relayPool({}),
+        domains: [c.domain],
+        secrets: secrets(...(c.existing ? [secret('transactional-tracking', c.existing)] : [])),
+      }),
+      fakeGenerators(),
+    );
+    c.check(d);
+  });
