@@ -23,9 +23,34 @@ describe('rewriteHtml: which links become tracked', () => {
       expected: `<a href='${tracked('https://a.example/x')}'>`,
     },
     {
-      name: 'no quotes',
+      name: 'no quotes: stays unquoted',
       html: '<a href=https://a.example/x>',
-      expected: `<a href="${tracked('https://a.example/x')}">`,
+      expected: `<a href=${tracked('https://a.example/x')}>`,
+    },
+    {
+      name: 'a tag left open at the end is no tag: what follows its quote is not a link',
+      html: '<a href="<a href=https://a.example/x>',
+      expected: '<a href="<a href=https://a.example/x>',
+    },
+    {
+      name: "a link written inside another tag's attribute value is no link",
+      html: '<img alt="<a href=https://a.example/x>">',
+      expected: '<img alt="<a href=https://a.example/x>">',
+    },
+    {
+      name: 'href= inside another attribute value is not the href',
+      html: '<a title="see href=https://a.example/t" href="https://a.example/x">',
+      expected: `<a title="see href=https://a.example/t" href="${tracked('https://a.example/x')}">`,
+    },
+    {
+      name: 'a link in an Outlook conditional comment is tracked within the comment',
+      html: '<!--[if mso]><a href="https://a.example/x">b</a><![endif]-->',
+      expected: `<!--[if mso]><a href="${tracked('https://a.example/x')}">b</a><![endif]-->`,
+    },
+    {
+      name: 'text of a <style> element is not markup',
+      html: '<style>/* <a href="https://a.example/x"> */</style>',
+      expected: '<style>/* <a href="https://a.example/x"> */</style>',
     },
     {
       name: 'upper-case tag and attribute, other attributes kept',
@@ -119,6 +144,16 @@ describe('rewriteHtml: the open pixel', () => {
       name: 'before the last </BODY> (case-insensitive)',
       html: '<body>a</body><body>b</BODY >',
       expected: `<body>a</body><body>b${img}</BODY >`,
+    },
+    {
+      name: 'before a tag left open at the end, not inside it',
+      html: '<p>x</p><a href="y',
+      expected: `<p>x</p>${img}<a href="y`,
+    },
+    {
+      name: 'a </body> inside an attribute value is not the end of the body',
+      html: '<body><img alt="</body>">x',
+      expected: `<body><img alt="</body>">x${img}`,
     },
     { name: 'appended without </body>', html: '<p>x</p>', expected: `<p>x</p>${img}` },
   ];

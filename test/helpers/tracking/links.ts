@@ -1,13 +1,21 @@
 // Reading links back out of a delivered message, for the tracking tests: every href of its HTML,
 // and what a tracked one resolves to through the token (the tracker's own decodeToken).
+import { Parser } from 'htmlparser2';
 import { simpleParser } from 'mailparser';
-import { attributeUrl } from '../../../relay/src/tracking/html.ts';
 import { decodeToken, type TrackingToken } from '../../../relay/src/tracking/links.ts';
 
-const HREF = /<(?:a|area)\b(?:"[^"]*"|'[^']*'|[^'">])*?\shref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))/gi;
-
+/** The href of every <a> and <area> as an independent HTML parser (htmlparser2) reads them, entities decoded. */
 export function hrefs(html: string): string[] {
-  return [...html.matchAll(HREF)].map((m) => attributeUrl(m[1] ?? m[2] ?? m[3] ?? '') ?? '');
+  const found: string[] = [];
+  const parser = new Parser({
+    onopentag(name, attributes) {
+      if ((name === 'a' || name === 'area') && attributes.href !== undefined)
+        found.push(attributes.href.trim());
+    },
+  });
+  parser.write(html);
+  parser.end();
+  return found;
 }
 
 /** The original URL of a link: itself, or for a tracked link the URL its verified token carries. */
