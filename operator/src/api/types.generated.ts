@@ -691,6 +691,16 @@ export interface DefaultedBouncePolicySpec {
   action: 'Suspend' | 'Alert';
 }
 
+/** Open and click tracking of the domain's HTML mail; off unless set. The relays rewrite each HTML part before DKIM signing: links become signed redirects through the tracking host, and a 1x1 pixel is added. Tracking records readers' behaviour: tell your recipients (privacy policy) and mind the consent rules that apply to them; see docs/tracking.md. (schema defaults applied) */
+export interface DefaultedTrackingSpec {
+  /** Add an open pixel to HTML parts. Default: false. */
+  opens: boolean;
+  /** Rewrite links of HTML parts into tracked redirects. Default: false. */
+  clicks: boolean;
+  /** Host name of the tracking endpoint (the pool's tracker, exposed over HTTPS by your Ingress or Gateway), for example t.example.com. */
+  host?: string;
+}
+
 /** A domain that a RelayPool may send for. (schema defaults applied) */
 export interface DefaultedSendingDomainSpec {
   /** The sending domain (MAIL FROM and From: domain), for example mail.example.com. Immutable. */
@@ -703,6 +713,8 @@ export interface DefaultedSendingDomainSpec {
   returnPath?: string;
   /** What the operator does when the domain's bounce rate, measured across the whole pool, is too high. Default: {}. */
   bouncePolicy: DefaultedBouncePolicySpec;
+  /** Open and click tracking of the domain's HTML mail; off unless set. The relays rewrite each HTML part before DKIM signing: links become signed redirects through the tracking host, and a 1x1 pixel is added. Tracking records readers' behaviour: tell your recipients (privacy policy) and mind the consent rules that apply to them; see docs/tracking.md. */
+  tracking?: DefaultedTrackingSpec;
   /** Hold this domain's outgoing mail in the queue (accepted, not delivered). Set false to resume after an automatic suspension. Default: false. */
   suspend: boolean;
 }
