@@ -75,6 +75,14 @@ export const REPLIES = {
   },
   badRecipient: { code: 501, enhanced: '5.1.3', message: 'Bad recipient address syntax' },
   messageTooBig: { code: 552, enhanced: '5.3.4', message: 'Message size exceeds fixed maximum message size' },
+  // The return-path listener is no mailbox: only signed VERP addresses of this pool exist there.
+  notReturnPath: {
+    code: 550,
+    enhanced: '5.1.1',
+    message: 'No such mailbox here (return-path addresses only)',
+  },
+  // A report that could not be read is not lost: 451 so the sending MTA tries again.
+  feedbackNotRecorded: { code: 451, enhanced: '4.3.0', message: 'Report not recorded, try again later' },
 } as const satisfies Record<string, SmtpReply>;
 
 /** An Error carrying an SMTP reply; smtp-server reads responseCode to build the reply line. */

@@ -20,6 +20,8 @@ import { protocolKeyword, receivedHeader } from './smtp/received.ts';
 import { RelayMetrics, type QueueSnapshot } from './metrics/metrics.ts';
 import { createAdminServer } from './admin/http.ts';
 import { AccountingLog } from './outcomes/accounting.ts';
+import { FeedbackRecorder } from './feedback/recorder.ts';
+import { ReturnPathListener } from './feedback/listener.ts';
 import { recordOutcome } from './outcomes/recorder.ts';
 import { sendDsn } from './outcomes/dsn-sender.ts';
 import { queueSnapshot } from './metrics/snapshot.ts';
@@ -72,6 +74,10 @@ export class Relay {
   readonly instance = randomBytes(8).toString('hex');
   /** The internal port where draining peers of the pool hand over their queues. */
   private readonly handoffServer: HandoffServer;
+  /** Bounces and complaints at the return-path addresses: counted, logged, handed on (onFeedback). */
+  readonly feedback: FeedbackRecorder;
+  /** The return-path domains' MX (returnPath.listener); started only when returnPath is configured. */
+  private readonly returnPathListener: ReturnPathListener;
   /** Last measured free bytes on the spool filesystem. */
   private freeBytes = Number.MAX_SAFE_INTEGER;
   private diskTimer: NodeJS.Timeout | undefined;
@@ -172,6 +178,21 @@ export class Relay {
       metrics: this.metrics,
       log: this.log,
     });
+    this.feedback = new FeedbackRecorder({
+      metrics: this.metrics,
+      accounting: () => this.accounting,
+      log: (level, msg, fields) => this.log(level, msg, fields),
+      now: Date.now,
+    });
+    this.returnPathListener = new ReturnPathListener({
+      returnPaths: () => this.runtime.returnPaths,
+      hostname: () => this.runtime.config.hostname,
+      maxMessageSize: () => this.runtime.config.limits.maxMessageSize,
+      tls: () => this.runtime.tls,
+      report: async (token, raw) => void (await this.feedback.record(token, raw)),
+      refused: (reason) => this.metrics.returnPathRefused.inc({ reason }),
+      log: (level, msg, fields) => this.log(level, msg, fields),
+    });
     this.handoffServer = new HandoffServer({
       instance: this.instance,
       secret: () => this.runtime.handoffSecret,
@@ -204,6 +225,9 @@ export class Relay {
     this.ports = await this.intake.listen();
     const handoff = this.runtime.config.handoff;
     if (handoff) this.ports.handoff = await this.handoffServer.listen(handoff.host, handoff.port);
+    const returnPath = this.runtime.config.returnPath?.listener;
+    if (returnPath?.enabled)
+      this.ports.returnPath = await this.returnPathListener.listen(returnPath.host, returnPath.port);
     const http = this.runtime.config.http;
     this.admin = createAdminServer({
       registry: this.metrics.registry,
@@ -358,12 +382,19 @@ export class Relay {
     }
     const restartNeeded =
       // http.tokens and http.authThrottle apply at once; only the address needs a restart.
-      JSON.stringify([before.listeners, before.http.host, before.http.port, before.spool.dir]) !==
+      JSON.stringify([
+        before.listeners,
+        before.http.host,
+        before.http.port,
+        before.spool.dir,
+        before.returnPath?.listener,
+      ]) !==
       JSON.stringify([
         next.config.listeners,
         next.config.http.host,
         next.config.http.port,
         next.config.spool.dir,
+        next.config.returnPath?.listener,
       ]);
     if (restartNeeded)
       this.log('warn', 'listener, http.host/port or spool.dir changes take effect at the next start', {});
@@ -403,6 +434,7 @@ export class Relay {
     this.deliverer.close();
     await this.intake.close(1000);
     await this.handoffServer.close();
+    await this.returnPathListener.close();
     await new Promise<void>((resolve) => (this.admin ? this.admin.close(() => resolve()) : resolve()));
     this.admin?.closeAllConnections();
     await this.accounting?.close();

@@ -1,13 +1,21 @@
 // The return path end to end through a relay process: signed VERP envelope senders per recipient,
-// DKIM still signed for the sending domain (d= is the From domain, never the return-path domain).
+// DKIM still signed for the sending domain (d= is the From domain, never the return-path domain),
+// and the feedback loop. The relay's smarthost is a real Postfix, which accepts everything and
+// delivers to a scripted remote; when the remote refuses a recipient, Postfix sends its own
+// RFC 3464 DSN to the VERP sender, which its transport map routes to the relay's return-path
+// listener (the MX of bounces.example.com), where it is counted as an async hard bounce.
 import { describe, test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { chmodSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { generateDkimKey, publicKeyRecord } from '../../relay/src/dkim/keys.ts';
 import { verifyVerp } from '../../relay/src/returnpath/verp.ts';
+import { startPostfix } from '../helpers/relay/postfix.ts';
 import {
+  freePort,
+  readAccounting,
   relayConfig,
   removeDir,
   sendMessage,
@@ -28,18 +36,27 @@ after(async () => {
 let upstream: ScriptedUpstream;
 let relay: RelayProcess;
 const dns = new Map<string, string>();
+let spoolDir: string;
 
 before(async () => {
   upstream = await startScripted();
   cleanups.push(() => upstream.stop());
+  // The remote mailbox provider: accepts from Postfix, but "gone" mailboxes do not exist.
+  upstream.onRcpt = (to) =>
+    to.startsWith('gone')
+      ? { code: 550, message: `5.1.1 <${to}>: Recipient address rejected: User unknown` }
+      : undefined;
   const dir = await tempDir('returnpath');
+  chmodSync(dir, 0o755); // Postfix's unprivileged daemons must traverse it
   cleanups.push(() => removeDir(dir));
+  spoolDir = join(dir, 'spool');
   const rsa = generateDkimKey('rsa-sha256');
   await writeFile(join(dir, 'rsa.pem'), rsa);
   await writeFile(join(dir, 'verp.key'), `${KEY}\n`);
   dns.set('s1._domainkey.example.com', publicKeyRecord(rsa));
+  const postfixPort = await freePort();
   relay = await startRelay(
-    relayConfig(join(dir, 'spool'), upstream.port, {
+    relayConfig(spoolDir, postfixPort, {
       sendingDomains: [
         {
           domain: 'example.com',
@@ -49,9 +66,17 @@ before(async () => {
         { domain: 'plain.example' },
       ],
       returnPath: { keyFile: join(dir, 'verp.key'), listener: { host: '127.0.0.1', port: 0 } },
+      accounting: { file: join(spoolDir, 'accounting.jsonl') },
     }),
   );
   cleanups.push(() => relay.stop());
+  const postfix = startPostfix({
+    dir: join(dir, 'postfix'),
+    port: postfixPort,
+    relayhost: `[127.0.0.1]:${upstream.port}`,
+    transports: { 'bounces.example.com': `smtp:[127.0.0.1]:${relay.ports.returnPath}` },
+  });
+  cleanups.push(async () => postfix.stop());
 });
 
 function message(from: string, id: string): string {
@@ -110,5 +135,83 @@ describe('return path with signed VERP', () => {
     const copies = await deliveredCopies('news@plain.example', ['ann@example.org', 'bob@example.org'], 'v3');
     assert.equal(copies.length, 1);
     assert.equal(copies[0]!.from, 'news@plain.example');
+  });
+});
+
+const verify = (address: string) =>
+  verifyVerp(Buffer.from(KEY), address, (rp) => (rp === 'bounces.example.com' ? ['example.com'] : []));
+
+describe('the return-path listener', () => {
+  test("a recipient the remote refuses after accepting: Postfix's DSN is counted as an async hard bounce", async () => {
+    const labels = { sending_domain: 'example.com', kind: 'hard-bounce', category: 'bad-mailbox' };
+    const before = await relay.metric('mailfleet_relay_feedback_reports_total', labels);
+    const r = await sendMessage(relay.ports.smtp, {
+      from: 'news@example.com',
+      to: ['gone@example.org'],
+      raw: message('news@example.com', 'late1'),
+    });
+    assert.ok(r.ok, r.response);
+    await waitFor(
+      async () => (await relay.metric('mailfleet_relay_feedback_reports_total', labels)) > before,
+      30000,
+      'the DSN counted',
+    );
+    assert.equal(
+      (await relay.metric('mailfleet_relay_recipients_delivered_total', { sending_domain: 'example.com' })) >
+        0,
+      true,
+      'the relay itself delivered it: Postfix said 250',
+    );
+    const lines = await readAccounting(spoolDir);
+    const line = lines.find((l) => l.outcome === 'feedback' && l.recipient === 'gone@example.org');
+    assert.ok(line, JSON.stringify(lines.slice(-3)));
+    assert.equal(line.kind, 'hard-bounce');
+    assert.equal(line.status, '5.1.1');
+    assert.equal(line.sendingDomain, 'example.com');
+    assert.equal(line.source, 'dsn');
+    const delivered = lines.find((l) => l.outcome === 'delivered' && l.recipient === 'gone@example.org');
+    assert.equal(line.queueId, delivered?.queueId, 'the bounce names the message it is about');
+  });
+
+  const refusals: [string, string, string][] = [
+    ['a plain mailbox on the return-path domain', 'postmaster@bounces.example.com', 'not-verp'],
+    [
+      'a VERP address with a forged signature',
+      'bnc-aaaaaaaaaaaaa-miqx3k2a0001-ann=example.org@bounces.example.com',
+      'bad-signature',
+    ],
+    ['a domain that is no return path (never a relay)', 'ann@example.org', 'not-verp'],
+  ];
+  for (const [name, to, reason] of refusals) {
+    test(`${name} is refused with 550 5.1.1`, async () => {
+      const before = await relay.metric('mailfleet_relay_return_path_refused_total', { reason });
+      const r = await sendMessage(relay.ports.returnPath!, {
+        from: '',
+        to: [to],
+        raw: 'Subject: x\r\n\r\nx\r\n',
+      });
+      assert.equal(r.ok, false);
+      assert.match(r.response, /^550 5\.1\.1 /);
+      assert.equal(await relay.metric('mailfleet_relay_return_path_refused_total', { reason }), before + 1);
+    });
+  }
+
+  test('an ARF complaint (a real feedback-loop report) to a VERP address is counted as a complaint', async () => {
+    const [copy] = await deliveredCopies('news@example.com', ['carol@example.org'], 'arf1');
+    assert.ok(verify(copy!.from).ok);
+    const arf = readFileSync(join(import.meta.dirname, '../fixtures/feedback/sisimai/arf-02.eml'));
+    const labels = { sending_domain: 'example.com', kind: 'complaint', category: 'abuse' };
+    const before = await relay.metric('mailfleet_relay_feedback_reports_total', labels);
+    const r = await sendMessage(relay.ports.returnPath!, {
+      from: 'feedback@yahoo.example',
+      to: [copy!.from],
+      raw: arf,
+    });
+    assert.ok(r.ok, r.response);
+    assert.equal(await relay.metric('mailfleet_relay_feedback_reports_total', labels), before + 1);
+    const line = (await readAccounting(spoolDir)).find(
+      (l) => l.outcome === 'feedback' && l.recipient === 'carol@example.org',
+    );
+    assert.equal(line?.kind, 'complaint');
   });
 });

@@ -34,6 +34,9 @@ export class RelayMetrics {
   readonly expired: Counter<'sending_domain'>;
   readonly handedOff: Counter<'sending_domain'>;
   readonly dsnSent: Counter;
+  /** Bounces and complaints received at the return-path listener (feedback/recorder.ts). */
+  readonly feedbackReports: Counter<'sending_domain' | 'kind' | 'category'>;
+  readonly returnPathRefused: Counter<'reason'>;
   /** Messages this relay handed to peers (acknowledged after the peer's fsync), by peer reply. */
   readonly handoffSent: Counter<'result'>;
   /** Messages received from draining peers, by what was done with them. */
@@ -112,6 +115,18 @@ export class RelayMetrics {
       name: `${p}handoff_received_messages_total`,
       help: 'Messages received from draining peers (result: stored, duplicate = already held, refused).',
       labelNames: ['result'],
+      registers: r,
+    });
+    this.feedbackReports = new Counter({
+      name: `${p}feedback_reports_total`,
+      help: 'Reports received at the return-path listener about mail this pool sent, by sending domain, kind (hard-bounce, soft-bounce, delayed, complaint, not-spam, unrecognised) and category (bounce category or ARF feedback type). Async hard bounces and complaints feed the bounce-rate autopilot.',
+      labelNames: ['sending_domain', 'kind', 'category'],
+      registers: r,
+    });
+    this.returnPathRefused = new Counter({
+      name: `${p}return_path_refused_total`,
+      help: 'Mail refused by the return-path listener, by reason (not-verp, unknown-domain, bad-signature, too-big, not-recorded).',
+      labelNames: ['reason'],
       registers: r,
     });
     this.dsnSent = new Counter({

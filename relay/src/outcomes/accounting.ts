@@ -22,7 +22,22 @@ export interface AccountingRecord {
   tlsResult?: string;
 }
 
-export function accountingLine(record: AccountingRecord): string {
+/** A bounce or complaint that came back to a return-path address (feedback/recorder.ts). */
+export interface FeedbackRecord {
+  time: string;
+  queueId: string;
+  sendingDomain: string;
+  recipient: string;
+  outcome: 'feedback';
+  kind: string;
+  category: string;
+  status?: string;
+  reason: string;
+  messageId?: string;
+  source: string;
+}
+
+export function accountingLine(record: AccountingRecord | FeedbackRecord): string {
   return `${JSON.stringify(record)}\n`;
 }
 
@@ -54,7 +69,7 @@ export class AccountingLog {
     }
   }
 
-  write(record: AccountingRecord): void {
+  write(record: AccountingRecord | FeedbackRecord): void {
     if (this.fd === undefined) return;
     this.pending.push(accountingLine(record));
     if (this.flushScheduled) return;
