@@ -30,6 +30,7 @@ import {
   NSSWITCH,
   PASSWD,
   REPOSITORY,
+  ociLabels,
   USER,
   parseLdd,
   pathVariants,
@@ -81,6 +82,11 @@ function imageTools(): { assemble: string; crane: string } {
     fs.renameSync(partial, out);
   }
   return tools;
+}
+
+/** The commit built: $SOURCE_REVISION, else the checkout's HEAD. */
+function sourceRevision(): string {
+  return process.env.SOURCE_REVISION ?? run('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT }).trim();
 }
 
 function sourceDateEpoch(): number {
@@ -269,8 +275,9 @@ export function buildImage(archive: string): BuiltImage {
       `-user=${USER}`,
       '-workdir=/app',
       ...ENV.map((e) => `-env=${e}`),
-      `-label=org.opencontainers.image.version=${version}`,
-      `-label=org.opencontainers.image.created=${new Date(epoch * 1000).toISOString()}`,
+      ...Object.entries(
+        ociLabels({ version, revision: sourceRevision(), created: new Date(epoch * 1000).toISOString() }),
+      ).map(([key, value]) => `-label=${key}=${value}`),
       `-tag=${REPOSITORY}:${version}`,
       `-out=${archive}`,
     ]).trim();

@@ -14,6 +14,29 @@ export const USER = '1000:1000';
 export const ENV = ['NODE_ENV=production', 'PATH=/usr/local/bin:/usr/bin:/bin'];
 /** The repository the chart pulls (charts/mailfleet/values.yaml image.repository). */
 export const REPOSITORY = 'ghcr.io/mailfleet/mailfleet';
+/** Where the source is (Chart.yaml sources): the image's org.opencontainers.image.source. */
+export const SOURCE_URL = 'https://github.com/mailfleet/mailfleet';
+
+/**
+ * The OCI annotations the image config carries as labels, so a registry, a scanner or
+ * `crane config` can tell which commit an image was built from. The Dockerfile sets the same keys
+ * (VERSION and REVISION as build arguments; test/unit/image.test.ts compares them); `created` is
+ * the builder's only, from SOURCE_DATE_EPOCH, as Docker stamps its own build time.
+ */
+export function ociLabels(o: {
+  version: string;
+  revision: string;
+  created?: string;
+}): Record<string, string> {
+  return {
+    'org.opencontainers.image.source': SOURCE_URL,
+    'org.opencontainers.image.version': o.version,
+    'org.opencontainers.image.revision': o.revision,
+    'org.opencontainers.image.licenses': 'Apache-2.0',
+    'org.opencontainers.image.title': 'mailfleet',
+    ...(o.created ? { 'org.opencontainers.image.created': o.created } : {}),
+  };
+}
 
 /** The production dependencies, installed from package-lock.json (the Dockerfile runs the same). */
 export const NPM_CI_ARGS = ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'];

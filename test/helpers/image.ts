@@ -13,6 +13,7 @@ export interface ImageConfig {
   Env: string[];
   User: string;
   WorkingDir: string;
+  Labels?: Record<string, string>;
 }
 
 export interface UnpackedImage {

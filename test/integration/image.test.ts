@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { imageToolsDir } from '../../scripts/build-image.ts';
-import { ENTRYPOINT, USER, parseLdd } from '../../scripts/image/definition.ts';
+import { ENTRYPOINT, SOURCE_URL, USER, parseLdd } from '../../scripts/image/definition.ts';
 import { REPO_ROOT } from '../controlplane/cluster.ts';
 import type { ControlPlane } from '../controlplane/cluster.ts';
 import { runInImage, unpackImage, type UnpackedImage } from '../helpers/image.ts';
@@ -109,6 +109,18 @@ describe('npm run image', () => {
     assert.equal(image.config.WorkingDir, '/app');
     assert.ok(image.config.Env.includes('NODE_ENV=production'));
     assert.ok(fs.existsSync(path.join(image.root, 'usr/local/bin/node')));
+  });
+
+  test('the OCI labels name the source, the version and the commit built', () => {
+    const revision = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+    const { version } = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    const labels = image.config.Labels ?? {};
+    assert.equal(labels['org.opencontainers.image.source'], SOURCE_URL);
+    assert.equal(labels['org.opencontainers.image.version'], version);
+    assert.equal(labels['org.opencontainers.image.revision'], process.env.SOURCE_REVISION ?? revision);
+    assert.match(labels['org.opencontainers.image.created'] ?? '', /^\d{4}-\d\d-\d\dT/);
   });
 
   test('the root file system: no shell, no tests, no devDependencies, every file owned by root', () => {

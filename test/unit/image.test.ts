@@ -12,7 +12,9 @@ import {
   ENTRYPOINT,
   ENV,
   NPM_CI_ARGS,
+  SOURCE_URL,
   USER,
+  ociLabels,
   parseLdd,
   pathVariants,
   tarArgs,
@@ -30,20 +32,30 @@ interface DockerImage {
   entrypoint?: string[];
   cmd?: string[];
   env: string[];
+  /** Every stage's base image, as written after FROM. */
+  bases: string[];
+  /** The final stage's LABEL lines, quotes removed. */
+  labels: Record<string, string>;
 }
 
 /** Reads the final stage of a Dockerfile (one instruction per line, as ours is written). */
 function parseDockerfile(text: string): DockerImage {
-  const stages: { name?: string; lines: string[] }[] = [];
+  const stages: { base: string; name?: string; lines: string[] }[] = [];
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
-    const from = /^FROM\s+\S+(?:\s+AS\s+(\S+))?$/i.exec(line);
-    if (from) stages.push({ name: from[1], lines: [] });
+    const from = /^FROM\s+(\S+)(?:\s+AS\s+(\S+))?$/i.exec(line);
+    if (from) stages.push({ base: from[1]!, name: from[2], lines: [] });
     else stages.at(-1)!.lines.push(line);
   }
   const final = stages.at(-1)!;
-  const image: DockerImage = { contextCopies: [], stageCopies: [], env: [] };
+  const image: DockerImage = {
+    contextCopies: [],
+    stageCopies: [],
+    env: [],
+    bases: stages.map((s) => s.base),
+    labels: {},
+  };
   for (const line of final.lines) {
     const [instruction, ...rest] = line.split(/\s+/);
     const args = rest.join(' ');
@@ -78,6 +90,11 @@ function parseDockerfile(text: string): DockerImage {
       case 'ENV':
         image.env.push(args);
         break;
+      case 'LABEL': {
+        const label = /^(\S+?)="(.*)"$/.exec(args);
+        if (label) image.labels[label[1]!] = label[2]!;
+        break;
+      }
     }
   }
   return image;
@@ -119,6 +136,26 @@ describe('the Dockerfile and npm run image build the same image', () => {
     const ignore = fs.readFileSync(path.join(REPO_ROOT, '.dockerignore'), 'utf8').split('\n');
     assert.ok(ignore.includes('**/*.test.ts'));
     assert.ok(isTestFile('relay/src/spool/store.test.ts') && !isTestFile('relay/src/spool/store.ts'));
+  });
+
+  it('every stage starts from the same base, pinned by digest', () => {
+    assert.equal(image.bases.length, 2);
+    for (const base of image.bases) assert.match(base, /^node:24-bookworm-slim@sha256:[0-9a-f]{64}$/);
+    assert.equal(new Set(image.bases).size, 1);
+    const unpinned = parseDockerfile(dockerfile.replace(/@sha256:[0-9a-f]{64}/, ''));
+    assert.ok(
+      unpinned.bases.some((b) => !/@sha256:/.test(b)),
+      'the check sees an unpinned base',
+    );
+  });
+
+  it('the same OCI labels: source, licenses and title fixed, version and revision from build arguments', () => {
+    const fixed = ociLabels({ version: '${VERSION}', revision: '${REVISION}' });
+    assert.deepEqual(image.labels, fixed);
+    assert.equal(fixed['org.opencontainers.image.source'], SOURCE_URL);
+    assert.ok(/^ARG VERSION=/m.test(dockerfile) && /^ARG REVISION=/m.test(dockerfile));
+    const chart = fs.readFileSync(path.join(REPO_ROOT, 'charts/mailfleet/Chart.yaml'), 'utf8');
+    assert.ok(chart.includes(`- ${SOURCE_URL}`), "the chart's sources name the same repository");
   });
 
   it('the comparison notices a difference: an extra COPY, another user', () => {
