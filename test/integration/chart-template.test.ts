@@ -64,6 +64,10 @@ describe('helm lint --strict', () => {
     { name: 'the default values', args: [] as string[] },
     { name: 'every optional feature enabled', args: ALL_FEATURES },
     {
+      name: 'the hardened profile',
+      args: ['-f', path.join(CHART_DIR, 'values-hardened.yaml')],
+    },
+    {
       name: 'namespaced mode',
       args: ['--set', 'operator.watchNamespaces={team-a,team-b}'],
     },
@@ -296,6 +300,53 @@ describe('helm template', () => {
       [],
     );
     assert.equal(find(defaults, 'ClusterRole').length, 1);
+  });
+
+  test('the hardened profile: NetworkPolicies confine the operator and the helm test Job; the defaults have none', () => {
+    assert.deepEqual(find(render(), 'NetworkPolicy'), []);
+    const hardened = ['-f', path.join(CHART_DIR, 'values-hardened.yaml')];
+    const policies = find(render(hardened), 'NetworkPolicy');
+    assert.deepEqual(policies.map((p) => p.metadata.name).sort(), [
+      'fleet-mailfleet',
+      'fleet-mailfleet-test',
+    ]);
+    const operator = policies.find((p) => p.metadata.name === 'fleet-mailfleet')!.spec!;
+    assert.deepEqual(operator.podSelector.matchLabels['app.kubernetes.io/component'], 'operator');
+    assert.deepEqual(operator.policyTypes, ['Ingress', 'Egress']);
+    assert.deepEqual(operator.ingress[0].from[0].namespaceSelector.matchExpressions[0].values, [
+      'mailfleet-system',
+      'monitoring',
+    ]);
+    assert.deepEqual(operator.ingress[0].ports, [{ protocol: 'TCP', port: 8080 }]);
+    type Rule = { to?: Record<string, any>[]; ports: { protocol: string; port: number }[] }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const egressPorts = (rules: Rule[]) =>
+      rules.map((r) => r.ports.map((p) => `${p.protocol}/${p.port}`).join(',')).sort();
+    assert.deepEqual(egressPorts(operator.egress), ['TCP/443,TCP/6443', 'TCP/8080', 'UDP/53,TCP/53']);
+    const relays = (operator.egress as Rule[]).find((r) => r.ports[0]?.port === 8080);
+    assert.equal(relays?.to?.[0]?.podSelector.matchLabels['app.kubernetes.io/name'], 'mailfleet-relay');
+    const apiServer = (operator.egress as Rule[]).find((r) => r.ports[0]?.port === 443);
+    assert.equal(apiServer?.to, undefined, 'without cidrs: the ports, any address');
+    // With the API server's addresses and a DNS verification resolver on its own port.
+    const pinned = find(
+      render([
+        ...hardened,
+        '--set',
+        'networkPolicy.apiServer.cidrs={10.96.0.1/32,192.168.0.10/32},operator.dnsVerification.server=10.0.0.53:5353',
+      ]),
+      'NetworkPolicy',
+    ).find((p) => p.metadata.name === 'fleet-mailfleet')!.spec!;
+    const pinnedRules = pinned.egress as Rule[];
+    assert.deepEqual(pinnedRules.find((r) => r.ports[0]?.port === 443)?.to, [
+      { ipBlock: { cidr: '10.96.0.1/32' } },
+      { ipBlock: { cidr: '192.168.0.10/32' } },
+    ]);
+    assert.deepEqual(pinnedRules.find((r) => r.ports[0]?.port === 5353)?.to, [
+      { ipBlock: { cidr: '10.0.0.53/32' } },
+    ]);
+    const test = policies.find((p) => p.metadata.name === 'fleet-mailfleet-test')!.spec!;
+    assert.equal(test.podSelector.matchLabels['app.kubernetes.io/component'], 'test');
+    assert.equal(test.ingress, undefined, 'nothing may reach the test pod');
+    assert.equal(test.egress[1].to[0].podSelector.matchLabels['app.kubernetes.io/component'], 'operator');
   });
 
   test('more than one replica without leader election is refused', () => {

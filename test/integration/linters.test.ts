@@ -71,13 +71,16 @@ function kubeconform(manifests: string): { problems: string[]; valid: number } {
   return { problems, valid: out.summary.valid };
 }
 
-function renderChart(set: string[]): string {
+const HARDENED = path.join(CHART_DIR, 'values-hardened.yaml');
+
+function renderChart(set: string[], valueFiles: string[] = []): string {
   const result = helm([
     'template',
     'fleet',
     CHART_DIR,
     '--namespace',
     'mailfleet-system',
+    ...valueFiles.flatMap((f) => ['-f', f]),
     ...set.flatMap((s) => ['--set', s]),
   ]);
   assert.equal(result.code, 0, result.stderr);
@@ -109,6 +112,7 @@ const configured = (): string[] => [
 const subjects = [
   { name: 'the chart with the default values', manifests: () => renderChart([]) },
   { name: 'the chart with every optional feature', manifests: () => renderChart([ALL_FEATURES]) },
+  { name: 'the chart with the hardened profile', manifests: () => renderChart([ALL_FEATURES], [HARDENED]) },
   {
     name: 'the chart in namespaced mode (Roles in two namespaces)',
     manifests: () => renderChart(['operator.watchNamespaces={team-a,team-b}']),
@@ -174,6 +178,21 @@ describe('kube-score', () => {
       assert.deepEqual(kubeScore(s.manifests(), configured()), []);
     });
   }
+
+  test('the hardened profile gives every chart pod a NetworkPolicy: pod-networkpolicy passes unsuppressed', () => {
+    const withoutThat = [
+      ...config.flags.map((f) => f.flag),
+      ...config.ignore
+        .filter((i) => i.test !== 'pod-networkpolicy')
+        .flatMap((i) => ['--ignore-test', i.test]),
+    ];
+    assert.deepEqual(kubeScore(renderChart([], [HARDENED]), withoutThat), []);
+    const findings = kubeScore(renderChart([]), withoutThat);
+    assert.ok(
+      findings.some((l) => /NetworkPolicy/i.test(l)),
+      `the defaults have none, and kube-score says so: ${findings.join('\n')}`,
+    );
+  });
 
   test('the checks fail without the suppressions (the linter really reads these objects)', () => {
     const findings = kubeScore(desiredManifests({ autoscaling: { minReplicas: 2, maxReplicas: 10 } }), []);
