@@ -329,8 +329,10 @@ export class Relay {
     };
     if (runtime.credentials) settings.credentials = runtime.credentials;
     settings.sts = this.sts;
-    settings.onTlsReport = (domain, failure, detail) =>
+    settings.onTlsReport = (domain, failure, detail) => {
+      this.metrics.outboundTlsProblems.inc({ failure });
       this.log('warn', 'outbound TLS policy problem', { domain, failure, detail });
+    };
     if (runtime.returnPaths) settings.returnPaths = runtime.returnPaths;
     // DKIM keys are read here, so a rotated key file (which triggers a reload) signs the next attempt.
     const { keyring, errors } = DkimKeyring.load(runtime.config.sendingDomains, this.dkim);

@@ -139,9 +139,14 @@ describe('relay end to end', () => {
       'reply',
       'sender',
       'time',
+      'tlsPolicy',
+      'tlsResult',
     ]);
     assert.equal(line.outcome, 'delivered');
     assert.equal(line.attempts, 1);
+    // Smarthost delivery: its tls mode applied (starttls-opportunistic here) and the session got through.
+    assert.equal(line.tlsPolicy, 'smarthost');
+    assert.equal(line.tlsResult, 'success');
   });
 
   test('the queue API reports an empty queue once everything is delivered', async () => {

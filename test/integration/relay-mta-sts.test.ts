@@ -222,6 +222,11 @@ describe('relay MTA-STS', () => {
     assert.equal(line.tlsPolicy, 'opportunistic');
     assert.equal(fetches.get('sts-expired.test'), undefined, 'the TLS handshake failed before any request');
     assert.ok(
+      (await relay.metric('mailfleet_relay_outbound_tls_problems_total', {
+        failure: 'sts-webpki-invalid',
+      })) >= 1,
+    );
+    assert.ok(
       relay.logs.some(
         (l) =>
           l.includes('sts-expired.test') &&

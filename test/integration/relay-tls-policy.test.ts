@@ -252,4 +252,15 @@ describe('relay outbound TLS policy', () => {
       }
     });
   }
+
+  test('the metrics count recipients by destination, policy and result', async () => {
+    const count = (labels: Record<string, string>) =>
+      relay.metric('mailfleet_relay_outbound_tls_recipients_total', labels);
+    for (const c of CASES)
+      assert.ok(
+        (await count({ destination: c.domain, policy: c.policy, result: c.tlsResult })) >= 1,
+        `${c.domain} ${c.policy} ${c.tlsResult}`,
+      );
+    assert.equal(await count({ destination: 'verify-good.test', result: 'certificate-not-trusted' }), 0);
+  });
 });

@@ -248,8 +248,8 @@ export class Deliverer {
     target: { kind: 'smarthost' } | { kind: 'direct'; servername: string; tls: DirectTls },
     dsn: NextHopDsn | undefined,
   ): Promise<DeliveryReport & { connectionFailed?: boolean }> {
-    const tlsReport = (result: TlsReport['result']) =>
-      target.kind === 'direct' ? { tls: { policy: target.tls.policy, result } } : {};
+    const policy = target.kind === 'direct' ? target.tls.policy : 'smarthost';
+    const tlsReport = (result: TlsReport['result']) => ({ tls: { policy, result } });
     const request = { ...envelope, body };
     try {
       // Keyed by recipient, so a VERP transaction of one recipient still carries its own parameters.

@@ -41,7 +41,12 @@ export function policyFor(domain: string, config: OutboundTlsConfig): OutboundTl
 }
 
 /** The policy that applied to one delivery: `mta-sts` becomes what the domain publishes. */
-export type AppliedTlsPolicy = Exclude<OutboundTlsPolicy, 'mta-sts'> | 'mta-sts' | 'mta-sts-testing';
+export type AppliedTlsPolicy =
+  | Exclude<OutboundTlsPolicy, 'mta-sts'>
+  | 'mta-sts'
+  | 'mta-sts-testing'
+  /** Smarthost delivery: `delivery.smarthost.tls`, which nodemailer enforces. */
+  | 'smarthost';
 
 export interface DirectTlsPlan {
   applied: AppliedTlsPolicy;

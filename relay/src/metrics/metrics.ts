@@ -51,6 +51,10 @@ export class RelayMetrics {
   readonly dkimSigned: Counter<'sending_domain' | 'result'>;
   readonly trackingMessages: Counter<'sending_domain' | 'result'>;
   readonly trackingLinks: Counter<'sending_domain'>;
+  /** Recipient outcomes of delivery attempts by the TLS policy that applied and its result. */
+  readonly outboundTls: Counter<'destination' | 'policy' | 'result'>;
+  /** TLS problems that did not stop the mail (MTA-STS testing mode, policy fetch failures). */
+  readonly outboundTlsProblems: Counter<'failure'>;
   /** Whether /readyz passes; set by the relay (a gauge read at scrape time). */
   isReady: () => boolean = () => true;
   readonly sessionsActive: Gauge<'listener'>;
@@ -176,6 +180,18 @@ export class RelayMetrics {
       name: `${p}admin_actions_total`,
       help: 'Authorised state-changing management requests (retry, delete, drain), by action and token role.',
       labelNames: ['action', 'role'],
+      registers: r,
+    });
+    this.outboundTls = new Counter({
+      name: `${p}outbound_tls_recipients_total`,
+      help: 'Recipients of delivery attempts by destination, the TLS policy that applied (opportunistic, encrypt, verify, mta-sts, mta-sts-testing, smarthost) and its result (success or the RFC 8460 failure type).',
+      labelNames: ['destination', 'policy', 'result'],
+      registers: r,
+    });
+    this.outboundTlsProblems = new Counter({
+      name: `${p}outbound_tls_problems_total`,
+      help: 'TLS policy problems that did not stop the mail (MTA-STS testing mode, an MTA-STS policy that could not be fetched), by RFC 8460 failure type.',
+      labelNames: ['failure'],
       registers: r,
     });
     this.dkimSigned = new Counter({

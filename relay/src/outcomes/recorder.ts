@@ -55,5 +55,11 @@ export function recordOutcome(sinks: OutcomeSinks, e: OutcomeEvent): void {
       metrics.handedOff.inc({ sending_domain: domain });
       break;
   }
+  if (e.tls && e.outcome !== 'handedoff')
+    metrics.outboundTls.inc({
+      destination: metrics.destinationLabel(e.destination),
+      policy: e.tls.policy,
+      result: e.tls.result,
+    });
   sinks.accounting()?.write(accountingRecord(e));
 }
