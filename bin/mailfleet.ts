@@ -7,6 +7,7 @@ const usage = `usage: mailfleet <command> [options]
 commands:
   operator            run the Kubernetes operator (KUBECONFIG or in-cluster config)
   relay --config F    run an SMTP relay with the YAML config F
+  tracker --key-file F  serve tracked links and open pixels (docs/tracking.md)
   queue <command>     inspect and change a pool's relay queues (mailfleet queue --help)
   suppression <cmd>   list and change a pool's suppression list (mailfleet suppression --help)
 `;
@@ -19,6 +20,11 @@ switch (command) {
   }
   case 'relay': {
     const { main } = await import('../relay/src/main.ts');
+    await main(args);
+    break;
+  }
+  case 'tracker': {
+    const { main } = await import('../relay/src/tracker/main.ts');
     await main(args);
     break;
   }

@@ -30,6 +30,9 @@ export const RETURN_PATH_KEY_FILE = 'returnpath/key';
 /** Key of the pool's tracking Secret, and where the relay finds it (relative to CONFIG_DIR). */
 export const TRACKING_KEY_KEY = 'key';
 export const TRACKING_KEY_FILE = 'tracking/key';
+/** The tracker's ports: tracked links and pixels (behind the user's Ingress), and /metrics. */
+export const TRACKER_PORT = 8081;
+export const TRACKER_HTTP_PORT = 8080;
 /** A tracking key shorter than this is refused: HMAC-SHA256 with under 128 bits of key is guessable. */
 export const MIN_TRACKING_KEY_BYTES = 16;
 

@@ -6,12 +6,16 @@
 import { describe, test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { generateDkimKey, publicKeyRecord } from '../../relay/src/dkim/keys.ts';
 import { loadPrivateKey, signMessage } from '../../relay/src/dkim/sign.ts';
 import {
+  ROOT,
+  metricValue,
   relayConfig,
   removeDir,
+  stopProcess,
   sendMessage,
   startRelay,
   startScripted,
@@ -37,6 +41,8 @@ let upstream: ScriptedUpstream;
 let relay: RelayProcess;
 let dir: string;
 let verifiers: DkimVerifiers;
+/** `mailfleet tracker` with the pool's key: where every tracked link must lead back to its original. */
+let tracker: { proc: ChildProcess; base: string; metrics: string };
 
 async function relayed(raw: Buffer, marker: string): Promise<string> {
   const r = await sendMessage(relay.ports.smtp, {
@@ -72,6 +78,32 @@ before(async () => {
     }),
   );
   cleanups.push(() => relay.stop());
+  const proc = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'bin/mailfleet.ts'),
+      'tracker',
+      '--key-file',
+      join(dir, 'tracking.key'),
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--metrics-port',
+      '0',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  cleanups.push(() => stopProcess(proc, 'SIGTERM'));
+  let out = '';
+  proc.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  await waitFor(() => out.includes('"tracker started"'), 10000, 'tracker to start');
+  const ports = (JSON.parse(out.split('\n')[0]!) as { ports: { tracking: number; http: number } }).ports;
+  tracker = {
+    proc,
+    base: `http://127.0.0.1:${ports.tracking}`,
+    metrics: `http://127.0.0.1:${ports.http}/metrics`,
+  };
 });
 
 describe('link tracking in the relay, before DKIM signing', () => {
@@ -116,6 +148,18 @@ describe('link tracking in the relay, before DKIM signing', () => {
     );
   });
 
+  test('the tracker counted the opens and clicks of the newsletters, per sending domain', async () => {
+    const text = await (await fetch(tracker.metrics)).text();
+    const opens = metricValue(text, 'mailfleet_tracker_opens_total', {
+      sending_domain: 'shop.example',
+      reader: 'human',
+    });
+    const clicks = metricValue(text, 'mailfleet_tracker_clicks_total', { sending_domain: 'shop.example' });
+    const trackable = newsletters().reduce((sum, n) => sum + n.trackable.length, 0);
+    assert.equal(opens, newsletters().filter((n) => !n.htmlSkipped).length);
+    assert.ok(clicks >= trackable, `${clicks} clicks for ${trackable} distinct tracked links`);
+  });
+
   test('rewritten messages and their links are counted per sending domain', async () => {
     assert.ok(
       (await relay.metric('mailfleet_relay_tracking_messages_total', {
@@ -141,4 +185,21 @@ async function checkLinks(n: Newsletter, raw: Buffer): Promise<void> {
   const tracked = new Set(links.filter((l) => l.token).map((l) => l.url));
   assert.deepEqual([...tracked].sort(), [...new Set(n.trackable)].sort());
   assert.equal(pixels(keys, HOST, html).length, n.htmlSkipped ? 0 : 1);
+  // Through the tracker process: every tracked link redirects to its original, the pixel is a GIF.
+  const browser = {
+    'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.3.1',
+  };
+  for (const href of hrefs(html).filter((h) => h.startsWith(`https://${HOST}/`))) {
+    const res = await fetch(tracker.base + href.slice(`https://${HOST}`.length), {
+      redirect: 'manual',
+      headers: browser,
+    });
+    assert.equal(res.status, 302, href);
+    assert.equal(res.headers.get('location'), resolveLink(keys, HOST, href).url);
+  }
+  for (const src of html.match(new RegExp(`https://${HOST.replace(/\./g, '\\.')}/o/[^"]+`, 'g')) ?? []) {
+    const res = await fetch(tracker.base + src.slice(`https://${HOST}`.length), { headers: browser });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'image/gif');
+  }
 }

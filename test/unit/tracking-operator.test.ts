@@ -38,6 +38,48 @@ const projected = (d: Desired) => {
   return (config?.projected?.sources ?? []).flatMap((s) => (s.secret ? [s.secret.name] : []));
 };
 
+type Pod = {
+  metadata: { labels: Record<string, string> };
+  spec: {
+    containers: { args: string[]; securityContext: Record<string, unknown> }[];
+    volumes: { secret?: { secretName: string } }[];
+  };
+};
+
+/** The tracker: its own Deployment and Service, pods the relay Service cannot select, only the key mounted. */
+function checkTracker(d: Desired): void {
+  const deployment = d.apply.find(
+    (o) => o.kind === 'Deployment' && o.metadata?.name === 'transactional-tracker',
+  ) as (KubeObject & { spec: { template: Pod } }) | undefined;
+  const service = d.apply.find(
+    (o) => o.kind === 'Service' && o.metadata?.name === 'transactional-tracker',
+  ) as (KubeObject & { spec: { selector: Record<string, string> } }) | undefined;
+  assert.ok(deployment && service, 'tracker Deployment and Service');
+  assert.equal((deployment.spec as { replicas?: number }).replicas, 2);
+  const pod = deployment.spec.template;
+  assert.deepEqual(pod.spec.containers[0]!.args.slice(0, 3), [
+    'tracker',
+    '--key-file',
+    '/etc/mailfleet-tracker/key',
+  ]);
+  for (const [k, v] of Object.entries(service.spec.selector)) assert.equal(pod.metadata.labels[k], v);
+  const relayService = d.apply.find(
+    (o) => o.kind === 'Service' && o.metadata?.name === 'transactional',
+  ) as KubeObject & {
+    spec: { selector: Record<string, string> };
+  };
+  assert.ok(
+    Object.entries(relayService.spec.selector).some(([k, v]) => pod.metadata.labels[k] !== v),
+    'the relay Service does not select tracker pods',
+  );
+  assert.deepEqual(
+    pod.spec.volumes.map((v) => v.secret?.secretName),
+    ['transactional-tracking'],
+  );
+  assert.equal(pod.spec.containers[0]!.securityContext.readOnlyRootFilesystem, true);
+  assert.equal(pod.spec.containers[0]!.securityContext.runAsNonRoot, true);
+}
+
 const cases: {
   name: string;
   domain: ReturnType<typeof sendingDomain>;
@@ -53,6 +95,7 @@ const cases: {
       assert.equal(c.tracking?.keyFile, 'tracking/key');
       assert.ok(d.create.some((o) => o.kind === 'Secret' && o.metadata?.name === 'transactional-tracking'));
       assert.ok(projected(d).includes('transactional-tracking'));
+      checkTracker(d);
     },
   },
   {
@@ -84,6 +127,7 @@ const cases: {
       assert.equal(c.tracking, undefined);
       assert.ok(!d.create.some((o) => o.metadata?.name === 'transactional-tracking'));
       assert.ok(!projected(d).includes('transactional-tracking'));
+      assert.ok(!d.apply.some((o) => o.metadata?.name === 'transactional-tracker'), 'no tracker');
     },
   },
   {

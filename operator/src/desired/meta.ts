@@ -49,6 +49,8 @@ export const names = {
   handoffSecret: (pool: string) => `${pool}-handoff`,
   /** The key tracked links are signed with: generated once, never rewritten (links outlive a rollout). */
   trackingKey: (pool: string) => `${pool}-tracking`,
+  /** The tracking endpoint's Deployment and Service (tracker.ts), when a domain of the pool tracks. */
+  tracker: (pool: string) => `${pool}-tracker`,
   dkimKey: (domainObject: string, selector: string) => `${domainObject}-dkim-${selector}`,
   /** The pool's own CA (certificate and key), when the operator generates certificates. */
   tlsCA: (pool: string) => `${pool}-tls-ca`,

@@ -10,6 +10,7 @@ import { resolveDomains } from './domains.ts';
 import { horizontalPodAutoscaler } from './hpa.ts';
 import { poolInputs } from './inputs.ts';
 import { trackingInputs } from './tracking.ts';
+import { trackerDeployment, trackerService } from './tracker.ts';
 import type { PoolInputs } from './inputs.ts';
 import { childMeta, names, selectorLabels } from './meta.ts';
 import { networkPolicy } from './networkpolicy.ts';
@@ -273,6 +274,11 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     for (const shard of relaySecretShards) desired.apply.push(shard as KubeObject);
     if (desiredWorkload) desired.apply.push(desiredWorkload);
     desired.apply.push(headlessService(pool) as KubeObject);
+    if (tracks)
+      desired.apply.push(
+        trackerDeployment({ pool, image, imagePullSecrets }) as KubeObject,
+        trackerService(pool) as KubeObject,
+      );
     const optional = [
       service(pool),
       podDisruptionBudget(pool),
