@@ -64,7 +64,7 @@ interface ParsedHash {
  * attempt take seconds and hundreds of MiB (a denial of service through AUTH). The upper bounds
  * still allow 8x the default N=16384,r=8,p=1.
  */
-export const SCRYPT_BOUNDS = { minN: 1024, maxN: 2 ** 20, maxR: 32, maxP: 16, maxKeyBytes: 64 } as const;
+const SCRYPT_BOUNDS = { minN: 1024, maxN: 2 ** 20, maxR: 32, maxP: 16, maxKeyBytes: 64 } as const;
 
 export function parseHash(hash: string): ParsedHash | undefined {
   const m = /^\$scrypt\$N=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(hash);

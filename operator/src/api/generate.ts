@@ -10,7 +10,7 @@ export function crdFileName(kind: Kind): string {
   return `${group}_${kind.plural}.yaml`;
 }
 
-export function renderCrd(kind: Kind): Record<string, unknown> {
+function renderCrd(kind: Kind): Record<string, unknown> {
   const root: Schema = {
     type: 'object',
     description: kind.description,

@@ -52,7 +52,7 @@ const secretRef = (description: string, keyDescription?: string) =>
     { required: ['name'] },
   );
 
-export const conditionSchema = obj(
+const conditionSchema = obj(
   'A condition in the standard Kubernetes shape (metav1.Condition).',
   {
     type: str('Type of the condition in CamelCase, for example Ready.', { maxLength: 316 }),

@@ -15,10 +15,10 @@ import type {
 
 export type * from './types.generated.ts';
 
-export const apiVersion = 'mailfleet.dev/v1alpha1';
+type ApiVersion = 'mailfleet.dev/v1alpha1';
 
 type Resource<K extends string, S, T> = {
-  apiVersion: typeof apiVersion;
+  apiVersion: ApiVersion;
   kind: K;
   metadata: V1ObjectMeta;
   spec: S;

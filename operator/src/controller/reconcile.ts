@@ -60,7 +60,7 @@ export type ReconcileContext = {
  * re-applies the relay Secret shards its keys changed, so fewer, larger passes finish sooner: 2,000
  * RSA domains took 428 s at 16 keys per pass (docs/benchmarks-operator.md).
  */
-export const MAX_NEW_KEYS_PER_PASS = 64;
+const MAX_NEW_KEYS_PER_PASS = 64;
 
 /**
  * desiredState with its slow inputs prepared off the event loop: decide with recording generators;

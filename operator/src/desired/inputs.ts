@@ -43,7 +43,7 @@ function existingHashes(secret: V1Secret | undefined): Record<string, string> {
   return hashes;
 }
 
-export const GENERATED_USER = 'relay';
+const GENERATED_USER = 'relay';
 
 export function poolInputs(pool: DefaultedRelayPool, observed: Observed, gen: Generators): PoolInputs {
   const spec = pool.spec;

@@ -6,7 +6,7 @@ export const FIELD_MANAGER = 'mailfleet-operator';
 export const MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const POOL_LABEL = 'mailfleet.dev/pool';
 export const DOMAIN_LABEL = 'mailfleet.dev/sending-domain';
-export const COMPONENT_LABEL = 'app.kubernetes.io/component';
+const COMPONENT_LABEL = 'app.kubernetes.io/component';
 export const CONFIG_CHECKSUM = 'mailfleet.dev/restart-checksum';
 export const SOURCE_CHECKSUM = 'mailfleet.dev/source-checksum';
 /** Label selector of everything the operator owns (its informers watch only this). */
@@ -67,7 +67,7 @@ export function selectorLabels(pool: string): Record<string, string> {
   return { 'app.kubernetes.io/name': 'mailfleet-relay', 'app.kubernetes.io/instance': pool };
 }
 
-export function poolLabels(pool: string, component: string): Record<string, string> {
+function poolLabels(pool: string, component: string): Record<string, string> {
   return {
     ...selectorLabels(pool),
     [POOL_LABEL]: pool,
@@ -76,7 +76,7 @@ export function poolLabels(pool: string, component: string): Record<string, stri
   };
 }
 
-export function ownerReference(owner: RelayPool | SendingDomain): V1OwnerReference {
+function ownerReference(owner: RelayPool | SendingDomain): V1OwnerReference {
   return {
     apiVersion: owner.apiVersion,
     kind: owner.kind,

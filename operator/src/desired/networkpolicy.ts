@@ -25,7 +25,7 @@ const namespacePeer = (namespace: string): V1NetworkPolicyPeer => ({
  * Who may open an SMTP session: clientsFrom when set; else allowedNetworks when AUTH is off (no one
  * else could relay); undefined (anyone) when clients may authenticate, as they come from anywhere.
  */
-export function listenerSources(pool: DefaultedRelayPool): string[] | undefined {
+function listenerSources(pool: DefaultedRelayPool): string[] | undefined {
   const spec = pool.spec;
   if (spec.networkPolicy?.clientsFrom?.length) return [...spec.networkPolicy.clientsFrom];
   if (spec.auth.mode === 'Disabled') return [...(spec.allowedNetworks ?? [])];

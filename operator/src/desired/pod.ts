@@ -44,9 +44,9 @@ export type PodOptions = {
   tracking?: boolean;
 };
 
-export const RELAY_UID = 10001;
+const RELAY_UID = 10001;
 /** Startup probe failures allowed, 5 s apart: 15 minutes to recover the spool after a crash. */
-export const STARTUP_FAILURES = 180;
+const STARTUP_FAILURES = 180;
 export const SPOOL_VOLUME = 'spool';
 
 export function listenerPorts(pool: DefaultedRelayPool): { name: string; port: number }[] {

@@ -11,7 +11,7 @@ export const podLabelMeta = (label: string) =>
 
 // Dashboards and alerts group relay series by `pool` and `namespace` (docs/observability.md): the
 // pool comes from the relay pod's label, the namespace from the target's.
-export const RELABELINGS = [
+const RELABELINGS = [
   { sourceLabels: [podLabelMeta(POOL_LABEL)], targetLabel: 'pool' },
   { sourceLabels: ['__meta_kubernetes_namespace'], targetLabel: 'namespace' },
 ];

@@ -7,7 +7,7 @@ import { DEFAULTS } from '../../../contract/defaults.ts';
 import { quantityBytes } from './meta.ts';
 
 /** The relay's own default reserve (spool.minFreeBytes), the most a quota keeps back. */
-export const MAX_SPOOL_RESERVE_BYTES = DEFAULTS.spool.minFreeBytes;
+const MAX_SPOOL_RESERVE_BYTES = DEFAULTS.spool.minFreeBytes;
 
 export type SpoolQuota = {
   /** The emptyDir's sizeLimit, as the pool wrote it. */

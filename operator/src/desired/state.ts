@@ -120,7 +120,7 @@ export function transitionEvents(
  * The relay config is one ConfigMap, and the API server refuses objects over 1 MiB: past this size
  * the pool says so while it still works (a DKIM key is not in it: the relay Secret is sharded).
  */
-export const CONFIG_WARN_BYTES = 768 * 1024;
+const CONFIG_WARN_BYTES = 768 * 1024;
 
 export function desiredState(observed: Observed, gen: Generators): Desired {
   const desired: Desired = {

@@ -14,10 +14,10 @@ export type TlsSource = 'Secret' | 'CertManager' | 'Generated';
 
 const HOUR = 3_600_000;
 /** Generated serving certificates: one year (the CA/Browser Forum's public maximum is 398 days). */
-export const DEFAULT_VALIDITY_MS = 365 * 24 * HOUR;
+const DEFAULT_VALIDITY_MS = 365 * 24 * HOUR;
 /** The pool's CA: five years; it is replaced only when its Secret is deleted (docs/operator.md). */
-export const DEFAULT_CA_VALIDITY_MS = 5 * 365 * 24 * HOUR;
-export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
+const DEFAULT_CA_VALIDITY_MS = 5 * 365 * 24 * HOUR;
+const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
 /** Clocks of clients may lag: certificates start a little in the past (at most a tenth of their life). */
 const BACKDATE_MS = 5 * 60_000;
 /** Requeue delays are capped so a timer never overflows (setTimeout holds 2^31-1 ms); resync covers longer. */
@@ -244,7 +244,7 @@ function tlsSecret(pool: RelayPool, name: string, component: string, pair: PemPa
   };
 }
 
-export function caConfigMap(pool: RelayPool, caCert: string): V1ConfigMap {
+function caConfigMap(pool: RelayPool, caCert: string): V1ConfigMap {
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -253,7 +253,7 @@ export function caConfigMap(pool: RelayPool, caCert: string): V1ConfigMap {
   };
 }
 
-export function certManagerCertificate(pool: RelayPool, clusterDomain: string): KubeObject {
+function certManagerCertificate(pool: RelayPool, clusterDomain: string): KubeObject {
   const poolName = pool.metadata.name ?? '';
   const issuer = pool.spec.tls?.issuerRef;
   return {

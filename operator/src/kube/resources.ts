@@ -1,7 +1,7 @@
 // Where each kind lives in the API: the one table that maps kinds to URL paths.
 export type Resource = { prefix: string; plural: string; namespaced: boolean };
 
-export const resources: Record<string, Resource> = {
+const resources: Record<string, Resource> = {
   ConfigMap: { prefix: '/api/v1', plural: 'configmaps', namespaced: true },
   Secret: { prefix: '/api/v1', plural: 'secrets', namespaced: true },
   Service: { prefix: '/api/v1', plural: 'services', namespaced: true },

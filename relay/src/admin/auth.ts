@@ -53,7 +53,7 @@ export function bearerToken(header: string | undefined): string | undefined {
 
 /** The header the token may also come in: through the Kubernetes API server's pod proxy the
  * `Authorization` header is the user's own credential, which the API server removes after checking. */
-export const TOKEN_HEADER = 'x-mailfleet-token';
+const TOKEN_HEADER = 'x-mailfleet-token';
 
 /**
  * The Authorization value to judge: the `Authorization` header if sent, else the token of

@@ -319,11 +319,7 @@ function shownState(job: Job, why: WhyWaiting): keyof Counts {
 }
 
 /** Pure: counts of delivery jobs by destination and by sending domain. */
-export function queueSummary(
-  messages: Iterable<QueuedMessage>,
-  now: number,
-  why: WhyWaiting = () => undefined,
-) {
+function queueSummary(messages: Iterable<QueuedMessage>, now: number, why: WhyWaiting = () => undefined) {
   const byDestination: Record<string, Counts> = {};
   const bySendingDomain: Record<string, Counts> = {};
   const total: Counts = zero();

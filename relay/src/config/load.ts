@@ -39,7 +39,7 @@ export async function loadConfigFile(
 }
 
 /** Pure: a copy of the config with every file path absolute. */
-export function resolvePaths(config: RelayConfig, baseDir: string): RelayConfig {
+function resolvePaths(config: RelayConfig, baseDir: string): RelayConfig {
   const abs = (p: string) => (p ? resolve(baseDir, p) : p);
   const out: RelayConfig = structuredClone(config);
   out.spool.dir = abs(out.spool.dir);

@@ -121,7 +121,7 @@ export async function loadRuntime(configPath: string, options: ValidateOptions):
 }
 
 /** `username:password` on one line, or YAML {username, password}. Pure. */
-export function parseCredentials(text: string): { user: string; pass: string } | undefined {
+function parseCredentials(text: string): { user: string; pass: string } | undefined {
   const trimmed = text.trim();
   if (/^username\s*:/m.test(trimmed)) {
     try {

@@ -56,7 +56,7 @@ export function classifyReply(input: ReplyInput): Classification {
   return { outcome: 'bounced', category: bounceCategory(input.text ?? '') };
 }
 
-export function bounceCategory(text: string): BounceCategory {
+function bounceCategory(text: string): BounceCategory {
   const enhanced = ENHANCED.exec(text);
   if (enhanced && enhanced[1] === '5') {
     const subjectDetail = `${enhanced[2]}.${enhanced[3]}`;

@@ -19,7 +19,7 @@ export interface DkimKey {
  * Headers signed when present; each is also listed once more than it occurs (over-signed), so
  * adding another instance later breaks the signature.
  */
-export const signedHeaders = [
+const signedHeaders = [
   'from',
   'sender',
   'reply-to',
@@ -58,7 +58,7 @@ function fold(header: string): string {
  * Returns the DKIM-Signature header field (with its trailing CRLF) for a message given as bytes.
  * `now` is the signing time in seconds (t=).
  */
-export function dkimSignature(message: Buffer, key: DkimKey, now: number): string {
+function dkimSignature(message: Buffer, key: DkimKey, now: number): string {
   // Only the header block is parsed; the body goes to the hash from the Buffer's bytes.
   const end = message.indexOf('\r\n\r\n');
   const { fields } = parseMessage(

@@ -3,7 +3,7 @@
 import { fieldGroups, first, typedAddress } from './fields.ts';
 
 /** RFC 5965 §7.3 feedback types; anything else is kept as `other`. */
-export const FEEDBACK_TYPES = ['abuse', 'fraud', 'virus', 'other', 'not-spam', 'auth-failure'] as const;
+const FEEDBACK_TYPES = ['abuse', 'fraud', 'virus', 'other', 'not-spam', 'auth-failure'] as const;
 export type FeedbackType = (typeof FEEDBACK_TYPES)[number];
 
 export interface FeedbackReport {
@@ -36,6 +36,3 @@ export function parseFeedbackReport(text: string): FeedbackReport | undefined {
   set('arrivalDate', first(group, 'arrival-date') ?? first(group, 'received-date'));
   return report;
 }
-
-/** `not-spam` withdraws a complaint; every other type counts as one. */
-export const isComplaint = (r: FeedbackReport): boolean => r.feedbackType !== 'not-spam';

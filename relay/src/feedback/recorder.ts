@@ -14,7 +14,7 @@ export interface FeedbackRecorderDeps {
   now(): number;
 }
 
-export function feedbackRecord(f: Feedback, now: number): FeedbackRecord {
+function feedbackRecord(f: Feedback, now: number): FeedbackRecord {
   return {
     time: new Date(now).toISOString(),
     queueId: f.queueId,

@@ -54,7 +54,7 @@ export interface HandoffSummary {
 }
 
 /** Addresses of the pool's relays: the Service's A/AAAA records on the handoff port, plus static peers. */
-export async function discoverPeers(target: HandoffTarget): Promise<string[]> {
+async function discoverPeers(target: HandoffTarget): Promise<string[]> {
   const found: string[] = [];
   if (target.service && target.dnsServers.length === 0) {
     const records = await lookup(target.service, { all: true }).catch(() => []);
@@ -95,9 +95,7 @@ async function call(
   return text.toString('utf8');
 }
 
-export async function probePeers(
-  deps: Pick<HandoffSenderDeps, 'secret' | 'target' | 'now'>,
-): Promise<PeerProbe[]> {
+async function probePeers(deps: Pick<HandoffSenderDeps, 'secret' | 'target' | 'now'>): Promise<PeerProbe[]> {
   const addresses = await discoverPeers(deps.target);
   return Promise.all(
     addresses.map(async (address): Promise<PeerProbe> => {

@@ -11,7 +11,7 @@ import { decodeBatch, type HandoffReply, type HandoffResult, type Hello } from '
 export const HELLO_PATH = '/handoff/v1/hello';
 export const MESSAGES_PATH = '/handoff/v1/messages';
 /** A request larger than this is refused before it is read whole. */
-export const MAX_REQUEST_BYTES = 64 * 1024 * 1024;
+const MAX_REQUEST_BYTES = 64 * 1024 * 1024;
 /** Ids received are remembered this many at most (a resent batch after a sender crash is a duplicate). */
 const SEEN_IDS = 1_000_000;
 

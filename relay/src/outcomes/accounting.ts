@@ -37,7 +37,7 @@ export interface FeedbackRecord {
   source: string;
 }
 
-export function accountingLine(record: AccountingRecord | FeedbackRecord): string {
+function accountingLine(record: AccountingRecord | FeedbackRecord): string {
   return `${JSON.stringify(record)}\n`;
 }
 

@@ -16,7 +16,7 @@ function categoryOf(e: OutcomeEvent): string {
 }
 
 /** The accounting line of an outcome. Pure. */
-export function accountingRecord(e: OutcomeEvent): AccountingRecord {
+function accountingRecord(e: OutcomeEvent): AccountingRecord {
   return {
     time: new Date(e.now).toISOString(),
     queueId: e.message.envelope.id,

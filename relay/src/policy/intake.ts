@@ -29,7 +29,7 @@ export interface RelayPermissionInput {
 }
 
 /** Never an open relay: only an authenticated user or a client in allowedNetworks may relay. */
-export function relayPermission(input: RelayPermissionInput): PolicyResult {
+function relayPermission(input: RelayPermissionInput): PolicyResult {
   if (input.authenticatedUser !== undefined) return { ok: true };
   if (input.listenerRequiresAuth || input.authMode === 'Required') return REPLIES.authRequired;
   if (input.clientInAllowedNetworks) return { ok: true };

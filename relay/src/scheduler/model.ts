@@ -99,7 +99,3 @@ export function buildMessage(
   });
   return message;
 }
-
-export function pendingRecipients(message: QueuedMessage): QueuedRecipient[] {
-  return message.recipients.filter((r) => r.status === undefined || r.status === 'deferred');
-}

@@ -3,7 +3,7 @@
 import { rfc5322Date } from './received.ts';
 
 /** Headers naming the submitting client's software or address (Postfix's usual submission list). */
-export const CLIENT_HEADERS = ['received', 'x-originating-ip', 'x-mailer', 'user-agent', 'x-forwarded-for'];
+const CLIENT_HEADERS = ['received', 'x-originating-ip', 'x-mailer', 'user-agent', 'x-forwarded-for'];
 
 export interface SubmissionHeaderOptions {
   /** Message-ID value, with angle brackets, used when the message has none. */

@@ -40,7 +40,7 @@ export function unwritten(parts: readonly Buffer[], written: number): Buffer[] {
 }
 
 /** Writes every byte of `parts` in order at the descriptor's position, in vectored writes. */
-export async function writePartsAll(fd: number, parts: readonly Buffer[], size: number): Promise<void> {
+async function writePartsAll(fd: number, parts: readonly Buffer[], size: number): Promise<void> {
   let rest = unwritten(parts, 0);
   let left = size;
   while (left > 0) {

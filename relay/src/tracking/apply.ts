@@ -28,7 +28,7 @@ export type TrackingOutcome =
  * The message reference carried by tracked links: the Message-ID, or when the message has none a
  * hash of its header block, so every retry of the same message yields the same links.
  */
-export function trackingMessageId(messageId: string, message: Buffer): string {
+function trackingMessageId(messageId: string, message: Buffer): string {
   if (messageId) return messageId.slice(0, 255);
   const end = message.indexOf('\r\n\r\n');
   return (

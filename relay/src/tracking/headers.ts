@@ -10,7 +10,7 @@ export interface TrackingHeaders {
 }
 
 /** The header block (latin1) with folded lines unfolded (RFC 5322 §2.2.3). */
-export function headerBlock(message: Buffer): string {
+function headerBlock(message: Buffer): string {
   const end = message.indexOf('\r\n\r\n');
   return message
     .subarray(0, end < 0 ? message.length : end)

@@ -14,7 +14,7 @@ import { rewriteHtml, type HtmlPlan } from './html.ts';
  * attributes can be found in the bytes without decoding the text. UTF-16/32, UTF-7 and the
  * ISO-2022 family are not; their parts are left untouched.
  */
-export function asciiCompatible(charset: string | false | undefined): boolean {
+function asciiCompatible(charset: string | false | undefined): boolean {
   const c = (charset || 'us-ascii').toLowerCase().trim();
   return !/^(?:utf-?(?:16|32|7)|ucs-?[24]|iso-?2022|csiso2022|hz-gb|unicode)/.test(c);
 }
@@ -23,7 +23,7 @@ export function asciiCompatible(charset: string | false | undefined): boolean {
  * A text/html part the reader sees as this message's body: not an attachment, and not inside an
  * attached message (a forwarded message/rfc822 or a part under an attachment keeps its bytes).
  */
-export function isMessageHtml(node: MimeNode): boolean {
+function isMessageHtml(node: MimeNode): boolean {
   if (node.contentType !== 'text/html') return false;
   for (let n: MimeNode | false | undefined = node; n; n = n.parentNode) {
     if (n.disposition === 'attachment') return false;

@@ -19,8 +19,8 @@ export type StsFetchFailure = 'sts-webpki-invalid' | 'sts-policy-fetch-error';
 
 // §3.3: "SHOULD impose a limit on the maximum size of the response body (e.g., 64 KB)" and "a
 // timeout (e.g., 1 minute)".
-export const MAX_POLICY_BYTES = 64 * 1024;
-export const FETCH_TIMEOUT_MS = 60_000;
+const MAX_POLICY_BYTES = 64 * 1024;
+const FETCH_TIMEOUT_MS = 60_000;
 const PORT = 443;
 const PATH = '/.well-known/mta-sts.txt';
 
