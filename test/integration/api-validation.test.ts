@@ -45,6 +45,21 @@ describe('the API server accepts', () => {
     ['a minimal SendingDomain', 'SendingDomain', domain()],
     ['a minimal RateLimit', 'RateLimit', limit()],
     [
+      'a pool with an outbound TLS policy and per-destination overrides',
+      'RelayPool',
+      pool({
+        delivery: {
+          tlsPolicy: {
+            default: 'MTASTS',
+            destinations: [
+              { domain: 'partner.example', policy: 'Verify' },
+              { domain: '*.legacy.example', policy: 'Opportunistic' },
+            ],
+          },
+        },
+      }),
+    ],
+    [
       'a pool with TLS, AUTH and the submission listener',
       'RelayPool',
       pool({
