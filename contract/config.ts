@@ -343,6 +343,20 @@ export interface SuppressionConfig {
   complaintTtl: Duration;
 }
 
+/**
+ * The Valkey/Redis store the relays of a pool share state through (relay/src/shared-state/): the
+ * suppression list today. Absent: every relay keeps its own. The store being down never stops
+ * mail: decisions stay local and changes wait in a durable outbox until it is back.
+ */
+export interface SharedStateConfig {
+  /** `redis://host:port` or `rediss://host:port` (TLS). */
+  url: string;
+  /** File holding the store's password (`requirepass`, or the ACL user's). Watched at start only. */
+  passwordFile?: string;
+  /** Prefix of every key, one per pool (the operator uses `mailfleet:<namespace>/<pool>:`). */
+  keyPrefix: string;
+}
+
 export interface DsnConfig {
   enabled: boolean;
 }
@@ -406,6 +420,8 @@ export interface RelayConfig {
   /** VERP and the bounce/complaint listener; absent: envelope senders are left as submitted. */
   returnPath?: ReturnPathConfig;
   suppression: SuppressionConfig;
+  /** Pool-wide state in Valkey/Redis; absent: per-relay state only. */
+  sharedState?: SharedStateConfig;
   /** Transfer of the queue to peers of the same pool on drain (scale-down, rollout). */
   handoff?: HandoffConfig;
   /** How long SIGTERM / POST /drain may take before the relay exits, queue left in the spool. */

@@ -31,6 +31,7 @@ import { decodeStateLog, type Envelope } from './spool/record.ts';
 import { spoolFreeBytes } from './spool/quota.ts';
 import { resultsFromReply } from './delivery/results.ts';
 import { SuppressionService } from './suppression/service.ts';
+import { SharedState } from './shared-state/store.ts';
 import type { Logger } from './log.ts';
 
 export interface RelayOptions {
@@ -58,6 +59,8 @@ export class Relay {
   readonly intake: Intake;
   /** Recipients refused at RCPT (hard bounces, complaints, operators' entries). */
   readonly suppression: SuppressionService;
+  /** The pool's Valkey/Redis store (config.sharedState); undefined: per-relay state only. */
+  private shared: SharedState | undefined;
   private readonly options: RelayOptions;
   private accounting: AccountingLog | undefined;
   /** MTA-STS policies of recipient domains, kept across config reloads (max_age can be days). */
@@ -221,6 +224,8 @@ export class Relay {
       this.scheduler.add(buildMessage(r.envelope, r.states, this.destinationOf(), now));
     this.log('info', 'spool recovered', { messages: recovered.length });
     await this.suppression.open();
+    this.shared = startSharedState(this);
+    await this.shared?.start();
     this.scheduler.start();
     this.ports = await this.intake.listen();
     const handoff = this.runtime.config.handoff;
@@ -440,6 +445,7 @@ export class Relay {
     await new Promise<void>((resolve) => (this.admin ? this.admin.close(() => resolve()) : resolve()));
     this.admin?.closeAllConnections();
     await this.accounting?.close();
+    await this.shared?.close();
     await this.suppression.close();
     await this.spool.close();
   }
@@ -474,6 +480,24 @@ export class Relay {
       shaping: { destinations: this.scheduler.shaper.states(), ...this.scheduler.destinationStates() },
     });
   }
+}
+
+/** The shared store when configured, wired to carry the suppression list's local changes. */
+function startSharedState(relay: Relay): SharedState | undefined {
+  const config = relay.runtime.config;
+  if (!config.sharedState) return undefined;
+  const shared = new SharedState({
+    config: config.sharedState,
+    password: relay.runtime.sharedStatePassword,
+    instance: relay.instance,
+    list: relay.suppression.list,
+    outboxFile: `${config.suppression.file}.outbox`,
+    registry: relay.metrics.registry,
+    log: relay.log,
+  });
+  relay.suppression.list.changed = (changes) =>
+    void shared.suppression.publish(changes).catch(() => undefined);
+  return shared;
 }
 
 function schedulerLimits(runtime: RuntimeConfig): SchedulerLimits {

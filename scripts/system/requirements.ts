@@ -44,6 +44,14 @@ export const GO_MANUAL =
 
 export const REQUIREMENTS: readonly Requirement[] = [
   {
+    // The pool's shared state store (relay/src/shared-state/): the tests start their own
+    // redis-server on a random loopback port.
+    what: 'redis-server',
+    probe: { kind: 'file', path: '/usr/bin/redis-server' },
+    packages: ['redis-server'],
+    modes: ALL_BUT_UNIT,
+  },
+  {
     what: 'smtp-sink',
     probe: { kind: 'file', path: '/usr/sbin/smtp-sink' },
     packages: ['postfix'],

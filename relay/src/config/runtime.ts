@@ -24,6 +24,8 @@ export interface RuntimeConfig {
   returnPaths?: ReturnPaths;
   allowed: NetworkMatcher;
   trusted: NetworkMatcher;
+  /** The shared store's password (sharedState.passwordFile, surrounding whitespace removed). */
+  sharedStatePassword?: string;
   /** Management API tokens, read from http.tokens[].file (digests only). */
   adminTokens: AdminToken[];
 }
@@ -101,6 +103,10 @@ export async function loadRuntime(configPath: string, options: ValidateOptions):
     if (key && key.length < 16)
       errors.push({ path: 'returnPath.keyFile', message: 'the key must be at least 16 characters' });
     else if (key) runtime.returnPaths = returnPaths(key, config.sendingDomains);
+  }
+  if (config.sharedState?.passwordFile) {
+    const text = await read(config.sharedState.passwordFile, 'sharedState.passwordFile');
+    if (text) runtime.sharedStatePassword = text.toString('utf8').trim();
   }
   for (const [i, t] of config.http.tokens.entries()) {
     const text = await read(t.file, `http.tokens[${i}].file`);

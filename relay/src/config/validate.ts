@@ -45,6 +45,7 @@ const TOP_LEVEL = [
   'http',
   'accounting',
   'suppression',
+  'sharedState',
   'dsn',
   'handoff',
   'returnPath',
@@ -285,6 +286,18 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
     complaintTtl: r.duration(sup, 'complaintTtl', 'suppression', '0s'),
   };
   if (!suppression.file) r.fail('suppression.file', 'must not be empty');
+  let sharedState: RelayConfig['sharedState'];
+  if (root.sharedState !== undefined && root.sharedState !== null) {
+    const ss = r.object(root.sharedState, 'sharedState', ['url', 'passwordFile', 'keyPrefix']);
+    sharedState = {
+      url: r.string(ss, 'url', 'sharedState', '', true),
+      keyPrefix: r.string(ss, 'keyPrefix', 'sharedState', 'mailfleet:'),
+    };
+    if (sharedState.url && !/^rediss?:\/\/[^/\s]+/.test(sharedState.url))
+      r.fail('sharedState.url', 'must be redis://host:port or rediss://host:port');
+    const passwordFile = r.optionalString(ss, 'passwordFile', 'sharedState');
+    if (passwordFile) sharedState.passwordFile = passwordFile;
+  }
 
   let handoff: RelayConfig['handoff'];
   if (root.handoff !== undefined && root.handoff !== null) {
@@ -343,6 +356,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
   if (tls) config.tls = tls;
   if (tracking) config.tracking = tracking;
   if (handoff) config.handoff = handoff;
+  if (sharedState) config.sharedState = sharedState;
   if (returnPath) config.returnPath = returnPath;
   checkPortClash(r, config);
 

@@ -1,0 +1,57 @@
+// A real redis-server (Debian's package) for the tests: loopback, a random free port, a password,
+// append-only persistence in its own directory so a restart on the same port keeps the data.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { freePort, stopProcess, waitFor } from './relay/peers.ts';
+
+export interface RedisServer {
+  port: number;
+  url: string;
+  password: string;
+  dir: string;
+  /** Stops the server (SIGTERM: it writes its append-only file and exits). */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and directory. */
+  restart(): Promise<void>;
+}
+
+export async function startRedis(dir: string, password = 'test-password-0123456789'): Promise<RedisServer> {
+  const port = await freePort();
+  let proc: ChildProcess | undefined;
+  const start = async () => {
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--requirepass', password];
+    args.push(
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'yes',
+      '--daemonize',
+      'no',
+      '--protected-mode',
+      'yes',
+    );
+    const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc = child;
+    let output = '';
+    child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+    await waitFor(
+      () => output.includes('Ready to accept connections') || child.exitCode !== null,
+      10000,
+      'redis-server',
+    );
+    if (child.exitCode !== null) throw new Error(`redis-server exited: ${output}`);
+  };
+  await start();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    password,
+    dir,
+    stop: async () => {
+      if (proc && proc.exitCode === null) await stopProcess(proc, 'SIGTERM');
+    },
+    restart: start,
+  };
+}
