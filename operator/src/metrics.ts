@@ -91,6 +91,13 @@ export function createMetrics() {
       labelNames: ['namespace', 'pool', 'reason'],
       registers: [registry],
     }),
+    // StatefulSet pools (docs/operator.md, "Retained queue claims").
+    retainedQueueClaims: new Gauge({
+      name: `${p}retained_queue_claims`,
+      help: '1 per spool PVC of a removed relay (ordinal >= replicas): it may hold mail if that relay stopped without handing off.',
+      labelNames: ['namespace', 'pool', 'claim'],
+      registers: [registry],
+    }),
     leader: new Gauge({
       name: `${p}leader`,
       help: '1 while this process holds the leader Lease.',

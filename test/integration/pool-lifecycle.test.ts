@@ -65,7 +65,7 @@ after(async () => {
   await cp?.stop();
 });
 
-async function createPool(name: string, replicas: number): Promise<void> {
+async function createPool(name: string, replicas: number, spec: Record<string, unknown> = {}): Promise<void> {
   const objects = [
     {
       kind: 'RelayPool',
@@ -77,6 +77,7 @@ async function createPool(name: string, replicas: number): Promise<void> {
         retry: { firstRetry: '3s', maxBackoff: '5s' },
         drainTimeout: '60s',
         scheduling: { nodeSelector: { [LOCAL_NODE_LABEL]: 'true' } },
+        ...spec,
       },
     },
     {
@@ -128,6 +129,15 @@ async function queue(relays: RunningPod[], count: number, prefix: string): Promi
     ),
   );
   return acknowledged;
+}
+
+/** How many messages a relay holds (its queue API, with the read token of its config volume). */
+async function queuedOn(r: RunningPod): Promise<number> {
+  const token = await readFile(path.join(r.configDir, 'admin-tokens/read'), 'utf8');
+  const res = await fetch(`http://${r.ip}:${r.ports.http}/api/queue`, {
+    headers: { authorization: `Bearer ${token.trim()}` },
+  });
+  return ((await res.json()) as { messages: number }).messages;
 }
 
 /** On failure, what each relay was doing: its last log lines and the first queued messages. */
@@ -277,4 +287,110 @@ test('eviction (Eviction API, the PDB consulted) of a relay with deferred mail: 
   // The Deployment replaces it; the pool is back to two ready relays.
   await readyPods(kubelet, 'evict', 2);
   await recoverAndCount('eviction', acknowledged, { handedOff, maxDrainMs });
+});
+
+/** Volumes the StatefulSet's claims bind to (no provisioner here); the kubelet keeps a claim's directory. */
+async function persistentVolumes(prefix: string, count: number): Promise<void> {
+  for (let i = 0; i < count; i++)
+    await k(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'PersistentVolume',
+        metadata: { name: `${prefix}-${i}` },
+        spec: {
+          capacity: { storage: '1Gi' },
+          accessModes: ['ReadWriteOnce'],
+          persistentVolumeReclaimPolicy: 'Retain',
+          hostPath: { path: `/nonexistent/${prefix}-${i}` },
+        },
+      }),
+    );
+}
+
+async function retainedCondition(pool: string): Promise<string | undefined> {
+  const rp = JSON.parse(await k(['-n', NS, 'get', 'rp', pool, '-o', 'json'])) as {
+    status?: { conditions?: { type: string; status: string; message: string }[] };
+  };
+  const c = rp.status?.conditions?.find((x) => x.type === 'QueueClaimsRetained');
+  return c?.status === 'True' ? c.message : undefined;
+}
+
+async function retainedMetric(pool: string): Promise<string[]> {
+  const text = await (await fetch(operator!.metricsUrl)).text();
+  return [...text.matchAll(/^mailfleet_operator_retained_queue_claims\{([^}]*)\} 1$/gm)]
+    .map((m) => m[1] ?? '')
+    .filter((labels) => labels.includes(`pool="${pool}"`))
+    .map((labels) => /claim="([^"]+)"/.exec(labels)?.[1] ?? '')
+    .sort();
+}
+
+test('StatefulSet: a clean scale-down hands off; a relay killed before it could leaves its mail on its claim, which is reported and delivered after a scale-up', async () => {
+  assert.ok(kubelet);
+  await persistentVolumes('lifecycle-pv', 3);
+  // A short drain: the frozen relay below is killed at the end of its grace period (drain + 30 s).
+  await createPool('sts', 3, { queue: { persistence: { size: '1Gi' } }, drainTimeout: '10s' });
+  const relays = await readyPods(kubelet, 'sts', 3);
+  const byName = (n: string) => relays.find((r) => r.pod.metadata.name === n)!;
+  const share = Math.ceil(N / 6);
+  const acknowledged = [
+    ...(await queue([byName('sts-2')], share, 'c')),
+    ...(await queue([byName('sts-1')], share, 'k')),
+  ];
+
+  // 3 -> 2: sts-2 drains and hands off; its (empty) claim is reported as retained.
+  let before = kubelet.terminations.length;
+  await k(['-n', NS, 'scale', 'rp/sts', '--replicas=2']);
+  await waitFor(
+    () => kubelet!.terminations.slice(before).some((t) => t.pod === `${NS}/sts-2`),
+    180_000,
+    'sts-2 gone',
+  );
+  const clean = departedCleanly(kubelet.terminations.slice(before));
+  assert.equal(clean.handedOff, share, 'sts-2 handed off all it held');
+  await waitFor(
+    async () => (await retainedMetric('sts')).join() === 'spool-sts-2',
+    60_000,
+    'spool-sts-2 reported',
+  );
+
+  // 2 -> 1 with sts-1 frozen (a node gone dark) and its pod force-deleted: no SIGTERM, no handoff.
+  const stranded = byName('sts-1');
+  // Its own share plus what sts-2 handed it.
+  const held = await queuedOn(stranded);
+  assert.ok(held >= share, `sts-1 holds ${held}`);
+  stranded.proc.kill('SIGSTOP');
+  before = kubelet.terminations.length;
+  await k(['-n', NS, 'scale', 'rp/sts', '--replicas=1']);
+  await k(['-n', NS, 'delete', 'pod', 'sts-1', '--grace-period=0', '--force', '--wait=false']);
+  await waitFor(
+    () => kubelet!.terminations.slice(before).some((t) => t.pod === `${NS}/sts-1`),
+    180_000,
+    'sts-1 gone',
+  );
+  const killed = kubelet.terminations.slice(before).find((t) => t.pod === `${NS}/sts-1`);
+  assert.equal(killed?.signal, 'SIGKILL', 'sts-1 was killed without a drain');
+  assert.equal(killed?.drain, undefined, 'and handed nothing off');
+  await waitFor(
+    async () => (await retainedMetric('sts')).join() === 'spool-sts-1,spool-sts-2',
+    60_000,
+    'both claims reported',
+  );
+  const message = await retainedCondition('sts');
+  assert.match(message ?? '', /spool-sts-1, spool-sts-2/);
+
+  // The documented recovery: scale up over the claims; the relay started on spool-sts-1 recovers its queue.
+  await k(['-n', NS, 'scale', 'rp/sts', '--replicas=3']);
+  const back = await readyPods(kubelet, 'sts', 3);
+  const recovered = back
+    .find((r) => r.pod.metadata.name === 'sts-1')!
+    .logs.map((l) => /"spool recovered".*"messages":(\d+)/.exec(l)?.[1])
+    .find(Boolean);
+  assert.equal(Number(recovered), held, 'the relay on spool-sts-1 found the whole stranded queue');
+  await waitFor(async () => (await retainedMetric('sts')).length === 0, 60_000, 'no claim retained');
+  assert.equal(await retainedCondition('sts'), undefined);
+  await recoverAndCount('statefulset scale-down + kill', acknowledged, {
+    handedOffByCleanDrain: clean.handedOff,
+    strandedOnClaim: held,
+  });
 });

@@ -45,6 +45,10 @@ operator/deploy/rbac.yaml: test/unit/chart.test.ts compares them.
   - apiGroups: ['']
     resources: [pods]
     verbs: [get, list, watch]
+  # StatefulSet spool claims: read only, to report those of removed relays (never deleted).
+  - apiGroups: ['']
+    resources: [persistentvolumeclaims]
+    verbs: [get, list, watch]
   - apiGroups: ['']
     resources: [events]
     verbs: [create, patch]

@@ -1,6 +1,6 @@
 // How reconciles find a pool's objects in the informer caches without scanning them: every cached
 // object is filed under the keys below (its pool, and for DKIM key Secrets its SendingDomain).
-import { DOMAIN_LABEL, POOL_LABEL } from '../desired/meta.ts';
+import { DOMAIN_LABEL, INSTANCE_LABEL, POOL_LABEL } from '../desired/meta.ts';
 import type { KubeObject } from '../desired/types.ts';
 import type { RelayPool, SendingDomain } from '../api/types.ts';
 import { referencedTlsSecret } from '../desired/tls.ts';
@@ -18,7 +18,8 @@ export function indexKeys(kind: string, object: KubeObject): string[] {
   if (kind === 'RelayPool') return [];
   const labels = object.metadata?.labels ?? {};
   const keys: string[] = [];
-  const pool = labels[POOL_LABEL];
+  // A StatefulSet's claims carry its claim template's labels, the pool's selector labels.
+  const pool = kind === 'PersistentVolumeClaim' ? labels[INSTANCE_LABEL] : labels[POOL_LABEL];
   if (pool) keys.push(poolIndexKey(namespace, pool));
   const domain = labels[DOMAIN_LABEL];
   if (domain) keys.push(domainIndexKey(namespace, domain));

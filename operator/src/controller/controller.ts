@@ -9,7 +9,14 @@ import { Informer } from './informer.ts';
 import { WorkQueue } from './queue.ts';
 import { requeueDelay } from './policy.ts';
 import { OWNED_KINDS } from '../kube/resources.ts';
-import { DOMAIN_LABEL, NOT_OWNED_SELECTOR, OWNED_SELECTOR, POOL_LABEL } from '../desired/meta.ts';
+import {
+  DOMAIN_LABEL,
+  INSTANCE_LABEL,
+  NOT_OWNED_SELECTOR,
+  OWNED_SELECTOR,
+  POOL_LABEL,
+  RELAY_NAME_SELECTOR,
+} from '../desired/meta.ts';
 import type { CertificateIssuer, Desired, Generators, KubeObject, TlsSettings } from '../desired/types.ts';
 import type { RateLimit, RelayPool, SendingDomain } from '../api/types.ts';
 import { RelayScraper } from '../scrape/scraper.ts';
@@ -255,6 +262,11 @@ export class Controller {
     );
     // Relay pods: the autopilot scrapes the Ready ones; their changes need no reconcile.
     if (this.scraper) this.#watch('Pod', `${POOL_LABEL}`, () => []);
+    // StatefulSet spool claims: a removed relay's claim is reported on its pool (desired/claims.ts).
+    this.#watch('PersistentVolumeClaim', RELAY_NAME_SELECTOR, (o) => {
+      const pool = o.metadata?.labels?.[INSTANCE_LABEL];
+      return pool ? [poolKey(o.metadata?.namespace, pool)] : [];
+    });
     for (const kind of OWNED_KINDS) {
       if (kind === 'ServiceMonitor' || kind === 'Certificate') {
         if (this[OPTIONAL_KINDS[kind].flag]) this.#watchOptional(kind);
@@ -388,6 +400,19 @@ export class Controller {
     if (certificate.issued) m.tlsCertificatesIssued.inc({ namespace, pool, reason: certificate.issued });
   }
 
+  /** Claims reported for each pool, so a claim no longer retained loses its series. */
+  readonly #claimSeries = new Map<string, string[]>();
+
+  #publishClaims(namespace: string, pool: string, claims: string[]): void {
+    const key = `${namespace}/${pool}`;
+    const gauge = this.#o.metrics.retainedQueueClaims;
+    for (const claim of this.#claimSeries.get(key) ?? [])
+      if (!claims.includes(claim)) gauge.remove({ namespace, pool, claim });
+    for (const claim of claims) gauge.set({ namespace, pool, claim }, 1);
+    if (claims.length > 0) this.#claimSeries.set(key, claims);
+    else this.#claimSeries.delete(key);
+  }
+
   async #reconcile(key: string): Promise<void> {
     const [namespace = '', name = ''] = key.split('/');
     const end = this.#o.metrics.reconcileDuration.startTimer();
@@ -418,6 +443,7 @@ export class Controller {
       const { observed, desired, pendingKeys } = await reconcilePool(context, namespace, name);
       this.#publish(key, domainSeries(namespace, observed.domains, desired.statuses));
       this.#publishCertificate(namespace, name, desired.certificate);
+      this.#publishClaims(namespace, name, desired.retainedClaims ?? []);
       // A generated certificate is renewed at its renewal time, not at the next resync.
       if (desired.requeueAfterMs !== undefined) this.queue.addAfter(key, desired.requeueAfterMs);
       // Keys beyond this pass's share: the pool is reconciled again once this pass is done.

@@ -139,6 +139,7 @@ async function gather(ctx: ReconcileContext, namespace: string, poolName: string
     }
   }
   const children = OWNED_KINDS.flatMap((kind) => lookup.indexed(kind, ofPool));
+  const claims = lookup.indexed('PersistentVolumeClaim', ofPool);
   const observed: Observed = {
     namespace,
     poolName,
@@ -146,6 +147,7 @@ async function gather(ctx: ReconcileContext, namespace: string, poolName: string
     rateLimits,
     secrets,
     children,
+    claims,
     serviceMonitorCRD: ctx.serviceMonitorCRD,
     certManagerCRD: ctx.certManagerCRD ?? false,
     bounce: ctx.bounce?.(namespace, poolName, domains) ?? new Map(),

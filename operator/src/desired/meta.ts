@@ -63,8 +63,11 @@ export const names = {
   certManagerSecret: (pool: string) => `${pool}-tls-cert-manager`,
 };
 
+export const INSTANCE_LABEL = 'app.kubernetes.io/instance';
+export const RELAY_NAME_SELECTOR = 'app.kubernetes.io/name=mailfleet-relay';
+
 export function selectorLabels(pool: string): Record<string, string> {
-  return { 'app.kubernetes.io/name': 'mailfleet-relay', 'app.kubernetes.io/instance': pool };
+  return { 'app.kubernetes.io/name': 'mailfleet-relay', [INSTANCE_LABEL]: pool };
 }
 
 function poolLabels(pool: string, component: string): Record<string, string> {

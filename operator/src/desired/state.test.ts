@@ -291,6 +291,36 @@ test('persistence makes a StatefulSet with a headless Service', () => {
   assert.ok(!kinds(d.apply).includes('Deployment/transactional'));
 });
 
+test('spool claims of removed relays are reported in a condition while they exist, then the condition goes', () => {
+  const claim = (name: string): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name },
+  });
+  const claims = ['spool-transactional-0', 'spool-transactional-1', 'spool-transactional-2'].map(claim);
+  const persistent = { queue: { persistence: { size: '1Gi' } }, replicas: 1 };
+  const retained = desiredState(observed({ pool: relayPool(persistent), claims }), fakeGenerators());
+  assert.deepEqual(retained.retainedClaims, ['spool-transactional-1', 'spool-transactional-2']);
+  const c = condition(retained, 'RelayPool', 'transactional', 'QueueClaimsRetained');
+  assert.equal(c?.status, 'True');
+  assert.equal(c?.reason, 'ScaledDown');
+  assert.match(c?.message ?? '', /spool-transactional-1, spool-transactional-2/);
+
+  // Scaled back over them: no claim retained, and the condition the pool carried is removed.
+  const pool = relayPool({ ...persistent, replicas: 3 });
+  pool.status = { conditions: statusOf(retained, 'RelayPool', 'transactional')?.conditions as Condition[] };
+  const back = desiredState(observed({ pool, claims }), fakeGenerators());
+  assert.deepEqual(back.retainedClaims, []);
+  assert.equal(condition(back, 'RelayPool', 'transactional', 'QueueClaimsRetained'), undefined);
+
+  // persistence removed (a Deployment now): every old claim is retained.
+  const deployment = desiredState(observed({ pool: relayPool({ replicas: 3 }), claims }), fakeGenerators());
+  assert.deepEqual(
+    deployment.retainedClaims,
+    claims.map((x) => x.metadata?.name),
+  );
+});
+
 test('Ready and Progressing follow the rollout of the spec this pass wants, not a stale workload status', () => {
   const readyBefore = (pool: ReturnType<typeof relayPool>) => {
     pool.status = {

@@ -22,6 +22,7 @@ import type { RelaySecretOptions } from './secret.ts';
 import { endpoint, headlessService, service } from './service.ts';
 import { serviceMonitor } from './servicemonitor.ts';
 import { statefulSet } from './statefulset.ts';
+import { RETAINED_CONDITION, retainedClaims, retainedCondition } from './claims.ts';
 import { resolveTls, tlsSource } from './tls.ts';
 import type { Desired, EventSpec, Generators, KubeObject, Observed, OwnKind } from './types.ts';
 import type { Condition } from '../api/types.ts';
@@ -329,13 +330,17 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
   }
 
   if (tls?.condition) poolConditions.push(tls.condition);
+  // A Deployment pool (persistence removed) has no ordinal in use: every old claim is retained.
+  const retained = retainedClaims(observed.poolName, persistent ? wanted : 0, observed.claims ?? []);
+  if (retained.length > 0) poolConditions.push(retainedCondition(observed.poolName, retained));
+  desired.retainedClaims = retained;
+  // Conditions that describe something no longer there (TLS off, no retained claim) go.
+  const gone = (c: Condition) =>
+    (c.type === 'TLSReady' && !tlsSource(pool)) || (c.type === RETAINED_CONDITION && retained.length === 0);
   const poolStatus: Record<string, unknown> = {
     observedGeneration: original.metadata.generation,
     conditions: mergeConditions(
-      // TLSReady describes spec.tls: without it (TLS turned off) the condition goes, not lingers.
-      tlsSource(pool)
-        ? original.status?.conditions
-        : original.status?.conditions?.filter((c) => c.type !== 'TLSReady'),
+      original.status?.conditions?.filter((c) => !gone(c)),
       poolConditions,
       original.metadata.generation,
       now,

@@ -19,6 +19,8 @@ export type Observed = {
   secrets: Map<string, V1Secret>;
   /** Objects labelled as this pool's children. */
   children: KubeObject[];
+  /** The pool's relay PVCs (a StatefulSet's spool claims), which the StatefulSet controller owns. */
+  claims?: KubeObject[];
   serviceMonitorCRD: boolean;
   /** Bounce measurements per SendingDomain name, over each domain's policy window. */
   bounce: Map<string, BounceMeasurement>;
@@ -110,6 +112,8 @@ export type Desired = {
   resume: string[];
   /** Reconcile the pool again after this long (a generated certificate's renewal time). */
   requeueAfterMs?: number;
+  /** Spool claims of removed relays (desired/claims.ts), for metrics. */
+  retainedClaims?: string[];
   /** The certificate the relays serve, for metrics; issued: why one was issued this pass. */
   certificate?: { notAfter: Date; issued?: RenewReason };
 };

@@ -6,6 +6,7 @@ const resources: Record<string, Resource> = {
   Secret: { prefix: '/api/v1', plural: 'secrets', namespaced: true },
   Service: { prefix: '/api/v1', plural: 'services', namespaced: true },
   Pod: { prefix: '/api/v1', plural: 'pods', namespaced: true },
+  PersistentVolumeClaim: { prefix: '/api/v1', plural: 'persistentvolumeclaims', namespaced: true },
   Event: { prefix: '/api/v1', plural: 'events', namespaced: true },
   Deployment: { prefix: '/apis/apps/v1', plural: 'deployments', namespaced: true },
   StatefulSet: { prefix: '/apis/apps/v1', plural: 'statefulsets', namespaced: true },
