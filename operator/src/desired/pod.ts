@@ -44,7 +44,7 @@ export type PodOptions = {
   tracking?: boolean;
 };
 
-const RELAY_UID = 10001;
+export const RELAY_UID = 10001;
 /** Startup probe failures allowed, 5 s apart: 15 minutes to recover the spool after a crash. */
 const STARTUP_FAILURES = 180;
 export const SPOOL_VOLUME = 'spool';

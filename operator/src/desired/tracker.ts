@@ -8,10 +8,10 @@ import { TRACKER_HTTP_PORT, TRACKER_PORT, TRACKING_KEY_KEY } from '../../../cont
 import { FIELD_MANAGER, MANAGED_BY, POOL_LABEL, childMeta, names } from './meta.ts';
 import { RELAY_UID } from './pod.ts';
 
-export const TRACKER_KEY_DIR = '/etc/mailfleet-tracker';
+const TRACKER_KEY_DIR = '/etc/mailfleet-tracker';
 
 /** Not the relays' selector labels: the pool's relay Service and PDB must never pick a tracker pod. */
-export function trackerSelector(pool: string): Record<string, string> {
+function trackerSelector(pool: string): Record<string, string> {
   return { 'app.kubernetes.io/name': 'mailfleet-tracker', 'app.kubernetes.io/instance': pool };
 }
 

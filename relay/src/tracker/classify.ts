@@ -10,7 +10,7 @@ export type Reader = 'human' | 'machine';
  * User agents of image proxies and link scanners, by product. Apple's MPP proxy sends a bare
  * "Mozilla/5.0" with nothing after it, which no mail client does.
  */
-export const MACHINE_AGENTS: readonly { name: string; pattern: RegExp }[] = [
+const MACHINE_AGENTS: readonly { name: string; pattern: RegExp }[] = [
   { name: 'gmail-image-proxy', pattern: /GoogleImageProxy|via ggpht\.com/i },
   { name: 'yahoo-mail-proxy', pattern: /YahooMailProxy/i },
   { name: 'apple-mpp', pattern: /^Mozilla\/5\.0$/ },
@@ -28,7 +28,7 @@ export const MACHINE_AGENTS: readonly { name: string; pattern: RegExp }[] = [
 /** Links of one message followed within this window make a burst: scanners follow every link at once. */
 export const BURST_WINDOW_MS = 2000;
 /** Distinct links of one message within BURST_WINDOW_MS from which the clicks are a scanner's. */
-export const BURST_LINKS = 3;
+const BURST_LINKS = 3;
 
 export interface Fetch {
   method: string;
@@ -36,7 +36,7 @@ export interface Fetch {
 }
 
 /** The product a user agent belongs to when it is a machine's, else undefined. */
-export function machineAgent(userAgent: string): string | undefined {
+function machineAgent(userAgent: string): string | undefined {
   if (userAgent.trim() === '') return 'no-user-agent';
   return MACHINE_AGENTS.find((a) => a.pattern.test(userAgent))?.name;
 }

@@ -9,8 +9,8 @@ export type TrackingToken =
   | { kind: 'click'; domain: string; messageId: string; url: string };
 
 /** Path prefixes on the tracking host: /o/<token>.gif for the pixel, /c/<token> for a link. */
-const OPEN_PATH = '/o/';
-const CLICK_PATH = '/c/';
+export const OPEN_PATH = '/o/';
+export const CLICK_PATH = '/c/';
 export { MIN_TRACKING_KEY_BYTES as MIN_KEY_BYTES } from '../../../contract/layout.ts';
 /** 128 bits of HMAC-SHA256 (RFC 2104 §5 allows truncation to half the output or more). */
 const MAC_BYTES = 16;
