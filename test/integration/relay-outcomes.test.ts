@@ -160,8 +160,19 @@ describe('relay delivery outcomes', () => {
       15000,
       'both delivered',
     );
+    // The relay logs the outcome after the upstream's 250 reply: the upstream may hold the message
+    // a moment before the accounting line is written.
+    const ids = [queued(a.response), queued(b.response)];
+    await waitFor(
+      async () => {
+        const logged = await readAccounting(spool);
+        return ids.every((id) => logged.some((l) => l.queueId === id && l.outcome === 'delivered'));
+      },
+      15000,
+      'both logged as delivered',
+    );
     const lines = await readAccounting(spool);
-    for (const id of [queued(a.response), queued(b.response)]) {
+    for (const id of ids) {
       const outcomes = lines.filter((l) => l.queueId === id).map((l) => l.outcome);
       assert.equal(outcomes.at(-1), 'delivered');
       assert.ok(outcomes.includes('deferred'), `${id} was deferred first`);
