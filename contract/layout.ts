@@ -19,6 +19,8 @@ export const HANDOFF_PORT = 2526;
 /** Key of the pool's handoff Secret, and where the relay finds it (relative to CONFIG_DIR). */
 export const HANDOFF_SECRET_KEY = 'secret';
 export const HANDOFF_SECRET_FILE = 'handoff/secret';
+/** Where the relay finds the shared state store's password (spec.sharedState.passwordSecretRef). */
+export const SHARED_STATE_PASSWORD_FILE = 'shared-state/password';
 /**
  * The return-path listener (relay config `returnPath.listener.port`): bounces and complaints sent
  * to the pool's VERP addresses, through the pool's return-path Service on port 25.

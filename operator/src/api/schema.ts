@@ -371,6 +371,20 @@ const relayPoolSpec = obj(
       },
       { tsType: 'QueueSpec' },
     ),
+    sharedState: obj(
+      "A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all). Without it each relay keeps its own list. The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md).",
+      {
+        url: str('redis://host:port or rediss://host:port (TLS) of the store.', {
+          pattern: '^rediss?://[^/\\s]+$',
+          maxLength: 512,
+        }),
+        passwordSecretRef: secretRef(
+          "A Secret in the pool's namespace holding the store's password, mounted into the relays.",
+          'Key of the password in the Secret (default: password).',
+        ),
+      },
+      { required: ['url'], tsType: 'SharedStateSpec' },
+    ),
     drainTimeout: duration(
       'How long a stopping relay may take to finish sessions and flush or hand off its queue.',
       RELAY.drainTimeout,

@@ -161,6 +161,19 @@ export interface QueueSpec {
   sizeLimit?: number | string;
 }
 
+/** A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all). Without it each relay keeps its own list. The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md). */
+export interface SharedStateSpec {
+  /** redis://host:port or rediss://host:port (TLS) of the store. */
+  url: string;
+  /** A Secret in the pool's namespace holding the store's password, mounted into the relays. */
+  passwordSecretRef?: {
+    /** Name of the Secret in the same namespace. */
+    name: string;
+    /** Key of the password in the Secret (default: password). */
+    key?: string;
+  };
+}
+
 /** The Service in front of the relays. */
 export interface ServiceSpec {
   /** Service type. Default: "ClusterIP". */
@@ -231,6 +244,8 @@ export interface RelayPoolSpec {
   limits?: LimitsSpec;
   /** The relays' spool. */
   queue?: QueueSpec;
+  /** A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all). Without it each relay keeps its own list. The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md). */
+  sharedState?: SharedStateSpec;
   /** How long a stopping relay may take to finish sessions and flush or hand off its queue. Default: "60s". */
   drainTimeout?: string;
   /** The Service in front of the relays. Default: {}. */
@@ -652,6 +667,8 @@ export interface DefaultedRelayPoolSpec {
   limits: DefaultedLimitsSpec;
   /** The relays' spool. */
   queue?: QueueSpec;
+  /** A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all). Without it each relay keeps its own list. The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md). */
+  sharedState?: SharedStateSpec;
   /** How long a stopping relay may take to finish sessions and flush or hand off its queue. Default: "60s". */
   drainTimeout: string;
   /** The Service in front of the relays. Default: {}. */

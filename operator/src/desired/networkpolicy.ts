@@ -1,6 +1,8 @@
 // On by default. In: the listeners from the client networks, the management port from the
 // operator's and the monitoring namespaces (and listed CIDRs) only, the handoff port from relays of
-// the same pool. Out: DNS, SMTP (or the smarthost), and the handoff port to relays of the pool.
+// the same pool. Out: DNS, SMTP (or the smarthost), the handoff port to relays of the pool, and the
+// shared state store's port (spec.sharedState).
+import { sharedStatePort } from './sharedstate.ts';
 import type {
   V1NetworkPolicy,
   V1NetworkPolicyIngressRule,
@@ -91,6 +93,10 @@ export function networkPolicy(o: NetworkPolicyOptions): V1NetworkPolicy | undefi
           })),
         },
         { to: samePool, ports: handoffPort },
+        // spec.sharedState: the store may run anywhere (in the cluster or not), so any address.
+        ...(pool.spec.sharedState
+          ? [{ ports: [{ protocol: 'TCP', port: sharedStatePort(pool.spec.sharedState) as never }] }]
+          : []),
       ],
     },
   };

@@ -11,6 +11,7 @@ import type {
   SendingDomainConfig,
 } from '../../../contract/config.ts';
 import { spoolQuota } from './spool.ts';
+import { sharedStateConfig } from './sharedstate.ts';
 import {
   ADMIN_TOKEN_ROLES,
   HANDOFF_PORT,
@@ -120,6 +121,8 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
     },
   };
   if (options.domains.some((d) => d.tracking)) config.tracking = { keyFile: TRACKING_KEY_FILE };
+  const sharedState = sharedStateConfig(options.pool);
+  if (sharedState) config.sharedState = sharedState;
   if (spec.tls) {
     config.tls = {
       certFile: 'tls/tls.crt',

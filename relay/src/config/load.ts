@@ -56,6 +56,8 @@ function resolvePaths(config: RelayConfig, baseDir: string): RelayConfig {
   if (out.tracking) out.tracking.keyFile = abs(out.tracking.keyFile);
   for (const t of out.http.tokens) t.file = abs(t.file);
   if (out.handoff) out.handoff.secretFile = abs(out.handoff.secretFile);
+  out.suppression.file = abs(out.suppression.file);
+  if (out.sharedState?.passwordFile) out.sharedState.passwordFile = abs(out.sharedState.passwordFile);
   return out;
 }
 

@@ -1,0 +1,64 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { relayPool } from '../../../test/helpers/operator/fixtures.ts';
+import { withDefaults } from '../api/defaults.ts';
+import type { RelayPoolSpec } from '../api/types.ts';
+import { networkPolicy } from './networkpolicy.ts';
+import { podTemplate } from './pod.ts';
+import { sharedStateConfig, sharedStatePasswordSource, sharedStatePort } from './sharedstate.ts';
+
+const pool = (spec: Partial<RelayPoolSpec> = {}) => withDefaults(relayPool(spec)).resource;
+
+describe('spec.sharedState', () => {
+  test('without it the relays keep per-relay state: no sharedState, no Secret, no egress to a store', () => {
+    const p = pool();
+    assert.equal(sharedStateConfig(p), undefined);
+    assert.equal(sharedStatePasswordSource(p), undefined);
+    const egressPorts = (networkPolicy({ pool: p, managementNamespaces: [] })?.spec?.egress ?? []).flatMap(
+      (r) => (r.ports ?? []).map((x) => x.port),
+    );
+    assert.ok(!egressPorts.includes(6379));
+  });
+
+  test("the relay config names the store and a key prefix of the pool's own", () => {
+    const p = pool({ sharedState: { url: 'redis://valkey.mail.svc:6380' } });
+    assert.deepEqual(sharedStateConfig(p), {
+      url: 'redis://valkey.mail.svc:6380',
+      keyPrefix: `mailfleet:${p.metadata.namespace}/${p.metadata.name}:`,
+    });
+  });
+
+  test("the password Secret is projected into the relay's config volume and named in the config", () => {
+    const p = pool({
+      sharedState: {
+        url: 'rediss://store.example:6380',
+        passwordSecretRef: { name: 'valkey-auth', key: 'pw' },
+      },
+    });
+    assert.equal(sharedStateConfig(p)?.passwordFile, 'shared-state/password');
+    const sources = podTemplate({ pool: p } as Parameters<typeof podTemplate>[0]).spec?.volumes?.flatMap(
+      (v) => v.projected?.sources ?? [],
+    );
+    assert.ok(
+      sources?.some(
+        (s) =>
+          s.secret?.name === 'valkey-auth' &&
+          s.secret.items?.[0]?.key === 'pw' &&
+          s.secret.items[0].path === 'shared-state/password',
+      ),
+    );
+  });
+
+  const ports: [string, string, number][] = [
+    ['the port in the URL', 'redis://store:6380', 6380],
+    ['6379 when the URL names none', 'redis://store', 6379],
+    ['TLS with its port', 'rediss://store.example:16379', 16379],
+  ];
+  for (const [name, url, port] of ports)
+    test(`egress to the store: ${name}`, () => {
+      assert.equal(sharedStatePort({ url }), port);
+      const egress =
+        networkPolicy({ pool: pool({ sharedState: { url } }), managementNamespaces: [] })?.spec?.egress ?? [];
+      assert.ok(egress.some((r) => r.ports?.some((x) => x.port === port && x.protocol === 'TCP')));
+    });
+});

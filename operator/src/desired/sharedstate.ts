@@ -1,0 +1,34 @@
+// spec.sharedState in the pool's objects: the relay config's sharedState (one key prefix per
+// pool), the projected Secret volume source with the password, the store's port for egress.
+import type { V1VolumeProjection } from '@kubernetes/client-node';
+import type { DefaultedRelayPool } from '../api/types.ts';
+import type { SharedStateConfig } from '../../../contract/config.ts';
+import { SHARED_STATE_PASSWORD_FILE } from '../../../contract/layout.ts';
+
+type SharedState = NonNullable<DefaultedRelayPool['spec']['sharedState']>;
+
+/** The relay config's sharedState; undefined without spec.sharedState. */
+export function sharedStateConfig(pool: DefaultedRelayPool): SharedStateConfig | undefined {
+  const s = pool.spec.sharedState;
+  if (!s) return undefined;
+  return {
+    url: s.url,
+    keyPrefix: `mailfleet:${pool.metadata.namespace ?? ''}/${pool.metadata.name ?? ''}:`,
+    ...(s.passwordSecretRef ? { passwordFile: SHARED_STATE_PASSWORD_FILE } : {}),
+  };
+}
+
+/** The password Secret as a source of the relay's projected config volume. */
+export function sharedStatePasswordSource(pool: DefaultedRelayPool): V1VolumeProjection | undefined {
+  const ref = pool.spec.sharedState?.passwordSecretRef;
+  if (!ref) return undefined;
+  return {
+    secret: { name: ref.name, items: [{ key: ref.key ?? 'password', path: SHARED_STATE_PASSWORD_FILE }] },
+  };
+}
+
+/** The TCP port the relays dial the store on (6379 unless the URL names one). */
+export function sharedStatePort(state: SharedState): number {
+  const port = new URL(state.url).port;
+  return port ? Number(port) : 6379;
+}
