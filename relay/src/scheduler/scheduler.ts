@@ -9,7 +9,7 @@ import type { AdaptiveBackoffConfig, RateLimitConfig } from '../config/types.ts'
 import type { Spool } from '../spool/store.ts';
 import type { RecipientResult } from '../delivery/results.ts';
 import type { DeliveryReport, DeliveryRequest, TlsReport } from '../delivery/deliverer.ts';
-import { nextStep, type RetryPolicy } from './backoff.ts';
+import { nextStep, type RetryPolicy } from './retry.ts';
 import { MinHeap } from './heap.ts';
 import type { Job, QueuedMessage, QueuedRecipient } from './model.ts';
 import { Shaper, type BackoffTransition } from '../shaping/shaper.ts';

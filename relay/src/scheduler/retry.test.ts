@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nextStep, retryDelay } from './backoff.ts';
+import { nextStep, retryDelay } from './retry.ts';
 
 const policy = { firstRetryMs: 300_000, maxBackoffMs: 3_600_000, maxQueueLifetimeMs: 5 * 86_400_000 };
 const middle = () => 0.5;
