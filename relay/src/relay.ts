@@ -187,6 +187,16 @@ export class Relay {
       log: (level, msg, fields) => this.log(level, msg, fields),
       now: Date.now,
     });
+    // Hard bounces and complaints that came back to the return path suppress the recipient.
+    this.feedback.onFeedback((f) =>
+      this.suppression.onFeedback({
+        recipient: f.recipient,
+        kind: f.kind === 'complaint' ? 'complaint' : 'hard-bounce',
+        sendingDomain: f.sendingDomain,
+        messageId: f.queueId,
+        source: f.kind === 'complaint' ? 'arf' : 'dsn',
+      }),
+    );
     this.returnPathListener = new ReturnPathListener({
       returnPaths: () => this.runtime.returnPaths,
       hostname: () => this.runtime.config.hostname,

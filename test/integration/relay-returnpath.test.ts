@@ -171,6 +171,21 @@ describe('the return-path listener', () => {
     assert.equal(line.source, 'dsn');
     const delivered = lines.find((l) => l.outcome === 'delivered' && l.recipient === 'gone@example.org');
     assert.equal(line.queueId, delivered?.queueId, 'the bounce names the message it is about');
+    // The async hard bounce suppressed the recipient for the whole pool: the next RCPT is refused.
+    const listed = (await (await relay.http('/api/suppressions?address=gone@example.org')).json()) as {
+      entries: { scope: string; reason: string; source: string; messageId: string }[];
+    };
+    assert.deepEqual(
+      listed.entries.map((e) => [e.scope, e.reason, e.source, e.messageId]),
+      [['*', 'hard-bounce', 'dsn', line.queueId]],
+    );
+    const again = await sendMessage(relay.ports.smtp, {
+      from: 'news@example.com',
+      to: ['gone@example.org'],
+      raw: message('news@example.com', 'late2'),
+    });
+    assert.equal(again.ok, false);
+    assert.match(again.response, /^550 5\.1\.1 Recipient suppressed/);
   });
 
   const refusals: [string, string, string][] = [
@@ -213,5 +228,13 @@ describe('the return-path listener', () => {
       (l) => l.outcome === 'feedback' && l.recipient === 'carol@example.org',
     );
     assert.equal(line?.kind, 'complaint');
+    // The complaint suppressed the recipient for the sending domain complained about.
+    const listed = (await (await relay.http('/api/suppressions?address=carol@example.org')).json()) as {
+      entries: { scope: string; reason: string; source: string }[];
+    };
+    assert.deepEqual(
+      listed.entries.map((e) => [e.scope, e.reason, e.source]),
+      [['example.com', 'complaint', 'arf']],
+    );
   });
 });
