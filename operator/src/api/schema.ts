@@ -586,6 +586,10 @@ const sendingDomainSpec = obj(
           maximum: 1,
           default: 0.05,
         }),
+        maxComplaintRate: num(
+          'Highest acceptable share of recipients who reported the mail as spam through a feedback loop (ARF reports at the return-path listener; 0.003 = 0.3%, the Gmail/Yahoo bulk-sender threshold). Needs spec.returnPath.',
+          { minimum: 0, maximum: 1, default: 0.003 },
+        ),
         window: duration('Window over which the bounce rate is measured.', '1h'),
         minMessages: int('Fewest recipients in the window before the rate is judged.', {
           minimum: 1,
@@ -647,9 +651,21 @@ const sendingDomainStatus = obj(
       { tsType: 'DKIMStatus' },
     ),
     spf: dnsRecord('A recommended SPF record.'),
+    returnPathMX: dnsRecord(
+      "The MX record to publish for spec.returnPath: bounces and complaints go to the pool's return-path Service (port 25), whose external address the named host must resolve to.",
+    ),
     dmarc: dnsRecord('A recommended DMARC record.'),
     bounceRate: str('Last measured bounce rate over the policy window, as a decimal string.'),
     bounceRateMessages: int('Recipients the last measurement covered.', { minimum: 0 }),
+    asyncBounces: int(
+      'Of the bounces in bounceRate, those that came back after delivery (through the return path).',
+      {
+        minimum: 0,
+      },
+    ),
+    complaintRate: str(
+      'Last measured complaint (feedback-loop spam report) rate over the policy window, as a decimal string.',
+    ),
     suspendedAt: str('When the domain was suspended automatically.', { format: 'date-time' }),
   },
   { tsType: 'SendingDomainStatus' },

@@ -353,6 +353,8 @@ export interface DKIMSpec {
 export interface BouncePolicySpec {
   /** Highest acceptable share of bounced recipients (0.05 = 5%). Default: 0.05. */
   maxBounceRate?: number;
+  /** Highest acceptable share of recipients who reported the mail as spam through a feedback loop (ARF reports at the return-path listener; 0.003 = 0.3%, the Gmail/Yahoo bulk-sender threshold). Needs spec.returnPath. Default: 0.003. */
+  maxComplaintRate?: number;
   /** Window over which the bounce rate is measured. Default: "1h". */
   window?: string;
   /** Fewest recipients in the window before the rate is judged. Default: 100. */
@@ -425,12 +427,18 @@ export interface SendingDomainStatus {
   dkim?: DKIMStatus;
   /** A recommended SPF record. */
   spf?: DNSRecord;
+  /** The MX record to publish for spec.returnPath: bounces and complaints go to the pool's return-path Service (port 25), whose external address the named host must resolve to. */
+  returnPathMX?: DNSRecord;
   /** A recommended DMARC record. */
   dmarc?: DNSRecord;
   /** Last measured bounce rate over the policy window, as a decimal string. */
   bounceRate?: string;
   /** Recipients the last measurement covered. */
   bounceRateMessages?: number;
+  /** Of the bounces in bounceRate, those that came back after delivery (through the return path). */
+  asyncBounces?: number;
+  /** Last measured complaint (feedback-loop spam report) rate over the policy window, as a decimal string. */
+  complaintRate?: string;
   /** When the domain was suspended automatically. */
   suspendedAt?: string;
 }
@@ -700,6 +708,8 @@ export interface DefaultedDKIMSpec {
 export interface DefaultedBouncePolicySpec {
   /** Highest acceptable share of bounced recipients (0.05 = 5%). Default: 0.05. */
   maxBounceRate: number;
+  /** Highest acceptable share of recipients who reported the mail as spam through a feedback loop (ARF reports at the return-path listener; 0.003 = 0.3%, the Gmail/Yahoo bulk-sender threshold). Needs spec.returnPath. Default: 0.003. */
+  maxComplaintRate: number;
   /** Window over which the bounce rate is measured. Default: "1h". */
   window: string;
   /** Fewest recipients in the window before the rate is judged. Default: 100. */

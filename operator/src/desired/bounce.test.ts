@@ -136,6 +136,54 @@ test('bounce-rate decisions', async (t) => {
       suspendNow: true,
       reason: 'BounceRateExceeded',
     },
+    {
+      name: 'bounces after delivery (through the return path) count in the bounce rate',
+      domain: sendingDomain('a.com', { bouncePolicy: policy }),
+      m: { bounced: 2, total: 100, asyncBounced: 4 },
+      suspended: true,
+      suspendNow: true,
+      reason: 'BounceRateExceeded',
+    },
+    {
+      name: 'a complaint rate over maxComplaintRate (default 0.3%) suspends even with few bounces',
+      domain: sendingDomain('a.com', { bouncePolicy: policy }),
+      m: { bounced: 1, total: 1000, complaints: 4 },
+      suspended: true,
+      suspendNow: true,
+      reason: 'ComplaintRateExceeded',
+    },
+    {
+      name: 'a complaint rate at maxComplaintRate is fine',
+      domain: sendingDomain('a.com', { bouncePolicy: policy }),
+      m: { bounced: 1, total: 1000, complaints: 3 },
+      suspended: false,
+      suspendNow: false,
+      reason: 'BounceRateAcceptable',
+    },
+    {
+      name: 'a complaint rate over a stricter policy with Alert: report only',
+      domain: sendingDomain('a.com', {
+        bouncePolicy: { ...policy, maxComplaintRate: 0.001, action: 'Alert' },
+      }),
+      m: { bounced: 0, total: 1000, complaints: 2 },
+      suspended: false,
+      suspendNow: false,
+      reason: 'ComplaintRateExceeded',
+      alert: true,
+    },
+    {
+      name: 'an automatic suspension for complaints keeps saying so',
+      domain: {
+        ...sendingDomain('a.com', { bouncePolicy: policy, suspend: true }),
+        metadata: {
+          name: 'a-com',
+          annotations: { [AUTOSUSPEND_ANNOTATION]: 'complaint rate 0.40% exceeds maxComplaintRate 0.30%' },
+        },
+      },
+      suspended: true,
+      suspendNow: false,
+      reason: 'ComplaintRateExceeded',
+    },
   ];
   for (const c of cases) {
     await t.test(c.name, () => {
@@ -157,4 +205,20 @@ test('the suspension message spells out the measured rate', () => {
   );
   assert.match(d.message, /6\.00% \(12 of 200 recipients in the last 1h\) exceeds maxBounceRate 5\.00%/);
   assert.equal(d.rate, 0.06);
+});
+
+test('the message says which rate tripped, with async bounces and complaints counted', () => {
+  const domain = sendingDomain('a.com', { bouncePolicy: policy });
+  const complaints = decideSuspension(domain, { bounced: 0, total: 1000, complaints: 5 }, NOW);
+  assert.equal(
+    complaints.message,
+    'complaint rate 0.50% (5 of 1000 recipients in the last 1h) exceeds maxComplaintRate 0.30%: suspended',
+  );
+  assert.equal(complaints.complaintRate, 0.005);
+  const bounces = decideSuspension(domain, { bounced: 3, total: 100, asyncBounced: 4 }, NOW);
+  assert.equal(
+    bounces.message,
+    'bounce rate 7.00% (7 of 100 recipients in the last 1h, 4 of them bounced after delivery) exceeds maxBounceRate 5.00%: suspended',
+  );
+  assert.equal(bounces.rate, 0.07);
 });

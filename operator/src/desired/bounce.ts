@@ -11,15 +11,33 @@ import { durationMs } from '../../../contract/duration.ts';
  */
 export const AUTOSUSPEND_ANNOTATION = 'mailfleet.dev/autosuspended';
 
-export type BounceMeasurement = { bounced: number; total: number };
+/**
+ * Recipients over the policy window across the pool: `total` reached a final outcome (delivered
+ * or bounced in the session), `bounced` of them bounced in the session; `asyncBounced` were
+ * delivered and came back later as hard bounces through the return path; `complaints` were
+ * reported as spam through a feedback loop.
+ */
+export type BounceMeasurement = {
+  bounced: number;
+  total: number;
+  asyncBounced?: number;
+  complaints?: number;
+};
 
 export type SuspensionDecision = {
   suspended: boolean;
   reason:
-    'SuspendedBySpec' | 'BounceRateExceeded' | 'BounceRateAcceptable' | 'NotEnoughMessages' | 'NoMeasurement';
+    | 'SuspendedBySpec'
+    | 'BounceRateExceeded'
+    | 'ComplaintRateExceeded'
+    | 'BounceRateAcceptable'
+    | 'NotEnoughMessages'
+    | 'NoMeasurement';
   message: string;
-  /** The rate to report in status.bounceRate, when measured. */
+  /** The rate to report in status.bounceRate (sync and async bounces), when measured. */
   rate?: number;
+  /** The rate to report in status.complaintRate, when measured. */
+  complaintRate?: number;
   /** The operator should set spec.suspend: true (an automatic suspension starts now). */
   suspendNow: boolean;
   /** Over the limit with action Alert: report, do not suspend. */
@@ -42,16 +60,36 @@ export function decideSuspension(
 ): SuspensionDecision {
   const policy = domain.spec.bouncePolicy ?? {};
   const maxRate = policy.maxBounceRate ?? 0.05;
+  // 0.3 %: the spam-rate ceiling Gmail and Yahoo publish for bulk senders (February 2024).
+  const maxComplaintRate = policy.maxComplaintRate ?? 0.003;
   const minMessages = policy.minMessages ?? 100;
   const windowText = policy.window ?? '1h';
-  const rate = measurement && measurement.total > 0 ? measurement.bounced / measurement.total : undefined;
+  const asyncBounced = measurement?.asyncBounced ?? 0;
+  const complaints = measurement?.complaints ?? 0;
+  const rate =
+    measurement && measurement.total > 0
+      ? Math.min(1, (measurement.bounced + asyncBounced) / measurement.total)
+      : undefined;
+  const complaintRate =
+    measurement && measurement.total > 0 ? Math.min(1, complaints / measurement.total) : undefined;
   const autosuspension = domain.metadata.annotations?.[AUTOSUSPEND_ANNOTATION];
-  const base = { rate, suspendNow: false, alert: false, resumed: false };
+  const base = {
+    rate,
+    ...(complaintRate !== undefined ? { complaintRate } : {}),
+    suspendNow: false,
+    alert: false,
+    resumed: false,
+  };
   if (domain.spec.suspend) {
     return {
       ...base,
       suspended: true,
-      reason: autosuspension !== undefined ? 'BounceRateExceeded' : 'SuspendedBySpec',
+      reason:
+        autosuspension === undefined
+          ? 'SuspendedBySpec'
+          : autosuspension.includes('complaint rate')
+            ? 'ComplaintRateExceeded'
+            : 'BounceRateExceeded',
       message: autosuspension || 'spec.suspend is true: mail stays queued until it is set to false',
     };
   }
@@ -67,18 +105,33 @@ export function decideSuspension(
       message: `${measurement.total} recipients in the last ${windowText}, fewer than minMessages ${minMessages}`,
     };
   }
-  const measured = `bounce rate ${percent(rate)} (${measurement.bounced} of ${measurement.total} recipients in the last ${windowText})`;
-  if (rate <= maxRate) {
+  const of = (n: number) => `${n} of ${measurement.total} recipients in the last ${windowText}`;
+  const bounceText = `bounce rate ${percent(rate)} (${of(measurement.bounced + asyncBounced)}${asyncBounced ? `, ${asyncBounced} of them bounced after delivery` : ''})`;
+  const complaintText = `complaint rate ${percent(complaintRate ?? 0)} (${of(complaints)})`;
+  // The complaint rate is judged first: it is what mailbox providers block senders on.
+  const tripped =
+    (complaintRate ?? 0) > maxComplaintRate
+      ? {
+          reason: 'ComplaintRateExceeded' as const,
+          text: `${complaintText} exceeds maxComplaintRate ${percent(maxComplaintRate)}`,
+        }
+      : rate > maxRate
+        ? {
+            reason: 'BounceRateExceeded' as const,
+            text: `${bounceText} exceeds maxBounceRate ${percent(maxRate)}`,
+          }
+        : undefined;
+  if (!tripped) {
     return {
       ...base,
       suspended: false,
       reason: 'BounceRateAcceptable',
-      message: `${measured} is within ${percent(maxRate)}`,
+      message: `${bounceText} is within ${percent(maxRate)}; ${complaintText} is within ${percent(maxComplaintRate)}`,
     };
   }
-  const exceeded = `${measured} exceeds maxBounceRate ${percent(maxRate)}`;
+  const exceeded = tripped.text;
   if (policy.action !== 'Suspend')
-    return { ...base, suspended: false, alert: true, reason: 'BounceRateExceeded', message: exceeded };
+    return { ...base, suspended: false, alert: true, reason: tripped.reason, message: exceeded };
   const resumed = findCondition(domain.status?.conditions, 'Suspended');
   const suspendedAt = Date.parse(domain.status?.suspendedAt ?? '');
   // The pass that sees spec.suspend back to false (annotation still set, or Suspended still True) is
@@ -94,7 +147,7 @@ export function decideSuspension(
     return {
       ...base,
       suspended: false,
-      reason: 'BounceRateExceeded',
+      reason: tripped.reason,
       alert: true,
       message: `${exceeded}; resumed less than ${windowText} ago, not suspending again yet`,
     };
@@ -103,7 +156,7 @@ export function decideSuspension(
     ...base,
     suspended: true,
     suspendNow: true,
-    reason: 'BounceRateExceeded',
+    reason: tripped.reason,
     message: `${exceeded}: suspended`,
   };
 }

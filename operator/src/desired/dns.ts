@@ -55,6 +55,15 @@ export function spfRecord(o: SpfOptions): DNSRecord {
   return { name: o.returnPath ?? o.domain, type: 'TXT', value: `v=spf1 ${mechanism} ~all` };
 }
 
+/**
+ * Bounces and complaints are sent to the return-path domain's MX: the relays' public name (their
+ * EHLO name), which must resolve to the pool's return-path Service. RFC 5321 §5.1: the exchange is
+ * a host name, never an address.
+ */
+export function mxRecord(returnPath: string, exchange: string): DNSRecord {
+  return { name: returnPath, type: 'MX', value: `10 ${exchange}.` };
+}
+
 /** Start at p=none with reports: tighten to quarantine once the reports show only aligned mail. */
 export function dmarcRecord(domain: string): DNSRecord {
   return {

@@ -5,7 +5,15 @@ import { cond, mergeConditions } from '../api/conditions.ts';
 import type { ConditionInput } from '../api/conditions.ts';
 import { withDefaults } from '../api/defaults.ts';
 import { decideSuspension } from './bounce.ts';
-import { dkimPublicKey, dkimRecord, dmarcRecord, dnsMismatches, isPrivateKeyPem, spfRecord } from './dns.ts';
+import {
+  dkimPublicKey,
+  dkimRecord,
+  dmarcRecord,
+  dnsMismatches,
+  isPrivateKeyPem,
+  mxRecord,
+  spfRecord,
+} from './dns.ts';
 import { DKIM_KEY, dkimKeySecret, secretText } from './secret.ts';
 import { names } from './meta.ts';
 import type { BoundDomain } from './relayconfig.ts';
@@ -169,6 +177,7 @@ export function resolveDomains(
           suspended: decision.suspended,
           dkim: { selector: sign.selector, algorithm: sign.algorithm },
         };
+        if (domain.spec.returnPath) bound.returnPath = domain.spec.returnPath.toLowerCase();
         const tracking = domain.spec.tracking;
         if (tracking?.host && (tracking.opens || tracking.clicks))
           bound.tracking = {
@@ -215,8 +224,12 @@ export function resolveDomains(
           ),
         );
         if (decision.rate !== undefined) {
+          const measured = observed.bounce.get(name);
           status.bounceRate = decision.rate.toFixed(4);
-          status.bounceRateMessages = observed.bounce.get(name)?.total ?? 0;
+          status.bounceRateMessages = measured?.total ?? 0;
+          if (measured?.asyncBounced) status.asyncBounces = measured.asyncBounced;
+          if (domain.spec.returnPath && decision.complaintRate !== undefined)
+            status.complaintRate = decision.complaintRate.toFixed(4);
         }
         const previousSuspendedAt = original.status?.suspendedAt;
         if (decision.suspendNow) status.suspendedAt = observed.now.toISOString();
@@ -248,7 +261,7 @@ export function resolveDomains(
         );
         inputs.push(
           decision.alert
-            ? cond('Degraded', 'True', 'BounceRateExceeded', decision.message)
+            ? cond('Degraded', 'True', decision.reason, decision.message)
             : cond('Degraded', 'False', 'AsExpected', 'no problem detected'),
         );
       }
@@ -290,7 +303,9 @@ function dnsRecords(
   const spf = spfRecord(spfOptions);
   const dmarc = dmarcRecord(fqdn);
   const list: DNSRecord[] = [dkim, spf, dmarc];
-  return { list, status: { dkimRecord: dkim, spf, dmarc } };
+  const returnPathMX =
+    domain.spec.returnPath && ehloName ? mxRecord(domain.spec.returnPath, ehloName) : undefined;
+  return { list, status: { dkimRecord: dkim, spf, dmarc, ...(returnPathMX ? { returnPathMX } : {}) } };
 }
 
 type SigningInput = {

@@ -22,6 +22,9 @@ export {
   HANDOFF_SECRET_KEY,
   HTTP_PORT,
   SPOOL_DIR,
+  RETURN_PATH_KEY,
+  RETURN_PATH_KEY_FILE,
+  RETURN_PATH_PORT,
   TRACKING_KEY_FILE,
   TRACKING_KEY_KEY,
   adminTokenFile,
@@ -51,6 +54,10 @@ export const names = {
   trackingKey: (pool: string) => `${pool}-tracking`,
   /** The tracking endpoint's Deployment and Service (tracker.ts), when a domain of the pool tracks. */
   tracker: (pool: string) => `${pool}-tracker`,
+  /** The pool's VERP signing key: generated once, never rewritten. */
+  returnPathKey: (pool: string) => `${pool}-return-path`,
+  /** Port 25 of the return-path domains' MX. */
+  returnPathService: (pool: string) => `${pool}-return-path`,
   dkimKey: (domainObject: string, selector: string) => `${domainObject}-dkim-${selector}`,
   /** The pool's own CA (certificate and key), when the operator generates certificates. */
   tlsCA: (pool: string) => `${pool}-tls-ca`,

@@ -9,7 +9,7 @@ import type {
   V1NetworkPolicyPeer,
 } from '@kubernetes/client-node';
 import type { DefaultedRelayPool } from '../api/types.ts';
-import { HANDOFF_PORT, HTTP_PORT, childMeta, names, selectorLabels } from './meta.ts';
+import { HANDOFF_PORT, HTTP_PORT, RETURN_PATH_PORT, childMeta, names, selectorLabels } from './meta.ts';
 import { listenerPorts } from './pod.ts';
 
 export type NetworkPolicyOptions = {
@@ -17,6 +17,8 @@ export type NetworkPolicyOptions = {
   pool: DefaultedRelayPool;
   /** The operator's namespace and its --monitoring-namespaces (every pool admits them). */
   managementNamespaces: string[];
+  /** A domain of the pool has a return path: its listener port is open to everyone. */
+  returnPath?: boolean;
 };
 
 const namespacePeer = (namespace: string): V1NetworkPolicyPeer => ({
@@ -71,6 +73,8 @@ export function networkPolicy(o: NetworkPolicyOptions): V1NetworkPolicy | undefi
       ports: [{ protocol: 'TCP', port: HTTP_PORT as never }],
     } as V1NetworkPolicyIngressRule);
   ingress.push({ from: samePool, ports: handoffPort } as V1NetworkPolicyIngressRule);
+  // The return-path domains' MX: bounces and complaints come from any mailbox provider.
+  if (o.returnPath) ingress.push({ ports: [{ protocol: 'TCP', port: RETURN_PATH_PORT as never }] });
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',

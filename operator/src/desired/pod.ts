@@ -12,6 +12,9 @@ import {
   CONFIG_FILE,
   FIELD_MANAGER,
   HANDOFF_PORT,
+  RETURN_PATH_KEY,
+  RETURN_PATH_KEY_FILE,
+  RETURN_PATH_PORT,
   HANDOFF_SECRET_FILE,
   HANDOFF_SECRET_KEY,
   HTTP_PORT,
@@ -43,6 +46,8 @@ export type PodOptions = {
   relaySecretShards?: number;
   /** A domain of the pool tracks opens or clicks: the tracking key is mounted. */
   tracking?: boolean;
+  /** A domain of the pool has a return path: the VERP key is mounted, the listener port opened. */
+  returnPath?: boolean;
 };
 
 export const RELAY_UID = 10001;
@@ -93,6 +98,14 @@ export function podTemplate(o: PodOptions): V1PodTemplateSpec {
       },
     });
   }
+  if (o.returnPath) {
+    configSources.push({
+      secret: {
+        name: names.returnPathKey(poolName),
+        items: [{ key: RETURN_PATH_KEY, path: RETURN_PATH_KEY_FILE }],
+      },
+    });
+  }
   const tlsSecret = tlsSecretName(o.pool);
   if (tlsSecret) {
     configSources.push({
@@ -121,6 +134,7 @@ export function podTemplate(o: PodOptions): V1PodTemplateSpec {
       ...listenerPorts(o.pool).map((p) => ({ name: p.name, containerPort: p.port, protocol: 'TCP' })),
       { name: 'http', containerPort: HTTP_PORT, protocol: 'TCP' },
       { name: 'handoff', containerPort: HANDOFF_PORT, protocol: 'TCP' },
+      ...(o.returnPath ? [{ name: 'return-path', containerPort: RETURN_PATH_PORT, protocol: 'TCP' }] : []),
     ],
     env: [
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },

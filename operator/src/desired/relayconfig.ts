@@ -16,6 +16,8 @@ import {
   ADMIN_TOKEN_ROLES,
   HANDOFF_PORT,
   HANDOFF_SECRET_FILE,
+  RETURN_PATH_KEY_FILE,
+  RETURN_PATH_PORT,
   HTTP_PORT,
   SPOOL_DIR,
   TRACKING_KEY_FILE,
@@ -31,6 +33,8 @@ export type BoundDomain = {
   dkim?: { selector: string; algorithm: 'rsa-sha256' | 'ed25519-sha256' };
   /** Present when the domain tracks opens or clicks. */
   tracking?: { opens: boolean; clicks: boolean; host: string };
+  /** spec.returnPath: the domain's mail leaves with signed VERP senders on it. */
+  returnPath?: string;
 };
 
 export type RenderedLimit = Omit<RateLimitConfig, 'burst' | 'rate'> & {
@@ -79,6 +83,7 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
         entry.dkim = { ...d.dkim, keyFile: relaySecretKeys.dkim(d.domain, d.dkim.selector) };
       }
       if (d.tracking) entry.tracking = { ...d.tracking };
+      if (d.returnPath) entry.returnPath = d.returnPath;
       return entry;
     }),
     delivery: {
@@ -123,6 +128,8 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
   if (options.domains.some((d) => d.tracking)) config.tracking = { keyFile: TRACKING_KEY_FILE };
   const sharedState = sharedStateConfig(options.pool);
   if (sharedState) config.sharedState = sharedState;
+  if (options.domains.some((d) => d.returnPath))
+    config.returnPath = { keyFile: RETURN_PATH_KEY_FILE, listener: { port: RETURN_PATH_PORT } };
   if (spec.tls) {
     config.tls = {
       certFile: 'tls/tls.crt',

@@ -9,6 +9,7 @@ import { deployment } from './deployment.ts';
 import { resolveDomains } from './domains.ts';
 import { horizontalPodAutoscaler } from './hpa.ts';
 import { poolInputs } from './inputs.ts';
+import { returnPathInputs, returnPathService } from './returnpath.ts';
 import { trackingInputs } from './tracking.ts';
 import { trackerDeployment, trackerService } from './tracker.ts';
 import type { PoolInputs } from './inputs.ts';
@@ -189,6 +190,9 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
   // The tracking key is an input like the pool's Secrets: a malformed one blocks the pool.
   const tracking = tracks && !inputs.problem ? trackingInputs(pool, observed, gen) : undefined;
   if (tracking?.problem) inputs.problem = tracking.problem;
+  const hasReturnPath = bound.some((d) => d.bound!.returnPath);
+  const returnPath = hasReturnPath && !inputs.problem ? returnPathInputs(pool, observed, gen) : undefined;
+  if (returnPath?.problem) inputs.problem = returnPath.problem;
   // Config and workload are built before any status is decided: the workload's status counts only
   // when it describes the spec this pass wants (its applied hash).
   const child = workloadChild(observed, persistent ? 'StatefulSet' : 'Deployment');
@@ -226,6 +230,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     checksum,
     relaySecretShards: relaySecretShards.length,
     tracking: tracks,
+    returnPath: hasReturnPath,
   };
   const desiredWorkload = config
     ? ((persistent ? statefulSet(workloadOptions) : deployment(workloadOptions)) as KubeObject)
@@ -262,8 +267,13 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     );
   } else if (config && desiredWorkload) {
     desired.prune = true;
-    desired.create.push(...inputs.create, ...domains.creates, ...(tracking?.create ?? []));
-    desired.keep.push(...inputs.keep, ...(tracking?.keep ?? []));
+    desired.create.push(
+      ...inputs.create,
+      ...domains.creates,
+      ...(tracking?.create ?? []),
+      ...(returnPath?.create ?? []),
+    );
+    desired.keep.push(...inputs.keep, ...(tracking?.keep ?? []), ...(returnPath?.keep ?? []));
     const relayYaml = stringify(config);
     configBytes = Buffer.byteLength(relayYaml);
     desired.apply.push({
@@ -285,7 +295,12 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
       podDisruptionBudget(pool),
       horizontalPodAutoscaler(pool),
       serviceMonitor(pool, observed.serviceMonitorCRD),
-      networkPolicy({ pool, managementNamespaces: observed.settings.managementNamespaces ?? [] }),
+      networkPolicy({
+        pool,
+        managementNamespaces: observed.settings.managementNamespaces ?? [],
+        returnPath: hasReturnPath,
+      }),
+      hasReturnPath ? returnPathService(pool) : undefined,
     ];
     for (const child of optional) if (child) desired.apply.push(child as KubeObject);
     for (const d of domains.resolved) {

@@ -82,3 +82,32 @@ test('a pool measurement sums its relays', () => {
   assert.deepEqual(poolMeasurement(relays, 'other.com', 0), { bounced: 0, total: 0 });
   assert.equal(poolMeasurement([], 'a.com', 0), undefined);
 });
+
+test('async hard bounces and complaints are read from the feedback counter and summed over the pool', () => {
+  const text = (hard: number, complaints: number) =>
+    [
+      'mailfleet_relay_process_start_time_seconds 1',
+      'mailfleet_relay_recipients_delivered_total{sending_domain="a.com",destination="x"} 100',
+      `mailfleet_relay_feedback_reports_total{sending_domain="a.com",kind="hard-bounce",category="bad-mailbox"} ${hard}`,
+      `mailfleet_relay_feedback_reports_total{sending_domain="a.com",kind="complaint",category="abuse"} ${complaints}`,
+      'mailfleet_relay_feedback_reports_total{sending_domain="a.com",kind="delayed",category="other"} 9',
+    ].join('\n');
+  const relay = (at: number, hard: number, complaints: number) =>
+    parseRelayMetrics(text(hard, complaints), at);
+  assert.deepEqual(relay(0, 2, 1).outcomes.get('a.com'), {
+    delivered: 100,
+    bounced: 0,
+    asyncBounced: 2,
+    complaints: 1,
+  });
+  const relays = [
+    [relay(0, 1, 0), relay(10, 4, 2)],
+    [relay(0, 0, 0), relay(10, 1, 1)],
+  ];
+  assert.deepEqual(poolMeasurement(relays, 'a.com', 5), {
+    bounced: 0,
+    total: 0,
+    asyncBounced: 4,
+    complaints: 3,
+  });
+});

@@ -4,9 +4,17 @@ import type { BounceMeasurement } from '../desired/bounce.ts';
 
 const DELIVERED = 'mailfleet_relay_recipients_delivered_total';
 const BOUNCED = 'mailfleet_relay_recipients_bounced_total';
+/** Reports at the return-path listener (relay feedback/recorder.ts): async bounces, complaints. */
+const FEEDBACK = 'mailfleet_relay_feedback_reports_total';
 const START = 'mailfleet_relay_process_start_time_seconds';
 
-export type Outcomes = { delivered: number; bounced: number };
+/**
+ * Final recipient outcomes, plus what came back later through the return path: hard bounces
+ * after delivery (`asyncBounced`) and feedback-loop complaints. Those two are present only when
+ * the relay reported some (a pool without a return path never does).
+ */
+export type Outcomes = { delivered: number; bounced: number; asyncBounced?: number; complaints?: number };
+const KEYS = ['delivered', 'bounced', 'asyncBounced', 'complaints'] as const;
 
 /** One scrape of one relay: final recipient outcomes per sending domain (the relay's label value). */
 export type RelaySample = {
@@ -19,6 +27,15 @@ export type RelaySample = {
 
 const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})?\s+(\S+)/;
 
+/** Which Outcomes field a series adds to, if any. */
+function fieldOf(name: string, labels: string): (typeof KEYS)[number] | undefined {
+  if (name === DELIVERED) return 'delivered';
+  if (name === BOUNCED) return 'bounced';
+  if (name !== FEEDBACK) return undefined;
+  const kind = /(?:^|,)kind="([^"]*)"/.exec(labels)?.[1];
+  return kind === 'hard-bounce' ? 'asyncBounced' : kind === 'complaint' ? 'complaints' : undefined;
+}
+
 /** Parses the text exposition format for the few series the autopilot needs. */
 export function parseRelayMetrics(text: string, at: number): RelaySample {
   const sample: RelaySample = { at, outcomes: new Map() };
@@ -26,16 +43,17 @@ export function parseRelayMetrics(text: string, at: number): RelaySample {
     if (line.startsWith('#')) continue;
     const m = LINE.exec(line);
     if (!m) continue;
-    const [, name, labels = '', value] = m;
+    const [, name = '', labels = '', value] = m;
     if (name === START) {
       sample.start = Number(value) * 1000;
       continue;
     }
-    if (name !== DELIVERED && name !== BOUNCED) continue;
+    const field = fieldOf(name, labels);
+    if (!field) continue;
     const domain = /(?:^|,)sending_domain="([^"]*)"/.exec(labels)?.[1];
     if (domain === undefined) continue;
     const entry = sample.outcomes.get(domain) ?? { delivered: 0, bounced: 0 };
-    entry[name === DELIVERED ? 'delivered' : 'bounced'] += Number(value);
+    entry[field] = (entry[field] ?? 0) + Number(value);
     sample.outcomes.set(domain, entry);
   }
   return sample;
@@ -52,7 +70,10 @@ const ZERO: Outcomes = { delivered: 0, bounced: 0 };
 export function increase(samples: RelaySample[], domain: string, windowStart: number): Outcomes {
   let baseline = -1;
   for (let i = 0; i < samples.length; i++) if ((samples[i]?.at ?? Infinity) <= windowStart) baseline = i;
-  const total = { delivered: 0, bounced: 0 };
+  const total: Outcomes = { delivered: 0, bounced: 0 };
+  const add = (key: (typeof KEYS)[number], n: number) => {
+    if (n !== 0 || key === 'delivered' || key === 'bounced') total[key] = (total[key] ?? 0) + n;
+  };
   let previous = baseline >= 0 ? samples[baseline] : undefined;
   for (const sample of samples.slice(baseline + 1)) {
     const now = sample.outcomes.get(domain) ?? ZERO;
@@ -60,14 +81,11 @@ export function increase(samples: RelaySample[], domain: string, windowStart: nu
     const sameProcess =
       previous !== undefined &&
       previous.start === sample.start &&
-      now.delivered >= before.delivered &&
-      now.bounced >= before.bounced;
+      KEYS.every((k) => (now[k] ?? 0) >= (before[k] ?? 0));
     if (sameProcess) {
-      total.delivered += now.delivered - before.delivered;
-      total.bounced += now.bounced - before.bounced;
+      for (const k of KEYS) add(k, (now[k] ?? 0) - (before[k] ?? 0));
     } else if (sample.start !== undefined && sample.start >= windowStart) {
-      total.delivered += now.delivered;
-      total.bounced += now.bounced;
+      for (const k of KEYS) add(k, now[k] ?? 0);
     }
     previous = sample;
   }
@@ -82,12 +100,13 @@ export function poolMeasurement(
 ): BounceMeasurement | undefined {
   const scraped = relays.filter((samples) => samples.length > 0);
   if (scraped.length === 0) return undefined;
-  let bounced = 0;
-  let delivered = 0;
+  const sum: Outcomes = { delivered: 0, bounced: 0 };
   for (const samples of scraped) {
     const grown = increase(samples, domain, windowStart);
-    bounced += grown.bounced;
-    delivered += grown.delivered;
+    for (const k of KEYS) if (grown[k] !== undefined) sum[k] = (sum[k] ?? 0) + grown[k];
   }
-  return { bounced, total: bounced + delivered };
+  const m: BounceMeasurement = { bounced: sum.bounced, total: sum.bounced + sum.delivered };
+  if (sum.asyncBounced) m.asyncBounced = sum.asyncBounced;
+  if (sum.complaints) m.complaints = sum.complaints;
+  return m;
 }

@@ -1,0 +1,68 @@
+// The pool's return path, when any of its domains has spec.returnPath: the VERP signing key (one
+// Secret generated once and never rewritten: a new key would orphan every bounce still on its way
+// for mail already sent) and the Service that receives bounces and complaints on port 25 (the MX
+// of the return-path domains). Pure.
+import type { V1Service } from '@kubernetes/client-node';
+import type { ConditionInput } from '../api/conditions.ts';
+import type { DefaultedRelayPool, RelayPool } from '../api/types.ts';
+import { RETURN_PATH_KEY } from '../../../contract/layout.ts';
+import { childMeta, names, selectorLabels } from './meta.ts';
+import { secretText } from './secret.ts';
+import type { Generators, KubeObject, Observed } from './types.ts';
+
+/** The relay refuses a shorter key (relay config/runtime.ts). */
+const MIN_KEY_BYTES = 16;
+
+export type ReturnPathInputs = { problem?: ConditionInput; create: KubeObject[]; keep: string[] };
+
+export function returnPathInputs(pool: RelayPool, observed: Observed, gen: Generators): ReturnPathInputs {
+  const name = names.returnPathKey(pool.metadata.name ?? '');
+  const existing = observed.secrets.get(name);
+  if (!existing) {
+    const secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: childMeta(pool, name, 'return-path'),
+      type: 'Opaque',
+      data: { [RETURN_PATH_KEY]: Buffer.from(gen.password()).toString('base64') },
+    };
+    return { create: [secret as KubeObject], keep: [] };
+  }
+  if ((secretText(existing, RETURN_PATH_KEY) ?? '').length < MIN_KEY_BYTES)
+    return {
+      create: [],
+      keep: [],
+      problem: {
+        type: 'Ready',
+        status: 'False',
+        reason: 'SecretMalformed',
+        message: `return-path Secret ${name} lost its ${RETURN_PATH_KEY} key (at least ${MIN_KEY_BYTES} bytes)`,
+      },
+    };
+  return { create: [], keep: [`Secret/${name}`] };
+}
+
+/**
+ * Port 25 of the return-path domains' MX, to the relays' return-path listener. Same type and
+ * annotations as the pool's Service; a LoadBalancer keeps the client address (Local), as mailbox
+ * providers are identified by it in the logs.
+ */
+export function returnPathService(pool: DefaultedRelayPool): V1Service {
+  const poolName = pool.metadata.name ?? '';
+  const spec = pool.spec.service;
+  const type = spec.type ?? 'ClusterIP';
+  const svc: V1Service = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: childMeta(pool, names.returnPathService(poolName), 'return-path', {
+      annotations: { ...spec.annotations },
+    }),
+    spec: {
+      type,
+      selector: selectorLabels(poolName),
+      ports: [{ name: 'smtp', port: 25, targetPort: 'return-path', protocol: 'TCP' }],
+    },
+  };
+  if (type === 'LoadBalancer' && svc.spec) svc.spec.externalTrafficPolicy = 'Local';
+  return svc;
+}
