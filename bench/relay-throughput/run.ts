@@ -1,8 +1,13 @@
 // Relay throughput benchmark: mailfleet relay and Postfix on the same machine in the same run,
-// both relaying to one smtp-sink, loaded with smtp-source (2 KB messages, 20 sessions), with
-// reused connections (-d) and one message per connection. Prints messages/s (acceptance rate),
-// accept latency p50/p99 (a separate 20-session Node client timing end-of-DATA -> 250) and the
-// relay's peak RSS. Not a test: it asserts nothing.
+// both relaying to one smtp-sink, loaded with smtp-source (20 sessions). Not a test: it asserts
+// nothing.
+//
+// The size axis: 2 KB (reused connections, and one message per connection), 10 KB, 100 KB and
+// 1 MB with reused connections. Per workload, `--rounds` (default 3) alternating runs of
+// smtp-source (mailfleet, Postfix, mailfleet, ...); the figures are the medians, and the ratio is
+// of the medians. Then, per server: memory per in-flight message (PSS growth, and for mailfleet the
+// V8 heap growth, with IN_FLIGHT messages held before their final dot) and the accept latency
+// (end of DATA -> 250) of a paced load at 80 % of that server's median rate.
 //
 // DKIM workload (--dkim): both servers sign with the same rsa-sha256 2048-bit key, mailfleet at
 // delivery, Postfix through the Debian OpenDKIM milter (private config and inet socket in the
@@ -10,14 +15,16 @@
 // the figure that counts is end to end: messages signed and delivered into the sink per second
 // (the sink dumps every message, and a sample from each server is checked for a signature).
 //
-// Usage: scripts/node24.sh node bench/relay-throughput/run.ts [messages] [--dkim] [--size B] [--json F]  (root)
-// Workloads: 2 KB reused connections, 2 KB one per connection, and the size axis with reused
-// connections: 10 KB (messages/2), 100 KB (messages/5), 1 MB (messages/25); the
-// server that goes first alternates per workload. CPU per message: relay process, or Postfix master
-// + daemons (live and reaped), over the load and 3 s of delivery after it. --json writes results.
+// Usage: scripts/node24.sh node bench/relay-throughput/run.ts [messages] [--rounds 3]
+//          [--sizes 2k,2k-conn,10k,100k,1m] [--dkim] [--size B] [--json F]   (root)
+// Message counts per run: 2 KB `messages`, 10 KB messages/2, 100 KB messages/5, 1 MB messages/25.
+// CPU per message: relay process, or Postfix master + daemons (live and reaped), over the load and
+// 3 s of delivery after it. --json writes every run and the summary.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
+import { holdInFlight, pacedLatency, pss } from './load.ts';
+import { alternation, pacedRate, perInFlightKiB, summarize, type Extra, type Run } from './summary.ts';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readdirSync } from 'node:fs';
@@ -29,71 +36,28 @@ import { runSmtpSource, startPostfix as startPostfixAt, waitPort } from '../lib/
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MESSAGES = Number(
-  process.argv.slice(2).find((a, i, args) => /^\d+$/.test(a) && args[i - 1] !== '--size') ?? 5000,
+  process.argv
+    .slice(2)
+    .find((a, i, args) => /^\d+$/.test(a) && !['--size', '--rounds'].includes(args[i - 1]!)) ?? 5000,
 );
 const DKIM = process.argv.includes('--dkim');
 const SESSIONS = 20;
 const sizeAt = process.argv.indexOf('--size');
 /** Message size of the 2 KB workloads and of --dkim (`--size 102400` signs 100 KB messages). */
 const SIZE = sizeAt > 0 ? Number(process.argv[sizeAt + 1]) : 2048;
+const option = (name: string) => {
+  const at = process.argv.indexOf(name);
+  return at > 0 ? process.argv[at + 1] : undefined;
+};
+const ROUNDS = Number(option('--rounds') ?? 3);
+const SIZES = new Set((option('--sizes') ?? '2k,2k-conn,10k,100k,1m').split(','));
+/** Messages held in flight at once for the memory figure. */
+const IN_FLIGHT = 50;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function smtpSource(port: number, reuse: boolean, count: number, size = SIZE): number {
   return runSmtpSource(port, { reuse, count, size, sessions: SESSIONS });
-}
-
-/** Accept latency: SESSIONS raw SMTP sessions, each timing "." -> 250 for `count` messages total. */
-async function acceptLatency(
-  port: number,
-  reuse: boolean,
-  count: number,
-  size = SIZE,
-): Promise<{ p50: number; p99: number }> {
-  const samples: number[] = [];
-  const line = `${'x'.repeat(76)}\r\n`;
-  const body = `Subject: latency\r\n\r\n${line.repeat(Math.ceil((size - 24) / line.length))}.\r\n`;
-  let left = count;
-  const session = async () => {
-    while (left > 0) {
-      const socket = createConnection(port, '127.0.0.1');
-      let buffer = '';
-      const waiters: ((line: string) => void)[] = [];
-      socket.on('data', (d) => {
-        buffer += d.toString();
-        let i;
-        while ((i = buffer.indexOf('\r\n')) >= 0) {
-          const line = buffer.slice(0, i);
-          buffer = buffer.slice(i + 2);
-          if (line[3] === ' ') waiters.shift()?.(line);
-        }
-      });
-      const reply = () => new Promise<string>((r) => waiters.push(r));
-      const cmd = async (c: string) => {
-        socket.write(`${c}\r\n`);
-        return reply();
-      };
-      await reply();
-      await cmd('EHLO bench.localhost');
-      do {
-        left--;
-        await cmd('MAIL FROM:<bench@example.com>');
-        await cmd('RCPT TO:<rcpt@example.org>');
-        await cmd('DATA');
-        const t = process.hrtime.bigint();
-        socket.write(body);
-        const r = await reply();
-        if (!r.startsWith('250')) throw new Error(r);
-        samples.push(Number(process.hrtime.bigint() - t) / 1e6);
-      } while (reuse && left > 0);
-      await cmd('QUIT');
-      socket.destroy();
-    }
-  };
-  await Promise.all(Array.from({ length: SESSIONS }, session));
-  samples.sort((a, b) => a - b);
-  const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? 0;
-  return { p50: at(0.5), p99: at(0.99) };
 }
 
 /** OpenDKIM as a signing milter on an inet socket, its config and key in `dir`. */
@@ -161,6 +125,7 @@ async function main(): Promise<void> {
   processes.push(sink);
   await waitPort(sinkPort);
   const relayPort = await freePort();
+  const httpPort = await freePort();
   const config = {
     hostname: 'relay.bench.localhost',
     listeners: { smtp: { enabled: true, host: '127.0.0.1', port: relayPort } },
@@ -182,7 +147,7 @@ async function main(): Promise<void> {
     limits: { maxConnectionsPerClient: 1000 },
     spool: { dir: join(work, 'spool'), minFreeBytes: 0 },
     accounting: { file: join(work, 'accounting.jsonl') },
-    http: { host: '127.0.0.1', port: await freePort() },
+    http: { host: '127.0.0.1', port: httpPort },
   };
   writeFileSync(join(work, 'dkim.pem'), generateDkimKey('rsa-sha256'), { mode: 0o600 });
   writeFileSync(join(work, 'relay.yaml'), stringify(config));
@@ -246,46 +211,80 @@ async function main(): Promise<void> {
     }
     const masterPid = () => Number(readFileSync(join(postfixDir, 'queue/pid/master.pid'), 'utf8').trim());
     const workloads = [
-      { label: 'reused connections (-d)', reuse: true, size: SIZE, count: MESSAGES },
-      { label: 'one message per connection', reuse: false, size: SIZE, count: MESSAGES },
-      // The size axis: real transactional and newsletter mail is 10-100 KB, some of it 1 MB.
-      { label: '10 KB messages, reused', reuse: true, size: 10 * 1024, count: Math.ceil(MESSAGES / 2) },
-      { label: '100 KB messages, reused', reuse: true, size: 100 * 1024, count: Math.ceil(MESSAGES / 5) },
-      { label: '1 MB messages, reused', reuse: true, size: 1024 * 1024, count: Math.ceil(MESSAGES / 25) },
-    ];
-    for (const [w, workload] of workloads.entries()) {
-      // Alternate which server goes first from one workload to the next.
-      const servers = [
-        ['postfix', postfixPort],
-        ['mailfleet', relayPort],
-      ] as const;
-      for (const [name, port] of w % 2 === 0 ? servers : [...servers].reverse()) {
-        const { reuse, size, count } = workload;
-        smtpSource(port, reuse, Math.min(500, count), size); // warm-up
+      { key: '2k', label: '2 KB', reuse: true, size: SIZE, count: MESSAGES },
+      { key: '2k-conn', label: '2 KB, one per connection', reuse: false, size: SIZE, count: MESSAGES },
+      // Real transactional and newsletter mail is 10-100 KB, some of it 1 MB.
+      { key: '10k', label: '10 KB', reuse: true, size: 10 * 1024, count: Math.ceil(MESSAGES / 2) },
+      { key: '100k', label: '100 KB', reuse: true, size: 100 * 1024, count: Math.ceil(MESSAGES / 5) },
+      { key: '1m', label: '1 MB', reuse: true, size: 1024 * 1024, count: Math.ceil(MESSAGES / 25) },
+    ].filter((w) => SIZES.has(w.key));
+    const portOf = { mailfleet: relayPort, postfix: postfixPort } as const;
+    const pidsOf = (server: 'mailfleet' | 'postfix') =>
+      server === 'mailfleet' ? [relay.pid!] : processTree(masterPid());
+    for (const workload of workloads) {
+      const { reuse, size, count } = workload;
+      const warm = new Set<string>();
+      for (const { server, round } of alternation(ROUNDS)) {
+        const port = portOf[server];
+        if (!warm.has(server)) smtpSource(port, reuse, Math.min(500, count), size); // warm-up
+        warm.add(server);
         await sleep(1000);
-        const pids = () => (name === 'mailfleet' ? [relay.pid!] : processTree(masterPid()));
-        const cpuBefore = cpuSeconds(pids(), name === 'postfix' ? masterPid() : undefined);
+        const reaper = server === 'postfix' ? masterPid() : undefined;
+        const cpuBefore = cpuSeconds(pidsOf(server), reaper);
         const rate = smtpSource(port, reuse, count, size);
         await sleep(3000); // let deliveries to the sink finish: they count in CPU per message
-        const cpu = cpuSeconds(pids(), name === 'postfix' ? masterPid() : undefined) - cpuBefore;
-        const rss = name === 'mailfleet' ? peakRss(relay.pid!) : totalRss(processTree(masterPid()));
-        const latency = await acceptLatency(port, reuse, Math.min(count, 2000), size);
-        const result = {
+        const cpu = cpuSeconds(pidsOf(server), reaper) - cpuBefore;
+        const run: Run = {
           workload: workload.label,
-          server: name,
-          messages: count,
-          size,
+          server,
+          round,
           messagesPerSecond: rate,
-          acceptP50Ms: latency.p50,
-          acceptP99Ms: latency.p99,
-          rssMiB: rss,
           cpuMsPerMessage: (cpu * 1000) / count,
         };
-        results.push(result);
-        rows.push(
-          `| ${workload.label} | ${name} | ${rate.toFixed(0)} | ${latency.p50.toFixed(1)} | ${latency.p99.toFixed(1)} | ${rss.toFixed(0)} MiB | ${result.cpuMsPerMessage.toFixed(2)} |`,
+        runs.push(run);
+        process.stdout.write(
+          `  ${workload.label} ${server} round ${round + 1}: ${rate.toFixed(0)} msg/s, ${run.cpuMsPerMessage.toFixed(2)} ms CPU/msg (load ${loadAverage()})\n`,
         );
-        process.stdout.write(`${rows.at(-1)}\n`);
+      }
+      for (const server of ['mailfleet', 'postfix'] as const) {
+        const port = portOf[server];
+        const held = await holdInFlight({
+          port,
+          count: IN_FLIGHT,
+          size,
+          measure: async () => ({
+            pss: pss(pidsOf(server)),
+            heap: server === 'mailfleet' ? await relayHeapUsed(httpPort) : 0,
+          }),
+        });
+        await sleep(2000);
+        const median = summarize(runs.filter((r) => r.workload === workload.label)).at(0)!;
+        const target = pacedRate(median[server].messagesPerSecond);
+        const latency = await pacedLatency({
+          port,
+          sessions: SESSIONS,
+          rate: target,
+          // About 3 s of load, at least 100 messages and at most 2000.
+          count: Math.max(100, Math.min(2000, Math.round(target * 3))),
+          size,
+        });
+        const extra: Extra = {
+          workload: workload.label,
+          server,
+          inFlightKiB: perInFlightKiB(held.before.pss, held.during.pss, IN_FLIGHT),
+          ...(server === 'mailfleet'
+            ? { inFlightHeapKiB: perInFlightKiB(held.before.heap, held.during.heap, IN_FLIGHT) }
+            : {}),
+          pacedTarget: target,
+          pacedAchieved: latency.achieved,
+          acceptP50Ms: latency.p50,
+          acceptP99Ms: latency.p99,
+          rssMiB: server === 'mailfleet' ? peakRss(relay.pid!) : totalRss(pidsOf(server)),
+        };
+        extras.push(extra);
+        process.stdout.write(
+          `  ${workload.label} ${server}: ${extra.inFlightKiB.toFixed(0)} KiB per in-flight message; accept p50 ${latency.p50.toFixed(1)} / p99 ${latency.p99.toFixed(1)} ms at ${latency.achieved.toFixed(0)} of ${target.toFixed(0)} msg/s\n`,
+        );
         await sleep(2000); // let deliveries to the sink settle between runs
       }
     }
@@ -295,27 +294,37 @@ async function main(): Promise<void> {
     await sleep(500);
     rmSync(work, { recursive: true, force: true });
   }
-  process.stdout.write(
-    [
-      '',
-      `${MESSAGES} messages of ${SIZE} bytes (10 KB: ${Math.ceil(MESSAGES / 2)}, 100 KB: ${Math.ceil(MESSAGES / 5)}, 1 MB: ${Math.ceil(MESSAGES / 25)}), ${SESSIONS} sessions, smtp-source; latency from up to 2000 messages; load average ${loadAtStart} at the start`,
-      '| mode | server | messages/s | accept p50 ms | accept p99 ms | RSS (mailfleet peak; postfix sum) | CPU ms/message |',
-      '|---|---|---|---|---|---|---|',
-      ...rows,
-      '',
-      'Throughput ratio mailfleet / Postfix per workload:',
-      ...ratios(),
-      '',
-    ].join('\n'),
-  );
+  process.stdout.write(`\n${report(summarize(runs, extras)).join('\n')}\n`);
 }
 
-function ratios(): string[] {
-  const rate = (workload: unknown, server: string) =>
-    Number(results.find((r) => r.workload === workload && r.server === server)?.messagesPerSecond ?? 0);
-  return [...new Set(results.map((r) => r.workload))].map(
-    (w) => `${String(w)}: ${(rate(w, 'mailfleet') / rate(w, 'postfix')).toFixed(2)}x`,
-  );
+/** The summary as a Markdown table: medians of the alternating runs, ratio, memory, latency. */
+function report(rows: ReturnType<typeof summarize>): string[] {
+  const kib = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(0));
+  const latency = (e: Extra | undefined) =>
+    e
+      ? `${e.acceptP50Ms.toFixed(1)} / ${e.acceptP99Ms.toFixed(1)} (${e.pacedAchieved.toFixed(0)} msg/s)`
+      : '-';
+  return [
+    `${ROUNDS} alternating runs per workload (mailfleet, Postfix, ...), medians; ${SESSIONS} sessions, smtp-source; ${MESSAGES} messages of 2 KB (10 KB: ${Math.ceil(MESSAGES / 2)}, 100 KB: ${Math.ceil(MESSAGES / 5)}, 1 MB: ${Math.ceil(MESSAGES / 25)}) per run; load average ${loadAtStart} at the start, ${loadAverage()} at the end`,
+    '| workload | postfix msg/s (runs) | mailfleet msg/s (runs) | ratio | CPU ms/msg postfix / mailfleet | KiB per in-flight message postfix / mailfleet (heap) | accept p50 / p99 ms at 80 % load: postfix | mailfleet |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => {
+      const p = r.postfix;
+      const m = r.mailfleet;
+      const rates = (s: typeof p) => s.rates.map((x) => x.toFixed(0)).join(', ');
+      return `| ${r.workload} | ${p.messagesPerSecond.toFixed(0)} (${rates(p)}) | ${m.messagesPerSecond.toFixed(0)} (${rates(m)}) | ${r.ratio.toFixed(2)}x | ${p.cpuMsPerMessage.toFixed(2)} / ${m.cpuMsPerMessage.toFixed(2)} | ${kib(p.extra?.inFlightKiB)} / ${kib(m.extra?.inFlightKiB)} (${kib(m.extra?.inFlightHeapKiB)}) | ${latency(p.extra)} | ${latency(m.extra)} |`;
+    }),
+  ];
+}
+
+function loadAverage(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!;
+}
+
+/** The relay's V8 heap in use (prom-client's default metric), bytes. */
+async function relayHeapUsed(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return Number(/^mailfleet_relay_nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? NaN);
 }
 
 /** pid and all its descendants (Postfix: master and the daemons it runs). */
@@ -369,12 +378,25 @@ function totalRss(pids: number[]): number {
   return kb / 1024;
 }
 
-const results: Record<string, unknown>[] = [];
+const runs: Run[] = [];
+const extras: Extra[] = [];
 await main();
 const jsonAt = process.argv.indexOf('--json');
 if (jsonAt > 0 && process.argv[jsonAt + 1]) {
   writeFileSync(
     process.argv[jsonAt + 1]!,
-    `${JSON.stringify({ bench: DKIM ? 'relay-dkim' : 'relay-throughput', sessions: SESSIONS, results }, null, 2)}\n`,
+    `${JSON.stringify(
+      {
+        bench: DKIM ? 'relay-dkim' : 'relay-throughput',
+        sessions: SESSIONS,
+        rounds: ROUNDS,
+        loadAtStart,
+        loadAtEnd: loadAverage(),
+        summary: summarize(runs, extras),
+        runs,
+      },
+      null,
+      2,
+    )}\n`,
   );
 }
