@@ -2,8 +2,10 @@
 // latency at 80 % of the measured maximum) and messages held in flight (memory per message).
 import { createConnection, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const IDLE_BEFORE_MS = 8000;
 
 /** A message body of about `size` bytes: 76-character lines, then the end-of-data line. */
 export function messageBody(size: number): { data: Buffer; end: Buffer } {
@@ -110,6 +112,19 @@ export async function pacedLatency(options: {
   return { p50: at(0.5), p99: at(0.99), achieved: samples.length / seconds };
 }
 
+/**
+ * Message bytes still in the kernel on their way to the listener on `port`: received and not yet
+ * read (its sockets' Recv-Q), or not yet sent by the local clients (their Send-Q).
+ */
+export function receiveQueued(port: number): number {
+  const queues = (filter: string, column: number) =>
+    spawnSync('ss', ['-Htn', 'state', 'established', filter], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter((line) => line.trim())
+      .reduce((sum, line) => sum + Number(line.trim().split(/\s+/)[column]), 0);
+  return queues(`sport = :${port}`, 0) + queues(`dport = :${port}`, 1);
+}
+
 /** Proportional set size of the processes, bytes (shared pages split between their users). */
 export function pss(pids: readonly number[]): number {
   let kb = 0;
@@ -124,7 +139,7 @@ export function pss(pids: readonly number[]): number {
 }
 
 /**
- * Holds `count` messages in flight (every byte of DATA sent but the final dot), calls `measure`
+ * Holds `count` messages in flight (every byte of DATA sent but the final dot), samples `measure`
  * then, and finishes them. `measure` also runs once before the sessions open.
  */
 export async function holdInFlight<T>(options: {
@@ -132,8 +147,11 @@ export async function holdInFlight<T>(options: {
   count: number;
   size: number;
   measure: () => Promise<T> | T;
-}): Promise<{ before: T; during: T }> {
+}): Promise<{ before: T; during: T[] }> {
   const { data, end } = messageBody(options.size);
+  // Idle first: V8's memory reducer collects the garbage of the load before (it runs a few seconds
+  // after allocation stops), which would otherwise be freed during the hold and hide its growth.
+  await sleep(IDLE_BEFORE_MS);
   const before = await options.measure();
   const sessions = await Promise.all(Array.from({ length: options.count }, () => Session.open(options.port)));
   await Promise.all(
@@ -142,8 +160,15 @@ export async function holdInFlight<T>(options: {
       await s.write(data);
     }),
   );
-  await sleep(1000); // the server has read what the kernel took
-  const during = await options.measure();
+  // Bytes still queued in the kernel are not the server's yet (a busy server reads 50 MB in more
+  // than a second), and it keeps growing for a moment after reading them: sampled over 3 s.
+  for (const deadline = Date.now() + 60_000; receiveQueued(options.port) > 0 && Date.now() < deadline;)
+    await sleep(100);
+  const during: T[] = [];
+  for (let i = 0; i < 6; i++) {
+    await sleep(500);
+    during.push(await options.measure());
+  }
   await Promise.all(
     sessions.map(async (s) => {
       const reply = s.reply();

@@ -271,9 +271,16 @@ async function main(): Promise<void> {
         const extra: Extra = {
           workload: workload.label,
           server,
-          inFlightKiB: perInFlightKiB(held.before.pss, held.during.pss, IN_FLIGHT),
+          // The largest of the samples: garbage collected during the hold only lowers them.
+          inFlightKiB: perInFlightKiB(held.before.pss, Math.max(...held.during.map((d) => d.pss)), IN_FLIGHT),
           ...(server === 'mailfleet'
-            ? { inFlightHeapKiB: perInFlightKiB(held.before.heap, held.during.heap, IN_FLIGHT) }
+            ? {
+                inFlightHeapKiB: perInFlightKiB(
+                  held.before.heap,
+                  Math.max(...held.during.map((d) => d.heap)),
+                  IN_FLIGHT,
+                ),
+              }
             : {}),
           pacedTarget: target,
           pacedAchieved: latency.achieved,
