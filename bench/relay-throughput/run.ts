@@ -340,8 +340,7 @@ async function freshRelayHold(
 ): Promise<{ before: { pss: number; heap: number }; during: { pss: number; heap: number }[] }> {
   const smtpPort = await freePort();
   const httpPort = await freePort();
-  const dir = join(work, `memory-${size}`);
-  mkdirSync(dir);
+  const dir = mkdtempSync(join(work, `memory-${size}-`));
   const fresh = {
     ...config,
     listeners: { smtp: { ...config.listeners.smtp, port: smtpPort } },
