@@ -22,7 +22,6 @@
 // 3 s of delivery after it. --json writes every run and the summary.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { holdInFlight, pacedLatency, pss } from './load.ts';
 import { alternation, pacedRate, perInFlightKiB, summarize, type Extra, type Run } from './summary.ts';
 import { tmpdir } from 'node:os';
