@@ -29,6 +29,10 @@ const USAGE = `usage: mailfleet operator [options]
                              (default $POD_NAMESPACE)
   --monitoring-namespaces <a,b>
                              also admitted there: where Prometheus runs (default: none)
+  --max-concurrent-rollouts <n>
+                             pools whose relays are replaced at the same time when their pod
+                             template changes (an operator upgrade); the others wait, condition
+                             RolloutQueued (default 2; 0: no limit)
   --workers <n>              concurrent reconciles (default 4)
   --resync <seconds>         reconcile every pool again this often (default 300)
   --batch-ms <ms>            a changed pool waits this long for more changes before its
@@ -63,6 +67,7 @@ export async function main(args: string[]): Promise<void> {
       'spf-include': { type: 'string' },
       'operator-namespace': { type: 'string', default: process.env.POD_NAMESPACE ?? '' },
       'monitoring-namespaces': { type: 'string', default: '' },
+      'max-concurrent-rollouts': { type: 'string', default: '2' },
       workers: { type: 'string', default: '4' },
       resync: { type: 'string', default: '300' },
       'batch-ms': { type: 'string', default: '1000' },
@@ -111,6 +116,7 @@ export async function main(args: string[]): Promise<void> {
         [values['operator-namespace'], ...values['monitoring-namespaces'].split(',')].filter(Boolean),
       ),
     ],
+    maxConcurrentRollouts: Number(values['max-concurrent-rollouts']),
     workers: Number(values.workers),
     resyncSeconds: Number(values.resync),
     batchMs: Number(values['batch-ms']),

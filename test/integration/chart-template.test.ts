@@ -349,6 +349,15 @@ describe('helm template', () => {
     assert.equal(test.egress[1].to[0].podSelector.matchLabels['app.kubernetes.io/component'], 'operator');
   });
 
+  test('operator.maxConcurrentRollouts reaches the operator (default 2 pools rolling at a time)', () => {
+    const flag = (values: string[]) =>
+      (one(render(values), 'Deployment').spec?.template.spec.containers[0].args as string[]).filter((a) =>
+        a.startsWith('--max-concurrent-rollouts'),
+      );
+    assert.deepEqual(flag([]), ['--max-concurrent-rollouts=2']);
+    assert.deepEqual(flag(['--set', 'operator.maxConcurrentRollouts=0']), ['--max-concurrent-rollouts=0']);
+  });
+
   test('more than one replica without leader election is refused', () => {
     const result = helm(['template', 'fleet', CHART_DIR, '--set', 'operator.leaderElection.enabled=false']);
     assert.notEqual(result.code, 0);

@@ -17,6 +17,7 @@ const WATCHED = ['team-a', 'team-b'];
 const SERVICE_ACCOUNT = 'mf-mailfleet';
 let cp: ControlPlane;
 let operator: OperatorProcess | undefined;
+let operatorKubeconfigPath = '';
 /** The chart's RBAC and ServiceAccount for namespaced mode, as `helm install` would create them. */
 let rbacKinds: string[] = [];
 const k = (args: string[]) => cp.kubectl(args);
@@ -87,9 +88,13 @@ before(async () => {
     .filter((d): d is Json => Boolean(d?.kind))
     .map((d) => `${d.kind}/${d.metadata.namespace ?? ''}/${d.metadata.name}`);
   await cp.kubectl(['apply', '-f', '-'], { input: rendered.stdout });
-  const kubeconfig = await cp.serviceAccountKubeconfig(RELEASE_NS, SERVICE_ACCOUNT, {
-    path: path.join(path.dirname(cp.kubeconfig), 'sa-namespaced.kubeconfig'),
-  });
+  const kubeconfig = (operatorKubeconfigPath = await cp.serviceAccountKubeconfig(
+    RELEASE_NS,
+    SERVICE_ACCOUNT,
+    {
+      path: path.join(path.dirname(cp.kubeconfig), 'sa-namespaced.kubeconfig'),
+    },
+  ));
   // The chart's arguments for this mode; the scraper is on (it lists relay pods) as by default.
   operator = await startOperator(
     cp,
@@ -174,4 +179,99 @@ test("relay pods pull with the operator's default secrets, a pool's own list rep
     const { names } = await pullSecrets(ns, 'own-secrets');
     return names.join() === 'team-registry-2' || undefined;
   });
+});
+
+type Workload = {
+  metadata: { namespace: string; name: string; generation: number };
+  spec: { replicas: number; template: { spec: { containers: { image: string }[] } } };
+  status?: { observedGeneration?: number; updatedReplicas?: number };
+};
+const rolledOut = (d: Workload) =>
+  (d.status?.observedGeneration ?? 0) >= d.metadata.generation &&
+  (d.status?.updatedReplicas ?? 0) >= d.spec.replicas;
+const relayDeployments = async (): Promise<Workload[]> =>
+  (await json(['get', 'deployments', '--all-namespaces', '-l', 'app.kubernetes.io/name=mailfleet-relay']))
+    .items;
+
+test('an operator upgrade (a new relay image) rolls one pool at a time with --max-concurrent-rollouts=1; the others wait, RolloutQueued', async () => {
+  const before = await eventually('every relay Deployment rolled out', async () => {
+    const all = await relayDeployments();
+    return all.length >= 4 && all.every(rolledOut) ? all : undefined;
+  });
+  assert.ok(before.every((d) => d.spec.template.spec.containers[0]?.image === 'mailfleet:test'));
+  await operator?.stop();
+  operator = await startOperator(
+    cp,
+    'namespaced-upgraded',
+    [
+      '--namespaces',
+      WATCHED.join(','),
+      '--image-pull-secrets',
+      'mirror,backup',
+      '--image',
+      'mailfleet:next',
+      '--max-concurrent-rollouts',
+      '1',
+    ],
+    { kubeconfig: operatorKubeconfigPath },
+  );
+  let mostRolling = 0;
+  let queuedSeen = false;
+  await eventually(
+    'every pool on the new image',
+    async () => {
+      const all = await relayDeployments();
+      const rolling = all.filter(
+        (d) => d.spec.template.spec.containers[0]?.image === 'mailfleet:next' && !rolledOut(d),
+      );
+      mostRolling = Math.max(mostRolling, rolling.length);
+      const pools = (await json(['get', 'relaypools', '--all-namespaces'])).items as Json[];
+      queuedSeen ||= pools.some((p) =>
+        (p.status?.conditions ?? []).some((c: Json) => c.type === 'RolloutQueued' && c.status === 'True'),
+      );
+      const done = all.every(
+        (d) => d.spec.template.spec.containers[0]?.image === 'mailfleet:next' && rolledOut(d),
+      );
+      return done || undefined;
+    },
+    180_000,
+  );
+  assert.ok(mostRolling <= 1, `never two pools rolling at once (seen ${mostRolling})`);
+  // The same from the cluster's own records: each pool's rollout runs from the creation of its new
+  // ReplicaSet to its Deployment's NewReplicaSetAvailable; no two of these intervals overlap.
+  const sets = (
+    await json(['get', 'replicasets', '--all-namespaces', '-l', 'app.kubernetes.io/name=mailfleet-relay'])
+  ).items as Json[];
+  const intervals: { pool: string; start: number; end: number }[] = [];
+  for (const d of await relayDeployments()) {
+    const own = sets.filter(
+      (s) =>
+        s.metadata.namespace === d.metadata.namespace &&
+        s.metadata.ownerReferences?.[0]?.name === d.metadata.name &&
+        s.spec.template.spec.containers[0].image === 'mailfleet:next',
+    );
+    const full = (await json(['-n', d.metadata.namespace, 'get', `deployment/${d.metadata.name}`])) as Json;
+    const available = (full.status.conditions as Json[]).find((c) => c.reason === 'NewReplicaSetAvailable');
+    intervals.push({
+      pool: `${d.metadata.namespace}/${d.metadata.name}`,
+      start: Date.parse(own[0]?.metadata.creationTimestamp),
+      end: Date.parse(available?.lastUpdateTime),
+    });
+  }
+  intervals.sort((a, b) => a.start - b.start);
+  for (let i = 1; i < intervals.length; i++)
+    assert.ok(
+      intervals[i]!.start >= intervals[i - 1]!.end,
+      `${intervals[i]!.pool} started before ${intervals[i - 1]!.pool} finished: ${JSON.stringify(intervals)}`,
+    );
+  assert.ok(queuedSeen, 'the pools waiting for their turn said so');
+  const pools = (await json(['get', 'relaypools', '--all-namespaces'])).items as Json[];
+  for (const p of pools.filter((p) => WATCHED.includes(p.metadata.namespace))) {
+    const conditions = (p.status?.conditions ?? []) as Json[];
+    assert.equal(
+      conditions.find((c) => c.type === 'RolloutQueued'),
+      undefined,
+      `${p.metadata.name}: no longer queued`,
+    );
+  }
 });

@@ -1,5 +1,6 @@
 // The RelayPool controller: informers feed a work queue keyed by pool; a reconcile gathers the
 // pool's world from the caches, asks desiredState() what it should be, and hands that to the writer.
+import { RolloutSlots } from './rollouts.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { Writer } from '../kube/writer.ts';
 import type { Logger } from '../log.ts';
@@ -46,6 +47,8 @@ export type ControllerOptions = {
   image: string;
   /** Pull secrets of relay pods whose pool names none. */
   imagePullSecrets?: string[];
+  /** Pools whose relays roll out at the same time (0: no limit). */
+  maxConcurrentRollouts?: number;
   spfInclude?: string;
   /** Namespaces admitted to every relay's management port by its NetworkPolicy (operator's, monitoring). */
   managementNamespaces?: string[];
@@ -92,11 +95,14 @@ export class Controller {
   /** "namespace/pool" -> label sets of the sending-domain series last published for that pool. */
   readonly #series = new Map<string, DomainSeries[]>();
   readonly #statuses = new StatusMemo();
+  /** Which pools are rolling out their relays now (--max-concurrent-rollouts). */
+  readonly #rollouts: RolloutSlots;
   /** Which pools name which Secrets, through their own spec or their domains'. */
   readonly #references = new SecretReferences();
 
   constructor(o: ControllerOptions) {
     this.#o = o;
+    this.#rollouts = new RolloutSlots(o.maxConcurrentRollouts ?? 0);
     this.queue = new WorkQueue({
       workers: o.workers ?? 4,
       batchMs: o.batchMs ?? 0,
@@ -427,6 +433,7 @@ export class Controller {
       statuses: this.#statuses,
       serviceMonitorCRD: this.serviceMonitorCRD,
       certManagerCRD: this.certManagerCRD,
+      rollouts: this.#rollouts,
       settings: {
         image: this.#o.image,
         imagePullSecrets: this.#o.imagePullSecrets ?? [],

@@ -32,6 +32,7 @@ import type { TxtAnswers } from '../desired/dns.ts';
 import { domainIndexKey, domainSecretRefs, poolIndexKey, poolSecretRefs } from './cacheindex.ts';
 import type { Lookup } from './cacheindex.ts';
 import { statusKey } from '../kube/statusmemo.ts';
+import type { RolloutSlots } from './rollouts.ts';
 import type { StatusMemo } from '../kube/statusmemo.ts';
 
 export type ReconcileContext = {
@@ -51,6 +52,8 @@ export type ReconcileContext = {
   bounce?: (namespace: string, pool: string, domains: SendingDomain[]) => Map<string, BounceMeasurement>;
   dns?: (domains: SendingDomain[]) => Promise<Map<string, TxtAnswers>>;
   now?: () => Date;
+  /** Rollout slots shared by every pool (--max-concurrent-rollouts); absent: no limit. */
+  rollouts?: RolloutSlots;
   /** The slow generators, run off the event loop between a pass's two decisions. */
   slow?: SlowGenerators;
 };
@@ -185,6 +188,13 @@ export async function reconcilePool(
   const observed = await gather(ctx, namespace, poolName);
   await issueCertificates(ctx, observed);
   let { desired, pendingKeys, hashes } = await decide(ctx, observed);
+  // A changed pod template needs a rollout slot; taken synchronously right after the decision, so
+  // concurrent reconciles never take more than there are. Without one, decide again, queued.
+  const poolKey = `${namespace}/${poolName}`;
+  if (desired.rollout?.wanted && ctx.rollouts && !ctx.rollouts.reserve(poolKey, Date.now())) {
+    observed.rolloutQueued = true;
+    ({ desired, pendingKeys, hashes } = await decide(ctx, observed));
+  }
   const byId = new Map(observed.children.map((c) => [id(c), c]));
   // A create answered 409 means the object exists and our cache has not seen it (a pass that ran
   // before the watch echoed our own create, or a Secret someone else made under that name). This
@@ -309,6 +319,8 @@ export async function reconcilePool(
     ),
   );
   if (observed.pool) ctx.log.debug('reconciled', { workload: names.workload(poolName) });
+  // Rolled out (or gone, or nothing to roll): the slot goes to the next pool.
+  if (!(desired.rollout?.wanted || desired.rollout?.inProgress)) ctx.rollouts?.release(poolKey);
   // The pass is retried with the error policy's backoff (the user may fix the cause at any time).
   const first = problems[0];
   if (first)

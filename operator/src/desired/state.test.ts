@@ -733,3 +733,65 @@ test("relay image: a pool without spec.image follows the operator's, a pool with
     });
   }
 });
+
+test('a changed pod template: rolled when the pool has a slot, queued (current workload kept, Ready=False RolloutQueued) when not', async (t) => {
+  const input = {
+    pool: relayPool({ replicas: 2 }),
+    secrets: secrets(
+      secret('transactional-handoff', { secret: 'existing-pool-secret-0123456789' }),
+      adminTokens(),
+    ),
+  };
+  const running = appliedWorkload({ ...input, settings: { image: 'mailfleet:1' } });
+  const children = [workload('Deployment', 2, 2, 'transactional', { applied: running })];
+  const cases = [
+    {
+      name: 'same operator image: nothing to roll',
+      image: 'mailfleet:1',
+      queued: false,
+      wanted: false,
+      applied: true,
+    },
+    {
+      name: 'a new operator image, a slot: the new template is applied',
+      image: 'mailfleet:2',
+      queued: false,
+      wanted: true,
+      applied: true,
+    },
+    {
+      name: 'a new operator image, no slot: queued',
+      image: 'mailfleet:2',
+      queued: true,
+      wanted: true,
+      applied: false,
+    },
+  ];
+  for (const c of cases) {
+    await t.test(c.name, () => {
+      const d = desiredState(
+        observed({ ...input, children, settings: { image: c.image }, rolloutQueued: c.queued }),
+        fakeGenerators(),
+      );
+      const deployment = d.apply.find((o) => o.kind === 'Deployment') as
+        { spec: { template: { spec: { containers: { image: string }[] } } } } | undefined;
+      assert.equal(deployment !== undefined, c.applied);
+      if (deployment) assert.equal(deployment.spec.template.spec.containers[0]?.image, c.image);
+      assert.equal(d.rollout?.wanted, c.wanted);
+      const queued = condition(d, 'RelayPool', 'transactional', 'RolloutQueued');
+      assert.equal(queued?.status, c.queued && c.wanted ? 'True' : undefined);
+      // Ready means serving the spec asked for: not while the new template waits or rolls.
+      const ready = condition(d, 'RelayPool', 'transactional', 'Ready');
+      assert.equal(ready?.status, c.wanted ? 'False' : 'True');
+      if (c.queued) assert.equal(ready?.reason, 'RolloutQueued');
+      if (c.queued) {
+        assert.ok(d.keep.includes('Deployment/transactional'), 'the running workload is not pruned');
+        assert.ok((d.requeueAfterMs ?? Infinity) <= 5000, 'looks for a slot again soon');
+      }
+    });
+  }
+  await t.test('a new pool needs no slot: it has no relays to replace', () => {
+    const d = desiredState(observed({ ...input, settings: { image: 'mailfleet:2' } }), fakeGenerators());
+    assert.equal(d.rollout?.wanted, false);
+  });
+});

@@ -22,11 +22,15 @@ import { relaySecrets } from './secret.ts';
 import type { RelaySecretOptions } from './secret.ts';
 import { endpoint, headlessService, service } from './service.ts';
 import { serviceMonitor } from './servicemonitor.ts';
+import { rolloutWanted, stampTemplateHash } from './rollout.ts';
 import { statefulSet } from './statefulset.ts';
 import { RETAINED_CONDITION, retainedClaims, retainedCondition } from './claims.ts';
 import { resolveTls, tlsSource } from './tls.ts';
 import type { Desired, EventSpec, Generators, KubeObject, Observed, OwnKind } from './types.ts';
 import type { Condition } from '../api/types.ts';
+
+/** How soon a pool waiting for a rollout slot looks again. */
+export const ROLLOUT_RETRY_MS = 5000;
 
 type Workload = {
   replicas: number;
@@ -95,7 +99,7 @@ export function transitionEvents(
   const bad = (c: Condition) =>
     c.type === 'Degraded' || c.type === 'Suspended'
       ? c.status === 'True'
-      : c.status === 'False' && c.reason !== 'RollingOut';
+      : c.status === 'False' && c.reason !== 'RollingOut' && c.reason !== 'RolloutQueued';
   return conditionTransitions(before, after)
     .filter(({ condition }) => {
       const previous = before?.find((c) => c.type === condition.type);
@@ -235,7 +239,10 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
   const desiredWorkload = config
     ? ((persistent ? statefulSet(workloadOptions) : deployment(workloadOptions)) as KubeObject)
     : undefined;
-  const workload = workloadStatus(child, desiredWorkload);
+  const wantsRollout = desiredWorkload ? rolloutWanted(child, stampTemplateHash(desiredWorkload)) : false;
+  // Queued: the current workload stays as it is and its status is judged as it stands.
+  const queued = wantsRollout && observed.rolloutQueued === true;
+  const workload = workloadStatus(child, queued ? undefined : desiredWorkload);
   // The spec we want has reached every relay pod: applied, seen by the workload controller, and no
   // pod of an older template left.
   const templateRolledOut =
@@ -247,7 +254,9 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
   const wasReady = findCondition(original.status?.conditions, 'Ready')?.status === 'True';
   // Ready means serving what was asked for: every wanted relay up once; after that a scale-up
   // (an HPA's, say) does not take Ready away while relays of the current spec serve.
+  // Queued is not serving the spec asked for either: Ready waits for the rollout, as for any change.
   const poolReady =
+    !queued &&
     !inputs.problem &&
     templateRolledOut &&
     (wanted === 0 ? ready === 0 : ready >= wanted || (wasReady && ready > 0));
@@ -283,7 +292,12 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
       data: { 'relay.yaml': relayYaml },
     });
     for (const shard of relaySecretShards) desired.apply.push(shard as KubeObject);
-    if (desiredWorkload) desired.apply.push(desiredWorkload);
+    if (queued) {
+      desired.keep.push(`${desiredWorkload.kind}/${desiredWorkload.metadata?.name ?? ''}`);
+      // Slots come free as other pools finish: look again soon rather than at the resync.
+      desired.requeueAfterMs = Math.min(desired.requeueAfterMs ?? ROLLOUT_RETRY_MS, ROLLOUT_RETRY_MS);
+    } else desired.apply.push(desiredWorkload);
+    desired.rollout = { wanted: wantsRollout, inProgress: !templateRolledOut };
     desired.apply.push(headlessService(pool) as KubeObject);
     if (tracks)
       desired.apply.push(
@@ -313,11 +327,13 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     const writeProblem = problems.find((p) => p.reason === 'NotOwned') ?? problems[0];
     const writeMessage = problems.map((p) => `${p.object}: ${p.message}`).join('; ');
     const progress = `${ready}/${wanted} relays ready, ${templateRolledOut ? (workload?.updatedReplicas ?? 0) : 0} up to date`;
-    const notReadyReason = !workload
-      ? 'WorkloadPending'
-      : !templateRolledOut && (wasReady || ready > 0)
-        ? 'RollingOut'
-        : 'RelaysNotReady';
+    const notReadyReason = queued
+      ? 'RolloutQueued'
+      : !workload
+        ? 'WorkloadPending'
+        : !templateRolledOut && (wasReady || ready > 0)
+          ? 'RollingOut'
+          : 'RelaysNotReady';
     if (writeProblem)
       // What we decided could not be written: the status must not say all is well.
       poolConditions.push(
@@ -330,9 +346,11 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
         poolReady
           ? cond('Ready', 'True', 'RelaysReady', progress)
           : cond('Ready', 'False', notReadyReason, progress),
-        templateRolledOut && scaled
-          ? cond('Progressing', 'False', 'RolloutComplete', progress)
-          : cond('Progressing', 'True', templateRolledOut ? 'Scaling' : 'RollingOut', progress),
+        queued
+          ? cond('Progressing', 'True', 'RolloutQueued', progress)
+          : templateRolledOut && scaled
+            ? cond('Progressing', 'False', 'RolloutComplete', progress)
+            : cond('Progressing', 'True', templateRolledOut ? 'Scaling' : 'RollingOut', progress),
         configBytes > CONFIG_WARN_BYTES
           ? cond(
               'Degraded',
@@ -341,6 +359,15 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
               `the relay config is ${Math.round(configBytes / 1024)} KiB of the API server's 1 MiB object limit: spread this pool's domains and limits over more pools before it is refused`,
             )
           : cond('Degraded', 'False', 'AsExpected', 'no problem detected'),
+      );
+    if (queued)
+      poolConditions.push(
+        cond(
+          'RolloutQueued',
+          'True',
+          'WaitingForSlot',
+          'the relay pod template changed; other pools are rolling out (--max-concurrent-rollouts): this pool rolls when one finishes',
+        ),
       );
   }
 

@@ -45,6 +45,8 @@ export type Observed = {
   now: Date;
   /** Writes of this reconcile that did not happen (the second decision reports them). */
   writeProblems?: WriteProblem[];
+  /** No rollout slot was free: a changed pod template waits, the current workload stays (rollout.ts). */
+  rolloutQueued?: boolean;
 };
 
 /** Operator-wide settings of generated certificates (flags); defaults in desired/tls.ts. */
@@ -110,6 +112,11 @@ export type Desired = {
   suspend: { name: string; message: string }[];
   /** SendingDomains whose automatic suspension the user lifted: their annotation is removed. */
   resume: string[];
+  /**
+   * The pool's relays: `wanted`, its pod template differs from its workload's (a rollout slot is
+   * needed); `inProgress`, the workload has not rolled out its template yet (the slot is kept).
+   */
+  rollout?: { wanted: boolean; inProgress: boolean };
   /** Reconcile the pool again after this long (a generated certificate's renewal time). */
   requeueAfterMs?: number;
   /** Spool claims of removed relays (desired/claims.ts), for metrics. */
