@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { KubeObject } from './types.ts';
 
 /** On the Deployment/StatefulSet (not its template): the hash of the pod template it carries. */
-export const TEMPLATE_HASH = 'mailfleet.dev/template-hash';
+const TEMPLATE_HASH = 'mailfleet.dev/template-hash';
 
 /** Stamps the workload with the hash of its pod template; returns the hash. */
 export function stampTemplateHash(workload: KubeObject): string {

@@ -30,7 +30,7 @@ import type { Desired, EventSpec, Generators, KubeObject, Observed, OwnKind } fr
 import type { Condition } from '../api/types.ts';
 
 /** How soon a pool waiting for a rollout slot looks again. */
-export const ROLLOUT_RETRY_MS = 5000;
+const ROLLOUT_RETRY_MS = 5000;
 
 type Workload = {
   replicas: number;
