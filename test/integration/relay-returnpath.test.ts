@@ -12,6 +12,9 @@ import { join } from 'node:path';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { generateDkimKey, publicKeyRecord } from '../../relay/src/dkim/keys.ts';
 import { verifyVerp } from '../../relay/src/returnpath/verp.ts';
+import { parseRelayMetrics, poolMeasurement } from '../../operator/src/scrape/relaymetrics.ts';
+import { decideSuspension } from '../../operator/src/desired/bounce.ts';
+import { NOW, sendingDomain } from '../helpers/operator/fixtures.ts';
 import { startPostfix } from '../helpers/relay/postfix.ts';
 import {
   freePort,
@@ -236,5 +239,24 @@ describe('the return-path listener', () => {
       listed.entries.map((e) => [e.scope, e.reason, e.source]),
       [['example.com', 'complaint', 'arf']],
     );
+  });
+
+  test("the operator's autopilot reads these reports from the relay's /metrics and suspends over policy", async () => {
+    // Runs after the DSN and ARF tests above: the relay has counted async hard bounces and a complaint.
+    const metrics = await (await fetch(`${relay.base}/metrics`)).text();
+    const m = poolMeasurement([[parseRelayMetrics(metrics, 1)]], 'example.com', 0);
+    assert.ok(m && (m.asyncBounced ?? 0) >= 1 && (m.complaints ?? 0) >= 1, JSON.stringify(m));
+    const domain = (policy: Record<string, unknown>) =>
+      sendingDomain('example.com', {
+        returnPath: 'bounces.example.com',
+        bouncePolicy: { minMessages: 1, window: '1h', action: 'Suspend', ...policy },
+      });
+    const byComplaints = decideSuspension(domain({ maxBounceRate: 1 }), m, NOW);
+    assert.equal(byComplaints.suspendNow, true);
+    assert.equal(byComplaints.reason, 'ComplaintRateExceeded');
+    const byBounces = decideSuspension(domain({ maxBounceRate: 0.01, maxComplaintRate: 1 }), m, NOW);
+    assert.equal(byBounces.suspendNow, true);
+    assert.equal(byBounces.reason, 'BounceRateExceeded');
+    assert.match(byBounces.message, /bounced after delivery/);
   });
 });
