@@ -415,10 +415,14 @@ describe('Spool', () => {
       },
     };
     // No record may be held: every copy comes from the journal.
-    const { spool } = await openSpool('delayed-read', fs, undefined, 100, 0);
+    // A copy delay of 2 s leaves QUICK's removal well inside it even on a loaded machine; then wait
+    // for SLOW's copy rather than for a fixed time.
+    const { spool } = await openSpool('delayed-read', fs, undefined, 2_000, 0);
     const batch = await writeTogether(spool, 'delayed-read', ['QUICK', 'SLOW']);
     await spool.remove('QUICK');
-    await new Promise((r) => setTimeout(r, 200));
+    for (let waited = 0; copies === 0 && waited < 30_000; waited += 50)
+      await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 100));
     assert.deepEqual({ copies, reads }, { copies: 1, reads: 1 }, 'read back and written for SLOW only');
     const copy = await readFile(join(root, 'delayed-read', 'queue', 'SLOW.msg'));
     const slow = decodeBatch(await readFile(batch)).frames.find((f) => f.record.includes('body of SLOW'));
