@@ -1,5 +1,5 @@
 // Upgrading a release as docs/install.md says, against the real control plane: the previous chart
-// version (0.1.0, taken from git) installed, a RelayPool created, then the documented path to the
+// version (0.1.0, its released package) installed, a RelayPool created, then the documented path to the
 // current chart. Helm never upgrades crds/, so `helm upgrade` alone leaves the old CRDs (a new
 // field is refused); `kubectl apply --server-side --force-conflicts -f charts/mailfleet/crds/`
 // first brings the new schema, keeps every RelayPool, and the upgrade then succeeds.
@@ -15,8 +15,12 @@ import type { ControlPlane } from '../controlplane/cluster.ts';
 import { helm } from '../helpers/helm.ts';
 import { CHART_DIR } from '../helpers/prometheus/chart-files.ts';
 
-/** main when chart 0.1.0 was current: before spec.queue.sizeLimit and spec.imagePullSecrets. */
-const PREVIOUS_CHART_COMMIT = 'c4ed861';
+/**
+ * Chart 0.1.0 as `helm package` made it from c4ed861 (main when 0.1.0 was current: before
+ * spec.queue.sizeLimit and spec.imagePullSecrets). A packaged file, not `git archive`, so the test
+ * also runs in a shallow clone or an exported tree.
+ */
+const PREVIOUS_CHART = path.join(REPO_ROOT, 'test/fixtures/charts/mailfleet-0.1.0.tgz');
 const NS = 'mf';
 
 let cp: ControlPlane | undefined;
@@ -41,15 +45,8 @@ const applyPool = (name: string, spec: Record<string, unknown>) =>
 
 before(async () => {
   work = mkdtempSync(path.join(os.tmpdir(), 'mailfleet-upgrade-'));
-  // The previous chart, exactly as it was released from that commit.
-  const archive = execFileSync('git', [
-    '-C',
-    REPO_ROOT,
-    'archive',
-    PREVIOUS_CHART_COMMIT,
-    'charts/mailfleet',
-  ]);
-  execFileSync('tar', ['-x', '-C', work], { input: archive });
+  // The previous chart, exactly as it was packaged.
+  execFileSync('tar', ['-xzf', PREVIOUS_CHART, '-C', work]);
   cp = await startControlPlane({ log: (m) => process.stderr.write(`# controlplane: ${m}\n`) });
 });
 
@@ -59,7 +56,7 @@ after(async () => {
 });
 
 test('from chart 0.1.0: CRDs applied server-side before helm upgrade bring the new fields and keep every RelayPool', async () => {
-  const previous = path.join(work, 'charts/mailfleet');
+  const previous = path.join(work, 'mailfleet');
   const current = parse(readFileSync(path.join(CHART_DIR, 'Chart.yaml'), 'utf8')) as { version: string };
   assert.equal(
     (parse(readFileSync(path.join(previous, 'Chart.yaml'), 'utf8')) as { version: string }).version,
