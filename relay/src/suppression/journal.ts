@@ -3,8 +3,11 @@
 // changes that arrive while one write+fsync runs go out in the next one, and each caller's promise
 // resolves only after its line is on disk. A compaction rewrites the live entries to a new file
 // (write, fsync, rename, fsync the directory), so a crash leaves the old file or the new one.
+// The file is opened for each group commit and closed after it, never held open: changes are rare
+// (bounces, complaints, operators), and a descriptor held open for writing keeps the spool volume
+// from being remounted read-only under the relay (the reliability suite's read-only spool case).
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { decodeChange, encodeChange, type SuppressionChange, type SuppressionEntry } from './entry.ts';
@@ -20,7 +23,6 @@ type Pending = { text: string; done: () => void; failed: (err: unknown) => void 
 
 export class SuppressionJournal {
   readonly path: string;
-  private handle: FileHandle | undefined;
   /** Lines waiting for the next write+fsync. */
   private pending: Pending[] = [];
   /** The write+fsync (or rewrite) running now; later work chains on it. */
@@ -51,8 +53,9 @@ export class SuppressionJournal {
     return result;
   }
 
+  /** Creates the file if it is missing: a spool volume the relay cannot write is found at start. */
   async open(): Promise<void> {
-    this.handle ??= await open(this.path, 'a');
+    await (await open(this.path, 'a')).close();
   }
 
   /** Appends the changes; resolves once they are fsynced. */
@@ -74,9 +77,13 @@ export class SuppressionJournal {
     const batch = this.pending;
     this.pending = [];
     try {
-      if (!this.handle) throw new Error('suppression journal is not open');
-      await this.handle.write(batch.map((p) => p.text).join(''));
-      await this.handle.datasync();
+      const handle = await open(this.path, 'a');
+      try {
+        await handle.write(batch.map((p) => p.text).join(''));
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
       for (const p of batch) p.done();
     } catch (err) {
       for (const p of batch) p.failed(err);
@@ -107,16 +114,13 @@ export class SuppressionJournal {
       await rename(tmp, this.path);
       const dir = await open(dirname(this.path), 'r');
       await dir.sync().finally(() => dir.close());
-      await this.handle?.close();
-      this.handle = await open(this.path, 'a');
     });
     this.running = work.catch(() => undefined);
     return work;
   }
 
+  /** Waits for the writes already asked for. */
   async close(): Promise<void> {
     await this.running;
-    await this.handle?.close();
-    this.handle = undefined;
   }
 }
