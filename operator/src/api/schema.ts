@@ -375,7 +375,8 @@ const relayPoolSpec = obj(
       "A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all). Without it each relay keeps its own list. The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md).",
       {
         url: str('redis://host:port or rediss://host:port (TLS) of the store.', {
-          pattern: '^rediss?://[^/\\s]+$',
+          pattern:
+            '^rediss?://([^@/\\s]+@)?(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:[0-9]{1,5})?$',
           maxLength: 512,
         }),
         passwordSecretRef: secretRef(

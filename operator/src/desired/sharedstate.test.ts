@@ -53,6 +53,8 @@ describe('spec.sharedState', () => {
     ['the port in the URL', 'redis://store:6380', 6380],
     ['6379 when the URL names none', 'redis://store', 6379],
     ['TLS with its port', 'rediss://store.example:16379', 16379],
+    // Found by operator-fuzz: URL parsing threw inside desiredState.
+    ['6379 for a URL that does not parse (a port over 65535)', 'redis://store:99999', 6379],
   ];
   for (const [name, url, port] of ports)
     test(`egress to the store: ${name}`, () => {

@@ -27,8 +27,13 @@ export function sharedStatePasswordSource(pool: DefaultedRelayPool): V1VolumePro
   };
 }
 
-/** The TCP port the relays dial the store on (6379 unless the URL names one). */
+/**
+ * The TCP port the relays dial the store on (6379 unless the URL names one). A URL the API's pattern
+ * let through but WHATWG URL parsing refuses (a port over 65535, say) must not make desiredState
+ * throw: the default port is opened, and the relays report the store unreachable.
+ */
 export function sharedStatePort(state: SharedState): number {
+  if (!URL.canParse(state.url)) return 6379;
   const port = new URL(state.url).port;
   return port ? Number(port) : 6379;
 }
