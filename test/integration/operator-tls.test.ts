@@ -217,9 +217,15 @@ test('renewal reaches the running relay without a restart: a new serial is serve
   const sending = (async () => {
     while (!stopSending) {
       sessions += 1;
+      // A recipient per session: example.net has no MX here, the first delivery bounces and the
+      // relay suppresses that address, so a fixed recipient would be refused at RCPT from then on.
       const result = await sendMessage(
         relay?.ports.submission ?? 0,
-        { from: 'app@example.com', to: ['someone@example.net'], raw: rawMessage(`renewal-${sessions}`) },
+        {
+          from: 'app@example.com',
+          to: [`someone${sessions}@example.net`],
+          raw: rawMessage(`renewal-${sessions}`),
+        },
         {
           ignoreTLS: false,
           requireTLS: true,

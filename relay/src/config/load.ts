@@ -54,6 +54,7 @@ function resolvePaths(config: RelayConfig, baseDir: string): RelayConfig {
   }
   for (const d of out.sendingDomains) if (d.dkim) d.dkim.keyFile = abs(d.dkim.keyFile);
   if (out.tracking) out.tracking.keyFile = abs(out.tracking.keyFile);
+  if (out.returnPath) out.returnPath.keyFile = abs(out.returnPath.keyFile);
   for (const t of out.http.tokens) t.file = abs(t.file);
   if (out.handoff) out.handoff.secretFile = abs(out.handoff.secretFile);
   out.suppression.file = abs(out.suppression.file);
