@@ -3,43 +3,37 @@
 // for mail already sent) and the Service that receives bounces and complaints on port 25 (the MX
 // of the return-path domains). Pure.
 import type { V1Service } from '@kubernetes/client-node';
-import type { ConditionInput } from '../api/conditions.ts';
 import type { DefaultedRelayPool, RelayPool } from '../api/types.ts';
 import { RETURN_PATH_KEY } from '../../../contract/layout.ts';
 import { childMeta, names, selectorLabels } from './meta.ts';
-import { secretText } from './secret.ts';
+import { generatedKeyInputs } from './generatedkey.ts';
+import type { GeneratedKeyInputs } from './generatedkey.ts';
 import type { Generators, KubeObject, Observed } from './types.ts';
 
 /** The relay refuses a shorter key (relay config/runtime.ts). */
 const MIN_KEY_BYTES = 16;
 
-export type ReturnPathInputs = { problem?: ConditionInput; create: KubeObject[]; keep: string[] };
+export type ReturnPathInputs = GeneratedKeyInputs;
 
 export function returnPathInputs(pool: RelayPool, observed: Observed, gen: Generators): ReturnPathInputs {
   const name = names.returnPathKey(pool.metadata.name ?? '');
-  const existing = observed.secrets.get(name);
-  if (!existing) {
-    const secret = {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: childMeta(pool, name, 'return-path'),
-      type: 'Opaque',
-      data: { [RETURN_PATH_KEY]: Buffer.from(gen.password()).toString('base64') },
-    };
-    return { create: [secret as KubeObject], keep: [] };
-  }
-  if ((secretText(existing, RETURN_PATH_KEY) ?? '').length < MIN_KEY_BYTES)
-    return {
-      create: [],
-      keep: [],
-      problem: {
-        type: 'Ready',
-        status: 'False',
-        reason: 'SecretMalformed',
-        message: `return-path Secret ${name} lost its ${RETURN_PATH_KEY} key (at least ${MIN_KEY_BYTES} bytes)`,
-      },
-    };
-  return { create: [], keep: [`Secret/${name}`] };
+  return generatedKeyInputs(
+    {
+      name,
+      key: RETURN_PATH_KEY,
+      minBytes: MIN_KEY_BYTES,
+      purpose: 'return-path',
+      make: () =>
+        ({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: childMeta(pool, name, 'return-path'),
+          type: 'Opaque',
+          data: { [RETURN_PATH_KEY]: Buffer.from(gen.password()).toString('base64') },
+        }) as KubeObject,
+    },
+    observed,
+  );
 }
 
 /**
