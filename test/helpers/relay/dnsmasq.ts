@@ -1,6 +1,5 @@
 // dnsmasq as the authoritative DNS of the tests' `.test` zone, on a free loopback port.
-import { spawn } from 'node:child_process';
-import { freePort, stopProcess } from './peers.ts';
+import { freePort, spawnDnsmasq, stopProcess } from './peers.ts';
 
 export interface TestDns {
   /** `127.0.0.1:<port>`, for delivery.dns.servers. */
@@ -15,20 +14,6 @@ export interface TestDns {
  */
 export async function startDnsmasq(records: string[], port?: number): Promise<TestDns> {
   port ??= await freePort();
-  const proc = spawn(
-    '/usr/sbin/dnsmasq',
-    [
-      '--no-daemon',
-      `--port=${port}`,
-      '--listen-address=127.0.0.1',
-      '--bind-interfaces',
-      '--no-resolv',
-      '--no-hosts',
-      '--pid-file=',
-      '--local=/test/',
-      ...records,
-    ],
-    { stdio: 'ignore' },
-  );
+  const proc = spawnDnsmasq(port, ['--local=/test/', ...records]);
   return { server: `127.0.0.1:${port}`, port, stop: () => stopProcess(proc, 'SIGTERM') };
 }
