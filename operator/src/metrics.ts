@@ -66,6 +66,18 @@ export function createMetrics() {
       labelNames: DOMAIN_LABELS,
       registers: [registry],
     }),
+    domainComplaintRate: new Gauge({
+      name: `${p}sending_domain_complaint_rate`,
+      help: 'Complaints (feedback-loop reports at the return path) / recipients over the bouncePolicy window, across the pool. Only for domains with spec.returnPath.',
+      labelNames: DOMAIN_LABELS,
+      registers: [registry],
+    }),
+    domainMaxComplaintRate: new Gauge({
+      name: `${p}sending_domain_max_complaint_rate`,
+      help: 'bouncePolicy.maxComplaintRate of a SendingDomain with spec.returnPath.',
+      labelNames: DOMAIN_LABELS,
+      registers: [registry],
+    }),
     domainSuspended: new Gauge({
       name: `${p}sending_domain_suspended`,
       help: '1 while the SendingDomain is suspended (by spec or by the bounce autopilot).',

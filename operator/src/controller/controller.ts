@@ -371,12 +371,16 @@ export class Controller {
     for (const old of this.#series.get(key) ?? []) {
       m.domainBounceRate.remove(old.labels);
       m.domainMaxBounceRate.remove(old.labels);
+      m.domainComplaintRate.remove(old.labels);
+      m.domainMaxComplaintRate.remove(old.labels);
       m.domainSuspended.remove(old.labels);
       for (const c of old.conditions) m.domainCondition.remove({ ...old.labels, ...c });
     }
     for (const s of series) {
       if (s.bounceRate !== undefined) m.domainBounceRate.set(s.labels, s.bounceRate);
       m.domainMaxBounceRate.set(s.labels, s.maxBounceRate);
+      if (s.complaintRate !== undefined) m.domainComplaintRate.set(s.labels, s.complaintRate);
+      if (s.maxComplaintRate !== undefined) m.domainMaxComplaintRate.set(s.labels, s.maxComplaintRate);
       m.domainSuspended.set(s.labels, s.suspended ? 1 : 0);
       for (const c of s.conditions) m.domainCondition.set({ ...s.labels, ...c }, 1);
     }

@@ -61,3 +61,34 @@ test('sending-domain series from a reconcile', async (t) => {
   });
   await t.test('a domain without a status write has no series', () => assert.equal(rest.length, 0));
 });
+
+test('complaint-rate series: only for a domain with a return path', async (t) => {
+  const withReturnPath = sendingDomain('news.example', {
+    returnPath: 'fbl.news.example',
+    bouncePolicy: { maxComplaintRate: 0.001 },
+  });
+  const measuredLater = sendingDomain('later.example', { returnPath: 'bounces.later.example' });
+  const without = sendingDomain('plain.example');
+  const statuses: StatusWrite[] = [
+    {
+      kind: 'SendingDomain',
+      name: 'news-example',
+      status: { bounceRate: '0.0100', complaintRate: '0.0250' },
+    },
+    { kind: 'SendingDomain', name: 'later-example', status: {} },
+    { kind: 'SendingDomain', name: 'plain-example', status: { bounceRate: '0.0100' } },
+  ];
+  const [news, later, plain] = domainSeries('mail', [withReturnPath, measuredLater, without], statuses);
+  await t.test('measured complaint rate and its policy limit', () => {
+    assert.equal(news?.complaintRate, 0.025);
+    assert.equal(news?.maxComplaintRate, 0.001);
+  });
+  await t.test('not measured yet: the default limit (0.3%) and no rate', () => {
+    assert.equal(later?.complaintRate, undefined);
+    assert.equal(later?.maxComplaintRate, 0.003);
+  });
+  await t.test('no return path, no complaints can arrive: neither series', () => {
+    assert.equal(plain?.complaintRate, undefined);
+    assert.equal(plain?.maxComplaintRate, undefined);
+  });
+});

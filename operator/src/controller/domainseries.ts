@@ -10,6 +10,9 @@ export type DomainSeries = {
   maxBounceRate: number;
   /** Absent until a rate was measured. */
   bounceRate?: number;
+  /** Only for a domain with spec.returnPath (complaints arrive there); absent until measured. */
+  complaintRate?: number;
+  maxComplaintRate?: number;
   suspended: boolean;
   conditions: { type: string; status: string }[];
 };
@@ -45,6 +48,12 @@ export function domainSeries(
         .map((c) => ({ type: c.type, status: c.status })),
     };
     if (write.status.bounceRate !== undefined && Number.isFinite(rate)) entry.bounceRate = rate;
+    if (domain.spec.returnPath) {
+      entry.maxComplaintRate = domain.spec.bouncePolicy?.maxComplaintRate ?? 0.003;
+      const complaintRate = Number(write.status.complaintRate);
+      if (write.status.complaintRate !== undefined && Number.isFinite(complaintRate))
+        entry.complaintRate = complaintRate;
+    }
     series.push(entry);
   }
   return series;

@@ -3,7 +3,8 @@
 // relay process, the way a kubelet would:
 //   - each pod gets its own loopback address (127.0.0.x), reported as its podIP; a dnsmasq answers
 //     `<service>.<namespace>.svc` with the addresses of the pods the Service selects;
-//   - the relay runs from the pod's own args, env and projected ConfigMap/Secret volume; an
+//   - the relay runs from the pod's own args, env and projected ConfigMap/Secret volume (its
+//     listeners, the return-path one included, bound to the pod's address); an
 //     emptyDir lives and dies with the pod, a PVC's directory (by claim name) outlives it;
 //   - Ready follows the pod's readinessProbe path (the relay's /readyz); a container that exits is restarted (restartPolicy Always);
 //   - a deleted pod gets SIGTERM, then SIGKILL after its grace period; only then is it removed.
@@ -14,6 +15,7 @@ import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { ControlPlane } from '../../controlplane/cluster.ts';
 import { REPO_ROOT } from '../../controlplane/cluster.ts';
+import { RETURN_PATH_PORT } from '../../../contract/layout.ts';
 import { freePort, spawnDnsmasq, stopProcess, tempDir, waitFor } from '../relay/peers.ts';
 import { localPathIn, podEnv, relayCommand, volumeFiles, type Pod } from './localpod.ts';
 
@@ -261,6 +263,12 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
     }
     config.http = { ...config.http, host: ip };
     ports.http = Number(config.http.port ?? 8080);
+    // The return-path listener (bounces and complaints) is not under `listeners`.
+    if (config.returnPath) {
+      const listener = { ...config.returnPath.listener, host: ip };
+      config.returnPath = { ...config.returnPath, listener };
+      ports.returnPath = Number(listener.port ?? RETURN_PATH_PORT);
+    }
     if (config.handoff) {
       config.handoff = { ...config.handoff, host: ip, dnsServers: [`127.0.0.1:${dnsPort}`] };
       ports.handoff = Number(config.handoff.port);
