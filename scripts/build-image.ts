@@ -16,7 +16,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT } from '../test/controlplane/cluster.ts';
+import { REPO_ROOT } from '../dev/controlplane/cluster.ts';
 import { isTestFile } from './program-files.ts';
 import {
   APP_SOURCES,

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BINARY_NAMES, cacheBinDir } from '../test/controlplane/cluster.ts';
+import { BINARY_NAMES, cacheBinDir } from '../dev/controlplane/cluster.ts';
 import { IMAGE_TOOLS, imageToolsDir } from './build-image.ts';
 import { REQUIREMENTS, goRequirement, installCommand, plan } from './system/requirements.ts';
 import type { Machine, Mode, Observation, Probe, Requirement } from './system/requirements.ts';

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT } from '../test/controlplane/cluster.ts';
+import { REPO_ROOT } from '../dev/controlplane/cluster.ts';
 import { eventually, startCluster, startOperator } from '../test/helpers/operator/harness.ts';
 import { readyRelayPods, runPodLocally } from '../test/helpers/operator/localpod.ts';
 import type { LocalRelay } from '../test/helpers/operator/localpod.ts';

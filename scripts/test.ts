@@ -56,7 +56,7 @@ if ((mode === 'integration' || mode === 'all') && integrationFiles.length > 0) {
   // built from the Go module proxy (cached after the first build; see docs/testing.md), unless
   // MAILFLEET_TEST_KUBECONFIG or KUBEBUILDER_ASSETS point at another cluster or binaries.
   if (!process.env.MAILFLEET_TEST_KUBECONFIG)
-    run('control plane binaries', 'bash', ['test/controlplane/build.sh']);
+    run('control plane binaries', 'bash', ['dev/controlplane/build.sh']);
   // kubeconform and kube-score for test/integration/linters.test.ts, cached the same way.
   run('manifest linters', 'bash', ['test/linters/build.sh']);
   run('integration tests', process.execPath, [

@@ -135,7 +135,7 @@ function objectsOfPool(i: number): unknown[] {
 
 say(`RSA-2048 key generation: ${rsaKeysPerSecond(Number(values['rsa-keys'])).toFixed(1)} keys/s (one core)`);
 
-// Scale-test settings of the control plane (test/controlplane/cluster.ts: scaleTest), read when it starts.
+// Scale-test settings of the control plane (dev/controlplane/components.ts: scaleTest), read when it starts.
 if (!values['no-scale-test']) process.env.MAILFLEET_CP_SCALE_TEST = '1';
 // kwok nodes hold 110 pods each.
 const cp = await startCluster(Math.max(3, Math.ceil((POOLS * REPLICAS) / 100)));

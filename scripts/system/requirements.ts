@@ -37,7 +37,7 @@ export interface Requirement {
 const ALL_BUT_UNIT: readonly Mode[] = ['reliability', 'integration', 'all'];
 const EVERY_MODE: readonly Mode[] = ['unit', 'reliability', 'integration', 'all'];
 
-/** Go builds the control plane (test/controlplane/build.sh): 1.26 or later. */
+/** Go builds the control plane (dev/controlplane/build.sh): 1.26 or later. */
 export const GO_MIN_MINOR = 26;
 export const GO_MANUAL =
   'install Go >= 1.26 from https://go.dev/dl/ (Debian 12 ships 1.19); it builds the control plane and the image tools into .cache/ once (docs/testing.md)';

@@ -3,13 +3,13 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { cacheBinDir, resolveBinaries } from '../controlplane/cluster.ts';
+import { cacheBinDir, resolveBinaries } from '../../dev/controlplane/cluster.ts';
 
 export function helmBin(): string {
   const cached = path.join(cacheBinDir(), 'helm');
   if (existsSync(cached)) return cached;
   const helm = resolveBinaries({ build: false }).helm;
-  if (!helm) throw new Error('helm is not built: run test/controlplane/build.sh');
+  if (!helm) throw new Error('helm is not built: run dev/controlplane/build.sh');
   return helm;
 }
 

@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { REPO_ROOT, startControlPlane } from '../controlplane/cluster.ts';
-import type { ControlPlane, ExecResult } from '../controlplane/cluster.ts';
+import { REPO_ROOT, startControlPlane } from '../../dev/controlplane/cluster.ts';
+import type { ControlPlane, ExecResult } from '../../dev/controlplane/cluster.ts';
 import { celInvalid, domain, invalid, limit, pool } from '../fixtures/api-documents.ts';
 
 let cp: ControlPlane | undefined;

@@ -8,7 +8,8 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { REPO_ROOT, freePort } from '../controlplane/cluster.ts';
+import { REPO_ROOT } from '../../dev/controlplane/cluster.ts';
+import { freePort } from '../../dev/net.ts';
 
 const PROM_CLIENT_FINDINGS = [
   'mailfleet_relay_nodejs_active_handles_total non-counter metrics should not have "_total" suffix',

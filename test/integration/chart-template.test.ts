@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { REPO_ROOT, startControlPlane } from '../controlplane/cluster.ts';
+import { REPO_ROOT, startControlPlane } from '../../dev/controlplane/cluster.ts';
 import { helm } from '../helpers/helm.ts';
-import type { ControlPlane } from '../controlplane/cluster.ts';
+import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
 import { CHART_DIR, loadAlerts, loadDashboards } from '../helpers/prometheus/chart-files.ts';
 
 const MONITORING_CRDS = path.join(REPO_ROOT, 'test/helpers/prometheus/monitoring-crds.yaml');

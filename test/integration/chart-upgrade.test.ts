@@ -10,8 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parse } from 'yaml';
-import { REPO_ROOT, startControlPlane } from '../controlplane/cluster.ts';
-import type { ControlPlane } from '../controlplane/cluster.ts';
+import { REPO_ROOT, startControlPlane } from '../../dev/controlplane/cluster.ts';
+import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
 import { helm } from '../helpers/helm.ts';
 import { CHART_DIR } from '../helpers/prometheus/chart-files.ts';
 

@@ -1,4 +1,4 @@
-// Integration tests of the test control plane (test/controlplane/) and of the mailfleet.dev CRDs
+// Integration tests of the test control plane (dev/controlplane/) and of the mailfleet.dev CRDs
 // against a real kube-apiserver: workloads become Available on kwok nodes, garbage collection,
 // an apiserver restart mid-test, ServiceAccount kubeconfigs, kubectl, CRD validation (CEL).
 //
@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { REPO_ROOT, startControlPlane } from '../controlplane/cluster.ts';
-import type { ControlPlane, ExecResult, KubectlOptions } from '../controlplane/cluster.ts';
+import { REPO_ROOT, startControlPlane } from '../../dev/controlplane/cluster.ts';
+import type { ControlPlane, ExecResult, KubectlOptions } from '../../dev/controlplane/cluster.ts';
 
 const CRD_DIR = path.join(REPO_ROOT, 'crds');
 const SAMPLES_DIR = path.join(CRD_DIR, 'samples');
@@ -66,7 +66,7 @@ function needs(t: TestContext, ...wanted: ('controllers' | 'scheduler' | 'nodes'
   if (missing.length === 0) return true;
   t.skip(
     `needs ${missing.join(', ')}; only ${Object.keys(plane().binaries).join(', ')} found ` +
-      '(KUBEBUILDER_ASSETS): run test/controlplane/build.sh for kube-controller-manager, kube-scheduler and kwok',
+      '(KUBEBUILDER_ASSETS): run dev/controlplane/build.sh for kube-controller-manager, kube-scheduler and kwok',
   );
   return false;
 }

@@ -19,8 +19,9 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { REPO_ROOT, cacheBinDir, freePort, startControlPlane } from '../controlplane/cluster.ts';
-import type { ControlPlane } from '../controlplane/cluster.ts';
+import { REPO_ROOT, cacheBinDir, startControlPlane } from '../../dev/controlplane/cluster.ts';
+import { freePort } from '../../dev/net.ts';
+import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
 import { eventually } from '../helpers/operator/harness.ts';
 import {
   CHART_DIR,

@@ -12,8 +12,8 @@ import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { imageToolsDir } from '../../scripts/build-image.ts';
 import { ENTRYPOINT, SOURCE_URL, USER, parseLdd } from '../../scripts/image/definition.ts';
-import { REPO_ROOT } from '../controlplane/cluster.ts';
-import type { ControlPlane } from '../controlplane/cluster.ts';
+import { REPO_ROOT } from '../../dev/controlplane/cluster.ts';
+import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
 import { runInImage, unpackImage, type UnpackedImage } from '../helpers/image.ts';
 import { eventually, startCluster } from '../helpers/operator/harness.ts';
 import {

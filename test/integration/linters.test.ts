@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
-import { REPO_ROOT } from '../controlplane/cluster.ts';
+import { REPO_ROOT } from '../../dev/controlplane/cluster.ts';
 import { helm } from '../helpers/helm.ts';
 import { CHART_DIR } from '../helpers/prometheus/chart-files.ts';
 import { REPRESENTATIVE_POOLS, crdSchemas, desiredManifests, kubernetesSchemas } from '../helpers/linters.ts';

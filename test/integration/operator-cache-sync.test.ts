@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import type { ControlPlane } from '../controlplane/cluster.ts';
+import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
 import {
   eventually,
   operatorKubeconfig,

@@ -2,7 +2,7 @@
 // pass storing its keys; the pool is reconciled again until every domain has its own key.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ControlPlane } from '../controlplane/cluster.ts';
+import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
 import { eventually, startCluster, startOperator } from '../helpers/operator/harness.ts';
 import type { OperatorProcess } from '../helpers/operator/harness.ts';
 

@@ -4,7 +4,7 @@
 // in place, recreates the StatefulSet and keeps the spool's claims.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ControlPlane } from '../controlplane/cluster.ts';
+import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
 import { eventually, startCluster, startOperator, writeCount } from '../helpers/operator/harness.ts';
 import type { OperatorProcess } from '../helpers/operator/harness.ts';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
-import type { ControlPlane } from '../controlplane/cluster.ts';
+import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
 import { eventually, startCluster, startOperator } from '../helpers/operator/harness.ts';
 import type { OperatorProcess } from '../helpers/operator/harness.ts';
 import { readyRelayPods, runPodLocally } from '../helpers/operator/localpod.ts';

@@ -2,7 +2,7 @@
 // writes; the standby takes over when the leader is killed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ControlPlane } from '../controlplane/cluster.ts';
+import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
 import { eventually, startCluster, startOperator, writeCount } from '../helpers/operator/harness.ts';
 import type { OperatorProcess } from '../helpers/operator/harness.ts';
 

@@ -12,7 +12,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { chmodSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
-import type { ControlPlane } from '../controlplane/cluster.ts';
+import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
 import { eventually, startCluster, startOperator } from '../helpers/operator/harness.ts';
 import type { OperatorProcess } from '../helpers/operator/harness.ts';
 import { LOCAL_NODE_LABEL, readyPods, startKubelet } from '../helpers/operator/kubelet.ts';

@@ -10,7 +10,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ControlPlane } from '../controlplane/cluster.ts';
+import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
 import { startCluster, startOperator } from '../helpers/operator/harness.ts';
 import type { OperatorProcess } from '../helpers/operator/harness.ts';
 import {

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { REPO_ROOT } from '../controlplane/cluster.ts';
+import { REPO_ROOT } from '../../dev/controlplane/cluster.ts';
 
 const SCRIPT = path.join(REPO_ROOT, 'scripts/setup-system.ts');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mailfleet-setup-'));

@@ -2,7 +2,7 @@
 # Builds the Kubernetes manifest linters the linter tests run (kubeconform, kube-score) from the
 # pinned Go modules next to this script, into
 #   <repo>/.cache/linters/<first 12 hex of sha256(go.sum files)>/bin/
-# the way test/controlplane/build.sh builds the control plane: idempotent (exits at once when
+# the way dev/controlplane/build.sh builds the control plane: idempotent (exits at once when
 # cached), each binary built to a temporary name and renamed into place.
 #
 # Usage: test/linters/build.sh [--bin-dir]
@@ -16,7 +16,7 @@ modules=(kubeconform kube-score)
 # The Kubernetes OpenAPI document kubeconform's schemas are made from comes from the control
 # plane's kube module (the same Kubernetes version the integration tests run), so its go.sum is
 # part of the key too.
-kube="$here/../controlplane/kube"
+kube="$here/../../dev/controlplane/kube"
 key="$(cd "$here" && cat "${modules[@]/%//go.sum}" "$kube/go.sum" | sha256sum | cut -c1-12)"
 bin="$root/.cache/linters/$key/bin"
 

@@ -2,7 +2,7 @@
 // somewhere in the repository (tests, scripts and benchmarks count), or it is not exported.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { REPO_ROOT } from '../controlplane/cluster.ts';
+import { REPO_ROOT } from '../../dev/controlplane/cluster.ts';
 import { isProgramFile, moduleFacts, readRepository, unusedExports } from '../../scripts/lint/exports.ts';
 
 /**

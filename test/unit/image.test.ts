@@ -20,7 +20,7 @@ import {
   tarArgs,
 } from '../../scripts/image/definition.ts';
 import { isTestFile } from '../../scripts/program-files.ts';
-import { REPO_ROOT } from '../controlplane/cluster.ts';
+import { REPO_ROOT } from '../../dev/controlplane/cluster.ts';
 
 interface DockerImage {
   /** Sources of the final stage's COPY lines from the build context (not --from a stage). */

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ESLint } from 'eslint';
-import { REPO_ROOT } from '../controlplane/cluster.ts';
+import { REPO_ROOT } from '../../dev/controlplane/cluster.ts';
 import {
   crossProgramImports,
   importCycles,
@@ -123,6 +123,15 @@ describe('the program code (bin/, contract/, operator/src, relay/src)', () => {
     );
     assert.deepEqual(crossProgramImports(all), []);
   });
+
+  it('dev/ (the control plane and what `npm start` runs) imports nothing from test/', () => {
+    const dev = readProgramFiles(REPO_ROOT, ['dev']);
+    assert.ok(
+      dev.some((f) => f.path === 'dev/controlplane/cluster.ts'),
+      'the control plane is read',
+    );
+    assert.deepEqual(crossProgramImports(dev), []);
+  });
 });
 
 describe('the guard catches each mistake on a fixture tree', () => {
@@ -178,7 +187,7 @@ describe('the guard catches each mistake on a fixture tree', () => {
     );
   });
 
-  it('one program importing the other, or the contract importing either', () => {
+  it('one program importing the other, the contract importing either, or dev/ importing test/', () => {
     const files = fixture(
       {
         'operator/src/a.ts':
@@ -188,13 +197,16 @@ describe('the guard catches each mistake on a fixture tree', () => {
           "import { meta } from '../../operator/src/desired/meta.ts';\nimport { c } from '../../contract/c.ts';\n",
         'contract/c.ts': "import { r } from '../relay/src/r.ts';\nexport const c = r;\n",
         'test/unit/both.test.ts': "import '../../operator/src/a.ts';\nimport '../../relay/src/b.ts';\n",
+        'dev/local.ts':
+          "import { startSink } from '../test/helpers/relay/peers.ts';\nimport '../operator/src/a.ts';\n",
       },
-      ['contract', 'operator', 'relay', 'test'],
+      ['contract', 'dev', 'operator', 'relay', 'test'],
     );
     assert.deepEqual(
       crossProgramImports(files).map((p) => `${p.file}:${p.line} ${p.message}`),
       [
         "contract/c.ts:1 imports '../relay/src/r.ts': contract/ may not import relay/ (share it through contract/)",
+        "dev/local.ts:1 imports '../test/helpers/relay/peers.ts': dev/ may not import test/ (`npm start` runs dev/; move what it needs into dev/)",
         "operator/src/a.test.ts:1 imports '../../relay/src/validate.ts': operator/ may not import relay/ (share it through contract/)",
         "operator/src/a.ts:1 imports '../../relay/src/x.ts': operator/ may not import relay/ (share it through contract/)",
         "relay/src/b.ts:1 imports '../../operator/src/desired/meta.ts': relay/ may not import operator/ (share it through contract/)",

@@ -5,8 +5,9 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { startControlPlane, freePort, REPO_ROOT } from '../../controlplane/cluster.ts';
-import type { ControlPlane } from '../../controlplane/cluster.ts';
+import { startControlPlane, REPO_ROOT } from '../../../dev/controlplane/cluster.ts';
+import { freePort } from '../../../dev/net.ts';
+import type { ControlPlane } from '../../../dev/controlplane/cluster.ts';
 
 export type OperatorProcess = {
   process: ChildProcess;

@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { freePort } from '../../controlplane/cluster.ts';
+import { freePort } from '../../../dev/net.ts';
 import { loadAlertGroups } from './chart-files.ts';
 
 export const PROMETHEUS_BIN = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus';

@@ -26,9 +26,9 @@ export async function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `mailfleet-${prefix}-`));
 }
 
-// One implementation for every test (test/helpers/net.ts); re-exported for the many callers here.
-export { freePort, waitFor } from '../net.ts';
-import { freePort, waitFor } from '../net.ts';
+// One implementation for every test (dev/net.ts); re-exported for the many callers here.
+export { freePort, waitFor } from '../../../dev/net.ts';
+import { freePort, waitFor } from '../../../dev/net.ts';
 
 export interface Sink {
   port: number;

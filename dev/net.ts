@@ -1,4 +1,4 @@
-// Loopback networking for tests: a free port, and polling until a condition holds.
+// Loopback networking for the control plane, `npm start` and the tests: a free port, and polling until a condition holds.
 import { createServer } from 'node:net';
 
 /** A TCP port nothing listens on right now (the OS picks it; closed again before returning). */

@@ -8,14 +8,14 @@
 # Each binary is built to a temporary name and renamed into place, so an
 # interrupted build never leaves a half-written binary behind.
 #
-# Usage: test/controlplane/build.sh [--bin-dir]
+# Usage: dev/controlplane/build.sh [--bin-dir]
 #   --bin-dir   print the cache bin directory (no build) and exit
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
-# Keep this list and its order in sync with MODULES in cluster.ts: the cache
+# Keep this list and its order in sync with MODULES in binaries.ts: the cache
 # key is the sha256 of these go.sum files concatenated in this order.
 modules=(etcd helm kube kwok)
 key="$(cd "$here" && cat "${modules[@]/%//go.sum}" | sha256sum | cut -c1-12)"

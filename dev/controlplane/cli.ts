@@ -1,4 +1,4 @@
-// Local control plane for development: node test/controlplane/cli.ts up|down|status
+// Local control plane for development: node dev/controlplane/cli.ts up|down|status
 //   up      start etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok in the
 //           background, write .local/kubeconfig and .local/cluster.json, print `export KUBECONFIG=...`
 //   down    stop every process recorded in .local/cluster.json and remove its data dir
@@ -49,7 +49,7 @@ async function up(): Promise<number> {
   fs.mkdirSync(LOCAL, { recursive: true });
   fs.writeFileSync(STATE_FILE, JSON.stringify(cp.state(), null, 2) + '\n');
   log(`up in ${((Date.now() - started) / 1000).toFixed(1)} s; logs in ${path.join(cp.dir ?? '', 'logs')}`);
-  log(`state in ${STATE_FILE}; stop with: node test/controlplane/cli.ts down`);
+  log(`state in ${STATE_FILE}; stop with: node dev/controlplane/cli.ts down`);
   process.stdout.write(`export KUBECONFIG=${cp.kubeconfig}\n`);
   return 0;
 }
@@ -102,7 +102,7 @@ async function status(): Promise<number> {
 const commands: Record<string, () => Promise<number>> = { up, down, status };
 const command = commands[process.argv[2] ?? ''];
 if (!command) {
-  process.stderr.write('usage: node test/controlplane/cli.ts up|down|status\n');
+  process.stderr.write('usage: node dev/controlplane/cli.ts up|down|status\n');
   process.exit(2);
 }
 try {
