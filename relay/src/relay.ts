@@ -17,6 +17,7 @@ import { DkimKeyring } from './delivery/dkim.ts';
 import { loadLinkTracking, type LinkTracking } from './tracking/apply.ts';
 import { Intake, type AcceptedMessage } from './smtp/server.ts';
 import { protocolKeyword, receivedHeader } from './smtp/received.ts';
+import { hasCleanLines } from './security/bare-newline.ts';
 import { RelayMetrics, type QueueSnapshot } from './metrics/metrics.ts';
 import { createAdminServer } from './admin/http.ts';
 import { AccountingLog } from './outcomes/accounting.ts';
@@ -288,6 +289,7 @@ export class Relay {
       date: new Date(now),
       tls: m.tls,
     });
+    const header = Buffer.from(received);
     // The Received header and the chunks as they arrived, copied once into the spool record.
     const envelope = await this.spool.write(
       {
@@ -298,7 +300,8 @@ export class Relay {
         client: m.client,
         ...(m.dsn ? { dsn: m.dsn } : {}),
       },
-      [Buffer.from(received), ...m.body],
+      [header, ...m.body],
+      { cleanLines: m.cleanLines && hasCleanLines(header) },
     );
     this.metrics.received.inc({ sending_domain: this.metrics.domainLabel(domainPart(m.from)) });
     this.scheduler.add(buildMessage(envelope, new Map(), this.destinationOf(), now));

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { knownCleanLines, rememberCleanLines } from '../security/bare-newline.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,6 +50,13 @@ describe('DkimKeyring', () => {
     const unsigned = keyring.sign(msg('a@other.example'), 'b@nokey.example');
     assert.equal(unsigned.domain, undefined);
     assert.equal(unsigned.body.toString('latin1'), msg('a@other.example').toString('latin1'));
+  });
+  test('a signed message is known to have clean line ends only when the message was', () => {
+    const { keyring } = DkimKeyring.load(domains);
+    const checked = msg('a@example.com');
+    rememberCleanLines(checked);
+    assert.equal(knownCleanLines(keyring.sign(checked, '').body), true);
+    assert.equal(knownCleanLines(keyring.sign(msg('a@example.com'), '').body), false);
   });
   test('a broken key file keeps the previous key and is reported', () => {
     const { keyring: first } = DkimKeyring.load(domains);

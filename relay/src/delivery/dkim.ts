@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { SendingDomainConfig } from '../config/types.ts';
 import { loadPrivateKey, signMessage, type DkimKey } from '../dkim/sign.ts';
+import { hasCleanLines, knownCleanLines, rememberCleanLines } from '../security/bare-newline.ts';
 
 /** The domain of the first From: header field, lower-cased; '' if there is none. Pure. */
 export function headerFromDomain(message: Buffer): string {
@@ -91,6 +92,10 @@ export class DkimKeyring {
   sign(message: Buffer, envelopeFrom: string, now = Date.now() / 1000): { body: Buffer; domain?: string } {
     const key = this.keyFor(message, envelopeFrom);
     if (!key) return { body: message };
-    return { body: signMessage(message, key, now), domain: key.domain };
+    const body = signMessage(message, key, now);
+    // The signature header in front of a message known clean: only the header needs a scan.
+    if (knownCleanLines(message) && hasCleanLines(body.subarray(0, body.length - message.length)))
+      rememberCleanLines(body);
+    return { body, domain: key.domain };
   }
 }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import DataStream from 'nodemailer/lib/smtp-connection/data-stream.js';
 import { smtpData } from './smtp-data.ts';
+import { rememberCleanLines } from '../security/bare-newline.ts';
 
 /** What nodemailer's DataStream sends for a message written to it in one piece. */
 function viaDataStream(message: Buffer): Promise<Buffer> {
@@ -35,6 +36,14 @@ for (const [name, message, expected] of cases) test(name, () => assert.equal(sen
 test('the stored Buffer itself goes out when nothing needs escaping', () => {
   const message = Buffer.from('Subject: x\r\n\r\nbody\r\n');
   assert.equal(smtpData(message)[0], message);
+});
+
+test('a message known to have clean line ends is not scanned again, any other is', () => {
+  // A bare LF the scan would turn into CRLF: left as it is only when the caller vouched for it.
+  const vouched = Buffer.from('a\nb\r\n');
+  rememberCleanLines(vouched);
+  assert.equal(Buffer.concat(smtpData(vouched)).toString('latin1'), 'a\nb\r\n.\r\n');
+  assert.equal(sent('a\nb\r\n'), 'a\r\nb\r\n.\r\n');
 });
 
 test('byte for byte what nodemailer DataStream sends, for any message', async () => {

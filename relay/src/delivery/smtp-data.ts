@@ -8,7 +8,7 @@
 // byte; here the common message (CRLF lines, no line starting with a dot) goes out as the stored
 // Buffer itself, with the terminator after it, found by native scans (the bare-newline scanner and
 // indexOf); only a message with a bare CR or LF takes the byte-by-byte path.
-import { finishScan, initialScan, scanChunk } from '../security/bare-newline.ts';
+import { hasCleanLines } from '../security/bare-newline.ts';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -25,11 +25,11 @@ const LF_DOT = Buffer.from('\n.');
 
 /** The message data and its terminator, two buffers to write one after the other. */
 export function smtpData(message: Buffer): [Buffer, Buffer] {
-  // The common case, scanned natively: every line ends in CRLF (no bare CR or LF, which the
-  // intake refuses), so only dots at the start of a line need doubling.
-  const scan = scanChunk(initialScan, message);
-  // A bare CR or LF, or a NUL (where the scanner stops looking), takes the byte-by-byte path.
-  if (finishScan(scan) === null) return crlfData(message);
+  // The common case: every line ends in CRLF (no bare CR or LF, which the intake refuses), so
+  // only dots at the start of a line need doubling. A message the intake's guard scanned is known
+  // clean without a second scan; any other (recovered, handed over, a DSN, rewritten by tracking)
+  // is scanned natively. A bare CR or LF, or a NUL, takes the byte-by-byte path.
+  if (hasCleanLines(message)) return crlfData(message);
   return normalizedData(message);
 }
 

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { finishScan, initialScan, scanChunk, type ScanState } from './bare-newline.ts';
+import {
+  finishScan,
+  hasCleanLines,
+  initialScan,
+  knownCleanLines,
+  rememberCleanLines,
+  scanChunk,
+  type ScanState,
+} from './bare-newline.ts';
 
 function scan(...chunks: string[]): string | null {
   let state = initialScan;
@@ -79,4 +87,20 @@ test('the native scan finds what a byte-by-byte scan finds, however the data is 
     ),
     { numRuns: 3000 },
   );
+});
+
+test('hasCleanLines: scanned, unless the buffer was recorded clean', () => {
+  const cases: [string, string, boolean, boolean][] = [
+    ['CRLF lines are clean', 'a\r\nb\r\n', false, true],
+    ['a bare LF is not', 'a\nb\r\n', false, false],
+    ['a final CR is not', 'a\r\nb\r', false, false],
+    ['a NUL is not', 'a\0\r\n', false, false],
+    ['a recorded buffer is taken at its word', 'a\nb', true, true],
+  ];
+  for (const [name, text, recorded, expected] of cases) {
+    const buffer = Buffer.from(text, 'latin1');
+    if (recorded) rememberCleanLines(buffer);
+    assert.equal(hasCleanLines(buffer), expected, name);
+    assert.equal(knownCleanLines(buffer), recorded, name);
+  }
 });

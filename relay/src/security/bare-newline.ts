@@ -62,3 +62,25 @@ export function finishScan(state: ScanState): Smuggling | null {
   if (state.found) return state.found;
   return state.pendingCR ? 'bare-cr' : null;
 }
+
+/**
+ * Buffers known to have CRLF line ends only and no NUL, never modified afterwards: a message the
+ * guard scanned at intake is not scanned again at delivery. A WeakSet, like crc.ts's CRCs: a
+ * Buffer that is dropped is forgotten with it.
+ */
+const cleanLines = new WeakSet<Buffer>();
+
+/** Records that `buffer` has CRLF line ends only and no NUL (its bytes were scanned already). */
+export function rememberCleanLines(buffer: Buffer): void {
+  cleanLines.add(buffer);
+}
+
+/** Whether `buffer` was recorded as having CRLF line ends only and no NUL (no scan). */
+export function knownCleanLines(buffer: Buffer): boolean {
+  return cleanLines.has(buffer);
+}
+
+/** Whether `buffer` has CRLF line ends only and no NUL: recorded, or scanned now. */
+export function hasCleanLines(buffer: Buffer): boolean {
+  return cleanLines.has(buffer) || finishScan(scanChunk(initialScan, buffer)) === null;
+}

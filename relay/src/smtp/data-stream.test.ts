@@ -62,3 +62,26 @@ test('a 100 KB message in socket-sized chunks comes out whole, its escape dots r
   assert.equal(got.data, `${body}\r\n`);
   assert.deepEqual(got.commands, ['QUIT']);
 });
+
+test('same output as smtp-server own parser for every split of messages where data ends or dots escape across chunks', async () => {
+  // Every split into two and three chunks: the 4 bytes kept between chunks meet every position of
+  // a terminator, an escape dot, and a bare LF before ".." (which smtp-server also unstuffs).
+  for (const text of [
+    'abcdefg\r\n..x\r\n.\r\nQUIT\r\n',
+    'abcdefg\n..x\r\n.\r\nQUIT\r\n',
+    'abcdefg\r\n.\r\nQUIT\r\n',
+    'abcdefgh\rx\r\n.\r\nQUIT\r\n',
+    '..abcdef\r\n.\r\nQUIT\r\n',
+  ]) {
+    const message = Buffer.from(text, 'latin1');
+    for (let i = 0; i <= message.length; i++)
+      for (let j = i; j <= message.length; j++) {
+        const chunks = chunked(message, [i, j]);
+        assert.deepEqual(
+          await parse(chunks, feedDataStream),
+          await parse(chunks, originalFeedDataStream),
+          `${JSON.stringify(text)} split at ${i}, ${j}`,
+        );
+      }
+  }
+});

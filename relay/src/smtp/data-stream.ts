@@ -1,8 +1,9 @@
 // smtp-server's DATA parser (SMTPStream._feedDataStream) looks for the end of data and for escape
 // dots with a JavaScript loop over every byte of the message. This replaces that one method with
 // the same steps, the search done by Buffer indexOf for "\n." (one native call per line that
-// starts with a dot, and one per chunk): same output, same chunk boundaries kept (the last 4
-// bytes), same end-of-data rules, including the start-of-data terminator guard. Installed once, on
+// starts with a dot, and one per chunk): same output, same end-of-data rules, including the
+// start-of-data terminator guard. The last 4 bytes of a chunk are kept as the original keeps them,
+// but joined to the next chunk (a copy of it) only when a terminator or escape could span the two. Installed once, on
 // SMTPStream's prototype; smtp-server is pinned to one version (internals.test.ts), and
 // data-stream.test.ts pins this method to the original's output for any message and chunking.
 import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
@@ -10,6 +11,7 @@ import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 const END_SEQUENCE = Buffer.from('\r\n.\r\n');
 const DOT_CRLF = Buffer.from('.\r\n');
 const LF_DOT = Buffer.from('\n.');
+const LF = 0x0a;
 
 /** The fields and methods of SMTPStream the method uses (all set by its constructor). */
 interface Stream {
@@ -28,9 +30,17 @@ export const originalFeedDataStream = proto._feedDataStream;
 export function feedDataStream(this: Stream, input: Buffer, done: (err?: Error) => void): void {
   const dataStream = this._dataStream!;
   let chunk = input;
-  if (this._lastBytes && this._lastBytes.length) {
-    chunk = Buffer.concat([this._lastBytes, chunk], this._lastBytes.length + chunk.length);
+  const last = this._lastBytes;
+  if (last && last.length) {
     this._lastBytes = false;
+    if (!this._atDataStart && last.indexOf(LF) === -1 && chunk[0] !== LF) {
+      // The bytes kept from the last chunk hold no LF and the chunk does not start with one (a
+      // CR they end in ends no line then): no end of data or escape dot can span the two, so
+      // they go out as they are and the chunk is searched alone, not copied behind them (64 KB
+      // per socket read).
+      this._countDataBytes(last.length);
+      if (dataStream.writable) dataStream.write(last);
+    } else chunk = Buffer.concat([last, chunk], last.length + chunk.length);
   }
   let len = chunk.length;
   if (this._atDataStart && len >= 3 && chunk.subarray(0, 3).equals(DOT_CRLF)) {

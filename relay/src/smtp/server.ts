@@ -19,7 +19,7 @@ import { verifyPassword } from '../../../contract/users.ts';
 import type { RelayMetrics } from '../metrics/metrics.ts';
 import { AuthThrottle } from '../security/auth-throttle.ts';
 import type { AnvilPolicy } from '../security/anvil.ts';
-import { finishScan, initialScan, scanChunk, type Smuggling } from '../security/bare-newline.ts';
+import type { Smuggling } from '../security/bare-newline.ts';
 import { ConnectionGuard, type GuardedConnection } from './connection-guard.ts';
 import { fixSubmissionHeaders } from './headers.ts';
 // Replaces smtp-server's byte-by-byte DATA parser with the native-scan one (same output).
@@ -40,6 +40,8 @@ export interface AcceptedMessage {
   tls?: { version: string; cipher: string };
   /** RFC 3461 parameters of MAIL FROM and RCPT TO (smtp-server advertises DSN and parses them). */
   dsn?: DsnParams;
+  /** `body` is the bytes the guard scanned (CRLF line ends only, no NUL), not rewritten since. */
+  cleanLines: boolean;
 }
 
 export interface IntakeDeps {
@@ -257,20 +259,13 @@ export class Intake {
         ),
       onData: (stream, session, cb) => {
         const chunks: Buffer[] = [];
-        // The message itself is scanned too (after dot-unstuffing), whatever the guard saw.
-        let scan = initialScan;
-        stream.on('data', (chunk: Buffer) => {
-          scan = scanChunk(scan, chunk);
-          chunks.push(chunk);
-        });
+        // Not scanned again here: the guard scanned every byte of the session before the parser
+        // saw it, and dot-unstuffing only removes dots, so these bytes have CRLF line ends and no
+        // NUL (a session where the guard found one never gets here: its chunk was dropped).
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
         stream.on('end', () => {
           const smuggled = this.smuggledReply(session);
           if (smuggled) return cb(smuggled);
-          const found = finishScan(scan);
-          if (found) {
-            this.smuggled.add(session);
-            return cb(this.refuse(REPLIES[SMUGGLING_REPLY[found]], SMUGGLING_REPLY[found]));
-          }
           if ((stream as { sizeExceeded?: boolean }).sizeExceeded) {
             return cb(this.refuse(REPLIES.messageTooBig, 'messageTooBig'));
           }
@@ -293,6 +288,8 @@ export class Intake {
             body,
             client: { address: session.remoteAddress, helo: session.hostNameAppearsAs ?? '' },
             secure: session.secure,
+            // A submission's header is rebuilt: its delivery scans it.
+            cleanLines: !submitted,
           };
           const cipher = session.tlsOptions as { name?: string; version?: string } | false | undefined;
           if (session.secure && cipher)

@@ -7,6 +7,7 @@ import { Spool } from './store.ts';
 import { nodeSpoolFs, type SpoolFs } from './fs-ops.ts';
 import { decodeBatch, encodeBatch } from './batch.ts';
 import { encodeMessage } from './record.ts';
+import { knownCleanLines } from '../security/bare-newline.ts';
 
 let root: string;
 before(async () => {
@@ -71,6 +72,15 @@ describe('Spool', () => {
     assert.equal(m?.states.get(0)?.status, 'delivered');
     assert.equal(m?.states.has(1), false);
     assert.deepEqual(await again.readBody('M1'), Buffer.from('hello\r\n'));
+  });
+
+  test('a body written as scanned is read back known clean, any other is not', async () => {
+    const { spool } = await openSpool('clean-lines');
+    await spool.write(envelope('C'), [Buffer.from('a\r\n'), Buffer.from('b\r\n')], { cleanLines: true });
+    await spool.write(envelope('U'), Buffer.from('a\r\n'));
+    assert.equal(knownCleanLines((await spool.readBody('C'))!), true);
+    assert.equal(knownCleanLines((await spool.readBody('U'))!), false);
+    await spool.close();
   });
 
   test('messages written together share one batch file and one fsync, and each is read back', async () => {

@@ -18,6 +18,7 @@
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { RelayError } from '../errors.ts';
+import { rememberCleanLines } from '../security/bare-newline.ts';
 import type { SpoolFs } from './fs-ops.ts';
 import { GroupCommit } from './group-commit.ts';
 import { Journal, type Batch, type JournalRecord } from './journal.ts';
@@ -193,11 +194,13 @@ export class Spool {
   /**
    * Makes the message durable: when this resolves, its bytes and envelope are fsynced in a journal
    * batch whose directory entry is fsynced too, and a 250 may be sent (RFC 5321 §6.1). When it
-   * rejects, nothing of it is queued.
+   * rejects, nothing of it is queued. `cleanLines`: the caller vouches that the message has CRLF
+   * line ends only and no NUL (scanned already), so its delivery does not scan it again.
    */
   async write(
     envelope: Omit<Envelope, 'bodyLength' | 'bodyCrc32'>,
     message: Buffer | readonly Buffer[],
+    options: { cleanLines?: boolean } = {},
   ): Promise<Envelope> {
     // One copy of the message (into its record); the cached body is the record's own bytes.
     const {
@@ -210,6 +213,8 @@ export class Spool {
     } catch (err) {
       throw new RelayError('SPOOL_WRITE', `spool write failed: ${(err as Error).message}`, { cause: err });
     }
+    // The caller scanned these bytes (the intake's guard): delivery need not scan them again.
+    if (options.cleanLines) rememberCleanLines(body);
     if (this.cachedBytes + body.length <= CACHE_BYTES) {
       this.bodyCache.set(envelope.id, body);
       this.cachedBytes += body.length;
