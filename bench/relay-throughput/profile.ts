@@ -1,0 +1,132 @@
+// Where the relay's time goes for one message size: a relay under `node --cpu-prof` relaying to
+// smtp-sink, loaded by smtp-source (20 sessions, reused connections), then the profile's self time
+// summed by function and by file, and the process's user/system CPU split. Not a test.
+//
+// Usage: scripts/node24.sh node bench/relay-throughput/profile.ts [--size 102400] [--messages 2000]
+//          [--out DIR]   (root; the .cpuprofile stays in DIR for Chrome DevTools)
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import { freePort } from '../../test/helpers/relay/peers.ts';
+import { runSmtpSource, waitPort } from '../lib/smtp.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const { values } = parseArgs({
+  options: {
+    size: { type: 'string', default: '102400' },
+    messages: { type: 'string', default: '2000' },
+    out: { type: 'string' },
+  },
+});
+const size = Number(values.size);
+const messages = Number(values.messages);
+
+interface Node {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount: number;
+}
+
+/** Self time per function and per file from a V8 .cpuprofile, largest first. */
+export function selfTimes(profile: { nodes: Node[]; samples: number[] }): {
+  byFunction: [string, number][];
+  byFile: [string, number][];
+} {
+  const total = profile.samples.length;
+  const fn = new Map<string, number>();
+  const file = new Map<string, number>();
+  for (const n of profile.nodes) {
+    if (!n.hitCount) continue;
+    const url = n.callFrame.url
+      .replace(/^file:\/\/.*?node_modules\//, '')
+      .replace(/^file:\/\/.*?\/wt-\d+\//, '');
+    const name = `${n.callFrame.functionName || '(anonymous)'} ${url}:${n.callFrame.lineNumber + 1}`;
+    fn.set(name, (fn.get(name) ?? 0) + n.hitCount);
+    const key = url || n.callFrame.functionName;
+    file.set(key, (file.get(key) ?? 0) + n.hitCount);
+  }
+  const pct = (m: Map<string, number>) =>
+    [...m].map(([k, v]) => [k, (100 * v) / total] as [string, number]).sort((a, b) => b[1] - a[1]);
+  return { byFunction: pct(fn), byFile: pct(file) };
+}
+
+function cpu(pid: number): { user: number; system: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(f[11]) / 100, system: Number(f[12]) / 100 };
+}
+
+const work = mkdtempSync(join(tmpdir(), 'relay-profile-'));
+const out = values.out ?? join(work, 'profile');
+mkdirSync(out, { recursive: true });
+const sinkPort = await freePort();
+const relayPort = await freePort();
+const sink = spawn('/usr/sbin/smtp-sink', ['-u', 'root', `127.0.0.1:${sinkPort}`, '1000'], {
+  stdio: 'ignore',
+});
+await waitPort(sinkPort);
+writeFileSync(
+  join(work, 'relay.yaml'),
+  stringify({
+    hostname: 'relay.bench.localhost',
+    listeners: { smtp: { enabled: true, host: '127.0.0.1', port: relayPort } },
+    allowedNetworks: ['127.0.0.0/8'],
+    trustedNetworks: ['127.0.0.0/8'],
+    sendingDomains: [{ domain: 'example.com' }],
+    delivery: {
+      mode: 'smarthost',
+      smarthost: { host: '127.0.0.1', port: sinkPort, tls: 'starttls-opportunistic' },
+      maxConnectionsPerDestination: 20,
+    },
+    limits: { maxConnectionsPerClient: 1000 },
+    spool: { dir: join(work, 'spool'), minFreeBytes: 0 },
+    accounting: { file: join(work, 'accounting.jsonl') },
+    http: { host: '127.0.0.1', port: await freePort() },
+  }),
+);
+const relay = spawn(
+  process.execPath,
+  [
+    '--cpu-prof',
+    '--cpu-prof-dir',
+    out,
+    join(ROOT, 'bin/mailfleet.ts'),
+    'relay',
+    '--config',
+    join(work, 'relay.yaml'),
+  ],
+  { stdio: 'ignore' },
+);
+await waitPort(relayPort);
+runSmtpSource(relayPort, { reuse: true, count: Math.min(200, messages), size, sessions: 20 }); // warm-up
+await new Promise((r) => setTimeout(r, 1000));
+const before = cpu(relay.pid!);
+const rate = runSmtpSource(relayPort, { reuse: true, count: messages, size, sessions: 20 });
+await new Promise((r) => setTimeout(r, 3000));
+const after = cpu(relay.pid!);
+relay.kill('SIGTERM');
+await new Promise((r) => relay.once('exit', r));
+sink.kill('SIGTERM');
+const file = readdirSync(out).find((f) => f.endsWith('.cpuprofile'));
+if (!file) throw new Error('no profile written');
+const { byFunction, byFile } = selfTimes(JSON.parse(readFileSync(join(out, file), 'utf8')));
+const ms = (s: number) => ((s * 1000) / messages).toFixed(2);
+process.stdout.write(
+  [
+    `${messages} messages of ${size} bytes: ${rate.toFixed(0)} msg/s; relay CPU per message ${ms(after.user - before.user)} ms user + ${ms(after.system - before.system)} ms system (load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})`,
+    `profile: ${join(out, file)} (whole life of the relay, warm-up included)`,
+    '',
+    '| self % | function |',
+    '|---|---|',
+    ...byFunction.slice(0, 30).map(([k, v]) => `| ${v.toFixed(1)} | ${k} |`),
+    '',
+    '| self % | file |',
+    '|---|---|',
+    ...byFile.slice(0, 20).map(([k, v]) => `| ${v.toFixed(1)} | ${k} |`),
+    '',
+  ].join('\n'),
+);
+if (!values.out) rmSync(work, { recursive: true, force: true });
