@@ -8,6 +8,8 @@
 //   operator's bounce autopilot scrapes them through --relay-metrics-targets, Prometheus scrapes
 //   them with the `pool`, `namespace` and `pod` labels the ServiceMonitor relabelling would set;
 // - a scripted upstream delivers, bounces (550) and defers (451) recipients by local part;
+// - example.com has a return path: per relay and round, a real Postfix DSN and a real ARF report
+//   come back to the relay's return-path listener, and a suppressed recipient is refused;
 // - every panel query of every dashboard, with the template variables set to values that exist,
 //   returns data; the bounce-rate alert fires once more recipients bounce than the policy allows
 //   (rules rendered with every `for:` shortened to 2s: the shipped minutes cannot be waited for);
@@ -15,7 +17,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
@@ -119,6 +121,34 @@ async function send(
   assert.equal(result.ok, expectOk, `${id}: ${result.response}`);
 }
 
+const RETURN_PATH = 'bounces.example.com';
+const FEEDBACK_FIXTURES = path.join(REPO_ROOT, 'test/fixtures/feedback');
+
+/**
+ * The feedback loop's series: a message to two recipients the upstream accepts; a real Postfix
+ * DSN comes back for one (an async hard bounce, which suppresses it), a real ARF report for the
+ * other (a complaint); the next message to the bounced one is refused at RCPT.
+ */
+async function feedback(relay: RelayProcess, tag: string) {
+  const returned = `returned-${tag}@dest.example`;
+  const complainer = `complainer-${tag}@dest.example`;
+  await send(relay, `fb-${tag}`, `app@${DOMAIN}`, [returned, complainer]);
+  const verp = (to: string) =>
+    eventually(`the copy to ${to}`, async () => upstream?.received.find((m) => m.to[0] === to)?.from, 30_000);
+  for (const [to, file] of [
+    [returned, 'postfix-3.7-user-unknown.eml'],
+    [complainer, 'sisimai/arf-02.eml'],
+  ] as const) {
+    const report = await sendMessage(relay.ports.returnPath ?? 0, {
+      from: '',
+      to: [await verp(to)],
+      raw: await readFile(path.join(FEEDBACK_FIXTURES, file)),
+    });
+    assert.ok(report.ok, `${file}: ${report.response}`);
+  }
+  await send(relay, `fb-again-${tag}`, `app@${DOMAIN}`, [returned], {}, false);
+}
+
 const STARTTLS = { ignoreTLS: false, requireTLS: true, tls: { rejectUnauthorized: false } };
 
 before(async () => {
@@ -159,6 +189,16 @@ before(async () => {
     '-f',
     path.join(REPO_ROOT, 'crds/samples/ratelimits.yaml'),
   ]);
+  // example.com, the domain the variables select, gets the return path too (its complaint rate).
+  await k([
+    '-n',
+    NS,
+    'patch',
+    'sd/example-com',
+    '--type=merge',
+    '-p',
+    JSON.stringify({ spec: { returnPath: RETURN_PATH } }),
+  ]);
   // A misconfigured pool (memory request over its limit): the API server refuses its Deployment,
   // so the operator counts reconcile errors (the "Errors by code" panel has something to show).
   await apply({
@@ -177,14 +217,22 @@ before(async () => {
         ? { code: 451, message: '4.2.0 try again later' }
         : undefined;
   // Two relays of the pool. The first gives up on a message after 3 s (deferred recipients expire
-  // there), the second keeps trying (its queue keeps deferred jobs).
+  // there), the second keeps trying (its queue keeps deferred jobs). Both sign VERP with the pool's key.
+  const keyDir = await tempDir('dash-verp');
+  dirs.push(keyDir);
+  const keyFile = path.join(keyDir, 'verp.key');
+  await writeFile(keyFile, 'dashboards-verp-key-0123456789\n');
   for (const [i, lifetime] of ['3s', '1h'].entries()) {
     const spool = await tempDir(`dash-spool-${i}`);
     dirs.push(spool);
     relays.push(
       await startRelay(
         relayConfig(spool, upstream.port, {
-          sendingDomains: [{ domain: 'example.com' }, { domain: 'news.example.com' }],
+          sendingDomains: [
+            { domain: 'example.com', returnPath: RETURN_PATH },
+            { domain: 'news.example.com' },
+          ],
+          returnPath: { keyFile, listener: { host: '127.0.0.1', port: 0 } },
           tls: { certFile: TEST_CERT, keyFile: TEST_KEY },
           retry: { firstRetry: '1s', maxBackoff: '1s', maxQueueLifetime: lifetime },
         }),
@@ -299,6 +347,7 @@ before(async () => {
       }
       await send(relay, `${name}-news-${r}`, 'news@news.example.com', ['reader@dest.example']);
       await send(relay, `${name}-stranger-${r}`, 'someone@stranger.example', ['x@dest.example'], {}, false);
+      await feedback(relay, `${name}${r}`);
     }
   };
   // Touching the pool makes the operator reconcile while Prometheus watches.
@@ -469,6 +518,11 @@ const PROM_CLIENT_FINDINGS = [
 test('promtool check metrics: the operator exposition parses and its own metrics are lint-clean', async () => {
   const body = await (await fetch(operatorUrl)).text();
   assert.match(body, /^mailfleet_operator_sending_domain_max_bounce_rate\{/m);
+  // example.com's complaints (one ARF report per relay and round) as the autopilot measured them.
+  assert.match(
+    body,
+    /^mailfleet_operator_sending_domain_complaint_rate\{[^}]*sending_domain="example\.com"[^}]*\} 0\.\d*[1-9]/m,
+  );
   const result = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8' });
   assert.ok(!result.error, `promtool: ${result.error?.message}`);
   assert.notEqual(result.status, 1, result.stderr);
