@@ -146,9 +146,12 @@ export type DeliveryMode = 'direct' | 'smarthost';
  * - mta-sts: what the domain's MTA-STS policy (RFC 8461) says: enforce = only the MX hosts it
  *   lists, each as `verify`; testing = as opportunistic, failures reported; none published =
  *   opportunistic.
+ * - dane: DANE (RFC 7672) through `daneResolver`: an MX host with validated TLSA records gets
+ *   mail only over TLS its records authenticate; other hosts as opportunistic.
+ * - dane-mta-sts: as dane; hosts without validated TLSA records as mta-sts (DANE wins, RFC 8461 §2).
  * A connection that does not meet its policy carries no mail: the message is deferred.
  */
-export type OutboundTlsPolicy = 'opportunistic' | 'encrypt' | 'verify' | 'mta-sts';
+export type OutboundTlsPolicy = 'opportunistic' | 'encrypt' | 'verify' | 'mta-sts' | 'dane' | 'dane-mta-sts';
 
 export interface TlsDestinationPolicy {
   /** Recipient domain, exact or `*.` (subdomains only). */
@@ -161,6 +164,12 @@ export interface OutboundTlsConfig {
   default: OutboundTlsPolicy;
   /** Per recipient domain; the first matching entry wins (exact entries are tried first). */
   destinations: TlsDestinationPolicy[];
+  /**
+   * The DNSSEC-validating resolver DANE asks (`ip` or `ip:port`), one this relay trusts to validate
+   * (on the node or in the pod: the AD bit it sets is believed). Empty: no DANE, `dane` is as
+   * opportunistic and `dane-mta-sts` as mta-sts.
+   */
+  daneResolver: string;
 }
 
 export interface DeliveryConfig {

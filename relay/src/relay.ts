@@ -13,6 +13,7 @@ import { buildMessage, type QueuedMessage } from './scheduler/model.ts';
 import { Deliverer } from './delivery/deliverer.ts';
 import { dnsClient } from './delivery/mx.ts';
 import { StsPolicies } from './delivery/mta-sts/policies.ts';
+import { secureResolver } from './delivery/dane/resolver.ts';
 import { DkimKeyring } from './delivery/dkim.ts';
 import { loadLinkTracking, type LinkTracking } from './tracking/apply.ts';
 import { Intake, type AcceptedMessage } from './smtp/server.ts';
@@ -347,6 +348,9 @@ export class Relay {
     };
     if (runtime.credentials) settings.credentials = runtime.credentials;
     settings.sts = this.sts;
+    const daneResolver = d.tlsPolicy?.daneResolver;
+    if (daneResolver)
+      settings.dane = secureResolver(daneResolver, Math.min(durationMs(d.connectTimeout), 5000));
     settings.onTlsReport = (domain, failure, detail) => {
       this.metrics.outboundTlsProblems.inc({ failure });
       this.log('warn', 'outbound TLS policy problem', { domain, failure, detail });

@@ -95,6 +95,20 @@ export const REQUIREMENTS: readonly Requirement[] = [
     modes: ALL_BUT_UNIT,
   },
   {
+    // DANE (relay-dane): the authoritative server of the test zones, which signs one itself.
+    what: 'knotd',
+    probe: { kind: 'file', path: '/usr/sbin/knotd' },
+    packages: ['knot'],
+    modes: ALL_BUT_UNIT,
+  },
+  {
+    // DANE (relay-dane): the DNSSEC-validating resolver the relay asks for TLSA records.
+    what: 'unbound',
+    probe: { kind: 'file', path: '/usr/sbin/unbound' },
+    packages: ['unbound'],
+    modes: ALL_BUT_UNIT,
+  },
+  {
     what: 'prometheus',
     probe: { kind: 'file', path: '/usr/bin/prometheus' },
     packages: ['prometheus'],

@@ -60,6 +60,11 @@ describe('the API server accepts', () => {
       }),
     ],
     [
+      'a pool with DANE and MTA-STS through a validating resolver',
+      'RelayPool',
+      pool({ delivery: { tlsPolicy: { default: 'DANEAndMTASTS', daneResolver: '127.0.0.1:5353' } } }),
+    ],
+    [
       'a pool with TLS, AUTH and the submission listener',
       'RelayPool',
       pool({

@@ -46,7 +46,11 @@ test('rendered config passes the relay validation', async (t) => {
       check: (c) => {
         assert.equal(c.listeners.smtp.port, 25);
         assert.equal(c.delivery.mode, 'direct');
-        assert.deepEqual(c.delivery.tlsPolicy, { default: 'mta-sts', destinations: [] });
+        assert.deepEqual(c.delivery.tlsPolicy, {
+          default: 'dane-mta-sts',
+          destinations: [],
+          daneResolver: '',
+        });
         assert.equal(c.limits.maxMessageSize, 25 * 1024 * 1024);
         assert.equal(c.spool.dir, '/var/spool/mailfleet');
         assert.equal(c.http.port, 8080);

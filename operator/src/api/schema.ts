@@ -82,13 +82,20 @@ observedGeneration.format = 'int64';
 
 const tlsPolicyMode = (description: string, def?: string) =>
   str(description, {
-    enum: ['MTASTS', 'Opportunistic', 'Encrypt', 'Verify'],
+    enum: ['DANEAndMTASTS', 'DANE', 'MTASTS', 'Opportunistic', 'Encrypt', 'Verify'],
     ...(def ? { default: def } : {}),
   });
 const tlsPolicy = obj(
-  'TLS of Direct delivery. MTASTS: what the recipient domain publishes with MTA-STS (RFC 8461): enforce = only the MX hosts its policy lists, each as Verify; testing = as Opportunistic, failures logged; no policy = Opportunistic. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred.',
+  'TLS of Direct delivery. DANEAndMTASTS: DANE (RFC 7672) for the MX hosts with DNSSEC-validated TLSA records, MTASTS for the others (DANE takes precedence, RFC 8461 §2); without daneResolver the same as MTASTS. DANE: DANE where published, Opportunistic elsewhere; without daneResolver the same as Opportunistic. A DANE host gets mail only over STARTTLS whose certificate matches its TLSA records (DANE-EE, or DANE-TA with the MX host name); a failed or bogus lookup defers. MTASTS: what the recipient domain publishes with MTA-STS (RFC 8461): enforce = only the MX hosts its policy lists, each as Verify; testing = as Opportunistic, failures logged; no policy = Opportunistic. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred.',
   {
-    default: tlsPolicyMode('Policy of recipient domains without an override.', 'MTASTS'),
+    default: tlsPolicyMode(
+      'Policy of recipient domains without an override. DANEAndMTASTS since DANE exists (it was MTASTS before: stored objects keep the value they were created with, and without daneResolver both behave alike).',
+      'DANEAndMTASTS',
+    ),
+    daneResolver: str(
+      'The DNSSEC-validating resolver DANE asks (ip or ip:port), one the relays can trust to validate: on their node or in their network (its AD bit is believed). Empty: no DANE.',
+      { maxLength: 64, pattern: '^$|^(\\[[0-9a-fA-F:.]+\\]|[0-9.]+)(:[0-9]{1,5})?$|^[0-9a-fA-F:]+$' },
+    ),
     destinations: arr(
       'Policies per recipient domain (for example Verify to a partner). An exact domain wins over a *.domain entry.',
       obj(

@@ -98,13 +98,15 @@ export interface TLSDestinationPolicy {
   /** A recipient domain, or *.domain for its subdomains. */
   domain: string;
   /** The policy for this domain. */
-  policy: 'MTASTS' | 'Opportunistic' | 'Encrypt' | 'Verify';
+  policy: 'DANEAndMTASTS' | 'DANE' | 'MTASTS' | 'Opportunistic' | 'Encrypt' | 'Verify';
 }
 
-/** TLS of Direct delivery. MTASTS: what the recipient domain publishes with MTA-STS (RFC 8461): enforce = only the MX hosts its policy lists, each as Verify; testing = as Opportunistic, failures logged; no policy = Opportunistic. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred. */
+/** TLS of Direct delivery. DANEAndMTASTS: DANE (RFC 7672) for the MX hosts with DNSSEC-validated TLSA records, MTASTS for the others (DANE takes precedence, RFC 8461 §2); without daneResolver the same as MTASTS. DANE: DANE where published, Opportunistic elsewhere; without daneResolver the same as Opportunistic. A DANE host gets mail only over STARTTLS whose certificate matches its TLSA records (DANE-EE, or DANE-TA with the MX host name); a failed or bogus lookup defers. MTASTS: what the recipient domain publishes with MTA-STS (RFC 8461): enforce = only the MX hosts its policy lists, each as Verify; testing = as Opportunistic, failures logged; no policy = Opportunistic. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred. */
 export interface TLSPolicySpec {
-  /** Policy of recipient domains without an override. Default: "MTASTS". */
-  default?: 'MTASTS' | 'Opportunistic' | 'Encrypt' | 'Verify';
+  /** Policy of recipient domains without an override. DANEAndMTASTS since DANE exists (it was MTASTS before: stored objects keep the value they were created with, and without daneResolver both behave alike). Default: "DANEAndMTASTS". */
+  default?: 'DANEAndMTASTS' | 'DANE' | 'MTASTS' | 'Opportunistic' | 'Encrypt' | 'Verify';
+  /** The DNSSEC-validating resolver DANE asks (ip or ip:port), one the relays can trust to validate: on their node or in their network (its AD bit is believed). Empty: no DANE. */
+  daneResolver?: string;
   /** Policies per recipient domain (for example Verify to a partner). An exact domain wins over a *.domain entry. */
   destinations?: Array<TLSDestinationPolicy>;
 }
@@ -117,7 +119,7 @@ export interface DeliverySpec {
   ehloName?: string;
   /** The upstream relay for mode Smarthost. */
   smarthost?: SmarthostSpec;
-  /** TLS of Direct delivery. MTASTS: what the recipient domain publishes with MTA-STS (RFC 8461): enforce = only the MX hosts its policy lists, each as Verify; testing = as Opportunistic, failures logged; no policy = Opportunistic. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred. Default: {}. */
+  /** TLS of Direct delivery. DANEAndMTASTS: DANE (RFC 7672) for the MX hosts with DNSSEC-validated TLSA records, MTASTS for the others (DANE takes precedence, RFC 8461 §2); without daneResolver the same as MTASTS. DANE: DANE where published, Opportunistic elsewhere; without daneResolver the same as Opportunistic. A DANE host gets mail only over STARTTLS whose certificate matches its TLSA records (DANE-EE, or DANE-TA with the MX host name); a failed or bogus lookup defers. MTASTS: what the recipient domain publishes with MTA-STS (RFC 8461): enforce = only the MX hosts its policy lists, each as Verify; testing = as Opportunistic, failures logged; no policy = Opportunistic. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred. Default: {}. */
   tlsPolicy?: TLSPolicySpec;
   /** DNS servers (ip or ip:port) for MX lookups in Direct mode. Defaults to the pod's resolver. */
   resolvers?: Array<string>;
@@ -561,10 +563,12 @@ export interface DefaultedSmarthostSpec {
   };
 }
 
-/** TLS of Direct delivery. MTASTS: what the recipient domain publishes with MTA-STS (RFC 8461): enforce = only the MX hosts its policy lists, each as Verify; testing = as Opportunistic, failures logged; no policy = Opportunistic. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred. (schema defaults applied) */
+/** TLS of Direct delivery. DANEAndMTASTS: DANE (RFC 7672) for the MX hosts with DNSSEC-validated TLSA records, MTASTS for the others (DANE takes precedence, RFC 8461 §2); without daneResolver the same as MTASTS. DANE: DANE where published, Opportunistic elsewhere; without daneResolver the same as Opportunistic. A DANE host gets mail only over STARTTLS whose certificate matches its TLSA records (DANE-EE, or DANE-TA with the MX host name); a failed or bogus lookup defers. MTASTS: what the recipient domain publishes with MTA-STS (RFC 8461): enforce = only the MX hosts its policy lists, each as Verify; testing = as Opportunistic, failures logged; no policy = Opportunistic. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred. (schema defaults applied) */
 export interface DefaultedTLSPolicySpec {
-  /** Policy of recipient domains without an override. Default: "MTASTS". */
-  default: 'MTASTS' | 'Opportunistic' | 'Encrypt' | 'Verify';
+  /** Policy of recipient domains without an override. DANEAndMTASTS since DANE exists (it was MTASTS before: stored objects keep the value they were created with, and without daneResolver both behave alike). Default: "DANEAndMTASTS". */
+  default: 'DANEAndMTASTS' | 'DANE' | 'MTASTS' | 'Opportunistic' | 'Encrypt' | 'Verify';
+  /** The DNSSEC-validating resolver DANE asks (ip or ip:port), one the relays can trust to validate: on their node or in their network (its AD bit is believed). Empty: no DANE. */
+  daneResolver?: string;
   /** Policies per recipient domain (for example Verify to a partner). An exact domain wins over a *.domain entry. */
   destinations?: Array<TLSDestinationPolicy>;
 }
@@ -577,7 +581,7 @@ export interface DefaultedDeliverySpec {
   ehloName?: string;
   /** The upstream relay for mode Smarthost. */
   smarthost?: DefaultedSmarthostSpec;
-  /** TLS of Direct delivery. MTASTS: what the recipient domain publishes with MTA-STS (RFC 8461): enforce = only the MX hosts its policy lists, each as Verify; testing = as Opportunistic, failures logged; no policy = Opportunistic. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred. Default: {}. */
+  /** TLS of Direct delivery. DANEAndMTASTS: DANE (RFC 7672) for the MX hosts with DNSSEC-validated TLSA records, MTASTS for the others (DANE takes precedence, RFC 8461 §2); without daneResolver the same as MTASTS. DANE: DANE where published, Opportunistic elsewhere; without daneResolver the same as Opportunistic. A DANE host gets mail only over STARTTLS whose certificate matches its TLSA records (DANE-EE, or DANE-TA with the MX host name); a failed or bogus lookup defers. MTASTS: what the recipient domain publishes with MTA-STS (RFC 8461): enforce = only the MX hosts its policy lists, each as Verify; testing = as Opportunistic, failures logged; no policy = Opportunistic. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred. Default: {}. */
   tlsPolicy: DefaultedTLSPolicySpec;
   /** DNS servers (ip or ip:port) for MX lookups in Direct mode. Defaults to the pod's resolver. */
   resolvers?: Array<string>;

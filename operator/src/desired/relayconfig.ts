@@ -60,6 +60,8 @@ const SMARTHOST_TLS: Record<string, SmarthostTls> = {
 };
 
 const TLS_POLICY: Record<string, OutboundTlsPolicy> = {
+  DANEAndMTASTS: 'dane-mta-sts',
+  DANE: 'dane',
   MTASTS: 'mta-sts',
   Opportunistic: 'opportunistic',
   Encrypt: 'encrypt',
@@ -90,11 +92,12 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
       mode: spec.delivery.mode === 'Smarthost' ? 'smarthost' : 'direct',
       dns: { servers: [...(spec.delivery.resolvers ?? [])] },
       tlsPolicy: {
-        default: TLS_POLICY[spec.delivery.tlsPolicy.default] ?? 'mta-sts',
+        default: TLS_POLICY[spec.delivery.tlsPolicy.default] ?? 'dane-mta-sts',
         destinations: (spec.delivery.tlsPolicy.destinations ?? []).map((d) => ({
           domain: d.domain,
           policy: TLS_POLICY[d.policy] ?? 'verify',
         })),
+        daneResolver: spec.delivery.tlsPolicy.daneResolver ?? '',
       },
     },
     retry: { ...spec.retry },

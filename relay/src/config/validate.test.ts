@@ -311,7 +311,11 @@ describe('validateConfig', () => {
   });
 
   test('the outbound TLS policy: opportunistic by default, overrides per domain', () => {
-    assert.deepEqual(configOf({}).delivery.tlsPolicy, { default: 'opportunistic', destinations: [] });
+    assert.deepEqual(configOf({}).delivery.tlsPolicy, {
+      default: 'opportunistic',
+      destinations: [],
+      daneResolver: '',
+    });
     const policy = configOf({
       delivery: {
         tlsPolicy: {
@@ -335,7 +339,12 @@ describe('validateConfig', () => {
       {
         name: 'an unknown default',
         tlsPolicy: { default: 'none' },
-        want: 'delivery.tlsPolicy.default: must be one of opportunistic, encrypt, verify, mta-sts',
+        want: 'delivery.tlsPolicy.default: must be one of opportunistic, encrypt, verify, mta-sts, dane, dane-mta-sts',
+      },
+      {
+        name: 'a DANE resolver that is not an address',
+        tlsPolicy: { daneResolver: 'resolver.example' },
+        want: 'delivery.tlsPolicy.daneResolver: "resolver.example" is not ip, ip:port or [ipv6]:port',
       },
       {
         name: 'an override without a policy',

@@ -437,10 +437,13 @@ function smarthost(r: FieldReader, raw: unknown, path: string): SmarthostConfig 
   return result;
 }
 
-const TLS_POLICIES = ['opportunistic', 'encrypt', 'verify', 'mta-sts'] as const;
+const TLS_POLICIES = ['opportunistic', 'encrypt', 'verify', 'mta-sts', 'dane', 'dane-mta-sts'] as const;
 
 function tlsPolicy(r: FieldReader, raw: unknown, path: string): OutboundTlsConfig {
-  const o = r.object(raw, path, ['default', 'destinations']);
+  const o = r.object(raw, path, ['default', 'destinations', 'daneResolver']);
+  const daneResolver = r.string(o, 'daneResolver', path, '');
+  const resolver = daneResolver ? resolverProblem(daneResolver) : undefined;
+  if (resolver) r.fail(join(path, 'daneResolver'), resolver);
   const destinations: TlsDestinationPolicy[] = [];
   const seen = new Set<string>();
   r.list(o, 'destinations', path).forEach((item, i) => {
@@ -456,7 +459,7 @@ function tlsPolicy(r: FieldReader, raw: unknown, path: string): OutboundTlsConfi
     if (d.policy === undefined || d.policy === null) r.fail(join(p, 'policy'), 'is required');
     destinations.push({ domain, policy: r.oneOf(d, 'policy', p, TLS_POLICIES, 'verify') });
   });
-  return { default: r.oneOf(o, 'default', path, TLS_POLICIES, 'opportunistic'), destinations };
+  return { default: r.oneOf(o, 'default', path, TLS_POLICIES, 'opportunistic'), destinations, daneResolver };
 }
 
 function rateLimit(r: FieldReader, raw: unknown, path: string): RateLimitConfig {

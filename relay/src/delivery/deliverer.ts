@@ -22,6 +22,11 @@ import {
   type TlsRequirement,
 } from './tls-policy.ts';
 import { stsPlan } from './mta-sts/policy.ts';
+import { lookupDane } from './dane/lookup.ts';
+import { hostTlsPlan } from './dane/plan.ts';
+import type { SecureResolver } from './dane/resolver.ts';
+import type { DaneExpectation } from './dane/tlsa.ts';
+import { createHash } from 'node:crypto';
 import type { StsDns, StsPolicies } from './mta-sts/policies.ts';
 import { envelopesFor, type Envelope, type ReturnPaths } from '../returnpath/envelopes.ts';
 
@@ -34,6 +39,8 @@ export interface DelivererSettings {
   dns: DnsClient & StsDns;
   /** MTA-STS policies (kept across reloads); without it `mta-sts` destinations are opportunistic. */
   sts?: StsPolicies;
+  /** The DNSSEC-validating resolver (delivery.tlsPolicy.daneResolver); without it no DANE. */
+  dane?: SecureResolver;
   /** Told about TLS problems that do not stop the mail (MTA-STS testing mode, policy fetch failures). */
   onTlsReport?: (domain: string, failure: TlsFailure, detail: string) => void;
   /** Signs each outbound message of a sending domain with a key, at delivery (after any handoff). */
@@ -82,6 +89,7 @@ interface DirectTls {
   policy: AppliedTlsPolicy;
   requirement: TlsRequirement;
   reportOnly: boolean;
+  dane?: DaneExpectation | undefined;
 }
 
 export class Deliverer {
@@ -140,7 +148,7 @@ export class Deliverer {
     const configured = d.tlsPolicy ? policyFor(request.domain, d.tlsPolicy) : 'opportunistic';
     const names = route.hosts.map((h) => h.name);
     let sts;
-    if (configured === 'mta-sts' && this.settings.sts) {
+    if ((configured === 'mta-sts' || configured === 'dane-mta-sts') && this.settings.sts) {
       const found = await this.settings.sts.lookup(request.domain, this.settings.dns);
       if (found.failure) this.settings.onTlsReport?.(request.domain, found.failure, found.detail ?? '');
       sts = stsPlan(found.policy, names);
@@ -152,36 +160,46 @@ export class Deliverer {
         'validation-failure',
         `${host} is not in the MTA-STS policy`,
       );
-    const tls: DirectTls = {
-      policy: plan.applied,
-      requirement: plan.requirement,
-      reportOnly: plan.reportOnly,
-    };
-    if (plan.hosts.length === 0) {
-      // RFC 8461 §5: no MX host the enforced policy lists, so none may get the mail.
-      const reply = `ETLSPOLICY MTA-STS: no MX host of ${request.domain} is in its policy (validation-failure)`;
+    const daneResolver =
+      configured === 'dane' || configured === 'dane-mta-sts' ? this.settings.dane : undefined;
+    const dane = daneResolver ? await lookupDane(daneResolver, request.domain, names) : undefined;
+    const hostPlan = hostTlsPlan(request.domain, names, plan, dane);
+    for (const x of hostPlan.excluded)
+      this.settings.onTlsReport?.(request.domain, x.failure, `${x.name}: ${x.detail}`);
+    if (hostPlan.hosts.length === 0) {
+      // RFC 8461 §5: no MX host the enforced policy lists; RFC 7672 §2.2: none whose DANE
+      // lookups succeeded. Either way none may get the mail.
+      const failedDane = hostPlan.excluded[0];
+      const reply = failedDane
+        ? `ETLSPOLICY DANE: the DNSSEC lookups of every MX host of ${request.domain} failed (dnssec-invalid)`
+        : `ETLSPOLICY MTA-STS: no MX host of ${request.domain} is in its policy (validation-failure)`;
       return {
         results: resultsFromReply(request.recipients, reply),
         host: '',
-        tls: { policy: tls.policy, result: 'validation-failure' },
+        tls: failedDane
+          ? { policy: 'dane', result: 'dnssec-invalid' }
+          : { policy: plan.applied, result: 'validation-failure' },
       };
     }
-    const hosts = route.hosts.filter((h) => plan.hosts.includes(h.name));
     let last: DeliveryReport | undefined;
     // RFC 5321 §5.1: on a connection failure try the next address, then the next MX. A host that
     // fails the TLS policy counts as one: the next may meet it (RFC 8461 §5), else the mail waits.
-    for (const host of hosts) {
-      for (const address of host.addresses) {
+    for (const hostTls of hostPlan.hosts) {
+      const tls: DirectTls = hostTls;
+      const addresses =
+        hostTls.addresses ?? route.hosts.find((h) => h.name === hostTls.name)?.addresses ?? [];
+      for (const address of addresses) {
         const port = d.directPort;
-        // Connections are judged once, when opened: a pool serves one requirement and MX name.
+        // Connections are judged once, when opened: a pool serves one requirement and MX name
+        // (and, for DANE, one set of TLSA records).
         const base =
           tls.requirement === 'none'
             ? `${address}:${port}`
-            : `${address}:${port}|tls=${tls.requirement}${tls.reportOnly ? '-testing' : ''}:${host.name}`;
+            : `${address}:${port}|tls=${tls.requirement}${tls.reportOnly ? '-testing' : ''}:${hostTls.name}${daneKey(tls.dane)}`;
         const key = poolKey(base, request.pool);
         const report = await this.send(key, address, port, request, {
           kind: 'direct',
-          servername: host.name,
+          servername: hostTls.name,
           tls,
         });
         if (!report.connectionFailed) return report;
@@ -303,6 +321,7 @@ export class Deliverer {
               servername: target.servername,
               tlsRequirement: target.tls.requirement,
               tlsReportOnly: target.tls.reportOnly,
+              tlsDane: target.tls.dane,
             }
           : { kind: 'smarthost' }),
       }),
@@ -315,4 +334,14 @@ export class Deliverer {
     for (const p of this.pools.values()) p.close();
     this.pools.clear();
   }
+}
+
+/** Distinguishes pools of one MX host judged against different TLSA records (after a rollover). */
+function daneKey(dane: DaneExpectation | undefined): string {
+  if (!dane) return '';
+  const h = createHash('sha256');
+  for (const r of dane.records)
+    h.update(`${r.usage} ${r.selector} ${r.matchingType} ${r.data.toString('hex')};`);
+  h.update(dane.names.join(','));
+  return `:${h.digest('hex').slice(0, 16)}`;
 }

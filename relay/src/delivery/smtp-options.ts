@@ -4,6 +4,7 @@ import type { SMTPConnectionAuth, SMTPConnectionOptions } from 'nodemailer/lib/s
 import type { DeliveryConfig } from '../config/types.ts';
 import { durationMs } from '../config/duration.ts';
 import type { TlsRequirement } from './tls-policy.ts';
+import type { DaneExpectation } from './dane/tlsa.ts';
 
 export interface Credentials {
   user: string;
@@ -31,6 +32,8 @@ export interface PoolTarget {
   tlsRequirement?: TlsRequirement | undefined;
   /** MTA-STS testing mode: a connection failing the requirement still carries the mail. */
   tlsReportOnly?: boolean | undefined;
+  /** direct, requirement `dane`: the TLSA records and names the chain is checked against. */
+  tlsDane?: DaneExpectation | undefined;
 }
 
 export interface PoolLimits {
@@ -51,6 +54,7 @@ export interface PoolSettings {
   tlsRequirement: TlsRequirement;
   /** A failed requirement is only reported (SendInfo.tlsFailure), the connection used anyway. */
   tlsReportOnly: boolean;
+  tlsDane?: DaneExpectation | undefined;
 }
 
 // Below the 5 minutes RFC 5321 §4.5.3.2.7 asks a server to wait, so we close an idle connection
@@ -97,6 +101,7 @@ export function poolSettings(target: PoolTarget): PoolSettings {
     },
     tlsRequirement: target.kind === 'direct' ? (target.tlsRequirement ?? 'none') : 'none',
     tlsReportOnly: target.kind === 'direct' && target.tlsReportOnly === true,
+    ...(target.kind === 'direct' && target.tlsDane ? { tlsDane: target.tlsDane } : {}),
   };
 }
 

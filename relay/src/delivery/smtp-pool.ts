@@ -15,6 +15,7 @@ import type { Socket } from 'node:net';
 import type { PoolLimits, PoolSettings } from './smtp-options.ts';
 import { smtpData } from './smtp-data.ts';
 import { judgeTls, type TlsFailure, type TlsRequirement } from './tls-policy.ts';
+import type { DaneExpectation } from './dane/tlsa.ts';
 import type { NextHopDsn } from '../outcomes/dsn-params.ts';
 import {
   afterSend,
@@ -69,11 +70,36 @@ interface SendStreamInternals {
   _supportedExtensions: string[];
 }
 
+/** What a connection is judged on after EHLO/STARTTLS. */
+interface TlsCheck {
+  requirement: TlsRequirement;
+  reportOnly: boolean;
+  dane?: DaneExpectation | undefined;
+}
+
 /** The TLS socket's verdict fields (Node sets them after the handshake, authorized or not). */
 interface TlsSocketState {
   authorized?: boolean;
   /** verifyError.code || verifyError.message (node:_tls_wrap onConnectSecure). */
   authorizationError?: string;
+  getPeerCertificate?(detailed: true): PeerCertificate;
+}
+
+/** Node's detailed peer certificate: DER, and the next one up the chain (itself at the top). */
+interface PeerCertificate {
+  raw?: Buffer;
+  issuerCertificate?: PeerCertificate;
+}
+
+/** The chain as the handshake gave it, the server's certificate first. */
+function peerChain(socket: TlsSocketState | undefined): Buffer[] {
+  const chain: Buffer[] = [];
+  let cert = socket?.getPeerCertificate?.(true);
+  while (cert?.raw && !chain.some((c) => c.equals(cert!.raw!))) {
+    chain.push(cert.raw);
+    cert = cert.issuerCertificate;
+  }
+  return chain;
 }
 
 /**
@@ -157,7 +183,7 @@ class PooledConnection {
    */
   open(
     auth: SMTPConnectionAuth | undefined,
-    tls: { requirement: TlsRequirement; reportOnly: boolean },
+    tls: TlsCheck,
     done: (failure?: Pick<FailedAttempt, 'stage' | 'error'>) => void,
   ) {
     let settled = false;
@@ -179,7 +205,7 @@ class PooledConnection {
     this.smtp.connect((err) => {
       // Only a close before the greeting is reported here; other failures come as 'error'.
       if (err) return settle({ stage: 'closed-before-greeting', error: err });
-      const tlsError = this.tlsPolicyError(tls.requirement);
+      const tlsError = this.tlsPolicyError(tls);
       if (tlsError && tls.reportOnly) this.tlsFailure = tlsError.tlsFailure;
       else if (tlsError) {
         settle({ stage: 'connect', error: tlsError });
@@ -199,14 +225,22 @@ class PooledConnection {
   }
 
   /** The requirement's verdict on this session, as an error that defers the mail, or undefined. */
-  private tlsPolicyError(requirement: TlsRequirement): (SmtpError & { tlsFailure: TlsFailure }) | undefined {
+  private tlsPolicyError({
+    requirement,
+    dane,
+  }: TlsCheck): (SmtpError & { tlsFailure: TlsFailure }) | undefined {
     const socket = (this.smtp as unknown as SendStreamInternals)._socket as
       (Socket & TlsSocketState) | undefined;
-    const verdict = judgeTls(requirement, {
-      secure: this.smtp.secure,
-      authorized: socket?.authorized === true,
-      authorizationError: socket?.authorizationError,
-    });
+    const verdict = judgeTls(
+      requirement,
+      {
+        secure: this.smtp.secure,
+        authorized: socket?.authorized === true,
+        authorizationError: socket?.authorizationError,
+        chain: requirement === 'dane' && this.smtp.secure ? peerChain(socket) : undefined,
+      },
+      dane,
+    );
     if (verdict.ok) return undefined;
     return Object.assign(new Error(`TLS ${requirement} required: ${verdict.failure} (${verdict.detail})`), {
       code: 'ETLSPOLICY',
@@ -219,7 +253,7 @@ export class SmtpPool {
   private readonly connection: SMTPConnectionOptions;
   private readonly auth: SMTPConnectionAuth | undefined;
   private readonly limits: PoolLimits;
-  private readonly tls: { requirement: TlsRequirement; reportOnly: boolean };
+  private readonly tls: TlsCheck;
   /** Messages waiting for a connection, oldest first. */
   private readonly queue: Job[] = [];
   /** Connected sessions with nothing to send, most recently used last. */
@@ -234,7 +268,11 @@ export class SmtpPool {
     this.connection = settings.connection;
     this.auth = settings.auth;
     this.limits = settings.limits;
-    this.tls = { requirement: settings.tlsRequirement, reportOnly: settings.tlsReportOnly };
+    this.tls = {
+      requirement: settings.tlsRequirement,
+      reportOnly: settings.tlsReportOnly,
+      dane: settings.tlsDane,
+    };
   }
 
   /** Sends one message; rejects with nodemailer's error (results.ts classifies it). */

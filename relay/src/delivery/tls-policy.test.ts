@@ -7,6 +7,7 @@ import type { OutboundTlsConfig } from '../config/types.ts';
 const config = (over: Partial<OutboundTlsConfig> = {}): OutboundTlsConfig => ({
   default: 'opportunistic',
   destinations: [],
+  daneResolver: '',
   ...over,
 });
 

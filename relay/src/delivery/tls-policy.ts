@@ -4,9 +4,10 @@
 import type { OutboundTlsConfig, OutboundTlsPolicy } from '../config/types.ts';
 import { domainMatches } from '../shaping/match.ts';
 import type { StsPlan } from './mta-sts/policy.ts';
+import { matchDane, type DaneExpectation } from './dane/tlsa.ts';
 
-/** What a connection must show before any mail goes over it. */
-export type TlsRequirement = 'none' | 'encrypt' | 'verify';
+/** What a connection must show before any mail goes over it; `dane`: a chain its TLSA records match. */
+export type TlsRequirement = 'none' | 'encrypt' | 'verify' | 'dane';
 
 /** RFC 8460 §4.3 result types this relay can observe. */
 export type TlsFailure =
@@ -17,7 +18,9 @@ export type TlsFailure =
   | 'certificate-host-mismatch'
   | 'certificate-expired'
   | 'certificate-not-trusted'
-  | 'validation-failure';
+  | 'validation-failure'
+  | 'tlsa-invalid'
+  | 'dnssec-invalid';
 
 /** What the finished handshake (or its absence) showed, as Node's TLSSocket reports it. */
 export interface TlsFacts {
@@ -27,6 +30,8 @@ export interface TlsFacts {
   authorized: boolean;
   /** Node's reason when not authorized: an OpenSSL code or ERR_TLS_CERT_ALTNAME_INVALID. */
   authorizationError?: string | undefined;
+  /** The certificates the server presented, DER, its own first (read for `dane`). */
+  chain?: readonly Buffer[] | undefined;
 }
 
 export type TlsVerdict = { ok: true } | { ok: false; failure: TlsFailure; detail: string };
@@ -42,7 +47,7 @@ export function policyFor(domain: string, config: OutboundTlsConfig): OutboundTl
 
 /** The policy that applied to one delivery: `mta-sts` becomes what the domain publishes. */
 export type AppliedTlsPolicy =
-  | Exclude<OutboundTlsPolicy, 'mta-sts'>
+  | Exclude<OutboundTlsPolicy, 'mta-sts' | 'dane-mta-sts'>
   | 'mta-sts'
   | 'mta-sts-testing'
   /** Smarthost delivery: `delivery.smarthost.tls`, which nodemailer enforces. */
@@ -76,12 +81,15 @@ export function directTlsPlan(
     mismatched: [],
   });
   switch (policy) {
+    // DANE is decided per MX host (dane/plan.ts); this is the plan of hosts without TLSA records.
+    case 'dane':
     case 'opportunistic':
       return plan('opportunistic', 'none');
     case 'encrypt':
       return plan('encrypt', 'encrypt');
     case 'verify':
       return plan('verify', 'verify');
+    case 'dane-mta-sts':
     case 'mta-sts':
       if (!sts || sts.mode === 'none') return plan('opportunistic', 'none');
       if (sts.mode === 'enforce') return { ...plan('mta-sts', 'verify'), hosts: [...sts.allowed] };
@@ -101,11 +109,21 @@ const UNTRUSTED = new Set([
   'CERT_REJECTED',
 ]);
 
-/** Whether a connection may carry mail under `requirement`. */
-export function judgeTls(requirement: TlsRequirement, facts: TlsFacts): TlsVerdict {
+/** Whether a connection may carry mail under `requirement` (`dane`: against `dane`'s records at `now`). */
+export function judgeTls(
+  requirement: TlsRequirement,
+  facts: TlsFacts,
+  dane?: DaneExpectation,
+  now: Date = new Date(),
+): TlsVerdict {
   if (requirement === 'none') return { ok: true };
   if (!facts.secure)
     return { ok: false, failure: 'starttls-not-supported', detail: 'no STARTTLS, or it was refused' };
+  if (requirement === 'dane') {
+    if (!dane) return { ok: false, failure: 'tlsa-invalid', detail: 'no TLSA records to check against' };
+    const verdict = matchDane(dane, facts.chain ?? [], now);
+    return verdict.ok ? verdict : { ok: false, failure: 'tlsa-invalid', detail: verdict.detail };
+  }
   if (requirement === 'encrypt' || facts.authorized) return { ok: true };
   const code = facts.authorizationError ?? 'unknown';
   const failure: TlsFailure =

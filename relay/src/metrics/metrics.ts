@@ -184,13 +184,13 @@ export class RelayMetrics {
     });
     this.outboundTls = new Counter({
       name: `${p}outbound_tls_recipients_total`,
-      help: 'Recipients of delivery attempts by destination, the TLS policy that applied (opportunistic, encrypt, verify, mta-sts, mta-sts-testing, smarthost) and its result (success or the RFC 8460 failure type).',
+      help: 'Recipients of delivery attempts by destination, the TLS policy that applied (opportunistic, encrypt, verify, dane, mta-sts, mta-sts-testing, smarthost) and its result (success or the RFC 8460 failure type).',
       labelNames: ['destination', 'policy', 'result'],
       registers: r,
     });
     this.outboundTlsProblems = new Counter({
       name: `${p}outbound_tls_problems_total`,
-      help: 'TLS policy problems that did not stop the mail (MTA-STS testing mode, an MTA-STS policy that could not be fetched), by RFC 8460 failure type.',
+      help: 'TLS policy problems that did not stop the mail (MTA-STS testing mode, an MTA-STS policy that could not be fetched, an MX host skipped because its DANE lookups failed), by RFC 8460 failure type.',
       labelNames: ['failure'],
       registers: r,
     });
