@@ -366,6 +366,43 @@ export interface SharedStateConfig {
   keyPrefix: string;
 }
 
+/** The events a webhook sink receives (relay: the first five; tracker: opened and clicked). */
+export const EVENT_TYPES = [
+  'delivered',
+  'deferred',
+  'bounced',
+  'complained',
+  'suppressed',
+  'opened',
+  'clicked',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/**
+ * The events webhook (relay/src/events/): JSON lines POSTed in batches, HMAC-signed, from a durable
+ * outbox on the spool volume, delivered at least once; each event carries an idempotency key.
+ */
+export interface EventsConfig {
+  /** http(s) URL the batches are POSTed to. */
+  url: string;
+  /** File holding the HMAC-SHA256 signing secret (at least 16 bytes). */
+  secretFile: string;
+  /** Event types sent; the others are not written to the outbox. */
+  types: EventType[];
+  /** Most events in one POST. */
+  batchSize: number;
+  /** How long the first event of a batch waits for others before the batch goes. */
+  batchInterval: Duration;
+  /** The outbox directory; default `<spool.dir>/events`. */
+  dir: string;
+  /** Bound of the outbox on disk; when full the oldest segment is dropped (counted), mail never waits. */
+  maxBytes: number;
+  /** How long one POST may take. */
+  timeout: Duration;
+  /** Longest wait between retries of a failed batch (backoff doubles from 1 s up to this). */
+  maxBackoff: Duration;
+}
+
 export interface DsnConfig {
   enabled: boolean;
 }
@@ -433,6 +470,8 @@ export interface RelayConfig {
   sharedState?: SharedStateConfig;
   /** Transfer of the queue to peers of the same pool on drain (scale-down, rollout). */
   handoff?: HandoffConfig;
+  /** The events webhook; absent: no events are written or sent. */
+  events?: EventsConfig;
   /** How long SIGTERM / POST /drain may take before the relay exits, queue left in the spool. */
   drainTimeout: Duration;
   /** Name used in the SMTP greeting; defaults to delivery.ehloName. */

@@ -17,6 +17,8 @@ export const DEFAULTS = {
   // Rewriting parses the whole message: one with large attachments is sent as it is. 1 MiB of
   // HTML is ten times what Gmail shows before clipping a message.
   tracking: { maxMessageBytes: 10 * MiB, maxHtmlBytes: 1 * MiB },
+  // 256 MiB is about a million events: a day of a busy pool's outcomes while the receiver is down.
+  events: { batchSize: 100, batchInterval: '1s', maxBytes: 256 * MiB, timeout: '10s', maxBackoff: '1m' },
   listeners: {
     smtp: { enabled: true, host: '0.0.0.0', port: SMTP_PORT },
     submission: { enabled: false, host: '0.0.0.0', port: SUBMISSION_PORT },

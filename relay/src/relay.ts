@@ -34,6 +34,8 @@ import { spoolFreeBytes } from './spool/quota.ts';
 import { resultsFromReply } from './delivery/results.ts';
 import { SuppressionService } from './suppression/service.ts';
 import { SharedState } from './shared-state/store.ts';
+import { EventSink } from './events/sink.ts';
+import { feedbackEvent, outcomeEvent, suppressedEvent } from './events/event.ts';
 import type { Logger } from './log.ts';
 
 export interface RelayOptions {
@@ -83,6 +85,8 @@ export class Relay {
   readonly feedback: FeedbackRecorder;
   /** The return-path domains' MX (returnPath.listener); started only when returnPath is configured. */
   private readonly returnPathListener: ReturnPathListener;
+  /** The events webhook (config.events at start); undefined: no events are written. */
+  readonly events: EventSink | undefined;
   /** Last measured free bytes on the spool filesystem. */
   private freeBytes = Number.MAX_SAFE_INTEGER;
   private diskTimer: NodeJS.Timeout | undefined;
@@ -108,6 +112,7 @@ export class Relay {
       },
     });
     this.deliverer = this.buildDeliverer(this.runtime);
+    this.events = config.events ? this.buildEventSink() : undefined;
     this.suppression = new SuppressionService({
       config: () => this.runtime.config.suppression,
       registry: this.metrics.registry,
@@ -125,6 +130,18 @@ export class Relay {
         observer: {
           outcome: (e) => {
             recordOutcome({ metrics: this.metrics, accounting: () => this.accounting }, e);
+            void this.events?.record([
+              outcomeEvent({
+                outcome: e.outcome,
+                queueId: e.message.envelope.id,
+                sendingDomain: e.message.senderDomain,
+                recipient: e.recipient.address,
+                reply: e.result?.reply ?? e.recipient.reply ?? '',
+                category: e.result?.category ?? '',
+                attempts: e.recipient.attempts,
+                now: e.now,
+              }),
+            ]);
             if (e.outcome === 'bounced')
               this.suppression.deliveryBounced({
                 recipient: e.recipient.address,
@@ -133,6 +150,7 @@ export class Relay {
                 category: e.result?.category,
               });
           },
+          settled: () => this.events?.settled() ?? Promise.resolve(),
           attempt: (destination, ms) =>
             this.metrics.deliveryDuration.observe(
               { destination: this.metrics.destinationLabel(destination) },
@@ -179,7 +197,11 @@ export class Relay {
         );
         return verdict.ok ? undefined : verdict.limit;
       },
-      suppressed: (from, to) => this.suppression.rcpt(from, to),
+      suppressed: (from, to) => {
+        const refusal = this.suppression.rcpt(from, to);
+        if (refusal) void this.events?.record([suppressedEvent(domainPart(from), to, Date.now())]);
+        return refusal;
+      },
       metrics: this.metrics,
       log: this.log,
     });
@@ -198,6 +220,20 @@ export class Relay {
         messageId: f.queueId,
         source: f.kind === 'complaint' ? 'arf' : 'dsn',
       }),
+    );
+    // Awaited by the recorder: the report is answered 250 only once its event is on disk.
+    this.feedback.onFeedback((f) =>
+      this.events?.record([
+        feedbackEvent({
+          kind: f.kind,
+          queueId: f.queueId,
+          sendingDomain: f.sendingDomain,
+          recipient: f.recipient,
+          category: String(f.category),
+          reason: f.reason,
+          now: Date.now(),
+        }),
+      ]),
     );
     this.returnPathListener = new ReturnPathListener({
       returnPaths: () => this.runtime.returnPaths,
@@ -236,6 +272,7 @@ export class Relay {
       this.scheduler.add(buildMessage(r.envelope, r.states, this.destinationOf(), now));
     this.log('info', 'spool recovered', { messages: recovered.length });
     await this.suppression.open();
+    await this.events?.start();
     this.shared = startSharedState(this);
     await this.shared?.start();
     this.scheduler.start();
@@ -377,6 +414,18 @@ export class Relay {
     return new Deliverer(settings);
   }
 
+  /** The events sink of config.events; its URL, secret, types and batching follow reloads. */
+  private buildEventSink(): EventSink {
+    const started = this.runtime.config.events!;
+    return new EventSink({
+      config: () => this.runtime.config.events ?? started,
+      secret: () => this.runtime.eventsSecret,
+      registry: this.metrics.registry,
+      prefix: 'mailfleet_relay_',
+      log: (level, msg, fields) => this.log(level, msg, fields),
+    });
+  }
+
   /** Re-reads config and referenced files; applies a valid one, keeps the old one otherwise. */
   async reload(): Promise<boolean> {
     const loaded = await loadRuntime(this.options.configPath, {
@@ -412,6 +461,9 @@ export class Relay {
         before.http.port,
         before.spool.dir,
         before.returnPath?.listener,
+        before.events === undefined,
+        before.events?.dir,
+        before.events?.maxBytes,
       ]) !==
       JSON.stringify([
         next.config.listeners,
@@ -419,9 +471,16 @@ export class Relay {
         next.config.http.port,
         next.config.spool.dir,
         next.config.returnPath?.listener,
+        next.config.events === undefined,
+        next.config.events?.dir,
+        next.config.events?.maxBytes,
       ]);
     if (restartNeeded)
-      this.log('warn', 'listener, http.host/port or spool.dir changes take effect at the next start', {});
+      this.log(
+        'warn',
+        'listener, http.host/port, spool.dir or events (on/off, dir, maxBytes) changes take effect at the next start',
+        {},
+      );
     await this.watcher.watch([this.options.configPath, ...referencedFiles(next.config)]);
     this.metrics.configReloads.inc({ result: 'success' });
     this.log('info', 'config reloaded', {});
@@ -464,6 +523,7 @@ export class Relay {
     await this.accounting?.close();
     await this.shared?.close();
     await this.suppression.close();
+    await this.events?.close();
     await this.spool.close();
   }
 

@@ -58,6 +58,10 @@ function resolvePaths(config: RelayConfig, baseDir: string): RelayConfig {
   for (const t of out.http.tokens) t.file = abs(t.file);
   if (out.handoff) out.handoff.secretFile = abs(out.handoff.secretFile);
   out.suppression.file = abs(out.suppression.file);
+  if (out.events) {
+    out.events.secretFile = abs(out.events.secretFile);
+    out.events.dir = abs(out.events.dir);
+  }
   if (out.sharedState?.passwordFile) out.sharedState.passwordFile = abs(out.sharedState.passwordFile);
   return out;
 }
@@ -72,6 +76,7 @@ export function referencedFiles(config: RelayConfig): string[] {
     config.handoff?.secretFile,
     config.returnPath?.keyFile,
     config.tracking?.keyFile,
+    config.events?.secretFile,
     ...config.sendingDomains.map((d) => d.dkim?.keyFile),
     ...config.http.tokens.map((t) => t.file),
   ];

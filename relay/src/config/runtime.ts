@@ -24,6 +24,8 @@ export interface RuntimeConfig {
   returnPaths?: ReturnPaths;
   allowed: NetworkMatcher;
   trusted: NetworkMatcher;
+  /** The events webhook's signing secret (events.secretFile, surrounding whitespace removed). */
+  eventsSecret?: Buffer;
   /** The shared store's password (sharedState.passwordFile, surrounding whitespace removed). */
   sharedStatePassword?: string;
   /** Management API tokens, read from http.tokens[].file (digests only). */
@@ -103,6 +105,14 @@ export async function loadRuntime(configPath: string, options: ValidateOptions):
     if (key && key.length < 16)
       errors.push({ path: 'returnPath.keyFile', message: 'the key must be at least 16 characters' });
     else if (key) runtime.returnPaths = returnPaths(key, config.sendingDomains);
+  }
+  if (config.events) {
+    const text = await read(config.events.secretFile, 'events.secretFile');
+    const secret = text && Buffer.from(text.toString('utf8').trim());
+    // 16 bytes: the receiver trusts a batch because of this signature.
+    if (secret && secret.length < 16)
+      errors.push({ path: 'events.secretFile', message: 'the secret must be at least 16 characters' });
+    else if (secret) runtime.eventsSecret = secret;
   }
   if (config.sharedState?.passwordFile) {
     const text = await read(config.sharedState.passwordFile, 'sharedState.passwordFile');

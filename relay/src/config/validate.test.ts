@@ -369,3 +369,46 @@ describe('validateConfig', () => {
     }
   });
 });
+
+describe('events config', () => {
+  test('absent: no events; present: every default, the outbox under the spool', () => {
+    assert.equal(configOf({}).events, undefined);
+    const events = configOf({
+      events: { url: 'https://hooks.example.com/mail', secretFile: '/s/events' },
+    }).events;
+    assert.deepEqual(events, {
+      url: 'https://hooks.example.com/mail',
+      secretFile: '/s/events',
+      types: ['delivered', 'deferred', 'bounced', 'complained', 'suppressed', 'opened', 'clicked'],
+      batchSize: 100,
+      batchInterval: '1s',
+      dir: '/var/spool/mailfleet/events',
+      maxBytes: 256 * 1024 * 1024,
+      timeout: '10s',
+      maxBackoff: '1m',
+    });
+  });
+  const cases: { name: string; events: Record<string, unknown>; want: string[] }[] = [
+    {
+      name: 'a URL that is not http(s) and a missing secret are refused',
+      events: { url: 'ftp://x' },
+      want: ['events.url: must be an http:// or https:// URL', 'events.secretFile: is required'],
+    },
+    {
+      name: 'an unknown event type is refused',
+      events: { url: 'http://x', secretFile: '/s', types: ['delivered', 'read'] },
+      want: [
+        'events.types[1]: must be one of delivered, deferred, bounced, complained, suppressed, opened, clicked',
+      ],
+    },
+    {
+      name: 'an outbox under 64 KiB and an empty batch are refused',
+      events: { url: 'http://x', secretFile: '/s', maxBytes: 1000, batchSize: 0 },
+      want: [
+        'events.batchSize: must be an integer 1-10000',
+        'events.maxBytes: must be an integer 65536-1099511627776',
+      ],
+    },
+  ];
+  for (const c of cases) test(c.name, () => assert.deepEqual(errorsOf({ events: c.events }), c.want));
+});

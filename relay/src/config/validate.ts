@@ -5,6 +5,8 @@ import type {
   AdminTokenConfig,
   DkimConfig,
   DomainTrackingConfig,
+  EventsConfig,
+  EventType,
   ListenerConfig,
   OutboundTlsConfig,
   RateLimitConfig,
@@ -18,6 +20,7 @@ import type {
 import { FieldReader, cidrProblem, domainProblem, hostProblem, join, type Obj } from './fields.ts';
 import { parseDuration } from '../../../contract/duration.ts';
 import { DEFAULTS } from '../../../contract/defaults.ts';
+import { EVENT_TYPES } from '../../../contract/config.ts';
 import { SMTPS_PORT, SUBMISSION_PORT } from '../../../contract/layout.ts';
 import { isIP } from 'node:net';
 
@@ -48,6 +51,7 @@ const TOP_LEVEL = [
   'sharedState',
   'dsn',
   'handoff',
+  'events',
   'returnPath',
   'drainTimeout',
   'hostname',
@@ -357,6 +361,8 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
   if (tracking) config.tracking = tracking;
   if (handoff) config.handoff = handoff;
   if (sharedState) config.sharedState = sharedState;
+  const events = eventsConfig(r, root.events, spool.dir);
+  if (events) config.events = events;
   if (returnPath) config.returnPath = returnPath;
   checkPortClash(r, config);
 
@@ -412,6 +418,41 @@ function trackingConfig(r: FieldReader, raw: unknown): TrackingConfig | undefine
       2 ** 40,
     ),
     maxHtmlBytes: r.integer(o, 'maxHtmlBytes', 'tracking', DEFAULTS.tracking.maxHtmlBytes, 1, 2 ** 40),
+  };
+}
+
+function eventsConfig(r: FieldReader, raw: unknown, spoolDir: string): EventsConfig | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const path = 'events';
+  const o = r.object(raw, path, [
+    'url',
+    'secretFile',
+    'types',
+    'batchSize',
+    'batchInterval',
+    'dir',
+    'maxBytes',
+    'timeout',
+    'maxBackoff',
+  ]);
+  const url = r.string(o, 'url', path, '', true);
+  if (url && !/^https?:\/\/[^/\s]+/.test(url)) r.fail('events.url', 'must be an http:// or https:// URL');
+  const known: readonly string[] = EVENT_TYPES;
+  const types = r.stringList(o, 'types', path, (t) =>
+    known.includes(t) ? undefined : `must be one of ${EVENT_TYPES.join(', ')}`,
+  ) as EventType[];
+  const d = DEFAULTS.events;
+  return {
+    url,
+    secretFile: r.string(o, 'secretFile', path, '', true),
+    types: o.types === undefined || o.types === null ? [...EVENT_TYPES] : types,
+    batchSize: r.integer(o, 'batchSize', path, d.batchSize, 1, 10_000),
+    batchInterval: r.duration(o, 'batchInterval', path, d.batchInterval),
+    dir: r.string(o, 'dir', path, `${spoolDir.replace(/\/$/, '')}/events`),
+    // A floor of 64 KiB: eight segments of at least 8 KiB.
+    maxBytes: r.integer(o, 'maxBytes', path, d.maxBytes, 64 * 1024, 2 ** 40),
+    timeout: r.duration(o, 'timeout', path, d.timeout),
+    maxBackoff: r.duration(o, 'maxBackoff', path, d.maxBackoff),
   };
 }
 

@@ -43,6 +43,8 @@ export interface OutcomeEvent {
 /** What the scheduler tells the rest of the relay; main wires it to accounting, metrics and DSNs. */
 export interface SchedulerObserver {
   outcome(event: OutcomeEvent): void;
+  /** Resolves once what outcome() recorded durably (the events outbox) is on disk. */
+  settled?(): Promise<void>;
   attempt(destination: string, durationMs: number): void;
   /** Recipients that bounced or expired in one attempt, for a DSN. */
   failed(message: QueuedMessage, recipients: QueuedRecipient[]): Promise<void>;
@@ -484,6 +486,9 @@ export class Scheduler {
         now,
       });
     }
+    // Before the final states reach the spool: a crash in between repeats the delivery and its
+    // event (same idempotency key), never a delivery whose event is lost.
+    await this.deps.observer.settled?.();
     job.recipientIndexes = stillPending;
     if (stillPending.length === 0) message.jobs.delete(job.destination);
     // Awaited: the DSN quotes the original headers, which finish() is about to delete.
