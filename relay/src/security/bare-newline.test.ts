@@ -10,6 +10,7 @@ import {
   scanChunk,
   type ScanState,
 } from './bare-newline.ts';
+import { blockScanner } from './line-scan-wasm.ts';
 
 function scan(...chunks: string[]): string | null {
   let state = initialScan;
@@ -87,6 +88,62 @@ test('the native scan finds what a byte-by-byte scan finds, however the data is 
     ),
     { numRuns: 3000 },
   );
+});
+
+test('the WebAssembly SIMD kernel compiles on this Node, so the fast path is the one tested', () => {
+  assert.notEqual(blockScanner(), null);
+});
+
+/** Chunks of `data` cut at `cuts` (modulo its length). */
+const cutInto = (data: Buffer, cuts: number[]) => {
+  const points = [...new Set(cuts.map((c) => c % (data.length + 1)))].sort((a, b) => a - b);
+  return [0, ...points, data.length].slice(1).map((end, k, ends) => data.subarray(k ? ends[k - 1] : 0, end));
+};
+
+test('the kernel and the native scan find what a byte-by-byte scan finds in mail-like data of many blocks', () => {
+  // CRLF lines (dots, text) several 16-byte blocks long, with up to two bad bytes put anywhere.
+  const line = fc.array(fc.constantFrom('a', '.', 'xyz'), { maxLength: 30 }).map((p) => `${p.join('')}\r\n`);
+  const text = fc.array(line, { maxLength: 20 }).map((lines) => Buffer.from(lines.join(''), 'latin1'));
+  const bad = fc.array(fc.tuple(fc.nat(), fc.constantFrom(0x0d, 0x0a, 0x00)), { maxLength: 2 });
+  fc.assert(
+    fc.property(
+      text,
+      bad,
+      fc.array(fc.nat(), { maxLength: 4 }),
+      fc.boolean(),
+      (clean, faults, cuts, pending) => {
+        const data = Buffer.from(clean);
+        for (const [at, byte] of faults) if (data.length) data[at % data.length] = byte;
+        let native: ScanState = { pendingCR: pending, found: null };
+        let reference: ScanState = native;
+        for (const chunk of cutInto(data, cuts)) {
+          native = scanChunk(native, chunk);
+          reference = referenceScan(reference, chunk);
+          assert.deepEqual(native, reference);
+        }
+      },
+    ),
+    { numRuns: 3000 },
+  );
+});
+
+test('findings at and across the 64 KiB windows the kernel scans one call at a time', () => {
+  // 2000 lines of 80 bytes and a 7-byte tail: the last bytes are not a whole block.
+  const clean = () => `${`${'x'.repeat(78)}\r\n`.repeat(2000)}abcde\r\n`;
+  const cases: [string, (b: Buffer) => void, string | null][] = [
+    ['no finding in 160 KB', () => undefined, null],
+    ['a CRLF split by the window boundary', (b) => b.write('\r\n', 65535, 'latin1'), null],
+    ['a bare LF first in the second window', (b) => (b[65536] = 0x0a), 'bare-lf'],
+    ['a bare CR last in the first window', (b) => b.write('\rx', 65535, 'latin1'), 'bare-cr'],
+    ['a NUL first in the third window', (b) => (b[131072] = 0), 'nul'],
+    ['a bare LF in the last bytes, after the whole blocks', (b) => (b[b.length - 3] = 0x0a), 'bare-lf'],
+  ];
+  for (const [name, change, found] of cases) {
+    const data = Buffer.from(clean(), 'latin1');
+    change(data);
+    assert.equal(finishScan(scanChunk(initialScan, data)), found, name);
+    assert.equal(finishScan(referenceScan(initialScan, data)), found, `${name} (reference)`);
+  }
 });
 
 test('hasCleanLines: scanned, unless the buffer was recorded clean', () => {

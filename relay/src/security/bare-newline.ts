@@ -4,6 +4,8 @@
 // contains a CR not followed by LF, an LF not preceded by CR, or a NUL (which some MTAs strip,
 // turning "\r\n\0.\r\n" into an end of data). The scanner is incremental across stream chunks.
 
+import { blockScanner, WINDOW } from './line-scan-wasm.ts';
+
 export type Smuggling = 'bare-cr' | 'bare-lf' | 'nul';
 
 /** State carried between chunks: whether the previous chunk ended in CR. */
@@ -19,14 +21,39 @@ const LF = 0x0a;
 
 /**
  * The first finding in `chunk`, in byte order (a bare CR is found at the byte after it, so a CR
- * followed by NUL is bare-cr). The scan is native: Buffer indexOf for NUL, CR and LF, about one
- * call per line, never a JavaScript loop over the bytes.
+ * followed by NUL is bare-cr). Whole 16-byte blocks go through the WebAssembly SIMD kernel
+ * (line-scan-wasm.ts), a window of 64 KiB per call; from the first block it flags, and for the
+ * last bytes, the indexOf scan below says exactly what and where.
  */
 export function scanChunk(state: ScanState, chunk: Uint8Array): ScanState {
   if (state.found) return state;
   const len = chunk.length;
   if (len === 0) return state;
   const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, len);
+  const kernel = blockScanner();
+  if (!kernel) return scanFrom(state, bytes);
+  let crBefore = state.pendingCR;
+  for (let start = 0; ;) {
+    const blocks = Math.min(WINDOW, (len - start) & ~15);
+    if (blocks === 0) return scanFrom({ pendingCR: crBefore, found: null }, bytes.subarray(start));
+    kernel.memory.set(bytes.subarray(start, start + blocks));
+    const flagged = kernel.scan(blocks, crBefore);
+    if (flagged >= 0) {
+      const at = start + flagged;
+      return scanFrom(
+        { pendingCR: at > 0 ? bytes[at - 1] === CR : crBefore, found: null },
+        bytes.subarray(at),
+      );
+    }
+    start += blocks;
+    crBefore = bytes[start - 1] === CR;
+  }
+}
+
+/** scanChunk with Buffer indexOf for NUL, CR and LF: about two native calls per line. */
+function scanFrom(state: ScanState, bytes: Buffer): ScanState {
+  const len = bytes.length;
+  if (len === 0) return state;
   if (state.pendingCR && bytes[0] !== LF) return { pendingCR: false, found: 'bare-cr' };
   const nul = bytes.indexOf(0);
   /** Where the first bare CR or LF is found (len: none), and which. */
