@@ -3,9 +3,9 @@
 // summed by function and by file, and the process's user/system CPU split. Not a test.
 //
 // Usage: scripts/node24.sh node bench/relay-throughput/profile.ts [--size 102400] [--messages 2000]
-//          [--out DIR]   (root; the .cpuprofile stays in DIR for Chrome DevTools)
+//          [--out DIR] [--trace-gc]   (root; the .cpuprofile stays in DIR for Chrome DevTools)
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,6 +19,7 @@ const { values } = parseArgs({
     size: { type: 'string', default: '102400' },
     messages: { type: 'string', default: '2000' },
     out: { type: 'string' },
+    'trace-gc': { type: 'boolean', default: false },
   },
 });
 const size = Number(values.size);
@@ -90,6 +91,7 @@ writeFileSync(
 const relay = spawn(
   process.execPath,
   [
+    ...(values['trace-gc'] ? ['--trace-gc'] : []),
     '--cpu-prof',
     '--cpu-prof-dir',
     out,
@@ -98,7 +100,8 @@ const relay = spawn(
     '--config',
     join(work, 'relay.yaml'),
   ],
-  { stdio: 'ignore' },
+  // With --trace-gc the relay's stdout (its log and V8's GC lines) goes to DIR/relay.log.
+  { stdio: ['ignore', values['trace-gc'] ? openSync(join(out, 'relay.log'), 'w') : 'ignore', 'ignore'] },
 );
 await waitPort(relayPort);
 runSmtpSource(relayPort, { reuse: true, count: Math.min(200, messages), size, sessions: 20 }); // warm-up
@@ -129,4 +132,17 @@ process.stdout.write(
     '',
   ].join('\n'),
 );
+if (values['trace-gc']) {
+  // V8's --trace-gc lines: "[pid:addr] 1234 ms: Scavenge 40.1 (42.3) -> 39.0 (43.3) MB, pooled: 0 MB,
+  // 1.20 / 0.00 ms ..." (the pause; incremental marking steps before it are not counted).
+  const gcs = new Map<string, { count: number; ms: number }>();
+  for (const m of readFileSync(join(out, 'relay.log'), 'utf8').matchAll(
+    /ms: ([A-Za-z-]+) .*?MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \//g,
+  )) {
+    const kind = gcs.get(m[1]!) ?? { count: 0, ms: 0 };
+    gcs.set(m[1]!, { count: kind.count + 1, ms: kind.ms + Number(m[2]) });
+  }
+  for (const [kind, { count, ms: total }] of gcs)
+    process.stdout.write(`GC ${kind}: ${count} pauses, ${total.toFixed(0)} ms in all\n`);
+}
 if (!values.out) rmSync(work, { recursive: true, force: true });
