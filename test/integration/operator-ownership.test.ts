@@ -42,7 +42,8 @@ after(async () => {
 test("a user's Service under the pool's name is reported NotOwned, never taken over or deleted", async () => {
   await k(['-n', NS, 'create', 'service', 'clusterip', 'taken', '--tcp=80:8080']);
   const before = await json(['-n', NS, 'get', 'service/taken']);
-  await k(['apply', '-f', '-'], pool('taken', { replicas: 1 }));
+  // Discard: its kwok pod runs no relay, so a Drain would wait for a queue nobody can read.
+  await k(['apply', '-f', '-'], pool('taken', { replicas: 1, deletionPolicy: 'Discard' }));
   const ready = await eventually('NotOwned', async () => {
     const c = await condition('taken', 'Ready');
     return c?.reason === 'NotOwned' ? c : undefined;

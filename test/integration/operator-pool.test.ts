@@ -177,8 +177,34 @@ test('conflicts and missing references are conditions', async () => {
   await eventually('missing pool reported', async () => (await reason('rl/orphan')) === 'PoolNotFound');
 });
 
-test('deleting the pool garbage-collects its children', async () => {
-  await k(['-n', 'mail', 'delete', 'rp/transactional', '--wait=true']);
+test('deleting a Drain pool waits for a queue it cannot read; Discard lets it go and its children are collected', async () => {
+  const pool = await json(['-n', 'mail', 'get', 'rp/transactional']);
+  assert.deepEqual(pool.metadata.finalizers, ['mailfleet.dev/drain'], 'deletionPolicy Drain by default');
+  await k(['-n', 'mail', 'delete', 'rp/transactional', '--wait=false']);
+  // kwok pods run no relay: their queues cannot be read, and an unread queue is never empty.
+  const deleting = await eventually('the pool reports why it waits', async () => {
+    const o = await json(['-n', 'mail', 'get', 'rp/transactional']);
+    return o.status?.conditions?.find((c: { type: string }) => c.type === 'Deleting');
+  });
+  assert.equal(deleting.reason, 'QueueUnknown');
+  assert.match(deleting.message, /not read since the deletion/);
+  // Its relays stay (the test before made the pool a StatefulSet).
+  assert.equal(
+    (await json(['-n', 'mail', 'get', 'statefulset/transactional'])).metadata.name,
+    'transactional',
+  );
+  // The documented escape hatch.
+  await k([
+    '-n',
+    'mail',
+    'patch',
+    'rp/transactional',
+    '--type',
+    'merge',
+    '-p',
+    '{"spec":{"deletionPolicy":"Discard"}}',
+  ]);
+  await k(['-n', 'mail', 'wait', '--for=delete', 'rp/transactional', '--timeout=60s']);
   for (const child of [
     'configmap/transactional-config',
     'secret/transactional-tls-ca',

@@ -3,8 +3,9 @@
 // address per pod, SIGTERM then SIGKILL after the grace period, emptyDir removed with the pod,
 // readiness from the readinessProbe, Service names from the pods a Service selects, through
 // dnsmasq). Mail is queued for a destination that defers; then the pool is scaled down, rolled
-// out, or one of its pods evicted; the destination recovers. Ledger per test: acknowledged,
-// delivered, duplicates, handed off, lost = 0.
+// out, one of its pods evicted, or the pool deleted; the destination recovers. Ledger per test:
+// acknowledged, delivered, duplicates, handed off, lost = 0 (a Discard deletion counts what it
+// discards).
 // MAILFLEET_LIFECYCLE_MESSAGES sets the message count (default 1500; the issue's 5,000 in long runs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -45,7 +46,8 @@ const k = async (args: string[], input?: string) => {
 before(async () => {
   cp = await startCluster(1);
   await k(['create', 'namespace', NS]);
-  operator = await startOperator(cp, 'lifecycle', ['--scrape-interval', '0']);
+  // The scraper reads the relays' queues (a Drain deletion waits for them to be empty).
+  operator = await startOperator(cp, 'lifecycle', ['--scrape-interval', '1']);
   upstream = await startScripted();
   kubelet = await startKubelet(cp, {
     hosts: { 'dest.example': '127.0.0.1' },
@@ -393,4 +395,81 @@ test('StatefulSet: a clean scale-down hands off; a relay killed before it could 
     handedOffByCleanDrain: clean.handedOff,
     strandedOnClaim: held,
   });
+});
+
+type PoolStatus = {
+  metadata: { finalizers?: string[] };
+  status?: { queuedJobs?: number; conditions?: { type: string; reason: string; message: string }[] };
+};
+const poolJson = async (name: string): Promise<PoolStatus | undefined> => {
+  const r = await cp.kubectl(['-n', NS, 'get', 'rp', name, '-o', 'json'], { allowFail: true });
+  return r.code === 0 ? (JSON.parse(r.stdout) as PoolStatus) : undefined;
+};
+const deleting = (p: PoolStatus | undefined) => p?.status?.conditions?.find((c) => c.type === 'Deleting');
+
+test('kubectl delete rp with deletionPolicy Drain: the pool stays, reporting its queue, until every message is delivered', async () => {
+  assert.ok(kubelet);
+  await createPool('drain', 2);
+  const relays = await readyPods(kubelet, 'drain', 2);
+  const acknowledged = await queue(relays, Math.ceil(N / 3), 'd');
+  assert.deepEqual((await poolJson('drain'))?.metadata.finalizers, ['mailfleet.dev/drain']);
+  const before = kubelet.terminations.length;
+  const deletedAt = Date.now();
+  await k(['-n', NS, 'delete', 'rp/drain', '--wait=false']);
+  // One job per message (one destination): the status counts every acknowledged message.
+  let waiting: PoolStatus | undefined;
+  await waitFor(
+    async () => {
+      waiting = await poolJson('drain');
+      return (
+        deleting(waiting)?.reason === 'DrainingQueue' && waiting?.status?.queuedJobs === acknowledged.length
+      );
+    },
+    60_000,
+    `Deleting/DrainingQueue with ${acknowledged.length} queued jobs`,
+  );
+  assert.match(
+    deleting(waiting)?.message ?? '',
+    new RegExp(`${acknowledged.length} delivery jobs queued on 2 relays`),
+  );
+  // Held, not deleted: the destination is still down and both relays keep their queues.
+  await new Promise((r) => setTimeout(r, 10_000));
+  assert.ok(await poolJson('drain'), 'the pool is still there');
+  assert.equal(kubelet.terminations.length, before, 'no relay was stopped');
+  assert.equal((await readyPods(kubelet, 'drain', 2)).length, 2);
+
+  const recoveredAt = Date.now();
+  upstream.onRcpt = () => undefined;
+  await waitFor(async () => (await poolJson('drain')) === undefined, 300_000, 'the drained pool gone');
+  const goneMs = Date.now() - recoveredAt;
+  // Gone only once delivered: every message reached the destination before the relays were stopped.
+  const ids = new Set(acknowledged);
+  const deliveredBeforeGone = [...deliveredIds(upstream.received).keys()].filter((id) => ids.has(id)).length;
+  assert.equal(deliveredBeforeGone, acknowledged.length, 'all delivered before the pool went');
+  await waitFor(() => kubelet!.terminations.length >= before + 2, 180_000, 'both relays stopped');
+  const { maxDrainMs, handedOff } = departedCleanly(kubelet.terminations.slice(before));
+  assert.equal(handedOff, 0, 'the stopping relays had nothing left to hand off');
+  await recoverAndCount('delete with Drain', acknowledged, {
+    heldMs: recoveredAt - deletedAt,
+    recoveryToGoneMs: goneMs,
+    maxDrainMs,
+  });
+});
+
+test('kubectl delete rp with deletionPolicy Discard: the relays go at once with what they hold, as the policy says', async () => {
+  assert.ok(kubelet);
+  // A short drain: with both relays stopping, neither has a peer to hand off to.
+  await createPool('discard', 2, { deletionPolicy: 'Discard', drainTimeout: '3s' });
+  const relays = await readyPods(kubelet, 'discard', 2);
+  const acknowledged = await queue(relays, 100, 'x');
+  assert.equal((await poolJson('discard'))?.metadata.finalizers, undefined, 'no drain finalizer');
+  const before = kubelet.terminations.length;
+  await k(['-n', NS, 'delete', 'rp/discard', '--wait=true', '--timeout=60s']);
+  await waitFor(() => kubelet!.terminations.length >= before + 2, 180_000, 'both relays stopped');
+  const gone = kubelet.terminations.slice(before);
+  const discarded = gone.reduce((n, t) => n + (t.drain?.remaining ?? 0), 0);
+  process.stdout.write(
+    `# ledger delete with Discard: acknowledged=${acknowledged.length} discarded=${discarded}\n`,
+  );
+  assert.equal(discarded, acknowledged.length, 'what the destination deferred went with the relays');
 });

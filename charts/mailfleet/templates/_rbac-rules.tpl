@@ -4,12 +4,13 @@ namespace of operator.watchNamespaces (templates/rbac.yaml). Keep them equal to 
 operator/deploy/rbac.yaml: test/unit/chart.test.ts compares them.
 */}}
 {{- define "mailfleet.operatorRules" }}
-  # The API it serves: read specs, write status; spec.suspend is patched by the bounce autopilot.
+  # The API it serves: read specs, write status; spec.suspend is patched by the bounce autopilot,
+  # a pool's metadata.finalizers (mailfleet.dev/drain, spec.deletionPolicy) by the operator.
   - apiGroups: [mailfleet.dev]
     resources: [relaypools, sendingdomains, ratelimits]
     verbs: [get, list, watch]
   - apiGroups: [mailfleet.dev]
-    resources: [sendingdomains]
+    resources: [relaypools, sendingdomains]
     verbs: [patch]
   - apiGroups: [mailfleet.dev]
     resources: [relaypools/status, sendingdomains/status, ratelimits/status]

@@ -397,6 +397,10 @@ const relayPoolSpec = obj(
       'How long a stopping relay may take to finish sessions and flush or hand off its queue.',
       RELAY.drainTimeout,
     ),
+    deletionPolicy: str(
+      'What deleting the pool does with mail its relays still hold. Drain: a finalizer (mailfleet.dev/drain) keeps the pool and its relays, delivering, until every relay reports an empty queue (each message is delivered or, after retry.maxQueueLifetime, bounced to its sender); status reports the count meanwhile. Discard: the relays are deleted at once with what they hold. Setting Discard on a pool being deleted ends its drain. docs/operator.md#deleting-a-pool.',
+      { enum: ['Drain', 'Discard'], default: 'Drain' },
+    ),
     service: obj(
       'The Service in front of the relays.',
       {
@@ -519,6 +523,10 @@ const relayPoolStatus = obj(
     endpoint,
     adminTokensSecret: str(
       "The Secret holding the bearer tokens of the relays' management API (keys read and admin); edit or delete it to rotate them.",
+    ),
+    queuedJobs: int(
+      'While the pool is being deleted with deletionPolicy Drain: delivery jobs (message x destination) the relays reported queued at their last scrape.',
+      { minimum: 0 },
     ),
     tls: obj(
       'The certificate the relays serve.',

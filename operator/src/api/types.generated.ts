@@ -250,6 +250,8 @@ export interface RelayPoolSpec {
   sharedState?: SharedStateSpec;
   /** How long a stopping relay may take to finish sessions and flush or hand off its queue. Default: "60s". */
   drainTimeout?: string;
+  /** What deleting the pool does with mail its relays still hold. Drain: a finalizer (mailfleet.dev/drain) keeps the pool and its relays, delivering, until every relay reports an empty queue (each message is delivered or, after retry.maxQueueLifetime, bounced to its sender); status reports the count meanwhile. Discard: the relays are deleted at once with what they hold. Setting Discard on a pool being deleted ends its drain. docs/operator.md#deleting-a-pool. Default: "Drain". */
+  deletionPolicy?: 'Drain' | 'Discard';
   /** The Service in front of the relays. Default: {}. */
   service?: ServiceSpec;
   /** A HorizontalPodAutoscaler for the pool. */
@@ -326,6 +328,8 @@ export interface RelayPoolStatus {
   endpoint?: Endpoint;
   /** The Secret holding the bearer tokens of the relays' management API (keys read and admin); edit or delete it to rotate them. */
   adminTokensSecret?: string;
+  /** While the pool is being deleted with deletionPolicy Drain: delivery jobs (message x destination) the relays reported queued at their last scrape. */
+  queuedJobs?: number;
   /** The certificate the relays serve. */
   tls?: TLSStatus;
 }
@@ -683,6 +687,8 @@ export interface DefaultedRelayPoolSpec {
   sharedState?: SharedStateSpec;
   /** How long a stopping relay may take to finish sessions and flush or hand off its queue. Default: "60s". */
   drainTimeout: string;
+  /** What deleting the pool does with mail its relays still hold. Drain: a finalizer (mailfleet.dev/drain) keeps the pool and its relays, delivering, until every relay reports an empty queue (each message is delivered or, after retry.maxQueueLifetime, bounced to its sender); status reports the count meanwhile. Discard: the relays are deleted at once with what they hold. Setting Discard on a pool being deleted ends its drain. docs/operator.md#deleting-a-pool. Default: "Drain". */
+  deletionPolicy: 'Drain' | 'Discard';
   /** The Service in front of the relays. Default: {}. */
   service: DefaultedServiceSpec;
   /** A HorizontalPodAutoscaler for the pool. */

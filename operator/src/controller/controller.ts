@@ -447,7 +447,10 @@ export class Controller {
       },
     };
     const scraper = this.scraper;
-    if (scraper) context.bounce = (ns, pool, domains) => scraper.measurements(ns, pool, domains);
+    if (scraper) {
+      context.bounce = (ns, pool, domains) => scraper.measurements(ns, pool, domains);
+      context.relayQueues = (ns, pool) => scraper.relayQueues(ns, pool);
+    }
     const dns = this.#dns;
     if (dns) context.dns = (domains) => dns.answers(domains);
     try {

@@ -34,6 +34,7 @@ test('a pool CA that exists unseen by the cache: the certificate is re-issued by
     delete: async () => undefined,
     patchStatus: async () => undefined,
     patchSpec: async () => undefined,
+    finalizer: async () => undefined,
     event: async () => undefined,
   } as unknown as Writer;
   const client = {

@@ -24,22 +24,40 @@ function fakeWriter(existing: Set<string>) {
   const applied: KubeObject[] = [];
   const created: string[] = [];
   const statuses: string[] = [];
+  /** Every write in order: "finalizer add|remove", "apply Kind/name", "status Kind/name". */
+  const order: string[] = [];
   const writer = {
-    apply: async (o: KubeObject) => void applied.push(o),
+    apply: async (o: KubeObject) => {
+      applied.push(o);
+      order.push(`apply ${o.kind}/${o.metadata?.name}`);
+    },
     createIfAbsent: async (o: KubeObject) => {
       if (existing.has(o.metadata?.name ?? '')) return false;
       created.push(o.metadata?.name ?? '');
       return true;
     },
     delete: async () => undefined,
-    patchStatus: async (kind: string, _ns: string, name: string) => void statuses.push(`${kind}/${name}`),
+    patchStatus: async (kind: string, _ns: string, name: string) => {
+      statuses.push(`${kind}/${name}`);
+      order.push(`status ${kind}/${name}`);
+    },
     patchSpec: async () => undefined,
+    finalizer: async (
+      _kind: string,
+      _ns: string,
+      _name: string,
+      change: { add: string } | { remove: string },
+    ) => void order.push('add' in change ? 'finalizer add' : 'finalizer remove'),
     event: async () => undefined,
   };
-  return { writer: writer as unknown as Writer, applied, created, statuses };
+  return { writer: writer as unknown as Writer, applied, created, statuses, order };
 }
 
-function context(writer: Writer, stored: Record<string, string>): ReconcileContext {
+function context(
+  writer: Writer,
+  stored: Record<string, string>,
+  pool: KubeObject = relayPool() as unknown as KubeObject,
+): ReconcileContext {
   const client = {
     request: async (_method: string, path: string) => {
       const name = path.split('/').pop() ?? '';
@@ -54,7 +72,7 @@ function context(writer: Writer, stored: Record<string, string>): ReconcileConte
     },
   } as unknown as KubeClient;
   const objects: Record<string, KubeObject[]> = {
-    RelayPool: [relayPool() as unknown as KubeObject],
+    RelayPool: [pool],
     SendingDomain: [
       sendingDomain('a.example', {
         dkim: { algorithm: 'ed25519-sha256', selector: 's1' },
@@ -110,4 +128,35 @@ test('a second reconcile before the watch echoes the status writes of the first 
   assert.equal(statuses.length, first, 'the cache still shows no status, the memo knows better');
   await reconcilePool(context(writer, {}), 'mail', 'transactional');
   assert.equal(statuses.length, 2 * first, 'without the memo every status is written again');
+});
+
+test('the drain finalizer goes on before the relays are written and comes off after the status says why', async () => {
+  const live = fakeWriter(new Set());
+  await reconcilePool(context(live.writer, {}), 'mail', 'transactional');
+  assert.equal(live.order[0], 'finalizer add', 'before any child');
+  assert.ok(live.order.some((w) => w.startsWith('apply Deployment/')));
+
+  const deleting = relayPool() as unknown as KubeObject;
+  deleting.metadata = {
+    ...deleting.metadata,
+    finalizers: ['mailfleet.dev/drain'],
+    deletionTimestamp: '2026-12-05T20:00:00Z' as unknown as Date,
+  };
+  const drained = fakeWriter(new Set());
+  const ctx = {
+    ...context(drained.writer, {}, deleting),
+    relayQueues: () => [{ pod: 'transactional-0', queued: 0, scrapedAt: Date.parse('2026-12-05T20:00:05Z') }],
+  };
+  await reconcilePool(ctx, 'mail', 'transactional');
+  const removed = drained.order.indexOf('finalizer remove');
+  assert.ok(removed > drained.order.indexOf('status RelayPool/transactional'), drained.order.join(', '));
+  assert.ok(drained.order.indexOf('status RelayPool/transactional') >= 0);
+
+  const waiting = fakeWriter(new Set());
+  await reconcilePool(
+    { ...ctx, writer: waiting.writer, relayQueues: () => [{ pod: 'transactional-0' }] },
+    'mail',
+    'transactional',
+  );
+  assert.ok(!waiting.order.some((w) => w.startsWith('finalizer')), 'an unread queue keeps the finalizer');
 });

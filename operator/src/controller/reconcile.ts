@@ -34,6 +34,7 @@ import type { Lookup } from './cacheindex.ts';
 import { statusKey } from '../kube/statusmemo.ts';
 import type { RolloutSlots } from './rollouts.ts';
 import type { StatusMemo } from '../kube/statusmemo.ts';
+import type { RelayQueue } from '../desired/deletion.ts';
 
 export type ReconcileContext = {
   client: KubeClient;
@@ -52,6 +53,8 @@ export type ReconcileContext = {
   bounce?: (namespace: string, pool: string, domains: SendingDomain[]) => Map<string, BounceMeasurement>;
   dns?: (domains: SendingDomain[]) => Promise<Map<string, TxtAnswers>>;
   now?: () => Date;
+  /** Each relay pod of a pool and its last queue reading (the scraper's); absent: not scraped. */
+  relayQueues?: (namespace: string, pool: string) => RelayQueue[];
   /** Rollout slots shared by every pool (--max-concurrent-rollouts); absent: no limit. */
   rollouts?: RolloutSlots;
   /** The slow generators, run off the event loop between a pass's two decisions. */
@@ -159,6 +162,7 @@ async function gather(ctx: ReconcileContext, namespace: string, poolName: string
     now: ctx.now?.() ?? new Date(),
   };
   if (pool) observed.pool = pool;
+  if (ctx.relayQueues) observed.relayQueues = ctx.relayQueues(namespace, poolName);
   return observed;
 }
 
@@ -195,6 +199,8 @@ export async function reconcilePool(
     observed.rolloutQueued = true;
     ({ desired, pendingKeys, hashes } = await decide(ctx, observed));
   }
+  // The finalizer goes on before the relays it protects are written.
+  if (desired.finalizer && 'add' in desired.finalizer) await writeFinalizer(ctx, observed, desired.finalizer);
   const byId = new Map(observed.children.map((c) => [id(c), c]));
   // A create answered 409 means the object exists and our cache has not seen it (a pass that ran
   // before the watch echoed our own create, or a Secret someone else made under that name). This
@@ -311,6 +317,9 @@ export async function reconcilePool(
       }
     }),
   );
+  // Off only once the status that says why is written.
+  if (desired.finalizer && 'remove' in desired.finalizer)
+    await writeFinalizer(ctx, observed, desired.finalizer);
   await Promise.all(
     desired.events.map((event) =>
       ctx.writer
@@ -329,6 +338,24 @@ export async function reconcilePool(
       `${first.object}: ${first.message}`,
     );
   return { observed, desired, pendingKeys };
+}
+
+async function writeFinalizer(
+  ctx: ReconcileContext,
+  observed: Observed,
+  change: NonNullable<Desired['finalizer']>,
+): Promise<void> {
+  const current = observed.pool?.metadata.finalizers ?? [];
+  try {
+    await ctx.writer.finalizer('RelayPool', observed.namespace, observed.poolName, change, current);
+  } catch (error) {
+    if (error instanceof OperatorError && error.status === 404) return;
+    throw error;
+  }
+  ctx.log.info('add' in change ? 'finalizer added' : 'finalizer removed', {
+    pool: observed.poolName,
+    finalizer: 'add' in change ? change.add : change.remove,
+  });
 }
 
 /**

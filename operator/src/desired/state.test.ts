@@ -795,3 +795,37 @@ test('a changed pod template: rolled when the pool has a slot, queued (current w
     assert.equal(d.rollout?.wanted, false);
   });
 });
+
+test('a pool deleted with Drain reports its queued jobs and keeps its relays until they are empty', () => {
+  const pool = relayPool();
+  pool.metadata.finalizers = ['mailfleet.dev/drain'];
+  pool.metadata.deletionTimestamp = '2026-12-05T20:00:00Z' as unknown as Date;
+  const at = Date.parse('2026-12-05T20:00:03Z');
+  const waiting = desiredState(
+    observed({
+      pool,
+      relayQueues: [
+        { pod: 'transactional-a', queued: 120, scrapedAt: at },
+        { pod: 'transactional-b', queued: 3, scrapedAt: at },
+      ],
+    }),
+    fakeGenerators(),
+  );
+  assert.equal(statusOf(waiting, 'RelayPool', 'transactional')?.queuedJobs, 123);
+  assert.equal(condition(waiting, 'RelayPool', 'transactional', 'Deleting')?.reason, 'DrainingQueue');
+  assert.ok(kinds(waiting.apply).includes('Deployment/transactional'), 'the relays stay as they are');
+  assert.equal(waiting.finalizer, undefined);
+  assert.equal(waiting.requeueAfterMs, 5000, 'looks at the queues again soon');
+
+  const drained = desiredState(
+    observed({ pool, relayQueues: [{ pod: 'transactional-a', queued: 0, scrapedAt: at }] }),
+    fakeGenerators(),
+  );
+  assert.equal(statusOf(drained, 'RelayPool', 'transactional')?.queuedJobs, 0);
+  assert.equal(condition(drained, 'RelayPool', 'transactional', 'Deleting')?.reason, 'Drained');
+  assert.deepEqual(drained.finalizer, { remove: 'mailfleet.dev/drain' });
+
+  const live = desiredState(observed({ pool: relayPool() }), fakeGenerators());
+  assert.equal(statusOf(live, 'RelayPool', 'transactional')?.queuedJobs, undefined, 'only while deleting');
+  assert.equal(condition(live, 'RelayPool', 'transactional', 'Deleting'), undefined);
+});

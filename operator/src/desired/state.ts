@@ -25,6 +25,7 @@ import { serviceMonitor } from './servicemonitor.ts';
 import { rolloutWanted, stampTemplateHash } from './rollout.ts';
 import { statefulSet } from './statefulset.ts';
 import { RETAINED_CONDITION, retainedClaims, retainedCondition } from './claims.ts';
+import { deletionDecision } from './deletion.ts';
 import { resolveTls, tlsSource } from './tls.ts';
 import type { Desired, EventSpec, Generators, KubeObject, Observed, OwnKind } from './types.ts';
 import type { Condition } from '../api/types.ts';
@@ -376,6 +377,14 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
   const retained = retainedClaims(observed.poolName, persistent ? wanted : 0, observed.claims ?? []);
   if (retained.length > 0) poolConditions.push(retainedCondition(observed.poolName, retained));
   desired.retainedClaims = retained;
+  const deletion = deletionDecision(original, observed.relayQueues);
+  if (deletion.condition) poolConditions.push(deletion.condition);
+  if (deletion.finalizer) desired.finalizer = deletion.finalizer;
+  if (deletion.requeueAfterMs !== undefined)
+    desired.requeueAfterMs = Math.min(
+      desired.requeueAfterMs ?? deletion.requeueAfterMs,
+      deletion.requeueAfterMs,
+    );
   // Conditions that describe something no longer there (TLS off, no retained claim) go.
   const gone = (c: Condition) =>
     (c.type === 'TLSReady' && !tlsSource(pool)) || (c.type === RETAINED_CONDITION && retained.length === 0);
@@ -397,6 +406,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     adminTokensSecret: names.adminTokens(observed.poolName),
   };
   if (tls?.status) poolStatus.tls = tls.status;
+  if (deletion.queuedJobs !== undefined) poolStatus.queuedJobs = deletion.queuedJobs;
   status('RelayPool', observed.poolName, poolStatus);
   desired.events.push(
     ...transitionEvents(original, original.status?.conditions, poolStatus.conditions as Condition[]),

@@ -4,6 +4,7 @@ import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
 import type { RateLimit, RelayPool, SendingDomain } from '../api/types.ts';
 import type { BounceMeasurement } from './bounce.ts';
 import type { TxtAnswers } from './dns.ts';
+import type { RelayQueue } from './deletion.ts';
 
 export type KubeObject = KubernetesObject & { [field: string]: unknown };
 export type OwnKind = 'RelayPool' | 'SendingDomain' | 'RateLimit';
@@ -47,6 +48,8 @@ export type Observed = {
   writeProblems?: WriteProblem[];
   /** No rollout slot was free: a changed pod template waits, the current workload stays (rollout.ts). */
   rolloutQueued?: boolean;
+  /** Every relay pod of the pool and its last queue reading; absent: the operator does not scrape. */
+  relayQueues?: RelayQueue[];
 };
 
 /** Operator-wide settings of generated certificates (flags); defaults in desired/tls.ts. */
@@ -117,6 +120,8 @@ export type Desired = {
    * needed); `inProgress`, the workload has not rolled out its template yet (the slot is kept).
    */
   rollout?: { wanted: boolean; inProgress: boolean };
+  /** The pool's drain finalizer to add or remove (deletion.ts); absent: unchanged. */
+  finalizer?: { add: string } | { remove: string };
   /** Reconcile the pool again after this long (a generated certificate's renewal time). */
   requeueAfterMs?: number;
   /** Spool claims of removed relays (desired/claims.ts), for metrics. */

@@ -92,6 +92,40 @@ export class Writer {
     });
   }
 
+  /**
+   * Adds or removes one finalizer with a JSON patch that tests the list as observed (`current`): a
+   * list that changed under us fails with 422 and the pass is retried, so another controller's
+   * finalizer is never dropped.
+   */
+  async finalizer(
+    kind: string,
+    namespace: string,
+    objectName: string,
+    change: { add: string } | { remove: string },
+    current: readonly string[],
+  ): Promise<void> {
+    const path = '/metadata/finalizers';
+    const operations =
+      'add' in change
+        ? current.length === 0
+          ? [{ op: 'add', path, value: [change.add] }]
+          : [
+              { op: 'test', path, value: current },
+              { op: 'add', path: `${path}/-`, value: change.add },
+            ]
+        : [
+            { op: 'test', path: `${path}/${current.indexOf(change.remove)}`, value: change.remove },
+            { op: 'remove', path: `${path}/${current.indexOf(change.remove)}` },
+          ];
+    await this.#client.request('PATCH', objectPath(kind, namespace, objectName), {
+      verb: 'patch',
+      discard: true,
+      body: operations,
+      contentType: 'application/json-patch+json',
+      query: { fieldManager: FIELD_MANAGER },
+    });
+  }
+
   async event(e: EventSpec, now: Date): Promise<void> {
     const time = now.toISOString();
     await this.#client.request('POST', collectionPath('Event', e.regarding.namespace), {

@@ -27,6 +27,33 @@ test('parsing a relay /metrics page', () => {
   assert.deepEqual(s.outcomes.get('b.com'), { delivered: 0, bounced: 1 });
 });
 
+test("the queue a relay reports: its jobs in every state, unknown without the relay's queue gauges", async (t) => {
+  const cases: { name: string; lines: string[]; queued: number | undefined }[] = [
+    {
+      name: 'jobs in several states and domains are summed',
+      lines: [
+        'mailfleet_relay_queue_jobs{state="deferred",sending_domain="a.com"} 40',
+        'mailfleet_relay_queue_jobs{state="ready",sending_domain="b.com"} 2',
+        'mailfleet_relay_queue_oldest_message_age_seconds 12.5',
+      ],
+      queued: 42,
+    },
+    { name: 'an empty queue', lines: ['mailfleet_relay_queue_oldest_message_age_seconds 0'], queued: 0 },
+    {
+      name: 'no jobs but a queued message still has an age: not empty',
+      lines: ['mailfleet_relay_queue_oldest_message_age_seconds 3'],
+      queued: 1,
+    },
+    {
+      name: 'a page without the queue gauges says nothing about a queue',
+      lines: ['mailfleet_relay_process_start_time_seconds 1700000000'],
+      queued: undefined,
+    },
+  ];
+  for (const c of cases)
+    await t.test(c.name, () => assert.equal(parseRelayMetrics(c.lines.join('\n'), 1).queued, c.queued));
+});
+
 test('increase of one relay over a window', async (t) => {
   const cases: { name: string; samples: RelaySample[]; windowStart: number; want: [number, number] }[] = [
     {

@@ -7,6 +7,10 @@ const BOUNCED = 'mailfleet_relay_recipients_bounced_total';
 /** Reports at the return-path listener (relay feedback/recorder.ts): async bounces, complaints. */
 const FEEDBACK = 'mailfleet_relay_feedback_reports_total';
 const START = 'mailfleet_relay_process_start_time_seconds';
+/** Queued delivery jobs by state (no series at all when the queue is empty). */
+const QUEUE_JOBS = 'mailfleet_relay_queue_jobs';
+/** Always exported (0 when empty): its presence says the page has the relay's queue gauges. */
+const OLDEST = 'mailfleet_relay_queue_oldest_message_age_seconds';
 
 /**
  * Final recipient outcomes, plus what came back later through the return path: hard bounces
@@ -23,6 +27,11 @@ export type RelaySample = {
   /** Process start, ms since the epoch: a different value means the counters restarted at 0. */
   start?: number;
   outcomes: Map<string, Outcomes>;
+  /**
+   * Delivery jobs queued (every state); absent when the page lacks the queue gauges. A message whose
+   * jobs are all gone but whose age is still reported counts as one: not empty yet.
+   */
+  queued?: number;
 };
 
 const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})?\s+(\S+)/;
@@ -39,6 +48,8 @@ function fieldOf(name: string, labels: string): (typeof KEYS)[number] | undefine
 /** Parses the text exposition format for the few series the autopilot needs. */
 export function parseRelayMetrics(text: string, at: number): RelaySample {
   const sample: RelaySample = { at, outcomes: new Map() };
+  let jobs = 0;
+  let oldest: number | undefined;
   for (const line of text.split('\n')) {
     if (line.startsWith('#')) continue;
     const m = LINE.exec(line);
@@ -46,6 +57,14 @@ export function parseRelayMetrics(text: string, at: number): RelaySample {
     const [, name = '', labels = '', value] = m;
     if (name === START) {
       sample.start = Number(value) * 1000;
+      continue;
+    }
+    if (name === QUEUE_JOBS) {
+      jobs += Number(value);
+      continue;
+    }
+    if (name === OLDEST) {
+      oldest = Number(value);
       continue;
     }
     const field = fieldOf(name, labels);
@@ -56,6 +75,8 @@ export function parseRelayMetrics(text: string, at: number): RelaySample {
     entry[field] = (entry[field] ?? 0) + Number(value);
     sample.outcomes.set(domain, entry);
   }
+  if (oldest !== undefined && Number.isFinite(jobs) && Number.isFinite(oldest))
+    sample.queued = jobs > 0 ? jobs : oldest > 0 ? 1 : 0;
   return sample;
 }
 

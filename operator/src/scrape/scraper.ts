@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import type { SendingDomain } from '../api/types.ts';
 import type { BounceMeasurement } from '../desired/bounce.ts';
+import type { RelayQueue } from '../desired/deletion.ts';
 import type { KubeObject } from '../desired/types.ts';
 import { HTTP_PORT, POOL_LABEL } from '../desired/meta.ts';
 import type { Logger } from '../log.ts';
@@ -151,6 +152,24 @@ export class RelayScraper {
       this.#published.set(key, fingerprint);
       this.#o.onChange(key);
     }
+  }
+
+  /**
+   * Every pod of the pool in the cache and its latest queue reading: a pod not Ready or never
+   * scraped has none, so its queue counts as unknown, never as empty.
+   */
+  relayQueues(namespace: string, pool: string): RelayQueue[] {
+    return this.#o
+      .pods()
+      .filter((p) => p.metadata?.namespace === namespace && p.metadata?.labels?.[POOL_LABEL] === pool)
+      .map((p) => {
+        const name = p.metadata?.name ?? '';
+        // A pod that is not Ready now is not scraped now: what it said before may be out of date.
+        const last = ready(p) ? this.#history.get(`${namespace}/${name}`)?.samples.at(-1) : undefined;
+        return last?.queued === undefined
+          ? { pod: name }
+          : { pod: name, queued: last.queued, scrapedAt: last.at };
+      });
   }
 
   /** Each SendingDomain's measurement over its own policy window, by SendingDomain name. */

@@ -1,0 +1,121 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DRAIN_FINALIZER, deletionDecision } from './deletion.ts';
+import type { DeletionDecision, RelayQueue } from './deletion.ts';
+import { relayPool } from '../../../test/helpers/operator/fixtures.ts';
+import type { RelayPool } from '../api/types.ts';
+
+const DELETED_AT = '2026-12-05T20:00:00Z';
+const AFTER = Date.parse(DELETED_AT) + 1000;
+const BEFORE = Date.parse(DELETED_AT) - 1000;
+
+function pool(o: { policy?: 'Drain' | 'Discard'; finalizers?: string[]; deleting?: boolean }): RelayPool {
+  const p = relayPool(o.policy ? { deletionPolicy: o.policy } : {});
+  if (o.finalizers) p.metadata.finalizers = o.finalizers;
+  if (o.deleting) p.metadata.deletionTimestamp = DELETED_AT as unknown as Date;
+  return p;
+}
+
+const relay = (pod: string, queued?: number, scrapedAt = AFTER): RelayQueue =>
+  queued === undefined ? { pod } : { pod, queued, scrapedAt };
+
+test('the drain finalizer and the Deleting condition', async (t) => {
+  const cases: {
+    name: string;
+    pool: RelayPool;
+    relays: RelayQueue[] | undefined;
+    want: Pick<DeletionDecision, 'finalizer' | 'queuedJobs'> & { reason?: string; requeue?: boolean };
+  }[] = [
+    {
+      name: 'a live pool (Drain by default) gets the finalizer',
+      pool: pool({}),
+      relays: [],
+      want: { finalizer: { add: DRAIN_FINALIZER } },
+    },
+    {
+      name: 'a live pool that has it keeps it, next to other finalizers',
+      pool: pool({ finalizers: ['other.example/x', DRAIN_FINALIZER] }),
+      relays: [],
+      want: {},
+    },
+    {
+      name: 'a live pool switched to Discard loses it',
+      pool: pool({ policy: 'Discard', finalizers: [DRAIN_FINALIZER] }),
+      relays: [],
+      want: { finalizer: { remove: DRAIN_FINALIZER } },
+    },
+    {
+      name: 'a live Discard pool never gets it',
+      pool: pool({ policy: 'Discard' }),
+      relays: [],
+      want: {},
+    },
+    {
+      name: 'deleting with mail queued: waits, counts the jobs',
+      pool: pool({ finalizers: [DRAIN_FINALIZER], deleting: true }),
+      relays: [relay('a', 30), relay('b', 0), relay('c', 12)],
+      want: { queuedJobs: 42, reason: 'DrainingQueue', requeue: true },
+    },
+    {
+      name: 'deleting, every relay empty since the deletion: the finalizer goes',
+      pool: pool({ finalizers: [DRAIN_FINALIZER], deleting: true }),
+      relays: [relay('a', 0), relay('b', 0)],
+      want: { finalizer: { remove: DRAIN_FINALIZER }, queuedJobs: 0, reason: 'Drained' },
+    },
+    {
+      name: 'an empty reading from before the deletion is not trusted',
+      pool: pool({ finalizers: [DRAIN_FINALIZER], deleting: true }),
+      relays: [relay('a', 0), relay('b', 0, BEFORE)],
+      want: { queuedJobs: 0, reason: 'QueueUnknown', requeue: true },
+    },
+    {
+      name: 'a relay never scraped (kwok pod, not Ready) is not taken for empty',
+      pool: pool({ finalizers: [DRAIN_FINALIZER], deleting: true }),
+      relays: [relay('a', 0), relay('b')],
+      want: { queuedJobs: 0, reason: 'QueueUnknown', requeue: true },
+    },
+    {
+      name: 'an operator that does not scrape cannot tell: waits',
+      pool: pool({ finalizers: [DRAIN_FINALIZER], deleting: true }),
+      relays: undefined,
+      want: { queuedJobs: 0, reason: 'QueueUnknown', requeue: true },
+    },
+    {
+      name: 'no relay pod left: nothing is queued',
+      pool: pool({ finalizers: [DRAIN_FINALIZER], deleting: true }),
+      relays: [],
+      want: { finalizer: { remove: DRAIN_FINALIZER }, queuedJobs: 0, reason: 'Drained' },
+    },
+    {
+      name: 'Discard set while deleting (the escape hatch): the finalizer goes at once',
+      pool: pool({ policy: 'Discard', finalizers: [DRAIN_FINALIZER], deleting: true }),
+      relays: [relay('a', 500)],
+      want: { finalizer: { remove: DRAIN_FINALIZER }, reason: 'Discarding' },
+    },
+    {
+      name: 'the finalizer removed by hand: nothing left to decide',
+      pool: pool({ deleting: true }),
+      relays: [relay('a', 500)],
+      want: {},
+    },
+  ];
+  for (const c of cases)
+    await t.test(c.name, () => {
+      const d = deletionDecision(c.pool, c.relays);
+      assert.deepEqual(d.finalizer, c.want.finalizer);
+      assert.equal(d.queuedJobs, c.want.queuedJobs);
+      assert.equal(d.condition?.reason, c.want.reason);
+      if (d.condition) assert.equal(d.condition.type, 'Deleting');
+      assert.equal(d.requeueAfterMs !== undefined, c.want.requeue === true);
+    });
+});
+
+test('the Deleting message names the unread relays and the escape hatch', () => {
+  const d = deletionDecision(pool({ finalizers: [DRAIN_FINALIZER], deleting: true }), [
+    relay('r-1', 7),
+    relay('r-0'),
+  ]);
+  assert.match(d.condition?.message ?? '', /7 delivery jobs queued on 1 relays/);
+  assert.match(d.condition?.message ?? '', /not read since the deletion on r-0/);
+  assert.match(d.condition?.message ?? '', /"deletionPolicy":"Discard"/);
+});

@@ -1,0 +1,106 @@
+// Deleting a pool is a decision about the mail its relays hold (spec.deletionPolicy). Drain: the
+// finalizer DRAIN_FINALIZER keeps the pool, and so its relays (their owner references point at
+// it), until every relay has reported an empty queue since the deletion began; the relays go on
+// delivering meanwhile, and expiry (retry.maxQueueLifetime) bounds how long that can take.
+// Discard: the finalizer goes and the relays go with what they hold. A queue nobody could read
+// (a relay not Ready, not scraped since the deletion, or an operator that does not scrape) is
+// never taken for an empty one.
+import { cond } from '../api/conditions.ts';
+import type { ConditionInput } from '../api/conditions.ts';
+import type { RelayPool } from '../api/types.ts';
+
+export const DRAIN_FINALIZER = 'mailfleet.dev/drain';
+const DELETING_CONDITION = 'Deleting';
+
+/** How soon a draining pool looks at its relays' queues again (the scraper's reading). */
+const DRAIN_RECHECK_MS = 5000;
+
+/** One relay pod of the pool and what its last scrape said about its queue. */
+export type RelayQueue = {
+  pod: string;
+  /** Delivery jobs queued at the last scrape; absent: never scraped (or not a relay's metrics). */
+  queued?: number;
+  /** When that scrape was taken (ms since the epoch). */
+  scrapedAt?: number;
+};
+
+export type DeletionDecision = {
+  /** The finalizer change to write, if any. */
+  finalizer?: { add: string } | { remove: string };
+  condition?: ConditionInput;
+  /** Jobs known to be queued (status.queuedJobs), while a Drain waits. */
+  queuedJobs?: number;
+  requeueAfterMs?: number;
+};
+
+const ESCAPE =
+  'to delete the pool now and lose what is queued: kubectl patch relaypool <name> --type merge -p \'{"spec":{"deletionPolicy":"Discard"}}\'';
+
+/**
+ * What the pool's finalizer and its Deleting condition should be. `relays` is undefined when the
+ * operator does not read relay queues at all (--scrape-interval 0).
+ */
+export function deletionDecision(
+  pool: RelayPool,
+  relays: readonly RelayQueue[] | undefined,
+): DeletionDecision {
+  const finalizers = pool.metadata.finalizers ?? [];
+  const has = finalizers.includes(DRAIN_FINALIZER);
+  const remove = { remove: DRAIN_FINALIZER };
+  const drain = (pool.spec?.deletionPolicy ?? 'Drain') === 'Drain';
+  const deletedAt = pool.metadata.deletionTimestamp;
+  if (!deletedAt) {
+    if (drain && !has) return { finalizer: { add: DRAIN_FINALIZER } };
+    if (!drain && has) return { finalizer: remove };
+    return {};
+  }
+  // Someone removed the finalizer by hand (or it was never added): the pool is going now.
+  if (!has) return {};
+  if (!drain)
+    return {
+      finalizer: remove,
+      condition: cond(
+        DELETING_CONDITION,
+        'True',
+        'Discarding',
+        'deletionPolicy Discard: the relays are deleted with whatever they hold',
+      ),
+    };
+  // A string in the JSON the informer holds, whatever the client type says.
+  const since = Date.parse(String(deletedAt));
+  const known = (relays ?? []).filter((r) => r.queued !== undefined && (r.scrapedAt ?? 0) >= since);
+  const unknown = (relays ?? []).filter((r) => !known.includes(r)).map((r) => r.pod);
+  const queued = known.reduce((sum, r) => sum + (r.queued ?? 0), 0);
+  if (relays !== undefined && unknown.length === 0 && queued === 0)
+    return {
+      finalizer: remove,
+      condition: cond(
+        DELETING_CONDITION,
+        'True',
+        'Drained',
+        `every relay (${known.length}) reported an empty queue: the pool and its relays are deleted`,
+      ),
+      queuedJobs: 0,
+    };
+  const parts = [
+    `${queued} delivery jobs queued on ${known.filter((r) => (r.queued ?? 0) > 0).length} relays`,
+  ];
+  if (relays === undefined)
+    parts.push(
+      'the operator does not read relay queues (--scrape-interval 0), so it cannot tell when they are empty',
+    );
+  else if (unknown.length > 0)
+    parts.push(
+      `queue not read since the deletion on ${unknown.sort().join(', ')} (not Ready or not scraped yet)`,
+    );
+  return {
+    condition: cond(
+      DELETING_CONDITION,
+      'True',
+      relays === undefined || unknown.length > 0 ? 'QueueUnknown' : 'DrainingQueue',
+      `deletionPolicy Drain: the relays keep delivering until their queues are empty; ${parts.join('; ')}; ${ESCAPE}`,
+    ),
+    queuedJobs: queued,
+    requeueAfterMs: DRAIN_RECHECK_MS,
+  };
+}
