@@ -2,18 +2,18 @@
 // control plane, install the CRDs, the RBAC and the samples, run the operator with the
 // ServiceAccount kubeconfig, and print the pool's endpoint, DNS records and metrics URL. Then run
 // a real relay process for each Ready (kwok) relay pod, from that pod's own args, env and mounted
-// ConfigMap/Secret (test/helpers/operator/localpod.ts), delivering Direct through a dnsmasq that
+// ConfigMap/Secret (dev/localpod.ts), delivering Direct through a dnsmasq that
 // answers every name with 127.0.0.1 to a local smtp-sink, and print swaks lines that work.
 // Ctrl-C stops everything.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../dev/controlplane/cluster.ts';
-import { eventually, startCluster, startOperator } from '../test/helpers/operator/harness.ts';
-import { readyRelayPods, runPodLocally } from '../test/helpers/operator/localpod.ts';
-import type { LocalRelay } from '../test/helpers/operator/localpod.ts';
-import { freePort, startSink, stopProcess } from '../test/helpers/relay/peers.ts';
+import { readyRelayPods, runPodLocally } from '../dev/localpod.ts';
+import type { LocalRelay } from '../dev/localpod.ts';
+import { freePort } from '../dev/net.ts';
+import { eventually, startCluster, startOperator } from '../dev/operator.ts';
+import { spawnDnsmasq, startSink, stopProcess } from '../dev/peers.ts';
 
 if (process.env.KUBECONFIG) {
   const { main } = await import('../operator/src/main.ts');
@@ -89,22 +89,8 @@ if (process.env.KUBECONFIG) {
   const sink = await startSink();
   cleanups.push(() => sink.stop());
   const dnsPort = await freePort();
-  const dns = spawn(
-    '/usr/sbin/dnsmasq',
-    [
-      '--no-daemon',
-      `--port=${dnsPort}`,
-      '--listen-address=127.0.0.1',
-      '--bind-interfaces',
-      '--no-resolv',
-      '--no-hosts',
-      '--pid-file=',
-      // Every name is local: A queries get 127.0.0.1, MX queries no data (so the A fallback).
-      '--address=/#/127.0.0.1',
-      '--local=/#/',
-    ],
-    { stdio: 'ignore' },
-  );
+  // Every name is local: A queries get 127.0.0.1, MX queries no data (so the A fallback).
+  const dns = spawnDnsmasq(dnsPort, ['--address=/#/127.0.0.1', '--local=/#/']);
   cleanups.push(() => stopProcess(dns, 'SIGTERM'));
   const mapping: Record<string, string> = {};
   for (const pod of await readyRelayPods(cp, 'mail', 'transactional')) {

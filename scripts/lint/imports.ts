@@ -107,19 +107,25 @@ export function importsOutsidePrograms(
 }
 
 /** The parts of the repository whose imports are fenced: each program, the contract both programs
- * import (contract/), and dev/ (the control plane and local runs `npm start` uses), which tests
- * import and which never imports test/. */
+ * import (contract/), and what npm runs besides the tests: dev/ (the control plane, local pods and
+ * peers of `npm start`, which the tests import too) and scripts/. */
 const BOUNDARIES: { dir: string; mayNotImport: readonly string[]; because: string }[] = [
   { dir: 'operator/', mayNotImport: ['relay/'], because: 'share it through contract/' },
   { dir: 'relay/', mayNotImport: ['operator/'], because: 'share it through contract/' },
   { dir: 'contract/', mayNotImport: ['operator/', 'relay/'], because: 'share it through contract/' },
   { dir: 'dev/', mayNotImport: ['test/'], because: '`npm start` runs dev/; move what it needs into dev/' },
+  {
+    dir: 'scripts/',
+    mayNotImport: ['test/'],
+    because: 'what npm runs needs no test code; share it through dev/',
+  },
 ];
 
 /** Imports across the programs' boundary: the operator and the relay share only contract/ (the
  * users-file hash drifted when the operator imported relay internals), and the contract depends on
  * neither. Test files count too (a test of one program that needs the other belongs in test/).
- * dev/ runs without test/ (`npm start` once ran on test helpers). */
+ * dev/ and scripts/ (`npm start`, the set-up, the image build) run without test/: `npm start` once
+ * ran on test helpers. */
 export function crossProgramImports(files: ProgramFile[]): Problem[] {
   const problems: Problem[] = [];
   for (const file of files) {

@@ -124,13 +124,14 @@ describe('the program code (bin/, contract/, operator/src, relay/src)', () => {
     assert.deepEqual(crossProgramImports(all), []);
   });
 
-  it('dev/ (the control plane and what `npm start` runs) imports nothing from test/', () => {
-    const dev = readProgramFiles(REPO_ROOT, ['dev']);
+  it('dev/ and scripts/ (the control plane, `npm start`, the set-up) import nothing from test/', () => {
+    const tools = readProgramFiles(REPO_ROOT, ['dev', 'scripts'], { tests: true });
     assert.ok(
-      dev.some((f) => f.path === 'dev/controlplane/cluster.ts'),
-      'the control plane is read',
+      tools.some((f) => f.path === 'dev/controlplane/cluster.ts') &&
+        tools.some((f) => f.path === 'scripts/start.ts'),
+      'the control plane and npm start are read',
     );
-    assert.deepEqual(crossProgramImports(dev), []);
+    assert.deepEqual(crossProgramImports(tools), []);
   });
 });
 
@@ -187,7 +188,7 @@ describe('the guard catches each mistake on a fixture tree', () => {
     );
   });
 
-  it('one program importing the other, the contract importing either, or dev/ importing test/', () => {
+  it('one program importing the other, the contract importing either, or dev/ or scripts/ importing test/', () => {
     const files = fixture(
       {
         'operator/src/a.ts':
@@ -199,8 +200,10 @@ describe('the guard catches each mistake on a fixture tree', () => {
         'test/unit/both.test.ts': "import '../../operator/src/a.ts';\nimport '../../relay/src/b.ts';\n",
         'dev/local.ts':
           "import { startSink } from '../test/helpers/relay/peers.ts';\nimport '../operator/src/a.ts';\n",
+        'scripts/start.ts':
+          "import '../dev/local.ts';\nimport { startCluster } from '../test/helpers/operator/harness.ts';\n",
       },
-      ['contract', 'dev', 'operator', 'relay', 'test'],
+      ['contract', 'dev', 'operator', 'relay', 'scripts', 'test'],
     );
     assert.deepEqual(
       crossProgramImports(files).map((p) => `${p.file}:${p.line} ${p.message}`),
@@ -210,6 +213,7 @@ describe('the guard catches each mistake on a fixture tree', () => {
         "operator/src/a.test.ts:1 imports '../../relay/src/validate.ts': operator/ may not import relay/ (share it through contract/)",
         "operator/src/a.ts:1 imports '../../relay/src/x.ts': operator/ may not import relay/ (share it through contract/)",
         "relay/src/b.ts:1 imports '../../operator/src/desired/meta.ts': relay/ may not import operator/ (share it through contract/)",
+        "scripts/start.ts:2 imports '../test/helpers/operator/harness.ts': scripts/ may not import test/ (what npm runs needs no test code; share it through dev/)",
       ],
     );
   });

@@ -17,7 +17,7 @@ import type { ControlPlane } from '../../../dev/controlplane/cluster.ts';
 import { REPO_ROOT } from '../../../dev/controlplane/cluster.ts';
 import { RETURN_PATH_PORT } from '../../../contract/layout.ts';
 import { freePort, spawnDnsmasq, stopProcess, tempDir, waitFor } from '../relay/peers.ts';
-import { localPathIn, podEnv, relayCommand, volumeFiles, type Pod } from './localpod.ts';
+import { localPathIn, podEnv, relayCommand, volumeFiles, type Pod } from '../../../dev/localpod.ts';
 
 export const LOCAL_NODE = 'local-kubelet';
 export const LOCAL_NODE_LABEL = 'mailfleet.dev/local-kubelet';

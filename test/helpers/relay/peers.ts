@@ -1,9 +1,8 @@
 // Real peers for relay integration tests: the relay as a child process, Postfix's smtp-sink as
 // upstream, a scripted smtp-server upstream, and nodemailer as client. All on 127.0.0.1.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, readFile, writeFile, rm } from 'node:fs/promises';
+import { readFile, writeFile, rm } from 'node:fs/promises';
 import { createConnection } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
@@ -22,82 +21,12 @@ export const TEST_TOKEN_FILES = [
   { name: 'test-admin', role: 'admin', file: join(ROOT, 'test/fixtures/admin-tokens/admin') },
 ];
 
-export async function tempDir(prefix: string): Promise<string> {
-  return mkdtemp(join(tmpdir(), `mailfleet-${prefix}-`));
-}
-
-// One implementation for every test (dev/net.ts); re-exported for the many callers here.
+// One implementation for every test and for `npm start` (dev/); re-exported for the many callers here.
 export { freePort, waitFor } from '../../../dev/net.ts';
-import { freePort, waitFor } from '../../../dev/net.ts';
-
-export interface Sink {
-  port: number;
-  dir: string;
-  /** Dumped messages (smtp-sink -d format: X- headers, then the message as received). */
-  messages(): Promise<string[]>;
-  stop(): Promise<void>;
-}
-
-/** Postfix's smtp-sink, dumping every transaction to a file in `dir`. */
-export async function startSink(options: { host?: string; port?: number } = {}): Promise<Sink> {
-  const host = options.host ?? '127.0.0.1';
-  const port = options.port ?? (await freePort(host));
-  const dir = await tempDir('sink');
-  const proc = spawn(
-    '/usr/sbin/smtp-sink',
-    ['-u', 'root', '-d', `${dir}/%H%M%S.`, `${host}:${port}`, '1000'],
-    {
-      stdio: 'ignore',
-    },
-  );
-  await waitFor(() => canConnect(host, port), 5000, 'smtp-sink to listen');
-  return {
-    port,
-    dir,
-    messages: async () => {
-      const names = (await readdir(dir)).sort();
-      return Promise.all(names.map((n) => readFile(join(dir, n), 'latin1')));
-    },
-    stop: () => stopProcess(proc, 'SIGTERM'),
-  };
-}
-
-function canConnect(host: string, port: number): Promise<boolean> {
-  return new Promise((r) => {
-    const socket = createConnection(port, host);
-    socket.once('connect', () => {
-      socket.destroy();
-      r(true);
-    });
-    socket.once('error', () => r(false));
-  });
-}
-
-/** A foreground dnsmasq on 127.0.0.1:`port` answering only from `args` (no resolv.conf, no /etc/hosts). */
-export function spawnDnsmasq(port: number, args: string[]): ChildProcess {
-  return spawn(
-    '/usr/sbin/dnsmasq',
-    [
-      '--no-daemon',
-      `--port=${port}`,
-      '--listen-address=127.0.0.1',
-      '--bind-interfaces',
-      '--no-resolv',
-      '--no-hosts',
-      '--pid-file=',
-      ...args,
-    ],
-    { stdio: 'ignore' },
-  );
-}
-
-export async function stopProcess(proc: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  await new Promise<void>((r) => {
-    proc.once('exit', () => r());
-    proc.kill(signal);
-  });
-}
+import { waitFor } from '../../../dev/net.ts';
+export { spawnDnsmasq, startSink, stopProcess, tempDir } from '../../../dev/peers.ts';
+export type { Sink } from '../../../dev/peers.ts';
+import { stopProcess, tempDir } from '../../../dev/peers.ts';
 
 export type RelayPorts = Record<string, number> & { smtp: number; http: number };
 

@@ -7,9 +7,10 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
-import type { ControlPlane } from '../../../dev/controlplane/cluster.ts';
-import { REPO_ROOT } from '../../../dev/controlplane/cluster.ts';
-import { freePort, stopProcess, tempDir, waitFor } from '../relay/peers.ts';
+import type { ControlPlane } from './controlplane/cluster.ts';
+import { REPO_ROOT } from './controlplane/cluster.ts';
+import { freePort, waitFor } from './net.ts';
+import { stopProcess, tempDir } from './peers.ts';
 
 type KeyToPath = { key: string; path: string };
 type Source = {
