@@ -242,6 +242,14 @@ export async function runPodLocally(
     config.handoff = { ...config.handoff, host: '127.0.0.1', port: ports.handoff };
     delete config.handoff.service;
   }
+  if (config.returnPath) {
+    // Its fixed port (2527 on every pod) would clash between the "pods" sharing this host.
+    ports.returnPath = await freePort();
+    config.returnPath = {
+      ...config.returnPath,
+      listener: { ...config.returnPath.listener, host: '127.0.0.1', port: ports.returnPath },
+    };
+  }
   o.configure?.(config);
   // A file next to the original, so relative key and users paths still resolve.
   const localConfig = path.join(path.dirname(configFile), 'relay.local.yaml');
