@@ -103,6 +103,8 @@ before(async () => {
       },
       retry: { firstRetry: '3s', maxBackoff: '5s' },
       sharedState: { url: redis.url, passwordSecretRef: { name: 'store' } },
+      // The public name of the return-path Service (no ehloName: the MX cannot come from it).
+      returnPath: { host: 'mx-in.shop.example' },
       scheduling: { nodeSelector: { [LOCAL_NODE_LABEL]: 'true' } },
     },
   });
@@ -218,6 +220,13 @@ test('bounces after delivery reach the return-path listener, suppress on every r
   assert.equal(sd.status.complaintRate, '0.0000');
   const events = await json(['-n', NS, 'get', 'events', '--field-selector', 'involvedObject.name=shop']);
   assert.ok(events.items.some((e: { reason: string }) => e.reason === 'BounceRateExceeded'));
+  // The MX to publish for the return path, through the API server.
+  assert.deepEqual(sd.status.returnPathMX, {
+    name: 'bounces.shop.example',
+    type: 'MX',
+    value: '10 mx-in.shop.example.',
+  });
+  assert.equal(condition(sd, 'ReturnPathReady')?.status, 'True');
   // news.example had no mail yet: untouched.
   const news = await json(['-n', NS, 'get', 'sd/news']);
   assert.notEqual(news.spec.suspend, true);

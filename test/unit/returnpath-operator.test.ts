@@ -1,7 +1,8 @@
 // A pool whose domain has spec.returnPath: the relay config asks for VERP and the return-path
 // listener with the key file the pod mounts, the key Secret is generated once and then kept (a
 // malformed one blocks the pool), the return-path Service and the NetworkPolicy open port 25 ->
-// the listener to everyone, and the SendingDomain's status shows the MX record to publish. A pool
+// the listener to everyone, and the SendingDomain's status shows the MX record to publish (to
+// spec.returnPath.host, else the EHLO name, else none and ReturnPathReady=False). A pool
 // without one gets none of it. Imports both programs: the rendered config must be one the relay
 // accepts, as test/unit/tracking-operator.test.ts does.
 import { test } from 'node:test';
@@ -47,6 +48,11 @@ const object = (d: Desired, kind: string, name: string) =>
   d.apply.find((o) => o.kind === kind && o.metadata?.name === name) as
     (KubeObject & { spec: Record<string, unknown> }) | undefined;
 
+const domainStatus = (d: Desired) =>
+  d.statuses.find((s) => s.kind === 'SendingDomain')?.status as Record<string, unknown>;
+const returnPathReady = (d: Desired) =>
+  findCondition(domainStatus(d).conditions as Condition[], 'ReturnPathReady');
+
 const withReturnPath = sendingDomain('example.com', { returnPath: 'bounces.example.com' });
 
 const cases: {
@@ -54,6 +60,8 @@ const cases: {
   domain: ReturnType<typeof sendingDomain>;
   existing?: Record<string, string>;
   ehloName?: string;
+  /** RelayPool spec.returnPath.host */
+  host?: string;
   check: (d: Desired) => void;
 }[] = [
   {
@@ -87,6 +95,44 @@ const cases: {
         type: 'MX',
         value: '10 mta.example.com.',
       });
+      const ready = returnPathReady(d);
+      assert.equal(ready?.status, 'True');
+      assert.equal(ready?.reason, 'MXTarget');
+      assert.match(
+        ready?.message ?? '',
+        /bounces\.example\.com MX 10 mta\.example\.com\. \(spec\.delivery\.ehloName\)/,
+      );
+    },
+  },
+  {
+    name: "spec.returnPath.host names the listener's public host: the MX points there, not at the EHLO name",
+    domain: withReturnPath,
+    ehloName: 'mta.example.com',
+    host: 'Bounce-In.Example.com',
+    check: (d) => {
+      assert.deepEqual(domainStatus(d).returnPathMX, {
+        name: 'bounces.example.com',
+        type: 'MX',
+        value: '10 bounce-in.example.com.',
+      });
+      assert.match(
+        returnPathReady(d)?.message ?? '',
+        /\(spec\.returnPath\.host\).*transactional-return-path/,
+      );
+    },
+  },
+  {
+    name: 'neither a host nor an EHLO name: no MX, and ReturnPathReady=False says what to set',
+    domain: withReturnPath,
+    check: (d) => {
+      assert.equal(domainStatus(d).returnPathMX, undefined);
+      const ready = returnPathReady(d);
+      assert.equal(ready?.status, 'False');
+      assert.equal(ready?.reason, 'NoPublicHost');
+      assert.match(ready?.message ?? '', /spec\.returnPath\.host of RelayPool transactional/);
+      // The domain still sends: a missing MX loses reports, not mail.
+      assert.equal(findCondition(domainStatus(d).conditions as Condition[], 'Ready')?.status, 'True');
+      assert.equal(relayYaml(d).sendingDomains[0]?.returnPath, 'bounces.example.com');
     },
   },
   {
@@ -119,6 +165,7 @@ const cases: {
       assert.equal(object(d, 'Service', 'transactional-return-path'), undefined);
       const status = d.statuses.find((s) => s.kind === 'SendingDomain')?.status as Record<string, unknown>;
       assert.equal(status.returnPathMX, undefined);
+      assert.equal(returnPathReady(d), undefined);
     },
   },
 ];
@@ -127,7 +174,10 @@ for (const c of cases)
   test(c.name, () => {
     const d = desiredState(
       observed({
-        pool: relayPool(c.ehloName ? { delivery: { ehloName: c.ehloName } } : {}),
+        pool: relayPool({
+          ...(c.ehloName ? { delivery: { ehloName: c.ehloName } } : {}),
+          ...(c.host ? { returnPath: { host: c.host } } : {}),
+        }),
         domains: [c.domain],
         secrets: secrets(...(c.existing ? [secret('transactional-return-path', c.existing)] : [])),
       }),

@@ -401,6 +401,16 @@ const relayPoolSpec = obj(
       'What deleting the pool does with mail its relays still hold. Drain: a finalizer (mailfleet.dev/drain) keeps the pool and its relays, delivering, until every relay reports an empty queue (each message is delivered or, after retry.maxQueueLifetime, bounced to its sender); status reports the count meanwhile. Discard: the relays are deleted at once with what they hold. Setting Discard on a pool being deleted ends its drain. docs/operator.md#deleting-a-pool.',
       { enum: ['Drain', 'Discard'], default: 'Drain' },
     ),
+    returnPath: obj(
+      "The return-path listener, for the pool's SendingDomains with spec.returnPath: bounces and complaints come back through the Service <pool>-return-path (port 25).",
+      {
+        host: str(
+          'Public host name that resolves to the external address of the Service <pool>-return-path: the MX every return-path domain of the pool publishes (SendingDomain status.returnPathMX). Defaults to delivery.ehloName; with neither, the domains report ReturnPathReady=False.',
+          { pattern: domainPattern, maxLength: 253 },
+        ),
+      },
+      { tsType: 'ReturnPathListenerSpec' },
+    ),
     service: obj(
       'The Service in front of the relays.',
       {
@@ -668,7 +678,7 @@ const sendingDomainStatus = obj(
     ),
     spf: dnsRecord('A recommended SPF record.'),
     returnPathMX: dnsRecord(
-      "The MX record to publish for spec.returnPath: bounces and complaints go to the pool's return-path Service (port 25), whose external address the named host must resolve to.",
+      "The MX record to publish for spec.returnPath: bounces and complaints go to the pool's return-path Service (port 25), whose external address the named host (the RelayPool's spec.returnPath.host, else delivery.ehloName) must resolve to. Absent, with ReturnPathReady=False, when the pool names neither.",
     ),
     dmarc: dnsRecord('A recommended DMARC record.'),
     bounceRate: str('Last measured bounce rate over the policy window, as a decimal string.'),

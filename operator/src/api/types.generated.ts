@@ -176,6 +176,12 @@ export interface SharedStateSpec {
   };
 }
 
+/** The return-path listener, for the pool's SendingDomains with spec.returnPath: bounces and complaints come back through the Service <pool>-return-path (port 25). */
+export interface ReturnPathListenerSpec {
+  /** Public host name that resolves to the external address of the Service <pool>-return-path: the MX every return-path domain of the pool publishes (SendingDomain status.returnPathMX). Defaults to delivery.ehloName; with neither, the domains report ReturnPathReady=False. */
+  host?: string;
+}
+
 /** The Service in front of the relays. */
 export interface ServiceSpec {
   /** Service type. Default: "ClusterIP". */
@@ -252,6 +258,8 @@ export interface RelayPoolSpec {
   drainTimeout?: string;
   /** What deleting the pool does with mail its relays still hold. Drain: a finalizer (mailfleet.dev/drain) keeps the pool and its relays, delivering, until every relay reports an empty queue (each message is delivered or, after retry.maxQueueLifetime, bounced to its sender); status reports the count meanwhile. Discard: the relays are deleted at once with what they hold. Setting Discard on a pool being deleted ends its drain. docs/operator.md#deleting-a-pool. Default: "Drain". */
   deletionPolicy?: 'Drain' | 'Discard';
+  /** The return-path listener, for the pool's SendingDomains with spec.returnPath: bounces and complaints come back through the Service <pool>-return-path (port 25). */
+  returnPath?: ReturnPathListenerSpec;
   /** The Service in front of the relays. Default: {}. */
   service?: ServiceSpec;
   /** A HorizontalPodAutoscaler for the pool. */
@@ -433,7 +441,7 @@ export interface SendingDomainStatus {
   dkim?: DKIMStatus;
   /** A recommended SPF record. */
   spf?: DNSRecord;
-  /** The MX record to publish for spec.returnPath: bounces and complaints go to the pool's return-path Service (port 25), whose external address the named host must resolve to. */
+  /** The MX record to publish for spec.returnPath: bounces and complaints go to the pool's return-path Service (port 25), whose external address the named host (the RelayPool's spec.returnPath.host, else delivery.ehloName) must resolve to. Absent, with ReturnPathReady=False, when the pool names neither. */
   returnPathMX?: DNSRecord;
   /** A recommended DMARC record. */
   dmarc?: DNSRecord;
@@ -689,6 +697,8 @@ export interface DefaultedRelayPoolSpec {
   drainTimeout: string;
   /** What deleting the pool does with mail its relays still hold. Drain: a finalizer (mailfleet.dev/drain) keeps the pool and its relays, delivering, until every relay reports an empty queue (each message is delivered or, after retry.maxQueueLifetime, bounced to its sender); status reports the count meanwhile. Discard: the relays are deleted at once with what they hold. Setting Discard on a pool being deleted ends its drain. docs/operator.md#deleting-a-pool. Default: "Drain". */
   deletionPolicy: 'Drain' | 'Discard';
+  /** The return-path listener, for the pool's SendingDomains with spec.returnPath: bounces and complaints come back through the Service <pool>-return-path (port 25). */
+  returnPath?: ReturnPathListenerSpec;
   /** The Service in front of the relays. Default: {}. */
   service: DefaultedServiceSpec;
   /** A HorizontalPodAutoscaler for the pool. */

@@ -5,17 +5,10 @@ import { cond, mergeConditions } from '../api/conditions.ts';
 import type { ConditionInput } from '../api/conditions.ts';
 import { withDefaults } from '../api/defaults.ts';
 import { decideSuspension } from './bounce.ts';
-import {
-  dkimPublicKey,
-  dkimRecord,
-  dmarcRecord,
-  dnsMismatches,
-  isPrivateKeyPem,
-  mxRecord,
-  spfRecord,
-} from './dns.ts';
+import { dkimPublicKey, dkimRecord, dmarcRecord, dnsMismatches, isPrivateKeyPem, spfRecord } from './dns.ts';
 import { DKIM_KEY, dkimKeySecret, secretText } from './secret.ts';
 import { names } from './meta.ts';
+import { returnPathStatus } from './returnpath.ts';
 import type { BoundDomain } from './relayconfig.ts';
 import type { Generators, KubeObject, Observed } from './types.ts';
 import type { TxtAnswers } from './dns.ts';
@@ -102,8 +95,13 @@ export function resolveDomains(
   observed: Observed,
   gen: Generators,
   poolProblem: string | undefined,
-  ehloName?: string,
+  hosts: {
+    ehloName?: string | undefined;
+    /** The return-path MX target (returnpath.ts returnPathHost). */
+    returnPath?: { host: string; from: string } | undefined;
+  } = {},
 ) {
+  const ehloName = hosts.ehloName;
   const creates: KubeObject[] = [];
   const resolved: ResolvedDomain[] = [];
   // The oldest claim on a domain wins; later ones report the conflict.
@@ -188,6 +186,15 @@ export function resolveDomains(
         // The records to publish (and verify) are those of the wanted selector.
         const records = dnsRecords(domain, key.pem, selector, observed.settings.spfInclude, ehloName);
         Object.assign(status, records.status);
+        if (domain.spec.returnPath) {
+          const rp = returnPathStatus({
+            returnPath: domain.spec.returnPath.toLowerCase(),
+            pool: observed.poolName,
+            host: hosts.returnPath,
+          });
+          if (rp.record) status.returnPathMX = rp.record;
+          inputs.push(rp.condition);
+        }
         inputs.push(
           sign.pendingSelector === undefined
             ? cond(
@@ -303,9 +310,7 @@ function dnsRecords(
   const spf = spfRecord(spfOptions);
   const dmarc = dmarcRecord(fqdn);
   const list: DNSRecord[] = [dkim, spf, dmarc];
-  const returnPathMX =
-    domain.spec.returnPath && ehloName ? mxRecord(domain.spec.returnPath, ehloName) : undefined;
-  return { list, status: { dkimRecord: dkim, spf, dmarc, ...(returnPathMX ? { returnPathMX } : {}) } };
+  return { list, status: { dkimRecord: dkim, spf, dmarc } };
 }
 
 type SigningInput = {

@@ -3,7 +3,9 @@
 // for mail already sent) and the Service that receives bounces and complaints on port 25 (the MX
 // of the return-path domains). Pure.
 import type { V1Service } from '@kubernetes/client-node';
-import type { DefaultedRelayPool, RelayPool } from '../api/types.ts';
+import type { DefaultedRelayPool, DNSRecord, RelayPool } from '../api/types.ts';
+import { cond, type ConditionInput } from '../api/conditions.ts';
+import { mxRecord } from './dns.ts';
 import { RETURN_PATH_KEY } from '../../../contract/layout.ts';
 import { childMeta, names, selectorLabels } from './meta.ts';
 import { generatedKeyInputs } from './generatedkey.ts';
@@ -59,4 +61,48 @@ export function returnPathService(pool: DefaultedRelayPool): V1Service {
   };
   if (type === 'LoadBalancer' && svc.spec) svc.spec.externalTrafficPolicy = 'Local';
   return svc;
+}
+
+/**
+ * The MX target of the pool's return-path domains: spec.returnPath.host, else delivery.ehloName
+ * (a public name of the relays that the user made resolve to the return-path Service as well).
+ * The Service's own name is cluster-internal, so there is nothing to fall back on after that.
+ */
+export function returnPathHost(pool: Pick<RelayPool, 'spec'>): { host: string; from: string } | undefined {
+  const own = pool.spec.returnPath?.host;
+  if (own) return { host: own.toLowerCase(), from: 'spec.returnPath.host' };
+  const ehlo = pool.spec.delivery?.ehloName;
+  return ehlo ? { host: ehlo.toLowerCase(), from: 'spec.delivery.ehloName' } : undefined;
+}
+
+/**
+ * What a SendingDomain with spec.returnPath reports about it: the MX record to publish and the
+ * ReturnPathReady condition, False (and no record) when the pool names no public host, so a missing
+ * MX (bounces and complaints that can never come back) is said rather than silently absent.
+ */
+export function returnPathStatus(o: {
+  returnPath: string;
+  pool: string;
+  host: { host: string; from: string } | undefined;
+}): { record?: DNSRecord; condition: ConditionInput } {
+  const service = names.returnPathService(o.pool);
+  if (!o.host)
+    return {
+      condition: cond(
+        'ReturnPathReady',
+        'False',
+        'NoPublicHost',
+        `no MX to publish for ${o.returnPath}: set spec.returnPath.host of RelayPool ${o.pool} to the public name of Service ${service}'s external address; until the MX exists, bounces and complaints cannot come back`,
+      ),
+    };
+  const record = mxRecord(o.returnPath, o.host.host);
+  return {
+    record,
+    condition: cond(
+      'ReturnPathReady',
+      'True',
+      'MXTarget',
+      `publish ${o.returnPath} MX ${record.value} (${o.host.from}); it must resolve to Service ${service}'s external address`,
+    ),
+  };
 }

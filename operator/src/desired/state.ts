@@ -9,7 +9,7 @@ import { deployment } from './deployment.ts';
 import { resolveDomains } from './domains.ts';
 import { horizontalPodAutoscaler } from './hpa.ts';
 import { poolInputs } from './inputs.ts';
-import { returnPathInputs, returnPathService } from './returnpath.ts';
+import { returnPathHost, returnPathInputs, returnPathService } from './returnpath.ts';
 import { trackingInputs } from './tracking.ts';
 import { trackerDeployment, trackerService } from './tracker.ts';
 import type { PoolInputs } from './inputs.ts';
@@ -189,7 +189,10 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
   const poolConditions: ConditionInput[] = [];
   /** Size of the rendered relay.yaml (0 while the pool is blocked). */
   let configBytes = 0;
-  const domains = resolveDomains(observed, gen, inputs.problem?.message, pool.spec.delivery?.ehloName);
+  const domains = resolveDomains(observed, gen, inputs.problem?.message, {
+    ehloName: pool.spec.delivery?.ehloName,
+    returnPath: returnPathHost(pool),
+  });
   const bound = domains.resolved.filter((d) => d.bound);
   const tracks = bound.some((d) => d.bound!.tracking);
   // The tracking key is an input like the pool's Secrets: a malformed one blocks the pool.
