@@ -267,6 +267,18 @@ export interface RateLimitConfig {
    * Optional in the type for older renderers; validateConfig fills 1.
    */
   share?: number;
+  /**
+   * The pool-wide numbers of a Pool-scoped limit, for a pool with `sharedState`: the relays then
+   * enforce them together in the store (GCRA, one atomic decision per message) and fall back to
+   * their own share (`rate`, `burst`) only while the store does not answer. Deferring limits only.
+   */
+  pool?: PoolRate;
+}
+
+/** The numbers a whole pool enforces for one RateLimit through the shared store. */
+export interface PoolRate {
+  rate: { messages: number; per: RatePer };
+  burst: number;
 }
 
 /** PowerMTA-style backoff: a destination answering with throttling signs gets a lower rate. */

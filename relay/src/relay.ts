@@ -275,6 +275,7 @@ export class Relay {
     await this.events?.start();
     this.shared = startSharedState(this);
     await this.shared?.start();
+    this.scheduler.poolLimiter = this.shared?.rateLimits;
     this.scheduler.start();
     this.ports = await this.intake.listen();
     const handoff = this.runtime.config.handoff;

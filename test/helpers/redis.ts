@@ -1,12 +1,16 @@
 // A real redis-server (Debian's package) for the tests: loopback, a random free port, a password,
 // append-only persistence in its own directory so a restart on the same port keeps the data.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { freePort, stopProcess, waitFor } from './relay/peers.ts';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { freePort, stopProcess, waitFor, type RelayProcess } from './relay/peers.ts';
 
 export interface RedisServer {
   port: number;
   url: string;
   password: string;
+  /** A file holding the password, as a relay's sharedState.passwordFile reads it. */
+  passwordFile: string;
   dir: string;
   /** Stops the server (SIGTERM: it writes its append-only file and exits). */
   stop(): Promise<void>;
@@ -44,14 +48,26 @@ export async function startRedis(dir: string, password = 'test-password-01234567
     if (child.exitCode !== null) throw new Error(`redis-server exited: ${output}`);
   };
   await start();
+  const passwordFile = join(dir, 'password');
+  await writeFile(passwordFile, `${password}\n`);
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
     password,
+    passwordFile,
     dir,
     stop: async () => {
       if (proc && proc.exitCode === null) await stopProcess(proc, 'SIGTERM');
     },
     restart: start,
   };
+}
+
+/** Waits until the relay's metrics say its shared store is up (or down). */
+export async function waitStore(relay: RelayProcess, up: boolean, timeoutMs = 15000): Promise<void> {
+  await waitFor(
+    async () => (await relay.metric('mailfleet_relay_shared_state_up')) === (up ? 1 : 0),
+    timeoutMs,
+    up ? 'store up' : 'store down',
+  );
 }

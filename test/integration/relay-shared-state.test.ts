@@ -5,8 +5,6 @@
 // later loads the whole list from the store.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
   rawMessage,
   relayConfig,
@@ -19,7 +17,7 @@ import {
   type RelayProcess,
   type ScriptedUpstream,
 } from '../helpers/relay/peers.ts';
-import { startRedis, type RedisServer } from '../helpers/redis.ts';
+import { startRedis, waitStore, type RedisServer } from '../helpers/redis.ts';
 
 describe('relay shared state (redis-server)', () => {
   let upstream: ScriptedUpstream;
@@ -40,25 +38,20 @@ describe('relay shared state (redis-server)', () => {
     const redisDir = await tempDir('redis');
     dirs.push(redisDir);
     redis = await startRedis(redisDir);
-    const secrets = await tempDir('secrets');
-    dirs.push(secrets);
-    const passwordFile = join(secrets, 'password');
-    await writeFile(passwordFile, `${redis.password}\n`);
     config = (spool) =>
       relayConfig(spool, upstream.port, {
-        sharedState: { url: redis.url, passwordFile, keyPrefix: 'mailfleet:test/outbound:' },
+        sharedState: {
+          url: redis.url,
+          passwordFile: redis.passwordFile,
+          keyPrefix: 'mailfleet:test/outbound:',
+        },
       });
     for (let i = 0; i < 2; i++) {
       const spool = await tempDir(`spool${i}`);
       dirs.push(spool);
       relays.push(await startRelay(config(spool)));
     }
-    for (const relay of relays)
-      await waitFor(
-        async () => (await relay.metric('mailfleet_relay_shared_state_up')) === 1,
-        10000,
-        'store up',
-      );
+    for (const relay of relays) await waitStore(relay, true);
   });
   after(async () => {
     for (const relay of relays) await relay.stop();
@@ -95,12 +88,7 @@ describe('relay shared state (redis-server)', () => {
   test('store down: mail flows on local decisions, the metrics say so, a change waits and arrives when it is back', async () => {
     const [a, b] = relays as [RelayProcess, RelayProcess];
     await redis.stop();
-    for (const relay of relays)
-      await waitFor(
-        async () => (await relay.metric('mailfleet_relay_shared_state_up')) === 0,
-        10000,
-        'store down',
-      );
+    for (const relay of relays) await waitStore(relay, false);
     assert.equal(await accepts(a, 'fine@example.org'), true);
     assert.equal(await accepts(a, 'bounced@example.org'), false);
     assert.equal((await add(a, 'during-outage@example.org')).status, 201);

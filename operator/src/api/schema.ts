@@ -379,7 +379,7 @@ const relayPoolSpec = obj(
       { tsType: 'QueueSpec' },
     ),
     sharedState: obj(
-      "A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all). Without it each relay keeps its own list. The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md).",
+      "A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all) and the Pool-scoped RateLimits (enforced together, GCRA in the store, instead of a fixed share per relay). Without it each relay keeps its own list and enforces its share. The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md).",
       {
         url: str('redis://host:port or rediss://host:port (TLS) of the store.', {
           pattern:
@@ -745,7 +745,7 @@ const rateLimitSpec = obj(
       maximum: 100000,
     }),
     scope: str(
-      'PerRelay: each relay applies the numbers. Pool: the numbers are for the whole pool, and each relay enforces its share of ready replicas.',
+      "PerRelay: each relay applies the numbers. Pool: the numbers are for the whole pool; with the pool's spec.sharedState the relays enforce them together in the store (deferring limits), otherwise, and while the store does not answer, each relay enforces its share of ready replicas.",
       {
         enum: ['PerRelay', 'Pool'],
         default: 'PerRelay',

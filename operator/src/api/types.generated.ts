@@ -163,7 +163,7 @@ export interface QueueSpec {
   sizeLimit?: number | string;
 }
 
-/** A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all). Without it each relay keeps its own list. The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md). */
+/** A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all) and the Pool-scoped RateLimits (enforced together, GCRA in the store, instead of a fixed share per relay). Without it each relay keeps its own list and enforces its share. The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md). */
 export interface SharedStateSpec {
   /** redis://host:port or rediss://host:port (TLS) of the store. */
   url: string;
@@ -252,7 +252,7 @@ export interface RelayPoolSpec {
   limits?: LimitsSpec;
   /** The relays' spool. */
   queue?: QueueSpec;
-  /** A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all). Without it each relay keeps its own list. The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md). */
+  /** A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all) and the Pool-scoped RateLimits (enforced together, GCRA in the store, instead of a fixed share per relay). Without it each relay keeps its own list and enforces its share. The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md). */
   sharedState?: SharedStateSpec;
   /** How long a stopping relay may take to finish sessions and flush or hand off its queue. Default: "60s". */
   drainTimeout?: string;
@@ -491,7 +491,7 @@ export interface RateLimitSpec {
   maxConnections?: number;
   /** Messages sent over one outbound connection before it is closed. */
   maxMessagesPerConnection?: number;
-  /** PerRelay: each relay applies the numbers. Pool: the numbers are for the whole pool, and each relay enforces its share of ready replicas. Default: "PerRelay". */
+  /** PerRelay: each relay applies the numbers. Pool: the numbers are for the whole pool; with the pool's spec.sharedState the relays enforce them together in the store (deferring limits), otherwise, and while the store does not answer, each relay enforces its share of ready replicas. Default: "PerRelay". */
   scope?: 'PerRelay' | 'Pool';
   /** Defer: keep the message queued until the limit admits it. Reject: answer 451 4.7.0 at submission so the client retries. Default: "Defer". */
   onExceed?: 'Defer' | 'Reject';
@@ -691,7 +691,7 @@ export interface DefaultedRelayPoolSpec {
   limits: DefaultedLimitsSpec;
   /** The relays' spool. */
   queue?: QueueSpec;
-  /** A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all). Without it each relay keeps its own list. The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md). */
+  /** A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all) and the Pool-scoped RateLimits (enforced together, GCRA in the store, instead of a fixed share per relay). Without it each relay keeps its own list and enforces its share. The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md). */
   sharedState?: SharedStateSpec;
   /** How long a stopping relay may take to finish sessions and flush or hand off its queue. Default: "60s". */
   drainTimeout: string;
@@ -780,7 +780,7 @@ export interface DefaultedRateLimitSpec {
   maxConnections?: number;
   /** Messages sent over one outbound connection before it is closed. */
   maxMessagesPerConnection?: number;
-  /** PerRelay: each relay applies the numbers. Pool: the numbers are for the whole pool, and each relay enforces its share of ready replicas. Default: "PerRelay". */
+  /** PerRelay: each relay applies the numbers. Pool: the numbers are for the whole pool; with the pool's spec.sharedState the relays enforce them together in the store (deferring limits), otherwise, and while the store does not answer, each relay enforces its share of ready replicas. Default: "PerRelay". */
   scope: 'PerRelay' | 'Pool';
   /** Defer: keep the message queued until the limit admits it. Reject: answer 451 4.7.0 at submission so the client retries. Default: "Defer". */
   onExceed: 'Defer' | 'Reject';

@@ -3,7 +3,7 @@ import type { RateLimit } from '../api/types.ts';
 import { cond, mergeConditions } from '../api/conditions.ts';
 import type { ConditionInput } from '../api/conditions.ts';
 import { withDefaults } from '../api/defaults.ts';
-import { computeShare } from './share.ts';
+import { computeShare, poolNumbers } from './share.ts';
 import type { RenderedLimit } from './relayconfig.ts';
 import type { Observed } from './types.ts';
 
@@ -43,10 +43,15 @@ export function resolveRateLimits(observed: Observed, readyRelays: number): Reso
       if (share.maxConnections !== undefined) rule.maxConnections = share.maxConnections;
       if (spec.maxMessagesPerConnection !== undefined)
         rule.maxMessagesPerConnection = spec.maxMessagesPerConnection;
+      // With a shared store the relays hold the pool to its numbers together; the share stays
+      // in the rule as what each relay falls back to while the store does not answer.
+      const pool = observed.pool.spec.sharedState ? poolNumbers(spec) : undefined;
+      if (pool) rule.pool = pool;
       if (share.effectiveRate) status.effectiveRate = share.effectiveRate;
       status.sharedBy = spec.scope === 'Pool' ? share.sharedBy : 1;
-      const scope =
-        spec.scope === 'Pool'
+      const scope = pool
+        ? `the ${share.sharedBy} ready relays enforce it together in the shared store (each its share while the store is down)`
+        : spec.scope === 'Pool'
           ? `each of ${share.sharedBy} ready relays enforces its share`
           : 'each relay enforces it';
       inputs.push(

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { computeShare, integerRate } from './share.ts';
+import { computeShare, integerRate, poolNumbers } from './share.ts';
 import type { RateLimitSpec } from '../api/types.ts';
 
 const spec = (s: Partial<RateLimitSpec>): RateLimitSpec => ({ poolRef: { name: 'p' }, ...s });
@@ -87,4 +87,35 @@ test('a pool never exceeds its limit when summing shares', () => {
     const perSecond = r.messages / { Second: 1, Minute: 60, Hour: 3600, Day: 86400 }[r.per];
     assert.ok(perSecond * relays <= 20 + 1e-9 || r.messages === 1, `${relays} relays: ${JSON.stringify(r)}`);
   }
+});
+
+test('pool-wide numbers for the shared store', async (t) => {
+  const cases: { name: string; spec: RateLimitSpec; pool: ReturnType<typeof poolNumbers> }[] = [
+    {
+      name: 'a Pool limit keeps its whole rate and burst',
+      spec: spec({ rate: { messages: 30, per: 'Second' }, burst: 5, scope: 'Pool' }),
+      pool: { rate: { messages: 30, per: 'second' }, burst: 5 },
+    },
+    {
+      name: 'without a burst, one second of the rate (at least 1)',
+      spec: spec({ rate: { messages: 20, per: 'Minute' }, scope: 'Pool' }),
+      pool: { rate: { messages: 20, per: 'minute' }, burst: 1 },
+    },
+    {
+      name: 'a PerRelay limit has no pool-wide numbers',
+      spec: spec({ rate: { messages: 30, per: 'Second' }, scope: 'PerRelay' }),
+      pool: undefined,
+    },
+    {
+      name: 'a Reject limit stays per relay (decided at RCPT TO without a round trip)',
+      spec: spec({ rate: { messages: 30, per: 'Second' }, scope: 'Pool', onExceed: 'Reject' }),
+      pool: undefined,
+    },
+    {
+      name: 'a connection cap without a rate has none',
+      spec: spec({ maxConnections: 6, scope: 'Pool' }),
+      pool: undefined,
+    },
+  ];
+  for (const c of cases) await t.test(c.name, () => assert.deepEqual(poolNumbers(c.spec), c.pool));
 });

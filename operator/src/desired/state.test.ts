@@ -435,6 +435,35 @@ test('a Pool-scoped limit is shared by the ready relays', () => {
   assert.deepEqual(config.rateLimits[0].match.recipientMXHosts, ['*.google.com']);
 });
 
+test('with a shared store a Pool-scoped limit carries its pool-wide numbers, its share as the fallback', () => {
+  const cases = [
+    { name: 'without sharedState', sharedState: undefined, pool: undefined, says: /each of 3 ready relays/ },
+    {
+      name: 'with sharedState',
+      sharedState: { url: 'redis://valkey:6379' },
+      pool: { rate: { messages: 30, per: 'second' }, burst: 30 },
+      says: /enforce it together in the shared store/,
+    },
+  ];
+  for (const c of cases) {
+    const d = desiredState(
+      observed({
+        pool: relayPool({ replicas: 3, ...(c.sharedState ? { sharedState: c.sharedState } : {}) }),
+        children: [workload('Deployment', 3)],
+        rateLimits: [rateLimit('bulk', { rate: { messages: 30, per: 'Second' }, scope: 'Pool' })],
+      }),
+      fakeGenerators(),
+    );
+    const config = parse(
+      (d.apply.find((o) => o.kind === 'ConfigMap') as { data: Record<string, string> }).data['relay.yaml'] ??
+        '',
+    );
+    assert.deepEqual(config.rateLimits[0].rate, { messages: 10, per: 'second' }, c.name);
+    assert.deepEqual(config.rateLimits[0].pool, c.pool, c.name);
+    assert.match(condition(d, 'RateLimit', 'bulk', 'Ready')?.message ?? '', c.says, c.name);
+  }
+});
+
 test('users are rehashed only when a password changed', () => {
   const pool = relayPool({
     tls: { secretName: 'tls' },

@@ -513,6 +513,7 @@ function rateLimit(r: FieldReader, raw: unknown, path: string): RateLimitConfig 
     'maxMessagesPerConnection',
     'onExceed',
     'share',
+    'pool',
   ]);
   const m = r.object(o.match, join(path, 'match'), [
     'senderDomains',
@@ -553,6 +554,22 @@ function rateLimit(r: FieldReader, raw: unknown, path: string): RateLimitConfig 
     r.fail(join(path, 'burst'), 'needs a rate');
   }
   if (limit.onExceed === 'reject' && !limit.rate) r.fail(join(path, 'onExceed'), 'reject needs a rate');
+  if (o.pool !== undefined && o.pool !== null) {
+    const pp = join(path, 'pool');
+    const pool = r.object(o.pool, pp, ['rate', 'burst']);
+    const rate = r.object(pool.rate, join(pp, 'rate'), ['messages', 'per']);
+    const messages = r.integer(rate, 'messages', join(pp, 'rate'), 1, 1, 1e9);
+    limit.pool = {
+      rate: {
+        messages,
+        per: r.oneOf(rate, 'per', join(pp, 'rate'), ['second', 'minute', 'hour', 'day'], 'second'),
+      },
+      burst: r.integer(pool, 'burst', pp, messages, 1, 1e9),
+    };
+    // The pool numbers replace the share's rate; without one there is nothing to fall back to.
+    if (!limit.rate) r.fail(pp, 'needs a rate (the share enforced while the store is down)');
+    if (limit.onExceed === 'reject') r.fail(pp, 'applies to deferring limits only');
+  }
   // Reject is decided at RCPT TO, before any MX lookup; an MX-rollup match can only be known at
   // delivery, so the combination could never take effect.
   if (limit.onExceed === 'reject' && limit.match.recipientMXHosts?.length) {

@@ -26,6 +26,10 @@ export interface ReadyQueue {
   waitingOn: string | undefined;
   /** Set when the queue was replaced by a rebuild: its heap and waiter entries are stale. */
   dead: boolean;
+  /** The shared store is deciding on its pool-wide limits now (one question at a time). */
+  deciding: boolean;
+  /** The shared store admitted the head job under the pool-wide limits; used when it starts. */
+  poolTicket: boolean;
 }
 
 export function queueKey(destination: string, shaping: ShapingClass): string {
@@ -42,6 +46,8 @@ export function newQueue(destination: string, shaping: ShapingClass): ReadyQueue
     waiting: undefined,
     waitingOn: undefined,
     dead: false,
+    deciding: false,
+    poolTicket: false,
   };
 }
 

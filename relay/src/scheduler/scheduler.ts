@@ -13,7 +13,8 @@ import { nextStep, type RetryPolicy } from './retry.ts';
 import { MinHeap } from './heap.ts';
 import type { Job, QueuedMessage, QueuedRecipient } from './model.ts';
 import { Shaper, type BackoffTransition } from '../shaping/shaper.ts';
-import { unshaped, type ShapingClass } from '../shaping/plan.ts';
+import { pooledLimits, unshaped, type AppliedLimit, type ShapingClass } from '../shaping/plan.ts';
+import type { PoolLimiter } from '../shared-state/rate-limits.ts';
 import {
   liveJobs,
   newQueue,
@@ -87,6 +88,8 @@ export class Scheduler {
   limits: SchedulerLimits;
   /** Token buckets, connection counts and backoff per limit destination. */
   readonly shaper: Shaper;
+  /** Decides pool-wide limits in the shared store (RelayPool sharedState); undefined: shares only. */
+  poolLimiter: PoolLimiter | undefined;
   /** Every message not yet finished, by queue id. */
   readonly messages = new Map<string, QueuedMessage>();
   /** Ready queues by key (destination and shaping class). */
@@ -363,7 +366,17 @@ export class Scheduler {
         this.waitForConnection(q, `dest:${q.destination}`, { reason: 'destination connections' });
         continue;
       }
-      const admission = this.shaper.admit(q.shaping, now);
+      if (q.deciding) continue;
+      const pooled = this.poolLimiter ? pooledLimits(q.shaping) : [];
+      const inStore = pooled.length > 0 && this.poolLimiter!.available;
+      if (inStore && !q.poolTicket) {
+        // Connection caps first: a credit taken from the pool would be wasted while they wait.
+        const full = this.shaper.connectionBlock(q.shaping);
+        if (full) this.waitForConnection(q, full.id, { reason: 'connection limit', limit: full.limit });
+        else this.askPool(q, pooled, now);
+        continue;
+      }
+      const admission = this.shaper.admit(q.shaping, now, inStore);
       if (!admission.admitted) {
         this.deps.observer.limited?.(admission.limit);
         if (admission.reason === 'connection limit') {
@@ -379,6 +392,8 @@ export class Scheduler {
         }
         continue;
       }
+      if (!inStore) for (const a of pooled) this.poolLimiter!.fellBack(a.limit.name);
+      q.poolTicket = false;
       takeHead(q);
       this.serviceable.delete(q);
       this.serviceable.add(q);
@@ -387,6 +402,55 @@ export class Scheduler {
       this.shaper.started(q.shaping);
       void this.attempt(job, q.destination, q.shaping);
     }
+  }
+
+  /**
+   * Asks the shared store for one message's credit under the class's pool-wide limits. The queue
+   * waits meanwhile; admitted, it gets a ticket and is served again when its booked slot comes;
+   * limited, it waits as for a local bucket; the store failing, it is served again and the limiter, now unavailable, leaves
+   * the decision to this relay's share.
+   */
+  private askPool(q: ReadyQueue, pooled: AppliedLimit[], now: number): void {
+    this.serviceable.delete(q);
+    q.deciding = true;
+    const first = pooled[0]!;
+    q.waiting = { reason: 'rate limit', limit: first.limit.name, until: now, backoff: false };
+    q.waitingOn = first.id;
+    const requests = pooled.map((a) => ({
+      limit: a.limit.name,
+      destination: a.destination,
+      rate: this.shaper.poolRateOf(a)!,
+    }));
+    void this.poolLimiter!.decide(requests).then(
+      (decision) => {
+        q.deciding = false;
+        if (q.dead) return;
+        if (decision.allowed) {
+          q.poolTicket = true;
+          if (decision.delayMs <= 0) this.release(q);
+          else {
+            // Booked ahead: the queue waits for its slot like for a local bucket, ticket in hand.
+            const until = this.deps.now() + decision.delayMs;
+            q.waiting = { reason: 'rate limit', limit: first.limit.name, until, backoff: false };
+            this.rateWaits.push(until, q);
+          }
+        } else {
+          const until = this.deps.now() + decision.waitMs;
+          this.deps.observer.limited?.(first.limit.name);
+          q.waiting = { reason: 'rate limit', limit: first.limit.name, until, backoff: false };
+          this.rateWaits.push(until, q);
+        }
+        this.pump();
+      },
+      (err: unknown) => {
+        q.deciding = false;
+        this.deps.observer.error('shared rate limit decision failed, deciding by this relay’s share', {
+          err: String(err),
+        });
+        if (!q.dead) this.release(q);
+        this.pump();
+      },
+    );
   }
 
   private async attempt(job: Job, destination: string, shaping: ShapingClass): Promise<void> {

@@ -11,6 +11,8 @@ export interface CompiledLimit {
   match: LimitMatch;
   /** The rate this relay enforces (share applied); undefined: no rate, only connection caps. */
   rate: BucketRate | undefined;
+  /** The pool-wide rate enforced in the shared store while it answers (`rate` is the fallback). */
+  poolRate: BucketRate | undefined;
   /** Concurrent deliveries per limit destination (share applied, at least 1). */
   maxConnections: number | undefined;
   maxMessagesPerConnection: number | undefined;
@@ -59,6 +61,10 @@ export function compileLimits(configs: readonly RateLimitConfig[]): CompiledLimi
       name: c.name,
       match,
       rate: base ? scaleRate(base, share) : undefined,
+      poolRate:
+        c.pool && base && c.onExceed === 'defer'
+          ? { messages: c.pool.rate.messages, periodMs: periodMs[c.pool.rate.per], burst: c.pool.burst }
+          : undefined,
       // Rounded down so the pool's total is never exceeded (except when a share is below 1/n).
       maxConnections:
         c.maxConnections === undefined ? undefined : Math.max(1, Math.floor(c.maxConnections * share)),
@@ -135,7 +141,7 @@ export function classify(index: LimitIndex, traits: MessageTraits): ShapingClass
   const applied = applicableLimits(index, traits, 'defer');
   for (const a of applicableLimits(index, traits, 'reject')) {
     if (a.limit.maxConnections !== undefined || a.limit.maxMessagesPerConnection !== undefined) {
-      applied.push({ ...a, limit: { ...a.limit, rate: undefined } });
+      applied.push({ ...a, limit: { ...a.limit, rate: undefined, poolRate: undefined } });
     }
   }
   if (applied.length === 0) return unshaped;
@@ -161,4 +167,9 @@ export function backoffPolicy(config: AdaptiveBackoffConfig): AdaptiveBackoffPol
     holdMs: durationMs(config.hold),
     patterns: config.throttlePatterns.map((p) => new RegExp(p, 'i')),
   };
+}
+
+/** The limits of a class enforced pool-wide in the shared store while it answers. */
+export function pooledLimits(cls: ShapingClass): AppliedLimit[] {
+  return cls.limits.filter((a) => a.limit.poolRate !== undefined);
 }

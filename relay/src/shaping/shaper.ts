@@ -122,21 +122,32 @@ export class Shaper {
     return cls;
   }
 
-  /** Whether one more delivery of this class may start now; takes the rate credit if so. */
-  admit(cls: ShapingClass, now: number): Admission {
-    if (now - this.lastPrune >= PRUNE_INTERVAL_MS) this.prune(now);
-    // A prune may have dropped the names of a class classified earlier: name it again.
-    for (const a of cls.limits) this.names.set(a.id, { limit: a.limit.name, destination: a.destination });
+  /** The first connection cap of the class that is full, if any. */
+  connectionBlock(cls: ShapingClass): Extract<Admission, { reason: 'connection limit' }> | undefined {
     for (const a of cls.limits) {
       const max = a.limit.maxConnections;
       if (max !== undefined && (this.connections.get(a.id) ?? 0) >= max)
         return { admitted: false, reason: 'connection limit', limit: a.limit.name, id: a.id };
     }
+    return undefined;
+  }
+
+  /**
+   * Whether one more delivery of this class may start now; takes the rate credit if so. With
+   * `pooledInStore` the pool-wide limits were admitted by the shared store and are skipped here.
+   */
+  admit(cls: ShapingClass, now: number, pooledInStore = false): Admission {
+    if (now - this.lastPrune >= PRUNE_INTERVAL_MS) this.prune(now);
+    // A prune may have dropped the names of a class classified earlier: name it again.
+    for (const a of cls.limits) this.names.set(a.id, { limit: a.limit.name, destination: a.destination });
+    const full = this.connectionBlock(cls);
+    if (full) return full;
+    const local = (a: AppliedLimit) => a.limit.rate && !(pooledInStore && a.limit.poolRate);
     // All limits must admit: only take credit when every bucket has it, else wait for the latest.
     let until = now;
     let blocking: AppliedLimit | undefined;
     for (const a of cls.limits) {
-      if (!a.limit.rate) continue;
+      if (!local(a)) continue;
       const entry = this.bucketOf(a, now);
       const at = readyAt(entry.bucket, entry.rate, now);
       if (at > until) {
@@ -146,7 +157,7 @@ export class Shaper {
     }
     if (blocking) return { admitted: false, reason: 'rate limit', limit: blocking.limit.name, until };
     for (const a of cls.limits) {
-      if (!a.limit.rate) continue;
+      if (!local(a)) continue;
       const entry = this.bucketOf(a, now);
       const result = take(entry.bucket, entry.rate, now);
       entry.bucket = result.bucket;
@@ -245,6 +256,11 @@ export class Shaper {
       });
     }
     return out;
+  }
+
+  /** The pool-wide rate of a limit destination as the store should enforce it (backoff applied). */
+  poolRateOf(a: AppliedLimit): BucketRate | undefined {
+    return a.limit.poolRate && this.effectiveRate(a.id, a.limit.poolRate);
   }
 
   backoffOf(id: string): BackoffState {

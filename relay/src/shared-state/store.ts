@@ -1,12 +1,13 @@
 // The pool's shared state store (Valkey/Redis through ioredis): two connections (commands, and
 // the blocking stream read), their health as metrics, and what is shared over them (the
-// suppression list, suppression-sync.ts). Commands fail fast while the store is down (no offline
+// suppression list, suppression-sync.ts; pool-wide RateLimits, rate-limits.ts). Commands fail fast while the store is down (no offline
 // queue): callers decide locally and keep what must reach the store in their own durable outbox.
 import { Redis } from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { SharedStateConfig } from '../config/types.ts';
 import type { SuppressionList } from '../suppression/list.ts';
 import { SuppressionSync } from './suppression-sync.ts';
+import { SharedRateLimits } from './rate-limits.ts';
 
 export interface SharedStateOptions {
   config: SharedStateConfig;
@@ -23,6 +24,8 @@ const retryStrategy = (attempt: number) => Math.min(100 * attempt, 2000);
 
 export class SharedState {
   readonly suppression: SuppressionSync;
+  /** Pool-wide RateLimits decided in the store (rate-limits.ts). */
+  readonly rateLimits: SharedRateLimits;
   private readonly redis: Redis;
   private readonly reader: Redis;
   /** Whether the command connection is ready now. */
@@ -58,6 +61,12 @@ export class SharedState {
       failed: (operation) => failures.inc({ operation }),
     });
     const isUp = () => this.up;
+    this.rateLimits = new SharedRateLimits({
+      redis: this.redis,
+      keyPrefix: o.config.keyPrefix,
+      connected: isUp,
+      registry: o.registry,
+    });
     new Gauge({
       name: `${p}up`,
       help: 'Whether the pool’s shared state store answers (1) or the relay runs on local state (0).',
