@@ -191,6 +191,17 @@ export interface DeliveryConfig {
   directPort: number;
   /** TLS policy of direct delivery. Optional in the type for older renderers; validateConfig fills it. */
   tlsPolicy?: OutboundTlsConfig;
+  /** TLS-RPT (RFC 8460): daily reports to the recipient domains that ask for them. Absent: none. */
+  tlsReports?: TlsReportsConfig;
+}
+
+export interface TlsReportsConfig {
+  /** `organization-name` of the reports. */
+  organizationName: string;
+  /** From address of mailed reports; its domain is the submitter. */
+  from: string;
+  /** `contact-info` of the reports; defaults to `from`. */
+  contactInfo: string;
 }
 
 export interface RetryConfig {

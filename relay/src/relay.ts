@@ -14,6 +14,8 @@ import { Deliverer } from './delivery/deliverer.ts';
 import { dnsClient } from './delivery/mx.ts';
 import { StsPolicies } from './delivery/mta-sts/policies.ts';
 import { secureResolver } from './delivery/dane/resolver.ts';
+import { TlsReporter } from './tlsrpt/reporter.ts';
+import { postReport } from './tlsrpt/post.ts';
 import { DkimKeyring } from './delivery/dkim.ts';
 import { loadLinkTracking, type LinkTracking } from './tracking/apply.ts';
 import { Intake, type AcceptedMessage } from './smtp/server.ts';
@@ -69,6 +71,8 @@ export class Relay {
   private accounting: AccountingLog | undefined;
   /** MTA-STS policies of recipient domains, kept across config reloads (max_age can be days). */
   private readonly sts = new StsPolicies();
+  /** TLS-RPT tallies of this relay's sessions (delivery.tlsReports), kept across config reloads. */
+  private readonly tlsReports: TlsReporter;
   private admin: Server | undefined;
   private readonly watcher: FileWatcher;
   /** The DKIM keys in use; a key that fails to load on reload keeps its predecessor. */
@@ -119,6 +123,15 @@ export class Relay {
       domainLabel: (d) => this.metrics.domainLabel(d),
       log: this.log,
       now: Date.now,
+    });
+    this.tlsReports = new TlsReporter({
+      settings: () => this.runtime.config.delivery.tlsReports,
+      resolveTxt: (name) => dnsClient(this.runtime.config.delivery.dns.servers, 5000).resolveTxt(name),
+      mail: (from, to, body) => this.queueLocal(from, to, body),
+      post: postReport,
+      now: Date.now,
+      log: this.log,
+      sent: (scheme, ok) => this.metrics.tlsReports.inc({ scheme, result: ok ? 'sent' : 'failed' }),
     });
     this.scheduler = new Scheduler(
       {
@@ -277,6 +290,7 @@ export class Relay {
     await this.shared?.start();
     this.scheduler.poolLimiter = this.shared?.rateLimits;
     this.scheduler.start();
+    this.tlsReports.start();
     this.ports = await this.intake.listen();
     const handoff = this.runtime.config.handoff;
     if (handoff) this.ports.handoff = await this.handoffServer.listen(handoff.host, handoff.port);
@@ -347,6 +361,22 @@ export class Relay {
     return id;
   }
 
+  /** A message this relay writes itself (a TLS report), stored and queued like an accepted one. */
+  private async queueLocal(from: string, recipients: string[], body: Buffer): Promise<void> {
+    const now = Date.now();
+    const envelope = await this.spool.write(
+      {
+        id: this.spool.newId(now),
+        from,
+        recipients,
+        receivedAt: now,
+        client: { address: '127.0.0.1', helo: this.runtime.config.hostname },
+      },
+      body,
+    );
+    this.scheduler.add(buildMessage(envelope, new Map(), this.destinationOf(), now));
+  }
+
   /**
    * A message handed over by a draining peer: stored as it was there (id, arrival time, recipient
    * states, attempts), fsynced by the group commit before the peer is told, then queued.
@@ -389,6 +419,7 @@ export class Relay {
     const daneResolver = d.tlsPolicy?.daneResolver;
     if (daneResolver)
       settings.dane = secureResolver(daneResolver, Math.min(durationMs(d.connectTimeout), 5000));
+    settings.onTlsAttempt = (attempt) => this.tlsReports.record(attempt);
     settings.onTlsReport = (domain, failure, detail) => {
       this.metrics.outboundTlsProblems.inc({ failure });
       this.log('warn', 'outbound TLS policy problem', { domain, failure, detail });
@@ -512,6 +543,7 @@ export class Relay {
 
   async close(): Promise<void> {
     this.watcher.close();
+    this.tlsReports.stop();
     if (this.diskTimer) clearInterval(this.diskTimer);
     this.scheduler.stop();
     await this.scheduler.idle();

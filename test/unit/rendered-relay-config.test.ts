@@ -85,6 +85,31 @@ test('rendered config passes the relay validation', async (t) => {
       },
     },
     {
+      name: 'DANE with a validating resolver, and TLS reports (contactInfo defaults to from)',
+      o: options({
+        delivery: {
+          tlsPolicy: {
+            default: 'DANE',
+            daneResolver: '10.0.0.53:53',
+            destinations: [{ domain: 'partner.example', policy: 'DANEAndMTASTS' }],
+          },
+          tlsReports: { organizationName: 'Example', from: 'tlsrpt@example.com' },
+        },
+      }),
+      check: (c) => {
+        assert.equal(c.delivery.tlsPolicy?.default, 'dane');
+        assert.equal(c.delivery.tlsPolicy?.daneResolver, '10.0.0.53:53');
+        assert.deepEqual(c.delivery.tlsPolicy?.destinations, [
+          { domain: 'partner.example', policy: 'dane-mta-sts' },
+        ]);
+        assert.deepEqual(c.delivery.tlsReports, {
+          organizationName: 'Example',
+          from: 'tlsrpt@example.com',
+          contactInfo: 'tlsrpt@example.com',
+        });
+      },
+    },
+    {
       name: 'smarthost with credentials, enum mapping',
       o: options(
         {

@@ -300,6 +300,18 @@ const relayPoolSpec = obj(
           { required: ['host'], tsType: 'SmarthostSpec' },
         ),
         tlsPolicy: tlsPolicy,
+        tlsReports: obj(
+          'TLS-RPT (RFC 8460): each relay counts the TLS results of its Direct delivery sessions per recipient domain and UTC day, and after the day sends the domains that publish _smtp._tls a gzip JSON report (POST to https: rua, a message through the pool itself to mailto: rua). Counted per relay, in memory: each relay reports its own sessions. Absent: no reports.',
+          {
+            organizationName: str('organization-name of the reports.', { minLength: 1, maxLength: 256 }),
+            from: str(
+              'From address of mailed reports; its domain is the submitter. Make it a SendingDomain of the pool so the reports are DKIM-signed (RFC 8460 §5.3).',
+              { pattern: addressPattern, maxLength: 254 },
+            ),
+            contactInfo: str('contact-info of the reports. Defaults to from.', { maxLength: 256 }),
+          },
+          { required: ['organizationName', 'from'], tsType: 'TLSReportsSpec' },
+        ),
         resolvers: arr(
           "DNS servers (ip or ip:port) for MX lookups in Direct mode. Defaults to the pod's resolver.",
           str('A resolver address.', { maxLength: 64 }),

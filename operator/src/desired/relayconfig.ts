@@ -142,6 +142,13 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
   }
   if (options.hasUsers && config.auth) config.auth.usersFile = relaySecretKeys.users;
   if (spec.delivery.ehloName && config.delivery) config.delivery.ehloName = spec.delivery.ehloName;
+  const reports = spec.delivery.tlsReports;
+  if (reports && config.delivery)
+    config.delivery.tlsReports = {
+      organizationName: reports.organizationName,
+      from: reports.from,
+      contactInfo: reports.contactInfo || reports.from,
+    };
   const smarthost = spec.delivery.smarthost;
   if (smarthost && config.delivery) {
     config.delivery.smarthost = {

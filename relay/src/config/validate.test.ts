@@ -347,6 +347,19 @@ describe('validateConfig', () => {
     );
   });
 
+  test('TLS reports: contactInfo defaults to from; absent, no reports', () => {
+    assert.equal(configOf({}).delivery.tlsReports, undefined);
+    assert.deepEqual(
+      configOf({ delivery: { tlsReports: { organizationName: 'Example', from: 'tlsrpt@example.com' } } })
+        .delivery.tlsReports,
+      { organizationName: 'Example', from: 'tlsrpt@example.com', contactInfo: 'tlsrpt@example.com' },
+    );
+    assert.deepEqual(
+      errorsOf({ delivery: { tlsReports: { organizationName: 'Example', from: 'nobody' } } }),
+      ['delivery.tlsReports.from: must be an address local@domain'],
+    );
+  });
+
   test('an outbound TLS policy error names the field', async (t) => {
     const cases: { name: string; tlsPolicy: unknown; want: string }[] = [
       {

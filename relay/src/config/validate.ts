@@ -14,6 +14,7 @@ import type {
   SendingDomainConfig,
   SmarthostConfig,
   TlsDestinationPolicy,
+  TlsReportsConfig,
   TrackingConfig,
   ValidationResult,
 } from './types.ts';
@@ -170,6 +171,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
     'commandTimeout',
     'directPort',
     'tlsPolicy',
+    'tlsReports',
   ]);
   const mode = r.oneOf(del, 'mode', 'delivery', ['direct', 'smarthost'], 'direct');
   const dnsRaw = r.object(del.dns, 'delivery.dns', ['servers']);
@@ -187,6 +189,8 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
     directPort: r.port(del, 'directPort', 'delivery', 25),
     tlsPolicy: tlsPolicy(r, del.tlsPolicy, 'delivery.tlsPolicy'),
   };
+  if (del.tlsReports !== undefined && del.tlsReports !== null)
+    delivery.tlsReports = tlsReports(r, del.tlsReports, 'delivery.tlsReports');
   if (del.smarthost !== undefined && del.smarthost !== null) {
     delivery.smarthost = smarthost(r, del.smarthost, 'delivery.smarthost');
   } else if (mode === 'smarthost') {
@@ -642,6 +646,18 @@ function adaptiveBackoff(r: FieldReader, raw: unknown): AdaptiveBackoffConfig {
     minFactor: numberIn(r, o, 'minFactor', path, D.minFactor, 0.0001, 1),
     successesPerStep: r.integer(o, 'successesPerStep', path, D.successesPerStep, 1, 1e6),
     hold: r.duration(o, 'hold', path, D.hold),
+  };
+}
+
+function tlsReports(r: FieldReader, raw: unknown, path: string): TlsReportsConfig {
+  const o = r.object(raw, path, ['organizationName', 'from', 'contactInfo']);
+  const from = r.string(o, 'from', path, '', true);
+  if (from && !/^[^@\s<>]+@[^@\s<>]+$/.test(from))
+    r.fail(join(path, 'from'), 'must be an address local@domain');
+  return {
+    organizationName: r.string(o, 'organizationName', path, '', true),
+    from,
+    contactInfo: r.string(o, 'contactInfo', path, '') || from,
   };
 }
 

@@ -27,6 +27,8 @@ import { hostTlsPlan } from './dane/plan.ts';
 import type { SecureResolver } from './dane/resolver.ts';
 import type { DaneExpectation } from './dane/tlsa.ts';
 import { createHash } from 'node:crypto';
+import { NO_POLICY, stsDescription, tlsaDescription, type PolicyDescription } from '../tlsrpt/describe.ts';
+import type { TlsAttempt } from '../tlsrpt/tally.ts';
 import type { StsDns, StsPolicies } from './mta-sts/policies.ts';
 import { envelopesFor, type Envelope, type ReturnPaths } from '../returnpath/envelopes.ts';
 
@@ -43,6 +45,8 @@ export interface DelivererSettings {
   dane?: SecureResolver;
   /** Told about TLS problems that do not stop the mail (MTA-STS testing mode, policy fetch failures). */
   onTlsReport?: (domain: string, failure: TlsFailure, detail: string) => void;
+  /** Told the TLS result of every direct delivery session (TLS-RPT, RFC 8460). */
+  onTlsAttempt?: (attempt: TlsAttempt) => void;
   /** Signs each outbound message of a sending domain with a key, at delivery (after any handoff). */
   dkim?: DkimKeyring;
   /** Told about every signing decision (metrics). */
@@ -90,6 +94,8 @@ interface DirectTls {
   requirement: TlsRequirement;
   reportOnly: boolean;
   dane?: DaneExpectation | undefined;
+  /** How a TLS report names the policy (RFC 8460 §4.4). */
+  description: PolicyDescription;
 }
 
 export class Deliverer {
@@ -148,9 +154,11 @@ export class Deliverer {
     const configured = d.tlsPolicy ? policyFor(request.domain, d.tlsPolicy) : 'opportunistic';
     const names = route.hosts.map((h) => h.name);
     let sts;
+    let stsPolicy;
     if ((configured === 'mta-sts' || configured === 'dane-mta-sts') && this.settings.sts) {
       const found = await this.settings.sts.lookup(request.domain, this.settings.dns);
       if (found.failure) this.settings.onTlsReport?.(request.domain, found.failure, found.detail ?? '');
+      stsPolicy = found.policy;
       sts = stsPlan(found.policy, names);
     }
     const plan = directTlsPlan(configured, sts, names);
@@ -170,6 +178,14 @@ export class Deliverer {
       // RFC 8461 §5: no MX host the enforced policy lists; RFC 7672 §2.2: none whose DANE
       // lookups succeeded. Either way none may get the mail.
       const failedDane = hostPlan.excluded[0];
+      const tlsAttempt = failedDane
+        ? { policy: 'dane' as const, result: 'dnssec-invalid' as const, ...NO_POLICY }
+        : {
+            policy: plan.applied,
+            result: 'validation-failure' as const,
+            ...(stsPolicy ? stsDescription(stsPolicy) : NO_POLICY),
+          };
+      this.settings.onTlsAttempt?.({ domain: request.domain, mx: '', address: '', ...tlsAttempt });
       const reply = failedDane
         ? `ETLSPOLICY DANE: the DNSSEC lookups of every MX host of ${request.domain} failed (dnssec-invalid)`
         : `ETLSPOLICY MTA-STS: no MX host of ${request.domain} is in its policy (validation-failure)`;
@@ -185,7 +201,14 @@ export class Deliverer {
     // RFC 5321 §5.1: on a connection failure try the next address, then the next MX. A host that
     // fails the TLS policy counts as one: the next may meet it (RFC 8461 §5), else the mail waits.
     for (const hostTls of hostPlan.hosts) {
-      const tls: DirectTls = hostTls;
+      const tls: DirectTls = {
+        ...hostTls,
+        description: hostTls.dane
+          ? tlsaDescription(hostTls.name, hostTls.dane.records)
+          : stsPolicy && (hostTls.policy === 'mta-sts' || hostTls.policy === 'mta-sts-testing')
+            ? stsDescription(stsPolicy)
+            : NO_POLICY,
+      };
       const addresses =
         hostTls.addresses ?? route.hosts.find((h) => h.name === hostTls.name)?.addresses ?? [];
       for (const address of addresses) {
@@ -236,6 +259,7 @@ export class Deliverer {
       const report = await this.transaction(
         pool,
         label,
+        host,
         { ...envelope, domain: request.domain },
         request.body,
         target,
@@ -261,6 +285,7 @@ export class Deliverer {
   private async transaction(
     pool: SmtpPool,
     label: string,
+    host: string,
     envelope: Envelope & { domain: string },
     body: Buffer,
     target: { kind: 'smarthost' } | { kind: 'direct'; servername: string; tls: DirectTls },
@@ -278,6 +303,8 @@ export class Deliverer {
           info.tlsFailure,
           `${label}: delivered anyway (MTA-STS testing)`,
         );
+      if (target.kind === 'direct')
+        this.tlsAttempt(request.domain, host, target, info.tlsFailure ?? 'success');
       return {
         results: resultsFromSuccess(request.recipients, info),
         host: label,
@@ -289,6 +316,7 @@ export class Deliverer {
       // A session that got an SMTP reply to mail had passed its TLS check; one that never got
       // that far says nothing about TLS unless the check is what stopped it.
       const tlsResult = e.tlsFailure ?? (connectionFailed ? undefined : 'success');
+      if (tlsResult && target.kind === 'direct') this.tlsAttempt(request.domain, host, target, tlsResult);
       return {
         results: resultsFromError(request.recipients, e),
         host: label,
@@ -296,6 +324,22 @@ export class Deliverer {
         ...(tlsResult ? tlsReport(tlsResult) : {}),
       };
     }
+  }
+
+  private tlsAttempt(
+    domain: string,
+    address: string,
+    target: { servername: string; tls: DirectTls },
+    result: TlsReport['result'],
+  ): void {
+    this.settings.onTlsAttempt?.({
+      domain,
+      policy: target.tls.policy,
+      result,
+      mx: target.servername,
+      address,
+      ...target.tls.description,
+    });
   }
 
   private pool(

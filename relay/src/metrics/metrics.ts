@@ -55,6 +55,8 @@ export class RelayMetrics {
   readonly outboundTls: Counter<'destination' | 'policy' | 'result'>;
   /** TLS problems that did not stop the mail (MTA-STS testing mode, policy fetch failures). */
   readonly outboundTlsProblems: Counter<'failure'>;
+  /** TLS-RPT reports sent or failed, by rua scheme. */
+  readonly tlsReports: Counter<'scheme' | 'result'>;
   /** Whether /readyz passes; set by the relay (a gauge read at scrape time). */
   isReady: () => boolean = () => true;
   readonly sessionsActive: Gauge<'listener'>;
@@ -192,6 +194,12 @@ export class RelayMetrics {
       name: `${p}outbound_tls_problems_total`,
       help: 'TLS policy problems that did not stop the mail (MTA-STS testing mode, an MTA-STS policy that could not be fetched, an MX host skipped because its DANE lookups failed), by RFC 8460 failure type.',
       labelNames: ['failure'],
+      registers: r,
+    });
+    this.tlsReports = new Counter({
+      name: `${p}tls_reports_total`,
+      help: 'TLS-RPT (RFC 8460) daily reports by rua scheme (https, mailto) and result (sent: POSTed with a 2xx answer or queued for delivery; failed).',
+      labelNames: ['scheme', 'result'],
       registers: r,
     });
     this.dkimSigned = new Counter({

@@ -1,4 +1,4 @@
-// Types for the part of mailparser (untyped on npm) the tracking tests use.
+// Types for the part of mailparser (untyped on npm) the tracking and TLS report tests use.
 declare module 'mailparser' {
   export interface ParsedAttachment {
     contentType: string;
@@ -9,6 +9,9 @@ declare module 'mailparser' {
     html: string | false;
     text?: string;
     attachments: ParsedAttachment[];
+    subject?: string;
+    /** Lower-case header names. */
+    headers: Map<string, unknown>;
   }
   export function simpleParser(
     source: Buffer | string,

@@ -1,0 +1,205 @@
+// TLS-RPT (RFC 8460) report generation with the clock injected: sessions tallied on one day are
+// reported once that day is over, to the rua that dnsmasq publishes at `_smtp._tls.<domain>`: a
+// real HTTPS collector (certificate from an openssl-made CA the process trusts through
+// tls.setDefaultCACertificates, as NODE_EXTRA_CA_CERTS would) and a mailto: rua, whose message
+// is parsed with mailparser. The JSON is checked against the fields of RFC 8460 §4.4.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import https from 'node:https';
+import tls from 'node:tls';
+import { readFile } from 'node:fs/promises';
+import { Resolver } from 'node:dns/promises';
+import { gunzipSync } from 'node:zlib';
+import { simpleParser } from 'mailparser';
+import { removeDir, tempDir } from '../helpers/relay/peers.ts';
+import { startDnsmasq, type TestDns } from '../helpers/relay/dnsmasq.ts';
+import { makeTestCa } from '../helpers/tls/testca.ts';
+import { TlsReporter } from '../../relay/src/tlsrpt/reporter.ts';
+import { postReport } from '../../relay/src/tlsrpt/post.ts';
+import { stsDescription } from '../../relay/src/tlsrpt/describe.ts';
+import type { TlsAttempt } from '../../relay/src/tlsrpt/tally.ts';
+
+/** RFC 8460 §4.4: each field of the report, and its JSON type. */
+function schemaProblems(report: unknown): string[] {
+  const problems: string[] = [];
+  const want = (ok: boolean, what: string) => ok || problems.push(what);
+  const obj = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v);
+  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+  const count = (v: unknown) => Number.isInteger(v) && (v as number) >= 0;
+  const time = (v: unknown) => typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(v);
+  if (!obj(report)) return ['not an object'];
+  want(typeof report['organization-name'] === 'string', 'organization-name');
+  want(typeof report['contact-info'] === 'string', 'contact-info');
+  want(typeof report['report-id'] === 'string', 'report-id');
+  const range = report['date-range'];
+  want(obj(range) && time(range['start-datetime']) && time(range['end-datetime']), 'date-range');
+  want(Array.isArray(report.policies), 'policies');
+  for (const p of (report.policies as unknown[]) ?? []) {
+    if (!obj(p) || !obj(p.policy) || !obj(p.summary)) {
+      problems.push('policy entry');
+      continue;
+    }
+    want(['sts', 'tlsa', 'no-policy-found'].includes(p.policy['policy-type'] as string), 'policy-type');
+    want(strings(p.policy['policy-string']), 'policy-string');
+    want(typeof p.policy['policy-domain'] === 'string', 'policy-domain');
+    want(p.policy['mx-host'] === undefined || strings(p.policy['mx-host']), 'mx-host');
+    want(count(p.summary['total-successful-session-count']), 'total-successful-session-count');
+    want(count(p.summary['total-failure-session-count']), 'total-failure-session-count');
+    for (const f of (p['failure-details'] as unknown[]) ?? []) {
+      want(obj(f) && typeof f['result-type'] === 'string', 'result-type');
+      want(obj(f) && count(f['failed-session-count']), 'failed-session-count');
+      want(
+        obj(f) && (f['receiving-ip'] === undefined || typeof f['receiving-ip'] === 'string'),
+        'receiving-ip',
+      );
+    }
+  }
+  return problems;
+}
+
+const D1 = Date.parse('2026-12-04T08:00:00Z');
+const attempt = (over: Partial<TlsAttempt>): TlsAttempt => ({
+  domain: 'reports.test',
+  policy: 'mta-sts',
+  result: 'success',
+  mx: 'mx.reports.test',
+  address: '192.0.2.1',
+  ...stsDescription({ mode: 'enforce', mx: ['mx.reports.test'], maxAge: 86400 }),
+  ...over,
+});
+
+describe('TLS-RPT reports', () => {
+  let dir: string;
+  let dns: TestDns;
+  let collector: https.Server;
+  const posted: { type: string; body: Buffer }[] = [];
+  const mailed: { from: string; to: string[]; body: Buffer }[] = [];
+  let now = D1;
+  let reporter: TlsReporter;
+
+  before(async () => {
+    dir = await tempDir('tlsrpt');
+    const ca = await makeTestCa(dir);
+    tls.setDefaultCACertificates([...tls.getCACertificates('default'), await readFile(ca.caFile, 'utf8')]);
+    const cert = await ca.issue({ names: ['localhost'] });
+    collector = https.createServer({ key: cert.key, cert: cert.cert }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        posted.push({ type: String(req.headers['content-type']), body: Buffer.concat(chunks) });
+        res.writeHead(201).end();
+      });
+    });
+    await new Promise<void>((r) => collector.listen(0, '127.0.0.1', () => r()));
+    const port = (collector.address() as { port: number }).port;
+    dns = await startDnsmasq([
+      // One domain per scheme: dnsmasq splits a TXT text at its commas, so one record cannot list both.
+      `--txt-record=_smtp._tls.reports.test,v=TLSRPTv1; rua=https://localhost:${port}/tlsrpt`,
+      `--txt-record=_smtp._tls.mailrua.test,v=TLSRPTv1; rua=mailto:tls@mailrua.test`,
+    ]);
+    const resolver = new Resolver();
+    resolver.setServers([dns.server]);
+    reporter = new TlsReporter({
+      settings: () => ({
+        organizationName: 'Mailfleet Test',
+        from: 'tlsrpt@sender.test',
+        contactInfo: 'ops@sender.test',
+      }),
+      resolveTxt: (name) => resolver.resolveTxt(name),
+      mail: async (from, to, body) => void mailed.push({ from, to, body }),
+      post: postReport,
+      now: () => now,
+      log: () => undefined,
+    });
+    for (const domain of ['reports.test', 'mailrua.test']) {
+      reporter.record(attempt({ domain }));
+      reporter.record(attempt({ domain }));
+      reporter.record(attempt({ domain, result: 'certificate-expired' }));
+    }
+    // No _smtp._tls record: tallied, never reported.
+    reporter.record(attempt({ domain: 'silent.test' }));
+  });
+  after(async () => {
+    await new Promise<void>((r) => collector?.close(() => r()));
+    await dns?.stop();
+    await removeDir(dir);
+  });
+
+  test('nothing is sent before the day is over', async () => {
+    now = Date.parse('2026-12-04T23:59:00Z');
+    await reporter.sendFinishedDays();
+    assert.equal(posted.length, 0);
+    assert.equal(mailed.length, 0);
+  });
+
+  test('after midnight UTC the https rua gets the gzip JSON report, once', async () => {
+    now = Date.parse('2026-12-05T00:30:00Z');
+    await reporter.sendFinishedDays();
+    await reporter.sendFinishedDays();
+    assert.equal(posted.length, 1);
+    assert.equal(posted[0]!.type, 'application/tlsrpt+gzip');
+    const report = JSON.parse(gunzipSync(posted[0]!.body).toString());
+    assert.deepEqual(schemaProblems(report), []);
+    assert.equal(report['organization-name'], 'Mailfleet Test');
+    assert.equal(report['contact-info'], 'ops@sender.test');
+    assert.deepEqual(report['date-range'], {
+      'start-datetime': '2026-12-04T00:00:00Z',
+      'end-datetime': '2026-12-04T23:59:59Z',
+    });
+    assert.equal(report.policies.length, 1);
+    const [p] = report.policies;
+    assert.equal(p.policy['policy-type'], 'sts');
+    assert.equal(p.policy['policy-domain'], 'reports.test');
+    assert.deepEqual(p.summary, { 'total-successful-session-count': 2, 'total-failure-session-count': 1 });
+    assert.deepEqual(p['failure-details'], [
+      {
+        'result-type': 'certificate-expired',
+        'receiving-mx-hostname': 'mx.reports.test',
+        'receiving-ip': '192.0.2.1',
+        'failed-session-count': 1,
+      },
+    ]);
+  });
+
+  test('the mailto rua gets a multipart/report message with the same report, once', async () => {
+    assert.equal(mailed.length, 1);
+    assert.deepEqual(mailed[0]!.to, ['tls@mailrua.test']);
+    assert.equal(mailed[0]!.from, 'tlsrpt@sender.test');
+    const parsed = await simpleParser(mailed[0]!.body);
+    assert.equal(parsed.headers.get('tls-report-domain'), 'mailrua.test');
+    assert.equal(parsed.headers.get('tls-report-submitter'), 'sender.test');
+    assert.match(
+      String(parsed.subject),
+      /^Report Domain: mailrua\.test Submitter: sender\.test Report-ID: </,
+    );
+    const report = parsed.attachments.find((a) => a.contentType === 'application/tlsrpt+gzip');
+    assert.match(
+      String(report?.filename),
+      /^sender\.test!mailrua\.test!1796342400!1796428799!\w+\.json\.gz$/,
+    );
+    const json = JSON.parse(gunzipSync(report!.content).toString());
+    assert.deepEqual(schemaProblems(json), []);
+    const [p] = json.policies;
+    assert.equal(p.policy['policy-domain'], 'mailrua.test');
+    const [posted1] = JSON.parse(gunzipSync(posted[0]!.body).toString()).policies;
+    assert.deepEqual(p.summary, posted1.summary);
+    assert.deepEqual(p['failure-details'], posted1['failure-details']);
+  });
+
+  test('each domain gets its own report only', () => {
+    assert.equal(posted.length, 1);
+    assert.equal(mailed.length, 1);
+  });
+
+  test('a domain that publishes no TLSRPT record gets nothing', () => {
+    const all = [
+      ...posted.map((p) => gunzipSync(p.body).toString()),
+      ...mailed.map((m) => m.body.toString()),
+    ];
+    assert.equal(
+      all.some((x) => x.includes('silent.test')),
+      false,
+    );
+  });
+});
