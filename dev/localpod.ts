@@ -26,6 +26,8 @@ export type Volume = {
   secret?: { secretName: string; items?: KeyToPath[] };
 };
 export type Container = {
+  name?: string;
+  image?: string;
   command?: string[];
   args?: string[];
   env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
@@ -145,6 +147,42 @@ export function relayCommand(
   if (configAt < 0 || !configFile)
     throw new Error(`pod ${pod.metadata.name}: no --config in ${args.join(' ')}`);
   return { args, configAt, configFile };
+}
+
+/** Where the image keeps the program (its WORKDIR, Dockerfile). */
+const IMAGE_APP = '/app/';
+
+/**
+ * The container's command line as this machine runs it: the image's entrypoint (`node
+ * /app/bin/mailfleet.ts`) or the container's own `command` (the operator's puts node's flags in
+ * between), with `node` this Node and `/app/` the directory that holds the image's program files.
+ */
+export function containerArgv(container: Container, appRoot: string): string[] {
+  const command = container.command ?? ['node', `${IMAGE_APP}bin/mailfleet.ts`];
+  return command.map((part, i) =>
+    i === 0 && part === 'node'
+      ? process.execPath
+      : part.startsWith(IMAGE_APP)
+        ? path.join(appRoot, part.slice(IMAGE_APP.length))
+        : part,
+  );
+}
+
+/**
+ * An operator container's args with its `--http` listener moved to the pod's address (it binds
+ * 0.0.0.0 in a pod; here pods share the host). Undefined for any other container.
+ */
+export function operatorArgs(
+  container: Container,
+  ip: string,
+): { args: string[]; httpPort: number } | undefined {
+  const args = container.args ?? [];
+  if (args[0] !== 'operator') return undefined;
+  // The operator's default listener is 0.0.0.0:8081.
+  const given = args.map((arg) => /^--http=.*:(\d+)$/.exec(arg)?.[1]).find(Boolean);
+  const httpPort = Number(given ?? 8081);
+  const moved = args.filter((arg) => !arg.startsWith('--http='));
+  return { args: [...moved, `--http=${ip}:${httpPort}`], httpPort };
 }
 
 /** This process's environment plus the container's env (values, and fieldRef name/namespace). */

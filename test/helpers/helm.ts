@@ -1,6 +1,6 @@
 // The helm binary of the control-plane build cache, run with its own cache/config/data homes so a
 // developer's Helm repositories and plugins never change what the tests see.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { cacheBinDir, resolveBinaries } from '../../dev/controlplane/cluster.ts';
@@ -15,17 +15,31 @@ export function helmBin(): string {
 
 export type HelmResult = { code: number | null; stdout: string; stderr: string };
 
+/** Helm's homes for the tests: empty, so no repository or plugin of a developer's applies. */
+const helmEnv = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv => ({
+  ...process.env,
+  HELM_CACHE_HOME: '/tmp/mailfleet-helm/cache',
+  HELM_CONFIG_HOME: '/tmp/mailfleet-helm/config',
+  HELM_DATA_HOME: '/tmp/mailfleet-helm/data',
+  ...env,
+});
+
 export function helm(args: string[], env: NodeJS.ProcessEnv = {}): HelmResult {
-  const result = spawnSync(helmBin(), args, {
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      HELM_CACHE_HOME: '/tmp/mailfleet-helm/cache',
-      HELM_CONFIG_HOME: '/tmp/mailfleet-helm/config',
-      HELM_DATA_HOME: '/tmp/mailfleet-helm/data',
-      ...env,
-    },
-    timeout: 300_000,
-  });
+  const result = spawnSync(helmBin(), args, { encoding: 'utf8', env: helmEnv(env), timeout: 300_000 });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/**
+ * helm without blocking this process: for `--wait` on pods that this process runs itself (the
+ * test kubelet), which a synchronous call would starve.
+ */
+export function helmAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<HelmResult> {
+  return new Promise((resolve) => {
+    const child = spawn(helmBin(), args, { env: helmEnv(env), timeout: 600_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }

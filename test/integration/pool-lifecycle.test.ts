@@ -20,16 +20,9 @@ import {
   startKubelet,
   type Kubelet,
   type RunningPod,
-  type Termination,
 } from '../helpers/operator/kubelet.ts';
-import {
-  deliveredIds,
-  readAccounting,
-  startScripted,
-  submitMany,
-  waitFor,
-  type ScriptedUpstream,
-} from '../helpers/relay/peers.ts';
+import { departedCleanly, queueDeferred, recoverAndCount } from '../helpers/operator/ledger.ts';
+import { deliveredIds, startScripted, waitFor, type ScriptedUpstream } from '../helpers/relay/peers.ts';
 
 const NS = 'mail';
 const N = Number(process.env.MAILFLEET_LIFECYCLE_MESSAGES) || 1500;
@@ -96,43 +89,6 @@ async function createPool(name: string, replicas: number, spec: Record<string, u
     await k(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'mailfleet.dev/v1alpha1', ...o }));
 }
 
-/** Submits `count` messages spread over the relays; every one is deferred by the destination. */
-async function queue(relays: RunningPod[], count: number, prefix: string): Promise<string[]> {
-  upstream.onRcpt = () => ({ code: 451, message: '4.4.1 destination down' });
-  const share = Math.ceil(count / relays.length);
-  const acknowledged = (
-    await Promise.all(
-      relays.map((r, i) =>
-        submitMany(
-          r.ports.smtp ?? 25,
-          Math.min(share, count - i * share),
-          `${prefix}${i}`,
-          (j) => `r${j}@dest.example`,
-          3,
-          r.ip,
-        ),
-      ),
-    )
-  ).flat();
-  // Every message attempted once (and deferred) before the lifecycle event.
-  await explained(
-    relays,
-    waitFor(
-      async () => {
-        let deferred = 0;
-        for (const r of relays)
-          deferred += new Set(
-            (await readAccounting(r.spoolDir)).filter((l) => l.outcome === 'deferred').map((l) => l.queueId),
-          ).size;
-        return deferred >= acknowledged.length;
-      },
-      180_000,
-      'every message deferred once',
-    ),
-  );
-  return acknowledged;
-}
-
 /** How many messages a relay holds (its queue API, with the read token of its config volume). */
 async function queuedOn(r: RunningPod): Promise<number> {
   const token = await readFile(path.join(r.configDir, 'admin-tokens/read'), 'utf8');
@@ -142,75 +98,11 @@ async function queuedOn(r: RunningPod): Promise<number> {
   return ((await res.json()) as { messages: number }).messages;
 }
 
-/** On failure, what each relay was doing: its last log lines and the first queued messages. */
-async function explained<T>(relays: RunningPod[], waiting: Promise<T>): Promise<T> {
-  try {
-    return await waiting;
-  } catch (err) {
-    for (const r of relays) {
-      const token = await readFile(path.join(r.configDir, 'admin-tokens/read'), 'utf8').catch(() => '');
-      const queued = await fetch(`http://${r.ip}:${r.ports.http}/api/messages?limit=2`, {
-        headers: { authorization: `Bearer ${token.trim()}` },
-      })
-        .then((res) => res.text())
-        .catch((e: Error) => e.message);
-      process.stdout.write(
-        `# ${r.pod.metadata.name} ${r.ip} spool ${r.spoolDir}:\n# ${r.logs.slice(-8).join('\n# ')}\n# queue: ${queued.replace(/\s+/g, ' ')}\n`,
-      );
-    }
-    throw err;
-  }
-}
-
-/** Each departed relay drained before SIGKILL and left nothing behind; returns how many it handed off. */
-function departedCleanly(gone: Termination[]): { handedOff: number; maxDrainMs: number } {
-  for (const t of gone) {
-    assert.equal(t.signal, null, `${t.pod} drained and exited before SIGKILL`);
-    assert.ok(t.drain, `${t.pod} logged its drain summary`);
-    assert.equal(t.drain.remaining, 0, `${t.pod} left no message in its emptyDir`);
-  }
-  return {
-    handedOff: gone.reduce((s, t) => s + (t.drain?.handedOff ?? 0), 0),
-    maxDrainMs: Math.max(...gone.map((t) => t.drainMs)),
-  };
-}
-
-async function recoverAndCount(
-  name: string,
-  acknowledged: string[],
-  extra: Record<string, number>,
-): Promise<void> {
-  upstream.onRcpt = () => undefined;
-  const ids = new Set(acknowledged);
-  const delivered = () => [...deliveredIds(upstream.received).keys()].filter((id) => ids.has(id)).length;
-  await waitFor(() => delivered() === ids.size, 300_000, `all ${ids.size} acknowledged messages delivered`);
-  // Any extra copy has had time to arrive (retry every 3-5 s).
-  await new Promise((r) => setTimeout(r, 8000));
-  const counts = deliveredIds(upstream.received);
-  const lost = acknowledged.filter((id) => !counts.has(id));
-  const duplicates = acknowledged.reduce((s, id) => s + Math.max(0, (counts.get(id) ?? 0) - 1), 0);
-  process.stdout.write(
-    `# ledger ${name}: ${Object.entries({
-      sent: acknowledged.length,
-      acknowledged: acknowledged.length,
-      delivered: delivered(),
-      duplicates,
-      lost: lost.length,
-      ...extra,
-    })
-      .map(([key, v]) => `${key}=${v}`)
-      .join(' ')}\n`,
-  );
-  assert.deepEqual(lost, []);
-  // A SIGTERM handoff removes a message here only after the peer acknowledged it: no second copy.
-  assert.equal(duplicates, 0);
-}
-
 test(`scale-down 3 -> 1 with ${N} deferred messages: the departing relays hand off, nothing is lost`, async () => {
   assert.ok(kubelet);
   await createPool('scale', 3);
   const relays = await readyPods(kubelet, 'scale', 3);
-  const acknowledged = await queue(relays, N, 's');
+  const acknowledged = await queueDeferred(upstream, relays, N, 's');
   assert.equal(acknowledged.length, N);
   const before = kubelet.terminations.length;
   const started = Date.now();
@@ -224,14 +116,14 @@ test(`scale-down 3 -> 1 with ${N} deferred messages: the departing relays hand o
   // What the two departed relays held (their share of the submissions) is now on the survivor.
   const heldByDeparted = acknowledged.length - Math.ceil(N / 3);
   assert.ok(handedOff >= heldByDeparted, `handed off ${handedOff} >= ${heldByDeparted}`);
-  await recoverAndCount('scale-down 3->1', acknowledged, { handedOff, handoffMs, maxDrainMs });
+  await recoverAndCount(upstream, 'scale-down 3->1', acknowledged, { handedOff, handoffMs, maxDrainMs });
 });
 
 test('rollout (restart-checksum change) of 2 relays with deferred mail: old relays hand off to the new ones', async () => {
   assert.ok(kubelet);
   await createPool('roll', 2);
   const relays = await readyPods(kubelet, 'roll', 2);
-  const acknowledged = await queue(relays, Math.ceil(N / 3), 'r');
+  const acknowledged = await queueDeferred(upstream, relays, Math.ceil(N / 3), 'r');
   const before = kubelet.terminations.length;
   const checksum = async () =>
     (
@@ -262,7 +154,7 @@ test('rollout (restart-checksum change) of 2 relays with deferred mail: old rela
     fresh.every((r) => r.ports.smtp === 2525),
     'the new relays run the new config',
   );
-  await recoverAndCount('rollout 2 relays', acknowledged, { handedOff, maxDrainMs });
+  await recoverAndCount(upstream, 'rollout 2 relays', acknowledged, { handedOff, maxDrainMs });
 });
 
 test('eviction (Eviction API, the PDB consulted) of a relay with deferred mail: it hands off to its peer', async () => {
@@ -271,7 +163,7 @@ test('eviction (Eviction API, the PDB consulted) of a relay with deferred mail: 
   const relays = await readyPods(kubelet, 'evict', 2);
   const [victim] = relays;
   assert.ok(victim);
-  const acknowledged = await queue([victim], Math.ceil(N / 3), 'e');
+  const acknowledged = await queueDeferred(upstream, [victim], Math.ceil(N / 3), 'e');
   const before = kubelet.terminations.length;
   const name = victim.pod.metadata.name;
   await k(
@@ -288,7 +180,7 @@ test('eviction (Eviction API, the PDB consulted) of a relay with deferred mail: 
   assert.equal(handedOff, acknowledged.length, 'everything it held went to the peer');
   // The Deployment replaces it; the pool is back to two ready relays.
   await readyPods(kubelet, 'evict', 2);
-  await recoverAndCount('eviction', acknowledged, { handedOff, maxDrainMs });
+  await recoverAndCount(upstream, 'eviction', acknowledged, { handedOff, maxDrainMs });
 });
 
 /** Volumes the StatefulSet's claims bind to (no provisioner here); the kubelet keeps a claim's directory. */
@@ -336,8 +228,8 @@ test('StatefulSet: a clean scale-down hands off; a relay killed before it could 
   const byName = (n: string) => relays.find((r) => r.pod.metadata.name === n)!;
   const share = Math.ceil(N / 6);
   const acknowledged = [
-    ...(await queue([byName('sts-2')], share, 'c')),
-    ...(await queue([byName('sts-1')], share, 'k')),
+    ...(await queueDeferred(upstream, [byName('sts-2')], share, 'c')),
+    ...(await queueDeferred(upstream, [byName('sts-1')], share, 'k')),
   ];
 
   // 3 -> 2: sts-2 drains and hands off; its (empty) claim is reported as retained.
@@ -391,7 +283,7 @@ test('StatefulSet: a clean scale-down hands off; a relay killed before it could 
   assert.equal(Number(recovered), held, 'the relay on spool-sts-1 found the whole stranded queue');
   await waitFor(async () => (await retainedMetric('sts')).length === 0, 60_000, 'no claim retained');
   assert.equal(await retainedCondition('sts'), undefined);
-  await recoverAndCount('statefulset scale-down + kill', acknowledged, {
+  await recoverAndCount(upstream, 'statefulset scale-down + kill', acknowledged, {
     handedOffByCleanDrain: clean.handedOff,
     strandedOnClaim: held,
   });
@@ -411,7 +303,7 @@ test('kubectl delete rp with deletionPolicy Drain: the pool stays, reporting its
   assert.ok(kubelet);
   await createPool('drain', 2);
   const relays = await readyPods(kubelet, 'drain', 2);
-  const acknowledged = await queue(relays, Math.ceil(N / 3), 'd');
+  const acknowledged = await queueDeferred(upstream, relays, Math.ceil(N / 3), 'd');
   assert.deepEqual((await poolJson('drain'))?.metadata.finalizers, ['mailfleet.dev/drain']);
   const before = kubelet.terminations.length;
   const deletedAt = Date.now();
@@ -449,7 +341,7 @@ test('kubectl delete rp with deletionPolicy Drain: the pool stays, reporting its
   await waitFor(() => kubelet!.terminations.length >= before + 2, 180_000, 'both relays stopped');
   const { maxDrainMs, handedOff } = departedCleanly(kubelet.terminations.slice(before));
   assert.equal(handedOff, 0, 'the stopping relays had nothing left to hand off');
-  await recoverAndCount('delete with Drain', acknowledged, {
+  await recoverAndCount(upstream, 'delete with Drain', acknowledged, {
     heldMs: recoveredAt - deletedAt,
     recoveryToGoneMs: goneMs,
     maxDrainMs,
@@ -461,7 +353,7 @@ test('kubectl delete rp with deletionPolicy Discard: the relays go at once with 
   // A short drain: with both relays stopping, neither has a peer to hand off to.
   await createPool('discard', 2, { deletionPolicy: 'Discard', drainTimeout: '3s' });
   const relays = await readyPods(kubelet, 'discard', 2);
-  const acknowledged = await queue(relays, 100, 'x');
+  const acknowledged = await queueDeferred(upstream, relays, 100, 'x');
   assert.equal((await poolJson('discard'))?.metadata.finalizers, undefined, 'no drain finalizer');
   const before = kubelet.terminations.length;
   await k(['-n', NS, 'delete', 'rp/discard', '--wait=true', '--timeout=60s']);

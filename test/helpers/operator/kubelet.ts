@@ -1,7 +1,7 @@
 // A kubelet for tests, for what matters to queued mail: kwok pods run no process, so this harness
 // registers a Node of its own (not managed by kwok) and runs every pod scheduled to it as a real
 // relay process, the way a kubelet would:
-//   - each pod gets its own loopback address (127.0.0.x), reported as its podIP; a dnsmasq answers
+//   - each pod gets its own loopback address (127.<n>.0.x), reported as its podIP; a dnsmasq answers
 //     `<service>.<namespace>.svc` with the addresses of the pods the Service selects;
 //   - the relay runs from the pod's own args, env and projected ConfigMap/Secret volume (its
 //     listeners, the return-path one included, bound to the pod's address); an
@@ -17,7 +17,15 @@ import type { ControlPlane } from '../../../dev/controlplane/cluster.ts';
 import { REPO_ROOT } from '../../../dev/controlplane/cluster.ts';
 import { RETURN_PATH_PORT } from '../../../contract/layout.ts';
 import { freePort, spawnDnsmasq, stopProcess, tempDir, waitFor } from '../relay/peers.ts';
-import { localPathIn, podEnv, relayCommand, volumeFiles, type Pod } from '../../../dev/localpod.ts';
+import {
+  containerArgv,
+  localPathIn,
+  operatorArgs,
+  podEnv,
+  relayCommand,
+  volumeFiles,
+  type Pod,
+} from '../../../dev/localpod.ts';
 
 export const LOCAL_NODE = 'local-kubelet';
 export const LOCAL_NODE_LABEL = 'mailfleet.dev/local-kubelet';
@@ -32,6 +40,7 @@ type KubePod = Pod & {
   spec: Pod['spec'] & {
     containers: { readinessProbe?: { httpGet?: { path?: string } } }[];
     nodeName?: string;
+    serviceAccountName?: string;
     terminationGracePeriodSeconds?: number;
   };
 };
@@ -54,8 +63,10 @@ export interface RunningPod {
   /** Listener name -> port on `ip`; `http`, `handoff` too. */
   ports: Record<string, number>;
   spoolDir: string;
-  /** Directory of the relay's config file (its projected volume). */
+  /** Directory of the relay's config file (its projected volume); '' for an operator pod. */
   configDir: string;
+  /** The program files the pod runs (its image's, see KubeletOptions.images). */
+  appRoot: string;
   proc: ChildProcess;
   logs: string[];
   ready: boolean;
@@ -70,6 +81,12 @@ export interface KubeletOptions {
   hosts?: Record<string, string>;
   /** Poll interval of pods, EndpointSlices and readiness. */
   intervalMs?: number;
+  /**
+   * What "pulling" an image means here: image reference -> a directory with that image's program
+   * files (bin/, operator/src, relay/src; node_modules resolvable from it). Any other image runs
+   * this checkout.
+   */
+  images?: Record<string, string>;
 }
 
 export interface Kubelet {
@@ -80,8 +97,6 @@ export interface Kubelet {
   dns: string;
   stop(): Promise<void>;
 }
-
-const ENTRYPOINT = [process.execPath, path.join(REPO_ROOT, 'bin/mailfleet.ts')];
 
 function nodeObject(now: string): Record<string, unknown> {
   const resources = { cpu: '32', memory: '256Gi', pods: '110', 'ephemeral-storage': '1Ti' };
@@ -165,6 +180,9 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
   const running = new Map<string, RunningPod>();
   const terminations: Termination[] = [];
   const starting = new Set<string>();
+  // Pods' addresses 127.<n>.0.10 and up, n from this process's pid: two test processes on one
+  // machine (two kubelets) do not hand out the same addresses.
+  const subnet = 1 + (process.pid % 254);
   let nextIp = 10;
   let stopped = false;
 
@@ -198,8 +216,8 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
       ],
       containerStatuses: [
         {
-          name: 'relay',
-          image: 'local',
+          name: r.pod.spec.containers[0]?.name ?? 'relay',
+          image: r.pod.spec.containers[0]?.image ?? 'local',
           imageID: 'local',
           containerID: `local://${r.proc.pid}`,
           ready: r.ready,
@@ -222,30 +240,9 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
     ]).catch(() => undefined);
   };
 
-  const launch = async (pod: KubePod): Promise<RunningPod> => {
-    const container = pod.spec.containers[0];
-    if (!container) throw new Error(`pod ${pod.metadata.name} has no container`);
-    const ip = `127.0.0.${nextIp++}`;
-    const podDir = path.join(root, 'pods', pod.metadata.uid);
-    const mounts = new Map<string, string>();
-    for (const mount of container.volumeMounts ?? []) {
-      const volume = pod.spec.volumes?.find((v) => v.name === mount.name);
-      // A StatefulSet's claim `<template>-<pod>` is a directory that outlives its pods.
-      const claim =
-        volume?.persistentVolumeClaim?.claimName ??
-        (volume ? undefined : `${mount.name}-${pod.metadata.name}`);
-      const local = claim
-        ? path.join(root, 'pvc', pod.metadata.namespace, claim)
-        : path.join(podDir, mount.name);
-      await mkdir(local, { recursive: true });
-      mounts.set(mount.mountPath, local);
-      if (!volume || volume.emptyDir || volume.persistentVolumeClaim) continue;
-      for (const [file, content] of await volumeFiles(cp, pod.metadata.namespace, volume)) {
-        await mkdir(path.dirname(path.join(local, file)), { recursive: true });
-        await writeFile(path.join(local, file), content, { mode: 0o600 });
-      }
-    }
-    const localPath = localPathIn(mounts);
+  // A relay pod: its rendered config made to run here (the pod's address, local paths, the test's
+  // delivery settings), written next to the original so relative paths still resolve.
+  const relayProgram = async (pod: KubePod, localPath: (p: string) => string, ip: string) => {
     const { args, configAt, configFile } = relayCommand(pod, localPath);
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the relay's YAML
     const config = parse(await readFile(configFile, 'utf8')) as Record<string, any>;
@@ -280,12 +277,58 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
     const localConfig = path.join(path.dirname(configFile), 'relay.local.yaml');
     await writeFile(localConfig, stringify(config));
     args[configAt + 1] = localConfig;
+    return { args, ports, spoolDir, configDir: path.dirname(configFile) };
+  };
+
+  const launch = async (pod: KubePod): Promise<RunningPod> => {
+    const container = pod.spec.containers[0];
+    if (!container) throw new Error(`pod ${pod.metadata.name} has no container`);
+    const ip = `127.${subnet}.0.${nextIp++}`;
+    const podDir = path.join(root, 'pods', pod.metadata.uid);
+    const mounts = new Map<string, string>();
+    for (const mount of container.volumeMounts ?? []) {
+      const volume = pod.spec.volumes?.find((v) => v.name === mount.name);
+      // A StatefulSet's claim `<template>-<pod>` is a directory that outlives its pods.
+      const claim =
+        volume?.persistentVolumeClaim?.claimName ??
+        (volume ? undefined : `${mount.name}-${pod.metadata.name}`);
+      const local = claim
+        ? path.join(root, 'pvc', pod.metadata.namespace, claim)
+        : path.join(podDir, mount.name);
+      await mkdir(local, { recursive: true });
+      mounts.set(mount.mountPath, local);
+      if (!volume || volume.emptyDir || volume.persistentVolumeClaim) continue;
+      for (const [file, content] of await volumeFiles(cp, pod.metadata.namespace, volume)) {
+        await mkdir(path.dirname(path.join(local, file)), { recursive: true });
+        await writeFile(path.join(local, file), content, { mode: 0o600 });
+      }
+    }
+    const appRoot = options.images?.[container.image ?? ''] ?? REPO_ROOT;
     const env = podEnv(pod);
     // The pod's /tmp emptyDir (read-only root FS) is the process's temporary directory.
     if (mounts.has('/tmp')) env.TMPDIR = mounts.get('/tmp') ?? '';
+    const operator = operatorArgs(container, ip);
+    const program = operator
+      ? {
+          args: operator.args,
+          ports: { http: operator.httpPort },
+          spoolDir: '',
+          configDir: '',
+        }
+      : await relayProgram(pod, localPathIn(mounts), ip);
+    // In a pod the operator reaches the API server in-cluster with its ServiceAccount's token;
+    // here the same token comes in a kubeconfig.
+    if (operator)
+      env.KUBECONFIG = await cp.serviceAccountKubeconfig(
+        pod.metadata.namespace,
+        pod.spec.serviceAccountName ?? 'default',
+        { path: path.join(root, `sa-${pod.metadata.uid}.kubeconfig`) },
+      );
+    const { args, ports, spoolDir, configDir } = program;
+    const argv = containerArgv(container, appRoot);
     const logs: string[] = [];
     const run = (): ChildProcess => {
-      const proc = spawn(ENTRYPOINT[0] ?? 'node', [...ENTRYPOINT.slice(1), ...args], {
+      const proc = spawn(argv[0] ?? process.execPath, [...argv.slice(1), ...args], {
         env,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -300,7 +343,8 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
       ip,
       ports,
       spoolDir,
-      configDir: path.dirname(configFile),
+      configDir,
+      appRoot,
       proc: run(),
       logs,
       ready: false,
