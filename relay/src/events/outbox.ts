@@ -41,7 +41,7 @@ const SEGMENT = /^(\d{16})\.events$/;
 const name = (seq: number) => `${String(seq).padStart(16, '0')}.events`;
 
 /** Segment size: an eighth of the bound (the most dropped at once), between 8 KiB and 8 MiB. */
-export function segmentBytes(maxBytes: number): number {
+function segmentBytes(maxBytes: number): number {
   return Math.max(8 * 1024, Math.min(8 * 1024 * 1024, Math.floor(maxBytes / 8)));
 }
 

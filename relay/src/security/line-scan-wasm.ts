@@ -52,7 +52,7 @@ const name = (s: string) => [s.length, ...Buffer.from(s, 'latin1')];
 
 /** The module: memory "mem" (one 64 KiB page), function "scan"(len, carry) -> first bad block or -1. */
 // prettier-ignore
-export const MODULE_BYTES = Uint8Array.from([
+const MODULE_BYTES = Uint8Array.from([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
   ...section(1, [0x01, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f]), // type (i32, i32) -> i32
   ...section(3, [0x01, 0x00]), // one function of that type
