@@ -479,6 +479,9 @@ describe('against the real control plane', () => {
       '--namespace',
       'mailfleet-system',
       ...ALL_FEATURES,
+      // The optional Valkey for spec.sharedState (chart-valkey.test.ts checks what it renders).
+      '--set',
+      'sharedState.valkey.enabled=true',
     ]);
     assert.equal(rendered.code, 0, rendered.stderr);
     const result = await plane().kubectl(['apply', '--dry-run=server', '-f', '-'], {
@@ -492,6 +495,7 @@ describe('against the real control plane', () => {
       /prometheusrule\.monitoring\.coreos\.com\/fleet-mailfleet created \(server dry run\)/,
     );
     assert.match(result.stdout, /relaypool\.mailfleet\.dev\/example created \(server dry run\)/);
+    assert.match(result.stdout, /statefulset\.apps\/fleet-mailfleet-valkey created \(server dry run\)/);
   });
 
   test('helm install: the operator becomes ready, helm test passes, upgrade and uninstall behave', async () => {

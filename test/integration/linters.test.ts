@@ -17,7 +17,7 @@ import { REPRESENTATIVE_POOLS, crdSchemas, desiredManifests, kubernetesSchemas }
 
 const LINTERS = path.join(REPO_ROOT, 'test/linters');
 const ALL_FEATURES =
-  'metrics.serviceMonitor.enabled=true,prometheusRule.enabled=true,examples.enabled=true,dashboards.enabled=true';
+  'metrics.serviceMonitor.enabled=true,prometheusRule.enabled=true,examples.enabled=true,dashboards.enabled=true,sharedState.valkey.enabled=true';
 
 interface KubeScoreConfig {
   flags: { flag: string; reason: string }[];

@@ -65,3 +65,10 @@ app.kubernetes.io/component: operator
 {{- define "mailfleet.metricsServiceName" -}}
 {{- printf "%s-metrics" (include "mailfleet.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
+
+{{/* Labels that select the optional Valkey's pod (sharedState.valkey). */}}
+{{- define "mailfleet.valkeySelectorLabels" -}}
+app.kubernetes.io/name: {{ include "mailfleet.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: shared-state
+{{- end }}
