@@ -14,6 +14,7 @@ import { generateDkimKey, publicKeyRecord } from '../../relay/src/dkim/keys.ts';
 import { verifyVerp } from '../../relay/src/returnpath/verp.ts';
 import { parseRelayMetrics, poolMeasurement } from '../../operator/src/scrape/relaymetrics.ts';
 import { decideSuspension } from '../../operator/src/desired/bounce.ts';
+import { withDefaults } from '../../operator/src/api/defaults.ts';
 import { NOW, sendingDomain } from '../helpers/operator/fixtures.ts';
 import { startPostfix } from '../helpers/relay/postfix.ts';
 import {
@@ -247,10 +248,12 @@ describe('the return-path listener', () => {
     const m = poolMeasurement([[parseRelayMetrics(metrics, 1)]], 'example.com', 0);
     assert.ok(m && (m.asyncBounced ?? 0) >= 1 && (m.complaints ?? 0) >= 1, JSON.stringify(m));
     const domain = (policy: Record<string, unknown>) =>
-      sendingDomain('example.com', {
-        returnPath: 'bounces.example.com',
-        bouncePolicy: { minMessages: 1, window: '1h', action: 'Suspend', ...policy },
-      });
+      withDefaults(
+        sendingDomain('example.com', {
+          returnPath: 'bounces.example.com',
+          bouncePolicy: { minMessages: 1, window: '1h', action: 'Suspend', ...policy },
+        }),
+      ).resource;
     const byComplaints = decideSuspension(domain({ maxBounceRate: 1 }), m, NOW);
     assert.equal(byComplaints.suspendNow, true);
     assert.equal(byComplaints.reason, 'ComplaintRateExceeded');

@@ -57,6 +57,18 @@ const cases: { name: string; resource: MailfleetResource; atLeast: number }[] = 
     atLeast: 3,
   },
   {
+    // What the SendingDomain builders (domains.ts, bounce.ts, dns.ts, domainseries.ts) read without
+    // a default of their own: dkim.selector/algorithm, every bouncePolicy limit, tracking's switches.
+    name: 'a bare SendingDomain: dkim and bouncePolicy filled inside their {} defaults',
+    resource: sendingDomain('example.com'),
+    atLeast: 10,
+  },
+  {
+    name: 'a SendingDomain with tracking',
+    resource: sendingDomain('example.com', { tracking: { host: 't.example.com' } }),
+    atLeast: 12,
+  },
+  {
     name: 'a RateLimit',
     resource: rateLimit('yahoo', { rate: { messages: 10, per: 'Minute' } }),
     atLeast: 1,

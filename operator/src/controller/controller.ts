@@ -20,6 +20,7 @@ import {
 } from '../desired/meta.ts';
 import type { CertificateIssuer, Desired, Generators, KubeObject, TlsSettings } from '../desired/types.ts';
 import type { RateLimit, RelayPool, SendingDomain } from '../api/types.ts';
+import { withDefaults } from '../api/defaults.ts';
 import { RelayScraper } from '../scrape/scraper.ts';
 import { DnsVerifier } from '../dns/verifier.ts';
 import { domainSeries } from './domainseries.ts';
@@ -455,7 +456,8 @@ export class Controller {
     if (dns) context.dns = (domains) => dns.answers(domains);
     try {
       const { observed, desired, pendingKeys } = await reconcilePool(context, namespace, name);
-      this.#publish(key, domainSeries(namespace, observed.domains, desired.statuses));
+      const domains = observed.domains.map((d) => withDefaults(d).resource);
+      this.#publish(key, domainSeries(namespace, domains, desired.statuses));
       this.#publishCertificate(namespace, name, desired.certificate);
       this.#publishClaims(namespace, name, desired.retainedClaims ?? []);
       // A generated certificate is renewed at its renewal time, not at the next resync.

@@ -3,6 +3,11 @@ import assert from 'node:assert/strict';
 import { domainSeries } from './domainseries.ts';
 import { sendingDomain } from '../../../test/helpers/operator/fixtures.ts';
 import type { StatusWrite } from '../desired/types.ts';
+import { withDefaults } from '../api/defaults.ts';
+import type { SendingDomain } from '../api/types.ts';
+
+/** The controller passes defaulted domains: the default limits below come from the schema. */
+const defaulted = (...domains: SendingDomain[]) => domains.map((d) => withDefaults(d).resource);
 
 const condition = (type: string, status: string) => ({
   type,
@@ -37,7 +42,7 @@ test('sending-domain series from a reconcile', async (t) => {
       status: { conditions: [condition('Suspended', 'False')] },
     },
   ];
-  const [bounce, calm, ...rest] = domainSeries('mail', [suspendedDomain, quiet], statuses);
+  const [bounce, calm, ...rest] = domainSeries('mail', defaulted(suspendedDomain, quiet), statuses);
   await t.test('labels carry namespace, pool and the domain as the relays label it', () => {
     assert.deepEqual(bounce?.labels, {
       namespace: 'mail',
@@ -78,7 +83,11 @@ test('complaint-rate series: only for a domain with a return path', async (t) =>
     { kind: 'SendingDomain', name: 'later-example', status: {} },
     { kind: 'SendingDomain', name: 'plain-example', status: { bounceRate: '0.0100' } },
   ];
-  const [news, later, plain] = domainSeries('mail', [withReturnPath, measuredLater, without], statuses);
+  const [news, later, plain] = domainSeries(
+    'mail',
+    defaulted(withReturnPath, measuredLater, without),
+    statuses,
+  );
   await t.test('measured complaint rate and its policy limit', () => {
     assert.equal(news?.complaintRate, 0.025);
     assert.equal(news?.maxComplaintRate, 0.001);

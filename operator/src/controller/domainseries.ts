@@ -1,6 +1,6 @@
 // The per-SendingDomain series the dashboards and alerts read, derived from what a reconcile
 // decided. Pure: the controller sets the gauges.
-import type { Condition, SendingDomain } from '../api/types.ts';
+import type { Condition, DefaultedSendingDomain } from '../api/types.ts';
 import type { StatusWrite } from '../desired/types.ts';
 
 export type DomainLabels = { namespace: string; pool: string; sending_domain: string };
@@ -26,7 +26,7 @@ const EXPORTED_CONDITIONS = new Set(['Ready', 'DKIMKeyReady', 'DNSVerified', 'Su
 
 export function domainSeries(
   namespace: string,
-  domains: SendingDomain[],
+  domains: DefaultedSendingDomain[],
   statuses: StatusWrite[],
 ): DomainSeries[] {
   const series: DomainSeries[] = [];
@@ -38,10 +38,10 @@ export function domainSeries(
     const entry: DomainSeries = {
       labels: {
         namespace,
-        pool: domain.spec.poolRef?.name ?? '',
+        pool: domain.spec.poolRef.name,
         sending_domain: domain.spec.domain.toLowerCase(),
       },
-      maxBounceRate: domain.spec.bouncePolicy?.maxBounceRate ?? 0.05,
+      maxBounceRate: domain.spec.bouncePolicy.maxBounceRate,
       suspended: conditions.some((c) => c.type === 'Suspended' && c.status === 'True'),
       conditions: conditions
         .filter((c) => EXPORTED_CONDITIONS.has(c.type))
@@ -49,7 +49,7 @@ export function domainSeries(
     };
     if (write.status.bounceRate !== undefined && Number.isFinite(rate)) entry.bounceRate = rate;
     if (domain.spec.returnPath) {
-      entry.maxComplaintRate = domain.spec.bouncePolicy?.maxComplaintRate ?? 0.003;
+      entry.maxComplaintRate = domain.spec.bouncePolicy.maxComplaintRate;
       const complaintRate = Number(write.status.complaintRate);
       if (write.status.complaintRate !== undefined && Number.isFinite(complaintRate))
         entry.complaintRate = complaintRate;

@@ -4,6 +4,10 @@ import { AUTOSUSPEND_ANNOTATION, decideSuspension } from './bounce.ts';
 import type { BounceMeasurement } from './bounce.ts';
 import { NOW, sendingDomain } from '../../../test/helpers/operator/fixtures.ts';
 import type { SendingDomain } from '../api/types.ts';
+import { withDefaults } from '../api/defaults.ts';
+
+/** Builders receive defaulted specs: maxComplaintRate (0.003) and the rest come from the schema. */
+const defaulted = (d: SendingDomain) => withDefaults(d).resource;
 
 const policy = { maxBounceRate: 0.05, minMessages: 100, window: '1h', action: 'Suspend' as const };
 const suspendedFor = (reason: string, at: string): SendingDomain['status'] => ({
@@ -187,7 +191,7 @@ test('bounce-rate decisions', async (t) => {
   ];
   for (const c of cases) {
     await t.test(c.name, () => {
-      const d = decideSuspension(c.domain, c.m, NOW);
+      const d = decideSuspension(defaulted(c.domain), c.m, NOW);
       assert.equal(d.suspended, c.suspended);
       assert.equal(d.suspendNow, c.suspendNow);
       assert.equal(d.reason, c.reason);
@@ -199,7 +203,7 @@ test('bounce-rate decisions', async (t) => {
 
 test('the suspension message spells out the measured rate', () => {
   const d = decideSuspension(
-    sendingDomain('a.com', { bouncePolicy: policy }),
+    defaulted(sendingDomain('a.com', { bouncePolicy: policy })),
     { bounced: 12, total: 200 },
     NOW,
   );
@@ -208,7 +212,7 @@ test('the suspension message spells out the measured rate', () => {
 });
 
 test('the message says which rate tripped, with async bounces and complaints counted', () => {
-  const domain = sendingDomain('a.com', { bouncePolicy: policy });
+  const domain = defaulted(sendingDomain('a.com', { bouncePolicy: policy }));
   const complaints = decideSuspension(domain, { bounced: 0, total: 1000, complaints: 5 }, NOW);
   assert.equal(
     complaints.message,

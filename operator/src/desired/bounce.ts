@@ -1,6 +1,6 @@
 // The bounce-rate autopilot's decision for one SendingDomain. Pure: the measurement comes from
 // the relays' metrics (gathered elsewhere), the clock is an input.
-import type { SendingDomain } from '../api/types.ts';
+import type { DefaultedSendingDomain } from '../api/types.ts';
 import { findCondition } from '../api/conditions.ts';
 import { durationMs } from '../../../contract/duration.ts';
 
@@ -54,16 +54,15 @@ const percent = (rate: number) => `${(rate * 100).toFixed(2)}%`;
  * caused it, so the autopilot waits one window (the cool-down) before it may suspend again.
  */
 export function decideSuspension(
-  domain: SendingDomain,
+  domain: DefaultedSendingDomain,
   measurement: BounceMeasurement | undefined,
   now: Date,
 ): SuspensionDecision {
-  const policy = domain.spec.bouncePolicy ?? {};
-  const maxRate = policy.maxBounceRate ?? 0.05;
-  // 0.3 %: the spam-rate ceiling Gmail and Yahoo publish for bulk senders (February 2024).
-  const maxComplaintRate = policy.maxComplaintRate ?? 0.003;
-  const minMessages = policy.minMessages ?? 100;
-  const windowText = policy.window ?? '1h';
+  const policy = domain.spec.bouncePolicy;
+  const maxRate = policy.maxBounceRate;
+  const maxComplaintRate = policy.maxComplaintRate;
+  const minMessages = policy.minMessages;
+  const windowText = policy.window;
   const asyncBounced = measurement?.asyncBounced ?? 0;
   const complaints = measurement?.complaints ?? 0;
   const rate =

@@ -1,6 +1,6 @@
 // The DNS records a SendingDomain needs, and the comparison with what DNS actually serves. Pure.
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import type { DNSRecord } from '../api/types.ts';
+import type { DefaultedSendingDomainSpec, DNSRecord } from '../api/types.ts';
 
 type PublicKey = { k: 'rsa' | 'ed25519'; p: string };
 
@@ -103,12 +103,9 @@ export function dnsMismatches(records: DNSRecord[], answers: TxtAnswers): string
 }
 
 /** The TXT names verification looks up for a domain (the names dnsRecords() publishes). */
-export function recordNames(spec: {
-  domain: string;
-  returnPath?: string;
-  dkim?: { selector?: string };
-}): string[] {
+export function recordNames(
+  spec: Pick<DefaultedSendingDomainSpec, 'domain' | 'returnPath' | 'dkim'>,
+): string[] {
   const fqdn = spec.domain.toLowerCase();
-  const selector = spec.dkim?.selector ?? 'mailfleet';
-  return [`${selector}._domainkey.${fqdn}`, spec.returnPath ?? fqdn, `_dmarc.${fqdn}`];
+  return [`${spec.dkim.selector}._domainkey.${fqdn}`, spec.returnPath ?? fqdn, `_dmarc.${fqdn}`];
 }

@@ -1,6 +1,6 @@
 // Which SendingDomains a pool sends for, with their DKIM keys, and each domain's status. Pure.
 import type { V1Secret } from '@kubernetes/client-node';
-import type { Condition, DNSRecord, SendingDomain } from '../api/types.ts';
+import type { Condition, DefaultedSendingDomain, DNSRecord, SendingDomain } from '../api/types.ts';
 import { cond, mergeConditions } from '../api/conditions.ts';
 import type { ConditionInput } from '../api/conditions.ts';
 import { withDefaults } from '../api/defaults.ts';
@@ -62,9 +62,9 @@ function readKey(secret: V1Secret | undefined, secretName: string, key: string):
   return { secretName, pem };
 }
 
-function dkimKey(domain: SendingDomain, observed: Observed, gen: Generators): KeyLookup {
-  const dkim = domain.spec.dkim ?? {};
-  const selector = dkim.selector ?? 'mailfleet';
+function dkimKey(domain: DefaultedSendingDomain, observed: Observed, gen: Generators): KeyLookup {
+  const { dkim } = domain.spec;
+  const selector = dkim.selector;
   if (dkim.keySecretRef) {
     const name = dkim.keySecretRef.name;
     return readKey(observed.secrets.get(name), name, dkim.keySecretRef.key ?? DKIM_KEY);
@@ -73,7 +73,7 @@ function dkimKey(domain: SendingDomain, observed: Observed, gen: Generators): Ke
   const existing = observed.secrets.get(name);
   // A generated key is never replaced: if its Secret exists, whatever it holds is reported, not overwritten.
   if (existing) return readKey(existing, name, DKIM_KEY);
-  const pem = gen.dkimKey(dkim.algorithm ?? 'rsa-sha256');
+  const pem = gen.dkimKey(dkim.algorithm);
   // Not generated in this pass (a pass makes a bounded number of keys): the next pass does.
   if (pem === undefined)
     return {
@@ -141,9 +141,7 @@ export function resolveDomains(
       owners.set(fqdn, name);
       const key = dkimKey(domain, observed, gen);
       if (key.create) creates.push(key.create);
-      const dkim = domain.spec.dkim ?? {};
-      const selector = dkim.selector ?? 'mailfleet';
-      const algorithm = dkim.algorithm ?? 'rsa-sha256';
+      const { selector, algorithm } = domain.spec.dkim;
       if (key.problem || !key.pem) {
         inputs.push(key.problem ?? cond('DKIMKeyReady', 'False', 'SecretMalformed', 'no key'));
         inputs.push(
@@ -179,8 +177,8 @@ export function resolveDomains(
         const tracking = domain.spec.tracking;
         if (tracking?.host && (tracking.opens || tracking.clicks))
           bound.tracking = {
-            opens: tracking.opens ?? false,
-            clicks: tracking.clicks ?? false,
+            opens: tracking.opens,
+            clicks: tracking.clicks,
             host: tracking.host,
           };
         // The records to publish (and verify) are those of the wanted selector.
@@ -295,7 +293,7 @@ export function resolveDomains(
 }
 
 function dnsRecords(
-  domain: SendingDomain,
+  domain: DefaultedSendingDomain,
   pem: string,
   selector: string,
   include?: string,

@@ -24,6 +24,11 @@ import {
   secret,
   secrets,
 } from '../../../test/helpers/operator/fixtures.ts';
+import { withDefaults } from '../api/defaults.ts';
+import type { RelayPool } from '../api/types.ts';
+
+/** resolveTls receives the pool as desiredState has it, schema defaults applied (issuerRef.group). */
+const defaulted = (pool: RelayPool) => withDefaults(pool).resource;
 
 const DAY = 86_400_000;
 const at = (ms: number) => new Date(NOW.getTime() + ms);
@@ -209,8 +214,12 @@ test('generated: the first pass asks for a CA and a certificate, creates the CA 
   assert.deepEqual(request?.serving?.request.dnsNames, NAMES);
   assert.equal(request?.serving?.ca, undefined, 'signed by the CA issued in the same pass');
 
-  assert.equal(resolveTls(pool, first).problem?.reason, 'CertificatePending', 'nothing issued: pending');
-  const r = resolveTls(pool, observed({ pool, issued: { ca, serving } }));
+  assert.equal(
+    resolveTls(defaulted(pool), first).problem?.reason,
+    'CertificatePending',
+    'nothing issued: pending',
+  );
+  const r = resolveTls(defaulted(pool), observed({ pool, issued: { ca, serving } }));
   assert.equal(r.problem, undefined);
   assert.deepEqual(
     r.create.map((o) => `${o.kind}/${o.metadata?.name}`),
@@ -254,7 +263,7 @@ test('generated: a stored, valid pair is kept as is (nothing requested, nothing 
       assert.equal(request.serving?.ca?.cert, ca.cert, c.name);
       continue;
     }
-    const r = resolveTls(pool, o);
+    const r = resolveTls(defaulted(pool), o);
     assert.deepEqual(r.create, [], c.name);
     assert.deepEqual(r.keep, ['Secret/transactional-tls-ca'], c.name);
     assert.equal(r.certificate?.issued, undefined, c.name);
@@ -274,7 +283,7 @@ test('generated: an expired or broken CA blocks with a way out, and is never rep
     now: at(3651 * DAY),
   });
   assert.equal(tlsRequest(pool, o), undefined);
-  const r = resolveTls(pool, o);
+  const r = resolveTls(defaulted(pool), o);
   assert.equal(r.problem?.reason, 'CAInvalid');
   assert.match(r.problem?.message ?? '', /delete it/);
   assert.deepEqual(r.create, []);
@@ -285,12 +294,12 @@ test('cert-manager: a clear condition without its CRDs; with them, a Certificate
   const pool = relayPool({
     tls: { issuerRef: { name: 'letsencrypt', kind: 'ClusterIssuer' }, dnsNames: ['smtp.example.com'] },
   });
-  const missing = resolveTls(pool, observed({ pool }));
+  const missing = resolveTls(defaulted(pool), observed({ pool }));
   assert.equal(missing.problem?.reason, 'CertManagerNotInstalled');
   assert.equal(missing.condition?.type, 'TLSReady');
   assert.deepEqual(missing.apply, []);
 
-  const pending = resolveTls(pool, observed({ pool, certManagerCRD: true }));
+  const pending = resolveTls(defaulted(pool), observed({ pool, certManagerCRD: true }));
   assert.equal(pending.problem?.reason, 'CertificatePending');
   const certificate = pending.apply[0] as {
     kind: string;
@@ -309,7 +318,7 @@ test('cert-manager: a clear condition without its CRDs; with them, a Certificate
   });
 
   const issued = resolveTls(
-    pool,
+    defaulted(pool),
     observed({
       pool,
       certManagerCRD: true,
@@ -336,7 +345,7 @@ test("the user's Secret: read, never written; its names and expiry shown when it
     { name: 'a certificate', stored: [tlsSecretOf('mine', serving)], reason: undefined },
   ];
   for (const c of cases) {
-    const r = resolveTls(pool, observed({ pool, secrets: secrets(...c.stored) }));
+    const r = resolveTls(defaulted(pool), observed({ pool, secrets: secrets(...c.stored) }));
     assert.equal(r.problem?.reason, c.reason, c.name);
     assert.deepEqual([...r.apply, ...r.create], [], `${c.name}: nothing written`);
     if (!c.reason) {
@@ -352,7 +361,7 @@ test('the pool CA is kept (not pruned) when the pool switches to another source 
   const stored = secrets(tlsSecretOf('transactional-tls-ca', ca), tlsSecretOf('mine', ca));
   for (const spec of [{ tls: { secretName: 'mine' } }, { tls: { issuerRef: { name: 'le' } } }, {}]) {
     const pool = relayPool(spec);
-    const r = resolveTls(pool, observed({ pool, secrets: stored, certManagerCRD: true }));
+    const r = resolveTls(defaulted(pool), observed({ pool, secrets: stored, certManagerCRD: true }));
     assert.ok(r.keep.includes('Secret/transactional-tls-ca'), JSON.stringify(spec));
   }
 });

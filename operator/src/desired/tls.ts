@@ -4,7 +4,7 @@
 // issuing them happens before desiredState, on what tlsRequest() asks for.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
-import type { RelayPool, TLSStatus } from '../api/types.ts';
+import type { DefaultedRelayPool, RelayPool, TLSStatus } from '../api/types.ts';
 import type { ConditionInput } from '../api/conditions.ts';
 import { childMeta, names } from './meta.ts';
 import { secretText } from './secret.ts';
@@ -253,7 +253,7 @@ function caConfigMap(pool: RelayPool, caCert: string): V1ConfigMap {
   };
 }
 
-function certManagerCertificate(pool: RelayPool, clusterDomain: string): KubeObject {
+function certManagerCertificate(pool: DefaultedRelayPool, clusterDomain: string): KubeObject {
   const poolName = pool.metadata.name ?? '';
   const issuer = pool.spec.tls?.issuerRef;
   return {
@@ -265,8 +265,8 @@ function certManagerCertificate(pool: RelayPool, clusterDomain: string): KubeObj
       dnsNames: certificateNames(pool, clusterDomain),
       issuerRef: {
         name: issuer?.name ?? '',
-        kind: issuer?.kind ?? 'Issuer',
-        group: issuer?.group ?? 'cert-manager.io',
+        kind: issuer?.kind,
+        group: issuer?.group,
       },
       privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' },
       usages: ['server auth', 'digital signature'],
@@ -327,7 +327,7 @@ function served(
   };
 }
 
-export function resolveTls(pool: RelayPool, observed: Observed): TlsResolution {
+export function resolveTls(pool: DefaultedRelayPool, observed: Observed): TlsResolution {
   const resolution = resolveSource(pool, observed);
   // The pool's CA outlives a switch to another source (or to no TLS): the ca.crt clients were
   // given stays valid if the pool comes back to generated certificates.
@@ -337,7 +337,7 @@ export function resolveTls(pool: RelayPool, observed: Observed): TlsResolution {
   return resolution;
 }
 
-function resolveSource(pool: RelayPool, observed: Observed): TlsResolution {
+function resolveSource(pool: DefaultedRelayPool, observed: Observed): TlsResolution {
   const source = tlsSource(pool);
   const poolName = pool.metadata.name ?? '';
   if (!source) return { apply: [], create: [], keep: [] };

@@ -1,6 +1,7 @@
 // DNS verification's reader: TXT lookups through one configured resolver, cached for the re-check
 // interval so reconciles between checks cost no queries. The comparison is desired/dns.ts (pure).
 import { Resolver } from 'node:dns/promises';
+import { withDefaults } from '../api/defaults.ts';
 import type { SendingDomain } from '../api/types.ts';
 import { recordNames } from '../desired/dns.ts';
 import type { TxtAnswers } from '../desired/dns.ts';
@@ -52,7 +53,8 @@ export class DnsVerifier {
     await Promise.all(
       domains.map(async (d) => {
         const answers: TxtAnswers = {};
-        for (const name of recordNames(d.spec)) answers[name] = await this.#lookup(name, now);
+        for (const name of recordNames(withDefaults(d).resource.spec))
+          answers[name] = await this.#lookup(name, now);
         out.set(d.metadata.name ?? '', answers);
       }),
     );
