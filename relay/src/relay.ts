@@ -279,13 +279,14 @@ export class Relay {
     await this.checkDisk();
     this.diskTimer = setInterval(() => void this.checkDisk(), 1000);
     this.diskTimer.unref();
+    // Before the recovered messages are queued: their outcomes are written to the outbox.
+    await this.events?.start();
     const recovered = await this.spool.recover();
     const now = Date.now();
     for (const r of recovered)
       this.scheduler.add(buildMessage(r.envelope, r.states, this.destinationOf(), now));
     this.log('info', 'spool recovered', { messages: recovered.length });
     await this.suppression.open();
-    await this.events?.start();
     this.shared = startSharedState(this);
     await this.shared?.start();
     this.scheduler.poolLimiter = this.shared?.rateLimits;

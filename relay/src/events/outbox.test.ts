@@ -66,6 +66,23 @@ describe('events outbox on disk', () => {
     );
   });
 
+  test('events appended before the directory is read are written after it, none skipped', async () => {
+    const first = outbox();
+    await first.open();
+    await first.append(range(0, 2));
+    await first.commit((await first.read(1)).end);
+    const second = outbox();
+    // A restarted relay delivers a recovered message at once: its event may come before open().
+    const early = second.append(range(2, 3));
+    await second.open();
+    await early;
+    const read = await second.read(100);
+    assert.deepEqual(
+      read.events.map((e) => e.recipient),
+      ['r1@example.net', 'r2@example.net'],
+    );
+  });
+
   test('a line torn by a crash is skipped; the next process writes a new segment', async () => {
     const first = outbox();
     await first.open();

@@ -58,7 +58,10 @@ export class Outbox {
   /** Appends waiting for the next write+fsync. */
   private pending: Pending[] = [];
   private flushing = false;
-  private running: Promise<void> = Promise.resolve();
+  /** Marks the directory read (open()). */
+  private opened: () => void = () => undefined;
+  /** The write chain; it starts once open() has read the directory, so no write runs before it. */
+  private running: Promise<void> = new Promise((resolve) => (this.opened = resolve));
   /** Told when events became readable (the sender waits on it). */
   onAppended: () => void = () => undefined;
 
@@ -88,6 +91,7 @@ export class Outbox {
     this.firstOwnSeq = (seqs.at(-1) ?? 0) + 1;
     this.normaliseAck();
     await this.deleteAcked();
+    this.opened();
   }
 
   /** Appends events; resolves once they are fsynced (or counted as dropped if the disk refused). */
@@ -104,7 +108,8 @@ export class Outbox {
 
   /** Resolves once every append made before the call is on disk. */
   settled(): Promise<void> {
-    return this.flushing ? this.running : Promise.resolve();
+    // The chain's tail: a flush already writing (flushing is false again by then) and any queued.
+    return this.running;
   }
 
   private async flush(): Promise<void> {

@@ -55,6 +55,8 @@ export class EventSink {
   private interrupt: () => void = () => undefined;
   /** Time of the oldest unsent event as last read, for the age gauge; undefined: none waiting. */
   private oldestAt: number | undefined;
+  /** Appends completed so far: an append between a read and the sleep after it must not be missed. */
+  private appends = 0;
   /** Failed attempts in a row (backoff). */
   private streak = 0;
   /** Aborts the POST in flight (close()). */
@@ -95,7 +97,10 @@ export class EventSink {
       },
       damaged: (n) => damaged.inc(n),
     });
-    this.outbox.onAppended = () => this.wake();
+    this.outbox.onAppended = () => {
+      this.appends++;
+      this.wake();
+    };
     const outbox = this.outbox;
     new Gauge({
       name: `${p}outbox_bytes`,
@@ -147,8 +152,12 @@ export class EventSink {
     return this.outbox.settled();
   }
 
-  /** Sleeps `ms`; appended events end it early when `onAppend`, close() always does. */
-  private sleep(ms: number, onAppend: boolean): Promise<void> {
+  /**
+   * Sleeps `ms`; close() ends it early, and so do appends when `seen` (the append count before the
+   * read that led here) is given: an append made since then ends it at once.
+   */
+  private sleep(ms: number, seen?: number): Promise<void> {
+    if (seen !== undefined && seen !== this.appends) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -158,18 +167,19 @@ export class EventSink {
       };
       const timer = setTimeout(done, ms);
       this.interrupt = done;
-      if (onAppend) this.wake = done;
+      if (seen !== undefined) this.wake = done;
     });
   }
 
   private async run(): Promise<void> {
     while (this.running) {
       const config = this.o.config();
+      const seen = this.appends;
       const { events, end } = await this.outbox.read(config.batchSize);
       const first = events[0];
       if (!first) {
         this.oldestAt = undefined;
-        await this.sleep(60_000, true);
+        await this.sleep(60_000, seen);
         continue;
       }
       this.oldestAt = Date.parse(first.time);
@@ -181,7 +191,7 @@ export class EventSink {
         now: this.now(),
       });
       if (wait > 0) {
-        await this.sleep(wait, true);
+        await this.sleep(wait, seen);
         continue;
       }
       const failure = await this.post(config, events);
@@ -197,7 +207,7 @@ export class EventSink {
       if (this.streak === 1 || this.streak % 10 === 0)
         this.o.log('warn', 'events webhook failed, retrying', { reason: failure, failures: this.streak });
       // Only close() cuts the backoff short: new events do not make a down receiver come back.
-      await this.sleep(retryWait(this.streak, durationMs(config.maxBackoff)), false);
+      await this.sleep(retryWait(this.streak, durationMs(config.maxBackoff)));
     }
   }
 
