@@ -110,6 +110,8 @@ const before = cpu(relay.pid!);
 const rate = runSmtpSource(relayPort, { reuse: true, count: messages, size, sessions: 20 });
 await new Promise((r) => setTimeout(r, 3000));
 const after = cpu(relay.pid!);
+const peakRssMiB =
+  Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${relay.pid}/status`, 'utf8'))?.[1]) / 1024;
 relay.kill('SIGTERM');
 await new Promise((r) => relay.once('exit', r));
 sink.kill('SIGTERM');
@@ -119,7 +121,7 @@ const { byFunction, byFile } = selfTimes(JSON.parse(readFileSync(join(out, file)
 const ms = (s: number) => ((s * 1000) / messages).toFixed(2);
 process.stdout.write(
   [
-    `${messages} messages of ${size} bytes: ${rate.toFixed(0)} msg/s; relay CPU per message ${ms(after.user - before.user)} ms user + ${ms(after.system - before.system)} ms system (load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})`,
+    `${messages} messages of ${size} bytes: ${rate.toFixed(0)} msg/s; relay CPU per message ${ms(after.user - before.user)} ms user + ${ms(after.system - before.system)} ms system, peak RSS ${peakRssMiB.toFixed(0)} MiB (load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})`,
     `profile: ${join(out, file)} (whole life of the relay, warm-up included)`,
     '',
     '| self % | function |',
