@@ -49,8 +49,13 @@ const GATHER_MS = 2;
  * Messages of 2-10 KB never fill one (256 x 10 KB is 2.5 MB, but the gather window closes first).
  */
 const FULL_BATCH_BYTES = 1024 * 1024;
-/** Commits in flight at once; the thread pool (main.ts) has threads for their writes and fsyncs. */
-const MAX_CONCURRENT_COMMITS = 4;
+/**
+ * Commits in flight at once; the thread pool (16 threads, main.ts) has threads for their writes and
+ * fsyncs and 4 left for other file work. At 1 MB with 20 sessions on a loaded disk, 4 at a time
+ * left most sessions waiting for another's fsync: 13-14 messages/s, 18-25 with 12-16 (alternating
+ * runs at load 28-36, bench/relay-throughput/RESULTS.md). Postfix fsyncs one file per session.
+ */
+const MAX_CONCURRENT_COMMITS = 12;
 /** A batch still holding messages this long is retired (their copies fsynced), freeing its space. */
 const RETIRE_AFTER_MS = 60_000;
 /**
