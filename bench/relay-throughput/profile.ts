@@ -147,4 +147,6 @@ if (values['trace-gc']) {
   for (const [kind, { count, ms: total }] of gcs)
     process.stdout.write(`GC ${kind}: ${count} pauses, ${total.toFixed(0)} ms in all\n`);
 }
-if (!values.out) rmSync(work, { recursive: true, force: true });
+// The relay's spool and config go; the profile stays (in DIR, or in the work directory printed above).
+if (values.out) rmSync(work, { recursive: true, force: true });
+else rmSync(join(work, 'spool'), { recursive: true, force: true });
