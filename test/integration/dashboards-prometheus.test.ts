@@ -57,6 +57,7 @@ const RELEASE_NS = 'mailfleet-system';
 /** The template variables' values: the sample pool and its first sending domain. */
 const VARIABLES = { namespace: NS, pool: POOL, domain: DOMAIN };
 const BOUNCE_ALERT = 'MailfleetBounceRateOverPolicy';
+const COMPLAINT_ALERT = 'MailfleetComplaintRateOverPolicy';
 const ALERT_FOR = '2s';
 
 let cp: ControlPlane;
@@ -462,7 +463,7 @@ test('every query of every dashboard panel returns data from the real Prometheus
   assert.deepEqual(active, [], 'no bounce-rate alert before the bounce rate is pushed');
 });
 
-test(`${BOUNCE_ALERT} fires once the bounce rate goes over the policy (for: shortened to ${ALERT_FOR})`, async () => {
+test(`${BOUNCE_ALERT} fires once the bounce rate goes over the policy, ${COMPLAINT_ALERT} on the ARF reports (for: shortened to ${ALERT_FOR})`, async () => {
   assert.ok(prometheus);
   const prom = prometheus;
   assert.ok(loadAlerts().some((a) => a.alert === BOUNCE_ALERT));
@@ -490,14 +491,30 @@ test(`${BOUNCE_ALERT} fires once the bounce rate goes over the policy (for: shor
   assert.match(firing.annotations.runbook_url ?? '', /runbooks\.md#mailfleetbouncerateoverpolicy$/);
   assert.match(firing.annotations.description ?? '', /in pool mail\/transactional bounced/);
 
-  // No false alarm from the healthy relays: of the relay group, only the bounce-rate alert is active.
+  // example.com's ARF reports (one per relay and round) put it far over the default 0.3%.
+  const complaints = await eventually(
+    `${COMPLAINT_ALERT} firing`,
+    async () =>
+      (await prom.alerts()).find((a) => a.labels.alertname === COMPLAINT_ALERT && a.state === 'firing'),
+    60_000,
+  );
+  assert.equal(complaints.labels.namespace, NS);
+  assert.equal(complaints.labels.pool, POOL);
+  assert.equal(complaints.labels.sending_domain, DOMAIN);
+  assert.ok(Number(complaints.value) > 0.003, `complaint rate ${complaints.value}`);
+  assert.match(complaints.annotations.runbook_url ?? '', /runbooks\.md#mailfleetcomplaintrateoverpolicy$/);
+
+  // No false alarm from the healthy relays: of the relay group, only the bounce- and complaint-rate alerts are active.
   const relayAlerts = new Set(
     loadAlertGroups()
       .find((g) => g.name === 'mailfleet-relay')
       ?.rules.map((r) => r.alert),
   );
   const others = (await prom.alerts()).filter(
-    (a) => relayAlerts.has(a.labels.alertname ?? '') && a.labels.alertname !== BOUNCE_ALERT,
+    (a) =>
+      relayAlerts.has(a.labels.alertname ?? '') &&
+      a.labels.alertname !== BOUNCE_ALERT &&
+      a.labels.alertname !== COMPLAINT_ALERT,
   );
   assert.deepEqual(
     others.map((a) => `${a.labels.alertname} ${a.state}`),

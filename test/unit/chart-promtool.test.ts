@@ -153,6 +153,42 @@ const cases: AlertCase[] = [
     fires: [{ ...pool, sending_domain: 'a.example' }],
   },
   {
+    name: 'complaints at 1% against the default 0.3% fire; 0.1% against 0.3% does not',
+    alert: 'MailfleetComplaintRateOverPolicy',
+    series: [
+      {
+        series: labels('mailfleet_operator_sending_domain_complaint_rate', {
+          ...pool,
+          sending_domain: 'a.example',
+        }),
+        values: '0.01x20',
+      },
+      {
+        series: labels('mailfleet_operator_sending_domain_max_complaint_rate', {
+          ...pool,
+          sending_domain: 'a.example',
+        }),
+        values: '0.003x20',
+      },
+      {
+        series: labels('mailfleet_operator_sending_domain_complaint_rate', {
+          ...pool,
+          sending_domain: 'b.example',
+        }),
+        values: '0.001x20',
+      },
+      {
+        series: labels('mailfleet_operator_sending_domain_max_complaint_rate', {
+          ...pool,
+          sending_domain: 'b.example',
+        }),
+        values: '0.003x20',
+      },
+    ],
+    at: '10m',
+    fires: [{ ...pool, sending_domain: 'a.example' }],
+  },
+  {
     name: 'a queue growing for over 30 minutes fires',
     alert: 'MailfleetQueueGrowing',
     series: [
@@ -372,7 +408,7 @@ describe('alerts under promtool', () => {
   test('promtool check rules accepts files/alerts.yaml', () => {
     const { code, output } = runPromtool(['check', 'rules', ALERTS_FILE]);
     assert.equal(code, 0, output);
-    assert.match(output, /SUCCESS: 11 rules found/);
+    assert.match(output, /SUCCESS: 12 rules found/);
   });
 
   test('every dashboard query is valid PromQL (promtool check rules on them as recording rules)', () => {

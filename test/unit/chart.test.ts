@@ -153,10 +153,11 @@ describe('alerts and runbooks', () => {
   const runbooks = readFileSync(RUNBOOKS_FILE, 'utf8');
   const sections = [...runbooks.matchAll(/^## (\S+)\s*$/gm)].map((m) => m[1] ?? '');
 
-  test("the issue's ten alerts and the certificate expiry alert (issue 17) are there", () => {
+  test("the issue's ten alerts, the certificate expiry alert (issue 17) and the complaint-rate alert (issue 19) are there", () => {
     assert.deepEqual(alerts.map((a) => a.alert).sort(), [
       'MailfleetBounceRateOverPolicy',
       'MailfleetCertificateExpiringSoon',
+      'MailfleetComplaintRateOverPolicy',
       'MailfleetOldestMessageTooOld',
       'MailfleetOperatorNoLeader',
       'MailfleetOperatorReconcileErrors',
