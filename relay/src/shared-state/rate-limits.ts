@@ -103,7 +103,7 @@ interface GcraRedis extends Redis {
  * How long a shared backoff lasts without a new change: a destination the pool stopped sending to
  * is back to normal after this, as the pool has no successes left to recover with.
  */
-export const BACKOFF_TTL_MS = 15 * 60_000;
+const BACKOFF_TTL_MS = 15 * 60_000;
 
 /**
  * How far ahead a slot may be booked. A relay keeps its place in the pool's schedule however late
