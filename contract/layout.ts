@@ -51,3 +51,5 @@ export const relaySecretKeys = {
   smarthost: 'smarthost.yaml',
   dkim: (domain: string, selector: string) => `dkim.${domain}.${selector}.pem`,
 };
+/** Where the relay finds the events webhook's signing secret (RelayPool spec.events.secretRef). */
+export const EVENTS_SECRET_FILE = 'events/secret';

@@ -41,6 +41,24 @@ test('rendered config passes the relay validation', async (t) => {
     check: (c: NonNullable<ReturnType<typeof validateConfig> & { ok: true }>['config']) => void;
   }[] = [
     {
+      name: 'spec.events: the webhook, its secret file, the outbox on the spool volume',
+      o: options({
+        events: { url: 'https://hooks.example.com/mail', secretRef: { name: 'hook' }, types: ['bounced'] },
+      }),
+      check: (c) =>
+        assert.deepEqual(c.events, {
+          url: 'https://hooks.example.com/mail',
+          secretFile: 'events/secret',
+          types: ['bounced'],
+          batchSize: 100,
+          batchInterval: '1s',
+          dir: '/var/spool/mailfleet/events',
+          maxBytes: 256 * 1024 * 1024,
+          timeout: '10s',
+          maxBackoff: '1m',
+        }),
+    },
+    {
       name: 'defaults',
       o: options({}),
       check: (c) => {

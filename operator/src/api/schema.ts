@@ -405,6 +405,42 @@ const relayPoolSpec = obj(
       },
       { required: ['url'], tsType: 'SharedStateSpec' },
     ),
+    events: obj(
+      "An HTTP webhook receiving the pool's delivery events (delivered, deferred, bounced, complained, suppressed) as HMAC-signed JSON lines in batches, each event with an idempotency key, at least once from a durable outbox on each relay's spool volume (docs/events.md). The relays may reach the URL's port at any address (NetworkPolicy egress).",
+      {
+        url: str('http:// or https:// URL the batches are POSTed to.', {
+          pattern: '^https?://[^/\\s?#]+(/[^\\s]*)?$',
+          maxLength: 2048,
+        }),
+        secretRef: secretRef(
+          "A Secret in the pool's namespace holding the HMAC-SHA256 signing secret (at least 16 characters), mounted into the relays.",
+          'Key of the secret in the Secret (default: secret).',
+        ),
+        types: arr(
+          'Event types sent (default: all).',
+          str('An event type.', { enum: ['delivered', 'deferred', 'bounced', 'complained', 'suppressed'] }),
+          { maxItems: 5, 'x-kubernetes-list-type': 'set' },
+        ),
+        batchSize: int('Most events in one POST.', {
+          minimum: 1,
+          maximum: 10000,
+          default: RELAY.events.batchSize,
+        }),
+        batchInterval: duration(
+          'How long the first event of a batch waits for others.',
+          RELAY.events.batchInterval,
+        ),
+        maxOutboxBytes: int(
+          "Bound of each relay's outbox on disk, in bytes; when the receiver is down long enough to fill it, the oldest events are dropped and counted (mailfleet_relay_events_dropped_total), mail never waits.",
+          { minimum: 65536, default: RELAY.events.maxBytes },
+        ),
+        maxLag: duration(
+          'The pool reports EventsDelivering=False (reason Behind) while a relay holds an unacknowledged event older than this.',
+          '15m',
+        ),
+      },
+      { required: ['url', 'secretRef'], tsType: 'EventsSpec' },
+    ),
     drainTimeout: duration(
       'How long a stopping relay may take to finish sessions and flush or hand off its queue.',
       RELAY.drainTimeout,

@@ -188,6 +188,29 @@ export interface SharedStateSpec {
   };
 }
 
+/** An HTTP webhook receiving the pool's delivery events (delivered, deferred, bounced, complained, suppressed) as HMAC-signed JSON lines in batches, each event with an idempotency key, at least once from a durable outbox on each relay's spool volume (docs/events.md). The relays may reach the URL's port at any address (NetworkPolicy egress). */
+export interface EventsSpec {
+  /** http:// or https:// URL the batches are POSTed to. */
+  url: string;
+  /** A Secret in the pool's namespace holding the HMAC-SHA256 signing secret (at least 16 characters), mounted into the relays. */
+  secretRef: {
+    /** Name of the Secret in the same namespace. */
+    name: string;
+    /** Key of the secret in the Secret (default: secret). */
+    key?: string;
+  };
+  /** Event types sent (default: all). */
+  types?: Array<'delivered' | 'deferred' | 'bounced' | 'complained' | 'suppressed'>;
+  /** Most events in one POST. Default: 100. */
+  batchSize?: number;
+  /** How long the first event of a batch waits for others. Default: "1s". */
+  batchInterval?: string;
+  /** Bound of each relay's outbox on disk, in bytes; when the receiver is down long enough to fill it, the oldest events are dropped and counted (mailfleet_relay_events_dropped_total), mail never waits. Default: 268435456. */
+  maxOutboxBytes?: number;
+  /** The pool reports EventsDelivering=False (reason Behind) while a relay holds an unacknowledged event older than this. Default: "15m". */
+  maxLag?: string;
+}
+
 /** The return-path listener, for the pool's SendingDomains with spec.returnPath: bounces and complaints come back through the Service <pool>-return-path (port 25). */
 export interface ReturnPathListenerSpec {
   /** Public host name that resolves to the external address of the Service <pool>-return-path: the MX every return-path domain of the pool publishes (SendingDomain status.returnPathMX). Defaults to delivery.ehloName; with neither, the domains report ReturnPathReady=False. */
@@ -266,6 +289,8 @@ export interface RelayPoolSpec {
   queue?: QueueSpec;
   /** A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all) and the Pool-scoped RateLimits (enforced together, GCRA in the store, instead of a fixed share per relay). Without it each relay keeps its own list and enforces its share. The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md). */
   sharedState?: SharedStateSpec;
+  /** An HTTP webhook receiving the pool's delivery events (delivered, deferred, bounced, complained, suppressed) as HMAC-signed JSON lines in batches, each event with an idempotency key, at least once from a durable outbox on each relay's spool volume (docs/events.md). The relays may reach the URL's port at any address (NetworkPolicy egress). */
+  events?: EventsSpec;
   /** How long a stopping relay may take to finish sessions and flush or hand off its queue. Default: "60s". */
   drainTimeout?: string;
   /** What deleting the pool does with mail its relays still hold. Drain: a finalizer (mailfleet.dev/drain) keeps the pool and its relays, delivering, until every relay reports an empty queue (each message is delivered or, after retry.maxQueueLifetime, bounced to its sender); status reports the count meanwhile. Discard: the relays are deleted at once with what they hold. Setting Discard on a pool being deleted ends its drain. docs/operator.md#deleting-a-pool. Default: "Drain". */
@@ -635,6 +660,29 @@ export interface DefaultedLimitsSpec {
   maxConnectionsPerClient: number;
 }
 
+/** An HTTP webhook receiving the pool's delivery events (delivered, deferred, bounced, complained, suppressed) as HMAC-signed JSON lines in batches, each event with an idempotency key, at least once from a durable outbox on each relay's spool volume (docs/events.md). The relays may reach the URL's port at any address (NetworkPolicy egress). (schema defaults applied) */
+export interface DefaultedEventsSpec {
+  /** http:// or https:// URL the batches are POSTed to. */
+  url: string;
+  /** A Secret in the pool's namespace holding the HMAC-SHA256 signing secret (at least 16 characters), mounted into the relays. */
+  secretRef: {
+    /** Name of the Secret in the same namespace. */
+    name: string;
+    /** Key of the secret in the Secret (default: secret). */
+    key?: string;
+  };
+  /** Event types sent (default: all). */
+  types?: Array<'delivered' | 'deferred' | 'bounced' | 'complained' | 'suppressed'>;
+  /** Most events in one POST. Default: 100. */
+  batchSize: number;
+  /** How long the first event of a batch waits for others. Default: "1s". */
+  batchInterval: string;
+  /** Bound of each relay's outbox on disk, in bytes; when the receiver is down long enough to fill it, the oldest events are dropped and counted (mailfleet_relay_events_dropped_total), mail never waits. Default: 268435456. */
+  maxOutboxBytes: number;
+  /** The pool reports EventsDelivering=False (reason Behind) while a relay holds an unacknowledged event older than this. Default: "15m". */
+  maxLag: string;
+}
+
 /** The Service in front of the relays. (schema defaults applied) */
 export interface DefaultedServiceSpec {
   /** Service type. Default: "ClusterIP". */
@@ -707,6 +755,8 @@ export interface DefaultedRelayPoolSpec {
   queue?: QueueSpec;
   /** A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all) and the Pool-scoped RateLimits (enforced together, GCRA in the store, instead of a fixed share per relay). Without it each relay keeps its own list and enforces its share. The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md). */
   sharedState?: SharedStateSpec;
+  /** An HTTP webhook receiving the pool's delivery events (delivered, deferred, bounced, complained, suppressed) as HMAC-signed JSON lines in batches, each event with an idempotency key, at least once from a durable outbox on each relay's spool volume (docs/events.md). The relays may reach the URL's port at any address (NetworkPolicy egress). */
+  events?: DefaultedEventsSpec;
   /** How long a stopping relay may take to finish sessions and flush or hand off its queue. Default: "60s". */
   drainTimeout: string;
   /** What deleting the pool does with mail its relays still hold. Drain: a finalizer (mailfleet.dev/drain) keeps the pool and its relays, delivering, until every relay reports an empty queue (each message is delivered or, after retry.maxQueueLifetime, bounced to its sender); status reports the count meanwhile. Discard: the relays are deleted at once with what they hold. Setting Discard on a pool being deleted ends its drain. docs/operator.md#deleting-a-pool. Default: "Drain". */

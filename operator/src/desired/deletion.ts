@@ -22,6 +22,8 @@ export type RelayQueue = {
   queued?: number;
   /** When that scrape was taken (ms since the epoch). */
   scrapedAt?: number;
+  /** Age of the relay's oldest event not yet acknowledged by the events webhook (spec.events). */
+  eventsOldestSeconds?: number;
 };
 
 export type DeletionDecision = {

@@ -1,8 +1,9 @@
 // On by default. In: the listeners from the client networks, the management port from the
 // operator's and the monitoring namespaces (and listed CIDRs) only, the handoff port from relays of
 // the same pool. Out: DNS, SMTP (or the smarthost), the handoff port to relays of the pool, and the
-// shared state store's port (spec.sharedState).
+// shared state store's port (spec.sharedState), the events webhook's port (spec.events).
 import { sharedStatePort } from './sharedstate.ts';
+import { eventsPort } from './events.ts';
 import type {
   V1NetworkPolicy,
   V1NetworkPolicyIngressRule,
@@ -100,6 +101,10 @@ export function networkPolicy(o: NetworkPolicyOptions): V1NetworkPolicy | undefi
         // spec.sharedState: the store may run anywhere (in the cluster or not), so any address.
         ...(pool.spec.sharedState
           ? [{ ports: [{ protocol: 'TCP', port: sharedStatePort(pool.spec.sharedState) as never }] }]
+          : []),
+        // spec.events: the webhook receiver, anywhere (a SaaS endpoint or a Service in the cluster).
+        ...(pool.spec.events && eventsPort(pool.spec.events) !== undefined
+          ? [{ ports: [{ protocol: 'TCP', port: eventsPort(pool.spec.events) as never }] }]
           : []),
       ],
     },

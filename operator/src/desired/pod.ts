@@ -3,6 +3,7 @@
 // spread across nodes and zones, with every file the relay reads in one projected volume.
 import type { V1Container, V1PodTemplateSpec, V1Volume } from '@kubernetes/client-node';
 import { sharedStatePasswordSource } from './sharedstate.ts';
+import { eventsSecretSource } from './events.ts';
 import type { DefaultedRelayPool } from '../api/types.ts';
 import { durationMs } from '../../../contract/duration.ts';
 import {
@@ -90,6 +91,8 @@ export function podTemplate(o: PodOptions): V1PodTemplateSpec {
   ];
   const sharedStatePassword = sharedStatePasswordSource(o.pool);
   if (sharedStatePassword) configSources.push(sharedStatePassword);
+  const eventsSecret = eventsSecretSource(o.pool);
+  if (eventsSecret) configSources.push(eventsSecret);
   if (o.tracking) {
     configSources.push({
       secret: {

@@ -12,6 +12,7 @@ import type {
 } from '../../../contract/config.ts';
 import { spoolQuota } from './spool.ts';
 import { sharedStateConfig } from './sharedstate.ts';
+import { eventsConfig } from './events.ts';
 import {
   ADMIN_TOKEN_ROLES,
   HANDOFF_PORT,
@@ -131,6 +132,8 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
   if (options.domains.some((d) => d.tracking)) config.tracking = { keyFile: TRACKING_KEY_FILE };
   const sharedState = sharedStateConfig(options.pool);
   if (sharedState) config.sharedState = sharedState;
+  const events = eventsConfig(options.pool);
+  if (events) config.events = events;
   if (options.domains.some((d) => d.returnPath))
     config.returnPath = { keyFile: RETURN_PATH_KEY_FILE, listener: { port: RETURN_PATH_PORT } };
   if (spec.tls) {
@@ -171,7 +174,7 @@ function spoolConfig(pool: DefaultedRelayPool): NonNullable<RelayConfigInput['sp
 
 /**
  * A digest of the settings the relay reads only at start (listening sockets, TLS presence, spool,
- * HTTP and handoff ports). Stamped on the pod template, so only these changes roll the pods; everything else
+ * HTTP and handoff ports, the events outbox). Stamped on the pod template, so only these changes roll the pods; everything else
  * (domains, DKIM keys, limits, users) the relay reloads from the mounted files.
  */
 export function restartChecksum(config: RelayConfigInput): string {
@@ -181,6 +184,8 @@ export function restartChecksum(config: RelayConfigInput): string {
     spool: config.spool,
     http: config.http,
     handoff: config.handoff ? { host: config.handoff.host, port: config.handoff.port } : null,
+    // Only when set, so pools without events keep their checksum (no roll on upgrade).
+    ...(config.events ? { events: { maxBytes: config.events.maxBytes } } : {}),
   };
   return createHash('sha256').update(JSON.stringify(startOnly)).digest('hex').slice(0, 16);
 }

@@ -25,6 +25,7 @@ import { serviceMonitor } from './servicemonitor.ts';
 import { rolloutWanted, stampTemplateHash } from './rollout.ts';
 import { statefulSet } from './statefulset.ts';
 import { RETAINED_CONDITION, retainedClaims, retainedCondition } from './claims.ts';
+import { EVENTS_CONDITION, eventsCondition } from './events.ts';
 import { deletionDecision } from './deletion.ts';
 import { resolveTls, tlsSource } from './tls.ts';
 import type { Desired, EventSpec, Generators, KubeObject, Observed, OwnKind } from './types.ts';
@@ -380,6 +381,11 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
   const retained = retainedClaims(observed.poolName, persistent ? wanted : 0, observed.claims ?? []);
   if (retained.length > 0) poolConditions.push(retainedCondition(observed.poolName, retained));
   desired.retainedClaims = retained;
+  const events = eventsCondition(
+    pool,
+    (observed.relayQueues ?? []).map((r) => ({ pod: r.pod, oldestSeconds: r.eventsOldestSeconds })),
+  );
+  if (events) poolConditions.push(events);
   const deletion = deletionDecision(original, observed.relayQueues);
   if (deletion.condition) poolConditions.push(deletion.condition);
   if (deletion.finalizer) desired.finalizer = deletion.finalizer;
@@ -390,7 +396,9 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     );
   // Conditions that describe something no longer there (TLS off, no retained claim) go.
   const gone = (c: Condition) =>
-    (c.type === 'TLSReady' && !tlsSource(pool)) || (c.type === RETAINED_CONDITION && retained.length === 0);
+    (c.type === 'TLSReady' && !tlsSource(pool)) ||
+    (c.type === RETAINED_CONDITION && retained.length === 0) ||
+    (c.type === EVENTS_CONDITION && !events);
   const poolStatus: Record<string, unknown> = {
     observedGeneration: original.metadata.generation,
     conditions: mergeConditions(

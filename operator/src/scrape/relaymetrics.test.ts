@@ -138,3 +138,12 @@ test('async hard bounces and complaints are read from the feedback counter and s
     complaints: 3,
   });
 });
+
+test("the events webhook's backlog age is read when the relay exports it, absent otherwise", () => {
+  const page = [
+    '# TYPE mailfleet_relay_events_oldest_age_seconds gauge',
+    'mailfleet_relay_events_oldest_age_seconds 42.5',
+  ].join('\n');
+  assert.equal(parseRelayMetrics(page, 0).eventsOldest, 42.5);
+  assert.equal(parseRelayMetrics('mailfleet_relay_queue_jobs{state="ready"} 1', 0).eventsOldest, undefined);
+});

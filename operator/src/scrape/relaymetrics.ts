@@ -11,6 +11,8 @@ const START = 'mailfleet_relay_process_start_time_seconds';
 const QUEUE_JOBS = 'mailfleet_relay_queue_jobs';
 /** Always exported (0 when empty): its presence says the page has the relay's queue gauges. */
 const OLDEST = 'mailfleet_relay_queue_oldest_message_age_seconds';
+/** The events webhook's backlog (relay events/sink.ts), present only with spec.events. */
+const EVENTS_OLDEST = 'mailfleet_relay_events_oldest_age_seconds';
 
 /**
  * Final recipient outcomes, plus what came back later through the return path: hard bounces
@@ -32,6 +34,8 @@ export type RelaySample = {
    * jobs are all gone but whose age is still reported counts as one: not empty yet.
    */
   queued?: number;
+  /** Age of the oldest unacknowledged event of the events webhook; absent without spec.events. */
+  eventsOldest?: number;
 };
 
 const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})?\s+(\S+)/;
@@ -65,6 +69,10 @@ export function parseRelayMetrics(text: string, at: number): RelaySample {
     }
     if (name === OLDEST) {
       oldest = Number(value);
+      continue;
+    }
+    if (name === EVENTS_OLDEST) {
+      sample.eventsOldest = Number(value);
       continue;
     }
     const field = fieldOf(name, labels);

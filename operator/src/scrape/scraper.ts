@@ -145,9 +145,16 @@ export class RelayScraper {
       const key = `${h.namespace}/${h.pool}`;
       relaysByPool.set(key, [...(relaysByPool.get(key) ?? []), h.samples]);
     }
+    // A pool with an events backlog is looked at again when the age doubles (EventsDelivering).
+    for (const [key, relays] of relaysByPool)
+      if (relays.some((samples) => samples.at(-1)?.eventsOldest !== undefined))
+        byPool.set(key, byPool.get(key) ?? []);
     for (const [key, domains] of byPool) {
       const measured = measure(relaysByPool.get(key) ?? [], domains, now);
-      const fingerprint = JSON.stringify([...measured]);
+      const lag = (relaysByPool.get(key) ?? []).map((s) =>
+        Math.floor(Math.log2((s.at(-1)?.eventsOldest ?? 0) + 1)),
+      );
+      const fingerprint = JSON.stringify([...measured, ...(lag.some((l) => l > 0) ? [lag] : [])]);
       if (this.#published.get(key) === fingerprint) continue;
       this.#published.set(key, fingerprint);
       this.#o.onChange(key);
@@ -166,9 +173,10 @@ export class RelayScraper {
         const name = p.metadata?.name ?? '';
         // A pod that is not Ready now is not scraped now: what it said before may be out of date.
         const last = ready(p) ? this.#history.get(`${namespace}/${name}`)?.samples.at(-1) : undefined;
-        return last?.queued === undefined
-          ? { pod: name }
-          : { pod: name, queued: last.queued, scrapedAt: last.at };
+        const queue: RelayQueue =
+          last?.queued === undefined ? { pod: name } : { pod: name, queued: last.queued, scrapedAt: last.at };
+        if (last?.eventsOldest !== undefined) queue.eventsOldestSeconds = last.eventsOldest;
+        return queue;
       });
   }
 
