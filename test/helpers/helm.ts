@@ -1,9 +1,11 @@
 // The helm binary of the control-plane build cache, run with its own cache/config/data homes so a
 // developer's Helm repositories and plugins never change what the tests see.
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { cacheBinDir, resolveBinaries } from '../../dev/controlplane/cluster.ts';
+import { CHART_DIR } from './prometheus/chart-files.ts';
 
 export function helmBin(): string {
   const cached = path.join(cacheBinDir(), 'helm');
@@ -42,4 +44,22 @@ export function helmAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/**
+ * `helm template fleet <chart> --namespace mailfleet-system` with value files and `--set` values,
+ * as the chart tests render it; fails the test when helm does.
+ */
+export function templateChart(set: string[] = [], valueFiles: string[] = []): string {
+  const result = helm([
+    'template',
+    'fleet',
+    CHART_DIR,
+    '--namespace',
+    'mailfleet-system',
+    ...valueFiles.flatMap((f) => ['-f', f]),
+    ...set.flatMap((s) => ['--set', s]),
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  return result.stdout;
 }

@@ -11,7 +11,7 @@ import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { helm } from '../helpers/helm.ts';
+import { templateChart } from '../helpers/helm.ts';
 import { CHART_DIR } from '../helpers/prometheus/chart-files.ts';
 import { freePort, removeDir, stopProcess, tempDir, waitFor } from '../helpers/relay/peers.ts';
 
@@ -30,17 +30,7 @@ const ON = 'sharedState.valkey.enabled=true';
 const HARDENED = path.join(CHART_DIR, 'values-hardened.yaml');
 
 function render(set: string[] = [], files: string[] = []): Manifest[] {
-  const result = helm([
-    'template',
-    'fleet',
-    CHART_DIR,
-    '--namespace',
-    'mailfleet-system',
-    ...files.flatMap((f) => ['-f', f]),
-    ...set.flatMap((s) => ['--set', s]),
-  ]);
-  assert.equal(result.code, 0, result.stderr);
-  return parseAllDocuments(result.stdout)
+  return parseAllDocuments(templateChart(set, files))
     .map((d) => d.toJS() as Manifest)
     .filter((m) => m?.kind);
 }

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
 import { REPO_ROOT } from '../../dev/controlplane/cluster.ts';
-import { helm } from '../helpers/helm.ts';
+import { templateChart } from '../helpers/helm.ts';
 import { CHART_DIR } from '../helpers/prometheus/chart-files.ts';
 import { REPRESENTATIVE_POOLS, crdSchemas, desiredManifests, kubernetesSchemas } from '../helpers/linters.ts';
 
@@ -73,19 +73,7 @@ function kubeconform(manifests: string): { problems: string[]; valid: number } {
 
 const HARDENED = path.join(CHART_DIR, 'values-hardened.yaml');
 
-function renderChart(set: string[], valueFiles: string[] = []): string {
-  const result = helm([
-    'template',
-    'fleet',
-    CHART_DIR,
-    '--namespace',
-    'mailfleet-system',
-    ...valueFiles.flatMap((f) => ['-f', f]),
-    ...set.flatMap((s) => ['--set', s]),
-  ]);
-  assert.equal(result.code, 0, result.stderr);
-  return result.stdout;
-}
+const renderChart = templateChart;
 
 /** kube-score's findings other than OK and SKIPPED, one line each (ci output format). */
 function kubeScore(manifests: string, options: string[]): string[] {
