@@ -2,7 +2,8 @@
 // results in bench/results/<name>.json, draws docs/bench-relay.svg (throughput and accept latency,
 // mailfleet next to Postfix) and writes docs/benchmarks.md with the machine described.
 //
-// Usage: node bench/run.ts [--messages 5000] [--rounds 3] [--only relay,dkim,dkim100,scheduler,operator]
+// Usage: node bench/run.ts [--messages 5000] [--rounds 3]
+//          [--only relay,dkim,dkim100,tracking,scheduler,operator]
 //          [--pools 100]
 // Benches owned by others are run as they are; their printed tables are kept verbatim in the JSON.
 import { spawnSync } from 'node:child_process';
@@ -19,7 +20,7 @@ const { values } = parseArgs({
   options: {
     messages: { type: 'string', default: '5000' },
     rounds: { type: 'string', default: '3' },
-    only: { type: 'string', default: 'relay,dkim,dkim100,scheduler,operator' },
+    only: { type: 'string', default: 'relay,dkim,dkim100,tracking,scheduler,operator' },
     pools: { type: 'string', default: '100' },
   },
 });
@@ -97,6 +98,12 @@ if (only.has('dkim100'))
       '--size',
       '102400',
     ]),
+  );
+// Link tracking on vs off, same run (a fifth of --messages 30 KB newsletters; Postfix does not track).
+if (only.has('tracking'))
+  saveRaw(
+    'tracking',
+    run('tracking', ['bench/tracking/run.ts', String(Math.ceil(Number(values.messages) / 5))]),
   );
 if (only.has('scheduler') && existsSync(join(ROOT, 'bench/scheduler/run.ts')))
   saveRaw('scheduler', run('scheduler', ['--expose-gc', 'bench/scheduler/run.ts']));
@@ -193,6 +200,7 @@ if (relay?.summary) {
 for (const [name, title] of [
   ['relay-dkim', 'Relay vs Postfix + OpenDKIM (signing)'],
   ['relay-dkim-100k', 'Relay vs Postfix + OpenDKIM (signing), 100 KB messages'],
+  ['tracking', 'Link tracking on vs off, 30 KB HTML newsletter (Postfix does not track)'],
   ['scheduler', 'Scheduler cost'],
   ['operator-scale', 'Operator scale'],
 ] as const) {
@@ -207,7 +215,12 @@ for (const [name, title] of [
     md.push(
       `\`bench/results/${name}.json\` (${r.ok ? 'ok' : 'FAILED'}, ${r.seconds} s):`,
       '',
-      ...(r.output as string[]),
+      // A blank line after each table, so a summary line printed right after it stays a paragraph.
+      ...(r.output as string[]).flatMap((line, i, all) =>
+        line.startsWith('|') && all[i + 1] !== undefined && !all[i + 1]!.startsWith('|')
+          ? [line, '']
+          : [line],
+      ),
       '',
     );
 }
