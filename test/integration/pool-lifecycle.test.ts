@@ -11,83 +11,29 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
-import { startCluster, startOperator } from '../helpers/operator/harness.ts';
-import type { OperatorProcess } from '../helpers/operator/harness.ts';
-import {
-  LOCAL_NODE_LABEL,
-  readyPods,
-  startKubelet,
-  type Kubelet,
-  type RunningPod,
-} from '../helpers/operator/kubelet.ts';
+import { readyPods, type Kubelet, type RunningPod } from '../helpers/operator/kubelet.ts';
 import { departedCleanly, queueDeferred, recoverAndCount } from '../helpers/operator/ledger.ts';
-import { deliveredIds, startScripted, waitFor, type ScriptedUpstream } from '../helpers/relay/peers.ts';
+import { NS, createPool as createPoolIn, startLifecycleRig } from '../helpers/operator/lifecycle.ts';
+import type { LifecycleRig } from '../helpers/operator/lifecycle.ts';
+import { deliveredIds, waitFor, type ScriptedUpstream } from '../helpers/relay/peers.ts';
 
-const NS = 'mail';
 const N = Number(process.env.MAILFLEET_LIFECYCLE_MESSAGES) || 1500;
-let cp: ControlPlane;
-let operator: OperatorProcess | undefined;
+let rig: LifecycleRig | undefined;
 let upstream: ScriptedUpstream;
 let kubelet: Kubelet | undefined;
-const k = async (args: string[], input?: string) => {
-  const r = await cp.kubectl(args, input === undefined ? {} : { input });
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-};
+const k = (args: string[], input?: string) => rig!.k(args, input);
+const createPool = (name: string, replicas: number, spec: Record<string, unknown> = {}) =>
+  createPoolIn(k, name, replicas, spec);
 
 before(async () => {
-  cp = await startCluster(1);
-  await k(['create', 'namespace', NS]);
   // The scraper reads the relays' queues (a Drain deletion waits for them to be empty).
-  operator = await startOperator(cp, 'lifecycle', ['--scrape-interval', '1']);
-  upstream = await startScripted();
-  kubelet = await startKubelet(cp, {
-    hosts: { 'dest.example': '127.0.0.1' },
-    configure: (config) => {
-      // Where "the Internet" is: the dnsmasq for MX/A lookups, the scripted upstream's port.
-      const delivery = config.delivery as Record<string, unknown>;
-      delivery.dns = { servers: [kubelet?.dns ?? ''] };
-      delivery.directPort = upstream.port;
-    },
-  });
+  rig = await startLifecycleRig('lifecycle', ['--scrape-interval', '1']);
+  ({ upstream, kubelet } = rig);
 });
 
 after(async () => {
-  await kubelet?.stop();
-  await upstream?.stop();
-  await operator?.stop();
-  await cp?.stop();
+  await rig?.stop();
 });
-
-async function createPool(name: string, replicas: number, spec: Record<string, unknown> = {}): Promise<void> {
-  const objects = [
-    {
-      kind: 'RelayPool',
-      metadata: { name, namespace: NS },
-      spec: {
-        replicas,
-        allowedNetworks: ['127.0.0.0/8'],
-        delivery: { mode: 'Direct' },
-        retry: { firstRetry: '3s', maxBackoff: '5s' },
-        drainTimeout: '60s',
-        scheduling: { nodeSelector: { [LOCAL_NODE_LABEL]: 'true' } },
-        ...spec,
-      },
-    },
-    {
-      kind: 'SendingDomain',
-      metadata: { name: `${name}-example`, namespace: NS },
-      spec: {
-        domain: 'example.com',
-        poolRef: { name },
-        dkim: { selector: 's1', algorithm: 'ed25519-sha256' },
-      },
-    },
-  ];
-  for (const o of objects)
-    await k(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'mailfleet.dev/v1alpha1', ...o }));
-}
 
 /** How many messages a relay holds (its queue API, with the read token of its config volume). */
 async function queuedOn(r: RunningPod): Promise<number> {
@@ -211,7 +157,7 @@ async function retainedCondition(pool: string): Promise<string | undefined> {
 }
 
 async function retainedMetric(pool: string): Promise<string[]> {
-  const text = await (await fetch(operator!.metricsUrl)).text();
+  const text = await (await fetch(rig!.operator.metricsUrl)).text();
   return [...text.matchAll(/^mailfleet_operator_retained_queue_claims\{([^}]*)\} 1$/gm)]
     .map((m) => m[1] ?? '')
     .filter((labels) => labels.includes(`pool="${pool}"`))
@@ -294,7 +240,7 @@ type PoolStatus = {
   status?: { queuedJobs?: number; conditions?: { type: string; reason: string; message: string }[] };
 };
 const poolJson = async (name: string): Promise<PoolStatus | undefined> => {
-  const r = await cp.kubectl(['-n', NS, 'get', 'rp', name, '-o', 'json'], { allowFail: true });
+  const r = await rig!.cp.kubectl(['-n', NS, 'get', 'rp', name, '-o', 'json'], { allowFail: true });
   return r.code === 0 ? (JSON.parse(r.stdout) as PoolStatus) : undefined;
 };
 const deleting = (p: PoolStatus | undefined) => p?.status?.conditions?.find((c) => c.type === 'Deleting');
