@@ -28,6 +28,7 @@ import { FeedbackRecorder } from './feedback/recorder.ts';
 import { ReturnPathListener } from './feedback/listener.ts';
 import { recordOutcome } from './outcomes/recorder.ts';
 import { sendDsn } from './outcomes/dsn-sender.ts';
+import type { DsnSenderDeps } from './outcomes/dsn-sender.ts';
 import { queueSnapshot } from './metrics/snapshot.ts';
 import { drain, type Drainable } from './drain.ts';
 import { HandoffServer } from './handoff/server.ts';
@@ -169,19 +170,8 @@ export class Relay {
               { destination: this.metrics.destinationLabel(destination) },
               ms / 1000,
             ),
-          failed: (message, recipients) =>
-            sendDsn(
-              {
-                config: () => this.runtime.config,
-                spool: this.spool,
-                enqueue: (envelope, now) =>
-                  this.scheduler.add(buildMessage(envelope, new Map(), this.destinationOf(), now)),
-                sent: () => this.metrics.dsnSent.inc(),
-                log: this.log,
-              },
-              message,
-              recipients,
-            ),
+          failed: (message, recipients) => sendDsn(this.dsnDeps(), message, recipients, 'failed'),
+          relayed: (message, recipients) => sendDsn(this.dsnDeps(), message, recipients, 'relayed'),
           finished: (message, now) =>
             this.metrics.residence.observe(
               { outcome: message.recipients.every((r) => r.status === 'delivered') ? 'delivered' : 'mixed' },
@@ -400,6 +390,18 @@ export class Relay {
     const reply = result === 'stored' ? `250 handed off to ${peer}` : `250 already held by ${peer}`;
     await this.scheduler.markHandedOff(message, resultsFromReply(pending, reply), peer);
     this.metrics.handoffSent.inc({ result });
+  }
+
+  /** What a DSN needs: the config in force, the spool it is stored in, the queue it joins. */
+  private dsnDeps(): DsnSenderDeps {
+    return {
+      config: () => this.runtime.config,
+      spool: this.spool,
+      enqueue: (envelope, now) =>
+        this.scheduler.add(buildMessage(envelope, new Map(), this.destinationOf(), now)),
+      sent: () => this.metrics.dsnSent.inc(),
+      log: this.log,
+    };
   }
 
   private destinationOf(): (domain: string) => string {

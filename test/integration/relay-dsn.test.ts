@@ -1,6 +1,7 @@
 // RFC 3461 DSN parameters through a real relay process: RET and ENVID on MAIL FROM, NOTIFY and
 // ORCPT per recipient, taken from the client, kept in the spool, given to a next hop that
-// advertises DSN (and to none that does not), and honoured in the DSNs the relay writes.
+// advertises DSN (and to none that does not), and honoured in the DSNs the relay writes: failed,
+// relayed (NOTIFY=SUCCESS to a next hop without DSN).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -88,6 +89,45 @@ describe('DSN parameters (RFC 3461)', () => {
     const got = plainHop.upstream.received.find((m) => m.raw.includes('plain-hop'))!;
     assert.equal(got.dsn, undefined);
     assert.deepEqual(got.rcptDsn, [undefined]);
+  });
+
+  test('NOTIFY=SUCCESS: a "relayed" DSN when the next hop does not advertise DSN, none when it does', async () => {
+    const cases = [
+      { name: 'plain hop', hop: plainHop, sender: 'r1@example.com', relayedDsn: true },
+      { name: 'DSN hop', hop: dsnHop, sender: 'r2@example.com', relayedDsn: false },
+    ];
+    for (const c of cases) {
+      const replies = await smtpTransaction(
+        c.hop.relay.ports.smtp,
+        `<${c.sender}> RET=FULL ENVID=rel-${c.hop === plainHop ? 1 : 2}`,
+        [
+          '<ok1@example.org> NOTIFY=SUCCESS ORCPT=rfc822;alias1@example.org',
+          '<ok2@example.org> NOTIFY=FAILURE',
+        ],
+        rawMessage(`relayed-${c.sender}`),
+      );
+      assert.match(replies.at(-1) ?? '', /^250 /, c.name);
+    }
+    const dsnTo = (hop: Relay, sender: string) =>
+      hop.upstream.received.find((m) => m.from === '' && m.to[0] === sender);
+    await waitFor(() => Boolean(dsnTo(plainHop, 'r1@example.com')), 15000, 'the relayed DSN');
+    const relayed = dsnTo(plainHop, 'r1@example.com')!.raw;
+    assert.match(relayed, /Original-Envelope-Id: rel-1\r\n/);
+    assert.match(
+      relayed,
+      /Original-Recipient: rfc822;alias1@example.org\r\nFinal-Recipient: rfc822; ok1@example.org\r\nAction: relayed\r\nStatus: 2\.\d\.\d/,
+    );
+    assert.doesNotMatch(relayed, /Final-Recipient: rfc822; ok2/);
+    assert.match(relayed, /Content-Type: text\/rfc822-headers/, 'RET=FULL is for failures: headers only');
+    assert.doesNotMatch(relayed, /body of relayed-/);
+    // The DSN hop took NOTIFY itself (it reports success): this relay sends nothing.
+    await waitFor(
+      () => dsnHop.upstream.received.some((m) => m.raw.includes('relayed-r2@example.com')),
+      10000,
+      'delivery to the DSN hop',
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(dsnTo(dsnHop, 'r2@example.com'), undefined);
   });
 
   test('the DSN for a bounce honours NOTIFY per recipient, RET=FULL, ENVID and ORCPT', async () => {

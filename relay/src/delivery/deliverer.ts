@@ -81,6 +81,8 @@ export interface DeliveryReport {
   host: string;
   /** Direct delivery: the destination's TLS policy and whether the last connection tried met it. */
   tls?: TlsReport;
+  /** After a transaction: whether the next hop listed DSN (took the RFC 3461 parameters). */
+  nextHopDsn?: boolean;
 }
 
 export interface TlsReport {
@@ -308,6 +310,7 @@ export class Deliverer {
       return {
         results: resultsFromSuccess(request.recipients, info),
         host: label,
+        nextHopDsn: info.dsnListed === true,
         ...tlsReport(info.tlsFailure ?? 'success'),
       };
     } catch (err) {

@@ -30,7 +30,8 @@ import {
 export type SmtpError = Error & SmtpFailure;
 
 /** nodemailer's answer, plus the TLS failure a report-only requirement let through. */
-export type SendInfo = SMTPConnectionSendInfo & { tlsFailure?: TlsFailure };
+/** `dsnListed`: the server's EHLO listed DSN (RFC 3461), so it took the NOTIFY parameters. */
+export type SendInfo = SMTPConnectionSendInfo & { tlsFailure?: TlsFailure; dsnListed?: boolean };
 
 /**
  * What SMTPConnection.send gets: nodemailer puts `dsn` (RET, ENVID) on MAIL FROM when the server
@@ -351,7 +352,9 @@ export class SmtpPool {
           requeues: job.requeues,
         });
       } else {
-        job.resolve(conn.tlsFailure ? { ...info, tlsFailure: conn.tlsFailure } : info);
+        const extensions = (conn.smtp as unknown as SendStreamInternals)._supportedExtensions;
+        const dsnListed = Array.isArray(extensions) && extensions.includes('DSN');
+        job.resolve({ ...info, dsnListed, ...(conn.tlsFailure ? { tlsFailure: conn.tlsFailure } : {}) });
       }
       if (conn.state === 'gone') return;
       const next = afterSend({

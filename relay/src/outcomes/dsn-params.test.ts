@@ -1,6 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dsnFromSession, encodeXtext, failureNotified, nextHopDsn } from './dsn-params.ts';
+import {
+  delayNotified,
+  dsnFromSession,
+  encodeXtext,
+  failureNotified,
+  nextHopDsn,
+  relayNotified,
+} from './dsn-params.ts';
 
 test('the parameters smtp-server parsed become the spool record’s, and none give none', () => {
   const cases: [string, Parameters<typeof dsnFromSession>[0], ReturnType<typeof dsnFromSession>][] = [
@@ -53,6 +60,42 @@ test('a failure is reported unless the recipient’s NOTIFY leaves FAILURE out',
     [false, false, true, true, true],
   );
   assert.equal(failureNotified(undefined, 0), true, 'no parameters at all: failures are reported');
+});
+
+test('delayed and relayed DSNs only for recipients whose NOTIFY asks for them', async (t) => {
+  const params = {
+    recipients: [
+      { notify: ['NEVER' as const] },
+      { notify: ['SUCCESS' as const, 'DELAY' as const] },
+      { notify: ['FAILURE' as const] },
+      null,
+      { orcpt: 'rfc822;e@x.org' },
+      { notify: ['DELAY' as const] },
+    ],
+  };
+  const cases: { name: string; got: boolean[]; want: boolean[] }[] = [
+    {
+      name: 'delayed: NOTIFY lists DELAY (an absent NOTIFY counts as FAILURE only)',
+      got: [0, 1, 2, 3, 4, 5].map((i) => delayNotified(params, i)),
+      want: [false, true, false, false, false, true],
+    },
+    {
+      name: 'relayed: NOTIFY lists SUCCESS and the next hop does not list DSN',
+      got: [0, 1, 2, 3, 4, 5].map((i) => relayNotified(params, i, false)),
+      want: [false, true, false, false, false, false],
+    },
+    {
+      name: 'relayed: never when the next hop lists DSN (it got NOTIFY and reports itself)',
+      got: [0, 1, 2, 3, 4, 5].map((i) => relayNotified(params, i, true)),
+      want: [false, false, false, false, false, false],
+    },
+    {
+      name: 'no parameters at all: neither',
+      got: [delayNotified(undefined, 0), relayNotified(undefined, 0, false)],
+      want: [false, false],
+    },
+  ];
+  for (const c of cases) await t.test(c.name, () => assert.deepEqual(c.got, c.want));
 });
 
 test('xtext encodes +, = and bytes outside 33..126 (RFC 3461 §4)', () => {

@@ -37,6 +37,29 @@ export function failureNotified(params: DsnParams | undefined, index: number): b
   return notify === undefined || notify.includes('FAILURE');
 }
 
+/**
+ * Whether recipient `index`, still deferred, gets one "delayed" DSN: only when its NOTIFY lists
+ * DELAY. RFC 3461 §4.1 lets an MTA treat an absent NOTIFY as FAILURE or as FAILURE,DELAY; this
+ * relay takes FAILURE: its senders are mostly applications with a bounce processor, for which a
+ * warning about mail that is still being retried is noise (Postfix, too, sends none by default).
+ */
+export function delayNotified(params: DsnParams | undefined, index: number): boolean {
+  return params?.recipients?.[index]?.notify?.includes('DELAY') === true;
+}
+
+/**
+ * Whether a delivery of recipient `index` is reported as "relayed" (RFC 3461 §6.2.3): NOTIFY lists
+ * SUCCESS and the next hop did not list DSN, so no one further along will report it. A next hop
+ * that lists DSN got the NOTIFY and reports the outcome itself.
+ */
+export function relayNotified(
+  params: DsnParams | undefined,
+  index: number,
+  nextHopListsDsn: boolean,
+): boolean {
+  return !nextHopListsDsn && params?.recipients?.[index]?.notify?.includes('SUCCESS') === true;
+}
+
 /** RFC 3461 §4: `+`, `=` and bytes outside 33..126 as `+XX`. */
 export function encodeXtext(value: string): string {
   let out = '';

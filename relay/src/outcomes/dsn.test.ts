@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildDsn, headerSection, shouldSendDsn, statusCodeOf, type DsnInput } from './dsn.ts';
+import { buildDsn, dsnStatus, headerSection, shouldSendDsn, statusCodeOf, type DsnInput } from './dsn.ts';
 
 const dsnInput = (over: Partial<DsnInput> = {}): DsnInput => ({
   reportingMta: 'relay.example.net',
@@ -98,4 +98,42 @@ test('ENVID and ORCPT come back as Original-Envelope-Id and Original-Recipient (
     /\r\n\r\nFinal-Recipient: rfc822; other@example.org/,
     'no Original-Recipient without ORCPT',
   );
+});
+
+test('the action decides the subject, the summary, the Action field and the class of the Status', async (t) => {
+  const cases = [
+    {
+      action: 'failed' as const,
+      subject: /Undelivered Mail Returned to Sender/,
+      summary: /could not be delivered to/,
+    },
+    {
+      action: 'delayed' as const,
+      subject: /Delayed Mail \(still being retried\)/,
+      summary: /do not need to send it again/,
+    },
+    {
+      action: 'relayed' as const,
+      subject: /Relayed Mail Delivery Report/,
+      summary: /no further notification/,
+    },
+  ];
+  for (const c of cases)
+    await t.test(c.action, () => {
+      const text = buildDsn(dsnInput({ action: c.action })).toString();
+      assert.match(text, c.subject);
+      assert.match(text, c.summary);
+      assert.match(text, new RegExp(`\r\nAction: ${c.action}\r\n`));
+    });
+  const statuses: [Parameters<typeof dsnStatus>, string][] = [
+    [['delayed', '451 4.4.1 connection refused', false], '4.4.1'],
+    [['delayed', 'connect ECONNREFUSED', false], '4.0.0'],
+    [['delayed', '550 5.1.1 odd', false], '4.0.0'],
+    [['relayed', '250 2.0.0 Ok: queued', false], '2.0.0'],
+    [['relayed', '250 Ok', false], '2.0.0'],
+    [['relayed', '250 2.6.0 queued as X', false], '2.6.0'],
+    [['failed', '550 5.1.1 User unknown', false], '5.1.1'],
+  ];
+  for (const [args, want] of statuses)
+    await t.test(`status of ${args[0]} after "${args[1]}"`, () => assert.equal(dsnStatus(...args), want));
 });

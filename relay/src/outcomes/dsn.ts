@@ -1,10 +1,32 @@
-// RFC 3464 delivery status notifications for hard bounces and expiries. Pure: returns the
-// message bytes; the caller queues them from the null sender (RFC 5321 §4.5.5). The client's
-// RFC 3461 parameters shape it: RET=FULL returns the whole message, ENVID and ORCPT are echoed.
+// RFC 3464 delivery status notifications: hard bounces and expiries (action failed), mail still
+// being retried after a while (delayed), and mail handed to a next hop that does not take DSN
+// parameters (relayed, RFC 3461 §6.2.3). Pure: returns the message bytes; the caller queues them
+// from the null sender (RFC 5321 §4.5.5). The client's RFC 3461 parameters shape it: RET=FULL
+// returns the whole message (failures only, §4.3), ENVID and ORCPT are echoed.
+
+/** RFC 3464 §2.3.3 Action: one per report (the relay writes one report per kind). */
+export type DsnAction = 'failed' | 'delayed' | 'relayed';
+
+const TEXT: Record<DsnAction, { subject: string; summary: string }> = {
+  failed: {
+    subject: 'Undelivered Mail Returned to Sender',
+    summary: 'Your message could not be delivered to one or more recipients.',
+  },
+  delayed: {
+    subject: 'Delayed Mail (still being retried)',
+    summary:
+      'Your message could not be delivered to one or more recipients yet. Delivery is still being attempted: you do not need to send it again.',
+  },
+  relayed: {
+    subject: 'Relayed Mail Delivery Report',
+    summary:
+      'Your message was handed to the next mail server of one or more recipients, which does not send delivery notifications: you will receive no further notification for them.',
+  },
+};
 
 export interface DsnRecipient {
   address: string;
-  /** 'failed' for both bounce and expiry (RFC 3464 §2.3.3). */
+  /** RFC 3464 §2.3.4 Status: 5.x.x failed, 4.x.x delayed (4.4.7 expired is reported as failed), 2.x.x relayed. */
   status: string;
   reply: string;
   remoteMta?: string;
@@ -13,6 +35,8 @@ export interface DsnRecipient {
 }
 
 export interface DsnInput {
+  /** Default 'failed'. */
+  action?: DsnAction;
   reportingMta: string;
   queueId: string;
   originalSender: string;
@@ -41,12 +65,21 @@ export function statusCodeOf(reply: string, expired: boolean): string {
   return expired ? '4.4.7' : '5.0.0';
 }
 
+/** The Status of a recipient in a report of `action`: the reply's enhanced code when it fits the class. */
+export function dsnStatus(action: DsnAction, reply: string, expired: boolean): string {
+  if (action === 'failed') return statusCodeOf(reply, expired);
+  const m = /\b([245]\.\d{1,3}\.\d{1,3})\b/.exec(reply)?.[1];
+  const wanted = action === 'delayed' ? '4' : '2';
+  return m?.startsWith(wanted) ? m : `${wanted}.0.0`;
+}
+
 export function buildDsn(input: DsnInput): Buffer {
   const b = input.boundary;
+  const action = input.action ?? 'failed';
   const human = [
     `This is the mail system at ${input.reportingMta}.`,
     '',
-    'Your message could not be delivered to one or more recipients.',
+    TEXT[action].summary,
     '',
     ...input.recipients.map((r) => `<${r.address}>: ${r.reply.replace(/[\r\n]+/g, ' ')}`),
     '',
@@ -63,7 +96,7 @@ export function buildDsn(input: DsnInput): Buffer {
       const lines = [
         ...(r.orcpt ? [`Original-Recipient: ${oneLine(r.orcpt)}`] : []),
         `Final-Recipient: rfc822; ${r.address}`,
-        'Action: failed',
+        `Action: ${action}`,
         `Status: ${r.status}`,
       ];
       if (r.remoteMta) lines.push(`Remote-MTA: dns; ${r.remoteMta}`);
@@ -74,7 +107,7 @@ export function buildDsn(input: DsnInput): Buffer {
   const text = [
     `From: Mail Delivery System <MAILER-DAEMON@${input.reportingMta}>`,
     `To: <${input.originalSender}>`,
-    `Subject: Undelivered Mail Returned to Sender`,
+    `Subject: ${TEXT[action].subject}`,
     `Date: ${input.now.toUTCString()}`,
     `Message-ID: <${input.messageId}>`,
     'Auto-Submitted: auto-replied',

@@ -4,7 +4,7 @@
 // queue, so it cannot hold up the others. One timer wakes the next retry or limit wait: no polling.
 import { DEFAULTS } from '../../../contract/defaults.ts';
 import type { RecipientState } from '../spool/record.ts';
-import { nextHopDsn } from '../outcomes/dsn-params.ts';
+import { nextHopDsn, relayNotified } from '../outcomes/dsn-params.ts';
 import type { AdaptiveBackoffConfig, RateLimitConfig } from '../config/types.ts';
 import type { Spool } from '../spool/store.ts';
 import type { RecipientResult } from '../delivery/results.ts';
@@ -49,6 +49,8 @@ export interface SchedulerObserver {
   attempt(destination: string, durationMs: number): void;
   /** Recipients that bounced or expired in one attempt, for a DSN. */
   failed(message: QueuedMessage, recipients: QueuedRecipient[]): Promise<void>;
+  /** Recipients delivered to a next hop without DSN that asked NOTIFY=SUCCESS: a "relayed" DSN. */
+  relayed?(message: QueuedMessage, recipients: QueuedRecipient[]): Promise<void>;
   finished(message: QueuedMessage, now: number): void;
   error(message: string, fields: Record<string, unknown>): void;
   /** A message at the head of its queue was held back by the named RateLimit. */
@@ -519,6 +521,7 @@ export class Scheduler {
     const byAddress = new Map(report.results.map((r) => [r.recipient, r]));
     const changed: RecipientState[] = [];
     const failed: QueuedRecipient[] = [];
+    const relayed: QueuedRecipient[] = [];
     const stillPending: number[] = [];
     const step = nextStep(
       { attempts: job.attempts, receivedAt: message.envelope.receivedAt, now },
@@ -535,6 +538,8 @@ export class Scheduler {
       recipient.status = outcome;
       if (outcome === 'deferred') stillPending.push(index);
       if (outcome === 'bounced' || outcome === 'expired') failed.push(recipient);
+      if (outcome === 'delivered' && relayNotified(message.envelope.dsn, index, report.nextHopDsn === true))
+        relayed.push(recipient);
       const state: RecipientState = { index, status: outcome, attempts: job.attempts };
       if (recipient.reply) state.reply = recipient.reply;
       if (outcome === 'deferred' && step.kind === 'retry') state.nextAttemptAt = step.at;
@@ -557,6 +562,7 @@ export class Scheduler {
     if (stillPending.length === 0) message.jobs.delete(job.destination);
     // Awaited: the DSN quotes the original headers, which finish() is about to delete.
     if (failed.length > 0) await this.deps.observer.failed(message, failed);
+    if (relayed.length > 0) await this.deps.observer.relayed?.(message, relayed);
     if (message.jobs.size === 0) {
       await this.finish(message);
       return;
