@@ -210,6 +210,11 @@ export interface RetryConfig {
   maxBackoff: Duration;
   /** A message still undelivered this long after arrival expires and bounces. */
   maxQueueLifetime: Duration;
+  /**
+   * A recipient whose NOTIFY lists DELAY (RFC 3461) and is still deferred this long after arrival
+   * gets one "delayed" DSN (RFC 3464 Action: delayed); '0s': never.
+   */
+  delayWarningAfter: Duration;
 }
 
 export interface LimitsConfig {

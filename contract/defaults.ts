@@ -24,7 +24,8 @@ export const DEFAULTS = {
     submission: { enabled: false, host: '0.0.0.0', port: SUBMISSION_PORT },
     smtps: { enabled: false, host: '0.0.0.0', port: SMTPS_PORT },
   },
-  retry: { firstRetry: '5m', maxBackoff: '1h', maxQueueLifetime: '5d' },
+  // delayWarningAfter: sendmail's Timeout.queuewarn (4h).
+  retry: { firstRetry: '5m', maxBackoff: '1h', maxQueueLifetime: '5d', delayWarningAfter: '4h' },
   limits: {
     maxMessageSize: 25 * MiB,
     maxRecipients: 100,

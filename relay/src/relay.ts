@@ -172,6 +172,7 @@ export class Relay {
             ),
           failed: (message, recipients) => sendDsn(this.dsnDeps(), message, recipients, 'failed'),
           relayed: (message, recipients) => sendDsn(this.dsnDeps(), message, recipients, 'relayed'),
+          delayed: (message, recipients) => sendDsn(this.dsnDeps(), message, recipients, 'delayed'),
           finished: (message, now) =>
             this.metrics.residence.observe(
               { outcome: message.recipients.every((r) => r.status === 'delivered') ? 'delivered' : 'mixed' },
@@ -622,6 +623,7 @@ function schedulerLimits(runtime: RuntimeConfig): SchedulerLimits {
       firstRetryMs: durationMs(c.retry.firstRetry),
       maxBackoffMs: durationMs(c.retry.maxBackoff),
       maxQueueLifetimeMs: durationMs(c.retry.maxQueueLifetime),
+      delayWarningAfterMs: durationMs(c.retry.delayWarningAfter),
     },
   };
 }

@@ -24,11 +24,14 @@ interface Relay {
 const running: Relay[] = [];
 const spools: string[] = [];
 
-async function relayTo(upstreamOptions: Parameters<typeof startScripted>[0] = {}): Promise<Relay> {
+async function relayTo(
+  upstreamOptions: Parameters<typeof startScripted>[0] = {},
+  config: Record<string, unknown> = {},
+): Promise<Relay> {
   const upstream = await startScripted(upstreamOptions);
   const spool = await tempDir('dsn');
   spools.push(spool);
-  const relay = await startRelay(relayConfig(spool, upstream.port));
+  const relay = await startRelay(relayConfig(spool, upstream.port, config));
   const r = { upstream, relay };
   running.push(r);
   return r;
@@ -128,6 +131,53 @@ describe('DSN parameters (RFC 3461)', () => {
     );
     await new Promise((r) => setTimeout(r, 1000));
     assert.equal(dsnTo(dsnHop, 'r2@example.com'), undefined);
+  });
+
+  test('NOTIFY=DELAY: one "delayed" DSN once retry.delayWarningAfter has passed, never a second, none without DELAY', async () => {
+    // Retries every 1-2 s; the warning after 3 s: several deferrals before and after it.
+    const { upstream, relay } = await relayTo(
+      {},
+      { retry: { firstRetry: '1s', maxBackoff: '2s', maxQueueLifetime: '1h', delayWarningAfter: '3s' } },
+    );
+    upstream.onRcpt = () => ({ code: 451, message: '4.4.1 try again later' });
+    const replies = await smtpTransaction(
+      relay.ports.smtp,
+      '<w@example.com> RET=FULL ENVID=wait-1',
+      [
+        '<slow1@example.org> NOTIFY=DELAY,FAILURE ORCPT=rfc822;alias-slow@example.org',
+        '<slow2@example.org>',
+        '<slow3@example.org> NOTIFY=FAILURE',
+      ],
+      rawMessage('delayed-mail'),
+    );
+    assert.match(replies.at(-1) ?? '', /^250 /);
+    const warnings = () => upstream.received.filter((m) => m.from === '' && m.to[0] === 'w@example.com');
+    // The DSN goes to the same deferring upstream: let the null sender's mail through.
+    upstream.onRcpt = (to) =>
+      to === 'w@example.com' ? undefined : { code: 451, message: '4.4.1 try again later' };
+    const sentAt = Date.now();
+    await waitFor(() => warnings().length > 0, 20000, 'the delayed DSN');
+    assert.ok(Date.now() - sentAt >= 2000, 'not before delayWarningAfter');
+    const warning = warnings()[0]!.raw;
+    assert.match(warning, /Subject: Delayed Mail \(still being retried\)/);
+    assert.match(warning, /Original-Envelope-Id: wait-1\r\n/);
+    assert.match(
+      warning,
+      /Original-Recipient: rfc822;alias-slow@example.org\r\nFinal-Recipient: rfc822; slow1@example.org\r\nAction: delayed\r\nStatus: 4\.4\.1/,
+    );
+    assert.doesNotMatch(warning, /Final-Recipient: rfc822; slow2/, 'no NOTIFY: failures only');
+    assert.doesNotMatch(warning, /Final-Recipient: rfc822; slow3/, 'NOTIFY=FAILURE: no warning');
+    assert.doesNotMatch(warning, /body of delayed-mail/, 'headers only');
+    // More deferrals (every 1-2 s), then delivery: still exactly one warning.
+    await new Promise((r) => setTimeout(r, 5000));
+    upstream.onRcpt = () => undefined;
+    await waitFor(
+      () => upstream.received.some((m) => m.from === 'w@example.com' && m.raw.includes('delayed-mail')),
+      20000,
+      'delivery after recovery',
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(warnings().length, 1, 'one delayed DSN, ever');
   });
 
   test('the DSN for a bounce honours NOTIFY per recipient, RET=FULL, ENVID and ORCPT', async () => {

@@ -342,6 +342,10 @@ const relayPoolSpec = obj(
           'How long a message may stay queued before it bounces as expired.',
           RELAY.retry.maxQueueLifetime,
         ),
+        delayWarningAfter: duration(
+          'A recipient whose RFC 3461 NOTIFY lists DELAY and that is still being retried this long after its message arrived gets one "delayed" DSN (RFC 3464); without NOTIFY only failures are reported. 0s: never.',
+          RELAY.retry.delayWarningAfter,
+        ),
       },
       { default: {}, tsType: 'RetrySpec' },
     ),

@@ -145,6 +145,8 @@ export interface RetrySpec {
   maxBackoff?: string;
   /** How long a message may stay queued before it bounces as expired. Default: "5d". */
   maxQueueLifetime?: string;
+  /** A recipient whose RFC 3461 NOTIFY lists DELAY and that is still being retried this long after its message arrived gets one "delayed" DSN (RFC 3464); without NOTIFY only failures are reported. 0s: never. Default: "4h". */
+  delayWarningAfter?: string;
 }
 
 /** Limits every relay enforces on incoming SMTP sessions. */
@@ -646,6 +648,8 @@ export interface DefaultedRetrySpec {
   maxBackoff: string;
   /** How long a message may stay queued before it bounces as expired. Default: "5d". */
   maxQueueLifetime: string;
+  /** A recipient whose RFC 3461 NOTIFY lists DELAY and that is still being retried this long after its message arrived gets one "delayed" DSN (RFC 3464); without NOTIFY only failures are reported. 0s: never. Default: "4h". */
+  delayWarningAfter: string;
 }
 
 /** Limits every relay enforces on incoming SMTP sessions. (schema defaults applied) */

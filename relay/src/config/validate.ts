@@ -197,11 +197,17 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
     r.fail('delivery.smarthost', 'is required when delivery.mode is smarthost');
   }
 
-  const re = r.object(root.retry, 'retry', ['firstRetry', 'maxBackoff', 'maxQueueLifetime']);
+  const re = r.object(root.retry, 'retry', [
+    'firstRetry',
+    'maxBackoff',
+    'maxQueueLifetime',
+    'delayWarningAfter',
+  ]);
   const retry = {
     firstRetry: r.duration(re, 'firstRetry', 'retry', DEFAULTS.retry.firstRetry),
     maxBackoff: r.duration(re, 'maxBackoff', 'retry', DEFAULTS.retry.maxBackoff),
     maxQueueLifetime: r.duration(re, 'maxQueueLifetime', 'retry', DEFAULTS.retry.maxQueueLifetime),
+    delayWarningAfter: r.duration(re, 'delayWarningAfter', 'retry', DEFAULTS.retry.delayWarningAfter),
   };
   if ((parseDuration(retry.maxBackoff) ?? 0) < (parseDuration(retry.firstRetry) ?? 0)) {
     r.fail('retry.maxBackoff', 'must not be shorter than retry.firstRetry');

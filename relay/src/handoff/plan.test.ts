@@ -98,6 +98,26 @@ describe('transferStates', () => {
     assert.equal(states[2]!.status, 'bounced');
   });
 
+  test('a recipient already warned (its "delayed" DSN sent) stays warned: recovered from its state, transferred, rebuilt', () => {
+    const recovered = message([{ index: 1, status: 'deferred', attempts: 5, delayNotified: true }]);
+    assert.deepEqual(
+      recovered.recipients.map((r) => r.delayNotified === true),
+      [false, true, false],
+    );
+    const states = transferStates(recovered);
+    assert.deepEqual(
+      states.map((s) => s.delayNotified === true),
+      [false, true, false],
+    );
+    const received = buildMessage(
+      recovered.envelope,
+      new Map(states.map((s) => [s.index, s])),
+      (d) => d,
+      NOW,
+    );
+    assert.equal(received.recipients[1]!.delayNotified, true);
+  });
+
   test('the receiving side rebuilds the same queue state from the transferred states', () => {
     const sent = message([
       { index: 0, status: 'handedoff', attempts: 2 },

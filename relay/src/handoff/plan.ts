@@ -62,6 +62,7 @@ export function transferStates(message: QueuedMessage): RecipientState[] {
         attempts: r.attempts,
       };
       if (r.reply !== undefined) state.reply = r.reply;
+      if (r.delayNotified) state.delayNotified = true;
       return state;
     }
     const state: RecipientState = {
@@ -72,6 +73,7 @@ export function transferStates(message: QueuedMessage): RecipientState[] {
     if (job.state === 'deferred') state.nextAttemptAt = job.nextAttemptAt;
     const reply = r.reply ?? job.lastReply;
     if (reply !== undefined) state.reply = reply;
+    if (r.delayNotified) state.delayNotified = true;
     return state;
   });
 }

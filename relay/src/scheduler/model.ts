@@ -12,6 +12,8 @@ export interface QueuedRecipient {
   status: RecipientStatus | undefined;
   attempts: number;
   reply?: string;
+  /** Its one "delayed" DSN was queued. */
+  delayNotified?: boolean;
 }
 
 export interface Job {
@@ -69,6 +71,7 @@ export function buildMessage(
       attempts: state?.attempts ?? 0,
     };
     if (state?.reply) recipient.reply = state.reply;
+    if (state?.delayNotified) recipient.delayNotified = true;
     message.recipients.push(recipient);
     if (recipient.status !== undefined) return;
     const domain = domainOf(address);

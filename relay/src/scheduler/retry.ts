@@ -5,6 +5,8 @@ export interface RetryPolicy {
   firstRetryMs: number;
   maxBackoffMs: number;
   maxQueueLifetimeMs: number;
+  /** Age after which a NOTIFY=DELAY recipient still deferred gets its one "delayed" DSN; 0 or absent: never. */
+  delayWarningAfterMs?: number;
 }
 
 /**

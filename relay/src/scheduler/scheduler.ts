@@ -4,7 +4,7 @@
 // queue, so it cannot hold up the others. One timer wakes the next retry or limit wait: no polling.
 import { DEFAULTS } from '../../../contract/defaults.ts';
 import type { RecipientState } from '../spool/record.ts';
-import { nextHopDsn, relayNotified } from '../outcomes/dsn-params.ts';
+import { delayNotified, nextHopDsn, relayNotified } from '../outcomes/dsn-params.ts';
 import type { AdaptiveBackoffConfig, RateLimitConfig } from '../config/types.ts';
 import type { Spool } from '../spool/store.ts';
 import type { RecipientResult } from '../delivery/results.ts';
@@ -51,6 +51,8 @@ export interface SchedulerObserver {
   failed(message: QueuedMessage, recipients: QueuedRecipient[]): Promise<void>;
   /** Recipients delivered to a next hop without DSN that asked NOTIFY=SUCCESS: a "relayed" DSN. */
   relayed?(message: QueuedMessage, recipients: QueuedRecipient[]): Promise<void>;
+  /** NOTIFY=DELAY recipients still deferred past retry.delayWarningAfter: their one "delayed" DSN. */
+  delayed?(message: QueuedMessage, recipients: QueuedRecipient[]): Promise<void>;
   finished(message: QueuedMessage, now: number): void;
   error(message: string, fields: Record<string, unknown>): void;
   /** A message at the head of its queue was held back by the named RateLimit. */
@@ -522,6 +524,9 @@ export class Scheduler {
     const changed: RecipientState[] = [];
     const failed: QueuedRecipient[] = [];
     const relayed: QueuedRecipient[] = [];
+    const delayed: QueuedRecipient[] = [];
+    const warnAfter = this.limits.retry.delayWarningAfterMs ?? 0;
+    const warnNow = warnAfter > 0 && now - message.envelope.receivedAt >= warnAfter;
     const stillPending: number[] = [];
     const step = nextStep(
       { attempts: job.attempts, receivedAt: message.envelope.receivedAt, now },
@@ -543,6 +548,16 @@ export class Scheduler {
       const state: RecipientState = { index, status: outcome, attempts: job.attempts };
       if (recipient.reply) state.reply = recipient.reply;
       if (outcome === 'deferred' && step.kind === 'retry') state.nextAttemptAt = step.at;
+      if (
+        outcome === 'deferred' &&
+        warnNow &&
+        !recipient.delayNotified &&
+        delayNotified(message.envelope.dsn, index)
+      ) {
+        recipient.delayNotified = true;
+        delayed.push(recipient);
+      }
+      if (recipient.delayNotified) state.delayNotified = true;
       changed.push(state);
       this.deps.observer.outcome({
         message,
@@ -563,12 +578,15 @@ export class Scheduler {
     // Awaited: the DSN quotes the original headers, which finish() is about to delete.
     if (failed.length > 0) await this.deps.observer.failed(message, failed);
     if (relayed.length > 0) await this.deps.observer.relayed?.(message, relayed);
+    // Queued (stored and fsynced) before the state that says so: a crash in between sends a
+    // second warning, never none.
+    if (delayed.length > 0) await this.deps.observer.delayed?.(message, delayed);
     if (message.jobs.size === 0) {
       await this.finish(message);
       return;
     }
     // A final state must survive a crash (no second delivery); a deferral only loses its timer.
-    const durable = changed.some((s) => s.status !== 'deferred');
+    const durable = changed.some((s) => s.status !== 'deferred') || delayed.length > 0;
     await this.deps.spool.recordStates(message.envelope.id, changed, durable);
     if (stillPending.length > 0 && step.kind === 'retry') {
       job.lastReply = changed[changed.length - 1]?.reply ?? '';

@@ -65,6 +65,8 @@ export interface RecipientState {
   nextAttemptAt?: number;
   /** Last SMTP reply or error text. */
   reply?: string;
+  /** Its one "delayed" DSN was queued (RFC 3461 NOTIFY=DELAY): never a second one. */
+  delayNotified?: boolean;
 }
 
 const MAGIC = 'MFQ1';
