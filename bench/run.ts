@@ -233,6 +233,8 @@ md.push(
   '  the time goes: `bench/relay-throughput/RESULTS.md`.',
   '- The container image (`npm run image`): size, digest stability, build and start times:',
   '  [benchmarks-image.md](benchmarks-image.md).',
+  '- A relay with 10,000-100,000 queued messages killed with SIGKILL: time until it serves again (the',
+  "  relay pod's startupProbe window), next to Postfix: `bench/spool-recovery/RESULTS.md`.",
   '',
 );
 writeFileSync(join(ROOT, 'docs/benchmarks.md'), `${md.join('\n')}\n`);

@@ -149,16 +149,40 @@ test('Deployment uses an emptyDir spool; StatefulSet a PVC per relay', () => {
   assert.equal(s.spec?.volumeClaimTemplates?.[0]?.spec?.storageClassName, 'fast');
 });
 
-test('liveness waits for a startup probe long enough to recover a deep spool after a crash', () => {
-  const c = podTemplate({ pool: pool(), image: 'i', checksum: 'x', persistentSpool: false }).spec
-    ?.containers[0];
-  const startup = c?.startupProbe;
-  assert.equal(startup?.httpGet?.path, '/healthz', 'the relay serves /healthz only after spool recovery');
-  const window = (startup?.periodSeconds ?? 0) * (startup?.failureThreshold ?? 0);
-  const liveness = (c?.livenessProbe?.periodSeconds ?? 0) * (c?.livenessProbe?.failureThreshold ?? 0);
-  assert.equal(window, 900, 'fifteen minutes to start');
-  assert.ok(window > 10 * liveness, `startup window ${window}s against liveness ${liveness}s`);
-});
+const startupCases: { name: string; spec: Partial<RelayPoolSpec>; persistent: boolean; window: number }[] = [
+  { name: 'the default 1Gi quota: the 15-minute floor', spec: {}, persistent: false, window: 900 },
+  {
+    name: 'no size known (no request, no sizeLimit): the floor',
+    spec: { resources: { requests: { cpu: '1' } } },
+    persistent: false,
+    window: 900,
+  },
+  // 20 GiB at 8 MiB/s: 2,560 s.
+  { name: 'a 20Gi emptyDir quota', spec: { queue: { sizeLimit: '20Gi' } }, persistent: false, window: 2560 },
+  {
+    name: 'a 50Gi volume (StatefulSet)',
+    spec: { queue: { persistence: { size: '50Gi' } } },
+    persistent: true,
+    window: 6400,
+  },
+];
+
+for (const c of startupCases)
+  test(`liveness waits until the spool could be recovered after a crash: ${c.name}`, () => {
+    const container = podTemplate({
+      pool: pool(c.spec),
+      image: 'i',
+      checksum: 'x',
+      persistentSpool: c.persistent,
+    }).spec?.containers[0];
+    const startup = container?.startupProbe;
+    assert.equal(startup?.httpGet?.path, '/healthz', 'the relay serves /healthz only after spool recovery');
+    const window = (startup?.periodSeconds ?? 0) * (startup?.failureThreshold ?? 0);
+    const liveness =
+      (container?.livenessProbe?.periodSeconds ?? 0) * (container?.livenessProbe?.failureThreshold ?? 0);
+    assert.equal(window, c.window);
+    assert.ok(window > 10 * liveness, `startup window ${window}s against liveness ${liveness}s`);
+  });
 
 test('the PDB lets a relay that is not ready be evicted, so a crash loop never blocks a node drain', () => {
   const budget = podDisruptionBudget(pool());

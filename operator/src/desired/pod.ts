@@ -29,7 +29,7 @@ import {
   names,
   selectorLabels,
 } from './meta.ts';
-import { spoolQuota } from './spool.ts';
+import { spoolQuota, startupWindowSeconds } from './spool.ts';
 import { tlsSecretName } from './tls.ts';
 
 export type PodOptions = {
@@ -52,8 +52,8 @@ export type PodOptions = {
 };
 
 export const RELAY_UID = 10001;
-/** Startup probe failures allowed, 5 s apart: 15 minutes to recover the spool after a crash. */
-const STARTUP_FAILURES = 180;
+/** Seconds between two startup probes; the window is spool.ts startupWindowSeconds. */
+const STARTUP_PERIOD_SECONDS = 5;
 export const SPOOL_VOLUME = 'spool';
 
 export function listenerPorts(pool: DefaultedRelayPool): { name: string; port: number }[] {
@@ -152,8 +152,8 @@ export function podTemplate(o: PodOptions): V1PodTemplateSpec {
     // queue takes a while: liveness (one minute of failures) waits until this probe has passed.
     startupProbe: {
       httpGet: { path: '/healthz', port: 'http' },
-      periodSeconds: 5,
-      failureThreshold: STARTUP_FAILURES,
+      periodSeconds: STARTUP_PERIOD_SECONDS,
+      failureThreshold: Math.ceil(startupWindowSeconds(o.pool) / STARTUP_PERIOD_SECONDS),
     },
     livenessProbe: {
       httpGet: { path: '/healthz', port: 'http' },

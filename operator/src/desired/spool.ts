@@ -31,3 +31,22 @@ export function spoolQuota(pool: DefaultedRelayPool): SpoolQuota | undefined {
     minFreeBytes: Math.min(MAX_SPOOL_RESERVE_BYTES, Math.floor(maxBytes / 10)),
   };
 }
+
+/**
+ * Spool bytes a relay is assumed to recover a second after a crash, for its startup window: about a
+ * third of the slowest rate measured (bench/spool-recovery/RESULTS.md: 100,000 queued messages of
+ * 10 KB, 1.7 GiB of spool, recovered at 22 MiB/s in 79.5 s on 2 busy cores).
+ */
+const RECOVERY_BYTES_PER_SECOND = 8 * 2 ** 20;
+/** The least startup window: 15 minutes, ten times the slowest recovery measured. */
+const MIN_STARTUP_SECONDS = 900;
+
+/**
+ * Seconds the relay's startupProbe allows before liveness counts: the time to recover the fullest
+ * spool the pool can have (its emptyDir quota or its volume size), never under 15 minutes.
+ */
+export function startupWindowSeconds(pool: DefaultedRelayPool): number {
+  const persistence = pool.spec.queue?.persistence;
+  const spoolBytes = persistence ? quantityBytes(persistence.size) : spoolQuota(pool)?.maxBytes;
+  return Math.max(MIN_STARTUP_SECONDS, Math.ceil((spoolBytes ?? 0) / RECOVERY_BYTES_PER_SECOND));
+}
