@@ -131,6 +131,7 @@ export class Relay {
       mail: (from, to, body) => this.queueLocal(from, to, body),
       post: postReport,
       now: Date.now,
+      instance: this.instance,
       log: this.log,
       sent: (scheme, ok) => this.metrics.tlsReports.inc({ scheme, result: ok ? 'sent' : 'failed' }),
     });
@@ -281,6 +282,7 @@ export class Relay {
     this.shared = startSharedState(this);
     await this.shared?.start();
     this.scheduler.poolLimiter = this.shared?.rateLimits;
+    this.tlsReports.pool = this.shared?.tlsCounts;
     this.scheduler.start();
     this.tlsReports.start();
     this.ports = await this.intake.listen();

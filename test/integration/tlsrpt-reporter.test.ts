@@ -11,13 +11,16 @@ import { readFile } from 'node:fs/promises';
 import { Resolver } from 'node:dns/promises';
 import { gunzipSync } from 'node:zlib';
 import { simpleParser } from 'mailparser';
-import { removeDir, tempDir } from '../helpers/relay/peers.ts';
+import { removeDir, tempDir, waitFor } from '../helpers/relay/peers.ts';
 import { startDnsmasq, type TestDns } from '../helpers/relay/dnsmasq.ts';
 import { makeTestCa } from '../helpers/tls/testca.ts';
 import { TlsReporter } from '../../relay/src/tlsrpt/reporter.ts';
 import { postReport } from '../../relay/src/tlsrpt/post.ts';
 import { stsDescription } from '../../relay/src/tlsrpt/describe.ts';
 import type { TlsAttempt } from '../../relay/src/tlsrpt/tally.ts';
+import { SharedTlsCounts } from '../../relay/src/shared-state/tls-reports.ts';
+import { startRedis, type RedisServer } from '../helpers/redis.ts';
+import { Redis } from 'ioredis';
 
 /** RFC 8460 §4.4: each field of the report, and its JSON type. */
 function schemaProblems(report: unknown): string[] {
@@ -110,6 +113,7 @@ describe('TLS-RPT reports', () => {
       mail: async (from, to, body) => void mailed.push({ from, to, body }),
       post: postReport,
       now: () => now,
+      instance: 'relay-a',
       log: () => undefined,
     });
     for (const domain of ['reports.test', 'mailrua.test']) {
@@ -200,6 +204,133 @@ describe('TLS-RPT reports', () => {
     assert.equal(
       all.some((x) => x.includes('silent.test')),
       false,
+    );
+  });
+});
+
+describe('TLS-RPT reports across a pool with a shared store', () => {
+  let dir: string;
+  let dns: TestDns;
+  let redis: RedisServer;
+  let collector: https.Server;
+  const clients: Redis[] = [];
+  const posted: Buffer[] = [];
+  let now = D1;
+  const relays: TlsReporter[] = [];
+
+  before(async () => {
+    dir = await tempDir('tlsrpt-pool');
+    const ca = await makeTestCa(dir);
+    tls.setDefaultCACertificates([...tls.getCACertificates('default'), await readFile(ca.caFile, 'utf8')]);
+    const cert = await ca.issue({ names: ['localhost'] });
+    collector = https.createServer({ key: cert.key, cert: cert.cert }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        posted.push(Buffer.concat(chunks));
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => collector.listen(0, '127.0.0.1', () => r()));
+    const port = (collector.address() as { port: number }).port;
+    dns = await startDnsmasq([
+      `--txt-record=_smtp._tls.pool.test,v=TLSRPTv1; rua=https://localhost:${port}/r`,
+    ]);
+    redis = await startRedis(dir);
+    const resolver = new Resolver();
+    resolver.setServers([dns.server]);
+    for (const instance of ['relay-a', 'relay-b']) {
+      // As the relay's store connection: commands fail at once while the store is down.
+      const client = new Redis(redis.url, {
+        password: redis.password,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => 200,
+      });
+      client.on('error', () => undefined);
+      await new Promise((r) => client.once('ready', r));
+      clients.push(client);
+      const reporter = new TlsReporter({
+        settings: () => ({
+          organizationName: 'Pool',
+          from: 'tlsrpt@sender.test',
+          contactInfo: 'ops@sender.test',
+        }),
+        resolveTxt: (name) => resolver.resolveTxt(name),
+        mail: async () => undefined,
+        post: postReport,
+        now: () => now,
+        instance,
+        log: () => undefined,
+      });
+      reporter.pool = new SharedTlsCounts({ redis: client, keyPrefix: 'mailfleet:test:' });
+      relays.push(reporter);
+    }
+  });
+  after(async () => {
+    for (const c of clients) c.disconnect();
+    await redis?.stop();
+    await new Promise<void>((r) => collector?.close(() => r()));
+    await dns?.stop();
+    await removeDir(dir);
+  });
+
+  test('both relays count into one report, sent once by one of them', async () => {
+    const [a, b] = relays as [TlsReporter, TlsReporter];
+    a.record(attempt({ domain: 'pool.test' }));
+    a.record(attempt({ domain: 'pool.test', result: 'certificate-expired' }));
+    b.record(attempt({ domain: 'pool.test' }));
+    b.record(attempt({ domain: 'pool.test' }));
+    b.record(attempt({ domain: 'pool.test', result: 'certificate-expired', address: '192.0.2.9' }));
+    // The counts reach the store asynchronously; wait until all five are there.
+    await waitFor(
+      async () => {
+        const fields = await clients[0]!.hvals('mailfleet:test:tlsrpt:2026-12-04');
+        return fields.reduce((n, v) => n + Number(v), 0) === 5;
+      },
+      5000,
+      'the counts in the store',
+    );
+    now = Date.parse('2026-12-05T01:00:00Z');
+    await Promise.all([a.sendFinishedDays(), b.sendFinishedDays()]);
+    await a.sendFinishedDays();
+    await b.sendFinishedDays();
+    assert.equal(posted.length, 1);
+    const report = JSON.parse(gunzipSync(posted[0]!).toString());
+    assert.deepEqual(schemaProblems(report), []);
+    const [p] = report.policies;
+    assert.deepEqual(p.summary, { 'total-successful-session-count': 3, 'total-failure-session-count': 2 });
+    assert.deepEqual(
+      p['failure-details']
+        .map((f: Record<string, unknown>) => [f['receiving-ip'], f['failed-session-count']])
+        .sort(),
+      [
+        ['192.0.2.1', 1],
+        ['192.0.2.9', 1],
+      ],
+    );
+  });
+
+  test('with the store down, each relay reports what it counted itself', async () => {
+    await redis.stop();
+    const [a, b] = relays as [TlsReporter, TlsReporter];
+    a.record(attempt({ domain: 'pool.test' }));
+    b.record(attempt({ domain: 'pool.test', result: 'certificate-expired' }));
+    now = Date.parse('2026-12-06T01:00:00Z');
+    // Let the failed writes fall back to the relays' own tallies.
+    await new Promise((r) => setTimeout(r, 300));
+    const before = posted.length;
+    await a.sendFinishedDays();
+    await b.sendFinishedDays();
+    const reports = posted.slice(before).map((x) => JSON.parse(gunzipSync(x).toString()));
+    assert.deepEqual(
+      reports
+        .map((r) => r.policies[0].summary)
+        .sort((x, y) => x['total-successful-session-count'] - y['total-successful-session-count']),
+      [
+        { 'total-successful-session-count': 0, 'total-failure-session-count': 1 },
+        { 'total-successful-session-count': 1, 'total-failure-session-count': 0 },
+      ],
     );
   });
 });

@@ -301,7 +301,7 @@ const relayPoolSpec = obj(
         ),
         tlsPolicy: tlsPolicy,
         tlsReports: obj(
-          'TLS-RPT (RFC 8460): each relay counts the TLS results of its Direct delivery sessions per recipient domain and UTC day, and after the day sends the domains that publish _smtp._tls a gzip JSON report (POST to https: rua, a message through the pool itself to mailto: rua). Counted per relay, in memory: each relay reports its own sessions. Absent: no reports.',
+          'TLS-RPT (RFC 8460): each relay counts the TLS results of its Direct delivery sessions per recipient domain and UTC day, and after the day sends the domains that publish _smtp._tls a gzip JSON report (POST to https: rua, a message through the pool itself to mailto: rua). With sharedState the counts are the pool’s and one relay sends the reports of each day; without it each relay counts (in memory) and reports its own. Absent: no reports.',
           {
             organizationName: str('organization-name of the reports.', { minLength: 1, maxLength: 256 }),
             from: str(

@@ -111,7 +111,7 @@ export interface TLSPolicySpec {
   destinations?: Array<TLSDestinationPolicy>;
 }
 
-/** TLS-RPT (RFC 8460): each relay counts the TLS results of its Direct delivery sessions per recipient domain and UTC day, and after the day sends the domains that publish _smtp._tls a gzip JSON report (POST to https: rua, a message through the pool itself to mailto: rua). Counted per relay, in memory: each relay reports its own sessions. Absent: no reports. */
+/** TLS-RPT (RFC 8460): each relay counts the TLS results of its Direct delivery sessions per recipient domain and UTC day, and after the day sends the domains that publish _smtp._tls a gzip JSON report (POST to https: rua, a message through the pool itself to mailto: rua). With sharedState the counts are the pool’s and one relay sends the reports of each day; without it each relay counts (in memory) and reports its own. Absent: no reports. */
 export interface TLSReportsSpec {
   /** organization-name of the reports. */
   organizationName: string;
@@ -131,7 +131,7 @@ export interface DeliverySpec {
   smarthost?: SmarthostSpec;
   /** TLS of Direct delivery. DANEAndMTASTS: DANE (RFC 7672) for the MX hosts with DNSSEC-validated TLSA records, MTASTS for the others (DANE takes precedence, RFC 8461 §2); without daneResolver the same as MTASTS. DANE: DANE where published, Opportunistic elsewhere; without daneResolver the same as Opportunistic. A DANE host gets mail only over STARTTLS whose certificate matches its TLSA records (DANE-EE, or DANE-TA with the MX host name); a failed or bogus lookup defers. MTASTS: what the recipient domain publishes with MTA-STS (RFC 8461): enforce = only the MX hosts its policy lists, each as Verify; testing = as Opportunistic, failures logged; no policy = Opportunistic. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred. Default: {}. */
   tlsPolicy?: TLSPolicySpec;
-  /** TLS-RPT (RFC 8460): each relay counts the TLS results of its Direct delivery sessions per recipient domain and UTC day, and after the day sends the domains that publish _smtp._tls a gzip JSON report (POST to https: rua, a message through the pool itself to mailto: rua). Counted per relay, in memory: each relay reports its own sessions. Absent: no reports. */
+  /** TLS-RPT (RFC 8460): each relay counts the TLS results of its Direct delivery sessions per recipient domain and UTC day, and after the day sends the domains that publish _smtp._tls a gzip JSON report (POST to https: rua, a message through the pool itself to mailto: rua). With sharedState the counts are the pool’s and one relay sends the reports of each day; without it each relay counts (in memory) and reports its own. Absent: no reports. */
   tlsReports?: TLSReportsSpec;
   /** DNS servers (ip or ip:port) for MX lookups in Direct mode. Defaults to the pod's resolver. */
   resolvers?: Array<string>;
@@ -634,7 +634,7 @@ export interface DefaultedDeliverySpec {
   smarthost?: DefaultedSmarthostSpec;
   /** TLS of Direct delivery. DANEAndMTASTS: DANE (RFC 7672) for the MX hosts with DNSSEC-validated TLSA records, MTASTS for the others (DANE takes precedence, RFC 8461 §2); without daneResolver the same as MTASTS. DANE: DANE where published, Opportunistic elsewhere; without daneResolver the same as Opportunistic. A DANE host gets mail only over STARTTLS whose certificate matches its TLSA records (DANE-EE, or DANE-TA with the MX host name); a failed or bogus lookup defers. MTASTS: what the recipient domain publishes with MTA-STS (RFC 8461): enforce = only the MX hosts its policy lists, each as Verify; testing = as Opportunistic, failures logged; no policy = Opportunistic. Opportunistic: STARTTLS when offered, any certificate, clear text otherwise. Encrypt: STARTTLS required, any certificate. Verify: STARTTLS required, the certificate must chain to a public CA and name the MX host. A host that does not meet the policy gets no mail: the next MX is tried, then the message is deferred. Default: {}. */
   tlsPolicy: DefaultedTLSPolicySpec;
-  /** TLS-RPT (RFC 8460): each relay counts the TLS results of its Direct delivery sessions per recipient domain and UTC day, and after the day sends the domains that publish _smtp._tls a gzip JSON report (POST to https: rua, a message through the pool itself to mailto: rua). Counted per relay, in memory: each relay reports its own sessions. Absent: no reports. */
+  /** TLS-RPT (RFC 8460): each relay counts the TLS results of its Direct delivery sessions per recipient domain and UTC day, and after the day sends the domains that publish _smtp._tls a gzip JSON report (POST to https: rua, a message through the pool itself to mailto: rua). With sharedState the counts are the pool’s and one relay sends the reports of each day; without it each relay counts (in memory) and reports its own. Absent: no reports. */
   tlsReports?: TLSReportsSpec;
   /** DNS servers (ip or ip:port) for MX lookups in Direct mode. Defaults to the pod's resolver. */
   resolvers?: Array<string>;

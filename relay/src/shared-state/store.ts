@@ -8,6 +8,7 @@ import type { SharedStateConfig } from '../config/types.ts';
 import type { SuppressionList } from '../suppression/list.ts';
 import { SuppressionSync } from './suppression-sync.ts';
 import { SharedRateLimits } from './rate-limits.ts';
+import { SharedTlsCounts } from './tls-reports.ts';
 
 export interface SharedStateOptions {
   config: SharedStateConfig;
@@ -26,6 +27,8 @@ export class SharedState {
   readonly suppression: SuppressionSync;
   /** Pool-wide RateLimits decided in the store (rate-limits.ts). */
   readonly rateLimits: SharedRateLimits;
+  /** The pool's TLS-RPT counts (tls-reports.ts). */
+  readonly tlsCounts: SharedTlsCounts;
   private readonly redis: Redis;
   private readonly reader: Redis;
   /** Whether the command connection is ready now. */
@@ -61,6 +64,7 @@ export class SharedState {
       failed: (operation) => failures.inc({ operation }),
     });
     const isUp = () => this.up;
+    this.tlsCounts = new SharedTlsCounts({ redis: this.redis, keyPrefix: o.config.keyPrefix });
     this.rateLimits = new SharedRateLimits({
       redis: this.redis,
       keyPrefix: o.config.keyPrefix,

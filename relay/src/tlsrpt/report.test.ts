@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
 import { buildTlsReport, gzipReport, reportFileName, reportMail } from './report.ts';
-import { TlsTally, type TlsAttempt } from './tally.ts';
+import { aggregate, TlsTally, type TlsAttempt } from './tally.ts';
 import { stsDescription, tlsaDescription } from './describe.ts';
 
 const DAY = Date.parse('2026-12-04T10:00:00Z');
@@ -54,7 +54,7 @@ test('a day is reported only once it is over, and only once', () => {
 });
 
 test('the report has the fields of RFC 8460 §4.4, sessions counted per policy and failure', () => {
-  const policies = tallied().take('2026-12-04').get('example.net')!;
+  const policies = aggregate(tallied().take('2026-12-04')).get('example.net')!;
   const report = buildTlsReport({
     organizationName: 'Example Sender',
     contactInfo: 'tls@sender.example',
@@ -122,7 +122,7 @@ test('the report has the fields of RFC 8460 §4.4, sessions counted per policy a
 });
 
 test('opportunistic deliveries are reported as no-policy-found', () => {
-  const [p] = tallied().take('2026-12-04').get('other.example')!;
+  const [p] = aggregate(tallied().take('2026-12-04')).get('other.example')!;
   assert.equal(p?.type, 'no-policy-found');
   assert.equal(p?.successes, 1);
 });

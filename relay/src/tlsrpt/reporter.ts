@@ -1,12 +1,14 @@
-// TLS-RPT (RFC 8460): tallies each direct delivery session's TLS result per policy domain and
-// UTC day, and once a day is over sends each domain that publishes `_smtp._tls` its report:
-// gzip JSON POSTed to `https:` rua, a multipart/report message queued through this relay's own
-// outbound to `mailto:` rua. Per relay, in memory: a restart loses the day so far.
+// TLS-RPT (RFC 8460): counts each direct delivery transaction's TLS result per UTC day, and once
+// a day is over sends each domain that publishes `_smtp._tls` its report: gzip JSON POSTed to
+// `https:` rua, a multipart/report message queued through this relay's own outbound to `mailto:`
+// rua. With a shared store the counts are the pool's and one relay sends them; without one (or
+// for what the store did not take) each relay counts and reports its own, in memory.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.ts';
 import { parseTlsRptRecord } from './record.ts';
 import { buildTlsReport, gzipReport, reportMail } from './report.ts';
-import { TlsTally, type TlsAttempt } from './tally.ts';
+import { aggregate, dayOf, TlsTally, type TlsAttempt } from './tally.ts';
+import type { PoolTlsCounts } from '../shared-state/tls-reports.ts';
 
 export interface TlsReportSettings {
   organizationName: string;
@@ -23,6 +25,8 @@ export interface TlsReporterDeps {
   mail(from: string, to: string[], body: Buffer): Promise<void>;
   post(url: string, body: Buffer): Promise<{ ok: boolean; detail: string }>;
   now(): number;
+  /** This relay among the pool's (who claimed a day). */
+  instance: string;
   log: Logger;
   /** Counts a report sent or failed, by rua scheme. */
   sent?(scheme: 'mailto' | 'https', ok: boolean): void;
@@ -34,13 +38,23 @@ export class TlsReporter {
   /** The run in progress, so a timer tick never overlaps it. */
   private running: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** The pool's counts in the shared store, when there is one. */
+  pool: PoolTlsCounts | undefined;
+  /** Days this relay added to the pool's counts and has not yet seen reported. */
+  private readonly poolDays = new Set<string>();
 
   constructor(deps: TlsReporterDeps) {
     this.deps = deps;
   }
 
   record(attempt: TlsAttempt): void {
-    if (this.deps.settings()) this.tally.record(attempt, this.deps.now());
+    if (!this.deps.settings()) return;
+    const now = this.deps.now();
+    const pool = this.pool;
+    if (!pool) return this.tally.record(attempt, now);
+    const day = dayOf(now);
+    this.poolDays.add(day);
+    pool.add(day, attempt).catch(() => this.tally.record(attempt, now));
   }
 
   /** Checks every `intervalMs` whether a day is over (hourly: reports leave within the hour). */
@@ -61,9 +75,23 @@ export class TlsReporter {
 
   private async run(): Promise<void> {
     const settings = this.deps.settings();
-    for (const day of this.tally.finishedDays(this.deps.now())) {
-      const domains = this.tally.take(day);
+    const now = this.deps.now();
+    const today = dayOf(now);
+    // Yesterday too: a relay restarted since still sends the pool's counts if nobody has.
+    const poolDays = this.pool ? [...this.poolDays, dayOf(now - 86400_000)].filter((d) => d < today) : [];
+    const days = [...new Set([...this.tally.finishedDays(now), ...poolDays])].sort();
+    for (const day of days) {
+      const counts = this.tally.take(day);
+      if (this.pool && poolDays.includes(day)) {
+        this.poolDays.delete(day);
+        const pool = this.pool;
+        // The store not answering: the day is tried again at the next check.
+        const claimed = await pool.claim(day, this.deps.instance).catch(() => undefined);
+        if (claimed === undefined) this.poolDays.add(day);
+        if (claimed) counts.push(...(await pool.read(day).catch(() => [])));
+      }
       if (!settings) continue;
+      const domains = aggregate(counts);
       for (const [domain, policies] of domains) {
         const txt = await this.deps.resolveTxt(`_smtp._tls.${domain}`).catch(() => [] as string[][]);
         const record = parseTlsRptRecord(txt);

@@ -1,6 +1,7 @@
-// The day's TLS results per policy domain (RFC 8460 §4): each delivery attempt's session counted
-// once, as a success or under its failure, per UTC day. The reporter takes a day's tally once the
-// day is over. Kept in memory by each relay.
+// The day's TLS results (RFC 8460 §4): each delivery transaction counted once per UTC day under
+// what it was (domain, policy, result, MX host), and the pure aggregation of such counts into the
+// report's policies per domain. The same counts are kept in the pool's shared store when there is
+// one (shared-state/tls-reports.ts); this is a relay's own copy.
 import type { AppliedTlsPolicy, TlsFailure } from '../delivery/tls-policy.ts';
 
 /** One session of a direct delivery and what its TLS policy made of it. */
@@ -42,33 +43,47 @@ export interface PolicyTally {
   failures: FailureCount[];
 }
 
+/** Counts of identical attempts. */
+export type AttemptCounts = Iterable<readonly [TlsAttempt, number]>;
+
 /** UTC day of a time, `YYYY-MM-DD`. */
-function dayOf(ms: number): string {
+export function dayOf(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
 
-/** Domains kept per day: a bound on memory; attempts to further domains are dropped (counted). */
-const MAX_DOMAINS_PER_DAY = 10000;
+/** The same key for the same attempt, in any relay (field order fixed). */
+export function attemptKey(a: TlsAttempt): string {
+  return JSON.stringify([
+    a.domain.toLowerCase(),
+    a.policy,
+    a.result,
+    a.mx,
+    a.address,
+    a.policyString,
+    a.mxHost,
+  ]);
+}
 
-export class TlsTally {
-  /** day -> policy domain -> policy key -> tally. */
-  private readonly days = new Map<string, Map<string, Map<string, PolicyTally>>>();
-  /** Attempts dropped because a day already had MAX_DOMAINS_PER_DAY domains. */
-  dropped = 0;
+export function attemptOfKey(key: string): TlsAttempt {
+  const [domain, policy, result, mx, address, policyString, mxHost] = JSON.parse(key) as [
+    string,
+    TlsAttempt['policy'],
+    TlsAttempt['result'],
+    string,
+    string,
+    string[],
+    string[],
+  ];
+  return { domain, policy, result, mx, address, policyString, mxHost };
+}
 
-  record(attempt: TlsAttempt, now: number): void {
-    const day = dayOf(now);
-    let domains = this.days.get(day);
-    if (!domains) this.days.set(day, (domains = new Map()));
+/** The report's policies per domain (RFC 8460 §4.4) from counted attempts. Pure. */
+export function aggregate(counts: AttemptCounts): Map<string, PolicyTally[]> {
+  const domains = new Map<string, Map<string, PolicyTally>>();
+  for (const [attempt, n] of counts) {
     const domain = attempt.domain.toLowerCase();
     let policies = domains.get(domain);
-    if (!policies) {
-      if (domains.size >= MAX_DOMAINS_PER_DAY) {
-        this.dropped++;
-        return;
-      }
-      domains.set(domain, (policies = new Map()));
-    }
+    if (!policies) domains.set(domain, (policies = new Map()));
     const type = policyType(attempt.policy);
     const key = JSON.stringify([type, attempt.policyString, attempt.mxHost]);
     let tally = policies.get(key);
@@ -84,27 +99,59 @@ export class TlsTally {
         }),
       );
     if (attempt.result === 'success') {
-      tally.successes++;
-      return;
+      tally.successes += n;
+      continue;
     }
     const same = tally.failures.find(
       (f) => f.resultType === attempt.result && f.mx === attempt.mx && f.address === attempt.address,
     );
-    if (same) same.count++;
+    if (same) same.count += n;
     else
-      tally.failures.push({ resultType: attempt.result, mx: attempt.mx, address: attempt.address, count: 1 });
+      tally.failures.push({ resultType: attempt.result, mx: attempt.mx, address: attempt.address, count: n });
+  }
+  return new Map([...domains].map(([domain, policies]) => [domain, [...policies.values()]]));
+}
+
+/** Domains kept per day: a bound on memory; attempts to further domains are dropped (counted). */
+const MAX_DOMAINS_PER_DAY = 10000;
+
+export class TlsTally {
+  /** day -> attempt key -> count. */
+  private readonly days = new Map<string, Map<string, number>>();
+  /** day -> domains counted that day (for the bound). */
+  private readonly domains = new Map<string, Set<string>>();
+  /** Attempts dropped because a day already had MAX_DOMAINS_PER_DAY domains. */
+  dropped = 0;
+
+  record(attempt: TlsAttempt, now: number): void {
+    const day = dayOf(now);
+    let domains = this.domains.get(day);
+    if (!domains) this.domains.set(day, (domains = new Set()));
+    const domain = attempt.domain.toLowerCase();
+    if (!domains.has(domain)) {
+      if (domains.size >= MAX_DOMAINS_PER_DAY) {
+        this.dropped++;
+        return;
+      }
+      domains.add(domain);
+    }
+    let counts = this.days.get(day);
+    if (!counts) this.days.set(day, (counts = new Map()));
+    const key = attemptKey(attempt);
+    counts.set(key, (counts.get(key) ?? 0) + 1);
   }
 
-  /** Days before the one `now` is in that have results, oldest first. */
+  /** Days before the one `now` is in that have counts, oldest first. */
   finishedDays(now: number): string[] {
     const today = dayOf(now);
     return [...this.days.keys()].filter((d) => d < today).sort();
   }
 
-  /** A day's tallies by policy domain, removed from the tally. */
-  take(day: string): Map<string, PolicyTally[]> {
-    const domains = this.days.get(day) ?? new Map<string, Map<string, PolicyTally>>();
+  /** A day's counts, removed from the tally. */
+  take(day: string): [TlsAttempt, number][] {
+    const counts = this.days.get(day) ?? new Map<string, number>();
     this.days.delete(day);
-    return new Map([...domains].map(([domain, policies]) => [domain, [...policies.values()]]));
+    this.domains.delete(day);
+    return [...counts].map(([key, n]) => [attemptOfKey(key), n]);
   }
 }
