@@ -8,8 +8,51 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { jsonLogger } from '../log.ts';
 import { trackingKey } from '../tracking/apply.ts';
 import { listen, trackerHandler, trackerMetrics } from './server.ts';
+import { EventSink } from '../events/sink.ts';
+import type { Logger } from '../log.ts';
+import { DEFAULTS } from '../../../contract/defaults.ts';
 
-const usage = `usage: mailfleet tracker --key-file <file> [--port 8081] [--metrics-port 8080] [--host 0.0.0.0]\n`;
+/**
+ * The opened/clicked events webhook (--events-*), the same outbox and sender as the relay's
+ * (docs/events.md); undefined without --events-url. The secret is read at start.
+ */
+async function startEvents(
+  v: Record<string, string | undefined>,
+  registry: Registry,
+  log: Logger,
+): Promise<EventSink | undefined> {
+  const url = v['events-url'];
+  if (!url) return undefined;
+  const secretFile = v['events-secret-file'] ?? '';
+  const secret = Buffer.from(readFileSync(secretFile, 'utf8').trim());
+  if (secret.length < 16) throw new Error('--events-secret-file: the secret must be at least 16 characters');
+  const config = {
+    url,
+    secretFile,
+    types: ['opened' as const, 'clicked' as const],
+    batchSize: Number(v['events-batch-size']),
+    batchInterval: v['events-batch-interval'] ?? DEFAULTS.events.batchInterval,
+    dir: v['events-dir'] ?? '',
+    maxBytes: Number(v['events-max-bytes']),
+    timeout: DEFAULTS.events.timeout,
+    maxBackoff: DEFAULTS.events.maxBackoff,
+  };
+  if (!config.dir) throw new Error('--events-dir is required with --events-url');
+  const sink = new EventSink({
+    config: () => config,
+    secret: () => secret,
+    registry,
+    prefix: 'mailfleet_tracker_',
+    log: (level, msg, fields) => log(level, msg, fields),
+  });
+  await sink.start();
+  return sink;
+}
+
+const usage = `usage: mailfleet tracker --key-file <file> [--port 8081] [--metrics-port 8080] [--host 0.0.0.0]
+         [--events-url <url> --events-secret-file <file> --events-dir <dir> [--events-batch-size 100]
+          [--events-batch-interval 1s] [--events-max-bytes 268435456]]
+`;
 
 export async function main(args: string[]): Promise<void> {
   const log = jsonLogger((line) => process.stdout.write(line));
@@ -20,6 +63,12 @@ export async function main(args: string[]): Promise<void> {
       port: { type: 'string', default: '8081' },
       'metrics-port': { type: 'string', default: '8080' },
       host: { type: 'string', default: '0.0.0.0' },
+      'events-url': { type: 'string' },
+      'events-secret-file': { type: 'string' },
+      'events-dir': { type: 'string' },
+      'events-batch-size': { type: 'string', default: String(DEFAULTS.events.batchSize) },
+      'events-batch-interval': { type: 'string', default: DEFAULTS.events.batchInterval },
+      'events-max-bytes': { type: 'string', default: String(DEFAULTS.events.maxBytes) },
     },
   });
   const keyFile = values['key-file'];
@@ -33,8 +82,13 @@ export async function main(args: string[]): Promise<void> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'mailfleet_tracker_' });
   const metrics = trackerMetrics(registry);
+  const events = await startEvents(values, registry, log);
   const tracker = await listen(
-    trackerHandler({ keys: () => keys, metrics }),
+    trackerHandler({
+      keys: () => keys,
+      metrics,
+      ...(events ? { events: (e) => void events.record([e]) } : {}),
+    }),
     Number(values.port),
     values.host,
   );
@@ -56,7 +110,7 @@ export async function main(args: string[]): Promise<void> {
   const stop = () => {
     tracker.close();
     admin.close();
-    process.exit(0);
+    void (events?.close() ?? Promise.resolve()).then(() => process.exit(0));
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);

@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Counter, type Registry } from 'prom-client';
 import { CLICK_PATH, OPEN_PATH, decodeToken } from '../tracking/links.ts';
 import { RecentClicks, classifyClick, classifyOpen } from './classify.ts';
+import { trackerEvent, type MailEvent } from '../events/event.ts';
 
 /** The smallest transparent GIF (43 bytes). */
 export const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
@@ -44,6 +45,8 @@ export interface TrackerOptions {
   keys: () => readonly Buffer[];
   metrics: TrackerMetrics;
   now?: () => number;
+  /** Where opened/clicked events go (the events webhook's outbox); absent: none are made. */
+  events?: (event: MailEvent) => void;
 }
 
 export function trackerHandler(o: TrackerOptions): (req: IncomingMessage, res: ServerResponse) => void {
@@ -68,7 +71,9 @@ export function trackerHandler(o: TrackerOptions): (req: IncomingMessage, res: S
     if (path.startsWith(OPEN_PATH) && path.endsWith('.gif')) {
       const token = decodeToken(o.keys(), path.slice(OPEN_PATH.length, -'.gif'.length));
       if (token?.kind !== 'open') return notFound(res, 'bad_token');
-      o.metrics.opens.inc({ sending_domain: token.domain, reader: classifyOpen(fetch) });
+      const reader = classifyOpen(fetch);
+      o.metrics.opens.inc({ sending_domain: token.domain, reader });
+      o.events?.(trackerEvent('opened', token, reader, now()));
       res.writeHead(200, {
         'content-type': 'image/gif',
         'content-length': PIXEL.length,
@@ -82,7 +87,9 @@ export function trackerHandler(o: TrackerOptions): (req: IncomingMessage, res: S
       const token = decodeToken(o.keys(), path.slice(CLICK_PATH.length));
       if (token?.kind !== 'click') return notFound(res, 'bad_token');
       const burst = recent.record(`${token.domain}\0${token.messageId}`, token.url, now());
-      o.metrics.clicks.inc({ sending_domain: token.domain, reader: classifyClick(fetch, burst) });
+      const reader = classifyClick(fetch, burst);
+      o.metrics.clicks.inc({ sending_domain: token.domain, reader });
+      o.events?.(trackerEvent('clicked', token, reader, now()));
       // 302 (RFC 9110 §15.4.3); no Referer to the destination, which would carry the token.
       res
         .writeHead(302, {

@@ -1,0 +1,84 @@
+// The tracker's opened/clicked events through a real `mailfleet tracker` process and a real
+// receiver: each open and click is one signed event with the sending domain, message id, URL and
+// reader class; a receiver that is down gets them once it is back, from the tracker's outbox.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ROOT, removeDir, stopProcess, tempDir, waitFor } from '../helpers/relay/peers.ts';
+import { startEventsReceiver } from '../helpers/events-receiver.ts';
+import { clickUrl, openUrl } from '../../relay/src/tracking/links.ts';
+
+const KEY = 'tracker-events-key-0123456789abcdef';
+const SECRET = 'tracker-events-secret-0123456789';
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+});
+
+test('opens and clicks become signed events, kept in the outbox while the receiver is down', async () => {
+  const dir = await tempDir('tracker-events');
+  const receiver = await startEventsReceiver(Buffer.from(SECRET));
+  cleanups.push(
+    () => removeDir(dir),
+    () => receiver.stop(),
+  );
+  await writeFile(join(dir, 'key'), KEY);
+  await writeFile(join(dir, 'secret'), SECRET);
+  receiver.mode = 503;
+  const proc = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'bin/mailfleet.ts'),
+      'tracker',
+      ...['--key-file', join(dir, 'key'), '--host', '127.0.0.1', '--port', '0', '--metrics-port', '0'],
+      ...['--events-url', receiver.url, '--events-secret-file', join(dir, 'secret')],
+      ...['--events-dir', join(dir, 'outbox'), '--events-batch-interval', '100ms'],
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  cleanups.push(() => stopProcess(proc, 'SIGTERM'));
+  let out = '';
+  proc.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  await waitFor(() => out.includes('"tracker started"'), 10000, 'tracker to start');
+  const ports = (
+    JSON.parse(out.split('\n').find((l) => l.includes('tracker started'))!) as {
+      ports: { tracking: number };
+    }
+  ).ports;
+  const base = `http://127.0.0.1:${ports.tracking}`;
+  const key = Buffer.from(KEY);
+  const browser = { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0' };
+  const path = (url: string) => url.slice('https://t.example'.length);
+  assert.equal(
+    (await fetch(base + path(openUrl(key, 't.example', 'shop.example', 'm1@shop')), { headers: browser }))
+      .status,
+    200,
+  );
+  const click = await fetch(
+    base + path(clickUrl(key, 't.example', 'shop.example', 'm1@shop', 'https://shop.example/a')),
+    {
+      headers: browser,
+      redirect: 'manual',
+    },
+  );
+  assert.equal(click.status, 302);
+  await fetch(base + path(openUrl(key, 't.example', 'shop.example', 'm2@shop')), {
+    headers: { 'user-agent': 'GoogleImageProxy' },
+  });
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(receiver.events.length, 0, 'nothing arrives while the receiver answers 503');
+  receiver.mode = 200;
+  await waitFor(() => receiver.events.length >= 3, 20000, 'the three events');
+  assert.deepEqual(
+    receiver.events.map((e) => [e.type, e.sendingDomain, e.messageId, e.url, e.reader]),
+    [
+      ['opened', 'shop.example', 'm1@shop', undefined, 'human'],
+      ['clicked', 'shop.example', 'm1@shop', 'https://shop.example/a', 'human'],
+      ['opened', 'shop.example', 'm2@shop', undefined, 'machine'],
+    ],
+  );
+  assert.equal(new Set(receiver.events.map((e) => e.id)).size, 3, 'each fetch is its own event');
+  assert.equal(receiver.badSignatures, 0);
+});
