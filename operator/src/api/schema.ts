@@ -4,7 +4,7 @@ import { arr, bool, int, intOrString, map, num, obj, opaque, str } from './opena
 import type { Schema } from './openapi.ts';
 // Where the API and the relay config mean the same thing, the relay's default is the API's.
 import { DEFAULTS as RELAY } from '../../../contract/defaults.ts';
-import { SUBMISSION_PORT } from '../../../contract/layout.ts';
+import { HANDOFF_PORT, HTTP_PORT, RETURN_PATH_PORT, SUBMISSION_PORT } from '../../../contract/layout.ts';
 import {
   addressPattern,
   cidrPattern,
@@ -124,6 +124,14 @@ const listener = (name: string, port: number, enabled: boolean, meaning: string)
         default: port,
         minimum: 1,
         maximum: 65535,
+        // The relay binds these itself: a listener on one of them never starts (found by
+        // lifecycle-rounds, a rollout to smtp port 2526 that never became Ready).
+        'x-kubernetes-validations': [
+          {
+            rule: `self != ${HTTP_PORT} && self != ${HANDOFF_PORT} && self != ${RETURN_PATH_PORT}`,
+            message: `ports ${HTTP_PORT} (management), ${HANDOFF_PORT} (handoff) and ${RETURN_PATH_PORT} (return path) are the relay's own`,
+          },
+        ],
       }),
     },
     { default: {}, tsType: 'Listener' },
