@@ -93,12 +93,14 @@ async function measure(
 }
 
 async function mailfleet(work: string, shared: { url: string; passwordFile: string } | undefined) {
+  // One key prefix for the three relays: they are one pool.
+  const keyPrefix = `bench:${Date.now()}:`;
   return async (upstreamPort: number) => {
     const relays: RelayProcess[] = [];
     for (let i = 0; i < 3; i++) {
       const spool = mkdtempSync(join(work, 'spool-'));
       const config = relayConfig(spool, upstreamPort, {
-        ...(shared ? { sharedState: { ...shared, keyPrefix: `bench:${Date.now()}:` } } : {}),
+        ...(shared ? { sharedState: { ...shared, keyPrefix } } : {}),
         rateLimits: [
           {
             name: 'bulk',

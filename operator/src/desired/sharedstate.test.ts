@@ -5,7 +5,12 @@ import { withDefaults } from '../api/defaults.ts';
 import type { RelayPoolSpec } from '../api/types.ts';
 import { networkPolicy } from './networkpolicy.ts';
 import { podTemplate } from './pod.ts';
-import { sharedStateConfig, sharedStatePasswordSource, sharedStatePort } from './sharedstate.ts';
+import {
+  sharedStateCondition,
+  sharedStateConfig,
+  sharedStatePasswordSource,
+  sharedStatePort,
+} from './sharedstate.ts';
 
 const pool = (spec: Partial<RelayPoolSpec> = {}) => withDefaults(relayPool(spec)).resource;
 
@@ -62,5 +67,65 @@ describe('spec.sharedState', () => {
       const egress =
         networkPolicy({ pool: pool({ sharedState: { url } }), managementNamespaces: [] })?.spec?.egress ?? [];
       assert.ok(egress.some((r) => r.ports?.some((x) => x.port === port && x.protocol === 'TCP')));
+    });
+});
+
+describe('SharedStateAvailable', () => {
+  const withStore = pool({ sharedState: { url: 'redis://valkey:6379' } });
+  const cases: {
+    name: string;
+    pool: ReturnType<typeof pool>;
+    relays: { pod: string; sharedStateUp?: boolean }[] | undefined;
+    status?: string;
+    reason?: string;
+    mentions?: RegExp;
+  }[] = [
+    {
+      name: 'no spec.sharedState: no condition',
+      pool: pool(),
+      relays: [{ pod: 'r-0', sharedStateUp: false }],
+    },
+    {
+      name: 'no relay scraped yet: Unknown',
+      pool: withStore,
+      relays: [{ pod: 'r-0' }],
+      status: 'Unknown',
+      reason: 'NotScraped',
+    },
+    {
+      name: 'the operator does not scrape: Unknown',
+      pool: withStore,
+      relays: undefined,
+      status: 'Unknown',
+      reason: 'NotScraped',
+    },
+    {
+      name: 'every relay reaches the store: True',
+      pool: withStore,
+      relays: [
+        { pod: 'r-0', sharedStateUp: true },
+        { pod: 'r-1', sharedStateUp: true },
+      ],
+      status: 'True',
+      reason: 'Connected',
+      mentions: /2 of 2 relays/,
+    },
+    {
+      name: 'one relay cut off: False, naming it and what it does meanwhile',
+      pool: withStore,
+      relays: [{ pod: 'r-0', sharedStateUp: true }, { pod: 'r-1', sharedStateUp: false }, { pod: 'r-2' }],
+      status: 'False',
+      reason: 'StoreUnreachable',
+      mentions: /1 of 2 relays .*\(r-1\).*fall back to each relay's share/,
+    },
+  ];
+  for (const c of cases)
+    test(c.name, () => {
+      const condition = sharedStateCondition(c.pool, c.relays);
+      if (!c.status) return assert.equal(condition, undefined);
+      assert.equal(condition?.type, 'SharedStateAvailable');
+      assert.equal(condition?.status, c.status);
+      assert.equal(condition?.reason, c.reason);
+      if (c.mentions) assert.match(condition?.message ?? '', c.mentions);
     });
 });

@@ -1,7 +1,10 @@
 // spec.sharedState in the pool's objects: the relay config's sharedState (one key prefix per
-// pool), the projected Secret volume source with the password, the store's port for egress.
+// pool), the projected Secret volume source with the password, the store's port for egress; and
+// in its status, whether the relays reach the store (SharedStateAvailable).
 import type { V1VolumeProjection } from '@kubernetes/client-node';
 import type { DefaultedRelayPool } from '../api/types.ts';
+import { cond, type ConditionInput } from '../api/conditions.ts';
+import type { RelayQueue } from './deletion.ts';
 import type { SharedStateConfig } from '../../../contract/config.ts';
 import { SHARED_STATE_PASSWORD_FILE } from '../../../contract/layout.ts';
 
@@ -36,4 +39,39 @@ export function sharedStatePort(state: SharedState): number {
   if (!URL.canParse(state.url)) return 6379;
   const port = new URL(state.url).port;
   return port ? Number(port) : 6379;
+}
+
+/**
+ * SharedStateAvailable, from what the relays' metrics said at their last scrape: True when every
+ * relay scraped reaches the store, False naming those that do not (they decide on local state:
+ * mail flows, suppression changes wait in their outbox, RateLimits fall back to their share),
+ * Unknown before any relay was scraped. No condition without spec.sharedState.
+ */
+export function sharedStateCondition(
+  pool: DefaultedRelayPool,
+  relays: readonly RelayQueue[] | undefined,
+): ConditionInput | undefined {
+  if (!pool.spec.sharedState) return undefined;
+  const seen = (relays ?? []).filter((r) => r.sharedStateUp !== undefined);
+  if (seen.length === 0)
+    return cond(
+      'SharedStateAvailable',
+      'Unknown',
+      'NotScraped',
+      'no relay has reported on the shared store yet',
+    );
+  const down = seen.filter((r) => !r.sharedStateUp).map((r) => r.pod);
+  if (down.length === 0)
+    return cond(
+      'SharedStateAvailable',
+      'True',
+      'Connected',
+      `${seen.length} of ${seen.length} relays reach the shared store`,
+    );
+  return cond(
+    'SharedStateAvailable',
+    'False',
+    'StoreUnreachable',
+    `${down.length} of ${seen.length} relays do not reach the shared store (${down.sort().join(', ')}): they decide on local state; mail flows, suppression changes wait in their outbox, pool-wide RateLimits fall back to each relay's share`,
+  );
 }

@@ -27,6 +27,7 @@ import { statefulSet } from './statefulset.ts';
 import { RETAINED_CONDITION, retainedClaims, retainedCondition } from './claims.ts';
 import { EVENTS_CONDITION, eventsCondition } from './events.ts';
 import { deletionDecision } from './deletion.ts';
+import { sharedStateCondition } from './sharedstate.ts';
 import { resolveTls, tlsSource } from './tls.ts';
 import type { Desired, EventSpec, Generators, KubeObject, Observed, OwnKind } from './types.ts';
 import type { Condition } from '../api/types.ts';
@@ -386,6 +387,8 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     (observed.relayQueues ?? []).map((r) => ({ pod: r.pod, oldestSeconds: r.eventsOldestSeconds })),
   );
   if (events) poolConditions.push(events);
+  const store = sharedStateCondition(pool, observed.relayQueues);
+  if (store) poolConditions.push(store);
   const deletion = deletionDecision(original, observed.relayQueues);
   if (deletion.condition) poolConditions.push(deletion.condition);
   if (deletion.finalizer) desired.finalizer = deletion.finalizer;

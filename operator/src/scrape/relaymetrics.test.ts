@@ -54,6 +54,20 @@ test("the queue a relay reports: its jobs in every state, unknown without the re
     await t.test(c.name, () => assert.equal(parseRelayMetrics(c.lines.join('\n'), 1).queued, c.queued));
 });
 
+test('whether a relay reaches the shared store: its gauge, absent without one', async (t) => {
+  const cases: { name: string; lines: string[]; up: boolean | undefined }[] = [
+    { name: 'store up', lines: ['mailfleet_relay_shared_state_up 1'], up: true },
+    { name: 'store down', lines: ['mailfleet_relay_shared_state_up 0'], up: false },
+    {
+      name: 'no shared state configured',
+      lines: ['mailfleet_relay_queue_oldest_message_age_seconds 0'],
+      up: undefined,
+    },
+  ];
+  for (const c of cases)
+    await t.test(c.name, () => assert.equal(parseRelayMetrics(c.lines.join('\n'), 1).sharedStateUp, c.up));
+});
+
 test('increase of one relay over a window', async (t) => {
   const cases: { name: string; samples: RelaySample[]; windowStart: number; want: [number, number] }[] = [
     {

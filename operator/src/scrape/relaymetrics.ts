@@ -13,6 +13,8 @@ const QUEUE_JOBS = 'mailfleet_relay_queue_jobs';
 const OLDEST = 'mailfleet_relay_queue_oldest_message_age_seconds';
 /** The events webhook's backlog (relay events/sink.ts), present only with spec.events. */
 const EVENTS_OLDEST = 'mailfleet_relay_events_oldest_age_seconds';
+/** 1 while the relay's shared state store answers; exported only with spec.sharedState. */
+const SHARED_STATE_UP = 'mailfleet_relay_shared_state_up';
 
 /**
  * Final recipient outcomes, plus what came back later through the return path: hard bounces
@@ -36,6 +38,8 @@ export type RelaySample = {
   queued?: number;
   /** Age of the oldest unacknowledged event of the events webhook; absent without spec.events. */
   eventsOldest?: number;
+  /** Whether the relay reaches the pool's shared state store; absent: it has none configured. */
+  sharedStateUp?: boolean;
 };
 
 const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})?\s+(\S+)/;
@@ -73,6 +77,10 @@ export function parseRelayMetrics(text: string, at: number): RelaySample {
     }
     if (name === EVENTS_OLDEST) {
       sample.eventsOldest = Number(value);
+      continue;
+    }
+    if (name === SHARED_STATE_UP) {
+      sample.sharedStateUp = Number(value) === 1;
       continue;
     }
     const field = fieldOf(name, labels);

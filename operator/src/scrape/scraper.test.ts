@@ -121,3 +121,44 @@ test('a failed scrape is counted and warned about once per failure streak', asyn
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a relay losing the shared store requeues its pool (no SendingDomain needed) and shows in its reading', async () => {
+  let up = 1;
+  const server = createServer((_req, res) =>
+    res.end(
+      [
+        `mailfleet_relay_shared_state_up ${up}`,
+        'mailfleet_relay_queue_oldest_message_age_seconds 0',
+        `mailfleet_relay_process_start_time_seconds ${Date.now() / 1000}`,
+      ].join('\n'),
+    ),
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const dir = mkdtempSync(path.join(tmpdir(), 'scraper-'));
+  const targets = path.join(dir, 'targets.json');
+  writeFileSync(targets, JSON.stringify({ 'mail/relay-0': `http://127.0.0.1:${port}/metrics` }));
+  const requeued: string[] = [];
+  const scraper = new RelayScraper({
+    pods: () => [pod('relay-0', true)],
+    domains: () => [],
+    log: createLogger('error', {}),
+    intervalMs: 60_000,
+    targetsFile: targets,
+    onChange: (key) => requeued.push(key),
+  });
+  try {
+    await scraper.scrapeOnce();
+    assert.deepEqual(requeued, ['mail/transactional']);
+    assert.equal(scraper.relayQueues('mail', 'transactional')[0]?.sharedStateUp, true);
+    await scraper.scrapeOnce();
+    assert.equal(requeued.length, 1, 'nothing changed: no requeue');
+    up = 0;
+    await scraper.scrapeOnce();
+    assert.equal(requeued.length, 2, 'the store lost: requeued');
+    assert.equal(scraper.relayQueues('mail', 'transactional')[0]?.sharedStateUp, false);
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -53,6 +53,8 @@ export class RelayScraper {
   readonly #history = new Map<string, PodHistory>();
   /** "namespace/pool" -> the measurements last handed to a reconcile (JSON), to requeue on change. */
   readonly #published = new Map<string, string>();
+  /** "namespace/pool" -> which of its relays reach the shared store (JSON), to requeue on change. */
+  readonly #storeSeen = new Map<string, string>();
   #timer: NodeJS.Timeout | undefined;
   #running = false;
   /** Pods whose last scrape failed: warned about once per failure streak. */
@@ -149,6 +151,20 @@ export class RelayScraper {
     for (const [key, relays] of relaysByPool)
       if (relays.some((samples) => samples.at(-1)?.eventsOldest !== undefined))
         byPool.set(key, byPool.get(key) ?? []);
+    // A relay losing (or finding again) the shared store changes the pool's SharedStateAvailable.
+    const storeByPool = new Map<string, [string, boolean][]>();
+    for (const [pod, h] of this.#history) {
+      const up = h.samples.at(-1)?.sharedStateUp;
+      if (up === undefined) continue;
+      const key = `${h.namespace}/${h.pool}`;
+      storeByPool.set(key, [...(storeByPool.get(key) ?? []), [pod, up]]);
+    }
+    for (const [key, readings] of storeByPool) {
+      const fingerprint = JSON.stringify(readings.sort());
+      if (this.#storeSeen.get(key) === fingerprint) continue;
+      this.#storeSeen.set(key, fingerprint);
+      this.#o.onChange(key);
+    }
     for (const [key, domains] of byPool) {
       const measured = measure(relaysByPool.get(key) ?? [], domains, now);
       const lag = (relaysByPool.get(key) ?? []).map((s) =>
@@ -176,6 +192,7 @@ export class RelayScraper {
         const queue: RelayQueue =
           last?.queued === undefined ? { pod: name } : { pod: name, queued: last.queued, scrapedAt: last.at };
         if (last?.eventsOldest !== undefined) queue.eventsOldestSeconds = last.eventsOldest;
+        if (last?.sharedStateUp !== undefined) queue.sharedStateUp = last.sharedStateUp;
         return queue;
       });
   }
