@@ -10,7 +10,8 @@ import { certificateIssuer } from './kube/certificates.ts';
 import { parseDuration } from '../../contract/duration.ts';
 import { loadKubeConfigClass } from './kube/kubeconfig.ts';
 import { Controller } from './controller/controller.ts';
-import { createLogger } from './log.ts';
+import { jsonLogger, withFields } from '../../contract/log.ts';
+import type { LogLevel } from '../../contract/log.ts';
 import { createMetrics } from './metrics.ts';
 import { startHttp } from './http.ts';
 
@@ -87,7 +88,10 @@ export async function main(args: string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  const log = createLogger(values['log-level'] as 'info', { component: 'operator' });
+  const log = withFields(
+    jsonLogger((line) => process.stderr.write(line), values['log-level'] as LogLevel),
+    { component: 'operator' },
+  );
   const validityMs = parseDuration(values['tls-validity']);
   const caValidityMs = parseDuration(values['tls-ca-validity']);
   if (!validityMs || !caValidityMs)
@@ -132,7 +136,7 @@ export async function main(args: string[]): Promise<void> {
     healthy: () => !started || controller.oldestActivitySeconds < 900,
     ready: () => !started || controller.synced,
   });
-  log.info('listening', { http: `${host}:${(server.address() as AddressInfo).port}` });
+  log('info', 'listening', { http: `${host}:${(server.address() as AddressInfo).port}` });
 
   const shutdown = new AbortController();
   const elector = new LeaderElector({
@@ -152,7 +156,7 @@ export async function main(args: string[]): Promise<void> {
   });
   const stop = async () => {
     if (shutdown.signal.aborted) return;
-    log.info('shutting down');
+    log('info', 'shutting down');
     shutdown.abort();
   };
   process.once('SIGTERM', () => void stop());
@@ -163,7 +167,7 @@ export async function main(args: string[]): Promise<void> {
   await controller.watch();
   started = true;
   if (values['leader-elect'] !== 'false') {
-    log.info('waiting for leadership', {
+    log('info', 'waiting for leadership', {
       identity: values.identity,
       lease: `${values['lease-namespace']}/mailfleet-operator`,
     });
@@ -172,7 +176,7 @@ export async function main(args: string[]): Promise<void> {
   }
   if (!shutdown.signal.aborted) {
     controller.lead();
-    log.info('controller started', { namespaces: values.namespaces || 'all' });
+    log('info', 'controller started', { namespaces: values.namespaces || 'all' });
     await new Promise((resolve) => shutdown.signal.addEventListener('abort', resolve, { once: true }));
   }
   controller.stop();
@@ -182,6 +186,6 @@ export async function main(args: string[]): Promise<void> {
   server.closeAllConnections();
   // Exit now, whatever timers or sockets are left (a watch backoff, a pending retry): a former
   // leader that lingers without leading would look alive to its supervisor and never be restarted.
-  log.info('exiting', { code: process.exitCode ?? 0 });
+  log('info', 'exiting', { code: process.exitCode ?? 0 });
   process.exit(process.exitCode ?? 0);
 }

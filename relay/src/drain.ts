@@ -3,7 +3,7 @@
 // delivered, all within drainTimeout. What is left stays in the spool for the next start.
 import { durationMs } from './config/duration.ts';
 import type { RuntimeConfig } from './config/runtime.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../../contract/log.ts';
 import type { QueuedMessage } from './scheduler/model.ts';
 import type { Scheduler } from './scheduler/scheduler.ts';
 import type { Intake } from './smtp/server.ts';

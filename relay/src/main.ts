@@ -2,7 +2,7 @@
 import { hostname } from 'node:os';
 import { loadRuntime } from './config/runtime.ts';
 import { hashPassword } from '../../contract/users.ts';
-import { jsonLogger } from './log.ts';
+import { jsonLogger } from '../../contract/log.ts';
 import { Relay } from './relay.ts';
 
 const usage = `usage: mailfleet relay --config <file>

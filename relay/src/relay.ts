@@ -39,7 +39,7 @@ import { SuppressionService } from './suppression/service.ts';
 import { SharedState } from './shared-state/store.ts';
 import { EventSink } from './events/sink.ts';
 import { feedbackEvent, outcomeEvent, suppressedEvent } from './events/event.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../../contract/log.ts';
 
 export interface RelayOptions {
   configPath: string;

@@ -12,7 +12,7 @@ import type { ApiProxy } from '../helpers/operator/apiproxy.ts';
 import { KubeClient } from '../../operator/src/kube/client.ts';
 import { loadKubeConfigClass } from '../../operator/src/kube/kubeconfig.ts';
 import { LeaderElector } from '../../operator/src/kube/lease.ts';
-import { createLogger } from '../../operator/src/log.ts';
+import { jsonLogger } from '../../contract/log.ts';
 
 let cp: ControlPlane;
 const operators: OperatorProcess[] = [];
@@ -77,7 +77,7 @@ test('a standby whose clock is an hour ahead does not take a lease that is being
   };
   await operatorKubeconfig(cp, 'clock-a');
   await operatorKubeconfig(cp, 'clock-b');
-  const log = createLogger('error');
+  const log = jsonLogger((line) => process.stderr.write(line), 'error');
   const lostBy: string[] = [];
   const elector = (identity: string, skewMs: number) =>
     new LeaderElector({

@@ -10,7 +10,7 @@ import type { OperatorProcess } from '../helpers/operator/harness.ts';
 import { Informer } from '../../operator/src/controller/informer.ts';
 import { KubeClient } from '../../operator/src/kube/client.ts';
 import { loadKubeConfigClass } from '../../operator/src/kube/kubeconfig.ts';
-import { createLogger } from '../../operator/src/log.ts';
+import { jsonLogger } from '../../contract/log.ts';
 import { createMetrics } from '../../operator/src/metrics.ts';
 
 const NS = 'mail';
@@ -140,7 +140,7 @@ test('an informer on a quiet kind stays healthy when its watches end at their ti
     kind: 'RateLimit',
     namespace: 'quiet',
     client: new KubeClient(kc),
-    log: createLogger('error'),
+    log: jsonLogger((line) => process.stderr.write(line), 'error'),
     metrics,
     onChange: () => {},
     onDelete: () => {},

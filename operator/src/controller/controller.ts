@@ -3,7 +3,8 @@
 import { RolloutSlots } from './rollouts.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { Writer } from '../kube/writer.ts';
-import type { Logger } from '../log.ts';
+import { withFields } from '../../../contract/log.ts';
+import type { Logger } from '../../../contract/log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { errorCode } from '../errors.ts';
 import { Informer } from './informer.ts';
@@ -112,7 +113,7 @@ export class Controller {
         const code = errorCode(error);
         o.metrics.errors.inc({ code });
         const delay = requeueDelay(code, attempt);
-        o.log.warn('reconcile failed', {
+        o.log('warn', 'reconcile failed', {
           pool: key,
           code,
           attempt,
@@ -128,7 +129,7 @@ export class Controller {
       this.scraper = new RelayScraper({
         pods: () => this.cache('Pod'),
         domains: () => this.cache('SendingDomain') as unknown as SendingDomain[],
-        log: o.log.with({ component: 'scraper' }),
+        log: withFields(o.log, { component: 'scraper' }),
         intervalMs: (o.scrapeSeconds ?? 30) * 1000,
         ...(o.relayMetricsTargets ? { targetsFile: o.relayMetricsTargets } : {}),
         onChange: (key) => this.queue.add(key),
@@ -327,7 +328,7 @@ export class Controller {
 
   /** Starts watching a kind whose CRD was installed after us; pools use it once its cache is filled. */
   #startOptional(kind: 'ServiceMonitor' | 'Certificate'): Promise<void> {
-    this.#o.log.info('CRD found: managing its objects', { kind });
+    this.#o.log('info', 'CRD found: managing its objects', { kind });
     this.#watchOptional(kind);
     return this.#startSynced(this.informers.get(kind) ?? []);
   }
@@ -430,7 +431,7 @@ export class Controller {
     const context: ReconcileContext = {
       client: this.#o.client,
       writer: this.#o.writer,
-      log: this.#o.log.with({ pool: name, namespace }),
+      log: withFields(this.#o.log, { pool: name, namespace }),
       generators: this.#o.generators,
       issuer: this.#o.issuer,
       ...(this.#o.slowGenerators ? { slow: this.#o.slowGenerators } : {}),

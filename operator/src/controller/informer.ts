@@ -3,7 +3,7 @@
 // aborts a watch that has sent nothing (not even a bookmark) for too long.
 import type { KubeClient } from '../kube/client.ts';
 import { OperatorError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../../contract/log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { collectionPath } from '../kube/resources.ts';
 import type { KubeObject } from '../desired/types.ts';
@@ -184,7 +184,7 @@ export class Informer {
               : 'error';
         if (cause === 'gone') this.#resourceVersion = '';
         else this.#failures++;
-        this.#o.log.warn('watch failed, restarting', {
+        this.#o.log('warn', 'watch failed, restarting', {
           kind: this.#o.kind,
           cause,
           error: String((error as Error).message ?? error),

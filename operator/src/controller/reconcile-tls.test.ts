@@ -7,7 +7,7 @@ import type { KubeClient } from '../kube/client.ts';
 import type { Writer } from '../kube/writer.ts';
 import type { KubeObject } from '../desired/types.ts';
 import { certificateIssuer, issueCA } from '../kube/certificates.ts';
-import { createLogger } from '../log.ts';
+import { jsonLogger } from '../../../contract/log.ts';
 import { OperatorError } from '../errors.ts';
 import { listLookup } from './cacheindex.ts';
 import { fakeGenerators, relayPool } from '../../../test/helpers/operator/fixtures.ts';
@@ -52,7 +52,7 @@ test('a pool CA that exists unseen by the cache: the certificate is re-issued by
   const ctx: ReconcileContext = {
     client,
     writer,
-    log: createLogger('error', {}),
+    log: jsonLogger((line) => process.stderr.write(line), 'error'),
     generators: fakeGenerators(),
     issuer: certificateIssuer,
     lookup: listLookup({ RelayPool: [relayPool({ tls: {} }) as unknown as KubeObject] }),

@@ -6,7 +6,7 @@ import type { ReconcileContext } from './reconcile.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { Writer } from '../kube/writer.ts';
 import type { KubeObject } from '../desired/types.ts';
-import { createLogger } from '../log.ts';
+import { jsonLogger } from '../../../contract/log.ts';
 import { OperatorError } from '../errors.ts';
 import { listLookup } from './cacheindex.ts';
 import { StatusMemo } from '../kube/statusmemo.ts';
@@ -87,7 +87,7 @@ function context(
   return {
     client,
     writer,
-    log: createLogger('error', {}),
+    log: jsonLogger((line) => process.stderr.write(line), 'error'),
     generators: fakeGenerators(),
     lookup: listLookup(objects),
     serviceMonitorCRD: false,

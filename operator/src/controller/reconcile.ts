@@ -3,7 +3,7 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import type { KubeClient } from '../kube/client.ts';
 import type { Writer } from '../kube/writer.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../../contract/log.ts';
 import { OperatorError, errorCode } from '../errors.ts';
 import type { ErrorCode } from '../errors.ts';
 import { controlledBy, mustRecreateStatefulSet } from '../desired/ownership.ts';
@@ -219,7 +219,7 @@ export async function reconcilePool(
     for (const { object, created } of outcomes) {
       const name = object.metadata?.name ?? '';
       if (created) {
-        ctx.log.info('created', { kind: object.kind, name });
+        ctx.log('info', 'created', { kind: object.kind, name });
         // What we just stored is what a second decision below must use.
         if (object.kind === 'Secret') observed.secrets.set(name, object as V1Secret);
         continue;
@@ -261,13 +261,13 @@ export async function reconcilePool(
         .filter((child) => !wanted.has(id(child)) && controlledBy(child, poolUid))
         .map(async (child) => {
           await ctx.writer.delete(child.kind ?? '', namespace, child.metadata?.name ?? '');
-          ctx.log.info('pruned', { kind: child.kind, name: child.metadata?.name });
+          ctx.log('info', 'pruned', { kind: child.kind, name: child.metadata?.name });
         }),
     );
   }
   if (problems.length) {
     // Decide again knowing what could not be written: the pool's status says so.
-    for (const problem of problems) ctx.log.warn('not written', { ...problem });
+    for (const problem of problems) ctx.log('warn', 'not written', { ...problem });
     // Everything this pass created is in `observed` now: no new key is made, hashes are reused.
     desired = desiredState(
       { ...observed, writeProblems: problems },
@@ -284,11 +284,11 @@ export async function reconcilePool(
         [AUTOSUSPEND_ANNOTATION]: message,
       },
     );
-    ctx.log.warn('suspended sending domain', { domain: name, reason: message });
+    ctx.log('warn', 'suspended sending domain', { domain: name, reason: message });
   }
   for (const name of desired.resume) {
     await ctx.writer.patchSpec('SendingDomain', namespace, name, {}, { [AUTOSUSPEND_ANNOTATION]: null });
-    ctx.log.info('sending domain resumed', { domain: name });
+    ctx.log('info', 'sending domain resumed', { domain: name });
   }
   const current = (kind: string, name: string) =>
     kind === 'RelayPool'
@@ -324,10 +324,12 @@ export async function reconcilePool(
     desired.events.map((event) =>
       ctx.writer
         .event(event, observed.now)
-        .catch((error) => ctx.log.warn('event not recorded', { reason: event.reason, error: String(error) })),
+        .catch((error) =>
+          ctx.log('warn', 'event not recorded', { reason: event.reason, error: String(error) }),
+        ),
     ),
   );
-  if (observed.pool) ctx.log.debug('reconciled', { workload: names.workload(poolName) });
+  if (observed.pool) ctx.log('debug', 'reconciled', { workload: names.workload(poolName) });
   // Rolled out (or gone, or nothing to roll): the slot goes to the next pool.
   if (!(desired.rollout?.wanted || desired.rollout?.inProgress)) ctx.rollouts?.release(poolKey);
   // The pass is retried with the error policy's backoff (the user may fix the cause at any time).
@@ -352,7 +354,7 @@ async function writeFinalizer(
     if (error instanceof OperatorError && error.status === 404) return;
     throw error;
   }
-  ctx.log.info('add' in change ? 'finalizer added' : 'finalizer removed', {
+  ctx.log('info', 'add' in change ? 'finalizer added' : 'finalizer removed', {
     pool: observed.poolName,
     finalizer: 'add' in change ? change.add : change.remove,
   });
@@ -397,11 +399,11 @@ async function applyChild(
     if (existing && mustRecreateStatefulSet(hashed, existing)) {
       // Created again, adopting the orphaned pods and their claims, once the deletion is seen.
       await ctx.writer.delete(kind, namespace, name, 'Orphan');
-      ctx.log.info('recreating with new volume claim templates', { kind, name });
+      ctx.log('info', 'recreating with new volume claim templates', { kind, name });
       return undefined;
     }
     await ctx.writer.apply(hashed);
-    ctx.log.info('applied', { kind, name, hash: hashed.metadata?.annotations?.[APPLIED_HASH] });
+    ctx.log('info', 'applied', { kind, name, hash: hashed.metadata?.annotations?.[APPLIED_HASH] });
     return undefined;
   } catch (error) {
     const code = errorCode(error);

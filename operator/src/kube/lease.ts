@@ -8,7 +8,7 @@
 import type { KubeClient } from './client.ts';
 import { OperatorError } from '../errors.ts';
 import { objectPath, collectionPath } from './resources.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../../contract/log.ts';
 
 export type Lease = {
   apiVersion: 'coordination.k8s.io/v1';
@@ -106,13 +106,13 @@ export class LeaderElector {
       const started = this.#now();
       const won = await this.#tryAcquire(AbortSignal.any([signal, AbortSignal.timeout(retryMs * 5)])).catch(
         (error: unknown) => {
-          this.#o.log.warn('could not acquire the lease', { error: String(error) });
+          this.#o.log('warn', 'could not acquire the lease', { error: String(error) });
           return false;
         },
       );
       if (won) {
         this.#leading = true;
-        this.#o.log.info('became leader', { identity: this.#o.identity });
+        this.#o.log('info', 'became leader', { identity: this.#o.identity });
         void this.#renewLoop(started);
         return;
       }
@@ -203,7 +203,7 @@ export class LeaderElector {
             return this.#lose(`the lease is held by ${current.spec.holderIdentity ?? 'nobody'}`);
           if (current) this.#lease = current;
         }
-        this.#o.log.warn('lease renewal failed', { error: String(error) });
+        this.#o.log('warn', 'lease renewal failed', { error: String(error) });
       }
     }
   }
@@ -222,7 +222,7 @@ export class LeaderElector {
   #lose(why: string): void {
     if (!this.#leading) return;
     this.#leading = false;
-    this.#o.log.error('lost leadership', { reason: why });
+    this.#o.log('error', 'lost leadership', { reason: why });
     this.#o.onLost();
   }
 
@@ -242,6 +242,6 @@ export class LeaderElector {
         unfenced: true,
         signal: AbortSignal.timeout(5_000),
       })
-      .catch((error) => this.#o.log.warn('could not release the lease', { error: String(error) }));
+      .catch((error) => this.#o.log('warn', 'could not release the lease', { error: String(error) }));
   }
 }

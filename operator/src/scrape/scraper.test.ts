@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { RelayScraper, relayMetricsUrl } from './scraper.ts';
-import { createLogger } from '../log.ts';
+import { jsonLogger } from '../../../contract/log.ts';
 import type { KubeObject } from '../desired/types.ts';
 import { sendingDomain } from '../../../test/helpers/operator/fixtures.ts';
 
@@ -48,7 +48,7 @@ test('the scraper measures Ready relays through the override file and requeues o
   const scraper = new RelayScraper({
     pods: () => [pod('relay-0', true), pod('relay-1', false)],
     domains: () => [domain],
-    log: createLogger('error', {}),
+    log: jsonLogger((line) => process.stderr.write(line), 'error'),
     intervalMs: 60_000,
     targetsFile: targets,
     onChange: (key) => requeued.push(key),
@@ -96,7 +96,7 @@ test('a failed scrape is counted and warned about once per failure streak', asyn
   const scraper = new RelayScraper({
     pods: () => [pod('relay-0', true)],
     domains: () => [],
-    log: createLogger('info', {}, (line) => lines.push(line)),
+    log: jsonLogger((line) => lines.push(line)),
     intervalMs: 60_000,
     targetsFile: targets,
     onChange: () => {},

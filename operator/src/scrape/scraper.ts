@@ -7,7 +7,7 @@ import type { BounceMeasurement } from '../desired/bounce.ts';
 import type { RelayQueue } from '../desired/deletion.ts';
 import type { KubeObject } from '../desired/types.ts';
 import { HTTP_PORT, POOL_LABEL } from '../desired/meta.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../../contract/log.ts';
 import { durationMs } from '../../../contract/duration.ts';
 import { parseRelayMetrics, poolMeasurement } from './relaymetrics.ts';
 import type { RelaySample } from './relaymetrics.ts';
@@ -69,7 +69,7 @@ export class RelayScraper {
       if (this.#running) return;
       this.#running = true;
       void this.scrapeOnce()
-        .catch((error) => this.#o.log.warn('relay scrape round failed', { error: String(error) }))
+        .catch((error) => this.#o.log('warn', 'relay scrape round failed', { error: String(error) }))
         .finally(() => (this.#running = false));
     };
     this.#timer = setInterval(tick, this.#o.intervalMs);
@@ -109,12 +109,12 @@ export class RelayScraper {
           history.samples.push(sample);
           this.#history.set(key, history);
           this.#o.onScrape?.('success');
-          if (this.#failing.delete(key)) this.#o.log.info('relay scraped again', { pod: key });
+          if (this.#failing.delete(key)) this.#o.log('info', 'relay scraped again', { pod: key });
         } catch (error) {
           this.#o.onScrape?.('error');
           // A relay the autopilot cannot read is a relay whose bounces it does not see: say so.
           if (!this.#failing.has(key))
-            this.#o.log.warn('relay not scraped', { pod: key, url, error: String(error) });
+            this.#o.log('warn', 'relay not scraped', { pod: key, url, error: String(error) });
           this.#failing.add(key);
         }
       }),

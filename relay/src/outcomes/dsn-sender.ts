@@ -4,7 +4,7 @@
 // spool, stores the report like any accepted message and queues it.
 import { randomBytes } from 'node:crypto';
 import type { RelayConfig } from '../config/types.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../../contract/log.ts';
 import type { QueuedMessage, QueuedRecipient } from '../scheduler/model.ts';
 import type { Envelope } from '../spool/record.ts';
 import type { Spool } from '../spool/store.ts';

@@ -4,7 +4,7 @@
 // rua. With a shared store the counts are the pool's and one relay sends them; without one (or
 // for what the store did not take) each relay counts and reports its own, in memory.
 import { randomBytes } from 'node:crypto';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../../contract/log.ts';
 import { parseTlsRptRecord } from './record.ts';
 import { buildTlsReport, gzipReport, reportMail } from './report.ts';
 import { aggregate, dayOf, TlsTally, type TlsAttempt } from './tally.ts';

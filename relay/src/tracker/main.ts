@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { jsonLogger } from '../log.ts';
+import { jsonLogger } from '../../../contract/log.ts';
 import { trackingKey } from '../tracking/apply.ts';
 import { listen, trackerHandler, trackerMetrics } from './server.ts';
 import { EventSink } from '../events/sink.ts';
