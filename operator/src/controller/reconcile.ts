@@ -62,9 +62,9 @@ export type ReconcileContext = {
 };
 
 /**
- * New DKIM keys one pass makes at most (RSA: ~40 ms of a thread-pool thread each). Every pass also
- * re-applies the relay Secret shards its keys changed, so fewer, larger passes finish sooner: 2,000
- * RSA domains took 428 s at 16 keys per pass (docs/benchmarks-operator.md).
+ * New DKIM keys one pass makes at most (each RSA key takes a thread-pool thread for a while). Every
+ * pass also re-applies the relay Secret shards its keys changed, so fewer, larger passes finish
+ * sooner (docs/benchmarks-operator.md, keys per pass).
  */
 const MAX_NEW_KEYS_PER_PASS = 64;
 

@@ -1,6 +1,6 @@
 // Real randomness and key generation behind the Generators interface desiredState uses.
-// desiredState is synchronous and pure; the slow work (RSA keys ~40 ms each, scrypt ~50 ms per
-// user) must not run on the event loop, where hundreds of new domains would block the operator
+// desiredState is synchronous and pure; the slow work (RSA keys and scrypt hashes, tens of
+// milliseconds each: docs/benchmarks.md) must not run on the event loop, where hundreds of new domains would block the operator
 // past its lease and its liveness probe. So a reconcile decides once with recording generators,
 // does the slow work asynchronously in libuv's thread pool (bounded per pass), and decides again
 // with generators that replay the results (controller/reconcile.ts).

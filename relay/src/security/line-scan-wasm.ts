@@ -1,7 +1,7 @@
 // A WebAssembly SIMD kernel for the bare-newline scanner: 16 bytes per step, where the Buffer
-// indexOf scan made two native calls per line (one for CR, one for LF: 3-4 ms per MB of mail, the
-// largest single cost of the relay's event loop at 100 KB and 1 MB once the message was scanned
-// only once). The module is written out below, byte by byte, so no toolchain or dependency is
+// indexOf scan made two native calls per line (one for CR, one for LF), the largest single cost of
+// the relay's event loop at 100 KB and 1 MB once the message was scanned only once (figures:
+// docs/benchmarks.md, Figures behind code choices). The module is written out below, byte by byte, so no toolchain or dependency is
 // needed; its one function answers "which 16-byte block holds the first finding", and
 // bare-newline.ts finds the exact byte and its kind with the indexOf scan from that block on.
 //

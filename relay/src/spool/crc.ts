@@ -7,7 +7,8 @@
 // The combination is zlib 1.2.12's: multiply CRC(A) by x^(8 * length of B) modulo the CRC
 // polynomial, the power built from a table of x^(2^n), one product per bit of the length (about
 // 17 products of 32 steps for 100 KB). The older GF(2) matrix method squared 32x32 bit matrices
-// per bit of the length, about 30 times the work: 4 % of the relay's busy time at 100 KB.
+// per bit of the length, about 30 times the work (measured: docs/benchmarks.md, Figures behind
+// code choices).
 import { crc32 } from 'node:zlib';
 
 /** The CRC-32 polynomial, reflected. */

@@ -37,9 +37,8 @@ const CACHE_BYTES = 64 * 1024 * 1024;
 const MAX_BATCH_MESSAGES = 256;
 /**
  * While sessions write concurrently, a commit waits this long for more of them (group-commit.ts):
- * up to 2 ms more before a 250, for fewer commits (fsyncs, batch files) per message under load.
- * On the 2-core benchmark machine: 9.6 -> 14.5 messages per commit with reused connections, and
- * relay CPU 0.52-0.55 -> 0.43-0.47 ms per message (one per connection 0.98-1.09 -> 0.82-0.85).
+ * up to 2 ms more before a 250, for fewer commits (fsyncs, batch files) per message under load
+ * (what it saved: docs/benchmarks.md, Figures behind code choices).
  */
 const GATHER_MS = 2;
 /**
