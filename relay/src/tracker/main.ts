@@ -9,7 +9,7 @@ import { jsonLogger } from '../../../contract/log.ts';
 import { trackingKey } from '../tracking/apply.ts';
 import { listen, trackerHandler, trackerMetrics } from './server.ts';
 import { EventSink } from '../events/sink.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../../contract/log.ts';
 import { DEFAULTS } from '../../../contract/defaults.ts';
 
 /**
