@@ -142,7 +142,7 @@ test('a relay losing the shared store requeues its pool (no SendingDomain needed
   const scraper = new RelayScraper({
     pods: () => [pod('relay-0', true)],
     domains: () => [],
-    log: createLogger('error', {}),
+    log: jsonLogger((line) => process.stderr.write(line), 'error'),
     intervalMs: 60_000,
     targetsFile: targets,
     onChange: (key) => requeued.push(key),
