@@ -420,14 +420,20 @@ export class Scheduler {
     const first = pooled[0]!;
     q.waiting = { reason: 'rate limit', limit: first.limit.name, until: now, backoff: false };
     q.waitingOn = first.id;
+    // The pool's numbers before backoff: the store applies the pool's shared backoff factor.
     const requests = pooled.map((a) => ({
       limit: a.limit.name,
       destination: a.destination,
-      rate: this.shaper.poolRateOf(a)!,
+      rate: a.limit.poolRate!,
     }));
     void this.poolLimiter!.decide(requests).then(
       (decision) => {
         q.deciding = false;
+        const at = this.deps.now();
+        pooled.forEach((a, i) => {
+          const t = this.shaper.adoptPoolBackoff(a, decision.factors[i] ?? 1, at);
+          if (t) this.deps.observer.backoff?.(t);
+        });
         if (q.dead) return;
         if (decision.allowed) {
           q.poolTicket = true;
@@ -455,6 +461,15 @@ export class Scheduler {
         this.pump();
       },
     );
+  }
+
+  /** A backoff change of a pool-wide limit destination, told to the other relays through the store. */
+  private publishBackoff(shaping: ShapingClass, t: BackoffTransition): void {
+    const pooled = shaping.limits.some(
+      (a) => a.limit.poolRate && a.limit.name === t.limit && a.destination === t.destination,
+    );
+    if (pooled && this.poolLimiter)
+      void this.poolLimiter.publishBackoff(t.limit, t.destination, t.fromFactor, t.factor);
   }
 
   private async attempt(job: Job, destination: string, shaping: ShapingClass): Promise<void> {
@@ -494,7 +509,10 @@ export class Scheduler {
       const now = this.deps.now();
       this.deps.observer.attempt(job.destination, now - started);
       const replies = report.results.map((r) => ({ code: r.code, text: r.reply }));
-      for (const t of this.shaper.observe(shaping, replies, now)) this.deps.observer.backoff?.(t);
+      for (const t of this.shaper.observe(shaping, replies, now)) {
+        this.deps.observer.backoff?.(t);
+        this.publishBackoff(shaping, t);
+      }
       if (!message.deleted) await this.apply(job, report);
     } catch (err) {
       this.deps.observer.error('delivery attempt failed', {

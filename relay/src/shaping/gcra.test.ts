@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { gcraDecide, gcraRate, type GcraRate } from './gcra.ts';
+import { gcraDecide, gcraRate, sharedBackoffAfter, type GcraRate } from './gcra.ts';
 
 const per = (messages: number, periodMs: number, burst = 1): GcraRate =>
   gcraRate({ messages, periodMs, burst });
@@ -19,12 +19,69 @@ describe('GCRA rate', () => {
       interval: 6000,
       tolerance: 24_000,
     },
+    {
+      name: 'backed off to half: one every 200 ms instead of 100, burst 4 becomes 2',
+      rate: gcraRate({ messages: 10, periodMs: 1000, burst: 4 }, 0.5),
+      interval: 200,
+      tolerance: 200,
+    },
+    {
+      name: 'backed off to 1/64 with burst 1: the burst stays 1',
+      rate: gcraRate({ messages: 10, periodMs: 1000, burst: 1 }, 1 / 64),
+      interval: 6400,
+      tolerance: 0,
+    },
   ];
   for (const c of cases)
     test(c.name, () => {
       assert.equal(c.rate.intervalMs, c.interval);
       assert.equal(c.rate.toleranceMs, c.tolerance);
     });
+});
+
+describe('shared backoff factor kept by the store', () => {
+  const cases: {
+    name: string;
+    stored: number | undefined;
+    seen: number;
+    next: number;
+    after: number | undefined;
+  }[] = [
+    { name: 'the first relay to see throttling sets it', stored: undefined, seen: 1, next: 0.5, after: 0.5 },
+    { name: 'a further slow-down lands', stored: 0.5, seen: 0.5, next: 0.25, after: 0.25 },
+    {
+      name: 'two relays slowing down from the same factor count once',
+      stored: 0.5,
+      seen: 1,
+      next: 0.5,
+      after: 0.5,
+    },
+    { name: 'a slow-down never raises a lower factor', stored: 0.25, seen: 1, next: 0.5, after: 0.25 },
+    {
+      name: 'a recovery step from what the store holds lands',
+      stored: 0.5,
+      seen: 0.5,
+      next: 0.75,
+      after: 0.75,
+    },
+    { name: 'recovered to normal: the key goes', stored: 0.75, seen: 0.75, next: 1, after: undefined },
+    {
+      name: 'a recovery does not undo a newer slow-down by another relay',
+      stored: 0.25,
+      seen: 0.5,
+      next: 0.75,
+      after: 0.25,
+    },
+    {
+      name: 'a recovery of a factor that expired meanwhile leaves it expired',
+      stored: undefined,
+      seen: 0.5,
+      next: 0.75,
+      after: undefined,
+    },
+  ];
+  for (const c of cases)
+    test(c.name, () => assert.equal(sharedBackoffAfter(c.stored, c.seen, c.next), c.after));
 });
 
 describe('GCRA decision', () => {

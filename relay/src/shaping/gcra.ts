@@ -15,9 +15,33 @@ export type GcraDecision =
   | { allowed: true; delayMs: number; tats: number[] }
   | { allowed: false; waitMs: number; tats: (number | undefined)[] };
 
-export function gcraRate(rate: BucketRate): GcraRate {
-  const intervalMs = rate.periodMs / rate.messages;
-  return { intervalMs, toleranceMs: (rate.burst - 1) * intervalMs };
+/**
+ * A rate in GCRA terms, slowed by an adaptive backoff factor (1: none) as the per-relay bucket
+ * scales it (bucket.ts scaleRate): the interval stretched, the burst scaled down to at least 1.
+ */
+export function gcraRate(rate: BucketRate, factor = 1): GcraRate {
+  const f = Math.min(1, factor);
+  const intervalMs = rate.periodMs / rate.messages / f;
+  return { intervalMs, toleranceMs: (Math.max(1, Math.floor(rate.burst * f)) - 1) * intervalMs };
+}
+
+/**
+ * What the store keeps as a limit destination's shared backoff factor when a relay reports a
+ * change from `seen` (the factor it acted on) to `next`: a slow-down always lands unless the store
+ * already holds a lower factor (another relay backed off further); a recovery step lands only if
+ * nobody changed the factor since this relay saw it, so a recovery never undoes a newer slow-down.
+ * `undefined`: no backoff (the key is deleted).
+ */
+export function sharedBackoffAfter(
+  stored: number | undefined,
+  seen: number,
+  next: number,
+): number | undefined {
+  const current = stored ?? 1;
+  const slower = next < seen;
+  const keep = slower ? next >= current : current !== seen;
+  const factor = keep ? current : next;
+  return factor >= 1 ? undefined : factor;
 }
 
 /**

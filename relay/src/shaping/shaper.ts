@@ -46,7 +46,11 @@ export interface BackoffTransition {
   destination: string;
   from: BackoffMode;
   to: BackoffMode;
+  /** The factor before the change, and after it. */
+  fromFactor: number;
   factor: number;
+  /** Learned from the pool's shared store rather than from this relay's own replies. */
+  shared?: boolean;
 }
 
 /** One limit destination as shown in metrics and the API. */
@@ -230,11 +234,41 @@ export class Shaper {
           destination: a.destination,
           from: mode(before),
           to: mode(after),
+          fromFactor: before.factor,
           factor: after.factor,
         });
       }
     }
     return transitions;
+  }
+
+  /**
+   * The pool's backoff factor of a pool-wide limit destination, as the shared store answered a
+   * decision: the relay adopts it (for its share while the store is down, metrics and the API),
+   * counting its recovery successes afresh when it changed.
+   */
+  adoptPoolBackoff(a: AppliedLimit, factor: number, now: number): BackoffTransition | undefined {
+    const before = this.backoff.get(a.id) ?? normal;
+    if (!this.policy || !a.limit.rate || before.factor === factor) return undefined;
+    const after = { factor, successes: 0, changedAt: now };
+    if (factor >= 1) this.backoff.delete(a.id);
+    else this.backoff.set(a.id, after);
+    const entry = this.buckets.get(a.id);
+    if (entry) {
+      const rate = this.effectiveRate(a.id, a.limit.rate);
+      entry.bucket = convert(entry.bucket, entry.rate, rate);
+      entry.rate = rate;
+    }
+    this.names.set(a.id, { limit: a.limit.name, destination: a.destination });
+    return {
+      limit: a.limit.name,
+      destination: a.destination,
+      from: mode(before),
+      to: mode(after),
+      fromFactor: before.factor,
+      factor,
+      shared: true,
+    };
   }
 
   /** Every limit destination seen, for metrics and the API. */
@@ -256,11 +290,6 @@ export class Shaper {
       });
     }
     return out;
-  }
-
-  /** The pool-wide rate of a limit destination as the store should enforce it (backoff applied). */
-  poolRateOf(a: AppliedLimit): BucketRate | undefined {
-    return a.limit.poolRate && this.effectiveRate(a.id, a.limit.poolRate);
   }
 
   backoffOf(id: string): BackoffState {

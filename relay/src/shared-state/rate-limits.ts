@@ -3,6 +3,10 @@
 // clock (the relays' clocks may disagree; the store's is one clock for all). A key per limit and
 // destination holds its theoretical arrival time and expires once it would count as idle.
 //
+// Adaptive backoff is shared the same way: a relay that learns a destination is throttling
+// publishes its new factor (with an expiry), and every decision of every relay applies the pool's
+// factor in the script and hands it back, so the pool backs off together.
+//
 // The store not answering is never "unlimited": the limiter reports itself unavailable and the
 // scheduler decides with the relay's own share of the limit (its local bucket) until it answers.
 import type { Redis } from 'ioredis';
@@ -10,10 +14,12 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import { gcraRate } from '../shaping/gcra.ts';
 import type { BucketRate } from '../shaping/bucket.ts';
 
-// KEYS[i]: the tat (epoch ms) of limit destination i. ARGV[1]: now in ms, or '' for the store's
-// clock (tests pass a time to run a fixed table). ARGV[2]: the horizon (ms) within which a slot
-// is booked ahead. ARGV[2i+1], ARGV[2i+2]: interval and tolerance of KEYS[i] in ms.
-// Returns {1, ms until the booked slot} (every tat moved on) or {0, ms to wait} (nothing moved).
+// For limit destination i: KEYS[2i-1] holds its tat (epoch ms), KEYS[2i] its shared backoff
+// factor (absent: 1). ARGV[1]: now in ms, or '' for the store's clock (tests pass a time to run a
+// fixed table). ARGV[2]: the horizon (ms) within which a slot is booked ahead. ARGV[2i+1],
+// ARGV[2i+2]: the limit's interval (ms) and burst before backoff, slowed here as gcraRate does.
+// Returns {1, ms until the booked slot, factors...} (every tat moved on) or {0, ms to wait,
+// factors...} (nothing moved); the factors (strings) let the relay adopt the pool's backoff.
 export const GCRA_SCRIPT = `
 local now
 if ARGV[1] == '' then
@@ -23,23 +29,42 @@ else
   now = tonumber(ARGV[1])
 end
 local horizon = tonumber(ARGV[2])
-local current = {}
+local n = #KEYS / 2
+local current, intervals, factors = {}, {}, {}
 local delay = 0
-for i = 1, #KEYS do
-  local interval = tonumber(ARGV[2 * i + 1])
-  local tolerance = tonumber(ARGV[2 * i + 2])
-  local tat = tonumber(redis.call('GET', KEYS[i]))
+for i = 1, n do
+  local f = math.min(1, tonumber(redis.call('GET', KEYS[2 * i])) or 1)
+  local interval = tonumber(ARGV[2 * i + 1]) / f
+  local tolerance = (math.max(1, math.floor(tonumber(ARGV[2 * i + 2]) * f)) - 1) * interval
+  local tat = tonumber(redis.call('GET', KEYS[2 * i - 1]))
   if tat == nil or now - tat >= interval then tat = now end
-  current[i] = tat
+  current[i], intervals[i], factors[i] = tat, interval, tostring(f)
   if tat - tolerance - now > delay then delay = tat - tolerance - now end
 end
-if delay > horizon then return {0, math.ceil(delay - horizon)} end
-for i = 1, #KEYS do
-  local interval = tonumber(ARGV[2 * i + 1])
-  local tat = current[i] + interval
-  redis.call('SET', KEYS[i], string.format('%.3f', tat), 'PX', math.ceil(tat - now + interval))
+local allowed = 1
+if delay > horizon then
+  allowed, delay = 0, delay - horizon
+else
+  for i = 1, n do
+    local tat = current[i] + intervals[i]
+    redis.call('SET', KEYS[2 * i - 1], string.format('%.3f', tat), 'PX', math.ceil(tat - now + intervals[i]))
+  end
 end
-return {1, math.ceil(delay)}
+return {allowed, math.ceil(delay), unpack(factors)}
+`;
+
+// KEYS[1]: a limit destination's shared backoff factor. ARGV: the factor the relay acted on, the
+// factor it moved to, the expiry (ms). The rule of sharedBackoffAfter (shaping/gcra.ts).
+export const BACKOFF_SCRIPT = `
+local current = tonumber(redis.call('GET', KEYS[1])) or 1
+local seen, next = tonumber(ARGV[1]), tonumber(ARGV[2])
+local keep
+if next < seen then keep = next >= current else keep = current ~= seen end
+local factor = next
+if keep then factor = current end
+if factor >= 1 then redis.call('DEL', KEYS[1]) return '1' end
+redis.call('SET', KEYS[1], tostring(factor), 'PX', ARGV[3])
+return tostring(factor)
 `;
 
 /** One limit destination a message falls under, with the pool-wide rate to hold it to. */
@@ -49,8 +74,13 @@ export interface PoolLimitRequest {
   rate: BucketRate;
 }
 
-/** Allowed: the message's slot comes in `delayMs` (booked ahead). Limited: ask again in `waitMs`. */
-export type PoolDecision = { allowed: true; delayMs: number } | { allowed: false; waitMs: number };
+/**
+ * Allowed: the message's slot comes in `delayMs` (booked ahead). Limited: ask again in `waitMs`.
+ * `factors`: the pool's backoff factor of each limit destination asked about, in order.
+ */
+export type PoolDecision = ({ allowed: true; delayMs: number } | { allowed: false; waitMs: number }) & {
+  factors: number[];
+};
 
 /** What the scheduler needs from the pool's limiter (a test may pass another implementation). */
 export interface PoolLimiter {
@@ -60,11 +90,20 @@ export interface PoolLimiter {
   decide(limits: readonly PoolLimitRequest[]): Promise<PoolDecision>;
   /** A message admitted by the relay's share of a pool-wide limit while the store was down. */
   fellBack(limit: string): void;
+  /** This relay's backoff of a pool-wide limit destination moved from `seen` to `next`. */
+  publishBackoff(limit: string, destination: string, seen: number, next: number): Promise<void>;
 }
 
 interface GcraRedis extends Redis {
-  mailfleetGcra(numKeys: number, ...args: (string | number)[]): Promise<[number, number]>;
+  mailfleetGcra(numKeys: number, ...args: (string | number)[]): Promise<[number, number, ...string[]]>;
+  mailfleetBackoff(numKeys: number, ...args: (string | number)[]): Promise<string>;
 }
+
+/**
+ * How long a shared backoff lasts without a new change: a destination the pool stopped sending to
+ * is back to normal after this, as the pool has no successes left to recover with.
+ */
+const BACKOFF_TTL_MS = 15 * 60_000;
 
 /**
  * How far ahead a slot may be booked. A relay keeps its place in the pool's schedule however late
@@ -99,6 +138,7 @@ export class SharedRateLimits implements PoolLimiter {
   constructor(o: SharedRateLimitsOptions) {
     this.redis = o.redis as GcraRedis;
     this.redis.defineCommand('mailfleetGcra', { lua: GCRA_SCRIPT });
+    this.redis.defineCommand('mailfleetBackoff', { lua: BACKOFF_SCRIPT });
     this.keyPrefix = o.keyPrefix;
     this.connected = o.connected;
     this.now = o.now ?? Date.now;
@@ -121,22 +161,22 @@ export class SharedRateLimits implements PoolLimiter {
     return this.connected() && this.now() >= this.failedUntil;
   }
 
-  key(limit: string, destination: string): string {
-    return `${this.keyPrefix}rate:${limit}:${destination}`;
+  key(kind: 'rate' | 'backoff', limit: string, destination: string): string {
+    return `${this.keyPrefix}${kind}:${limit}:${destination}`;
   }
 
   async decide(limits: readonly PoolLimitRequest[]): Promise<PoolDecision> {
-    const args: (string | number)[] = limits.map((l) => this.key(l.limit, l.destination));
+    const args: (string | number)[] = limits.flatMap((l) => [
+      this.key('rate', l.limit, l.destination),
+      this.key('backoff', l.limit, l.destination),
+    ]);
     args.push('', HORIZON_MS);
-    for (const l of limits) {
-      const g = gcraRate(l.rate);
-      args.push(g.intervalMs, g.toleranceMs);
-    }
+    for (const l of limits) args.push(gcraRate(l.rate).intervalMs, l.rate.burst);
     const stop = this.latency.startTimer();
     let timer: NodeJS.Timeout | undefined;
     try {
-      const [allowed, ms] = await Promise.race([
-        this.redis.mailfleetGcra(limits.length, ...args),
+      const [allowed, ms, ...factors] = await Promise.race([
+        this.redis.mailfleetGcra(2 * limits.length, ...args),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new Error('shared store decision timed out')), DECISION_TIMEOUT_MS);
         }),
@@ -144,12 +184,31 @@ export class SharedRateLimits implements PoolLimiter {
       stop();
       const decision = allowed === 1 ? 'allowed' : 'limited';
       for (const l of limits) this.decisions.inc({ rate_limit: l.limit, decision });
-      return allowed === 1 ? { allowed: true, delayMs: ms } : { allowed: false, waitMs: ms };
+      const shared = factors.map(Number);
+      return allowed === 1
+        ? { allowed: true, delayMs: ms, factors: shared }
+        : { allowed: false, waitMs: ms, factors: shared };
     } catch (err) {
       this.failedUntil = this.now() + RETRY_AFTER_FAILURE_MS;
       throw err;
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  async publishBackoff(limit: string, destination: string, seen: number, next: number): Promise<void> {
+    if (!this.available) return;
+    try {
+      await this.redis.mailfleetBackoff(
+        1,
+        this.key('backoff', limit, destination),
+        seen,
+        next,
+        BACKOFF_TTL_MS,
+      );
+    } catch {
+      // The store will be asked again by the next change; decisions meanwhile use local state.
+      this.failedUntil = this.now() + RETRY_AFTER_FAILURE_MS;
     }
   }
 
