@@ -287,3 +287,22 @@ test('a feedback-loop complaint reaches the return-path listener and suspends th
     0.25,
   );
 });
+
+test('the pool reports whether its relays reach the shared store: Connected, StoreUnreachable naming both relays while it is down (mail still accepted), Connected again', async () => {
+  const available = (want: string) =>
+    eventually(`SharedStateAvailable ${want}`, async () => {
+      const c = condition(await json(['-n', NS, 'get', 'rp/fb']), 'SharedStateAvailable');
+      return c?.status === want ? c : undefined;
+    });
+  assert.equal((await available('True')).reason, 'Connected');
+  assert.ok(redis);
+  await redis.stop();
+  const down = await available('False');
+  assert.equal(down.reason, 'StoreUnreachable');
+  for (const pod of [sender, receiver]) assert.match(down.message, new RegExp(pod.pod.metadata.name));
+  // Local decisions: a message is still accepted with the store down.
+  const r = await submit(sender, 'news@shop.example', 'ivy@dest.example', 'store-down');
+  assert.ok(r.ok, r.response);
+  await redis.restart();
+  assert.equal((await available('True')).reason, 'Connected');
+});
