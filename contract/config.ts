@@ -95,7 +95,7 @@ export interface SendingDomainConfig {
   dkim?: DkimConfig;
   /**
    * Return-path domain: with `returnPath` configured at the top level, each recipient's copy leaves
-   * with its own signed VERP envelope sender on this domain (relay returnpath/verp.ts).
+   * with its own signed VERP envelope sender on this domain (relay return-path/verp.ts).
    */
   returnPath?: string;
   /** Open and click tracking of the domain's HTML mail (off when absent). */

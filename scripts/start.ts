@@ -2,15 +2,15 @@
 // control plane, install the CRDs, the RBAC and the samples, run the operator with the
 // ServiceAccount kubeconfig, and print the pool's endpoint, DNS records and metrics URL. Then run
 // a real relay process for each Ready (kwok) relay pod, from that pod's own args, env and mounted
-// ConfigMap/Secret (dev/localpod.ts), delivering Direct through a dnsmasq that
+// ConfigMap/Secret (dev/local-pod.ts), delivering Direct through a dnsmasq that
 // answers every name with 127.0.0.1 to a local smtp-sink, and print swaks lines that work.
 // Ctrl-C stops everything.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../dev/controlplane/cluster.ts';
-import { readyRelayPods, runPodLocally } from '../dev/localpod.ts';
-import type { LocalRelay } from '../dev/localpod.ts';
+import { readyRelayPods, runPodLocally } from '../dev/local-pod.ts';
+import type { LocalRelay } from '../dev/local-pod.ts';
 import { freePort } from '../dev/net.ts';
 import { eventually, startCluster, startOperator } from '../dev/operator.ts';
 import { spawnDnsmasq, startSink, stopProcess } from '../dev/peers.ts';

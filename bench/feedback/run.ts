@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { createTransport } from 'nodemailer';
 import { readReport } from '../../relay/src/feedback/report.ts';
 import { feedbackOf } from '../../relay/src/feedback/outcome.ts';
-import { verpAddress } from '../../relay/src/returnpath/verp.ts';
+import { verpAddress } from '../../relay/src/return-path/verp.ts';
 import {
   freePort,
   relayConfig,

@@ -1,6 +1,6 @@
 // `mailfleet queue` as a user runs it, against the real control plane: the operator generates the
 // pool and its token Secret, the pool's pod runs as a local relay process (its own config and
-// Secret files, dev/localpod.ts), and the CLI reads the token and lists the pods
+// Secret files, dev/local-pod.ts), and the CLI reads the token and lists the pods
 // through the API server with a kubeconfig. kwok pods have no reachable IP and the API server
 // refuses to proxy to loopback, so the relay is reached with --targets (a direct URL); the pod
 // proxy path is exercised up to the API server's RBAC check (a user without pods/proxy gets 403,
@@ -14,8 +14,8 @@ import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
 import { REPO_ROOT } from '../../dev/controlplane/cluster.ts';
 import { startCluster, startOperator } from '../helpers/operator/harness.ts';
 import type { OperatorProcess } from '../helpers/operator/harness.ts';
-import { readyRelayPods, runPodLocally } from '../../dev/localpod.ts';
-import type { LocalRelay } from '../../dev/localpod.ts';
+import { readyRelayPods, runPodLocally } from '../../dev/local-pod.ts';
+import type { LocalRelay } from '../../dev/local-pod.ts';
 import { freePort, rawMessage, removeDir, sendMessage, tempDir, waitFor } from '../helpers/relay/peers.ts';
 
 const NS = 'mail';

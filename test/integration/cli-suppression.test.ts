@@ -12,8 +12,8 @@ import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
 import { REPO_ROOT } from '../../dev/controlplane/cluster.ts';
 import { startCluster, startOperator } from '../helpers/operator/harness.ts';
 import type { OperatorProcess } from '../helpers/operator/harness.ts';
-import { readyRelayPods, runPodLocally } from '../../dev/localpod.ts';
-import type { LocalRelay } from '../../dev/localpod.ts';
+import { readyRelayPods, runPodLocally } from '../../dev/local-pod.ts';
+import type { LocalRelay } from '../../dev/local-pod.ts';
 import { freePort, rawMessage, removeDir, sendMessage, tempDir } from '../helpers/relay/peers.ts';
 
 const NS = 'mail';

@@ -15,8 +15,8 @@ import {
   writeCount,
 } from '../helpers/operator/harness.ts';
 import type { OperatorProcess } from '../helpers/operator/harness.ts';
-import { isList, startApiProxy } from '../helpers/operator/apiproxy.ts';
-import type { ApiProxy } from '../helpers/operator/apiproxy.ts';
+import { isList, startApiProxy } from '../helpers/operator/api-proxy.ts';
+import type { ApiProxy } from '../helpers/operator/api-proxy.ts';
 
 const NS = 'mail';
 const HOLD_MS = 6_000;

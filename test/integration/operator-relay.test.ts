@@ -11,8 +11,8 @@ import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
 import { eventually, startCluster, startOperator } from '../helpers/operator/harness.ts';
 import type { OperatorProcess } from '../helpers/operator/harness.ts';
-import { readyRelayPods, runPodLocally } from '../../dev/localpod.ts';
-import type { LocalRelay } from '../../dev/localpod.ts';
+import { readyRelayPods, runPodLocally } from '../../dev/local-pod.ts';
+import type { LocalRelay } from '../../dev/local-pod.ts';
 import {
   freePort,
   rawMessage,

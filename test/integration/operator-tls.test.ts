@@ -14,8 +14,8 @@ import { REPO_ROOT, startControlPlane } from '../../dev/controlplane/cluster.ts'
 import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
 import { eventually, startOperator } from '../helpers/operator/harness.ts';
 import type { OperatorProcess } from '../helpers/operator/harness.ts';
-import { readyRelayPods, runPodLocally } from '../../dev/localpod.ts';
-import type { LocalRelay } from '../../dev/localpod.ts';
+import { readyRelayPods, runPodLocally } from '../../dev/local-pod.ts';
+import type { LocalRelay } from '../../dev/local-pod.ts';
 import { rawMessage, removeDir, sendMessage, tempDir } from '../helpers/relay/peers.ts';
 import { issueCA, issueServing } from '../../operator/src/kube/certificates.ts';
 

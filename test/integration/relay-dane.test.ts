@@ -22,7 +22,7 @@ import {
   waitFor,
   type RelayProcess,
 } from '../helpers/relay/peers.ts';
-import { makeTestCa, startSmtpPeer, type SmtpPeer } from '../helpers/tls/testca.ts';
+import { makeTestCa, startSmtpPeer, type SmtpPeer } from '../helpers/tls/test-ca.ts';
 import { startDnssecDns, type DnssecDns } from '../helpers/dns/dnssec.ts';
 
 const HOSTS = {

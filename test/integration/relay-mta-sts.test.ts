@@ -20,7 +20,7 @@ import {
   type RelayProcess,
 } from '../helpers/relay/peers.ts';
 import { startDnsmasq, type TestDns } from '../helpers/relay/dnsmasq.ts';
-import { makeTestCa, startSmtpPeer, type KeyPair, type SmtpPeer } from '../helpers/tls/testca.ts';
+import { makeTestCa, startSmtpPeer, type KeyPair, type SmtpPeer } from '../helpers/tls/test-ca.ts';
 
 const POLICY_ADDRESS = '127.0.21.1';
 const GOOD = { name: 'mx.good.test', address: '127.0.21.2' };

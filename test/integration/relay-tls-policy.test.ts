@@ -16,7 +16,7 @@ import {
   type RelayProcess,
 } from '../helpers/relay/peers.ts';
 import { startDnsmasq, type TestDns } from '../helpers/relay/dnsmasq.ts';
-import { makeTestCa, startSmtpPeer, type SmtpPeer } from '../helpers/tls/testca.ts';
+import { makeTestCa, startSmtpPeer, type SmtpPeer } from '../helpers/tls/test-ca.ts';
 
 /** MX hosts: name, address, what they present. */
 const HOSTS = {

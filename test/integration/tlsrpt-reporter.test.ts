@@ -13,7 +13,7 @@ import { gunzipSync } from 'node:zlib';
 import { simpleParser } from 'mailparser';
 import { removeDir, tempDir, waitFor } from '../helpers/relay/peers.ts';
 import { startDnsmasq, type TestDns } from '../helpers/relay/dnsmasq.ts';
-import { makeTestCa } from '../helpers/tls/testca.ts';
+import { makeTestCa } from '../helpers/tls/test-ca.ts';
 import { TlsReporter } from '../../relay/src/tlsrpt/reporter.ts';
 import { postReport } from '../../relay/src/tlsrpt/post.ts';
 import { stsDescription } from '../../relay/src/tlsrpt/describe.ts';

@@ -4,8 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import { renderRelayConfig } from '../../operator/src/desired/relayconfig.ts';
-import type { RelayConfigOptions } from '../../operator/src/desired/relayconfig.ts';
+import { renderRelayConfig } from '../../operator/src/desired/relay-config.ts';
+import type { RelayConfigOptions } from '../../operator/src/desired/relay-config.ts';
 import { desiredState } from '../../operator/src/desired/state.ts';
 import type { KubeObject } from '../../operator/src/desired/types.ts';
 import { withDefaults } from '../../operator/src/api/defaults.ts';

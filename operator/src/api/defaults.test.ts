@@ -57,7 +57,7 @@ const cases: { name: string; resource: MailfleetResource; atLeast: number }[] = 
     atLeast: 3,
   },
   {
-    // What the SendingDomain builders (domains.ts, bounce.ts, dns.ts, domainseries.ts) read without
+    // What the SendingDomain builders (domains.ts, bounce.ts, dns.ts, domain-series.ts) read without
     // a default of their own: dkim.selector/algorithm, every bouncePolicy limit, tracking's switches.
     name: 'a bare SendingDomain: dkim and bouncePolicy filled inside their {} defaults',
     resource: sendingDomain('example.com'),

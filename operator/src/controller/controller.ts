@@ -24,12 +24,12 @@ import type { RateLimit, RelayPool, SendingDomain } from '../api/types.ts';
 import { withDefaults } from '../api/defaults.ts';
 import { RelayScraper } from '../scrape/scraper.ts';
 import { DnsVerifier } from '../dns/verifier.ts';
-import { domainSeries } from './domainseries.ts';
-import type { DomainSeries } from './domainseries.ts';
+import { domainSeries } from './domain-series.ts';
+import type { DomainSeries } from './domain-series.ts';
 import { reconcilePool } from './reconcile.ts';
-import { SecretReferences, domainSecretRefs, indexKeys, poolSecretRefs } from './cacheindex.ts';
-import { StatusMemo, statusKey } from '../kube/statusmemo.ts';
-import type { Lookup } from './cacheindex.ts';
+import { SecretReferences, domainSecretRefs, indexKeys, poolSecretRefs } from './cache-index.ts';
+import { StatusMemo, statusKey } from '../kube/status-memo.ts';
+import type { Lookup } from './cache-index.ts';
 import type { ReconcileContext } from './reconcile.ts';
 import type { SlowGenerators } from '../kube/generators.ts';
 

@@ -23,7 +23,7 @@ export type InformerOptions = {
   metadataOnly?: boolean;
   /** Server-side watch timeout; the watchdog fires after twice this without any event. */
   watchSeconds?: number;
-  /** Index keys of an object (cacheindex.ts): indexed() returns the objects filed under a key. */
+  /** Index keys of an object (cache-index.ts): indexed() returns the objects filed under a key. */
   index?: (object: KubeObject) => string[];
 };
 

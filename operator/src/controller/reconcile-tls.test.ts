@@ -9,7 +9,7 @@ import type { KubeObject } from '../desired/types.ts';
 import { certificateIssuer, issueCA } from '../kube/certificates.ts';
 import { jsonLogger } from '../../../contract/log.ts';
 import { OperatorError } from '../errors.ts';
-import { listLookup } from './cacheindex.ts';
+import { listLookup } from './cache-index.ts';
 import { fakeGenerators, relayPool } from '../../../test/helpers/operator/fixtures.ts';
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');

@@ -8,8 +8,8 @@ import type { Writer } from '../kube/writer.ts';
 import type { KubeObject } from '../desired/types.ts';
 import { jsonLogger } from '../../../contract/log.ts';
 import { OperatorError } from '../errors.ts';
-import { listLookup } from './cacheindex.ts';
-import { StatusMemo } from '../kube/statusmemo.ts';
+import { listLookup } from './cache-index.ts';
+import { StatusMemo } from '../kube/status-memo.ts';
 import {
   fakeGenerators,
   relayPool,

@@ -29,11 +29,11 @@ import type { RateLimit, RelayPool, SendingDomain } from '../api/types.ts';
 import { AUTOSUSPEND_ANNOTATION } from '../desired/bounce.ts';
 import type { BounceMeasurement } from '../desired/bounce.ts';
 import type { TxtAnswers } from '../desired/dns.ts';
-import { domainIndexKey, domainSecretRefs, poolIndexKey, poolSecretRefs } from './cacheindex.ts';
-import type { Lookup } from './cacheindex.ts';
-import { statusKey } from '../kube/statusmemo.ts';
+import { domainIndexKey, domainSecretRefs, poolIndexKey, poolSecretRefs } from './cache-index.ts';
+import type { Lookup } from './cache-index.ts';
+import { statusKey } from '../kube/status-memo.ts';
 import type { RolloutSlots } from './rollouts.ts';
-import type { StatusMemo } from '../kube/statusmemo.ts';
+import type { StatusMemo } from '../kube/status-memo.ts';
 import type { RelayQueue } from '../desired/deletion.ts';
 
 export type ReconcileContext = {

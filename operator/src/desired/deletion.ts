@@ -24,7 +24,7 @@ export type RelayQueue = {
   scrapedAt?: number;
   /** Age of the relay's oldest event not yet acknowledged by the events webhook (spec.events). */
   eventsOldestSeconds?: number;
-  /** Whether the relay reached the pool's shared state store at that scrape (sharedstate.ts). */
+  /** Whether the relay reached the pool's shared state store at that scrape (shared-state.ts). */
   sharedStateUp?: boolean;
 };
 

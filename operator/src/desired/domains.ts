@@ -8,8 +8,8 @@ import { decideSuspension } from './bounce.ts';
 import { dkimPublicKey, dkimRecord, dmarcRecord, dnsMismatches, isPrivateKeyPem, spfRecord } from './dns.ts';
 import { DKIM_KEY, dkimKeySecret, secretText } from './secret.ts';
 import { names } from './meta.ts';
-import { returnPathStatus } from './returnpath.ts';
-import type { BoundDomain } from './relayconfig.ts';
+import { returnPathStatus } from './return-path.ts';
+import type { BoundDomain } from './relay-config.ts';
 import type { Generators, KubeObject, Observed } from './types.ts';
 import type { TxtAnswers } from './dns.ts';
 
@@ -97,7 +97,7 @@ export function resolveDomains(
   poolProblem: string | undefined,
   hosts: {
     ehloName?: string | undefined;
-    /** The return-path MX target (returnpath.ts returnPathHost). */
+    /** The return-path MX target (return-path.ts returnPathHost). */
     returnPath?: { host: string; from: string } | undefined;
   } = {},
 ) {

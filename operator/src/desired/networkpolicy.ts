@@ -2,7 +2,7 @@
 // operator's and the monitoring namespaces (and listed CIDRs) only, the handoff port from relays of
 // the same pool. Out: DNS, SMTP (or the smarthost), the handoff port to relays of the pool, and the
 // shared state store's port (spec.sharedState), the events webhook's port (spec.events).
-import { sharedStatePort } from './sharedstate.ts';
+import { sharedStatePort } from './shared-state.ts';
 import { eventsPort } from './events.ts';
 import type {
   V1NetworkPolicy,

@@ -2,7 +2,7 @@
 // read-only root, no capabilities, RuntimeDefault seccomp), probed on /healthz and /readyz,
 // spread across nodes and zones, with every file the relay reads in one projected volume.
 import type { V1Container, V1PodTemplateSpec, V1Volume } from '@kubernetes/client-node';
-import { sharedStatePasswordSource } from './sharedstate.ts';
+import { sharedStatePasswordSource } from './shared-state.ts';
 import { eventsSecretSource } from './events.ts';
 import type { DefaultedRelayPool } from '../api/types.ts';
 import { durationMs } from '../../../contract/duration.ts';

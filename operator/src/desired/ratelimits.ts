@@ -4,7 +4,7 @@ import { cond, mergeConditions } from '../api/conditions.ts';
 import type { ConditionInput } from '../api/conditions.ts';
 import { withDefaults } from '../api/defaults.ts';
 import { computeShare, poolNumbers } from './share.ts';
-import type { RenderedLimit } from './relayconfig.ts';
+import type { RenderedLimit } from './relay-config.ts';
 import type { Observed } from './types.ts';
 
 export type ResolvedLimit = { object: RateLimit; rule?: RenderedLimit; status: Record<string, unknown> };

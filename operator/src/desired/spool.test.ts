@@ -4,7 +4,7 @@ import { withDefaults } from '../api/defaults.ts';
 import type { RelayPoolSpec } from '../api/types.ts';
 import { relayPool } from '../../../test/helpers/operator/fixtures.ts';
 import { podTemplate } from './pod.ts';
-import { renderRelayConfig } from './relayconfig.ts';
+import { renderRelayConfig } from './relay-config.ts';
 import { spoolQuota } from './spool.ts';
 
 const pool = (spec: Partial<RelayPoolSpec> = {}) => withDefaults(relayPool(spec)).resource;

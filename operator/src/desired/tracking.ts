@@ -3,8 +3,8 @@
 import type { RelayPool } from '../api/types.ts';
 import { MIN_TRACKING_KEY_BYTES as MIN_KEY_BYTES } from '../../../contract/layout.ts';
 import { TRACKING_KEY_KEY, names } from './meta.ts';
-import { generatedKeyInputs } from './generatedkey.ts';
-import type { GeneratedKeyInputs } from './generatedkey.ts';
+import { generatedKeyInputs } from './generated-key.ts';
+import type { GeneratedKeyInputs } from './generated-key.ts';
 import { trackingKeySecret } from './secret.ts';
 import type { Generators, KubeObject, Observed } from './types.ts';
 

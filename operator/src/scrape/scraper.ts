@@ -9,8 +9,8 @@ import type { KubeObject } from '../desired/types.ts';
 import { HTTP_PORT, POOL_LABEL } from '../desired/meta.ts';
 import type { Logger } from '../../../contract/log.ts';
 import { durationMs } from '../../../contract/duration.ts';
-import { parseRelayMetrics, poolMeasurement } from './relaymetrics.ts';
-import type { RelaySample } from './relaymetrics.ts';
+import { parseRelayMetrics, poolMeasurement } from './relay-metrics.ts';
+import type { RelaySample } from './relay-metrics.ts';
 
 export type ScraperOptions = {
   /** Relay pods (the Pod informer's cache). */

@@ -8,7 +8,7 @@ import type { ConfigError, RelayConfig } from './types.ts';
 import { loadConfigFile } from './load.ts';
 import type { ValidateOptions } from './validate.ts';
 import { parseUsersFile, type Users } from '../../../contract/users.ts';
-import { returnPaths, type ReturnPaths } from '../returnpath/envelopes.ts';
+import { returnPaths, type ReturnPaths } from '../return-path/envelopes.ts';
 import { networkMatcher, type NetworkMatcher } from '../policy/networks.ts';
 import { tokenDigest, type AdminToken } from '../admin/auth.ts';
 import { adminTokenProblem } from '../../../contract/tokens.ts';

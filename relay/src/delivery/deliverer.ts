@@ -30,7 +30,7 @@ import { createHash } from 'node:crypto';
 import { NO_POLICY, stsDescription, tlsaDescription, type PolicyDescription } from '../tlsrpt/describe.ts';
 import type { TlsAttempt } from '../tlsrpt/tally.ts';
 import type { StsDns, StsPolicies } from './mta-sts/policies.ts';
-import { envelopesFor, type Envelope, type ReturnPaths } from '../returnpath/envelopes.ts';
+import { envelopesFor, type Envelope, type ReturnPaths } from '../return-path/envelopes.ts';
 
 export type { Credentials } from './smtp-options.ts';
 

@@ -6,8 +6,8 @@
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import type { AddressInfo } from 'node:net';
 import { REPLIES, SmtpReplyError, type SmtpReply } from '../errors.ts';
-import { verifyVerp, type VerpFields } from '../returnpath/verp.ts';
-import type { ReturnPaths } from '../returnpath/envelopes.ts';
+import { verifyVerp, type VerpFields } from '../return-path/verp.ts';
+import type { ReturnPaths } from '../return-path/envelopes.ts';
 
 export interface ReturnPathListenerDeps {
   /** The key and domains in force (replaced on reload); undefined: every RCPT is refused. */

@@ -1,7 +1,7 @@
 // What one report at a return-path address means for the message and recipient its VERP address
 // names. Pure: the token (verified at RCPT) and the parsed report in, one Feedback out.
 import type { BounceCategory } from '../delivery/classify.ts';
-import type { VerpFields } from '../returnpath/verp.ts';
+import type { VerpFields } from '../return-path/verp.ts';
 import type { InboundReport } from './report.ts';
 
 /**

@@ -3,7 +3,7 @@
 // to the feedback listeners (the seam the pool's suppression list hooks into).
 import type { RelayMetrics } from '../metrics/metrics.ts';
 import type { AccountingLog, FeedbackRecord } from '../outcomes/accounting.ts';
-import type { VerpFields } from '../returnpath/verp.ts';
+import type { VerpFields } from '../return-path/verp.ts';
 import { feedbackOf, SUPPRESSING, type Feedback, type FeedbackListener } from './outcome.ts';
 import { readReport } from './report.ts';
 

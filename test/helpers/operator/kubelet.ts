@@ -25,7 +25,7 @@ import {
   relayCommand,
   volumeFiles,
   type Pod,
-} from '../../../dev/localpod.ts';
+} from '../../../dev/local-pod.ts';
 
 export const LOCAL_NODE = 'local-kubelet';
 export const LOCAL_NODE_LABEL = 'mailfleet.dev/local-kubelet';

@@ -10,7 +10,7 @@ import {
   sharedStateConfig,
   sharedStatePasswordSource,
   sharedStatePort,
-} from './sharedstate.ts';
+} from './shared-state.ts';
 
 const pool = (spec: Partial<RelayPoolSpec> = {}) => withDefaults(relayPool(spec)).resource;
 

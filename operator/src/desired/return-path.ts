@@ -8,8 +8,8 @@ import { cond, type ConditionInput } from '../api/conditions.ts';
 import { mxRecord } from './dns.ts';
 import { RETURN_PATH_KEY } from '../../../contract/layout.ts';
 import { childMeta, names, selectorLabels } from './meta.ts';
-import { generatedKeyInputs } from './generatedkey.ts';
-import type { GeneratedKeyInputs } from './generatedkey.ts';
+import { generatedKeyInputs } from './generated-key.ts';
+import type { GeneratedKeyInputs } from './generated-key.ts';
 import type { Generators, KubeObject, Observed } from './types.ts';
 
 /** The relay refuses a shorter key (relay config/runtime.ts). */

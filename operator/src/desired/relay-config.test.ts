@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderRelayConfig, restartChecksum } from './relayconfig.ts';
-import type { RelayConfigOptions } from './relayconfig.ts';
+import { renderRelayConfig, restartChecksum } from './relay-config.ts';
+import type { RelayConfigOptions } from './relay-config.ts';
 import { relayPool } from '../../../test/helpers/operator/fixtures.ts';
 import { withDefaults } from '../api/defaults.ts';
 import type { RelayPoolSpec } from '../api/types.ts';

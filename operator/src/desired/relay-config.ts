@@ -11,7 +11,7 @@ import type {
   SendingDomainConfig,
 } from '../../../contract/config.ts';
 import { spoolQuota } from './spool.ts';
-import { sharedStateConfig } from './sharedstate.ts';
+import { sharedStateConfig } from './shared-state.ts';
 import { eventsConfig } from './events.ts';
 import {
   ADMIN_TOKEN_ROLES,

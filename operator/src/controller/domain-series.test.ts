@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { domainSeries } from './domainseries.ts';
+import { domainSeries } from './domain-series.ts';
 import { sendingDomain } from '../../../test/helpers/operator/fixtures.ts';
 import type { StatusWrite } from '../desired/types.ts';
 import { withDefaults } from '../api/defaults.ts';

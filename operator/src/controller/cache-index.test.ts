@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SecretReferences, domainIndexKey, indexKeys, listLookup, poolIndexKey } from './cacheindex.ts';
+import { SecretReferences, domainIndexKey, indexKeys, listLookup, poolIndexKey } from './cache-index.ts';
 import type { KubeObject } from '../desired/types.ts';
 
 const object = (o: Record<string, unknown>) => o as KubeObject;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { increase, parseRelayMetrics, poolMeasurement } from './relaymetrics.ts';
-import type { RelaySample } from './relaymetrics.ts';
+import { increase, parseRelayMetrics, poolMeasurement } from './relay-metrics.ts';
+import type { RelaySample } from './relay-metrics.ts';
 
 const sample = (at: number, start: number | undefined, delivered: number, bounced: number): RelaySample => {
   const s: RelaySample = { at, outcomes: new Map([['a.com', { delivered, bounced }]]) };

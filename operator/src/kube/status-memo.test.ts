@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { StatusMemo } from './statusmemo.ts';
+import { StatusMemo } from './status-memo.ts';
 
 test('a status write is the baseline until the cache moves past the version it was decided on', () => {
   const memo = new StatusMemo();
