@@ -8,7 +8,7 @@ import { cacheBinDir, isExecutable } from './binaries.ts';
 import type { Binaries } from './binaries.ts';
 import { b64, writeKubeconfig } from './kubeconfig.ts';
 import { runKubectl } from './kubectl.ts';
-import { waitFor } from './processes.ts';
+import { probeWhileRunning } from './processes.ts';
 import type {
   Capabilities,
   ControlPlane,
@@ -41,10 +41,10 @@ class ExternalControlPlane implements ControlPlane {
   }
 
   async waitReady(timeoutMs = this.timeoutMs): Promise<void> {
-    await waitFor('/readyz of MAILFLEET_TEST_KUBECONFIG cluster', timeoutMs, async () =>
+    await probeWhileRunning('/readyz of MAILFLEET_TEST_KUBECONFIG cluster', timeoutMs, async () =>
       (await this.kubectl(['get', '--raw', '/readyz'], { allowFail: true })).code === 0 ? true : undefined,
     );
-    await waitFor('serviceaccount default/default', timeoutMs, async () =>
+    await probeWhileRunning('serviceaccount default/default', timeoutMs, async () =>
       (await this.kubectl(['-n', 'default', 'get', 'serviceaccount', 'default'], { allowFail: true }))
         .code === 0
         ? true

@@ -13,7 +13,7 @@ import { runKubectl } from './kubectl.ts';
 import { componentSpecs, fakeNode } from './components.ts';
 import { makePki } from './pki.ts';
 import type { Pki } from './pki.ts';
-import { launch, removeOnExit, removedDir, terminate, waitFor } from './processes.ts';
+import { launch, removeOnExit, removedDir, terminate, probeWhileRunning } from './processes.ts';
 import type { Managed } from './processes.ts';
 import type {
   Capabilities,
@@ -133,7 +133,7 @@ class LocalControlPlane implements ControlPlane {
 
     let t = Date.now();
     const etcd = this.start('etcd');
-    await waitFor(
+    await probeWhileRunning(
       'etcd health',
       this.timeoutMs,
       async () => {
@@ -179,7 +179,7 @@ class LocalControlPlane implements ControlPlane {
 
   async waitReady(timeoutMs = this.timeoutMs): Promise<void> {
     const watch = this.watched();
-    await waitFor(
+    await probeWhileRunning(
       'kube-apiserver /readyz',
       timeoutMs,
       async () => {
@@ -189,14 +189,14 @@ class LocalControlPlane implements ControlPlane {
       },
       watch,
     );
-    await waitFor(
+    await probeWhileRunning(
       'namespace default',
       timeoutMs,
       async () => ((await this.get('/api/v1/namespaces/default')).status === 200 ? true : undefined),
       watch,
     );
     if (this.capabilities.controllers) {
-      await waitFor(
+      await probeWhileRunning(
         'serviceaccount default/default',
         timeoutMs,
         async () =>
@@ -207,7 +207,7 @@ class LocalControlPlane implements ControlPlane {
       );
     }
     if (this.capabilities.nodes) {
-      await waitFor(
+      await probeWhileRunning(
         'a Ready kwok node',
         timeoutMs,
         async () => {
@@ -235,7 +235,7 @@ class LocalControlPlane implements ControlPlane {
     if (current && !current.exit) throw new Error('kube-apiserver is already running');
     const etcd = this.procs.get('etcd');
     const proc = this.start('kube-apiserver');
-    await waitFor(
+    await probeWhileRunning(
       'kube-apiserver /readyz',
       this.timeoutMs,
       async () => {

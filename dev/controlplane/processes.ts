@@ -168,7 +168,11 @@ export async function killPid(pid: number, bin: string, graceMs = 10_000): Promi
   return true;
 }
 
-export async function waitFor<T>(
+/**
+ * Calls `probe` until it returns a value, failing at once (with the log's tail) when one of the
+ * `watch`ed processes exits; dev/net.ts's waitFor is the plain condition poller.
+ */
+export async function probeWhileRunning<T>(
   what: string,
   timeoutMs: number,
   probe: () => Promise<T | undefined>,

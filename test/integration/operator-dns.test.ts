@@ -3,13 +3,12 @@
 // turns it True without any change to the SendingDomain.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { parse } from 'yaml';
 import type { ChildProcess } from 'node:child_process';
 import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
 import { eventually, startCluster, startOperator } from '../helpers/operator/harness.ts';
 import type { OperatorProcess } from '../helpers/operator/harness.ts';
-import { freePort, stopProcess } from '../helpers/relay/peers.ts';
+import { freePort, spawnDnsmasq, stopProcess } from '../helpers/relay/peers.ts';
 
 const NS = 'mail';
 const DOMAIN = 'verify.example.test';
@@ -29,21 +28,10 @@ const dnsVerified = (o: { status?: { conditions?: { type: string }[] } }) =>
  * (unquoted: without a shell dnsmasq would keep the quotes; the values hold no commas). */
 async function serveTxt(records: Record<string, string>): Promise<void> {
   if (dns) await stopProcess(dns, 'SIGTERM');
-  dns = spawn(
-    '/usr/sbin/dnsmasq',
-    [
-      '--no-daemon',
-      `--port=${dnsPort}`,
-      '--listen-address=127.0.0.1',
-      '--bind-interfaces',
-      '--no-resolv',
-      '--no-hosts',
-      '--pid-file=',
-      '--local=/example.test/',
-      ...Object.entries(records).map(([name, value]) => `--txt-record=${name},${value}`),
-    ],
-    { stdio: 'ignore' },
-  );
+  dns = spawnDnsmasq(dnsPort, [
+    '--local=/example.test/',
+    ...Object.entries(records).map(([name, value]) => `--txt-record=${name},${value}`),
+  ]);
 }
 
 before(async () => {

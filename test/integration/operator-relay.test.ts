@@ -5,7 +5,6 @@
 // verified by an independent verifier (mailauth) against the records the operator reports.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
@@ -18,6 +17,7 @@ import {
   rawMessage,
   removeDir,
   sendMessage,
+  spawnDnsmasq,
   startScripted,
   stopProcess,
 } from '../helpers/relay/peers.ts';
@@ -71,21 +71,7 @@ before(async () => {
 
   upstream = await startScripted();
   const dnsPort = await freePort();
-  dns = spawn(
-    '/usr/sbin/dnsmasq',
-    [
-      '--no-daemon',
-      `--port=${dnsPort}`,
-      '--listen-address=127.0.0.1',
-      '--bind-interfaces',
-      '--no-resolv',
-      '--no-hosts',
-      '--pid-file=',
-      '--local=/example/',
-      '--host-record=dest.example,127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
+  dns = spawnDnsmasq(dnsPort, ['--local=/example/', '--host-record=dest.example,127.0.0.1']);
   const [pod] = await readyRelayPods(cp, NS, 'outbound');
   assert.ok(pod, 'a Ready relay pod');
   const port = upstream.port;

@@ -2,7 +2,7 @@
 // next MX when the first refuses connections, A-record fallback, NXDOMAIN bounces.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import {
   freePort,
   rawMessage,
@@ -10,6 +10,7 @@ import {
   relayConfig,
   removeDir,
   sendMessage,
+  spawnDnsmasq,
   startRelay,
   startSink,
   stopProcess,
@@ -28,25 +29,14 @@ describe('relay direct delivery (MX)', () => {
 
   before(async () => {
     const dnsPort = await freePort();
-    dns = spawn(
-      '/usr/sbin/dnsmasq',
-      [
-        '--no-daemon',
-        `--port=${dnsPort}`,
-        '--listen-address=127.0.0.1',
-        '--bind-interfaces',
-        '--no-resolv',
-        '--no-hosts',
-        '--pid-file=',
-        '--local=/test/',
-        '--mx-host=mx.test,mx1.mx.test,10',
-        '--mx-host=mx.test,mx2.mx.test,20',
-        '--host-record=mx1.mx.test,127.0.0.2',
-        '--host-record=mx2.mx.test,127.0.0.3',
-        '--host-record=plain.test,127.0.0.3',
-      ],
-      { stdio: 'ignore' },
-    );
+    dns = spawnDnsmasq(dnsPort, [
+      '--local=/test/',
+      '--mx-host=mx.test,mx1.mx.test,10',
+      '--mx-host=mx.test,mx2.mx.test,20',
+      '--host-record=mx1.mx.test,127.0.0.2',
+      '--host-record=mx2.mx.test,127.0.0.3',
+      '--host-record=plain.test,127.0.0.3',
+    ]);
     const smtpPort = await freePort('127.0.0.2');
     mx1 = await startSink({ host: '127.0.0.2', port: smtpPort });
     mx2 = await startSink({ host: '127.0.0.3', port: smtpPort });

@@ -4,7 +4,7 @@
 // 250 is delivered, nothing refused is delivered, nothing is bounced for a transient fault.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, readdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nodeSpoolFs, type SpoolFs } from '../../relay/src/spool/fs-ops.ts';
@@ -15,6 +15,7 @@ import {
   freePort,
   relayConfig,
   removeDir,
+  spawnDnsmasq,
   startRelay,
   stopProcess,
   tempDir,
@@ -354,22 +355,11 @@ describe('delivery faults', () => {
       'DNS failures to defer every recipient',
     );
     const bouncedWhileDown = await relay.metric('mailfleet_relay_recipients_bounced_total');
-    const dns: ChildProcess = spawn(
-      '/usr/sbin/dnsmasq',
-      [
-        '--no-daemon',
-        `--port=${dnsPort}`,
-        '--listen-address=127.0.0.1',
-        '--bind-interfaces',
-        '--no-resolv',
-        '--no-hosts',
-        '--pid-file=',
-        '--local=/org/',
-        '--mx-host=example.org,mx.example.org,10',
-        '--host-record=mx.example.org,127.0.0.2',
-      ],
-      { stdio: 'ignore' },
-    );
+    const dns: ChildProcess = spawnDnsmasq(dnsPort, [
+      '--local=/org/',
+      '--mx-host=example.org,mx.example.org,10',
+      '--host-record=mx.example.org,127.0.0.2',
+    ]);
     cleanups.push(() => stopProcess(dns, 'SIGTERM'));
     const upAt = Date.now();
     await waitFor(() => queueEmpty(relay.http), 60_000, 'delivery once DNS answers');
