@@ -7,6 +7,8 @@ import { verifyBatch } from '../../relay/src/events/signature.ts';
 
 export interface EventsReceiver {
   url: string;
+  /** The signing secret batches are verified with (a test rotates it by setting it). */
+  secret: Buffer;
   /** Every event of every batch that verified, in arrival order (duplicates included). */
   events: MailEvent[];
   /** Batches refused because their signature did not verify. */
@@ -22,6 +24,7 @@ export interface EventsReceiver {
 export async function startEventsReceiver(secret: Buffer): Promise<EventsReceiver> {
   const receiver: EventsReceiver = {
     url: '',
+    secret,
     events: [],
     badSignatures: 0,
     requests: 0,
@@ -40,7 +43,7 @@ export async function startEventsReceiver(secret: Buffer): Promise<EventsReceive
       if (typeof mode === 'number' && mode !== 200) return void res.writeHead(mode).end();
       const body = Buffer.concat(chunks);
       const verdict = verifyBatch(
-        secret,
+        receiver.secret,
         body,
         String(req.headers['x-mailfleet-signature'] ?? ''),
         Date.now() / 1000,

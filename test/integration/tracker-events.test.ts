@@ -1,14 +1,18 @@
-// The tracker's opened/clicked events through a real `mailfleet tracker` process and a real
+// The tracker's opened/clicked events through a real `mailfleet tracker` process, run with the
+// flags and volumes the operator renders into a pool's <pool>-tracker Deployment, and a real
 // receiver: each open and click is one signed event with the sending domain, message id, URL and
 // reader class; a receiver that is down gets them once it is back, from the tracker's outbox.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ROOT, removeDir, stopProcess, tempDir, waitFor } from '../helpers/relay/peers.ts';
 import { startEventsReceiver } from '../helpers/events-receiver.ts';
 import { clickUrl, openUrl } from '../../relay/src/tracking/links.ts';
+import { relayPool } from '../helpers/operator/fixtures.ts';
+import { withDefaults } from '../../operator/src/api/defaults.ts';
+import { trackerDeployment } from '../../operator/src/desired/tracker.ts';
 
 const KEY = 'tracker-events-key-0123456789abcdef';
 const SECRET = 'tracker-events-secret-0123456789';
@@ -17,27 +21,40 @@ after(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
 
-test('opens and clicks become signed events, kept in the outbox while the receiver is down', async () => {
+test('the rendered tracker: opens and clicks become signed events, kept in the outbox while the receiver is down', async () => {
   const dir = await tempDir('tracker-events');
   const receiver = await startEventsReceiver(Buffer.from(SECRET));
   cleanups.push(
     () => removeDir(dir),
     () => receiver.stop(),
   );
-  await writeFile(join(dir, 'key'), KEY);
-  await writeFile(join(dir, 'secret'), SECRET);
   receiver.mode = 503;
-  const proc = spawn(
-    process.execPath,
-    [
-      join(ROOT, 'bin/mailfleet.ts'),
-      'tracker',
-      ...['--key-file', join(dir, 'key'), '--host', '127.0.0.1', '--port', '0', '--metrics-port', '0'],
-      ...['--events-url', receiver.url, '--events-secret-file', join(dir, 'secret')],
-      ...['--events-dir', join(dir, 'outbox'), '--events-batch-interval', '100ms'],
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  // The flags, Secret files and outbox directory the operator renders for a pool with
+  // spec.events, with each volume a directory here and the ports on loopback.
+  const pool = withDefaults(
+    relayPool({
+      events: { url: receiver.url, secretRef: { name: 'hook', key: 'hmac' }, batchInterval: '100ms' },
+    }),
+  ).resource;
+  const podSpec = trackerDeployment({ pool, image: 'mailfleet:test' }).spec!.template.spec!;
+  const container = podSpec.containers[0]!;
+  const local = new Map(container.volumeMounts!.map((m) => [m.mountPath, join(dir, m.name)]));
+  for (const volume of podSpec.volumes!) {
+    const at = local.get(container.volumeMounts!.find((m) => m.name === volume.name)!.mountPath)!;
+    await mkdir(at, { recursive: true });
+    const file = volume.secret?.items?.[0]?.path;
+    if (file) await writeFile(join(at, file), volume.secret?.secretName === 'hook' ? SECRET : KEY);
+  }
+  const args = container.args!.map((arg) => {
+    const mount = [...local.keys()].find((m) => arg.startsWith(`${m}/`) || arg === m);
+    return mount ? local.get(mount)! + arg.slice(mount.length) : arg;
+  });
+  const set = (flag: string, value: string) => (args[args.indexOf(flag) + 1] = value);
+  set('--port', '0');
+  set('--metrics-port', '0');
+  const proc = spawn(process.execPath, [join(ROOT, 'bin/mailfleet.ts'), ...args, '--host', '127.0.0.1'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   cleanups.push(() => stopProcess(proc, 'SIGTERM'));
   let out = '';
   proc.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -81,4 +98,15 @@ test('opens and clicks become signed events, kept in the outbox while the receiv
   );
   assert.equal(new Set(receiver.events.map((e) => e.id)).size, 3, 'each fetch is its own event');
   assert.equal(receiver.badSignatures, 0);
+
+  // A rotated Secret: the kubelet replaces the mounted file; the next batch is signed with it.
+  const rotated = 'tracker-events-rotated-secret-0123';
+  const secretFile = args[args.indexOf('--events-secret-file') + 1]!;
+  await writeFile(`${secretFile}.new`, rotated);
+  await rename(`${secretFile}.new`, secretFile);
+  receiver.secret = Buffer.from(rotated);
+  await fetch(base + path(openUrl(key, 't.example', 'shop.example', 'm3@shop')), { headers: browser });
+  await waitFor(() => receiver.events.length >= 4, 20000, 'the event signed with the rotated secret');
+  assert.equal(receiver.events[3]?.messageId, 'm3@shop');
+  assert.equal(receiver.badSignatures, 0, 'signed with the new secret without a restart');
 });

@@ -5,6 +5,7 @@ import type { Schema } from './openapi.ts';
 // Where the API and the relay config mean the same thing, the relay's default is the API's.
 import { DEFAULTS as RELAY } from '../../../contract/defaults.ts';
 import { HANDOFF_PORT, HTTP_PORT, RETURN_PATH_PORT, SUBMISSION_PORT } from '../../../contract/layout.ts';
+import { EVENT_TYPES } from '../../../contract/config.ts';
 import {
   addressPattern,
   cidrPattern,
@@ -418,7 +419,7 @@ const relayPoolSpec = obj(
       { required: ['url'], tsType: 'SharedStateSpec' },
     ),
     events: obj(
-      "An HTTP webhook receiving the pool's delivery events (delivered, deferred, bounced, complained, suppressed) as HMAC-signed JSON lines in batches, each event with an idempotency key, at least once from a durable outbox on each relay's spool volume (docs/events.md). The relays may reach the URL's port at any address (NetworkPolicy egress).",
+      "An HTTP webhook receiving the pool's delivery events (delivered, deferred, bounced, complained, suppressed) and, when a domain tracks, its tracker's opened and clicked events, as HMAC-signed JSON lines in batches, each event with an idempotency key, at least once from a durable outbox (each relay's spool volume; each tracker pod's emptyDir) (docs/events.md). The relays may reach the URL's port at any address (NetworkPolicy egress).",
       {
         url: str('http:// or https:// URL the batches are POSTed to.', {
           pattern: '^https?://[^/\\s?#]+(/[^\\s]*)?$',
@@ -428,11 +429,10 @@ const relayPoolSpec = obj(
           "A Secret in the pool's namespace holding the HMAC-SHA256 signing secret (at least 16 characters), mounted into the relays.",
           'Key of the secret in the Secret (default: secret).',
         ),
-        types: arr(
-          'Event types sent (default: all).',
-          str('An event type.', { enum: ['delivered', 'deferred', 'bounced', 'complained', 'suppressed'] }),
-          { maxItems: 5, 'x-kubernetes-list-type': 'set' },
-        ),
+        types: arr('Event types sent (default: all).', str('An event type.', { enum: [...EVENT_TYPES] }), {
+          maxItems: EVENT_TYPES.length,
+          'x-kubernetes-list-type': 'set',
+        }),
         batchSize: int('Most events in one POST.', {
           minimum: 1,
           maximum: 10000,

@@ -190,7 +190,7 @@ export interface SharedStateSpec {
   };
 }
 
-/** An HTTP webhook receiving the pool's delivery events (delivered, deferred, bounced, complained, suppressed) as HMAC-signed JSON lines in batches, each event with an idempotency key, at least once from a durable outbox on each relay's spool volume (docs/events.md). The relays may reach the URL's port at any address (NetworkPolicy egress). */
+/** An HTTP webhook receiving the pool's delivery events (delivered, deferred, bounced, complained, suppressed) and, when a domain tracks, its tracker's opened and clicked events, as HMAC-signed JSON lines in batches, each event with an idempotency key, at least once from a durable outbox (each relay's spool volume; each tracker pod's emptyDir) (docs/events.md). The relays may reach the URL's port at any address (NetworkPolicy egress). */
 export interface EventsSpec {
   /** http:// or https:// URL the batches are POSTed to. */
   url: string;
@@ -202,7 +202,7 @@ export interface EventsSpec {
     key?: string;
   };
   /** Event types sent (default: all). */
-  types?: Array<'delivered' | 'deferred' | 'bounced' | 'complained' | 'suppressed'>;
+  types?: Array<'delivered' | 'deferred' | 'bounced' | 'complained' | 'suppressed' | 'opened' | 'clicked'>;
   /** Most events in one POST. Default: 100. */
   batchSize?: number;
   /** How long the first event of a batch waits for others. Default: "1s". */
@@ -291,7 +291,7 @@ export interface RelayPoolSpec {
   queue?: QueueSpec;
   /** A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all) and the Pool-scoped RateLimits (enforced together, GCRA in the store, instead of a fixed share per relay). Without it each relay keeps its own list and enforces its share. The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md). */
   sharedState?: SharedStateSpec;
-  /** An HTTP webhook receiving the pool's delivery events (delivered, deferred, bounced, complained, suppressed) as HMAC-signed JSON lines in batches, each event with an idempotency key, at least once from a durable outbox on each relay's spool volume (docs/events.md). The relays may reach the URL's port at any address (NetworkPolicy egress). */
+  /** An HTTP webhook receiving the pool's delivery events (delivered, deferred, bounced, complained, suppressed) and, when a domain tracks, its tracker's opened and clicked events, as HMAC-signed JSON lines in batches, each event with an idempotency key, at least once from a durable outbox (each relay's spool volume; each tracker pod's emptyDir) (docs/events.md). The relays may reach the URL's port at any address (NetworkPolicy egress). */
   events?: EventsSpec;
   /** How long a stopping relay may take to finish sessions and flush or hand off its queue. Default: "60s". */
   drainTimeout?: string;
@@ -664,7 +664,7 @@ export interface DefaultedLimitsSpec {
   maxConnectionsPerClient: number;
 }
 
-/** An HTTP webhook receiving the pool's delivery events (delivered, deferred, bounced, complained, suppressed) as HMAC-signed JSON lines in batches, each event with an idempotency key, at least once from a durable outbox on each relay's spool volume (docs/events.md). The relays may reach the URL's port at any address (NetworkPolicy egress). (schema defaults applied) */
+/** An HTTP webhook receiving the pool's delivery events (delivered, deferred, bounced, complained, suppressed) and, when a domain tracks, its tracker's opened and clicked events, as HMAC-signed JSON lines in batches, each event with an idempotency key, at least once from a durable outbox (each relay's spool volume; each tracker pod's emptyDir) (docs/events.md). The relays may reach the URL's port at any address (NetworkPolicy egress). (schema defaults applied) */
 export interface DefaultedEventsSpec {
   /** http:// or https:// URL the batches are POSTed to. */
   url: string;
@@ -676,7 +676,7 @@ export interface DefaultedEventsSpec {
     key?: string;
   };
   /** Event types sent (default: all). */
-  types?: Array<'delivered' | 'deferred' | 'bounced' | 'complained' | 'suppressed'>;
+  types?: Array<'delivered' | 'deferred' | 'bounced' | 'complained' | 'suppressed' | 'opened' | 'clicked'>;
   /** Most events in one POST. Default: 100. */
   batchSize: number;
   /** How long the first event of a batch waits for others. Default: "1s". */
@@ -759,7 +759,7 @@ export interface DefaultedRelayPoolSpec {
   queue?: QueueSpec;
   /** A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all) and the Pool-scoped RateLimits (enforced together, GCRA in the store, instead of a fixed share per relay). Without it each relay keeps its own list and enforces its share. The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md). */
   sharedState?: SharedStateSpec;
-  /** An HTTP webhook receiving the pool's delivery events (delivered, deferred, bounced, complained, suppressed) as HMAC-signed JSON lines in batches, each event with an idempotency key, at least once from a durable outbox on each relay's spool volume (docs/events.md). The relays may reach the URL's port at any address (NetworkPolicy egress). */
+  /** An HTTP webhook receiving the pool's delivery events (delivered, deferred, bounced, complained, suppressed) and, when a domain tracks, its tracker's opened and clicked events, as HMAC-signed JSON lines in batches, each event with an idempotency key, at least once from a durable outbox (each relay's spool volume; each tracker pod's emptyDir) (docs/events.md). The relays may reach the URL's port at any address (NetworkPolicy egress). */
   events?: DefaultedEventsSpec;
   /** How long a stopping relay may take to finish sessions and flush or hand off its queue. Default: "60s". */
   drainTimeout: string;

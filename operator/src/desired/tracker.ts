@@ -3,10 +3,11 @@
 // target) and a ClusterIP Service that the user's Ingress or Gateway exposes over HTTPS at the
 // domains' tracking host (docs/tracking.md). Pure.
 import type { V1Deployment, V1Service } from '@kubernetes/client-node';
-import type { RelayPool } from '../api/types.ts';
+import type { DefaultedRelayPool, RelayPool } from '../api/types.ts';
 import { TRACKER_HTTP_PORT, TRACKER_PORT, TRACKING_KEY_KEY } from '../../../contract/layout.ts';
 import { FIELD_MANAGER, MANAGED_BY, POOL_LABEL, childMeta, names } from './meta.ts';
 import { RELAY_UID } from './pod.ts';
+import { trackerEvents } from './tracker-events.ts';
 
 const TRACKER_KEY_DIR = '/etc/mailfleet-tracker';
 
@@ -15,10 +16,15 @@ function trackerSelector(pool: string): Record<string, string> {
   return { 'app.kubernetes.io/name': 'mailfleet-tracker', 'app.kubernetes.io/instance': pool };
 }
 
-export type TrackerOptions = { pool: RelayPool; image: string; imagePullSecrets?: string[] };
+export type TrackerOptions = { pool: DefaultedRelayPool; image: string; imagePullSecrets?: string[] };
+
+const MiB = 1024 * 1024;
 
 export function trackerDeployment(o: TrackerOptions): V1Deployment {
   const pool = o.pool.metadata.name ?? '';
+  // spec.events with opened or clicked: the tracker sends them from an outbox of its own.
+  const events = trackerEvents(o.pool);
+  const storageLimit = `${64 + Math.ceil((events?.outboxBytes ?? 0) / MiB)}Mi`;
   const deployment: V1Deployment = {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -51,6 +57,7 @@ export function trackerDeployment(o: TrackerOptions): V1Deployment {
                 String(TRACKER_PORT),
                 '--metrics-port',
                 String(TRACKER_HTTP_PORT),
+                ...(events?.args ?? []),
               ],
               ports: [
                 { name: 'tracking', containerPort: TRACKER_PORT, protocol: 'TCP' },
@@ -64,7 +71,7 @@ export function trackerDeployment(o: TrackerOptions): V1Deployment {
               },
               resources: {
                 requests: { cpu: '50m', memory: '64Mi', 'ephemeral-storage': '16Mi' },
-                limits: { cpu: '1', memory: '256Mi', 'ephemeral-storage': '64Mi' },
+                limits: { cpu: '1', memory: '256Mi', 'ephemeral-storage': storageLimit },
               },
               securityContext: {
                 runAsNonRoot: true,
@@ -75,10 +82,13 @@ export function trackerDeployment(o: TrackerOptions): V1Deployment {
                 capabilities: { drop: ['ALL'] },
                 seccompProfile: { type: 'RuntimeDefault' },
               },
-              volumeMounts: [{ name: 'key', mountPath: TRACKER_KEY_DIR, readOnly: true }],
+              volumeMounts: [
+                { name: 'key', mountPath: TRACKER_KEY_DIR, readOnly: true },
+                ...(events?.mounts ?? []),
+              ],
             },
           ],
-          // Only the tracking key: the tracker never sees the relay Secret (DKIM keys, users).
+          // The tracking key (and the events secret): never the relay Secret (DKIM keys, users).
           volumes: [
             {
               name: 'key',
@@ -88,6 +98,7 @@ export function trackerDeployment(o: TrackerOptions): V1Deployment {
                 defaultMode: 0o440,
               },
             },
+            ...(events?.volumes ?? []),
           ],
         },
       },

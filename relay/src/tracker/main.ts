@@ -11,6 +11,29 @@ import { listen, trackerHandler, trackerMetrics } from './server.ts';
 import { EventSink } from '../events/sink.ts';
 import type { Logger } from '../../../contract/log.ts';
 import { DEFAULTS } from '../../../contract/defaults.ts';
+import type { EventType } from '../../../contract/config.ts';
+
+const TRACKER_TYPES: readonly EventType[] = ['opened', 'clicked'];
+
+/**
+ * The signing secret, read at start (a missing or short one stops the tracker) and again for every
+ * POST, so a rotated Secret (the kubelet swaps the mounted file) is used without a restart; a read
+ * that fails or finds a short secret keeps the last good one.
+ */
+function fileSecret(file: string): () => Buffer {
+  const read = () => Buffer.from(readFileSync(file, 'utf8').trim());
+  let last = read();
+  if (last.length < 16) throw new Error('--events-secret-file: the secret must be at least 16 characters');
+  return () => {
+    try {
+      const current = read();
+      if (current.length >= 16) last = current;
+    } catch {
+      // Kept: the file is replaced by a rename, so a failed read is a moment, not a removal.
+    }
+    return last;
+  };
+}
 
 /**
  * The opened/clicked events webhook (--events-*), the same outbox and sender as the relay's
@@ -24,12 +47,15 @@ async function startEvents(
   const url = v['events-url'];
   if (!url) return undefined;
   const secretFile = v['events-secret-file'] ?? '';
-  const secret = Buffer.from(readFileSync(secretFile, 'utf8').trim());
-  if (secret.length < 16) throw new Error('--events-secret-file: the secret must be at least 16 characters');
+  const secret = fileSecret(secretFile);
+  const types = (v['events-types'] ?? TRACKER_TYPES.join(',')).split(',');
+  const unknown = types.filter((t) => !TRACKER_TYPES.includes(t as EventType));
+  if (unknown.length > 0 || types.length === 0)
+    throw new Error(`--events-types: ${unknown.join(',')} is not one of ${TRACKER_TYPES.join(', ')}`);
   const config = {
     url,
     secretFile,
-    types: ['opened' as const, 'clicked' as const],
+    types: types as EventType[],
     batchSize: Number(v['events-batch-size']),
     batchInterval: v['events-batch-interval'] ?? DEFAULTS.events.batchInterval,
     dir: v['events-dir'] ?? '',
@@ -40,7 +66,7 @@ async function startEvents(
   if (!config.dir) throw new Error('--events-dir is required with --events-url');
   const sink = new EventSink({
     config: () => config,
-    secret: () => secret,
+    secret,
     registry,
     prefix: 'mailfleet_tracker_',
     log: (level, msg, fields) => log(level, msg, fields),
@@ -50,7 +76,7 @@ async function startEvents(
 }
 
 const usage = `usage: mailfleet tracker --key-file <file> [--port 8081] [--metrics-port 8080] [--host 0.0.0.0]
-         [--events-url <url> --events-secret-file <file> --events-dir <dir> [--events-batch-size 100]
+         [--events-url <url> --events-secret-file <file> --events-dir <dir> [--events-types opened,clicked] [--events-batch-size 100]
           [--events-batch-interval 1s] [--events-max-bytes 268435456]]
 `;
 
@@ -66,6 +92,7 @@ export async function main(args: string[]): Promise<void> {
       'events-url': { type: 'string' },
       'events-secret-file': { type: 'string' },
       'events-dir': { type: 'string' },
+      'events-types': { type: 'string' },
       'events-batch-size': { type: 'string', default: String(DEFAULTS.events.batchSize) },
       'events-batch-interval': { type: 'string', default: DEFAULTS.events.batchInterval },
       'events-max-bytes': { type: 'string', default: String(DEFAULTS.events.maxBytes) },
