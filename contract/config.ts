@@ -458,6 +458,16 @@ export interface HandoffConfig {
   dnsServers: string[];
 }
 
+/**
+ * Whether the public listeners take new mail. The operator closes it on the relays of a pool being
+ * deleted with deletionPolicy Drain, so that pool's queue can empty; the relay follows a change on
+ * reload. Delivery, the handoff port and the return-path listener are not affected.
+ */
+export interface IntakeConfig {
+  /** false: new sessions get 421 4.3.2, MAIL FROM gets 421, a message ending DATA gets 451. */
+  open: boolean;
+}
+
 /** Signed VERP envelope senders, and the listener for the bounces and complaints sent to them. */
 export interface ReturnPathConfig {
   /** File holding the pool's VERP signing key (at least 16 characters). Watched. */
@@ -500,6 +510,7 @@ export interface RelayConfig {
   handoff?: HandoffConfig;
   /** The events webhook; absent: no events are written or sent. */
   events?: EventsConfig;
+  intake: IntakeConfig;
   /** How long SIGTERM / POST /drain may take before the relay exits, queue left in the spool. */
   drainTimeout: Duration;
   /** Name used in the SMTP greeting; defaults to delivery.ehloName. */

@@ -43,6 +43,7 @@ export const DEFAULTS = {
   // Ten wrong tokens at once, then one every 6 s: an operator's typo passes, a guesser gets ~14400 a day.
   http: { host: '0.0.0.0', port: HTTP_PORT, authThrottle: { burst: 10, refill: '6s' } },
   drainTimeout: '60s',
+  intake: { open: true },
   handoff: { host: '0.0.0.0', port: HANDOFF_PORT },
   returnPathListener: { enabled: true, host: '0.0.0.0', port: RETURN_PATH_PORT },
   adaptiveBackoff: {

@@ -12,6 +12,18 @@ export type PolicyResult = { ok: true } | SmtpReply;
 export const REPLIES = {
   // RFC 5321 §3.8: 421 closes the session; used while draining so clients retry another relay.
   shuttingDown: { code: 421, enhanced: '4.3.2', message: 'Service shutting down, try another relay' },
+  // The intake switch is closed (config intake.open: false, a pool being deleted): the session
+  // closes and the client tries another relay; at the end of DATA nothing was queued.
+  intakeClosed: {
+    code: 421,
+    enhanced: '4.3.2',
+    message: 'Intake closed, not accepting mail: try another relay',
+  },
+  intakeClosedInData: {
+    code: 451,
+    enhanced: '4.3.2',
+    message: 'Intake closed, message not queued: try another relay',
+  },
   tooManyConnections: { code: 421, enhanced: '4.7.0', message: 'Too many connections, try again later' },
   tooManyFromClient: { code: 421, enhanced: '4.7.0', message: 'Too many connections from your address' },
   // RFC 3463 4.3.0: the spool write or fsync failed; nothing was queued, the client keeps the message.

@@ -31,6 +31,7 @@ import { sendDsn } from './outcomes/dsn-sender.ts';
 import type { DsnSenderDeps } from './outcomes/dsn-sender.ts';
 import { queueSnapshot } from './metrics/snapshot.ts';
 import { drain, type Drainable } from './drain.ts';
+import { AcceptsInFlight, intakeChange, intakeReportedOpen } from './policy/intake-switch.ts';
 import { HandoffServer } from './handoff/server.ts';
 import { decodeStateLog, type Envelope } from './spool/record.ts';
 import { spoolFreeBytes } from './spool/quota.ts';
@@ -80,6 +81,8 @@ export class Relay {
   private dkim: DkimKeyring | undefined;
   /** Link tracking in use; a tracking key that fails to load on reload keeps its predecessor. */
   private tracking: LinkTracking | undefined;
+  /** Messages past DATA not yet queued: the intake gauge stays 1 until they are (intake-switch.ts). */
+  private readonly accepting = new AcceptsInFlight();
   /** True once SIGTERM or POST /drain started the shutdown. */
   private draining = false;
   /** Random id of this process: handoff peers tell themselves apart with it (never hand to self). */
@@ -105,6 +108,8 @@ export class Relay {
     const config = this.runtime.config;
     this.metrics = new RelayMetrics(() => this.snapshot());
     this.metrics.isReady = () => this.notReadyReasons().length === 0;
+    this.metrics.intakeOpen = () =>
+      intakeReportedOpen({ open: this.runtime.config.intake.open, acceptsInFlight: this.accepting.count });
     this.metrics.setSendingDomains(config.sendingDomains.map((d) => d.domain));
     this.spool = new Spool({
       dir: config.spool.dir,
@@ -193,8 +198,9 @@ export class Relay {
     this.intake = new Intake({
       runtime: () => this.runtime,
       draining: () => this.draining,
+      intakeOpen: () => this.runtime.config.intake.open,
       spoolHasSpace: () => this.freeBytes >= this.runtime.config.spool.minFreeBytes,
-      accept: (message) => this.accept(message),
+      accept: (message) => this.accepting.track(this.accept(message)),
       admitRecipient: (from, to) => {
         const verdict = this.scheduler.shaper.admitSubmission(
           { sender: from, senderDomain: domainPart(from), recipientDomain: domainPart(to), mxHosts: [] },
@@ -522,6 +528,8 @@ export class Relay {
     await this.watcher.watch([this.options.configPath, ...referencedFiles(next.config)]);
     this.metrics.configReloads.inc({ result: 'success' });
     this.log('info', 'config reloaded', {});
+    const intake = intakeChange(before.intake.open, next.config.intake.open);
+    if (intake) this.log('info', intake, { acceptsInFlight: this.accepting.count });
     this.scheduler.resume();
     return true;
   }

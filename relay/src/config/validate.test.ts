@@ -247,6 +247,27 @@ describe('validateConfig', () => {
     );
   });
 
+  test('intake: open unless the file says intake.open: false; anything else is refused', () => {
+    const cases: [string, unknown, boolean | string[]][] = [
+      ['absent: open', undefined, true],
+      ['an empty mapping: open', {}, true],
+      ['closed', { open: false }, false],
+      ['opened again', { open: true }, true],
+      ['a string is not a switch', { open: 'no' }, ['intake.open: must be true or false']],
+      ['an unknown field is reported', { closed: true }, ['intake.closed: unknown field']],
+    ];
+    for (const [name, intake, want] of cases) {
+      const raw = intake === undefined ? {} : { intake };
+      if (Array.isArray(want))
+        assert.deepEqual(
+          errorsOf(raw).map((e) => e.replace(/ \(did you mean .*\)$/, '')),
+          want,
+          name,
+        );
+      else assert.equal(configOf(raw).intake.open, want, name);
+    }
+  });
+
   test('handoff: the internal port defaults to 2526 and peers come from a Service name or a static list', () => {
     const config = configOf({
       handoff: { secretFile: '/etc/mailfleet/handoff/secret', service: 'pool-peers.mail.svc.cluster.local' },

@@ -55,6 +55,7 @@ const TOP_LEVEL = [
   'events',
   'returnPath',
   'drainTimeout',
+  'intake',
   'hostname',
 ] as const;
 
@@ -365,6 +366,9 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
     dsn,
     suppression,
     drainTimeout: r.duration(root, 'drainTimeout', '', DEFAULTS.drainTimeout),
+    intake: {
+      open: r.boolean(r.object(root.intake, 'intake', ['open']), 'open', 'intake', DEFAULTS.intake.open),
+    },
     hostname: hostname ?? ehloName,
   };
   if (tls) config.tls = tls;

@@ -59,6 +59,8 @@ export class RelayMetrics {
   readonly tlsReports: Counter<'scheme' | 'result'>;
   /** Whether /readyz passes; set by the relay (a gauge read at scrape time). */
   isReady: () => boolean = () => true;
+  /** Whether the relay may still acknowledge new mail (policy/intake-switch.ts intakeReportedOpen). */
+  intakeOpen: () => boolean = () => true;
   readonly sessionsActive: Gauge<'listener'>;
   readonly rejections: Counter<'code' | 'reason'>;
   readonly spoolFreeBytes: Gauge;
@@ -227,6 +229,15 @@ export class RelayMetrics {
       registers: r,
       collect() {
         ready.set(isReady() ? 1 : 0);
+      },
+    });
+    const intakeOpen = () => this.intakeOpen();
+    const intake = new Gauge({
+      name: `${p}intake_open`,
+      help: '0 once the intake switch is closed (intake.open: false) and no message received before it is still being spooled; 1 otherwise.',
+      registers: r,
+      collect() {
+        intake.set(intakeOpen() ? 1 : 0);
       },
     });
     this.sessionsActive = new Gauge({

@@ -15,6 +15,7 @@ import {
   submissionLimitPolicy,
   type RelayPermissionInput,
 } from '../policy/intake.ts';
+import { intakeSwitchPolicy } from '../policy/intake-switch.ts';
 import { verifyPassword } from '../../../contract/users.ts';
 import type { RelayMetrics } from '../metrics/metrics.ts';
 import { AuthThrottle } from '../security/auth-throttle.ts';
@@ -47,6 +48,8 @@ export interface AcceptedMessage {
 export interface IntakeDeps {
   runtime: () => RuntimeConfig;
   draining: () => boolean;
+  /** The intake switch (config intake.open): false, the public listeners take no new mail. */
+  intakeOpen: () => boolean;
   spoolHasSpace: () => boolean;
   /** Spools the message durably and queues it; resolves to the queue id. Rejects: nothing queued. */
   accept: (message: AcceptedMessage) => Promise<string>;
@@ -230,7 +233,11 @@ export class Intake {
       onClose: (session) => this.onClose(name, session),
       onAuth: (auth, session, cb) => this.onAuth(name, auth.username ?? '', auth.password ?? '', session, cb),
       onMailFrom: (address, session, cb) =>
-        cb(this.smuggledReply(session) ?? this.check(this.mailFrom(name, address.address, session))),
+        cb(
+          this.smuggledReply(session) ??
+            this.check(intakeSwitchPolicy({ open: this.deps.intakeOpen(), stage: 'mail' })) ??
+            this.check(this.mailFrom(name, address.address, session)),
+        ),
       onRcptTo: (address, session, cb) =>
         cb(
           this.smuggledReply(session) ??
@@ -269,6 +276,10 @@ export class Intake {
           if ((stream as { sizeExceeded?: boolean }).sizeExceeded) {
             return cb(this.refuse(REPLIES.messageTooBig, 'messageTooBig'));
           }
+          // Checked in the tick accept() starts: a message is either refused here or counted in
+          // flight until it is queued (relay.ts), never acknowledged after the switch closed.
+          const closed = this.check(intakeSwitchPolicy({ open: this.deps.intakeOpen(), stage: 'data' }));
+          if (closed) return cb(closed);
           const started = performance.now();
           const { config: current } = this.deps.runtime();
           const submitted = requiresAuth(name) || Boolean(session.user);
@@ -395,7 +406,10 @@ export class Intake {
       maxConnections: config.limits.maxConnections,
       maxConnectionsPerClient: config.limits.maxConnectionsPerClient,
     });
-    cb(this.check(result));
+    cb(
+      this.check(result) ??
+        this.check(intakeSwitchPolicy({ open: this.deps.intakeOpen(), stage: 'connect' })),
+    );
   }
 
   private onClose(name: ListenerName, session: SMTPServerSession): void {
