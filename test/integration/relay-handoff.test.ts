@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import {
   deliveredIds,
   freePort,
+  ledger,
   readAccounting,
   relayConfig,
   removeDir,
@@ -102,14 +103,6 @@ interface Listed {
 async function queueListing(relay: RelayProcess): Promise<Map<string, Listed>> {
   const body = (await (await relay.http('/api/messages?limit=10000')).json()) as { messages: Listed[] };
   return new Map(body.messages.map((m) => [m.id, m]));
-}
-
-function ledger(name: string, figures: Record<string, number>): void {
-  process.stdout.write(
-    `# ledger ${name}: ${Object.entries(figures)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(' ')}\n`,
-  );
 }
 
 describe('relay handoff between pool peers', () => {

@@ -9,6 +9,7 @@ import { createConnection, type Socket } from 'node:net';
 import {
   deliveredIds,
   freePort,
+  ledger,
   metricValue,
   rawMessage,
   relayConfig,
@@ -73,14 +74,6 @@ async function start(config: Record<string, unknown>): Promise<RelayProcess> {
   const relay = await startRelay(config);
   cleanups.push(() => relay.stop('SIGKILL'));
   return relay;
-}
-
-function ledger(name: string, figures: Record<string, number>): void {
-  process.stdout.write(
-    `# ledger ${name}: ${Object.entries(figures)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(' ')}\n`,
-  );
 }
 
 describe('relay intake switch', () => {

@@ -367,3 +367,12 @@ export function deliveredIds(received: { raw: string }[]): Map<string, number> {
   }
   return counts;
 }
+
+/** Prints a test's message ledger as one `# ledger <name>: k=v ...` line (the figures a report quotes). */
+export function ledger(name: string, figures: Record<string, number>): void {
+  process.stdout.write(
+    `# ledger ${name}: ${Object.entries(figures)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}\n`,
+  );
+}
