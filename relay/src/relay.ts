@@ -18,7 +18,8 @@ import { TlsReporter } from './tlsrpt/reporter.ts';
 import { postReport } from './tlsrpt/post.ts';
 import { DkimKeyring } from './delivery/dkim.ts';
 import { loadLinkTracking, type LinkTracking } from './tracking/apply.ts';
-import { Intake, type AcceptedMessage } from './smtp/server.ts';
+import { Intake, type AcceptedMessage, type MessageFacts } from './smtp/server.ts';
+import type { SpoolStream } from './spool/stream.ts';
 import { protocolKeyword, receivedHeader } from './smtp/received.ts';
 import { hasCleanLines } from './security/bare-newline.ts';
 import { RelayMetrics, type QueueSnapshot } from './metrics/metrics.ts';
@@ -201,6 +202,7 @@ export class Relay {
       intakeOpen: () => this.runtime.config.intake.open,
       spoolHasSpace: () => this.freeBytes >= this.runtime.config.spool.minFreeBytes,
       accept: (message) => this.accepting.track(this.accept(message)),
+      openStream: (message) => this.openStream(message),
       admitRecipient: (from, to) => {
         const verdict = this.scheduler.shaper.admitSubmission(
           { sender: from, senderDomain: domainPart(from), recipientDomain: domainPart(to), mxHosts: [] },
@@ -331,34 +333,62 @@ export class Relay {
   /** Spool, then queue: the 250 is sent only after this resolves. */
   private async accept(m: AcceptedMessage): Promise<string> {
     const now = Date.now();
-    const id = this.spool.newId(now);
-    const received = receivedHeader({
-      helo: m.client.helo,
-      clientAddress: m.client.address,
-      byHost: this.runtime.config.hostname,
-      protocol: protocolKeyword(m.secure, m.client.user !== undefined),
-      queueId: id,
+    const fields = {
+      from: m.from,
       recipients: m.recipients,
-      date: new Date(now),
-      tls: m.tls,
-    });
-    const header = Buffer.from(received);
-    // The Received header and the chunks as they arrived, copied once into the spool record.
-    const envelope = await this.spool.write(
-      {
-        id,
-        from: m.from,
-        recipients: m.recipients,
-        receivedAt: now,
-        client: m.client,
-        ...(m.dsn ? { dsn: m.dsn } : {}),
-      },
-      [header, ...m.body],
-      { cleanLines: m.cleanLines && hasCleanLines(header) },
-    );
+      receivedAt: now,
+      client: m.client,
+      ...(m.dsn ? { dsn: m.dsn } : {}),
+    };
+    let envelope: Envelope;
+    if (m.streamed) {
+      // Its Received header went first (openStream) and was checked clean there.
+      envelope = await this.spool.commitStream(m.streamed, fields, { cleanLines: m.cleanLines });
+    } else {
+      const id = this.spool.newId(now);
+      const header = this.receivedFor(m, id, now);
+      // The Received header and the chunks as they arrived, copied once into the spool record.
+      envelope = await this.spool.write({ id, ...fields }, [header, ...m.body], {
+        cleanLines: m.cleanLines && hasCleanLines(header),
+      });
+    }
     this.metrics.received.inc({ sending_domain: this.metrics.domainLabel(domainPart(m.from)) });
     this.scheduler.add(buildMessage(envelope, new Map(), this.destinationOf(), now));
-    return id;
+    return envelope.id;
+  }
+
+  /**
+   * A big message's spool stream, its Received header written first (stamped when the stream
+   * opens); undefined (gathered in memory instead) when the header would not pass the bare-CR/LF
+   * scan or the file cannot be created.
+   */
+  private openStream(m: MessageFacts): SpoolStream | undefined {
+    const now = Date.now();
+    const id = this.spool.newId(now);
+    const header = this.receivedFor(m, id, now);
+    if (!hasCleanLines(header)) return undefined;
+    try {
+      const stream = this.spool.openStream(id);
+      stream.push(header);
+      return stream;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private receivedFor(m: MessageFacts, id: string, now: number): Buffer {
+    return Buffer.from(
+      receivedHeader({
+        helo: m.client.helo,
+        clientAddress: m.client.address,
+        byHost: this.runtime.config.hostname,
+        protocol: protocolKeyword(m.secure, m.client.user !== undefined),
+        queueId: id,
+        recipients: m.recipients,
+        date: new Date(now),
+        tls: m.tls,
+      }),
+    );
   }
 
   /** A message this relay writes itself (a TLS report), stored and queued like an accepted one. */

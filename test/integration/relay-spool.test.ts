@@ -2,7 +2,8 @@
 // config reloads (a valid one applies, an invalid one is counted and ignored).
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, writeFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { encodeMessage } from '../../relay/src/spool/record.ts';
 import { encodeBatch } from '../../relay/src/spool/batch.ts';
@@ -16,6 +17,7 @@ import {
   removeDir,
   sendMessage,
   startRelay,
+  startScripted,
   startSink,
   tempDir,
   waitFor,
@@ -173,6 +175,76 @@ describe('relay spool', () => {
     assert.ok(ok.ok, ok.response);
   });
 
+  test('a big message is written to a journal batch of its own as it arrives; after kill -9 it is delivered byte for byte', async () => {
+    // Nothing listens upstream at first: the message stays queued in its streamed batch.
+    const spool = await tempDir('spool');
+    cleanups.push(() => removeDir(spool));
+    const closed = await freePort();
+    const relay = await relayProcess(relayConfig(spool, closed));
+    // 1.3 MB: lines that start with dots (stuffed on the wire both ways), long and short lines.
+    const lines: string[] = [];
+    for (let i = 0; lines.join('').length < 1_300_000; i++)
+      lines.push(i % 7 === 0 ? `.${i} dot line\r\n` : i % 5 === 0 ? '..\r\n' : `${'z'.repeat(i % 990)}\r\n`);
+    const raw = rawMessage('streamed-big', lines.join(''));
+    const sent = await sendMessage(relay.ports.smtp, { from: 'a@example.com', to: ['b@example.org'], raw });
+    assert.ok(sent.ok, sent.response);
+    const journal = (await readdir(join(spool, 'journal'))).filter((n) => n.endsWith('.jnl'));
+    assert.equal(journal.length, 1);
+    const head = Buffer.alloc(10);
+    const file = await open(join(spool, 'journal', journal[0]!));
+    await file.read(head, 0, 10, 0);
+    await file.close();
+    assert.equal(head.toString('latin1'), 'MFS1\nMFQ2\n', 'a streamed batch around a version 2 record');
+    await relay.stop('SIGKILL');
+    const upstream = await startScripted();
+    cleanups.push(() => upstream.stop());
+    await relayProcess(relayConfig(spool, upstream.port));
+    await waitFor(async () => upstream.received.length === 1, 20000, 'the recovered message');
+    const delivered = upstream.received[0]!.raw;
+    const ours = delivered.indexOf('\r\nFrom: a@example.com\r\n');
+    assert.match(delivered.slice(0, ours), /^Received: from /);
+    assert.equal(delivered.slice(ours + 2), raw);
+  });
+
+  test('a client gone in the middle of a big message leaves no file and nothing queued', async () => {
+    const { sink, spool } = await sinkAndSpool();
+    const relay = await relayProcess(relayConfig(spool, sink.port));
+    const socket = createConnection(relay.ports.smtp, '127.0.0.1');
+    const replies: string[] = [];
+    socket.on('data', (c: Buffer) => replies.push(c.toString()));
+    socket.on('error', () => undefined);
+    const waitReplies = (n: number) =>
+      waitFor(
+        async () =>
+          replies
+            .join('')
+            .split('\r\n')
+            .filter((l) => /^\d{3} /.test(l)).length >= n,
+        5000,
+        `${n} replies`,
+      );
+    await waitReplies(1);
+    for (const [i, line] of [
+      'EHLO c.test',
+      'MAIL FROM:<a@example.com>',
+      'RCPT TO:<b@example.org>',
+      'DATA',
+    ].entries()) {
+      socket.write(`${line}\r\n`);
+      await waitReplies(i + 2);
+    }
+    socket.write(rawMessage('gone', `${'y'.repeat(998)}\r\n`.repeat(700)));
+    await waitFor(
+      async () => (await readdir(join(spool, 'tmp'))).length === 1,
+      5000,
+      'the streamed file in tmp/',
+    );
+    socket.destroy();
+    await waitFor(async () => (await readdir(join(spool, 'tmp'))).length === 0, 5000, 'tmp/ emptied');
+    assert.deepEqual(await readdir(join(spool, 'journal')), []);
+    assert.deepEqual(await readdir(join(spool, 'queue')), []);
+  });
+
   test('an invalid config change is logged, counted and ignored; the old config keeps running', async () => {
     const { sink, spool } = await sinkAndSpool();
     const relay = await relayProcess(relayConfig(spool, sink.port));
@@ -248,6 +320,13 @@ describe('relay spool', () => {
     });
     assert.equal(refused.code, 451);
     assert.match(refused.response, /4\.3\.0/);
+    // A big message, streamed to its own batch as it arrived: the same refusal, nothing left.
+    const big = await sendMessage(relay.ports.smtp!, {
+      from: 'a@example.com',
+      to: ['b@example.org'],
+      raw: rawMessage('eio-big', `${'x'.repeat(76)}\r\n`.repeat(8000)),
+    });
+    assert.equal(big.code, 451, big.response);
     assert.deepEqual(await readdir(join(spool, 'queue')), []);
     assert.deepEqual(await readdir(join(spool, 'tmp')), []);
     assert.deepEqual(await readdir(join(spool, 'journal')), []);

@@ -27,23 +27,43 @@ import { fixSubmissionHeaders } from './headers.ts';
 import './data-stream.ts';
 import { dsnFromSession, type SessionEnvelopeDsn } from '../outcomes/dsn-params.ts';
 import type { DsnParams } from '../spool/record.ts';
+import type { SpoolStream } from '../spool/stream.ts';
+import { DataIntake } from './intake.ts';
 
 export type ListenerName = 'smtp' | 'submission' | 'smtps';
 
-export interface AcceptedMessage {
+/** What is known of a message when its DATA starts. */
+export interface MessageFacts {
   from: string;
   recipients: string[];
-  /** The message's bytes in the chunks they arrived in (spooled with one copy, not concatenated first). */
-  body: readonly Buffer[];
   client: { address: string; helo: string; user?: string };
   secure: boolean;
   /** TLS version and cipher, for the Received header. */
   tls?: { version: string; cipher: string };
   /** RFC 3461 parameters of MAIL FROM and RCPT TO (smtp-server advertises DSN and parses them). */
   dsn?: DsnParams;
-  /** `body` is the bytes the guard scanned (CRLF line ends only, no NUL), not rewritten since. */
+}
+
+export interface AcceptedMessage extends MessageFacts {
+  /** The message's bytes in the chunks they arrived in (spooled with one copy, not concatenated first). */
+  body: readonly Buffer[];
+  /**
+   * A big message written to the spool as it arrived (IntakeDeps.openStream, which wrote its
+   * Received header first); `body` is then empty.
+   */
+  streamed?: SpoolStream;
+  /** The bytes are the ones the guard scanned (CRLF line ends only, no NUL), not rewritten since. */
   cleanLines: boolean;
 }
+
+/**
+ * A message past this size is written to the spool as it arrives instead of gathered in memory.
+ * Smaller ones share group commits (one fsync for many); a streamed one has a file and an fsync of
+ * its own, as a full batch (1 MiB) has anyway (spool/store.ts FULL_BATCH_BYTES).
+ */
+const STREAM_AFTER_BYTES = 256 * 1024;
+/** Bytes of a streamed message waiting for the disk before its DATA stream is paused. */
+const MAX_PENDING_BYTES = 1024 * 1024;
 
 export interface IntakeDeps {
   runtime: () => RuntimeConfig;
@@ -51,6 +71,11 @@ export interface IntakeDeps {
   /** The intake switch (config intake.open): false, the public listeners take no new mail. */
   intakeOpen: () => boolean;
   spoolHasSpace: () => boolean;
+  /**
+   * Starts writing a big message to the spool as it arrives, its Received header first; undefined
+   * when it cannot (the message is then gathered in memory).
+   */
+  openStream?: (message: MessageFacts) => SpoolStream | undefined;
   /** Spools the message durably and queues it; resolves to the queue id. Rejects: nothing queued. */
   accept: (message: AcceptedMessage) => Promise<string>;
   /** RateLimits with onExceed: reject: takes credit for one recipient, or names the limit that refuses. */
@@ -264,63 +289,7 @@ export class Intake {
               }),
             ),
         ),
-      onData: (stream, session, cb) => {
-        const chunks: Buffer[] = [];
-        // Not scanned again here: the guard scanned every byte of the session before the parser
-        // saw it, and dot-unstuffing only removes dots, so these bytes have CRLF line ends and no
-        // NUL (a session where the guard found one never gets here: its chunk was dropped).
-        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-        stream.on('end', () => {
-          const smuggled = this.smuggledReply(session);
-          if (smuggled) return cb(smuggled);
-          if ((stream as { sizeExceeded?: boolean }).sizeExceeded) {
-            return cb(this.refuse(REPLIES.messageTooBig, 'messageTooBig'));
-          }
-          // Checked in the tick accept() starts: a message is either refused here or counted in
-          // flight until it is queued (relay.ts), never acknowledged after the switch closed.
-          const closed = this.check(intakeSwitchPolicy({ open: this.deps.intakeOpen(), stage: 'data' }));
-          if (closed) return cb(closed);
-          const started = performance.now();
-          const { config: current } = this.deps.runtime();
-          const submitted = requiresAuth(name) || Boolean(session.user);
-          let body: readonly Buffer[] = chunks;
-          // RFC 6409 §8.3/8.4: a submission server may add a missing Date and Message-ID.
-          if (submitted)
-            body = [
-              fixSubmissionHeaders(Buffer.concat(chunks), {
-                messageId: `<${Date.now().toString(36)}.${randomBytes(8).toString('hex')}@${current.hostname}>`,
-                date: new Date(),
-                removeClientHeaders: current.headers.removeClientHeadersOnSubmission,
-              }),
-            ];
-          const message: AcceptedMessage = {
-            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-            recipients: session.envelope.rcptTo.map((r) => r.address),
-            body,
-            client: { address: session.remoteAddress, helo: session.hostNameAppearsAs ?? '' },
-            secure: session.secure,
-            // A submission's header is rebuilt: its delivery scans it.
-            cleanLines: !submitted,
-          };
-          const cipher = session.tlsOptions as { name?: string; version?: string } | false | undefined;
-          if (session.secure && cipher)
-            message.tls = { version: cipher.version ?? '', cipher: cipher.name ?? '' };
-          if (session.user) message.client.user = String(session.user);
-          const dsn = dsnFromSession(session.envelope as unknown as SessionEnvelopeDsn);
-          if (dsn) message.dsn = dsn;
-          this.deps.accept(message).then(
-            (id) => {
-              this.deps.metrics.acceptLatency.observe((performance.now() - started) / 1000);
-              cb(null, `2.0.0 Ok: queued as ${id}`);
-            },
-            (err: unknown) => {
-              this.deps.metrics.spoolWriteFailures.inc();
-              this.deps.log('error', 'spool write failed', { err: String(err) });
-              cb(this.refuse(REPLIES.spoolWriteFailed, 'spoolWriteFailed'));
-            },
-          );
-        });
-      },
+      onData: (stream, session, cb) => this.onData(name, stream, session, cb),
     };
     if (rt.tls) {
       options.key = rt.tls.key;
@@ -334,6 +303,98 @@ export class Intake {
       this.deps.log('warn', 'smtp error', { listener: name, err: err.message }),
     );
     return server;
+  }
+
+  private onData(
+    name: ListenerName,
+    stream: NodeJS.ReadableStream,
+    session: SMTPServerSession,
+    cb: (err: Error | null, message?: string) => void,
+  ): void {
+    const { config: current } = this.deps.runtime();
+    const submitted = requiresAuth(name) || Boolean(session.user);
+    const facts: MessageFacts = {
+      from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+      recipients: session.envelope.rcptTo.map((r) => r.address),
+      client: { address: session.remoteAddress, helo: session.hostNameAppearsAs ?? '' },
+      secure: session.secure,
+    };
+    const cipher = session.tlsOptions as { name?: string; version?: string } | false | undefined;
+    if (session.secure && cipher) facts.tls = { version: cipher.version ?? '', cipher: cipher.name ?? '' };
+    if (session.user) facts.client.user = String(session.user);
+    const dsn = dsnFromSession(session.envelope as unknown as SessionEnvelopeDsn);
+    if (dsn) facts.dsn = dsn;
+    // A submission's header is rebuilt from the whole message (below): it is never streamed.
+    const openStream = this.deps.openStream;
+    const intake = new DataIntake<SpoolStream>({
+      open: submitted || !openStream ? undefined : () => openStream(facts),
+      streamAfter: STREAM_AFTER_BYTES,
+      maxPending: MAX_PENDING_BYTES,
+    });
+    let ended = false;
+    // Not scanned again here: the guard scanned every byte of the session before the parser
+    // saw it, and dot-unstuffing only removes dots, so these bytes have CRLF line ends and no
+    // NUL (a session where the guard found one never gets here: its chunk was dropped).
+    stream.on('data', (chunk: Buffer) => {
+      if (intake.push(chunk)) return;
+      // The disk is behind: the parser waits (and the socket with it) rather than memory filling.
+      stream.pause();
+      intake.drained(() => stream.resume());
+    });
+    // The client went away mid-message: smtp-server destroys the stream, which never ends.
+    stream.on('error', () => undefined);
+    stream.on('close', () => {
+      if (!ended) void intake.abort();
+    });
+    stream.on('end', () => {
+      ended = true;
+      const smuggled = this.smuggledReply(session);
+      if (smuggled) {
+        void intake.abort();
+        return cb(smuggled);
+      }
+      if ((stream as { sizeExceeded?: boolean }).sizeExceeded) {
+        void intake.abort();
+        return cb(this.refuse(REPLIES.messageTooBig, 'messageTooBig'));
+      }
+      // Checked in the tick accept() starts: a message is either refused here or counted in
+      // flight until it is queued (relay.ts), never acknowledged after the switch closed.
+      const closed = this.check(intakeSwitchPolicy({ open: this.deps.intakeOpen(), stage: 'data' }));
+      if (closed) {
+        void intake.abort();
+        return cb(closed);
+      }
+      const started = performance.now();
+      const gathered = intake.result();
+      const message: AcceptedMessage = {
+        ...facts,
+        body: [],
+        // A submission's header is rebuilt: its delivery scans it.
+        cleanLines: !submitted,
+      };
+      if ('streamed' in gathered) message.streamed = gathered.streamed;
+      else if (submitted)
+        // RFC 6409 §8.3/8.4: a submission server may add a missing Date and Message-ID.
+        message.body = [
+          fixSubmissionHeaders(Buffer.concat(gathered.chunks), {
+            messageId: `<${Date.now().toString(36)}.${randomBytes(8).toString('hex')}@${current.hostname}>`,
+            date: new Date(),
+            removeClientHeaders: current.headers.removeClientHeadersOnSubmission,
+          }),
+        ];
+      else message.body = gathered.chunks;
+      this.deps.accept(message).then(
+        (id) => {
+          this.deps.metrics.acceptLatency.observe((performance.now() - started) / 1000);
+          cb(null, `2.0.0 Ok: queued as ${id}`);
+        },
+        (err: unknown) => {
+          this.deps.metrics.spoolWriteFailures.inc();
+          this.deps.log('error', 'spool write failed', { err: String(err) });
+          cb(this.refuse(REPLIES.spoolWriteFailed, 'spoolWriteFailed'));
+        },
+      );
+    });
   }
 
   private guard(connection: GuardedConnection): void {

@@ -7,8 +7,11 @@ import {
   encodeBatch,
   encodeBatchParts,
   encodeDoneLine,
+  encodeStreamedTrailer,
   isBatchFile,
+  STREAMED_BATCH_HEAD,
 } from './batch.ts';
+import { crc32 } from 'node:zlib';
 import { encodeMessage } from './record.ts';
 
 const record = (id: string, text = `Subject: ${id}\r\n\r\nbody of ${id}\r\n`) =>
@@ -95,6 +98,49 @@ describe('batch file', () => {
   test('a single-record file of an older relay is told apart from a batch file', () => {
     assert.equal(isBatchFile(record('OLD')), false);
     assert.equal(isBatchFile(encodeBatch([record('NEW')]).file), true);
+  });
+});
+
+/** A streamed batch around `record`, as Journal.commitStream writes it. */
+const streamedBatch = (rec: Buffer) =>
+  Buffer.concat([STREAMED_BATCH_HEAD, rec, encodeStreamedTrailer(rec.length, crc32(rec))]);
+
+describe('streamed batch file (one record, trailer frame)', () => {
+  test('decodes to its one record at its span', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 2000 }), (bytes) => {
+        const rec = Buffer.from(bytes);
+        const decoded = decodeBatch(streamedBatch(rec));
+        assert.deepEqual(decoded.damaged, []);
+        assert.equal(decoded.frames.length, 1);
+        assert.deepEqual(decoded.frames[0]!.record, rec);
+        assert.equal(decoded.frames[0]!.offset, STREAMED_BATCH_HEAD.length);
+      }),
+    );
+  });
+
+  test('every truncation is one damaged span over the whole file, with no record', () => {
+    const file = streamedBatch(record('S', 'x\r\n'.repeat(50)));
+    for (let len = STREAMED_BATCH_HEAD.length; len < file.length; len++) {
+      const decoded = decodeBatch(file.subarray(0, len));
+      assert.deepEqual(decoded.frames, [], `cut at ${len}`);
+      assert.deepEqual(
+        decoded.damaged.map((d) => [d.offset, d.length]),
+        [[0, len]],
+        `cut at ${len}`,
+      );
+    }
+  });
+
+  test('a flipped byte anywhere in the record fails the trailer checksum', () => {
+    const rec = record('S', 'hello\r\n');
+    for (let at = STREAMED_BATCH_HEAD.length; at < STREAMED_BATCH_HEAD.length + rec.length; at++) {
+      const file = streamedBatch(rec);
+      file.writeUInt8(file.readUInt8(at) ^ 0x20, at);
+      const decoded = decodeBatch(file);
+      assert.equal(decoded.frames.length, 0, `flipped at ${at}`);
+      assert.equal(decoded.damaged.length, 1, `flipped at ${at}`);
+    }
   });
 });
 

@@ -9,6 +9,15 @@
 // short (a torn write, never acknowledged) ends the file. Frame checksums are on top of the
 // record's own body checksum, so a damaged envelope is caught too.
 //
+// A streamed batch holds one message, written to the file as its DATA arrives (a big message is
+// then never held whole in memory): its length and checksum are only known at the end, so its
+// frame is a trailer
+//
+//   "MFS1\n" <record (record.ts version 2)> "MFT1 <record length> <CRC-32 of the record>\n"
+//
+// A streamed batch is renamed into journal/ only once whole, like any batch; one cut short anyway
+// (a power loss before its fsync) has no valid trailer and is one damaged span.
+//
 // A done log ("<batch>.done") lists, one per line, the messages of the batch that are finished
 // while others in it are still queued; a torn last line (no newline) is not counted.
 import { crc32 } from 'node:zlib';
@@ -16,6 +25,18 @@ import { crc32Of } from './crc.ts';
 
 const FRAME_MAGIC = 'MFR1';
 const MAX_FRAME_HEADER = 40;
+const TRAILER_MAGIC = 'MFT1';
+/** What a streamed batch file starts with; its record follows. */
+export const STREAMED_BATCH_HEAD = Buffer.from('MFS1\n', 'latin1');
+const TRAILER_START = Buffer.from(`${TRAILER_MAGIC} `, 'latin1');
+
+/** The trailer frame that closes a streamed batch, after its record. */
+export function encodeStreamedTrailer(recordLength: number, recordCrc32: number): Buffer {
+  return Buffer.from(
+    `${TRAILER_MAGIC} ${recordLength} ${(recordCrc32 >>> 0).toString(16).padStart(8, '0')}\n`,
+    'latin1',
+  );
+}
 
 /** Where each record sits in an encoded batch. */
 export interface FrameSpan {
@@ -83,6 +104,8 @@ export function isBatchFile(file: Buffer): boolean {
 }
 
 export function decodeBatch(file: Buffer): DecodedBatch {
+  if (file.subarray(0, STREAMED_BATCH_HEAD.length).equals(STREAMED_BATCH_HEAD))
+    return decodeStreamedBatch(file);
   const frames: DecodedFrame[] = [];
   const damaged: DamagedSpan[] = [];
   let pos = 0;
@@ -118,6 +141,36 @@ export function decodeBatch(file: Buffer): DecodedBatch {
     pos = offset + length;
   }
   return { frames, damaged };
+}
+
+/** A streamed batch: its one record, or the whole file as one damaged span. */
+function decodeStreamedBatch(file: Buffer): DecodedBatch {
+  const damaged = (reason: string): DecodedBatch => ({
+    frames: [],
+    damaged: [{ offset: 0, length: file.length, reason }],
+  });
+  // The trailer follows the record's last byte directly; nothing in it spells its magic.
+  const lineStart = file.lastIndexOf(TRAILER_START);
+  if (file[file.length - 1] !== 10 || lineStart < 0 || file.length - lineStart > MAX_FRAME_HEADER)
+    return damaged('streamed batch without its trailer');
+  const [magic, lengthText, crcText, extra] = file
+    .subarray(lineStart, file.length - 1)
+    .toString('latin1')
+    .split(' ');
+  if (
+    magic !== TRAILER_MAGIC ||
+    extra !== undefined ||
+    !/^[1-9][0-9]*$/.test(lengthText ?? '') ||
+    !/^[0-9a-f]{8}$/.test(crcText ?? '')
+  )
+    return damaged('streamed batch without its trailer');
+  const offset = STREAMED_BATCH_HEAD.length;
+  const length = Number(lengthText);
+  if (offset + length !== lineStart)
+    return damaged(`streamed record is ${lineStart - offset} bytes, expected ${length}`);
+  const record = file.subarray(offset, lineStart);
+  if (crc32(record) !== parseInt(crcText!, 16)) return damaged('frame checksum mismatch');
+  return { frames: [{ offset, length, record }], damaged: [] };
 }
 
 export function encodeDoneLine(id: string): string {

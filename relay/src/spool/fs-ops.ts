@@ -63,6 +63,13 @@ export interface SpoolFs {
    * more than the write and queues behind fsyncs); bigger batches go through the thread pool.
    */
   createFile(path: string, parts: readonly Buffer[], size: number): Promise<number>;
+  /** Create `path` (must not exist) for writing; returns its descriptor (a streamed batch). */
+  createEmpty(path: string): number;
+  /**
+   * Write `parts` in order (`size` bytes in all) at the descriptor's position, without fsync;
+   * synchronous up to SYNC_WRITE_MAX_BYTES like createFile, else on the thread pool.
+   */
+  writeParts(fd: number, parts: readonly Buffer[], size: number): Promise<void>;
   /** fsync an open file; the one slow step, run on the thread pool. */
   syncFile(fd: number): Promise<void>;
   closeFile(fd: number): void;
@@ -119,6 +126,8 @@ export const nodeSpoolFs: SpoolFs = {
     }
     return fd;
   },
+  createEmpty: (path) => openSync(path, 'wx'),
+  writeParts: (fd, parts, size) => writePartsAll(fd, parts, size),
   syncFile: (fd) => new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve()))),
   closeFile: (fd) => closeSync(fd),
   replaceFile(path, data) {
@@ -167,7 +176,8 @@ export const nodeSpoolFs: SpoolFs = {
   async readRange(path, offset, length) {
     const handle = await open(path, 'r');
     try {
-      const buffer = Buffer.alloc(length);
+      // Not zero-filled first (a megabyte per big message read back): only the bytes read are kept.
+      const buffer = Buffer.allocUnsafe(length);
       const { bytesRead } = await handle.read(buffer, 0, length, offset);
       return buffer.subarray(0, bytesRead);
     } finally {

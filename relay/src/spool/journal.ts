@@ -6,12 +6,18 @@
 // A batch is deleted when its last message is finished or retired (store.ts decides which).
 import { join } from 'node:path';
 import type { SpoolFs } from './fs-ops.ts';
+import { crc32 } from 'node:zlib';
 import { GroupSync } from './group-sync.ts';
+import { crc32Combine } from './crc.ts';
+import { STREAMED_RECORD_HEAD } from './record.ts';
+import { SpoolStream } from './stream.ts';
 import {
   decodeBatch,
   decodeDoneLog,
   encodeBatchParts,
   encodeDoneLine,
+  encodeStreamedTrailer,
+  STREAMED_BATCH_HEAD,
   type DamagedSpan,
   type DecodedFrame,
 } from './batch.ts';
@@ -116,11 +122,61 @@ export class Journal {
     const id = this.newId();
     const { parts, size, spans } = encodeBatchParts(messages.map((m) => m.record));
     const tmp = join(this.tmpDir, id);
-    const path = this.batchPath(id);
-    let fd: number | undefined;
-    let renamed = false;
+    let fd: number;
     try {
       fd = await this.fs.createFile(tmp, parts, size);
+    } catch (err) {
+      await this.fs.remove(tmp).catch(() => undefined);
+      throw err;
+    }
+    await this.install(id, tmp, fd);
+    const batch = this.track(id, size, Date.now(), false);
+    return messages.map((m, i) => {
+      batch.live.add(m.id);
+      return { batch, offset: spans[i]!.offset, length: spans[i]!.length };
+    });
+  }
+
+  /** Starts a streamed batch for message `id` in tmp/ (throws when the file cannot be created). */
+  openStream(id: string): SpoolStream {
+    const batchId = this.newId();
+    return new SpoolStream({ fs: this.fs, id, batchId, tmpPath: join(this.tmpDir, batchId) });
+  }
+
+  /**
+   * Commits a streamed batch: `tail` (the record's envelope, record.ts) and the trailer frame
+   * written after the message, then fsync, rename and directory fsync as for any batch. Throws
+   * with nothing left in journal/ or tmp/ when any step fails.
+   */
+  async commitStream(stream: SpoolStream, tail: Buffer): Promise<JournalRecord> {
+    const bodyEnd = STREAMED_RECORD_HEAD.length + stream.bodyLength;
+    const length = bodyEnd + tail.length;
+    // The record's CRC-32 from the body's, counted as it arrived: the body is not read again.
+    const bodyCrc = crc32Combine(crc32(STREAMED_RECORD_HEAD), stream.bodyCrc32, stream.bodyLength);
+    const trailer = encodeStreamedTrailer(length, crc32Combine(bodyCrc, crc32(tail), tail.length));
+    let fd: number;
+    try {
+      fd = await stream.finish([tail, trailer]);
+    } catch (err) {
+      await stream.abort();
+      throw err;
+    }
+    stream.release();
+    await this.install(stream.batchId, stream.tmpPath, fd);
+    const size = STREAMED_BATCH_HEAD.length + length + trailer.length;
+    const batch = this.track(stream.batchId, size, Date.now(), false);
+    batch.live.add(stream.id);
+    return { batch, offset: STREAMED_BATCH_HEAD.length, length };
+  }
+
+  /**
+   * Renames a written batch from tmp/ into journal/ and makes it durable; closes `fd`. Throws with
+   * the file removed when any step fails.
+   */
+  private async install(id: string, tmp: string, fd: number): Promise<void> {
+    const path = this.batchPath(id);
+    let renamed = false;
+    try {
       this.fs.renameSync(tmp, path);
       renamed = true;
       // File fsync and the shared directory fsync run together: the 250s wait for both. A crash
@@ -133,13 +189,8 @@ export class Journal {
       await this.fs.remove(renamed ? path : tmp).catch(() => undefined);
       throw err;
     } finally {
-      if (fd !== undefined) this.fs.closeFile(fd);
+      this.fs.closeFile(fd);
     }
-    const batch = this.track(id, size, Date.now(), false);
-    return messages.map((m, i) => {
-      batch.live.add(m.id);
-      return { batch, offset: spans[i]!.offset, length: spans[i]!.length };
-    });
   }
 
   read(at: JournalRecord): Promise<Buffer> {

@@ -4,6 +4,14 @@
 // The envelope carries the message length and CRC-32, so a truncated or damaged file is detected
 // on recovery and quarantined instead of being delivered as half a message.
 //
+// A streamed record (version 2) is written as the message arrives, so its envelope comes last:
+//
+//   "MFQ2\n" <message bytes> <envelope JSON> "\nMFQ2 <json length>\n"
+//
+// It is read from its last line back; the envelope carries the same length and CRC-32 (counted
+// chunk by chunk as the bytes arrived), so a record cut anywhere is detected as before. Records of
+// both versions decode with decodeMessage: spools written before version 2 recover unchanged.
+//
 // A recipient-state file ("<id>.rcpt") is JSON lines appended after delivery attempts; the last
 // line for a recipient wins and a torn final line (crash mid-append) is ignored.
 import { crc32 } from 'node:zlib';
@@ -71,6 +79,19 @@ export interface RecipientState {
 
 const MAGIC = 'MFQ1';
 const MAX_HEADER = 64;
+const STREAMED_MAGIC = 'MFQ2';
+/** What a streamed record starts with; its message bytes follow as they arrive. */
+export const STREAMED_RECORD_HEAD = Buffer.from(`${STREAMED_MAGIC}\n`, 'latin1');
+
+/**
+ * The end of a streamed record, written after its last message byte: the envelope, whose
+ * bodyLength and bodyCrc32 were counted over the chunks, and the line that says where it starts.
+ */
+export function encodeStreamedTail(envelope: Envelope): Buffer {
+  const json = Buffer.from(JSON.stringify(envelope));
+  const line = Buffer.from(`\n${STREAMED_MAGIC} ${json.length}\n`, 'latin1');
+  return Buffer.concat([json, line], json.length + line.length);
+}
 
 export function encodeMessage(envelope: Omit<Envelope, 'bodyLength' | 'bodyCrc32'>, body: Buffer): Buffer {
   return encodeMessageParts(envelope, [body]).record;
@@ -102,6 +123,7 @@ export function encodeMessageParts(
 export type Decoded = { ok: true; envelope: Envelope; body: Buffer } | { ok: false; reason: string };
 
 export function decodeMessage(file: Buffer): Decoded {
+  if (file.subarray(0, STREAMED_RECORD_HEAD.length).equals(STREAMED_RECORD_HEAD)) return decodeStreamed(file);
   const newline = file.indexOf(10);
   if (newline < 0 || newline > MAX_HEADER) return { ok: false, reason: 'no header line' };
   const [magic, lengthText] = file.subarray(0, newline).toString('latin1').split(' ');
@@ -111,14 +133,37 @@ export function decodeMessage(file: Buffer): Decoded {
   const jsonStart = newline + 1;
   const bodyStart = jsonStart + jsonLength + 1;
   if (file.length < bodyStart) return { ok: false, reason: 'truncated envelope' };
+  return checked(file.subarray(jsonStart, jsonStart + jsonLength), file.subarray(bodyStart));
+}
+
+/** A version 2 record, read from its last line back (see the top of the file). */
+function decodeStreamed(file: Buffer): Decoded {
+  if (file[file.length - 1] !== 10) return { ok: false, reason: 'no trailer line' };
+  const lineStart = file.lastIndexOf(10, file.length - 2) + 1;
+  if (lineStart <= STREAMED_RECORD_HEAD.length || file.length - lineStart > MAX_HEADER)
+    return { ok: false, reason: 'no trailer line' };
+  const [magic, lengthText, extra] = file
+    .subarray(lineStart, file.length - 1)
+    .toString('latin1')
+    .split(' ');
+  if (magic !== STREAMED_MAGIC || extra !== undefined) return { ok: false, reason: 'bad trailer line' };
+  const jsonLength = Number(lengthText);
+  if (!Number.isInteger(jsonLength) || jsonLength <= 0) return { ok: false, reason: 'bad envelope length' };
+  const jsonEnd = lineStart - 1;
+  const jsonStart = jsonEnd - jsonLength;
+  if (jsonStart < STREAMED_RECORD_HEAD.length) return { ok: false, reason: 'truncated envelope' };
+  return checked(file.subarray(jsonStart, jsonEnd), file.subarray(STREAMED_RECORD_HEAD.length, jsonStart));
+}
+
+/** The envelope parsed and the body held against its length and checksum. */
+function checked(json: Buffer, body: Buffer): Decoded {
   let envelope: unknown;
   try {
-    envelope = JSON.parse(file.subarray(jsonStart, jsonStart + jsonLength).toString('utf8'));
+    envelope = JSON.parse(json.toString('utf8'));
   } catch {
     return { ok: false, reason: 'envelope is not JSON' };
   }
   if (!isEnvelope(envelope)) return { ok: false, reason: 'envelope fields missing' };
-  const body = file.subarray(bodyStart);
   if (body.length !== envelope.bodyLength) {
     return { ok: false, reason: `body is ${body.length} bytes, expected ${envelope.bodyLength}` };
   }

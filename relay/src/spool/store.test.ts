@@ -454,6 +454,97 @@ describe('Spool', () => {
     assert.deepEqual(await readdir(join(root, 'delayed-kill', 'journal')), []);
   });
 
+  test('a streamed message is durable at commit, read back byte for byte, and recovered after a restart', async () => {
+    const { spool } = await openSpool('stream');
+    const chunks = [Buffer.from('Received: x\r\n'), Buffer.alloc(300_000, 'a'), Buffer.from('\r\n.end\r\n')];
+    const stream = spool.openStream('S1');
+    for (const c of chunks) stream.push(c);
+    const { id: _id, ...fields } = envelope('S1');
+    const full = await spool.commitStream(stream, fields, { cleanLines: true });
+    assert.equal(full.id, 'S1');
+    assert.equal(full.bodyLength, Buffer.concat(chunks).length);
+    assert.deepEqual(await readdir(join(root, 'stream', 'tmp')), []);
+    const [file, ...rest] = await batchFiles('stream');
+    assert.equal(rest.length, 0);
+    assert.equal(decodeBatch(await readFile(join(root, 'stream', 'journal', file!))).frames.length, 1);
+    const body = await spool.readBody('S1');
+    assert.deepEqual(body, Buffer.concat(chunks));
+    assert.equal(knownCleanLines(body!), true);
+    const { spool: again } = await openSpool('stream');
+    assert.deepEqual(ids(await again.recover()), ['S1']);
+    const recovered = await again.readBody('S1');
+    assert.deepEqual(recovered, Buffer.concat(chunks));
+    assert.equal(knownCleanLines(recovered!), false, 'after a restart a body is scanned again');
+    await again.remove('S1');
+    assert.deepEqual(await batchFiles('stream'), []);
+  });
+
+  test('streamed and batched messages of spools old and new recover together', async () => {
+    const { spool } = await openSpool('stream-mixed');
+    await writeTogether(spool, 'stream-mixed', ['B1', 'B2']);
+    const stream = spool.openStream('S2');
+    stream.push(Buffer.from('streamed body\r\n'));
+    const { id: _id, ...fields } = envelope('S2');
+    await spool.commitStream(stream, fields);
+    await writeFile(
+      join(root, 'stream-mixed', 'queue', 'OLD.msg'),
+      encodeMessage(envelope('OLD'), Buffer.from('o')),
+    );
+    const { spool: again, quarantined } = await openSpool('stream-mixed');
+    assert.deepEqual(ids(await again.recover()), ['B1', 'B2', 'OLD', 'S2']);
+    assert.deepEqual(quarantined, []);
+    assert.deepEqual(await again.readBody('S2'), Buffer.from('streamed body\r\n'));
+  });
+
+  test('an aborted stream leaves nothing in tmp/, journal/ or queue/', async () => {
+    const { spool } = await openSpool('stream-abort');
+    const stream = spool.openStream('A1');
+    stream.push(Buffer.alloc(400_000, 'b'));
+    assert.equal((await readdir(join(root, 'stream-abort', 'tmp'))).length, 1);
+    await stream.abort();
+    for (const d of ['tmp', 'journal', 'queue'])
+      assert.deepEqual(await readdir(join(root, 'stream-abort', d)), [], d);
+    const { spool: again } = await openSpool('stream-abort');
+    assert.deepEqual(await again.recover(), []);
+  });
+
+  test('a stream killed before its commit is forgotten at start; a torn streamed batch is quarantined', async () => {
+    const { spool } = await openSpool('stream-torn');
+    const unfinished = spool.openStream('K1');
+    unfinished.push(Buffer.from('half a message'));
+    const stream = spool.openStream('K2');
+    stream.push(Buffer.from('whole message\r\n'));
+    const { id: _id, ...fields } = envelope('K2');
+    await spool.commitStream(stream, fields);
+    const [file] = await batchFiles('stream-torn');
+    const path = join(root, 'stream-torn', 'journal', file!);
+    await truncate(path, (await readFile(path)).length - 3);
+    await rm(join(root, 'stream-torn', 'queue', 'K2.msg'), { force: true });
+    const { spool: again, quarantined } = await openSpool('stream-torn');
+    assert.deepEqual(await again.recover(), []);
+    assert.equal(quarantined.length, 1);
+    assert.deepEqual(await readdir(join(root, 'stream-torn', 'tmp')), []);
+    assert.deepEqual(await batchFiles('stream-torn'), []);
+  });
+
+  test('a failing write or fsync of a stream fails its commit and leaves nothing behind', async () => {
+    const cases: [string, Partial<SpoolFs>][] = [
+      ['write', { writeParts: async () => Promise.reject(new Error('ENOSPC')) }],
+      ['fsync', { syncFile: async () => Promise.reject(new Error('EIO')) }],
+    ];
+    for (const [name, failing] of cases) {
+      const dir = `stream-fail-${name}`;
+      const { spool } = await openSpool(dir, { ...nodeSpoolFs, ...failing });
+      const stream = spool.openStream('F1');
+      stream.push(Buffer.alloc(1000, 'c'));
+      const { id: _id, ...fields } = envelope('F1');
+      await assert.rejects(spool.commitStream(stream, fields), { code: 'SPOOL_WRITE' }, name);
+      for (const d of ['tmp', 'journal', 'queue'])
+        assert.deepEqual(await readdir(join(root, dir, d)), [], `${name}: ${d}`);
+      assert.equal(await spool.readBody('F1'), undefined);
+    }
+  });
+
   test('ids are unique and safe as file names', async () => {
     const { spool } = await openSpool('ids');
     const ids = new Set(Array.from({ length: 1000 }, () => spool.newId(1_700_000_000_000)));

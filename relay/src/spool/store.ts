@@ -23,11 +23,13 @@ import type { SpoolFs } from './fs-ops.ts';
 import { GroupCommit } from './group-commit.ts';
 import { Journal, type Batch, type JournalRecord } from './journal.ts';
 import type { DamagedSpan } from './batch.ts';
+import type { SpoolStream } from './stream.ts';
 import {
   decodeMessage,
   decodeStateLog,
   encodeMessageParts,
   encodeStateLine,
+  encodeStreamedTail,
   type Envelope,
   type RecipientState,
 } from './record.ts';
@@ -126,6 +128,11 @@ export class Spool {
    */
   private readonly bodyCache = new Map<string, Buffer>();
   private cachedBytes = 0;
+  /**
+   * Streamed messages whose bytes the intake scanned (Spool.write's cleanLines): they are not kept
+   * in memory to be remembered as clean, so their bodies are marked when read back.
+   */
+  private readonly streamedClean = new Set<string>();
   /** Messages that have a .rcpt file (so remove() need not try to unlink one that never existed). */
   private readonly withStates = new Set<string>();
   /** Counter making ids unique within one process; the random part makes them unique across restarts. */
@@ -226,6 +233,42 @@ export class Spool {
     return full;
   }
 
+  /**
+   * Starts writing message `id` to a journal batch of its own as it arrives (stream.ts); throws
+   * when its file cannot be created. commitStream makes it durable, SpoolStream.abort drops it.
+   */
+  openStream(id: string): SpoolStream {
+    return this.journal.openStream(id);
+  }
+
+  /**
+   * Makes a streamed message durable, as write() does for a whole one: when this resolves its
+   * bytes and envelope are fsynced with journal/ and a 250 may be sent. Its body is not cached:
+   * delivery reads it back from the journal (the page cache, as a rule).
+   */
+  async commitStream(
+    stream: SpoolStream,
+    envelope: Omit<Envelope, 'id' | 'bodyLength' | 'bodyCrc32'>,
+    options: { cleanLines?: boolean } = {},
+  ): Promise<Envelope> {
+    const full: Envelope = {
+      ...envelope,
+      id: stream.id,
+      bodyLength: stream.bodyLength,
+      bodyCrc32: stream.bodyCrc32,
+    };
+    let at: JournalRecord;
+    try {
+      at = await this.journal.commitStream(stream, encodeStreamedTail(full));
+    } catch (err) {
+      throw new RelayError('SPOOL_WRITE', `spool write failed: ${(err as Error).message}`, { cause: err });
+    }
+    if (options.cleanLines) this.streamedClean.add(stream.id);
+    this.queueCommitted([{ id: stream.id, at, record: undefined }], this.copyDelayMs);
+    this.retireOld(Date.now());
+    return full;
+  }
+
   /** Every queued message with its recipient states; what does not decode is quarantined. */
   async recover(): Promise<RecoveredMessage[]> {
     const envelopes: Envelope[] = [];
@@ -288,6 +331,12 @@ export class Spool {
 
   /** The message bytes; a message that no longer decodes is quarantined and reported as undefined. */
   async readBody(id: string): Promise<Buffer | undefined> {
+    const body = await this.readStored(id);
+    if (body && this.streamedClean.has(id)) rememberCleanLines(body);
+    return body;
+  }
+
+  private async readStored(id: string): Promise<Buffer | undefined> {
     const cached = this.bodyCache.get(id);
     if (cached) return cached;
     const queued = this.queued.get(id);
@@ -368,17 +417,36 @@ export class Spool {
    */
   private async persist(items: PendingRecord[], copyDelayMs: number): Promise<void> {
     const records = await this.journal.commit(items);
-    const queuedItems = items.map((item, i) => {
-      const queued: Queued = { journal: records[i], copySize: 0 };
+    this.queueCommitted(
+      items.map((item, i) => ({ id: item.id, at: records[i]!, record: item.record })),
+      copyDelayMs,
+    );
+  }
+
+  /**
+   * Queues committed messages; each one's copy in queue/ is written at once or after
+   * `copyDelayMs` if still queued then, from its record in memory or (`record` undefined: a
+   * streamed message) read back from the journal.
+   */
+  private queueCommitted(
+    items: { id: string; at: JournalRecord; record: Buffer | undefined }[],
+    copyDelayMs: number,
+  ): void {
+    const queuedItems = items.map((item) => {
+      const queued: Queued = { journal: item.at, copySize: 0 };
       this.queued.set(item.id, queued);
       if (copyDelayMs > 0) queued.copyDelayed = true;
-      else this.writeCopy(item.id, queued, item.record);
+      else if (item.record) this.writeCopy(item.id, queued, item.record);
+      else {
+        queued.copyDelayed = true;
+        void this.writeDelayedCopy(item.id, queued, undefined);
+      }
       return { id: item.id, queued };
     });
     if (copyDelayMs <= 0) return;
     // Records are held for their copies up to a bound; past it (big messages, bursts) a copy still
     // waits, and is read back from the journal (the page cache, as a rule) if it is still needed.
-    const bytes = items.reduce((sum, item) => sum + item.record.length, 0);
+    const bytes = items.reduce((sum, item) => sum + (item.record?.length ?? 0), 0);
     const held =
       this.delayedCopyBytes + bytes <= this.maxDelayedCopyBytes
         ? items.map((item) => item.record)
@@ -549,6 +617,7 @@ export class Spool {
       this.cachedBytes -= cached.length;
       this.bodyCache.delete(id);
     }
+    this.streamedClean.delete(id);
     return queued;
   }
 
