@@ -16,6 +16,8 @@ import { StsPolicies } from './delivery/mta-sts/policies.ts';
 import { secureResolver } from './delivery/dane/resolver.ts';
 import { TlsReporter } from './tlsrpt/reporter.ts';
 import { postReport } from './tlsrpt/post.ts';
+import { tlsReportRoutes } from './tlsrpt/routes.ts';
+import { stateFile } from './tlsrpt/state-file.ts';
 import { DkimKeyring } from './delivery/dkim.ts';
 import { loadLinkTracking, type LinkTracking } from './tracking/apply.ts';
 import { Intake, type AcceptedMessage, type MessageFacts } from './smtp/server.ts';
@@ -76,6 +78,8 @@ export class Relay {
   private readonly sts = new StsPolicies();
   /** TLS-RPT tallies of this relay's sessions (delivery.tlsReports), kept across config reloads. */
   private readonly tlsReports: TlsReporter;
+  /** The resolver of delivery.dns.servers in force (rebuilt with the deliverer on reload). */
+  private dns!: ReturnType<typeof dnsClient>;
   private admin: Server | undefined;
   private readonly watcher: FileWatcher;
   /** The DKIM keys in use; a key that fails to load on reload keeps its predecessor. */
@@ -133,13 +137,14 @@ export class Relay {
     });
     this.tlsReports = new TlsReporter({
       settings: () => this.runtime.config.delivery.tlsReports,
-      resolveTxt: (name) => dnsClient(this.runtime.config.delivery.dns.servers, 5000).resolveTxt(name),
+      resolveTxt: (name) => this.dns.resolveTxt(name),
       mail: (from, to, body) => this.queueLocal(from, to, body),
       post: postReport,
       now: Date.now,
       instance: this.instance,
       log: this.log,
       sent: (scheme, ok) => this.metrics.tlsReports.inc({ scheme, result: ok ? 'sent' : 'failed' }),
+      store: stateFile(`${config.spool.dir.replace(/\/$/, '')}/tlsrpt.json`),
     });
     this.scheduler = new Scheduler(
       {
@@ -291,6 +296,7 @@ export class Relay {
     await this.shared?.start();
     this.scheduler.poolLimiter = this.shared?.rateLimits;
     this.tlsReports.pool = this.shared?.tlsCounts;
+    await this.tlsReports.load();
     this.scheduler.start();
     this.tlsReports.start();
     this.ports = await this.intake.listen();
@@ -321,7 +327,13 @@ export class Relay {
         this.metrics.adminActions.inc({ action: entry.action, role: entry.role });
         this.log('info', 'admin action', { ...entry });
       },
-      routes: this.suppression.routes(),
+      routes: [
+        ...this.suppression.routes(),
+        ...tlsReportRoutes({
+          configured: () => this.runtime.config.delivery.tlsReports !== undefined,
+          sendNow: (day) => this.tlsReports.sendNow(day),
+        }),
+      ],
     });
     await new Promise<void>((resolve) => this.admin!.listen(http.port, http.host, resolve));
     const address = this.admin.address();
@@ -452,10 +464,8 @@ export class Relay {
 
   private buildDeliverer(runtime: RuntimeConfig): Deliverer {
     const d = runtime.config.delivery;
-    const settings: ConstructorParameters<typeof Deliverer>[0] = {
-      delivery: d,
-      dns: dnsClient(d.dns.servers, Math.min(durationMs(d.connectTimeout), 5000)),
-    };
+    this.dns = dnsClient(d.dns.servers, Math.min(durationMs(d.connectTimeout), 5000));
+    const settings: ConstructorParameters<typeof Deliverer>[0] = { delivery: d, dns: this.dns };
     if (runtime.credentials) settings.credentials = runtime.credentials;
     settings.sts = this.sts;
     const daneResolver = d.tlsPolicy?.daneResolver;
@@ -587,7 +597,7 @@ export class Relay {
 
   async close(): Promise<void> {
     this.watcher.close();
-    this.tlsReports.stop();
+    await this.tlsReports.stop();
     if (this.diskTimer) clearInterval(this.diskTimer);
     this.scheduler.stop();
     await this.scheduler.idle();

@@ -1,12 +1,9 @@
 // MTA-STS (RFC 8461) end to end: dnsmasq publishes the `_mta-sts` TXT records, MX records and the
-// addresses of `mta-sts.<domain>`; a Node HTTPS server on 127.0.21.1:443 (the production port: the
-// relay has no setting to change it) serves the policies with certificates of an openssl-made CA
-// that the relay trusts through NODE_EXTRA_CA_CERTS; smtp-server MX hosts present a certificate
+// addresses of `mta-sts.<domain>`; a Node HTTPS server on 127.0.21.1:443 (helpers/tls/mta-sts.ts)
+// serves the policies with certificates of an openssl-made CA that the relay trusts through NODE_EXTRA_CA_CERTS; smtp-server MX hosts present a certificate
 // of that CA (mx.good.test) or a self-signed one (mx.self.test).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:https';
-import { createSecureContext } from 'node:tls';
 import {
   freePort,
   rawMessage,
@@ -20,26 +17,20 @@ import {
   type RelayProcess,
 } from '../helpers/relay/peers.ts';
 import { startDnsmasq, type TestDns } from '../helpers/relay/dnsmasq.ts';
-import { makeTestCa, startSmtpPeer, type KeyPair, type SmtpPeer } from '../helpers/tls/test-ca.ts';
+import { makeTestCa, startSmtpPeer, type SmtpPeer } from '../helpers/tls/test-ca.ts';
+import {
+  startPolicyServer,
+  stsDnsRecords,
+  stsPolicy as policy,
+  type PolicyServer,
+  type StsSite,
+} from '../helpers/tls/mta-sts.ts';
 
 const POLICY_ADDRESS = '127.0.21.1';
 const GOOD = { name: 'mx.good.test', address: '127.0.21.2' };
 const SELF = { name: 'mx.self.test', address: '127.0.21.5' };
 
-const policy = (mode: string, mx: string[]) =>
-  `version: STSv1\r\nmode: ${mode}\r\n${mx.map((m) => `mx: ${m}\r\n`).join('')}max_age: 86400\r\n`;
-
-interface Site {
-  /** TXT id published; undefined: no record. */
-  id: string;
-  mx: typeof GOOD;
-  body: string;
-  contentType?: string;
-  /** The policy host's certificate is expired. */
-  expired?: boolean;
-}
-
-const SITES: Record<string, Site> = {
+const SITES: Record<string, StsSite> = {
   'sts-good.test': { id: '1', mx: GOOD, body: policy('enforce', ['mx.good.test']) },
   'sts-mismatch.test': { id: '1', mx: GOOD, body: policy('enforce', ['mx.elsewhere.test']) },
   'sts-badcert.test': { id: '1', mx: SELF, body: policy('enforce', ['*.self.test']) },
@@ -59,22 +50,11 @@ const SITES: Record<string, Site> = {
   'sts-change.test': { id: '1', mx: GOOD, body: policy('enforce', ['mx.good.test']) },
 };
 
-function dnsRecords(): string[] {
-  return [
-    `--host-record=${GOOD.name},${GOOD.address}`,
-    `--host-record=${SELF.name},${SELF.address}`,
-    ...Object.entries(SITES).flatMap(([domain, site]) => [
-      `--mx-host=${domain},${site.mx.name},10`,
-      `--host-record=mta-sts.${domain},${POLICY_ADDRESS}`,
-      `--txt-record=_mta-sts.${domain},v=STSv1; id=${site.id}`,
-    ]),
-  ];
-}
+const dnsRecords = () => stsDnsRecords(SITES, POLICY_ADDRESS, [GOOD, SELF]);
 
 describe('relay MTA-STS', () => {
   let dns: TestDns;
-  let https: Server;
-  const fetches = new Map<string, number>();
+  let policies: PolicyServer;
   let good: SmtpPeer;
   let self: SmtpPeer;
   let relay: RelayProcess;
@@ -109,31 +89,7 @@ describe('relay MTA-STS', () => {
       smtpPort,
       await ca.issue({ names: [SELF.name], selfSigned: true }),
     );
-    const contexts = new Map<string, KeyPair>();
-    for (const [domain, site] of Object.entries(SITES)) {
-      const pair = await ca.issue({ names: [`mta-sts.${domain}`], ...(site.expired ? { days: -1 } : {}) });
-      contexts.set(`mta-sts.${domain}`, pair);
-    }
-    https = createServer(
-      {
-        SNICallback: (name, cb) => {
-          const pair = contexts.get(name);
-          if (pair) cb(null, createSecureContext(pair));
-          else cb(new Error(`no certificate for ${name}`));
-        },
-      },
-      (req, res) => {
-        const domain = (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^mta-sts\./, '');
-        const site = SITES[domain];
-        if (!site || req.url !== '/.well-known/mta-sts.txt') {
-          res.writeHead(404).end();
-          return;
-        }
-        fetches.set(domain, (fetches.get(domain) ?? 0) + 1);
-        res.writeHead(200, { 'content-type': site.contentType ?? 'text/plain' }).end(site.body);
-      },
-    );
-    await new Promise<void>((r) => https.listen(443, POLICY_ADDRESS, r));
+    policies = await startPolicyServer(ca, SITES, POLICY_ADDRESS);
     dns = await startDnsmasq(dnsRecords());
     spool = await tempDir('spool');
     relay = await startRelay(
@@ -158,7 +114,7 @@ describe('relay MTA-STS', () => {
     await good?.stop();
     await self?.stop();
     await dns?.stop();
-    await new Promise((r) => https?.close(r));
+    await policies?.stop();
     await removeDir(spool);
     await removeDir(certs);
   });
@@ -220,7 +176,11 @@ describe('relay MTA-STS', () => {
     const line = await outcome('exp1@sts-expired.test');
     assert.equal(line.outcome, 'delivered');
     assert.equal(line.tlsPolicy, 'opportunistic');
-    assert.equal(fetches.get('sts-expired.test'), undefined, 'the TLS handshake failed before any request');
+    assert.equal(
+      policies.fetches.get('sts-expired.test'),
+      undefined,
+      'the TLS handshake failed before any request',
+    );
     assert.ok(
       (await relay.metric('mailfleet_relay_outbound_tls_problems_total', {
         failure: 'sts-webpki-invalid',
@@ -257,12 +217,12 @@ describe('relay MTA-STS', () => {
   test('a policy is cached while its id stays, and fetched again when the id changes', async () => {
     await send('sts-change.test', 'chg1');
     assert.equal((await outcome('chg1@sts-change.test')).outcome, 'delivered');
-    assert.equal(fetches.get('sts-change.test'), 1);
+    assert.equal(policies.fetches.get('sts-change.test'), 1);
     // The file changes but the TXT id does not: the cached policy still applies.
     SITES['sts-change.test']!.body = policy('enforce', ['mx.elsewhere.test']);
     await send('sts-change.test', 'chg2');
     assert.equal((await outcome('chg2@sts-change.test')).outcome, 'delivered');
-    assert.equal(fetches.get('sts-change.test'), 1);
+    assert.equal(policies.fetches.get('sts-change.test'), 1);
     // A new id: the new policy is fetched, and it no longer lists the MX host.
     SITES['sts-change.test']!.id = '2';
     const port = dns.port;
@@ -272,6 +232,6 @@ describe('relay MTA-STS', () => {
     const line = await outcome('chg3@sts-change.test');
     assert.equal(line.outcome, 'deferred');
     assert.equal(line.tlsResult, 'validation-failure');
-    assert.equal(fetches.get('sts-change.test'), 2);
+    assert.equal(policies.fetches.get('sts-change.test'), 2);
   });
 });

@@ -5,7 +5,6 @@
 // is parsed with mailparser. The JSON is checked against the fields of RFC 8460 §4.4.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import https from 'node:https';
 import tls from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import { Resolver } from 'node:dns/promises';
@@ -14,52 +13,14 @@ import { simpleParser } from 'mailparser';
 import { removeDir, tempDir, waitFor } from '../helpers/relay/peers.ts';
 import { startDnsmasq, type TestDns } from '../helpers/relay/dnsmasq.ts';
 import { makeTestCa } from '../helpers/tls/test-ca.ts';
-import { TlsReporter } from '../../relay/src/tlsrpt/reporter.ts';
+import { schemaProblems, startCollector, type Collector } from '../helpers/tls/tlsrpt.ts';
+import { SendRefused, TlsReporter } from '../../relay/src/tlsrpt/reporter.ts';
 import { postReport } from '../../relay/src/tlsrpt/post.ts';
 import { stsDescription } from '../../relay/src/tlsrpt/describe.ts';
-import type { TlsAttempt } from '../../relay/src/tlsrpt/tally.ts';
+import { dayOf, type TlsAttempt } from '../../relay/src/tlsrpt/tally.ts';
 import { SharedTlsCounts } from '../../relay/src/shared-state/tls-reports.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { Redis } from 'ioredis';
-
-/** RFC 8460 §4.4: each field of the report, and its JSON type. */
-function schemaProblems(report: unknown): string[] {
-  const problems: string[] = [];
-  const want = (ok: boolean, what: string) => ok || problems.push(what);
-  const obj = (v: unknown): v is Record<string, unknown> =>
-    typeof v === 'object' && v !== null && !Array.isArray(v);
-  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
-  const count = (v: unknown) => Number.isInteger(v) && (v as number) >= 0;
-  const time = (v: unknown) => typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(v);
-  if (!obj(report)) return ['not an object'];
-  want(typeof report['organization-name'] === 'string', 'organization-name');
-  want(typeof report['contact-info'] === 'string', 'contact-info');
-  want(typeof report['report-id'] === 'string', 'report-id');
-  const range = report['date-range'];
-  want(obj(range) && time(range['start-datetime']) && time(range['end-datetime']), 'date-range');
-  want(Array.isArray(report.policies), 'policies');
-  for (const p of (report.policies as unknown[]) ?? []) {
-    if (!obj(p) || !obj(p.policy) || !obj(p.summary)) {
-      problems.push('policy entry');
-      continue;
-    }
-    want(['sts', 'tlsa', 'no-policy-found'].includes(p.policy['policy-type'] as string), 'policy-type');
-    want(strings(p.policy['policy-string']), 'policy-string');
-    want(typeof p.policy['policy-domain'] === 'string', 'policy-domain');
-    want(p.policy['mx-host'] === undefined || strings(p.policy['mx-host']), 'mx-host');
-    want(count(p.summary['total-successful-session-count']), 'total-successful-session-count');
-    want(count(p.summary['total-failure-session-count']), 'total-failure-session-count');
-    for (const f of (p['failure-details'] as unknown[]) ?? []) {
-      want(obj(f) && typeof f['result-type'] === 'string', 'result-type');
-      want(obj(f) && count(f['failed-session-count']), 'failed-session-count');
-      want(
-        obj(f) && (f['receiving-ip'] === undefined || typeof f['receiving-ip'] === 'string'),
-        'receiving-ip',
-      );
-    }
-  }
-  return problems;
-}
 
 const D1 = Date.parse('2026-12-04T08:00:00Z');
 const attempt = (over: Partial<TlsAttempt>): TlsAttempt => ({
@@ -75,8 +36,8 @@ const attempt = (over: Partial<TlsAttempt>): TlsAttempt => ({
 describe('TLS-RPT reports', () => {
   let dir: string;
   let dns: TestDns;
-  let collector: https.Server;
-  const posted: { type: string; body: Buffer }[] = [];
+  let collector: Collector;
+  let posted: Collector['posted'];
   const mailed: { from: string; to: string[]; body: Buffer }[] = [];
   let now = D1;
   let reporter: TlsReporter;
@@ -85,20 +46,11 @@ describe('TLS-RPT reports', () => {
     dir = await tempDir('tlsrpt');
     const ca = await makeTestCa(dir);
     tls.setDefaultCACertificates([...tls.getCACertificates('default'), await readFile(ca.caFile, 'utf8')]);
-    const cert = await ca.issue({ names: ['localhost'] });
-    collector = https.createServer({ key: cert.key, cert: cert.cert }, (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        posted.push({ type: String(req.headers['content-type']), body: Buffer.concat(chunks) });
-        res.writeHead(201).end();
-      });
-    });
-    await new Promise<void>((r) => collector.listen(0, '127.0.0.1', () => r()));
-    const port = (collector.address() as { port: number }).port;
+    collector = await startCollector(ca);
+    posted = collector.posted;
     dns = await startDnsmasq([
       // One domain per scheme: dnsmasq splits a TXT text at its commas, so one record cannot list both.
-      `--txt-record=_smtp._tls.reports.test,v=TLSRPTv1; rua=https://localhost:${port}/tlsrpt`,
+      `--txt-record=_smtp._tls.reports.test,v=TLSRPTv1; rua=${collector.url('/tlsrpt')}`,
       `--txt-record=_smtp._tls.mailrua.test,v=TLSRPTv1; rua=mailto:tls@mailrua.test`,
     ]);
     const resolver = new Resolver();
@@ -125,7 +77,7 @@ describe('TLS-RPT reports', () => {
     reporter.record(attempt({ domain: 'silent.test' }));
   });
   after(async () => {
-    await new Promise<void>((r) => collector?.close(() => r()));
+    await collector?.stop();
     await dns?.stop();
     await removeDir(dir);
   });
@@ -191,8 +143,40 @@ describe('TLS-RPT reports', () => {
     assert.deepEqual(p['failure-details'], posted1['failure-details']);
   });
 
+  test('a POST the collector refuses is tried again 5 minutes later, not before', async () => {
+    reporter.record(attempt({}));
+    collector.refuse.add('/tlsrpt');
+    now = Date.parse('2026-12-06T00:30:00Z');
+    const first = await reporter.sendFinishedDays();
+    assert.deepEqual(
+      first.map((r) => [r.domain, r.ok, r.detail]),
+      [['reports.test', false, 'HTTP 503']],
+    );
+    collector.refuse.clear();
+    now += 4 * 60_000;
+    assert.deepEqual(await reporter.sendFinishedDays(), []);
+    now += 60_000;
+    const retried = await reporter.sendFinishedDays();
+    assert.deepEqual(
+      retried.map((r) => [r.domain, r.day, r.ok]),
+      [['reports.test', '2026-12-05', true]],
+    );
+    const report = JSON.parse(gunzipSync(posted.at(-1)!.body).toString());
+    assert.equal(report['date-range']['start-datetime'], '2026-12-05T00:00:00Z');
+    assert.deepEqual(report.policies[0].summary, {
+      'total-successful-session-count': 1,
+      'total-failure-session-count': 0,
+    });
+    // Sent once: not retried again.
+    now += 3600_000;
+    assert.deepEqual(await reporter.sendFinishedDays(), []);
+  });
+
   test('each domain gets its own report only', () => {
-    assert.equal(posted.length, 1);
+    assert.deepEqual(
+      posted.map((p) => JSON.parse(gunzipSync(p.body).toString()).policies[0].policy['policy-domain']),
+      ['reports.test', 'reports.test'],
+    );
     assert.equal(mailed.length, 1);
   });
 
@@ -212,9 +196,8 @@ describe('TLS-RPT reports across a pool with a shared store', () => {
   let dir: string;
   let dns: TestDns;
   let redis: RedisServer;
-  let collector: https.Server;
+  let collector: Collector;
   const clients: Redis[] = [];
-  const posted: Buffer[] = [];
   let now = D1;
   const relays: TlsReporter[] = [];
 
@@ -222,20 +205,8 @@ describe('TLS-RPT reports across a pool with a shared store', () => {
     dir = await tempDir('tlsrpt-pool');
     const ca = await makeTestCa(dir);
     tls.setDefaultCACertificates([...tls.getCACertificates('default'), await readFile(ca.caFile, 'utf8')]);
-    const cert = await ca.issue({ names: ['localhost'] });
-    collector = https.createServer({ key: cert.key, cert: cert.cert }, (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        posted.push(Buffer.concat(chunks));
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((r) => collector.listen(0, '127.0.0.1', () => r()));
-    const port = (collector.address() as { port: number }).port;
-    dns = await startDnsmasq([
-      `--txt-record=_smtp._tls.pool.test,v=TLSRPTv1; rua=https://localhost:${port}/r`,
-    ]);
+    collector = await startCollector(ca);
+    dns = await startDnsmasq([`--txt-record=_smtp._tls.pool.test,v=TLSRPTv1; rua=${collector.url('/r')}`]);
     redis = await startRedis(dir);
     const resolver = new Resolver();
     resolver.setServers([dns.server]);
@@ -270,7 +241,7 @@ describe('TLS-RPT reports across a pool with a shared store', () => {
   after(async () => {
     for (const c of clients) c.disconnect();
     await redis?.stop();
-    await new Promise<void>((r) => collector?.close(() => r()));
+    await collector?.stop();
     await dns?.stop();
     await removeDir(dir);
   });
@@ -295,8 +266,8 @@ describe('TLS-RPT reports across a pool with a shared store', () => {
     await Promise.all([a.sendFinishedDays(), b.sendFinishedDays()]);
     await a.sendFinishedDays();
     await b.sendFinishedDays();
-    assert.equal(posted.length, 1);
-    const report = JSON.parse(gunzipSync(posted[0]!).toString());
+    assert.equal(collector.posted.length, 1);
+    const report = JSON.parse(gunzipSync(collector.posted[0]!.body).toString());
     assert.deepEqual(schemaProblems(report), []);
     const [p] = report.policies;
     assert.deepEqual(p.summary, { 'total-successful-session-count': 3, 'total-failure-session-count': 2 });
@@ -311,6 +282,11 @@ describe('TLS-RPT reports across a pool with a shared store', () => {
     );
   });
 
+  test("today cannot be sent early: the pool's counts leave once the day is over", async () => {
+    const [a] = relays as [TlsReporter];
+    await assert.rejects(a.sendNow(dayOf(now)), SendRefused);
+  });
+
   test('with the store down, each relay reports what it counted itself', async () => {
     await redis.stop();
     const [a, b] = relays as [TlsReporter, TlsReporter];
@@ -319,10 +295,10 @@ describe('TLS-RPT reports across a pool with a shared store', () => {
     now = Date.parse('2026-12-06T01:00:00Z');
     // Let the failed writes fall back to the relays' own tallies.
     await new Promise((r) => setTimeout(r, 300));
-    const before = posted.length;
+    const before = collector.posted.length;
     await a.sendFinishedDays();
     await b.sendFinishedDays();
-    const reports = posted.slice(before).map((x) => JSON.parse(gunzipSync(x).toString()));
+    const reports = collector.posted.slice(before).map((x) => JSON.parse(gunzipSync(x.body).toString()));
     assert.deepEqual(
       reports
         .map((r) => r.policies[0].summary)

@@ -40,13 +40,19 @@ export interface AdminDeps {
   refused: (reason: RefusalReason) => void;
   /** A state-changing request that was authorised, after it ran: logged and counted. */
   audit: (entry: AuditEntry) => void;
-  /** Routes of other modules (the suppression list's), appended to the table. */
+  /** Routes of other modules (the suppression list's, TLS-RPT's), appended to the table. */
   routes?: readonly Route[];
 }
 
 export type RefusalReason = 'missing' | 'invalid' | 'forbidden' | 'throttled';
 export type AdminAction =
-  'retry' | 'delete' | 'drain' | 'suppression-add' | 'suppression-remove' | 'suppression-import';
+  | 'retry'
+  | 'delete'
+  | 'drain'
+  | 'suppression-add'
+  | 'suppression-remove'
+  | 'suppression-import'
+  | 'tlsrpt-send';
 
 export interface AuditEntry {
   action: AdminAction;

@@ -200,7 +200,7 @@ export class RelayMetrics {
     });
     this.tlsReports = new Counter({
       name: `${p}tls_reports_total`,
-      help: 'TLS-RPT (RFC 8460) daily reports by rua scheme (https, mailto) and result (sent: POSTed with a 2xx answer or queued for delivery; failed).',
+      help: 'TLS-RPT (RFC 8460) reports by rua scheme (https, mailto) and result (sent: POSTed with a 2xx answer or queued for delivery; failed), each POST of a retried report counted.',
       labelNames: ['scheme', 'result'],
       registers: r,
     });

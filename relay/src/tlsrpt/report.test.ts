@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
 import { buildTlsReport, gzipReport, reportFileName, reportMail } from './report.ts';
-import { aggregate, TlsTally, type TlsAttempt } from './tally.ts';
+import { aggregate, dayPeriod, TlsTally, type TlsAttempt } from './tally.ts';
 import { stsDescription, tlsaDescription } from './describe.ts';
 
 const DAY = Date.parse('2026-12-04T10:00:00Z');
@@ -59,7 +59,7 @@ test('the report has the fields of RFC 8460 §4.4, sessions counted per policy a
     organizationName: 'Example Sender',
     contactInfo: 'tls@sender.example',
     reportId: 'r1',
-    day: '2026-12-04',
+    period: dayPeriod('2026-12-04'),
     policyDomain: 'example.net',
     policies,
   });
@@ -129,7 +129,7 @@ test('opportunistic deliveries are reported as no-policy-found', () => {
 
 test('the file name and the message follow RFC 8460 §5.3', () => {
   assert.equal(
-    reportFileName('sender.example', 'example.net', '2026-12-04', 'u1'),
+    reportFileName('sender.example', 'example.net', dayPeriod('2026-12-04'), 'u1'),
     'sender.example!example.net!1796342400!1796428799!u1.json.gz',
   );
   const gz = gzipReport({ a: 1 });
@@ -139,7 +139,7 @@ test('the file name and the message follow RFC 8460 §5.3', () => {
     submitter: 'sender.example',
     policyDomain: 'example.net',
     reportId: 'r1',
-    day: '2026-12-04',
+    period: dayPeriod('2026-12-04'),
     uniqueId: 'u1',
     gzipped: gz,
     date: new Date('2026-12-05T00:10:00Z'),

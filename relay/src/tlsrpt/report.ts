@@ -2,14 +2,13 @@
 // travels: a gzip body for `https:` (§5.4) and a multipart/report message for `mailto:` (§5.3).
 // Pure (gzip included: same input, same bytes).
 import { gzipSync } from 'node:zlib';
-import type { PolicyTally } from './tally.ts';
+import type { PolicyTally, ReportPeriod } from './tally.ts';
 
 export interface ReportInput {
   organizationName: string;
   contactInfo: string;
   reportId: string;
-  /** `YYYY-MM-DD`, UTC. */
-  day: string;
+  period: ReportPeriod;
   policyDomain: string;
   policies: PolicyTally[];
 }
@@ -18,7 +17,7 @@ export interface ReportInput {
 export function buildTlsReport(r: ReportInput): Record<string, unknown> {
   return {
     'organization-name': r.organizationName,
-    'date-range': { 'start-datetime': `${r.day}T00:00:00Z`, 'end-datetime': `${r.day}T23:59:59Z` },
+    'date-range': { 'start-datetime': rfc3339(r.period.start), 'end-datetime': rfc3339(r.period.end) },
     'contact-info': r.contactInfo,
     'report-id': r.reportId,
     policies: r.policies.map((p) => ({
@@ -42,6 +41,11 @@ export function buildTlsReport(r: ReportInput): Record<string, unknown> {
   };
 }
 
+/** RFC 3339 in UTC to the second, as the examples of RFC 8460 show it. */
+function rfc3339(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
 /** §5.4: the body of the POST (Content-Type application/tlsrpt+gzip). */
 export function gzipReport(report: Record<string, unknown>): Buffer {
   return gzipSync(JSON.stringify(report));
@@ -51,11 +55,11 @@ export function gzipReport(report: Record<string, unknown>): Buffer {
 export function reportFileName(
   submitter: string,
   policyDomain: string,
-  day: string,
+  period: ReportPeriod,
   uniqueId: string,
 ): string {
-  const begin = Date.parse(`${day}T00:00:00Z`) / 1000;
-  const end = Date.parse(`${day}T23:59:59Z`) / 1000;
+  const begin = Math.floor(period.start / 1000);
+  const end = Math.floor(period.end / 1000);
   return `${submitter}!${policyDomain}!${begin}!${end}!${uniqueId}.json.gz`;
 }
 
@@ -66,7 +70,7 @@ export interface ReportMailInput {
   submitter: string;
   policyDomain: string;
   reportId: string;
-  day: string;
+  period: ReportPeriod;
   /** Unique part of the file name. */
   uniqueId: string;
   gzipped: Buffer;
@@ -92,12 +96,12 @@ export function reportMail(m: ReportMailInput): Buffer {
     `--${m.boundary}`,
     'Content-Type: text/plain; charset=us-ascii',
     '',
-    `This is an aggregate TLS report (RFC 8460) from ${m.submitter} for ${m.policyDomain}, ${m.day} (UTC).`,
+    `This is an aggregate TLS report (RFC 8460) from ${m.submitter} for ${m.policyDomain}, ${rfc3339(m.period.start)} to ${rfc3339(m.period.end)}.`,
     '',
     `--${m.boundary}`,
     'Content-Type: application/tlsrpt+gzip',
     'Content-Transfer-Encoding: base64',
-    `Content-Disposition: attachment; filename="${reportFileName(m.submitter, m.policyDomain, m.day, m.uniqueId)}"`,
+    `Content-Disposition: attachment; filename="${reportFileName(m.submitter, m.policyDomain, m.period, m.uniqueId)}"`,
     '',
   ];
   return Buffer.from(`${lines.join('\r\n')}\r\n${base64}--${m.boundary}--\r\n`);

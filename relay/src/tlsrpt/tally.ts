@@ -115,30 +115,52 @@ export function aggregate(counts: AttemptCounts): Map<string, PolicyTally[]> {
 /** Domains kept per day: a bound on memory; attempts to further domains are dropped (counted). */
 const MAX_DOMAINS_PER_DAY = 10000;
 
+/** A tally as written to disk (state-file.ts): day -> attempt key -> count, and partial reports. */
+export interface TallySnapshot {
+  days: Record<string, Record<string, number>>;
+  /** day -> time (ms) up to which that day was already reported (POST /api/tlsrpt/send). */
+  reportedUntil: Record<string, number>;
+}
+
+/** A report's period (RFC 8460 §4.4 date-range), ms since the epoch, both ends included. */
+export interface ReportPeriod {
+  start: number;
+  end: number;
+}
+
+/** The period of a whole UTC day. */
+export function dayPeriod(day: string): ReportPeriod {
+  return { start: Date.parse(`${day}T00:00:00Z`), end: Date.parse(`${day}T23:59:59Z`) };
+}
+
 export class TlsTally {
   /** day -> attempt key -> count. */
   private readonly days = new Map<string, Map<string, number>>();
   /** day -> domains counted that day (for the bound). */
   private readonly domains = new Map<string, Set<string>>();
+  /** day -> end (ms) of a report already sent for part of that day; its next report starts there. */
+  private readonly reportedUntil = new Map<string, number>();
   /** Attempts dropped because a day already had MAX_DOMAINS_PER_DAY domains. */
   dropped = 0;
 
   record(attempt: TlsAttempt, now: number): void {
-    const day = dayOf(now);
+    this.add(dayOf(now), attemptKey(attempt), 1);
+  }
+
+  private add(day: string, key: string, n: number): void {
     let domains = this.domains.get(day);
     if (!domains) this.domains.set(day, (domains = new Set()));
-    const domain = attempt.domain.toLowerCase();
+    const domain = attemptOfKey(key).domain.toLowerCase();
     if (!domains.has(domain)) {
       if (domains.size >= MAX_DOMAINS_PER_DAY) {
-        this.dropped++;
+        this.dropped += n;
         return;
       }
       domains.add(domain);
     }
     let counts = this.days.get(day);
     if (!counts) this.days.set(day, (counts = new Map()));
-    const key = attemptKey(attempt);
-    counts.set(key, (counts.get(key) ?? 0) + 1);
+    counts.set(key, (counts.get(key) ?? 0) + n);
   }
 
   /** Days before the one `now` is in that have counts, oldest first. */
@@ -147,11 +169,40 @@ export class TlsTally {
     return [...this.days.keys()].filter((d) => d < today).sort();
   }
 
-  /** A day's counts, removed from the tally. */
-  take(day: string): [TlsAttempt, number][] {
+  /** The period a report of `day` sent at `now` covers: from the end of an earlier partial one. */
+  period(day: string, now: number): ReportPeriod {
+    const whole = dayPeriod(day);
+    const after = this.reportedUntil.get(day);
+    // Reports name whole seconds: the next one starts at the second after the earlier one's end.
+    const start = after === undefined ? whole.start : after - (after % 1000) + 1000;
+    return { start, end: Math.min(whole.end, now) };
+  }
+
+  /**
+   * A day's counts, removed from the tally. `until` (a day not over yet): the report covers the
+   * day up to then, and what is counted afterwards makes the day's next report.
+   */
+  take(day: string, until?: number): [TlsAttempt, number][] {
     const counts = this.days.get(day) ?? new Map<string, number>();
     this.days.delete(day);
     this.domains.delete(day);
+    // Marks of earlier days are done with (a day partly reported and then quiet leaves one).
+    for (const d of this.reportedUntil.keys()) if (d <= day) this.reportedUntil.delete(d);
+    if (until !== undefined) this.reportedUntil.set(day, until);
     return [...counts].map(([key, n]) => [attemptOfKey(key), n]);
+  }
+
+  snapshot(): TallySnapshot {
+    return {
+      days: Object.fromEntries([...this.days].map(([day, counts]) => [day, Object.fromEntries(counts)])),
+      reportedUntil: Object.fromEntries(this.reportedUntil),
+    };
+  }
+
+  /** Adds the counts of a snapshot (the state file read at start) to this tally. */
+  restore(snapshot: TallySnapshot): void {
+    for (const [day, counts] of Object.entries(snapshot.days))
+      for (const [key, n] of Object.entries(counts)) this.add(day, key, n);
+    for (const [day, until] of Object.entries(snapshot.reportedUntil)) this.reportedUntil.set(day, until);
   }
 }

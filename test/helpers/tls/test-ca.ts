@@ -102,12 +102,14 @@ export interface SmtpPeer {
   recipients: { address: string; tls: boolean }[];
   /** Recipients of messages whose data the peer accepted. */
   delivered: string[];
+  /** The messages it accepted, as received. */
+  messages: { from: string; to: string[]; raw: Buffer }[];
   stop(): Promise<void>;
 }
 
 /** An SMTP server (smtp-server) on host:port; STARTTLS with `tls`, none without it. */
 export async function startSmtpPeer(host: string, port: number, tls?: KeyPair): Promise<SmtpPeer> {
-  const peer: SmtpPeer = { recipients: [], delivered: [], stop: async () => undefined };
+  const peer: SmtpPeer = { recipients: [], delivered: [], messages: [], stop: async () => undefined };
   const server = new SMTPServer({
     logger: false,
     authOptional: true,
@@ -119,9 +121,13 @@ export async function startSmtpPeer(host: string, port: number, tls?: KeyPair): 
       cb();
     },
     onData(stream, session, cb) {
-      stream.resume();
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
-        peer.delivered.push(...session.envelope.rcptTo.map((r) => r.address));
+        const to = session.envelope.rcptTo.map((r) => r.address);
+        const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+        peer.messages.push({ from, to, raw: Buffer.concat(chunks) });
+        peer.delivered.push(...to);
         cb(null);
       });
     },
