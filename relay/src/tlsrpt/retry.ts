@@ -15,9 +15,9 @@ export interface PendingPost {
   nextAt: number;
 }
 
-export const FIRST_RETRY_MS = 5 * 60_000;
-export const MAX_RETRY_MS = 2 * 3600_000;
-export const GIVE_UP_AFTER_MS = 24 * 3600_000;
+const FIRST_RETRY_MS = 5 * 60_000;
+const MAX_RETRY_MS = 2 * 3600_000;
+const GIVE_UP_AFTER_MS = 24 * 3600_000;
 
 /** When to POST again after `attempts` failed POSTs, the last at `now`; undefined: give up. */
 export function nextPostAt(p: { attempts: number; firstAt: number }, now: number): number | undefined {
