@@ -8,6 +8,9 @@
 //   operator's bounce autopilot scrapes them through --relay-metrics-targets, Prometheus scrapes
 //   them with the `pool`, `namespace` and `pod` labels the ServiceMonitor relabelling would set;
 // - a scripted upstream delivers, bounces (550) and defers (451) recipients by local part;
+// - example.com tracks opens and clicks: a real `mailfleet tracker` with the test's key stands in
+//   for the pool's tracker pods (scraped with the labels of the tracker's ServiceMonitor), and
+//   readers, an image proxy among them, fetch pixels and follow links of each round's messages;
 // - example.com has a return path: per relay and round, a real Postfix DSN and a real ARF report
 //   come back to the relay's return-path listener, and a suppressed recipient is refused;
 // - every panel query of every dashboard, with the template variables set to values that exist,
@@ -49,6 +52,8 @@ import {
   tempDir,
 } from '../helpers/relay/peers.ts';
 import type { RelayProcess, ScriptedUpstream } from '../helpers/relay/peers.ts';
+import { startTracker, type TrackerProcess } from '../helpers/tracking/tracker.ts';
+import { clickUrl, openUrl } from '../../relay/src/tracking/links.ts';
 
 const NS = 'mail';
 const POOL = 'transactional';
@@ -67,6 +72,10 @@ const operatorLogs: string[] = [];
 let upstream: ScriptedUpstream | undefined;
 let prometheus: Prometheus | undefined;
 const relays: RelayProcess[] = [];
+let tracker: TrackerProcess | undefined;
+/** The tracker's target labels: its kwok pod's meta labels through the tracker ServiceMonitor's. */
+let trackerLabels: Record<string, string> = {};
+const TRACKING_KEY = 'dashboards-tracking-key-0123456789';
 /** The target labels of each relay: its kwok pod's meta labels through the ServiceMonitor's relabelings. */
 const relayLabels: Record<string, string>[] = [];
 const dirs: string[] = [];
@@ -123,6 +132,7 @@ async function send(
 }
 
 const RETURN_PATH = 'bounces.example.com';
+const TRACKING_HOST = 't.example.com';
 const FEEDBACK_FIXTURES = path.join(REPO_ROOT, 'test/fixtures/feedback');
 
 /**
@@ -190,7 +200,8 @@ before(async () => {
     '-f',
     path.join(REPO_ROOT, 'crds/samples/ratelimits.yaml'),
   ]);
-  // example.com, the domain the variables select, gets the return path too (its complaint rate).
+  // example.com, the domain the variables select, gets the return path too (its complaint rate)
+  // and tracking (the pool's tracker pods, whose opens and clicks the rates panel reads).
   await k([
     '-n',
     NS,
@@ -198,7 +209,9 @@ before(async () => {
     'sd/example-com',
     '--type=merge',
     '-p',
-    JSON.stringify({ spec: { returnPath: RETURN_PATH } }),
+    JSON.stringify({
+      spec: { returnPath: RETURN_PATH, tracking: { opens: true, clicks: true, host: TRACKING_HOST } },
+    }),
   ]);
   // A misconfigured pool (memory request over its limit): the API server refuses its Deployment,
   // so the operator counts reconcile errors (the "Errors by code" panel has something to show).
@@ -276,9 +289,22 @@ before(async () => {
   });
 
   await k(['-n', NS, 'wait', '--for=condition=Ready', `rp/${POOL}`, '--timeout=120s']);
-  const pods = JSON.parse(
-    (await k(['-n', NS, 'get', 'pods', '-l', `mailfleet.dev/pool=${POOL}`, '-o', 'json'])).stdout,
-  ) as { items: PodMeta[] };
+  const podsOf = async (app: string) =>
+    JSON.parse(
+      (
+        await k([
+          '-n',
+          NS,
+          'get',
+          'pods',
+          '-l',
+          `mailfleet.dev/pool=${POOL},app.kubernetes.io/name=${app}`,
+          '-o',
+          'json',
+        ])
+      ).stdout,
+    ) as { items: PodMeta[] };
+  const pods = await podsOf('mailfleet-relay');
   assert.equal(pods.items.length, relays.length);
   // The relabelings of the ServiceMonitor the operator made for the pool, applied to the pods as
   // Prometheus would (the Prometheus Operator also sets `pod` on every target).
@@ -289,6 +315,30 @@ before(async () => {
       : undefined;
   });
   const relabelings = monitor.spec.endpoints[0]?.relabelings ?? [];
+  // The tracker: one process for the pool's tracker pods, labelled as its ServiceMonitor says.
+  const trackingKeyFile = path.join(dir, 'tracking.key');
+  await writeFile(trackingKeyFile, TRACKING_KEY);
+  tracker = await startTracker(trackingKeyFile);
+  const trackerPods = await eventually('the tracker pods', async () => {
+    const list = await podsOf('mailfleet-tracker');
+    return list.items.length > 0 ? list.items : undefined;
+  });
+  const trackerMonitor = await eventually('the ServiceMonitor of the tracker', async () => {
+    const r = await cp.kubectl(['-n', NS, 'get', 'servicemonitor', `${POOL}-tracker`, '-o', 'json'], {
+      allowFail: true,
+    });
+    return r.code === 0
+      ? (JSON.parse(r.stdout) as { spec: { endpoints: { relabelings?: Relabeling[] }[] } })
+      : undefined;
+  });
+  trackerLabels = relabel(
+    { ...podMetaLabels(trackerPods[0]!), pod: trackerPods[0]!.metadata.name },
+    trackerMonitor.spec.endpoints[0]?.relabelings ?? [],
+  );
+  assert.deepEqual(
+    [trackerLabels.namespace, trackerLabels.tracker_pool, trackerLabels.pool],
+    [NS, POOL, undefined],
+  );
   const mapping: Record<string, string> = {};
   for (const [i, pod] of pods.items.entries()) {
     relayLabels.push(relabel({ ...podMetaLabels(pod), pod: pod.metadata.name }, relabelings));
@@ -298,6 +348,8 @@ before(async () => {
     relayLabels.map((l) => [l.namespace, l.pool]),
     relays.map(() => [NS, POOL]),
   );
+  // The operator reads the tracker pods' opens and clicks too (status.rates).
+  for (const pod of trackerPods) mapping[`${NS}/${pod.metadata.name}`] = tracker.metrics;
   await writeFile(targets, JSON.stringify(mapping));
 
   // A kube-apiserver restart: the operator's watches fail and restart ("Watch restarts" panel).
@@ -320,6 +372,10 @@ before(async () => {
         })),
       },
       {
+        job: 'mailfleet-trackers',
+        targets: [{ address: `127.0.0.1:${tracker.metricsPort}`, labels: trackerLabels }],
+      },
+      {
         job: 'mailfleet-operator',
         honorLabels: true,
         targets: [
@@ -330,7 +386,7 @@ before(async () => {
   });
   await eventually('Prometheus to scrape every target', async () => {
     const active = await prometheus!.targets();
-    return active.length === 3 && active.every((t) => t.health === 'up') ? true : undefined;
+    return active.length === 4 && active.every((t) => t.health === 'up') ? true : undefined;
   });
 
   // Mail, once Prometheus watches, in two rounds: the first creates every series (a counter's
@@ -350,6 +406,7 @@ before(async () => {
       await send(relay, `${name}-stranger-${r}`, 'someone@stranger.example', ['x@dest.example'], {}, false);
       await feedback(relay, `${name}${r}`);
     }
+    await readers(name);
   };
   // Touching the pool makes the operator reconcile while Prometheus watches.
   const touch = (n: number) =>
@@ -368,6 +425,33 @@ before(async () => {
   await touch(2);
 });
 
+/**
+ * Readers of a round's example.com mail: three open it, one through Gmail's image proxy (a machine
+ * open, left out of the rates), one follows a link.
+ */
+async function readers(round: string) {
+  const key = Buffer.from(TRACKING_KEY);
+  const at = (url: string) => tracker!.base + url.slice(`https://${TRACKING_HOST}`.length);
+  const browser = { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0' };
+  for (const i of [0, 1, 2]) {
+    const r = await fetch(at(openUrl(key, TRACKING_HOST, DOMAIN, `${round}-${i}@example.com`)), {
+      headers: browser,
+    });
+    assert.equal(r.status, 200);
+  }
+  await fetch(at(openUrl(key, TRACKING_HOST, DOMAIN, `${round}-3@example.com`)), {
+    headers: { 'user-agent': 'Mozilla/5.0 (via ggpht.com GoogleImageProxy)' },
+  });
+  const click = await fetch(
+    at(clickUrl(key, TRACKING_HOST, DOMAIN, `${round}-0@example.com`, 'https://example.com/a')),
+    {
+      headers: browser,
+      redirect: 'manual',
+    },
+  );
+  assert.equal(click.status, 302);
+}
+
 after(async () => {
   if (operator && operator.exitCode === null && operator.signalCode === null) {
     const exited = new Promise((r) => operator?.once('exit', r));
@@ -376,6 +460,7 @@ after(async () => {
   }
   await prometheus?.stop();
   for (const relay of relays) await relay.stop();
+  await tracker?.stop();
   await upstream?.stop();
   await cp?.stop();
   for (const dir of dirs) await removeDir(dir);
@@ -457,6 +542,20 @@ test('every query of every dashboard panel returns data from the real Prometheus
   }
   const missing = [...pending.keys()].map((key) => `${key}\n  -> ${last.get(key) ?? '[]'}`);
   assert.deepEqual(missing, [], `panel queries without data:\n${missing.join('\n')}`);
+
+  // The rates panel, side by side: three human opens per round and one click, some bounces.
+  const rates = queries
+    .filter((q) => q.panel === 'Open, click-through and bounce rate')
+    .map((q) => expandVariables(q.expr, VARIABLES));
+  assert.equal(rates.length, 3);
+  const [openRate, clickThrough, bounceRate] = await Promise.all(
+    rates.map(async (expr) => Number((await prom.query(expr))[0]?.value[1])),
+  );
+  assert.ok(
+    openRate! > clickThrough! && clickThrough! > 0,
+    `open ${openRate}, click-through ${clickThrough}`,
+  );
+  assert.ok(bounceRate! > 0 && bounceRate! <= 1, `bounce ${bounceRate}`);
 
   // The traffic so far stays under example.com's bouncePolicy.maxBounceRate (0.1).
   const active = (await prom.alerts()).filter((a) => a.labels.alertname === BOUNCE_ALERT);

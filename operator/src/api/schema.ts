@@ -753,6 +753,23 @@ const sendingDomainStatus = obj(
       'Last measured complaint (feedback-loop spam report) rate over the policy window, as a decimal string.',
     ),
     suspendedAt: str('When the domain was suspended automatically.', { format: 'date-time' }),
+    rates: obj(
+      "The domain's last hour, from its pool's relays and tracker as the operator last scraped them (docs/tracking.md#rates). A rate is absent while its denominator is 0.",
+      {
+        window: str('The window the counts cover (1h).'),
+        delivered: int('Recipients delivered.', { minimum: 0 }),
+        bounced: int(
+          'Recipients bounced: refused for good (5xx) at delivery, or bounced after delivery (return path).',
+          { minimum: 0 },
+        ),
+        opens: int('Open pixels fetched by human readers (machine reads excluded).', { minimum: 0 }),
+        clicks: int('Tracked links followed by human readers (machine reads excluded).', { minimum: 0 }),
+        openRate: str('opens / delivered, as a decimal string (a reader who opens twice counts twice).'),
+        clickThroughRate: str('clicks / delivered, as a decimal string.'),
+        bounceRate: str('bounced / (delivered + bounced at delivery), at most 1, as a decimal string.'),
+      },
+      { tsType: 'SendingDomainRates' },
+    ),
   },
   { tsType: 'SendingDomainStatus' },
 );

@@ -470,6 +470,26 @@ export interface DKIMStatus {
   pendingDnsRecord?: DNSRecord;
 }
 
+/** The domain's last hour, from its pool's relays and tracker as the operator last scraped them (docs/tracking.md#rates). A rate is absent while its denominator is 0. */
+export interface SendingDomainRates {
+  /** The window the counts cover (1h). */
+  window?: string;
+  /** Recipients delivered. */
+  delivered?: number;
+  /** Recipients bounced: refused for good (5xx) at delivery, or bounced after delivery (return path). */
+  bounced?: number;
+  /** Open pixels fetched by human readers (machine reads excluded). */
+  opens?: number;
+  /** Tracked links followed by human readers (machine reads excluded). */
+  clicks?: number;
+  /** opens / delivered, as a decimal string (a reader who opens twice counts twice). */
+  openRate?: string;
+  /** clicks / delivered, as a decimal string. */
+  clickThroughRate?: string;
+  /** bounced / (delivered + bounced at delivery), at most 1, as a decimal string. */
+  bounceRate?: string;
+}
+
 /** Observed state of the domain. */
 export interface SendingDomainStatus {
   /** The .metadata.generation that the status describes. */
@@ -494,6 +514,8 @@ export interface SendingDomainStatus {
   complaintRate?: string;
   /** When the domain was suspended automatically. */
   suspendedAt?: string;
+  /** The domain's last hour, from its pool's relays and tracker as the operator last scraped them (docs/tracking.md#rates). A rate is absent while its denominator is 0. */
+  rates?: SendingDomainRates;
 }
 
 /** Which messages the limit applies to. Every listed criterion must match; an empty match applies to all the pool's mail. */

@@ -452,6 +452,7 @@ export class Controller {
     if (scraper) {
       context.bounce = (ns, pool, domains) => scraper.measurements(ns, pool, domains);
       context.relayQueues = (ns, pool) => scraper.relayQueues(ns, pool);
+      context.rates = (ns, pool, domains) => scraper.rates(ns, pool, domains);
     }
     const dns = this.#dns;
     if (dns) context.dns = (domains) => dns.answers(domains);

@@ -35,6 +35,7 @@ import { statusKey } from '../kube/status-memo.ts';
 import type { RolloutSlots } from './rollouts.ts';
 import type { StatusMemo } from '../kube/status-memo.ts';
 import type { RelayQueue } from '../desired/deletion.ts';
+import type { DomainCounts } from '../desired/rates.ts';
 
 export type ReconcileContext = {
   client: KubeClient;
@@ -52,6 +53,8 @@ export type ReconcileContext = {
   /** Bounce measurements by SendingDomain name (the relay scraper's). */
   bounce?: (namespace: string, pool: string, domains: SendingDomain[]) => Map<string, BounceMeasurement>;
   dns?: (domains: SendingDomain[]) => Promise<Map<string, TxtAnswers>>;
+  /** The last hour's counts by SendingDomain name (the scraper's, for status.rates). */
+  rates?: (namespace: string, pool: string, domains: SendingDomain[]) => Map<string, DomainCounts>;
   now?: () => Date;
   /** Each relay pod of a pool and its last queue reading (the scraper's); absent: not scraped. */
   relayQueues?: (namespace: string, pool: string) => RelayQueue[];
@@ -163,6 +166,7 @@ async function gather(ctx: ReconcileContext, namespace: string, poolName: string
   };
   if (pool) observed.pool = pool;
   if (ctx.relayQueues) observed.relayQueues = ctx.relayQueues(namespace, poolName);
+  if (ctx.rates) observed.rates = ctx.rates(namespace, poolName, domains);
   return observed;
 }
 

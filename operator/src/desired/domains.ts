@@ -3,6 +3,7 @@ import type { V1Secret } from '@kubernetes/client-node';
 import type { Condition, DefaultedSendingDomain, DNSRecord, SendingDomain } from '../api/types.ts';
 import { cond, mergeConditions } from '../api/conditions.ts';
 import type { ConditionInput } from '../api/conditions.ts';
+import { domainRates } from './rates.ts';
 import { withDefaults } from '../api/defaults.ts';
 import { decideSuspension } from './bounce.ts';
 import { dkimPublicKey, dkimRecord, dmarcRecord, dnsMismatches, isPrivateKeyPem, spfRecord } from './dns.ts';
@@ -236,6 +237,8 @@ export function resolveDomains(
           if (domain.spec.returnPath && decision.complaintRate !== undefined)
             status.complaintRate = decision.complaintRate.toFixed(4);
         }
+        const counts = observed.rates?.get(name);
+        if (counts) status.rates = domainRates(counts);
         const previousSuspendedAt = original.status?.suspendedAt;
         if (decision.suspendNow) status.suspendedAt = observed.now.toISOString();
         else if (previousSuspendedAt) status.suspendedAt = previousSuspendedAt;

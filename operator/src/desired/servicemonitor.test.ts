@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { podLabelMeta, serviceMonitor } from './servicemonitor.ts';
 import { POOL_LABEL } from './meta.ts';
 import { podTemplate } from './pod.ts';
+import { trackerDeployment, trackerService } from './tracker.ts';
 import { relayPool } from '../../../test/helpers/operator/fixtures.ts';
 import { withDefaults } from '../api/defaults.ts';
 
@@ -39,4 +40,33 @@ test('the label the relabelling reads is the one the relay pods carry', () => {
   const template = podTemplate({ pool, image: 'mailfleet:test', checksum: 'x', persistentSpool: false });
   assert.equal(template.metadata?.labels?.[POOL_LABEL], 'transactional');
   assert.equal(POOL_LABEL, 'mailfleet.dev/pool');
+});
+
+test("the tracker's ServiceMonitor selects the tracker Service alone and names the pool tracker_pool", () => {
+  const relay = serviceMonitor(pool, true)!;
+  const tracker = serviceMonitor(pool, true, 'tracker')!;
+  const service = trackerService(pool);
+  const selects = (sm: typeof relay) =>
+    Object.entries((sm.spec.selector as { matchLabels: Record<string, string> }).matchLabels).every(
+      ([k, v]) => service.metadata?.labels?.[k] === v,
+    );
+  assert.equal(selects(tracker), true, 'the tracker ServiceMonitor selects the tracker Service');
+  assert.equal(selects(relay), false, "the relays' ServiceMonitor does not");
+  assert.equal(tracker.metadata?.name, 'transactional-tracker');
+  const [endpoint] = tracker.spec.endpoints as {
+    port: string;
+    relabelings: { sourceLabels: string[]; targetLabel: string }[];
+  }[];
+  assert.equal(endpoint?.port, 'http');
+  assert.deepEqual(
+    endpoint?.relabelings.map((r) => [r.targetLabel, r.sourceLabels]),
+    [
+      ['tracker_pool', ['__meta_kubernetes_pod_label_mailfleet_dev_pool']],
+      ['namespace', ['__meta_kubernetes_namespace']],
+    ],
+    'no `pool` label: tracker targets are not counted as relays (up{pool!=""})',
+  );
+  assert.ok(service.spec?.ports?.some((p) => p.name === 'http'));
+  const template = trackerDeployment({ pool, image: 'mailfleet:test' }).spec?.template;
+  assert.equal(template?.metadata?.labels?.[POOL_LABEL], 'transactional');
 });

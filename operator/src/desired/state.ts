@@ -315,6 +315,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
       podDisruptionBudget(pool),
       horizontalPodAutoscaler(pool),
       serviceMonitor(pool, observed.serviceMonitorCRD),
+      tracks ? serviceMonitor(pool, observed.serviceMonitorCRD, 'tracker') : undefined,
       networkPolicy({
         pool,
         managementNamespaces: observed.settings.managementNamespaces ?? [],

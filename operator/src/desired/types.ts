@@ -5,6 +5,7 @@ import type { RateLimit, RelayPool, SendingDomain } from '../api/types.ts';
 import type { BounceMeasurement } from './bounce.ts';
 import type { TxtAnswers } from './dns.ts';
 import type { RelayQueue } from './deletion.ts';
+import type { DomainCounts } from './rates.ts';
 
 export type KubeObject = KubernetesObject & { [field: string]: unknown };
 export type OwnKind = 'RelayPool' | 'SendingDomain' | 'RateLimit';
@@ -25,6 +26,8 @@ export type Observed = {
   serviceMonitorCRD: boolean;
   /** Bounce measurements per SendingDomain name, over each domain's policy window. */
   bounce: Map<string, BounceMeasurement>;
+  /** The last hour's counts per SendingDomain name (status.rates); absent: not scraped. */
+  rates?: Map<string, DomainCounts>;
   /** TXT answers per SendingDomain name; absent when DNS verification is off. */
   dns: Map<string, TxtAnswers>;
   settings: {

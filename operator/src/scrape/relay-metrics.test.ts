@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { increase, parseRelayMetrics, poolMeasurement } from './relay-metrics.ts';
+import { increase, parseRelayMetrics, poolMeasurement, poolOutcomes } from './relay-metrics.ts';
 import type { RelaySample } from './relay-metrics.ts';
 
 const sample = (at: number, start: number | undefined, delivered: number, bounced: number): RelaySample => {
@@ -160,4 +160,50 @@ test("the events webhook's backlog age is read when the relay exports it, absent
   ].join('\n');
   assert.equal(parseRelayMetrics(page, 0).eventsOldest, 42.5);
   assert.equal(parseRelayMetrics('mailfleet_relay_queue_jobs{state="ready"} 1', 0).eventsOldest, undefined);
+});
+
+test("a tracker's page: human opens and clicks per domain, machine reads left out, its process start", () => {
+  const text = [
+    'mailfleet_tracker_opens_total{sending_domain="a.com",reader="human"} 4',
+    'mailfleet_tracker_opens_total{sending_domain="a.com",reader="machine"} 9',
+    'mailfleet_tracker_clicks_total{sending_domain="a.com",reader="human"} 2',
+    'mailfleet_tracker_clicks_total{sending_domain="b.com",reader="machine"} 5',
+    'mailfleet_tracker_refused_total{reason="bad_token"} 3',
+    'mailfleet_tracker_process_start_time_seconds 1700000100',
+  ].join('\n');
+  const s = parseRelayMetrics(text, 1);
+  assert.equal(s.start, 1_700_000_100_000);
+  assert.deepEqual(s.outcomes.get('a.com'), { delivered: 0, bounced: 0, opens: 4, clicks: 2 });
+  assert.equal(s.outcomes.get('b.com'), undefined, 'only machine reads: nothing counted');
+  assert.equal(s.queued, undefined, 'a tracker has no queue');
+});
+
+test("a pool's counts add its relays' outcomes and its trackers' reads over the window", () => {
+  const page = (at: number, lines: string[]) => parseRelayMetrics(lines.join('\n'), at);
+  const relay = [
+    page(0, [
+      'mailfleet_relay_process_start_time_seconds 0',
+      'mailfleet_relay_recipients_delivered_total{sending_domain="a.com"} 5',
+    ]),
+    page(10_000, [
+      'mailfleet_relay_process_start_time_seconds 0',
+      'mailfleet_relay_recipients_delivered_total{sending_domain="a.com"} 25',
+      'mailfleet_relay_recipients_bounced_total{sending_domain="a.com",category="user"} 5',
+    ]),
+  ];
+  const tracker = (n: number) => [
+    page(0, ['mailfleet_tracker_process_start_time_seconds 0']),
+    page(10_000, [
+      'mailfleet_tracker_process_start_time_seconds 0',
+      `mailfleet_tracker_opens_total{sending_domain="a.com",reader="human"} ${n}`,
+      `mailfleet_tracker_clicks_total{sending_domain="a.com",reader="human"} 1`,
+    ]),
+  ];
+  assert.deepEqual(poolOutcomes([relay, tracker(3), tracker(4)], 'a.com', 0), {
+    delivered: 20,
+    bounced: 5,
+    opens: 7,
+    clicks: 2,
+  });
+  assert.equal(poolOutcomes([[], []], 'a.com', 0), undefined, 'never scraped: no counts');
 });

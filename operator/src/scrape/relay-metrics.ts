@@ -1,12 +1,20 @@
-// What the autopilot reads from a relay's /metrics, and the increase of its recipient counters over
-// a window. Pure: samples in, numbers out (the scraper owns the clock and the HTTP).
+// What the autopilot reads from a relay's /metrics (and the status rates from a tracker's), and the
+// increase of its counters over a window. Pure: samples in, numbers out (the scraper owns the clock
+// and the HTTP).
 import type { BounceMeasurement } from '../desired/bounce.ts';
 
 const DELIVERED = 'mailfleet_relay_recipients_delivered_total';
 const BOUNCED = 'mailfleet_relay_recipients_bounced_total';
 /** Reports at the return-path listener (relay feedback/recorder.ts): async bounces, complaints. */
 const FEEDBACK = 'mailfleet_relay_feedback_reports_total';
-const START = 'mailfleet_relay_process_start_time_seconds';
+/** Human reads at the pool's tracker (relay tracker/server.ts); machine ones are not counted. */
+const OPENS = 'mailfleet_tracker_opens_total';
+const CLICKS = 'mailfleet_tracker_clicks_total';
+/** The relay's process start, or the tracker's: the same series under each program's prefix. */
+const STARTS = new Set([
+  'mailfleet_relay_process_start_time_seconds',
+  'mailfleet_tracker_process_start_time_seconds',
+]);
 /** Queued delivery jobs by state (no series at all when the queue is empty). */
 const QUEUE_JOBS = 'mailfleet_relay_queue_jobs';
 /** Always exported (0 when empty): its presence says the page has the relay's queue gauges. */
@@ -21,10 +29,21 @@ const SHARED_STATE_UP = 'mailfleet_relay_shared_state_up';
  * after delivery (`asyncBounced`) and feedback-loop complaints. Those two are present only when
  * the relay reported some (a pool without a return path never does).
  */
-export type Outcomes = { delivered: number; bounced: number; asyncBounced?: number; complaints?: number };
-const KEYS = ['delivered', 'bounced', 'asyncBounced', 'complaints'] as const;
+export type Outcomes = {
+  delivered: number;
+  bounced: number;
+  asyncBounced?: number;
+  complaints?: number;
+  /** Open pixels and tracked links fetched by human readers (a tracker pod's page). */
+  opens?: number;
+  clicks?: number;
+};
+const KEYS = ['delivered', 'bounced', 'asyncBounced', 'complaints', 'opens', 'clicks'] as const;
 
-/** One scrape of one relay: final recipient outcomes per sending domain (the relay's label value). */
+/**
+ * One scrape of one relay (or tracker): final recipient outcomes, or human opens and clicks, per
+ * sending domain (the label value).
+ */
 export type RelaySample = {
   /** Scrape time, ms since the epoch. */
   at: number;
@@ -48,6 +67,9 @@ const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})?\s+(\S+)/;
 function fieldOf(name: string, labels: string): (typeof KEYS)[number] | undefined {
   if (name === DELIVERED) return 'delivered';
   if (name === BOUNCED) return 'bounced';
+  // Machine reads (image proxies, link scanners) say nothing about readers: docs/tracking.md.
+  if (name === OPENS || name === CLICKS)
+    return /(?:^|,)reader="human"/.test(labels) ? (name === OPENS ? 'opens' : 'clicks') : undefined;
   if (name !== FEEDBACK) return undefined;
   const kind = /(?:^|,)kind="([^"]*)"/.exec(labels)?.[1];
   return kind === 'hard-bounce' ? 'asyncBounced' : kind === 'complaint' ? 'complaints' : undefined;
@@ -63,7 +85,7 @@ export function parseRelayMetrics(text: string, at: number): RelaySample {
     const m = LINE.exec(line);
     if (!m) continue;
     const [, name = '', labels = '', value] = m;
-    if (name === START) {
+    if (STARTS.has(name)) {
       sample.start = Number(value) * 1000;
       continue;
     }
@@ -129,12 +151,12 @@ export function increase(samples: RelaySample[], domain: string, windowStart: nu
   return total;
 }
 
-/** A domain's measurement across the relays of its pool; undefined when no relay was ever scraped. */
-export function poolMeasurement(
+/** A domain's counts across the pods of its pool; undefined when no pod was ever scraped. */
+export function poolOutcomes(
   relays: RelaySample[][],
   domain: string,
   windowStart: number,
-): BounceMeasurement | undefined {
+): Outcomes | undefined {
   const scraped = relays.filter((samples) => samples.length > 0);
   if (scraped.length === 0) return undefined;
   const sum: Outcomes = { delivered: 0, bounced: 0 };
@@ -142,6 +164,17 @@ export function poolMeasurement(
     const grown = increase(samples, domain, windowStart);
     for (const k of KEYS) if (grown[k] !== undefined) sum[k] = (sum[k] ?? 0) + grown[k];
   }
+  return sum;
+}
+
+/** A domain's measurement across the relays of its pool; undefined when no relay was ever scraped. */
+export function poolMeasurement(
+  relays: RelaySample[][],
+  domain: string,
+  windowStart: number,
+): BounceMeasurement | undefined {
+  const sum = poolOutcomes(relays, domain, windowStart);
+  if (!sum) return undefined;
   const m: BounceMeasurement = { bounced: sum.bounced, total: sum.bounced + sum.delivered };
   if (sum.asyncBounced) m.asyncBounced = sum.asyncBounced;
   if (sum.complaints) m.complaints = sum.complaints;

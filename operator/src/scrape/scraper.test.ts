@@ -162,3 +162,61 @@ test('a relay losing the shared store requeues its pool (no SendingDomain needed
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a tracker pod is scraped for the pool's rates, and is never one of the relays whose queues a drain waits for", async () => {
+  let opens = 0;
+  const started = Date.now() / 1000;
+  const pages: Record<string, () => string> = {
+    '/relay': () =>
+      [
+        'mailfleet_relay_recipients_delivered_total{sending_domain="a.com",destination="x"} 8',
+        'mailfleet_relay_queue_oldest_message_age_seconds 0',
+        `mailfleet_relay_process_start_time_seconds ${started}`,
+      ].join('\n'),
+    '/tracker': () =>
+      [
+        `mailfleet_tracker_opens_total{sending_domain="a.com",reader="human"} ${opens}`,
+        'mailfleet_tracker_opens_total{sending_domain="a.com",reader="machine"} 50',
+        `mailfleet_tracker_process_start_time_seconds ${started}`,
+      ].join('\n'),
+  };
+  const server = createServer((req, res) => res.end(pages[req.url ?? '']?.() ?? ''));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const dir = mkdtempSync(path.join(tmpdir(), 'scraper-'));
+  const targets = path.join(dir, 'targets.json');
+  writeFileSync(
+    targets,
+    JSON.stringify({ 'mail/relay-0': `${base}/relay`, 'mail/tracker-0': `${base}/tracker` }),
+  );
+  const tracker = pod('tracker-0', true);
+  tracker.metadata!.labels!['app.kubernetes.io/name'] = 'mailfleet-tracker';
+  const requeued: string[] = [];
+  const domain = sendingDomain('a.com');
+  const scraper = new RelayScraper({
+    pods: () => [pod('relay-0', true), tracker],
+    domains: () => [domain],
+    log: jsonLogger((line) => process.stderr.write(line), 'error'),
+    intervalMs: 60_000,
+    targetsFile: targets,
+    onChange: (key) => requeued.push(key),
+  });
+  try {
+    await scraper.scrapeOnce();
+    opens = 2;
+    await scraper.scrapeOnce();
+    assert.equal(requeued.length, 2, 'new opens requeue the pool (status.rates changes)');
+    assert.deepEqual(scraper.rates('mail', 'transactional', [domain]).get('a-com'), {
+      delivered: 8,
+      bounced: 0,
+      opens: 2,
+    });
+    assert.deepEqual(
+      scraper.relayQueues('mail', 'transactional').map((q) => [q.pod, q.queued]),
+      [['relay-0', 0]],
+    );
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,5 +1,6 @@
-// The bounce-rate autopilot's eyes: every interval, scrape each Ready relay pod's /metrics, keep a
-// short history per pod, and requeue a pool when its domains' measurements change. Reads only.
+// The bounce-rate autopilot's eyes: every interval, scrape each Ready pod of a pool (its relays, and
+// its tracker's pods for the opens and clicks of status.rates) at /metrics, keep a short history per
+// pod, and requeue a pool when its domains' measurements change. Reads only.
 import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import type { SendingDomain } from '../api/types.ts';
@@ -9,11 +10,12 @@ import type { KubeObject } from '../desired/types.ts';
 import { HTTP_PORT, POOL_LABEL } from '../desired/meta.ts';
 import type { Logger } from '../../../contract/log.ts';
 import { durationMs } from '../../../contract/duration.ts';
-import { parseRelayMetrics, poolMeasurement } from './relay-metrics.ts';
+import { parseRelayMetrics, poolMeasurement, poolOutcomes } from './relay-metrics.ts';
+import { RATES_WINDOW, type DomainCounts } from '../desired/rates.ts';
 import type { RelaySample } from './relay-metrics.ts';
 
 export type ScraperOptions = {
-  /** Relay pods (the Pod informer's cache). */
+  /** The pools' pods (the Pod informer's cache): relays and trackers. */
   pods: () => KubeObject[];
   domains: () => SendingDomain[];
   log: Logger;
@@ -40,6 +42,10 @@ type PodHistory = { namespace: string; pool: string; samples: RelaySample[] };
 
 const DEFAULT_WINDOW = '1h';
 const windowOf = (d: SendingDomain) => durationMs(d.spec.bouncePolicy?.window ?? DEFAULT_WINDOW);
+
+/** A pod of the pool's tracker Deployment (desired/tracker.ts): no queue, only opens and clicks. */
+const isTracker = (pod: KubeObject) =>
+  pod.metadata?.labels?.['app.kubernetes.io/name'] === 'mailfleet-tracker';
 
 function ready(pod: KubeObject): boolean {
   const status = pod.status as
@@ -125,7 +131,11 @@ export class RelayScraper {
 
   /** Keeps, per pod, the samples of the longest window plus the one before it (the baseline). */
   #prune(now: number): void {
-    const longest = Math.max(durationMs(DEFAULT_WINDOW), ...this.#o.domains().map(windowOf));
+    const longest = Math.max(
+      durationMs(DEFAULT_WINDOW),
+      durationMs(RATES_WINDOW),
+      ...this.#o.domains().map(windowOf),
+    );
     const horizon = now - longest;
     for (const [key, history] of this.#history) {
       let first = history.samples.findIndex((s) => s.at > horizon);
@@ -166,7 +176,10 @@ export class RelayScraper {
       this.#o.onChange(key);
     }
     for (const [key, domains] of byPool) {
-      const measured = measure(relaysByPool.get(key) ?? [], domains, now);
+      const measured = [
+        ...measure(relaysByPool.get(key) ?? [], domains, now),
+        ...lastHour(relaysByPool.get(key) ?? [], domains, now),
+      ];
       const lag = (relaysByPool.get(key) ?? []).map((s) =>
         Math.floor(Math.log2((s.at(-1)?.eventsOldest ?? 0) + 1)),
       );
@@ -184,7 +197,10 @@ export class RelayScraper {
   relayQueues(namespace: string, pool: string): RelayQueue[] {
     return this.#o
       .pods()
-      .filter((p) => p.metadata?.namespace === namespace && p.metadata?.labels?.[POOL_LABEL] === pool)
+      .filter(
+        (p) =>
+          p.metadata?.namespace === namespace && p.metadata?.labels?.[POOL_LABEL] === pool && !isTracker(p),
+      )
       .map((p) => {
         const name = p.metadata?.name ?? '';
         // A pod that is not Ready now is not scraped now: what it said before may be out of date.
@@ -209,6 +225,28 @@ export class RelayScraper {
       .map((h) => h.samples);
     return measure(relays, domains, now);
   }
+
+  /** Each SendingDomain's counts over the last hour (status.rates), relays and trackers together. */
+  rates(
+    namespace: string,
+    pool: string,
+    domains: SendingDomain[],
+    now = this.#o.now?.() ?? Date.now(),
+  ): Map<string, DomainCounts> {
+    const pods = [...this.#history.values()]
+      .filter((h) => h.namespace === namespace && h.pool === pool)
+      .map((h) => h.samples);
+    return lastHour(pods, domains, now);
+  }
+}
+
+function lastHour(pods: RelaySample[][], domains: SendingDomain[], now: number) {
+  const out = new Map<string, DomainCounts>();
+  for (const d of domains) {
+    const counts = poolOutcomes(pods, d.spec.domain.toLowerCase(), now - durationMs(RATES_WINDOW));
+    if (counts) out.set(d.metadata.name ?? '', counts);
+  }
+  return out;
 }
 
 function measure(relays: RelaySample[][], domains: SendingDomain[], now: number) {

@@ -1,0 +1,249 @@
+// A SendingDomain's last hour in status.rates, and the pool's EventsDelivering condition, through
+// the real control plane. A real relay and two real `mailfleet tracker` processes stand in for the
+// pool's kwok pods (its relay and its <pool>-tracker Deployment's two pods, --relay-metrics-targets);
+// both use the tracking key the operator generated in the cluster. The relay rewrites the HTML mail
+// it delivers to an upstream that bounces half the recipients; the test follows the delivered
+// pixels and links as a reader (and an image proxy) would. The relay's events go to a receiver that
+// is down, then back. Nothing in between is called directly by the test.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
+import { eventually, startCluster, startOperator } from '../helpers/operator/harness.ts';
+import type { OperatorProcess } from '../helpers/operator/harness.ts';
+import {
+  relayConfig,
+  removeDir,
+  sendMessage,
+  startRelay,
+  startScripted,
+  tempDir,
+} from '../helpers/relay/peers.ts';
+import type { RelayProcess, ScriptedUpstream } from '../helpers/relay/peers.ts';
+import { startEventsReceiver, type EventsReceiver } from '../helpers/events-receiver.ts';
+import { hrefs, parsed, pixels } from '../helpers/tracking/links.ts';
+import { startTracker, type TrackerProcess } from '../helpers/tracking/tracker.ts';
+
+const NS = 'mail';
+const POOL = 'news';
+const HOST = 't.shop.example';
+const SECRET = 'operator-rates-events-secret-0123';
+const BROWSER = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
+let cp: ControlPlane;
+let operator: OperatorProcess | undefined;
+let upstream: ScriptedUpstream | undefined;
+let receiver: EventsReceiver | undefined;
+let relay: RelayProcess | undefined;
+/** The two tracker processes, standing in for the <pool>-tracker Deployment's two pods. */
+const trackers: TrackerProcess[] = [];
+let relayPod = '';
+const dirs: string[] = [];
+
+const k = async (args: string[], input?: string) => {
+  const r = await cp.kubectl(args, input === undefined ? {} : { input });
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+};
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- kubectl JSON
+const json = async (args: string[]) => JSON.parse(await k([...args, '-o', 'json'])) as Record<string, any>;
+const apply = (o: unknown) => k(['apply', '-f', '-'], JSON.stringify(o));
+const condition = (o: { status?: { conditions?: { type: string }[] } }, type: string) =>
+  o.status?.conditions?.find((c) => c.type === type) as
+    { status: string; reason: string; message: string } | undefined;
+const podNames = async (app: string) =>
+  (
+    await json(['-n', NS, 'get', 'pods', '-l', `mailfleet.dev/pool=${POOL},app.kubernetes.io/name=${app}`])
+  ).items.map((p: { metadata: { name: string } }) => p.metadata.name) as string[];
+
+before(async () => {
+  cp = await startCluster();
+  const dir = await tempDir('rates-op');
+  dirs.push(dir);
+  const targets = path.join(dir, 'targets.json');
+  await writeFile(targets, '{}');
+  await k(['create', 'namespace', NS]);
+  receiver = await startEventsReceiver(Buffer.from(SECRET));
+  receiver.mode = 503;
+  await k(['-n', NS, 'create', 'secret', 'generic', 'hook', `--from-literal=secret=${SECRET}`]);
+  operator = await startOperator(cp, 'rates', ['--scrape-interval', '1', '--relay-metrics-targets', targets]);
+  await apply({
+    apiVersion: 'mailfleet.dev/v1alpha1',
+    kind: 'RelayPool',
+    metadata: { name: POOL, namespace: NS },
+    spec: {
+      replicas: 1,
+      events: { url: receiver.url, secretRef: { name: 'hook' }, maxLag: '3s', batchInterval: '100ms' },
+    },
+  });
+  await apply({
+    apiVersion: 'mailfleet.dev/v1alpha1',
+    kind: 'SendingDomain',
+    metadata: { name: 'shop-example', namespace: NS },
+    spec: {
+      domain: 'shop.example',
+      poolRef: { name: POOL },
+      tracking: { opens: true, clicks: true, host: HOST },
+    },
+  });
+  await k(['-n', NS, 'wait', '--for=condition=Ready', `rp/${POOL}`, '--timeout=120s']);
+
+  // The key the operator generated for the pool, given to the relay and both trackers.
+  const keySecret = await json(['-n', NS, 'get', 'secret', `${POOL}-tracking`]);
+  const keyFile = path.join(dir, 'tracking.key');
+  await writeFile(keyFile, Buffer.from(keySecret.data.key as string, 'base64'));
+  await writeFile(path.join(dir, 'events-secret'), SECRET);
+
+  upstream = await startScripted();
+  upstream.onRcpt = (to) => (to.startsWith('bad') ? { code: 550, message: '5.1.1 no such user' } : undefined);
+  const spool = await tempDir('rates-spool');
+  dirs.push(spool);
+  relay = await startRelay(
+    relayConfig(spool, upstream.port, {
+      sendingDomains: [{ domain: 'shop.example', tracking: { opens: true, clicks: true, host: HOST } }],
+      tracking: { keyFile },
+      events: {
+        url: receiver.url,
+        secretFile: path.join(dir, 'events-secret'),
+        batchInterval: '100ms',
+        maxBackoff: '500ms',
+      },
+    }),
+  );
+  trackers.push(await startTracker(keyFile), await startTracker(keyFile));
+
+  const relayPods = await podNames('mailfleet-relay');
+  const trackerPods = await eventually('the two tracker pods', async () => {
+    const names = await podNames('mailfleet-tracker');
+    return names.length === 2 ? names : undefined;
+  });
+  assert.equal(relayPods.length, 1);
+  relayPod = relayPods[0]!;
+  const mapping: Record<string, string> = { [`${NS}/${relayPod}`]: `${relay.base}/metrics` };
+  trackerPods.forEach((pod, i) => (mapping[`${NS}/${pod}`] = trackers[i]!.metrics));
+  await writeFile(targets, JSON.stringify(mapping));
+});
+
+after(async () => {
+  await operator?.stop();
+  for (const t of trackers) await t.stop();
+  await relay?.stop();
+  await upstream?.stop();
+  await receiver?.stop();
+  await cp?.stop();
+  for (const dir of dirs) await removeDir(dir);
+});
+
+const html = (i: number) =>
+  [
+    'From: news@shop.example',
+    `To: good${i}@dest.example`,
+    `Subject: sale ${i}`,
+    `Message-ID: <sale-${i}@shop.example>`,
+    'MIME-Version: 1.0',
+    'Content-Type: text/html; charset=utf-8',
+    '',
+    `<html><body><p>Sale ${i}</p><a href="https://shop.example/sale/${i}">See the sale</a></body></html>`,
+    '',
+  ].join('\r\n');
+
+test('status.rates shows the last hour measured at the relay and both tracker pods; machine opens are left out', async () => {
+  // Five messages, each to one recipient the upstream takes and one it refuses for good.
+  for (let i = 0; i < 5; i++) {
+    const sent = await sendMessage(relay!.ports.smtp, {
+      from: 'news@shop.example',
+      to: [`good${i}@dest.example`, `bad${i}@dest.example`],
+      raw: html(i),
+    });
+    assert.ok(sent.ok, sent.response);
+  }
+  // The copies to good<i>, in that order (the upstream also gets the relay's DSNs to the sender).
+  const delivered = await eventually('five delivered copies', async () => {
+    const copies = [0, 1, 2, 3, 4].map((i) =>
+      upstream!.received.find((m) => m.to[0] === `good${i}@dest.example`),
+    );
+    return copies.every(Boolean) ? copies.map((m) => m!) : undefined;
+  });
+  const keys = [
+    Buffer.from((await json(['-n', NS, 'get', 'secret', `${POOL}-tracking`])).data.key, 'base64'),
+  ];
+  const copies = await Promise.all(delivered.map(async (m) => (await parsed(Buffer.from(m.raw))).html || ''));
+  // Readers of messages 0 and 1 open them at the first tracker pod, an image proxy fetches the
+  // pixel of message 2 there; the reader of message 0 follows its link at the second pod.
+  const pixelPath = (copy: string) => {
+    const [token] = pixels(keys, HOST, copy);
+    assert.ok(token, 'the delivered copy has a verified pixel');
+    return /src="https:\/\/[^/]+(\/o\/[^"]+)"/.exec(copy)![1]!;
+  };
+  for (const [i, agent] of [
+    [0, BROWSER],
+    [1, BROWSER],
+    [2, 'Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)'],
+  ] as const) {
+    const r = await fetch(trackers[0]!.base + pixelPath(copies[i]!), { headers: { 'user-agent': agent } });
+    assert.equal(r.status, 200);
+  }
+  const link = hrefs(copies[0]!).find((h) => h.startsWith(`https://${HOST}/c/`));
+  assert.ok(link, 'the link was rewritten');
+  const click = await fetch(trackers[1]!.base + link.slice(`https://${HOST}`.length), {
+    headers: { 'user-agent': BROWSER },
+    redirect: 'manual',
+  });
+  assert.equal(click.status, 302);
+  assert.equal(click.headers.get('location'), 'https://shop.example/sale/0');
+
+  const rates = await eventually(
+    'status.rates with the opens and the click',
+    async () => {
+      const sd = await json(['-n', NS, 'get', 'sd/shop-example']);
+      const r = sd.status?.rates as Record<string, unknown> | undefined;
+      return r?.delivered === 5 && r.bounced === 5 && r.opens === 2 && r.clicks === 1 ? r : undefined;
+    },
+    60_000,
+  );
+  assert.deepEqual(rates, {
+    window: '1h',
+    delivered: 5,
+    bounced: 5,
+    opens: 2,
+    clicks: 1,
+    openRate: '0.4000',
+    clickThroughRate: '0.2000',
+    bounceRate: '0.5000',
+  });
+});
+
+test('EventsDelivering: False naming the relay while the receiver is down, True once it takes the events', async () => {
+  // The relay has held events (the first test's deliveries and bounces) since before it.
+  const behind = await eventually(
+    'EventsDelivering=False',
+    async () => {
+      const c = condition(await json(['-n', NS, 'get', `rp/${POOL}`]), 'EventsDelivering');
+      return c?.status === 'False' ? c : undefined;
+    },
+    60_000,
+  );
+  assert.equal(behind.reason, 'Behind');
+  assert.match(behind.message, new RegExp(`${relayPod}: oldest unsent event \\d+s old \\(maxLag 3s\\)`));
+  assert.equal(receiver!.events.length, 0);
+
+  receiver!.mode = 200;
+  const delivering = await eventually(
+    'EventsDelivering=True',
+    async () => {
+      const c = condition(await json(['-n', NS, 'get', `rp/${POOL}`]), 'EventsDelivering');
+      return c?.status === 'True' ? c : undefined;
+    },
+    60_000,
+  );
+  assert.equal(delivering.reason, 'AsExpected');
+  // The backlog arrived: the first test's deliveries and bounces (and the DSNs' deliveries).
+  const shop = receiver!.events.filter((e) => e.sendingDomain === 'shop.example');
+  assert.deepEqual(
+    ['delivered', 'bounced'].map(
+      (type) => new Set(shop.filter((e) => e.type === type).map((e) => e.recipient)).size,
+    ),
+    [5, 5],
+  );
+  assert.equal(receiver!.badSignatures, 0);
+});
