@@ -4,9 +4,13 @@ import { loadRuntime } from './config/runtime.ts';
 import { hashPassword } from '../../contract/users.ts';
 import { jsonLogger } from '../../contract/log.ts';
 import { Relay } from './relay.ts';
+import { runEvacuation } from './handoff/evacuate.ts';
 
 const usage = `usage: mailfleet relay --config <file>
        mailfleet relay --check-config <file>     validate and exit
+       mailfleet relay --config <file> --evacuate
+                                  hand the whole spool to the pool's relays (handoff), no listener;
+                                  exit 0 once it is empty
        mailfleet relay --hash-password           read a password on stdin, print a users-file hash
 `;
 
@@ -43,6 +47,10 @@ export async function main(args: string[]): Promise<void> {
   }
   if (flag === '--check-config') {
     process.stdout.write(`${configPath}: ok\n`);
+    return;
+  }
+  if (args.includes('--evacuate')) {
+    process.exitCode = await runEvacuation(loaded.runtime, log);
     return;
   }
   // MAILFLEET_WATCH_INTERVAL_MS: how often the config files are polled (tests use 200 ms).

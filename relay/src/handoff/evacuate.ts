@@ -1,0 +1,146 @@
+// One-shot evacuation of a spool nobody runs: `mailfleet relay --config <file> --evacuate`. The
+// operator starts it on the claim of a removed StatefulSet relay that may still hold mail
+// (docs/operator.md, "Retained queue claims"). It recovers the spool, opens no listener, hands
+// every message to the ready relays of the pool through the handoff protocol (the pool's secret,
+// its headless Service), and removes a message only once a peer's signed reply says it is fsynced
+// there. A kill at any moment leaves at most a message on both sides (a duplicate the receiver
+// recognises by id), never a loss. Success is an empty spool.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../../../contract/log.ts';
+import { buildMessage, type QueuedMessage } from '../scheduler/model.ts';
+import { Spool } from '../spool/store.ts';
+import { nodeSpoolFs } from '../spool/fs-ops.ts';
+import { durationMs } from '../config/duration.ts';
+import type { RuntimeConfig } from '../config/runtime.ts';
+import { handOffQueue, type HandoffSummary, type HandoffTarget } from './sender.ts';
+
+/** With no ready peer (or one refusing), the pool is looked up again this often. */
+const PEER_RETRY_MS = 2000;
+
+export interface EvacuationDeps {
+  spool: Pick<Spool, 'recover' | 'readBody' | 'remove'>;
+  secret: Buffer;
+  target: HandoffTarget;
+  log: Logger;
+  now(): number;
+  /** Stop handing off (SIGTERM): checked between passes; a batch in flight completes. */
+  stopped?(): boolean;
+}
+
+export interface EvacuationSummary {
+  /** Messages found in the spool. */
+  recovered: number;
+  /** Found with every recipient final already (finished before the crash): removed, as a relay's start does. */
+  finished: number;
+  /** Acknowledged by a peer (stored there, or already held: `duplicates`). */
+  handedOff: number;
+  duplicates: number;
+  /** Undecodable: moved to the spool's quarantine/ (as a relay does), not handed off. */
+  quarantined: number;
+  /** Still in the spool: no peer took them before the deadline. */
+  left: number;
+}
+
+/** Hands the whole spool to the pool's ready relays, or as much as they take before `deadline`. */
+export async function evacuateSpool(deps: EvacuationDeps, deadline: number): Promise<EvacuationSummary> {
+  const recovered = await deps.spool.recover();
+  const now = deps.now();
+  const queue = new Map<string, QueuedMessage>();
+  let finished = 0;
+  let quarantined = 0;
+  for (const r of recovered) {
+    const message = buildMessage(r.envelope, r.states, (domain) => domain, now);
+    if (message.jobs.size === 0) {
+      await deps.spool.remove(r.envelope.id);
+      finished++;
+    } else queue.set(r.envelope.id, message);
+  }
+  deps.log('info', 'evacuation started', { messages: queue.size, finished });
+  // One id for this process: a peer answering with it would be this evacuation (never itself).
+  const instance = `evacuate-${randomBytes(6).toString('hex')}`;
+  const total: HandoffSummary = { peers: 0, sent: 0, duplicates: 0, left: queue.size };
+  while (queue.size > 0 && deps.now() < deadline && !deps.stopped?.()) {
+    const pass = await handOffQueue(
+      {
+        instance,
+        secret: deps.secret,
+        target: deps.target,
+        messages: () => queue.values(),
+        readBody: async (id) => {
+          const body = await deps.spool.readBody(id);
+          // Undecodable: the spool quarantined it (counted, kept in quarantine/), nothing to send.
+          if (!body && queue.delete(id)) quarantined++;
+          return body;
+        },
+        handedOff: async (message) => {
+          // Acknowledged (fsynced) by the peer. A kill before this removal sends it again next
+          // run, and the peer answers `duplicate`.
+          await deps.spool.remove(message.envelope.id);
+          queue.delete(message.envelope.id);
+        },
+        log: deps.log,
+        now: deps.now,
+      },
+      deadline,
+    );
+    total.peers = Math.max(total.peers, pass.peers);
+    total.sent += pass.sent;
+    total.duplicates += pass.duplicates;
+    deps.log('info', 'evacuation pass', { ...pass });
+    if (queue.size > 0 && pass.sent === 0)
+      await new Promise((resolve) => setTimeout(resolve, Math.min(PEER_RETRY_MS, deadline - deps.now())));
+  }
+  const summary = {
+    recovered: recovered.length,
+    finished,
+    handedOff: total.sent,
+    duplicates: total.duplicates,
+    quarantined,
+    left: queue.size,
+  };
+  deps.log(summary.left === 0 ? 'info' : 'warn', 'evacuation finished', { ...summary });
+  return summary;
+}
+
+/**
+ * The `--evacuate` run: the spool of `runtime`'s config handed to the relays its `handoff` names,
+ * within drainTimeout (or until SIGTERM). Exit code 0 only when the spool is empty; 1 leaves the
+ * rest for the next run (the operator's Job retries), 2 when the config has no handoff target.
+ */
+export async function runEvacuation(
+  runtime: Pick<RuntimeConfig, 'config' | 'handoffSecret'>,
+  log: Logger,
+): Promise<number> {
+  const { config, handoffSecret } = runtime;
+  if (!config.handoff || !handoffSecret) {
+    log('error', 'evacuation needs handoff (a Service or peers) and its secret in the config', {});
+    return 2;
+  }
+  const target: HandoffTarget = {
+    port: config.handoff.port,
+    peers: config.handoff.peers,
+    dnsServers: config.handoff.dnsServers,
+  };
+  if (config.handoff.service) target.service = config.handoff.service;
+  const spool = new Spool({
+    dir: config.spool.dir,
+    fs: nodeSpoolFs,
+    events: { quarantined: (queueId, reason) => log('warn', 'spool file quarantined', { queueId, reason }) },
+  });
+  let stopped = false;
+  const stop = () => {
+    stopped = true;
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  await spool.open();
+  try {
+    const summary = await evacuateSpool(
+      { spool, secret: handoffSecret, target, log, now: Date.now, stopped: () => stopped },
+      Date.now() + durationMs(config.drainTimeout),
+    );
+    return summary.left === 0 ? 0 : 1;
+  } finally {
+    await spool.close();
+  }
+}
