@@ -165,7 +165,21 @@ async function retainedMetric(pool: string): Promise<string[]> {
     .sort();
 }
 
-test('StatefulSet: a clean scale-down hands off; a relay killed before it could leaves its mail on its claim, which is reported and delivered after a scale-up', async () => {
+/** The summary an absorb Job's `relay --evacuate` logged, from its run-once pods that exited 0. */
+function absorbSummary(pod: string): Record<string, number> | undefined {
+  const done = kubelet!.completions.filter((c) => c.pod.startsWith(`${NS}/${pod}-`) && c.exitCode === 0);
+  const line = done.at(-1)?.logs.findLast((l) => l.includes('"evacuation finished"'));
+  return line ? (JSON.parse(line) as Record<string, number>) : undefined;
+}
+
+async function jobSucceeded(name: string): Promise<boolean> {
+  const r = await rig!.cp.kubectl(['-n', NS, 'get', 'job', name, '-o', 'jsonpath={.status.succeeded}'], {
+    allowFail: true,
+  });
+  return r.code === 0 && r.stdout.trim() === '1';
+}
+
+test('StatefulSet: a clean scale-down hands off; a relay killed before it could leaves its mail on its claim, which the operator absorbs into the remaining relay without a scale-up', async () => {
   assert.ok(kubelet);
   await persistentVolumes('lifecycle-pv', 3);
   // A short drain: the frozen relay below is killed at the end of its grace period (drain + 30 s).
@@ -178,7 +192,8 @@ test('StatefulSet: a clean scale-down hands off; a relay killed before it could 
     ...(await queueDeferred(upstream, [byName('sts-1')], share, 'k')),
   ];
 
-  // 3 -> 2: sts-2 drains and hands off; its (empty) claim is reported as retained.
+  // 3 -> 2: sts-2 drains and hands off; its claim is absorbed too (the operator cannot know it is
+  // empty): the absorb Job finds nothing and succeeds, and the claim is no longer reported.
   let before = kubelet.terminations.length;
   await k(['-n', NS, 'scale', 'rp/sts', '--replicas=2']);
   await waitFor(
@@ -188,11 +203,9 @@ test('StatefulSet: a clean scale-down hands off; a relay killed before it could 
   );
   const clean = departedCleanly(kubelet.terminations.slice(before));
   assert.equal(clean.handedOff, share, 'sts-2 handed off all it held');
-  await waitFor(
-    async () => (await retainedMetric('sts')).join() === 'spool-sts-2',
-    60_000,
-    'spool-sts-2 reported',
-  );
+  await waitFor(() => jobSucceeded('sts-absorb-2'), 120_000, 'sts-absorb-2 succeeded');
+  assert.equal(absorbSummary('sts-absorb-2')?.recovered, 0, 'the drained claim was empty');
+  await waitFor(async () => (await retainedMetric('sts')).length === 0, 60_000, 'spool-sts-2 absorbed');
 
   // 2 -> 1 with sts-1 frozen (a node gone dark) and its pod force-deleted: no SIGTERM, no handoff.
   const stranded = byName('sts-1');
@@ -201,6 +214,7 @@ test('StatefulSet: a clean scale-down hands off; a relay killed before it could 
   assert.ok(held >= share, `sts-1 holds ${held}`);
   stranded.proc.kill('SIGSTOP');
   before = kubelet.terminations.length;
+  const killedAt = Date.now();
   await k(['-n', NS, 'scale', 'rp/sts', '--replicas=1']);
   await k(['-n', NS, 'delete', 'pod', 'sts-1', '--grace-period=0', '--force', '--wait=false']);
   await waitFor(
@@ -211,28 +225,35 @@ test('StatefulSet: a clean scale-down hands off; a relay killed before it could 
   const killed = kubelet.terminations.slice(before).find((t) => t.pod === `${NS}/sts-1`);
   assert.equal(killed?.signal, 'SIGKILL', 'sts-1 was killed without a drain');
   assert.equal(killed?.drain, undefined, 'and handed nothing off');
-  await waitFor(
-    async () => (await retainedMetric('sts')).join() === 'spool-sts-1,spool-sts-2',
-    60_000,
-    'both claims reported',
-  );
-  const message = await retainedCondition('sts');
-  assert.match(message ?? '', /spool-sts-1, spool-sts-2/);
 
-  // The documented recovery: scale up over the claims; the relay started on spool-sts-1 recovers its queue.
-  await k(['-n', NS, 'scale', 'rp/sts', '--replicas=3']);
-  const back = await readyPods(kubelet, 'sts', 3);
-  const recovered = back
-    .find((r) => r.pod.metadata.name === 'sts-1')!
-    .logs.map((l) => /"spool recovered".*"messages":(\d+)/.exec(l)?.[1])
-    .find(Boolean);
-  assert.equal(Number(recovered), held, 'the relay on spool-sts-1 found the whole stranded queue');
-  await waitFor(async () => (await retainedMetric('sts')).length === 0, 60_000, 'no claim retained');
-  assert.equal(await retainedCondition('sts'), undefined);
-  await recoverAndCount(upstream, 'statefulset scale-down + kill', acknowledged, {
+  // No scale-up: the operator's absorb Job mounts spool-sts-1 and hands its mail to sts-0.
+  await waitFor(() => jobSucceeded('sts-absorb-1'), 180_000, 'sts-absorb-1 succeeded');
+  const absorbMs = Date.now() - killedAt;
+  const summary = absorbSummary('sts-absorb-1');
+  assert.equal(summary?.recovered, held, 'the absorb Job found the whole stranded queue');
+  assert.equal(summary?.handedOff, held, 'and handed all of it to the remaining relay');
+  assert.equal(summary?.left, 0);
+  await waitFor(async () => (await retainedMetric('sts')).length === 0, 60_000, 'no claim reported');
+  assert.equal(await retainedCondition('sts'), undefined, 'the condition cleared');
+  const [survivor] = await readyPods(kubelet, 'sts', 1);
+  assert.equal(survivor?.pod.metadata.name, 'sts-0');
+  await recoverAndCount(upstream, 'statefulset scale-down + kill, absorbed', acknowledged, {
     handedOffByCleanDrain: clean.handedOff,
     strandedOnClaim: held,
+    absorbedByJob: summary?.handedOff ?? 0,
+    // Runs of its pod (a run that found no ready peer exits 1 and the Job starts another).
+    absorbRuns: kubelet.completions.filter((c) => c.pod.startsWith(`${NS}/sts-absorb-1-`)).length,
+    absorbMs,
   });
+
+  // Scaled back over the claims: their ordinals run relays again, so their absorb Jobs go.
+  await k(['-n', NS, 'scale', 'rp/sts', '--replicas=3']);
+  await readyPods(kubelet, 'sts', 3);
+  await waitFor(
+    async () => (await k(['-n', NS, 'get', 'jobs', '-o', 'name'])).trim() === '',
+    60_000,
+    'absorb Jobs deleted',
+  );
 });
 
 type PoolStatus = {

@@ -26,6 +26,11 @@ operator/deploy/rbac.yaml: test/unit/chart.test.ts compares them.
   - apiGroups: [apps]
     resources: [deployments, statefulsets]
     verbs: [get, list, watch, create, patch, delete]
+  # Absorb Jobs of retained spool claims: created (never patched: a Job's template is immutable),
+  # deleted once their ordinal runs a relay again or they failed.
+  - apiGroups: [batch]
+    resources: [jobs]
+    verbs: [get, list, watch, create, delete]
   - apiGroups: [policy]
     resources: [poddisruptionbudgets]
     verbs: [get, list, watch, create, patch, delete]
@@ -42,7 +47,8 @@ operator/deploy/rbac.yaml: test/unit/chart.test.ts compares them.
   - apiGroups: [cert-manager.io]
     resources: [certificates]
     verbs: [get, list, watch, create, patch, delete]
-  # Relay pods: listed for their addresses (the bounce autopilot scrapes their :8080/metrics).
+  # Relay pods: listed for their addresses (the bounce autopilot scrapes their :8080/metrics), and
+  # so that a retained claim is absorbed only once its relay is gone.
   - apiGroups: ['']
     resources: [pods]
     verbs: [get, list, watch]

@@ -268,8 +268,12 @@ export class Controller {
         metadataOnly: true,
       },
     );
-    // Relay pods: the autopilot scrapes the Ready ones; their changes need no reconcile.
-    if (this.scraper) this.#watch('Pod', `${POOL_LABEL}`, () => []);
+    // Relay pods: the autopilot scrapes the Ready ones. Only a pod's removal needs a reconcile: a
+    // retained claim is absorbed once its relay is gone (desired/absorb.ts).
+    this.#watch('Pod', `${POOL_LABEL}`, (o, deleted) => {
+      const pool = o.metadata?.labels?.[POOL_LABEL];
+      return deleted && pool ? [poolKey(o.metadata?.namespace, pool)] : [];
+    });
     // StatefulSet spool claims: a removed relay's claim is reported on its pool (desired/claims.ts).
     this.#watch('PersistentVolumeClaim', RELAY_NAME_SELECTOR, (o) => {
       const pool = o.metadata?.labels?.[INSTANCE_LABEL];

@@ -149,6 +149,7 @@ async function gather(ctx: ReconcileContext, namespace: string, poolName: string
   }
   const children = OWNED_KINDS.flatMap((kind) => lookup.indexed(kind, ofPool));
   const claims = lookup.indexed('PersistentVolumeClaim', ofPool);
+  const pods = lookup.indexed('Pod', ofPool).map((p) => p.metadata?.name ?? '');
   const observed: Observed = {
     namespace,
     poolName,
@@ -157,6 +158,7 @@ async function gather(ctx: ReconcileContext, namespace: string, poolName: string
     secrets,
     children,
     claims,
+    pods,
     serviceMonitorCRD: ctx.serviceMonitorCRD,
     certManagerCRD: ctx.certManagerCRD ?? false,
     bounce: ctx.bounce?.(namespace, poolName, domains) ?? new Map(),

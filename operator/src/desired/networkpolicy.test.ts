@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1NetworkPolicyIngressRule, V1NetworkPolicyPeer } from '@kubernetes/client-node';
 import { networkPolicy } from './networkpolicy.ts';
+import { absorbPodLabels } from './absorb.ts';
 import { selectorLabels } from './meta.ts';
 import { relayPool } from '../../../test/helpers/operator/fixtures.ts';
 import { withDefaults } from '../api/defaults.ts';
@@ -102,7 +103,7 @@ test('the SMTP listeners: from the client networks', async (t) => {
     });
 });
 
-test('egress: DNS, SMTP or the smarthost; handoff only between relays of the pool', () => {
+test('egress: DNS, SMTP or the smarthost; handoff only between relays of the pool (and from its absorb Jobs)', () => {
   const np = render({
     allowedNetworks: ['10.0.0.0/8'],
     delivery: { mode: 'Smarthost', smarthost: { host: 'up.example', port: 2525 } },
@@ -119,7 +120,9 @@ test('egress: DNS, SMTP or the smarthost; handoff only between relays of the poo
   const samePool = [{ podSelector: { matchLabels: selectorLabels('transactional') } }];
   const handoffIn = ingressTo({ allowedNetworks: ['10.0.0.0/8'] }, 2526);
   assert.deepEqual(handoffIn.length, 1);
-  assert.deepEqual(handoffIn[0]?.from, samePool);
+  // Absorb Jobs (absorb.ts) hand a retained claim's mail in; they are not relays of the pool.
+  const absorbPods = { podSelector: { matchLabels: absorbPodLabels('transactional') } };
+  assert.deepEqual(handoffIn[0]?.from, [...samePool, absorbPods]);
   const handoffOut = np?.spec?.egress?.[2] as unknown as { to: unknown[]; ports: { port: number }[] };
   assert.deepEqual(handoffOut.to, samePool);
   assert.deepEqual(

@@ -10,6 +10,7 @@ import type {
   V1NetworkPolicyPeer,
 } from '@kubernetes/client-node';
 import type { DefaultedRelayPool } from '../api/types.ts';
+import { absorbPodLabels } from './absorb.ts';
 import { HANDOFF_PORT, HTTP_PORT, RETURN_PATH_PORT, childMeta, names, selectorLabels } from './meta.ts';
 import { listenerPorts } from './pod.ts';
 
@@ -73,7 +74,9 @@ export function networkPolicy(o: NetworkPolicyOptions): V1NetworkPolicy | undefi
       from: managementFrom,
       ports: [{ protocol: 'TCP', port: HTTP_PORT as never }],
     } as V1NetworkPolicyIngressRule);
-  ingress.push({ from: samePool, ports: handoffPort } as V1NetworkPolicyIngressRule);
+  // The relays of the pool, and the absorb Jobs emptying retained claims into them (absorb.ts).
+  const absorbPods = { podSelector: { matchLabels: absorbPodLabels(poolName) } };
+  ingress.push({ from: [...samePool, absorbPods], ports: handoffPort } as V1NetworkPolicyIngressRule);
   // The return-path domains' MX: bounces and complaints come from any mailbox provider.
   if (o.returnPath) ingress.push({ ports: [{ protocol: 'TCP', port: RETURN_PATH_PORT as never }] });
   return {

@@ -291,7 +291,7 @@ test('persistence makes a StatefulSet with a headless Service', () => {
   assert.ok(!kinds(d.apply).includes('Deployment/transactional'));
 });
 
-test('spool claims of removed relays are reported in a condition while they exist, then the condition goes', () => {
+test('spool claims of removed relays are reported until their absorb Job emptied them, then the condition goes', () => {
   const claim = (name: string): KubeObject => ({
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
@@ -303,14 +303,75 @@ test('spool claims of removed relays are reported in a condition while they exis
   assert.deepEqual(retained.retainedClaims, ['spool-transactional-1', 'spool-transactional-2']);
   const c = condition(retained, 'RelayPool', 'transactional', 'QueueClaimsRetained');
   assert.equal(c?.status, 'True');
-  assert.equal(c?.reason, 'ScaledDown');
-  assert.match(c?.message ?? '', /spool-transactional-1, spool-transactional-2/);
+  // No relay is ready yet: nobody to take the mail, no absorb Job.
+  assert.equal(c?.reason, 'WaitingForRelays');
+  assert.match(c?.message ?? '', /spool-transactional-1 \(.*\), spool-transactional-2 \(/);
+  assert.deepEqual(
+    retained.create.filter((o) => o.kind === 'Job'),
+    [],
+  );
+
+  // One relay ready, the relay of ordinal 2 still stopping: ordinal 1 gets its absorb Job.
+  const sts = workload('StatefulSet', 1, 1);
+  const absorbing = desiredState(
+    observed({
+      pool: relayPool(persistent),
+      claims,
+      children: [sts],
+      pods: ['transactional-0', 'transactional-2'],
+    }),
+    fakeGenerators(),
+  );
+  assert.deepEqual(
+    absorbing.create.filter((o) => o.kind === 'Job').map((o) => o.metadata?.name),
+    ['transactional-absorb-1'],
+  );
+  assert.equal(
+    condition(absorbing, 'RelayPool', 'transactional', 'QueueClaimsRetained')?.reason,
+    'Absorbing',
+  );
+
+  // Both Jobs succeeded: the claims are empty, no longer reported; the Jobs are kept as the record.
+  const done = (name: string): KubeObject => ({
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name },
+    status: { succeeded: 1, conditions: [{ type: 'Complete', status: 'True' }] },
+  });
+  const absorbedPool = relayPool(persistent);
+  absorbedPool.status = {
+    conditions: statusOf(absorbing, 'RelayPool', 'transactional')?.conditions as Condition[],
+  };
+  const absorbed = desiredState(
+    observed({
+      pool: absorbedPool,
+      claims,
+      children: [sts, done('transactional-absorb-1'), done('transactional-absorb-2')],
+      pods: ['transactional-0'],
+    }),
+    fakeGenerators(),
+  );
+  assert.deepEqual(absorbed.retainedClaims, []);
+  assert.equal(condition(absorbed, 'RelayPool', 'transactional', 'QueueClaimsRetained'), undefined);
+  assert.ok(
+    absorbed.keep.includes('Job/transactional-absorb-1') &&
+      absorbed.keep.includes('Job/transactional-absorb-2'),
+  );
 
   // Scaled back over them: no claim retained, and the condition the pool carried is removed.
   const pool = relayPool({ ...persistent, replicas: 3 });
   pool.status = { conditions: statusOf(retained, 'RelayPool', 'transactional')?.conditions as Condition[] };
-  const back = desiredState(observed({ pool, claims }), fakeGenerators());
+  const back = desiredState(
+    observed({ pool, claims, children: [sts, done('transactional-absorb-1')] }),
+    fakeGenerators(),
+  );
   assert.deepEqual(back.retainedClaims, []);
+  // Its ordinal runs a relay again: the absorb Job is neither kept nor created (it is pruned).
+  assert.ok(!back.keep.some((k) => k.startsWith('Job/')));
+  assert.deepEqual(
+    back.create.filter((o) => o.kind === 'Job'),
+    [],
+  );
   assert.equal(condition(back, 'RelayPool', 'transactional', 'QueueClaimsRetained'), undefined);
 
   // persistence removed (a Deployment now): every old claim is retained.

@@ -24,7 +24,8 @@ import { endpoint, headlessService, service } from './service.ts';
 import { serviceMonitor } from './servicemonitor.ts';
 import { rolloutWanted, stampTemplateHash } from './rollout.ts';
 import { statefulSet } from './statefulset.ts';
-import { RETAINED_CONDITION, retainedClaims, retainedCondition } from './claims.ts';
+import { RETAINED_CONDITION, retainedClaims } from './claims.ts';
+import { absorbJob, absorbPlan, retainedCondition, unabsorbed } from './absorb.ts';
 import { EVENTS_CONDITION, eventsCondition } from './events.ts';
 import { deletionDecision } from './deletion.ts';
 import { sharedStateCondition } from './shared-state.ts';
@@ -380,8 +381,23 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
 
   if (tls?.condition) poolConditions.push(tls.condition);
   // A Deployment pool (persistence removed) has no ordinal in use: every old claim is retained.
-  const retained = retainedClaims(observed.poolName, persistent ? wanted : 0, observed.claims ?? []);
-  if (retained.length > 0) poolConditions.push(retainedCondition(observed.poolName, retained));
+  const absorb = absorbPlan({
+    poolName: observed.poolName,
+    claims: retainedClaims(observed.poolName, persistent ? wanted : 0, observed.claims ?? []),
+    pods: observed.pods ?? [],
+    jobs: observed.children.filter((c) => c.kind === 'Job'),
+    readyRelays: ready,
+  });
+  // Jobs are created, never updated (a Job's template is immutable), and only for a pool whose
+  // relays are rendered (the Job mounts their config).
+  desired.keep.push(...absorb.keep.map((name) => `Job/${name}`));
+  if (desired.prune)
+    for (const { ordinal, claim } of absorb.claims.filter((c) => absorb.create.includes(c.ordinal)))
+      desired.create.push(absorbJob({ ...workloadOptions, ordinal, claim }) as KubeObject);
+  else desired.keep.push(...absorb.claims.map((c) => `Job/${c.job}`));
+  const retained = unabsorbed(absorb);
+  if (retained.length > 0)
+    poolConditions.push(retainedCondition(absorb.claims.filter((c) => retained.includes(c.claim))));
   desired.retainedClaims = retained;
   const events = eventsCondition(
     pool,

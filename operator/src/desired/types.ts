@@ -23,6 +23,8 @@ export type Observed = {
   children: KubeObject[];
   /** The pool's relay PVCs (a StatefulSet's spool claims), which the StatefulSet controller owns. */
   claims?: KubeObject[];
+  /** Names of the pool's pods (terminating ones too): a claim is absorbed only once its relay is gone. */
+  pods?: string[];
   serviceMonitorCRD: boolean;
   /** Bounce measurements per SendingDomain name, over each domain's policy window. */
   bounce: Map<string, BounceMeasurement>;

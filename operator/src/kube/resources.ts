@@ -10,6 +10,7 @@ const resources: Record<string, Resource> = {
   Event: { prefix: '/api/v1', plural: 'events', namespaced: true },
   Deployment: { prefix: '/apis/apps/v1', plural: 'deployments', namespaced: true },
   StatefulSet: { prefix: '/apis/apps/v1', plural: 'statefulsets', namespaced: true },
+  Job: { prefix: '/apis/batch/v1', plural: 'jobs', namespaced: true },
   PodDisruptionBudget: { prefix: '/apis/policy/v1', plural: 'poddisruptionbudgets', namespaced: true },
   HorizontalPodAutoscaler: {
     prefix: '/apis/autoscaling/v2',
@@ -43,6 +44,8 @@ export const OWNED_KINDS = [
   'Service',
   'Deployment',
   'StatefulSet',
+  // Absorb Jobs of retained spool claims (desired/absorb.ts): created, never updated.
+  'Job',
   'PodDisruptionBudget',
   'HorizontalPodAutoscaler',
   'NetworkPolicy',

@@ -7,6 +7,8 @@
 //     listeners, the return-path one included, bound to the pod's address); an
 //     emptyDir lives and dies with the pod, a PVC's directory (by claim name) outlives it;
 //   - Ready follows the pod's readinessProbe path (the relay's /readyz); a container that exits is restarted (restartPolicy Always);
+//     a Job's pod (restartPolicy Never, e.g. an absorb Job's `relay --evacuate`) runs once and ends
+//     Succeeded or Failed by its exit code, which the Job controller counts;
 //   - a deleted pod gets SIGTERM, then SIGKILL after its grace period; only then is it removed.
 // Pods choose this node with the nodeSelector LOCAL_NODE_LABEL=true (RelayPool spec.scheduling).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -41,6 +43,7 @@ type KubePod = Pod & {
     containers: { readinessProbe?: { httpGet?: { path?: string } } }[];
     nodeName?: string;
     serviceAccountName?: string;
+    restartPolicy?: 'Always' | 'OnFailure' | 'Never';
     terminationGracePeriodSeconds?: number;
   };
 };
@@ -72,6 +75,15 @@ export interface RunningPod {
   ready: boolean;
   /** Set once SIGTERM was sent. */
   terminatingSince?: number;
+  /** A run-once pod (restartPolicy Never) whose process exited: its exit code. */
+  exitCode?: number;
+}
+
+/** A run-once pod (a Job's) whose process exited. */
+export interface Completion {
+  pod: string;
+  exitCode: number;
+  logs: string[];
 }
 
 export interface KubeletOptions {
@@ -93,6 +105,8 @@ export interface Kubelet {
   /** Pods running now, by `namespace/name`. */
   running: Map<string, RunningPod>;
   terminations: Termination[];
+  /** Run-once pods (Jobs') that exited, in order. */
+  completions: Completion[];
   /** `ip:port` of the dnsmasq serving Service names. */
   dns: string;
   stop(): Promise<void>;
@@ -179,6 +193,7 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
 
   const running = new Map<string, RunningPod>();
   const terminations: Termination[] = [];
+  const completions: Completion[] = [];
   const starting = new Set<string>();
   // Pods' addresses 127.<n>.0.10 and up, n from this process's pid: two test processes on one
   // machine (two kubelets) do not hand out the same addresses.
@@ -203,8 +218,9 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
   const patchStatus = async (r: RunningPod) => {
     const now = new Date().toISOString();
     const ready = r.ready ? 'True' : 'False';
+    const done = r.exitCode !== undefined;
     const status = {
-      phase: 'Running',
+      phase: done ? (r.exitCode === 0 ? 'Succeeded' : 'Failed') : 'Running',
       hostIP: '127.0.0.1',
       podIP: r.ip,
       podIPs: [{ ip: r.ip }],
@@ -223,7 +239,9 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
           ready: r.ready,
           started: true,
           restartCount: 0,
-          state: { running: { startedAt: now } },
+          state: done
+            ? { terminated: { exitCode: r.exitCode, startedAt: now, finishedAt: now } }
+            : { running: { startedAt: now } },
         },
       ],
     };
@@ -350,10 +368,16 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
       ready: false,
     };
     // restartPolicy Always: a container that exits while its pod is wanted is started again
-    // (on the same emptyDir, as a kubelet restarts a container, not the pod).
+    // (on the same emptyDir, as a kubelet restarts a container, not the pod). Never: the pod ends.
     const watchExit = (proc: ChildProcess) =>
-      proc.once('exit', () => {
+      proc.once('exit', (code) => {
         if (r.terminatingSince !== undefined || stopped || running.get(podKey(pod)) !== r) return;
+        if (pod.spec.restartPolicy === 'Never') {
+          r.exitCode = code ?? 137;
+          completions.push({ pod: podKey(pod), exitCode: r.exitCode, logs });
+          void patchStatus(r);
+          return;
+        }
         r.ready = false;
         void patchStatus(r);
         setTimeout(() => {
@@ -445,7 +469,7 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
     // Readiness from /readyz.
     await Promise.all(
       [...running.values()].map(async (r) => {
-        if (r.terminatingSince !== undefined) return;
+        if (r.terminatingSince !== undefined || r.exitCode !== undefined) return;
         const probe = r.pod.spec.containers[0]?.readinessProbe?.httpGet?.path ?? '/readyz';
         const ready = await fetch(`http://${r.ip}:${r.ports.http}${probe}`, {
           signal: AbortSignal.timeout(1000),
@@ -499,6 +523,7 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
   return {
     running,
     terminations,
+    completions,
     dns: `127.0.0.1:${dnsPort}`,
     stop: async () => {
       stopped = true;

@@ -1,0 +1,173 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  ABSORB_NAME,
+  absorbJob,
+  absorbPlan,
+  retainedCondition,
+  unabsorbed,
+  type AbsorbInput,
+  type ClaimAbsorption,
+} from './absorb.ts';
+import { withDefaults } from '../api/defaults.ts';
+import { relayPool } from '../../../test/helpers/operator/fixtures.ts';
+import type { KubeObject } from './types.ts';
+
+const job = (name: string, status: Record<string, unknown> = {}): KubeObject => ({
+  apiVersion: 'batch/v1',
+  kind: 'Job',
+  metadata: { name },
+  status,
+});
+const succeeded = { succeeded: 1, conditions: [{ type: 'Complete', status: 'True' }] };
+const failed = { failed: 7, conditions: [{ type: 'Failed', status: 'True' }] };
+
+const input = (over: Partial<AbsorbInput>): AbsorbInput => ({
+  poolName: 'sts',
+  claims: ['spool-sts-1'],
+  pods: ['sts-0'],
+  jobs: [],
+  readyRelays: 1,
+  ...over,
+});
+
+test('which retained claims get an absorb Job, and when each is absorbed or failed', () => {
+  const cases: {
+    name: string;
+    in: Partial<AbsorbInput>;
+    states: ClaimAbsorption[];
+    create: number[];
+    keep: string[];
+  }[] = [
+    {
+      name: 'relay gone, a ready relay: a Job is created',
+      in: {},
+      states: ['Absorbing'],
+      create: [1],
+      keep: [],
+    },
+    {
+      name: 'its relay still exists (draining): no Job, two processes never share a spool',
+      in: { pods: ['sts-0', 'sts-1'] },
+      states: ['RelayStopping'],
+      create: [],
+      keep: [],
+    },
+    {
+      name: 'no ready relay to take the mail: no Job yet',
+      in: { readyRelays: 0 },
+      states: ['WaitingForRelays'],
+      create: [],
+      keep: [],
+    },
+    {
+      name: 'its Job runs: kept, not created again',
+      in: { jobs: [job('sts-absorb-1', { active: 1 })] },
+      states: ['Absorbing'],
+      create: [],
+      keep: ['sts-absorb-1'],
+    },
+    {
+      name: 'its Job succeeded: absorbed, the Job kept as the record',
+      in: { jobs: [job('sts-absorb-1', succeeded)] },
+      states: ['Absorbed'],
+      create: [],
+      keep: ['sts-absorb-1'],
+    },
+    {
+      name: 'absorbed even with no ready relay left',
+      in: { jobs: [job('sts-absorb-1', succeeded)], readyRelays: 0 },
+      states: ['Absorbed'],
+      create: [],
+      keep: ['sts-absorb-1'],
+    },
+    {
+      name: 'its Job failed: not kept (deleted), a new one at the next pass',
+      in: { jobs: [job('sts-absorb-1', failed)] },
+      states: ['Failed'],
+      create: [],
+      keep: [],
+    },
+    {
+      name: 'two claims: one absorbed, one whose relay is stopping, one new',
+      in: {
+        claims: ['spool-sts-1', 'spool-sts-2', 'spool-sts-3'],
+        pods: ['sts-0', 'sts-2'],
+        jobs: [job('sts-absorb-1', succeeded)],
+      },
+      states: ['Absorbed', 'RelayStopping', 'Absorbing'],
+      create: [3],
+      keep: ['sts-absorb-1'],
+    },
+    {
+      name: "another pool's Job of the same ordinal is not this claim's",
+      in: { jobs: [job('other-absorb-1', succeeded)] },
+      states: ['Absorbing'],
+      create: [1],
+      keep: [],
+    },
+    { name: 'no retained claim: nothing', in: { claims: [] }, states: [], create: [], keep: [] },
+  ];
+  for (const c of cases) {
+    const plan = absorbPlan(input(c.in));
+    assert.deepEqual(
+      plan.claims.map((x) => x.state),
+      c.states,
+      c.name,
+    );
+    assert.deepEqual(plan.create, c.create, c.name);
+    assert.deepEqual(plan.keep, c.keep, c.name);
+  }
+});
+
+test('absorbed claims are no longer reported; the others are, with their state and Job', () => {
+  const plan = absorbPlan(
+    input({
+      claims: ['spool-sts-1', 'spool-sts-2'],
+      jobs: [job('sts-absorb-1', succeeded), job('sts-absorb-2', failed)],
+    }),
+  );
+  assert.deepEqual(unabsorbed(plan), ['spool-sts-2']);
+  const condition = retainedCondition(plan.claims.filter((c) => c.state !== 'Absorbed'));
+  assert.equal(condition.type, 'QueueClaimsRetained');
+  assert.equal(condition.reason, 'AbsorbFailed');
+  assert.match(condition.message, /spool-sts-2 \(absorb Job failed, retried, Job sts-absorb-2\)/);
+  assert.doesNotMatch(condition.message, /spool-sts-1/);
+  const waiting = retainedCondition(absorbPlan(input({ readyRelays: 0 })).claims);
+  assert.equal(waiting.reason, 'WaitingForRelays');
+  assert.equal(retainedCondition(absorbPlan(input({})).claims).reason, 'Absorbing');
+});
+
+test('the absorb Job: the claim mounted as the spool, --evacuate, a relay pod hardening, no port, not selected as a relay', () => {
+  const { resource: pool } = withDefaults(
+    relayPool(
+      { queue: { persistence: { size: '1Gi' } }, scheduling: { nodeSelector: { disk: 'ssd' } } },
+      'sts',
+    ),
+  );
+  const j = absorbJob({ pool, image: 'mailfleet:1', checksum: 'x', ordinal: 2, claim: 'spool-sts-2' });
+  assert.equal(j.metadata?.name, 'sts-absorb-2');
+  assert.equal(j.metadata?.labels?.['mailfleet.dev/pool'], 'sts');
+  assert.equal(j.metadata?.ownerReferences?.[0]?.kind, 'RelayPool');
+  const spec = j.spec!.template.spec!;
+  const labels = j.spec!.template.metadata?.labels ?? {};
+  assert.equal(labels['app.kubernetes.io/name'], ABSORB_NAME, 'not the relays selector');
+  assert.equal(labels['mailfleet.dev/pool'], undefined, 'not scraped as a relay');
+  assert.equal(spec.restartPolicy, 'Never');
+  assert.deepEqual(spec.nodeSelector, { disk: 'ssd' });
+  assert.equal(j.spec?.backoffLimit, 6);
+  const container = spec.containers[0]!;
+  assert.deepEqual(container.args, ['relay', '--config', '/etc/mailfleet/relay.yaml', '--evacuate']);
+  assert.equal(container.ports, undefined);
+  assert.equal(container.readinessProbe, undefined);
+  assert.equal(container.securityContext?.readOnlyRootFilesystem, true);
+  assert.equal(container.securityContext?.runAsNonRoot, true);
+  assert.deepEqual(container.securityContext?.capabilities?.drop, ['ALL']);
+  assert.equal(spec.automountServiceAccountToken, false);
+  const spool = spec.volumes?.find((v) => v.name === 'spool');
+  assert.deepEqual(spool?.persistentVolumeClaim, { claimName: 'spool-sts-2' });
+  assert.ok(
+    container.volumeMounts?.some((m) => m.name === 'spool' && m.mountPath === '/var/spool/mailfleet'),
+  );
+  assert.ok(container.volumeMounts?.some((m) => m.name === 'config' && m.readOnly));
+});
