@@ -12,6 +12,7 @@ import {
   ROOT,
   deliveredIds,
   freePort,
+  ledger,
   relayConfig,
   removeDir,
   startRelay,
@@ -125,17 +126,13 @@ async function deliverAndCount(rig: Rig, name: string, figures: Record<string, n
   const delivered = deliveredIds(rig.upstream.received);
   const lost = rig.acknowledged.filter((id) => !delivered.has(id));
   const duplicates = [...delivered.values()].reduce((s, n) => s + n - 1, 0);
-  process.stdout.write(
-    `# ledger ${name}: ${Object.entries({
-      acknowledged: ids.size,
-      delivered: delivered.size,
-      duplicates,
-      lost: lost.length,
-      ...figures,
-    })
-      .map(([k, v]) => `${k}=${v}`)
-      .join(' ')}\n`,
-  );
+  ledger(name, {
+    acknowledged: ids.size,
+    delivered: delivered.size,
+    duplicates,
+    lost: lost.length,
+    ...figures,
+  });
   assert.deepEqual(lost, []);
   return { duplicates };
 }
