@@ -545,6 +545,36 @@ describe('Spool', () => {
     }
   });
 
+  test('a message alone in its batch with no copy yet is finished by deleting the batch, no done log', async () => {
+    const appends: string[] = [];
+    const fs: SpoolFs = {
+      ...nodeSpoolFs,
+      openAppend: (path) => {
+        appends.push(path);
+        return nodeSpoolFs.openAppend(path);
+      },
+      appendSync: (path, data) => {
+        appends.push(path);
+        nodeSpoolFs.appendSync(path, data);
+      },
+    };
+    const { spool } = await openSpool('sole', fs, undefined, 60_000);
+    await spool.write(envelope('ALONE'), Buffer.from('x\r\n'));
+    const stream = spool.openStream('STREAMED');
+    stream.push(Buffer.from('y\r\n'));
+    const { id: _id, ...fields } = envelope('STREAMED');
+    await spool.commitStream(stream, fields);
+    await spool.recordStates('STREAMED', [{ index: 0, status: 'delivered', attempts: 1 }], false);
+    assert.equal((await batchFiles('sole')).length, 2);
+    await spool.remove('ALONE');
+    await spool.remove('STREAMED');
+    assert.deepEqual(appends, []);
+    assert.deepEqual(await readdir(join(root, 'sole', 'journal')), []);
+    assert.deepEqual(await readdir(join(root, 'sole', 'queue')), []);
+    const { spool: again } = await openSpool('sole');
+    assert.deepEqual(await again.recover(), []);
+  });
+
   test('ids are unique and safe as file names', async () => {
     const { spool } = await openSpool('ids');
     const ids = new Set(Array.from({ length: 1000 }, () => spool.newId(1_700_000_000_000)));

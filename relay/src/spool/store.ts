@@ -343,7 +343,10 @@ export class Spool {
     if (!queued) return undefined;
     /** Why the message is unreadable, once some damage was seen. */
     let damage: string | undefined;
-    const copy = await this.fs.readFile(this.copyPath(id)).catch(() => undefined);
+    // No copy yet (delayed): not looked for (a failed open per delivery of every uncached message).
+    const copy = queued.copyDelayed
+      ? undefined
+      : await this.fs.readFile(this.copyPath(id)).catch(() => undefined);
     if (copy) {
       const decoded = decodeMessage(copy);
       if (decoded.ok && decoded.envelope.id === id) {
@@ -383,6 +386,15 @@ export class Spool {
   /** Removes a message whose recipients are all final. */
   async remove(id: string): Promise<void> {
     const queued = this.forget(id);
+    const batch = queued?.journal?.batch;
+    if (batch && queued.copyDelayed && batch.live.size === 1 && batch.live.has(id)) {
+      // Alone in its batch (a streamed message, a lone commit) and no copy written: deleting the
+      // batch is its done mark, one unlink instead of a done log's open, write, close and unlink.
+      // Then the states: a .rcpt without its message is removed at start.
+      await this.journal.release(batch, id);
+      if (this.withStates.delete(id)) await this.fs.remove(this.statePath(id));
+      return;
+    }
     // Order matters: the done mark first (a copy without its journal record would be recovered as
     // a message of its own), then the copy, then the states (a queued message must not lose the
     // record of recipients already delivered), then the batch if it is empty.
