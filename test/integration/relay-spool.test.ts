@@ -96,9 +96,15 @@ describe('relay spool', () => {
     const torn = encodeBatch([record('WHOLE3'), record('TORN1')]).file;
     await writeFile(join(journal, 'B2.jnl'), torn.subarray(0, torn.length - 40));
     const relay = await relayProcess(relayConfig(spool, sink.port));
-    await waitFor(async () => (await sink.messages()).length === 3, 10000, 'the three whole messages');
-    const subjects = (await sink.messages()).map((m) => /Subject: test (\w+)/.exec(m)?.[1]).sort();
-    assert.deepEqual(subjects, ['whole1', 'whole2', 'whole3']);
+    // smtp-sink creates a message's dump file before its bytes are in it: wait for the subjects.
+    const subjects = async () =>
+      (await sink.messages()).map((m) => /Subject: test (\w+)/.exec(m)?.[1]).sort();
+    await waitFor(
+      async () => (await subjects()).filter(Boolean).length === 3,
+      10000,
+      'the three whole messages',
+    );
+    assert.deepEqual(await subjects(), ['whole1', 'whole2', 'whole3']);
     assert.equal(await relay.metric('mailfleet_relay_spool_quarantined_total'), 1);
     assert.deepEqual(await readdir(join(spool, 'quarantine')), ['B2.jnl']);
     await new Promise((r) => setTimeout(r, 300));
