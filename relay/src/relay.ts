@@ -215,11 +215,9 @@ export class Relay {
         );
         return verdict.ok ? undefined : verdict.limit;
       },
-      suppressed: (from, to) => {
-        const refusal = this.suppression.rcpt(from, to);
-        if (refusal) void this.events?.record([suppressedEvent(domainPart(from), to, Date.now())]);
-        return refusal;
-      },
+      suppressed: (from, to) => this.suppression.rcpt(from, to),
+      recordSuppressed: (from, to) =>
+        this.events?.record([suppressedEvent(domainPart(from), to, Date.now())]) ?? Promise.resolve(),
       metrics: this.metrics,
       log: this.log,
     });

@@ -4,6 +4,7 @@ import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import {
   readAccounting,
   relayConfig,
@@ -168,4 +169,49 @@ describe('relay events webhook', () => {
       .map((r) => String(r.recipient));
     assert.deepEqual(deliveredOrder(receiver.events), order.slice(dropped), 'the newest were kept, in order');
   });
+});
+
+test('a suppressed recipient: its event is on disk before the 550, so a relay killed at the reply still sends it', async () => {
+  const { receiver, config } = await setup({});
+  receiver.mode = 503;
+  const first = await startRelay(config);
+  const added = await first.http('/api/suppressions', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ address: 'gone@example.org', reason: 'manual' }),
+  });
+  assert.equal(added.status, 201);
+  // A raw SMTP dialog: the relay gets SIGKILL in the same tick the client reads the 550.
+  const reply = await new Promise<string>((resolve, reject) => {
+    const socket = connect(first.ports.smtp, '127.0.0.1');
+    const script = ['EHLO client.test', 'MAIL FROM:<app@example.com>', 'RCPT TO:<gone@example.org>'];
+    let buffer = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => {
+      buffer += chunk;
+      for (let end = buffer.indexOf('\r\n'); end >= 0; end = buffer.indexOf('\r\n')) {
+        const line = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        if (line.startsWith('550')) {
+          first.proc.kill('SIGKILL');
+          socket.destroy();
+          return resolve(line);
+        }
+        if (/^\d{3} /.test(line)) {
+          const next = script.shift();
+          if (next === undefined) return reject(new Error(`unexpected: ${line}`));
+          socket.write(`${next}\r\n`);
+        }
+      }
+    });
+    socket.on('error', reject);
+  });
+  assert.match(reply, /^550 5\.\d\.\d Recipient suppressed/);
+  await new Promise((r) => first.proc.once('exit', r));
+  receiver.mode = 200;
+  const second = await startRelay(config, first.configPath);
+  cleanups.push(() => second.stop());
+  await waitFor(() => receiver.events.some((e) => e.type === 'suppressed'), 20000, 'the suppressed event');
+  const [event] = receiver.events.filter((e) => e.type === 'suppressed');
+  assert.deepEqual([event?.recipient, event?.sendingDomain], ['gone@example.org', 'example.com']);
+  assert.equal(receiver.badSignatures, 0);
 });

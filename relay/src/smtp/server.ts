@@ -82,6 +82,11 @@ export interface IntakeDeps {
   admitRecipient?: (from: string, to: string) => string | undefined;
   /** The suppression list's refusal of this recipient for this sender, if it is on the list. */
   suppressed?: (from: string, to: string) => SmtpReply | undefined;
+  /**
+   * Records a refusal by the suppression list (the `suppressed` event); the refusal is sent once
+   * the returned promise settles, so the event is in the outbox before the client sees the 550.
+   */
+  recordSuppressed?: (from: string, to: string) => Promise<void>;
   metrics: RelayMetrics;
   log: (level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>) => void;
 }
@@ -263,32 +268,34 @@ export class Intake {
             this.check(intakeSwitchPolicy({ open: this.deps.intakeOpen(), stage: 'mail' })) ??
             this.check(this.mailFrom(name, address.address, session)),
         ),
-      onRcptTo: (address, session, cb) =>
-        cb(
+      onRcptTo: (address, session, cb) => {
+        const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+        const refused =
           this.smuggledReply(session) ??
-            this.check(
-              rcptToPolicy({
-                ...this.permission(name, session),
-                address: address.address,
-                accepted: session.envelope.rcptTo.length,
-                maxRecipients: this.deps.runtime().config.limits.maxRecipients,
-              }),
-            ) ??
-            this.check(
-              this.deps.suppressed?.(
-                session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-                address.address,
-              ) ?? { ok: true },
-            ) ??
-            this.check(
-              submissionLimitPolicy({
-                limitedBy: this.deps.admitRecipient?.(
-                  session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-                  address.address,
-                ),
-              }),
-            ),
-        ),
+          this.check(
+            rcptToPolicy({
+              ...this.permission(name, session),
+              address: address.address,
+              accepted: session.envelope.rcptTo.length,
+              maxRecipients: this.deps.runtime().config.limits.maxRecipients,
+            }),
+          );
+        if (refused) return cb(refused);
+        const suppressed = this.check(this.deps.suppressed?.(from, address.address) ?? { ok: true });
+        if (suppressed) {
+          // The event first (docs/events.md): a relay killed after the 550 has it in its outbox.
+          // Its failure to be written is counted by the outbox and costs the event, not the reply.
+          const recorded = this.deps.recordSuppressed?.(from, address.address) ?? Promise.resolve();
+          void recorded.then(
+            () => cb(suppressed),
+            () => cb(suppressed),
+          );
+          return;
+        }
+        cb(
+          this.check(submissionLimitPolicy({ limitedBy: this.deps.admitRecipient?.(from, address.address) })),
+        );
+      },
       onData: (stream, session, cb) => this.onData(name, stream, session, cb),
     };
     if (rt.tls) {
