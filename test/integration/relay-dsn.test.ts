@@ -168,6 +168,16 @@ describe('DSN parameters (RFC 3461)', () => {
     assert.doesNotMatch(warning, /Final-Recipient: rfc822; slow2/, 'no NOTIFY: failures only');
     assert.doesNotMatch(warning, /Final-Recipient: rfc822; slow3/, 'NOTIFY=FAILURE: no warning');
     assert.doesNotMatch(warning, /body of delayed-mail/, 'headers only');
+    // RFC 3464 §2.3.9: the queue gives up at arrival + retry.maxQueueLifetime (1h here).
+    const arrival = Date.parse(/\r\nArrival-Date: ([^\r\n]+)/.exec(warning)?.[1] ?? '');
+    const until = Date.parse(
+      /Status: 4\.4\.1\r\n(?:[^\r\n]+\r\n)*?Will-Retry-Until: ([^\r\n]+)/.exec(warning)?.[1] ?? '',
+    );
+    assert.ok(
+      Number.isFinite(arrival) && Math.abs(arrival - sentAt) < 5000,
+      'Arrival-Date is the submission',
+    );
+    assert.equal(until - arrival, 3600_000, 'Will-Retry-Until = Arrival-Date + maxQueueLifetime');
     // More deferrals (every 1-2 s), then delivery: still exactly one warning.
     await new Promise((r) => setTimeout(r, 5000));
     upstream.onRcpt = () => undefined;

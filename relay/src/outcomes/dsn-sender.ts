@@ -11,6 +11,7 @@ import type { Spool } from '../spool/store.ts';
 import { buildDsn, dsnStatus, headerSection, shouldSendDsn } from './dsn.ts';
 import type { DsnAction } from './dsn.ts';
 import { failureNotified } from './dsn-params.ts';
+import { durationMs } from '../config/duration.ts';
 
 export interface DsnSenderDeps {
   /** The config in force (hostname, dsn.enabled). */
@@ -63,6 +64,12 @@ export async function sendDsn(
       // RFC 3461 §4.3: RET asks for the content in a *failed* DSN; the others quote the headers.
       ...(action === 'failed' && params?.ret === 'FULL' && original ? { fullOriginal: original } : {}),
       ...(params?.envid ? { envid: params.envid } : {}),
+      // Expiry counts from the original arrival (kept across handoffs), as the scheduler's does.
+      ...(action === 'delayed'
+        ? {
+            willRetryUntil: new Date(message.envelope.receivedAt + durationMs(config.retry.maxQueueLifetime)),
+          }
+        : {}),
       now,
       boundary: `mailfleet-${randomBytes(8).toString('hex')}`,
       messageId: `${id}.dsn@${config.hostname}`,

@@ -125,6 +125,32 @@ test('the action decides the subject, the summary, the Action field and the clas
       assert.match(text, c.summary);
       assert.match(text, new RegExp(`\r\nAction: ${c.action}\r\n`));
     });
+  await t.test(
+    'Will-Retry-Until (RFC 3464 §2.3.9) in a delayed report only, per recipient, after its Status',
+    () => {
+      const until = new Date(Date.UTC(2026, 11, 6, 4, 0, 0));
+      const recipients = [
+        { address: 'a@example.org', status: '4.4.1', reply: '451 4.4.1 later' },
+        { address: 'b@example.org', status: '4.0.0', reply: 'connect ECONNREFUSED' },
+      ];
+      const delayed = buildDsn(dsnInput({ action: 'delayed', recipients, willRetryUntil: until })).toString();
+      assert.equal(delayed.match(/\r\nWill-Retry-Until: Sun, 06 Dec 2026 04:00:00 GMT\r\n/g)?.length, 2);
+      assert.match(
+        delayed,
+        /Final-Recipient: rfc822; b@example.org\r\nAction: delayed\r\nStatus: 4\.0\.0\r\nWill-Retry-Until: /,
+      );
+      for (const action of ['failed', 'relayed'] as const)
+        assert.doesNotMatch(
+          buildDsn(dsnInput({ action, willRetryUntil: until })).toString(),
+          /Will-Retry-Until/,
+          action,
+        );
+      assert.doesNotMatch(
+        buildDsn(dsnInput({ action: 'delayed', recipients })).toString(),
+        /Will-Retry-Until/,
+      );
+    },
+  );
   const statuses: [Parameters<typeof dsnStatus>, string][] = [
     [['delayed', '451 4.4.1 connection refused', false], '4.4.1'],
     [['delayed', 'connect ECONNREFUSED', false], '4.0.0'],

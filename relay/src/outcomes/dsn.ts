@@ -48,6 +48,11 @@ export interface DsnInput {
   fullOriginal?: Buffer;
   /** The client's ENVID: RFC 3464 §2.2.1 Original-Envelope-Id. */
   envid?: string;
+  /**
+   * A delayed report: when the queue gives up on the recipients (arrival + retry.maxQueueLifetime),
+   * RFC 3464 §2.3.9 Will-Retry-Until. Not written in other reports (the field is for delayed ones).
+   */
+  willRetryUntil?: Date;
   now: Date;
   boundary: string;
   messageId: string;
@@ -101,6 +106,8 @@ export function buildDsn(input: DsnInput): Buffer {
       ];
       if (r.remoteMta) lines.push(`Remote-MTA: dns; ${r.remoteMta}`);
       if (/^\d{3}\b/.test(r.reply)) lines.push(`Diagnostic-Code: smtp; ${r.reply.replace(/[\r\n]+/g, ' ')}`);
+      if (action === 'delayed' && input.willRetryUntil)
+        lines.push(`Will-Retry-Until: ${input.willRetryUntil.toUTCString()}`);
       return lines.join('\r\n');
     })
     .join('\r\n\r\n');
