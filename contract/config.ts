@@ -515,6 +515,11 @@ export interface RelayConfig {
   drainTimeout: Duration;
   /** Name used in the SMTP greeting; defaults to delivery.ehloName. */
   hostname: string;
+  /**
+   * Relay processes in the pod (relay/src/workers/): each owns a spool shard and shares the
+   * listeners; 1 is one process. Fewer run when a split limit is smaller than the count.
+   */
+  workers: number;
 }
 
 type DeepPartial<T> = T extends (infer U)[]

@@ -5,6 +5,11 @@ import { hashPassword } from '../../contract/users.ts';
 import { jsonLogger } from '../../contract/log.ts';
 import { Relay } from './relay.ts';
 import { runEvacuation } from './handoff/evacuate.ts';
+import cluster from 'node:cluster';
+import { parseWorkerEnv, WORKER_ENV } from './workers/ipc.ts';
+import { workerCount } from './workers/plan.ts';
+import { runPrimary } from './workers/primary.ts';
+import { runWorker } from './workers/worker.ts';
 
 const usage = `usage: mailfleet relay --config <file>
        mailfleet relay --check-config <file>     validate and exit
@@ -55,6 +60,17 @@ export async function main(args: string[]): Promise<void> {
   }
   // MAILFLEET_WATCH_INTERVAL_MS: how often the config files are polled (tests use 200 ms).
   const watchIntervalMs = Number(process.env.MAILFLEET_WATCH_INTERVAL_MS) || 1000;
+  const common = { configPath, runtime: loaded.runtime, defaultHostname, log, watchIntervalMs };
+  // Several processes (relay/src/workers/): the primary forks the workers, each a relay on a shard.
+  const slot = cluster.isWorker ? parseWorkerEnv(process.env[WORKER_ENV]) : undefined;
+  if (slot) return runWorker({ ...common, slot });
+  const workers = workerCount(loaded.runtime.config);
+  if (workers.cappedBy)
+    log('warn', 'fewer workers than configured: a limit is smaller than the worker count', {
+      workers: workers.count,
+      limit: workers.cappedBy,
+    });
+  if (workers.count > 1) return runPrimary({ ...common, count: workers.count });
   // Shutdown is main's: SIGTERM, SIGINT and POST /drain all drain once, close, and exit so the pod
   // can go.
   let stopping = false;

@@ -25,7 +25,8 @@ import type { SpoolStream } from './spool/stream.ts';
 import { protocolKeyword, receivedHeader } from './smtp/received.ts';
 import { hasCleanLines } from './security/bare-newline.ts';
 import { RelayMetrics, type QueueSnapshot } from './metrics/metrics.ts';
-import { createAdminServer } from './admin/http.ts';
+import { relayRoutes, serveAdmin, type AdminDeps, type Route } from './admin/http.ts';
+import { workerConfig, type WorkerSlot } from './workers/plan.ts';
 import { AccountingLog } from './outcomes/accounting.ts';
 import { FeedbackRecorder } from './feedback/recorder.ts';
 import { ReturnPathListener } from './feedback/listener.ts';
@@ -57,6 +58,11 @@ export interface RelayOptions {
   /** What POST /drain does; without it, the relay drains and keeps running (main.ts passes its
    * shutdown, the same as SIGTERM's: drain, close, exit). */
   onDrainRequest?: () => void;
+  /**
+   * One worker process of several (relay/src/workers/): it runs its part of the config (its spool
+   * shard, its part of each limit) and serves no management port; the primary process does.
+   */
+  worker?: WorkerSlot;
 }
 
 export class Relay {
@@ -105,11 +111,13 @@ export class Relay {
   private diskTimer: NodeJS.Timeout | undefined;
   private drainPromise: Promise<void> | undefined;
   ports: Record<string, number> = {};
+  /** The management routes, served on http.port, or by the primary process for a worker. */
+  adminRoutes: Route[] = [];
 
   constructor(options: RelayOptions) {
     this.options = options;
     this.log = options.log;
-    this.runtime = options.runtime;
+    this.runtime = this.localized(options.runtime);
     const config = this.runtime.config;
     this.metrics = new RelayMetrics(() => this.snapshot());
     this.metrics.isReady = () => this.notReadyReasons().length === 0;
@@ -303,8 +311,28 @@ export class Relay {
     const returnPath = this.runtime.config.returnPath?.listener;
     if (returnPath?.enabled)
       this.ports.returnPath = await this.returnPathListener.listen(returnPath.host, returnPath.port);
+    this.adminRoutes = relayRoutes(this.adminDeps());
+    await this.watcher.watch([this.options.configPath, ...referencedFiles(this.runtime.config)]);
+    if (this.options.worker) {
+      this.log('info', 'relay worker started', { ports: this.ports });
+      return;
+    }
     const http = this.runtime.config.http;
-    this.admin = createAdminServer({
+    this.admin = serveAdmin(this.adminRoutes, this.adminDeps());
+    await new Promise<void>((resolve) => this.admin!.listen(http.port, http.host, resolve));
+    const address = this.admin.address();
+    this.ports.http = typeof address === 'object' && address ? address.port : http.port;
+    this.log('info', 'relay started', { ports: this.ports });
+  }
+
+  /** The config this process runs: a worker's part of it, or all of it. */
+  private localized(runtime: RuntimeConfig): RuntimeConfig {
+    const slot = this.options.worker;
+    return slot ? { ...runtime, config: workerConfig(runtime.config, slot) } : runtime;
+  }
+
+  private adminDeps(): AdminDeps {
+    return {
       registry: this.metrics.registry,
       notReadyReasons: () => this.notReadyReasons(),
       messages: () => this.scheduler.messages.values(),
@@ -332,12 +360,7 @@ export class Relay {
           sendNow: (day) => this.tlsReports.sendNow(day),
         }),
       ],
-    });
-    await new Promise<void>((resolve) => this.admin!.listen(http.port, http.host, resolve));
-    const address = this.admin.address();
-    this.ports.http = typeof address === 'object' && address ? address.port : http.port;
-    await this.watcher.watch([this.options.configPath, ...referencedFiles(this.runtime.config)]);
-    this.log('info', 'relay started', { ports: this.ports });
+    };
   }
 
   /** Spool, then queue: the 250 is sent only after this resolves. */
@@ -519,7 +542,7 @@ export class Relay {
       return false;
     }
     const before = this.runtime.config;
-    const next = loaded.runtime;
+    const next = this.localized(loaded.runtime);
     this.runtime = next;
     this.metrics.setSendingDomains(next.config.sendingDomains.map((d) => d.domain));
     this.scheduler.limits = schedulerLimits(next);

@@ -92,8 +92,12 @@ const PROTECTED = /^\/(api|drain)(\/|$)/;
 const MAX_BUCKETS = 10_000;
 const REALM = 'Bearer realm="mailfleet-relay"';
 
-export function createAdminServer(deps: AdminDeps): Server {
-  const routes: Route[] = [
+/** The access checks and the audit of the management port, whatever serves its routes. */
+export type AdminAccess = Pick<AdminDeps, 'now' | 'tokens' | 'authThrottle' | 'refused' | 'audit'>;
+
+/** The management routes of one relay process, read from its scheduler and suppression list. */
+export function relayRoutes(deps: AdminDeps): Route[] {
+  return [
     {
       method: 'GET',
       pattern: /^\/metrics$/,
@@ -189,7 +193,26 @@ export function createAdminServer(deps: AdminDeps): Server {
     },
     ...(deps.routes ?? []),
   ];
+}
 
+/** Runs the route that `method` and `url` name, without access checks (the caller made them). */
+export async function runRoute(
+  routes: readonly Route[],
+  method: string,
+  url: URL,
+  req: IncomingMessage,
+): Promise<Reply> {
+  const onPath = routes.filter((r) => r.pattern.test(url.pathname));
+  const route = onPath.find((r) => r.method === method);
+  if (!route)
+    return onPath.length > 0
+      ? { status: 405, body: { error: 'method not allowed' } }
+      : notFound(url.pathname);
+  return route.handler(route.pattern.exec(url.pathname)?.slice(1) ?? [], url, req);
+}
+
+/** Serves `routes` behind the token checks: each route names the access it needs (auth.ts decides). */
+export function serveAdmin(routes: readonly Route[], deps: AdminAccess): Server {
   /** Client address -> its failed-attempt bucket (absent: full). */
   const failures = new Map<string, FailureBucket>();
 
@@ -242,13 +265,9 @@ export function createAdminServer(deps: AdminDeps): Server {
       case 'allow':
         break;
     }
-    if (!route)
-      return onPath.length > 0
-        ? { status: 405, body: { error: 'method not allowed' } }
-        : notFound(url.pathname);
-    const params = route.pattern.exec(url.pathname)?.slice(1) ?? [];
-    const reply = await route.handler(params, url, req);
-    if (route.action && decision.principal)
+    const reply = await runRoute(routes, req.method ?? '', url, req);
+    const params = route?.pattern.exec(url.pathname)?.slice(1) ?? [];
+    if (route?.action && decision.principal)
       deps.audit({
         action: route.action,
         tokenName: decision.principal.name,

@@ -57,6 +57,7 @@ const TOP_LEVEL = [
   'drainTimeout',
   'intake',
   'hostname',
+  'workers',
 ] as const;
 
 export function validateConfig(raw: unknown, options: ValidateOptions = {}): ValidationResult {
@@ -370,6 +371,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
       open: r.boolean(r.object(root.intake, 'intake', ['open']), 'open', 'intake', DEFAULTS.intake.open),
     },
     hostname: hostname ?? ehloName,
+    workers: r.integer(root, 'workers', '', 1, 1, 64),
   };
   if (tls) config.tls = tls;
   if (tracking) config.tracking = tracking;

@@ -123,6 +123,7 @@ export class EventSink {
       name: `${p}oldest_age_seconds`,
       help: 'Age of the oldest event not yet acknowledged by the receiver (0 when none): how far behind the sink is.',
       registers,
+      aggregator: 'max',
       collect() {
         this.set(age());
       },

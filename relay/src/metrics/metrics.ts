@@ -174,18 +174,7 @@ export class RelayMetrics {
       help: 'Client IPs or usernames locked out after too many AUTH failures.',
       registers: r,
     });
-    this.httpRefusals = new Counter({
-      name: `${p}http_auth_refusals_total`,
-      help: 'Management requests refused: reason="missing" or "invalid" token (401), "forbidden" (403, read token on an admin route), "throttled" (429).',
-      labelNames: ['reason'],
-      registers: r,
-    });
-    this.adminActions = new Counter({
-      name: `${p}admin_actions_total`,
-      help: 'Authorised state-changing management requests (retry, delete, drain), by action and token role.',
-      labelNames: ['action', 'role'],
-      registers: r,
-    });
+    ({ httpRefusals: this.httpRefusals, adminActions: this.adminActions } = adminCounters(registry));
     this.outboundTls = new Counter({
       name: `${p}outbound_tls_recipients_total`,
       help: 'Recipients of delivery attempts by destination, the TLS policy that applied (opportunistic, encrypt, verify, dane, mta-sts, mta-sts-testing, smarthost) and its result (success or the RFC 8460 failure type).',
@@ -227,6 +216,8 @@ export class RelayMetrics {
       name: `${p}ready`,
       help: '1 when the relay is ready (/readyz passes), 0 while draining or short of spool disk.',
       registers: r,
+      // Worker processes (relay/src/workers/): the relay is ready when every one of them is.
+      aggregator: 'min',
       collect() {
         ready.set(isReady() ? 1 : 0);
       },
@@ -256,6 +247,7 @@ export class RelayMetrics {
       name: `${p}spool_free_bytes`,
       help: 'Free bytes on the spool filesystem, or under spool.maxBytes when that is less.',
       registers: r,
+      aggregator: 'min',
     });
     this.spoolQuarantined = new Counter({
       name: `${p}spool_quarantined_total`,
@@ -311,6 +303,7 @@ export class RelayMetrics {
       help: 'Adaptive backoff factor of a limit destination: 1 in normal mode, below 1 in backoff.',
       labelNames: ['rate_limit', 'destination'],
       registers: r,
+      aggregator: 'min',
       collect() {
         backoffFactor.reset();
         for (const d of shapingSeries())
@@ -346,6 +339,7 @@ export class RelayMetrics {
       name: `${p}queue_oldest_message_age_seconds`,
       help: 'Age of the oldest queued message (0 when the queue is empty).',
       registers: r,
+      aggregator: 'max',
       collect() {
         const at = snapshot().oldestReceivedAt;
         oldest.set(at === undefined ? 0 : Math.max(0, (Date.now() - at) / 1000));
@@ -366,6 +360,7 @@ export class RelayMetrics {
       help: 'Bounced / (delivered + bounced) recipients per sending domain over the last hour.',
       labelNames: ['sending_domain'],
       registers: r,
+      aggregator: 'average',
       collect() {
         bounceRate.reset();
         const now = Date.now();
@@ -401,4 +396,29 @@ export class RelayMetrics {
     }
     return 'other';
   }
+}
+
+/**
+ * The management port's counters: in each relay's registry, and in the primary process's when
+ * worker processes run (it serves the port for them, relay/src/workers/primary.ts).
+ */
+export function adminCounters(registry: Registry): {
+  httpRefusals: Counter<'reason'>;
+  adminActions: Counter<'action' | 'role'>;
+} {
+  const p = 'mailfleet_relay_';
+  return {
+    httpRefusals: new Counter({
+      name: `${p}http_auth_refusals_total`,
+      help: 'Management requests refused: reason="missing" or "invalid" token (401), "forbidden" (403, read token on an admin route), "throttled" (429).',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    adminActions: new Counter({
+      name: `${p}admin_actions_total`,
+      help: 'Authorised state-changing management requests (retry, delete, drain), by action and token role.',
+      labelNames: ['action', 'role'],
+      registers: [registry],
+    }),
+  };
 }

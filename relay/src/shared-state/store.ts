@@ -75,6 +75,7 @@ export class SharedState {
       name: `${p}up`,
       help: 'Whether the pool’s shared state store answers (1) or the relay runs on local state (0).',
       registers,
+      aggregator: 'min',
       collect() {
         this.set(isUp() ? 1 : 0);
       },

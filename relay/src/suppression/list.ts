@@ -33,6 +33,10 @@ export class SuppressionList {
     this.journal = new SuppressionJournal(options.file);
   }
 
+  get changed(): ((changes: readonly SuppressionChange[]) => void) | undefined {
+    return this.options.changed;
+  }
+
   set changed(fn: ((changes: readonly SuppressionChange[]) => void) | undefined) {
     this.options.changed = fn;
   }

@@ -57,6 +57,8 @@ export class SuppressionService {
       name: `${p}suppression_entries`,
       help: 'Entries on the suppression list (this relay’s copy).',
       registers,
+      // Each worker process holds the whole list (relay/src/workers/): not a sum.
+      aggregator: 'max',
       collect() {
         this.set(list.size);
       },

@@ -1,0 +1,285 @@
+// The primary process of a relay with worker processes (config `workers` > 1): it forks one worker
+// per spool shard, restarts a worker that dies (the new one recovers the same shard), serves the
+// management port for all of them (one /metrics summed over the workers, one /readyz, one queue
+// API) and, on SIGTERM or POST /drain, drains every worker before it exits.
+import cluster, { type Worker } from 'node:cluster';
+import { copyFile, stat } from 'node:fs/promises';
+import type { IncomingMessage, Server } from 'node:http';
+import { AggregatorRegistry, Registry, collectDefaultMetrics } from 'prom-client';
+import { serveAdmin, type Reply, type Route } from '../admin/http.ts';
+import { durationMs } from '../config/duration.ts';
+import { loadRuntime, type RuntimeConfig } from '../config/runtime.ts';
+import { referencedFiles } from '../config/load.ts';
+import { FileWatcher } from '../config/watch.ts';
+import { adminCounters } from '../metrics/metrics.ts';
+import type { Logger } from '../../../contract/log.ts';
+import {
+  WORKER_ENV,
+  type PrimaryMessage,
+  type RouteInfo,
+  type WorkerMessage,
+  type WorkerRequest,
+  type WorkerResponses,
+} from './ipc.ts';
+import { mergePolicy, mergeReplies } from './merge.ts';
+import { shardPath, workerCount } from './plan.ts';
+
+export interface PrimaryOptions {
+  configPath: string;
+  runtime: RuntimeConfig;
+  defaultHostname: string;
+  log: Logger;
+  watchIntervalMs: number;
+  count: number;
+}
+
+/** How long a worker has to answer a management request or a scrape. */
+const ASK_TIMEOUT_MS = 10_000;
+/** Pause before a dead worker is forked again, so a worker that cannot start does not spin. */
+const RESTART_DELAY_MS = 500;
+/** Time a draining worker gets beyond drainTimeout before it is killed (its mail is on disk). */
+const DRAIN_GRACE_MS = 15_000;
+
+interface Slot {
+  worker: Worker | undefined;
+  /** Set once the worker reported its listeners: it takes requests. */
+  started: boolean;
+}
+
+export async function runPrimary(options: PrimaryOptions): Promise<void> {
+  const { log, count } = options;
+  /** The config in force here: the admin tokens and the drain timeout. */
+  let runtime = options.runtime;
+  const slots: Slot[] = Array.from({ length: count }, () => ({ worker: undefined, started: false }));
+  /** Requests waiting for a worker's answer, by id. */
+  const pending = new Map<number, (response: unknown) => void>();
+  let nextId = 1;
+  let stopping = false;
+  /** The first start of each worker: its listeners and its routes. */
+  const firstStarts = slots.map(() =>
+    Promise.withResolvers<{ ports: Record<string, number>; routes: RouteInfo[] }>(),
+  );
+
+  const ask = <K extends WorkerRequest['kind']>(
+    index: number,
+    request: Extract<WorkerRequest, { kind: K }>,
+  ): Promise<WorkerResponses[K]> => {
+    const worker = slots[index]?.worker;
+    if (!worker || !slots[index]!.started) return Promise.reject(new Error(`worker ${index} is not running`));
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error(`worker ${index} did not answer`));
+      }, ASK_TIMEOUT_MS);
+      pending.set(id, (response) => {
+        clearTimeout(timer);
+        resolve(response as WorkerResponses[K]);
+      });
+      worker.send({ type: 'request', id, request } satisfies PrimaryMessage);
+    });
+  };
+
+  const broadcast = (message: PrimaryMessage, except?: number) => {
+    slots.forEach((s, i) => {
+      if (i !== except && s.started) s.worker?.send(message);
+    });
+  };
+
+  const fork = (index: number) => {
+    const worker = cluster.fork({ [WORKER_ENV]: `${index}/${count}` });
+    const slot = slots[index]!;
+    slot.worker = worker;
+    slot.started = false;
+    worker.on('message', (message: WorkerMessage) => {
+      if (message.type === 'response') pending.get(message.id)?.(message.response);
+      else if (message.type === 'suppression')
+        broadcast({ type: 'suppression', changes: message.changes }, index);
+      else if (message.type === 'started') {
+        slot.started = true;
+        log('info', 'worker started', { worker: index, pid: worker.process.pid });
+        firstStarts[index]!.resolve(message);
+      }
+    });
+  };
+
+  cluster.setupPrimary({ serialization: 'advanced' });
+  cluster.on('exit', (worker, code, signal) => {
+    const index = slots.findIndex((s) => s.worker === worker);
+    if (index < 0) return;
+    slots[index]!.worker = undefined;
+    slots[index]!.started = false;
+    if (stopping) return;
+    // Its spool shard is intact on disk: the next worker recovers it, as a restarted pod would.
+    log('warn', 'worker exited, restarting it', { worker: index, code, signal });
+    setTimeout(() => {
+      if (!stopping) fork(index);
+    }, RESTART_DELAY_MS);
+  });
+
+  await seedSuppressionJournals(runtime, count);
+  for (let index = 0; index < count; index++) fork(index);
+  // Every worker listens before the relay says it started (and /readyz passes once they all do).
+  const [first] = await Promise.all(firstStarts.map((s) => s.promise));
+  if (!first) throw new Error('no worker');
+
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'mailfleet_relay_' });
+  const counters = adminCounters(registry);
+
+  function shutdown(): void {
+    if (stopping) return;
+    stopping = true;
+    const deadline = durationMs(runtime.config.drainTimeout) + DRAIN_GRACE_MS;
+    log('info', 'draining workers', { workers: count });
+    broadcast({ type: 'drain' });
+    // A worker not started yet has no queue to hand off beyond its shard on disk: it stops.
+    for (const s of slots) if (s.worker && !s.started) s.worker.kill('SIGTERM');
+    const killer = setTimeout(() => {
+      for (const s of slots) s.worker?.process.kill('SIGKILL');
+    }, deadline);
+    killer.unref();
+    const exited = () => slots.every((s) => s.worker === undefined);
+    const done = () => {
+      if (!exited()) return;
+      server.close();
+      server.closeAllConnections();
+      process.exit(0);
+    };
+    cluster.on('exit', done);
+    done();
+  }
+
+  const forwarded = (info: RouteInfo): Route => {
+    const policy = mergePolicy(info);
+    return {
+      method: info.method,
+      pattern: new RegExp(info.pattern),
+      access: info.access,
+      ...(info.action ? { action: info.action } : {}),
+      handler: async (_params, url, req) => {
+        if (policy === 'drain') {
+          shutdown();
+          return { status: 202, body: { draining: true } };
+        }
+        const request = { kind: 'admin' as const, method: info.method, url: url.pathname + url.search };
+        const body = await readBody(req);
+        const targets = policy === 'worker-0' ? [0] : slots.map((_, i) => i);
+        const replies = await Promise.all(
+          targets.map((i) =>
+            ask(i, { ...request, body }).catch((err: unknown): Reply => ({
+              status: 503,
+              body: { error: String(err) },
+            })),
+          ),
+        );
+        return mergeReplies(policy, replies, url);
+      },
+    };
+  };
+
+  const routes: Route[] = [
+    {
+      method: 'GET',
+      pattern: /^\/metrics$/,
+      access: 'public',
+      handler: async () => {
+        const all = await Promise.all(
+          slots.map((_, i) => ask(i, { kind: 'metrics' }).catch(() => undefined)),
+        );
+        const metrics = [await registry.getMetricsAsJSON(), ...all.filter((m) => m !== undefined)];
+        const aggregated = AggregatorRegistry.aggregate(metrics);
+        return { status: 200, body: await aggregated.metrics(), contentType: aggregated.contentType };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/healthz$/,
+      access: 'public',
+      handler: () => ({ status: 200, body: { status: 'ok' } }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/readyz$/,
+      access: 'public',
+      handler: async () => {
+        const answers = await Promise.all(
+          slots.map((_, i) => ask(i, { kind: 'ready' }).catch(() => [`worker ${i} not running`])),
+        );
+        const reasons = [...new Set([...(stopping ? ['draining'] : []), ...answers.flat()])];
+        return { status: reasons.length === 0 ? 200 : 503, body: { ready: reasons.length === 0, reasons } };
+      },
+    },
+    ...first.routes.map(forwarded),
+  ];
+
+  const server: Server = serveAdmin(routes, {
+    now: Date.now,
+    tokens: () => runtime.adminTokens,
+    authThrottle: () => ({
+      burst: runtime.config.http.authThrottle.burst,
+      refillMs: durationMs(runtime.config.http.authThrottle.refill),
+    }),
+    refused: (reason) => counters.httpRefusals.inc({ reason }),
+    audit: (entry) => {
+      counters.adminActions.inc({ action: entry.action, role: entry.role });
+      log('info', 'admin action', { ...entry });
+    },
+  });
+  const http = runtime.config.http;
+  await new Promise<void>((resolve) => server.listen(http.port, http.host, resolve));
+  const address = server.address();
+  const ports = { ...first.ports, http: typeof address === 'object' && address ? address.port : http.port };
+
+  // Tokens and the drain timeout follow the config file here; the workers reload their own parts.
+  const watcher = new FileWatcher(() => void reload(), options.watchIntervalMs);
+  const reload = async () => {
+    const loaded = await loadRuntime(options.configPath, { defaultHostname: options.defaultHostname });
+    if (!loaded.ok) return;
+    runtime = loaded.runtime;
+    const allowed = workerCount(runtime.config);
+    if (allowed.count < count)
+      log('warn', 'a reloaded limit is smaller than the worker count: each worker keeps one until restart', {
+        workers: count,
+        limit: allowed.cappedBy,
+      });
+    await watcher.watch([options.configPath, ...referencedFiles(runtime.config)]);
+  };
+  await watcher.watch([options.configPath, ...referencedFiles(runtime.config)]);
+
+  const onSignal = (signal: string) => {
+    if (stopping) return;
+    log('info', 'signal received, draining', { signal });
+    shutdown();
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  log('info', 'relay started', { ports, workers: count });
+}
+
+/** A request body read whole (the suppression import); IPC carries it to the worker in one message. */
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * A worker's suppression journal starts as a copy of worker 0's when it has none (a relay that had
+ * fewer workers before), so no worker forgets what the list held.
+ */
+async function seedSuppressionJournals(runtime: RuntimeConfig, count: number): Promise<void> {
+  const file = runtime.config.suppression.file;
+  if (!(await exists(file))) return;
+  for (let index = 1; index < count; index++) {
+    const shard = shardPath(file, index);
+    if (!(await exists(shard))) await copyFile(file, shard);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}

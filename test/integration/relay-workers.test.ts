@@ -1,0 +1,177 @@
+// A relay of several worker processes (config `workers`, relay/src/workers/): real processes, real
+// smtp-sink. The workers share the SMTP port, each spools into its own shard, the primary serves
+// one management port over all of them, restarts a worker killed with -9 (its shard recovered, no
+// acknowledged message lost), drains every worker (handoff included) on SIGTERM, and the workers
+// together enforce a rate limit once, not once each.
+import { describe, test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  deliveredIds,
+  freePort,
+  relayConfig,
+  removeDir,
+  startRelay,
+  startSink,
+  submitMany,
+  tempDir,
+  waitFor,
+  writeHandoffSecret,
+  type RelayProcess,
+  type Sink,
+} from '../helpers/relay/peers.ts';
+
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function start(config: Record<string, unknown>): Promise<RelayProcess> {
+  const relay = await startRelay(config);
+  cleanups.push(() => relay.stop('SIGKILL'));
+  return relay;
+}
+
+async function spoolDir(): Promise<string> {
+  const dir = await tempDir('spool');
+  cleanups.push(() => removeDir(dir));
+  return dir;
+}
+
+async function sink(port?: number): Promise<Sink> {
+  const s = await startSink(port === undefined ? {} : { port });
+  cleanups.push(() => s.stop());
+  return s;
+}
+
+async function delivered(s: Sink): Promise<Map<string, number>> {
+  return deliveredIds((await s.messages()).map((raw) => ({ raw })));
+}
+
+async function queued(relay: RelayProcess): Promise<number> {
+  return ((await (await relay.http('/api/queue')).json()) as { messages: number }).messages;
+}
+
+/** Files of a shard's journal: a shard that spooled a message has one. */
+async function journalFiles(dir: string): Promise<number> {
+  return (await readdir(join(dir, 'journal')).catch(() => [])).length;
+}
+
+/** Pids of the workers, from the primary's "worker started" lines (the latest per worker). */
+function workerPids(relay: RelayProcess): Map<number, number> {
+  const pids = new Map<number, number>();
+  for (const line of relay.logs) {
+    if (!line.includes('"worker started"')) continue;
+    const { worker, pid } = JSON.parse(line) as { worker: number; pid: number };
+    pids.set(worker, pid);
+  }
+  return pids;
+}
+
+function exited(relay: RelayProcess): Promise<number | null> {
+  return new Promise((r) =>
+    relay.proc.exitCode !== null ? r(relay.proc.exitCode) : relay.proc.once('exit', (code) => r(code)),
+  );
+}
+
+describe('relay worker processes', () => {
+  test('two workers share the SMTP port, spool into their own shards, and answer as one relay; a worker killed with -9 is restarted and its shard delivered', async () => {
+    const spool = await spoolDir();
+    // Nothing listens upstream yet: the accepted mail stays queued in the shards.
+    const upstreamPort = await freePort();
+    const relay = await start(relayConfig(spool, upstreamPort, { workers: 2 }));
+    const acked = await submitMany(relay.ports.smtp, 40, 'w');
+    assert.equal(acked.length, 40);
+
+    assert.ok((await journalFiles(spool)) > 0, 'worker 0 spooled into the spool directory');
+    assert.ok((await journalFiles(join(spool, 'shard-1'))) > 0, 'worker 1 spooled into shard-1');
+    await waitFor(async () => (await queued(relay)) === 40, 10_000, 'the queue API to list both shards');
+    assert.equal(await relay.metric('mailfleet_relay_messages_received_total'), 40);
+    assert.equal(await relay.metric('mailfleet_relay_ready'), 1);
+    const listing = (await (await relay.http('/api/messages?limit=1000')).json()) as {
+      messages: { id: string }[];
+    };
+    assert.equal(listing.messages.length, 40);
+    for (const { id } of listing.messages.slice(0, 5)) {
+      assert.equal((await relay.http(`/api/messages/${id}`)).status, 200, `message ${id} found in its shard`);
+    }
+    assert.equal((await relay.http('/api/messages/nosuchid')).status, 404);
+    assert.equal(
+      (await relay.http('/api/queue', { headers: { authorization: 'Bearer wrong' } })).status,
+      401,
+    );
+
+    const before = workerPids(relay);
+    process.kill(before.get(1)!, 'SIGKILL');
+    await waitFor(
+      () => workerPids(relay).get(1) !== before.get(1),
+      15_000,
+      'the primary to restart worker 1',
+    );
+    await waitFor(async () => (await fetch(`${relay.base}/readyz`)).status === 200, 15_000, 'ready again');
+    assert.equal(await queued(relay), 40, 'the restarted worker recovered its shard');
+
+    const upstream = await sink(upstreamPort);
+    await waitFor(async () => (await delivered(upstream)).size === 40, 30_000, 'every message delivered');
+    const ids = await delivered(upstream);
+    assert.deepEqual([...ids.keys()].sort(), [...acked].sort());
+    assert.equal(workerPids(relay).get(0), before.get(0), 'worker 0 kept running');
+  });
+
+  test('SIGTERM drains every worker: both shards are handed off to a peer, then the relay exits 0', async () => {
+    const upstream = await sink();
+    const dir = await tempDir('handoff');
+    cleanups.push(() => removeDir(dir));
+    const secretFile = await writeHandoffSecret(dir);
+    const ports = { a: await freePort(), b: await freePort() };
+    const peers = [`127.0.0.1:${ports.a}`, `127.0.0.1:${ports.b}`];
+    const downPort = await freePort();
+    const a = await start(
+      relayConfig(await spoolDir(), downPort, {
+        workers: 2,
+        handoff: { host: '127.0.0.1', port: ports.a, secretFile, peers },
+        drainTimeout: '30s',
+      }),
+    );
+    const b = await start(
+      relayConfig(await spoolDir(), upstream.port, {
+        handoff: { host: '127.0.0.1', port: ports.b, secretFile, peers },
+      }),
+    );
+    const acked = await submitMany(a.ports.smtp, 30, 'd');
+    assert.equal(acked.length, 30);
+    assert.ok((await journalFiles(join(a.spoolDir, 'shard-1'))) > 0, 'worker 1 holds part of the queue');
+    a.proc.kill('SIGTERM');
+    assert.equal(await exited(a), 0);
+    await waitFor(async () => (await delivered(upstream)).size === 30, 30_000, 'B to deliver all 30');
+    assert.deepEqual([...(await delivered(upstream)).keys()].sort(), [...acked].sort());
+    assert.equal(await b.metric('mailfleet_relay_handoff_received_messages_total', { result: 'stored' }), 30);
+  });
+
+  test('two workers enforce a rate limit once between them, not once each', async () => {
+    const upstream = await sink();
+    const relay = await start(
+      relayConfig(await spoolDir(), upstream.port, {
+        workers: 2,
+        // 10 at once, then one every 6 s: each worker holds half (burst 5, one every 12 s).
+        rateLimits: [
+          {
+            name: 'org',
+            match: { recipientDomains: ['example.org'] },
+            rate: { messages: 10, per: 'minute' },
+            burst: 10,
+          },
+        ],
+      }),
+    );
+    const acked = await submitMany(relay.ports.smtp, 30, 'r');
+    assert.equal(acked.length, 30);
+    await waitFor(async () => (await delivered(upstream)).size >= 10, 15_000, 'the burst to be delivered');
+    // With each worker enforcing the whole limit, 20 would go at once.
+    await new Promise((r) => setTimeout(r, 3000));
+    const got = (await delivered(upstream)).size;
+    assert.ok(got <= 11, `${got} delivered within the first seconds, the burst of 10 plus at most one`);
+    assert.ok((await relay.metric('mailfleet_relay_rate_limit_deferrals_total')) > 0);
+  });
+});
