@@ -16,7 +16,9 @@
 // (the sink dumps every message, and a sample from each server is checked for a signature).
 //
 // Usage: scripts/node24.sh node bench/relay-throughput/run.ts [messages] [--rounds 3]
-//          [--sizes 2k,2k-conn,10k,100k,1m] [--dkim] [--size B] [--json F]   (root)
+//          [--sizes 2k,2k-conn,10k,100k,1m] [--dkim] [--size B] [--workers N] [--json F]   (root)
+// --workers: the relay's `workers` (processes, relay/src/workers/); default one per CPU, as Postfix
+// uses every CPU with its processes. CPU, memory and PSS of mailfleet are of all its processes.
 // Message counts per run: 2 KB `messages`, 10 KB messages/2, 100 KB messages/5, 1 MB messages/25.
 // CPU per message: relay process, or Postfix master + daemons (live and reaped), over the load and
 // 3 s of delivery after it. --json writes every run and the summary.
@@ -24,7 +26,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { holdInFlight, pacedLatency, pss } from './load.ts';
 import { alternation, pacedRate, perInFlightKiB, summarize, type Extra, type Run } from './summary.ts';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readdirSync } from 'node:fs';
 import { stringify } from 'yaml';
@@ -49,6 +51,7 @@ const option = (name: string) => {
   return at > 0 ? process.argv[at + 1] : undefined;
 };
 const ROUNDS = Number(option('--rounds') ?? 3);
+const WORKERS = Number(option('--workers') ?? availableParallelism());
 const SIZES = new Set((option('--sizes') ?? '2k,2k-conn,10k,100k,1m').split(','));
 /** Messages held in flight at once for the memory figure. */
 const IN_FLIGHT = 50;
@@ -147,6 +150,7 @@ async function main(): Promise<void> {
     spool: { dir: join(work, 'spool'), minFreeBytes: 0 },
     accounting: { file: join(work, 'accounting.jsonl') },
     http: { host: '127.0.0.1', port: httpPort },
+    workers: WORKERS,
   };
   writeFileSync(join(work, 'dkim.pem'), generateDkimKey('rsa-sha256'), { mode: 0o600 });
   writeFileSync(join(work, 'relay.yaml'), stringify(config));
@@ -164,6 +168,7 @@ async function main(): Promise<void> {
   );
   processes.push(relay);
   await waitPort(relayPort);
+  await waitReady(httpPort);
   const postfixDir = join(work, 'postfix');
   try {
     startPostfix(postfixDir, postfixPort, sinkPort, DKIM ? milterPort : undefined);
@@ -219,7 +224,7 @@ async function main(): Promise<void> {
     ].filter((w) => SIZES.has(w.key));
     const portOf = { mailfleet: relayPort, postfix: postfixPort } as const;
     const pidsOf = (server: 'mailfleet' | 'postfix') =>
-      server === 'mailfleet' ? [relay.pid!] : processTree(masterPid());
+      server === 'mailfleet' ? processTree(relay.pid!) : processTree(masterPid());
     for (const workload of workloads) {
       const { reuse, size, count } = workload;
       const warm = new Set<string>();
@@ -285,7 +290,10 @@ async function main(): Promise<void> {
           pacedAchieved: latency.achieved,
           acceptP50Ms: latency.p50,
           acceptP99Ms: latency.p99,
-          rssMiB: server === 'mailfleet' ? peakRss(relay.pid!) : totalRss(pidsOf(server)),
+          rssMiB:
+            server === 'mailfleet'
+              ? pidsOf(server).reduce((a, pid) => a + peakRss(pid), 0)
+              : totalRss(pidsOf(server)),
         };
         extras.push(extra);
         process.stdout.write(
@@ -311,7 +319,7 @@ function report(rows: ReturnType<typeof summarize>): string[] {
       ? `${e.acceptP50Ms.toFixed(1)} / ${e.acceptP99Ms.toFixed(1)} (${e.pacedAchieved.toFixed(0)} msg/s)`
       : '-';
   return [
-    `${ROUNDS} alternating runs per workload (mailfleet, Postfix, ...), medians; ${SESSIONS} sessions, smtp-source; ${MESSAGES} messages of 2 KB (10 KB: ${Math.ceil(MESSAGES / 2)}, 100 KB: ${Math.ceil(MESSAGES / 5)}, 1 MB: ${Math.ceil(MESSAGES / 25)}) per run; load average ${loadAtStart} at the start, ${loadAverage()} at the end`,
+    `${ROUNDS} alternating runs per workload (mailfleet with ${WORKERS} worker process${WORKERS === 1 ? '' : 'es'}, Postfix, ...), medians; ${SESSIONS} sessions, smtp-source; ${MESSAGES} messages of 2 KB (10 KB: ${Math.ceil(MESSAGES / 2)}, 100 KB: ${Math.ceil(MESSAGES / 5)}, 1 MB: ${Math.ceil(MESSAGES / 25)}) per run; load average ${loadAtStart} at the start, ${loadAverage()} at the end`,
     '| workload | postfix msg/s (runs) | mailfleet msg/s (runs) | ratio | CPU ms/msg postfix / mailfleet | KiB per in-flight message postfix / mailfleet (heap) | accept p50 / p99 ms at 80 % load: postfix | mailfleet |',
     '|---|---|---|---|---|---|---|---|',
     ...rows.map((r) => {
@@ -357,18 +365,32 @@ async function freshRelayHold(
   );
   try {
     await waitPort(smtpPort);
+    await waitReady(httpPort);
     return await holdInFlight({
       port: smtpPort,
       count: IN_FLIGHT,
       size,
-      measure: async () => ({ pss: pss([relay.pid!]), heap: await relayHeapUsed(httpPort) }),
+      measure: async () => ({ pss: pss(processTree(relay.pid!)), heap: await relayHeapUsed(httpPort) }),
     });
   } finally {
     relay.kill('SIGTERM');
   }
 }
 
-/** The relay's V8 heap in use (prom-client's default metric), bytes. */
+/** Waits until every worker of the relay listens (/readyz passes). */
+async function waitReady(port: number): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    await sleep(100);
+  }
+  throw new Error('relay not ready');
+}
+
+/** The relay's V8 heap in use (prom-client's default metric, summed over its processes), bytes. */
 async function relayHeapUsed(port: number): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   return Number(/^mailfleet_relay_nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? NaN);
@@ -437,6 +459,7 @@ if (jsonAt > 0 && process.argv[jsonAt + 1]) {
         bench: DKIM ? 'relay-dkim' : 'relay-throughput',
         sessions: SESSIONS,
         rounds: ROUNDS,
+        workers: WORKERS,
         loadAtStart,
         loadAtEnd: loadAverage(),
         summary: summarize(runs, extras),

@@ -5,6 +5,7 @@ import { hashPassword } from '../../contract/users.ts';
 import { jsonLogger } from '../../contract/log.ts';
 import { Relay } from './relay.ts';
 import { runEvacuation } from './handoff/evacuate.ts';
+import { drainOnSignals } from './drain.ts';
 import cluster from 'node:cluster';
 import { parseWorkerEnv, WORKER_ENV } from './workers/ipc.ts';
 import { workerCount } from './workers/plan.ts';
@@ -91,11 +92,5 @@ export async function main(args: string[]): Promise<void> {
     onDrainRequest: shutdown,
   });
   await relay.start();
-  const onSignal = (signal: string) => {
-    if (stopping) return;
-    log('info', 'signal received, draining', { signal });
-    shutdown();
-  };
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
-  process.on('SIGINT', () => onSignal('SIGINT'));
+  drainOnSignals(log, shutdown);
 }

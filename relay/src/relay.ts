@@ -27,6 +27,7 @@ import { hasCleanLines } from './security/bare-newline.ts';
 import { RelayMetrics, type QueueSnapshot } from './metrics/metrics.ts';
 import { relayRoutes, serveAdmin, type AdminDeps, type Route } from './admin/http.ts';
 import { workerConfig, type WorkerSlot } from './workers/plan.ts';
+import { adoptOrphanShards } from './workers/adopt.ts';
 import { AccountingLog } from './outcomes/accounting.ts';
 import { FeedbackRecorder } from './feedback/recorder.ts';
 import { ReturnPathListener } from './feedback/listener.ts';
@@ -297,6 +298,16 @@ export class Relay {
     for (const r of recovered)
       this.scheduler.add(buildMessage(r.envelope, r.states, this.destinationOf(), now));
     this.log('info', 'spool recovered', { messages: recovered.length });
+    // Shards left by a larger worker count are worker 0's (relay/src/workers/adopt.ts).
+    if (!this.options.worker?.index)
+      await adoptOrphanShards({
+        spoolDir: this.runtime.config.spool.dir,
+        count: this.options.worker?.count ?? 1,
+        fs: this.options.spoolFs ?? nodeSpoolFs,
+        holds: (id) => this.scheduler.messages.has(id),
+        store: (envelope, body) => this.storeHandedOver(envelope, body),
+        log: this.log,
+      });
     await this.suppression.open();
     this.shared = startSharedState(this);
     await this.shared?.start();

@@ -149,6 +149,25 @@ describe('relay worker processes', () => {
     assert.equal(await b.metric('mailfleet_relay_handoff_received_messages_total', { result: 'stored' }), 30);
   });
 
+  test('restarted with one worker, the relay adopts the shard the second worker left and delivers it', async () => {
+    const spool = await spoolDir();
+    const upstreamPort = await freePort();
+    const config = relayConfig(spool, upstreamPort, { workers: 2, drainTimeout: '1s' });
+    const two = await start(config);
+    const acked = await submitMany(two.ports.smtp, 40, 'o');
+    assert.equal(acked.length, 40);
+    assert.ok((await journalFiles(join(spool, 'shard-1'))) > 0, 'worker 1 holds part of the queue');
+    two.proc.kill('SIGTERM');
+    assert.equal(await exited(two), 0);
+
+    const one = await start({ ...config, workers: 1 });
+    assert.equal(await queued(one), 40, 'the single process holds both shards');
+    assert.ok(one.logs.some((l) => l.includes('"spool shard adopted"') && l.includes('"shard":1')));
+    const upstream = await sink(upstreamPort);
+    await waitFor(async () => (await delivered(upstream)).size === 40, 30_000, 'every message delivered');
+    assert.deepEqual([...(await delivered(upstream)).keys()].sort(), [...acked].sort());
+  });
+
   test('two workers enforce a rate limit once between them, not once each', async () => {
     const upstream = await sink();
     const relay = await start(

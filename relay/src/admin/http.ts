@@ -95,18 +95,20 @@ const REALM = 'Bearer realm="mailfleet-relay"';
 /** The access checks and the audit of the management port, whatever serves its routes. */
 export type AdminAccess = Pick<AdminDeps, 'now' | 'tokens' | 'authThrottle' | 'refused' | 'audit'>;
 
-/** The management routes of one relay process, read from its scheduler and suppression list. */
-export function relayRoutes(deps: AdminDeps): Route[] {
+/** The open routes of the management port: metrics and the probes. */
+export function probeRoutes(probes: {
+  registry: () => Promise<Registry>;
+  notReadyReasons: () => string[] | Promise<string[]>;
+}): Route[] {
   return [
     {
       method: 'GET',
       pattern: /^\/metrics$/,
       access: 'public',
-      handler: async () => ({
-        status: 200,
-        body: await deps.registry.metrics(),
-        contentType: deps.registry.contentType,
-      }),
+      handler: async () => {
+        const registry = await probes.registry();
+        return { status: 200, body: await registry.metrics(), contentType: registry.contentType };
+      },
     },
     {
       method: 'GET',
@@ -118,11 +120,21 @@ export function relayRoutes(deps: AdminDeps): Route[] {
       method: 'GET',
       pattern: /^\/readyz$/,
       access: 'public',
-      handler: () => {
-        const reasons = deps.notReadyReasons();
+      handler: async () => {
+        const reasons = await probes.notReadyReasons();
         return { status: reasons.length === 0 ? 200 : 503, body: { ready: reasons.length === 0, reasons } };
       },
     },
+  ];
+}
+
+/** The management routes of one relay process, read from its scheduler and suppression list. */
+export function relayRoutes(deps: AdminDeps): Route[] {
+  return [
+    ...probeRoutes({
+      registry: () => Promise.resolve(deps.registry),
+      notReadyReasons: deps.notReadyReasons,
+    }),
     {
       method: 'GET',
       pattern: /^\/api\/queue$/,

@@ -6,7 +6,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { copyFile, stat } from 'node:fs/promises';
 import type { IncomingMessage, Server } from 'node:http';
 import { AggregatorRegistry, Registry, collectDefaultMetrics } from 'prom-client';
-import { serveAdmin, type Reply, type Route } from '../admin/http.ts';
+import { probeRoutes, serveAdmin, type Reply, type Route } from '../admin/http.ts';
 import { durationMs } from '../config/duration.ts';
 import { loadRuntime, type RuntimeConfig } from '../config/runtime.ts';
 import { referencedFiles } from '../config/load.ts';
@@ -22,6 +22,7 @@ import {
   type WorkerResponses,
 } from './ipc.ts';
 import { mergePolicy, mergeReplies } from './merge.ts';
+import { drainOnSignals } from '../drain.ts';
 import { shardPath, workerCount } from './plan.ts';
 
 export interface PrimaryOptions {
@@ -179,37 +180,23 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
   };
 
   const routes: Route[] = [
-    {
-      method: 'GET',
-      pattern: /^\/metrics$/,
-      access: 'public',
-      handler: async () => {
+    ...probeRoutes({
+      registry: async () => {
         const all = await Promise.all(
           slots.map((_, i) => ask(i, { kind: 'metrics' }).catch(() => undefined)),
         );
-        const metrics = [await registry.getMetricsAsJSON(), ...all.filter((m) => m !== undefined)];
-        const aggregated = AggregatorRegistry.aggregate(metrics);
-        return { status: 200, body: await aggregated.metrics(), contentType: aggregated.contentType };
+        return AggregatorRegistry.aggregate([
+          await registry.getMetricsAsJSON(),
+          ...all.filter((m) => m !== undefined),
+        ]);
       },
-    },
-    {
-      method: 'GET',
-      pattern: /^\/healthz$/,
-      access: 'public',
-      handler: () => ({ status: 200, body: { status: 'ok' } }),
-    },
-    {
-      method: 'GET',
-      pattern: /^\/readyz$/,
-      access: 'public',
-      handler: async () => {
+      notReadyReasons: async () => {
         const answers = await Promise.all(
           slots.map((_, i) => ask(i, { kind: 'ready' }).catch(() => [`worker ${i} not running`])),
         );
-        const reasons = [...new Set([...(stopping ? ['draining'] : []), ...answers.flat()])];
-        return { status: reasons.length === 0 ? 200 : 503, body: { ready: reasons.length === 0, reasons } };
+        return [...new Set([...(stopping ? ['draining'] : []), ...answers.flat()])];
       },
-    },
+    }),
     ...first.routes.map(forwarded),
   ];
 
@@ -247,13 +234,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
   };
   await watcher.watch([options.configPath, ...referencedFiles(runtime.config)]);
 
-  const onSignal = (signal: string) => {
-    if (stopping) return;
-    log('info', 'signal received, draining', { signal });
-    shutdown();
-  };
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
-  process.on('SIGINT', () => onSignal('SIGINT'));
+  drainOnSignals(log, shutdown);
   log('info', 'relay started', { ports, workers: count });
 }
 

@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import { runRoute, type Reply } from '../admin/http.ts';
 import { Relay, type RelayOptions } from '../relay.ts';
+import { drainOnSignals } from '../drain.ts';
 import { withFields } from '../../../contract/log.ts';
 import type { PrimaryMessage, WorkerMessage, WorkerRequest, WorkerResponses } from './ipc.ts';
 import type { WorkerSlot } from './plan.ts';
@@ -36,8 +37,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       );
   });
   // The primary is the pod's process: a signal that reaches a worker too (Ctrl-C) drains it alike.
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
+  drainOnSignals(log, shutdown);
   // The primary going away (killed) leaves a worker nobody restarts or scrapes: it drains and goes.
   process.on('disconnect', shutdown);
   const started = relay.start();
