@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderRelayConfig, restartChecksum } from './relay-config.ts';
+import { relayWorkers, renderRelayConfig, restartChecksum } from './relay-config.ts';
 import type { RelayConfigOptions } from './relay-config.ts';
 import { relayPool } from '../../../test/helpers/operator/fixtures.ts';
 import { withDefaults } from '../api/defaults.ts';
@@ -28,4 +28,22 @@ test('the restart checksum moves for listeners, not for domains or limits', () =
   assert.equal(withDomain, base);
   assert.equal(otherLimits, base);
   assert.notEqual(otherPort, base);
+});
+
+test('relay processes per pod follow the CPU the container may use', () => {
+  const cases: { name: string; resources: Parameters<typeof relayWorkers>[0]; workers: number }[] = [
+    { name: 'no resources', resources: undefined, workers: 1 },
+    { name: 'the default 250m request', resources: { requests: { cpu: '250m' } }, workers: 1 },
+    { name: 'a limit of 2 CPUs', resources: { requests: { cpu: '250m' }, limits: { cpu: '2' } }, workers: 2 },
+    { name: 'a limit of 1500m', resources: { limits: { cpu: '1500m' } }, workers: 1 },
+    { name: 'a request of 4 without a limit', resources: { requests: { cpu: 4 } }, workers: 4 },
+    { name: 'a limit of 64 CPUs', resources: { limits: { cpu: '64' } }, workers: 16 },
+  ];
+  for (const c of cases) assert.equal(relayWorkers(c.resources), c.workers, c.name);
+  assert.equal(renderRelayConfig(options({})).workers, 1, 'the default pool runs one process');
+  assert.equal(
+    renderRelayConfig(options({ resources: { requests: { cpu: '2' }, limits: { cpu: '2', memory: '1Gi' } } }))
+      .workers,
+    2,
+  );
 });

@@ -11,6 +11,7 @@ import type {
   SendingDomainConfig,
 } from '../../../contract/config.ts';
 import { spoolQuota } from './spool.ts';
+import { quantity } from '../kube/diff.ts';
 import { sharedStateConfig } from './shared-state.ts';
 import { eventsConfig } from './events.ts';
 import {
@@ -120,6 +121,7 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
       tokens: ADMIN_TOKEN_ROLES.map((role) => ({ name: role, role, file: adminTokenFile(role) })),
     },
     drainTimeout: spec.drainTimeout,
+    workers: relayWorkers(spec.resources),
     // Every pool: a drained relay (scale-down, rollout, eviction) hands its queue to its peers,
     // found through the headless Service (which lists every relay of the pool; the relay skips
     // itself and draining peers). Search domains complete the name inside the pod.
@@ -177,6 +179,18 @@ function spoolConfig(pool: DefaultedRelayPool): NonNullable<RelayConfigInput['sp
  * HTTP and handoff ports, the events outbox). Stamped on the pod template, so only these changes roll the pods; everything else
  * (domains, DKIM keys, limits, users) the relay reloads from the mounted files.
  */
+/**
+ * Relay processes per pod (relay config `workers`): one per whole CPU of the container's CPU limit,
+ * or of its request without a limit; one below a CPU (the default request is 250m). Each process
+ * takes about 100 MiB more of the memory limit (docs/operator.md#sizing-relays).
+ */
+export function relayWorkers(
+  resources: { requests?: Record<string, unknown>; limits?: Record<string, unknown> } | undefined,
+): number {
+  const cpu = quantity(resources?.limits?.cpu) ?? quantity(resources?.requests?.cpu) ?? 0;
+  return Math.min(16, Math.max(1, Math.floor(cpu)));
+}
+
 export function restartChecksum(config: RelayConfigInput): string {
   const startOnly = {
     listeners: config.listeners,
