@@ -11,7 +11,9 @@ import {
   deliveredIds,
   freePort,
   relayConfig,
+  rawMessage,
   removeDir,
+  sendMessage,
   startRelay,
   startSink,
   submitMany,
@@ -166,6 +168,32 @@ describe('relay worker processes', () => {
     const upstream = await sink(upstreamPort);
     await waitFor(async () => (await delivered(upstream)).size === 40, 30_000, 'every message delivered');
     assert.deepEqual([...(await delivered(upstream)).keys()].sort(), [...acked].sort());
+  });
+
+  test('a suppression added through the API is refused by every worker', async () => {
+    const relay = await start(relayConfig(await spoolDir(), await freePort(), { workers: 2 }));
+    const added = await relay.http('/api/suppressions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ address: 'gone@example.org', reason: 'manual' }),
+    });
+    assert.equal(added.status, 201);
+    // One connection each: the primary hands them to the workers in turn.
+    const sessions = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        sendMessage(relay.ports.smtp, {
+          from: 'a@example.com',
+          to: ['gone@example.org'],
+          raw: rawMessage(`s${i}`),
+        }),
+      ),
+    );
+    for (const s of sessions) assert.match(String(s.response), /550/);
+    assert.equal(
+      await relay.metric('mailfleet_relay_suppression_entries'),
+      1,
+      'each worker holds the one entry',
+    );
   });
 
   test('two workers enforce a rate limit once between them, not once each', async () => {
