@@ -5,9 +5,11 @@
 // together enforce a rate limit once, not once each.
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  ROOT,
   deliveredIds,
   freePort,
   relayConfig,
@@ -168,6 +170,49 @@ describe('relay worker processes', () => {
     const upstream = await sink(upstreamPort);
     await waitFor(async () => (await delivered(upstream)).size === 40, 30_000, 'every message delivered');
     assert.deepEqual([...(await delivered(upstream)).keys()].sort(), [...acked].sort());
+  });
+
+  test('the one-shot evacuation of a crashed relay with workers hands off every shard', async () => {
+    const upstream = await sink();
+    const dir = await tempDir('evacuate');
+    cleanups.push(() => removeDir(dir));
+    const secretFile = await writeHandoffSecret(dir);
+    const ports = { a: await freePort(), b: await freePort() };
+    const peers = [`127.0.0.1:${ports.a}`, `127.0.0.1:${ports.b}`];
+    const crashed = await start(
+      relayConfig(await spoolDir(), await freePort(), {
+        workers: 2,
+        handoff: { host: '127.0.0.1', port: ports.a, secretFile, peers },
+      }),
+    );
+    const peer = await start(
+      relayConfig(await spoolDir(), upstream.port, {
+        handoff: { host: '127.0.0.1', port: ports.b, secretFile, peers },
+      }),
+    );
+    const acked = await submitMany(crashed.ports.smtp, 40, 'e');
+    assert.equal(acked.length, 40);
+    assert.ok(
+      (await journalFiles(join(crashed.spoolDir, 'shard-1'))) > 0,
+      'worker 1 holds part of the queue',
+    );
+    // The node is lost: every process of the relay dies at once, nothing is drained.
+    for (const pid of workerPids(crashed).values()) process.kill(pid, 'SIGKILL');
+    crashed.proc.kill('SIGKILL');
+    await exited(crashed);
+    const evacuation = spawn(
+      process.execPath,
+      [join(ROOT, 'bin/mailfleet.ts'), 'relay', '--config', crashed.configPath, '--evacuate'],
+      { stdio: 'ignore' },
+    );
+    const code = await new Promise<number | null>((r) => evacuation.once('exit', r));
+    assert.equal(code, 0, 'the evacuation emptied every shard');
+    await waitFor(async () => (await delivered(upstream)).size === 40, 30_000, 'the peer to deliver all 40');
+    assert.deepEqual([...(await delivered(upstream)).keys()].sort(), [...acked].sort());
+    assert.equal(
+      await peer.metric('mailfleet_relay_handoff_received_messages_total', { result: 'stored' }),
+      40,
+    );
   });
 
   test('a suppression added through the API is refused by every worker', async () => {

@@ -13,6 +13,7 @@ import { nodeSpoolFs } from '../spool/fs-ops.ts';
 import { durationMs } from '../config/duration.ts';
 import type { RuntimeConfig } from '../config/runtime.ts';
 import { handOffQueue, type HandoffSummary, type HandoffTarget } from './sender.ts';
+import { shardDirs } from '../workers/adopt.ts';
 
 /** With no ready peer (or one refusing), the pool is looked up again this often. */
 const PEER_RETRY_MS = 2000;
@@ -122,25 +123,34 @@ export async function runEvacuation(
     dnsServers: config.handoff.dnsServers,
   };
   if (config.handoff.service) target.service = config.handoff.service;
-  const spool = new Spool({
-    dir: config.spool.dir,
-    fs: nodeSpoolFs,
-    events: { quarantined: (queueId, reason) => log('warn', 'spool file quarantined', { queueId, reason }) },
-  });
   let stopped = false;
   const stop = () => {
     stopped = true;
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  await spool.open();
-  try {
-    const summary = await evacuateSpool(
-      { spool, secret: handoffSecret, target, log, now: Date.now, stopped: () => stopped },
-      Date.now() + durationMs(config.drainTimeout),
-    );
-    return summary.left === 0 ? 0 : 1;
-  } finally {
-    await spool.close();
+  const deadline = Date.now() + durationMs(config.drainTimeout);
+  // A relay that ran worker processes left a spool shard per worker (relay/src/workers/).
+  const dirs = [config.spool.dir, ...(await shardDirs(nodeSpoolFs, config.spool.dir)).map((s) => s.dir)];
+  let left = 0;
+  for (const dir of dirs) {
+    const spool = new Spool({
+      dir,
+      fs: nodeSpoolFs,
+      events: {
+        quarantined: (queueId, reason) => log('warn', 'spool file quarantined', { queueId, reason }),
+      },
+    });
+    await spool.open();
+    try {
+      const summary = await evacuateSpool(
+        { spool, secret: handoffSecret, target, log, now: Date.now, stopped: () => stopped },
+        deadline,
+      );
+      left += summary.left;
+    } finally {
+      await spool.close();
+    }
   }
+  return left === 0 ? 0 : 1;
 }

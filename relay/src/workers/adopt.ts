@@ -22,12 +22,22 @@ export interface AdoptDeps {
   log: Logger;
 }
 
+/** The shard directories (`shard-k`, k >= `from`) inside a spool directory, with their numbers. */
+export async function shardDirs(
+  fs: Pick<SpoolFs, 'readdir'>,
+  spoolDir: string,
+  from = 1,
+): Promise<{ index: number; dir: string }[]> {
+  const entries = await fs.readdir(spoolDir).catch(() => []);
+  return shardIndexes(entries)
+    .filter((k) => k >= from)
+    .map((index) => ({ index, dir: join(spoolDir, `shard-${index}`) }));
+}
+
 /** Takes every message of the shards no worker owns; returns how many were taken. */
 export async function adoptOrphanShards(deps: AdoptDeps): Promise<number> {
-  const entries = await deps.fs.readdir(deps.spoolDir).catch(() => []);
   let adopted = 0;
-  for (const index of shardIndexes(entries).filter((k) => k >= deps.count)) {
-    const dir = join(deps.spoolDir, `shard-${index}`);
+  for (const { index, dir } of await shardDirs(deps.fs, deps.spoolDir, deps.count)) {
     const orphan = new Spool({
       dir,
       fs: deps.fs,
