@@ -247,3 +247,16 @@ test('EventsDelivering: False naming the relay while the receiver is down, True 
   );
   assert.equal(receiver!.badSignatures, 0);
 });
+
+test("the pool's tracker Deployment in the cluster carries the events flags, Secret and outbox (spec.events)", async () => {
+  const deployment = await json(['-n', NS, 'get', 'deployment', `${POOL}-tracker`]);
+  const pod = deployment.spec.template.spec;
+  const args = pod.containers[0].args as string[];
+  const flag = (name: string) => args[args.indexOf(name) + 1];
+  assert.equal(flag('--events-url'), receiver!.url);
+  assert.equal(flag('--events-types'), 'opened,clicked');
+  assert.equal(flag('--events-batch-interval'), '100ms');
+  const volumes = pod.volumes as { name: string; secret?: { secretName: string }; emptyDir?: object }[];
+  assert.ok(volumes.some((v) => v.secret?.secretName === 'hook'));
+  assert.ok(volumes.some((v) => v.emptyDir && v.name === 'events-outbox'));
+});

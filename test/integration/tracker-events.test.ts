@@ -13,6 +13,7 @@ import { clickUrl, openUrl } from '../../relay/src/tracking/links.ts';
 import { relayPool } from '../helpers/operator/fixtures.ts';
 import { withDefaults } from '../../operator/src/api/defaults.ts';
 import { trackerDeployment } from '../../operator/src/desired/tracker.ts';
+import { startTracker } from '../helpers/tracking/tracker.ts';
 
 const KEY = 'tracker-events-key-0123456789abcdef';
 const SECRET = 'tracker-events-secret-0123456789';
@@ -109,4 +110,34 @@ test('the rendered tracker: opens and clicks become signed events, kept in the o
   await waitFor(() => receiver.events.length >= 4, 20000, 'the event signed with the rotated secret');
   assert.equal(receiver.events[3]?.messageId, 'm3@shop');
   assert.equal(receiver.badSignatures, 0, 'signed with the new secret without a restart');
+});
+
+test('a stopping tracker sends what its outbox holds at once (its emptyDir goes with the pod)', async () => {
+  const dir = await tempDir('tracker-flush');
+  const receiver = await startEventsReceiver(Buffer.from(SECRET));
+  cleanups.push(
+    () => removeDir(dir),
+    () => receiver.stop(),
+  );
+  await writeFile(join(dir, 'key'), KEY);
+  await writeFile(join(dir, 'secret'), SECRET);
+  // A batch interval far longer than the test: only the stop can send the event.
+  const tracker = await startTracker(join(dir, 'key'), [
+    ...['--events-url', receiver.url, '--events-secret-file', join(dir, 'secret')],
+    ...['--events-dir', join(dir, 'outbox'), '--events-batch-interval', '10m'],
+  ]);
+  const open = openUrl(Buffer.from(KEY), 't.example', 'shop.example', 'flush@shop');
+  const pixel = await fetch(tracker.base + open.slice('https://t.example'.length), {
+    headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0' },
+  });
+  assert.equal(pixel.status, 200);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(receiver.events.length, 0, 'the batch waits for its interval');
+  const exited = new Promise<number | null>((r) => tracker.proc.once('exit', (code) => r(code)));
+  tracker.proc.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  assert.deepEqual(
+    receiver.events.map((e) => [e.type, e.messageId]),
+    [['opened', 'flush@shop']],
+  );
 });

@@ -73,5 +73,6 @@ describe('tracker Deployment', () => {
     assert.equal(outboxVolume?.emptyDir?.sizeLimit, '10Mi');
     assert.equal(container.resources?.limits?.['ephemeral-storage'], '74Mi');
     assert.equal(container.securityContext?.readOnlyRootFilesystem, true);
+    assert.equal(pod.terminationGracePeriodSeconds, 30, 'longer than the 20 s the tracker flushes for');
   });
 });

@@ -39,6 +39,8 @@ export function trackerDeployment(o: TrackerOptions): V1Deployment {
         spec: {
           automountServiceAccountToken: false,
           enableServiceLinks: false,
+          // A stopping tracker sends its events outbox for up to 20 s (relay tracker/main.ts).
+          terminationGracePeriodSeconds: 30,
           securityContext: {
             runAsNonRoot: true,
             runAsUser: RELAY_UID,

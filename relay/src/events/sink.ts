@@ -59,6 +59,8 @@ export class EventSink {
   private appends = 0;
   /** Failed attempts in a row (backoff). */
   private streak = 0;
+  /** Set by flush(): batches go at once, without waiting for batchInterval. */
+  private flushing = false;
   /** Aborts the POST in flight (close()). */
   private readonly abort = new AbortController();
 
@@ -184,13 +186,15 @@ export class EventSink {
         continue;
       }
       this.oldestAt = Date.parse(first.time);
-      const wait = batchWait({
-        unsent: events.length,
-        batchSize: config.batchSize,
-        oldestAt: this.oldestAt,
-        intervalMs: durationMs(config.batchInterval),
-        now: this.now(),
-      });
+      const wait = this.flushing
+        ? 0
+        : batchWait({
+            unsent: events.length,
+            batchSize: config.batchSize,
+            oldestAt: this.oldestAt,
+            intervalMs: durationMs(config.batchInterval),
+            now: this.now(),
+          });
       if (wait > 0) {
         await this.sleep(wait, seen);
         continue;
@@ -233,6 +237,19 @@ export class EventSink {
     } catch (err) {
       return (err as Error).name === 'TimeoutError' ? 'timeout' : 'network';
     }
+  }
+
+  /**
+   * Sends what the outbox holds now, without waiting for batchInterval, until it is empty or `ms`
+   * have passed (a stopping tracker, whose outbox goes with its pod). True when it emptied.
+   */
+  async flush(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    await this.outbox.settled();
+    this.flushing = true;
+    this.interrupt();
+    while (this.outbox.unsent > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    return this.outbox.unsent === 0;
   }
 
   async close(): Promise<void> {

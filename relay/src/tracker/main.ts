@@ -14,6 +14,8 @@ import { DEFAULTS } from '../../../contract/defaults.ts';
 import type { EventType } from '../../../contract/config.ts';
 
 const TRACKER_TYPES: readonly EventType[] = ['opened', 'clicked'];
+/** How long a stopping tracker tries to send its outbox: under the pod's 30 s grace period. */
+const FLUSH_MS = 20_000;
 
 /**
  * The signing secret, read at start (a missing or short one stops the tracker) and again for every
@@ -137,7 +139,13 @@ export async function main(args: string[]): Promise<void> {
   const stop = () => {
     tracker.close();
     admin.close();
-    void (events?.close() ?? Promise.resolve()).then(() => process.exit(0));
+    // The outbox is the pod's emptyDir: what it still holds goes now or is lost with the pod.
+    void (async () => {
+      const flushed = (await events?.flush(FLUSH_MS)) ?? true;
+      if (!flushed) log('warn', 'events left unsent at stop', { unsent: events?.outbox.unsent });
+      await events?.close();
+      process.exit(0);
+    })();
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
