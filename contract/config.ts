@@ -285,8 +285,9 @@ export interface RateLimitConfig {
   share?: number;
   /**
    * The pool-wide numbers of a Pool-scoped limit, for a pool with `sharedState`: the relays then
-   * enforce them together in the store (GCRA, one atomic decision per message) and fall back to
-   * their own share (`rate`, `burst`) only while the store does not answer. Deferring limits only.
+   * enforce them together in the store (GCRA, one atomic decision per message; a deferring limit
+   * books its slot up to 1 s ahead, a rejecting one only counts what goes now) and fall back to
+   * their own share (`rate`, `burst`) only while the store does not answer.
    */
   pool?: PoolRate;
 }

@@ -43,6 +43,7 @@ import { spoolFreeBytes } from './spool/quota.ts';
 import { resultsFromReply } from './delivery/results.ts';
 import { SuppressionService } from './suppression/service.ts';
 import { SharedState } from './shared-state/store.ts';
+import { admitRecipient } from './shared-state/submission-limits.ts';
 import { EventSink } from './events/sink.ts';
 import { feedbackEvent, outcomeEvent, suppressedEvent } from './events/event.ts';
 import type { Logger } from '../../contract/log.ts';
@@ -217,13 +218,13 @@ export class Relay {
       spoolHasSpace: () => this.freeBytes >= this.runtime.config.spool.minFreeBytes,
       accept: (message) => this.accepting.track(this.accept(message)),
       openStream: (message) => this.openStream(message),
-      admitRecipient: (from, to) => {
-        const verdict = this.scheduler.shaper.admitSubmission(
+      admitRecipient: (from, to) =>
+        admitRecipient(
+          this.scheduler.shaper,
+          this.shared?.rateLimits,
           { sender: from, senderDomain: domainPart(from), recipientDomain: domainPart(to), mxHosts: [] },
-          Date.now(),
-        );
-        return verdict.ok ? undefined : verdict.limit;
-      },
+          Date.now,
+        ),
       suppressed: (from, to) => this.suppression.rcpt(from, to),
       recordSuppressed: (from, to) =>
         this.events?.record([suppressedEvent(domainPart(from), to, Date.now())]) ?? Promise.resolve(),

@@ -3,7 +3,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, stopProcess, waitFor, type RelayProcess } from './relay/peers.ts';
+import {
+  freePort,
+  relayConfig,
+  startRelay,
+  stopProcess,
+  tempDir,
+  waitFor,
+  type RelayProcess,
+} from './relay/peers.ts';
 
 export interface RedisServer {
   port: number;
@@ -70,4 +78,32 @@ export async function waitStore(relay: RelayProcess, up: boolean, timeoutMs = 15
     timeoutMs,
     up ? 'store up' : 'store down',
   );
+}
+
+/**
+ * `count` relays of one pool sharing `redis` (the key prefix the operator renders for pool
+ * test/outbound), delivering to the smarthost on `upstreamPort`, each with `config` on top of the
+ * test config; their spool directories are added to `dirs` for removal. Resolves once every relay
+ * reaches the store.
+ */
+export async function startRelaysOnStore(o: {
+  redis: RedisServer;
+  upstreamPort: number;
+  count: number;
+  dirs: string[];
+  config?: Record<string, unknown>;
+}): Promise<RelayProcess[]> {
+  const relays: RelayProcess[] = [];
+  for (let i = 0; i < o.count; i++) {
+    const spool = await tempDir(`spool${i}`);
+    o.dirs.push(spool);
+    const sharedState = {
+      url: o.redis.url,
+      passwordFile: o.redis.passwordFile,
+      keyPrefix: 'mailfleet:test/outbound:',
+    };
+    relays.push(await startRelay(relayConfig(spool, o.upstreamPort, { sharedState, ...o.config })));
+  }
+  for (const relay of relays) await waitStore(relay, true);
+  return relays;
 }

@@ -8,16 +8,14 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import {
-  relayConfig,
   removeDir,
-  startRelay,
   startScripted,
   tempDir,
   waitFor,
   type RelayProcess,
   type ScriptedUpstream,
 } from '../helpers/relay/peers.ts';
-import { startRedis, waitStore, type RedisServer } from '../helpers/redis.ts';
+import { startRedis, startRelaysOnStore, waitStore, type RedisServer } from '../helpers/redis.ts';
 import { steadyRate, submitTo } from '../helpers/relay/rate.ts';
 import { BACKOFF_SCRIPT, GCRA_SCRIPT } from '../../relay/src/shared-state/rate-limits.ts';
 import { gcraDecide, gcraRate, sharedBackoffAfter } from '../../relay/src/shaping/gcra.ts';
@@ -40,31 +38,27 @@ describe('pool-wide rate limits (redis-server, 3 relays)', () => {
     const redisDir = await tempDir('redis');
     dirs.push(redisDir);
     redis = await startRedis(redisDir);
-    for (let i = 0; i < 3; i++) {
-      const spool = await tempDir(`spool${i}`);
-      dirs.push(spool);
-      // What the operator renders for a Pool-scoped 18/s limit over 3 ready relays: each relay's
-      // share (6/s) and the pool's numbers. (18/s, not more: on the shared 2-core CI machine under
-      // load three relays must be able to deliver faster than the limit, or it would not bind.)
-      const config = relayConfig(spool, upstream.port, {
-        sharedState: {
-          url: redis.url,
-          passwordFile: redis.passwordFile,
-          keyPrefix: 'mailfleet:test/outbound:',
-        },
-        rateLimits: [
-          {
-            name: 'bulk',
-            match: { recipientDomains: ['pool.test'] },
-            rate: { messages: 6, per: 'second' },
-            burst: 1,
-            pool: { rate: { messages: 18, per: 'second' }, burst: 1 },
-          },
-        ],
-      });
-      relays.push(await startRelay(config));
-    }
-    for (const relay of relays) await waitStore(relay, true);
+    // What the operator renders for a Pool-scoped 18/s limit over 3 ready relays: each relay's
+    // share (6/s) and the pool's numbers. (18/s, not more: on the shared 2-core CI machine under
+    // load three relays must be able to deliver faster than the limit, or it would not bind.)
+    const rateLimits = [
+      {
+        name: 'bulk',
+        match: { recipientDomains: ['pool.test'] },
+        rate: { messages: 6, per: 'second' },
+        burst: 1,
+        pool: { rate: { messages: 18, per: 'second' }, burst: 1 },
+      },
+    ];
+    relays.push(
+      ...(await startRelaysOnStore({
+        redis,
+        upstreamPort: upstream.port,
+        count: 3,
+        dirs,
+        config: { rateLimits },
+      })),
+    );
   });
   after(async () => {
     for (const relay of relays) await relay.stop();

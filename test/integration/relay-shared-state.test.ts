@@ -7,24 +7,21 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   rawMessage,
-  relayConfig,
   removeDir,
   sendMessage,
-  startRelay,
   startScripted,
   tempDir,
   waitFor,
   type RelayProcess,
   type ScriptedUpstream,
 } from '../helpers/relay/peers.ts';
-import { startRedis, waitStore, type RedisServer } from '../helpers/redis.ts';
+import { startRedis, startRelaysOnStore, waitStore, type RedisServer } from '../helpers/redis.ts';
 
 describe('relay shared state (redis-server)', () => {
   let upstream: ScriptedUpstream;
   let redis: RedisServer;
   const relays: RelayProcess[] = [];
   const dirs: string[] = [];
-  let config: (spool: string) => ReturnType<typeof relayConfig>;
 
   /** Whether `relay` takes mail for `to` (RCPT TO answered 250). */
   const accepts = async (relay: RelayProcess, to: string) =>
@@ -38,20 +35,7 @@ describe('relay shared state (redis-server)', () => {
     const redisDir = await tempDir('redis');
     dirs.push(redisDir);
     redis = await startRedis(redisDir);
-    config = (spool) =>
-      relayConfig(spool, upstream.port, {
-        sharedState: {
-          url: redis.url,
-          passwordFile: redis.passwordFile,
-          keyPrefix: 'mailfleet:test/outbound:',
-        },
-      });
-    for (let i = 0; i < 2; i++) {
-      const spool = await tempDir(`spool${i}`);
-      dirs.push(spool);
-      relays.push(await startRelay(config(spool)));
-    }
-    for (const relay of relays) await waitStore(relay, true);
+    relays.push(...(await startRelaysOnStore({ redis, upstreamPort: upstream.port, count: 2, dirs })));
   });
   after(async () => {
     for (const relay of relays) await relay.stop();
@@ -106,9 +90,7 @@ describe('relay shared state (redis-server)', () => {
   });
 
   test('a relay that joins later loads the whole list from the store', async () => {
-    const spool = await tempDir('spool-late');
-    dirs.push(spool);
-    const late = await startRelay(config(spool));
+    const late = (await startRelaysOnStore({ redis, upstreamPort: upstream.port, count: 1, dirs }))[0]!;
     relays.push(late);
     await waitFor(
       async () => (await late.metric('mailfleet_relay_suppression_entries')) === 2,

@@ -822,7 +822,7 @@ const rateLimitSpec = obj(
       maximum: 100000,
     }),
     scope: str(
-      "PerRelay: each relay applies the numbers. Pool: the numbers are for the whole pool; with the pool's spec.sharedState the relays enforce them together in the store (deferring limits), otherwise, and while the store does not answer, each relay enforces its share of ready replicas.",
+      "PerRelay: each relay applies the numbers. Pool: the numbers are for the whole pool; with the pool's spec.sharedState the relays enforce the rate together in the store (Defer and Reject alike), otherwise, and while the store does not answer, each relay enforces its share of ready replicas.",
       {
         enum: ['PerRelay', 'Pool'],
         default: 'PerRelay',

@@ -552,7 +552,7 @@ export interface RateLimitSpec {
   maxConnections?: number;
   /** Messages sent over one outbound connection before it is closed. */
   maxMessagesPerConnection?: number;
-  /** PerRelay: each relay applies the numbers. Pool: the numbers are for the whole pool; with the pool's spec.sharedState the relays enforce them together in the store (deferring limits), otherwise, and while the store does not answer, each relay enforces its share of ready replicas. Default: "PerRelay". */
+  /** PerRelay: each relay applies the numbers. Pool: the numbers are for the whole pool; with the pool's spec.sharedState the relays enforce the rate together in the store (Defer and Reject alike), otherwise, and while the store does not answer, each relay enforces its share of ready replicas. Default: "PerRelay". */
   scope?: 'PerRelay' | 'Pool';
   /** Defer: keep the message queued until the limit admits it. Reject: answer 451 4.7.0 at submission so the client retries. Default: "Defer". */
   onExceed?: 'Defer' | 'Reject';
@@ -870,7 +870,7 @@ export interface DefaultedRateLimitSpec {
   maxConnections?: number;
   /** Messages sent over one outbound connection before it is closed. */
   maxMessagesPerConnection?: number;
-  /** PerRelay: each relay applies the numbers. Pool: the numbers are for the whole pool; with the pool's spec.sharedState the relays enforce them together in the store (deferring limits), otherwise, and while the store does not answer, each relay enforces its share of ready replicas. Default: "PerRelay". */
+  /** PerRelay: each relay applies the numbers. Pool: the numbers are for the whole pool; with the pool's spec.sharedState the relays enforce the rate together in the store (Defer and Reject alike), otherwise, and while the store does not answer, each relay enforces its share of ready replicas. Default: "PerRelay". */
   scope: 'PerRelay' | 'Pool';
   /** Defer: keep the message queued until the limit admits it. Reject: answer 451 4.7.0 at submission so the client retries. Default: "Defer". */
   onExceed: 'Defer' | 'Reject';

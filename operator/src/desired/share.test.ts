@@ -107,9 +107,9 @@ test('pool-wide numbers for the shared store', async (t) => {
       pool: undefined,
     },
     {
-      name: 'a Reject limit stays per relay (decided at RCPT TO without a round trip)',
-      spec: spec({ rate: { messages: 30, per: 'Second' }, scope: 'Pool', onExceed: 'Reject' }),
-      pool: undefined,
+      name: 'a Reject limit is counted pool-wide too (at RCPT TO, in the store)',
+      spec: spec({ rate: { messages: 30, per: 'Second' }, burst: 30, scope: 'Pool', onExceed: 'Reject' }),
+      pool: { rate: { messages: 30, per: 'second' }, burst: 30 },
     },
     {
       name: 'a connection cap without a rate has none',

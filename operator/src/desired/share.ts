@@ -58,13 +58,14 @@ export function computeShare(spec: RateLimitSpec, readyRelays: number): Share {
 }
 
 /**
- * The pool-wide numbers of a Pool-scoped, deferring limit, for relays that enforce them together
- * in the pool's shared store (RelayPool spec.sharedState); undefined when they cannot.
+ * The pool-wide numbers of a Pool-scoped limit (deferring, or rejecting at RCPT TO), for relays
+ * that enforce them together in the pool's shared store (RelayPool spec.sharedState); undefined
+ * when they cannot.
  */
 export function poolNumbers(
   spec: RateLimitSpec,
 ): { rate: { messages: number; per: RatePer }; burst: number } | undefined {
-  if (spec.scope !== 'Pool' || !spec.rate || spec.onExceed === 'Reject') return undefined;
+  if (spec.scope !== 'Pool' || !spec.rate) return undefined;
   const perSecond = spec.rate.messages / SECONDS[spec.rate.per];
   return {
     rate: { messages: spec.rate.messages, per: RELAY_PER[spec.rate.per] },

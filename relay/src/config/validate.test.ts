@@ -190,17 +190,17 @@ describe('validateConfig', () => {
     assert.equal(limit?.share, 0.25);
   });
 
-  test('pool-wide numbers: burst defaults to the rate; they need a rate to fall back to and a deferring limit', () => {
+  test('pool-wide numbers: burst defaults to the rate; they need a rate to fall back to; rejecting limits have them too', () => {
     const pool = { rate: { messages: 30, per: 'second' } };
     const limit = configOf({ rateLimits: [{ name: 'x', rate: { messages: 10 }, pool }] }).rateLimits[0];
     assert.deepEqual(limit?.pool, { rate: { messages: 30, per: 'second' }, burst: 30 });
     assert.deepEqual(errorsOf({ rateLimits: [{ name: 'x', maxConnections: 2, pool }] }), [
       'rateLimits[0].pool: needs a rate (the share enforced while the store is down)',
     ]);
-    assert.deepEqual(
-      errorsOf({ rateLimits: [{ name: 'x', rate: { messages: 10 }, onExceed: 'reject', pool }] }),
-      ['rateLimits[0].pool: applies to deferring limits only'],
-    );
+    const reject = configOf({
+      rateLimits: [{ name: 'x', rate: { messages: 10 }, onExceed: 'reject', pool }],
+    });
+    assert.deepEqual(reject.rateLimits[0]?.pool, { rate: { messages: 30, per: 'second' }, burst: 30 });
   });
 
   test('a share outside (0, 1] is refused', () => {

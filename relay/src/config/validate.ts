@@ -584,7 +584,6 @@ function rateLimit(r: FieldReader, raw: unknown, path: string): RateLimitConfig 
     };
     // The pool numbers replace the share's rate; without one there is nothing to fall back to.
     if (!limit.rate) r.fail(pp, 'needs a rate (the share enforced while the store is down)');
-    if (limit.onExceed === 'reject') r.fail(pp, 'applies to deferring limits only');
   }
   // Reject is decided at RCPT TO, before any MX lookup; an MX-rollup match can only be known at
   // delivery, so the combination could never take effect.

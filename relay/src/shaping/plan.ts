@@ -62,7 +62,7 @@ export function compileLimits(configs: readonly RateLimitConfig[]): CompiledLimi
       match,
       rate: base ? scaleRate(base, share) : undefined,
       poolRate:
-        c.pool && base && c.onExceed === 'defer'
+        c.pool && base
           ? { messages: c.pool.rate.messages, periodMs: periodMs[c.pool.rate.per], burst: c.pool.burst }
           : undefined,
       // Rounded down so the pool's total is never exceeded (except when a share is below 1/n).

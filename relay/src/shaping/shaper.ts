@@ -169,21 +169,26 @@ export class Shaper {
     return { admitted: true };
   }
 
-  /** Reject limits at RCPT TO: takes credit from each, or names the first that refuses. */
+  /** The reject limits with a rate that apply to a message (decided at RCPT TO). */
+  submissionLimits(traits: MessageTraits): AppliedLimit[] {
+    return applicableLimits(this.index, traits, 'reject').filter((a) => a.limit.rate !== undefined);
+  }
+
+  /**
+   * Reject limits at RCPT TO, on this relay's buckets (its share of a Pool-scoped limit): takes
+   * credit from each, or names the first that refuses and takes none.
+   */
   admitSubmission(
-    traits: MessageTraits,
+    applied: readonly AppliedLimit[],
     now: number,
   ): { ok: true } | { ok: false; limit: string; until: number } {
-    const applied = applicableLimits(this.index, traits, 'reject');
     for (const a of applied) {
-      if (!a.limit.rate) continue;
       this.names.set(a.id, { limit: a.limit.name, destination: a.destination });
       const entry = this.bucketOf(a, now);
       const at = readyAt(entry.bucket, entry.rate, now);
       if (at > now) return { ok: false, limit: a.limit.name, until: at };
     }
     for (const a of applied) {
-      if (!a.limit.rate) continue;
       const entry = this.bucketOf(a, now);
       entry.bucket = take(entry.bucket, entry.rate, now).bucket;
     }

@@ -86,8 +86,12 @@ export type PoolDecision = ({ allowed: true; delayMs: number } | { allowed: fals
 export interface PoolLimiter {
   /** Whether decisions go to the store now; false: decide with the relay's share. */
   readonly available: boolean;
-  /** Rejects when the store does not answer (the caller decides locally meanwhile). */
-  decide(limits: readonly PoolLimitRequest[]): Promise<PoolDecision>;
+  /**
+   * Rejects when the store does not answer (the caller decides locally meanwhile). `horizonMs`:
+   * how far ahead a slot may be booked (0: only a message that may go now is counted);
+   * `timeoutMs`: how long the store may take before it counts as not answering.
+   */
+  decide(limits: readonly PoolLimitRequest[], horizonMs?: number, timeoutMs?: number): Promise<PoolDecision>;
   /** A message admitted by the relay's share of a pool-wide limit while the store was down. */
   fellBack(limit: string): void;
   /** This relay's backoff of a pool-wide limit destination moved from `seen` to `next`. */
@@ -165,12 +169,16 @@ export class SharedRateLimits implements PoolLimiter {
     return `${this.keyPrefix}${kind}:${limit}:${destination}`;
   }
 
-  async decide(limits: readonly PoolLimitRequest[]): Promise<PoolDecision> {
+  async decide(
+    limits: readonly PoolLimitRequest[],
+    horizonMs = HORIZON_MS,
+    timeoutMs = DECISION_TIMEOUT_MS,
+  ): Promise<PoolDecision> {
     const args: (string | number)[] = limits.flatMap((l) => [
       this.key('rate', l.limit, l.destination),
       this.key('backoff', l.limit, l.destination),
     ]);
-    args.push('', HORIZON_MS);
+    args.push('', horizonMs);
     for (const l of limits) args.push(gcraRate(l.rate).intervalMs, l.rate.burst);
     const stop = this.latency.startTimer();
     let timer: NodeJS.Timeout | undefined;
@@ -178,7 +186,7 @@ export class SharedRateLimits implements PoolLimiter {
       const [allowed, ms, ...factors] = await Promise.race([
         this.redis.mailfleetGcra(2 * limits.length, ...args),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('shared store decision timed out')), DECISION_TIMEOUT_MS);
+          timer = setTimeout(() => reject(new Error('shared store decision timed out')), timeoutMs);
         }),
       ]);
       stop();

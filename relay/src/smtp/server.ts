@@ -78,8 +78,11 @@ export interface IntakeDeps {
   openStream?: (message: MessageFacts) => SpoolStream | undefined;
   /** Spools the message durably and queues it; resolves to the queue id. Rejects: nothing queued. */
   accept: (message: AcceptedMessage) => Promise<string>;
-  /** RateLimits with onExceed: reject: takes credit for one recipient, or names the limit that refuses. */
-  admitRecipient?: (from: string, to: string) => string | undefined;
+  /**
+   * RateLimits with onExceed: reject: takes credit for one recipient, or names the limit that
+   * refuses (asynchronous: a pool-wide limit is counted in the shared store).
+   */
+  admitRecipient?: (from: string, to: string) => Promise<string | undefined>;
   /** The suppression list's refusal of this recipient for this sender, if it is on the list. */
   suppressed?: (from: string, to: string) => SmtpReply | undefined;
   /**
@@ -292,8 +295,11 @@ export class Intake {
           );
           return;
         }
-        cb(
-          this.check(submissionLimitPolicy({ limitedBy: this.deps.admitRecipient?.(from, address.address) })),
+        // Limits last: a recipient refused for another reason takes no credit from them.
+        if (!this.deps.admitRecipient) return cb(null);
+        this.deps.admitRecipient(from, address.address).then(
+          (limitedBy) => cb(this.check(submissionLimitPolicy({ limitedBy }))),
+          (err: unknown) => cb(err instanceof Error ? err : new Error(String(err))),
         );
       },
       onData: (stream, session, cb) => this.onData(name, stream, session, cb),
