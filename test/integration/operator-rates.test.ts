@@ -211,6 +211,13 @@ test('status.rates shows the last hour measured at the relay and both tracker po
     clickThroughRate: '0.2000',
     bounceRate: '0.5000',
   });
+  // `kubectl get sd -o wide` shows them (the CRD's printer columns).
+  const wide = await k(['-n', NS, 'get', 'sd/shop-example', '-o', 'wide']);
+  const [header = '', row = ''] = wide.split('\n');
+  // Columns are aligned by position (empty cells leave gaps): read each below its heading.
+  const cell = (name: string) => row.slice(header.indexOf(name)).split(/\s+/)[0];
+  assert.equal(cell('OPEN-RATE'), '0.4000');
+  assert.equal(cell('CLICK-RATE'), '0.2000');
 });
 
 test('EventsDelivering: False naming the relay while the receiver is down, True once it takes the events', async () => {
