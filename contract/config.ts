@@ -457,6 +457,22 @@ export interface HandoffConfig {
    * domains (in a pod, `<svc>.<namespace>.svc` resolves through the cluster DNS).
    */
   dnsServers: string[];
+  /**
+   * Evacuation: the relay stops delivering and hands its whole queue (and whatever joins it later)
+   * to the relays of ANOTHER pool, signed with that pool's secret (pool deletion with a successor).
+   * Followed on reload; absent: the relay delivers.
+   */
+  evacuateTo?: EvacuationTarget;
+}
+
+/** The relays of the pool that receives an evacuating relay's queue. */
+export interface EvacuationTarget {
+  /** DNS name whose A/AAAA records are the target pool's relays, dialled on `handoff.port`. */
+  service?: string;
+  /** Static target relays, `host:port`. */
+  peers: string[];
+  /** File holding the TARGET pool's handoff secret (at least 16 characters). */
+  secretFile: string;
 }
 
 /**

@@ -1,30 +1,33 @@
 // Graceful stop (SIGTERM or POST /drain): refuse new sessions with 421, let open ones finish,
-// then hand the queue to ready peers of the pool (handoff/) or, with no peer, deliver what can be
-// delivered, all within drainTimeout. What is left stays in the spool for the next start.
+// then hand the queue to ready peers of the pool (handoff/; an evacuating relay: to the relays of
+// the pool it evacuates to) or, with no peer, deliver what can be delivered, all within
+// drainTimeout. What is left stays in the spool for the next start.
 import { durationMs } from './config/duration.ts';
 import type { RuntimeConfig } from './config/runtime.ts';
 import type { Logger } from '../../contract/log.ts';
-import type { QueuedMessage } from './scheduler/model.ts';
 import type { Scheduler } from './scheduler/scheduler.ts';
 import type { Intake } from './smtp/server.ts';
-import type { Spool } from './spool/store.ts';
-import { handOffQueue, type HandoffSenderDeps, type HandoffSummary } from './handoff/sender.ts';
+import {
+  handOffQueue,
+  queueSender,
+  type HandoffSenderDeps,
+  type HandoffSummary,
+  type QueueHolder,
+} from './handoff/sender.ts';
+import { evacuationTarget } from './handoff/evacuate-to.ts';
 
 /** What a drain needs of the relay, and nothing more: relay.ts builds it from its parts, so the
  * two files do not import each other and a drain cannot reach anything it should not touch. */
-export interface Drainable {
-  /** The config in force when the drain starts (drainTimeout, handoff) and the handoff secret. */
-  readonly runtime: Pick<RuntimeConfig, 'config' | 'handoffSecret'>;
+export interface Drainable extends QueueHolder {
+  /** The config in force when the drain starts (drainTimeout, handoff) and the handoff secrets. */
+  readonly runtime: Pick<RuntimeConfig, 'config' | 'handoffSecret' | 'evacuation'>;
   /** From now on new sessions get 421, /readyz fails and peers stop handing mail to this relay. */
   startDraining(): void;
+  /** Resolves once nothing else moves the queue (an evacuation pass in progress has ended). */
+  quiesce(): Promise<void>;
   readonly log: Logger;
   readonly scheduler: Pick<Scheduler, 'messages' | 'retryAll' | 'pause' | 'resume' | 'idle'>;
   readonly intake: Pick<Intake, 'sessions' | 'close'>;
-  readonly spool: Pick<Spool, 'readBody'>;
-  /** Random id of this relay process; a peer answering with it is this relay. */
-  readonly instance: string;
-  /** A peer holds the message now: account it as handed off and remove it here. */
-  handedOff(message: QueuedMessage, peer: string, result: 'stored' | 'duplicate'): Promise<void>;
 }
 
 /** With no ready peer, the pool is looked up again this often while delivery goes on. */
@@ -35,9 +38,11 @@ export async function drain(relay: Drainable): Promise<void> {
   const started = Date.now();
   const deadline = started + durationMs(config.drainTimeout);
   relay.startDraining();
+  await relay.quiesce();
   relay.log('info', 'drain started', {
     queued: relay.scheduler.messages.size,
     handoff: config.handoff ? { service: config.handoff.service ?? null, peers: config.handoff.peers } : null,
+    evacuateTo: config.handoff?.evacuateTo?.service ?? config.handoff?.evacuateTo?.peers ?? null,
   });
   const handoff = handoffDeps(relay);
   const total: HandoffSummary = { peers: 0, sent: 0, duplicates: 0, left: 0 };
@@ -93,7 +98,10 @@ async function handOffUntilEmpty(
   }
 }
 
+/** An evacuating relay drains to the pool it evacuates to (its own pool is going); else to its peers. */
 function handoffDeps(relay: Drainable): HandoffSenderDeps | undefined {
+  const evacuation = evacuationTarget(relay.runtime);
+  if (evacuation) return queueSender(relay, evacuation.target, evacuation.secret);
   const { config, handoffSecret } = relay.runtime;
   if (!config.handoff || !handoffSecret) return undefined;
   const target: HandoffSenderDeps['target'] = {
@@ -102,16 +110,7 @@ function handoffDeps(relay: Drainable): HandoffSenderDeps | undefined {
     dnsServers: config.handoff.dnsServers,
   };
   if (config.handoff.service) target.service = config.handoff.service;
-  return {
-    instance: relay.instance,
-    secret: handoffSecret,
-    target,
-    messages: () => relay.scheduler.messages.values(),
-    readBody: (id) => relay.spool.readBody(id),
-    handedOff: (message, peer, result) => relay.handedOff(message, peer.address, result),
-    log: relay.log,
-    now: Date.now,
-  };
+  return queueSender(relay, target, handoffSecret);
 }
 
 function add(total: HandoffSummary, pass: HandoffSummary): void {

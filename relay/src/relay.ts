@@ -38,6 +38,8 @@ import { queueSnapshot } from './metrics/snapshot.ts';
 import { drain, type Drainable } from './drain.ts';
 import { AcceptsInFlight, intakeChange, intakeReportedOpen } from './policy/intake-switch.ts';
 import { HandoffServer } from './handoff/server.ts';
+import { PoolEvacuation } from './handoff/evacuate-to.ts';
+import type { QueueHolder } from './handoff/sender.ts';
 import { decodeStateLog, type Envelope } from './spool/record.ts';
 import { spoolFreeBytes } from './spool/quota.ts';
 import { resultsFromReply } from './delivery/results.ts';
@@ -102,6 +104,8 @@ export class Relay {
   readonly instance = randomBytes(8).toString('hex');
   /** The internal port where draining peers of the pool hand over their queues. */
   private readonly handoffServer: HandoffServer;
+  /** Hands the whole queue to another pool while handoff.evacuateTo says so (pool deletion). */
+  private readonly evacuation: PoolEvacuation;
   /** Bounces and complaints at the return-path addresses: counted, logged, handed on (onFeedback). */
   readonly feedback: FeedbackRecorder;
   /** The return-path domains' MX (returnPath.listener); started only when returnPath is configured. */
@@ -281,6 +285,12 @@ export class Relay {
       log: (level, msg, fields) => this.log(level, msg, fields),
       now: Date.now,
     });
+    this.evacuation = new PoolEvacuation({
+      ...this.queueHolder(),
+      runtime: () => this.runtime,
+      draining: () => this.draining,
+      scheduler: this.scheduler,
+    });
     this.watcher = new FileWatcher(() => void this.reload(), options.watchIntervalMs ?? 1000);
   }
 
@@ -325,6 +335,7 @@ export class Relay {
       this.ports.returnPath = await this.returnPathListener.listen(returnPath.host, returnPath.port);
     this.adminRoutes = relayRoutes(this.adminDeps());
     await this.watcher.watch([this.options.configPath, ...referencedFiles(this.runtime.config)]);
+    this.evacuation.follow();
     if (this.options.worker) {
       this.log('info', 'relay worker started', { ports: this.ports });
       return;
@@ -604,6 +615,7 @@ export class Relay {
     const intake = intakeChange(before.intake.open, next.config.intake.open);
     if (intake) this.log('info', intake, { acceptsInFlight: this.accepting.count });
     this.scheduler.resume();
+    this.evacuation.follow();
     return true;
   }
 
@@ -615,15 +627,24 @@ export class Relay {
 
   private drainable(): Drainable {
     return {
+      ...this.queueHolder(),
       runtime: this.runtime,
       startDraining: () => {
         this.draining = true;
       },
-      log: this.log,
+      quiesce: () => this.evacuation.stop(),
       scheduler: this.scheduler,
       intake: this.intake,
-      spool: this.spool,
+    };
+  }
+
+  /** What a handoff (drain or evacuation) may touch of this relay. */
+  private queueHolder(): QueueHolder {
+    return {
       instance: this.instance,
+      scheduler: this.scheduler,
+      spool: this.spool,
+      log: this.log,
       handedOff: (message, peer, result) => this.handedOff(message, peer, result),
     };
   }
@@ -632,6 +653,7 @@ export class Relay {
     this.watcher.close();
     await this.tlsReports.stop();
     if (this.diskTimer) clearInterval(this.diskTimer);
+    await this.evacuation.stop();
     this.scheduler.stop();
     await this.scheduler.idle();
     this.deliverer.close();

@@ -24,6 +24,7 @@ import {
   type RelayProcess,
   type ScriptedUpstream,
 } from '../helpers/relay/peers.ts';
+import { allDeferred, exited, killMidTransfer } from '../helpers/relay/handoff.ts';
 
 const N = Number(process.env.MAILFLEET_HANDOFF_MESSAGES) || 1200;
 const cleanups: (() => Promise<void>)[] = [];
@@ -74,24 +75,6 @@ async function start(config: Record<string, unknown>, path?: string): Promise<Re
   const relay = await startRelay(config, path);
   cleanups.push(() => relay.stop('SIGKILL'));
   return relay;
-}
-
-function exited(relay: RelayProcess): Promise<number | null> {
-  return new Promise((r) =>
-    relay.proc.exitCode !== null ? r(relay.proc.exitCode) : relay.proc.once('exit', (code) => r(code)),
-  );
-}
-
-/** Waits until `relay` attempted every queued message once (all deferred at least once). */
-async function allDeferred(relay: RelayProcess, count: number): Promise<void> {
-  await waitFor(
-    async () =>
-      new Set(
-        (await readAccounting(relay.spoolDir)).filter((l) => l.outcome === 'deferred').map((l) => l.queueId),
-      ).size >= count,
-    120_000,
-    `${count} messages deferred`,
-  );
 }
 
 interface Listed {
@@ -170,18 +153,7 @@ describe('relay handoff between pool peers', () => {
     await allDeferred(a, N);
 
     a.proc.kill('SIGTERM');
-    await waitFor(
-      async () => (await a.metric('mailfleet_relay_handoff_sent_messages_total').catch(() => 0)) > 0,
-      30_000,
-      'the handoff to start',
-    );
-    // Frozen mid-handoff (batches in flight, acknowledgements not yet applied), then killed.
-    a.proc.kill('SIGSTOP');
-    const sentBeforeKill = await b.metric('mailfleet_relay_handoff_received_messages_total', {
-      result: 'stored',
-    });
-    a.proc.kill('SIGKILL');
-    await exited(a);
+    const sentBeforeKill = await killMidTransfer(a, b);
     assert.ok(sentBeforeKill < N, `killed mid-handoff (${sentBeforeKill} of ${N} stored on B)`);
 
     const again = await start(aConfig, a.configPath);

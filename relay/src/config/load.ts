@@ -57,6 +57,7 @@ function resolvePaths(config: RelayConfig, baseDir: string): RelayConfig {
   if (out.returnPath) out.returnPath.keyFile = abs(out.returnPath.keyFile);
   for (const t of out.http.tokens) t.file = abs(t.file);
   if (out.handoff) out.handoff.secretFile = abs(out.handoff.secretFile);
+  if (out.handoff?.evacuateTo) out.handoff.evacuateTo.secretFile = abs(out.handoff.evacuateTo.secretFile);
   out.suppression.file = abs(out.suppression.file);
   if (out.events) {
     out.events.secretFile = abs(out.events.secretFile);
@@ -74,6 +75,7 @@ export function referencedFiles(config: RelayConfig): string[] {
     config.auth.usersFile,
     config.delivery.smarthost?.credentialsFile,
     config.handoff?.secretFile,
+    config.handoff?.evacuateTo?.secretFile,
     config.returnPath?.keyFile,
     config.tracking?.keyFile,
     config.events?.secretFile,

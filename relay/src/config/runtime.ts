@@ -20,6 +20,12 @@ export interface RuntimeConfig {
   credentials?: { user: string; pass: string };
   /** The pool's handoff secret (handoff.secretFile, surrounding whitespace removed). */
   handoffSecret?: Buffer;
+  /**
+   * The evacuation target's secret (handoff.evacuateTo.secretFile), or why it is not usable. Not a
+   * reason to refuse the config: without it the relay keeps delivering itself, and the file is
+   * watched, so the evacuation starts when it appears.
+   */
+  evacuation?: { secret: Buffer } | { problem: string };
   /** VERP key and return-path domains (returnPath.keyFile and sendingDomains[].returnPath). */
   returnPaths?: ReturnPaths;
   allowed: NetworkMatcher;
@@ -98,6 +104,8 @@ export async function loadRuntime(configPath: string, options: ValidateOptions):
       errors.push({ path: 'handoff.secretFile', message: 'the secret must be at least 16 characters' });
     else if (secret) runtime.handoffSecret = secret;
   }
+  const evacuateTo = config.handoff?.evacuateTo;
+  if (evacuateTo) runtime.evacuation = await readEvacuationSecret(evacuateTo.secretFile);
   if (config.returnPath) {
     const text = await read(config.returnPath.keyFile, 'returnPath.keyFile');
     const key = text && Buffer.from(text.toString('utf8').trim());
@@ -134,6 +142,17 @@ export async function loadRuntime(configPath: string, options: ValidateOptions):
     if (d.dkim) await read(d.dkim.keyFile, `sendingDomains[${i}].dkim.keyFile`);
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, runtime };
+}
+
+async function readEvacuationSecret(path: string): Promise<RuntimeConfig['evacuation']> {
+  try {
+    const secret = Buffer.from((await readFile(path, 'utf8')).trim());
+    return secret.length < 16
+      ? { problem: `${path}: the secret must be at least 16 characters` }
+      : { secret };
+  } catch (err) {
+    return { problem: `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? err}` };
+  }
 }
 
 /** `username:password` on one line, or YAML {username, password}. Pure. */

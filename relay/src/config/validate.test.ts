@@ -282,6 +282,20 @@ describe('validateConfig', () => {
     });
   });
 
+  test('handoff.evacuateTo: the target pool by Service name (dialled on handoff.port) and its secret', () => {
+    const config = configOf({
+      handoff: {
+        secretFile: '/etc/mailfleet/handoff/secret',
+        evacuateTo: { service: 'b-headless.mail.svc', secretFile: '/etc/mailfleet/evacuate/secret' },
+      },
+    });
+    assert.deepEqual(config.handoff?.evacuateTo, {
+      service: 'b-headless.mail.svc',
+      peers: [],
+      secretFile: '/etc/mailfleet/evacuate/secret',
+    });
+  });
+
   const handoffErrors: [string, unknown, string[]][] = [
     ['a handoff without a secret file is refused', { service: 'peers' }, ['handoff.secretFile: is required']],
     [
@@ -293,6 +307,21 @@ describe('validateConfig', () => {
       'an unknown handoff field is reported',
       { secretFile: '/s', target: 'x' },
       ['handoff.target: unknown field'],
+    ],
+    [
+      'an evacuation target needs a Service name or peers',
+      { secretFile: '/s', evacuateTo: { secretFile: '/t' } },
+      ['handoff.evacuateTo: needs a service or peers'],
+    ],
+    [
+      'an evacuation target without its secret file is refused',
+      { secretFile: '/s', evacuateTo: { service: 'b-headless.mail.svc' } },
+      ['handoff.evacuateTo.secretFile: is required'],
+    ],
+    [
+      'an evacuation peer without a port is refused',
+      { secretFile: '/s', evacuateTo: { secretFile: '/t', peers: ['10.0.0.2'] } },
+      ['handoff.evacuateTo.peers[0]: "10.0.0.2" is not host:port'],
     ],
     [
       'the internal port may not be a public listener port',

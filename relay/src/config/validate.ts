@@ -7,6 +7,7 @@ import type {
   DomainTrackingConfig,
   EventsConfig,
   EventType,
+  EvacuationTarget,
   ListenerConfig,
   OutboundTlsConfig,
   RateLimitConfig,
@@ -324,6 +325,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
       'service',
       'peers',
       'dnsServers',
+      'evacuateTo',
     ]);
     handoff = {
       host: r.string(ho, 'host', 'handoff', DEFAULTS.handoff.host),
@@ -337,6 +339,8 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
       if (hostProblem(service)) r.fail('handoff.service', hostProblem(service) ?? '');
       handoff.service = service;
     }
+    const evacuateTo = evacuationTarget(r, ho.evacuateTo);
+    if (evacuateTo) handoff.evacuateTo = evacuateTo;
   }
 
   let returnPath: RelayConfig['returnPath'];
@@ -383,6 +387,25 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): Val
   checkPortClash(r, config);
 
   return r.errors.length > 0 ? { ok: false, errors: r.errors } : { ok: true, config };
+}
+
+/** handoff.evacuateTo: the target pool's relays by Service name or static list, and its secret. */
+function evacuationTarget(r: FieldReader, raw: unknown): EvacuationTarget | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const path = 'handoff.evacuateTo';
+  const ev = r.object(raw, path, ['service', 'peers', 'secretFile']);
+  const target: EvacuationTarget = {
+    peers: r.stringList(ev, 'peers', path, peerProblem),
+    secretFile: r.string(ev, 'secretFile', path, '', true),
+  };
+  const service = r.optionalString(ev, 'service', path);
+  if (service) {
+    if (hostProblem(service)) r.fail(`${path}.service`, hostProblem(service) ?? '');
+    target.service = service;
+  }
+  const listed = Array.isArray(ev.peers) && ev.peers.length > 0;
+  if (!target.service && !listed) r.fail(path, 'needs a service or peers');
+  return target;
 }
 
 /** A static handoff peer: `host:port`, port 1-65535. */

@@ -3,7 +3,10 @@
 // is stored (fsynced) or already held there; a kill at any moment leaves at most a copy on both
 // sides, which the receiver recognises by message id.
 import { lookup, Resolver } from 'node:dns/promises';
+import type { Logger } from '../../../contract/log.ts';
 import type { QueuedMessage } from '../scheduler/model.ts';
+import type { Scheduler } from '../scheduler/scheduler.ts';
+import type { Spool } from '../spool/store.ts';
 import { encodeMessage } from '../spool/record.ts';
 import { AUTH_HEADER, REPLY_HEADER, signRequest, verifyReply } from './auth.ts';
 import { encodeBatch, parseHello, parseReply, type HandoffResult } from './codec.ts';
@@ -43,6 +46,32 @@ export interface HandoffSenderDeps {
   handedOff(message: QueuedMessage, peer: Peer, result: 'stored' | 'duplicate'): Promise<void>;
   log(level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>): void;
   now(): number;
+}
+
+/** What a relay lends a handoff (a drain's or an evacuation's): its queue, its spool's bodies, and
+ * how a message handed off is accounted and removed. */
+export interface QueueHolder {
+  /** Random id of this relay process; a peer answering with it is this relay. */
+  readonly instance: string;
+  readonly scheduler: Pick<Scheduler, 'messages'>;
+  readonly spool: Pick<Spool, 'readBody'>;
+  readonly log: Logger;
+  /** A peer holds the message now: account it as handed off and remove it here. */
+  handedOff(message: QueuedMessage, peer: string, result: 'stored' | 'duplicate'): Promise<void>;
+}
+
+/** The sender of `holder`'s queue to `target`, signed with `secret` (the target pool's). */
+export function queueSender(holder: QueueHolder, target: HandoffTarget, secret: Buffer): HandoffSenderDeps {
+  return {
+    instance: holder.instance,
+    secret,
+    target,
+    messages: () => holder.scheduler.messages.values(),
+    readBody: (id) => holder.spool.readBody(id),
+    handedOff: (message, peer, result) => holder.handedOff(message, peer.address, result),
+    log: holder.log,
+    now: Date.now,
+  };
 }
 
 export interface HandoffSummary {
