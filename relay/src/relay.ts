@@ -13,6 +13,7 @@ import { buildMessage, type QueuedMessage } from './scheduler/model.ts';
 import { Deliverer } from './delivery/deliverer.ts';
 import { dnsClient } from './delivery/mx.ts';
 import { StsPolicies } from './delivery/mta-sts/policies.ts';
+import { openStsPolicyFile } from './delivery/mta-sts/store.ts';
 import { secureResolver } from './delivery/dane/resolver.ts';
 import { TlsReporter } from './tlsrpt/reporter.ts';
 import { postReport } from './tlsrpt/post.ts';
@@ -158,7 +159,7 @@ export class Relay {
       instance: this.instance,
       log: this.log,
       sent: (scheme, ok) => this.metrics.tlsReports.inc({ scheme, result: ok ? 'sent' : 'failed' }),
-      store: stateFile(`${config.spool.dir.replace(/\/$/, '')}/tlsrpt.json`),
+      store: stateFile(spoolFile(this, 'tlsrpt.json')),
     });
     this.scheduler = new Scheduler(
       {
@@ -324,6 +325,8 @@ export class Relay {
     await this.shared?.start();
     this.scheduler.poolLimiter = this.shared?.rateLimits;
     this.tlsReports.pool = this.shared?.tlsCounts;
+    this.sts.store =
+      this.shared?.stsPolicies ?? (await openStsPolicyFile(spoolFile(this, 'mta-sts.json'), this.log));
     await this.tlsReports.load();
     this.scheduler.start();
     this.tlsReports.start();
@@ -717,6 +720,11 @@ function startSharedState(relay: Relay): SharedState | undefined {
   relay.suppression.list.changed = (changes) =>
     void shared.suppression.publish(changes).catch(() => undefined);
   return shared;
+}
+
+/** A file of the relay's own beside the spool (MTA-STS policies, TLS-RPT counts). */
+function spoolFile(relay: Relay, name: string): string {
+  return `${relay.runtime.config.spool.dir.replace(/\/$/, '')}/${name}`;
 }
 
 function schedulerLimits(runtime: RuntimeConfig): SchedulerLimits {

@@ -8,6 +8,7 @@ import type { SharedStateConfig } from '../config/types.ts';
 import type { SuppressionList } from '../suppression/list.ts';
 import { SuppressionSync } from './suppression-sync.ts';
 import { SharedRateLimits } from './rate-limits.ts';
+import { SharedStsPolicies } from './sts-policies.ts';
 import { SharedTlsCounts } from './tls-reports.ts';
 
 export interface SharedStateOptions {
@@ -29,6 +30,8 @@ export class SharedState {
   readonly rateLimits: SharedRateLimits;
   /** The pool's TLS-RPT counts (tls-reports.ts). */
   readonly tlsCounts: SharedTlsCounts;
+  /** The pool's MTA-STS policies (sts-policies.ts). */
+  readonly stsPolicies: SharedStsPolicies;
   private readonly redis: Redis;
   private readonly reader: Redis;
   /** Whether the command connection is ready now. */
@@ -65,6 +68,7 @@ export class SharedState {
     });
     const isUp = () => this.up;
     this.tlsCounts = new SharedTlsCounts({ redis: this.redis, keyPrefix: o.config.keyPrefix });
+    this.stsPolicies = new SharedStsPolicies({ redis: this.redis, keyPrefix: o.config.keyPrefix });
     this.rateLimits = new SharedRateLimits({
       redis: this.redis,
       keyPrefix: o.config.keyPrefix,

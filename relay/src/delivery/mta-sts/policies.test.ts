@@ -4,6 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StsPolicies, type StsDns } from './policies.ts';
 import type { FetchResult } from './fetch.ts';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { StsPolicyFile } from './store.ts';
 
 const policy = (mx: string, maxAge = 100) => `version: STSv1\nmode: enforce\nmx: ${mx}\nmax_age: ${maxAge}\n`;
 
@@ -104,5 +108,67 @@ test('lookups of one domain at the same time share one fetch', async () => {
   const { w, dns, sts } = world();
   w.txt = [['v=STSv1; id=one']];
   await Promise.all([sts.lookup('a.test', dns), sts.lookup('A.test', dns), sts.lookup('a.test', dns)]);
+  assert.equal(w.fetches, 1);
+});
+
+// The store behind the memory: the real policy file (store.ts) in a temporary directory, shared
+// by two caches the way the pool's store is shared by two relays.
+async function withStore(run: (store: StsPolicyFile, path: string) => Promise<void>) {
+  const dir = await mkdtemp(join(tmpdir(), 'mta-sts-'));
+  try {
+    await run(new StsPolicyFile(join(dir, 'mta-sts.json'), () => 0), join(dir, 'mta-sts.json'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('a policy another cache fetched is taken from the store: not fetched, in force while the host is down', () =>
+  withStore(async (store) => {
+    const a = world();
+    const b = world();
+    a.sts.store = store;
+    b.sts.store = store;
+    a.w.txt = b.w.txt = [['v=STSv1; id=one']];
+    await a.sts.lookup('a.test', a.dns);
+    b.w.body = { ok: false, failure: 'sts-policy-fetch-error', detail: 'ECONNREFUSED' };
+    assert.deepEqual((await b.sts.lookup('a.test', b.dns)).policy?.mx, ['mx.a.test']);
+    assert.equal(b.w.fetches, 0);
+    // DNS failing too: the stored policy still applies (§5.1).
+    b.w.txtFails = true;
+    const c = world();
+    c.sts.store = store;
+    c.w.txtFails = true;
+    assert.equal((await c.sts.lookup('a.test', c.dns)).policy?.mode, 'enforce');
+  }));
+
+test('a stored policy of another id, or expired, is fetched again and the store updated', () =>
+  withStore(async (store) => {
+    const a = world();
+    a.sts.store = store;
+    a.w.txt = [['v=STSv1; id=one']];
+    await a.sts.lookup('a.test', a.dns);
+    const b = world();
+    b.sts.store = store;
+    b.w.txt = [['v=STSv1; id=two']];
+    b.w.body = { ok: true, body: policy('mx2.a.test') };
+    assert.deepEqual((await b.sts.lookup('a.test', b.dns)).policy?.mx, ['mx2.a.test']);
+    assert.equal(b.w.fetches, 1);
+    assert.equal((await store.get('a.test'))?.id, 'two');
+    const c = world();
+    c.sts.store = store;
+    c.w.txt = [['v=STSv1; id=two']];
+    c.w.now = 100_000;
+    await c.sts.lookup('a.test', c.dns);
+    assert.equal(c.w.fetches, 1);
+  }));
+
+test('a store that does not answer is as if empty: the policy is fetched', async () => {
+  const { w, dns, sts } = world();
+  sts.store = {
+    get: () => Promise.reject(new Error('store down')),
+    put: () => Promise.reject(new Error('store down')),
+  };
+  w.txt = [['v=STSv1; id=one']];
+  assert.equal((await sts.lookup('a.test', dns)).policy?.mode, 'enforce');
   assert.equal(w.fetches, 1);
 });
