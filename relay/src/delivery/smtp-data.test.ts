@@ -38,6 +38,22 @@ test('the stored Buffer itself goes out when nothing needs escaping', () => {
   assert.equal(smtpData(message)[0], message);
 });
 
+test('a message with lines that start with a dot goes out as pieces of the stored Buffer, not a copy', () => {
+  // Not from Buffer's shared pool, so no other Buffer shares its memory.
+  const text = 'Subject: x\r\n\r\n.one\r\nmiddle\r\n.two\r\n';
+  const message = Buffer.alloc(text.length, text, 'latin1');
+  const parts = smtpData(message);
+  const views = parts.filter((p) => p.buffer === message.buffer);
+  assert.equal(
+    views.reduce((n, p) => n + p.length, 0),
+    message.length,
+  );
+  assert.equal(
+    Buffer.concat(parts).toString('latin1'),
+    'Subject: x\r\n\r\n..one\r\nmiddle\r\n..two\r\n.\r\n',
+  );
+});
+
 test('a message known to have clean line ends is not scanned again, any other is', () => {
   // A bare LF the scan would turn into CRLF: left as it is only when the caller vouched for it.
   const vouched = Buffer.from('a\nb\r\n');

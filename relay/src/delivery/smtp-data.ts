@@ -23,8 +23,12 @@ const END = Buffer.from('\r\n.\r\n');
 
 const LF_DOT = Buffer.from('\n.');
 
-/** The message data and its terminator, two buffers to write one after the other. */
-export function smtpData(message: Buffer): [Buffer, Buffer] {
+/**
+ * The message data and its terminator, as buffers to write one after the other: the message's own
+ * bytes in pieces between the inserted dots or line ends, never copied into one new Buffer (a
+ * megabyte per big message with a line that starts with a dot).
+ */
+export function smtpData(message: Buffer): Buffer[] {
   // The common case: every line ends in CRLF (no bare CR or LF, which the intake refuses), so
   // only dots at the start of a line need doubling. A message the intake's guard scanned is known
   // clean without a second scan; any other (recovered, handed over, a DSN, rewritten by tracking)
@@ -34,7 +38,7 @@ export function smtpData(message: Buffer): [Buffer, Buffer] {
 }
 
 /** A message without bare CR or LF: its dots at line starts doubled, found with indexOf. */
-function crlfData(message: Buffer): [Buffer, Buffer] {
+function crlfData(message: Buffer): Buffer[] {
   const last = message.length ? message[message.length - 1] : -1;
   const end = last === LF ? END_AFTER_LF : END;
   let parts: Buffer[] | undefined;
@@ -46,12 +50,12 @@ function crlfData(message: Buffer): [Buffer, Buffer] {
     from = at + 1;
   }
   if (!parts) return [message, end];
-  parts.push(message.subarray(from));
-  return [Buffer.concat(parts), end];
+  parts.push(message.subarray(from), end);
+  return parts;
 }
 
 /** Any message, byte by byte: bare CR and LF become CRLF, dots at line starts are doubled. */
-function normalizedData(message: Buffer): [Buffer, Buffer] {
+function normalizedData(message: Buffer): Buffer[] {
   let parts: Buffer[] | undefined;
   /** Start of the part of `message` not yet in `parts`. */
   let from = 0;
@@ -76,5 +80,6 @@ function normalizedData(message: Buffer): [Buffer, Buffer] {
   const end = prev === LF ? END_AFTER_LF : prev === CR ? END_AFTER_CR : END;
   if (!parts) return [message, end];
   if (from < message.length) parts.push(message.subarray(from));
-  return [Buffer.concat(parts), end];
+  parts.push(end);
+  return parts;
 }

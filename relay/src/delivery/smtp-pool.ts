@@ -105,7 +105,8 @@ function peerChain(socket: TlsSocketState | undefined): Buffer[] {
 
 /**
  * Stands in for nodemailer's DataStream: `send` writes the message Buffer to it once and ends
- * it, and reads `outByteCount` when the reply comes. The data and CRLF.CRLF leave in one write.
+ * it, and reads `outByteCount` when the reply comes. The data (the message in pieces around its
+ * inserted dots) and CRLF.CRLF leave in one vectored write: the socket is corked meanwhile.
  */
 class MessageData {
   outByteCount = 0;
@@ -116,11 +117,13 @@ class MessageData {
   }
 
   write(message: Buffer): boolean {
-    const [data, end] = smtpData(message);
-    this.outByteCount = data.length + end.length;
+    const parts = smtpData(message);
+    this.outByteCount = 0;
     this.socket.cork();
-    this.socket.write(data);
-    this.socket.write(end);
+    for (const part of parts) {
+      this.outByteCount += part.length;
+      this.socket.write(part);
+    }
     this.socket.uncork();
     return true;
   }
