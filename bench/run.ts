@@ -225,6 +225,16 @@ for (const [name, title] of [
       '',
     );
 }
+// Written by hand, not by a benchmark: kept from the file as it is (code comments point to it).
+const FIGURES = '## Figures behind code choices';
+const previous = existsSync(join(ROOT, 'docs/benchmarks.md'))
+  ? readFileSync(join(ROOT, 'docs/benchmarks.md'), 'utf8')
+  : '';
+const figuresAt = previous.indexOf(`\n${FIGURES}\n`);
+if (figuresAt >= 0) {
+  const end = previous.indexOf('\n## ', figuresAt + FIGURES.length + 2);
+  md.push(previous.slice(figuresAt + 1, end < 0 ? undefined : end).trimEnd(), '');
+}
 md.push(
   '## Other runs',
   '',

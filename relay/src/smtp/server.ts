@@ -59,7 +59,8 @@ export interface AcceptedMessage extends MessageFacts {
 /**
  * A message past this size is written to the spool as it arrives instead of gathered in memory.
  * Smaller ones share group commits (one fsync for many); a streamed one has a file and an fsync of
- * its own, as a full batch (1 MiB) has anyway (spool/store.ts FULL_BATCH_BYTES).
+ * its own, as a full batch (1 MiB) has anyway (spool/store.ts FULL_BATCH_BYTES). Streaming 100 KB
+ * messages cost more CPU than it saved (docs/benchmarks.md, Figures behind code choices).
  */
 const STREAM_AFTER_BYTES = 256 * 1024;
 /** Bytes of a streamed message waiting for the disk before its DATA stream is paused. */
