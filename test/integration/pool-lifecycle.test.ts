@@ -15,7 +15,13 @@ import { readyPods, type Kubelet, type RunningPod } from '../helpers/operator/ku
 import { departedCleanly, queueDeferred, recoverAndCount } from '../helpers/operator/ledger.ts';
 import { NS, createPool as createPoolIn, startLifecycleRig } from '../helpers/operator/lifecycle.ts';
 import type { LifecycleRig } from '../helpers/operator/lifecycle.ts';
-import { deliveredIds, waitFor, type ScriptedUpstream } from '../helpers/relay/peers.ts';
+import {
+  deliveredIds,
+  rawMessage,
+  sendMessage,
+  waitFor,
+  type ScriptedUpstream,
+} from '../helpers/relay/peers.ts';
 
 const N = Number(process.env.MAILFLEET_LIFECYCLE_MESSAGES) || 1500;
 let rig: LifecycleRig | undefined;
@@ -268,33 +274,91 @@ const poolJson = async (name: string): Promise<PoolStatus | undefined> => {
 };
 const deleting = (p: PoolStatus | undefined) => p?.status?.conditions?.find((c) => c.type === 'Deleting');
 
-test('kubectl delete rp with deletionPolicy Drain: the pool stays, reporting its queue, until every message is delivered', async () => {
+/**
+ * A sender per relay that submits one message per session until stopped, as applications do;
+ * refused sessions are counted (with their reply) and retried after a pause.
+ */
+function keepSending(relays: RunningPod[], prefix: string) {
+  const acknowledged: string[] = [];
+  const refusals: string[] = [];
+  let stopped = false;
+  const loops = relays.map(async (r, n) => {
+    for (let i = 0; !stopped; i++) {
+      const id = `${prefix}${n}-${i}`;
+      const result = await sendMessage(
+        r.ports.smtp ?? 25,
+        { from: 'a@example.com', to: [`live${i}@dest.example`], raw: rawMessage(id) },
+        { host: r.ip },
+      );
+      if (result.ok) acknowledged.push(id);
+      else refusals.push(result.response);
+      await new Promise((resolve) => setTimeout(resolve, result.ok ? 20 : 250));
+    }
+  });
+  return {
+    acknowledged,
+    refusals,
+    stop: async () => {
+      stopped = true;
+      await Promise.all(loops);
+    },
+  };
+}
+
+test('kubectl delete rp with deletionPolicy Drain while senders keep submitting: the intake closes (421), the pool stays, reporting its queue, until every acknowledged message is delivered', async () => {
   assert.ok(kubelet);
   await createPool('drain', 2);
   const relays = await readyPods(kubelet, 'drain', 2);
-  const acknowledged = await queueDeferred(upstream, relays, Math.ceil(N / 3), 'd');
+  const queued = await queueDeferred(upstream, relays, Math.ceil(N / 3), 'd');
   assert.deepEqual((await poolJson('drain'))?.metadata.finalizers, ['mailfleet.dev/drain']);
+  const senders = keepSending(relays, 'live');
+  await waitFor(() => senders.acknowledged.length >= 20, 60_000, 'senders submitting');
   const before = kubelet.terminations.length;
   const deletedAt = Date.now();
   await k(['-n', NS, 'delete', 'rp/drain', '--wait=false']);
-  // One job per message (one destination): the status counts every acknowledged message.
+  // First the relays' intake closes (the ConfigMap says intake.open: false, the relays reload),
+  // then, read again after that, the status counts every acknowledged message: one job each.
+  const reasons = new Set<string>();
+  let closing: string | undefined;
   let waiting: PoolStatus | undefined;
   await waitFor(
     async () => {
       waiting = await poolJson('drain');
-      return (
-        deleting(waiting)?.reason === 'DrainingQueue' && waiting?.status?.queuedJobs === acknowledged.length
-      );
+      const condition = deleting(waiting);
+      if (condition) reasons.add(condition.reason);
+      if (condition?.reason === 'ClosingIntake') closing = condition.message;
+      return condition?.reason === 'DrainingQueue';
     },
-    60_000,
-    `Deleting/DrainingQueue with ${acknowledged.length} queued jobs`,
+    90_000,
+    'Deleting/DrainingQueue',
+  );
+  const closedMs = Date.now() - deletedAt;
+  assert.ok(reasons.has('ClosingIntake'), `reasons seen: ${[...reasons].join(', ')}`);
+  assert.match(closing ?? '', /intake not yet reported closed and read again on drain-/);
+  const acknowledgedAtDraining = senders.acknowledged.length;
+  // Senders go on: every session is refused now, and nothing more is acknowledged.
+  const refusedBefore = senders.refusals.length;
+  await new Promise((r) => setTimeout(r, 5000));
+  await senders.stop();
+  assert.equal(
+    senders.acknowledged.length,
+    acknowledgedAtDraining,
+    'nothing acknowledged once DrainingQueue',
+  );
+  const refusedAfter = senders.refusals.slice(refusedBefore);
+  assert.ok(refusedAfter.length > 0, 'the senders were refused');
+  for (const reply of refusedAfter) assert.match(reply, /421 4\.3\.2 Intake closed/);
+  const acknowledged = [...queued, ...senders.acknowledged];
+  assert.equal(
+    waiting?.status?.queuedJobs,
+    acknowledged.length,
+    'the status counts every acknowledged message',
   );
   assert.match(
     deleting(waiting)?.message ?? '',
     new RegExp(`${acknowledged.length} delivery jobs queued on 2 relays`),
   );
   // Held, not deleted: the destination is still down and both relays keep their queues.
-  await new Promise((r) => setTimeout(r, 10_000));
   assert.ok(await poolJson('drain'), 'the pool is still there');
   assert.equal(kubelet.terminations.length, before, 'no relay was stopped');
   assert.equal((await readyPods(kubelet, 'drain', 2)).length, 2);
@@ -310,7 +374,11 @@ test('kubectl delete rp with deletionPolicy Drain: the pool stays, reporting its
   await waitFor(() => kubelet!.terminations.length >= before + 2, 180_000, 'both relays stopped');
   const { maxDrainMs, handedOff } = departedCleanly(kubelet.terminations.slice(before));
   assert.equal(handedOff, 0, 'the stopping relays had nothing left to hand off');
-  await recoverAndCount(upstream, 'delete with Drain', acknowledged, {
+  await recoverAndCount(upstream, 'delete with Drain while sending', acknowledged, {
+    queuedBefore: queued.length,
+    acknowledgedBySenders: senders.acknowledged.length,
+    refusedAfterClose: senders.refusals.length,
+    deleteToDrainingQueueMs: closedMs,
     heldMs: recoveredAt - deletedAt,
     recoveryToGoneMs: goneMs,
     maxDrainMs,

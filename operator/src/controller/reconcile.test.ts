@@ -145,7 +145,14 @@ test('the drain finalizer goes on before the relays are written and comes off af
   const drained = fakeWriter(new Set());
   const ctx = {
     ...context(drained.writer, {}, deleting),
-    relayQueues: () => [{ pod: 'transactional-0', queued: 0, scrapedAt: Date.parse('2026-12-05T20:00:05Z') }],
+    relayQueues: () => [
+      {
+        pod: 'transactional-0',
+        queued: 0,
+        scrapedAt: Date.parse('2026-12-05T20:00:05Z'),
+        intakeClosedAt: Date.parse('2026-12-05T20:00:03Z'),
+      },
+    ],
   };
   await reconcilePool(ctx, 'mail', 'transactional');
   const removed = drained.order.indexOf('finalizer remove');

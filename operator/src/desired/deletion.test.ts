@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DRAIN_FINALIZER, deletionDecision } from './deletion.ts';
+import { DRAIN_FINALIZER, deletionDecision, intakeOpen } from './deletion.ts';
 import type { DeletionDecision, RelayQueue } from './deletion.ts';
 import { relayPool } from '../../../test/helpers/operator/fixtures.ts';
 import type { RelayPool } from '../api/types.ts';
@@ -16,8 +16,20 @@ function pool(o: { policy?: 'Drain' | 'Discard'; finalizers?: string[]; deleting
   return p;
 }
 
-const relay = (pod: string, queued?: number, scrapedAt = AFTER): RelayQueue =>
-  queued === undefined ? { pod } : { pod, queued, scrapedAt };
+const CLOSED = AFTER - 500;
+
+/** A relay as scraped: by default its intake read closed (CLOSED) before this reading (AFTER). */
+const relay = (
+  pod: string,
+  queued?: number,
+  scrapedAt = AFTER,
+  intakeClosedAt: number | null = CLOSED,
+): RelayQueue => {
+  if (queued === undefined) return { pod };
+  const r: RelayQueue = { pod, queued, scrapedAt };
+  if (intakeClosedAt !== null) r.intakeClosedAt = intakeClosedAt;
+  return r;
+};
 
 test('the drain finalizer and the Deleting condition', async (t) => {
   const cases: {
@@ -57,10 +69,46 @@ test('the drain finalizer and the Deleting condition', async (t) => {
       want: { queuedJobs: 42, reason: 'DrainingQueue', requeue: true },
     },
     {
-      name: 'deleting, every relay empty since the deletion: the finalizer goes',
+      name: 'deleting, every relay empty after reporting its intake closed: the finalizer goes',
       pool: pool({ finalizers: [DRAIN_FINALIZER], deleting: true }),
       relays: [relay('a', 0), relay('b', 0)],
       want: { finalizer: { remove: DRAIN_FINALIZER }, queuedJobs: 0, reason: 'Drained' },
+    },
+    {
+      name: 'an empty queue from a relay whose intake still reads open: waits, ClosingIntake',
+      pool: pool({ finalizers: [DRAIN_FINALIZER], deleting: true }),
+      relays: [relay('a', 0), relay('b', 0, AFTER, null)],
+      want: { queuedJobs: 0, reason: 'ClosingIntake', requeue: true },
+    },
+    {
+      name: 'intake closed at this very reading: one more reading is needed (mail acknowledged just before the switch may not be counted yet)',
+      pool: pool({ finalizers: [DRAIN_FINALIZER], deleting: true }),
+      relays: [relay('a', 0), relay('b', 0, AFTER, AFTER)],
+      want: { queuedJobs: 0, reason: 'ClosingIntake', requeue: true },
+    },
+    {
+      name: 'intake closed and mail still queued: DrainingQueue with the count',
+      pool: pool({ finalizers: [DRAIN_FINALIZER], deleting: true }),
+      relays: [relay('a', 5), relay('b', 0)],
+      want: { queuedJobs: 5, reason: 'DrainingQueue', requeue: true },
+    },
+    {
+      name: 'intake still open and mail queued: ClosingIntake (the count is in the message)',
+      pool: pool({ finalizers: [DRAIN_FINALIZER], deleting: true }),
+      relays: [relay('a', 5, AFTER, null), relay('b', 0)],
+      want: { queuedJobs: 5, reason: 'ClosingIntake', requeue: true },
+    },
+    {
+      name: 'an older relay without the intake gauge never counts as closed: waits',
+      pool: pool({ finalizers: [DRAIN_FINALIZER], deleting: true }),
+      relays: [relay('a', 0, AFTER, null)],
+      want: { queuedJobs: 0, reason: 'ClosingIntake', requeue: true },
+    },
+    {
+      name: 'an unread relay outranks an open intake: QueueUnknown',
+      pool: pool({ finalizers: [DRAIN_FINALIZER], deleting: true }),
+      relays: [relay('a', 0, AFTER, null), relay('b')],
+      want: { queuedJobs: 0, reason: 'QueueUnknown', requeue: true },
     },
     {
       name: 'an empty reading from before the deletion is not trusted',
@@ -108,6 +156,25 @@ test('the drain finalizer and the Deleting condition', async (t) => {
       if (d.condition) assert.equal(d.condition.type, 'Deleting');
       assert.equal(d.requeueAfterMs !== undefined, c.want.requeue === true);
     });
+});
+
+test('the Deleting message names the relays that may still accept mail', () => {
+  const d = deletionDecision(pool({ finalizers: [DRAIN_FINALIZER], deleting: true }), [
+    relay('r-2', 0),
+    relay('r-1', 0, AFTER, AFTER),
+    relay('r-0', 3, AFTER, null),
+  ]);
+  assert.equal(d.condition?.reason, 'ClosingIntake');
+  assert.match(d.condition?.message ?? '', /intake not yet reported closed and read again on r-0, r-1 \(/);
+  assert.match(d.condition?.message ?? '', /3 delivery jobs queued on 1 relays/);
+  assert.doesNotMatch(d.condition?.message ?? '', /r-2/);
+});
+
+test('intake open unless a Drain deletion waits', () => {
+  assert.equal(intakeOpen(pool({})), true);
+  assert.equal(intakeOpen(pool({ deleting: true })), false);
+  assert.equal(intakeOpen(pool({ policy: 'Drain', deleting: true })), false);
+  assert.equal(intakeOpen(pool({ policy: 'Discard', deleting: true })), true);
 });
 
 test('the Deleting message names the unread relays and the escape hatch', () => {

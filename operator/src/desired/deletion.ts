@@ -1,7 +1,9 @@
 // Deleting a pool is a decision about the mail its relays hold (spec.deletionPolicy). Drain: the
 // finalizer DRAIN_FINALIZER keeps the pool, and so its relays (their owner references point at
-// it), until every relay has reported an empty queue since the deletion began; the relays go on
-// delivering meanwhile, and expiry (retry.maxQueueLifetime) bounds how long that can take.
+// it), and their intake is closed (relay config intake.open: false) so the queues can empty. The
+// finalizer goes once every relay reported its intake closed and then, in a later scrape, an empty
+// queue: what it acknowledged before the switch is in that reading, so nothing escapes. The relays
+// go on delivering meanwhile, and expiry (retry.maxQueueLifetime) bounds how long that can take.
 // Discard: the finalizer goes and the relays go with what they hold. A queue nobody could read
 // (a relay not Ready, not scraped since the deletion, or an operator that does not scrape) is
 // never taken for an empty one.
@@ -26,6 +28,11 @@ export type RelayQueue = {
   eventsOldestSeconds?: number;
   /** Whether the relay reached the pool's shared state store at that scrape (shared-state.ts). */
   sharedStateUp?: boolean;
+  /**
+   * When the relay's intake gauge first read closed in its current run of closed readings (the
+   * scrape time); absent: open at the last scrape, or a relay that does not export the gauge.
+   */
+  intakeClosedAt?: number;
 };
 
 export type DeletionDecision = {
@@ -39,6 +46,18 @@ export type DeletionDecision = {
 
 const ESCAPE =
   'to delete the pool now and lose what is queued: kubectl patch relaypool <name> --type merge -p \'{"spec":{"deletionPolicy":"Discard"}}\'';
+
+/**
+ * Whether the pool's relays take new mail (their config's intake.open): not while a Drain deletion
+ * waits for their queues to empty. A Discard deletion deletes them at once, with their own drain.
+ */
+export function intakeOpen(pool: RelayPool): boolean {
+  return !pool.metadata.deletionTimestamp || (pool.spec?.deletionPolicy ?? 'Drain') !== 'Drain';
+}
+
+/** A reading taken after the relay reported its intake closed: its queue then holds all it accepted. */
+const readAfterClosing = (r: RelayQueue) =>
+  r.intakeClosedAt !== undefined && (r.scrapedAt ?? 0) > r.intakeClosedAt;
 
 /**
  * What the pool's finalizer and its Deleting condition should be. `relays` is undefined when the
@@ -74,15 +93,16 @@ export function deletionDecision(
   const since = Date.parse(String(deletedAt));
   const known = (relays ?? []).filter((r) => r.queued !== undefined && (r.scrapedAt ?? 0) >= since);
   const unknown = (relays ?? []).filter((r) => !known.includes(r)).map((r) => r.pod);
+  const accepting = known.filter((r) => !readAfterClosing(r)).map((r) => r.pod);
   const queued = known.reduce((sum, r) => sum + (r.queued ?? 0), 0);
-  if (relays !== undefined && unknown.length === 0 && queued === 0)
+  if (relays !== undefined && unknown.length === 0 && accepting.length === 0 && queued === 0)
     return {
       finalizer: remove,
       condition: cond(
         DELETING_CONDITION,
         'True',
         'Drained',
-        `every relay (${known.length}) reported an empty queue: the pool and its relays are deleted`,
+        `every relay (${known.length}) reported its intake closed, then an empty queue: the pool and its relays are deleted`,
       ),
       queuedJobs: 0,
     };
@@ -97,12 +117,22 @@ export function deletionDecision(
     parts.push(
       `queue not read since the deletion on ${unknown.sort().join(', ')} (not Ready or not scraped yet)`,
     );
+  if (accepting.length > 0)
+    parts.push(
+      `intake not yet reported closed and read again on ${accepting.sort().join(', ')} (they may still accept mail)`,
+    );
+  const reason =
+    relays === undefined || unknown.length > 0
+      ? 'QueueUnknown'
+      : accepting.length > 0
+        ? 'ClosingIntake'
+        : 'DrainingQueue';
   return {
     condition: cond(
       DELETING_CONDITION,
       'True',
-      relays === undefined || unknown.length > 0 ? 'QueueUnknown' : 'DrainingQueue',
-      `deletionPolicy Drain: the relays keep delivering until their queues are empty; ${parts.join('; ')}; ${ESCAPE}`,
+      reason,
+      `deletionPolicy Drain: the relays' intake is closed and they keep delivering until their queues are empty; ${parts.join('; ')}; ${ESCAPE}`,
     ),
     queuedJobs: queued,
     requeueAfterMs: DRAIN_RECHECK_MS,

@@ -47,3 +47,38 @@ test('relay processes per pod follow the CPU the container may use', () => {
     2,
   );
 });
+
+test("the relays' intake closes while a Drain deletion waits, and only then", async (t) => {
+  const deleting = (policy: 'Drain' | 'Discard' | undefined, deleted: boolean) => {
+    const pool = withDefaults(relayPool(policy ? { deletionPolicy: policy } : {})).resource;
+    if (deleted) pool.metadata.deletionTimestamp = '2026-12-05T20:00:00Z' as unknown as Date;
+    return pool;
+  };
+  const cases: { name: string; pool: ReturnType<typeof deleting>; intake: { open: boolean } | undefined }[] =
+    [
+      {
+        name: 'a live pool: no intake field (the relay default, open)',
+        pool: deleting(undefined, false),
+        intake: undefined,
+      },
+      { name: 'a live Drain pool: open', pool: deleting('Drain', false), intake: undefined },
+      { name: 'deleted, Drain by default: closed', pool: deleting(undefined, true), intake: { open: false } },
+      { name: 'deleted, Drain: closed', pool: deleting('Drain', true), intake: { open: false } },
+      {
+        name: 'deleted, Discard: left open (the relays go at once)',
+        pool: deleting('Discard', true),
+        intake: undefined,
+      },
+    ];
+  for (const c of cases)
+    await t.test(c.name, () => {
+      const config = renderRelayConfig({ ...options({}), pool: c.pool });
+      assert.deepEqual(config.intake, c.intake);
+    });
+  await t.test('closing the intake does not roll the relays (no restart checksum change)', () =>
+    assert.equal(
+      restartChecksum(renderRelayConfig({ ...options({}), pool: deleting('Drain', true) })),
+      restartChecksum(renderRelayConfig(options({}))),
+    ),
+  );
+});

@@ -14,6 +14,7 @@ import { spoolQuota } from './spool.ts';
 import { quantity } from '../kube/diff.ts';
 import { sharedStateConfig } from './shared-state.ts';
 import { eventsConfig } from './events.ts';
+import { intakeOpen } from './deletion.ts';
 import {
   ADMIN_TOKEN_ROLES,
   HANDOFF_PORT,
@@ -131,6 +132,8 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
       service: `${names.headless(options.pool.metadata.name ?? '')}.${options.pool.metadata.namespace ?? ''}.svc`,
     },
   };
+  // Only when closed, so a live pool's ConfigMap stays as it was (the relay's default is open).
+  if (!intakeOpen(options.pool)) config.intake = { open: false };
   if (options.domains.some((d) => d.tracking)) config.tracking = { keyFile: TRACKING_KEY_FILE };
   const sharedState = sharedStateConfig(options.pool);
   if (sharedState) config.sharedState = sharedState;

@@ -895,8 +895,8 @@ test('a pool deleted with Drain reports its queued jobs and keeps its relays unt
     observed({
       pool,
       relayQueues: [
-        { pod: 'transactional-a', queued: 120, scrapedAt: at },
-        { pod: 'transactional-b', queued: 3, scrapedAt: at },
+        { pod: 'transactional-a', queued: 120, scrapedAt: at, intakeClosedAt: at - 1000 },
+        { pod: 'transactional-b', queued: 3, scrapedAt: at, intakeClosedAt: at - 1000 },
       ],
     }),
     fakeGenerators(),
@@ -904,11 +904,17 @@ test('a pool deleted with Drain reports its queued jobs and keeps its relays unt
   assert.equal(statusOf(waiting, 'RelayPool', 'transactional')?.queuedJobs, 123);
   assert.equal(condition(waiting, 'RelayPool', 'transactional', 'Deleting')?.reason, 'DrainingQueue');
   assert.ok(kinds(waiting.apply).includes('Deployment/transactional'), 'the relays stay as they are');
+  const relayYaml = (waiting.apply.find((o) => o.kind === 'ConfigMap') as { data: Record<string, string> })
+    .data['relay.yaml'];
+  assert.match(relayYaml ?? '', /^intake:\n {2}open: false$/m, "the relays' intake is closed");
   assert.equal(waiting.finalizer, undefined);
   assert.equal(waiting.requeueAfterMs, 5000, 'looks at the queues again soon');
 
   const drained = desiredState(
-    observed({ pool, relayQueues: [{ pod: 'transactional-a', queued: 0, scrapedAt: at }] }),
+    observed({
+      pool,
+      relayQueues: [{ pod: 'transactional-a', queued: 0, scrapedAt: at, intakeClosedAt: at - 1000 }],
+    }),
     fakeGenerators(),
   );
   assert.equal(statusOf(drained, 'RelayPool', 'transactional')?.queuedJobs, 0);

@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { increase, parseRelayMetrics, poolMeasurement, poolOutcomes } from './relay-metrics.ts';
+import {
+  increase,
+  intakeClosedSince,
+  parseRelayMetrics,
+  poolMeasurement,
+  poolOutcomes,
+} from './relay-metrics.ts';
 import type { RelaySample } from './relay-metrics.ts';
 
 const sample = (at: number, start: number | undefined, delivered: number, bounced: number): RelaySample => {
@@ -66,6 +72,43 @@ test('whether a relay reaches the shared store: its gauge, absent without one', 
   ];
   for (const c of cases)
     await t.test(c.name, () => assert.equal(parseRelayMetrics(c.lines.join('\n'), 1).sharedStateUp, c.up));
+});
+
+test('whether a relay may still acknowledge mail: its intake gauge, absent on a relay without it', async (t) => {
+  const cases: { name: string; lines: string[]; open: boolean | undefined }[] = [
+    { name: 'open', lines: ['mailfleet_relay_intake_open 1'], open: true },
+    { name: 'closed', lines: ['mailfleet_relay_intake_open 0'], open: false },
+    { name: 'an older relay without the gauge', lines: ['mailfleet_relay_ready 1'], open: undefined },
+  ];
+  for (const c of cases)
+    await t.test(c.name, () => assert.equal(parseRelayMetrics(c.lines.join('\n'), 1).intakeOpen, c.open));
+});
+
+test('since when a relay reports its intake closed: the start of its last run of closed readings', async (t) => {
+  const reading = (at: number, intakeOpen?: boolean): RelaySample =>
+    intakeOpen === undefined ? { at, outcomes: new Map() } : { at, outcomes: new Map(), intakeOpen };
+  const cases: { name: string; samples: RelaySample[]; since: number | undefined }[] = [
+    { name: 'never scraped', samples: [], since: undefined },
+    { name: 'open at the last scrape', samples: [reading(1, false), reading(2, true)], since: undefined },
+    { name: 'closed once: since that scrape', samples: [reading(1, true), reading(2, false)], since: 2 },
+    {
+      name: 'closed for three scrapes: since the first of them',
+      samples: [reading(1, true), reading(2, false), reading(3, false), reading(4, false)],
+      since: 2,
+    },
+    {
+      name: 'opened in between: the run starts over',
+      samples: [reading(1, false), reading(2, true), reading(3, false)],
+      since: 3,
+    },
+    {
+      name: 'a reading without the gauge breaks the run',
+      samples: [reading(1, false), reading(2), reading(3, false)],
+      since: 3,
+    },
+    { name: 'a relay without the gauge', samples: [reading(1), reading(2)], since: undefined },
+  ];
+  for (const c of cases) await t.test(c.name, () => assert.equal(intakeClosedSince(c.samples), c.since));
 });
 
 test('increase of one relay over a window', async (t) => {

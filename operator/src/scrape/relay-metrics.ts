@@ -23,6 +23,8 @@ const OLDEST = 'mailfleet_relay_queue_oldest_message_age_seconds';
 const EVENTS_OLDEST = 'mailfleet_relay_events_oldest_age_seconds';
 /** 1 while the relay's shared state store answers; exported only with spec.sharedState. */
 const SHARED_STATE_UP = 'mailfleet_relay_shared_state_up';
+/** 0 once the relay's intake is closed and nothing received before is still being spooled. */
+const INTAKE_OPEN = 'mailfleet_relay_intake_open';
 
 /**
  * Final recipient outcomes, plus what came back later through the return path: hard bounces
@@ -59,6 +61,8 @@ export type RelaySample = {
   eventsOldest?: number;
   /** Whether the relay reaches the pool's shared state store; absent: it has none configured. */
   sharedStateUp?: boolean;
+  /** Whether the relay may still acknowledge new mail; absent: a relay without the gauge. */
+  intakeOpen?: boolean;
 };
 
 const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})?\s+(\S+)/;
@@ -105,6 +109,10 @@ export function parseRelayMetrics(text: string, at: number): RelaySample {
       sample.sharedStateUp = Number(value) === 1;
       continue;
     }
+    if (name === INTAKE_OPEN) {
+      sample.intakeOpen = Number(value) !== 0;
+      continue;
+    }
     const field = fieldOf(name, labels);
     if (!field) continue;
     const domain = /(?:^|,)sending_domain="([^"]*)"/.exec(labels)?.[1];
@@ -116,6 +124,16 @@ export function parseRelayMetrics(text: string, at: number): RelaySample {
   if (oldest !== undefined && Number.isFinite(jobs) && Number.isFinite(oldest))
     sample.queued = jobs > 0 ? jobs : oldest > 0 ? 1 : 0;
   return sample;
+}
+
+/**
+ * When the relay's current run of closed-intake readings began (that scrape's time): undefined
+ * when its last reading was open or had no intake gauge. A reading open in between starts over.
+ */
+export function intakeClosedSince(samples: readonly RelaySample[]): number | undefined {
+  let since: number | undefined;
+  for (let i = samples.length - 1; i >= 0 && samples[i]?.intakeOpen === false; i--) since = samples[i]?.at;
+  return since;
 }
 
 const ZERO: Outcomes = { delivered: 0, bounced: 0 };

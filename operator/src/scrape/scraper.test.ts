@@ -220,3 +220,47 @@ test("a tracker pod is scraped for the pool's rates, and is never one of the rel
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a relay's intake closing requeues its pool; its reading carries when the intake first read closed", async () => {
+  let open = 1;
+  let clock = 1_000;
+  const server = createServer((_req, res) =>
+    res.end(
+      [`mailfleet_relay_intake_open ${open}`, 'mailfleet_relay_queue_oldest_message_age_seconds 0'].join(
+        '\n',
+      ),
+    ),
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const dir = mkdtempSync(path.join(tmpdir(), 'scraper-'));
+  const targets = path.join(dir, 'targets.json');
+  writeFileSync(targets, JSON.stringify({ 'mail/relay-0': `http://127.0.0.1:${port}/metrics` }));
+  const scraper = new RelayScraper({
+    pods: () => [pod('relay-0', true)],
+    domains: () => [],
+    log: jsonLogger((line) => process.stderr.write(line), 'error'),
+    intervalMs: 60_000,
+    targetsFile: targets,
+    onChange: (key) => requeued.push(key),
+    now: () => clock,
+  });
+  const requeued: string[] = [];
+  const reading = () => scraper.relayQueues('mail', 'transactional')[0];
+  try {
+    await scraper.scrapeOnce();
+    assert.equal(reading()?.intakeClosedAt, undefined, 'open');
+    open = 0;
+    clock = 2_000;
+    await scraper.scrapeOnce();
+    assert.deepEqual([reading()?.intakeClosedAt, reading()?.scrapedAt], [2_000, 2_000]);
+    assert.deepEqual(requeued, ['mail/transactional', 'mail/transactional'], 'first reading, then the flip');
+    clock = 3_000;
+    await scraper.scrapeOnce();
+    assert.deepEqual([reading()?.intakeClosedAt, reading()?.scrapedAt, reading()?.queued], [2_000, 3_000, 0]);
+    assert.equal(requeued.length, 2, 'closed again: no requeue');
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -10,7 +10,7 @@ import type { KubeObject } from '../desired/types.ts';
 import { HTTP_PORT, POOL_LABEL } from '../desired/meta.ts';
 import type { Logger } from '../../../contract/log.ts';
 import { durationMs } from '../../../contract/duration.ts';
-import { parseRelayMetrics, poolMeasurement, poolOutcomes } from './relay-metrics.ts';
+import { intakeClosedSince, parseRelayMetrics, poolMeasurement, poolOutcomes } from './relay-metrics.ts';
 import { RATES_WINDOW, type DomainCounts } from '../desired/rates.ts';
 import type { RelaySample } from './relay-metrics.ts';
 
@@ -61,6 +61,8 @@ export class RelayScraper {
   readonly #published = new Map<string, string>();
   /** "namespace/pool" -> which of its relays reach the shared store (JSON), to requeue on change. */
   readonly #storeSeen = new Map<string, string>();
+  /** "namespace/pool" -> which of its relays read intake open (JSON): a Drain deletion waits on it. */
+  readonly #intakeSeen = new Map<string, string>();
   #timer: NodeJS.Timeout | undefined;
   #running = false;
   /** Pods whose last scrape failed: warned about once per failure streak. */
@@ -161,20 +163,10 @@ export class RelayScraper {
     for (const [key, relays] of relaysByPool)
       if (relays.some((samples) => samples.at(-1)?.eventsOldest !== undefined))
         byPool.set(key, byPool.get(key) ?? []);
-    // A relay losing (or finding again) the shared store changes the pool's SharedStateAvailable.
-    const storeByPool = new Map<string, [string, boolean][]>();
-    for (const [pod, h] of this.#history) {
-      const up = h.samples.at(-1)?.sharedStateUp;
-      if (up === undefined) continue;
-      const key = `${h.namespace}/${h.pool}`;
-      storeByPool.set(key, [...(storeByPool.get(key) ?? []), [pod, up]]);
-    }
-    for (const [key, readings] of storeByPool) {
-      const fingerprint = JSON.stringify(readings.sort());
-      if (this.#storeSeen.get(key) === fingerprint) continue;
-      this.#storeSeen.set(key, fingerprint);
-      this.#o.onChange(key);
-    }
+    // A relay losing (or finding again) the shared store changes the pool's SharedStateAvailable;
+    // a relay's intake closing moves a Drain deletion on (ClosingIntake, then DrainingQueue).
+    this.#requeueOnFlip(this.#storeSeen, (s) => s.sharedStateUp);
+    this.#requeueOnFlip(this.#intakeSeen, (s) => s.intakeOpen);
     for (const [key, domains] of byPool) {
       const measured = [
         ...measure(relaysByPool.get(key) ?? [], domains, now),
@@ -186,6 +178,24 @@ export class RelayScraper {
       const fingerprint = JSON.stringify([...measured, ...(lag.some((l) => l > 0) ? [lag] : [])]);
       if (this.#published.get(key) === fingerprint) continue;
       this.#published.set(key, fingerprint);
+      this.#o.onChange(key);
+    }
+  }
+
+  /** Requeues each pool whose relays' latest `reading` changed since the last round. */
+  #requeueOnFlip(seen: Map<string, string>, reading: (s: RelaySample) => boolean | undefined): void {
+    const byPool = new Map<string, [string, boolean][]>();
+    for (const [pod, h] of this.#history) {
+      const value = h.samples.at(-1);
+      const flag = value ? reading(value) : undefined;
+      if (flag === undefined) continue;
+      const key = `${h.namespace}/${h.pool}`;
+      byPool.set(key, [...(byPool.get(key) ?? []), [pod, flag]]);
+    }
+    for (const [key, readings] of byPool) {
+      const fingerprint = JSON.stringify(readings.sort());
+      if (seen.get(key) === fingerprint) continue;
+      seen.set(key, fingerprint);
       this.#o.onChange(key);
     }
   }
@@ -204,11 +214,14 @@ export class RelayScraper {
       .map((p) => {
         const name = p.metadata?.name ?? '';
         // A pod that is not Ready now is not scraped now: what it said before may be out of date.
-        const last = ready(p) ? this.#history.get(`${namespace}/${name}`)?.samples.at(-1) : undefined;
+        const samples = ready(p) ? this.#history.get(`${namespace}/${name}`)?.samples : undefined;
+        const last = samples?.at(-1);
         const queue: RelayQueue =
           last?.queued === undefined ? { pod: name } : { pod: name, queued: last.queued, scrapedAt: last.at };
         if (last?.eventsOldest !== undefined) queue.eventsOldestSeconds = last.eventsOldest;
         if (last?.sharedStateUp !== undefined) queue.sharedStateUp = last.sharedStateUp;
+        const closedAt = samples ? intakeClosedSince(samples) : undefined;
+        if (closedAt !== undefined) queue.intakeClosedAt = closedAt;
         return queue;
       });
   }

@@ -9,10 +9,12 @@
 //   - Ready follows the pod's readinessProbe path (the relay's /readyz); a container that exits is restarted (restartPolicy Always);
 //     a Job's pod (restartPolicy Never, e.g. an absorb Job's `relay --evacuate`) runs once and ends
 //     Succeeded or Failed by its exit code, which the Job controller counts;
-//   - a deleted pod gets SIGTERM, then SIGKILL after its grace period; only then is it removed.
+//   - a deleted pod gets SIGTERM, then SIGKILL after its grace period; only then is it removed;
+//   - a ConfigMap that changes is written again into the running pods that mount it (every
+//     CONFIGMAP_SYNC_MS, as a kubelet's sync does), and a relay's runnable config with it.
 // Pods choose this node with the nodeSelector LOCAL_NODE_LABEL=true (RelayPool spec.scheduling).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { ControlPlane } from '../../../dev/controlplane/cluster.ts';
@@ -27,6 +29,7 @@ import {
   relayCommand,
   volumeFiles,
   type Pod,
+  type Volume,
 } from '../../../dev/local-pod.ts';
 
 export const LOCAL_NODE = 'local-kubelet';
@@ -84,6 +87,20 @@ export interface Completion {
   pod: string;
   exitCode: number;
   logs: string[];
+}
+
+/** How often mounted ConfigMaps are compared with the API (a kubelet's sync period is ~1 min plus
+ * its cache TTL; shorter here so tests wait seconds, long enough to cost one kubectl a round). */
+const CONFIGMAP_SYNC_MS = 2000;
+
+/** One ConfigMap projected into a running pod: its volume's directory and the keys it maps. */
+type MountedConfigMap = NonNullable<Volume['configMap']> & { dir: string };
+
+/** Writes `file` whole and renames it into place: a reader sees the old or the new content. */
+async function replaceFile(file: string, content: string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(`${file}.tmp`, content, { mode: 0o600 });
+  await rename(`${file}.tmp`, file);
 }
 
 export interface KubeletOptions {
@@ -260,7 +277,13 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
 
   // A relay pod: its rendered config made to run here (the pod's address, local paths, the test's
   // delivery settings), written next to the original so relative paths still resolve.
-  const relayProgram = async (pod: KubePod, localPath: (p: string) => string, ip: string) => {
+  // `chosen`: the ports of the first start, kept when a changed ConfigMap is made runnable again.
+  const relayProgram = async (
+    pod: KubePod,
+    localPath: (p: string) => string,
+    ip: string,
+    chosen?: Record<string, number>,
+  ) => {
     const { args, configAt, configFile } = relayCommand(pod, localPath);
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the relay's YAML
     const config = parse(await readFile(configFile, 'utf8')) as Record<string, any>;
@@ -272,7 +295,7 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
     ][]) {
       if (!listener.enabled) continue;
       const port = Number(listener.port);
-      ports[name] = port < 1024 && process.getuid?.() !== 0 ? await freePort(ip) : port;
+      ports[name] = chosen?.[name] ?? (port < 1024 && process.getuid?.() !== 0 ? await freePort(ip) : port);
       listener.port = ports[name];
       listener.host = ip;
     }
@@ -293,7 +316,7 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
     config.spool = { ...config.spool, dir: spoolDir };
     options.configure?.(config, podKey(pod));
     const localConfig = path.join(path.dirname(configFile), 'relay.local.yaml');
-    await writeFile(localConfig, stringify(config));
+    await replaceFile(localConfig, stringify(config));
     args[configAt + 1] = localConfig;
     return { args, ports, spoolDir, configDir: path.dirname(configFile) };
   };
@@ -304,6 +327,7 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
     const ip = `127.${subnet}.0.${nextIp++}`;
     const podDir = path.join(root, 'pods', pod.metadata.uid);
     const mounts = new Map<string, string>();
+    const configMaps: MountedConfigMap[] = [];
     for (const mount of container.volumeMounts ?? []) {
       const volume = pod.spec.volumes?.find((v) => v.name === mount.name);
       // A StatefulSet's claim `<template>-<pod>` is a directory that outlives its pods.
@@ -316,6 +340,8 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
       await mkdir(local, { recursive: true });
       mounts.set(mount.mountPath, local);
       if (!volume || volume.emptyDir || volume.persistentVolumeClaim) continue;
+      for (const source of [...(volume.projected?.sources ?? []), { configMap: volume.configMap }])
+        if (source.configMap) configMaps.push({ ...source.configMap, dir: local });
       for (const [file, content] of await volumeFiles(cp, pod.metadata.namespace, volume)) {
         await mkdir(path.dirname(path.join(local, file)), { recursive: true });
         await writeFile(path.join(local, file), content, { mode: 0o600 });
@@ -387,7 +413,43 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
         }, 1000);
       });
     watchExit(r.proc);
+    if (!operator) {
+      const localPath = localPathIn(mounts);
+      mounted.set(r, {
+        configMaps,
+        rewrite: async () => void (await relayProgram(pod, localPath, ip, ports)),
+      });
+    }
     return r;
+  };
+
+  // The ConfigMaps each running relay mounts, and how to make its config runnable again.
+  const mounted = new WeakMap<RunningPod, { configMaps: MountedConfigMap[]; rewrite: () => Promise<void> }>();
+  /** A kubelet's ConfigMap sync: changed keys are written into the pods, the relay reloads them. */
+  const syncConfigMaps = async () => {
+    const list = JSON.parse(await kubectl(['get', 'configmaps', '-A', '-o', 'json'])) as {
+      items: { metadata: { name: string; namespace: string }; data?: Record<string, string> }[];
+    };
+    for (const r of running.values()) {
+      const m = mounted.get(r);
+      if (!m || r.terminatingSince !== undefined) continue;
+      let changed = false;
+      for (const source of m.configMaps) {
+        const data = list.items.find(
+          (c) => c.metadata.namespace === r.pod.metadata.namespace && c.metadata.name === source.name,
+        )?.data;
+        if (!data) continue;
+        for (const item of source.items ?? Object.keys(data).map((key) => ({ key, path: key }))) {
+          const value = data[item.key];
+          const file = path.join(source.dir, item.path);
+          if (value === undefined || (await readFile(file, 'utf8').catch(() => undefined)) === value)
+            continue;
+          await replaceFile(file, value);
+          changed = true;
+        }
+      }
+      if (changed) await m.rewrite();
+    }
   };
 
   const terminate = (key: string, r: RunningPod, graceSeconds: number, removePod: boolean) => {
@@ -516,6 +578,8 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
     while (!stopped) {
       await tick().catch(() => undefined);
       if (++ticks % Math.max(1, Math.round(10_000 / interval)) === 0) await heartbeat();
+      if (ticks % Math.max(1, Math.round(CONFIGMAP_SYNC_MS / interval)) === 0)
+        await syncConfigMaps().catch(() => undefined);
       await new Promise((r) => setTimeout(r, interval));
     }
   })();
