@@ -127,16 +127,3 @@ async function waitUntil(done: () => boolean, deadline: number): Promise<void> {
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
-
-/** SIGTERM (the kubelet) and SIGINT start `shutdown`, once; it drains, closes and exits. */
-export function drainOnSignals(log: Logger, shutdown: () => void): void {
-  let received = false;
-  const onSignal = (signal: string) => {
-    if (received) return;
-    received = true;
-    log('info', 'signal received, draining', { signal });
-    shutdown();
-  };
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
-  process.on('SIGINT', () => onSignal('SIGINT'));
-}

@@ -22,7 +22,7 @@ import {
   type WorkerResponses,
 } from './ipc.ts';
 import { mergePolicy, mergeReplies } from './merge.ts';
-import { drainOnSignals } from '../drain.ts';
+import { drainOnSignals } from '../signals.ts';
 import { shardPath, workerCount } from './plan.ts';
 
 export interface PrimaryOptions {

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import { runRoute, type Reply } from '../admin/http.ts';
 import { Relay, type RelayOptions } from '../relay.ts';
-import { drainOnSignals } from '../drain.ts';
+import { drainOnSignals } from '../signals.ts';
 import { withFields } from '../../../contract/log.ts';
 import type { PrimaryMessage, WorkerMessage, WorkerRequest, WorkerResponses } from './ipc.ts';
 import type { WorkerSlot } from './plan.ts';
