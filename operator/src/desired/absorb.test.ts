@@ -4,6 +4,7 @@ import {
   ABSORB_NAME,
   absorbJob,
   absorbPlan,
+  replicasWhileAbsorbing,
   retainedCondition,
   unabsorbed,
   type AbsorbInput,
@@ -107,6 +108,27 @@ test('which retained claims get an absorb Job, and when each is absorbed or fail
       keep: [],
     },
     { name: 'no retained claim: nothing', in: { claims: [] }, states: [], create: [], keep: [] },
+    {
+      name: 'scaled up over it while its Job runs (StatefulSet held below it): the Job is kept',
+      in: { jobs: [job('sts-absorb-1', { active: 1 })], wanted: 3 },
+      states: ['Absorbing'],
+      create: [],
+      keep: ['sts-absorb-1'],
+    },
+    {
+      name: 'scaled up over it, no Job yet: no new Job, its relay will run on it',
+      in: { wanted: 3 },
+      states: [],
+      create: [],
+      keep: [],
+    },
+    {
+      name: 'scaled up over it after its Job succeeded: the Job goes',
+      in: { jobs: [job('sts-absorb-1', succeeded)], wanted: 2 },
+      states: [],
+      create: [],
+      keep: [],
+    },
   ];
   for (const c of cases) {
     const plan = absorbPlan(input(c.in));
@@ -118,6 +140,25 @@ test('which retained claims get an absorb Job, and when each is absorbed or fail
     assert.deepEqual(plan.create, c.create, c.name);
     assert.deepEqual(plan.keep, c.keep, c.name);
   }
+});
+
+test('a scale-up waits below the lowest ordinal whose absorb Job still runs', () => {
+  const cases: [string, number, KubeObject[], number][] = [
+    ['no Job', 3, [], 3],
+    [
+      'a running Job of a wanted ordinal holds the StatefulSet below it',
+      3,
+      [job('sts-absorb-1', { active: 1 })],
+      1,
+    ],
+    ['the lowest of two running ones', 4, [job('sts-absorb-3'), job('sts-absorb-2', { active: 1 })], 2],
+    ['a running Job past the wanted count holds nothing', 2, [job('sts-absorb-2', { active: 1 })], 2],
+    ['a succeeded Job holds nothing', 3, [job('sts-absorb-1', succeeded)], 3],
+    ['a failed Job holds nothing', 3, [job('sts-absorb-1', failed)], 3],
+    ["another pool's Job holds nothing", 3, [job('stsb-absorb-1'), job('other-absorb-1')], 3],
+  ];
+  for (const [name, wanted, jobs, want] of cases)
+    assert.equal(replicasWhileAbsorbing('sts', wanted, jobs), want, name);
 });
 
 test('absorbed claims are no longer reported; the others are, with their state and Job', () => {
@@ -136,6 +177,10 @@ test('absorbed claims are no longer reported; the others are, with their state a
   const waiting = retainedCondition(absorbPlan(input({ readyRelays: 0 })).claims);
   assert.equal(waiting.reason, 'WaitingForRelays');
   assert.equal(retainedCondition(absorbPlan(input({})).claims).reason, 'Absorbing');
+  assert.match(
+    retainedCondition(absorbPlan(input({})).claims, 1).message,
+    /held at 1 replicas until the absorb Job of ordinal 1/,
+  );
 });
 
 test('the absorb Job: the claim mounted as the spool, --evacuate, a relay pod hardening, no port, not selected as a relay', () => {

@@ -45,6 +45,11 @@ export type AbsorbInput = {
   jobs: readonly KubeObject[];
   /** Ready relays of the pool: the peers that take the mail. */
   readyRelays: number;
+  /**
+   * spec.replicas (0 when the pool is a Deployment now); claims below it are retained only while
+   * their absorb Job still runs (replicasWhileAbsorbing). Default: no claim is wanted again.
+   */
+  wanted?: number;
 };
 
 export type AbsorbPlan = {
@@ -68,6 +73,27 @@ function jobOutcome(job: KubeObject): 'succeeded' | 'failed' | 'running' {
   return 'running';
 }
 
+/**
+ * The StatefulSet's replica count while absorb Jobs run: a scale-up over a claim whose absorb pod
+ * still runs would start a relay on a spool another process has open, so the StatefulSet stays
+ * below the lowest such ordinal until that Job has finished (succeeded or failed). Pure.
+ */
+export function replicasWhileAbsorbing(
+  poolName: string,
+  wanted: number,
+  jobs: readonly KubeObject[],
+): number {
+  let held = wanted;
+  const prefix = absorbJobName(poolName, 0).slice(0, -1);
+  for (const job of jobs) {
+    const name = job.metadata?.name ?? '';
+    const ordinal = name.slice(prefix.length);
+    if (!name.startsWith(prefix) || !/^\d+$/.test(ordinal)) continue;
+    if (jobOutcome(job) === 'running') held = Math.min(held, Number(ordinal));
+  }
+  return held;
+}
+
 /** Which retained claims get an absorb Job, and what each one's state is. Pure. */
 export function absorbPlan(input: AbsorbInput): AbsorbPlan {
   const plan: AbsorbPlan = { claims: [], create: [], keep: [] };
@@ -77,6 +103,8 @@ export function absorbPlan(input: AbsorbInput): AbsorbPlan {
     if (ordinal === undefined) continue;
     const jobName = absorbJobName(input.poolName, ordinal);
     const job = input.jobs.find((j) => j.metadata?.name === jobName);
+    // Wanted again (the StatefulSet is held below it): only its running Job is kept, never a new one.
+    if (ordinal < (input.wanted ?? 0) && (!job || jobOutcome(job) !== 'running')) continue;
     const state = ((): ClaimAbsorption => {
       // Two processes must never share a spool: the relay finishes (or is gone) first.
       if (pods.has(`${names.workload(input.poolName)}-${ordinal}`)) return 'RelayStopping';
@@ -149,7 +177,7 @@ const STATE_TEXT: Record<Exclude<ClaimAbsorption, 'Absorbed'>, string> = {
  * The condition reported while claims may hold mail (none otherwise: the condition is removed).
  * `claims`: the absorb plan's claims that are not absorbed yet.
  */
-export function retainedCondition(claims: AbsorbPlan['claims']) {
+export function retainedCondition(claims: AbsorbPlan['claims'], heldAt?: number) {
   const states = new Set(claims.map((c) => c.state));
   const reason = states.has('Failed')
     ? 'AbsorbFailed'
@@ -163,6 +191,6 @@ export function retainedCondition(claims: AbsorbPlan['claims']) {
     type: RETAINED_CONDITION,
     status: 'True' as const,
     reason,
-    message: `spool claims of removed relays that may hold mail: ${listed}. Each is handed to the pool's ready relays by its absorb Job (docs/operator.md, "Retained queue claims").`,
+    message: `spool claims of removed relays that may hold mail: ${listed}. Each is handed to the pool's ready relays by its absorb Job (docs/operator.md, "Retained queue claims").${heldAt === undefined ? '' : ` The StatefulSet is held at ${heldAt} replicas until the absorb Job of ordinal ${heldAt} has finished.`}`,
   };
 }

@@ -374,6 +374,40 @@ test('spool claims of removed relays are reported until their absorb Job emptied
   );
   assert.equal(condition(back, 'RelayPool', 'transactional', 'QueueClaimsRetained'), undefined);
 
+  // Scaled up to 3 while the absorb Job of ordinal 1 still runs: the StatefulSet stays at 1 replica
+  // (one process per spool), the Job is kept; once it succeeded, the StatefulSet gets its 3.
+  const running: KubeObject = {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: 'transactional-absorb-1' },
+    status: { active: 1 },
+  };
+  const scaledUp = relayPool({ ...persistent, replicas: 3 });
+  const held = desiredState(
+    observed({ pool: scaledUp, claims, children: [sts, running], pods: ['transactional-0'] }),
+    fakeGenerators(),
+  );
+  const stsReplicas = (d: Desired) =>
+    (d.apply.find((o) => o.kind === 'StatefulSet')?.spec as { replicas?: number } | undefined)?.replicas;
+  assert.equal(stsReplicas(held), 1);
+  assert.ok(held.keep.includes('Job/transactional-absorb-1'));
+  assert.deepEqual(held.retainedClaims, ['spool-transactional-1']);
+  assert.match(
+    condition(held, 'RelayPool', 'transactional', 'QueueClaimsRetained')?.message ?? '',
+    /held at 1 replicas/,
+  );
+  const released = desiredState(
+    observed({
+      pool: scaledUp,
+      claims,
+      children: [sts, done('transactional-absorb-1')],
+      pods: ['transactional-0'],
+    }),
+    fakeGenerators(),
+  );
+  assert.equal(stsReplicas(released), 3);
+  assert.ok(!released.keep.includes('Job/transactional-absorb-1'));
+
   // persistence removed (a Deployment now): every old claim is retained.
   const deployment = desiredState(observed({ pool: relayPool({ replicas: 3 }), claims }), fakeGenerators());
   assert.deepEqual(

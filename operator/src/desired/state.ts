@@ -25,7 +25,7 @@ import { serviceMonitor } from './servicemonitor.ts';
 import { rolloutWanted, stampTemplateHash } from './rollout.ts';
 import { statefulSet } from './statefulset.ts';
 import { RETAINED_CONDITION, retainedClaims } from './claims.ts';
-import { absorbJob, absorbPlan, retainedCondition, unabsorbed } from './absorb.ts';
+import { absorbJob, absorbPlan, replicasWhileAbsorbing, retainedCondition, unabsorbed } from './absorb.ts';
 import { EVENTS_CONDITION, eventsCondition } from './events.ts';
 import { deletionDecision } from './deletion.ts';
 import { sharedStateCondition } from './shared-state.ts';
@@ -243,8 +243,13 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     tracking: tracks,
     returnPath: hasReturnPath,
   };
+  const absorbJobs = observed.children.filter((c) => c.kind === 'Job');
+  // A scale-up over a claim whose absorb Job still runs waits for that Job (absorb.ts).
+  const heldAt = persistent ? replicasWhileAbsorbing(observed.poolName, wanted, absorbJobs) : wanted;
   const desiredWorkload = config
-    ? ((persistent ? statefulSet(workloadOptions) : deployment(workloadOptions)) as KubeObject)
+    ? ((persistent
+        ? statefulSet({ ...workloadOptions, pool: { ...pool, spec: { ...pool.spec, replicas: heldAt } } })
+        : deployment(workloadOptions)) as KubeObject)
     : undefined;
   const wantsRollout = desiredWorkload ? rolloutWanted(child, stampTemplateHash(desiredWorkload)) : false;
   // Queued: the current workload stays as it is and its status is judged as it stands.
@@ -383,10 +388,11 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
   // A Deployment pool (persistence removed) has no ordinal in use: every old claim is retained.
   const absorb = absorbPlan({
     poolName: observed.poolName,
-    claims: retainedClaims(observed.poolName, persistent ? wanted : 0, observed.claims ?? []),
+    claims: retainedClaims(observed.poolName, persistent ? heldAt : 0, observed.claims ?? []),
     pods: observed.pods ?? [],
-    jobs: observed.children.filter((c) => c.kind === 'Job'),
+    jobs: absorbJobs,
     readyRelays: ready,
+    wanted: persistent ? wanted : 0,
   });
   // Jobs are created, never updated (a Job's template is immutable), and only for a pool whose
   // relays are rendered (the Job mounts their config).
@@ -397,7 +403,12 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
   else desired.keep.push(...absorb.claims.map((c) => `Job/${c.job}`));
   const retained = unabsorbed(absorb);
   if (retained.length > 0)
-    poolConditions.push(retainedCondition(absorb.claims.filter((c) => retained.includes(c.claim))));
+    poolConditions.push(
+      retainedCondition(
+        absorb.claims.filter((c) => retained.includes(c.claim)),
+        heldAt < wanted ? heldAt : undefined,
+      ),
+    );
   desired.retainedClaims = retained;
   const events = eventsCondition(
     pool,
