@@ -84,6 +84,8 @@ export class Relay {
   /** The pool's Valkey/Redis store (config.sharedState); undefined: per-relay state only. */
   private shared: SharedState | undefined;
   private readonly options: RelayOptions;
+  /** This worker's slot; its count follows the primary's reloads (workers/plan.ts `resize`). */
+  private workerSlot: WorkerSlot | undefined;
   private accounting: AccountingLog | undefined;
   /** MTA-STS policies of recipient domains, kept across config reloads (max_age can be days). */
   private readonly sts = new StsPolicies();
@@ -123,6 +125,7 @@ export class Relay {
 
   constructor(options: RelayOptions) {
     this.options = options;
+    this.workerSlot = options.worker;
     this.log = options.log;
     this.runtime = this.localized(options.runtime);
     const config = this.runtime.config;
@@ -311,15 +314,7 @@ export class Relay {
       this.scheduler.add(buildMessage(r.envelope, r.states, this.destinationOf(), now));
     this.log('info', 'spool recovered', { messages: recovered.length });
     // Shards left by a larger worker count are worker 0's (relay/src/workers/adopt.ts).
-    if (!this.options.worker?.index)
-      await adoptOrphanShards({
-        spoolDir: this.runtime.config.spool.dir,
-        count: this.options.worker?.count ?? 1,
-        fs: this.options.spoolFs ?? nodeSpoolFs,
-        holds: (id) => this.scheduler.messages.has(id),
-        store: (envelope, body) => this.storeHandedOver(envelope, body),
-        log: this.log,
-      });
+    if (!this.workerSlot?.index) await this.adoptShards(this.workerSlot?.count ?? 1);
     await this.suppression.open();
     this.shared = startSharedState(this);
     await this.shared?.start();
@@ -351,9 +346,28 @@ export class Relay {
     this.log('info', 'relay started', { ports: this.ports });
   }
 
+  /** Takes the messages of spool shards `from` and above (worker 0, or the single process). */
+  adoptShards(from: number): Promise<number> {
+    return adoptOrphanShards({
+      spoolDir: this.runtime.config.spool.dir,
+      count: from,
+      fs: this.options.spoolFs ?? nodeSpoolFs,
+      holds: (id) => this.scheduler.messages.has(id),
+      store: (envelope, body) => this.storeHandedOver(envelope, body),
+      log: this.log,
+    });
+  }
+
+  /** The primary changed the worker count: this worker's share of the limits follows. */
+  async setWorkerCount(count: number): Promise<void> {
+    if (!this.workerSlot || this.workerSlot.count === count) return;
+    this.workerSlot = { index: this.workerSlot.index, count };
+    await this.reload();
+  }
+
   /** The config this process runs: a worker's part of it, or all of it. */
   private localized(runtime: RuntimeConfig): RuntimeConfig {
-    const slot = this.options.worker;
+    const slot = this.workerSlot;
     return slot ? { ...runtime, config: workerConfig(runtime.config, slot) } : runtime;
   }
 

@@ -9,18 +9,22 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   deliveredIds,
+  freePort,
   ledger,
   readAccounting,
   relayConfig,
+  removeDir,
   startRelay,
+  startScripted,
   submitMany,
+  tempDir,
   waitFor,
   writeConfig,
   writeHandoffSecret,
   type RelayProcess,
   type ScriptedUpstream,
 } from '../helpers/relay/peers.ts';
-import { allDeferred, handoffRig, killMidTransfer } from '../helpers/relay/handoff.ts';
+import { allDeferred, killMidTransfer } from '../helpers/relay/handoff.ts';
 
 const N = Number(process.env.MAILFLEET_EVACUATE_TO_MESSAGES) || 500;
 // The kill needs a queue long enough to catch the transfer in the middle.
@@ -42,13 +46,23 @@ interface Pools {
 
 /** One relay per pool, each with its own secret and no peer of its own; one destination for both. */
 async function pools(): Promise<Pools> {
-  const { upstream, dir, spools, ports } = await handoffRig('evacuate', cleanups);
+  const upstream = await startScripted();
+  upstream.onRcpt = () => ({ code: 451, message: '4.4.1 destination down' });
+  const dir = await tempDir('evacuate');
+  const spools = { a: await tempDir('spoolA'), b: await tempDir('spoolB') };
+  cleanups.push(
+    () => upstream.stop(),
+    () => removeDir(dir),
+    () => removeDir(spools.a),
+    () => removeDir(spools.b),
+  );
   await mkdir(join(dir, 'a'));
   await mkdir(join(dir, 'b'));
   const secrets = {
     a: await writeHandoffSecret(join(dir, 'a'), 'pool-a-secret-0123456789abcdef'),
     b: await writeHandoffSecret(join(dir, 'b'), 'pool-b-secret-0123456789abcdef'),
   };
+  const ports = { a: await freePort(), b: await freePort() };
   const config = (which: 'a' | 'b', over: Record<string, unknown> = {}) =>
     relayConfig(spools[which], upstream.port, {
       retry: { firstRetry: '2s', maxBackoff: '3s', maxQueueLifetime: '1h' },

@@ -9,17 +9,22 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   deliveredIds,
+  freePort,
   ledger,
   readAccounting,
   relayConfig,
+  removeDir,
   startRelay,
+  startScripted,
   smtpTransaction,
   submitMany,
+  tempDir,
   waitFor,
+  writeHandoffSecret,
   type RelayProcess,
   type ScriptedUpstream,
 } from '../helpers/relay/peers.ts';
-import { allDeferred, exited, handoffRig, killMidTransfer } from '../helpers/relay/handoff.ts';
+import { allDeferred, exited, killMidTransfer } from '../helpers/relay/handoff.ts';
 
 const N = Number(process.env.MAILFLEET_HANDOFF_MESSAGES) || 1200;
 const cleanups: (() => Promise<void>)[] = [];
@@ -38,7 +43,18 @@ interface Pool {
 /** Two relays of one pool, both listing both as peers (each must skip itself), one deferring upstream. */
 async function pool(): Promise<Pool> {
   // The destination advertises DSN, so what a relay passes on of RFC 3461 is seen there.
-  const { upstream, secretFile, spools, ports } = await handoffRig('handoff', cleanups, { hideDSN: false });
+  const upstream = await startScripted({ hideDSN: false });
+  upstream.onRcpt = () => ({ code: 451, message: '4.4.1 destination down' });
+  const dir = await tempDir('handoff');
+  const spools = { a: await tempDir('spoolA'), b: await tempDir('spoolB') };
+  cleanups.push(
+    () => upstream.stop(),
+    () => removeDir(dir),
+    () => removeDir(spools.a),
+    () => removeDir(spools.b),
+  );
+  const secretFile = await writeHandoffSecret(dir);
+  const ports = { a: await freePort(), b: await freePort() };
   const peers = [`127.0.0.1:${ports.a}`, `127.0.0.1:${ports.b}`];
   return {
     upstream,

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { createConnection, type Socket } from 'node:net';
 import {
   deliveredIds,
+  freePort,
   ledger,
   metricValue,
   rawMessage,
@@ -20,9 +21,9 @@ import {
   tempDir,
   waitFor,
   writeConfig,
+  writeHandoffSecret,
   type RelayProcess,
 } from '../helpers/relay/peers.ts';
-import { handoffRig } from '../helpers/relay/handoff.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
@@ -77,7 +78,18 @@ async function start(config: Record<string, unknown>): Promise<RelayProcess> {
 
 describe('relay intake switch', () => {
   test('closed: new sessions and MAIL FROM get 421, queued mail is still delivered, a draining peer still hands its queue over; opened again: mail is accepted', async () => {
-    const { upstream, secretFile, spools, ports } = await handoffRig('intake', cleanups);
+    const upstream = await startScripted();
+    upstream.onRcpt = () => ({ code: 451, message: '4.4.1 destination down' });
+    const dir = await tempDir('intake');
+    const spools = { a: await tempDir('spoolA'), b: await tempDir('spoolB') };
+    cleanups.push(
+      () => upstream.stop(),
+      () => removeDir(dir),
+      () => removeDir(spools.a),
+      () => removeDir(spools.b),
+    );
+    const secretFile = await writeHandoffSecret(dir);
+    const ports = { a: await freePort(), b: await freePort() };
     const retry = { firstRetry: '1s', maxBackoff: '2s', maxQueueLifetime: '1h' };
     const configA = relayConfig(spools.a, upstream.port, {
       retry,

@@ -2,10 +2,12 @@
 // smtp-sink. The workers share the SMTP port, each spools into its own shard, the primary serves
 // one management port over all of them, restarts a worker killed with -9 (its shard recovered, no
 // acknowledged message lost), drains every worker (handoff included) on SIGTERM, and the workers
-// together enforce a rate limit once, not once each.
+// together enforce a rate limit once, not once each, also after a reload lowers a limit below the
+// worker count; a worker restarted after a suppression change refuses the address too.
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -21,6 +23,7 @@ import {
   submitMany,
   tempDir,
   waitFor,
+  writeConfig,
   writeHandoffSecret,
   type RelayProcess,
   type Sink,
@@ -71,6 +74,19 @@ function workerPids(relay: RelayProcess): Map<number, number> {
     pids.set(worker, pid);
   }
   return pids;
+}
+
+/** Opens an SMTP session and reads its greeting; the socket stays open until the caller ends it. */
+function greeting(port: number): Promise<{ line: string; socket: Socket }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('error', reject);
+    socket.once('data', (data) => resolve({ line: data.toString('latin1'), socket }));
+  });
+}
+
+function logged(relay: RelayProcess, text: string): number {
+  return relay.logs.filter((l) => l.includes(text)).length;
 }
 
 function exited(relay: RelayProcess): Promise<number | null> {
@@ -265,5 +281,96 @@ describe('relay worker processes', () => {
     const got = (await delivered(upstream)).size;
     assert.ok(got <= 11, `${got} delivered within the first seconds, the burst of 10 plus at most one`);
     assert.ok((await relay.metric('mailfleet_relay_rate_limit_deferrals_total')) > 0);
+  });
+
+  test('a reload that lowers a limit below the worker count retires a worker: the limit holds once, its shard is adopted and delivered, and it comes back when the limit is raised', async () => {
+    const spool = await spoolDir();
+    // Nothing listens upstream yet: the accepted mail stays queued in both shards.
+    const upstreamPort = await freePort();
+    const config = relayConfig(spool, upstreamPort, { workers: 2 });
+    const relay = await start(config);
+    const acked = await submitMany(relay.ports.smtp, 30, 'l');
+    assert.equal(acked.length, 30);
+    assert.ok((await journalFiles(join(spool, 'shard-1'))) > 0, 'worker 1 holds part of the queue');
+    const firstPids = workerPids(relay);
+
+    await writeConfig(relay.configPath, { ...config, limits: { maxConnections: 1 } });
+    await waitFor(
+      () => logged(relay, '"retired workers adopted"') === 1,
+      30_000,
+      'worker 1 retired, its shard adopted',
+    );
+    assert.equal(logged(relay, '"worker retired"'), 1);
+    assert.equal(await queued(relay), 30, 'worker 0 holds the whole queue');
+    await waitFor(
+      async () => (await fetch(`${relay.base}/readyz`)).status === 200,
+      10_000,
+      'ready with one worker',
+    );
+
+    // One session at a time for the relay: each worker keeping one would let a second in.
+    const held = await greeting(relay.ports.smtp);
+    assert.match(held.line, /^220/);
+    for (let i = 0; i < 4; i++) {
+      const other = await greeting(relay.ports.smtp);
+      other.socket.destroy();
+      assert.match(other.line, /^421/, `session ${i + 2} while one is open`);
+    }
+    held.socket.destroy();
+
+    const upstream = await sink(upstreamPort);
+    await waitFor(async () => (await delivered(upstream)).size === 30, 30_000, 'every message delivered');
+    assert.deepEqual([...(await delivered(upstream)).keys()].sort(), [...acked].sort());
+
+    await writeConfig(relay.configPath, config);
+    await waitFor(
+      () => workerPids(relay).get(1) !== firstPids.get(1),
+      30_000,
+      'worker 1 forked again once the limit allows two',
+    );
+    await waitFor(async () => (await fetch(`${relay.base}/readyz`)).status === 200, 10_000, 'ready with two');
+    const second = await greeting(relay.ports.smtp);
+    const third = await greeting(relay.ports.smtp);
+    second.socket.destroy();
+    third.socket.destroy();
+    assert.match(third.line, /^220/, 'two sessions at once again');
+    const more = await submitMany(relay.ports.smtp, 10, 'm');
+    assert.equal(more.length, 10);
+    await waitFor(async () => (await delivered(upstream)).size === 40, 30_000, 'the later mail delivered');
+  });
+
+  test('a worker that was down while a suppression was added refuses the address once it is back', async () => {
+    const relay = await start(relayConfig(await spoolDir(), await freePort(), { workers: 2 }));
+    const before = workerPids(relay);
+    process.kill(before.get(1)!, 'SIGKILL');
+    await waitFor(
+      () => logged(relay, '"worker exited, restarting it"') === 1,
+      10_000,
+      'the primary to see it gone',
+    );
+    const added = await relay.http('/api/suppressions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ address: 'gone@example.org', reason: 'manual' }),
+    });
+    assert.equal(added.status, 201);
+    await waitFor(() => workerPids(relay).get(1) !== before.get(1), 15_000, 'worker 1 restarted');
+    await waitFor(async () => (await fetch(`${relay.base}/readyz`)).status === 200, 15_000, 'ready again');
+    await waitFor(
+      () => logged(relay, '"worker sent the suppression changes it missed"') === 1,
+      5000,
+      'the replay',
+    );
+    // One connection each: the primary hands them to the workers in turn.
+    const sessions = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        sendMessage(relay.ports.smtp, {
+          from: 'a@example.com',
+          to: ['gone@example.org'],
+          raw: rawMessage(`b${i}`),
+        }),
+      ),
+    );
+    for (const s of sessions) assert.match(String(s.response), /550/);
   });
 });

@@ -16,7 +16,11 @@ export interface RouteInfo {
 }
 
 export type WorkerRequest =
-  { kind: 'admin'; method: string; url: string; body: Buffer } | { kind: 'ready' } | { kind: 'metrics' };
+  | { kind: 'admin'; method: string; url: string; body: Buffer }
+  | { kind: 'ready' }
+  | { kind: 'metrics' }
+  /** Take the spool shards `from` and above, left by retired workers (worker 0). */
+  | { kind: 'adopt'; from: number };
 
 export type WorkerMetrics = MetricObjectWithValues<MetricValue<string>>[];
 
@@ -25,6 +29,8 @@ export interface WorkerResponses {
   admin: Reply;
   ready: string[];
   metrics: WorkerMetrics;
+  /** Messages adopted. */
+  adopt: number;
 }
 
 export type PrimaryMessage =
@@ -32,7 +38,11 @@ export type PrimaryMessage =
   /** Drain (handoff included), close, exit: the pod is going. */
   | { type: 'drain' }
   /** Suppression changes another worker made, to apply without publishing them again. */
-  | { type: 'suppression'; changes: SuppressionChange[] };
+  | { type: 'suppression'; changes: SuppressionChange[] }
+  /** A reload changed the worker count: take the share of the limits that goes with it. */
+  | { type: 'workers'; count: number }
+  /** A reload allows fewer workers: stop taking mail, finish deliveries in flight, close, exit. */
+  | { type: 'retire' };
 
 export type WorkerMessage =
   | { type: 'response'; id: number; response: unknown }

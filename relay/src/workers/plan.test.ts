@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateConfig } from '../config/validate.ts';
 import { compileLimits } from '../shaping/plan.ts';
-import { shardIndexes, splitOf, workerConfig, workerCount } from './plan.ts';
+import { resize, shardIndexes, splitOf, workerConfig, workerCount } from './plan.ts';
 
 function configOf(raw: Record<string, unknown>) {
   const result = validateConfig({ spool: { dir: '/spool' }, ...raw });
@@ -141,6 +141,100 @@ describe('workerConfig', () => {
       compiled.reduce((a, l) => a + l.maxConnections!, 0),
       9,
     );
+  });
+});
+
+describe('resize', () => {
+  const cases: {
+    name: string;
+    running: number;
+    started: number;
+    raw: Record<string, unknown>;
+    count: number;
+    retire: number[];
+    fork: number[];
+  }[] = [
+    {
+      name: 'a reload that changes no limit keeps the workers',
+      running: 3,
+      started: 3,
+      raw: { workers: 3 },
+      count: 3,
+      retire: [],
+      fork: [],
+    },
+    {
+      name: 'a connection limit lowered to 1 retires every worker but the first, highest first',
+      running: 3,
+      started: 3,
+      raw: { workers: 3, limits: { maxConnections: 1 } },
+      count: 1,
+      retire: [2, 1],
+      fork: [],
+    },
+    {
+      name: 'a per-destination cap of 2 under four workers retires two',
+      running: 4,
+      started: 4,
+      raw: { workers: 4, delivery: { maxConnectionsPerDestination: 2 } },
+      count: 2,
+      retire: [3, 2],
+      fork: [],
+    },
+    {
+      name: 'the limit raised again forks the retired workers back',
+      running: 1,
+      started: 3,
+      raw: { workers: 3 },
+      count: 3,
+      retire: [],
+      fork: [1, 2],
+    },
+    {
+      name: 'never more workers than the relay started with',
+      running: 2,
+      started: 2,
+      raw: { workers: 8 },
+      count: 2,
+      retire: [],
+      fork: [],
+    },
+    {
+      name: 'the workers setting lowered on reload retires the ones above it',
+      running: 4,
+      started: 4,
+      raw: { workers: 3 },
+      count: 3,
+      retire: [3],
+      fork: [],
+    },
+  ];
+  for (const c of cases)
+    test(c.name, () => {
+      const got = resize(c.running, c.started, configOf(c.raw));
+      assert.equal(got.count, c.count);
+      assert.deepEqual(got.retire, c.retire);
+      assert.deepEqual(got.fork, c.fork);
+    });
+
+  test('after a resize each limit is split into parts of at least one that add up to it', () => {
+    const config = configOf({ workers: 4, limits: { maxConnections: 2 }, delivery: { maxConnections: 3 } });
+    const { count } = resize(4, 4, config);
+    const workers = Array.from({ length: count }, (_, index) => workerConfig(config, { index, count }));
+    assert.deepEqual(
+      workers.map((w) => w.limits.maxConnections),
+      [1, 1],
+    );
+    assert.equal(
+      workers.reduce((a, w) => a + w.delivery.maxConnections, 0),
+      3,
+    );
+  });
+
+  test('a retiring worker reloading with the old count gets none of a limit below the count', () => {
+    const config = configOf({ workers: 2, limits: { maxConnections: 1 } });
+    const parts = [0, 1].map((index) => workerConfig(config, { index, count: 2 }).limits.maxConnections);
+    assert.deepEqual(parts, [1, 0]);
   });
 });
 

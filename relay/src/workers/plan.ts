@@ -1,7 +1,8 @@
 // Pure decisions of the worker processes (config `workers`): how many can run, and the config each
 // one runs with. Every limit a relay enforces alone is split between its workers so that their sum
 // is the configured limit (a worker never learns what its siblings admitted); a limit too small to
-// give each worker at least one lowers the count instead of being multiplied by it.
+// give each worker at least one lowers the count instead of being multiplied by it, at start and
+// on a reload (the primary retires the workers above the new count, see `resize`).
 import { join } from 'node:path';
 import type { RelayConfig } from '../config/types.ts';
 
@@ -51,6 +52,28 @@ export function workerCount(config: RelayConfig): WorkerCount {
   return cappedBy === undefined ? { count } : { count, cappedBy };
 }
 
+/** What the primary does when a reload changes the workers a config allows. */
+export interface Resize {
+  /** Workers running once it is done. */
+  count: number;
+  /** Workers that stop (highest first); their shards are adopted by worker 0 once they exited. */
+  retire: number[];
+  /** Workers forked again (a limit raised back); never more than the relay started with. */
+  fork: number[];
+}
+
+/**
+ * From `running` workers to what `config` allows, never above `started` (the slots the primary
+ * made at start): a reloaded limit smaller than the count retires workers instead of giving each
+ * one at least one (which multiplied the limit by the count until a restart).
+ */
+export function resize(running: number, started: number, config: RelayConfig): Resize {
+  const count = Math.min(started, workerCount(config).count);
+  const range = (from: number, to: number) =>
+    Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
+  return { count, retire: range(count, running).reverse(), fork: range(running, count) };
+}
+
 /** Worker `index`'s part of `value`: the parts of all workers add up to `value`. */
 export function splitOf(value: number, slot: WorkerSlot): number {
   return Math.floor(value / slot.count) + (slot.index < value % slot.count ? 1 : 0);
@@ -81,9 +104,10 @@ export function shardIndexes(entries: readonly string[]): number[] {
  */
 export function workerConfig(config: RelayConfig, slot: WorkerSlot): RelayConfig {
   if (slot.count === 1) return config;
-  // At least one: a reload may lower a limit below the count the relay started with (logged by
-  // the primary); a worker with none of it would hold its mail until the next start.
-  const split = (value: number) => Math.max(1, splitOf(value, slot));
+  // The primary keeps the count at or below every limit (`resize`), so each part is at least one,
+  // except in a retiring worker between its reload and its exit, which may get none: the sum stays
+  // the limit.
+  const split = (value: number) => splitOf(value, slot);
   const out: RelayConfig = {
     ...config,
     limits: {

@@ -1,10 +1,13 @@
 // The primary process of a relay with worker processes (config `workers` > 1): it forks one worker
 // per spool shard, restarts a worker that dies (the new one recovers the same shard), serves the
 // management port for all of them (one /metrics summed over the workers, one /readyz, one queue
-// API) and, on SIGTERM or POST /drain, drains every worker before it exits.
+// API) and, on SIGTERM or POST /drain, drains every worker before it exits. A reload that allows
+// fewer workers (a limit below the count) retires the highest ones and has worker 0 adopt their
+// shards; one that allows more again forks them, up to the count it started with.
 import cluster, { type Worker } from 'node:cluster';
 import { copyFile, stat } from 'node:fs/promises';
 import type { IncomingMessage, Server } from 'node:http';
+import type { SuppressionChange } from '../suppression/entry.ts';
 import { AggregatorRegistry, Registry, collectDefaultMetrics } from 'prom-client';
 import { probeRoutes, serveAdmin, type Reply, type Route } from '../admin/http.ts';
 import { durationMs } from '../config/duration.ts';
@@ -23,7 +26,8 @@ import {
 } from './ipc.ts';
 import { mergePolicy, mergeReplies } from './merge.ts';
 import { drainOnSignals } from '../signals.ts';
-import { shardPath, workerCount } from './plan.ts';
+import { resize, shardPath } from './plan.ts';
+import { remember, type MissedChanges } from './missed.ts';
 
 export interface PrimaryOptions {
   configPath: string;
@@ -45,13 +49,28 @@ interface Slot {
   worker: Worker | undefined;
   /** Set once the worker reported its listeners: it takes requests. */
   started: boolean;
+  /** The worker count this slot's process was forked with (its share of the limits). */
+  forkedWith: number;
+  /** Suppression changes made while this worker was not running, sent when it starts. */
+  missed: MissedChanges;
+  /** Called when the process exits after being retired by a reload. */
+  retired?: () => void;
 }
 
 export async function runPrimary(options: PrimaryOptions): Promise<void> {
   const { log, count } = options;
   /** The config in force here: the admin tokens and the drain timeout. */
   let runtime = options.runtime;
-  const slots: Slot[] = Array.from({ length: count }, () => ({ worker: undefined, started: false }));
+  const slots: Slot[] = Array.from({ length: count }, () => ({
+    worker: undefined,
+    started: false,
+    forkedWith: count,
+    missed: new Map(),
+  }));
+  /** Workers 0..running-1 run (or are being restarted); a reload may lower it, down from `count`. */
+  let running = count;
+  /** The workers requests and scrapes go to. */
+  const live = () => slots.slice(0, running).map((_, i) => i);
   /** Requests waiting for a worker's answer, by id. */
   const pending = new Map<number, (response: unknown) => void>();
   let nextId = 1;
@@ -87,18 +106,40 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
     });
   };
 
+  // Every other worker applies a worker's suppression changes; one not running gets them when it starts.
+  const shareSuppression = (changes: SuppressionChange[], from: number) => {
+    slots.forEach((s, i) => {
+      if (i === from) return;
+      if (s.started && s.worker?.isConnected()) s.worker.send({ type: 'suppression', changes });
+      else remember(s.missed, changes);
+    });
+  };
+
   const fork = (index: number) => {
-    const worker = cluster.fork({ [WORKER_ENV]: `${index}/${count}` });
+    // A worker forked while a retired one still runs counts it, so it does not adopt its shard at
+    // start (worker 0 is asked to once it exited); its share follows the count when it starts.
+    const alive = slots.reduce((n, s, i) => (s.worker ? Math.max(n, i + 1) : n), 0);
     const slot = slots[index]!;
+    slot.forkedWith = Math.max(running, alive);
+    const worker = cluster.fork({ [WORKER_ENV]: `${index}/${slot.forkedWith}` });
     slot.worker = worker;
     slot.started = false;
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'response') pending.get(message.id)?.(message.response);
-      else if (message.type === 'suppression')
-        broadcast({ type: 'suppression', changes: message.changes }, index);
+      else if (message.type === 'suppression') shareSuppression(message.changes, index);
       else if (message.type === 'started') {
         slot.started = true;
         log('info', 'worker started', { worker: index, pid: worker.process.pid });
+        if (slot.missed.size > 0) {
+          worker.send({ type: 'suppression', changes: [...slot.missed.values()] } satisfies PrimaryMessage);
+          log('info', 'worker sent the suppression changes it missed', {
+            worker: index,
+            changes: slot.missed.size,
+          });
+          slot.missed.clear();
+        }
+        if (slot.forkedWith !== running)
+          worker.send({ type: 'workers', count: running } satisfies PrimaryMessage);
         firstStarts[index]!.resolve(message);
       }
     });
@@ -108,13 +149,19 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
   cluster.on('exit', (worker, code, signal) => {
     const index = slots.findIndex((s) => s.worker === worker);
     if (index < 0) return;
-    slots[index]!.worker = undefined;
-    slots[index]!.started = false;
+    const slot = slots[index]!;
+    slot.worker = undefined;
+    slot.started = false;
+    if (index >= running) {
+      log('info', 'worker retired', { worker: index, code, signal });
+      slot.retired?.();
+      return;
+    }
     if (stopping) return;
     // Its spool shard is intact on disk: the next worker recovers it, as a restarted pod would.
     log('warn', 'worker exited, restarting it', { worker: index, code, signal });
     setTimeout(() => {
-      if (!stopping) fork(index);
+      if (!stopping && index < running && !slot.worker) fork(index);
     }, RESTART_DELAY_MS);
   });
 
@@ -165,7 +212,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
         }
         const request = { kind: 'admin' as const, method: info.method, url: url.pathname + url.search };
         const body = await readBody(req);
-        const targets = policy === 'worker-0' ? [0] : slots.map((_, i) => i);
+        const targets = policy === 'worker-0' ? [0] : live();
         const replies = await Promise.all(
           targets.map((i) =>
             ask(i, { ...request, body }).catch((err: unknown): Reply => ({
@@ -182,9 +229,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
   const routes: Route[] = [
     ...probeRoutes({
       registry: async () => {
-        const all = await Promise.all(
-          slots.map((_, i) => ask(i, { kind: 'metrics' }).catch(() => undefined)),
-        );
+        const all = await Promise.all(live().map((i) => ask(i, { kind: 'metrics' }).catch(() => undefined)));
         return AggregatorRegistry.aggregate([
           await registry.getMetricsAsJSON(),
           ...all.filter((m) => m !== undefined),
@@ -192,7 +237,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
       },
       notReadyReasons: async () => {
         const answers = await Promise.all(
-          slots.map((_, i) => ask(i, { kind: 'ready' }).catch(() => [`worker ${i} not running`])),
+          live().map((i) => ask(i, { kind: 'ready' }).catch(() => [`worker ${i} not running`])),
         );
         return [...new Set([...(stopping ? ['draining'] : []), ...answers.flat()])];
       },
@@ -224,13 +269,46 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
     const loaded = await loadRuntime(options.configPath, { defaultHostname: options.defaultHostname });
     if (!loaded.ok) return;
     runtime = loaded.runtime;
-    const allowed = workerCount(runtime.config);
-    if (allowed.count < count)
-      log('warn', 'a reloaded limit is smaller than the worker count: each worker keeps one until restart', {
-        workers: count,
-        limit: allowed.cappedBy,
-      });
+    resizing = resizing
+      .then(() => resizeTo(runtime))
+      .catch((err: unknown) => log('error', 'changing the worker count failed', { err: String(err) }));
     await watcher.watch([options.configPath, ...referencedFiles(runtime.config)]);
+  };
+  /** The resize in progress: reloads apply one after the other. */
+  let resizing = Promise.resolve();
+  const resizeTo = async (next: RuntimeConfig) => {
+    const plan = resize(running, count, next.config);
+    if (plan.count === running || stopping) return;
+    log('info', 'the reloaded config changes the worker count', { from: running, to: plan.count });
+    running = plan.count;
+    // Raised: the running workers take their smaller shares before the new ones start.
+    if (plan.fork.length > 0) {
+      broadcast({ type: 'workers', count: running });
+      for (const index of plan.fork) if (!slots[index]!.worker) fork(index);
+      return;
+    }
+    // Lowered: the retired workers stop (their queues stay in their shards), then worker 0 takes
+    // their shards and the others take their larger shares. Until they exited, the retiring
+    // workers' own reload gave them none of a limit that no longer covers them.
+    await Promise.all(plan.retire.map((index) => retire(index, next)));
+    const adopted = await ask(0, { kind: 'adopt', from: running });
+    log('info', 'retired workers adopted', { workers: running, messages: adopted });
+    broadcast({ type: 'workers', count: running });
+  };
+  const retire = (index: number, next: RuntimeConfig) => {
+    const slot = slots[index]!;
+    const worker = slot.worker;
+    if (!worker) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    slot.retired = resolve;
+    worker.send({ type: 'retire' } satisfies PrimaryMessage);
+    // It finishes its deliveries in flight; one stuck past the drain timeout is killed (its mail
+    // is fsynced in its shard, adopted all the same).
+    const killer = setTimeout(
+      () => worker.process.kill('SIGKILL'),
+      durationMs(next.config.drainTimeout) + DRAIN_GRACE_MS,
+    );
+    return promise.finally(() => clearTimeout(killer));
   };
   await watcher.watch([options.configPath, ...referencedFiles(runtime.config)]);
 

@@ -26,8 +26,16 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       .then(() => process.exit(0));
   };
   const relay = new Relay({ ...options, log, worker: options.slot, onDrainRequest: shutdown });
+  const retire = () => {
+    if (stopping) return;
+    stopping = true;
+    // No handoff: the queue stays in the shard, which worker 0 adopts once this process exited.
+    void started.then(() => relay.close()).then(() => process.exit(0));
+  };
   process.on('message', (message: PrimaryMessage) => {
     if (message.type === 'drain') shutdown();
+    else if (message.type === 'retire') retire();
+    else if (message.type === 'workers') void relay.setWorkerCount(message.count);
     else if (message.type === 'suppression') void relay.suppression.list.applyShared(message.changes);
     else
       void answer(relay, message.request).then(
@@ -65,6 +73,8 @@ async function answer(relay: Relay, request: WorkerRequest): Promise<WorkerRespo
       return relay.notReadyReasons();
     case 'metrics':
       return relay.metrics.registry.getMetricsAsJSON();
+    case 'adopt':
+      return relay.adoptShards(request.from);
     case 'admin': {
       const url = new URL(request.url, 'http://localhost');
       // The route handlers read a request body as a stream (the suppression import is line by line).
