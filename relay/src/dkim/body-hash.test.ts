@@ -57,6 +57,19 @@ describe('relaxed body hash, incremental (RFC 6376 §3.4.4, §3.7)', () => {
     assert.equal(incremental([body.slice(0, 33333), body.slice(33333)]), reference(body));
   });
 
+  test('two hashes updated in turn do not mix (they share one scratch buffer)', () => {
+    const a = ['x  y\t', '\r\n', 'z   \r', '\n\r\n'];
+    const b = ['\t\tb c', '  ', 'd\r\n \r\n'];
+    const ha = new RelaxedBodyHash();
+    const hb = new RelaxedBodyHash();
+    for (let i = 0; i < 4; i++) {
+      if (a[i] !== undefined) ha.update(Buffer.from(a[i]!, 'latin1'));
+      if (b[i] !== undefined) hb.update(Buffer.from(b[i]!, 'latin1'));
+    }
+    assert.equal(ha.digest(), reference(a.join('')));
+    assert.equal(hb.digest(), reference(b.join('')));
+  });
+
   test('the same hash as the whole-body definition for any body cut anywhere', () => {
     const body = fc
       .array(fc.constantFrom('\r\n', ' ', '\t', 'a', 'bc', '\r', '\n', ' \r\n', '\t\r\n', '\u00e9', '  '), {

@@ -19,14 +19,19 @@ const TAB = Buffer.from('\t');
 const TWO_SPACES = Buffer.from('  ');
 const SPACE_CR = Buffer.from(' \r');
 const CRLF = Buffer.from('\r\n');
+const EMPTY = Buffer.alloc(0);
 
 /** Canonical bytes gathered before hashing (the hash call costs more than a few bytes). */
 const SCRATCH_BYTES = 16 * 1024;
+/**
+ * One scratch buffer for every hash: update() and digest() are synchronous and leave it empty
+ * (flushed into their hash) before they return, so hashes never see each other's bytes.
+ */
+const SCRATCH = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
 
 export class RelaxedBodyHash {
   private readonly hash: Hash = createHash('sha256');
-  private readonly scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
-  /** Bytes of `scratch` not hashed yet. */
+  /** Bytes of SCRATCH not hashed yet (0 between calls). */
   private used = 0;
   /** Whether any canonical byte was produced: an empty canonical body gets no final CRLF. */
   private produced = false;
@@ -41,7 +46,11 @@ export class RelaxedBodyHash {
     const end = chunk.length;
     let at = 0;
     // What was held back is decided by the first bytes here.
-    while (at < end && this.holding()) this.step(chunk[at++]!);
+    if (this.holding()) {
+      while (at < end && isSpaceOrLineEnd(chunk[at]!)) at++;
+      if (at < end) at++; // the first other byte releases what is held
+      this.run(chunk, 0, at);
+    }
     // The end of the chunk from its last byte that is not whitespace or a line end: held back.
     let tail = end;
     while (tail > at && isSpaceOrLineEnd(chunk[tail - 1]!)) tail--;
@@ -51,9 +60,9 @@ export class RelaxedBodyHash {
         this.flush();
         this.hash.update(middle);
         this.produced = true;
-      } else for (let i = at; i < tail; i++) this.step(chunk[i]!);
+      } else this.run(chunk, at, tail);
     }
-    for (let i = tail; i < end; i++) this.step(chunk[i]!);
+    this.run(chunk, tail, end);
     this.flush();
     return this;
   }
@@ -62,7 +71,7 @@ export class RelaxedBodyHash {
   digest(): string {
     // At the end a held CR is a bare one (kept, with the run before it as one space); held CRLFs
     // and a run before the end are dropped.
-    if (this.cr) this.release();
+    if (this.cr) this.run(EMPTY, 0, 0, true);
     this.flush();
     if (this.produced) this.hash.update(CRLF);
     return this.hash.digest('base64');
@@ -72,51 +81,89 @@ export class RelaxedBodyHash {
     return this.crlfs > 0 || this.wsp || this.cr;
   }
 
-  /** One byte through the relaxed rules. */
-  private step(byte: number): void {
-    if (byte === SP || byte === HT) {
-      if (this.cr) this.release(); // a bare CR: kept, and a run starts after it
-      this.wsp = true;
-    } else if (byte === CR) {
-      if (this.cr) this.release();
-      this.cr = true;
-    } else if (byte === LF) {
-      if (this.cr) {
-        // A line end: the run before it goes, the line end waits (it may be a trailing one).
-        this.cr = false;
-        this.wsp = false;
-        this.crlfs++;
-      } else {
-        this.release();
-        this.put(LF);
+  /**
+   * Bytes `from` to `to` of `chunk` through the relaxed rules, into the scratch buffer; `release`
+   * then writes out what is held back as it stands. One loop over local variables: this is the
+   * per-byte path, taken where the native scans found something to change.
+   */
+  private run(chunk: Buffer, from: number, to: number, release = false): void {
+    const out = SCRATCH;
+    let used = this.used;
+    let { crlfs, wsp, cr } = this;
+    let produced = this.produced;
+    for (let i = from; i <= to; i++) {
+      let byte = -1;
+      if (i < to) {
+        byte = chunk[i]!;
+        if (byte > SP && crlfs === 0 && !wsp && !cr) {
+          // The common byte: nothing held, not whitespace or a line end.
+          if (used === SCRATCH_BYTES) {
+            this.hash.update(out.subarray(0, used));
+            used = 0;
+          }
+          out[used++] = byte;
+          produced = true;
+          continue;
+        }
+        if (byte === CR && !cr) {
+          cr = true;
+          continue;
+        }
+        if (byte === LF && cr) {
+          // A line end: the run before it goes, the line end waits (it may be a trailing one).
+          cr = false;
+          wsp = false;
+          crlfs++;
+          continue;
+        }
+        if ((byte === SP || byte === HT) && !cr) {
+          wsp = true;
+          continue;
+        }
+      } else if (!release) break;
+      // Anything else decides what is held: written as it stands (CRLFs, the run as one space, a
+      // bare CR), then the byte - a CR or a space after a bare CR is held in turn.
+      if (crlfs > 0 || wsp || cr) {
+        for (; crlfs > 0; crlfs--) {
+          if (used + 2 > SCRATCH_BYTES) {
+            this.hash.update(out.subarray(0, used));
+            used = 0;
+          }
+          out[used++] = CR;
+          out[used++] = LF;
+        }
+        if (used + 2 > SCRATCH_BYTES) {
+          this.hash.update(out.subarray(0, used));
+          used = 0;
+        }
+        if (wsp) out[used++] = SP;
+        if (cr) out[used++] = CR;
+        produced = true;
+        wsp = false;
+        cr = false;
       }
-    } else {
-      this.release();
-      this.put(byte);
+      if (byte === -1) break;
+      if (byte === CR) cr = true;
+      else if (byte === SP || byte === HT) wsp = true;
+      else {
+        if (used === SCRATCH_BYTES) {
+          this.hash.update(out.subarray(0, used));
+          used = 0;
+        }
+        out[used++] = byte;
+        produced = true;
+      }
     }
-  }
-
-  /** Writes what was held back as it stands: its line ends, its run as one space, its CR. */
-  private release(): void {
-    for (; this.crlfs > 0; this.crlfs--) {
-      this.put(CR);
-      this.put(LF);
-    }
-    if (this.wsp) this.put(SP);
-    if (this.cr) this.put(CR);
-    this.wsp = false;
-    this.cr = false;
-  }
-
-  private put(byte: number): void {
-    if (this.used === SCRATCH_BYTES) this.flush();
-    this.scratch[this.used++] = byte;
-    this.produced = true;
+    this.used = used;
+    this.crlfs = crlfs;
+    this.wsp = wsp;
+    this.cr = cr;
+    this.produced = produced;
   }
 
   private flush(): void {
     if (this.used === 0) return;
-    this.hash.update(this.scratch.subarray(0, this.used));
+    this.hash.update(SCRATCH.subarray(0, this.used));
     this.used = 0;
   }
 }
