@@ -62,7 +62,13 @@ async function spooledIds(spool: string): Promise<{ queue: Set<string>; journal:
     const text = await readFile(join(journalDir, name), 'latin1').catch(() => '');
     const doneText = await readFile(join(journalDir, `${name.slice(0, -4)}.done`), 'latin1').catch(() => '');
     const done = new Set(doneText.split('\n').filter(Boolean));
-    // Each record: its envelope (JSON with the spool id), then the message with its X-Test-Id.
+    // Each record: its envelope (JSON with the spool id), then the message with its X-Test-Id;
+    // a streamed batch (MFS1, the only file a streamed message has) holds one record, envelope last.
+    if (text.startsWith('MFS1\n')) {
+      const m = /^X-Test-Id: (\S+)[\s\S]*"id":"([^"]+)"/m.exec(text);
+      if (m && !done.has(m[2]!)) found.journal.add(m[1]!);
+      continue;
+    }
     for (const m of text.matchAll(/"id":"([^"]+)"[\s\S]*?^X-Test-Id: (\S+)/gm))
       if (!done.has(m[1]!)) found.journal.add(m[2]!);
   }

@@ -90,11 +90,6 @@ export interface TlsReport {
   result: 'success' | TlsFailure;
 }
 
-/** A request with the bytes to send: the message, after its DKIM-Signature field when signed. */
-interface Outgoing extends DeliveryRequest {
-  data: readonly Buffer[];
-}
-
 /** What one connection attempt needs: the requirement and, for reports, the policy it came from. */
 interface DirectTls {
   policy: AppliedTlsPolicy;
@@ -125,23 +120,19 @@ export class Deliverer {
         this.settings.onTracking?.(tracked.outcome);
         request = { ...request, body: tracked.body };
       }
-      // The message goes out as it is stored, after its DKIM-Signature field if it is signed: two
-      // buffers written one after the other, the message never copied behind the field.
-      let data: readonly Buffer[] = [request.body];
       if (this.settings.dkim) {
         const signed = this.settings.dkim.sign(request.body, request.from);
         this.settings.onDkim?.(signed.domain);
-        if (signed.field) data = [signed.field, request.body];
+        request = { ...request, body: signed.body };
       }
-      const outgoing: Outgoing = { ...request, data };
       const d = this.settings.delivery;
       if (d.mode === 'smarthost' && d.smarthost) {
         const s = d.smarthost;
-        return await this.send(poolKey(`${s.host}:${s.port}`, request.pool), s.host, s.port, outgoing, {
+        return await this.send(poolKey(`${s.host}:${s.port}`, request.pool), s.host, s.port, request, {
           kind: 'smarthost',
         });
       }
-      return await this.deliverDirect(outgoing);
+      return await this.deliverDirect(request);
     } finally {
       this.inflight--;
       if (this.retired && this.inflight === 0) this.closePools();
@@ -158,7 +149,7 @@ export class Deliverer {
     this.closePools();
   }
 
-  private async deliverDirect(request: Outgoing): Promise<DeliveryReport> {
+  private async deliverDirect(request: DeliveryRequest): Promise<DeliveryReport> {
     const route = await routeDomain(request.domain, this.settings.dns);
     if (!route.ok) return { results: resultsFromReply(request.recipients, route.reply), host: '' };
     const d = this.settings.delivery;
@@ -254,7 +245,7 @@ export class Deliverer {
     key: string,
     host: string,
     port: number,
-    request: Outgoing,
+    request: DeliveryRequest,
     target: { kind: 'smarthost' } | { kind: 'direct'; servername: string; tls: DirectTls },
   ): Promise<DeliveryReport & { connectionFailed?: boolean }> {
     const pool = this.pool(key, host, port, target, request.pool);
@@ -272,7 +263,7 @@ export class Deliverer {
         label,
         host,
         { ...envelope, domain: request.domain },
-        request.data,
+        request.body,
         target,
         request.dsn,
       );
@@ -298,16 +289,16 @@ export class Deliverer {
     label: string,
     host: string,
     envelope: Envelope & { domain: string },
-    data: readonly Buffer[],
+    body: Buffer,
     target: { kind: 'smarthost' } | { kind: 'direct'; servername: string; tls: DirectTls },
     dsn: NextHopDsn | undefined,
   ): Promise<DeliveryReport & { connectionFailed?: boolean }> {
     const policy = target.kind === 'direct' ? target.tls.policy : 'smarthost';
     const tlsReport = (result: TlsReport['result']) => ({ tls: { policy, result } });
-    const request = { ...envelope, data };
+    const request = { ...envelope, body };
     try {
       // Keyed by recipient, so a VERP transaction of one recipient still carries its own parameters.
-      const info = await pool.send(request.from, request.recipients, request.data, dsn);
+      const info = await pool.send(request.from, request.recipients, request.body, dsn);
       if (info.tlsFailure && target.kind === 'direct')
         this.settings.onTlsReport?.(
           request.domain,

@@ -47,8 +47,7 @@ interface SendEnvelope {
 
 interface Job {
   envelope: SendEnvelope;
-  /** The message, in one Buffer or in parts sent one after the other. */
-  body: Buffer | readonly Buffer[];
+  body: Buffer;
   resolve(info: SendInfo): void;
   reject(error: SmtpError): void;
   /** Times it went back to the queue after a connection failed under it. */
@@ -105,9 +104,8 @@ function peerChain(socket: TlsSocketState | undefined): Buffer[] {
 }
 
 /**
- * Stands in for nodemailer's DataStream: `send` writes the message to it once (a Buffer, or the
- * parts of one: a DKIM-Signature field and the stored message) and ends it, and reads
- * `outByteCount` when the reply comes. The data (the message in pieces around its
+ * Stands in for nodemailer's DataStream: `send` writes the message Buffer to it once and ends
+ * it, and reads `outByteCount` when the reply comes. The data (the message in pieces around its
  * inserted dots) and CRLF.CRLF leave in one vectored write: the socket is corked meanwhile.
  */
 class MessageData {
@@ -118,7 +116,7 @@ class MessageData {
     this.socket = socket;
   }
 
-  write(message: Buffer | readonly Buffer[]): boolean {
+  write(message: Buffer): boolean {
     const parts = smtpData(message);
     this.outByteCount = 0;
     this.socket.cork();
@@ -282,12 +280,7 @@ export class SmtpPool {
   }
 
   /** Sends one message; rejects with nodemailer's error (results.ts classifies it). */
-  send(
-    from: string,
-    recipients: readonly string[],
-    body: Buffer | readonly Buffer[],
-    dsn?: NextHopDsn,
-  ): Promise<SendInfo> {
+  send(from: string, recipients: readonly string[], body: Buffer, dsn?: NextHopDsn): Promise<SendInfo> {
     if (this.closed) return Promise.reject(poolClosed());
     const envelope: SendEnvelope = envelopeOf(from, recipients);
     if (dsn) {
@@ -350,8 +343,7 @@ export class SmtpPool {
     conn.state = 'busy';
     conn.bodyStarted = false;
     const reused = conn.sent > 0;
-    // nodemailer hands `job.body` to MessageData.write as it is (its typings say Buffer or stream).
-    conn.smtp.send(job.envelope, job.body as Buffer, (err, info) => {
+    conn.smtp.send(job.envelope, job.body, (err, info) => {
       conn.sent++;
       const failure = err ?? undefined;
       if (failure) {

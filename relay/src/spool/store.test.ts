@@ -575,6 +575,33 @@ describe('Spool', () => {
     assert.deepEqual(await again.recover(), []);
   });
 
+  test('a streamed message gets no queue/ copy: read back for delivery and past the copy delay, its batch is its only file and goes with it', async () => {
+    const appends: string[] = [];
+    const fs: SpoolFs = {
+      ...nodeSpoolFs,
+      openAppend: (path) => {
+        appends.push(path);
+        return nodeSpoolFs.openAppend(path);
+      },
+    };
+    for (const copyDelayMs of [0, 20]) {
+      const name = `own-${copyDelayMs}`;
+      const { spool } = await openSpool(name, fs, undefined, copyDelayMs);
+      const stream = spool.openStream('OWN');
+      const body = Buffer.from('Subject: s\r\n\r\n' + 'z'.repeat(5000) + '\r\n');
+      stream.push(body);
+      const { id: _id, ...fields } = envelope('OWN');
+      await spool.commitStream(stream, fields);
+      assert.deepEqual(await spool.readBody('OWN'), body, `${name}: read back from its batch`);
+      await new Promise((r) => setTimeout(r, 60));
+      assert.deepEqual(await readdir(join(root, name, 'queue')), [], `${name}: no copy written`);
+      assert.equal((await batchFiles(name)).length, 1);
+      await spool.remove('OWN');
+      assert.deepEqual(await readdir(join(root, name, 'journal')), [], `${name}: the batch went with it`);
+    }
+    assert.deepEqual(appends, [], 'no done log');
+  });
+
   test('ids are unique and safe as file names', async () => {
     const { spool } = await openSpool('ids');
     const ids = new Set(Array.from({ length: 1000 }, () => spool.newId(1_700_000_000_000)));

@@ -89,6 +89,11 @@ interface Queued {
   copySize: number;
   /** Its copy is delayed (COPY_DELAY_MS) and not attempted yet: there is no file to delete. */
   copyDelayed?: boolean;
+  /**
+   * A streamed message: its batch file holds it alone and stands for its copy, so none is written
+   * (a second write of a big body, read back first, and one more unlink) unless the batch retires.
+   */
+  ownBatch?: boolean;
 }
 
 interface PendingRecord {
@@ -264,7 +269,8 @@ export class Spool {
       throw new RelayError('SPOOL_WRITE', `spool write failed: ${(err as Error).message}`, { cause: err });
     }
     if (options.cleanLines) this.streamedClean.add(stream.id);
-    this.queueCommitted([{ id: stream.id, at, record: undefined }], this.copyDelayMs);
+    const queued: Queued = { journal: at, copySize: 0, copyDelayed: true, ownBatch: true };
+    this.queued.set(stream.id, queued);
     this.retireOld(Date.now());
     return full;
   }
@@ -361,7 +367,7 @@ export class Spool {
       if (record) {
         const decoded = decodeMessage(record);
         if (decoded.ok && decoded.envelope.id === id) {
-          if (this.queued.get(id) === queued) this.writeCopy(id, queued, record);
+          if (this.queued.get(id) === queued && !queued.ownBatch) this.writeCopy(id, queued, record);
           return decoded.body;
         }
         damage = decoded.ok ? 'record of another message' : decoded.reason;
@@ -437,28 +443,23 @@ export class Spool {
 
   /**
    * Queues committed messages; each one's copy in queue/ is written at once or after
-   * `copyDelayMs` if still queued then, from its record in memory or (`record` undefined: a
-   * streamed message) read back from the journal.
+   * `copyDelayMs` if still queued then, from its record in memory or read back from the journal.
    */
   private queueCommitted(
-    items: { id: string; at: JournalRecord; record: Buffer | undefined }[],
+    items: { id: string; at: JournalRecord; record: Buffer }[],
     copyDelayMs: number,
   ): void {
     const queuedItems = items.map((item) => {
       const queued: Queued = { journal: item.at, copySize: 0 };
       this.queued.set(item.id, queued);
       if (copyDelayMs > 0) queued.copyDelayed = true;
-      else if (item.record) this.writeCopy(item.id, queued, item.record);
-      else {
-        queued.copyDelayed = true;
-        void this.writeDelayedCopy(item.id, queued, undefined);
-      }
+      else this.writeCopy(item.id, queued, item.record);
       return { id: item.id, queued };
     });
     if (copyDelayMs <= 0) return;
     // Records are held for their copies up to a bound; past it (big messages, bursts) a copy still
     // waits, and is read back from the journal (the page cache, as a rule) if it is still needed.
-    const bytes = items.reduce((sum, item) => sum + (item.record?.length ?? 0), 0);
+    const bytes = items.reduce((sum, item) => sum + item.record.length, 0);
     const held =
       this.delayedCopyBytes + bytes <= this.maxDelayedCopyBytes
         ? items.map((item) => item.record)
