@@ -3,7 +3,10 @@
 // summed by function and by file, and the process's user/system CPU split. Not a test.
 //
 // Usage: scripts/node24.sh node bench/relay-throughput/profile.ts [--size 102400] [--messages 2000]
-//          [--out DIR] [--trace-gc]   (root; the .cpuprofile stays in DIR for Chrome DevTools)
+//          [--out DIR] [--trace-gc] [--dkim]   (root; the .cpuprofile stays in DIR for Chrome DevTools)
+// --dkim: example.com's mail is signed at delivery (rsa-sha256 2048), as in run.ts --dkim.
+// --relay-root DIR: run the relay of another checkout (with its node_modules), e.g. the tree before
+// a change, to compare the two in one session.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +15,8 @@ import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { freePort } from '../../test/helpers/relay/peers.ts';
 import { runSmtpSource, waitPort } from '../lib/smtp.ts';
+import { benchRelayConfig } from '../lib/relay-config.ts';
+import { generateDkimKey } from '../../relay/src/dkim/keys.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const { values } = parseArgs({
@@ -20,6 +25,8 @@ const { values } = parseArgs({
     messages: { type: 'string', default: '2000' },
     out: { type: 'string' },
     'trace-gc': { type: 'boolean', default: false },
+    dkim: { type: 'boolean', default: false },
+    'relay-root': { type: 'string' },
   },
 });
 const size = Number(values.size);
@@ -69,24 +76,19 @@ const sink = spawn('/usr/sbin/smtp-sink', ['-u', 'root', `127.0.0.1:${sinkPort}`
   stdio: 'ignore',
 });
 await waitPort(sinkPort);
+if (values.dkim) writeFileSync(join(work, 'dkim.pem'), generateDkimKey('rsa-sha256'), { mode: 0o600 });
 writeFileSync(
   join(work, 'relay.yaml'),
-  stringify({
-    hostname: 'relay.bench.localhost',
-    listeners: { smtp: { enabled: true, host: '127.0.0.1', port: relayPort } },
-    allowedNetworks: ['127.0.0.0/8'],
-    trustedNetworks: ['127.0.0.0/8'],
-    sendingDomains: [{ domain: 'example.com' }],
-    delivery: {
-      mode: 'smarthost',
-      smarthost: { host: '127.0.0.1', port: sinkPort, tls: 'starttls-opportunistic' },
-      maxConnectionsPerDestination: 20,
-    },
-    limits: { maxConnectionsPerClient: 1000 },
-    spool: { dir: join(work, 'spool'), minFreeBytes: 0 },
-    accounting: { file: join(work, 'accounting.jsonl') },
-    http: { host: '127.0.0.1', port: await freePort() },
-  }),
+  stringify(
+    benchRelayConfig({
+      smtpPort: relayPort,
+      httpPort: await freePort(),
+      sinkPort,
+      spoolDir: join(work, 'spool'),
+      accountingFile: join(work, 'accounting.jsonl'),
+      ...(values.dkim ? { dkimKeyFile: join(work, 'dkim.pem') } : {}),
+    }),
+  ),
 );
 const relay = spawn(
   process.execPath,
@@ -95,7 +97,7 @@ const relay = spawn(
     '--cpu-prof',
     '--cpu-prof-dir',
     out,
-    join(ROOT, 'bin/mailfleet.ts'),
+    join(values['relay-root'] ?? ROOT, 'bin/mailfleet.ts'),
     'relay',
     '--config',
     join(work, 'relay.yaml'),

@@ -34,6 +34,7 @@ import { generateDkimKey } from '../../relay/src/dkim/keys.ts';
 // A port the kernel just handed out: a random one in a range could still be held by the last run.
 import { freePort } from '../../test/helpers/relay/peers.ts';
 import { runSmtpSource, startPostfix as startPostfixAt, waitPort } from '../lib/smtp.ts';
+import { benchRelayConfig } from '../lib/relay-config.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MESSAGES = Number(
@@ -128,30 +129,15 @@ async function main(): Promise<void> {
   await waitPort(sinkPort);
   const relayPort = await freePort();
   const httpPort = await freePort();
-  const config = {
-    hostname: 'relay.bench.localhost',
-    listeners: { smtp: { enabled: true, host: '127.0.0.1', port: relayPort } },
-    allowedNetworks: ['127.0.0.0/8'],
-    trustedNetworks: ['127.0.0.0/8'],
-    sendingDomains: [
-      DKIM
-        ? {
-            domain: 'example.com',
-            dkim: { selector: 's2048', algorithm: 'rsa-sha256', keyFile: join(work, 'dkim.pem') },
-          }
-        : { domain: 'example.com' },
-    ],
-    delivery: {
-      mode: 'smarthost',
-      smarthost: { host: '127.0.0.1', port: sinkPort, tls: 'starttls-opportunistic' },
-      maxConnectionsPerDestination: 20,
-    },
-    limits: { maxConnectionsPerClient: 1000 },
-    spool: { dir: join(work, 'spool'), minFreeBytes: 0 },
-    accounting: { file: join(work, 'accounting.jsonl') },
-    http: { host: '127.0.0.1', port: httpPort },
+  const config = benchRelayConfig({
+    smtpPort: relayPort,
+    httpPort,
+    sinkPort,
+    spoolDir: join(work, 'spool'),
+    accountingFile: join(work, 'accounting.jsonl'),
+    ...(DKIM ? { dkimKeyFile: join(work, 'dkim.pem') } : {}),
     workers: WORKERS,
-  };
+  });
   writeFileSync(join(work, 'dkim.pem'), generateDkimKey('rsa-sha256'), { mode: 0o600 });
   writeFileSync(join(work, 'relay.yaml'), stringify(config));
   const milterPort = await freePort();

@@ -14,6 +14,7 @@ import { stringify } from 'yaml';
 import { pss } from './load.ts';
 import { freePort } from '../../test/helpers/relay/peers.ts';
 import { runSmtpSource, waitPort } from '../lib/smtp.ts';
+import { benchRelayConfig } from '../lib/relay-config.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const { values } = parseArgs({
@@ -47,23 +48,16 @@ async function measure(workers: number, messages: number): Promise<string> {
   });
   writeFileSync(
     join(work, 'relay.yaml'),
-    stringify({
-      hostname: 'relay.bench.localhost',
-      listeners: { smtp: { enabled: true, host: '127.0.0.1', port: smtpPort } },
-      allowedNetworks: ['127.0.0.0/8'],
-      trustedNetworks: ['127.0.0.0/8'],
-      sendingDomains: [{ domain: 'example.com' }],
-      delivery: {
-        mode: 'smarthost',
-        smarthost: { host: '127.0.0.1', port: sinkPort, tls: 'starttls-opportunistic' },
-        maxConnectionsPerDestination: 20,
-      },
-      limits: { maxConnectionsPerClient: 1000 },
-      spool: { dir: join(work, 'spool'), minFreeBytes: 0 },
-      accounting: { file: join(work, 'accounting.jsonl') },
-      http: { host: '127.0.0.1', port: httpPort },
-      workers,
-    }),
+    stringify(
+      benchRelayConfig({
+        smtpPort,
+        httpPort,
+        sinkPort,
+        spoolDir: join(work, 'spool'),
+        accountingFile: join(work, 'accounting.jsonl'),
+        workers,
+      }),
+    ),
   );
   const relay = spawn(
     process.execPath,

@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { freePort } from '../../test/helpers/relay/peers.ts';
 import { runSmtpSource, startPostfix, waitPort } from '../lib/smtp.ts';
+import { benchRelayConfig } from '../lib/relay-config.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const { values } = parseArgs({
@@ -85,23 +86,15 @@ async function mailfleet(depth: number): Promise<Row> {
   const work = mkdtempSync(join(tmpdir(), 'spool-recovery-'));
   const smtpPort = await freePort();
   const httpPort = await freePort();
-  const config = {
-    hostname: 'relay.bench.localhost',
-    listeners: { smtp: { enabled: true, host: '127.0.0.1', port: smtpPort } },
-    allowedNetworks: ['127.0.0.0/8'],
-    trustedNetworks: ['127.0.0.0/8'],
-    sendingDomains: [{ domain: 'example.com' }],
-    delivery: {
-      mode: 'smarthost',
-      // Nothing listens there: every attempt is refused and the message deferred.
-      smarthost: { host: '127.0.0.1', port: await freePort(), tls: 'starttls-opportunistic' },
-    },
-    retry: { firstRetry: '1h', maxBackoff: '1h', maxQueueLifetime: '5d' },
-    limits: { maxConnectionsPerClient: 1000 },
-    spool: { dir: join(work, 'spool'), minFreeBytes: 0 },
-    accounting: { file: join(work, 'accounting.jsonl') },
-    http: { host: '127.0.0.1', port: httpPort },
-  };
+  const config = benchRelayConfig({
+    smtpPort,
+    httpPort,
+    // Nothing listens there: every attempt is refused and the message deferred.
+    sinkPort: await freePort(),
+    spoolDir: join(work, 'spool'),
+    accountingFile: join(work, 'accounting.jsonl'),
+    extra: { retry: { firstRetry: '1h', maxBackoff: '1h', maxQueueLifetime: '5d' } },
+  });
   writeFileSync(join(work, 'relay.yaml'), stringify(config));
   const start = (): { proc: ChildProcess; logs: string[] } => {
     const proc = spawn(

@@ -17,6 +17,7 @@ import { freePort, sendMessage } from '../../test/helpers/relay/peers.ts';
 import { encodeChange } from '../../relay/src/suppression/entry.ts';
 import { SuppressionList } from '../../relay/src/suppression/list.ts';
 import { runSmtpSource, startPostfix, waitPort } from '../lib/smtp.ts';
+import { benchRelayConfig } from '../lib/relay-config.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const { values, positionals } = parseArgs({
@@ -115,21 +116,14 @@ async function main(): Promise<void> {
     const port = await freePort();
     writeFileSync(
       join(dir, 'relay.yaml'),
-      stringify({
-        hostname: 'relay.bench.localhost',
-        listeners: { smtp: { enabled: true, host: '127.0.0.1', port } },
-        allowedNetworks: ['127.0.0.0/8'],
-        trustedNetworks: ['127.0.0.0/8'],
-        sendingDomains: [{ domain: 'example.com' }],
-        delivery: {
-          mode: 'smarthost',
-          smarthost: { host: '127.0.0.1', port: sinkPort, tls: 'starttls-opportunistic' },
-          maxConnectionsPerDestination: 20,
-        },
-        limits: { maxConnectionsPerClient: 1000 },
-        spool: { dir: join(dir, 'spool'), minFreeBytes: 0 },
-        http: { host: '127.0.0.1', port: await freePort() },
-      }),
+      stringify(
+        benchRelayConfig({
+          smtpPort: port,
+          httpPort: await freePort(),
+          sinkPort,
+          spoolDir: join(dir, 'spool'),
+        }),
+      ),
     );
     const relay = spawn(
       process.execPath,

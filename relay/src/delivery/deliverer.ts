@@ -90,6 +90,11 @@ export interface TlsReport {
   result: 'success' | TlsFailure;
 }
 
+/** A request with the bytes to send: the message, after its DKIM-Signature field when signed. */
+interface Outgoing extends DeliveryRequest {
+  data: readonly Buffer[];
+}
+
 /** What one connection attempt needs: the requirement and, for reports, the policy it came from. */
 interface DirectTls {
   policy: AppliedTlsPolicy;
@@ -120,19 +125,23 @@ export class Deliverer {
         this.settings.onTracking?.(tracked.outcome);
         request = { ...request, body: tracked.body };
       }
+      // The message goes out as it is stored, after its DKIM-Signature field if it is signed: two
+      // buffers written one after the other, the message never copied behind the field.
+      let data: readonly Buffer[] = [request.body];
       if (this.settings.dkim) {
         const signed = this.settings.dkim.sign(request.body, request.from);
         this.settings.onDkim?.(signed.domain);
-        request = { ...request, body: signed.body };
+        if (signed.field) data = [signed.field, request.body];
       }
+      const outgoing: Outgoing = { ...request, data };
       const d = this.settings.delivery;
       if (d.mode === 'smarthost' && d.smarthost) {
         const s = d.smarthost;
-        return await this.send(poolKey(`${s.host}:${s.port}`, request.pool), s.host, s.port, request, {
+        return await this.send(poolKey(`${s.host}:${s.port}`, request.pool), s.host, s.port, outgoing, {
           kind: 'smarthost',
         });
       }
-      return await this.deliverDirect(request);
+      return await this.deliverDirect(outgoing);
     } finally {
       this.inflight--;
       if (this.retired && this.inflight === 0) this.closePools();
@@ -149,7 +158,7 @@ export class Deliverer {
     this.closePools();
   }
 
-  private async deliverDirect(request: DeliveryRequest): Promise<DeliveryReport> {
+  private async deliverDirect(request: Outgoing): Promise<DeliveryReport> {
     const route = await routeDomain(request.domain, this.settings.dns);
     if (!route.ok) return { results: resultsFromReply(request.recipients, route.reply), host: '' };
     const d = this.settings.delivery;
@@ -245,7 +254,7 @@ export class Deliverer {
     key: string,
     host: string,
     port: number,
-    request: DeliveryRequest,
+    request: Outgoing,
     target: { kind: 'smarthost' } | { kind: 'direct'; servername: string; tls: DirectTls },
   ): Promise<DeliveryReport & { connectionFailed?: boolean }> {
     const pool = this.pool(key, host, port, target, request.pool);
@@ -263,7 +272,7 @@ export class Deliverer {
         label,
         host,
         { ...envelope, domain: request.domain },
-        request.body,
+        request.data,
         target,
         request.dsn,
       );
@@ -289,16 +298,16 @@ export class Deliverer {
     label: string,
     host: string,
     envelope: Envelope & { domain: string },
-    body: Buffer,
+    data: readonly Buffer[],
     target: { kind: 'smarthost' } | { kind: 'direct'; servername: string; tls: DirectTls },
     dsn: NextHopDsn | undefined,
   ): Promise<DeliveryReport & { connectionFailed?: boolean }> {
     const policy = target.kind === 'direct' ? target.tls.policy : 'smarthost';
     const tlsReport = (result: TlsReport['result']) => ({ tls: { policy, result } });
-    const request = { ...envelope, body };
+    const request = { ...envelope, data };
     try {
       // Keyed by recipient, so a VERP transaction of one recipient still carries its own parameters.
-      const info = await pool.send(request.from, request.recipients, request.body, dsn);
+      const info = await pool.send(request.from, request.recipients, request.data, dsn);
       if (info.tlsFailure && target.kind === 'direct')
         this.settings.onTlsReport?.(
           request.domain,

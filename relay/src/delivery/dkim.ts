@@ -4,8 +4,7 @@
 // key signs the next attempt, queued mail included.
 import { readFileSync } from 'node:fs';
 import type { SendingDomainConfig } from '../config/types.ts';
-import { loadPrivateKey, signMessage, type DkimKey } from '../dkim/sign.ts';
-import { hasCleanLines, knownCleanLines, rememberCleanLines } from '../security/bare-newline.ts';
+import { loadPrivateKey, signatureField, type DkimKey } from '../dkim/sign.ts';
 
 /** The domain of the first From: header field, lower-cased; '' if there is none. Pure. */
 export function headerFromDomain(message: Buffer): string {
@@ -89,13 +88,13 @@ export class DkimKeyring {
     return this.keys.get(headerDomain) ?? this.keys.get(envelopeDomain);
   }
 
-  sign(message: Buffer, envelopeFrom: string, now = Date.now() / 1000): { body: Buffer; domain?: string } {
+  /**
+   * The DKIM-Signature field to send in front of the message, for a message with a key; the
+   * message itself is left as it is (no copy of it with the field in front).
+   */
+  sign(message: Buffer, envelopeFrom: string, now = Date.now() / 1000): { field?: Buffer; domain?: string } {
     const key = this.keyFor(message, envelopeFrom);
-    if (!key) return { body: message };
-    const body = signMessage(message, key, now);
-    // The signature header in front of a message known clean: only the header needs a scan.
-    if (knownCleanLines(message) && hasCleanLines(body.subarray(0, body.length - message.length)))
-      rememberCleanLines(body);
-    return { body, domain: key.domain };
+    if (!key) return {};
+    return { field: signatureField(message, key, now), domain: key.domain };
   }
 }

@@ -84,3 +84,73 @@ test('byte for byte what nodemailer DataStream sends, for any message', async ()
     { numRuns: 2000 },
   );
 });
+
+/** `message` cut at `cuts` (offsets, any order, repeats give empty parts). */
+function cut(message: Buffer, cuts: number[]): Buffer[] {
+  const at = [...new Set(cuts.map((c) => Math.min(c, message.length)))].sort((a, b) => a - b);
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (const c of at) {
+    parts.push(message.subarray(from, c));
+    from = c;
+  }
+  parts.push(message.subarray(from));
+  return parts;
+}
+
+const sentInParts = (...parts: string[]) =>
+  Buffer.concat(smtpData(parts.map((p) => Buffer.from(p, 'latin1')))).toString('latin1');
+
+const partCases: [string, string[], string][] = [
+  ['a CRLF split between parts, a dot after it', ['a\r', '\n.b\r\n'], 'a\r\n..b\r\n.\r\n'],
+  ['a part ending in CRLF, the next starting with a dot', ['a\r\n', '.b\r\n'], 'a\r\n..b\r\n.\r\n'],
+  [
+    'a part ending in CRLF and a dot, the line going on in the next',
+    ['a\r\n.', 'b\r\n'],
+    'a\r\n..b\r\n.\r\n',
+  ],
+  ['a dot starting a part in the middle of a line is not doubled', ['a\r\nx', '.b\r\n'], 'a\r\nx.b\r\n.\r\n'],
+  ['a final line without CRLF, split', ['a\r\nb', 'c'], 'a\r\nbc\r\n.\r\n'],
+  ['a final CR and its LF in two parts: one line end', ['a\r', '\n'], 'a\r\n.\r\n'],
+  ['a lone dot line split from its CRLF', ['a\r\n', '.', '\r\nb\r\n'], 'a\r\n..\r\nb\r\n.\r\n'],
+  [
+    'a signature field, then a message that starts with a dot',
+    ['X-Sig: 1\r\n', '.a\r\n'],
+    'X-Sig: 1\r\n..a\r\n.\r\n',
+  ],
+  ['empty parts change nothing', ['', 'a\r\n', '', '.b', ''], 'a\r\n..b\r\n.\r\n'],
+];
+for (const [name, parts, expected] of partCases)
+  test(`in parts: ${name}`, () => assert.equal(sentInParts(...parts), expected));
+
+test('parts go out as themselves when nothing needs escaping (no copy, no join)', () => {
+  const field = Buffer.from('DKIM-Signature: v=1\r\n');
+  const message = Buffer.from('Subject: x\r\n\r\nbody\r\n');
+  const data = smtpData([field, message]);
+  assert.equal(data[0], field);
+  assert.equal(data[1], message);
+  assert.equal(data.length, 3);
+});
+
+test('in parts, byte for byte what nodemailer DataStream sends for the parts joined, wherever they are cut', async () => {
+  const message = fc
+    .array(fc.constantFrom('\r\n', '\r', '\n', '.', 'x', '\r\n.', '\r\n.\r\n', ' ', '\0'), {
+      minLength: 1,
+      maxLength: 40,
+    })
+    .map((p) => Buffer.from(p.join(''), 'latin1'));
+  const crlfOnly = fc
+    .array(fc.constantFrom('\r\n', '.', 'x', '\r\n.', '\r\n.\r\n', '\r\n..'), { minLength: 1, maxLength: 40 })
+    .map((p) => Buffer.from(p.join(''), 'latin1'));
+  await fc.assert(
+    fc.asyncProperty(
+      fc.oneof(message, crlfOnly),
+      fc.array(fc.nat({ max: 200 }), { maxLength: 6 }),
+      async (whole, cuts) => {
+        const parts = cut(whole, cuts);
+        assert.deepEqual(Buffer.concat(smtpData(parts)), await viaDataStream(whole));
+      },
+    ),
+    { numRuns: 3000 },
+  );
+});

@@ -26,60 +26,66 @@ const LF_DOT = Buffer.from('\n.');
 /**
  * The message data and its terminator, as buffers to write one after the other: the message's own
  * bytes in pieces between the inserted dots or line ends, never copied into one new Buffer (a
- * megabyte per big message with a line that starts with a dot).
+ * megabyte per big message with a line that starts with a dot). The message may come in parts (a
+ * DKIM-Signature field, then the stored message; or the chunks of a file): the data is the same as
+ * for the parts joined, whatever the parts split (a CRLF, a CRLF and the dot after it).
  */
-export function smtpData(message: Buffer): Buffer[] {
+export function smtpData(message: Buffer | readonly Buffer[]): Buffer[] {
+  const parts = Buffer.isBuffer(message) ? [message] : message;
   // The common case: every line ends in CRLF (no bare CR or LF, which the intake refuses), so
   // only dots at the start of a line need doubling. A message the intake's guard scanned is known
   // clean without a second scan; any other (recovered, handed over, a DSN, rewritten by tracking)
-  // is scanned natively. A bare CR or LF, or a NUL, takes the byte-by-byte path.
-  if (hasCleanLines(message)) return crlfData(message);
-  return normalizedData(message);
+  // is scanned natively. A bare CR or LF, or a NUL, takes the byte-by-byte path. Parts that are
+  // clean each are clean joined: a part cannot end in the CR of a CRLF or start with its LF.
+  if (parts.every(hasCleanLines)) return crlfData(parts);
+  return normalizedData(parts);
 }
 
 /** A message without bare CR or LF: its dots at line starts doubled, found with indexOf. */
-function crlfData(message: Buffer): Buffer[] {
-  const last = message.length ? message[message.length - 1] : -1;
-  const end = last === LF ? END_AFTER_LF : END;
-  let parts: Buffer[] | undefined;
-  let from = 0;
-  if (message[0] === DOT) parts = [INSERT_DOT];
-  for (let at = message.indexOf(LF_DOT); at !== -1; at = message.indexOf(LF_DOT, at + 1)) {
-    parts ??= [];
-    parts.push(message.subarray(from, at + 1), INSERT_DOT);
-    from = at + 1;
+function crlfData(message: readonly Buffer[]): Buffer[] {
+  const out: Buffer[] = [];
+  /** The last byte so far; -1 at the start of the message (a dot there starts a line). */
+  let last = -1;
+  for (const part of message) {
+    if (part.length === 0) continue;
+    let from = 0;
+    if (part[0] === DOT && (last === LF || last === -1)) out.push(INSERT_DOT);
+    for (let at = part.indexOf(LF_DOT); at !== -1; at = part.indexOf(LF_DOT, at + 1)) {
+      out.push(part.subarray(from, at + 1), INSERT_DOT);
+      from = at + 1;
+    }
+    out.push(from === 0 ? part : part.subarray(from));
+    last = part[part.length - 1]!;
   }
-  if (!parts) return [message, end];
-  parts.push(message.subarray(from), end);
-  return parts;
+  out.push(last === LF ? END_AFTER_LF : END);
+  return out;
 }
 
 /** Any message, byte by byte: bare CR and LF become CRLF, dots at line starts are doubled. */
-function normalizedData(message: Buffer): Buffer[] {
-  let parts: Buffer[] | undefined;
-  /** Start of the part of `message` not yet in `parts`. */
-  let from = 0;
-  /** The byte before i; -1 at the start of the message (a dot there starts a line). */
+function normalizedData(message: readonly Buffer[]): Buffer[] {
+  const out: Buffer[] = [];
+  /** The byte before the current one, across parts; -1 at the start (a dot there starts a line). */
   let prev = -1;
-  for (let i = 0; i < message.length; i++) {
-    const byte = message[i]!;
-    let insert: Buffer | undefined;
-    if (prev === CR) {
-      // A bare CR becomes CRLF; a dot after it starts a line like any other.
-      if (byte !== LF) insert = byte === DOT ? INSERT_LF_DOT : INSERT_LF;
-    } else if (byte === LF) insert = INSERT_CR;
-    else if (byte === DOT && (prev === LF || prev === -1)) insert = INSERT_DOT;
-    if (insert) {
-      parts ??= [];
-      if (i > from) parts.push(message.subarray(from, i));
-      parts.push(insert);
-      from = i;
+  for (const part of message) {
+    /** Start of the part of `part` not yet in `out`. */
+    let from = 0;
+    for (let i = 0; i < part.length; i++) {
+      const byte = part[i]!;
+      let insert: Buffer | undefined;
+      if (prev === CR) {
+        // A bare CR becomes CRLF; a dot after it starts a line like any other.
+        if (byte !== LF) insert = byte === DOT ? INSERT_LF_DOT : INSERT_LF;
+      } else if (byte === LF) insert = INSERT_CR;
+      else if (byte === DOT && (prev === LF || prev === -1)) insert = INSERT_DOT;
+      if (insert) {
+        if (i > from) out.push(part.subarray(from, i));
+        out.push(insert);
+        from = i;
+      }
+      prev = byte;
     }
-    prev = byte;
+    if (from < part.length) out.push(from === 0 ? part : part.subarray(from));
   }
-  const end = prev === LF ? END_AFTER_LF : prev === CR ? END_AFTER_CR : END;
-  if (!parts) return [message, end];
-  if (from < message.length) parts.push(message.subarray(from));
-  parts.push(end);
-  return parts;
+  out.push(prev === LF ? END_AFTER_LF : prev === CR ? END_AFTER_CR : END);
+  return out;
 }

@@ -47,7 +47,8 @@ interface SendEnvelope {
 
 interface Job {
   envelope: SendEnvelope;
-  body: Buffer;
+  /** The message, in one Buffer or in parts sent one after the other. */
+  body: Buffer | readonly Buffer[];
   resolve(info: SendInfo): void;
   reject(error: SmtpError): void;
   /** Times it went back to the queue after a connection failed under it. */
@@ -104,8 +105,9 @@ function peerChain(socket: TlsSocketState | undefined): Buffer[] {
 }
 
 /**
- * Stands in for nodemailer's DataStream: `send` writes the message Buffer to it once and ends
- * it, and reads `outByteCount` when the reply comes. The data (the message in pieces around its
+ * Stands in for nodemailer's DataStream: `send` writes the message to it once (a Buffer, or the
+ * parts of one: a DKIM-Signature field and the stored message) and ends it, and reads
+ * `outByteCount` when the reply comes. The data (the message in pieces around its
  * inserted dots) and CRLF.CRLF leave in one vectored write: the socket is corked meanwhile.
  */
 class MessageData {
@@ -116,7 +118,7 @@ class MessageData {
     this.socket = socket;
   }
 
-  write(message: Buffer): boolean {
+  write(message: Buffer | readonly Buffer[]): boolean {
     const parts = smtpData(message);
     this.outByteCount = 0;
     this.socket.cork();
@@ -280,7 +282,12 @@ export class SmtpPool {
   }
 
   /** Sends one message; rejects with nodemailer's error (results.ts classifies it). */
-  send(from: string, recipients: readonly string[], body: Buffer, dsn?: NextHopDsn): Promise<SendInfo> {
+  send(
+    from: string,
+    recipients: readonly string[],
+    body: Buffer | readonly Buffer[],
+    dsn?: NextHopDsn,
+  ): Promise<SendInfo> {
     if (this.closed) return Promise.reject(poolClosed());
     const envelope: SendEnvelope = envelopeOf(from, recipients);
     if (dsn) {
@@ -343,7 +350,8 @@ export class SmtpPool {
     conn.state = 'busy';
     conn.bodyStarted = false;
     const reused = conn.sent > 0;
-    conn.smtp.send(job.envelope, job.body, (err, info) => {
+    // nodemailer hands `job.body` to MessageData.write as it is (its typings say Buffer or stream).
+    conn.smtp.send(job.envelope, job.body as Buffer, (err, info) => {
       conn.sent++;
       const failure = err ?? undefined;
       if (failure) {

@@ -14,7 +14,8 @@ export function relaxedHeader(field: string): string {
 }
 
 /**
- * Relaxed body canonicalization. An empty body canonicalizes to the empty string. Whole-body
+ * Relaxed body canonicalization: the definition the signer's body hash (body-hash.ts, which works
+ * on chunks of bytes) is held to by its tests. An empty body canonicalizes to the empty string. Whole-body
  * native regular expressions instead of a split into lines: whitespace at the end of a line goes,
  * other runs of spaces and tabs become one space, empty lines at the end go, a last line gets its
  * CRLF.

@@ -4,7 +4,8 @@
 // second From that the signature would still cover.
 import { createHash, createPrivateKey, sign as cryptoSign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { fieldName, parseMessage, relaxedBody, relaxedHeader } from './canonicalize.ts';
+import { fieldName, parseMessage, relaxedHeader } from './canonicalize.ts';
+import { RelaxedBodyHash } from './body-hash.ts';
 
 export type DkimAlgorithm = 'rsa-sha256' | 'ed25519-sha256';
 
@@ -55,18 +56,22 @@ function fold(header: string): string {
 }
 
 /**
- * Returns the DKIM-Signature header field (with its trailing CRLF) for a message given as bytes.
- * `now` is the signing time in seconds (t=).
+ * The DKIM-Signature header field (with its trailing CRLF) for a message given as bytes, to be put
+ * in front of it. `now` is the signing time in seconds (t=). Only the header block is parsed; the
+ * body is hashed from the message's own bytes (body-hash.ts), never copied or made a string.
  */
-function dkimSignature(message: Buffer, key: DkimKey, now: number): string {
-  // Only the header block is parsed; the body goes to the hash from the Buffer's bytes.
+export function signatureField(message: Buffer, key: DkimKey, now = Date.now() / 1000): Buffer {
   const end = message.indexOf('\r\n\r\n');
   const { fields } = parseMessage(
     message.subarray(0, end === -1 ? message.length : end + 4).toString('latin1'),
   );
-  const body = end === -1 ? '' : message.toString('latin1', end + 4);
-  const bodyHash = createHash('sha256').update(relaxedBody(body), 'latin1').digest('base64');
+  const bodyHash = new RelaxedBodyHash();
+  if (end !== -1) bodyHash.update(message.subarray(end + 4));
+  return Buffer.from(signatureFor(fields, bodyHash.digest(), key, now), 'latin1');
+}
 
+/** The field for a header (its fields, unfolded) and a body hash (bh=). */
+function signatureFor(fields: string[], bodyHash: string, key: DkimKey, now: number): string {
   // RFC 6376 §5.4.2: instances are taken from the bottom of the header up.
   const remaining = [...fields];
   const names: string[] = [];
@@ -104,7 +109,7 @@ function dkimSignature(message: Buffer, key: DkimKey, now: number): string {
   return `${unsigned}${b64}\r\n`;
 }
 
-/** The message with its DKIM-Signature prepended. */
+/** The message with its DKIM-Signature prepended, as one new Buffer (delivery sends the two apart). */
 export function signMessage(message: Buffer, key: DkimKey, now = Date.now() / 1000): Buffer {
-  return Buffer.concat([Buffer.from(dkimSignature(message, key, now), 'latin1'), message]);
+  return Buffer.concat([signatureField(message, key, now), message]);
 }
