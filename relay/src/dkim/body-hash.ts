@@ -8,7 +8,9 @@
 // stay). Such a stretch is found with three native scans and hashed as it is. Only where a scan
 // finds something, and at the ends of each chunk (where a line end or a whitespace run may
 // continue in the next chunk, or be the body's trailing empty lines), do the bytes go one by one
-// through the state machine below into a small scratch buffer that is hashed when full.
+// through the state machine below into a small scratch buffer that is hashed when full. What it
+// saved against the string and regular expressions it replaced: docs/benchmarks.md, Figures
+// behind code choices.
 import { createHash, type Hash } from 'node:crypto';
 
 const SP = 0x20;
