@@ -19,6 +19,11 @@ export const HANDOFF_PORT = 2526;
 /** Key of the pool's handoff Secret, and where the relay finds it (relative to CONFIG_DIR). */
 export const HANDOFF_SECRET_KEY = 'secret';
 export const HANDOFF_SECRET_FILE = 'handoff/secret';
+/**
+ * Where the relay finds the handoff secret of the pool its queue goes to when its own pool is
+ * deleted (RelayPool spec.deletionHandOffTo, relay config handoff.evacuateTo.secretFile).
+ */
+export const EVACUATION_SECRET_FILE = 'handoff-to/secret';
 /** Where the relay finds the shared state store's password (spec.sharedState.passwordSecretRef). */
 export const SHARED_STATE_PASSWORD_FILE = 'shared-state/password';
 /**

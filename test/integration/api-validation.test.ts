@@ -28,8 +28,8 @@ after(async () => {
 });
 
 let counter = 0;
-function dryRun(kind: string, spec: Record<string, unknown>): Promise<ExecResult> {
-  const object = { apiVersion: 'mailfleet.dev/v1alpha1', kind, metadata: { name: `doc-${++counter}` }, spec };
+function dryRun(kind: string, spec: Record<string, unknown>, name = `doc-${++counter}`): Promise<ExecResult> {
+  const object = { apiVersion: 'mailfleet.dev/v1alpha1', kind, metadata: { name }, spec };
   return cp!.kubectl(['-n', ns, 'apply', '--dry-run=server', '-f', '-'], {
     input: JSON.stringify(object),
     allowFail: true,
@@ -79,6 +79,11 @@ describe('the API server accepts', () => {
       pool({ tls: {}, auth: { mode: 'Required' }, listeners: { submission: { enabled: true } } }),
     ],
     [
+      'a pool deleted with Drain that hands its queue to another pool',
+      'RelayPool',
+      pool({ deletionPolicy: 'Drain', deletionHandOffTo: 'successor' }),
+    ],
+    [
       'a pool with a cert-manager issuer and extra names',
       'RelayPool',
       pool({
@@ -110,7 +115,7 @@ describe('the API server refuses (OpenAPI rules)', () => {
 describe('the API server refuses (CEL rules)', () => {
   for (const c of celInvalid) {
     test(c.name, async () => {
-      const result = await dryRun(c.kind, c.spec);
+      const result = await dryRun(c.kind, c.spec, c.objectName);
       assert.notEqual(result.code, 0, `expected ${c.name} to be refused`);
       assert.match(result.stderr, c.message);
     });

@@ -22,6 +22,7 @@ function renderCrd(kind: Kind): Record<string, unknown> {
       status: kind.status,
     },
     required: ['spec'],
+    ...(kind.validations?.length ? { 'x-kubernetes-validations': kind.validations } : {}),
   };
   const subresources: Record<string, unknown> = { status: {} };
   if (kind.scale) subresources.scale = kind.scale;
@@ -199,7 +200,8 @@ export function renderApiDocs(kinds: Kind[]): string {
   ];
   for (const kind of kinds) {
     out.push(`## ${kind.kind} (\`${kind.shortName}\`)`, '', kind.description, '');
-    for (const rule of kind.spec['x-kubernetes-validations'] ?? []) out.push(`- Rule: ${rule.message}.`);
+    for (const rule of [...(kind.validations ?? []), ...(kind.spec['x-kubernetes-validations'] ?? [])])
+      out.push(`- Rule: ${rule.message}.`);
     out.push('', '### spec', '', '| Field | Type | Description | Constraints |', '|---|---|---|---|');
     const rows: string[] = [];
     fieldRows(kind.spec, 'spec', rows);

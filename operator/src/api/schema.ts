@@ -1,7 +1,7 @@
 // The mailfleet.dev/v1alpha1 API, declared once. crds/*.yaml, types.generated.ts and docs/api.md
 // are generated from these schemas by scripts/gen-api.ts; a unit test fails when they are stale.
 import { arr, bool, int, intOrString, map, num, obj, opaque, str } from './openapi.ts';
-import type { Schema } from './openapi.ts';
+import type { CelRule, Schema } from './openapi.ts';
 // Where the API and the relay config mean the same thing, the relay's default is the API's.
 import { DEFAULTS as RELAY } from '../../../contract/defaults.ts';
 import { HANDOFF_PORT, HTTP_PORT, RETURN_PATH_PORT, SUBMISSION_PORT } from '../../../contract/layout.ts';
@@ -461,6 +461,9 @@ const relayPoolSpec = obj(
       'What deleting the pool does with mail its relays still hold. Drain: a finalizer (mailfleet.dev/drain) keeps the pool and its relays, delivering, until every relay reports an empty queue (each message is delivered or, after retry.maxQueueLifetime, bounced to its sender); status reports the count meanwhile. Discard: the relays are deleted at once with what they hold. Setting Discard on a pool being deleted ends its drain. docs/operator.md#deleting-a-pool.',
       { enum: ['Drain', 'Discard'], default: 'Drain' },
     ),
+    deletionHandOffTo: objectName(
+      "With deletionPolicy Drain: a RelayPool of the same namespace that receives the queue when this pool is deleted. Its relays stop delivering and hand every queued message (and whatever joins the queue later) to that pool's relays through their handoff port, signed with that pool's handoff Secret; the finalizer goes once their queues are empty. While the named pool does not exist, is being deleted itself or has no ready relay, the relays deliver themselves and status says HandOffTargetMissing. The relays mount the named pool's <pool>-handoff Secret from when this is set, so setting or changing it rolls the relays once (a lossless rollout); at deletion only the relay config changes. docs/operator.md#deleting-a-pool.",
+    ),
     returnPath: obj(
       "The return-path listener, for the pool's SendingDomains with spec.returnPath: bounces and complaints come back through the Service <pool>-return-path (port 25).",
       {
@@ -559,6 +562,12 @@ const relayPoolSpec = obj(
         message:
           'autoscaling scales on CPU utilization, which needs resources.requests.cpu (resources replaces the whole default, which has cpu: 250m)',
         reason: 'FieldValueRequired',
+      },
+      {
+        rule: "!has(self.deletionHandOffTo) || !has(self.deletionPolicy) || self.deletionPolicy == 'Drain'",
+        message:
+          'deletionHandOffTo needs deletionPolicy Drain (Discard deletes the relays with what they hold: nothing is handed off)',
+        reason: 'FieldValueForbidden',
       },
     ],
   },
@@ -886,6 +895,8 @@ export type Kind = {
   status: Schema;
   columns: PrinterColumn[];
   scale?: { specReplicasPath: string; statusReplicasPath: string; labelSelectorPath: string };
+  /** CEL rules on the whole object, for those that compare the spec with metadata.name. */
+  validations?: CelRule[];
 };
 
 const ready = (d: string): PrinterColumn => ({
@@ -911,6 +922,14 @@ export const kinds: Kind[] = [
       'RelayPool is a fleet of SMTP relays: listeners, TLS, auth, who may relay, delivery and queue persistence.',
     spec: relayPoolSpec,
     status: relayPoolStatus,
+    validations: [
+      {
+        rule: '!has(self.spec.deletionHandOffTo) || self.spec.deletionHandOffTo != self.metadata.name',
+        message: 'deletionHandOffTo names another pool: a pool cannot hand its queue to itself',
+        fieldPath: '.spec.deletionHandOffTo',
+        reason: 'FieldValueInvalid',
+      },
+    ],
     scale: {
       specReplicasPath: '.spec.replicas',
       statusReplicasPath: '.status.replicas',

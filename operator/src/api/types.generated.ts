@@ -297,6 +297,8 @@ export interface RelayPoolSpec {
   drainTimeout?: string;
   /** What deleting the pool does with mail its relays still hold. Drain: a finalizer (mailfleet.dev/drain) keeps the pool and its relays, delivering, until every relay reports an empty queue (each message is delivered or, after retry.maxQueueLifetime, bounced to its sender); status reports the count meanwhile. Discard: the relays are deleted at once with what they hold. Setting Discard on a pool being deleted ends its drain. docs/operator.md#deleting-a-pool. Default: "Drain". */
   deletionPolicy?: 'Drain' | 'Discard';
+  /** With deletionPolicy Drain: a RelayPool of the same namespace that receives the queue when this pool is deleted. Its relays stop delivering and hand every queued message (and whatever joins the queue later) to that pool's relays through their handoff port, signed with that pool's handoff Secret; the finalizer goes once their queues are empty. While the named pool does not exist, is being deleted itself or has no ready relay, the relays deliver themselves and status says HandOffTargetMissing. The relays mount the named pool's <pool>-handoff Secret from when this is set, so setting or changing it rolls the relays once (a lossless rollout); at deletion only the relay config changes. docs/operator.md#deleting-a-pool. */
+  deletionHandOffTo?: string;
   /** The return-path listener, for the pool's SendingDomains with spec.returnPath: bounces and complaints come back through the Service <pool>-return-path (port 25). */
   returnPath?: ReturnPathListenerSpec;
   /** The Service in front of the relays. Default: {}. */
@@ -787,6 +789,8 @@ export interface DefaultedRelayPoolSpec {
   drainTimeout: string;
   /** What deleting the pool does with mail its relays still hold. Drain: a finalizer (mailfleet.dev/drain) keeps the pool and its relays, delivering, until every relay reports an empty queue (each message is delivered or, after retry.maxQueueLifetime, bounced to its sender); status reports the count meanwhile. Discard: the relays are deleted at once with what they hold. Setting Discard on a pool being deleted ends its drain. docs/operator.md#deleting-a-pool. Default: "Drain". */
   deletionPolicy: 'Drain' | 'Discard';
+  /** With deletionPolicy Drain: a RelayPool of the same namespace that receives the queue when this pool is deleted. Its relays stop delivering and hand every queued message (and whatever joins the queue later) to that pool's relays through their handoff port, signed with that pool's handoff Secret; the finalizer goes once their queues are empty. While the named pool does not exist, is being deleted itself or has no ready relay, the relays deliver themselves and status says HandOffTargetMissing. The relays mount the named pool's <pool>-handoff Secret from when this is set, so setting or changing it rolls the relays once (a lossless rollout); at deletion only the relay config changes. docs/operator.md#deleting-a-pool. */
+  deletionHandOffTo?: string;
   /** The return-path listener, for the pool's SendingDomains with spec.returnPath: bounces and complaints come back through the Service <pool>-return-path (port 25). */
   returnPath?: ReturnPathListenerSpec;
   /** The Service in front of the relays. Default: {}. */

@@ -7,6 +7,8 @@ import { referencedTlsSecret } from '../desired/tls.ts';
 
 export const poolIndexKey = (namespace: string, pool: string) => `pool:${namespace}/${pool}`;
 export const domainIndexKey = (namespace: string, domain: string) => `domain:${namespace}/${domain}`;
+/** RelayPools whose spec.deletionHandOffTo names `pool`. */
+export const handOffIndexKey = (namespace: string, pool: string) => `handoff-to:${namespace}/${pool}`;
 
 /** The index keys of one object of a kind: pure. */
 export function indexKeys(kind: string, object: KubeObject): string[] {
@@ -15,7 +17,10 @@ export function indexKeys(kind: string, object: KubeObject): string[] {
     const pool = (object as { spec?: { poolRef?: { name?: string } } }).spec?.poolRef?.name;
     return pool ? [poolIndexKey(namespace, pool)] : [];
   }
-  if (kind === 'RelayPool') return [];
+  if (kind === 'RelayPool') {
+    const target = (object as { spec?: { deletionHandOffTo?: string } }).spec?.deletionHandOffTo;
+    return target ? [handOffIndexKey(namespace, target)] : [];
+  }
   const labels = object.metadata?.labels ?? {};
   const keys: string[] = [];
   // A StatefulSet's claims carry its claim template's labels, the pool's selector labels.

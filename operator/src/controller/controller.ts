@@ -27,7 +27,13 @@ import { DnsVerifier } from '../dns/verifier.ts';
 import { domainSeries } from './domain-series.ts';
 import type { DomainSeries } from './domain-series.ts';
 import { reconcilePool } from './reconcile.ts';
-import { SecretReferences, domainSecretRefs, indexKeys, poolSecretRefs } from './cache-index.ts';
+import {
+  SecretReferences,
+  domainSecretRefs,
+  handOffIndexKey,
+  indexKeys,
+  poolSecretRefs,
+} from './cache-index.ts';
 import { StatusMemo, statusKey } from '../kube/status-memo.ts';
 import type { Lookup } from './cache-index.ts';
 import type { ReconcileContext } from './reconcile.ts';
@@ -249,7 +255,16 @@ export class Controller {
     ];
     this.#watch('RelayPool', undefined, (o, deleted) => {
       this.#noteReferences('RelayPool', o, deleted);
-      return [poolKey(o.metadata?.namespace, o.metadata?.name)];
+      const ns = o.metadata?.namespace ?? '';
+      // The pool it hands its queue to on deletion (that pool's NetworkPolicy admits its relays
+      // then), and the pools that hand theirs to it (their relay config follows its state).
+      const target = (o as unknown as RelayPool).spec?.deletionHandOffTo;
+      const sources = this.lookup.indexed('RelayPool', handOffIndexKey(ns, o.metadata?.name ?? ''));
+      return [
+        poolKey(ns, o.metadata?.name),
+        ...(target ? [poolKey(ns, target)] : []),
+        ...sources.map((s) => poolKey(ns, s.metadata?.name)),
+      ];
     });
     this.#watch('SendingDomain', undefined, (o, deleted) => {
       this.#noteReferences('SendingDomain', o, deleted);

@@ -23,13 +23,20 @@ import { withDefaults } from '../api/defaults.ts';
 import { prepare, recordingGenerators, replayingGenerators, requested } from '../kube/generators.ts';
 import type { SlowGenerators } from '../kube/generators.ts';
 import { OWNED_KINDS, objectPath } from '../kube/resources.ts';
-import { names } from '../desired/meta.ts';
+import { names, selectorLabels } from '../desired/meta.ts';
 import { APPLIED_HASH, isSubset, mergePatch, needsApply, withAppliedHash } from '../kube/diff.ts';
 import type { RateLimit, RelayPool, SendingDomain } from '../api/types.ts';
 import { AUTOSUSPEND_ANNOTATION } from '../desired/bounce.ts';
 import type { BounceMeasurement } from '../desired/bounce.ts';
 import type { TxtAnswers } from '../desired/dns.ts';
-import { domainIndexKey, domainSecretRefs, poolIndexKey, poolSecretRefs } from './cache-index.ts';
+import {
+  domainIndexKey,
+  domainSecretRefs,
+  handOffIndexKey,
+  poolIndexKey,
+  poolSecretRefs,
+} from './cache-index.ts';
+import type { HandOffTarget } from '../desired/handoff-to.ts';
 import type { Lookup } from './cache-index.ts';
 import { statusKey } from '../kube/status-memo.ts';
 import type { RolloutSlots } from './rollouts.ts';
@@ -167,9 +174,31 @@ async function gather(ctx: ReconcileContext, namespace: string, poolName: string
     now: ctx.now?.() ?? new Date(),
   };
   if (pool) observed.pool = pool;
+  const handOffTo = pool?.spec?.deletionHandOffTo;
+  if (handOffTo) observed.handOffTarget = handOffTarget(lookup, namespace, handOffTo);
+  observed.handOffSources = lookup.indexed(
+    'RelayPool',
+    handOffIndexKey(namespace, poolName),
+  ) as unknown as RelayPool[];
   if (ctx.relayQueues) observed.relayQueues = ctx.relayQueues(namespace, poolName);
   if (ctx.rates) observed.rates = ctx.rates(namespace, poolName, domains);
   return observed;
+}
+
+/** The pool a pool's spec.deletionHandOffTo names, and how many of its relays are Ready. */
+function handOffTarget(lookup: Lookup, namespace: string, name: string): HandOffTarget {
+  const pool = lookup.get('RelayPool', namespace, name) as unknown as RelayPool | undefined;
+  const relay = selectorLabels(name);
+  const readyRelays = lookup.indexed('Pod', poolIndexKey(namespace, name)).filter(
+    (p) =>
+      // Its relays, not its tracker or absorb pods.
+      Object.entries(relay).every(([k, v]) => p.metadata?.labels?.[k] === v) &&
+      !p.metadata?.deletionTimestamp &&
+      ((p.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ?? []).some(
+        (c) => c.type === 'Ready' && c.status === 'True',
+      ),
+  ).length;
+  return pool ? { pool, readyRelays } : { readyRelays };
 }
 
 /**

@@ -4,6 +4,8 @@
 // finalizer goes once every relay reported its intake closed and then, in a later scrape, an empty
 // queue: what it acknowledged before the switch is in that reading, so nothing escapes. The relays
 // go on delivering meanwhile, and expiry (retry.maxQueueLifetime) bounds how long that can take.
+// With spec.deletionHandOffTo the relays hand their queues to the named pool's relays instead
+// (handoff-to.ts), and the same empty-queue reading ends the wait.
 // Discard: the finalizer goes and the relays go with what they hold. A queue nobody could read
 // (a relay not Ready, not scraped since the deletion, or an operator that does not scrape) is
 // never taken for an empty one.
@@ -44,8 +46,15 @@ export type DeletionDecision = {
   requeueAfterMs?: number;
 };
 
-const ESCAPE =
-  'to delete the pool now and lose what is queued: kubectl patch relaypool <name> --type merge -p \'{"spec":{"deletionPolicy":"Discard"}}\'';
+/** How to end a drain; deletionHandOffTo goes too, as the API refuses it with Discard. */
+const escape = (pool: RelayPool) =>
+  `to delete the pool now and lose what is queued: kubectl patch relaypool <name> --type merge -p '{"spec":{"deletionPolicy":"Discard"${pool.spec?.deletionHandOffTo ? ',"deletionHandOffTo":null' : ''}}}'`;
+
+/**
+ * The pool named by spec.deletionHandOffTo (handoff-to.ts): `problem` says why its relays cannot
+ * take the queue now (the deleting pool's relays deliver themselves meanwhile).
+ */
+export type HandOffState = { target: string; problem?: string };
 
 /**
  * Whether the pool's relays take new mail (their config's intake.open): not while a Drain deletion
@@ -66,6 +75,7 @@ const readAfterClosing = (r: RelayQueue) =>
 export function deletionDecision(
   pool: RelayPool,
   relays: readonly RelayQueue[] | undefined,
+  handOff?: HandOffState,
 ): DeletionDecision {
   const finalizers = pool.metadata.finalizers ?? [];
   const has = finalizers.includes(DRAIN_FINALIZER);
@@ -121,18 +131,29 @@ export function deletionDecision(
     parts.push(
       `intake not yet reported closed and read again on ${accepting.sort().join(', ')} (they may still accept mail)`,
     );
+  if (handOff?.problem)
+    parts.push(
+      `cannot hand the queue to pool ${handOff.target}: ${handOff.problem}, so the relays deliver it themselves meanwhile`,
+    );
   const reason =
     relays === undefined || unknown.length > 0
       ? 'QueueUnknown'
       : accepting.length > 0
         ? 'ClosingIntake'
-        : 'DrainingQueue';
+        : handOff?.problem
+          ? 'HandOffTargetMissing'
+          : handOff
+            ? 'HandingOff'
+            : 'DrainingQueue';
+  const what = handOff
+    ? `the relays' intake is closed and they hand their queues to the relays of pool ${handOff.target} until they are empty`
+    : "the relays' intake is closed and they keep delivering until their queues are empty";
   return {
     condition: cond(
       DELETING_CONDITION,
       'True',
       reason,
-      `deletionPolicy Drain: the relays' intake is closed and they keep delivering until their queues are empty; ${parts.join('; ')}; ${ESCAPE}`,
+      `deletionPolicy Drain: ${what}; ${parts.join('; ')}; ${escape(pool)}`,
     ),
     queuedJobs: queued,
     requeueAfterMs: DRAIN_RECHECK_MS,

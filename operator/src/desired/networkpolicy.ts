@@ -1,7 +1,9 @@
 // On by default. In: the listeners from the client networks, the management port from the
 // operator's and the monitoring namespaces (and listed CIDRs) only, the handoff port from relays of
-// the same pool. Out: DNS, SMTP (or the smarthost), the handoff port to relays of the pool, and the
-// shared state store's port (spec.sharedState), the events webhook's port (spec.events).
+// the same pool (and, while a pool being deleted hands its queue to this one, from its relays). Out:
+// DNS, SMTP (or the smarthost), the handoff port to relays of the pool (and to the pool this one's
+// queue goes to while it is deleted), the shared state store's port (spec.sharedState), the events
+// webhook's port (spec.events).
 import { sharedStatePort } from './shared-state.ts';
 import { eventsPort } from './events.ts';
 import type {
@@ -21,6 +23,10 @@ export type NetworkPolicyOptions = {
   managementNamespaces: string[];
   /** A domain of the pool has a return path: its listener port is open to everyone. */
   returnPath?: boolean;
+  /** The pool this one's relays hand their queue to now (handoff-to.ts evacuatesInto). */
+  handOffTo?: string;
+  /** Pools whose relays hand their queue to this one's now: admitted to its handoff port. */
+  handOffFrom?: string[];
 };
 
 const namespacePeer = (namespace: string): V1NetworkPolicyPeer => ({
@@ -76,7 +82,12 @@ export function networkPolicy(o: NetworkPolicyOptions): V1NetworkPolicy | undefi
     } as V1NetworkPolicyIngressRule);
   // The relays of the pool, and the absorb Jobs emptying retained claims into them (absorb.ts).
   const absorbPods = { podSelector: { matchLabels: absorbPodLabels(poolName) } };
-  ingress.push({ from: [...samePool, absorbPods], ports: handoffPort } as V1NetworkPolicyIngressRule);
+  // A pool being deleted that hands its queue to this one (spec.deletionHandOffTo), while it does.
+  const evacuating = (o.handOffFrom ?? []).map((p) => ({ podSelector: { matchLabels: selectorLabels(p) } }));
+  ingress.push({
+    from: [...samePool, absorbPods, ...evacuating],
+    ports: handoffPort,
+  } as V1NetworkPolicyIngressRule);
   // The return-path domains' MX: bounces and complaints come from any mailbox provider.
   if (o.returnPath) ingress.push({ ports: [{ protocol: 'TCP', port: RETURN_PATH_PORT as never }] });
   return {
@@ -101,6 +112,9 @@ export function networkPolicy(o: NetworkPolicyOptions): V1NetworkPolicy | undefi
           })),
         },
         { to: samePool, ports: handoffPort },
+        ...(o.handOffTo
+          ? [{ to: [{ podSelector: { matchLabels: selectorLabels(o.handOffTo) } }], ports: handoffPort }]
+          : []),
         // spec.sharedState: the store may run anywhere (in the cluster or not), so any address.
         ...(pool.spec.sharedState
           ? [{ ports: [{ protocol: 'TCP', port: sharedStatePort(pool.spec.sharedState) as never }] }]

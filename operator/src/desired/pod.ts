@@ -4,6 +4,7 @@
 import type { V1Container, V1PodTemplateSpec, V1Volume } from '@kubernetes/client-node';
 import { sharedStatePasswordSource } from './shared-state.ts';
 import { eventsSecretSource } from './events.ts';
+import { evacuationSecretSource } from './handoff-to.ts';
 import type { DefaultedRelayPool } from '../api/types.ts';
 import { durationMs } from '../../../contract/duration.ts';
 import {
@@ -93,6 +94,8 @@ export function podTemplate(o: PodOptions): V1PodTemplateSpec {
   if (sharedStatePassword) configSources.push(sharedStatePassword);
   const eventsSecret = eventsSecretSource(o.pool);
   if (eventsSecret) configSources.push(eventsSecret);
+  const evacuationSecret = evacuationSecretSource(o.pool);
+  if (evacuationSecret) configSources.push(evacuationSecret);
   if (o.tracking) {
     configSources.push({
       secret: {

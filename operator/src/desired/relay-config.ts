@@ -15,6 +15,8 @@ import { quantity } from '../kube/diff.ts';
 import { sharedStateConfig } from './shared-state.ts';
 import { eventsConfig } from './events.ts';
 import { intakeOpen } from './deletion.ts';
+import { evacuationTarget } from './handoff-to.ts';
+import type { RelayPool } from '../api/types.ts';
 import {
   ADMIN_TOKEN_ROLES,
   HANDOFF_PORT,
@@ -54,6 +56,8 @@ export type RelayConfigOptions = {
   hasUsers: boolean;
   /** The relay Secret carries smarthost credentials. */
   hasSmarthostCredentials: boolean;
+  /** The pool spec.deletionHandOffTo names, when it exists (handoff-to.ts). */
+  handOffTarget?: RelayPool;
 };
 
 const SMARTHOST_TLS: Record<string, SmarthostTls> = {
@@ -134,6 +138,8 @@ export function renderRelayConfig(options: RelayConfigOptions): RelayConfigInput
   };
   // Only when closed, so a live pool's ConfigMap stays as it was (the relay's default is open).
   if (!intakeOpen(options.pool)) config.intake = { open: false };
+  const evacuateTo = evacuationTarget(options.pool, options.handOffTarget);
+  if (evacuateTo && config.handoff) config.handoff.evacuateTo = evacuateTo;
   if (options.domains.some((d) => d.tracking)) config.tracking = { keyFile: TRACKING_KEY_FILE };
   const sharedState = sharedStateConfig(options.pool);
   if (sharedState) config.sharedState = sharedState;

@@ -28,6 +28,7 @@ import { RETAINED_CONDITION, retainedClaims } from './claims.ts';
 import { absorbJob, absorbPlan, replicasWhileAbsorbing, retainedCondition, unabsorbed } from './absorb.ts';
 import { EVENTS_CONDITION, eventsCondition } from './events.ts';
 import { deletionDecision } from './deletion.ts';
+import { evacuatesInto, evacuatingInto, handOffProblem } from './handoff-to.ts';
 import { sharedStateCondition } from './shared-state.ts';
 import { resolveTls, tlsSource } from './tls.ts';
 import type { Desired, EventSpec, Generators, KubeObject, Observed, OwnKind } from './types.ts';
@@ -220,6 +221,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
         rateLimits: limits.flatMap((l) => (l.rule ? [l.rule] : [])),
         hasUsers: inputs.users !== undefined,
         hasSmarthostCredentials: inputs.smarthost !== undefined,
+        ...(observed.handOffTarget?.pool ? { handOffTarget: observed.handOffTarget.pool } : {}),
       });
   const checksum = config ? restartChecksum(config) : '';
   const secretOptions: RelaySecretOptions = {
@@ -326,6 +328,10 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
         pool,
         managementNamespaces: observed.settings.managementNamespaces ?? [],
         returnPath: hasReturnPath,
+        ...(evacuatesInto(original, observed.handOffTarget?.pool)
+          ? { handOffTo: pool.spec.deletionHandOffTo }
+          : {}),
+        handOffFrom: evacuatingInto(original, observed.handOffSources ?? []),
       }),
       hasReturnPath ? returnPathService(pool) : undefined,
     ];
@@ -417,7 +423,12 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
   if (events) poolConditions.push(events);
   const store = sharedStateCondition(pool, observed.relayQueues);
   if (store) poolConditions.push(store);
-  const deletion = deletionDecision(original, observed.relayQueues);
+  const handOffTo = pool.spec.deletionHandOffTo;
+  const deletion = deletionDecision(
+    original,
+    observed.relayQueues,
+    handOffTo ? { target: handOffTo, problem: handOffProblem(original, observed.handOffTarget) } : undefined,
+  );
   if (deletion.condition) poolConditions.push(deletion.condition);
   if (deletion.finalizer) desired.finalizer = deletion.finalizer;
   if (deletion.requeueAfterMs !== undefined)

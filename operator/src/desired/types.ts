@@ -5,6 +5,7 @@ import type { RateLimit, RelayPool, SendingDomain } from '../api/types.ts';
 import type { BounceMeasurement } from './bounce.ts';
 import type { TxtAnswers } from './dns.ts';
 import type { RelayQueue } from './deletion.ts';
+import type { HandOffTarget } from './handoff-to.ts';
 import type { DomainCounts } from './rates.ts';
 
 export type KubeObject = KubernetesObject & { [field: string]: unknown };
@@ -55,6 +56,10 @@ export type Observed = {
   rolloutQueued?: boolean;
   /** Every relay pod of the pool and its last queue reading; absent: the operator does not scrape. */
   relayQueues?: RelayQueue[];
+  /** The pool spec.deletionHandOffTo names; absent when it names none. */
+  handOffTarget?: HandOffTarget;
+  /** Pools of the namespace whose spec.deletionHandOffTo names this pool. */
+  handOffSources?: RelayPool[];
 };
 
 /** Operator-wide settings of generated certificates (flags); defaults in desired/tls.ts. */
