@@ -26,6 +26,12 @@ test('index keys by kind', () => {
       keys: [],
     },
     {
+      name: 'a RelayPool naming a pool to hand its queue to on deletion is filed under that pool',
+      kind: 'RelayPool',
+      object: object({ metadata: { name: 'old', namespace: 'mail' }, spec: { deletionHandOffTo: 'new' } }),
+      keys: ['handoff-to:mail/new'],
+    },
+    {
       name: 'a pool child is filed under the pool label',
       kind: 'ConfigMap',
       object: object({ metadata: { name: 'c', namespace: 'mail', labels: { 'mailfleet.dev/pool': 'p' } } }),
