@@ -1,7 +1,8 @@
 // Graceful stop (SIGTERM or POST /drain): refuse new sessions with 421, let open ones finish,
 // then hand the queue to ready peers of the pool (handoff/; an evacuating relay: to the relays of
 // the pool it evacuates to) or, with no peer, deliver what can be delivered, all within
-// drainTimeout. What is left stays in the spool for the next start.
+// drainTimeout; then the events outbox's unsent events go to a peer the same way. What is left
+// stays in the spool for the next start.
 import { durationMs } from './config/duration.ts';
 import type { RuntimeConfig } from './config/runtime.ts';
 import type { Logger } from '../../contract/log.ts';
@@ -15,6 +16,7 @@ import {
   type QueueHolder,
 } from './handoff/sender.ts';
 import { evacuationTarget } from './handoff/evacuate-to.ts';
+import { eventsDeadline, handOffEvents, type EventsBacklog } from './handoff/events.ts';
 
 /** What a drain needs of the relay, and nothing more: relay.ts builds it from its parts, so the
  * two files do not import each other and a drain cannot reach anything it should not touch. */
@@ -28,6 +30,10 @@ export interface Drainable extends QueueHolder {
   readonly log: Logger;
   readonly scheduler: Pick<Scheduler, 'messages' | 'retryAll' | 'pause' | 'resume' | 'idle'>;
   readonly intake: Pick<Intake, 'sessions' | 'close'>;
+  /** Stops the events webhook's sender; resolves with the outbox to hand off (undefined: no events). */
+  stopEvents(): Promise<EventsBacklog | undefined>;
+  /** Counts events a peer acknowledged. */
+  eventsHandedOff(count: number): void;
 }
 
 /** With no ready peer, the pool is looked up again this often while delivery goes on. */
@@ -62,12 +68,37 @@ export async function drain(relay: Drainable): Promise<void> {
   // Mail accepted by sessions that were already in a transaction when the drain started.
   if (handoff && relay.scheduler.messages.size > 0 && Date.now() < deadline)
     add(total, await handOffQueue(handoff, deadline));
+  const events = handoff ? await handOffOutbox(relay, handoff, deadline) : undefined;
   relay.log('info', 'drain finished', {
     remaining: relay.scheduler.messages.size,
     handedOff: total.sent,
     duplicates: total.duplicates,
+    ...(events ? { eventsHandedOff: events.sent, eventsLeft: events.left } : {}),
     seconds: Math.round((Date.now() - started) / 100) / 10,
   });
+}
+
+/**
+ * The events the receiver has not acknowledged go where the queue went (they would be lost with
+ * an emptyDir): the webhook sender stops first, so nothing else reads or acknowledges the outbox.
+ */
+async function handOffOutbox(relay: Drainable, handoff: HandoffSenderDeps, deadline: number) {
+  const outbox = await relay.stopEvents();
+  if (!outbox || outbox.unsent === 0) return undefined;
+  const summary = await handOffEvents(
+    {
+      instance: handoff.instance,
+      secret: handoff.secret,
+      target: handoff.target,
+      log: relay.log,
+      now: Date.now,
+      sent: (n) => relay.eventsHandedOff(n),
+    },
+    outbox,
+    eventsDeadline(deadline, Date.now()),
+  );
+  relay.log(summary.left === 0 ? 'info' : 'warn', 'events handoff', { ...summary });
+  return summary;
 }
 
 /**

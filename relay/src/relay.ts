@@ -28,7 +28,7 @@ import { hasCleanLines } from './security/bare-newline.ts';
 import { RelayMetrics, type QueueSnapshot } from './metrics/metrics.ts';
 import { relayRoutes, serveAdmin, type AdminDeps, type Route } from './admin/http.ts';
 import { workerConfig, type WorkerSlot } from './workers/plan.ts';
-import { adoptOrphanShards } from './workers/adopt.ts';
+import { adoptOrphanOutboxes, adoptOrphanShards } from './workers/adopt.ts';
 import { AccountingLog } from './outcomes/accounting.ts';
 import { FeedbackRecorder } from './feedback/recorder.ts';
 import { ReturnPathListener } from './feedback/listener.ts';
@@ -286,6 +286,8 @@ export class Relay {
       holds: (id) => this.scheduler.messages.has(id),
       store: (envelope, body) => this.storeHandedOver(envelope, body),
       counted: (result) => this.metrics.handoffReceived.inc({ result }),
+      storeEvents: () => this.events && ((events) => this.events!.outbox.store(events)),
+      eventsCounted: (result, n) => this.metrics.handoffEventsReceived.inc({ result }, n),
       log: (level, msg, fields) => this.log(level, msg, fields),
       now: Date.now,
     });
@@ -346,9 +348,12 @@ export class Relay {
     this.log('info', 'relay started', { ports: this.ports });
   }
 
-  /** Takes the messages of spool shards `from` and above (worker 0, or the single process). */
-  adoptShards(from: number): Promise<number> {
-    return adoptOrphanShards({
+  /**
+   * Takes the messages of spool shards `from` and above (worker 0, or the single process), and the
+   * unsent events of their outboxes.
+   */
+  async adoptShards(from: number): Promise<number> {
+    const adopted = await adoptOrphanShards({
       spoolDir: this.runtime.config.spool.dir,
       count: from,
       fs: this.options.spoolFs ?? nodeSpoolFs,
@@ -356,6 +361,15 @@ export class Relay {
       store: (envelope, body) => this.storeHandedOver(envelope, body),
       log: this.log,
     });
+    const events = this.events;
+    if (events)
+      await adoptOrphanOutboxes({
+        eventsDir: this.runtime.config.events!.dir,
+        count: from,
+        store: (batch) => events.outbox.store(batch),
+        log: this.log,
+      });
+    return adopted;
   }
 
   /** The primary changed the worker count: this worker's share of the limits follows. */
@@ -652,6 +666,11 @@ export class Relay {
       quiesce: () => this.evacuation.stop(),
       scheduler: this.scheduler,
       intake: this.intake,
+      stopEvents: async () => {
+        await this.events?.close();
+        return this.events?.outbox;
+      },
+      eventsHandedOff: (n) => this.metrics.handoffEventsSent.inc(n),
     };
   }
 

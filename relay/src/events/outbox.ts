@@ -45,7 +45,8 @@ function segmentBytes(maxBytes: number): number {
   return Math.max(8 * 1024, Math.min(8 * 1024 * 1024, Math.floor(maxBytes / 8)));
 }
 
-type Pending = { lines: Buffer[]; done: () => void };
+/** Appends waiting for a write: `done(true)` once on disk, `done(false)` when the disk refused them. */
+type Pending = { lines: Buffer[]; done: (written: boolean) => void; handedOver: boolean };
 
 export class Outbox {
   private readonly o: OutboxOptions;
@@ -96,9 +97,22 @@ export class Outbox {
 
   /** Appends events; resolves once they are fsynced (or counted as dropped if the disk refused). */
   append(events: readonly MailEvent[]): Promise<void> {
-    if (events.length === 0) return Promise.resolve();
-    return new Promise<void>((done) => {
-      this.pending.push({ lines: events.map(encodeEvent), done });
+    return this.write(events, false).then(() => undefined);
+  }
+
+  /**
+   * Appends events handed over by a peer: resolves once they are fsynced, rejects when the disk
+   * refused them (the peer keeps them then; they are not counted as dropped here).
+   */
+  async store(events: readonly MailEvent[]): Promise<void> {
+    if (!(await this.write(events, true))) throw new Error('events outbox write failed');
+  }
+
+  /** True once the events are on disk, false when the write failed. */
+  private write(events: readonly MailEvent[], handedOver: boolean): Promise<boolean> {
+    if (events.length === 0) return Promise.resolve(true);
+    return new Promise<boolean>((done) => {
+      this.pending.push({ lines: events.map(encodeEvent), done, handedOver });
       if (!this.flushing) {
         this.flushing = true;
         this.running = this.running.then(() => this.flush());
@@ -117,6 +131,7 @@ export class Outbox {
     this.pending = [];
     this.flushing = false;
     const lines = batch.flatMap((p) => p.lines);
+    let written = true;
     try {
       let i = 0;
       while (i < lines.length) {
@@ -144,9 +159,11 @@ export class Outbox {
       await this.bound();
     } catch {
       // A full or read-only disk: the events are lost, counted, and mail goes on.
-      this.o.dropped(lines.length, 'write_error');
+      written = false;
+      const lost = batch.filter((p) => !p.handedOver).reduce((n, p) => n + p.lines.length, 0);
+      if (lost > 0) this.o.dropped(lost, 'write_error');
     }
-    for (const p of batch) p.done();
+    for (const p of batch) p.done(written);
     this.onAppended();
   }
 

@@ -3,6 +3,9 @@
 // A request body is a batch of spool records (spool/record.ts, unchanged: envelope with its
 // per-recipient states, and the message bytes under their CRC-32), each framed as
 // "<decimal length>\n<record>". The reply is JSON, one entry per record in order.
+import { decodeEvents } from '../events/codec.ts';
+import type { MailEvent } from '../events/event.ts';
+
 export interface HandoffReply {
   /** Instance id of the replying relay. */
   instance: string;
@@ -63,6 +66,36 @@ export function parseHello(text: string): Hello | undefined {
     const v = JSON.parse(text) as Hello;
     return typeof v?.instance === 'string' && typeof v.draining === 'boolean'
       ? { instance: v.instance, draining: v.draining }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * An events request body is the outbox's own lines (events/codec.ts: `<crc32> <json>\n`), so a
+ * damaged line is seen; the reply says how many the peer fsynced into its outbox (all or none).
+ */
+export interface EventsReply {
+  instance: string;
+  stored: number;
+}
+
+export type DecodedEventsBatch = { ok: true; events: MailEvent[] } | { ok: false; reason: string };
+
+export function decodeEventsBatch(body: Buffer): DecodedEventsBatch {
+  const decoded = decodeEvents(body, 0);
+  if (decoded.damaged > 0) return { ok: false, reason: `${decoded.damaged} damaged event lines` };
+  if (decoded.end !== body.length) return { ok: false, reason: 'truncated event line' };
+  if (decoded.events.length === 0) return { ok: false, reason: 'no events' };
+  return { ok: true, events: decoded.events.map((e) => e.event) };
+}
+
+export function parseEventsReply(text: string, expected: number): EventsReply | undefined {
+  try {
+    const v = JSON.parse(text) as EventsReply;
+    return typeof v?.instance === 'string' && v.stored === expected
+      ? { instance: v.instance, stored: v.stored }
       : undefined;
   } catch {
     return undefined;

@@ -60,6 +60,8 @@ async function peer() {
       held.add(envelope.id);
     },
     counted: (result) => answers.push(result),
+    storeEvents: () => undefined,
+    eventsCounted: () => undefined,
     log: () => undefined,
     now: Date.now,
   });

@@ -4,8 +4,11 @@
 // every message to the ready relays of the pool through the handoff protocol (the pool's secret,
 // its headless Service), and removes a message only once a peer's signed reply says it is fsynced
 // there. A kill at any moment leaves at most a message on both sides (a duplicate the receiver
-// recognises by id), never a loss. Success is an empty spool.
+// recognises by id), never a loss. The unsent webhook events of its outbox go the same way
+// (handoff/events.ts). Success is an empty spool and outbox.
 import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Logger } from '../../../contract/log.ts';
 import { buildMessage, type QueuedMessage } from '../scheduler/model.ts';
 import { Spool } from '../spool/store.ts';
@@ -14,6 +17,13 @@ import { durationMs } from '../config/duration.ts';
 import type { RuntimeConfig } from '../config/runtime.ts';
 import { handOffQueue, type HandoffSummary, type HandoffTarget } from './sender.ts';
 import { shardDirs } from '../workers/adopt.ts';
+import { Outbox } from '../events/outbox.ts';
+import {
+  evacuationExitCode,
+  handOffEvents,
+  outboxShardIndexes,
+  type EventsHandoffSummary,
+} from './events.ts';
 
 /** With no ready peer (or one refusing), the pool is looked up again this often. */
 const PEER_RETRY_MS = 2000;
@@ -103,10 +113,71 @@ export async function evacuateSpool(deps: EvacuationDeps, deadline: number): Pro
   return summary;
 }
 
+export interface OutboxEvacuationDeps {
+  /** The outbox directory (events.dir, or a worker's `<events.dir>-shard-<k>`). */
+  dir: string;
+  secret: Buffer;
+  target: HandoffTarget;
+  log: Logger;
+  now(): number;
+  stopped?(): boolean;
+}
+
+/**
+ * Hands the unacknowledged events of an outbox nobody runs to the pool's ready relays. With no
+ * ready peer the pool is asked again until `deadline`; when every peer refuses because it writes
+ * no events, the events stay (`unwanted`).
+ */
+export async function evacuateOutbox(
+  deps: OutboxEvacuationDeps,
+  deadline: number,
+): Promise<{ left: number; sent: number; unwanted: boolean }> {
+  const present = await readdir(deps.dir).catch(() => undefined);
+  if (!present) return { left: 0, sent: 0, unwanted: false };
+  const outbox = new Outbox({
+    dir: deps.dir,
+    // Nothing is written here: the bound never applies.
+    maxBytes: Number.MAX_SAFE_INTEGER,
+    dropped: () => undefined,
+    damaged: (count) => deps.log('warn', 'events outbox lines damaged, skipped', { dir: deps.dir, count }),
+  });
+  await outbox.open();
+  const instance = `evacuate-${randomBytes(6).toString('hex')}`;
+  let sent = 0;
+  let last: EventsHandoffSummary | undefined;
+  while (outbox.unsent > 0 && deps.now() < deadline && !deps.stopped?.()) {
+    last = await handOffEvents({ ...deps, instance }, outbox, deadline);
+    sent += last.sent;
+    if (last.peers > 0 && last.withoutOutbox === last.peers) break;
+    if (outbox.unsent > 0 && last.sent === 0)
+      await new Promise((resolve) => setTimeout(resolve, Math.min(PEER_RETRY_MS, deadline - deps.now())));
+  }
+  await outbox.close();
+  const left = outbox.unsent;
+  const unwanted = left > 0 && last !== undefined && last.peers > 0 && last.withoutOutbox === last.peers;
+  deps.log(left === 0 ? 'info' : 'warn', 'events evacuation finished', {
+    dir: deps.dir,
+    sent,
+    left,
+    unwanted,
+  });
+  return { left, sent, unwanted };
+}
+
+/** The outbox directories a relay (and its worker processes) left: events.dir and its shards. */
+async function outboxDirs(eventsDir: string): Promise<string[]> {
+  const parent = dirname(eventsDir);
+  const entries = await readdir(parent).catch(() => [] as string[]);
+  const base = basename(eventsDir);
+  return [eventsDir, ...outboxShardIndexes(entries, base).map((k) => join(parent, `${base}-shard-${k}`))];
+}
+
 /**
  * The `--evacuate` run: the spool of `runtime`'s config handed to the relays its `handoff` names,
- * within drainTimeout (or until SIGTERM). Exit code 0 only when the spool is empty; 1 leaves the
- * rest for the next run (the operator's Job retries), 2 when the config has no handoff target.
+ * with the unsent events of its outbox, within drainTimeout (or until SIGTERM). Exit code
+ * (evacuationExitCode) 0 only when the spool is empty and so is the outbox (unless no relay of the
+ * pool writes events); 1 leaves the rest for the next run (the operator's Job retries), 2 when the
+ * config has no handoff target.
  */
 export async function runEvacuation(
   runtime: Pick<RuntimeConfig, 'config' | 'handoffSecret'>,
@@ -152,5 +223,15 @@ export async function runEvacuation(
       await spool.close();
     }
   }
-  return left === 0 ? 0 : 1;
+  // The webhook events the relay had not sent go to the pool too (they would stay on the claim).
+  const events = { left: 0, unwanted: true };
+  for (const dir of await outboxDirs(config.events?.dir ?? join(config.spool.dir, 'events'))) {
+    const result = await evacuateOutbox(
+      { dir, secret: handoffSecret, target, log, now: Date.now, stopped: () => stopped },
+      deadline,
+    );
+    events.left += result.left;
+    if (result.left > 0 && !result.unwanted) events.unwanted = false;
+  }
+  return evacuationExitCode({ messages: left, events: events.left, eventsUnwanted: events.unwanted });
 }

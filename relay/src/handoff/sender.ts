@@ -99,7 +99,7 @@ async function discoverPeers(target: HandoffTarget): Promise<string[]> {
 }
 
 /** A signed request to a peer; the reply counts only when its signature verifies. */
-async function call(
+export async function call(
   secret: Buffer,
   address: string,
   method: 'GET' | 'POST',
@@ -124,7 +124,9 @@ async function call(
   return text.toString('utf8');
 }
 
-async function probePeers(deps: Pick<HandoffSenderDeps, 'secret' | 'target' | 'now'>): Promise<PeerProbe[]> {
+export async function probePeers(
+  deps: Pick<HandoffSenderDeps, 'secret' | 'target' | 'now'>,
+): Promise<PeerProbe[]> {
   const addresses = await discoverPeers(deps.target);
   return Promise.all(
     addresses.map(async (address): Promise<PeerProbe> => {

@@ -6,10 +6,20 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { decodeMessage, type Envelope } from '../spool/record.ts';
 import { AUTH_HEADER, REPLY_HEADER, signReply, verifyRequest } from './auth.ts';
-import { decodeBatch, type HandoffReply, type HandoffResult, type Hello } from './codec.ts';
+import {
+  decodeBatch,
+  decodeEventsBatch,
+  type EventsReply,
+  type HandoffReply,
+  type HandoffResult,
+  type Hello,
+} from './codec.ts';
+import type { MailEvent } from '../events/event.ts';
 
 export const HELLO_PATH = '/handoff/v1/hello';
 export const MESSAGES_PATH = '/handoff/v1/messages';
+/** Unsent webhook events of a draining peer's outbox (handoff/events.ts). */
+export const EVENTS_PATH = '/handoff/v1/events';
 /** A request larger than this is refused before it is read whole. */
 const MAX_REQUEST_BYTES = 64 * 1024 * 1024;
 /** Ids received are remembered this many at most (a resent batch after a sender crash is a duplicate). */
@@ -28,6 +38,12 @@ export interface HandoffServerDeps {
   /** Makes the message durable (group commit, fsync) and queues it; rejects when it could not. */
   store(envelope: Envelope, body: Buffer): Promise<void>;
   counted(result: HandoffResult['result']): void;
+  /**
+   * Where events handed over go: fsyncs them into this relay's outbox, rejects when it could not.
+   * Undefined: this relay writes no events (no `events` config) and refuses them.
+   */
+  storeEvents(): ((events: MailEvent[]) => Promise<void>) | undefined;
+  eventsCounted(result: 'stored' | 'refused', count: number): void;
   log(level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown>): void;
   now(): number;
 }
@@ -99,8 +115,10 @@ export class HandoffServer {
         const hello: Hello = { instance: this.deps.instance, draining: this.deps.draining() };
         return signed(200, hello);
       }
-      if (method !== 'POST' || path !== MESSAGES_PATH) return reply(res, 404, Buffer.from('not found'));
+      if (method !== 'POST' || (path !== MESSAGES_PATH && path !== EVENTS_PATH))
+        return reply(res, 404, Buffer.from('not found'));
       if (this.deps.draining()) return reply(res, 503, Buffer.from('draining'));
+      if (path === EVENTS_PATH) return await this.receiveEvents(body, signed, res);
       if (!this.deps.hasSpace()) return reply(res, 503, Buffer.from('spool below minFreeBytes'));
       const batch = decodeBatch(body);
       if (!batch.ok) return reply(res, 400, Buffer.from(batch.reason));
@@ -111,6 +129,27 @@ export class HandoffServer {
       this.deps.log('error', 'handoff request failed', { err: String(err) });
       if (!res.headersSent) reply(res, 500, Buffer.from('internal error'));
     }
+  }
+
+  /** A batch of events: all fsynced into the outbox before the signed reply, or none acknowledged. */
+  private async receiveEvents(
+    body: Buffer,
+    signed: (status: number, value: unknown) => void,
+    res: ServerResponse,
+  ): Promise<void> {
+    const store = this.deps.storeEvents();
+    if (!store) return reply(res, 503, Buffer.from('no events outbox'));
+    const batch = decodeEventsBatch(body);
+    if (!batch.ok) return reply(res, 400, Buffer.from(batch.reason));
+    try {
+      await store(batch.events);
+    } catch (err) {
+      this.deps.eventsCounted('refused', batch.events.length);
+      return reply(res, 503, Buffer.from(`events not stored: ${String((err as Error).message ?? err)}`));
+    }
+    this.deps.eventsCounted('stored', batch.events.length);
+    const answer: EventsReply = { instance: this.deps.instance, stored: batch.events.length };
+    signed(200, answer);
   }
 
   /** One record: refused when damaged, a duplicate when already held or received, else stored. */

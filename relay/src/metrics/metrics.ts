@@ -41,6 +41,10 @@ export class RelayMetrics {
   readonly handoffSent: Counter<'result'>;
   /** Messages received from draining peers, by what was done with them. */
   readonly handoffReceived: Counter<'result'>;
+  /** Unsent webhook events handed to a peer's outbox (handoff/events.ts). */
+  readonly handoffEventsSent: Counter;
+  /** Webhook events received from peers into this relay's outbox, by result (stored, refused). */
+  readonly handoffEventsReceived: Counter<'result'>;
   readonly deliveryDuration: Histogram<'destination'>;
   readonly residence: Histogram<'outcome'>;
   readonly sessions: Counter<'listener' | 'tls'>;
@@ -122,6 +126,17 @@ export class RelayMetrics {
     this.handoffReceived = new Counter({
       name: `${p}handoff_received_messages_total`,
       help: 'Messages received from draining peers (result: stored, duplicate = already held, refused).',
+      labelNames: ['result'],
+      registers: r,
+    });
+    this.handoffEventsSent = new Counter({
+      name: `${p}handoff_sent_events_total`,
+      help: 'Unsent webhook events handed to a peer relay at drain, acknowledged after the peer fsynced them into its outbox.',
+      registers: r,
+    });
+    this.handoffEventsReceived = new Counter({
+      name: `${p}handoff_received_events_total`,
+      help: 'Webhook events received from draining peers into this outbox (result: stored, refused).',
       labelNames: ['result'],
       registers: r,
     });

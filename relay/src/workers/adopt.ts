@@ -3,7 +3,14 @@
 // or above today's count. Worker 0 (or the single process) takes each such message into its own
 // spool at start, as a handoff peer would: stored and fsynced here first, removed there after, so
 // a crash in between leaves a copy on both sides, recognised by its id at the next start.
-import { join } from 'node:path';
+// The shard's events outbox (`<events.dir>-shard-k`) is taken the same way: its unsent events are
+// fsynced into worker 0's outbox before they are acknowledged in the shard's, so a crash in between
+// sends some twice under their idempotency keys, never loses one.
+import { readdir, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Outbox } from '../events/outbox.ts';
+import type { MailEvent } from '../events/event.ts';
+import { moveBacklog, outboxShardIndexes } from '../handoff/events.ts';
 import { Spool } from '../spool/store.ts';
 import type { SpoolFs } from '../spool/fs-ops.ts';
 import type { Envelope } from '../spool/record.ts';
@@ -60,6 +67,40 @@ export async function adoptOrphanShards(deps: AdoptDeps): Promise<number> {
     await orphan.close();
     if (fromShard > 0) deps.log('info', 'spool shard adopted', { shard: index, messages: fromShard });
     adopted += fromShard;
+  }
+  return adopted;
+}
+
+export interface AdoptOutboxDeps {
+  /** events.dir of the single-process layout (worker 0's outbox). */
+  eventsDir: string;
+  count: number;
+  /** Fsyncs events into this relay's outbox; rejects when it could not. */
+  store(events: MailEvent[]): Promise<void>;
+  log: Logger;
+}
+
+/** Takes the unsent events of the outboxes no worker owns, then removes them; returns how many. */
+export async function adoptOrphanOutboxes(deps: AdoptOutboxDeps): Promise<number> {
+  const parent = dirname(deps.eventsDir);
+  const base = basename(deps.eventsDir);
+  const entries = await readdir(parent).catch(() => [] as string[]);
+  let adopted = 0;
+  for (const index of outboxShardIndexes(entries, base).filter((k) => k >= deps.count)) {
+    const dir = join(parent, `${base}-shard-${index}`);
+    const orphan = new Outbox({
+      dir,
+      // Nothing is written there: the bound never applies.
+      maxBytes: Number.MAX_SAFE_INTEGER,
+      dropped: () => undefined,
+      damaged: (count) => deps.log('warn', 'events outbox lines damaged, skipped', { dir, count }),
+    });
+    await orphan.open();
+    const moved = await moveBacklog(orphan, deps.store);
+    await orphan.close();
+    await rm(dir, { recursive: true, force: true });
+    if (moved > 0) deps.log('info', 'events outbox shard adopted', { shard: index, events: moved });
+    adopted += moved;
   }
   return adopted;
 }
