@@ -112,6 +112,31 @@ describe('events outbox on disk', () => {
     assert.equal(read.events.at(-1)?.recipient, 'r199@example.net');
     assert.equal(read.events[0]?.recipient, `r${dropped}@example.net`, 'the oldest were dropped, in order');
   });
+
+  for (const accepted of [true, false])
+    test(`a batch in flight whose segment is dropped for space counts as ${accepted ? 'sent once the receiver accepts it' : 'dropped once the receiver refuses it'}`, async () => {
+      const box = outbox(64 * 1024);
+      await box.open();
+      await box.append(range(0, 10));
+      const batch = await box.read(5);
+      box.sending(batch.end);
+      // Enough appends while the POST runs to drop the segment the batch was read from.
+      for (let i = 1; i < 20; i++) await box.append(range(i * 10, i * 10 + 10));
+      const droppedWhileSending = drops.reduce((n, d) => n + d.count, 0);
+      assert.ok(droppedWhileSending > 0, 'the first segment was dropped');
+      assert.equal(
+        box.unsent + droppedWhileSending,
+        200,
+        'the batch in flight is still unsent, not dropped, while its POST runs',
+      );
+      if (accepted) await box.commit(batch.end);
+      else box.failed();
+      const dropped = drops.reduce((n, d) => n + d.count, 0);
+      assert.equal(dropped, accepted ? droppedWhileSending : droppedWhileSending + 5);
+      assert.equal(box.unsent + dropped + (accepted ? 5 : 0), 200, 'sent, waiting or dropped: each once');
+      const next = await box.read(1000);
+      assert.equal(next.events[0]?.recipient, `r${droppedWhileSending + 5}@example.net`, 'none sent twice');
+    });
 });
 
 describe('events sink against a real receiver', () => {

@@ -4,19 +4,15 @@
 // promise resolves once its lines are on disk. Each process writes to new segments only (a torn
 // last line of a previous process's segment is left behind, skipped by the CRC). The directory is
 // bounded: when it grows past maxBytes the oldest segment is deleted and its unsent events are
-// counted as dropped; mail never waits for the receiver or for the disk.
+// counted as dropped (its events in the batch being sent only if the receiver then refuses them:
+// in-flight.ts); mail never waits for the receiver or for the disk.
 // A segment is opened per write and per read, never held open: a descriptor held for writing keeps
 // the spool volume from being remounted read-only under the relay (see suppression/journal.ts).
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeEvents, encodeEvent } from './codec.ts';
 import type { MailEvent } from './event.ts';
-
-/** A position in the outbox: the byte offset in segment `seq`. */
-export interface Position {
-  seq: number;
-  offset: number;
-}
+import { droppedSegmentFate, type Position } from './in-flight.ts';
 
 interface Segment {
   seq: number;
@@ -56,6 +52,10 @@ export class Outbox {
   private firstOwnSeq = 0;
   /** What the receiver acknowledged: everything before this position is sent. */
   private ack: Position = { seq: 0, offset: 0 };
+  /** The end of the batch being POSTed (sending()); undefined: none in flight. */
+  private inFlightEnd: Position | undefined;
+  /** Events of the batch in flight whose segment was dropped: sent if it is accepted, else dropped. */
+  private held = 0;
   /** Appends waiting for the next write+fsync. */
   private pending: Pending[] = [];
   private flushing = false;
@@ -189,9 +189,9 @@ export class Outbox {
   private async bound(): Promise<void> {
     while (this.bytes > this.o.maxBytes && this.segments.length > 1) {
       const oldest = this.segments.shift()!;
-      const unsent =
-        oldest.seq < this.ack.seq ? 0 : oldest.ends.filter((e) => e > this.ackOffsetIn(oldest)).length;
-      if (unsent > 0) this.o.dropped(unsent, 'outbox_full');
+      const { dropped, held } = droppedSegmentFate(oldest, this.ack, this.inFlightEnd);
+      this.held += held;
+      if (dropped > 0) this.o.dropped(dropped, 'outbox_full');
       await unlink(join(this.o.dir, name(oldest.seq))).catch(() => undefined);
       this.normaliseAck();
     }
@@ -212,9 +212,9 @@ export class Outbox {
     return this.segments.reduce((n, s) => n + s.bytes, 0);
   }
 
-  /** Events written and not yet acknowledged. */
+  /** Events written and not yet acknowledged (those of a dropped segment still in flight too). */
   get unsent(): number {
-    let n = 0;
+    let n = this.held;
     for (const s of this.segments) {
       if (s.seq < this.ack.seq) continue;
       const from = this.ackOffsetIn(s);
@@ -253,8 +253,25 @@ export class Outbox {
     return { events, end };
   }
 
-  /** The receiver acknowledged everything before `position`: saved, then sent segments deleted. */
+  /** The batch read up to `end` is being sent: a segment dropped meanwhile holds its events. */
+  sending(end: Position): void {
+    this.inFlightEnd = end;
+  }
+
+  /** The batch in flight was not accepted: its events whose segment was dropped are lost now. */
+  failed(): void {
+    if (this.held > 0) this.o.dropped(this.held, 'outbox_full');
+    this.held = 0;
+    this.inFlightEnd = undefined;
+  }
+
+  /**
+   * The receiver acknowledged everything before `position` (the batch in flight, if any: accepted
+   * wins over a drop): saved, then sent segments deleted.
+   */
   async commit(position: Position): Promise<void> {
+    this.held = 0;
+    this.inFlightEnd = undefined;
     if (position.seq < this.ack.seq || (position.seq === this.ack.seq && position.offset <= this.ack.offset))
       return;
     this.ack = position;

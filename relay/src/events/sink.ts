@@ -199,7 +199,9 @@ export class EventSink {
         await this.sleep(wait, seen);
         continue;
       }
+      this.outbox.sending(end);
       const failure = await this.post(config, events);
+      if (failure !== undefined) this.outbox.failed();
       if (!this.running && failure !== undefined) break;
       if (failure === undefined) {
         await this.outbox.commit(end);

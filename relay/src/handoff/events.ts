@@ -4,7 +4,7 @@
 // them. The same rule as for mail: the sender moves its acknowledged position past a batch only
 // after the peer's signed reply says the batch is fsynced there, so a kill at any moment leaves
 // at most a second copy (sent again under the same idempotency key, which the receiver drops).
-import type { Position } from '../events/outbox.ts';
+import type { Position } from '../events/in-flight.ts';
 import { encodeEvent } from '../events/codec.ts';
 import type { MailEvent } from '../events/event.ts';
 import { parseEventsReply } from './codec.ts';
