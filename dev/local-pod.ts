@@ -14,8 +14,8 @@ import { stopProcess, tempDir } from './peers.ts';
 
 type KeyToPath = { key: string; path: string };
 type Source = {
-  configMap?: { name: string; items?: KeyToPath[] };
-  secret?: { name: string; items?: KeyToPath[] };
+  configMap?: { name: string; items?: KeyToPath[]; optional?: boolean };
+  secret?: { name: string; items?: KeyToPath[]; optional?: boolean };
 };
 export type Volume = {
   name: string;
@@ -71,15 +71,21 @@ async function getJson<T>(cp: ControlPlane, args: string[]): Promise<T> {
   return JSON.parse(r.stdout) as T;
 }
 
-/** Files of one ConfigMap or Secret source (all keys, or the listed items at their paths). */
+/**
+ * Files of one ConfigMap or Secret source (all keys, or the listed items at their paths); none for
+ * an optional source whose object does not exist, as a kubelet mounts it.
+ */
 async function sourceFiles(
   cp: ControlPlane,
   namespace: string,
   kind: 'configmap' | 'secret',
-  name: string,
-  items: KeyToPath[] | undefined,
+  source: { name: string; items?: KeyToPath[] | undefined; optional?: boolean | undefined },
 ): Promise<Map<string, Buffer>> {
-  const object = await getJson<{ data?: Record<string, string> }>(cp, ['-n', namespace, 'get', kind, name]);
+  const { name, items } = source;
+  const got = await cp.kubectl(['-n', namespace, 'get', kind, name, '-o', 'json'], { allowFail: true });
+  if (got.code !== 0 && source.optional && /NotFound/.test(got.stderr)) return new Map();
+  if (got.code !== 0) throw new Error(`kubectl get ${kind} ${name}: ${got.stderr}`);
+  const object = JSON.parse(got.stdout) as { data?: Record<string, string> };
   const decode = (v: string) => (kind === 'secret' ? Buffer.from(v, 'base64') : Buffer.from(v));
   const files = new Map<string, Buffer>();
   const data = object.data ?? {};
@@ -102,9 +108,9 @@ export async function volumeFiles(
   const files = new Map<string, Buffer>();
   for (const s of sources) {
     const part = s.configMap
-      ? await sourceFiles(cp, namespace, 'configmap', s.configMap.name, s.configMap.items)
+      ? await sourceFiles(cp, namespace, 'configmap', s.configMap)
       : s.secret
-        ? await sourceFiles(cp, namespace, 'secret', s.secret.name, s.secret.items)
+        ? await sourceFiles(cp, namespace, 'secret', s.secret)
         : new Map<string, Buffer>();
     for (const [k, v] of part) files.set(k, v);
   }

@@ -9,10 +9,8 @@
 // MAILFLEET_LIFECYCLE_MESSAGES sets the message count (default 1500; the issue's 5,000 in long runs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { readyPods, type Kubelet, type RunningPod } from '../helpers/operator/kubelet.ts';
-import { departedCleanly, queueDeferred, recoverAndCount } from '../helpers/operator/ledger.ts';
+import { departedCleanly, queueDeferred, queuedOn, recoverAndCount } from '../helpers/operator/ledger.ts';
 import { NS, createPool as createPoolIn, startLifecycleRig } from '../helpers/operator/lifecycle.ts';
 import type { LifecycleRig } from '../helpers/operator/lifecycle.ts';
 import {
@@ -40,15 +38,6 @@ before(async () => {
 after(async () => {
   await rig?.stop();
 });
-
-/** How many messages a relay holds (its queue API, with the read token of its config volume). */
-async function queuedOn(r: RunningPod): Promise<number> {
-  const token = await readFile(path.join(r.configDir, 'admin-tokens/read'), 'utf8');
-  const res = await fetch(`http://${r.ip}:${r.ports.http}/api/queue`, {
-    headers: { authorization: `Bearer ${token.trim()}` },
-  });
-  return ((await res.json()) as { messages: number }).messages;
-}
 
 test(`scale-down 3 -> 1 with ${N} deferred messages: the departing relays hand off, nothing is lost`, async () => {
   assert.ok(kubelet);

@@ -10,8 +10,9 @@
 //     a Job's pod (restartPolicy Never, e.g. an absorb Job's `relay --evacuate`) runs once and ends
 //     Succeeded or Failed by its exit code, which the Job controller counts;
 //   - a deleted pod gets SIGTERM, then SIGKILL after its grace period; only then is it removed;
-//   - a ConfigMap that changes is written again into the running pods that mount it (every
-//     CONFIGMAP_SYNC_MS, as a kubelet's sync does), and a relay's runnable config with it.
+//   - a ConfigMap or Secret that changes (or an optional one that appears) is written again into
+//     the running pods that mount it (every CONFIGMAP_SYNC_MS, as a kubelet's sync does), and a
+//     relay's runnable config with it.
 // Pods choose this node with the nodeSelector LOCAL_NODE_LABEL=true (RelayPool spec.scheduling).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -93,8 +94,8 @@ export interface Completion {
  * its cache TTL; shorter here so tests wait seconds, long enough to cost one kubectl a round). */
 const CONFIGMAP_SYNC_MS = 2000;
 
-/** One ConfigMap projected into a running pod: its volume's directory and the keys it maps. */
-type MountedConfigMap = NonNullable<Volume['configMap']> & { dir: string };
+/** One ConfigMap or Secret projected into a running pod: its volume's directory and the keys it maps. */
+type MountedConfigMap = NonNullable<Volume['configMap']> & { dir: string; kind: 'ConfigMap' | 'Secret' };
 
 /** Writes `file` whole and renames it into place: a reader sees the old or the new content. */
 async function replaceFile(file: string, content: string): Promise<void> {
@@ -341,7 +342,9 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
       mounts.set(mount.mountPath, local);
       if (!volume || volume.emptyDir || volume.persistentVolumeClaim) continue;
       for (const source of [...(volume.projected?.sources ?? []), { configMap: volume.configMap }])
-        if (source.configMap) configMaps.push({ ...source.configMap, dir: local });
+        if (source.configMap) configMaps.push({ ...source.configMap, dir: local, kind: 'ConfigMap' });
+      for (const source of volume.projected?.sources ?? [])
+        if (source.secret) configMaps.push({ ...source.secret, dir: local, kind: 'Secret' });
       for (const [file, content] of await volumeFiles(cp, pod.metadata.namespace, volume)) {
         await mkdir(path.dirname(path.join(local, file)), { recursive: true });
         await writeFile(path.join(local, file), content, { mode: 0o600 });
@@ -423,12 +426,12 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
     return r;
   };
 
-  // The ConfigMaps each running relay mounts, and how to make its config runnable again.
+  // The ConfigMaps and Secrets each running relay mounts, and how to make its config runnable again.
   const mounted = new WeakMap<RunningPod, { configMaps: MountedConfigMap[]; rewrite: () => Promise<void> }>();
-  /** A kubelet's ConfigMap sync: changed keys are written into the pods, the relay reloads them. */
+  /** A kubelet's ConfigMap and Secret sync: changed keys are written into the pods, the relay reloads them. */
   const syncConfigMaps = async () => {
-    const list = JSON.parse(await kubectl(['get', 'configmaps', '-A', '-o', 'json'])) as {
-      items: { metadata: { name: string; namespace: string }; data?: Record<string, string> }[];
+    const list = JSON.parse(await kubectl(['get', 'configmaps,secrets', '-A', '-o', 'json'])) as {
+      items: { kind: string; metadata: { name: string; namespace: string }; data?: Record<string, string> }[];
     };
     for (const r of running.values()) {
       const m = mounted.get(r);
@@ -436,11 +439,16 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
       let changed = false;
       for (const source of m.configMaps) {
         const data = list.items.find(
-          (c) => c.metadata.namespace === r.pod.metadata.namespace && c.metadata.name === source.name,
+          (c) =>
+            c.kind === source.kind &&
+            c.metadata.namespace === r.pod.metadata.namespace &&
+            c.metadata.name === source.name,
         )?.data;
         if (!data) continue;
+        const text = (v: string | undefined) =>
+          v === undefined || source.kind === 'ConfigMap' ? v : Buffer.from(v, 'base64').toString('utf8');
         for (const item of source.items ?? Object.keys(data).map((key) => ({ key, path: key }))) {
-          const value = data[item.key];
+          const value = text(data[item.key]);
           const file = path.join(source.dir, item.path);
           if (value === undefined || (await readFile(file, 'utf8').catch(() => undefined)) === value)
             continue;

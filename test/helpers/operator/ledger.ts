@@ -69,6 +69,15 @@ export async function explained<T>(relays: RunningPod[], waiting: Promise<T>): P
   }
 }
 
+/** How many messages a relay holds (its queue API, with the read token of its config volume). */
+export async function queuedOn(r: RunningPod): Promise<number> {
+  const token = await readFile(path.join(r.configDir, 'admin-tokens/read'), 'utf8');
+  const res = await fetch(`http://${r.ip}:${r.ports.http}/api/queue`, {
+    headers: { authorization: `Bearer ${token.trim()}` },
+  });
+  return ((await res.json()) as { messages: number }).messages;
+}
+
 /** Each departed relay drained before SIGKILL and left nothing behind; returns how many it handed off. */
 export function departedCleanly(gone: Termination[]): { handedOff: number; maxDrainMs: number } {
   for (const t of gone) {
