@@ -215,6 +215,23 @@ describe('events sink against a real receiver', () => {
     );
   });
 
+  test(
+    'close() right after flush() ends the sender, not after its idle minute (a stopping tracker)',
+    { timeout: 30_000 },
+    async () => {
+      const s = sink(config());
+      await s.start();
+      await s.record(range(0, 3));
+      await until(() => received.flatMap((b) => b.events).length === 3);
+      // The sender now sleeps its idle minute; flush() wakes it and close() comes while it reads
+      // the empty outbox, with no sleep to interrupt yet. Before the fix the sender then slept that
+      // minute after close() (the test's timeout is 30 s).
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await s.flush(10_000), true);
+      await s.close();
+    },
+  );
+
   test('a receiver answering 503 gets the same events again, in order, once it is back', async () => {
     status = 503;
     const registry = new Registry();

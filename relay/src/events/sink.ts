@@ -160,7 +160,8 @@ export class EventSink {
    * read that led here) is given: an append made since then ends it at once.
    */
   private sleep(ms: number, seen?: number): Promise<void> {
-    if (seen !== undefined && seen !== this.appends) return Promise.resolve();
+    // close() may come while the sender reads, when there is no sleep to interrupt yet.
+    if (!this.running || (seen !== undefined && seen !== this.appends)) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
