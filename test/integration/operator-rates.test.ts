@@ -4,10 +4,11 @@
 // both use the tracking key the operator generated in the cluster. The relay rewrites the HTML mail
 // it delivers to an upstream that bounces half the recipients; the test follows the delivered
 // pixels and links as a reader (and an image proxy) would. The relay's events go to a receiver that
-// is down, then back. Nothing in between is called directly by the test.
+// is down, then back; so do, in the last test, the events of a tracker pod whose own receiver is
+// down while the relay's is up. Nothing in between is called directly by the test.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
 import { eventually, startCluster, startOperator } from '../helpers/operator/harness.ts';
@@ -38,6 +39,11 @@ let relay: RelayProcess | undefined;
 /** The two tracker processes, standing in for the <pool>-tracker Deployment's two pods. */
 const trackers: TrackerProcess[] = [];
 let relayPod = '';
+/** The <pool>-tracker Deployment's two pods, as the scraper's targets file maps them. */
+let trackerPods: string[] = [];
+let targetsFile = '';
+/** The path of message 0's verified open pixel (the first test), fetched again by the last one. */
+let pixel0 = '';
 const dirs: string[] = [];
 
 const k = async (args: string[], input?: string) => {
@@ -51,6 +57,16 @@ const apply = (o: unknown) => k(['apply', '-f', '-'], JSON.stringify(o));
 const condition = (o: { status?: { conditions?: { type: string }[] } }, type: string) =>
   o.status?.conditions?.find((c) => c.type === type) as
     { status: string; reason: string; message: string } | undefined;
+/** The pool's EventsDelivering condition once it has that status. */
+const eventsDelivering = (status: 'True' | 'False') =>
+  eventually(
+    `EventsDelivering=${status}`,
+    async () => {
+      const c = condition(await json(['-n', NS, 'get', `rp/${POOL}`]), 'EventsDelivering');
+      return c?.status === status ? c : undefined;
+    },
+    60_000,
+  );
 const podNames = async (app: string) =>
   (
     await json(['-n', NS, 'get', 'pods', '-l', `mailfleet.dev/pool=${POOL},app.kubernetes.io/name=${app}`])
@@ -61,6 +77,7 @@ before(async () => {
   const dir = await tempDir('rates-op');
   dirs.push(dir);
   const targets = path.join(dir, 'targets.json');
+  targetsFile = targets;
   await writeFile(targets, '{}');
   await k(['create', 'namespace', NS]);
   receiver = await startEventsReceiver(Buffer.from(SECRET));
@@ -113,7 +130,7 @@ before(async () => {
   trackers.push(await startTracker(keyFile), await startTracker(keyFile));
 
   const relayPods = await podNames('mailfleet-relay');
-  const trackerPods = await eventually('the two tracker pods', async () => {
+  trackerPods = await eventually('the two tracker pods', async () => {
     const names = await podNames('mailfleet-tracker');
     return names.length === 2 ? names : undefined;
   });
@@ -183,6 +200,7 @@ test('status.rates shows the last hour measured at the relay and both tracker po
     const r = await fetch(trackers[0]!.base + pixelPath(copies[i]!), { headers: { 'user-agent': agent } });
     assert.equal(r.status, 200);
   }
+  pixel0 = pixelPath(copies[0]!);
   const link = hrefs(copies[0]!).find((h) => h.startsWith(`https://${HOST}/c/`));
   assert.ok(link, 'the link was rewritten');
   const click = await fetch(trackers[1]!.base + link.slice(`https://${HOST}`.length), {
@@ -222,27 +240,13 @@ test('status.rates shows the last hour measured at the relay and both tracker po
 
 test('EventsDelivering: False naming the relay while the receiver is down, True once it takes the events', async () => {
   // The relay has held events (the first test's deliveries and bounces) since before it.
-  const behind = await eventually(
-    'EventsDelivering=False',
-    async () => {
-      const c = condition(await json(['-n', NS, 'get', `rp/${POOL}`]), 'EventsDelivering');
-      return c?.status === 'False' ? c : undefined;
-    },
-    60_000,
-  );
+  const behind = await eventsDelivering('False');
   assert.equal(behind.reason, 'Behind');
   assert.match(behind.message, new RegExp(`${relayPod}: oldest unsent event \\d+s old \\(maxLag 3s\\)`));
   assert.equal(receiver!.events.length, 0);
 
   receiver!.mode = 200;
-  const delivering = await eventually(
-    'EventsDelivering=True',
-    async () => {
-      const c = condition(await json(['-n', NS, 'get', `rp/${POOL}`]), 'EventsDelivering');
-      return c?.status === 'True' ? c : undefined;
-    },
-    60_000,
-  );
+  const delivering = await eventsDelivering('True');
   assert.equal(delivering.reason, 'AsExpected');
   // The backlog arrived: the first test's deliveries and bounces (and the DSNs' deliveries).
   const shop = receiver!.events.filter((e) => e.sendingDomain === 'shop.example');
@@ -266,4 +270,48 @@ test("the pool's tracker Deployment in the cluster carries the events flags, Sec
   const volumes = pod.volumes as { name: string; secret?: { secretName: string }; emptyDir?: object }[];
   assert.ok(volumes.some((v) => v.secret?.secretName === 'hook'));
   assert.ok(volumes.some((v) => v.emptyDir && v.name === 'events-outbox'));
+});
+
+test('EventsDelivering: False naming the tracker pod whose events fall behind while the relay keeps up, True once they arrive', async () => {
+  // The second tracker pod is now a tracker run with the events flags, posting to a receiver that
+  // is down (the relay's receiver answers 200 since the test before).
+  const dir = await tempDir('rates-tracker-events');
+  dirs.push(dir);
+  const down = await startEventsReceiver(Buffer.from(SECRET));
+  down.mode = 503;
+  await writeFile(path.join(dir, 'events-secret'), SECRET);
+  const keySecret = await json(['-n', NS, 'get', 'secret', `${POOL}-tracking`]);
+  await writeFile(path.join(dir, 'tracking.key'), Buffer.from(keySecret.data.key as string, 'base64'));
+  const lagging = await startTracker(path.join(dir, 'tracking.key'), [
+    ...['--events-url', down.url, '--events-secret-file', path.join(dir, 'events-secret')],
+    ...['--events-dir', path.join(dir, 'outbox'), '--events-batch-interval', '100ms'],
+  ]);
+  try {
+    const mapping = JSON.parse(await readFile(targetsFile, 'utf8')) as Record<string, string>;
+    mapping[`${NS}/${trackerPods[1]!}`] = lagging.metrics;
+    await writeFile(targetsFile, JSON.stringify(mapping));
+    // A reader opens message 0 at that pod: its opened event waits in the tracker's outbox.
+    const open = await fetch(lagging.base + pixel0, { headers: { 'user-agent': BROWSER } });
+    assert.equal(open.status, 200);
+
+    const behind = await eventsDelivering('False');
+    assert.equal(behind.reason, 'Behind');
+    assert.match(
+      behind.message,
+      new RegExp(`^${trackerPods[1]} \\(tracker\\): oldest unsent event \\d+s old \\(maxLag 3s\\)`),
+    );
+    assert.ok(!behind.message.includes(relayPod), `the relay keeps up: ${behind.message}`);
+    assert.match(behind.message, /mailfleet_tracker_events_failures_total/);
+
+    down.mode = 200;
+    const delivering = await eventsDelivering('True');
+    assert.equal(delivering.reason, 'AsExpected');
+    assert.deepEqual(
+      down.events.map((e) => [e.type, e.sendingDomain]),
+      [['opened', 'shop.example']],
+    );
+  } finally {
+    await lagging.stop();
+    await down.stop();
+  }
 });

@@ -447,7 +447,7 @@ const relayPoolSpec = obj(
           { minimum: 65536, default: RELAY.events.maxBytes },
         ),
         maxLag: duration(
-          'The pool reports EventsDelivering=False (reason Behind) while a relay holds an unacknowledged event older than this.',
+          'The pool reports EventsDelivering=False (reason Behind) while a relay or a tracker pod holds an unacknowledged event older than this.',
           '15m',
         ),
       },

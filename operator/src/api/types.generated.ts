@@ -209,7 +209,7 @@ export interface EventsSpec {
   batchInterval?: string;
   /** Bound of each relay's outbox on disk, in bytes; when the receiver is down long enough to fill it, the oldest events are dropped and counted (mailfleet_relay_events_dropped_total), mail never waits. Default: 268435456. */
   maxOutboxBytes?: number;
-  /** The pool reports EventsDelivering=False (reason Behind) while a relay holds an unacknowledged event older than this. Default: "15m". */
+  /** The pool reports EventsDelivering=False (reason Behind) while a relay or a tracker pod holds an unacknowledged event older than this. Default: "15m". */
   maxLag?: string;
 }
 
@@ -707,7 +707,7 @@ export interface DefaultedEventsSpec {
   batchInterval: string;
   /** Bound of each relay's outbox on disk, in bytes; when the receiver is down long enough to fill it, the oldest events are dropped and counted (mailfleet_relay_events_dropped_total), mail never waits. Default: 268435456. */
   maxOutboxBytes: number;
-  /** The pool reports EventsDelivering=False (reason Behind) while a relay holds an unacknowledged event older than this. Default: "15m". */
+  /** The pool reports EventsDelivering=False (reason Behind) while a relay or a tracker pod holds an unacknowledged event older than this. Default: "15m". */
   maxLag: string;
 }
 

@@ -470,7 +470,7 @@ export class Controller {
     const scraper = this.scraper;
     if (scraper) {
       context.bounce = (ns, pool, domains) => scraper.measurements(ns, pool, domains);
-      context.relayQueues = (ns, pool) => scraper.relayQueues(ns, pool);
+      context.scrapedPods = (ns, pool) => scraper.scrapedPods(ns, pool);
       context.rates = (ns, pool, domains) => scraper.rates(ns, pool, domains);
     }
     const dns = this.#dns;

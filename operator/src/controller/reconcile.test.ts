@@ -145,8 +145,9 @@ test('the drain finalizer goes on before the relays are written and comes off af
   const drained = fakeWriter(new Set());
   const ctx = {
     ...context(drained.writer, {}, deleting),
-    relayQueues: () => [
+    scrapedPods: () => [
       {
+        kind: 'relay' as const,
         pod: 'transactional-0',
         queued: 0,
         scrapedAt: Date.parse('2026-12-05T20:00:05Z'),
@@ -161,7 +162,11 @@ test('the drain finalizer goes on before the relays are written and comes off af
 
   const waiting = fakeWriter(new Set());
   await reconcilePool(
-    { ...ctx, writer: waiting.writer, relayQueues: () => [{ pod: 'transactional-0' }] },
+    {
+      ...ctx,
+      writer: waiting.writer,
+      scrapedPods: () => [{ kind: 'relay' as const, pod: 'transactional-0' }],
+    },
     'mail',
     'transactional',
   );

@@ -41,7 +41,7 @@ import type { Lookup } from './cache-index.ts';
 import { statusKey } from '../kube/status-memo.ts';
 import type { RolloutSlots } from './rollouts.ts';
 import type { StatusMemo } from '../kube/status-memo.ts';
-import type { RelayQueue } from '../desired/deletion.ts';
+import { splitScraped, type ScrapedPod } from '../desired/scraped.ts';
 import type { DomainCounts } from '../desired/rates.ts';
 
 export type ReconcileContext = {
@@ -63,8 +63,8 @@ export type ReconcileContext = {
   /** The last hour's counts by SendingDomain name (the scraper's, for status.rates). */
   rates?: (namespace: string, pool: string, domains: SendingDomain[]) => Map<string, DomainCounts>;
   now?: () => Date;
-  /** Each relay pod of a pool and its last queue reading (the scraper's); absent: not scraped. */
-  relayQueues?: (namespace: string, pool: string) => RelayQueue[];
+  /** Each relay and tracker pod of a pool and its last reading (the scraper's); absent: not scraped. */
+  scrapedPods?: (namespace: string, pool: string) => ScrapedPod[];
   /** Rollout slots shared by every pool (--max-concurrent-rollouts); absent: no limit. */
   rollouts?: RolloutSlots;
   /** The slow generators, run off the event loop between a pass's two decisions. */
@@ -180,7 +180,11 @@ async function gather(ctx: ReconcileContext, namespace: string, poolName: string
     'RelayPool',
     handOffIndexKey(namespace, poolName),
   ) as unknown as RelayPool[];
-  if (ctx.relayQueues) observed.relayQueues = ctx.relayQueues(namespace, poolName);
+  if (ctx.scrapedPods) {
+    const { relays, trackers } = splitScraped(ctx.scrapedPods(namespace, poolName));
+    observed.relayQueues = relays;
+    observed.trackers = trackers;
+  }
   if (ctx.rates) observed.rates = ctx.rates(namespace, poolName, domains);
   return observed;
 }

@@ -1,9 +1,11 @@
 // spec.events in the pool's objects: the relay config's events section, the projected Secret
 // volume source with the signing secret, the receiver's port for egress, and the pool condition
-// that says whether the relays keep up (read from their metrics by the scraper). Pure.
+// that says whether the relays and the tracker's pods keep up (read from their metrics by the
+// scraper). Pure.
 import type { V1VolumeProjection } from '@kubernetes/client-node';
 import type { DefaultedRelayPool } from '../api/types.ts';
 import { cond, type ConditionInput } from '../api/conditions.ts';
+import type { Observed } from './types.ts';
 import type { RelayConfigInput } from '../../../contract/config.ts';
 import { EVENTS_SECRET_FILE } from '../../../contract/layout.ts';
 import { durationMs } from '../../../contract/duration.ts';
@@ -39,27 +41,47 @@ export function eventsPort(events: Events): number | undefined {
   return url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
 }
 
-/** One relay's events backlog as last scraped: the age of its oldest unacknowledged event. */
-export type RelayEventsLag = { pod: string; oldestSeconds?: number };
+/** One pod's events backlog as last scraped: the age of its oldest unacknowledged event. */
+export type EventsLag = { pod: string; kind: 'relay' | 'tracker'; oldestSeconds?: number };
+
+/** The backlogs of the pool's relays and of its tracker's pods, as the scraper read them. Pure. */
+export function eventsLags(observed: Pick<Observed, 'relayQueues' | 'trackers'>): EventsLag[] {
+  const lag = (kind: EventsLag['kind']) => (r: { pod: string; eventsOldestSeconds?: number }) => ({
+    pod: r.pod,
+    kind,
+    ...(r.eventsOldestSeconds === undefined ? {} : { oldestSeconds: r.eventsOldestSeconds }),
+  });
+  return [
+    ...(observed.relayQueues ?? []).map(lag('relay')),
+    ...(observed.trackers ?? []).map(lag('tracker')),
+  ];
+}
+
+/** Where a lagging pod's failed POSTs are counted. */
+const FAILURES = {
+  relay: 'mailfleet_relay_events_failures_total',
+  tracker: 'mailfleet_tracker_events_failures_total',
+};
 
 /**
- * EventsDelivering: True while every scraped relay's oldest unacknowledged event is younger than
- * spec.events.maxLag, False (Behind) naming the relays that are not, Unknown before any relay was
- * read. undefined without spec.events (the condition is removed).
+ * EventsDelivering: True while every scraped pod's oldest unacknowledged event (the relays' and
+ * the tracker's: both post to spec.events.url) is younger than spec.events.maxLag, False (Behind)
+ * naming the pods that are not, Unknown before any pod was read. undefined without spec.events
+ * (the condition is removed).
  */
 export function eventsCondition(
   pool: DefaultedRelayPool,
-  relays: readonly RelayEventsLag[],
+  pods: readonly EventsLag[],
 ): ConditionInput | undefined {
   const e = pool.spec.events;
   if (!e) return undefined;
-  const read = relays.filter((r) => r.oldestSeconds !== undefined);
+  const read = pods.filter((r) => r.oldestSeconds !== undefined);
   if (read.length === 0)
     return cond(
       EVENTS_CONDITION,
       'Unknown',
       'NotScraped',
-      'no relay of the pool has reported its events outbox yet',
+      'no relay or tracker pod of the pool has reported its events outbox yet',
     );
   const limit = durationMs(e.maxLag) / 1000;
   const behind = read.filter((r) => r.oldestSeconds! > limit);
@@ -68,18 +90,18 @@ export function eventsCondition(
       EVENTS_CONDITION,
       'True',
       'AsExpected',
-      `every relay's oldest unsent event is younger than ${e.maxLag}`,
+      `every relay's and tracker pod's oldest unsent event is younger than ${e.maxLag}`,
     );
   const worst = Math.max(...behind.map((r) => r.oldestSeconds!));
+  const names = behind
+    .map((r) => (r.kind === 'tracker' ? `${r.pod} (tracker)` : r.pod))
+    .sort()
+    .join(', ');
+  const counters = [...new Set(behind.map((r) => FAILURES[r.kind]))].sort().join(', ');
   return cond(
     EVENTS_CONDITION,
     'False',
     'Behind',
-    `${behind
-      .map((r) => r.pod)
-      .sort()
-      .join(
-        ', ',
-      )}: oldest unsent event ${Math.round(worst)}s old (maxLag ${e.maxLag}); is ${e.url} answering 2xx? (mailfleet_relay_events_failures_total)`,
+    `${names}: oldest unsent event ${Math.round(worst)}s old (maxLag ${e.maxLag}); is ${e.url} answering 2xx? (${counters})`,
   );
 }

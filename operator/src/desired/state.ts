@@ -26,7 +26,7 @@ import { rolloutWanted, stampTemplateHash } from './rollout.ts';
 import { statefulSet } from './statefulset.ts';
 import { RETAINED_CONDITION, retainedClaims } from './claims.ts';
 import { absorbJob, absorbPlan, replicasWhileAbsorbing, retainedCondition, unabsorbed } from './absorb.ts';
-import { EVENTS_CONDITION, eventsCondition } from './events.ts';
+import { EVENTS_CONDITION, eventsCondition, eventsLags } from './events.ts';
 import { deletionDecision } from './deletion.ts';
 import { evacuatesInto, evacuatingInto, handOffProblem } from './handoff-to.ts';
 import { sharedStateCondition } from './shared-state.ts';
@@ -416,10 +416,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
       ),
     );
   desired.retainedClaims = retained;
-  const events = eventsCondition(
-    pool,
-    (observed.relayQueues ?? []).map((r) => ({ pod: r.pod, oldestSeconds: r.eventsOldestSeconds })),
-  );
+  const events = eventsCondition(pool, eventsLags(observed));
   if (events) poolConditions.push(events);
   const store = sharedStateCondition(pool, observed.relayQueues);
   if (store) poolConditions.push(store);

@@ -7,6 +7,7 @@ import type { TxtAnswers } from './dns.ts';
 import type { RelayQueue } from './deletion.ts';
 import type { HandOffTarget } from './handoff-to.ts';
 import type { DomainCounts } from './rates.ts';
+import type { TrackerReading } from './scraped.ts';
 
 export type KubeObject = KubernetesObject & { [field: string]: unknown };
 export type OwnKind = 'RelayPool' | 'SendingDomain' | 'RateLimit';
@@ -60,6 +61,8 @@ export type Observed = {
   handOffTarget?: HandOffTarget;
   /** Pools of the namespace whose spec.deletionHandOffTo names this pool. */
   handOffSources?: RelayPool[];
+  /** Every pod of the pool's tracker Deployment and its last events reading; absent: not scraped. */
+  trackers?: TrackerReading[];
 };
 
 /** Operator-wide settings of generated certificates (flags); defaults in desired/tls.ts. */

@@ -19,8 +19,11 @@ const STARTS = new Set([
 const QUEUE_JOBS = 'mailfleet_relay_queue_jobs';
 /** Always exported (0 when empty): its presence says the page has the relay's queue gauges. */
 const OLDEST = 'mailfleet_relay_queue_oldest_message_age_seconds';
-/** The events webhook's backlog (relay events/sink.ts), present only with spec.events. */
-const EVENTS_OLDEST = 'mailfleet_relay_events_oldest_age_seconds';
+/** The events webhook's backlog (events/sink.ts) at a relay or a tracker, present only with spec.events. */
+const EVENTS_OLDEST = new Set([
+  'mailfleet_relay_events_oldest_age_seconds',
+  'mailfleet_tracker_events_oldest_age_seconds',
+]);
 /** 1 while the relay's shared state store answers; exported only with spec.sharedState. */
 const SHARED_STATE_UP = 'mailfleet_relay_shared_state_up';
 /** 0 once the relay's intake is closed and nothing received before is still being spooled. */
@@ -57,7 +60,7 @@ export type RelaySample = {
    * jobs are all gone but whose age is still reported counts as one: not empty yet.
    */
   queued?: number;
-  /** Age of the oldest unacknowledged event of the events webhook; absent without spec.events. */
+  /** Age of the oldest unacknowledged event of the relay's or tracker's events webhook; absent without spec.events. */
   eventsOldest?: number;
   /** Whether the relay reaches the pool's shared state store; absent: it has none configured. */
   sharedStateUp?: boolean;
@@ -101,7 +104,7 @@ export function parseRelayMetrics(text: string, at: number): RelaySample {
       oldest = Number(value);
       continue;
     }
-    if (name === EVENTS_OLDEST) {
+    if (EVENTS_OLDEST.has(name)) {
       sample.eventsOldest = Number(value);
       continue;
     }

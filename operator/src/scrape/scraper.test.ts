@@ -10,6 +10,10 @@ import { jsonLogger } from '../../../contract/log.ts';
 import type { KubeObject } from '../desired/types.ts';
 import { sendingDomain } from '../../../test/helpers/operator/fixtures.ts';
 
+/** The pool's relay readings (the pods a drain waits for). */
+const relays = (scraper: RelayScraper) =>
+  scraper.scrapedPods('mail', 'transactional').flatMap((p) => (p.kind === 'relay' ? [p] : []));
+
 const pod = (name: string, ready: boolean): KubeObject => ({
   apiVersion: 'v1',
   kind: 'Pod',
@@ -150,33 +154,36 @@ test('a relay losing the shared store requeues its pool (no SendingDomain needed
   try {
     await scraper.scrapeOnce();
     assert.deepEqual(requeued, ['mail/transactional']);
-    assert.equal(scraper.relayQueues('mail', 'transactional')[0]?.sharedStateUp, true);
+    assert.equal(relays(scraper)[0]?.sharedStateUp, true);
     await scraper.scrapeOnce();
     assert.equal(requeued.length, 1, 'nothing changed: no requeue');
     up = 0;
     await scraper.scrapeOnce();
     assert.equal(requeued.length, 2, 'the store lost: requeued');
-    assert.equal(scraper.relayQueues('mail', 'transactional')[0]?.sharedStateUp, false);
+    assert.equal(relays(scraper)[0]?.sharedStateUp, false);
   } finally {
     server.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test("a tracker pod is scraped for the pool's rates, and is never one of the relays whose queues a drain waits for", async () => {
+test("a tracker pod is scraped for the pool's rates and its events backlog, and is never one of the relays whose queues a drain waits for", async () => {
   let opens = 0;
+  let trackerLag = 0;
   const started = Date.now() / 1000;
   const pages: Record<string, () => string> = {
     '/relay': () =>
       [
         'mailfleet_relay_recipients_delivered_total{sending_domain="a.com",destination="x"} 8',
         'mailfleet_relay_queue_oldest_message_age_seconds 0',
+        'mailfleet_relay_events_oldest_age_seconds 0',
         `mailfleet_relay_process_start_time_seconds ${started}`,
       ].join('\n'),
     '/tracker': () =>
       [
         `mailfleet_tracker_opens_total{sending_domain="a.com",reader="human"} ${opens}`,
         'mailfleet_tracker_opens_total{sending_domain="a.com",reader="machine"} 50',
+        `mailfleet_tracker_events_oldest_age_seconds ${trackerLag}`,
         `mailfleet_tracker_process_start_time_seconds ${started}`,
       ].join('\n'),
   };
@@ -212,8 +219,18 @@ test("a tracker pod is scraped for the pool's rates, and is never one of the rel
       opens: 2,
     });
     assert.deepEqual(
-      scraper.relayQueues('mail', 'transactional').map((q) => [q.pod, q.queued]),
+      relays(scraper).map((q) => [q.pod, q.queued]),
       [['relay-0', 0]],
+    );
+    trackerLag = 40;
+    await scraper.scrapeOnce();
+    assert.equal(requeued.length, 3, "the tracker's events backlog requeues the pool (EventsDelivering)");
+    assert.deepEqual(
+      scraper.scrapedPods('mail', 'transactional').map((p) => [p.kind, p.pod, p.eventsOldestSeconds]),
+      [
+        ['relay', 'relay-0', 0],
+        ['tracker', 'tracker-0', 40],
+      ],
     );
   } finally {
     server.close();
@@ -246,7 +263,7 @@ test("a relay's intake closing requeues its pool; its reading carries when the i
     now: () => clock,
   });
   const requeued: string[] = [];
-  const reading = () => scraper.relayQueues('mail', 'transactional')[0];
+  const reading = () => relays(scraper)[0];
   try {
     await scraper.scrapeOnce();
     assert.equal(reading()?.intakeClosedAt, undefined, 'open');

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import type { SendingDomain } from '../api/types.ts';
 import type { BounceMeasurement } from '../desired/bounce.ts';
-import type { RelayQueue } from '../desired/deletion.ts';
+import type { ScrapedPod } from '../desired/scraped.ts';
 import type { KubeObject } from '../desired/types.ts';
 import { HTTP_PORT, POOL_LABEL } from '../desired/meta.ts';
 import type { Logger } from '../../../contract/log.ts';
@@ -38,14 +38,14 @@ export function relayMetricsUrl(ip: string, port = HTTP_PORT): string {
   return `http://${isIPv6(ip) ? `[${ip}]` : ip}:${port}/metrics`;
 }
 
-type PodHistory = { namespace: string; pool: string; samples: RelaySample[] };
+type PodHistory = { namespace: string; pool: string; kind: ScrapedPod['kind']; samples: RelaySample[] };
 
 const DEFAULT_WINDOW = '1h';
 const windowOf = (d: SendingDomain) => durationMs(d.spec.bouncePolicy?.window ?? DEFAULT_WINDOW);
 
-/** A pod of the pool's tracker Deployment (desired/tracker.ts): no queue, only opens and clicks. */
-const isTracker = (pod: KubeObject) =>
-  pod.metadata?.labels?.['app.kubernetes.io/name'] === 'mailfleet-tracker';
+/** A pod of the pool's tracker Deployment (desired/tracker.ts): no queue; opens, clicks, events. */
+const kindOf = (pod: KubeObject): ScrapedPod['kind'] =>
+  pod.metadata?.labels?.['app.kubernetes.io/name'] === 'mailfleet-tracker' ? 'tracker' : 'relay';
 
 function ready(pod: KubeObject): boolean {
   const status = pod.status as
@@ -113,7 +113,7 @@ export class RelayScraper {
           const res = await fetch(url, { signal: AbortSignal.timeout(this.#o.fetchTimeoutMs ?? 5000) });
           if (!res.ok) throw new Error(`HTTP ${res.status}`);
           const sample = parseRelayMetrics(await res.text(), now);
-          const history = this.#history.get(key) ?? { namespace, pool, samples: [] };
+          const history = this.#history.get(key) ?? { namespace, pool, kind: kindOf(pod), samples: [] };
           history.samples.push(sample);
           this.#history.set(key, history);
           this.#o.onScrape?.('success');
@@ -201,28 +201,30 @@ export class RelayScraper {
   }
 
   /**
-   * Every pod of the pool in the cache and its latest queue reading: a pod not Ready or never
-   * scraped has none, so its queue counts as unknown, never as empty.
+   * Every pod of the pool in the cache, relay or tracker, and its latest reading: a pod not Ready or
+   * never scraped has none, so its queue and its events backlog count as unknown, never as empty.
    */
-  relayQueues(namespace: string, pool: string): RelayQueue[] {
+  scrapedPods(namespace: string, pool: string): ScrapedPod[] {
     return this.#o
       .pods()
-      .filter(
-        (p) =>
-          p.metadata?.namespace === namespace && p.metadata?.labels?.[POOL_LABEL] === pool && !isTracker(p),
-      )
-      .map((p) => {
+      .filter((p) => p.metadata?.namespace === namespace && p.metadata?.labels?.[POOL_LABEL] === pool)
+      .map((p): ScrapedPod => {
         const name = p.metadata?.name ?? '';
         // A pod that is not Ready now is not scraped now: what it said before may be out of date.
         const samples = ready(p) ? this.#history.get(`${namespace}/${name}`)?.samples : undefined;
         const last = samples?.at(-1);
-        const queue: RelayQueue =
-          last?.queued === undefined ? { pod: name } : { pod: name, queued: last.queued, scrapedAt: last.at };
-        if (last?.eventsOldest !== undefined) queue.eventsOldestSeconds = last.eventsOldest;
-        if (last?.sharedStateUp !== undefined) queue.sharedStateUp = last.sharedStateUp;
+        const events = last?.eventsOldest === undefined ? {} : { eventsOldestSeconds: last.eventsOldest };
+        if (kindOf(p) === 'tracker')
+          return { kind: 'tracker', pod: name, ...(last ? { scrapedAt: last.at } : {}), ...events };
+        const reading: ScrapedPod =
+          last?.queued === undefined
+            ? { kind: 'relay', pod: name }
+            : { kind: 'relay', pod: name, queued: last.queued, scrapedAt: last.at };
+        Object.assign(reading, events);
+        if (last?.sharedStateUp !== undefined) reading.sharedStateUp = last.sharedStateUp;
         const closedAt = samples ? intakeClosedSince(samples) : undefined;
-        if (closedAt !== undefined) queue.intakeClosedAt = closedAt;
-        return queue;
+        if (closedAt !== undefined) reading.intakeClosedAt = closedAt;
+        return reading;
       });
   }
 
