@@ -251,6 +251,15 @@ test('the target named by a missing pool: HandOffTargetMissing, the relays deliv
   assert.deepEqual(handedOff.finalizer, { remove: 'mailfleet.dev/drain' });
 });
 
+test('naming another pool while deleted: the template mounts its Secret (a roll), the config names it', () => {
+  const first = decideOld(pool({ to: 'new', deleting: true }), target(), [5]);
+  const other: HandOffTarget = { pool: pool({ name: 'other' }), readyRelays: 1 };
+  const changed = decideOld(pool({ to: 'other', deleting: true }), other, [5]);
+  assert.notEqual(template(changed), template(first), 'a new volume source: the relays roll');
+  assert.match(template(changed), /"name":"other-handoff","optional":true/);
+  assert.equal(relayConfig(changed).handoff.evacuateTo?.service, 'other-headless.mail.svc');
+});
+
 test("the target's NetworkPolicy admits a pool's relays to its handoff port only while that pool hands off to it", async (t) => {
   const newPool = pool({ name: 'new' });
   const cases: { name: string; sources: RelayPool[]; admitted: string[] }[] = [
