@@ -291,9 +291,12 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
     // their shards and the others take their larger shares. Until they exited, the retiring
     // workers' own reload gave them none of a limit that no longer covers them.
     await Promise.all(plan.retire.map((index) => retire(index, next)));
+    // The larger shares first: they do not wait for an adoption of a big shard (which may outlast
+    // the request's timeout and goes on in worker 0 all the same; a worker 0 that is down adopts
+    // the shards when it starts, forked with the lower count).
+    broadcast({ type: 'workers', count: running });
     const adopted = await ask(0, { kind: 'adopt', from: running });
     log('info', 'retired workers adopted', { workers: running, messages: adopted });
-    broadcast({ type: 'workers', count: running });
   };
   const retire = (index: number, next: RuntimeConfig) => {
     const slot = slots[index]!;
