@@ -27,6 +27,7 @@ import {
 import { dkimVerifiers, type DkimVerifiers } from '../helpers/relay/dkim-verify.ts';
 import { newsletters, type Newsletter } from '../helpers/tracking/newsletters.ts';
 import { hrefs, parsed, pixels, resolveLink } from '../helpers/tracking/links.ts';
+import { openUrl } from '../../relay/src/tracking/links.ts';
 
 const HOST = 't.shop.example';
 const KEY = 'integration-tracking-key-0123456789';
@@ -43,6 +44,8 @@ let dir: string;
 let verifiers: DkimVerifiers;
 /** `mailfleet tracker` with the pool's key: where every tracked link must lead back to its original. */
 let tracker: { proc: ChildProcess; base: string; metrics: string };
+/** The tracker paths of the delivered newsletters' pixels, each fetched once by checkNewsletter. */
+const pixelPaths: string[] = [];
 
 async function relayed(raw: Buffer, marker: string): Promise<string> {
   const r = await sendMessage(relay.ports.smtp, {
@@ -160,6 +163,32 @@ describe('link tracking in the relay, before DKIM signing', () => {
     assert.ok(clicks >= trackable, `${clicks} clicks for ${trackable} distinct tracked links`);
   });
 
+  test('a reader opening a message twice: one unique open, two opens', async () => {
+    const human = { sending_domain: 'shop.example', reader: 'human' };
+    const count = async () => {
+      const text = await (await fetch(tracker.metrics)).text();
+      return [
+        metricValue(text, 'mailfleet_tracker_unique_opens_total', human),
+        metricValue(text, 'mailfleet_tracker_opens_total', human),
+      ];
+    };
+    // Each delivered pixel was fetched once so far: as many unique opens as opens.
+    assert.deepEqual(await count(), [pixelPaths.length, pixelPaths.length]);
+    // A new message of the domain (its token signed with the pool's key), opened twice.
+    const again = openUrl(keys[0]!, HOST, 'shop.example', '<twice@shop.example>').slice(
+      `https://${HOST}`.length,
+    );
+    const ua = {
+      'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.3.1',
+    };
+    for (let i = 0; i < 2; i++)
+      assert.equal((await fetch(tracker.base + again, { headers: ua })).status, 200);
+    assert.deepEqual(await count(), [pixelPaths.length + 1, pixelPaths.length + 2]);
+    // A delivered newsletter's pixel fetched a second time adds an open, not a unique one.
+    assert.equal((await fetch(tracker.base + pixelPaths[0]!, { headers: ua })).status, 200);
+    assert.deepEqual(await count(), [pixelPaths.length + 1, pixelPaths.length + 3]);
+  });
+
   test('rewritten messages and their links are counted per sending domain', async () => {
     assert.ok(
       (await relay.metric('mailfleet_relay_tracking_messages_total', {
@@ -198,6 +227,7 @@ async function checkLinks(n: Newsletter, raw: Buffer): Promise<void> {
     assert.equal(res.headers.get('location'), resolveLink(keys, HOST, href).url);
   }
   for (const src of html.match(new RegExp(`https://${HOST.replace(/\./g, '\\.')}/o/[^"]+`, 'g')) ?? []) {
+    pixelPaths.push(src.slice(`https://${HOST}`.length));
     const res = await fetch(tracker.base + src.slice(`https://${HOST}`.length), { headers: browser });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('content-type'), 'image/gif');

@@ -771,9 +771,15 @@ const sendingDomainStatus = obj(
           'Recipients bounced: refused for good (5xx) at delivery, or bounced after delivery (return path).',
           { minimum: 0 },
         ),
-        opens: int('Open pixels fetched by human readers (machine reads excluded).', { minimum: 0 }),
+        opens: int(
+          'Messages opened by human readers: the first open of each message counts, later ones only in totalOpens (per tracker pod, docs/tracking.md#rates; machine reads excluded).',
+          { minimum: 0 },
+        ),
+        totalOpens: int('Open pixels fetched by human readers, every fetch (machine reads excluded).', {
+          minimum: 0,
+        }),
         clicks: int('Tracked links followed by human readers (machine reads excluded).', { minimum: 0 }),
-        openRate: str('opens / delivered, as a decimal string (a reader who opens twice counts twice).'),
+        openRate: str('opens / delivered, as a decimal string (a message opened twice counts once).'),
         clickThroughRate: str('clicks / delivered, as a decimal string.'),
         bounceRate: str('bounced / (delivered + bounced at delivery), at most 1, as a decimal string.'),
       },

@@ -480,11 +480,13 @@ export interface SendingDomainRates {
   delivered?: number;
   /** Recipients bounced: refused for good (5xx) at delivery, or bounced after delivery (return path). */
   bounced?: number;
-  /** Open pixels fetched by human readers (machine reads excluded). */
+  /** Messages opened by human readers: the first open of each message counts, later ones only in totalOpens (per tracker pod, docs/tracking.md#rates; machine reads excluded). */
   opens?: number;
+  /** Open pixels fetched by human readers, every fetch (machine reads excluded). */
+  totalOpens?: number;
   /** Tracked links followed by human readers (machine reads excluded). */
   clicks?: number;
-  /** opens / delivered, as a decimal string (a reader who opens twice counts twice). */
+  /** opens / delivered, as a decimal string (a message opened twice counts once). */
   openRate?: string;
   /** clicks / delivered, as a decimal string. */
   clickThroughRate?: string;

@@ -13,8 +13,12 @@ export type DomainCounts = {
   bounced: number;
   /** Hard bounces that came back after delivery (the return path). */
   asyncBounced?: number;
-  /** Human open pixels and human clicks at the tracker; machine reads are never counted. */
+  /**
+   * Human reads at the tracker: messages opened (the first open of each), every open pixel
+   * fetched, clicks. Machine reads are never counted.
+   */
   opens?: number;
+  totalOpens?: number;
   clicks?: number;
 };
 
@@ -26,7 +30,14 @@ export function domainRates(c: DomainCounts): SendingDomainRates {
   const clicks = c.clicks ?? 0;
   // Async bounces may be of mail delivered before the window: the rate is capped as in bounce.ts.
   const attempted = c.delivered + c.bounced;
-  const rates: SendingDomainRates = { window: RATES_WINDOW, delivered: c.delivered, bounced, opens, clicks };
+  const rates: SendingDomainRates = {
+    window: RATES_WINDOW,
+    delivered: c.delivered,
+    bounced,
+    opens,
+    totalOpens: c.totalOpens ?? 0,
+    clicks,
+  };
   const openRate = ratio(opens, c.delivered);
   const clickThroughRate = ratio(clicks, c.delivered);
   const bounceRate = attempted > 0 ? Math.min(1, bounced / attempted).toFixed(4) : undefined;

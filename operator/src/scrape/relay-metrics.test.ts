@@ -205,8 +205,10 @@ test("the events webhook's backlog age is read when the relay exports it, absent
   assert.equal(parseRelayMetrics('mailfleet_relay_queue_jobs{state="ready"} 1', 0).eventsOldest, undefined);
 });
 
-test("a tracker's page: human opens and clicks per domain, machine reads left out, its process start", () => {
+test("a tracker's page: human unique opens, opens and clicks per domain, machine reads left out, its process start", () => {
   const text = [
+    'mailfleet_tracker_unique_opens_total{sending_domain="a.com",reader="human"} 3',
+    'mailfleet_tracker_unique_opens_total{sending_domain="a.com",reader="machine"} 8',
     'mailfleet_tracker_opens_total{sending_domain="a.com",reader="human"} 4',
     'mailfleet_tracker_opens_total{sending_domain="a.com",reader="machine"} 9',
     'mailfleet_tracker_clicks_total{sending_domain="a.com",reader="human"} 2',
@@ -216,7 +218,13 @@ test("a tracker's page: human opens and clicks per domain, machine reads left ou
   ].join('\n');
   const s = parseRelayMetrics(text, 1);
   assert.equal(s.start, 1_700_000_100_000);
-  assert.deepEqual(s.outcomes.get('a.com'), { delivered: 0, bounced: 0, opens: 4, clicks: 2 });
+  assert.deepEqual(s.outcomes.get('a.com'), {
+    delivered: 0,
+    bounced: 0,
+    opens: 3,
+    totalOpens: 4,
+    clicks: 2,
+  });
   assert.equal(s.outcomes.get('b.com'), undefined, 'only machine reads: nothing counted');
   assert.equal(s.queued, undefined, 'a tracker has no queue');
 });
@@ -238,7 +246,8 @@ test("a pool's counts add its relays' outcomes and its trackers' reads over the 
     page(0, ['mailfleet_tracker_process_start_time_seconds 0']),
     page(10_000, [
       'mailfleet_tracker_process_start_time_seconds 0',
-      `mailfleet_tracker_opens_total{sending_domain="a.com",reader="human"} ${n}`,
+      `mailfleet_tracker_unique_opens_total{sending_domain="a.com",reader="human"} ${n}`,
+      `mailfleet_tracker_opens_total{sending_domain="a.com",reader="human"} ${n + 1}`,
       `mailfleet_tracker_clicks_total{sending_domain="a.com",reader="human"} 1`,
     ]),
   ];
@@ -246,6 +255,7 @@ test("a pool's counts add its relays' outcomes and its trackers' reads over the 
     delivered: 20,
     bounced: 5,
     opens: 7,
+    totalOpens: 9,
     clicks: 2,
   });
   assert.equal(poolOutcomes([[], []], 'a.com', 0), undefined, 'never scraped: no counts');

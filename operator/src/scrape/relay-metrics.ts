@@ -9,6 +9,8 @@ const BOUNCED = 'mailfleet_relay_recipients_bounced_total';
 const FEEDBACK = 'mailfleet_relay_feedback_reports_total';
 /** Human reads at the pool's tracker (relay tracker/server.ts); machine ones are not counted. */
 const OPENS = 'mailfleet_tracker_opens_total';
+/** The first open of each message (per tracker pod, relay tracker/unique.ts): the open rate's numerator. */
+const UNIQUE_OPENS = 'mailfleet_tracker_unique_opens_total';
 const CLICKS = 'mailfleet_tracker_clicks_total';
 /** The relay's process start, or the tracker's: the same series under each program's prefix. */
 const STARTS = new Set([
@@ -39,11 +41,21 @@ export type Outcomes = {
   bounced: number;
   asyncBounced?: number;
   complaints?: number;
-  /** Open pixels and tracked links fetched by human readers (a tracker pod's page). */
+  /**
+   * Messages opened (first open of each, unique.ts), every open pixel fetched, and tracked links
+   * followed, by human readers (a tracker pod's page).
+   */
   opens?: number;
+  totalOpens?: number;
   clicks?: number;
 };
-const KEYS = ['delivered', 'bounced', 'asyncBounced', 'complaints', 'opens', 'clicks'] as const;
+const KEYS = ['delivered', 'bounced', 'asyncBounced', 'complaints', 'opens', 'totalOpens', 'clicks'] as const;
+/** The tracker's counters of human reads and the Outcomes field each adds to. */
+const READS: Record<string, (typeof KEYS)[number]> = {
+  [UNIQUE_OPENS]: 'opens',
+  [OPENS]: 'totalOpens',
+  [CLICKS]: 'clicks',
+};
 
 /**
  * One scrape of one relay (or tracker): final recipient outcomes, or human opens and clicks, per
@@ -75,8 +87,8 @@ function fieldOf(name: string, labels: string): (typeof KEYS)[number] | undefine
   if (name === DELIVERED) return 'delivered';
   if (name === BOUNCED) return 'bounced';
   // Machine reads (image proxies, link scanners) say nothing about readers: docs/tracking.md.
-  if (name === OPENS || name === CLICKS)
-    return /(?:^|,)reader="human"/.test(labels) ? (name === OPENS ? 'opens' : 'clicks') : undefined;
+  const read = READS[name];
+  if (read) return /(?:^|,)reader="human"/.test(labels) ? read : undefined;
   if (name !== FEEDBACK) return undefined;
   const kind = /(?:^|,)kind="([^"]*)"/.exec(labels)?.[1];
   return kind === 'hard-bounce' ? 'asyncBounced' : kind === 'complaint' ? 'complaints' : undefined;

@@ -181,7 +181,8 @@ test("a tracker pod is scraped for the pool's rates and its events backlog, and 
       ].join('\n'),
     '/tracker': () =>
       [
-        `mailfleet_tracker_opens_total{sending_domain="a.com",reader="human"} ${opens}`,
+        `mailfleet_tracker_unique_opens_total{sending_domain="a.com",reader="human"} ${opens}`,
+        `mailfleet_tracker_opens_total{sending_domain="a.com",reader="human"} ${opens * 2}`,
         'mailfleet_tracker_opens_total{sending_domain="a.com",reader="machine"} 50',
         `mailfleet_tracker_events_oldest_age_seconds ${trackerLag}`,
         `mailfleet_tracker_process_start_time_seconds ${started}`,
@@ -217,6 +218,7 @@ test("a tracker pod is scraped for the pool's rates and its events backlog, and 
       delivered: 8,
       bounced: 0,
       opens: 2,
+      totalOpens: 4,
     });
     assert.deepEqual(
       relays(scraper).map((q) => [q.pod, q.queued]),

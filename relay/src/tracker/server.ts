@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Counter, type Registry } from 'prom-client';
 import { CLICK_PATH, OPEN_PATH, decodeToken } from '../tracking/links.ts';
 import { RecentClicks, classifyClick, classifyOpen } from './classify.ts';
+import { UniqueOpens } from './unique.ts';
 import { trackerEvent, type MailEvent } from '../events/event.ts';
 
 /** The smallest transparent GIF (43 bytes). */
@@ -13,6 +14,7 @@ export const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAA
 
 export interface TrackerMetrics {
   opens: Counter<'sending_domain' | 'reader'>;
+  uniqueOpens: Counter<'sending_domain' | 'reader'>;
   clicks: Counter<'sending_domain' | 'reader'>;
   refused: Counter<'reason'>;
 }
@@ -22,6 +24,12 @@ export function trackerMetrics(registry: Registry): TrackerMetrics {
     opens: new Counter({
       name: 'mailfleet_tracker_opens_total',
       help: 'Open pixels fetched, by sending domain; reader="machine" for image proxies and scanners (docs/tracking.md).',
+      labelNames: ['sending_domain', 'reader'],
+      registers: [registry],
+    }),
+    uniqueOpens: new Counter({
+      name: 'mailfleet_tracker_unique_opens_total',
+      help: 'First open of each message by each reader class, per tracker pod and its last 100000 messages (unique.ts, docs/tracking.md).',
       labelNames: ['sending_domain', 'reader'],
       registers: [registry],
     }),
@@ -51,6 +59,7 @@ export interface TrackerOptions {
 
 export function trackerHandler(o: TrackerOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const recent = new RecentClicks();
+  const unique = new UniqueOpens();
   const now = o.now ?? Date.now;
   const notFound = (res: ServerResponse, reason: 'bad_token' | 'not_found') => {
     o.metrics.refused.inc({ reason });
@@ -73,6 +82,8 @@ export function trackerHandler(o: TrackerOptions): (req: IncomingMessage, res: S
       if (token?.kind !== 'open') return notFound(res, 'bad_token');
       const reader = classifyOpen(fetch);
       o.metrics.opens.inc({ sending_domain: token.domain, reader });
+      if (unique.first(reader, token.domain, token.messageId))
+        o.metrics.uniqueOpens.inc({ sending_domain: token.domain, reader });
       o.events?.(trackerEvent('opened', token, reader, now()));
       res.writeHead(200, {
         'content-type': 'image/gif',
