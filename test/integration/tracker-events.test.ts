@@ -1,13 +1,25 @@
 // The tracker's opened/clicked events through a real `mailfleet tracker` process, run with the
 // flags and volumes the operator renders into a pool's <pool>-tracker Deployment, and a real
 // receiver: each open and click is one signed event with the sending domain, message id, URL and
-// reader class; a receiver that is down gets them once it is back, from the tracker's outbox.
+// reader class; a receiver that is down gets them once it is back, from the tracker's outbox, or
+// from a relay of the pool the stopping tracker handed them to.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ROOT, removeDir, stopProcess, tempDir, waitFor } from '../helpers/relay/peers.ts';
+import {
+  ROOT,
+  freePort,
+  relayConfig,
+  removeDir,
+  startRelay,
+  startSink,
+  stopProcess,
+  tempDir,
+  waitFor,
+  writeHandoffSecret,
+} from '../helpers/relay/peers.ts';
 import { startEventsReceiver } from '../helpers/events-receiver.ts';
 import { clickUrl, openUrl } from '../../relay/src/tracking/links.ts';
 import { relayPool } from '../helpers/operator/fixtures.ts';
@@ -140,4 +152,64 @@ test('a stopping tracker sends what its outbox holds at once (its emptyDir goes 
     receiver.events.map((e) => [e.type, e.messageId]),
     [['opened', 'flush@shop']],
   );
+});
+
+test('a tracker stopped while the receiver is down hands its events to a relay of the pool; its outbox deleted, none is lost', async () => {
+  const dir = await tempDir('tracker-handoff');
+  const spool = await tempDir('tracker-handoff-spool');
+  const receiver = await startEventsReceiver(Buffer.from(SECRET));
+  const sink = await startSink();
+  cleanups.push(
+    () => removeDir(dir),
+    () => removeDir(spool),
+    () => receiver.stop(),
+    () => sink.stop(),
+  );
+  receiver.mode = 503;
+  await writeFile(join(dir, 'key'), KEY);
+  await writeFile(join(dir, 'secret'), SECRET);
+  const handoffSecret = await writeHandoffSecret(dir);
+  const handoffPort = await freePort();
+  const relay = await startRelay(
+    relayConfig(spool, sink.port, {
+      handoff: { host: '127.0.0.1', port: handoffPort, secretFile: handoffSecret, peers: [] },
+      events: {
+        url: receiver.url,
+        secretFile: join(dir, 'secret'),
+        batchInterval: '100ms',
+        maxBackoff: '500ms',
+      },
+    }),
+  );
+  cleanups.push(() => relay.stop('SIGKILL'));
+  const tracker = await startTracker(join(dir, 'key'), [
+    ...['--events-url', receiver.url, '--events-secret-file', join(dir, 'secret')],
+    ...['--events-dir', join(dir, 'outbox'), '--events-batch-interval', '100ms'],
+    ...['--handoff-peers', `127.0.0.1:${handoffPort}`, '--handoff-secret-file', handoffSecret],
+  ]);
+  const browser = { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0' };
+  const made = ['h1@shop', 'h2@shop', 'h3@shop'];
+  for (const id of made) {
+    const open = openUrl(Buffer.from(KEY), 't.example', 'shop.example', id);
+    assert.equal(
+      (await fetch(tracker.base + open.slice('https://t.example'.length), { headers: browser })).status,
+      200,
+    );
+  }
+  await waitFor(() => receiver.requests > 0, 10000, 'a refused batch');
+  const exited = new Promise<number | null>((r) => tracker.proc.once('exit', (code) => r(code)));
+  tracker.proc.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  // The pod is gone and its emptyDir with it.
+  await removeDir(join(dir, 'outbox'));
+  assert.equal(await relay.metric('mailfleet_relay_handoff_received_events_total', { result: 'stored' }), 3);
+  assert.equal(receiver.events.length, 0, 'nothing reached the receiver while it was down');
+  receiver.mode = 200;
+  await waitFor(() => receiver.events.length >= 3, 20000, 'the events from the relay');
+  assert.deepEqual(
+    receiver.events.map((e) => [e.type, e.messageId]),
+    made.map((id) => ['opened', id]),
+    'each once, in the order they happened',
+  );
+  assert.equal(receiver.badSignatures, 0);
 });

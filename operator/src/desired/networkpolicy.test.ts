@@ -4,6 +4,7 @@ import type { V1NetworkPolicyIngressRule, V1NetworkPolicyPeer } from '@kubernete
 import { networkPolicy } from './networkpolicy.ts';
 import { absorbPodLabels } from './absorb.ts';
 import { selectorLabels } from './meta.ts';
+import { trackerSelector } from './tracker.ts';
 import { relayPool } from '../../../test/helpers/operator/fixtures.ts';
 import { withDefaults } from '../api/defaults.ts';
 import type { RelayPoolSpec } from '../api/types.ts';
@@ -129,4 +130,31 @@ test('egress: DNS, SMTP or the smarthost; handoff only between relays of the poo
     handoffOut.ports.map((p) => p.port),
     [2526],
   );
+});
+
+test('the handoff port admits the pool tracker only when it sends events (opened or clicked)', () => {
+  const events = { url: 'https://hooks.example.com/e', secretRef: { name: 'hook' } };
+  const tracker = { podSelector: { matchLabels: trackerSelector('transactional') } };
+  const cases: { name: string; spec: Partial<RelayPoolSpec>; admitted: boolean }[] = [
+    { name: 'no spec.events', spec: {}, admitted: false },
+    { name: 'events, every type', spec: { events } as Partial<RelayPoolSpec>, admitted: true },
+    {
+      name: 'events, clicked only',
+      spec: { events: { ...events, types: ['clicked'] } } as Partial<RelayPoolSpec>,
+      admitted: true,
+    },
+    {
+      name: 'events, relay types only',
+      spec: { events: { ...events, types: ['delivered', 'bounced'] } } as Partial<RelayPoolSpec>,
+      admitted: false,
+    },
+  ];
+  for (const c of cases) {
+    const from = ingressTo(c.spec, 2526)[0]?.from ?? [];
+    assert.equal(
+      from.some((p) => JSON.stringify(p) === JSON.stringify(tracker)),
+      c.admitted,
+      c.name,
+    );
+  }
 });

@@ -13,6 +13,8 @@ import type {
 } from '@kubernetes/client-node';
 import type { DefaultedRelayPool } from '../api/types.ts';
 import { absorbPodLabels } from './absorb.ts';
+import { trackerEvents } from './tracker-events.ts';
+import { trackerSelector } from './tracker.ts';
 import { HANDOFF_PORT, HTTP_PORT, RETURN_PATH_PORT, childMeta, names, selectorLabels } from './meta.ts';
 import { listenerPorts } from './pod.ts';
 
@@ -84,8 +86,10 @@ export function networkPolicy(o: NetworkPolicyOptions): V1NetworkPolicy | undefi
   const absorbPods = { podSelector: { matchLabels: absorbPodLabels(poolName) } };
   // A pool being deleted that hands its queue to this one (spec.deletionHandOffTo), while it does.
   const evacuating = (o.handOffFrom ?? []).map((p) => ({ podSelector: { matchLabels: selectorLabels(p) } }));
+  // The pool's tracker, when it sends events: a stopping tracker hands its unsent ones to a relay.
+  const tracker = trackerEvents(pool) ? [{ podSelector: { matchLabels: trackerSelector(poolName) } }] : [];
   ingress.push({
-    from: [...samePool, absorbPods, ...evacuating],
+    from: [...samePool, absorbPods, ...evacuating, ...tracker],
     ports: handoffPort,
   } as V1NetworkPolicyIngressRule);
   // The return-path domains' MX: bounces and complaints come from any mailbox provider.

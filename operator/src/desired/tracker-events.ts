@@ -1,14 +1,17 @@
 // spec.events in the pool's tracker: the `--events-*` flags of `mailfleet tracker`, the signing
-// Secret mounted on its own, and an emptyDir for the outbox, when the pool's events include opened
+// Secret mounted on its own, an emptyDir for the outbox and the pool's handoff Secret (a stopping
+// tracker hands unsent events to a relay), when the pool's events include opened
 // or clicked (the only types the tracker makes). Pure.
 import type { V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { DefaultedRelayPool } from '../api/types.ts';
 import type { EventType } from '../../../contract/config.ts';
+import { HANDOFF_PORT, HANDOFF_SECRET_KEY, names } from './meta.ts';
 
 /** The event types the tracker makes; the relays make the others. */
 const TRACKER_TYPES: readonly EventType[] = ['opened', 'clicked'];
 const SECRET_DIR = '/etc/mailfleet-events';
 const OUTBOX_DIR = '/var/lib/mailfleet-tracker/events';
+const HANDOFF_DIR = '/etc/mailfleet-handoff';
 const MiB = 1024 * 1024;
 
 export type TrackerEvents = {
@@ -38,6 +41,14 @@ export function trackerEvents(pool: DefaultedRelayPool): TrackerEvents | undefin
       ...['--events-batch-size', String(e.batchSize)],
       ...['--events-batch-interval', e.batchInterval],
       ...['--events-max-bytes', String(e.maxOutboxBytes)],
+      // A stopping tracker whose receiver is down hands its unsent events to a relay of the pool
+      // (the relays' handoff port and secret), which sends them from its outbox.
+      ...[
+        '--handoff-service',
+        `${names.headless(pool.metadata.name ?? '')}.${pool.metadata.namespace ?? ''}.svc`,
+      ],
+      ...['--handoff-port', String(HANDOFF_PORT)],
+      ...['--handoff-secret-file', `${HANDOFF_DIR}/secret`],
     ],
     volumes: [
       {
@@ -47,10 +58,19 @@ export function trackerEvents(pool: DefaultedRelayPool): TrackerEvents | undefin
       // An emptyDir: it outlives a crashed or killed tracker container (the kubelet restarts the
       // container on the same directory), not the pod (docs/events.md, "Events from the tracker").
       { name: 'events-outbox', emptyDir: { sizeLimit: `${Math.ceil(outboxBytes / MiB)}Mi` } },
+      {
+        name: 'handoff-secret',
+        secret: {
+          secretName: names.handoffSecret(pool.metadata.name ?? ''),
+          items: [{ key: HANDOFF_SECRET_KEY, path: 'secret' }],
+          defaultMode: 0o440,
+        },
+      },
     ],
     mounts: [
       { name: 'events-secret', mountPath: SECRET_DIR, readOnly: true },
       { name: 'events-outbox', mountPath: OUTBOX_DIR },
+      { name: 'handoff-secret', mountPath: HANDOFF_DIR, readOnly: true },
     ],
     outboxBytes,
   };

@@ -74,5 +74,13 @@ describe('tracker Deployment', () => {
     assert.equal(container.resources?.limits?.['ephemeral-storage'], '74Mi');
     assert.equal(container.securityContext?.readOnlyRootFilesystem, true);
     assert.equal(pod.terminationGracePeriodSeconds, 30, 'longer than the 20 s the tracker flushes for');
+    // A stopping tracker hands unsent events to the pool's relays: their Service, port and secret.
+    assert.equal(flag('--handoff-service'), 'transactional-headless.mail.svc');
+    assert.equal(flag('--handoff-port'), '2526');
+    const handoffSecret = flag('--handoff-secret-file')!;
+    const handoffVolume = pod.volumes?.find((v) => v.name === mountOf(handoffSecret)?.name);
+    assert.equal(handoffVolume?.secret?.secretName, 'transactional-handoff');
+    assert.deepEqual(handoffVolume?.secret?.items, [{ key: 'secret', path: 'secret' }]);
+    assert.equal(mountOf(handoffSecret)?.readOnly, true);
   });
 });

@@ -12,7 +12,7 @@ import { trackerEvents } from './tracker-events.ts';
 const TRACKER_KEY_DIR = '/etc/mailfleet-tracker';
 
 /** Not the relays' selector labels: the pool's relay Service and PDB must never pick a tracker pod. */
-function trackerSelector(pool: string): Record<string, string> {
+export function trackerSelector(pool: string): Record<string, string> {
   return { 'app.kubernetes.io/name': 'mailfleet-tracker', 'app.kubernetes.io/instance': pool };
 }
 
@@ -39,7 +39,8 @@ export function trackerDeployment(o: TrackerOptions): V1Deployment {
         spec: {
           automountServiceAccountToken: false,
           enableServiceLinks: false,
-          // A stopping tracker sends its events outbox for up to 20 s (relay tracker/main.ts).
+          // A stopping tracker sends its events outbox for up to 5 s, then hands the rest to a relay for
+          // up to 15 s (relay tracker/main.ts).
           terminationGracePeriodSeconds: 30,
           securityContext: {
             runAsNonRoot: true,

@@ -12,10 +12,33 @@ import { EventSink } from '../events/sink.ts';
 import type { Logger } from '../../../contract/log.ts';
 import { DEFAULTS } from '../../../contract/defaults.ts';
 import type { EventType } from '../../../contract/config.ts';
+import { randomBytes } from 'node:crypto';
+import { handOffEvents } from '../handoff/events.ts';
+import type { HandoffTarget } from '../handoff/sender.ts';
 
 const TRACKER_TYPES: readonly EventType[] = ['opened', 'clicked'];
 /** How long a stopping tracker tries to send its outbox: under the pod's 30 s grace period. */
 const FLUSH_MS = 20_000;
+/** With relays to hand to: the receiver gets this long, then the relays get the rest for HANDOFF_MS. */
+const FLUSH_BEFORE_HANDOFF_MS = 5_000;
+const HANDOFF_MS = 15_000;
+
+/** The pool's relays a stopping tracker hands its unsent events to (--handoff-*); undefined: none. */
+function handoffTarget(
+  v: Record<string, string | undefined>,
+): { target: HandoffTarget; secret: Buffer } | undefined {
+  const file = v['handoff-secret-file'];
+  if (!file) return undefined;
+  const secret = Buffer.from(readFileSync(file, 'utf8').trim());
+  if (secret.length < 16) throw new Error('--handoff-secret-file: the secret must be at least 16 characters');
+  const target: HandoffTarget = {
+    port: Number(v['handoff-port']),
+    peers: (v['handoff-peers'] ?? '').split(',').filter(Boolean),
+    dnsServers: [],
+  };
+  if (v['handoff-service']) target.service = v['handoff-service'];
+  return { target, secret };
+}
 
 /**
  * The signing secret, read at start (a missing or short one stops the tracker) and again for every
@@ -79,7 +102,8 @@ async function startEvents(
 
 const usage = `usage: mailfleet tracker --key-file <file> [--port 8081] [--metrics-port 8080] [--host 0.0.0.0]
          [--events-url <url> --events-secret-file <file> --events-dir <dir> [--events-types opened,clicked] [--events-batch-size 100]
-          [--events-batch-interval 1s] [--events-max-bytes 268435456]]
+          [--events-batch-interval 1s] [--events-max-bytes 268435456]
+          [--handoff-secret-file <file> (--handoff-service <name> | --handoff-peers host:port,...) [--handoff-port 2526]]]
 `;
 
 export async function main(args: string[]): Promise<void> {
@@ -98,6 +122,10 @@ export async function main(args: string[]): Promise<void> {
       'events-batch-size': { type: 'string', default: String(DEFAULTS.events.batchSize) },
       'events-batch-interval': { type: 'string', default: DEFAULTS.events.batchInterval },
       'events-max-bytes': { type: 'string', default: String(DEFAULTS.events.maxBytes) },
+      'handoff-secret-file': { type: 'string' },
+      'handoff-service': { type: 'string' },
+      'handoff-peers': { type: 'string' },
+      'handoff-port': { type: 'string', default: String(DEFAULTS.handoff.port) },
     },
   });
   const keyFile = values['key-file'];
@@ -112,6 +140,7 @@ export async function main(args: string[]): Promise<void> {
   collectDefaultMetrics({ register: registry, prefix: 'mailfleet_tracker_' });
   const metrics = trackerMetrics(registry);
   const events = await startEvents(values, registry, log);
+  const handoff = events ? handoffTarget(values) : undefined;
   const tracker = await listen(
     trackerHandler({
       keys: () => keys,
@@ -139,11 +168,22 @@ export async function main(args: string[]): Promise<void> {
   const stop = () => {
     tracker.close();
     admin.close();
-    // The outbox is the pod's emptyDir: what it still holds goes now or is lost with the pod.
+    // The outbox is the pod's emptyDir: what it still holds goes now, to the receiver or (with
+    // --handoff-*) to a relay of the pool, which fsyncs it into its own outbox first.
     void (async () => {
-      const flushed = (await events?.flush(FLUSH_MS)) ?? true;
-      if (!flushed) log('warn', 'events left unsent at stop', { unsent: events?.outbox.unsent });
+      const flushed = (await events?.flush(handoff ? FLUSH_BEFORE_HANDOFF_MS : FLUSH_MS)) ?? true;
       await events?.close();
+      if (!flushed && events && handoff) {
+        const instance = `tracker-${randomBytes(6).toString('hex')}`;
+        const summary = await handOffEvents(
+          { instance, ...handoff, log, now: Date.now },
+          events.outbox,
+          Date.now() + HANDOFF_MS,
+        );
+        log(summary.left === 0 ? 'info' : 'warn', 'events handoff', { ...summary });
+      }
+      if (events && events.outbox.unsent > 0)
+        log('warn', 'events left unsent at stop', { unsent: events.outbox.unsent });
       process.exit(0);
     })();
   };
