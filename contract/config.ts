@@ -286,16 +286,24 @@ export interface RateLimitConfig {
   /**
    * The pool-wide numbers of a Pool-scoped limit, for a pool with `sharedState`: the relays then
    * enforce them together in the store (GCRA, one atomic decision per message; a deferring limit
-   * books its slot up to 1 s ahead, a rejecting one only counts what goes now) and fall back to
-   * their own share (`rate`, `burst`) only while the store does not answer.
+   * books its slot up to 1 s ahead, a rejecting one only counts what goes now; connections as
+   * leases, one per open connection) and fall back to their own share (`rate`, `burst`,
+   * `maxConnections`) only while the store does not answer.
    */
   pool?: PoolRate;
 }
 
 /** The numbers a whole pool enforces for one RateLimit through the shared store. */
 export interface PoolRate {
-  rate: { messages: number; per: RatePer };
-  burst: number;
+  /** Absent: the limit has no rate (only connection caps). */
+  rate?: { messages: number; per: RatePer };
+  /** With `rate`: messages that may go at once after an idle period. */
+  burst?: number;
+  /**
+   * Connections open at once to one limit destination from the whole pool: each open connection
+   * holds a lease in the store (expiring unless refreshed, so a relay that dies frees its room).
+   */
+  maxConnections?: number;
 }
 
 /** PowerMTA-style backoff: a destination answering with throttling signs gets a lower rate. */

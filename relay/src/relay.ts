@@ -321,6 +321,7 @@ export class Relay {
     this.shared = startSharedState(this);
     await this.shared?.start();
     this.scheduler.poolLimiter = this.shared?.rateLimits;
+    this.scheduler.connectionLeases = this.shared?.connectionLeases;
     this.tlsReports.pool = this.shared?.tlsCounts;
     this.sts.store =
       this.shared?.stsPolicies ?? (await openStsPolicyFile(spoolFile(this, 'mta-sts.json'), this.log));

@@ -831,13 +831,19 @@ const rateLimitSpec = obj(
       'Messages that may go at once before the rate applies (bucket size). Defaults to the per-second rate, at least 1.',
       { minimum: 1, maximum: 1000000 },
     ),
-    maxConnections: int('Concurrent outbound connections per destination.', { minimum: 1, maximum: 10000 }),
+    maxConnections: int(
+      'Concurrent outbound connections per destination (open connections, idle ones included).',
+      {
+        minimum: 1,
+        maximum: 10000,
+      },
+    ),
     maxMessagesPerConnection: int('Messages sent over one outbound connection before it is closed.', {
       minimum: 1,
       maximum: 100000,
     }),
     scope: str(
-      "PerRelay: each relay applies the numbers. Pool: the numbers are for the whole pool; with the pool's spec.sharedState the relays enforce the rate together in the store (Defer and Reject alike), otherwise, and while the store does not answer, each relay enforces its share of ready replicas.",
+      "PerRelay: each relay applies the numbers. Pool: the numbers are for the whole pool; with the pool's spec.sharedState the relays enforce the rate (Defer and Reject alike) and maxConnections (each open connection a lease) together in the store, otherwise, and while the store does not answer, each relay enforces its share of ready replicas.",
       {
         enum: ['PerRelay', 'Pool'],
         default: 'PerRelay',

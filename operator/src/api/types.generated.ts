@@ -552,11 +552,11 @@ export interface RateLimitSpec {
   rate?: Rate;
   /** Messages that may go at once before the rate applies (bucket size). Defaults to the per-second rate, at least 1. */
   burst?: number;
-  /** Concurrent outbound connections per destination. */
+  /** Concurrent outbound connections per destination (open connections, idle ones included). */
   maxConnections?: number;
   /** Messages sent over one outbound connection before it is closed. */
   maxMessagesPerConnection?: number;
-  /** PerRelay: each relay applies the numbers. Pool: the numbers are for the whole pool; with the pool's spec.sharedState the relays enforce the rate together in the store (Defer and Reject alike), otherwise, and while the store does not answer, each relay enforces its share of ready replicas. Default: "PerRelay". */
+  /** PerRelay: each relay applies the numbers. Pool: the numbers are for the whole pool; with the pool's spec.sharedState the relays enforce the rate (Defer and Reject alike) and maxConnections (each open connection a lease) together in the store, otherwise, and while the store does not answer, each relay enforces its share of ready replicas. Default: "PerRelay". */
   scope?: 'PerRelay' | 'Pool';
   /** Defer: keep the message queued until the limit admits it. Reject: answer 451 4.7.0 at submission so the client retries. Default: "Defer". */
   onExceed?: 'Defer' | 'Reject';
@@ -872,11 +872,11 @@ export interface DefaultedRateLimitSpec {
   rate?: Rate;
   /** Messages that may go at once before the rate applies (bucket size). Defaults to the per-second rate, at least 1. */
   burst?: number;
-  /** Concurrent outbound connections per destination. */
+  /** Concurrent outbound connections per destination (open connections, idle ones included). */
   maxConnections?: number;
   /** Messages sent over one outbound connection before it is closed. */
   maxMessagesPerConnection?: number;
-  /** PerRelay: each relay applies the numbers. Pool: the numbers are for the whole pool; with the pool's spec.sharedState the relays enforce the rate together in the store (Defer and Reject alike), otherwise, and while the store does not answer, each relay enforces its share of ready replicas. Default: "PerRelay". */
+  /** PerRelay: each relay applies the numbers. Pool: the numbers are for the whole pool; with the pool's spec.sharedState the relays enforce the rate (Defer and Reject alike) and maxConnections (each open connection a lease) together in the store, otherwise, and while the store does not answer, each relay enforces its share of ready replicas. Default: "PerRelay". */
   scope: 'PerRelay' | 'Pool';
   /** Defer: keep the message queued until the limit admits it. Reject: answer 451 4.7.0 at submission so the client retries. Default: "Defer". */
   onExceed: 'Defer' | 'Reject';

@@ -112,8 +112,18 @@ test('pool-wide numbers for the shared store', async (t) => {
       pool: { rate: { messages: 30, per: 'second' }, burst: 30 },
     },
     {
-      name: 'a connection cap without a rate has none',
+      name: 'a connection cap without a rate is leased pool-wide',
       spec: spec({ maxConnections: 6, scope: 'Pool' }),
+      pool: { maxConnections: 6 },
+    },
+    {
+      name: 'a rate and a connection cap: both pool-wide',
+      spec: spec({ rate: { messages: 30, per: 'Second' }, burst: 5, maxConnections: 4, scope: 'Pool' }),
+      pool: { rate: { messages: 30, per: 'second' }, burst: 5, maxConnections: 4 },
+    },
+    {
+      name: 'a PerRelay connection cap has none',
+      spec: spec({ maxConnections: 6, scope: 'PerRelay' }),
       pool: undefined,
     },
   ];

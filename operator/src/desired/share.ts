@@ -2,7 +2,7 @@
 // scope Pool: the pool-wide numbers divided by the ready relays, rounded down so the whole pool
 // never exceeds what the user asked for (and at least 1, so no relay is starved completely).
 import type { RateLimitSpec } from '../api/types.ts';
-import type { RatePer } from '../../../contract/config.ts';
+import type { PoolRate, RatePer } from '../../../contract/config.ts';
 
 export type Per = 'Second' | 'Minute' | 'Hour' | 'Day';
 
@@ -58,17 +58,18 @@ export function computeShare(spec: RateLimitSpec, readyRelays: number): Share {
 }
 
 /**
- * The pool-wide numbers of a Pool-scoped limit (deferring, or rejecting at RCPT TO), for relays
- * that enforce them together in the pool's shared store (RelayPool spec.sharedState); undefined
- * when they cannot.
+ * The pool-wide numbers of a Pool-scoped limit (deferring, or rejecting at RCPT TO: its rate;
+ * its connection cap: as leases), for relays that enforce them together in the pool's shared
+ * store (RelayPool spec.sharedState); undefined when they cannot.
  */
-export function poolNumbers(
-  spec: RateLimitSpec,
-): { rate: { messages: number; per: RatePer }; burst: number } | undefined {
-  if (spec.scope !== 'Pool' || !spec.rate) return undefined;
-  const perSecond = spec.rate.messages / SECONDS[spec.rate.per];
-  return {
-    rate: { messages: spec.rate.messages, per: RELAY_PER[spec.rate.per] },
-    burst: spec.burst ?? Math.max(1, Math.ceil(perSecond)),
-  };
+export function poolNumbers(spec: RateLimitSpec): PoolRate | undefined {
+  if (spec.scope !== 'Pool' || (!spec.rate && spec.maxConnections === undefined)) return undefined;
+  const pool: PoolRate = {};
+  if (spec.rate) {
+    const perSecond = spec.rate.messages / SECONDS[spec.rate.per];
+    pool.rate = { messages: spec.rate.messages, per: RELAY_PER[spec.rate.per] };
+    pool.burst = spec.burst ?? Math.max(1, Math.ceil(perSecond));
+  }
+  if (spec.maxConnections !== undefined) pool.maxConnections = spec.maxConnections;
+  return pool;
 }

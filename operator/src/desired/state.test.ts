@@ -559,6 +559,29 @@ test('with a shared store a Pool-scoped limit carries its pool-wide numbers, its
   }
 });
 
+test('with a shared store a Pool-scoped connection cap is rendered pool-wide, its share as the fallback', () => {
+  const cases = [
+    { name: 'without sharedState', sharedState: undefined, pool: undefined },
+    { name: 'with sharedState', sharedState: { url: 'redis://valkey:6379' }, pool: { maxConnections: 4 } },
+  ];
+  for (const c of cases) {
+    const d = desiredState(
+      observed({
+        pool: relayPool({ replicas: 3, ...(c.sharedState ? { sharedState: c.sharedState } : {}) }),
+        children: [workload('Deployment', 3)],
+        rateLimits: [rateLimit('conns', { maxConnections: 4, scope: 'Pool' })],
+      }),
+      fakeGenerators(),
+    );
+    const config = parse(
+      (d.apply.find((o) => o.kind === 'ConfigMap') as { data: Record<string, string> }).data['relay.yaml'] ??
+        '',
+    );
+    assert.equal(config.rateLimits[0].maxConnections, 1, c.name);
+    assert.deepEqual(config.rateLimits[0].pool, c.pool, c.name);
+  }
+});
+
 test('users are rehashed only when a password changed', () => {
   const pool = relayPool({
     tls: { secretName: 'tls' },

@@ -203,6 +203,47 @@ describe('validateConfig', () => {
     assert.deepEqual(reject.rateLimits[0]?.pool, { rate: { messages: 30, per: 'second' }, burst: 30 });
   });
 
+  test("pool-wide connection caps: each needs the limit's own cap (its share) to fall back to", () => {
+    const cases: { name: string; limit: Record<string, unknown>; pool?: unknown; errors?: string[] }[] = [
+      {
+        name: 'a cap alone',
+        limit: { name: 'x', maxConnections: 1, pool: { maxConnections: 4 } },
+        pool: { maxConnections: 4 },
+      },
+      {
+        name: 'a rate and a cap',
+        limit: {
+          name: 'x',
+          rate: { messages: 10 },
+          maxConnections: 1,
+          pool: { rate: { messages: 30 }, maxConnections: 4 },
+        },
+        pool: { rate: { messages: 30, per: 'second' }, burst: 30, maxConnections: 4 },
+      },
+      {
+        name: 'a pool cap without the share',
+        limit: { name: 'x', rate: { messages: 10 }, pool: { maxConnections: 4 } },
+        errors: [
+          "rateLimits[0].pool: maxConnections needs the limit's maxConnections (the share used while the store is down)",
+        ],
+      },
+      {
+        name: 'empty pool numbers',
+        limit: { name: 'x', maxConnections: 1, pool: {} },
+        errors: ['rateLimits[0].pool: needs a rate or maxConnections'],
+      },
+      {
+        name: 'a burst without a rate',
+        limit: { name: 'x', maxConnections: 1, pool: { burst: 3, maxConnections: 2 } },
+        errors: ['rateLimits[0].pool.burst: needs a rate'],
+      },
+    ];
+    for (const c of cases) {
+      if (c.errors) assert.deepEqual(errorsOf({ rateLimits: [c.limit] }), c.errors, c.name);
+      else assert.deepEqual(configOf({ rateLimits: [c.limit] }).rateLimits[0]?.pool, c.pool, c.name);
+    }
+  });
+
   test('a share outside (0, 1] is refused', () => {
     for (const share of [0, 1.5, '1/2']) {
       assert.deepEqual(errorsOf({ rateLimits: [{ name: 'x', rate: { messages: 1 }, share }] }), [

@@ -10,6 +10,7 @@ import type {
   EvacuationTarget,
   ListenerConfig,
   OutboundTlsConfig,
+  PoolRate,
   RateLimitConfig,
   RelayConfig,
   SendingDomainConfig,
@@ -593,21 +594,7 @@ function rateLimit(r: FieldReader, raw: unknown, path: string): RateLimitConfig 
     r.fail(join(path, 'burst'), 'needs a rate');
   }
   if (limit.onExceed === 'reject' && !limit.rate) r.fail(join(path, 'onExceed'), 'reject needs a rate');
-  if (o.pool !== undefined && o.pool !== null) {
-    const pp = join(path, 'pool');
-    const pool = r.object(o.pool, pp, ['rate', 'burst']);
-    const rate = r.object(pool.rate, join(pp, 'rate'), ['messages', 'per']);
-    const messages = r.integer(rate, 'messages', join(pp, 'rate'), 1, 1, 1e9);
-    limit.pool = {
-      rate: {
-        messages,
-        per: r.oneOf(rate, 'per', join(pp, 'rate'), ['second', 'minute', 'hour', 'day'], 'second'),
-      },
-      burst: r.integer(pool, 'burst', pp, messages, 1, 1e9),
-    };
-    // The pool numbers replace the share's rate; without one there is nothing to fall back to.
-    if (!limit.rate) r.fail(pp, 'needs a rate (the share enforced while the store is down)');
-  }
+  if (o.pool !== undefined && o.pool !== null) limit.pool = poolNumbers(r, o.pool, join(path, 'pool'), limit);
   // Reject is decided at RCPT TO, before any MX lookup; an MX-rollup match can only be known at
   // delivery, so the combination could never take effect.
   if (limit.onExceed === 'reject' && limit.match.recipientMXHosts?.length) {
@@ -617,6 +604,30 @@ function rateLimit(r: FieldReader, raw: unknown, path: string): RateLimitConfig 
     );
   }
   return limit;
+}
+
+/** A limit's pool-wide numbers; each needs its share in the limit (what decides while the store is down). */
+function poolNumbers(r: FieldReader, raw: unknown, pp: string, limit: RateLimitConfig): PoolRate {
+  const pool = r.object(raw, pp, ['rate', 'burst', 'maxConnections']);
+  const numbers: PoolRate = {};
+  if (pool.rate !== undefined && pool.rate !== null) {
+    const rate = r.object(pool.rate, join(pp, 'rate'), ['messages', 'per']);
+    const messages = r.integer(rate, 'messages', join(pp, 'rate'), 1, 1, 1e9);
+    numbers.rate = {
+      messages,
+      per: r.oneOf(rate, 'per', join(pp, 'rate'), ['second', 'minute', 'hour', 'day'], 'second'),
+    };
+    numbers.burst = r.integer(pool, 'burst', pp, messages, 1, 1e9);
+    // The pool numbers replace the share's rate; without one there is nothing to fall back to.
+    if (!limit.rate) r.fail(pp, 'needs a rate (the share enforced while the store is down)');
+  } else if (pool.burst !== undefined) r.fail(join(pp, 'burst'), 'needs a rate');
+  if (pool.maxConnections !== undefined) {
+    numbers.maxConnections = r.integer(pool, 'maxConnections', pp, 1, 1, 10000);
+    if (limit.maxConnections === undefined)
+      r.fail(pp, "maxConnections needs the limit's maxConnections (the share used while the store is down)");
+  }
+  if (!numbers.rate && numbers.maxConnections === undefined) r.fail(pp, 'needs a rate or maxConnections');
+  return numbers;
 }
 
 /** A number in (0, 1]: a share of a Pool-scoped limit. */

@@ -1,7 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DeliveryConfig, SmarthostConfig } from '../config/types.ts';
-import { IDLE_TIMEOUT_MS, poolKey, poolSettings, type PoolTarget } from './smtp-options.ts';
+import {
+  IDLE_TIMEOUT_MS,
+  LEASED_IDLE_TIMEOUT_MS,
+  poolKey,
+  poolSettings,
+  type PoolTarget,
+} from './smtp-options.ts';
 
 function delivery(over: Partial<DeliveryConfig> = {}): DeliveryConfig {
   return {
@@ -167,6 +173,27 @@ test('a RateLimit narrows the connections and messages per connection of its own
   for (const [name, shaping, expected] of cases) {
     const { limits } = poolSettings(target({ shaping }));
     assert.deepEqual(limits, { ...expected, idleTimeoutMs: IDLE_TIMEOUT_MS }, name);
+  }
+});
+
+test('a pool whose connections are leased pool-wide asks its gate and closes idle connections soon', () => {
+  const gate = { acquire: () => Promise.resolve(undefined) };
+  const cases: [string, PoolTarget['shaping'], { idleTimeoutMs: number; gated: boolean }][] = [
+    [
+      'no gate: idle 4 minutes',
+      { key: 'k', maxConnections: 2, maxMessages: 5 },
+      { idleTimeoutMs: IDLE_TIMEOUT_MS, gated: false },
+    ],
+    [
+      'gated: idle 1 s, the gate handed on',
+      { key: 'k', maxConnections: 4, maxMessages: 5, gate },
+      { idleTimeoutMs: LEASED_IDLE_TIMEOUT_MS, gated: true },
+    ],
+  ];
+  for (const [name, shaping, expected] of cases) {
+    const settings = poolSettings(target({ shaping }));
+    assert.equal(settings.limits.idleTimeoutMs, expected.idleTimeoutMs, name);
+    assert.equal(settings.gate === gate, expected.gated, name);
   }
 });
 

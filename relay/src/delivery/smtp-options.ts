@@ -16,6 +16,19 @@ export interface ShapingPool {
   key: string;
   maxConnections: number | undefined;
   maxMessages: number | undefined;
+  /** Room for each new connection, counted pool-wide (shared-state/connection-leases.ts). */
+  gate?: ConnectionGate | undefined;
+}
+
+/** Room for one more connection, held as long as the connection is open. */
+export interface ConnectionLease {
+  release(): void;
+}
+
+/** Where a pool asks for room before opening a connection; never rejects. */
+export interface ConnectionGate {
+  /** A lease, or undefined: no room now (the pool asks again later). */
+  acquire(): Promise<ConnectionLease | undefined>;
 }
 
 export interface PoolTarget {
@@ -55,11 +68,16 @@ export interface PoolSettings {
   /** A failed requirement is only reported (SendInfo.tlsFailure), the connection used anyway. */
   tlsReportOnly: boolean;
   tlsDane?: DaneExpectation | undefined;
+  /** Asked before each new connection; undefined: limits.maxConnections alone decides. */
+  gate?: ConnectionGate | undefined;
 }
 
 // Below the 5 minutes RFC 5321 §4.5.3.2.7 asks a server to wait, so we close an idle connection
 // before the server does (the value nodemailer's pool used).
 export const IDLE_TIMEOUT_MS = 4 * 60 * 1000;
+// A connection leased pool-wide holds room other relays of the pool may be waiting for: it goes
+// as soon as this relay has nothing more for it.
+export const LEASED_IDLE_TIMEOUT_MS = 1000;
 
 export function poolSettings(target: PoolTarget): PoolSettings {
   const d = target.delivery;
@@ -97,8 +115,9 @@ export function poolSettings(target: PoolTarget): PoolSettings {
     limits: {
       maxConnections: Math.min(d.maxConnectionsPerDestination, target.shaping?.maxConnections ?? Infinity),
       maxMessages: target.shaping?.maxMessages ?? d.maxMessagesPerConnection,
-      idleTimeoutMs: IDLE_TIMEOUT_MS,
+      idleTimeoutMs: target.shaping?.gate ? LEASED_IDLE_TIMEOUT_MS : IDLE_TIMEOUT_MS,
     },
+    ...(target.shaping?.gate ? { gate: target.shaping.gate } : {}),
     tlsRequirement: target.kind === 'direct' ? (target.tlsRequirement ?? 'none') : 'none',
     tlsReportOnly: target.kind === 'direct' && target.tlsReportOnly === true,
     ...(target.kind === 'direct' && target.tlsDane ? { tlsDane: target.tlsDane } : {}),

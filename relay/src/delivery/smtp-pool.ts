@@ -12,7 +12,7 @@ import type {
   SMTPConnectionSendInfo,
 } from 'nodemailer/lib/smtp-connection/index.js';
 import type { Socket } from 'node:net';
-import type { PoolLimits, PoolSettings } from './smtp-options.ts';
+import type { ConnectionGate, ConnectionLease, PoolLimits, PoolSettings } from './smtp-options.ts';
 import { smtpData } from './smtp-data.ts';
 import { judgeTls, type TlsFailure, type TlsRequirement } from './tls-policy.ts';
 import type { DaneExpectation } from './dane/tlsa.ts';
@@ -147,6 +147,8 @@ class PooledConnection {
   tlsFailure: TlsFailure | undefined;
   /** Closes it after a while unused; refreshed, not recreated, each time it goes idle. */
   idleTimer: NodeJS.Timeout | undefined;
+  /** Its room in the pool-wide count (a gated pool), released when it is gone. */
+  lease: ConnectionLease | undefined;
 
   constructor(options: SMTPConnectionOptions, onGone: (c: PooledConnection) => void) {
     this.smtp = new SMTPConnection(options);
@@ -269,11 +271,18 @@ export class SmtpPool {
   /** Requeued messages waiting out their pause before going back to the queue. */
   private readonly requeued = new Map<NodeJS.Timeout, Job>();
   private closed = false;
+  /** Pool-wide room for new connections (a RateLimit's pool maxConnections); undefined: none asked. */
+  private readonly gate: ConnectionGate | undefined;
+  /** A lease is being asked for (one at a time, counted in `open` meanwhile). */
+  private asking = false;
+  /** Asks the gate again after it had no room while no connection of this pool was open. */
+  private gateRetry: NodeJS.Timeout | undefined;
 
   constructor(settings: PoolSettings) {
     this.connection = settings.connection;
     this.auth = settings.auth;
     this.limits = settings.limits;
+    this.gate = settings.gate;
     this.tls = {
       requirement: settings.tlsRequirement,
       reportOnly: settings.tlsReportOnly,
@@ -305,6 +314,7 @@ export class SmtpPool {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.gateRetry);
     for (const [timer, job] of this.requeued) {
       clearTimeout(timer);
       job.reject(poolClosed());
@@ -322,15 +332,44 @@ export class SmtpPool {
         maxConnections: this.limits.maxConnections,
       });
       if (next === 'wait') return;
+      if (next === 'open' && this.gate) return this.openLeased(this.gate);
       const job = this.queue.shift()!;
       if (next === 'idle') this.run(this.idle.pop()!, job);
-      else this.connect(job);
+      else this.connect(job, undefined);
     }
   }
 
-  private connect(job: Job): void {
+  /**
+   * Asks the gate for room, then opens a connection for the oldest waiting message. No room: the
+   * queue moves on over this pool's open connections as they free, or, with none open, the gate
+   * is asked again shortly (nothing else would wake the queue).
+   */
+  private openLeased(gate: ConnectionGate): void {
+    if (this.asking || this.gateRetry) return;
+    this.asking = true;
+    this.open++;
+    void gate.acquire().then((lease) => {
+      this.asking = false;
+      this.open--;
+      const job = lease && !this.closed ? this.queue.shift() : undefined;
+      if (job) {
+        this.connect(job, lease);
+        return this.dispatch();
+      }
+      lease?.release();
+      if (!lease && this.open === 0 && !this.closed && this.queue.length > 0) {
+        this.gateRetry = setTimeout(() => {
+          this.gateRetry = undefined;
+          this.dispatch();
+        }, GATE_RETRY_MS);
+      }
+    });
+  }
+
+  private connect(job: Job, lease: ConnectionLease | undefined): void {
     this.open++;
     const conn = new PooledConnection(this.connection, (c) => this.gone(c));
+    conn.lease = lease;
     conn.open(this.auth, this.tls, (failure) => {
       if (failure) {
         this.failed(job, { ...failure, reused: false, bodyStarted: false, requeues: job.requeues });
@@ -410,6 +449,7 @@ export class SmtpPool {
 
   private gone(conn: PooledConnection): void {
     this.open--;
+    conn.lease?.release();
     this.removeIdle(conn);
     this.dispatch();
   }
@@ -431,6 +471,9 @@ export class SmtpPool {
     this.requeued.set(timer, job);
   }
 }
+
+/** How soon a pool with no connection open asks the gate again after it had no room. */
+const GATE_RETRY_MS = 250;
 
 function poolClosed(): SmtpError {
   return Object.assign(new Error('Connection pool was closed'), { code: 'ECONNECTION' });

@@ -15,6 +15,7 @@ import type { Job, QueuedMessage, QueuedRecipient } from './model.ts';
 import { Shaper, type BackoffTransition } from '../shaping/shaper.ts';
 import { pooledLimits, unshaped, type AppliedLimit, type ShapingClass } from '../shaping/plan.ts';
 import type { PoolLimiter } from '../shared-state/rate-limits.ts';
+import { shapingPool, type PoolConnectionLeases } from '../shared-state/connection-leases.ts';
 import {
   liveJobs,
   newQueue,
@@ -94,6 +95,8 @@ export class Scheduler {
   readonly shaper: Shaper;
   /** Decides pool-wide limits in the shared store (RelayPool sharedState); undefined: shares only. */
   poolLimiter: PoolLimiter | undefined;
+  /** Leases connections under pool-wide caps in the shared store; undefined: shares only. */
+  connectionLeases: PoolConnectionLeases | undefined;
   /** Every message not yet finished, by queue id. */
   readonly messages = new Map<string, QueuedMessage>();
   /** Ready queues by key (destination and shaping class). */
@@ -373,14 +376,15 @@ export class Scheduler {
       if (q.deciding) continue;
       const pooled = this.poolLimiter ? pooledLimits(q.shaping) : [];
       const inStore = pooled.length > 0 && this.poolLimiter!.available;
+      const storeLeases = this.connectionLeases?.available === true;
       if (inStore && !q.poolTicket) {
         // Connection caps first: a credit taken from the pool would be wasted while they wait.
-        const full = this.shaper.connectionBlock(q.shaping);
+        const full = this.shaper.connectionBlock(q.shaping, storeLeases);
         if (full) this.waitForConnection(q, full.id, { reason: 'connection limit', limit: full.limit });
         else this.askPool(q, pooled, now);
         continue;
       }
-      const admission = this.shaper.admit(q.shaping, now, inStore);
+      const admission = this.shaper.admit(q.shaping, now, inStore, storeLeases);
       if (!admission.admitted) {
         this.deps.observer.limited?.(admission.limit);
         if (admission.reason === 'connection limit') {
@@ -498,13 +502,8 @@ export class Scheduler {
         job.recipientIndexes.map((i) => ({ index: i, address: message.recipients[i]!.address })),
       );
       if (dsn) request.dsn = dsn;
-      if (shaping.maxConnections !== undefined || shaping.maxMessagesPerConnection !== undefined) {
-        request.pool = {
-          key: shaping.key,
-          maxConnections: shaping.maxConnections,
-          maxMessages: shaping.maxMessagesPerConnection,
-        };
-      }
+      if (shaping.maxConnections !== undefined || shaping.maxMessagesPerConnection !== undefined)
+        request.pool = shapingPool(shaping, this.connectionLeases);
       const report = await this.deps.deliver(request);
       const now = this.deps.now();
       this.deps.observer.attempt(job.destination, now - started);

@@ -15,6 +15,8 @@ export interface CompiledLimit {
   poolRate: BucketRate | undefined;
   /** Concurrent deliveries per limit destination (share applied, at least 1). */
   maxConnections: number | undefined;
+  /** Connections per limit destination for the whole pool, leased in the shared store while it answers. */
+  poolMaxConnections: number | undefined;
   maxMessagesPerConnection: number | undefined;
   onExceed: 'defer' | 'reject';
   /** How the limit's counters are split: per MX site, per recipient domain, or one total. */
@@ -36,6 +38,8 @@ export interface ShapingClass {
   /** Smallest maxConnections / maxMessagesPerConnection among the limits (for the SMTP pool). */
   maxConnections: number | undefined;
   maxMessagesPerConnection: number | undefined;
+  /** Smallest pool-wide connection cap among the limits, when any has one (connections leased). */
+  poolMaxConnections: number | undefined;
 }
 
 export const unshaped: ShapingClass = {
@@ -43,6 +47,7 @@ export const unshaped: ShapingClass = {
   limits: [],
   maxConnections: undefined,
   maxMessagesPerConnection: undefined,
+  poolMaxConnections: undefined,
 };
 
 export function compileLimits(configs: readonly RateLimitConfig[]): CompiledLimit[] {
@@ -62,12 +67,17 @@ export function compileLimits(configs: readonly RateLimitConfig[]): CompiledLimi
       match,
       rate: base ? scaleRate(base, share) : undefined,
       poolRate:
-        c.pool && base
-          ? { messages: c.pool.rate.messages, periodMs: periodMs[c.pool.rate.per], burst: c.pool.burst }
+        c.pool?.rate && base
+          ? {
+              messages: c.pool.rate.messages,
+              periodMs: periodMs[c.pool.rate.per],
+              burst: c.pool.burst ?? c.pool.rate.messages,
+            }
           : undefined,
       // Rounded down so the pool's total is never exceeded (except when a share is below 1/n).
       maxConnections:
         c.maxConnections === undefined ? undefined : Math.max(1, Math.floor(c.maxConnections * share)),
+      poolMaxConnections: c.maxConnections === undefined ? undefined : c.pool?.maxConnections,
       maxMessagesPerConnection: c.maxMessagesPerConnection,
       onExceed: c.onExceed,
       keyBy:
@@ -150,7 +160,25 @@ export function classify(index: LimitIndex, traits: MessageTraits): ShapingClass
     limits: applied,
     maxConnections: smallest(applied.map((a) => a.limit.maxConnections)),
     maxMessagesPerConnection: smallest(applied.map((a) => a.limit.maxMessagesPerConnection)),
+    poolMaxConnections: applied.some((a) => a.limit.poolMaxConnections !== undefined)
+      ? smallest(applied.map((a) => connectionCap(a.limit, true)))
+      : undefined,
   };
+}
+
+/**
+ * The connections a limit allows per destination on this relay: the pool's number while the
+ * shared store leases connections (the store holds the pool to it), otherwise the relay's share.
+ */
+export function connectionCap(limit: CompiledLimit, storeLeases: boolean): number | undefined {
+  return storeLeases && limit.poolMaxConnections !== undefined
+    ? limit.poolMaxConnections
+    : limit.maxConnections;
+}
+
+/** The limits of a class whose connections are leased pool-wide in the shared store. */
+export function leasedConnectionLimits(cls: ShapingClass): AppliedLimit[] {
+  return cls.limits.filter((a) => a.limit.poolMaxConnections !== undefined);
 }
 
 function smallest(values: (number | undefined)[]): number | undefined {

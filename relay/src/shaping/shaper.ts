@@ -27,6 +27,7 @@ import {
   backoffPolicy,
   classify,
   compileLimits,
+  connectionCap,
   indexLimits,
   needsMxHosts,
   type AppliedLimit,
@@ -126,10 +127,16 @@ export class Shaper {
     return cls;
   }
 
-  /** The first connection cap of the class that is full, if any. */
-  connectionBlock(cls: ShapingClass): Extract<Admission, { reason: 'connection limit' }> | undefined {
+  /**
+   * The first connection cap of the class that is full, if any. `storeLeases`: the shared store
+   * leases connections now, so a pool-wide cap counts here as the pool's number (connectionCap).
+   */
+  connectionBlock(
+    cls: ShapingClass,
+    storeLeases = false,
+  ): Extract<Admission, { reason: 'connection limit' }> | undefined {
     for (const a of cls.limits) {
-      const max = a.limit.maxConnections;
+      const max = connectionCap(a.limit, storeLeases);
       if (max !== undefined && (this.connections.get(a.id) ?? 0) >= max)
         return { admitted: false, reason: 'connection limit', limit: a.limit.name, id: a.id };
     }
@@ -138,13 +145,14 @@ export class Shaper {
 
   /**
    * Whether one more delivery of this class may start now; takes the rate credit if so. With
-   * `pooledInStore` the pool-wide limits were admitted by the shared store and are skipped here.
+   * `pooledInStore` the pool-wide limits were admitted by the shared store and are skipped here;
+   * with `storeLeases` pool-wide connection caps count as the pool's number (connectionBlock).
    */
-  admit(cls: ShapingClass, now: number, pooledInStore = false): Admission {
+  admit(cls: ShapingClass, now: number, pooledInStore = false, storeLeases = false): Admission {
     if (now - this.lastPrune >= PRUNE_INTERVAL_MS) this.prune(now);
     // A prune may have dropped the names of a class classified earlier: name it again.
     for (const a of cls.limits) this.names.set(a.id, { limit: a.limit.name, destination: a.destination });
-    const full = this.connectionBlock(cls);
+    const full = this.connectionBlock(cls, storeLeases);
     if (full) return full;
     const local = (a: AppliedLimit) => a.limit.rate && !(pooledInStore && a.limit.poolRate);
     // All limits must admit: only take credit when every bucket has it, else wait for the latest.

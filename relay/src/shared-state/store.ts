@@ -1,6 +1,6 @@
 // The pool's shared state store (Valkey/Redis through ioredis): two connections (commands, and
 // the blocking stream read), their health as metrics, and what is shared over them (the
-// suppression list, suppression-sync.ts; pool-wide RateLimits, rate-limits.ts). Commands fail fast while the store is down (no offline
+// suppression list, suppression-sync.ts; pool-wide RateLimits, rate-limits.ts and connection-leases.ts). Commands fail fast while the store is down (no offline
 // queue): callers decide locally and keep what must reach the store in their own durable outbox.
 import { Redis } from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -8,6 +8,7 @@ import type { SharedStateConfig } from '../config/types.ts';
 import type { SuppressionList } from '../suppression/list.ts';
 import { SuppressionSync } from './suppression-sync.ts';
 import { SharedRateLimits } from './rate-limits.ts';
+import { SharedConnectionLeases } from './connection-leases.ts';
 import { SharedStsPolicies } from './sts-policies.ts';
 import { SharedTlsCounts } from './tls-reports.ts';
 
@@ -28,6 +29,8 @@ export class SharedState {
   readonly suppression: SuppressionSync;
   /** Pool-wide RateLimits decided in the store (rate-limits.ts). */
   readonly rateLimits: SharedRateLimits;
+  /** Pool-wide connection caps leased in the store (connection-leases.ts). */
+  readonly connectionLeases: SharedConnectionLeases;
   /** The pool's TLS-RPT counts (tls-reports.ts). */
   readonly tlsCounts: SharedTlsCounts;
   /** The pool's MTA-STS policies (sts-policies.ts). */
@@ -72,6 +75,13 @@ export class SharedState {
     this.rateLimits = new SharedRateLimits({
       redis: this.redis,
       keyPrefix: o.config.keyPrefix,
+      connected: isUp,
+      registry: o.registry,
+    });
+    this.connectionLeases = new SharedConnectionLeases({
+      redis: this.redis,
+      keyPrefix: o.config.keyPrefix,
+      instance: o.instance,
       connected: isUp,
       registry: o.registry,
     });

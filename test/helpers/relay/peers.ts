@@ -169,12 +169,13 @@ export async function sendMessage(
 /**
  * One SMTP transaction with parameters as written (`MAIL FROM:<from> RET=FULL`, `RCPT TO:<to>
  * NOTIFY=NEVER`), which nodemailer cannot give per recipient. Returns every reply, last the DATA one.
+ * `raw` undefined: the session ends after the RCPT replies (QUIT), no DATA.
  */
 export async function smtpTransaction(
   port: number,
   mail: string,
   rcpts: string[],
-  raw: string,
+  raw: string | undefined,
 ): Promise<string[]> {
   const socket = createConnection(port, '127.0.0.1');
   let buffer = '';
@@ -200,9 +201,11 @@ export async function smtpTransaction(
   try {
     const replies = [await reply(), await command('EHLO client.test'), await command(`MAIL FROM:${mail}`)];
     for (const r of rcpts) replies.push(await command(`RCPT TO:${r}`));
-    replies.push(await command('DATA'));
-    socket.write(`${raw.replace(/\r?\n/g, '\r\n')}\r\n.\r\n`);
-    replies.push(await reply());
+    if (raw !== undefined) {
+      replies.push(await command('DATA'));
+      socket.write(`${raw.replace(/\r?\n/g, '\r\n')}\r\n.\r\n`);
+      replies.push(await reply());
+    }
     await command('QUIT');
     return replies;
   } finally {
