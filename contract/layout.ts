@@ -58,3 +58,15 @@ export const relaySecretKeys = {
 };
 /** Where the relay finds the events webhook's signing secret (RelayPool spec.events.secretRef). */
 export const EVENTS_SECRET_FILE = 'events/secret';
+
+/**
+ * Exit codes of `mailfleet relay --evacuate` (the absorb Job's container). The operator's Job
+ * fails at once on the permanent ones (podFailurePolicy FailJob): a new pod on the same claim and
+ * config would fail the same way. `MessagesLeft` (no peer took them in time) is retried.
+ */
+export const EVACUATE_EXIT = {
+  Empty: 0,
+  MessagesLeft: 1,
+  NoHandoffTarget: 2,
+  SpoolUnreadable: 3,
+} as const;

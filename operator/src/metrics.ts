@@ -110,6 +110,12 @@ export function createMetrics() {
       labelNames: ['namespace', 'pool', 'claim'],
       registers: [registry],
     }),
+    absorbFailures: new Gauge({
+      name: `${p}absorb_failures`,
+      help: 'Per retained spool PVC: its absorb Jobs that failed since it was retained or last absorbed (0 while none did); the series goes with the claim.',
+      labelNames: ['namespace', 'pool', 'claim'],
+      registers: [registry],
+    }),
     leader: new Gauge({
       name: `${p}leader`,
       help: '1 while this process holds the leader Lease.',

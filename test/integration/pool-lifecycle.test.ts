@@ -9,6 +9,8 @@
 // MAILFLEET_LIFECYCLE_MESSAGES sets the message count (default 1500; the issue's 5,000 in long runs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { readyPods, type Kubelet, type RunningPod } from '../helpers/operator/kubelet.ts';
 import { departedCleanly, queueDeferred, queuedOn, recoverAndCount } from '../helpers/operator/ledger.ts';
 import { NS, createPool as createPoolIn, startLifecycleRig } from '../helpers/operator/lifecycle.ts';
@@ -250,6 +252,149 @@ test('StatefulSet: a clean scale-down hands off; a relay killed before it could 
     async () => (await k(['-n', NS, 'get', 'jobs', '-o', 'name'])).trim() === '',
     60_000,
     'absorb Jobs deleted',
+  );
+});
+
+/** The Job's uid and its Failed condition's reason, or undefined while it is not Failed (or gone). */
+async function failedJob(name: string): Promise<{ uid: string; reason: string } | undefined> {
+  const r = await rig!.cp.kubectl(['-n', NS, 'get', 'job', name, '-o', 'json'], { allowFail: true });
+  if (r.code !== 0) return undefined;
+  const job = JSON.parse(r.stdout) as {
+    metadata: { uid: string };
+    status?: { conditions?: { type: string; status: string; reason: string }[] };
+  };
+  const failed = job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
+  return failed ? { uid: job.metadata.uid, reason: failed.reason } : undefined;
+}
+
+async function absorbFailuresMetric(pool: string, claim: string): Promise<number | undefined> {
+  const text = await (await fetch(rig!.operator.metricsUrl)).text();
+  const line = text
+    .split('\n')
+    .find(
+      (l) =>
+        l.startsWith('mailfleet_operator_absorb_failures{') &&
+        l.includes(`pool="${pool}"`) &&
+        l.includes(`claim="${claim}"`),
+    );
+  return line === undefined ? undefined : Number(line.split(' ').at(-1));
+}
+
+test('StatefulSet: a retained claim whose spool cannot be read fails its absorb Job at once; the failure is counted (status, condition, Event, metric), the Job kept until its remake, remade after its delay and counted again; once the volume is fixed the claim is absorbed and the count goes', async () => {
+  assert.ok(kubelet);
+  const claim = 'spool-unread-1';
+  // A claim of a removed relay of ordinal 1 whose volume is not a readable spool: where the spool
+  // keeps its queue directory there is a file.
+  await k(
+    ['apply', '-f', '-'],
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'PersistentVolume',
+      metadata: { name: 'unread-pv' },
+      spec: {
+        capacity: { storage: '1Gi' },
+        accessModes: ['ReadWriteOnce'],
+        persistentVolumeReclaimPolicy: 'Retain',
+        hostPath: { path: '/nonexistent/unread-pv' },
+      },
+    }),
+  );
+  await k(
+    ['apply', '-f', '-'],
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: {
+        name: claim,
+        namespace: NS,
+        labels: { 'app.kubernetes.io/name': 'mailfleet-relay', 'app.kubernetes.io/instance': 'unread' },
+      },
+      spec: {
+        accessModes: ['ReadWriteOnce'],
+        resources: { requests: { storage: '1Gi' } },
+        volumeName: 'unread-pv',
+        storageClassName: '',
+      },
+    }),
+  );
+  const dir = kubelet.claimDir(NS, claim);
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, 'queue'), 'not a directory\n');
+  await persistentVolumes('unread-relay-pv', 1);
+  await createPool('unread', 1, { queue: { persistence: { size: '1Gi' } } });
+  await readyPods(kubelet, 'unread', 1);
+
+  const job = 'unread-absorb-1';
+  let first: { uid: string; reason: string } | undefined;
+  await waitFor(async () => (first = await failedJob(job)) !== undefined, 120_000, `${job} Failed`);
+  const firstSeen = Date.now();
+  assert.equal(first?.reason, 'PodFailurePolicy', 'failed by its pod failure policy, not after six runs');
+  const runs = () => kubelet!.completions.filter((c) => c.pod.startsWith(`${NS}/${job}-`));
+  assert.deepEqual(
+    runs().map((c) => c.exitCode),
+    [3],
+    'one pod, exit 3 (spool unreadable)',
+  );
+  assert.ok(runs()[0]?.logs.some((l) => l.includes('"spool unreadable: nothing evacuated"')));
+  const failures = async () =>
+    (
+      (await poolJson('unread')) as {
+        status?: { absorbFailures?: { claim: string; failures: number; lastFailedJob: string }[] };
+      }
+    )?.status?.absorbFailures ?? [];
+  await waitFor(async () => (await failures()).length === 1, 60_000, 'the failure counted in status');
+  assert.deepEqual(
+    (await failures()).map((f) => [f.claim, f.failures, f.lastFailedJob]),
+    [[claim, 1, first?.uid]],
+  );
+  const message = (await retainedCondition('unread')) ?? '';
+  assert.match(
+    message,
+    new RegExp(`${claim} \\(absorb Job failed once \\(PodFailurePolicy[^)]*\\), remade at `),
+  );
+  assert.equal(await absorbFailuresMetric('unread', claim), 1);
+  const events = await k([
+    '-n',
+    NS,
+    'get',
+    'events',
+    '--field-selector',
+    'reason=AbsorbJobFailed,involvedObject.name=unread',
+    '-o',
+    'jsonpath={.items[*].message}',
+  ]);
+  assert.match(events, new RegExp(`absorb Job ${job} of claim ${claim} failed .*failure 1 since`));
+  // Not a hot loop: the failed Job is still there 15 s on (kept 30 s for its logs).
+  await new Promise((r) => setTimeout(r, 15_000));
+  assert.equal((await failedJob(job))?.uid, first?.uid, 'the failed Job is kept until its remake');
+
+  // Remade after its delay, it fails again: the second failure, with the new Job's uid.
+  let second: { uid: string; reason: string } | undefined;
+  await waitFor(
+    async () => (second = await failedJob(job)) !== undefined && second.uid !== first?.uid,
+    120_000,
+    `${job} remade and Failed again`,
+  );
+  const remakeMs = Date.now() - firstSeen;
+  await waitFor(async () => (await failures())[0]?.failures === 2, 60_000, 'the second failure counted');
+  assert.equal((await failures())[0]?.lastFailedJob, second?.uid);
+  await waitFor(async () => (await absorbFailuresMetric('unread', claim)) === 2, 30_000, 'metric at 2');
+  assert.match((await retainedCondition('unread')) ?? '', /absorb Job failed 2 times/);
+  assert.equal(runs().length, 2, 'one pod per Job');
+
+  // The volume fixed and the failed Job deleted by hand: remade at once, it finds an empty spool.
+  await rm(path.join(dir, 'queue'));
+  await k(['-n', NS, 'delete', 'job', job, '--wait=true']);
+  await waitFor(() => jobSucceeded(job), 120_000, `${job} succeeded`);
+  await waitFor(async () => (await failures()).length === 0, 60_000, 'the count gone from status');
+  await waitFor(
+    async () => (await absorbFailuresMetric('unread', claim)) === undefined,
+    30_000,
+    'series gone',
+  );
+  assert.equal(await retainedCondition('unread'), undefined, 'the condition cleared');
+  process.stdout.write(
+    `# absorb failing: failed Jobs=2, pod runs=${runs().length} (one per Job, the third succeeded), first failure seen -> second failure seen ${remakeMs} ms (remake due 30 s after the first)\n`,
   );
 });
 

@@ -349,6 +349,32 @@ const cases: AlertCase[] = [
     fires: [{ namespace: 'mailfleet-system', code: 'Forbidden' }],
   },
   {
+    name: 'a claim whose absorb Jobs failed and is still not absorbed fires; a claim being absorbed with no failure does not',
+    alert: 'MailfleetAbsorbJobFailing',
+    series: [
+      {
+        series: labels('mailfleet_operator_absorb_failures', {
+          namespace: 'mail',
+          pool: 'sts',
+          claim: 'spool-sts-2',
+          pod: 'op-0',
+        }),
+        values: '0x5 1x10 2x30',
+      },
+      {
+        series: labels('mailfleet_operator_absorb_failures', {
+          namespace: 'mail',
+          pool: 'sts',
+          claim: 'spool-sts-3',
+          pod: 'op-0',
+        }),
+        values: '0x45',
+      },
+    ],
+    at: '40m',
+    fires: [{ namespace: 'mail', pool: 'sts', claim: 'spool-sts-2' }],
+  },
+  {
     name: 'a certificate three days from expiry fires; one sixty days away does not',
     alert: 'MailfleetCertificateExpiringSoon',
     series: [
@@ -408,7 +434,7 @@ describe('alerts under promtool', () => {
   test('promtool check rules accepts files/alerts.yaml', () => {
     const { code, output } = runPromtool(['check', 'rules', ALERTS_FILE]);
     assert.equal(code, 0, output);
-    assert.match(output, /SUCCESS: 12 rules found/);
+    assert.match(output, /SUCCESS: 13 rules found/);
   });
 
   test('every dashboard query is valid PromQL (promtool check rules on them as recording rules)', () => {

@@ -153,8 +153,9 @@ describe('alerts and runbooks', () => {
   const runbooks = readFileSync(RUNBOOKS_FILE, 'utf8');
   const sections = [...runbooks.matchAll(/^## (\S+)\s*$/gm)].map((m) => m[1] ?? '');
 
-  test("the issue's ten alerts, the certificate expiry alert (issue 17) and the complaint-rate alert (issue 19) are there", () => {
+  test("the issue's ten alerts, the certificate expiry alert (issue 17), the complaint-rate alert (issue 19) and the absorb alert (issue 15) are there", () => {
     assert.deepEqual(alerts.map((a) => a.alert).sort(), [
+      'MailfleetAbsorbJobFailing',
       'MailfleetBounceRateOverPolicy',
       'MailfleetCertificateExpiringSoon',
       'MailfleetComplaintRateOverPolicy',

@@ -607,6 +607,20 @@ const relayPoolStatus = obj(
       'While the pool is being deleted with deletionPolicy Drain: delivery jobs (message x destination) the relays reported queued at their last scrape.',
       { minimum: 0 },
     ),
+    absorbFailures: arr(
+      'StatefulSet pools: retained spool claims whose absorb Job failed, since each was last absorbed (docs/operator.md, "Retained queue claims"). The failed Jobs are deleted to be remade: this is their count.',
+      obj(
+        'Failed absorb Jobs of one claim.',
+        {
+          claim: str('The PersistentVolumeClaim.'),
+          failures: int('Absorb Jobs of this claim that failed.', { minimum: 0 }),
+          lastFailedJob: str('uid of the last failed Job counted.'),
+          lastFailureTime: str('When that Job failed.', { format: 'date-time' }),
+        },
+        { required: ['claim', 'failures', 'lastFailedJob', 'lastFailureTime'] },
+      ),
+      { maxItems: 1000 },
+    ),
     tls: obj(
       'The certificate the relays serve.',
       {

@@ -379,6 +379,17 @@ export interface RelayPoolStatus {
   adminTokensSecret?: string;
   /** While the pool is being deleted with deletionPolicy Drain: delivery jobs (message x destination) the relays reported queued at their last scrape. */
   queuedJobs?: number;
+  /** StatefulSet pools: retained spool claims whose absorb Job failed, since each was last absorbed (docs/operator.md, "Retained queue claims"). The failed Jobs are deleted to be remade: this is their count. */
+  absorbFailures?: Array<{
+    /** The PersistentVolumeClaim. */
+    claim: string;
+    /** Absorb Jobs of this claim that failed. */
+    failures: number;
+    /** uid of the last failed Job counted. */
+    lastFailedJob: string;
+    /** When that Job failed. */
+    lastFailureTime: string;
+  }>;
   /** The certificate the relays serve. */
   tls?: TLSStatus;
 }

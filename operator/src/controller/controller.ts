@@ -434,12 +434,18 @@ export class Controller {
   /** Claims reported for each pool, so a claim no longer retained loses its series. */
   readonly #claimSeries = new Map<string, string[]>();
 
-  #publishClaims(namespace: string, pool: string, claims: string[]): void {
+  #publishClaims(namespace: string, pool: string, claims: string[], failures: Record<string, number>): void {
     const key = `${namespace}/${pool}`;
-    const gauge = this.#o.metrics.retainedQueueClaims;
+    const { retainedQueueClaims, absorbFailures } = this.#o.metrics;
     for (const claim of this.#claimSeries.get(key) ?? [])
-      if (!claims.includes(claim)) gauge.remove({ namespace, pool, claim });
-    for (const claim of claims) gauge.set({ namespace, pool, claim }, 1);
+      if (!claims.includes(claim)) {
+        retainedQueueClaims.remove({ namespace, pool, claim });
+        absorbFailures.remove({ namespace, pool, claim });
+      }
+    for (const claim of claims) {
+      retainedQueueClaims.set({ namespace, pool, claim }, 1);
+      absorbFailures.set({ namespace, pool, claim }, failures[claim] ?? 0);
+    }
     if (claims.length > 0) this.#claimSeries.set(key, claims);
     else this.#claimSeries.delete(key);
   }
@@ -480,7 +486,7 @@ export class Controller {
       const domains = observed.domains.map((d) => withDefaults(d).resource);
       this.#publish(key, domainSeries(namespace, domains, desired.statuses));
       this.#publishCertificate(namespace, name, desired.certificate);
-      this.#publishClaims(namespace, name, desired.retainedClaims ?? []);
+      this.#publishClaims(namespace, name, desired.retainedClaims ?? [], desired.absorbFailures ?? {});
       // A generated certificate is renewed at its renewal time, not at the next resync.
       if (desired.requeueAfterMs !== undefined) this.queue.addAfter(key, desired.requeueAfterMs);
       // Keys beyond this pass's share: the pool is reconciled again once this pass is done.

@@ -3,10 +3,13 @@ import assert from 'node:assert/strict';
 import {
   ABSORB_NAME,
   absorbJob,
+  absorbFailedMessage,
   absorbPlan,
+  remakeDelayMs,
   replicasWhileAbsorbing,
   retainedCondition,
   unabsorbed,
+  type AbsorbFailure,
   type AbsorbInput,
   type ClaimAbsorption,
 } from './absorb.ts';
@@ -21,7 +24,22 @@ const job = (name: string, status: Record<string, unknown> = {}): KubeObject => 
   status,
 });
 const succeeded = { succeeded: 1, conditions: [{ type: 'Complete', status: 'True' }] };
-const failed = { failed: 7, conditions: [{ type: 'Failed', status: 'True' }] };
+const T0 = Date.parse('2026-01-01T00:00:00Z');
+const at = (ms: number) => new Date(T0 + ms).toISOString();
+/** A Job the Job controller marked Failed `ms` after T0. */
+const failedAt = (ms: number) => ({
+  failed: 1,
+  conditions: [
+    {
+      type: 'Failed',
+      status: 'True',
+      reason: 'PodFailurePolicy',
+      message: 'exit code 3',
+      lastTransitionTime: at(ms),
+    },
+  ],
+});
+const failed = failedAt(0);
 
 const input = (over: Partial<AbsorbInput>): AbsorbInput => ({
   poolName: 'sts',
@@ -83,10 +101,27 @@ test('which retained claims get an absorb Job, and when each is absorbed or fail
       keep: ['sts-absorb-1'],
     },
     {
-      name: 'its Job failed: not kept (deleted), a new one at the next pass',
-      in: { jobs: [job('sts-absorb-1', failed)] },
+      name: 'its Job just failed: kept (its logs) until its remake is due, no new one',
+      in: { jobs: [job('sts-absorb-1', failed)], now: T0 + 10_000 },
       states: ['Failed'],
       create: [],
+      keep: ['sts-absorb-1'],
+    },
+    {
+      name: 'its Job failed and its remake is due: not kept (deleted), a new one at the next pass',
+      in: { jobs: [job('sts-absorb-1', failed)], now: T0 + 30_000 },
+      states: ['Failed'],
+      create: [],
+      keep: [],
+    },
+    {
+      name: 'its failed Job deleted (by the operator or by hand): a new one at once',
+      in: {
+        failures: [{ claim: 'spool-sts-1', failures: 2, lastFailedJob: 'u1', lastFailureTime: at(0) }],
+        now: T0 + 1000,
+      },
+      states: ['Absorbing'],
+      create: [1],
       keep: [],
     },
     {
@@ -172,7 +207,10 @@ test('absorbed claims are no longer reported; the others are, with their state a
   const condition = retainedCondition(plan.claims.filter((c) => c.state !== 'Absorbed'));
   assert.equal(condition.type, 'QueueClaimsRetained');
   assert.equal(condition.reason, 'AbsorbFailed');
-  assert.match(condition.message, /spool-sts-2 \(absorb Job failed, retried, Job sts-absorb-2\)/);
+  assert.match(
+    condition.message,
+    /spool-sts-2 \(absorb Job failed once \(PodFailurePolicy: exit code 3\), remade at 2026-01-01T00:00:30.000Z, Job sts-absorb-2\)/,
+  );
   assert.doesNotMatch(condition.message, /spool-sts-1/);
   const waiting = retainedCondition(absorbPlan(input({ readyRelays: 0 })).claims);
   assert.equal(waiting.reason, 'WaitingForRelays');
@@ -202,6 +240,12 @@ test('the absorb Job: the claim mounted as the spool, --evacuate, a relay pod ha
   assert.deepEqual(spec.nodeSelector, { disk: 'ssd' });
   assert.equal(j.spec?.backoffLimit, 6);
   const container = spec.containers[0]!;
+  // A spool it cannot read or a config with no handoff target fails the Job at once (no six runs).
+  const [failJob, ignore] = j.spec?.podFailurePolicy?.rules ?? [];
+  assert.equal(failJob?.action, 'FailJob');
+  assert.deepEqual(failJob?.onExitCodes, { containerName: container.name, operator: 'In', values: [2, 3] });
+  assert.equal(ignore?.action, 'Ignore');
+  assert.deepEqual(ignore?.onPodConditions, [{ type: 'DisruptionTarget', status: 'True' }]);
   assert.deepEqual(container.args, ['relay', '--config', '/etc/mailfleet/relay.yaml', '--evacuate']);
   assert.equal(container.ports, undefined);
   assert.equal(container.readinessProbe, undefined);
@@ -215,4 +259,116 @@ test('the absorb Job: the claim mounted as the spool, --evacuate, a relay pod ha
     container.volumeMounts?.some((m) => m.name === 'spool' && m.mountPath === '/var/spool/mailfleet'),
   );
   assert.ok(container.volumeMounts?.some((m) => m.name === 'config' && m.readOnly));
+});
+
+test('a failed absorb Job is remade after a delay that doubles with each failure, up to an hour', () => {
+  const cases: [number, number][] = [
+    [1, 30_000],
+    [2, 60_000],
+    [3, 120_000],
+    [7, 1_920_000],
+    [8, 3_600_000],
+    [40, 3_600_000],
+  ];
+  for (const [failures, ms] of cases) assert.equal(remakeDelayMs(failures), ms, `${failures} failures`);
+});
+
+test('failures of a claim are counted once per failed Job, kept across remakes, forgotten once it is absorbed', () => {
+  const record = (failures: number, uid: string, ms: number): AbsorbFailure => ({
+    claim: 'spool-sts-1',
+    failures,
+    lastFailedJob: uid,
+    lastFailureTime: at(ms),
+  });
+  const withUid = (uid: string, status: Record<string, unknown>) => ({
+    ...job('sts-absorb-1', status),
+    metadata: { name: 'sts-absorb-1', uid },
+  });
+  const cases: {
+    name: string;
+    in: Partial<AbsorbInput>;
+    failures: AbsorbFailure[];
+    counted: number;
+    requeueAfterMs?: number;
+  }[] = [
+    {
+      name: 'first failure: counted, an Event, looked at again when its remake is due',
+      in: { jobs: [withUid('u1', failedAt(0))], now: T0 + 10_000 },
+      failures: [record(1, 'u1', 0)],
+      counted: 1,
+      requeueAfterMs: 20_000,
+    },
+    {
+      name: 'the same failed Job seen again: not counted twice',
+      in: { jobs: [withUid('u1', failedAt(0))], failures: [record(1, 'u1', 0)], now: T0 + 20_000 },
+      failures: [record(1, 'u1', 0)],
+      counted: 0,
+      requeueAfterMs: 10_000,
+    },
+    {
+      name: 'its successor failed too: the second failure, kept twice as long',
+      in: {
+        jobs: [withUid('u2', failedAt(100_000))],
+        failures: [record(1, 'u1', 0)],
+        now: T0 + 100_000,
+      },
+      failures: [record(2, 'u2', 100_000)],
+      counted: 1,
+      requeueAfterMs: 60_000,
+    },
+    {
+      name: 'the successor runs: the count stays (shown in the condition)',
+      in: { jobs: [withUid('u3', { active: 1 })], failures: [record(2, 'u2', 0)], now: T0 },
+      failures: [record(2, 'u2', 0)],
+      counted: 0,
+    },
+    {
+      name: 'the successor succeeded: absorbed, the count is gone',
+      in: { jobs: [withUid('u3', succeeded)], failures: [record(2, 'u2', 0)], now: T0 },
+      failures: [],
+      counted: 0,
+    },
+    {
+      name: 'the claim is no longer retained (scaled back over it): the count is gone',
+      in: { claims: [], failures: [record(2, 'u2', 0)], now: T0 },
+      failures: [],
+      counted: 0,
+    },
+  ];
+  for (const c of cases) {
+    const plan = absorbPlan(input(c.in));
+    assert.deepEqual(plan.failures, c.failures, c.name);
+    assert.equal(plan.newFailures.length, c.counted, c.name);
+    assert.equal(plan.requeueAfterMs, c.requeueAfterMs, c.name);
+  }
+});
+
+test('the condition and the Event name the claim, its Job, the failure count and when it is remade', () => {
+  const plan = absorbPlan(
+    input({
+      jobs: [{ ...job('sts-absorb-1', failedAt(0)), metadata: { name: 'sts-absorb-1', uid: 'u3' } }],
+      failures: [{ claim: 'spool-sts-1', failures: 2, lastFailedJob: 'u2', lastFailureTime: at(-500_000) }],
+      now: T0,
+    }),
+  );
+  const [failedClaim] = plan.newFailures;
+  assert.ok(failedClaim);
+  assert.equal(
+    absorbFailedMessage(failedClaim),
+    'absorb Job sts-absorb-1 of claim spool-sts-1 failed (PodFailurePolicy: exit code 3); failure 3 since the claim was retained, remade at 2026-01-01T00:02:00.000Z (kubectl logs job/sts-absorb-1)',
+  );
+  assert.match(
+    retainedCondition(plan.claims).message,
+    /spool-sts-1 \(absorb Job failed 3 times \(PodFailurePolicy: exit code 3\), remade at 2026-01-01T00:02:00.000Z, Job sts-absorb-1\)/,
+  );
+  const running = absorbPlan(
+    input({
+      jobs: [job('sts-absorb-1', { active: 1 })],
+      failures: [{ claim: 'spool-sts-1', failures: 3, lastFailedJob: 'u3', lastFailureTime: at(0) }],
+    }),
+  );
+  assert.match(
+    retainedCondition(running.claims).message,
+    /spool-sts-1 \(being absorbed, earlier Jobs failed 3 times, Job sts-absorb-1\)/,
+  );
 });

@@ -6,10 +6,11 @@ import { desiredState, transitionEvents } from './state.ts';
 import type { Desired, KubeObject, WriteProblem } from './types.ts';
 
 import { findCondition } from '../api/conditions.ts';
-import type { Condition, ResourceRequirements } from '../api/types.ts';
+import type { Condition, RelayPoolStatus, ResourceRequirements } from '../api/types.ts';
 import {
   adminTokens,
   fakeGenerators,
+  NOW,
   observed,
   rateLimit,
   relayPool,
@@ -289,6 +290,68 @@ test('persistence makes a StatefulSet with a headless Service', () => {
   assert.ok(kinds(d.apply).includes('StatefulSet/transactional'));
   assert.ok(kinds(d.apply).includes('Service/transactional-headless'));
   assert.ok(!kinds(d.apply).includes('Deployment/transactional'));
+});
+
+test('a failed absorb Job: counted in status.absorbFailures with a Warning Event, kept until its remake, the pool looked at again then', () => {
+  const claims: KubeObject[] = ['spool-transactional-0', 'spool-transactional-1'].map((name) => ({
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name },
+  }));
+  const persistent = { queue: { persistence: { size: '1Gi' } }, replicas: 1 };
+  const failedJob: KubeObject = {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: 'transactional-absorb-1', uid: 'job-uid-1' },
+    status: {
+      failed: 1,
+      conditions: [
+        {
+          type: 'Failed',
+          status: 'True',
+          reason: 'PodFailurePolicy',
+          message: 'exit code 3',
+          lastTransitionTime: new Date(NOW.getTime() - 10_000).toISOString(),
+        },
+      ],
+    },
+  };
+  const pass = (pool: ReturnType<typeof relayPool>) =>
+    desiredState(
+      observed({
+        pool,
+        claims,
+        children: [workload('StatefulSet', 1, 1), failedJob],
+        pods: ['transactional-0'],
+      }),
+      fakeGenerators(),
+    );
+  const first = pass(relayPool(persistent));
+  const status = statusOf(first, 'RelayPool', 'transactional') as RelayPoolStatus;
+  assert.deepEqual(status.absorbFailures, [
+    {
+      claim: 'spool-transactional-1',
+      failures: 1,
+      lastFailedJob: 'job-uid-1',
+      lastFailureTime: new Date(NOW.getTime() - 10_000).toISOString(),
+    },
+  ]);
+  assert.deepEqual(first.absorbFailures, { 'spool-transactional-1': 1 });
+  assert.ok(first.keep.includes('Job/transactional-absorb-1'), 'kept until its remake is due');
+  assert.equal(first.requeueAfterMs, 20_000);
+  assert.equal(condition(first, 'RelayPool', 'transactional', 'QueueClaimsRetained')?.reason, 'AbsorbFailed');
+  const warnings = first.events.filter((e) => e.reason === 'AbsorbJobFailed');
+  assert.equal(warnings.length, 1);
+  assert.equal(warnings[0]?.type, 'Warning');
+  // The next pass reads what the first wrote: the same failed Job is not counted again.
+  const pool = relayPool(persistent);
+  pool.status = status;
+  const second = pass(pool);
+  assert.deepEqual(
+    (statusOf(second, 'RelayPool', 'transactional') as RelayPoolStatus).absorbFailures,
+    status.absorbFailures,
+  );
+  assert.equal(second.events.filter((e) => e.reason === 'AbsorbJobFailed').length, 0);
 });
 
 test('spool claims of removed relays are reported until their absorb Job emptied them, then the condition goes', () => {

@@ -25,7 +25,14 @@ import { serviceMonitor } from './servicemonitor.ts';
 import { rolloutWanted, stampTemplateHash } from './rollout.ts';
 import { statefulSet } from './statefulset.ts';
 import { RETAINED_CONDITION, retainedClaims } from './claims.ts';
-import { absorbJob, absorbPlan, replicasWhileAbsorbing, retainedCondition, unabsorbed } from './absorb.ts';
+import {
+  absorbFailedMessage,
+  absorbJob,
+  absorbPlan,
+  replicasWhileAbsorbing,
+  retainedCondition,
+  unabsorbed,
+} from './absorb.ts';
 import { EVENTS_CONDITION, eventsCondition, eventsLags } from './events.ts';
 import { deletionDecision } from './deletion.ts';
 import { evacuatesInto, evacuatingInto, handOffProblem } from './handoff-to.ts';
@@ -399,6 +406,8 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     jobs: absorbJobs,
     readyRelays: ready,
     wanted: persistent ? wanted : 0,
+    failures: original.status?.absorbFailures ?? [],
+    now: observed.now.getTime(),
   });
   // Jobs are created, never updated (a Job's template is immutable), and only for a pool whose
   // relays are rendered (the Job mounts their config).
@@ -416,6 +425,16 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
       ),
     );
   desired.retainedClaims = retained;
+  desired.absorbFailures = Object.fromEntries(absorb.failures.map((f) => [f.claim, f.failures]));
+  if (absorb.requeueAfterMs !== undefined)
+    desired.requeueAfterMs = Math.min(desired.requeueAfterMs ?? Infinity, absorb.requeueAfterMs);
+  for (const failed of absorb.newFailures)
+    desired.events.push({
+      regarding: ref(original),
+      type: 'Warning',
+      reason: 'AbsorbJobFailed',
+      message: absorbFailedMessage(failed),
+    });
   const events = eventsCondition(pool, eventsLags(observed));
   if (events) poolConditions.push(events);
   const store = sharedStateCondition(pool, observed.relayQueues);
@@ -457,6 +476,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
   };
   if (tls?.status) poolStatus.tls = tls.status;
   if (deletion.queuedJobs !== undefined) poolStatus.queuedJobs = deletion.queuedJobs;
+  if (absorb.failures.length > 0) poolStatus.absorbFailures = absorb.failures;
   status('RelayPool', observed.poolName, poolStatus);
   desired.events.push(
     ...transitionEvents(original, original.status?.conditions, poolStatus.conditions as Condition[]),

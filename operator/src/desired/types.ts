@@ -139,6 +139,8 @@ export type Desired = {
   requeueAfterMs?: number;
   /** Spool claims of removed relays (desired/claims.ts), for metrics. */
   retainedClaims?: string[];
+  /** Failed absorb Jobs per retained claim that has any (status.absorbFailures), for metrics. */
+  absorbFailures?: Record<string, number>;
   /** The certificate the relays serve, for metrics; issued: why one was issued this pass. */
   certificate?: { notAfter: Date; issued?: RenewReason };
 };

@@ -17,6 +17,7 @@ import { durationMs } from '../config/duration.ts';
 import type { RuntimeConfig } from '../config/runtime.ts';
 import { handOffQueue, type HandoffSummary, type HandoffTarget } from './sender.ts';
 import { shardDirs } from '../workers/adopt.ts';
+import { EVACUATE_EXIT } from '../../../contract/layout.ts';
 import { Outbox } from '../events/outbox.ts';
 import {
   evacuationExitCode,
@@ -176,8 +177,9 @@ async function outboxDirs(eventsDir: string): Promise<string[]> {
  * The `--evacuate` run: the spool of `runtime`'s config handed to the relays its `handoff` names,
  * with the unsent events of its outbox, within drainTimeout (or until SIGTERM). Exit code
  * (evacuationExitCode) 0 only when the spool is empty and so is the outbox (unless no relay of the
- * pool writes events); 1 leaves the rest for the next run (the operator's Job retries), 2 when the
- * config has no handoff target.
+ * pool writes events); 1 leaves the rest for the next run (the operator's Job retries); 2
+ * (EVACUATE_EXIT) when the config has no handoff target and 3 when the spool cannot be opened or
+ * read: both permanent for this pod (the Job fails at once; the operator remakes it with a backoff).
  */
 export async function runEvacuation(
   runtime: Pick<RuntimeConfig, 'config' | 'handoffSecret'>,
@@ -186,7 +188,7 @@ export async function runEvacuation(
   const { config, handoffSecret } = runtime;
   if (!config.handoff || !handoffSecret) {
     log('error', 'evacuation needs handoff (a Service or peers) and its secret in the config', {});
-    return 2;
+    return EVACUATE_EXIT.NoHandoffTarget;
   }
   const target: HandoffTarget = {
     port: config.handoff.port,
@@ -202,26 +204,34 @@ export async function runEvacuation(
   process.once('SIGINT', stop);
   const deadline = Date.now() + durationMs(config.drainTimeout);
   // A relay that ran worker processes left a spool shard per worker (relay/src/workers/).
-  const dirs = [config.spool.dir, ...(await shardDirs(nodeSpoolFs, config.spool.dir)).map((s) => s.dir)];
   let left = 0;
-  for (const dir of dirs) {
-    const spool = new Spool({
-      dir,
-      fs: nodeSpoolFs,
-      events: {
-        quarantined: (queueId, reason) => log('warn', 'spool file quarantined', { queueId, reason }),
-      },
-    });
-    await spool.open();
-    try {
-      const summary = await evacuateSpool(
-        { spool, secret: handoffSecret, target, log, now: Date.now, stopped: () => stopped },
-        deadline,
-      );
-      left += summary.left;
-    } finally {
-      await spool.close();
+  try {
+    const dirs = [config.spool.dir, ...(await shardDirs(nodeSpoolFs, config.spool.dir)).map((s) => s.dir)];
+    for (const dir of dirs) {
+      const spool = new Spool({
+        dir,
+        fs: nodeSpoolFs,
+        events: {
+          quarantined: (queueId, reason) => log('warn', 'spool file quarantined', { queueId, reason }),
+        },
+      });
+      await spool.open();
+      try {
+        const summary = await evacuateSpool(
+          { spool, secret: handoffSecret, target, log, now: Date.now, stopped: () => stopped },
+          deadline,
+        );
+        left += summary.left;
+      } finally {
+        await spool.close();
+      }
     }
+  } catch (error) {
+    // Only the spool's own file system throws here (handoff failures are retried inside): a
+    // volume that is not a spool, or that this user cannot read, fails every run alike.
+    const { code, message } = error as NodeJS.ErrnoException;
+    log('error', 'spool unreadable: nothing evacuated', { dir: config.spool.dir, code, message });
+    return EVACUATE_EXIT.SpoolUnreadable;
   }
   // The webhook events the relay had not sent go to the pool too (they would stay on the claim).
   const events = { left: 0, unwanted: true };

@@ -127,6 +127,8 @@ export interface Kubelet {
   completions: Completion[];
   /** `ip:port` of the dnsmasq serving Service names. */
   dns: string;
+  /** The directory that backs a PersistentVolumeClaim (made by the first pod that mounts it). */
+  claimDir(namespace: string, claim: string): string;
   stop(): Promise<void>;
 }
 
@@ -198,6 +200,7 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
 
   // Service names: `<service>.<namespace>.svc` -> the addresses of the pods the Service selects.
   const hostsFile = path.join(root, 'hosts');
+  const claimDir = (namespace: string, claim: string) => path.join(root, 'pvc', namespace, claim);
   await writeFile(hostsFile, '');
   const dnsPort = await freePort();
   const dnsmasq = spawnDnsmasq(dnsPort, [
@@ -335,9 +338,7 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
       const claim =
         volume?.persistentVolumeClaim?.claimName ??
         (volume ? undefined : `${mount.name}-${pod.metadata.name}`);
-      const local = claim
-        ? path.join(root, 'pvc', pod.metadata.namespace, claim)
-        : path.join(podDir, mount.name);
+      const local = claim ? claimDir(pod.metadata.namespace, claim) : path.join(podDir, mount.name);
       await mkdir(local, { recursive: true });
       mounts.set(mount.mountPath, local);
       if (!volume || volume.emptyDir || volume.persistentVolumeClaim) continue;
@@ -597,6 +598,7 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
     terminations,
     completions,
     dns: `127.0.0.1:${dnsPort}`,
+    claimDir,
     stop: async () => {
       stopped = true;
       await loop;
