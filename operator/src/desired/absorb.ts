@@ -21,8 +21,8 @@ export const ABSORB_NAME = 'mailfleet-absorb';
 /** Runs of one Job before it counts as failed (the Job controller's backoff: 10 s doubling, 6 min at most). */
 const BACKOFF_LIMIT = 6;
 /** The first remake of a failed Job waits this long; each further failure doubles it, up to the cap. */
-export const REMAKE_DELAY_MS = 30_000;
-export const REMAKE_DELAY_MAX_MS = 60 * 60_000;
+const REMAKE_DELAY_MS = 30_000;
+const REMAKE_DELAY_MAX_MS = 60 * 60_000;
 
 /** How long a Job that failed `failures` times in a row is kept before it is remade. Pure. */
 export function remakeDelayMs(failures: number): number {
