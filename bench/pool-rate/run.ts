@@ -7,9 +7,13 @@
 // Postfix has no pool-wide limit: three Postfix instances can only each be given a
 // default_destination_rate_delay (whole seconds, so at most 1/s per destination each), which is
 // the static share; they are run at that scale (pool limit 3/s) as the reference.
+// Also pool-wide reject limits at RCPT TO (reject.ts) and pool-wide connection caps
+// (connections.ts), each next to the static share and Postfix.
 // Not a test: it asserts nothing.
 //
-// Usage: scripts/node24.sh node bench/pool-rate/run.ts [messages, default 400] [--postfix-messages 40]   (root: Postfix)
+// Usage: scripts/node24.sh node bench/pool-rate/run.ts [messages, default 400] [--postfix-messages 40]
+//          [--only gcra,reject,connections] [--reject-limit 60] [--caps 2,4] [--connection-messages 200]
+//          [--delay-ms 50]   (root: Postfix)
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -25,18 +29,26 @@ import {
   waitFor,
   type RelayProcess,
 } from '../../test/helpers/relay/peers.ts';
-import { startRedis, waitStore } from '../../test/helpers/redis.ts';
+import { startRedis, waitStore, type RedisServer } from '../../test/helpers/redis.ts';
 import { steadyRate, submitTo } from '../../test/helpers/relay/rate.ts';
 import { SharedRateLimits } from '../../relay/src/shared-state/rate-limits.ts';
 import { startPostfix, waitPort } from '../lib/smtp.ts';
+import { rejectAccuracy } from './reject.ts';
+import { connectionCaps } from './connections.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     'postfix-messages': { type: 'string', default: '40' },
     limit: { type: 'string', default: '30' },
+    only: { type: 'string', default: 'gcra,reject,connections' },
+    'reject-limit': { type: 'string', default: '60' },
+    caps: { type: 'string', default: '2,4' },
+    'connection-messages': { type: 'string', default: '200' },
+    'delay-ms': { type: 'string', default: '50' },
   },
 });
+const only = new Set(values.only.split(','));
 const MESSAGES = Number(positionals[0] ?? 400);
 const POSTFIX_MESSAGES = Number(values['postfix-messages']);
 const LIMIT = Number(values.limit);
@@ -196,6 +208,63 @@ async function storeLatency(url: string, password: string) {
   return { p50: at(0.5), p99: at(0.99), perSecond };
 }
 
+/** The GCRA rows: the delivered rate under a pool-wide limit, static share, store and Postfix. */
+async function gcra(work: string, redis: RedisServer): Promise<void> {
+  const rows: Row[] = [];
+  const store = await storeLatency(redis.url, redis.password);
+  rows.push(
+    await measure(
+      'mailfleet, static share (limit/3 per relay)',
+      LIMIT,
+      MESSAGES,
+      await mailfleet(work, undefined),
+    ),
+  );
+  rows.push(
+    await measure(
+      'mailfleet, GCRA in redis-server (sharedState)',
+      LIMIT,
+      MESSAGES,
+      await mailfleet(work, { url: redis.url, passwordFile: redis.passwordFile }),
+    ),
+  );
+  if (process.getuid?.() === 0)
+    rows.push(
+      await measure(
+        'postfix ×3, default_destination_rate_delay = 1s each',
+        3,
+        POSTFIX_MESSAGES,
+        postfix(work),
+      ),
+    );
+  else process.stdout.write('postfix reference skipped: needs root\n');
+  const l = latencies.reduce((s, x) => ({
+    count: s.count + x.count,
+    sum: s.sum + x.sum,
+    under1ms: s.under1ms + x.under1ms,
+    limited: s.limited + x.limited,
+  }));
+  process.stdout.write(
+    `Pool-wide RateLimit: 3 relays, one destination, 3/4 of the mail submitted to relay a, burst 1.\n` +
+      `| setup | pool limit/s | messages | pool rate/s | accuracy | busiest relay/s |\n|---|---|---|---|---|---|\n`,
+  );
+  for (const r of rows)
+    process.stdout.write(
+      `| ${r.setup} | ${r.limit} | ${r.messages} | ${r.poolRate.toFixed(2)} | ${((r.poolRate / r.limit) * 100).toFixed(1)} % | ${r.busiestRate.toFixed(2)} |\n`,
+    );
+  process.stdout.write(
+    `Decision latency in the relays: ${l.count} decisions (${l.limited} told to wait: the limit, not the relays, set the pace), ` +
+      `mean ${((l.sum / l.count) * 1000).toFixed(2)} ms (event-loop time of a busy relay included), ` +
+      `${((l.under1ms / l.count) * 100).toFixed(1)} % under 1 ms.\n` +
+      `Load average at the end: ${loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')} on ${cpus().length} cores.\n` +
+      `Decision latency from one client: p50 ${store.p50.toFixed(3)} ms, p99 ${store.p99.toFixed(3)} ms; ` +
+      `3 concurrent callers: ${store.perSecond.toFixed(0)} decisions/s.\n` +
+      `Postfix has no pool-wide limit: each instance rate-limits its own deliveries, so the row above is the static share at Postfix's finest setting (1 message per second per destination per instance).\n`,
+  );
+}
+
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'pool-rate-bench-'));
   // Postfix's daemons (user postfix) must reach their queue directories inside it.
@@ -203,60 +272,19 @@ async function main(): Promise<void> {
   mkdirSync(join(work, 'redis'));
   const redis = await startRedis(join(work, 'redis'));
   const passwordFile = redis.passwordFile;
-  const rows: Row[] = [];
   try {
-    const store = await storeLatency(redis.url, redis.password);
-    rows.push(
-      await measure(
-        'mailfleet, static share (limit/3 per relay)',
-        LIMIT,
-        MESSAGES,
-        await mailfleet(work, undefined),
-      ),
-    );
-    rows.push(
-      await measure(
-        'mailfleet, GCRA in redis-server (sharedState)',
-        LIMIT,
-        MESSAGES,
-        await mailfleet(work, { url: redis.url, passwordFile }),
-      ),
-    );
-    if (process.getuid?.() === 0)
-      rows.push(
-        await measure(
-          'postfix ×3, default_destination_rate_delay = 1s each',
-          3,
-          POSTFIX_MESSAGES,
-          postfix(work),
-        ),
-      );
-    else process.stdout.write('postfix reference skipped: needs root\n');
-    const l = latencies.reduce((s, x) => ({
-      count: s.count + x.count,
-      sum: s.sum + x.sum,
-      under1ms: s.under1ms + x.under1ms,
-      limited: s.limited + x.limited,
-    }));
-    process.stdout.write(
-      `Pool-wide RateLimit: 3 relays, one destination, 3/4 of the mail submitted to relay a, burst 1.\n` +
-        `| setup | pool limit/s | messages | pool rate/s | accuracy | busiest relay/s |\n|---|---|---|---|---|---|\n`,
-    );
-    for (const r of rows)
-      process.stdout.write(
-        `| ${r.setup} | ${r.limit} | ${r.messages} | ${r.poolRate.toFixed(2)} | ${((r.poolRate / r.limit) * 100).toFixed(1)} % | ${r.busiestRate.toFixed(2)} |\n`,
-      );
-    process.stdout.write(
-      `Decision latency in the relays: ${l.count} decisions (${l.limited} told to wait: the limit, not the relays, set the pace), ` +
-        `mean ${((l.sum / l.count) * 1000).toFixed(2)} ms (event-loop time of a busy relay included), ` +
-        `${((l.under1ms / l.count) * 100).toFixed(1)} % under 1 ms.\n` +
-        `Load average at the end: ${loadavg()
-          .map((x) => x.toFixed(1))
-          .join(' ')} on ${cpus().length} cores.\n` +
-        `Decision latency from one client: p50 ${store.p50.toFixed(3)} ms, p99 ${store.p99.toFixed(3)} ms; ` +
-        `3 concurrent callers: ${store.perSecond.toFixed(0)} decisions/s.\n` +
-        `Postfix has no pool-wide limit: each instance rate-limits its own deliveries, so the row above is the static share at Postfix's finest setting (1 message per second per destination per instance).\n`,
-    );
+    if (only.has('gcra')) await gcra(work, redis);
+    const shared = { url: redis.url, passwordFile };
+    const postfixToo = process.getuid?.() === 0;
+    if (only.has('reject'))
+      await rejectAccuracy(work, shared, { limit: Number(values['reject-limit']), postfix: postfixToo });
+    if (only.has('connections'))
+      await connectionCaps(work, shared, {
+        caps: values.caps.split(',').map(Number),
+        messages: Number(values['connection-messages']),
+        delayMs: Number(values['delay-ms']),
+        postfix: postfixToo,
+      });
   } finally {
     await redis.stop();
     rmSync(work, { recursive: true, force: true });
