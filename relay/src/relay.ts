@@ -162,6 +162,7 @@ export class Relay {
       instance: this.instance,
       log: this.log,
       sent: (scheme, ok) => this.metrics.tlsReports.inc({ scheme, result: ok ? 'sent' : 'failed' }),
+      dropped: (reason) => this.metrics.tlsReportsDropped.inc({ reason }),
       store: stateFile(spoolFile(this, 'tlsrpt.json')),
     });
     this.scheduler = new Scheduler(

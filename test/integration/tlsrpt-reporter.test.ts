@@ -192,6 +192,114 @@ describe('TLS-RPT reports', () => {
   });
 });
 
+describe('TLS-RPT reports whose record lookup fails', () => {
+  let dir: string;
+  let dns: TestDns;
+  let collector: Collector;
+  let now = D1;
+  let reporter: TlsReporter;
+  const dropped: string[] = [];
+
+  before(async () => {
+    dir = await tempDir('tlsrpt-lookup');
+    const ca = await makeTestCa(dir);
+    tls.setDefaultCACertificates([...tls.getCACertificates('default'), await readFile(ca.caFile, 'utf8')]);
+    collector = await startCollector(ca);
+    // dnsmasq is authoritative for .test only: for late.example it answers REFUSED.
+    dns = await startDnsmasq([]);
+    const resolver = new Resolver({ timeout: 500, tries: 1 });
+    resolver.setServers([dns.server]);
+    reporter = new TlsReporter({
+      settings: () => ({
+        organizationName: 'Lookup',
+        from: 'tlsrpt@sender.test',
+        contactInfo: 'ops@sender.test',
+      }),
+      resolveTxt: (name) => resolver.resolveTxt(name),
+      mail: async () => undefined,
+      post: postReport,
+      now: () => now,
+      instance: 'relay-a',
+      log: () => undefined,
+      dropped: (reason) => void dropped.push(reason),
+    });
+    reporter.record(attempt({ domain: 'late.example' }));
+    reporter.record(attempt({ domain: 'late.example' }));
+    reporter.record(attempt({ domain: 'late.example', result: 'certificate-expired' }));
+    reporter.record(attempt({ domain: 'silent.test' }));
+  });
+  after(async () => {
+    await collector?.stop();
+    await dns?.stop();
+    await removeDir(dir);
+  });
+
+  test('REFUSED: the counts are kept, and a domain with no record is dropped and counted', async () => {
+    now = Date.parse('2026-12-05T00:30:00Z');
+    const sent = await reporter.sendFinishedDays();
+    assert.deepEqual(
+      sent.map((r) => [r.domain, r.ok, r.detail]),
+      [
+        [
+          'late.example',
+          false,
+          '_smtp._tls.late.example lookup failed (EREFUSED), retry at 2026-12-05T00:35:00.000Z',
+        ],
+      ],
+    );
+    assert.deepEqual(dropped, ['no-record']);
+    assert.equal(collector.posted.length, 0);
+  });
+
+  test('the resolver down at the retry: still kept, looked up again 10 minutes later', async () => {
+    await dns.stop();
+    now += 4 * 60_000;
+    assert.deepEqual(await reporter.sendFinishedDays(), []);
+    now += 60_000;
+    const sent = await reporter.sendFinishedDays();
+    assert.deepEqual(
+      sent.map((r) => [r.domain, r.ok, r.detail]),
+      [
+        [
+          'late.example',
+          false,
+          '_smtp._tls.late.example lookup failed (ECONNREFUSED), retry at 2026-12-05T00:45:00.000Z',
+        ],
+      ],
+    );
+    assert.equal(collector.posted.length, 0);
+  });
+
+  test("the record back: the report arrives with the day's counts, once", async () => {
+    dns = await startDnsmasq(
+      [`--txt-record=_smtp._tls.late.example,v=TLSRPTv1; rua=${collector.url('/late')}`],
+      dns.port,
+    );
+    now = Date.parse('2026-12-05T00:45:00Z');
+    const sent = await reporter.sendFinishedDays();
+    assert.deepEqual(
+      sent.map((r) => [r.domain, r.ok, r.rua]),
+      [['late.example', true, [collector.url('/late')]]],
+    );
+    assert.equal(collector.posted.length, 1);
+    const report = JSON.parse(gunzipSync(collector.posted[0]!.body).toString());
+    assert.deepEqual(schemaProblems(report), []);
+    assert.deepEqual(report['date-range'], {
+      'start-datetime': '2026-12-04T00:00:00Z',
+      'end-datetime': '2026-12-04T23:59:59Z',
+    });
+    assert.equal(report.policies[0].policy['policy-domain'], 'late.example');
+    assert.deepEqual(report.policies[0].summary, {
+      'total-successful-session-count': 2,
+      'total-failure-session-count': 1,
+    });
+    now += 3 * 3600_000;
+    assert.deepEqual(await reporter.sendFinishedDays(), []);
+    assert.equal(collector.posted.length, 1);
+    assert.deepEqual(dropped, ['no-record']);
+  });
+});
+
 describe('TLS-RPT reports across a pool with a shared store', () => {
   let dir: string;
   let dns: TestDns;

@@ -61,6 +61,7 @@ export class RelayMetrics {
   readonly outboundTlsProblems: Counter<'failure'>;
   /** TLS-RPT reports sent or failed, by rua scheme. */
   readonly tlsReports: Counter<'scheme' | 'result'>;
+  readonly tlsReportsDropped: Counter<'reason'>;
   /** Whether /readyz passes; set by the relay (a gauge read at scrape time). */
   isReady: () => boolean = () => true;
   /** Whether the relay may still acknowledge new mail (policy/intake-switch.ts intakeReportedOpen). */
@@ -206,6 +207,12 @@ export class RelayMetrics {
       name: `${p}tls_reports_total`,
       help: 'TLS-RPT (RFC 8460) reports by rua scheme (https, mailto) and result (sent: POSTed with a 2xx answer or queued for delivery; failed), each POST of a retried report counted.',
       labelNames: ['scheme', 'result'],
+      registers: r,
+    });
+    this.tlsReportsDropped = new Counter({
+      name: `${p}tls_reports_dropped_total`,
+      help: 'TLS-RPT (RFC 8460) reports of a domain and day not sent, by reason: no-record (the domain publishes no _smtp._tls record) or lookup-failed (its record could not be looked up for a day of retries).',
+      labelNames: ['reason'],
       registers: r,
     });
     this.dkimSigned = new Counter({

@@ -6,10 +6,12 @@
 // reports its own, kept in a state file on the spool volume across restarts.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../../contract/log.ts';
-import { parseTlsRptRecord } from './record.ts';
+import { recordDecision, type PendingLookup, type RecordLookup } from './lookup.ts';
 import { buildTlsReport, gzipReport, reportMail } from './report.ts';
 import {
   aggregate,
+  attemptKey,
+  attemptOfKey,
   dayOf,
   TlsTally,
   type AttemptCounts,
@@ -40,6 +42,11 @@ export interface TlsReporterDeps {
   log: Logger;
   /** Counts a report sent or failed, by rua scheme (each POST of a retried report counts). */
   sent?(scheme: 'mailto' | 'https', ok: boolean): void;
+  /**
+   * Counts a domain's report not sent: it publishes no `_smtp._tls` record, or its record could
+   * not be looked up for as long as a failed POST is retried.
+   */
+  dropped?(reason: 'no-record' | 'lookup-failed'): void;
   /** Where the relay's own counts and pending retries are kept; without it, in memory only. */
   store?: StateStore;
   /** How long a change waits to be written with the ones after it. */
@@ -64,6 +71,8 @@ export class TlsReporter {
   private readonly tally = new TlsTally();
   /** Reports whose POST failed and is to be tried again, soonest first not guaranteed. */
   private retries: PendingPost[] = [];
+  /** Reports whose `_smtp._tls` lookup failed, with their counts, to be looked up again. */
+  private lookups: PendingLookup[] = [];
   /** The run in progress or queued last: runs never overlap. */
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
@@ -89,6 +98,7 @@ export class TlsReporter {
     if (!state) return;
     this.tally.restore(state.tally);
     this.retries.push(...state.retries);
+    this.lookups.push(...state.lookups);
     this.scheduleRetry();
   }
 
@@ -188,70 +198,123 @@ export class TlsReporter {
 
   /** Sends each domain of the counts its report for the period. */
   private async report(day: string, period: ReportPeriod, counts: AttemptCounts): Promise<SentReport[]> {
-    const settings = this.deps.settings();
-    if (!settings) return [];
+    const byDomain = new Map<string, [string, number][]>();
+    for (const [attempt, n] of counts) {
+      const domain = attempt.domain.toLowerCase();
+      let keys = byDomain.get(domain);
+      if (!keys) byDomain.set(domain, (keys = []));
+      keys.push([attemptKey(attempt), n]);
+    }
     const sent: SentReport[] = [];
-    for (const [domain, policies] of aggregate(counts)) {
-      const txt = await this.deps.resolveTxt(`_smtp._tls.${domain}`).catch(() => [] as string[][]);
-      const record = parseTlsRptRecord(txt);
-      if (!record) continue;
-      const submitter = settings.from.slice(settings.from.lastIndexOf('@') + 1).toLowerCase();
-      const uniqueId = randomBytes(8).toString('hex');
-      const reportId = `${day}.${domain}.${uniqueId}@${submitter}`;
-      const report = buildTlsReport({
-        organizationName: settings.organizationName,
-        contactInfo: settings.contactInfo,
-        reportId,
-        period,
-        policyDomain: domain,
-        policies,
-      });
-      const gzipped = gzipReport(report);
-      for (const url of record.rua.filter((u) => u.toLowerCase().startsWith('https:'))) {
-        const now = this.deps.now();
-        const pending = {
-          url,
+    const now = this.deps.now();
+    for (const [domain, keys] of byDomain)
+      sent.push(
+        ...(await this.reportDomain({
           domain,
           day,
-          body: gzipped.toString('base64'),
+          start: period.start,
+          end: period.end,
+          counts: keys,
           attempts: 0,
           firstAt: now,
           nextAt: now,
-        };
-        sent.push(await this.postOnce(pending));
-      }
-      const mailto = record.rua.filter((u) => u.toLowerCase().startsWith('mailto:')).map((u) => u.slice(7));
-      if (mailto.length > 0) {
-        const body = reportMail({
-          from: settings.from,
-          to: mailto,
-          submitter,
-          policyDomain: domain,
-          reportId,
-          period,
-          uniqueId,
-          gzipped,
-          date: new Date(this.deps.now()),
-          messageId: reportId,
-          boundary: `tlsrpt-${uniqueId}`,
-        });
-        const queued = await this.deps.mail(settings.from, mailto, body).then(
-          () => ({ ok: true, detail: 'queued' }),
-          (err: unknown) => ({ ok: false, detail: String(err) }),
-        );
-        this.deps.sent?.('mailto', queued.ok);
-        this.deps.log(
-          queued.ok ? 'info' : 'error',
-          queued.ok ? 'TLS report queued' : 'TLS report not queued',
-          {
-            domain,
-            day,
-            to: mailto,
-            detail: queued.detail,
-          },
-        );
-        sent.push({ domain, day, rua: mailto.map((a) => `mailto:${a}`), ...queued });
-      }
+        })),
+      );
+    return sent;
+  }
+
+  /**
+   * Looks up the domain's `_smtp._tls` record and sends it the report; a lookup that failed
+   * (not "no record") keeps the counts for another lookup later (lookup.ts).
+   */
+  private async reportDomain(p: PendingLookup): Promise<SentReport[]> {
+    const settings = this.deps.settings();
+    if (!settings) return [];
+    const { domain, day } = p;
+    const lookup = await this.deps.resolveTxt(`_smtp._tls.${domain}`).then(
+      (txt): RecordLookup => ({ txt }),
+      (err: NodeJS.ErrnoException): RecordLookup => ({ error: err.code ?? String(err) }),
+    );
+    const attempts = p.attempts + 1;
+    const now = this.deps.now();
+    const decision = recordDecision(lookup, { attempts, firstAt: p.firstAt }, now);
+    if (decision.action === 'drop') {
+      this.deps.dropped?.('no-record');
+      this.deps.log('info', 'TLS report not sent: the domain publishes no TLSRPT record', { domain, day });
+      return [];
+    }
+    if (decision.action !== 'send') {
+      const retryAt = decision.action === 'retry' ? new Date(decision.at).toISOString() : 'never';
+      if (decision.action === 'retry') {
+        this.lookups.push({ ...p, attempts, nextAt: decision.at });
+        this.scheduleRetry();
+      } else this.deps.dropped?.('lookup-failed');
+      this.changed();
+      const detail = `_smtp._tls.${domain} lookup failed (${decision.error}), retry at ${retryAt}`;
+      this.deps.log(decision.action === 'retry' ? 'warn' : 'error', 'TLS report not sent', {
+        domain,
+        day,
+        detail,
+        attempts,
+      });
+      return [{ domain, day, rua: [], ok: false, detail }];
+    }
+    const record = decision.record;
+    const policies = aggregate(p.counts.map(([key, n]) => [attemptOfKey(key), n] as const)).get(domain) ?? [];
+    const period = { start: p.start, end: p.end };
+    const sent: SentReport[] = [];
+    const submitter = settings.from.slice(settings.from.lastIndexOf('@') + 1).toLowerCase();
+    const uniqueId = randomBytes(8).toString('hex');
+    const reportId = `${day}.${domain}.${uniqueId}@${submitter}`;
+    const report = buildTlsReport({
+      organizationName: settings.organizationName,
+      contactInfo: settings.contactInfo,
+      reportId,
+      period,
+      policyDomain: domain,
+      policies,
+    });
+    const gzipped = gzipReport(report);
+    for (const url of record.rua.filter((u) => u.toLowerCase().startsWith('https:'))) {
+      const now = this.deps.now();
+      const pending = {
+        url,
+        domain,
+        day,
+        body: gzipped.toString('base64'),
+        attempts: 0,
+        firstAt: now,
+        nextAt: now,
+      };
+      sent.push(await this.postOnce(pending));
+    }
+    const mailto = record.rua.filter((u) => u.toLowerCase().startsWith('mailto:')).map((u) => u.slice(7));
+    if (mailto.length > 0) {
+      const body = reportMail({
+        from: settings.from,
+        to: mailto,
+        submitter,
+        policyDomain: domain,
+        reportId,
+        period,
+        uniqueId,
+        gzipped,
+        date: new Date(this.deps.now()),
+        messageId: reportId,
+        boundary: `tlsrpt-${uniqueId}`,
+      });
+      const queued = await this.deps.mail(settings.from, mailto, body).then(
+        () => ({ ok: true, detail: 'queued' }),
+        (err: unknown) => ({ ok: false, detail: String(err) }),
+      );
+      this.deps.sent?.('mailto', queued.ok);
+      this.deps.log(queued.ok ? 'info' : 'error', queued.ok ? 'TLS report queued' : 'TLS report not queued', {
+        domain,
+        day,
+        to: mailto,
+        detail: queued.detail,
+      });
+      sent.push({ domain, day, rua: mailto.map((a) => `mailto:${a}`), ...queued });
     }
     return sent;
   }
@@ -280,19 +343,24 @@ export class TlsReporter {
     return { domain: p.domain, day: p.day, rua: [p.url], ok: r.ok, detail: r.detail };
   }
 
-  private async retry(which: (p: PendingPost) => boolean): Promise<SentReport[]> {
+  /** POSTs and record lookups that failed before, tried again. */
+  private async retry(which: (p: { day: string; nextAt: number }) => boolean): Promise<SentReport[]> {
     const due = this.retries.filter(which);
     this.retries = this.retries.filter((p) => !which(p));
+    const lookups = this.lookups.filter(which);
+    this.lookups = this.lookups.filter((p) => !which(p));
     const sent: SentReport[] = [];
     for (const p of due) sent.push(await this.postOnce(p));
+    for (const p of lookups) sent.push(...(await this.reportDomain(p)));
     return sent;
   }
 
   /** Wakes for the soonest retry (the hourly check alone would make the backoff hourly). */
   private scheduleRetry(): void {
     clearTimeout(this.retryTimer);
-    if (this.retries.length === 0) return;
-    const soonest = Math.min(...this.retries.map((p) => p.nextAt));
+    const pending = [...this.retries, ...this.lookups];
+    if (pending.length === 0) return;
+    const soonest = Math.min(...pending.map((p) => p.nextAt));
     this.retryTimer = setTimeout(
       () => void this.exclusive(() => this.retry((p) => p.nextAt <= this.deps.now())),
       Math.max(0, soonest - this.deps.now()),
@@ -314,7 +382,7 @@ export class TlsReporter {
     if (!store) return Promise.resolve();
     this.saving = this.saving.then(() =>
       store
-        .save({ tally: this.tally.snapshot(), retries: [...this.retries] })
+        .save({ tally: this.tally.snapshot(), retries: [...this.retries], lookups: [...this.lookups] })
         .catch((err: unknown) =>
           this.deps.log('error', 'TLS report state not written', { err: String(err) }),
         ),

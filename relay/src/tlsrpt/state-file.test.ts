@@ -38,11 +38,28 @@ function state(): TlsReportState {
         nextAt: 2,
       },
     ],
+    lookups: [
+      {
+        domain: 'example.org',
+        day: '2026-12-03',
+        start: 10,
+        end: 20,
+        counts: [['["example.org"]', 3]],
+        attempts: 1,
+        firstAt: 3,
+        nextAt: 4,
+      },
+    ],
   };
 }
 
 test('a state survives encode and decode unchanged', () => {
   assert.deepEqual(decodeState(encodeState(state())), state());
+});
+
+test('a state file written before lookups were kept decodes with none', () => {
+  const { lookups: _, ...older } = state();
+  assert.deepEqual(decodeState(JSON.stringify({ version: 1, ...older })), { ...older, lookups: [] });
 });
 
 const BAD: { name: string; text: string }[] = [

@@ -4,10 +4,13 @@
 import { open, readFile, rename } from 'node:fs/promises';
 import type { TallySnapshot } from './tally.ts';
 import type { PendingPost } from './retry.ts';
+import type { PendingLookup } from './lookup.ts';
 
 export interface TlsReportState {
   tally: TallySnapshot;
   retries: PendingPost[];
+  /** Reports whose `_smtp._tls` lookup failed, with their counts (absent in older files). */
+  lookups: PendingLookup[];
 }
 
 const VERSION = 1;
@@ -24,7 +27,7 @@ export function decodeState(text: string): TlsReportState | undefined {
   } catch {
     return undefined;
   }
-  const o = raw as { version?: unknown; tally?: TallySnapshot; retries?: unknown };
+  const o = raw as { version?: unknown; tally?: TallySnapshot; retries?: unknown; lookups?: unknown };
   if (o?.version !== VERSION || typeof o.tally !== 'object' || !Array.isArray(o.retries)) return undefined;
   const counts = (v: unknown) =>
     typeof v === 'object' && v !== null && Object.values(v).every((n) => Number.isInteger(n) && n > 0);
@@ -39,7 +42,15 @@ export function decodeState(text: string): TlsReportState | undefined {
       typeof p.day === 'string' &&
       [p.attempts, p.firstAt, p.nextAt].every(Number.isFinite),
   ) as PendingPost[];
-  return { tally: { days, reportedUntil }, retries };
+  const lookups = (Array.isArray(o.lookups) ? o.lookups : []).filter(
+    (p: Partial<PendingLookup>) =>
+      typeof p?.domain === 'string' &&
+      typeof p.day === 'string' &&
+      Array.isArray(p.counts) &&
+      p.counts.every((c) => Array.isArray(c) && typeof c[0] === 'string' && Number.isInteger(c[1])) &&
+      [p.start, p.end, p.attempts, p.firstAt, p.nextAt].every(Number.isFinite),
+  ) as PendingLookup[];
+  return { tally: { days, reportedUntil }, retries, lookups };
 }
 
 export interface StateStore {
