@@ -6,6 +6,8 @@
 // collector of helpers/tls/tlsrpt.ts, gunzipped and checked against RFC 8460 §4.4) and to a
 // mailto rua, whose message goes through the relay's own spool to a sink MX and is parsed with
 // mailparser. The relay is restarted between deliveries: counts and a pending retry survive.
+// One connection per destination: messages reuse a session, and the reports count sessions (the
+// TLS handshakes each peer saw), with the address each session came from as sending-mta-ip.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
@@ -55,10 +57,11 @@ interface Report {
   }[];
 }
 
-/** What a session with mx.self.rpt.test (self-signed certificate) is reported as. */
-const selfFailures = (count: number) => [
+/** What sessions with mx.self.rpt.test (self-signed certificate) from `from` are reported as. */
+const selfFailures = (count: number, from: string) => [
   {
     'result-type': 'certificate-not-trusted',
+    'sending-mta-ip': from,
     'receiving-mx-hostname': SELF.name,
     'receiving-ip': SELF.address,
     'failed-session-count': count,
@@ -148,6 +151,7 @@ describe('TLS-RPT from a running relay', () => {
         directPort: smtpPort,
         connectTimeout: '2s',
         commandTimeout: '5s',
+        maxConnectionsPerDestination: 1,
         tlsPolicy: { default: 'mta-sts' },
         tlsReports: { organizationName: 'Mailfleet Test', from: 'tlsrpt@example.com' },
       },
@@ -179,7 +183,7 @@ describe('TLS-RPT from a running relay', () => {
     assert.equal((await relay.http(`/api/tlsrpt/send?day=${tomorrow}`, { method: 'POST' })).status, 409);
   });
 
-  test("today's report: counts equal the deliveries, to the https and the mailto rua", async () => {
+  test("today's report: counts equal the TLS sessions, to the https and the mailto rua", async () => {
     await deliver('good.rpt.test', ['g1', 'g2', 'g3'], 'delivered');
     await deliver('testing.rpt.test', ['t1', 't2'], 'delivered');
     await deliver('badcert.rpt.test', ['b1', 'b2'], 'deferred');
@@ -202,10 +206,16 @@ describe('TLS-RPT from a running relay', () => {
           'policy-domain': 'good.rpt.test',
           'mx-host': [GOOD.name],
         },
-        summary: { 'total-successful-session-count': 3, 'total-failure-session-count': 0 },
+        summary: { 'total-successful-session-count': 1, 'total-failure-session-count': 0 },
         'failure-details': [],
       },
     ]);
+    // Three messages, one session (RFC 8460 counts sessions).
+    assert.equal(good.tlsSessions.length, 1);
+    // testing.rpt.test: two messages over one session; badcert.rpt.test: two sessions refused.
+    assert.equal(self.tlsSessions.length, 3);
+    const from = self.tlsSessions[0]!;
+    assert.ok(self.tlsSessions.every((a) => a === from));
 
     await waitFor(() => sink.messages.length > 0, 15000, 'the mailed report at the sink');
     const [mail] = sink.messages;
@@ -222,7 +232,7 @@ describe('TLS-RPT from a running relay', () => {
       'total-successful-session-count': 0,
       'total-failure-session-count': 2,
     });
-    assert.deepEqual(mailed.policies[0]!['failure-details'], selfFailures(2));
+    assert.deepEqual(mailed.policies[0]!['failure-details'], selfFailures(2, from));
   });
 
   test('counts and a failed POST survive a restart; the retry and the rest of the day are sent', async () => {
@@ -241,16 +251,18 @@ describe('TLS-RPT from a running relay', () => {
     const testing = postedReport('/testing');
     assert.deepEqual(testing.policies[0]!.summary, {
       'total-successful-session-count': 0,
-      'total-failure-session-count': 2,
+      'total-failure-session-count': 1,
     });
-    assert.deepEqual(testing.policies[0]!['failure-details'], selfFailures(2));
+    assert.deepEqual(testing.policies[0]!['failure-details'], selfFailures(1, self.tlsSessions[0]!));
 
     const sent = await sendReports(`?day=${today()}`);
     assert.ok(sent.some((r) => r.domain === 'good.rpt.test' && r.ok));
     const second = postedReport('/good', 1);
-    // Both halves, around the restart, and nothing of the first report again.
+    // g4 and g5 went over the session already counted in the first report; g6, after the
+    // restart, over a new one: one session more, nothing of the first report again.
+    assert.equal(good.tlsSessions.length, 2);
     assert.deepEqual(second.policies[0]!.summary, {
-      'total-successful-session-count': 3,
+      'total-successful-session-count': 1,
       'total-failure-session-count': 0,
     });
     assert.equal(second['date-range']['start-datetime'], iso(Date.parse(firstEnd) + 1000));

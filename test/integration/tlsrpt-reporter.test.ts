@@ -29,6 +29,7 @@ const attempt = (over: Partial<TlsAttempt>): TlsAttempt => ({
   result: 'success',
   mx: 'mx.reports.test',
   address: '192.0.2.1',
+  sendingIp: '',
   ...stsDescription({ mode: 'enforce', mx: ['mx.reports.test'], maxAge: 86400 }),
   ...over,
 });

@@ -12,7 +12,7 @@ import {
   resultsFromSuccess,
   type RecipientResult,
 } from './results.ts';
-import { SmtpPool, type SmtpError } from './smtp-pool.ts';
+import { SmtpPool, type SessionInfo, type SmtpError } from './smtp-pool.ts';
 import { poolKey, poolSettings, type Credentials, type ShapingPool } from './smtp-options.ts';
 import {
   directTlsPlan,
@@ -196,7 +196,13 @@ export class Deliverer {
             result: 'validation-failure' as const,
             ...(stsPolicy ? stsDescription(stsPolicy) : NO_POLICY),
           };
-      this.settings.onTlsAttempt?.({ domain: request.domain, mx: '', address: '', ...tlsAttempt });
+      this.settings.onTlsAttempt?.({
+        domain: request.domain,
+        mx: '',
+        address: '',
+        sendingIp: '',
+        ...tlsAttempt,
+      });
       const reply = failedDane
         ? `ETLSPOLICY DANE: the DNSSEC lookups of every MX host of ${request.domain} failed (dnssec-invalid)`
         : `ETLSPOLICY MTA-STS: no MX host of ${request.domain} is in its policy (validation-failure)`;
@@ -315,7 +321,7 @@ export class Deliverer {
           `${label}: delivered anyway (MTA-STS testing)`,
         );
       if (target.kind === 'direct')
-        this.tlsAttempt(request.domain, host, target, info.tlsFailure ?? 'success');
+        this.tlsAttempt(request.domain, host, target, info.tlsFailure ?? 'success', info);
       return {
         results: resultsFromSuccess(request.recipients, info),
         host: label,
@@ -323,12 +329,12 @@ export class Deliverer {
         ...tlsReport(info.tlsFailure ?? 'success'),
       };
     } catch (err) {
-      const e = err as SmtpError & { tlsFailure?: TlsFailure };
+      const e = err as SmtpError & { tlsFailure?: TlsFailure } & SessionInfo;
       const connectionFailed = isConnectionFailure(e);
       // A session that got an SMTP reply to mail had passed its TLS check; one that never got
       // that far says nothing about TLS unless the check is what stopped it.
       const tlsResult = e.tlsFailure ?? (connectionFailed ? undefined : 'success');
-      if (tlsResult && target.kind === 'direct') this.tlsAttempt(request.domain, host, target, tlsResult);
+      if (tlsResult && target.kind === 'direct') this.tlsAttempt(request.domain, host, target, tlsResult, e);
       return {
         results: resultsFromError(request.recipients, e),
         host: label,
@@ -343,13 +349,17 @@ export class Deliverer {
     address: string,
     target: { servername: string; tls: DirectTls },
     result: TlsReport['result'],
+    session: SessionInfo,
   ): void {
+    // RFC 8460 §4: sessions are counted; a reused session's later transactions are not.
+    if (session.firstOfSession === false) return;
     this.settings.onTlsAttempt?.({
       domain,
       policy: target.tls.policy,
       result,
       mx: target.servername,
       address,
+      sendingIp: session.localAddress ?? '',
       ...target.tls.description,
     });
   }

@@ -31,7 +31,20 @@ export type SmtpError = Error & SmtpFailure;
 
 /** nodemailer's answer, plus the TLS failure a report-only requirement let through. */
 /** `dsnListed`: the server's EHLO listed DSN (RFC 3461), so it took the NOTIFY parameters. */
-export type SendInfo = SMTPConnectionSendInfo & { tlsFailure?: TlsFailure; dsnListed?: boolean };
+export type SendInfo = SMTPConnectionSendInfo & {
+  tlsFailure?: TlsFailure;
+  dsnListed?: boolean;
+} & SessionInfo;
+
+/**
+ * The session a message went over, for TLS-RPT (RFC 8460 counts sessions, not messages): the
+ * local address it left from (`sending-mta-ip`, §4.3) and whether this is the first answer the
+ * session gave (a reused session's later messages are not counted again). On errors too.
+ */
+export interface SessionInfo {
+  localAddress?: string | undefined;
+  firstOfSession?: boolean;
+}
 
 /**
  * What SMTPConnection.send gets: nodemailer puts `dsn` (RET, ENVID) on MAIL FROM when the server
@@ -149,6 +162,8 @@ class PooledConnection {
   idleTimer: NodeJS.Timeout | undefined;
   /** Its room in the pool-wide count (a gated pool), released when it is gone. */
   lease: ConnectionLease | undefined;
+  /** Whether a message's answer has already been handed back from this session (SessionInfo). */
+  answered = false;
 
   constructor(options: SMTPConnectionOptions, onGone: (c: PooledConnection) => void) {
     this.smtp = new SMTPConnection(options);
@@ -216,7 +231,7 @@ class PooledConnection {
       const tlsError = this.tlsPolicyError(tls);
       if (tlsError && tls.reportOnly) this.tlsFailure = tlsError.tlsFailure;
       else if (tlsError) {
-        settle({ stage: 'connect', error: tlsError });
+        settle({ stage: 'connect', error: Object.assign(tlsError, this.session()) });
         this.smtp.close();
         return;
       }
@@ -230,6 +245,14 @@ class PooledConnection {
         settle();
       });
     });
+  }
+
+  /** What the next answer says about the session (SessionInfo); the first one, once. */
+  session(): SessionInfo {
+    const socket = (this.smtp as unknown as SendStreamInternals)._socket;
+    const first = !this.answered;
+    this.answered = true;
+    return { localAddress: socket?.localAddress, firstOfSession: first };
   }
 
   /** The requirement's verdict on this session, as an error that defers the mail, or undefined. */
@@ -396,7 +419,7 @@ export class SmtpPool {
       if (failure) {
         this.failed(job, {
           stage: 'send',
-          error: failure,
+          error: Object.assign(failure, conn.session()),
           reused,
           bodyStarted: conn.bodyStarted,
           requeues: job.requeues,
@@ -404,7 +427,12 @@ export class SmtpPool {
       } else {
         const extensions = (conn.smtp as unknown as SendStreamInternals)._supportedExtensions;
         const dsnListed = Array.isArray(extensions) && extensions.includes('DSN');
-        job.resolve({ ...info, dsnListed, ...(conn.tlsFailure ? { tlsFailure: conn.tlsFailure } : {}) });
+        job.resolve({
+          ...info,
+          dsnListed,
+          ...conn.session(),
+          ...(conn.tlsFailure ? { tlsFailure: conn.tlsFailure } : {}),
+        });
       }
       if (conn.state === 'gone') return;
       const next = afterSend({

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
 import { buildTlsReport, gzipReport, reportFileName, reportMail } from './report.ts';
-import { aggregate, dayPeriod, TlsTally, type TlsAttempt } from './tally.ts';
+import { aggregate, attemptKey, attemptOfKey, dayPeriod, TlsTally, type TlsAttempt } from './tally.ts';
 import { stsDescription, tlsaDescription } from './describe.ts';
 
 const DAY = Date.parse('2026-12-04T10:00:00Z');
@@ -13,6 +13,7 @@ const attempt = (over: Partial<TlsAttempt>): TlsAttempt => ({
   result: 'success',
   mx: 'mx1.example.net',
   address: '192.0.2.1',
+  sendingIp: '198.51.100.7',
   ...STS,
   ...over,
 });
@@ -23,12 +24,16 @@ function tallied() {
   tally.record(attempt({}), DAY + 1000);
   tally.record(attempt({ result: 'certificate-expired' }), DAY);
   tally.record(attempt({ result: 'certificate-expired' }), DAY);
+  // From another of our addresses: its own failure-details entry (RFC 8460 §4.3 sending-mta-ip).
+  tally.record(attempt({ result: 'certificate-expired', sendingIp: '198.51.100.8' }), DAY);
   tally.record(attempt({ result: 'certificate-expired', mx: 'a.mx.example.net', address: '192.0.2.2' }), DAY);
   tally.record(
     attempt({
       policy: 'dane',
       result: 'tlsa-invalid',
       mx: 'mx2.example.net',
+      // No local address known: no sending-mta-ip.
+      sendingIp: '',
       ...tlsaDescription('mx2.example.net', [
         { usage: 3, selector: 1, matchingType: 1, data: Buffer.from('ab', 'hex') },
       ]),
@@ -84,16 +89,25 @@ test('the report has the fields of RFC 8460 §4.4, sessions counted per policy a
         'policy-domain': 'example.net',
         'mx-host': ['mx1.example.net', '*.mx.example.net'],
       },
-      summary: { 'total-successful-session-count': 2, 'total-failure-session-count': 3 },
+      summary: { 'total-successful-session-count': 2, 'total-failure-session-count': 4 },
       'failure-details': [
         {
           'result-type': 'certificate-expired',
+          'sending-mta-ip': '198.51.100.7',
           'receiving-mx-hostname': 'mx1.example.net',
           'receiving-ip': '192.0.2.1',
           'failed-session-count': 2,
         },
         {
           'result-type': 'certificate-expired',
+          'sending-mta-ip': '198.51.100.8',
+          'receiving-mx-hostname': 'mx1.example.net',
+          'receiving-ip': '192.0.2.1',
+          'failed-session-count': 1,
+        },
+        {
+          'result-type': 'certificate-expired',
+          'sending-mta-ip': '198.51.100.7',
           'receiving-mx-hostname': 'a.mx.example.net',
           'receiving-ip': '192.0.2.2',
           'failed-session-count': 1,
@@ -119,6 +133,13 @@ test('the report has the fields of RFC 8460 §4.4, sessions counted per policy a
     },
   ]);
   assert.deepEqual(JSON.parse(gunzipSync(gzipReport(report)).toString()), report);
+});
+
+test('counts kept before sendingIp was recorded (7-field keys) read back without one', () => {
+  const a = attempt({ result: 'certificate-expired' });
+  const older = JSON.stringify([a.domain, a.policy, a.result, a.mx, a.address, a.policyString, a.mxHost]);
+  assert.deepEqual(attemptOfKey(older), { ...a, sendingIp: '' });
+  assert.deepEqual(attemptOfKey(attemptKey(a)), a);
 });
 
 test('opportunistic deliveries are reported as no-policy-found', () => {

@@ -33,6 +33,7 @@ export function buildTlsReport(r: ReportInput): Record<string, unknown> {
       },
       'failure-details': p.failures.map((f) => ({
         'result-type': f.resultType,
+        ...(f.sendingIp ? { 'sending-mta-ip': f.sendingIp } : {}),
         ...(f.mx ? { 'receiving-mx-hostname': f.mx } : {}),
         ...(f.address ? { 'receiving-ip': f.address } : {}),
         'failed-session-count': f.count,

@@ -1,4 +1,4 @@
-// TLS-RPT (RFC 8460): counts each direct delivery transaction's TLS result per UTC day, and once
+// TLS-RPT (RFC 8460): counts each direct delivery TLS session's result per UTC day, and once
 // a day is over sends each domain that publishes `_smtp._tls` its report: gzip JSON POSTed to
 // `https:` rua (a failed POST is tried again, retry.ts), a multipart/report message queued through
 // this relay's own outbound to `mailto:` rua. With a shared store the counts are the pool's and

@@ -12,6 +12,7 @@ const attempt = (over: Partial<TlsAttempt> = {}): TlsAttempt => ({
   result: 'success',
   mx: 'mx.example.net',
   address: '192.0.2.1',
+  sendingIp: '192.0.2.200',
   policyString: ['version: STSv1'],
   mxHost: ['mx.example.net'],
   ...over,

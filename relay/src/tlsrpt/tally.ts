@@ -1,5 +1,5 @@
-// The day's TLS results (RFC 8460 §4): each delivery transaction counted once per UTC day under
-// what it was (domain, policy, result, MX host), and the pure aggregation of such counts into the
+// The day's TLS results (RFC 8460 §4): each TLS session counted once per UTC day under what it
+// was (domain, policy, result, MX host, our address), and the pure aggregation of such counts into the
 // report's policies per domain. The same counts are kept in the pool's shared store when there is
 // one (shared-state/tls-reports.ts); this is a relay's own copy.
 import type { AppliedTlsPolicy, TlsFailure } from '../delivery/tls-policy.ts';
@@ -13,6 +13,8 @@ export interface TlsAttempt {
   /** The MX host name and the address connected to ('' when no host was tried). */
   mx: string;
   address: string;
+  /** The local address the session left from (RFC 8460 §4.3 sending-mta-ip; '' without one). */
+  sendingIp: string;
   /** The policy as RFC 8460 §4.4 `policy-string` (STS policy lines, TLSA records). */
   policyString: string[];
   /** `mx-host`: the STS policy's MX patterns, or the DANE host. */
@@ -32,6 +34,7 @@ export interface FailureCount {
   resultType: TlsFailure;
   mx: string;
   address: string;
+  sendingIp: string;
   count: number;
 }
 
@@ -61,11 +64,13 @@ export function attemptKey(a: TlsAttempt): string {
     a.address,
     a.policyString,
     a.mxHost,
+    a.sendingIp,
   ]);
 }
 
 export function attemptOfKey(key: string): TlsAttempt {
-  const [domain, policy, result, mx, address, policyString, mxHost] = JSON.parse(key) as [
+  // Keys counted before sendingIp was kept have 7 fields.
+  const [domain, policy, result, mx, address, policyString, mxHost, sendingIp = ''] = JSON.parse(key) as [
     string,
     TlsAttempt['policy'],
     TlsAttempt['result'],
@@ -73,8 +78,9 @@ export function attemptOfKey(key: string): TlsAttempt {
     string,
     string[],
     string[],
+    string?,
   ];
-  return { domain, policy, result, mx, address, policyString, mxHost };
+  return { domain, policy, result, mx, address, policyString, mxHost, sendingIp };
 }
 
 /** The report's policies per domain (RFC 8460 §4.4) from counted attempts. Pure. */
@@ -103,11 +109,21 @@ export function aggregate(counts: AttemptCounts): Map<string, PolicyTally[]> {
       continue;
     }
     const same = tally.failures.find(
-      (f) => f.resultType === attempt.result && f.mx === attempt.mx && f.address === attempt.address,
+      (f) =>
+        f.resultType === attempt.result &&
+        f.mx === attempt.mx &&
+        f.address === attempt.address &&
+        f.sendingIp === attempt.sendingIp,
     );
     if (same) same.count += n;
     else
-      tally.failures.push({ resultType: attempt.result, mx: attempt.mx, address: attempt.address, count: n });
+      tally.failures.push({
+        resultType: attempt.result,
+        mx: attempt.mx,
+        address: attempt.address,
+        sendingIp: attempt.sendingIp,
+        count: n,
+      });
   }
   return new Map([...domains].map(([domain, policies]) => [domain, [...policies.values()]]));
 }

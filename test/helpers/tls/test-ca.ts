@@ -104,18 +104,30 @@ export interface SmtpPeer {
   delivered: string[];
   /** The messages it accepted, as received. */
   messages: { from: string; to: string[]; raw: Buffer }[];
+  /** The client address of each session that completed STARTTLS, in order. */
+  tlsSessions: string[];
   stop(): Promise<void>;
 }
 
 /** An SMTP server (smtp-server) on host:port; STARTTLS with `tls`, none without it. */
 export async function startSmtpPeer(host: string, port: number, tls?: KeyPair): Promise<SmtpPeer> {
-  const peer: SmtpPeer = { recipients: [], delivered: [], messages: [], stop: async () => undefined };
+  const peer: SmtpPeer = {
+    recipients: [],
+    delivered: [],
+    messages: [],
+    tlsSessions: [],
+    stop: async () => undefined,
+  };
   const server = new SMTPServer({
     logger: false,
     authOptional: true,
     disableReverseLookup: true,
     disabledCommands: tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
     ...(tls ? { key: tls.key, cert: tls.cert } : {}),
+    onSecure(_socket, session, cb) {
+      peer.tlsSessions.push(session.remoteAddress);
+      cb();
+    },
     onRcptTo(address, session, cb) {
       peer.recipients.push({ address: address.address, tls: session.secure });
       cb();
