@@ -90,7 +90,7 @@ export class Relay {
   /** MTA-STS policies of recipient domains, kept across config reloads (max_age can be days). */
   private readonly sts = new StsPolicies();
   /** TLS-RPT tallies of this relay's sessions (delivery.tlsReports), kept across config reloads. */
-  private readonly tlsReports: TlsReporter;
+  readonly tlsReports: TlsReporter;
   /** The resolver of delivery.dns.servers in force (rebuilt with the deliverer on reload). */
   private dns!: ReturnType<typeof dnsClient>;
   private admin: Server | undefined;

@@ -13,7 +13,6 @@ import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
 import { simpleParser } from 'mailparser';
 import {
-  freePort,
   rawMessage,
   readAccounting,
   relayConfig,
@@ -24,15 +23,9 @@ import {
   waitFor,
   type RelayProcess,
 } from '../helpers/relay/peers.ts';
-import { startDnsmasq, type TestDns } from '../helpers/relay/dnsmasq.ts';
-import { makeTestCa, startSmtpPeer, type SmtpPeer } from '../helpers/tls/test-ca.ts';
-import {
-  startPolicyServer,
-  stsDnsRecords,
-  stsPolicy,
-  type PolicyServer,
-  type StsSite,
-} from '../helpers/tls/mta-sts.ts';
+import type { SmtpPeer } from '../helpers/tls/test-ca.ts';
+import { stsDnsRecords, stsPolicy, type StsSite } from '../helpers/tls/mta-sts.ts';
+import { startTlsFixture, type TlsFixture } from '../helpers/tls/fixture.ts';
 import { schemaProblems, startCollector, type Collector } from '../helpers/tls/tlsrpt.ts';
 
 const POLICY_ADDRESS = '127.0.23.1';
@@ -71,10 +64,8 @@ const today = () => new Date().toISOString().slice(0, 10);
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 describe('TLS-RPT from a running relay', () => {
-  let certs: string;
+  let fixture: TlsFixture;
   let spool: string;
-  let dns: TestDns;
-  let policies: PolicyServer;
   let collector: Collector;
   let good: SmtpPeer;
   let self: SmtpPeer;
@@ -123,53 +114,45 @@ describe('TLS-RPT from a running relay', () => {
   };
 
   before(async () => {
-    certs = await tempDir('tlsrpt-relay');
-    const ca = await makeTestCa(certs);
-    const smtpPort = await freePort(GOOD.address);
-    good = await startSmtpPeer(GOOD.address, smtpPort, await ca.issue({ names: [GOOD.name] }));
-    self = await startSmtpPeer(
-      SELF.address,
-      smtpPort,
-      await ca.issue({ names: [SELF.name], selfSigned: true }),
-    );
-    sink = await startSmtpPeer(SINK.address, smtpPort, await ca.issue({ names: [SINK.name] }));
-    policies = await startPolicyServer(ca, SITES, POLICY_ADDRESS);
-    collector = await startCollector(ca);
-    dns = await startDnsmasq([
-      ...stsDnsRecords(SITES, POLICY_ADDRESS, [GOOD, SELF, SINK]),
-      `--mx-host=sink.rpt.test,${SINK.name},10`,
-      // One rua a record: dnsmasq splits a TXT text at its commas.
-      `--txt-record=_smtp._tls.good.rpt.test,v=TLSRPTv1; rua=${collector.url('/good')}`,
-      `--txt-record=_smtp._tls.testing.rpt.test,v=TLSRPTv1; rua=${collector.url('/testing')}`,
-      `--txt-record=_smtp._tls.badcert.rpt.test,v=TLSRPTv1; rua=mailto:tls@sink.rpt.test`,
-    ]);
+    fixture = await startTlsFixture({
+      prefix: 'tlsrpt-relay',
+      peers: [GOOD, { ...SELF, cert: 'self-signed' }, SINK],
+      sites: SITES,
+      policyAddress: POLICY_ADDRESS,
+      dns: async ({ ca }) => {
+        collector = await startCollector(ca);
+        return [
+          ...stsDnsRecords(SITES, POLICY_ADDRESS, [GOOD, SELF, SINK]),
+          `--mx-host=sink.rpt.test,${SINK.name},10`,
+          // One rua a record: dnsmasq splits a TXT text at its commas.
+          `--txt-record=_smtp._tls.good.rpt.test,v=TLSRPTv1; rua=${collector.url('/good')}`,
+          `--txt-record=_smtp._tls.testing.rpt.test,v=TLSRPTv1; rua=${collector.url('/testing')}`,
+          `--txt-record=_smtp._tls.badcert.rpt.test,v=TLSRPTv1; rua=mailto:tls@sink.rpt.test`,
+        ];
+      },
+    });
+    good = fixture.peers.get(GOOD.name)!;
+    self = fixture.peers.get(SELF.name)!;
+    sink = fixture.peers.get(SINK.name)!;
     spool = await tempDir('spool');
     config = relayConfig(spool, 0, {
-      delivery: {
-        mode: 'direct',
-        dns: { servers: [dns.server] },
-        directPort: smtpPort,
-        connectTimeout: '2s',
-        commandTimeout: '5s',
+      delivery: fixture.delivery({
         maxConnectionsPerDestination: 1,
         tlsPolicy: { default: 'mta-sts' },
         tlsReports: { organizationName: 'Mailfleet Test', from: 'tlsrpt@example.com' },
-      },
+      }),
       // One attempt per deferred message within the test: the failure counts stay exact.
       retry: { firstRetry: '1h', maxBackoff: '1h', maxQueueLifetime: '1d' },
       dsn: { enabled: false },
     });
-    env = { NODE_EXTRA_CA_CERTS: ca.caFile };
+    env = fixture.env;
     relay = await startRelay(config, undefined, env);
   });
   after(async () => {
     await relay?.stop();
-    for (const peer of [good, self, sink]) await peer?.stop();
     await collector?.stop();
-    await policies?.stop();
-    await dns?.stop();
+    await fixture?.stop();
     await removeDir(spool);
-    await removeDir(certs);
   });
 
   test('POST /api/tlsrpt/send: a read token, a bad day and a day not begun are refused', async () => {

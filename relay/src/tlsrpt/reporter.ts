@@ -84,6 +84,11 @@ export class TlsReporter {
   pool: PoolTlsCounts | undefined;
   /** Days this relay added to the pool's counts and has not yet seen reported. */
   private readonly poolDays = new Set<string>();
+  /**
+   * A worker process other than worker 0 (config `workers`): its sessions are counted by worker 0,
+   * so the relay sends one report per domain and day. `at`: when the session was counted.
+   */
+  forward: ((attempt: TlsAttempt, at: number) => void) | undefined;
 
   constructor(deps: TlsReporterDeps) {
     this.deps = deps;
@@ -102,9 +107,11 @@ export class TlsReporter {
     this.scheduleRetry();
   }
 
-  record(attempt: TlsAttempt): void {
+  /** Counts a session; `at`: when it was counted, if not now (one forwarded by another worker). */
+  record(attempt: TlsAttempt, at?: number): void {
     if (!this.deps.settings()) return;
-    const now = this.deps.now();
+    const now = at ?? this.deps.now();
+    if (this.forward) return this.forward(attempt, now);
     const pool = this.pool;
     if (!pool) return this.countOwn(attempt, now);
     const day = dayOf(now);

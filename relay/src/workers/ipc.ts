@@ -5,6 +5,13 @@ import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { Access } from '../admin/auth.ts';
 import type { AdminAction, Reply } from '../admin/http.ts';
 import type { SuppressionChange } from '../suppression/entry.ts';
+import type { TlsAttempt } from '../tlsrpt/tally.ts';
+
+/** TLS-RPT sessions a worker counted (at: ms), for worker 0 to count: one reporter per relay. */
+export interface TlsSessions {
+  type: 'tlsrpt';
+  sessions: { attempt: TlsAttempt; at: number }[];
+}
 
 /** A management route as the primary forwards it: the worker's route without its handler. */
 export interface RouteInfo {
@@ -42,12 +49,16 @@ export type PrimaryMessage =
   /** A reload changed the worker count: take the share of the limits that goes with it. */
   | { type: 'workers'; count: number }
   /** A reload allows fewer workers: stop taking mail, finish deliveries in flight, close, exit. */
-  | { type: 'retire' };
+  | { type: 'retire' }
+  /** To worker 0: the other workers' TLS-RPT sessions. */
+  | TlsSessions;
 
 export type WorkerMessage =
   | { type: 'response'; id: number; response: unknown }
   | { type: 'started'; ports: Record<string, number>; routes: RouteInfo[] }
-  | { type: 'suppression'; changes: SuppressionChange[] };
+  | { type: 'suppression'; changes: SuppressionChange[] }
+  /** From a worker other than 0: its TLS-RPT sessions. */
+  | TlsSessions;
 
 /** The worker slot the primary gave a worker process, from its environment (`index/count`). */
 export const WORKER_ENV = 'MAILFLEET_WORKER';

@@ -20,6 +20,7 @@ import {
   WORKER_ENV,
   type PrimaryMessage,
   type RouteInfo,
+  type TlsSessions,
   type WorkerMessage,
   type WorkerRequest,
   type WorkerResponses,
@@ -42,6 +43,8 @@ export interface PrimaryOptions {
 const ASK_TIMEOUT_MS = 10_000;
 /** Pause before a dead worker is forked again, so a worker that cannot start does not spin. */
 const RESTART_DELAY_MS = 500;
+/** TLS-RPT sessions held for worker 0 while it restarts: a bound on memory (more are not counted). */
+const MAX_HELD_TLS_SESSIONS = 100_000;
 /** Time a draining worker gets beyond drainTimeout before it is killed (its mail is on disk). */
 const DRAIN_GRACE_MS = 15_000;
 
@@ -115,6 +118,15 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
     });
   };
 
+  /** TLS-RPT sessions of other workers that came while worker 0 was not running (bounded). */
+  const tlsForWorker0: TlsSessions['sessions'] = [];
+  const shareTlsSessions = (sessions: TlsSessions['sessions']) => {
+    const zero = slots[0]!;
+    if (zero.started && zero.worker?.isConnected())
+      return void zero.worker.send({ type: 'tlsrpt', sessions } satisfies PrimaryMessage);
+    tlsForWorker0.push(...sessions.slice(0, MAX_HELD_TLS_SESSIONS - tlsForWorker0.length));
+  };
+
   const fork = (index: number) => {
     // A worker forked while a retired one still runs counts it, so it does not adopt its shard at
     // start (worker 0 is asked to once it exited); its share follows the count when it starts.
@@ -127,6 +139,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'response') pending.get(message.id)?.(message.response);
       else if (message.type === 'suppression') shareSuppression(message.changes, index);
+      else if (message.type === 'tlsrpt') shareTlsSessions(message.sessions);
       else if (message.type === 'started') {
         slot.started = true;
         log('info', 'worker started', { worker: index, pid: worker.process.pid });
@@ -138,6 +151,8 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
           });
           slot.missed.clear();
         }
+        if (index === 0 && tlsForWorker0.length > 0)
+          worker.send({ type: 'tlsrpt', sessions: tlsForWorker0.splice(0) } satisfies PrimaryMessage);
         if (slot.forkedWith !== running)
           worker.send({ type: 'workers', count: running } satisfies PrimaryMessage);
         firstStarts[index]!.resolve(message);

@@ -26,6 +26,9 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       .then(() => process.exit(0));
   };
   const relay = new Relay({ ...options, log, worker: options.slot, onDrainRequest: shutdown });
+  // Worker 0 reports for the relay (POST /api/tlsrpt/send reaches it); the others' sessions go there.
+  if (options.slot.index > 0)
+    relay.tlsReports.forward = (attempt, at) => send({ type: 'tlsrpt', sessions: [{ attempt, at }] });
   const retire = () => {
     if (stopping) return;
     stopping = true;
@@ -37,6 +40,8 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     else if (message.type === 'retire') retire();
     else if (message.type === 'workers') void relay.setWorkerCount(message.count);
     else if (message.type === 'suppression') void relay.suppression.list.applyShared(message.changes);
+    else if (message.type === 'tlsrpt')
+      for (const s of message.sessions) relay.tlsReports.record(s.attempt, s.at);
     else
       void answer(relay, message.request).then(
         (response) => send({ type: 'response', id: message.id, response }),
