@@ -5,20 +5,10 @@
 // static share each relay may open floor(cap/3) (at least 1); with leases in the store the pool
 // holds `cap` together. Postfix ×3 with a destination concurrency limit of the share each is the
 // reference (Postfix has no pool-wide cap). Not a test: it asserts nothing.
-import { join } from 'node:path';
-import { mkdtempSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
-import {
-  freePort,
-  relayConfig,
-  startRelay,
-  waitFor,
-  type RelayProcess,
-} from '../../test/helpers/relay/peers.ts';
-import { waitStore } from '../../test/helpers/redis.ts';
+import { waitFor } from '../../test/helpers/relay/peers.ts';
 import { steadyRate, submitTo } from '../../test/helpers/relay/rate.ts';
 import { startCountingUpstream } from '../../test/helpers/relay/counting-upstream.ts';
-import { startPostfix, waitPort } from '../lib/smtp.ts';
+import { postfixTrio, relayTrio, type Servers, type SharedStore } from './trio.ts';
 
 export interface ConnectionRow {
   setup: string;
@@ -28,8 +18,6 @@ export interface ConnectionRow {
   meanOpen: number;
   rate: number;
 }
-
-type Servers = { ports: number[]; stop: () => Promise<void> };
 
 /** Samples the upstream's open sessions every 5 ms while mail flows; the mean of the samples. */
 async function measure(
@@ -70,64 +58,26 @@ async function measure(
   return row;
 }
 
-function relays(work: string, cap: number, shared: { url: string; passwordFile: string } | undefined) {
-  const keyPrefix = `bench-connections:${Date.now()}:`;
+function relays(work: string, cap: number, shared: SharedStore | undefined) {
   const share = Math.max(1, Math.floor(cap / 3));
-  return async (upstreamPort: number): Promise<Servers> => {
-    const started: RelayProcess[] = [];
-    for (let i = 0; i < 3; i++) {
-      const config = relayConfig(mkdtempSync(join(work, 'spool-')), upstreamPort, {
-        ...(shared ? { sharedState: { ...shared, keyPrefix } } : {}),
-        rateLimits: [
-          {
-            name: 'conns',
-            match: { recipientDomains: ['conn.test'] },
-            maxConnections: share,
-            ...(shared ? { pool: { maxConnections: cap } } : {}),
-          },
-        ],
-      });
-      started.push(await startRelay(config));
-    }
-    if (shared) for (const r of started) await waitStore(r, true);
-    return {
-      ports: started.map((r) => r.ports.smtp),
-      stop: async () => {
-        for (const r of started) await r.stop();
-      },
-    };
-  };
+  return relayTrio(work, `bench-connections:${Date.now()}:`, shared, {
+    name: 'conns',
+    match: { recipientDomains: ['conn.test'] },
+    maxConnections: share,
+    ...(shared ? { pool: { maxConnections: cap } } : {}),
+  });
 }
 
 function postfixes(work: string, share: number) {
-  return async (upstreamPort: number): Promise<Servers> => {
-    const dirs: string[] = [];
-    const ports: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      const dir = join(work, `postfix-conn-${share}-${Date.now()}-${i}`);
-      const port = await freePort();
-      startPostfix(dir, port, upstreamPort, {
-        extraMain: [
-          `default_destination_concurrency_limit = ${share}`,
-          `smtp_destination_concurrency_limit = ${share}`,
-        ],
-      });
-      await waitPort(port);
-      dirs.push(dir);
-      ports.push(port);
-    }
-    return {
-      ports,
-      stop: async () => {
-        for (const dir of dirs) spawnSync('postfix', ['-c', join(dir, 'conf'), 'stop']);
-      },
-    };
-  };
+  return postfixTrio(work, `postfix-conn-${share}-${Date.now()}`, [
+    `default_destination_concurrency_limit = ${share}`,
+    `smtp_destination_concurrency_limit = ${share}`,
+  ]);
 }
 
 export async function connectionCaps(
   work: string,
-  shared: { url: string; passwordFile: string },
+  shared: SharedStore,
   o: { caps: number[]; messages: number; delayMs: number; postfix: boolean },
 ): Promise<ConnectionRow[]> {
   const rows: ConnectionRow[] = [];

@@ -5,19 +5,8 @@
 // limit/3 per relay; the store, the limit wherever the recipients arrive. Postfix ×3 with
 // smtpd_client_recipient_rate_limit of the share each (anvil, per client and instance) is the
 // reference (Postfix has no pool-wide count). Not a test: it asserts nothing.
-import { join } from 'node:path';
-import { mkdtempSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
-import {
-  freePort,
-  relayConfig,
-  smtpTransaction,
-  startRelay,
-  startScripted,
-  type RelayProcess,
-} from '../../test/helpers/relay/peers.ts';
-import { waitStore } from '../../test/helpers/redis.ts';
-import { startPostfix, waitPort } from '../lib/smtp.ts';
+import { smtpTransaction, startScripted } from '../../test/helpers/relay/peers.ts';
+import { postfixTrio, relayTrio, type Servers, type SharedStore } from './trio.ts';
 
 export interface RejectRow {
   setup: string;
@@ -25,8 +14,6 @@ export interface RejectRow {
   offered: number;
   accepted: number;
 }
-
-type Servers = { ports: number[]; stop: () => Promise<void> };
 
 /** Offers `count` recipients in sessions of up to 10 RCPT TO (no DATA); how many got 250. */
 async function offer(port: number, tag: string, count: number): Promise<number> {
@@ -63,69 +50,31 @@ async function measure(
   return row;
 }
 
-function relays(work: string, limit: number, shared: { url: string; passwordFile: string } | undefined) {
-  const keyPrefix = `bench-reject:${Date.now()}:`;
+function relays(work: string, limit: number, shared: SharedStore | undefined) {
   const share = Math.floor(limit / 3);
-  return async (upstreamPort: number): Promise<Servers> => {
-    const started: RelayProcess[] = [];
-    for (let i = 0; i < 3; i++) {
-      const config = relayConfig(mkdtempSync(join(work, 'spool-')), upstreamPort, {
-        ...(shared ? { sharedState: { ...shared, keyPrefix } } : {}),
-        rateLimits: [
-          {
-            name: 'signup',
-            match: { recipientDomains: ['reject.test'] },
-            rate: { messages: share, per: 'hour' },
-            burst: share,
-            onExceed: 'reject',
-            ...(shared ? { pool: { rate: { messages: limit, per: 'hour' }, burst: limit } } : {}),
-          },
-        ],
-      });
-      started.push(await startRelay(config));
-    }
-    if (shared) for (const r of started) await waitStore(r, true);
-    return {
-      ports: started.map((r) => r.ports.smtp),
-      stop: async () => {
-        for (const r of started) await r.stop();
-      },
-    };
-  };
+  return relayTrio(work, `bench-reject:${Date.now()}:`, shared, {
+    name: 'signup',
+    match: { recipientDomains: ['reject.test'] },
+    rate: { messages: share, per: 'hour' },
+    burst: share,
+    onExceed: 'reject',
+    ...(shared ? { pool: { rate: { messages: limit, per: 'hour' }, burst: limit } } : {}),
+  });
 }
 
 function postfixes(work: string, limit: number) {
   const share = Math.floor(limit / 3);
-  return async (upstreamPort: number): Promise<Servers> => {
-    const dirs: string[] = [];
-    const ports: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      const dir = join(work, `postfix-reject-${i}`);
-      const port = await freePort();
-      startPostfix(dir, port, upstreamPort, {
-        extraMain: [
-          `smtpd_client_recipient_rate_limit = ${share}`,
-          'anvil_rate_time_unit = 3600s',
-          // By default clients in mynetworks (the bench's 127.0.0.1) are exempt.
-          'smtpd_client_event_limit_exceptions =',
-        ],
-      });
-      await waitPort(port);
-      dirs.push(dir);
-      ports.push(port);
-    }
-    return {
-      ports,
-      stop: async () => {
-        for (const dir of dirs) spawnSync('postfix', ['-c', join(dir, 'conf'), 'stop']);
-      },
-    };
-  };
+  return postfixTrio(work, 'postfix-reject', [
+    `smtpd_client_recipient_rate_limit = ${share}`,
+    'anvil_rate_time_unit = 3600s',
+    // By default clients in mynetworks (the bench's 127.0.0.1) are exempt.
+    'smtpd_client_event_limit_exceptions =',
+  ]);
 }
 
 export async function rejectAccuracy(
   work: string,
-  shared: { url: string; passwordFile: string },
+  shared: SharedStore,
   o: { limit: number; postfix: boolean },
 ): Promise<RejectRow[]> {
   const share = Math.floor(o.limit / 3);
