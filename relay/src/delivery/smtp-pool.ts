@@ -298,7 +298,7 @@ export class SmtpPool {
   private readonly gate: ConnectionGate | undefined;
   /** A lease is being asked for (one at a time, counted in `open` meanwhile). */
   private asking = false;
-  /** Asks the gate again after it had no room while no connection of this pool was open. */
+  /** Asks the gate again after it had no room while messages wait. */
   private gateRetry: NodeJS.Timeout | undefined;
 
   constructor(settings: PoolSettings) {
@@ -364,8 +364,10 @@ export class SmtpPool {
 
   /**
    * Asks the gate for room, then opens a connection for the oldest waiting message. No room: the
-   * queue moves on over this pool's open connections as they free, or, with none open, the gate
-   * is asked again shortly (nothing else would wake the queue).
+   * queue moves on over this pool's open connections as they free, and the gate is asked again
+   * shortly while messages wait (with none open nothing else would wake the queue; with some
+   * open, asking again keeps this relay among the store's waiters, so peers at their fair share
+   * leave it room).
    */
   private openLeased(gate: ConnectionGate): void {
     if (this.asking || this.gateRetry) return;
@@ -380,7 +382,7 @@ export class SmtpPool {
         return this.dispatch();
       }
       lease?.release();
-      if (!lease && this.open === 0 && !this.closed && this.queue.length > 0) {
+      if (!lease && !this.closed && this.queue.length > 0) {
         this.gateRetry = setTimeout(() => {
           this.gateRetry = undefined;
           this.dispatch();
@@ -478,6 +480,9 @@ export class SmtpPool {
   private gone(conn: PooledConnection): void {
     this.open--;
     conn.lease?.release();
+    // The room it held is asked for now, not at the next retry.
+    clearTimeout(this.gateRetry);
+    this.gateRetry = undefined;
     this.removeIdle(conn);
     this.dispatch();
   }
@@ -500,7 +505,7 @@ export class SmtpPool {
   }
 }
 
-/** How soon a pool with no connection open asks the gate again after it had no room. */
+/** How soon a pool with messages waiting asks the gate again after it had no room. */
 const GATE_RETRY_MS = 250;
 
 function poolClosed(): SmtpError {

@@ -13,24 +13,7 @@ import type { Redis } from 'ioredis';
 import { Counter, type Registry } from 'prom-client';
 import type { ConnectionGate, ConnectionLease, ShapingPool } from '../delivery/smtp-options.ts';
 import { leasedConnectionLimits, type ShapingClass } from '../shaping/plan.ts';
-
-// KEYS: one sorted set per limit destination. ARGV[1]: the lease's member name, ARGV[2]: its
-// lifetime (ms), ARGV[2 + i]: the pool's cap for KEYS[i]. Returns 1 (added to every set) or 0 (a
-// set is full, nothing added).
-const LEASE_SCRIPT = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = tonumber(ARGV[2])
-for i = 1, #KEYS do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
-  if redis.call('ZCARD', KEYS[i]) >= tonumber(ARGV[2 + i]) then return 0 end
-end
-for i = 1, #KEYS do
-  redis.call('ZADD', KEYS[i], now + ttl, ARGV[1])
-  redis.call('PEXPIRE', KEYS[i], ttl)
-end
-return 1
-`;
+import { LEASE_REPLY, LEASE_SCRIPT, WAITER_TTL_MS } from './lease-fairness.ts';
 
 // KEYS: the lease's sorted sets. ARGV[1]: its member, ARGV[2]: its lifetime (ms). Moves its expiry
 // on (adding it back if the store lost it: the connection is open, so it counts).
@@ -56,8 +39,11 @@ export interface LeasedLimit {
   share: number;
 }
 
-/** What the store answered for one lease; `unavailable`: down, failed or too slow. */
-export type StoreAnswer = 'room' | 'full' | 'unavailable';
+/**
+ * What the store answered for one lease; `yield`: room left to relays waiting below their fair
+ * share (lease-fairness.ts); `unavailable`: down, failed or too slow.
+ */
+export type StoreAnswer = 'room' | 'full' | 'yield' | 'unavailable';
 
 /**
  * Whether a connection may open: the store's answer while it gives one, else this relay's share
@@ -69,7 +55,7 @@ export function leaseDecision(
   held: readonly number[],
 ): 'store' | 'fallback' | 'wait' {
   if (answer === 'room') return 'store';
-  if (answer === 'full') return 'wait';
+  if (answer === 'full' || answer === 'yield') return 'wait';
   return limits.every((l, i) => (held[i] ?? 0) < l.share) ? 'fallback' : 'wait';
 }
 
@@ -155,7 +141,7 @@ export class SharedConnectionLeases implements PoolConnectionLeases {
     this.now = o.now ?? Date.now;
     this.decisions = new Counter({
       name: 'mailfleet_relay_shared_connection_lease_decisions_total',
-      help: 'Requests for a connection under a pool-wide connection cap, by decision: granted or full in the shared store, or fallback (opened on this relay’s share because the store did not answer).',
+      help: 'Requests for a connection under a pool-wide connection cap, by decision: granted, full or yielded (room left to relays waiting below their fair share) in the shared store, or fallback (opened on this relay’s share because the store did not answer).',
       labelNames: ['rate_limit', 'decision'],
       registers: [o.registry],
     });
@@ -184,7 +170,7 @@ export class SharedConnectionLeases implements PoolConnectionLeases {
       limits,
       limits.map((l) => this.held.get(l.id) ?? 0),
     );
-    const label = decision === 'store' ? 'granted' : decision === 'fallback' ? 'fallback' : 'full';
+    const label = decisionLabel(decision, answer);
     for (const l of limits) this.decisions.inc({ rate_limit: l.limit, decision: label });
     if (decision === 'wait') return undefined;
     for (const l of limits) this.held.set(l.id, (this.held.get(l.id) ?? 0) + 1);
@@ -211,19 +197,22 @@ export class SharedConnectionLeases implements PoolConnectionLeases {
     if (!this.available) return 'unavailable';
     let timer: NodeJS.Timeout | undefined;
     try {
-      const added = await Promise.race([
+      const reply = await Promise.race([
         this.redis.mailfleetLease(
-          keys.length,
+          keys.length * 2,
           ...keys,
+          ...keys.map(waitersKey),
           member,
           LEASE_TTL_MS,
+          this.instance,
+          WAITER_TTL_MS,
           ...limits.map((l) => l.poolMax),
         ),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new Error('shared store lease timed out')), DECISION_TIMEOUT_MS);
         }),
       ]);
-      return added === 1 ? 'room' : 'full';
+      return storeAnswer(reply);
     } catch {
       // A late answer may still add the lease: it lapses unrefreshed within LEASE_TTL_MS.
       this.failedUntil = this.now() + RETRY_AFTER_FAILURE_MS;
@@ -241,4 +230,18 @@ export class SharedConnectionLeases implements PoolConnectionLeases {
       // The next refresh tries again; two may fail before the lease lapses.
     }
   }
+}
+
+/** The sorted set of relays waiting for room under a lease set. */
+const waitersKey = (leases: string) => `${leases}:waiting`;
+
+function storeAnswer(reply: number): StoreAnswer {
+  if (reply === LEASE_REPLY.grant) return 'room';
+  return reply === LEASE_REPLY.yield ? 'yield' : 'full';
+}
+
+/** The decisions metric's label. */
+function decisionLabel(decision: 'store' | 'fallback' | 'wait', answer: StoreAnswer): string {
+  if (decision === 'wait') return answer === 'yield' ? 'yielded' : 'full';
+  return decision === 'store' ? 'granted' : 'fallback';
 }
