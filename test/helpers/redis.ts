@@ -24,6 +24,9 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Starts it again on the same port and directory. */
   restart(): Promise<void>;
+  /** Freezes the server (SIGSTOP): connections stay open, nothing is answered until resume(). */
+  pause(): void;
+  resume(): void;
 }
 
 export async function startRedis(dir: string, password = 'test-password-0123456789'): Promise<RedisServer> {
@@ -68,6 +71,8 @@ export async function startRedis(dir: string, password = 'test-password-01234567
       if (proc && proc.exitCode === null) await stopProcess(proc, 'SIGTERM');
     },
     restart: start,
+    pause: () => void proc?.kill('SIGSTOP'),
+    resume: () => void proc?.kill('SIGCONT'),
   };
 }
 

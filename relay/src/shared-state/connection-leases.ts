@@ -164,7 +164,7 @@ export class SharedConnectionLeases implements PoolConnectionLeases {
   private async acquire(limits: readonly LeasedLimit[]): Promise<ConnectionLease | undefined> {
     const keys = limits.map((l) => this.key(l.limit, l.destination));
     const member = `${this.instance}:${++this.seq}`;
-    const answer = await this.ask(keys, member, limits);
+    const { answer, late } = await this.ask(keys, member, limits);
     const decision = leaseDecision(
       answer,
       limits,
@@ -172,7 +172,12 @@ export class SharedConnectionLeases implements PoolConnectionLeases {
     );
     const label = decisionLabel(decision, answer);
     for (const l of limits) this.decisions.inc({ rate_limit: l.limit, decision: label });
-    if (decision === 'wait') return undefined;
+    if (decision === 'wait') {
+      // A store answering after the decision may still have added the lease: no connection holds
+      // it, so it goes now rather than taking room from the pool until it lapses.
+      void late?.then((a) => a === 'room' && this.remove(keys, member));
+      return undefined;
+    }
     for (const l of limits) this.held.set(l.id, (this.held.get(l.id) ?? 0) + 1);
     const refresh = setInterval(() => void this.refresh(keys, member), LEASE_TTL_MS / 3);
     refresh.unref();
@@ -187,39 +192,42 @@ export class SharedConnectionLeases implements PoolConnectionLeases {
           if (n <= 0) this.held.delete(l.id);
           else this.held.set(l.id, n);
         }
-        // Not answering: the lease lapses in the store by itself.
-        if (this.connected()) for (const key of keys) this.redis.zrem(key, member).catch(() => undefined);
+        this.remove(keys, member);
       },
     };
   }
 
-  private async ask(keys: string[], member: string, limits: readonly LeasedLimit[]): Promise<StoreAnswer> {
-    if (!this.available) return 'unavailable';
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const reply = await Promise.race([
-        this.redis.mailfleetLease(
-          keys.length * 2,
-          ...keys,
-          ...keys.map(waitersKey),
-          member,
-          LEASE_TTL_MS,
-          this.instance,
-          WAITER_TTL_MS,
-          ...limits.map((l) => l.poolMax),
-        ),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('shared store lease timed out')), DECISION_TIMEOUT_MS);
-        }),
-      ]);
-      return storeAnswer(reply);
-    } catch {
-      // A late answer may still add the lease: it lapses unrefreshed within LEASE_TTL_MS.
-      this.failedUntil = this.now() + RETRY_AFTER_FAILURE_MS;
-      return 'unavailable';
-    } finally {
-      clearTimeout(timer);
-    }
+  /** Takes a lease out of the store; not answering, it lapses there by itself. */
+  private remove(keys: readonly string[], member: string): void {
+    if (this.connected()) for (const key of keys) this.redis.zrem(key, member).catch(() => undefined);
+  }
+
+  /**
+   * The store's answer, or `unavailable` (down, failed, or no answer within DECISION_TIMEOUT_MS);
+   * `late`: the answer still to come after the decision went without it.
+   */
+  private async ask(
+    keys: string[],
+    member: string,
+    limits: readonly LeasedLimit[],
+  ): Promise<{ answer: StoreAnswer; late?: Promise<StoreAnswer> }> {
+    if (!this.available) return { answer: 'unavailable' };
+    const reply = this.redis
+      .mailfleetLease(
+        keys.length * 2,
+        ...keys,
+        ...keys.map(waitersKey),
+        member,
+        LEASE_TTL_MS,
+        this.instance,
+        WAITER_TTL_MS,
+        ...limits.map((l) => l.poolMax),
+      )
+      .then(storeAnswer, () => 'unavailable' as const);
+    const answer = await answerWithin(reply, DECISION_TIMEOUT_MS);
+    if (answer !== 'late' && answer !== 'unavailable') return { answer };
+    this.failedUntil = this.now() + RETRY_AFTER_FAILURE_MS;
+    return answer === 'late' ? { answer: 'unavailable', late: reply } : { answer };
   }
 
   private async refresh(keys: string[], member: string): Promise<void> {
@@ -230,6 +238,23 @@ export class SharedConnectionLeases implements PoolConnectionLeases {
       // The next refresh tries again; two may fail before the lease lapses.
     }
   }
+}
+
+/**
+ * `reply`'s value, or `late` when it has not come within `ms`. An answer already arrived when the
+ * time is up still counts: after this process stalled (starved of CPU, a long GC pause) Node runs
+ * expired timers before it reads waiting sockets, and the store's prompt answer would be taken
+ * for the store's slowness, sending the relay past the pool's cap on its own share.
+ */
+function answerWithin<T>(reply: Promise<T>, ms: number): Promise<T | 'late'> {
+  return new Promise((resolve) => {
+    // setImmediate runs after the poll phase, which reads whatever the sockets hold.
+    const timer = setTimeout(() => setImmediate(() => resolve('late')), ms);
+    void reply.then((value) => {
+      clearTimeout(timer);
+      resolve(value);
+    });
+  });
 }
 
 /** The sorted set of relays waiting for room under a lease set. */
