@@ -1,6 +1,8 @@
 // A real webhook receiver for the events tests: verifies each batch's signature, keeps the events
 // in arrival order, and answers as the test says (200, an error status, or hold the reply).
+import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { MailEvent } from '../../relay/src/events/event.ts';
 import { verifyBatch } from '../../relay/src/events/signature.ts';
@@ -61,4 +63,28 @@ export async function startEventsReceiver(secret: Buffer): Promise<EventsReceive
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   receiver.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/events`;
   return receiver;
+}
+
+/**
+ * The webhook end a relay under test sends its events to: a receiver verifying with a fixed secret,
+ * that secret written to `dir`/events-secret for the relay, and the relay config's `events` block
+ * naming both, with short timings (100 ms batches, 500 ms maximum backoff) and `over` on top.
+ */
+export async function startEventsEndpoint(
+  dir: string,
+  over: Record<string, unknown> = {},
+): Promise<{ receiver: EventsReceiver; events: Record<string, unknown> }> {
+  const secret = 'events-secret-0123456789abcdef';
+  const secretFile = join(dir, 'events-secret');
+  await writeFile(secretFile, `${secret}\n`);
+  const receiver = await startEventsReceiver(Buffer.from(secret));
+  const events = {
+    url: receiver.url,
+    secretFile,
+    batchInterval: '100ms',
+    maxBackoff: '500ms',
+    timeout: '5s',
+    ...over,
+  };
+  return { receiver, events };
 }

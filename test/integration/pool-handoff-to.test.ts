@@ -6,33 +6,21 @@
 // acknowledged, moved, delivered, duplicates, lost = 0. Second case: the named pool does not exist
 // at the deletion (HandOffTargetMissing), is created, and the handoff then completes.
 // MAILFLEET_LIFECYCLE_MESSAGES / 3 messages in the first case (default 500).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readyPods, type Kubelet } from '../helpers/operator/kubelet.ts';
 import { departedCleanly, queueDeferred, queuedOn, recoverAndCount } from '../helpers/operator/ledger.ts';
-import { NS, createPool as createPoolIn, startLifecycleRig } from '../helpers/operator/lifecycle.ts';
-import type { LifecycleRig } from '../helpers/operator/lifecycle.ts';
+import { NS, lifecycleRigPerFile } from '../helpers/operator/lifecycle.ts';
 import { deliveredIds, waitFor, type ScriptedUpstream } from '../helpers/relay/peers.ts';
 
 const N = Math.ceil((Number(process.env.MAILFLEET_LIFECYCLE_MESSAGES) || 1500) / 3);
-let rig: LifecycleRig | undefined;
 let upstream: ScriptedUpstream;
 let kubelet: Kubelet | undefined;
-const k = (args: string[], input?: string) => rig!.k(args, input);
-const createPool = (name: string, replicas: number, spec: Record<string, unknown> = {}) =>
-  createPoolIn(k, name, replicas, spec);
-
-before(async () => {
-  // The scraper reads the relays' queues (the deletion waits for them to be empty).
-  rig = await startLifecycleRig('handoff-to', ['--scrape-interval', '1']);
-  ({ upstream, kubelet } = rig);
-});
-
-after(async () => {
-  await rig?.stop();
-});
+// The scraper reads the relays' queues (the deletion waits for them to be empty).
+const rig = lifecycleRigPerFile('handoff-to', ['--scrape-interval', '1'], (r) => ({ upstream, kubelet } = r));
+const { k, createPool } = rig;
 
 type Deleting = { reason: string; message: string; queuedJobs?: number };
 
@@ -49,7 +37,7 @@ async function followDeletion(
   let gone = false;
   await waitFor(
     async () => {
-      const r = await rig!.cp.kubectl(['-n', NS, 'get', 'rp', pool, '-o', 'json'], { allowFail: true });
+      const r = await rig.cp.kubectl(['-n', NS, 'get', 'rp', pool, '-o', 'json'], { allowFail: true });
       if (r.code !== 0) return (gone = /NotFound/.test(r.stderr));
       const rp = JSON.parse(r.stdout) as {
         status?: { queuedJobs?: number; conditions?: { type: string; reason: string; message: string }[] };

@@ -7,14 +7,13 @@
 // acknowledged, delivered, duplicates, handed off, lost = 0 (a Discard deletion counts what it
 // discards).
 // MAILFLEET_LIFECYCLE_MESSAGES sets the message count (default 1500; the issue's 5,000 in long runs).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readyPods, type Kubelet, type RunningPod } from '../helpers/operator/kubelet.ts';
 import { departedCleanly, queueDeferred, queuedOn, recoverAndCount } from '../helpers/operator/ledger.ts';
-import { NS, createPool as createPoolIn, startLifecycleRig } from '../helpers/operator/lifecycle.ts';
-import type { LifecycleRig } from '../helpers/operator/lifecycle.ts';
+import { NS, lifecycleRigPerFile } from '../helpers/operator/lifecycle.ts';
 import {
   deliveredIds,
   rawMessage,
@@ -24,22 +23,11 @@ import {
 } from '../helpers/relay/peers.ts';
 
 const N = Number(process.env.MAILFLEET_LIFECYCLE_MESSAGES) || 1500;
-let rig: LifecycleRig | undefined;
 let upstream: ScriptedUpstream;
 let kubelet: Kubelet | undefined;
-const k = (args: string[], input?: string) => rig!.k(args, input);
-const createPool = (name: string, replicas: number, spec: Record<string, unknown> = {}) =>
-  createPoolIn(k, name, replicas, spec);
-
-before(async () => {
-  // The scraper reads the relays' queues (a Drain deletion waits for them to be empty).
-  rig = await startLifecycleRig('lifecycle', ['--scrape-interval', '1']);
-  ({ upstream, kubelet } = rig);
-});
-
-after(async () => {
-  await rig?.stop();
-});
+// The scraper reads the relays' queues (a Drain deletion waits for them to be empty).
+const rig = lifecycleRigPerFile('lifecycle', ['--scrape-interval', '1'], (r) => ({ upstream, kubelet } = r));
+const { k, createPool } = rig;
 
 test(`scale-down 3 -> 1 with ${N} deferred messages: the departing relays hand off, nothing is lost`, async () => {
   assert.ok(kubelet);
@@ -154,7 +142,7 @@ async function retainedCondition(pool: string): Promise<string | undefined> {
 }
 
 async function retainedMetric(pool: string): Promise<string[]> {
-  const text = await (await fetch(rig!.operator.metricsUrl)).text();
+  const text = await (await fetch(rig.operator.metricsUrl)).text();
   return [...text.matchAll(/^mailfleet_operator_retained_queue_claims\{([^}]*)\} 1$/gm)]
     .map((m) => m[1] ?? '')
     .filter((labels) => labels.includes(`pool="${pool}"`))
@@ -170,7 +158,7 @@ function absorbSummary(pod: string): Record<string, number> | undefined {
 }
 
 async function jobSucceeded(name: string): Promise<boolean> {
-  const r = await rig!.cp.kubectl(['-n', NS, 'get', 'job', name, '-o', 'jsonpath={.status.succeeded}'], {
+  const r = await rig.cp.kubectl(['-n', NS, 'get', 'job', name, '-o', 'jsonpath={.status.succeeded}'], {
     allowFail: true,
   });
   return r.code === 0 && r.stdout.trim() === '1';
@@ -257,7 +245,7 @@ test('StatefulSet: a clean scale-down hands off; a relay killed before it could 
 
 /** The Job's uid and its Failed condition's reason, or undefined while it is not Failed (or gone). */
 async function failedJob(name: string): Promise<{ uid: string; reason: string } | undefined> {
-  const r = await rig!.cp.kubectl(['-n', NS, 'get', 'job', name, '-o', 'json'], { allowFail: true });
+  const r = await rig.cp.kubectl(['-n', NS, 'get', 'job', name, '-o', 'json'], { allowFail: true });
   if (r.code !== 0) return undefined;
   const job = JSON.parse(r.stdout) as {
     metadata: { uid: string };
@@ -268,7 +256,7 @@ async function failedJob(name: string): Promise<{ uid: string; reason: string } 
 }
 
 async function absorbFailuresMetric(pool: string, claim: string): Promise<number | undefined> {
-  const text = await (await fetch(rig!.operator.metricsUrl)).text();
+  const text = await (await fetch(rig.operator.metricsUrl)).text();
   const line = text
     .split('\n')
     .find(
@@ -403,7 +391,7 @@ type PoolStatus = {
   status?: { queuedJobs?: number; conditions?: { type: string; reason: string; message: string }[] };
 };
 const poolJson = async (name: string): Promise<PoolStatus | undefined> => {
-  const r = await rig!.cp.kubectl(['-n', NS, 'get', 'rp', name, '-o', 'json'], { allowFail: true });
+  const r = await rig.cp.kubectl(['-n', NS, 'get', 'rp', name, '-o', 'json'], { allowFail: true });
   return r.code === 0 ? (JSON.parse(r.stdout) as PoolStatus) : undefined;
 };
 const deleting = (p: PoolStatus | undefined) => p?.status?.conditions?.find((c) => c.type === 'Deleting');

@@ -5,10 +5,9 @@
 // outbox included; a relay restarted with fewer worker processes takes over the removed worker's
 // outbox. Each test keeps a ledger: events made, delivered to the receiver, duplicates (the same
 // id again), lost = 0.
-import { describe, test, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ROOT,
@@ -26,13 +25,10 @@ import {
   type RelayProcess,
 } from '../helpers/relay/peers.ts';
 import { exited } from '../helpers/relay/handoff.ts';
-import { startEventsReceiver, type EventsReceiver } from '../helpers/events-receiver.ts';
+import { startEventsEndpoint, type EventsReceiver } from '../helpers/events-receiver.ts';
+import { cleanupsAfterFile } from '../helpers/cleanups.ts';
 
-const SECRET = 'events-secret-0123456789abcdef';
-const cleanups: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-});
+const cleanups = cleanupsAfterFile();
 
 async function start(config: Record<string, unknown>, path?: string): Promise<RelayProcess> {
   const relay = await startRelay(config, path);
@@ -43,9 +39,9 @@ async function start(config: Record<string, unknown>, path?: string): Promise<Re
 /** Two relays of one pool (A, B), each with its own spool and outbox, one receiver answering 503. */
 async function pool() {
   const sink = await startSink();
-  const receiver = await startEventsReceiver(Buffer.from(SECRET));
-  receiver.mode = 503;
   const dir = await tempDir('events-handoff');
+  const { receiver, events } = await startEventsEndpoint(dir);
+  receiver.mode = 503;
   const spools = { a: await tempDir('spoolA'), b: await tempDir('spoolB') };
   cleanups.push(
     () => sink.stop(),
@@ -55,21 +51,13 @@ async function pool() {
     () => removeDir(spools.b),
   );
   const handoffSecret = await writeHandoffSecret(dir);
-  const eventsSecret = join(dir, 'events-secret');
-  await writeFile(eventsSecret, `${SECRET}\n`);
   const ports = { a: await freePort(), b: await freePort() };
   const peers = [`127.0.0.1:${ports.a}`, `127.0.0.1:${ports.b}`];
   const config = (which: 'a' | 'b', over: Record<string, unknown> = {}) =>
     relayConfig(spools[which], sink.port, {
       accounting: { file: join(spools[which], 'accounting.jsonl') },
       handoff: { host: '127.0.0.1', port: ports[which], secretFile: handoffSecret, peers },
-      events: {
-        url: receiver.url,
-        secretFile: eventsSecret,
-        batchInterval: '100ms',
-        maxBackoff: '500ms',
-        timeout: '5s',
-      },
+      events,
       drainTimeout: '20s',
       ...over,
     });

@@ -1,8 +1,7 @@
 // The events webhook through a real relay process and a real HTTP receiver: kill -9 mid-batch,
 // a receiver down for a long while (short backoff config), and the outbox's bound on disk.
-import { describe, test, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import {
@@ -16,20 +15,16 @@ import {
   waitFor,
   type RelayProcess,
 } from '../helpers/relay/peers.ts';
-import { startEventsReceiver } from '../helpers/events-receiver.ts';
+import { startEventsEndpoint } from '../helpers/events-receiver.ts';
+import { cleanupsAfterFile } from '../helpers/cleanups.ts';
 import type { MailEvent } from '../../relay/src/events/event.ts';
 
-const SECRET = 'events-secret-0123456789abcdef';
-const cleanups: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-});
+const cleanups = cleanupsAfterFile();
 
-async function setup(events: Record<string, unknown>) {
+async function setup(over: Record<string, unknown>) {
   const sink = await startSink();
   const spool = await tempDir('spool');
-  const receiver = await startEventsReceiver(Buffer.from(SECRET));
-  await writeFile(join(spool, 'events-secret'), `${SECRET}\n`);
+  const { receiver, events } = await startEventsEndpoint(spool, over);
   cleanups.push(
     () => sink.stop(),
     () => receiver.stop(),
@@ -37,14 +32,7 @@ async function setup(events: Record<string, unknown>) {
   );
   const config = relayConfig(spool, sink.port, {
     accounting: { file: join(spool, 'accounting.jsonl') },
-    events: {
-      url: receiver.url,
-      secretFile: join(spool, 'events-secret'),
-      batchInterval: '100ms',
-      maxBackoff: '500ms',
-      timeout: '5s',
-      ...events,
-    },
+    events,
   });
   return { sink, spool, receiver, config };
 }

@@ -1,6 +1,7 @@
 // What the pod-lifecycle tests share (pool-lifecycle, lifecycle-rounds): one control plane, the
 // operator, a scripted destination ("dest.example", deferring or accepting on command) and the test
 // kubelet running the pools' relays; a RelayPool + SendingDomain builder. The ledger is ledger.ts.
+import { before, after } from 'node:test';
 import type { ControlPlane } from '../../../dev/controlplane/cluster.ts';
 import { startCluster, startOperator } from './harness.ts';
 import type { OperatorProcess } from './harness.ts';
@@ -52,6 +53,52 @@ export async function startLifecycleRig(identity: string, operatorArgs: string[]
       await operator.stop();
       await cp.stop();
     },
+  };
+}
+
+/** The rig of one test file: started in the file's `before` hook, stopped in its `after` hook. */
+export type FileRig = Omit<LifecycleRig, 'stop'> & {
+  createPool: (name: string, replicas: number, spec?: Record<string, unknown>) => Promise<void>;
+};
+
+/**
+ * Registers the `before`/`after` hooks that start and stop one lifecycle rig for the calling test
+ * file; `started` is given the rig as soon as it runs (before any test). The handle reads that rig
+ * (reading it before the `before` hook ran throws).
+ */
+export function lifecycleRigPerFile(
+  identity: string,
+  operatorArgs: string[],
+  started: (rig: LifecycleRig) => void = () => undefined,
+): FileRig {
+  let rig: LifecycleRig | undefined;
+  before(async () => {
+    rig = await startLifecycleRig(identity, operatorArgs);
+    started(rig);
+  });
+  after(async () => {
+    await rig?.stop();
+  });
+  const running = (): LifecycleRig => {
+    if (!rig) throw new Error(`lifecycle rig ${identity} read before it started`);
+    return rig;
+  };
+  const k = (args: string[], input?: string) => running().k(args, input);
+  return {
+    get cp() {
+      return running().cp;
+    },
+    get operator() {
+      return running().operator;
+    },
+    get upstream() {
+      return running().upstream;
+    },
+    get kubelet() {
+      return running().kubelet;
+    },
+    k,
+    createPool: (name, replicas, spec = {}) => createPool(k, name, replicas, spec),
   };
 }
 
