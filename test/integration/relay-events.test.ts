@@ -66,6 +66,7 @@ describe('relay events webhook', () => {
   test('kill -9 mid-batch, then restart: every delivered event arrives, duplicates only under the same id', async () => {
     const { spool, receiver, config } = await setup({ batchSize: 10 });
     const first = await startRelay(config);
+    cleanups.push(() => first.stop('SIGKILL'));
     // The receiver takes the first batches, then holds one open: the relay dies waiting for it.
     const acked = submitMany(first.ports.smtp, 120, 'kill', (i) => `r${i}@example.org`, 4);
     await waitFor(() => receiver.events.length >= 20, 30000, 'the first batches');
@@ -163,6 +164,7 @@ test('a suppressed recipient: its event is on disk before the 550, so a relay ki
   const { receiver, config } = await setup({});
   receiver.mode = 503;
   const first = await startRelay(config);
+  cleanups.push(() => first.stop('SIGKILL'));
   const added = await first.http('/api/suppressions', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
