@@ -4,30 +4,14 @@
 // MX host the domains do not use, so a relay that knows a policy defers the mail
 // (validation-failure) and one that knows none delivers it: after the policy host is stopped,
 // relay B enforces the policy relay A fetched, and relay C after a restart the one it fetched.
+// The CA, MX host, policy server and dnsmasq are the shared TLS fixture (helpers/tls/fixture.ts).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import {
-  freePort,
-  rawMessage,
-  readAccounting,
-  relayConfig,
-  removeDir,
-  sendMessage,
-  startRelay,
-  tempDir,
-  waitFor,
-  type RelayProcess,
-} from '../helpers/relay/peers.ts';
-import { startDnsmasq, type TestDns } from '../helpers/relay/dnsmasq.ts';
-import { makeTestCa, startSmtpPeer, type SmtpPeer } from '../helpers/tls/test-ca.ts';
-import {
-  startPolicyServer,
-  stsDnsRecords,
-  stsPolicy,
-  type PolicyServer,
-  type StsSite,
-} from '../helpers/tls/mta-sts.ts';
+import { relayConfig, removeDir, startRelay, tempDir, type RelayProcess } from '../helpers/relay/peers.ts';
+import type { SmtpPeer } from '../helpers/tls/test-ca.ts';
+import { stsDnsRecords, stsPolicy, type PolicyServer, type StsSite } from '../helpers/tls/mta-sts.ts';
+import { firstOutcome, startTlsFixture, type TlsFixture } from '../helpers/tls/fixture.ts';
 import { startRedis, waitStore, type RedisServer } from '../helpers/redis.ts';
 
 const POLICY_ADDRESS = '127.0.24.1';
@@ -40,48 +24,31 @@ const SITES: Record<string, StsSite> = {
 };
 
 describe('MTA-STS policies in the pool store and the policy file', () => {
-  let dir: string;
-  let dns: TestDns;
+  let fixture: TlsFixture;
   let policies: PolicyServer;
   let good: SmtpPeer;
   let redis: RedisServer;
-  let env: Record<string, string>;
   const relays: Record<'a' | 'b' | 'c', RelayProcess> = {} as never;
   const configs: Record<string, Record<string, unknown>> = {};
 
   /** Sends one message through a relay and returns its accounting line (first outcome). */
-  const send = async (name: 'a' | 'b' | 'c', to: string) => {
-    const relay = relays[name];
-    const r = await sendMessage(relay.ports.smtp, { from: 'a@example.com', to: [to], raw: rawMessage(to) });
-    assert.ok(r.ok, r.response);
-    await waitFor(
-      async () => (await readAccounting(relay.spoolDir)).some((l) => l.recipient === to),
-      15000,
-      `an outcome for ${to}`,
-    );
-    return (await readAccounting(relay.spoolDir)).find((l) => l.recipient === to)!;
-  };
+  const send = (name: 'a' | 'b' | 'c', to: string) => firstOutcome(relays[name], to);
 
   before(async () => {
-    dir = await tempDir('mtasts-store');
-    const ca = await makeTestCa(dir);
-    const smtpPort = await freePort(GOOD.address);
-    good = await startSmtpPeer(GOOD.address, smtpPort, await ca.issue({ names: [GOOD.name] }));
-    policies = await startPolicyServer(ca, SITES, POLICY_ADDRESS);
-    dns = await startDnsmasq(stsDnsRecords(SITES, POLICY_ADDRESS, [GOOD]));
-    redis = await startRedis(dir);
-    env = { NODE_EXTRA_CA_CERTS: ca.caFile };
+    fixture = await startTlsFixture({
+      prefix: 'mtasts-store',
+      peers: [GOOD],
+      sites: SITES,
+      policyAddress: POLICY_ADDRESS,
+      dns: () => stsDnsRecords(SITES, POLICY_ADDRESS, [GOOD]),
+    });
+    policies = fixture.policies!;
+    good = fixture.peers.get(GOOD.name)!;
+    redis = await startRedis(fixture.dir);
     for (const name of ['a', 'b', 'c'] as const) {
       const spool = await tempDir(`spool-${name}`);
       configs[name] = relayConfig(spool, 0, {
-        delivery: {
-          mode: 'direct',
-          dns: { servers: [dns.server] },
-          directPort: smtpPort,
-          connectTimeout: '2s',
-          commandTimeout: '5s',
-          tlsPolicy: { default: 'mta-sts' },
-        },
+        delivery: fixture.delivery({ tlsPolicy: { default: 'mta-sts' } }),
         // One attempt per message within the test.
         retry: { firstRetry: '1h', maxBackoff: '1h', maxQueueLifetime: '1d' },
         dsn: { enabled: false },
@@ -89,19 +56,16 @@ describe('MTA-STS policies in the pool store and the policy file', () => {
           ? {}
           : { sharedState: { url: redis.url, passwordFile: redis.passwordFile, keyPrefix: KEY_PREFIX } }),
       });
-      relays[name] = await startRelay(configs[name]!, undefined, env);
+      relays[name] = await startRelay(configs[name]!, undefined, fixture.env);
     }
     await waitStore(relays.a, true);
     await waitStore(relays.b, true);
   });
   after(async () => {
     for (const relay of Object.values(relays)) await relay?.stop();
-    await good?.stop();
-    await policies?.stop();
-    await dns?.stop();
     await redis?.stop();
+    await fixture?.stop();
     for (const relay of Object.values(relays)) await removeDir(relay.spoolDir);
-    await removeDir(dir);
   });
 
   test('relay A fetches the policy and enforces it; the pool store keeps it for max_age', async () => {
@@ -131,7 +95,7 @@ describe('MTA-STS policies in the pool store and the policy file', () => {
     assert.equal(b.tlsPolicy, 'mta-sts');
     assert.equal(b.tlsResult, 'validation-failure');
     await relays.c.stop();
-    relays.c = await startRelay(configs.c!, relays.c.configPath, env);
+    relays.c = await startRelay(configs.c!, relays.c.configPath, fixture.env);
     const c = await send('c', 'c2@file.store.test');
     assert.equal(c.outcome, 'deferred');
     assert.equal(c.tlsResult, 'validation-failure');

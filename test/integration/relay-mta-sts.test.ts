@@ -1,30 +1,19 @@
 // MTA-STS (RFC 8461) end to end: dnsmasq publishes the `_mta-sts` TXT records, MX records and the
 // addresses of `mta-sts.<domain>`; a Node HTTPS server on 127.0.21.1:443 (helpers/tls/mta-sts.ts)
-// serves the policies with certificates of an openssl-made CA that the relay trusts through NODE_EXTRA_CA_CERTS; smtp-server MX hosts present a certificate
-// of that CA (mx.good.test) or a self-signed one (mx.self.test).
+// serves the policies with certificates of an openssl-made CA that the relay trusts through
+// NODE_EXTRA_CA_CERTS; smtp-server MX hosts present a certificate of that CA (mx.good.test) or a
+// self-signed one (mx.self.test). The set-up is the shared TLS fixture (helpers/tls/fixture.ts).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { relayConfig, removeDir, startRelay, tempDir, type RelayProcess } from '../helpers/relay/peers.ts';
+import type { SmtpPeer } from '../helpers/tls/test-ca.ts';
 import {
-  freePort,
-  rawMessage,
-  readAccounting,
-  relayConfig,
-  removeDir,
-  sendMessage,
-  startRelay,
-  tempDir,
-  waitFor,
-  type RelayProcess,
-} from '../helpers/relay/peers.ts';
-import { startDnsmasq, type TestDns } from '../helpers/relay/dnsmasq.ts';
-import { makeTestCa, startSmtpPeer, type SmtpPeer } from '../helpers/tls/test-ca.ts';
-import {
-  startPolicyServer,
   stsDnsRecords,
   stsPolicy as policy,
   type PolicyServer,
   type StsSite,
 } from '../helpers/tls/mta-sts.ts';
+import { firstOutcome, republishDns, startTlsFixture, type TlsFixture } from '../helpers/tls/fixture.ts';
 
 const POLICY_ADDRESS = '127.0.21.1';
 const GOOD = { name: 'mx.good.test', address: '127.0.21.2' };
@@ -53,74 +42,45 @@ const SITES: Record<string, StsSite> = {
 const dnsRecords = () => stsDnsRecords(SITES, POLICY_ADDRESS, [GOOD, SELF]);
 
 describe('relay MTA-STS', () => {
-  let dns: TestDns;
+  let fixture: TlsFixture;
   let policies: PolicyServer;
   let good: SmtpPeer;
   let self: SmtpPeer;
   let relay: RelayProcess;
   let spool: string;
-  let certs: string;
 
-  const send = async (domain: string, id: string) => {
-    const r = await sendMessage(relay.ports.smtp, {
-      from: 'a@example.com',
-      to: [`${id}@${domain}`],
-      raw: rawMessage(id),
-    });
-    assert.ok(r.ok, r.response);
-  };
-  const outcome = async (recipient: string) => {
-    await waitFor(
-      async () => (await readAccounting(spool)).some((l) => l.recipient === recipient),
-      15000,
-      `an outcome for ${recipient}`,
-    );
-    return (await readAccounting(spool)).find((l) => l.recipient === recipient)!;
-  };
+  /** Sends one message to `recipient`; its first accounting line. */
+  const outcome = (recipient: string) => firstOutcome(relay, recipient);
 
   before(async () => {
-    certs = await tempDir('mtasts');
-    const ca = await makeTestCa(certs);
-    // One port for both MX hosts (delivery.directPort): they listen on different addresses.
-    const smtpPort = await freePort(GOOD.address);
-    good = await startSmtpPeer(GOOD.address, smtpPort, await ca.issue({ names: [GOOD.name] }));
-    self = await startSmtpPeer(
-      SELF.address,
-      smtpPort,
-      await ca.issue({ names: [SELF.name], selfSigned: true }),
-    );
-    policies = await startPolicyServer(ca, SITES, POLICY_ADDRESS);
-    dns = await startDnsmasq(dnsRecords());
+    fixture = await startTlsFixture({
+      prefix: 'mtasts',
+      peers: [GOOD, { ...SELF, cert: 'self-signed' }],
+      sites: SITES,
+      policyAddress: POLICY_ADDRESS,
+      dns: dnsRecords,
+    });
+    policies = fixture.policies!;
+    good = fixture.peers.get(GOOD.name)!;
+    self = fixture.peers.get(SELF.name)!;
     spool = await tempDir('spool');
     relay = await startRelay(
       relayConfig(spool, 0, {
-        delivery: {
-          mode: 'direct',
-          dns: { servers: [dns.server] },
-          directPort: smtpPort,
-          connectTimeout: '2s',
-          commandTimeout: '5s',
-          tlsPolicy: { default: 'mta-sts' },
-        },
+        delivery: fixture.delivery({ tlsPolicy: { default: 'mta-sts' } }),
         retry: { firstRetry: '1s', maxBackoff: '2s', maxQueueLifetime: '1h' },
         dsn: { enabled: false },
       }),
       undefined,
-      { NODE_EXTRA_CA_CERTS: ca.caFile },
+      fixture.env,
     );
   });
   after(async () => {
     await relay?.stop();
-    await good?.stop();
-    await self?.stop();
-    await dns?.stop();
-    await policies?.stop();
+    await fixture?.stop();
     await removeDir(spool);
-    await removeDir(certs);
   });
 
   test('enforce: an MX host the policy lists, with a valid certificate, gets the mail', async () => {
-    await send('sts-good.test', 'good1');
     const line = await outcome('good1@sts-good.test');
     assert.equal(line.outcome, 'delivered');
     assert.equal(line.tlsPolicy, 'mta-sts');
@@ -129,7 +89,6 @@ describe('relay MTA-STS', () => {
   });
 
   test('enforce: an MX host the policy does not list gets nothing, the mail is deferred', async () => {
-    await send('sts-mismatch.test', 'mis1');
     const line = await outcome('mis1@sts-mismatch.test');
     assert.equal(line.outcome, 'deferred');
     assert.equal(line.tlsPolicy, 'mta-sts');
@@ -142,7 +101,6 @@ describe('relay MTA-STS', () => {
   });
 
   test('enforce: a listed MX host whose certificate does not verify gets nothing', async () => {
-    await send('sts-badcert.test', 'bad1');
     const line = await outcome('bad1@sts-badcert.test');
     assert.equal(line.outcome, 'deferred');
     assert.equal(line.tlsResult, 'certificate-not-trusted');
@@ -153,7 +111,6 @@ describe('relay MTA-STS', () => {
   });
 
   test('testing: the mail goes although the policy is not met; the failures are reported', async () => {
-    await send('sts-testing.test', 'test1');
     const line = await outcome('test1@sts-testing.test');
     assert.equal(line.outcome, 'delivered');
     assert.equal(line.tlsPolicy, 'mta-sts-testing');
@@ -172,7 +129,6 @@ describe('relay MTA-STS', () => {
   });
 
   test('an expired certificate on the policy host: no policy (delivered as opportunistic), reported', async () => {
-    await send('sts-expired.test', 'exp1');
     const line = await outcome('exp1@sts-expired.test');
     assert.equal(line.outcome, 'delivered');
     assert.equal(line.tlsPolicy, 'opportunistic');
@@ -197,7 +153,6 @@ describe('relay MTA-STS', () => {
   });
 
   test('a policy served as text/html is refused: no policy, reported', async () => {
-    await send('sts-html.test', 'html1');
     const line = await outcome('html1@sts-html.test');
     assert.equal(line.outcome, 'delivered');
     assert.equal(line.tlsPolicy, 'opportunistic');
@@ -207,7 +162,6 @@ describe('relay MTA-STS', () => {
   });
 
   test('a policy over 64 KiB is refused: no policy, reported', async () => {
-    await send('sts-big.test', 'big1');
     const line = await outcome('big1@sts-big.test');
     assert.equal(line.outcome, 'delivered');
     assert.equal(line.tlsPolicy, 'opportunistic');
@@ -215,20 +169,15 @@ describe('relay MTA-STS', () => {
   });
 
   test('a policy is cached while its id stays, and fetched again when the id changes', async () => {
-    await send('sts-change.test', 'chg1');
     assert.equal((await outcome('chg1@sts-change.test')).outcome, 'delivered');
     assert.equal(policies.fetches.get('sts-change.test'), 1);
     // The file changes but the TXT id does not: the cached policy still applies.
     SITES['sts-change.test']!.body = policy('enforce', ['mx.elsewhere.test']);
-    await send('sts-change.test', 'chg2');
     assert.equal((await outcome('chg2@sts-change.test')).outcome, 'delivered');
     assert.equal(policies.fetches.get('sts-change.test'), 1);
     // A new id: the new policy is fetched, and it no longer lists the MX host.
     SITES['sts-change.test']!.id = '2';
-    const port = dns.port;
-    await dns.stop();
-    dns = await startDnsmasq(dnsRecords(), port);
-    await send('sts-change.test', 'chg3');
+    await republishDns(fixture, dnsRecords());
     const line = await outcome('chg3@sts-change.test');
     assert.equal(line.outcome, 'deferred');
     assert.equal(line.tlsResult, 'validation-failure');

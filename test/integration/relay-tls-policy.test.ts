@@ -1,10 +1,10 @@
 // Per-destination TLS policy of direct delivery against real peers: smtp-server MX hosts with a
 // certificate from an openssl-made CA, one for another name, an expired one, a self-signed one and
-// none at all, found through dnsmasq. The relay trusts the CA through NODE_EXTRA_CA_CERTS.
+// none at all, found through dnsmasq. The relay trusts the CA through NODE_EXTRA_CA_CERTS. The
+// set-up is the shared TLS fixture (helpers/tls/fixture.ts).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  freePort,
   rawMessage,
   readAccounting,
   relayConfig,
@@ -15,17 +15,17 @@ import {
   waitFor,
   type RelayProcess,
 } from '../helpers/relay/peers.ts';
-import { startDnsmasq, type TestDns } from '../helpers/relay/dnsmasq.ts';
-import { makeTestCa, startSmtpPeer, type SmtpPeer } from '../helpers/tls/test-ca.ts';
+import type { SmtpPeer } from '../helpers/tls/test-ca.ts';
+import { startTlsFixture, type PeerSpec, type TlsFixture } from '../helpers/tls/fixture.ts';
 
 /** MX hosts: name, address, what they present. */
 const HOSTS = {
   good: { name: 'mx.good.test', address: '127.0.0.2' },
-  wrongname: { name: 'mx.wrongname.test', address: '127.0.0.3' },
-  expired: { name: 'mx.expired.test', address: '127.0.0.4' },
-  self: { name: 'mx.self.test', address: '127.0.0.5' },
-  plain: { name: 'mx.plain.test', address: '127.0.0.6' },
-} as const;
+  wrongname: { name: 'mx.wrongname.test', address: '127.0.0.3', cert: { names: ['other.test'] } },
+  expired: { name: 'mx.expired.test', address: '127.0.0.4', cert: 'expired' },
+  self: { name: 'mx.self.test', address: '127.0.0.5', cert: 'self-signed' },
+  plain: { name: 'mx.plain.test', address: '127.0.0.6', cert: 'plain' },
+} as const satisfies Record<string, PeerSpec>;
 type HostKey = keyof typeof HOSTS;
 
 interface Case {
@@ -129,55 +129,25 @@ const CASES: Case[] = [
 ];
 
 describe('relay outbound TLS policy', () => {
-  let dns: TestDns;
+  let fixture: TlsFixture;
   const peers = new Map<HostKey, SmtpPeer>();
   let relay: RelayProcess;
   let spool: string;
-  let certs: string;
 
   before(async () => {
-    certs = await tempDir('tlsca');
-    const ca = await makeTestCa(certs);
-    const smtpPort = await freePort('127.0.0.2');
-    peers.set(
-      'good',
-      await startSmtpPeer(HOSTS.good.address, smtpPort, await ca.issue({ names: [HOSTS.good.name] })),
-    );
-    peers.set(
-      'wrongname',
-      await startSmtpPeer(HOSTS.wrongname.address, smtpPort, await ca.issue({ names: ['other.test'] })),
-    );
-    peers.set(
-      'expired',
-      await startSmtpPeer(
-        HOSTS.expired.address,
-        smtpPort,
-        await ca.issue({ names: [HOSTS.expired.name], days: -1 }),
-      ),
-    );
-    peers.set(
-      'self',
-      await startSmtpPeer(
-        HOSTS.self.address,
-        smtpPort,
-        await ca.issue({ names: [HOSTS.self.name], selfSigned: true }),
-      ),
-    );
-    peers.set('plain', await startSmtpPeer(HOSTS.plain.address, smtpPort));
-
-    dns = await startDnsmasq([
-      ...Object.values(HOSTS).map((h) => `--host-record=${h.name},${h.address}`),
-      ...CASES.flatMap((c) => c.mx.map((m, i) => `--mx-host=${c.domain},${HOSTS[m].name},${10 * (i + 1)}`)),
-    ]);
+    fixture = await startTlsFixture({
+      prefix: 'tlsca',
+      peers: Object.values(HOSTS),
+      dns: () => [
+        ...Object.values(HOSTS).map((h) => `--host-record=${h.name},${h.address}`),
+        ...CASES.flatMap((c) => c.mx.map((m, i) => `--mx-host=${c.domain},${HOSTS[m].name},${10 * (i + 1)}`)),
+      ],
+    });
+    for (const key of Object.keys(HOSTS) as HostKey[]) peers.set(key, fixture.peers.get(HOSTS[key].name)!);
     spool = await tempDir('spool');
     relay = await startRelay(
       relayConfig(spool, 0, {
-        delivery: {
-          mode: 'direct',
-          dns: { servers: [dns.server] },
-          directPort: smtpPort,
-          connectTimeout: '2s',
-          commandTimeout: '5s',
+        delivery: fixture.delivery({
           tlsPolicy: {
             default: 'opportunistic',
             destinations: [
@@ -191,13 +161,13 @@ describe('relay outbound TLS policy', () => {
               { domain: 'encrypt-self.test', policy: 'encrypt' },
             ],
           },
-        },
+        }),
         // Deferred mail is retried every second or two: each retry meets the same refusal.
         retry: { firstRetry: '1s', maxBackoff: '2s', maxQueueLifetime: '1h' },
         dsn: { enabled: false },
       }),
       undefined,
-      { NODE_EXTRA_CA_CERTS: ca.caFile },
+      fixture.env,
     );
     for (const c of CASES) {
       const r = await sendMessage(relay.ports.smtp, {
@@ -220,10 +190,8 @@ describe('relay outbound TLS policy', () => {
   });
   after(async () => {
     await relay?.stop();
-    for (const p of peers.values()) await p.stop();
-    await dns?.stop();
+    await fixture?.stop();
     await removeDir(spool);
-    await removeDir(certs);
   });
 
   for (const c of CASES) {

@@ -4,7 +4,19 @@
 // no STARTTLS) on one port (delivery.directPort; they listen on different loopback addresses), an
 // MTA-STS policy server when there are sites, dnsmasq with the test's records, and the direct
 // delivery config that reaches them. stop() stops what it started and removes the directory.
-import { freePort, removeDir, tempDir } from '../relay/peers.ts';
+// republishDns changes the records a test's relay sees; firstOutcome sends one message and waits
+// for what the relay made of it.
+import assert from 'node:assert/strict';
+import {
+  freePort,
+  rawMessage,
+  readAccounting,
+  removeDir,
+  sendMessage,
+  tempDir,
+  waitFor,
+  type RelayProcess,
+} from '../relay/peers.ts';
 import { startDnsmasq, type TestDns } from '../relay/dnsmasq.ts';
 import { makeTestCa, startSmtpPeer, type IssueOptions, type SmtpPeer, type TestCa } from './test-ca.ts';
 import { startPolicyServer, type MxHost, type PolicyServer, type StsSite } from './mta-sts.ts';
@@ -54,10 +66,12 @@ export async function startTlsFixture(o: TlsFixtureOptions): Promise<TlsFixture>
   const peers = new Map<string, SmtpPeer>();
   let policies: PolicyServer | undefined;
   let dns: TestDns | undefined;
+  let fixture: TlsFixture | undefined;
   const stop = async () => {
     for (const peer of peers.values()) await peer.stop();
     await policies?.stop();
-    await dns?.stop();
+    // The dnsmasq running now: republishDns may have replaced the first one.
+    await (fixture?.dns ?? dns)?.stop();
     await removeDir(dir);
   };
   try {
@@ -73,7 +87,7 @@ export async function startTlsFixture(o: TlsFixtureOptions): Promise<TlsFixture>
     if (o.sites) policies = await startPolicyServer(ca, o.sites, o.policyAddress ?? '127.0.0.1');
     dns = await startDnsmasq(await o.dns({ ca }));
     const server = dns.server;
-    return {
+    fixture = {
       dir,
       ca,
       smtpPort,
@@ -91,8 +105,32 @@ export async function startTlsFixture(o: TlsFixtureOptions): Promise<TlsFixture>
       }),
       stop,
     };
+    return fixture;
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+/**
+ * The fixture's DNS answers with `records` from now on: its dnsmasq restarted on the same port (it
+ * reads its records at start), so the relay's delivery.dns.servers still names it.
+ */
+export async function republishDns(fixture: TlsFixture, records: string[]): Promise<void> {
+  const port = fixture.dns.port;
+  await fixture.dns.stop();
+  fixture.dns = await startDnsmasq(records, port);
+}
+
+/** Submits one message for `recipient` to `relay` and returns the first accounting line about it. */
+export async function firstOutcome(relay: RelayProcess, recipient: string): Promise<Record<string, unknown>> {
+  const r = await sendMessage(relay.ports.smtp, {
+    from: 'a@example.com',
+    to: [recipient],
+    raw: rawMessage(recipient.split('@')[0]!),
+  });
+  assert.ok(r.ok, r.response);
+  const line = async () => (await readAccounting(relay.spoolDir)).find((l) => l.recipient === recipient);
+  await waitFor(async () => (await line()) !== undefined, 15000, `an outcome for ${recipient}`);
+  return (await line())!;
 }
