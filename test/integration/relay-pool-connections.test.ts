@@ -2,8 +2,9 @@
 // connections for the pool (each relay's share: 1) deliver to one upstream that counts the SMTP
 // sessions open at once. The pool never has more than 4 open and uses all 4 (the shares alone
 // would open 3); a relay killed (SIGKILL) holding every lease leaves them in the store until they
-// lapse, and the other relays then use the room; with the store stopped, each relay opens its
-// share, counted as fallbacks. Every message is delivered.
+// lapse, and the other relays then use the room; with the store frozen (slower than the decision
+// timeout) or stopped, each relay opens its share, counted as fallbacks, and with the store
+// answering again the leases carry the cap again. Every message is delivered.
 import { describe, test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -90,6 +91,7 @@ describe('pool-wide connection caps (redis-server, 3 relays)', () => {
     });
   });
   after(async () => {
+    redis?.resume();
     store?.disconnect();
     for (const relay of relays) await relay.stop();
     await upstream?.stop();
@@ -159,6 +161,67 @@ describe('pool-wide connection caps (redis-server, 3 relays)', () => {
     t.diagnostic(`after a's leases lapsed: peak ${upstream.peak} of ${POOL_CONNECTIONS}`);
     assert.equal(upstream.peak, POOL_CONNECTIONS);
     relays = [b, c];
+  });
+
+  test('store slower than the decision timeout: shares carry the mail, counted as fallbacks; answering again, leases again', async (t) => {
+    const counts = async () => ({
+      fallback: await decisions(relays, 'fallback'),
+      granted: await decisions(relays, 'granted'),
+    });
+    await waitFor(() => upstream.open === 0, 10_000, 'earlier connections closed');
+    upstream.delayMs = 100;
+    upstream.peak = 0;
+    const before = await counts();
+    // Frozen, redis-server keeps its connections open and answers nothing: every decision waits
+    // out the 1 s timeout, as with a store on an overloaded node.
+    redis.pause();
+    let slow: { fallback: number; granted: number };
+    try {
+      await Promise.all(relays.map((relay, i) => send(relay, `slow${i}`, 20)));
+      await explainFailure(t, relays, () =>
+        waitFor(
+          () =>
+            allDelivered(
+              relays.map((_, i) => `slow${i}`),
+              20,
+            ),
+          60_000,
+          'delivered on shares',
+        ),
+      );
+      slow = await counts();
+    } finally {
+      redis.resume();
+    }
+    t.diagnostic(
+      `store frozen: peak ${upstream.peak}, shares ${relays.length} x ${SHARE}, ${slow.fallback - before.fallback} fallbacks`,
+    );
+    assert.ok(upstream.peak <= relays.length * SHARE, `peak ${upstream.peak}`);
+    assert.ok(slow.fallback > before.fallback, 'fallbacks counted');
+    assert.equal(slow.granted, before.granted, 'nothing granted by a frozen store');
+    // Answering again: the relays lease from the store after their second on the shares.
+    await waitFor(() => upstream.open === 0, 10_000, 'connections opened on the shares closed');
+    upstream.peak = 0;
+    await Promise.all(relays.map((relay, i) => send(relay, `resumed${i}`, 20)));
+    await explainFailure(t, relays, () =>
+      waitFor(
+        () =>
+          allDelivered(
+            relays.map((_, i) => `resumed${i}`),
+            20,
+          ),
+        60_000,
+        'delivered on leases',
+      ),
+    );
+    const resumed = await counts();
+    t.diagnostic(`store answering again: peak ${upstream.peak}, ${resumed.granted - slow.granted} granted`);
+    assert.ok(resumed.granted > slow.granted, 'leases granted again');
+    // More than the shares could open: the store's leases carry the cap again.
+    assert.ok(upstream.peak > relays.length * SHARE, `peak ${upstream.peak}`);
+    assert.ok(upstream.peak <= POOL_CONNECTIONS, `peak ${upstream.peak}`);
+    // Late answers to the frozen decisions left no lease behind.
+    await waitFor(async () => (await store.zcard(KEY)) === 0, 10_000, 'leases released');
   });
 
   test('store stopped: each relay opens its share, counted as fallbacks, and delivers', async (t) => {
