@@ -152,3 +152,59 @@ for (const c of cases)
     );
     c.check(d);
   });
+
+test('a pool deleted with Drain stops its tracker first and waits for its pods to go; Discard does not wait', async (t) => {
+  const replicas = (d: Desired) =>
+    (
+      d.apply.find((o) => o.kind === 'Deployment' && o.metadata?.name === 'transactional-tracker') as
+        (KubeObject & { spec: { replicas?: number } }) | undefined
+    )?.spec.replicas;
+  const deleted = (policy: 'Drain' | 'Discard') => {
+    const pool = relayPool({
+      deletionPolicy: policy,
+      events: { url: 'https://hooks.example/in', secretRef: { name: 'hmac' } },
+    });
+    pool.metadata.finalizers = ['mailfleet.dev/drain'];
+    pool.metadata.deletionTimestamp = '2026-12-05T20:00:00Z' as unknown as Date;
+    return pool;
+  };
+  const at = Date.parse('2026-12-05T20:00:05Z');
+  const decide = (pool: ReturnType<typeof relayPool>) =>
+    desiredState(
+      observed({
+        pool,
+        domains: [tracked({ opens: true, clicks: true, host: 't.example.com' })],
+        secrets: secrets(secret('hmac', { secret: 'an-events-secret-0123456789' })),
+        relayQueues: [
+          {
+            pod: 'transactional-a',
+            queued: 0,
+            scrapedAt: at,
+            intakeClosedAt: at - 1000,
+            eventsUnsent: 0,
+            quietSince: at - 1000,
+          },
+        ],
+        trackers: [{ pod: 'transactional-tracker-x' }],
+        now: new Date(at),
+      }),
+      fakeGenerators(),
+    );
+  const deleting = (d: Desired) =>
+    findCondition(
+      d.statuses.find((s) => s.kind === 'RelayPool')?.status.conditions as Condition[],
+      'Deleting',
+    );
+  await t.test('live: two tracker replicas', () => assert.equal(replicas(decide(relayPool({}))), 2));
+  await t.test('Drain: scaled to 0, the finalizer stays while a tracker pod is left', () => {
+    const d = decide(deleted('Drain'));
+    assert.equal(replicas(d), 0);
+    assert.equal(deleting(d)?.reason, 'StoppingTracker');
+    assert.equal(d.finalizer, undefined);
+  });
+  await t.test('Discard: the finalizer goes at once', () => {
+    const d = decide(deleted('Discard'));
+    assert.equal(deleting(d)?.reason, 'Discarding');
+    assert.deepEqual(d.finalizer, { remove: 'mailfleet.dev/drain' });
+  });
+});

@@ -458,7 +458,7 @@ const relayPoolSpec = obj(
       RELAY.drainTimeout,
     ),
     deletionPolicy: str(
-      'What deleting the pool does with mail its relays still hold. Drain: a finalizer (mailfleet.dev/drain) keeps the pool and its relays, delivering, until every relay reports an empty queue (each message is delivered or, after retry.maxQueueLifetime, bounced to its sender); status reports the count meanwhile. Discard: the relays are deleted at once with what they hold. Setting Discard on a pool being deleted ends its drain. docs/operator.md#deleting-a-pool.',
+      'What deleting the pool does with mail its relays still hold. Drain: a finalizer (mailfleet.dev/drain) keeps the pool and its relays, delivering, until every relay reports an empty queue (each message is delivered or, after retry.maxQueueLifetime, bounced to its sender) and, with spec.events, the tracker (scaled to 0 at the deletion) is gone and the events outbox of every relay reads empty (waited for at most retry.maxQueueLifetime after the deletion); status reports the counts meanwhile. Discard: the relays are deleted at once with what they hold. Setting Discard on a pool being deleted ends its drain. docs/operator.md#deleting-a-pool.',
       { enum: ['Drain', 'Discard'], default: 'Drain' },
     ),
     deletionHandOffTo: objectName(

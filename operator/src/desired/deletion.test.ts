@@ -186,3 +186,84 @@ test('the Deleting message names the unread relays and the escape hatch', () => 
   assert.match(d.condition?.message ?? '', /not read since the deletion on r-0/);
   assert.match(d.condition?.message ?? '', /"deletionPolicy":"Discard"/);
 });
+
+test('with spec.events the finalizer waits for the tracker and the events outboxes after the queues', async (t) => {
+  const events = { url: 'https://hooks.example/in', secretRef: { name: 'hmac' } };
+  const deleting = (policy: 'Drain' | 'Discard' = 'Drain', lifetime?: string) => {
+    const p = relayPool({
+      events,
+      deletionPolicy: policy,
+      ...(lifetime ? { retry: { maxQueueLifetime: lifetime } } : {}),
+    });
+    p.metadata.finalizers = [DRAIN_FINALIZER];
+    p.metadata.deletionTimestamp = DELETED_AT as unknown as Date;
+    return p;
+  };
+  /** Empty queue, intake closed at CLOSED, quiet since CLOSED, read again at AFTER with `unsent` events. */
+  const quiet = (pod: string, unsent: number, queued = 0): RelayQueue => ({
+    ...relay(pod, queued),
+    eventsUnsent: unsent,
+    ...(queued === 0 ? { quietSince: CLOSED } : {}),
+  });
+  const cases: {
+    name: string;
+    pool: RelayPool;
+    relays: RelayQueue[];
+    trackerPods?: string[];
+    now?: number;
+    want: { remove: boolean; reason: string; message: RegExp };
+  }[] = [
+    {
+      name: 'mail still queued: DrainingQueue, the unsent events counted in the message',
+      pool: deleting(),
+      relays: [quiet('a', 40, 3), quiet('b', 2)],
+      want: { remove: false, reason: 'DrainingQueue', message: /42 webhook events unsent on 2 relays/ },
+    },
+    {
+      name: 'queues empty, a tracker pod left: StoppingTracker',
+      pool: deleting(),
+      relays: [quiet('a', 0)],
+      trackerPods: ['transactional-tracker-x'],
+      want: { remove: false, reason: 'StoppingTracker', message: /transactional-tracker-x/ },
+    },
+    {
+      name: 'queues empty, tracker gone, events unsent (the receiver down): EventsPending with the count',
+      pool: deleting(),
+      relays: [quiet('a', 3), quiet('b', 0)],
+      want: { remove: false, reason: 'EventsPending', message: /3 webhook events not yet acknowledged/ },
+    },
+    {
+      name: 'every outbox read empty after the relays went quiet: the finalizer goes',
+      pool: deleting(),
+      relays: [quiet('a', 0), quiet('b', 0)],
+      want: { remove: true, reason: 'Drained', message: /every webhook event acknowledged or handed on/ },
+    },
+    {
+      name: 'the bound reached with events unsent: the finalizer goes, EventsAbandoned with the count',
+      pool: deleting('Drain', '1h'),
+      relays: [quiet('a', 3)],
+      now: Date.parse(DELETED_AT) + 3_600_000,
+      want: { remove: true, reason: 'EventsAbandoned', message: /3 events known unsent are lost/ },
+    },
+    {
+      name: 'Discard (the escape hatch) while events are pending: the finalizer goes at once',
+      pool: deleting('Discard'),
+      relays: [quiet('a', 3)],
+      trackerPods: ['transactional-tracker-x'],
+      want: { remove: true, reason: 'Discarding', message: /deleted with whatever they hold/ },
+    },
+  ];
+  for (const c of cases)
+    await t.test(c.name, () => {
+      const d = deletionDecision(c.pool, c.relays, undefined, {
+        trackerPods: c.trackerPods ?? [],
+        now: c.now ?? AFTER,
+      });
+      assert.deepEqual(d.finalizer, c.want.remove ? { remove: DRAIN_FINALIZER } : undefined);
+      assert.equal(d.condition?.reason, c.want.reason);
+      assert.match(d.condition?.message ?? '', c.want.message);
+      assert.equal(d.requeueAfterMs !== undefined, !c.want.remove, 'requeued while it waits');
+      if (!c.want.remove && c.want.reason !== 'DrainingQueue')
+        assert.match(d.condition?.message ?? '', /"deletionPolicy":"Discard"/, 'the escape hatch is named');
+    });
+});

@@ -6,12 +6,15 @@
 // go on delivering meanwhile, and expiry (retry.maxQueueLifetime) bounds how long that can take.
 // With spec.deletionHandOffTo the relays hand their queues to the named pool's relays instead
 // (handoff-to.ts), and the same empty-queue reading ends the wait.
+// With spec.events the finalizer then waits for the webhook events too (deletion-events.ts): the
+// tracker stops first and hands its events to the relays, whose outboxes must then read empty.
 // Discard: the finalizer goes and the relays go with what they hold. A queue nobody could read
 // (a relay not Ready, not scraped since the deletion, or an operator that does not scrape) is
 // never taken for an empty one.
 import { cond } from '../api/conditions.ts';
 import type { ConditionInput } from '../api/conditions.ts';
 import type { RelayPool } from '../api/types.ts';
+import { eventsWait, unsentEvents } from './deletion-events.ts';
 
 export const DRAIN_FINALIZER = 'mailfleet.dev/drain';
 const DELETING_CONDITION = 'Deleting';
@@ -35,6 +38,13 @@ export type RelayQueue = {
    * scrape time); absent: open at the last scrape, or a relay that does not export the gauge.
    */
   intakeClosedAt?: number;
+  /** Events in the relay's webhook outbox not yet acknowledged (spec.events); absent: not reported. */
+  eventsUnsent?: number;
+  /**
+   * When its current run of readings with intake closed, an empty queue and no tracker pod of the
+   * pool began (scrape/relay-metrics.ts quietSince): a later reading of its outbox is final.
+   */
+  quietSince?: number;
 };
 
 export type DeletionDecision = {
@@ -68,6 +78,9 @@ export function intakeOpen(pool: RelayPool): boolean {
 const readAfterClosing = (r: RelayQueue) =>
   r.intakeClosedAt !== undefined && (r.scrapedAt ?? 0) > r.intakeClosedAt;
 
+/** The pool's tracker pods still in the cache, and the time of the decision (ms since the epoch). */
+export type TrackerState = { trackerPods: readonly string[]; now: number };
+
 /**
  * What the pool's finalizer and its Deleting condition should be. `relays` is undefined when the
  * operator does not read relay queues at all (--scrape-interval 0).
@@ -76,6 +89,7 @@ export function deletionDecision(
   pool: RelayPool,
   relays: readonly RelayQueue[] | undefined,
   handOff?: HandOffState,
+  tracker?: TrackerState,
 ): DeletionDecision {
   const finalizers = pool.metadata.finalizers ?? [];
   const has = finalizers.includes(DRAIN_FINALIZER);
@@ -105,20 +119,48 @@ export function deletionDecision(
   const unknown = (relays ?? []).filter((r) => !known.includes(r)).map((r) => r.pod);
   const accepting = known.filter((r) => !readAfterClosing(r)).map((r) => r.pod);
   const queued = known.reduce((sum, r) => sum + (r.queued ?? 0), 0);
-  if (relays !== undefined && unknown.length === 0 && accepting.length === 0 && queued === 0)
+  if (relays !== undefined && unknown.length === 0 && accepting.length === 0 && queued === 0) {
+    const events = eventsWait({
+      pool,
+      relays: known,
+      trackerPods: tracker?.trackerPods ?? [],
+      now: tracker?.now ?? since,
+    });
+    if (!events.done)
+      return {
+        condition: cond(
+          DELETING_CONDITION,
+          'True',
+          events.reason,
+          `deletionPolicy Drain: every relay (${known.length}) reported its intake closed, then an empty queue; ${events.detail}; ${escape(pool)}`,
+        ),
+        queuedJobs: 0,
+        requeueAfterMs: DRAIN_RECHECK_MS,
+      };
+    const lost = events.abandoned
+      ? `; the wait for webhook events reached its bound (${events.abandoned.deadline}, retry.maxQueueLifetime after the deletion): ${events.abandoned.unsent} events known unsent are lost with them`
+      : pool.spec?.events
+        ? ', then every webhook event acknowledged or handed on'
+        : '';
     return {
       finalizer: remove,
       condition: cond(
         DELETING_CONDITION,
         'True',
-        'Drained',
-        `every relay (${known.length}) reported its intake closed, then an empty queue: the pool and its relays are deleted`,
+        events.abandoned ? 'EventsAbandoned' : 'Drained',
+        `every relay (${known.length}) reported its intake closed, then an empty queue${lost}: the pool and its relays are deleted`,
       ),
       queuedJobs: 0,
     };
+  }
   const parts = [
     `${queued} delivery jobs queued on ${known.filter((r) => (r.queued ?? 0) > 0).length} relays`,
   ];
+  const events = unsentEvents(known);
+  if (pool.spec?.events && events.unsent > 0)
+    parts.push(
+      `${events.unsent} webhook events unsent on ${events.relays} relays (waited for after the queues)`,
+    );
   if (relays === undefined)
     parts.push(
       'the operator does not read relay queues (--scrape-interval 0), so it cannot tell when they are empty',

@@ -34,7 +34,7 @@ import {
   unabsorbed,
 } from './absorb.ts';
 import { EVENTS_CONDITION, eventsCondition, eventsLags } from './events.ts';
-import { deletionDecision } from './deletion.ts';
+import { deletionDecision, intakeOpen } from './deletion.ts';
 import { evacuatesInto, evacuatingInto, handOffProblem } from './handoff-to.ts';
 import { sharedStateCondition } from './shared-state.ts';
 import { resolveTls, tlsSource } from './tls.ts';
@@ -322,7 +322,8 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     desired.apply.push(headlessService(pool) as KubeObject);
     if (tracks)
       desired.apply.push(
-        trackerDeployment({ pool, image, imagePullSecrets }) as KubeObject,
+        // Stopped while a Drain deletion waits, as the relays' intake is closed (deletion-events.ts).
+        trackerDeployment({ pool, image, imagePullSecrets, stopped: !intakeOpen(original) }) as KubeObject,
         trackerService(pool) as KubeObject,
       );
     const optional = [
@@ -444,6 +445,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     original,
     observed.relayQueues,
     handOffTo ? { target: handOffTo, problem: handOffProblem(original, observed.handOffTarget) } : undefined,
+    { trackerPods: (observed.trackers ?? []).map((t) => t.pod), now: observed.now.getTime() },
   );
   if (deletion.condition) poolConditions.push(deletion.condition);
   if (deletion.finalizer) desired.finalizer = deletion.finalizer;

@@ -16,7 +16,16 @@ export function trackerSelector(pool: string): Record<string, string> {
   return { 'app.kubernetes.io/name': 'mailfleet-tracker', 'app.kubernetes.io/instance': pool };
 }
 
-export type TrackerOptions = { pool: DefaultedRelayPool; image: string; imagePullSecrets?: string[] };
+export type TrackerOptions = {
+  pool: DefaultedRelayPool;
+  image: string;
+  imagePullSecrets?: string[];
+  /**
+   * Scaled to 0: a pool deleted with Drain stops its tracker first, while its relays still run, so
+   * each stopping tracker pod hands its unsent events to one of them (desired/deletion-events.ts).
+   */
+  stopped?: boolean;
+};
 
 const MiB = 1024 * 1024;
 
@@ -31,7 +40,7 @@ export function trackerDeployment(o: TrackerOptions): V1Deployment {
     metadata: childMeta(o.pool, names.tracker(pool), 'tracker'),
     spec: {
       // Two replicas: a link in a delivered message must resolve during a node drain or rollout.
-      replicas: 2,
+      replicas: o.stopped ? 0 : 2,
       selector: { matchLabels: trackerSelector(pool) },
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
       template: {

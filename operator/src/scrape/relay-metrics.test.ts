@@ -6,6 +6,7 @@ import {
   parseRelayMetrics,
   poolMeasurement,
   poolOutcomes,
+  quietSince,
 } from './relay-metrics.ts';
 import type { RelaySample } from './relay-metrics.ts';
 
@@ -203,6 +204,51 @@ test("the events webhook's backlog age is read when the relay exports it, absent
   ].join('\n');
   assert.equal(parseRelayMetrics(page, 0).eventsOldest, 42.5);
   assert.equal(parseRelayMetrics('mailfleet_relay_queue_jobs{state="ready"} 1', 0).eventsOldest, undefined);
+});
+
+test("the events outbox's unsent count is read from a relay's or a tracker's page, absent without spec.events", () => {
+  assert.equal(parseRelayMetrics('mailfleet_relay_events_outbox_events 17', 0).eventsUnsent, 17);
+  assert.equal(parseRelayMetrics('mailfleet_tracker_events_outbox_events 0', 0).eventsUnsent, 0);
+  assert.equal(parseRelayMetrics('mailfleet_relay_events_outbox_bytes 4096', 0).eventsUnsent, undefined);
+});
+
+test('since when a relay is quiet (intake closed, queue empty, no tracker pod): the start of that run', async (t) => {
+  const reading = (
+    at: number,
+    o: { open?: boolean; queued?: number; tracker?: boolean } = {},
+  ): RelaySample => ({
+    at,
+    outcomes: new Map(),
+    intakeOpen: o.open ?? false,
+    queued: o.queued ?? 0,
+    trackerPods: o.tracker ?? false,
+  });
+  const cases: { name: string; samples: RelaySample[]; since: number | undefined }[] = [
+    { name: 'never scraped', samples: [], since: undefined },
+    { name: 'quiet from the first reading', samples: [reading(1), reading(2)], since: 1 },
+    {
+      name: 'a tracker pod at the last reading',
+      samples: [reading(1), reading(2, { tracker: true })],
+      since: undefined,
+    },
+    {
+      name: 'the tracker pod gone: from that reading',
+      samples: [reading(1, { tracker: true }), reading(2)],
+      since: 2,
+    },
+    {
+      name: 'mail queued in between: the run starts over',
+      samples: [reading(1), reading(2, { queued: 1 }), reading(3)],
+      since: 3,
+    },
+    { name: 'intake open: not quiet', samples: [reading(1, { open: true })], since: undefined },
+    {
+      name: 'a reading without the tracker flag (the scraper always sets it) is not quiet',
+      samples: [{ at: 1, outcomes: new Map(), intakeOpen: false, queued: 0 }],
+      since: undefined,
+    },
+  ];
+  for (const c of cases) await t.test(c.name, () => assert.equal(quietSince(c.samples), c.since));
 });
 
 test("a tracker's page: human unique opens, opens and clicks per domain, machine reads left out, its process start", () => {

@@ -26,6 +26,11 @@ const EVENTS_OLDEST = new Set([
   'mailfleet_relay_events_oldest_age_seconds',
   'mailfleet_tracker_events_oldest_age_seconds',
 ]);
+/** Events in the webhook's outbox not yet acknowledged (events/sink.ts), present only with spec.events. */
+const EVENTS_UNSENT = new Set([
+  'mailfleet_relay_events_outbox_events',
+  'mailfleet_tracker_events_outbox_events',
+]);
 /** 1 while the relay's shared state store answers; exported only with spec.sharedState. */
 const SHARED_STATE_UP = 'mailfleet_relay_shared_state_up';
 /** 0 once the relay's intake is closed and nothing received before is still being spooled. */
@@ -74,6 +79,13 @@ export type RelaySample = {
   queued?: number;
   /** Age of the oldest unacknowledged event of the relay's or tracker's events webhook; absent without spec.events. */
   eventsOldest?: number;
+  /** Events in its outbox the receiver has not acknowledged; absent without spec.events. */
+  eventsUnsent?: number;
+  /**
+   * Whether the operator's cache held a pod of the pool's tracker when this scrape's round began
+   * (set by the scraper, not read from the page): a stopping tracker hands its events to a relay.
+   */
+  trackerPods?: boolean;
   /** Whether the relay reaches the pool's shared state store; absent: it has none configured. */
   sharedStateUp?: boolean;
   /** Whether the relay may still acknowledge new mail; absent: a relay without the gauge. */
@@ -120,6 +132,10 @@ export function parseRelayMetrics(text: string, at: number): RelaySample {
       sample.eventsOldest = Number(value);
       continue;
     }
+    if (EVENTS_UNSENT.has(name)) {
+      sample.eventsUnsent = Number(value);
+      continue;
+    }
     if (name === SHARED_STATE_UP) {
       sample.sharedStateUp = Number(value) === 1;
       continue;
@@ -141,14 +157,29 @@ export function parseRelayMetrics(text: string, at: number): RelaySample {
   return sample;
 }
 
+/** When the current run of samples that `holds` began (that scrape's time); undefined: the last does not. */
+function runSince(samples: readonly RelaySample[], holds: (s: RelaySample) => boolean): number | undefined {
+  let since: number | undefined;
+  for (let i = samples.length - 1; i >= 0 && holds(samples[i]!); i--) since = samples[i]?.at;
+  return since;
+}
+
 /**
  * When the relay's current run of closed-intake readings began (that scrape's time): undefined
  * when its last reading was open or had no intake gauge. A reading open in between starts over.
  */
 export function intakeClosedSince(samples: readonly RelaySample[]): number | undefined {
-  let since: number | undefined;
-  for (let i = samples.length - 1; i >= 0 && samples[i]?.intakeOpen === false; i--) since = samples[i]?.at;
-  return since;
+  return runSince(samples, (s) => s.intakeOpen === false);
+}
+
+/**
+ * When the relay's current run of quiet readings began: intake closed, queue empty and no tracker
+ * pod of the pool left. After that nothing adds to its events outbox (an event is fsynced before
+ * its job leaves the queue; a tracker hands its events over before its pod is gone), so a later
+ * reading of the outbox is final (a pool deleted with Drain waits for it, desired/deletion.ts).
+ */
+export function quietSince(samples: readonly RelaySample[]): number | undefined {
+  return runSince(samples, (s) => s.intakeOpen === false && s.queued === 0 && s.trackerPods === false);
 }
 
 const ZERO: Outcomes = { delivered: 0, bounced: 0 };

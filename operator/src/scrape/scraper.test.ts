@@ -283,3 +283,65 @@ test("a relay's intake closing requeues its pool; its reading carries when the i
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a relay's events outbox and when it went quiet: intake closed, queue empty and no tracker pod of its pool in the cache", async () => {
+  let unsent = 3;
+  let clock = 1_000;
+  const server = createServer((_req, res) =>
+    res.end(
+      [
+        'mailfleet_relay_intake_open 0',
+        'mailfleet_relay_queue_oldest_message_age_seconds 0',
+        `mailfleet_relay_events_outbox_events ${unsent}`,
+      ].join('\n'),
+    ),
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const dir = mkdtempSync(path.join(tmpdir(), 'scraper-'));
+  const targets = path.join(dir, 'targets.json');
+  writeFileSync(targets, JSON.stringify({ 'mail/relay-0': `http://127.0.0.1:${port}/metrics` }));
+  // A stopping tracker pod: not Ready (not scraped), still in the cache.
+  const tracker = pod('tracker-0', false);
+  tracker.metadata!.labels!['app.kubernetes.io/name'] = 'mailfleet-tracker';
+  let pods = [pod('relay-0', true), tracker];
+  const scraper = new RelayScraper({
+    pods: () => pods,
+    domains: () => [],
+    log: jsonLogger((line) => process.stderr.write(line), 'error'),
+    intervalMs: 60_000,
+    targetsFile: targets,
+    onChange: () => undefined,
+    now: () => clock,
+  });
+  const reading = () => relays(scraper)[0];
+  try {
+    await scraper.scrapeOnce();
+    assert.deepEqual([reading()?.eventsUnsent, reading()?.quietSince], [3, undefined], 'tracker pod present');
+    assert.deepEqual(
+      scraper.scrapedPods('mail', 'transactional').map((p) => [p.kind, p.pod]),
+      [
+        ['relay', 'relay-0'],
+        ['tracker', 'tracker-0'],
+      ],
+      'the stopping tracker pod is listed (a drain waits for it)',
+    );
+    pods = [pod('relay-0', true)];
+    clock = 2_000;
+    unsent = 0;
+    await scraper.scrapeOnce();
+    assert.deepEqual(
+      [reading()?.eventsUnsent, reading()?.quietSince, reading()?.scrapedAt],
+      [0, 2_000, 2_000],
+    );
+    clock = 3_000;
+    await scraper.scrapeOnce();
+    assert.deepEqual(
+      [reading()?.eventsUnsent, reading()?.quietSince, reading()?.scrapedAt],
+      [0, 2_000, 3_000],
+    );
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -10,7 +10,13 @@ import type { KubeObject } from '../desired/types.ts';
 import { HTTP_PORT, POOL_LABEL } from '../desired/meta.ts';
 import type { Logger } from '../../../contract/log.ts';
 import { durationMs } from '../../../contract/duration.ts';
-import { intakeClosedSince, parseRelayMetrics, poolMeasurement, poolOutcomes } from './relay-metrics.ts';
+import {
+  intakeClosedSince,
+  parseRelayMetrics,
+  poolMeasurement,
+  poolOutcomes,
+  quietSince,
+} from './relay-metrics.ts';
 import { RATES_WINDOW, type DomainCounts } from '../desired/rates.ts';
 import type { RelaySample } from './relay-metrics.ts';
 
@@ -100,7 +106,15 @@ export class RelayScraper {
   async scrapeOnce(): Promise<void> {
     const now = this.#o.now?.() ?? Date.now();
     const targets = this.#targets();
-    const pods = this.#o.pods().filter(ready);
+    const all = this.#o.pods();
+    // Pools with a tracker pod in the cache, whatever its state: one that is stopping may still
+    // hand its events to a relay, so a relay read in this round is not final for events until none is.
+    const tracked = new Set(
+      all
+        .filter((p) => kindOf(p) === 'tracker')
+        .map((p) => `${p.metadata?.namespace ?? ''}/${p.metadata?.labels?.[POOL_LABEL] ?? ''}`),
+    );
+    const pods = all.filter(ready);
     await Promise.all(
       pods.map(async (pod) => {
         const namespace = pod.metadata?.namespace ?? '';
@@ -113,6 +127,7 @@ export class RelayScraper {
           const res = await fetch(url, { signal: AbortSignal.timeout(this.#o.fetchTimeoutMs ?? 5000) });
           if (!res.ok) throw new Error(`HTTP ${res.status}`);
           const sample = parseRelayMetrics(await res.text(), now);
+          sample.trackerPods = tracked.has(`${namespace}/${pool}`);
           const history = this.#history.get(key) ?? { namespace, pool, kind: kindOf(pod), samples: [] };
           history.samples.push(sample);
           this.#history.set(key, history);
@@ -224,6 +239,9 @@ export class RelayScraper {
         if (last?.sharedStateUp !== undefined) reading.sharedStateUp = last.sharedStateUp;
         const closedAt = samples ? intakeClosedSince(samples) : undefined;
         if (closedAt !== undefined) reading.intakeClosedAt = closedAt;
+        if (last?.eventsUnsent !== undefined) reading.eventsUnsent = last.eventsUnsent;
+        const quiet = samples ? quietSince(samples) : undefined;
+        if (quiet !== undefined) reading.quietSince = quiet;
         return reading;
       });
   }
