@@ -191,6 +191,29 @@ export function operatorArgs(
   return { args: [...moved, `--http=${ip}:${httpPort}`], httpPort };
 }
 
+/**
+ * A tracker container's args (`mailfleet tracker`) as they run here: in-pod paths mapped to the
+ * local volumes, its listeners bound to the pod's address (0.0.0.0 in a pod), the handoff Service
+ * name resolved through `dns` (the cluster DNS); its tracking and metrics ports as rendered.
+ * Undefined for any other container.
+ */
+export function trackerArgs(
+  container: Container,
+  ip: string,
+  localPath: (p: string) => string,
+  dns: string,
+): { args: string[]; ports: { tracking: number; http: number } } | undefined {
+  const args = (container.args ?? []).map(localPath);
+  if (args[0] !== 'tracker') return undefined;
+  const flag = (name: string, fallback: number) => {
+    const at = args.indexOf(name);
+    return at < 0 ? fallback : Number(args[at + 1]);
+  };
+  const ports = { tracking: flag('--port', 8081), http: flag('--metrics-port', 8080) };
+  const resolver = args.includes('--handoff-service') ? ['--handoff-dns-servers', dns] : [];
+  return { args: [...args, '--host', ip, ...resolver], ports };
+}
+
 /** This process's environment plus the container's env (values, and fieldRef name/namespace). */
 export function podEnv(pod: Pod): Record<string, string> {
   const env: Record<string, string> = { ...process.env } as Record<string, string>;

@@ -34,7 +34,8 @@ function handoffTarget(
   const target: HandoffTarget = {
     port: Number(v['handoff-port']),
     peers: (v['handoff-peers'] ?? '').split(',').filter(Boolean),
-    dnsServers: [],
+    // Like the relay's handoff.dnsServers: resolvers for the Service name; none, the system's.
+    dnsServers: (v['handoff-dns-servers'] ?? '').split(',').filter(Boolean),
   };
   if (v['handoff-service']) target.service = v['handoff-service'];
   return { target, secret };
@@ -103,7 +104,8 @@ async function startEvents(
 const usage = `usage: mailfleet tracker --key-file <file> [--port 8081] [--metrics-port 8080] [--host 0.0.0.0]
          [--events-url <url> --events-secret-file <file> --events-dir <dir> [--events-types opened,clicked] [--events-batch-size 100]
           [--events-batch-interval 1s] [--events-max-bytes 268435456]
-          [--handoff-secret-file <file> (--handoff-service <name> | --handoff-peers host:port,...) [--handoff-port 2526]]]
+          [--handoff-secret-file <file> (--handoff-service <name> [--handoff-dns-servers ip[:port],...] | --handoff-peers host:port,...)
+           [--handoff-port 2526]]]
 `;
 
 export async function main(args: string[]): Promise<void> {
@@ -125,6 +127,7 @@ export async function main(args: string[]): Promise<void> {
       'handoff-secret-file': { type: 'string' },
       'handoff-service': { type: 'string' },
       'handoff-peers': { type: 'string' },
+      'handoff-dns-servers': { type: 'string' },
       'handoff-port': { type: 'string', default: String(DEFAULTS.handoff.port) },
     },
   });

@@ -5,7 +5,9 @@
 //     `<service>.<namespace>.svc` with the addresses of the pods the Service selects;
 //   - the relay runs from the pod's own args, env and projected ConfigMap/Secret volume (its
 //     listeners, the return-path one included, bound to the pod's address); an
-//     emptyDir lives and dies with the pod, a PVC's directory (by claim name) outlives it;
+//     emptyDir lives and dies with the pod, a PVC's directory (by claim name) outlives it; a
+//     tracker pod (`mailfleet tracker`) runs its args with its listeners on the pod's address and
+//     its handoff Service name resolved by the dnsmasq below;
 //   - Ready follows the pod's readinessProbe path (the relay's /readyz); a container that exits is restarted (restartPolicy Always);
 //     a Job's pod (restartPolicy Never, e.g. an absorb Job's `relay --evacuate`) runs once and ends
 //     Succeeded or Failed by its exit code, which the Job controller counts;
@@ -28,6 +30,7 @@ import {
   operatorArgs,
   podEnv,
   relayCommand,
+  trackerArgs,
   volumeFiles,
   type Pod,
   type Volume,
@@ -70,7 +73,7 @@ export interface RunningPod {
   /** Listener name -> port on `ip`; `http`, `handoff` too. */
   ports: Record<string, number>;
   spoolDir: string;
-  /** Directory of the relay's config file (its projected volume); '' for an operator pod. */
+  /** Directory of the relay's config file (its projected volume); '' for an operator or tracker pod. */
   configDir: string;
   /** The program files the pod runs (its image's, see KubeletOptions.images). */
   appRoot: string;
@@ -356,6 +359,9 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
     // The pod's /tmp emptyDir (read-only root FS) is the process's temporary directory.
     if (mounts.has('/tmp')) env.TMPDIR = mounts.get('/tmp') ?? '';
     const operator = operatorArgs(container, ip);
+    const tracker = operator
+      ? undefined
+      : trackerArgs(container, ip, localPathIn(mounts), `127.0.0.1:${dnsPort}`);
     const program = operator
       ? {
           args: operator.args,
@@ -363,7 +369,9 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
           spoolDir: '',
           configDir: '',
         }
-      : await relayProgram(pod, localPathIn(mounts), ip);
+      : tracker
+        ? { ...tracker, spoolDir: '', configDir: '' }
+        : await relayProgram(pod, localPathIn(mounts), ip);
     // In a pod the operator reaches the API server in-cluster with its ServiceAccount's token;
     // here the same token comes in a kubeconfig.
     if (operator)
@@ -417,7 +425,7 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
         }, 1000);
       });
     watchExit(r.proc);
-    if (!operator) {
+    if (!operator && !tracker) {
       const localPath = localPathIn(mounts);
       mounted.set(r, {
         configMaps,
@@ -469,12 +477,15 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
     const killer = setTimeout(() => proc.kill('SIGKILL'), graceSeconds * 1000);
     const finish = async () => {
       clearTimeout(killer);
+      const exitedAt = Date.now();
       const summary = r.logs
         .map((line) => parseLogLine(line))
         .findLast((entry) => entry?.msg === 'drain finished');
+      // The emptyDir goes with the pod; a PVC's directory stays. Recorded after it.
+      await rm(path.join(root, 'pods', r.pod.metadata.uid), { recursive: true, force: true });
       terminations.push({
         pod: key,
-        drainMs: Date.now() - (r.terminatingSince ?? Date.now()),
+        drainMs: exitedAt - (r.terminatingSince ?? exitedAt),
         exitCode: proc.exitCode,
         signal: proc.signalCode,
         ...(summary
@@ -488,8 +499,6 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
             }
           : {}),
       });
-      // The emptyDir goes with the pod; a PVC's directory stays.
-      await rm(path.join(root, 'pods', r.pod.metadata.uid), { recursive: true, force: true });
       running.delete(key);
       if (removePod) await forceDelete(r.pod);
     };
@@ -617,18 +626,22 @@ function parseLogLine(line: string): Record<string, unknown> | undefined {
   }
 }
 
-/** Waits until `count` pods of `pool` run here and are Ready. */
+/** Waits until `count` relay pods of `pool` (or, with `app` mailfleet-tracker, its tracker pods) run here and are Ready. */
 export async function readyPods(
   k: Kubelet,
   pool: string,
   count: number,
   timeoutMs = 120_000,
+  app: 'mailfleet-relay' | 'mailfleet-tracker' = 'mailfleet-relay',
 ): Promise<RunningPod[]> {
   const mine = () =>
     [...k.running.values()].filter(
       (r) =>
-        r.pod.metadata.labels?.['mailfleet.dev/pool'] === pool && r.ready && r.terminatingSince === undefined,
+        r.pod.metadata.labels?.['mailfleet.dev/pool'] === pool &&
+        (r.pod.metadata.labels['app.kubernetes.io/name'] ?? 'mailfleet-relay') === app &&
+        r.ready &&
+        r.terminatingSince === undefined,
     );
-  await waitFor(() => mine().length === count, timeoutMs, `${count} ready relays of ${pool}`);
+  await waitFor(() => mine().length === count, timeoutMs, `${count} ready ${app} pods of ${pool}`);
   return mine();
 }

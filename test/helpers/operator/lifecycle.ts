@@ -58,7 +58,12 @@ export async function startLifecycleRig(identity: string, operatorArgs: string[]
 
 /** The rig of one test file: started in the file's `before` hook, stopped in its `after` hook. */
 export type FileRig = Omit<LifecycleRig, 'stop'> & {
-  createPool: (name: string, replicas: number, spec?: Record<string, unknown>) => Promise<void>;
+  createPool: (
+    name: string,
+    replicas: number,
+    spec?: Record<string, unknown>,
+    domain?: Record<string, unknown>,
+  ) => Promise<void>;
 };
 
 /**
@@ -98,16 +103,17 @@ export function lifecycleRigPerFile(
       return running().kubelet;
     },
     k,
-    createPool: (name, replicas, spec = {}) => createPool(k, name, replicas, spec),
+    createPool: (name, replicas, spec = {}, domain = {}) => createPool(k, name, replicas, spec, domain),
   };
 }
 
-/** A Direct-delivery pool on the test kubelet's node, fast retries, with one SendingDomain. */
+/** A Direct-delivery pool on the test kubelet's node, fast retries, with one SendingDomain (`domain`: more of its spec). */
 export async function createPool(
   k: LifecycleRig['k'],
   name: string,
   replicas: number,
   spec: Record<string, unknown> = {},
+  domain: Record<string, unknown> = {},
 ): Promise<void> {
   const objects = [
     {
@@ -130,6 +136,7 @@ export async function createPool(
         domain: 'example.com',
         poolRef: { name },
         dkim: { selector: 's1', algorithm: 'ed25519-sha256' },
+        ...domain,
       },
     },
   ];
