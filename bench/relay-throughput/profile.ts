@@ -9,7 +9,7 @@
 // a change, to compare the two in one session.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
@@ -34,6 +34,7 @@ const messages = Number(values.messages);
 
 interface Node {
   id: number;
+  children?: number[];
   callFrame: { functionName: string; url: string; lineNumber: number };
   hitCount: number;
 }
@@ -59,6 +60,43 @@ export function selfTimes(profile: { nodes: Node[]; samples: number[] }): {
   const pct = (m: Map<string, number>) =>
     [...m].map(([k, v]) => [k, (100 * v) / total] as [string, number]).sort((a, b) => b[1] - a[1]);
   return { byFunction: pct(fn), byFile: pct(file) };
+}
+
+/**
+ * Share of the profile's samples between `from` and `to` (CLOCK_MONOTONIC microseconds, the clock of
+ * V8's sample timestamps and of process.hrtime) that were not idle: how busy the relay's main
+ * thread (its event loop) was during the load.
+ */
+export function busyShare(
+  profile: { nodes: Node[]; samples: number[]; timeDeltas: number[]; startTime: number },
+  from: number,
+  to: number,
+): number {
+  const idle = new Set(profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
+  let t = profile.startTime;
+  let inWindow = 0;
+  let busy = 0;
+  profile.samples.forEach((id, i) => {
+    t += profile.timeDeltas[i]!;
+    if (t < from || t > to) return;
+    inWindow++;
+    if (!idle.has(id)) busy++;
+  });
+  return inWindow === 0 ? NaN : busy / inWindow;
+}
+
+/** Jiffies of the whole machine (/proc/stat): busy (all but idle and iowait) and in all. */
+function machineTicks(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3]! - f[4]!, total };
+}
+
+/** CPU seconds of this process's reaped children: smtp-source, run by spawnSync. */
+function childrenCpu(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) / 100;
 }
 
 function cpu(pid: number): { user: number; system: number } {
@@ -109,7 +147,17 @@ await waitPort(relayPort);
 runSmtpSource(relayPort, { reuse: true, count: Math.min(200, messages), size, sessions: 20 }); // warm-up
 await new Promise((r) => setTimeout(r, 1000));
 const before = cpu(relay.pid!);
+const sinkBefore = cpu(sink.pid!);
+const sourceBefore = childrenCpu();
+const machineBefore = machineTicks();
+const loadFrom = Number(process.hrtime.bigint() / 1000n);
 const rate = runSmtpSource(relayPort, { reuse: true, count: messages, size, sessions: 20 });
+const loadTo = Number(process.hrtime.bigint() / 1000n);
+// Over the load only: where the machine's two cores went while smtp-source ran.
+const machineDuring = machineTicks();
+const relayDuring = cpu(relay.pid!);
+const sinkDuring = cpu(sink.pid!);
+const sourceCpu = childrenCpu() - sourceBefore;
 await new Promise((r) => setTimeout(r, 3000));
 const after = cpu(relay.pid!);
 const peakRssMiB =
@@ -119,11 +167,18 @@ await new Promise((r) => relay.once('exit', r));
 sink.kill('SIGTERM');
 const file = readdirSync(out).find((f) => f.endsWith('.cpuprofile'));
 if (!file) throw new Error('no profile written');
-const { byFunction, byFile } = selfTimes(JSON.parse(readFileSync(join(out, file), 'utf8')));
+const profile = JSON.parse(readFileSync(join(out, file), 'utf8'));
+const { byFunction, byFile } = selfTimes(profile);
 const ms = (s: number) => ((s * 1000) / messages).toFixed(2);
+const seconds = (loadTo - loadFrom) / 1e6;
+const cores = (s: number) => (s / seconds).toFixed(2);
+const machineBusy = (machineDuring.busy - machineBefore.busy) / (machineDuring.total - machineBefore.total);
+const relayLoad = relayDuring.user + relayDuring.system - before.user - before.system;
+const sinkLoad = sinkDuring.user + sinkDuring.system - sinkBefore.user - sinkBefore.system;
 process.stdout.write(
   [
     `${messages} messages of ${size} bytes: ${rate.toFixed(0)} msg/s; relay CPU per message ${ms(after.user - before.user)} ms user + ${ms(after.system - before.system)} ms system, peak RSS ${peakRssMiB.toFixed(0)} MiB (load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})`,
+    `during the load (${seconds.toFixed(2)} s): machine ${(100 * machineBusy).toFixed(0)} % busy over ${cpus().length} cores; in cores: relay ${cores(relayLoad)} (main thread ${(100 * busyShare(profile, loadFrom, loadTo)).toFixed(0)} % busy), smtp-source ${cores(sourceCpu)}, smtp-sink ${cores(sinkLoad)}; CPU ms per message: relay ${ms(relayLoad)}, smtp-source ${ms(sourceCpu)}, smtp-sink ${ms(sinkLoad)}`,
     `profile: ${join(out, file)} (whole life of the relay, warm-up included)`,
     '',
     '| self % | function |',
