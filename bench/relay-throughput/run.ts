@@ -3,29 +3,46 @@
 // nothing.
 //
 // The size axis: 2 KB (reused connections, and one message per connection), 10 KB, 100 KB and
-// 1 MB with reused connections. Per workload, `--rounds` (default 3) alternating runs of
-// smtp-source (mailfleet, Postfix, mailfleet, ...); the figures are the medians, and the ratio is
-// of the medians. Then, per server: memory per in-flight message (PSS growth, and for mailfleet the
-// V8 heap growth, with IN_FLIGHT messages held before their final dot) and the accept latency
-// (end of DATA -> 250) of a paced load at 80 % of that server's median rate.
+// 1 MB with reused connections, and DKIM-signed 2 KB and 100 KB. Runs go in `--sweeps` passes
+// over the workloads (default 1), each workload `--rounds` alternating runs of smtp-source per
+// pass (default 3: mailfleet, Postfix, mailfleet, ...; the server that goes first swaps from one
+// sweep to the next); the figures are the medians of every run, and the ratio is of the medians.
+// `--sweeps 3 --rounds 1` spreads a workload's runs over the whole benchmark, so one slow spell of
+// the machine does not hit all of them. Then, per server and unsigned workload: memory per
+// in-flight message (PSS growth, and for mailfleet the V8 heap growth, with IN_FLIGHT messages held
+// before their final dot) and the accept latency (end of DATA -> 250) of a paced load at 80 % of
+// that server's median rate.
 //
-// DKIM workload (--dkim): both servers sign with the same rsa-sha256 2048-bit key, mailfleet at
-// delivery, Postfix through the Debian OpenDKIM milter (private config and inet socket in the
-// temp dir, smtpd_milters in the private Postfix config). Since mailfleet signs after the 250,
-// the figure that counts is end to end: messages signed and delivered into the sink per second
-// (the sink dumps every message, and a sample from each server is checked for a signature).
+// DKIM workloads (`dkim`: 2 KB or --size, `dkim-100k`): both servers sign with the same rsa-sha256
+// 2048-bit key, mailfleet at delivery (a second relay, configured to sign), Postfix through the
+// Debian OpenDKIM milter (a second Postfix instance; private config and inet socket in the temp
+// dir). Since mailfleet signs after the 250, the figure that counts is end to end: messages signed
+// and delivered per second into a second sink that dumps every message (a sample from each run is
+// checked for a signature). Postfix's CPU includes OpenDKIM's.
 //
-// Usage: scripts/node24.sh node bench/relay-throughput/run.ts [messages] [--rounds 3]
-//          [--sizes 2k,2k-conn,10k,100k,1m] [--dkim] [--size B] [--workers N] [--json F]   (root)
+// Usage: scripts/node24.sh node bench/relay-throughput/run.ts [messages] [--rounds 3] [--sweeps 1]
+//          [--sizes 2k,2k-conn,10k,100k,1m,dkim,dkim-100k] [--size B] [--workers N] [--json F] [--plan]
+//          (root; --plan prints the message counts and the expected duration, and runs nothing)
 // --workers: the relay's `workers` (processes, relay/src/workers/); default 1, the operator's default
 // pod (2 on this busy machine did not help: RESULTS.md, Worker processes). CPU, memory and PSS of mailfleet are of all its processes.
-// Message counts per run: 2 KB `messages`, 10 KB messages/2, 100 KB messages/5, 1 MB messages/25.
+// Message counts per run: 2 KB `messages`, 10 KB messages/2, 100 KB messages/5, 1 MB messages/25,
+// DKIM 2 KB messages/5, DKIM 100 KB messages/10. The expected duration (from a quiet machine's
+// rates) is printed first and the time taken last.
 // CPU per message: relay process, or Postfix master + daemons (live and reaped), over the load and
 // 3 s of delivery after it. --json writes every run and the summary.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { holdInFlight, pacedLatency, pss } from './load.ts';
-import { alternation, pacedRate, perInFlightKiB, summarize, type Extra, type Run } from './summary.ts';
+import {
+  estimateSeconds,
+  pacedRate,
+  perInFlightKiB,
+  summarize,
+  sweepOrder,
+  type Extra,
+  type Run,
+  type Server,
+} from './summary.ts';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readdirSync } from 'node:fs';
@@ -33,31 +50,112 @@ import { stringify } from 'yaml';
 import { generateDkimKey } from '../../relay/src/dkim/keys.ts';
 // A port the kernel just handed out: a random one in a range could still be held by the last run.
 import { freePort } from '../../test/helpers/relay/peers.ts';
-import { runSmtpSource, startPostfix as startPostfixAt, waitPort } from '../lib/smtp.ts';
-import { benchRelayConfig } from '../lib/relay-config.ts';
+import { runSmtpSource, startPostfix, waitPort } from '../lib/smtp.ts';
+import { benchRelayConfig, type BenchRelayConfig } from '../lib/relay-config.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MESSAGES = Number(
   process.argv
     .slice(2)
-    .find((a, i, args) => /^\d+$/.test(a) && !['--size', '--rounds'].includes(args[i - 1]!)) ?? 5000,
+    .find(
+      (a, i, args) =>
+        /^\d+$/.test(a) && !['--size', '--rounds', '--sweeps', '--workers'].includes(args[i - 1]!),
+    ) ?? 5000,
 );
-const DKIM = process.argv.includes('--dkim');
 const SESSIONS = 20;
 const sizeAt = process.argv.indexOf('--size');
-/** Message size of the 2 KB workloads and of --dkim (`--size 102400` signs 100 KB messages). */
+/** Message size of the 2 KB workloads and of the `dkim` workload. */
 const SIZE = sizeAt > 0 ? Number(process.argv[sizeAt + 1]) : 2048;
 const option = (name: string) => {
   const at = process.argv.indexOf(name);
   return at > 0 ? process.argv[at + 1] : undefined;
 };
 const ROUNDS = Number(option('--rounds') ?? 3);
+const SWEEPS = Number(option('--sweeps') ?? 1);
 const WORKERS = Number(option('--workers') ?? 1);
 const SIZES = new Set((option('--sizes') ?? '2k,2k-conn,10k,100k,1m').split(','));
 /** Messages held in flight at once for the memory figure. */
 const IN_FLIGHT = 50;
+/** Seconds before (1) and after (3) each unsigned run; a signed run waits for its deliveries instead. */
+const PAUSES = { plain: 4.2, dkim: 2 };
+/** Seconds of the memory and latency measurements of one server for one workload. */
+const EXTRAS_SECONDS = 19;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Workload {
+  key: string;
+  label: string;
+  reuse: boolean;
+  size: number;
+  count: number;
+  /** Signed: measured end to end on the signing relay and on Postfix + OpenDKIM. */
+  dkim?: boolean;
+  /** msg/s on a quiet machine (RESULTS.md, 2026-11-30 and 2026-12-06): only for the duration estimate. */
+  expected: Record<Server, number>;
+}
+
+const WORKLOADS: Workload[] = [
+  {
+    key: '2k',
+    label: '2 KB',
+    reuse: true,
+    size: SIZE,
+    count: MESSAGES,
+    expected: { mailfleet: 2500, postfix: 1050 },
+  },
+  {
+    key: '2k-conn',
+    label: '2 KB, one per connection',
+    reuse: false,
+    size: SIZE,
+    count: MESSAGES,
+    expected: { mailfleet: 1330, postfix: 950 },
+  },
+  // Real transactional and newsletter mail is 10-100 KB, some of it 1 MB.
+  {
+    key: '10k',
+    label: '10 KB',
+    reuse: true,
+    size: 10 * 1024,
+    count: Math.ceil(MESSAGES / 2),
+    expected: { mailfleet: 2640, postfix: 1510 },
+  },
+  {
+    key: '100k',
+    label: '100 KB',
+    reuse: true,
+    size: 100 * 1024,
+    count: Math.ceil(MESSAGES / 5),
+    expected: { mailfleet: 1310, postfix: 870 },
+  },
+  {
+    key: '1m',
+    label: '1 MB',
+    reuse: true,
+    size: 1024 * 1024,
+    count: Math.ceil(MESSAGES / 25),
+    expected: { mailfleet: 200, postfix: 195 },
+  },
+  {
+    key: 'dkim',
+    label: `DKIM ${SIZE % 1024 === 0 ? `${SIZE / 1024} KB` : `${SIZE} B`}, end to end`,
+    reuse: true,
+    size: SIZE,
+    count: Math.ceil(MESSAGES / 5),
+    dkim: true,
+    expected: { mailfleet: 1090, postfix: 213 },
+  },
+  {
+    key: 'dkim-100k',
+    label: 'DKIM 100 KB, end to end',
+    reuse: true,
+    size: 100 * 1024,
+    count: Math.ceil(MESSAGES / 10),
+    dkim: true,
+    expected: { mailfleet: 700, postfix: 203 },
+  },
+];
 
 function smtpSource(port: number, reuse: boolean, count: number, size = SIZE): number {
   return runSmtpSource(port, { reuse, count, size, sessions: SESSIONS });
@@ -87,10 +185,6 @@ function startOpendkim(dir: string, port: number, keyFile: string): ChildProcess
   return spawn('/usr/sbin/opendkim', ['-f', '-x', conf], { stdio: 'ignore' });
 }
 
-function startPostfix(dir: string, port: number, sinkPort: number, milterPort?: number): void {
-  startPostfixAt(dir, port, sinkPort, milterPort ? { milterPort } : {});
-}
-
 /** Waits until the sink directory holds at least `count` messages (`expected` only sizes the wait). */
 async function delivered(dir: string, count: number, expected = 0): Promise<void> {
   const deadline = Date.now() + 60_000 + expected * 20;
@@ -100,144 +194,169 @@ async function delivered(dir: string, count: number, expected = 0): Promise<void
   }
 }
 
+/**
+ * A file of the dumping sink of about the message's size: a message written whole (smtp-sink
+ * stores lines with LF, not CRLF: a 100 KB message is 99 KiB there).
+ */
+async function wholeDump(dir: string, size: number): Promise<string> {
+  for (let i = 0; i < 100; i++) {
+    const whole = readdirSync(dir)
+      .map((name) => join(dir, name))
+      .find((path) => (statSync(path, { throwIfNoEntry: false })?.size ?? 0) >= size * 0.9);
+    if (whole) return whole;
+    await sleep(50);
+  }
+  throw new Error(`no whole message in ${dir}`);
+}
+
+/** Empties the dumping sink's directory between signed runs (1,000 x 100 KB per run otherwise piles up). */
+function emptyDir(dir: string): void {
+  for (const name of readdirSync(dir)) rmSync(join(dir, name), { force: true, recursive: true });
+}
+
 function peakRss(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m?.[1] ?? 0) / 1024;
 }
 
 const loadAtStart = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
+const startedAt = Date.now();
+/** Minutes and seconds since the benchmark started, for the progress lines. */
+const elapsed = () => {
+  const s = Math.round((Date.now() - startedAt) / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+};
+
+/** A relay process on `config` (YAML written to `dir/relay.yaml`), once it listens and is ready. */
+async function startRelay(dir: string, config: BenchRelayConfig): Promise<ChildProcess> {
+  writeFileSync(join(dir, 'relay.yaml'), stringify(config));
+  const relay = spawn(
+    process.execPath,
+    [join(ROOT, 'bin/mailfleet.ts'), 'relay', '--config', join(dir, 'relay.yaml')],
+    {
+      stdio: 'ignore',
+    },
+  );
+  await waitPort(config.listeners.smtp.port);
+  await waitReady(config.http.port);
+  return relay;
+}
 
 async function main(): Promise<void> {
+  const workloads = WORKLOADS.filter((w) => SIZES.has(w.key));
+  const unknown = [...SIZES].filter((k) => !WORKLOADS.some((w) => w.key === k));
+  if (unknown.length > 0) throw new Error(`unknown --sizes ${unknown.join(',')}`);
+  const signed = workloads.some((w) => w.dkim);
+  const expected = estimateSeconds(
+    workloads.map((w) => ({
+      count: w.count,
+      rates: w.expected,
+      warmUp: Math.min(500, w.count),
+      perRun: w.dkim ? PAUSES.dkim : PAUSES.plain,
+      extras: w.dkim ? 0 : EXTRAS_SECONDS,
+    })),
+    SWEEPS,
+    ROUNDS,
+  );
+  process.stdout.write(
+    `${workloads.map((w) => `${w.label}: ${w.count}`).join('; ')} messages per run; ${SWEEPS} sweep${SWEEPS === 1 ? '' : 's'} x ${ROUNDS} alternation${ROUNDS === 1 ? '' : 's'}; expected about ${Math.ceil(expected / 60)} min on a quiet machine (longer on a loaded one); load average ${loadAtStart}\n`,
+  );
+  if (process.argv.includes('--plan')) return; // the line above is all --plan asks for
   const work = mkdtempSync(join(tmpdir(), 'relay-bench-'));
   chmodSync(work, 0o755); // postfix's unprivileged daemons must traverse it
   const sinkPort = await freePort();
   const postfixPort = await freePort();
   const processes: ChildProcess[] = [];
-  // A failure while setting up (before the try below) must not leave the sink or relay running.
+  const postfixDirs: string[] = [];
+  // A failure while setting up (before the try below) must not leave the sinks or relays running.
   process.once('exit', () => {
     for (const p of processes) p.kill('SIGTERM');
   });
-  const sinkDir = join(work, 'sink');
-  mkdirSync(sinkDir);
-  // With --dkim the sink dumps every message, so deliveries can be counted and checked.
-  const sink = spawn(
-    '/usr/sbin/smtp-sink',
-    ['-u', 'root', ...(DKIM ? ['-d', `${sinkDir}/%H%M%S.`] : []), `127.0.0.1:${sinkPort}`, '1000'],
-    { stdio: 'ignore' },
-  );
+  const sink = spawn('/usr/sbin/smtp-sink', ['-u', 'root', `127.0.0.1:${sinkPort}`, '1000'], {
+    stdio: 'ignore',
+  });
   processes.push(sink);
   await waitPort(sinkPort);
-  const relayPort = await freePort();
-  const httpPort = await freePort();
   const config = benchRelayConfig({
-    smtpPort: relayPort,
-    httpPort,
+    smtpPort: await freePort(),
+    httpPort: await freePort(),
     sinkPort,
     spoolDir: join(work, 'spool'),
     accountingFile: join(work, 'accounting.jsonl'),
-    ...(DKIM ? { dkimKeyFile: join(work, 'dkim.pem') } : {}),
     workers: WORKERS,
   });
-  writeFileSync(join(work, 'dkim.pem'), generateDkimKey('rsa-sha256'), { mode: 0o600 });
-  writeFileSync(join(work, 'relay.yaml'), stringify(config));
-  const milterPort = await freePort();
-  if (DKIM) {
-    processes.push(startOpendkim(join(work, 'opendkim'), milterPort, join(work, 'dkim.pem')));
-    await waitPort(milterPort);
-  }
-  const relay = spawn(
-    process.execPath,
-    [join(ROOT, 'bin/mailfleet.ts'), 'relay', '--config', join(work, 'relay.yaml')],
-    {
-      stdio: 'ignore',
-    },
-  );
+  const relay = await startRelay(work, config);
   processes.push(relay);
-  await waitPort(relayPort);
-  await waitReady(httpPort);
   const postfixDir = join(work, 'postfix');
-  try {
-    startPostfix(postfixDir, postfixPort, sinkPort, DKIM ? milterPort : undefined);
-  } catch (err) {
-    for (const p of processes) p.kill('SIGTERM');
-    throw err;
-  }
+  postfixDirs.push(postfixDir);
+  // The signing side: its own relay, Postfix instance, OpenDKIM and dumping sink.
+  const signing = signed ? await startSigning(work, processes, postfixDirs) : undefined;
 
-  const rows: string[] = [];
   try {
+    startPostfix(postfixDir, postfixPort, sinkPort);
     await waitPort(postfixPort);
-    if (DKIM) {
-      for (const [name, port] of [
-        ['postfix+opendkim', postfixPort],
-        ['mailfleet', relayPort],
-      ] as const) {
-        const warm = readdirSync(sinkDir).length;
-        smtpSource(port, true, 500); // warm-up
-        await delivered(sinkDir, warm + 500, 500);
-        const before = readdirSync(sinkDir).length;
-        const started = process.hrtime.bigint();
-        const acceptRate = smtpSource(port, true, MESSAGES);
-        await delivered(sinkDir, before + MESSAGES, MESSAGES);
-        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-        const sample = readdirSync(sinkDir).sort().at(-1)!;
-        const signed = readFileSync(join(sinkDir, sample), 'latin1').includes('DKIM-Signature: v=1;');
-        rows.push(
-          `| rsa-sha256 2048, reused connections | ${name} | ${acceptRate.toFixed(0)} | ${(MESSAGES / seconds).toFixed(0)} | ${signed ? 'yes' : 'NO'} |`,
-        );
-        process.stdout.write(`${rows.at(-1)}\n`);
-        await sleep(2000);
-      }
+    const masterPid = (dir: string) => Number(readFileSync(join(dir, 'queue/pid/master.pid'), 'utf8').trim());
+    const portOf = (w: Workload, server: Server) =>
+      w.dkim
+        ? server === 'mailfleet'
+          ? signing!.relayPort
+          : signing!.postfixPort
+        : server === 'mailfleet'
+          ? config.listeners.smtp.port
+          : postfixPort;
+    const pidsOf = (w: Workload, server: Server) =>
+      w.dkim
+        ? server === 'mailfleet'
+          ? processTree(signing!.relay.pid!)
+          : [...processTree(masterPid(signing!.postfixDir)), signing!.opendkim.pid!]
+        : server === 'mailfleet'
+          ? processTree(relay.pid!)
+          : processTree(masterPid(postfixDir));
+    const reaperOf = (w: Workload, server: Server) =>
+      server === 'postfix' ? masterPid(w.dkim ? signing!.postfixDir : postfixDir) : undefined;
+    /** Messages per second: accepted by the server, or for a signed workload signed and in the sink. */
+    const measure = async (w: Workload, server: Server, count: number): Promise<number> => {
+      const port = portOf(w, server);
+      if (!w.dkim) return smtpSource(port, w.reuse, count, w.size);
+      emptyDir(signing!.sinkDir);
+      const started = process.hrtime.bigint();
+      smtpSource(port, w.reuse, count, w.size);
+      await delivered(signing!.sinkDir, count, count);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      // A whole dump (some may still be being written): the signature is its first header field.
+      const sample = await wholeDump(signing!.sinkDir, w.size);
+      if (!readFileSync(sample, 'latin1').includes('DKIM-Signature: v=1;'))
+        throw new Error(`${w.label}: a message from ${server} reached the sink unsigned`);
+      return count / seconds;
+    };
+    const warm = new Set<string>();
+    for (const { workload, server, round } of sweepOrder(workloads, SWEEPS, ROUNDS)) {
+      const { count } = workload;
+      if (!warm.has(`${workload.key} ${server}`)) await measure(workload, server, Math.min(500, count)); // warm-up
+      warm.add(`${workload.key} ${server}`);
+      await sleep(1000);
+      const reaper = reaperOf(workload, server);
+      const cpuBefore = cpuSeconds(pidsOf(workload, server), reaper);
+      const rate = await measure(workload, server, count);
+      // Let deliveries to the sink finish: they count in CPU per message (a signed run waited for them).
+      await sleep(workload.dkim ? 500 : 3000);
+      const cpu = cpuSeconds(pidsOf(workload, server), reaper) - cpuBefore;
+      const run: Run = {
+        workload: workload.label,
+        server,
+        round,
+        messagesPerSecond: rate,
+        cpuMsPerMessage: (cpu * 1000) / count,
+      };
+      runs.push(run);
       process.stdout.write(
-        [
-          '',
-          `DKIM: ${MESSAGES} messages of ${SIZE} bytes, ${SESSIONS} sessions, smtp-source -d; delivered = signed and in the sink`,
-          '| workload | server | accepted/s | delivered/s (end to end) | sample signed |',
-          '|---|---|---|---|---|',
-          ...rows,
-          '',
-        ].join('\n'),
+        `  [${elapsed()}] ${workload.label} ${server} round ${round + 1}: ${rate.toFixed(0)} msg/s, ${run.cpuMsPerMessage.toFixed(2)} ms CPU/msg (load ${loadAverage()})\n`,
       );
-      return;
     }
-    const masterPid = () => Number(readFileSync(join(postfixDir, 'queue/pid/master.pid'), 'utf8').trim());
-    const workloads = [
-      { key: '2k', label: '2 KB', reuse: true, size: SIZE, count: MESSAGES },
-      { key: '2k-conn', label: '2 KB, one per connection', reuse: false, size: SIZE, count: MESSAGES },
-      // Real transactional and newsletter mail is 10-100 KB, some of it 1 MB.
-      { key: '10k', label: '10 KB', reuse: true, size: 10 * 1024, count: Math.ceil(MESSAGES / 2) },
-      { key: '100k', label: '100 KB', reuse: true, size: 100 * 1024, count: Math.ceil(MESSAGES / 5) },
-      { key: '1m', label: '1 MB', reuse: true, size: 1024 * 1024, count: Math.ceil(MESSAGES / 25) },
-    ].filter((w) => SIZES.has(w.key));
-    const portOf = { mailfleet: relayPort, postfix: postfixPort } as const;
-    const pidsOf = (server: 'mailfleet' | 'postfix') =>
-      server === 'mailfleet' ? processTree(relay.pid!) : processTree(masterPid());
-    for (const workload of workloads) {
-      const { reuse, size, count } = workload;
-      const warm = new Set<string>();
-      for (const { server, round } of alternation(ROUNDS)) {
-        const port = portOf[server];
-        if (!warm.has(server)) smtpSource(port, reuse, Math.min(500, count), size); // warm-up
-        warm.add(server);
-        await sleep(1000);
-        const reaper = server === 'postfix' ? masterPid() : undefined;
-        const cpuBefore = cpuSeconds(pidsOf(server), reaper);
-        const rate = smtpSource(port, reuse, count, size);
-        await sleep(3000); // let deliveries to the sink finish: they count in CPU per message
-        const cpu = cpuSeconds(pidsOf(server), reaper) - cpuBefore;
-        const run: Run = {
-          workload: workload.label,
-          server,
-          round,
-          messagesPerSecond: rate,
-          cpuMsPerMessage: (cpu * 1000) / count,
-        };
-        runs.push(run);
-        process.stdout.write(
-          `  ${workload.label} ${server} round ${round + 1}: ${rate.toFixed(0)} msg/s, ${run.cpuMsPerMessage.toFixed(2)} ms CPU/msg (load ${loadAverage()})\n`,
-        );
-      }
+    for (const workload of workloads.filter((w) => !w.dkim)) {
+      const { size } = workload;
       for (const server of ['mailfleet', 'postfix'] as const) {
-        const port = portOf[server];
+        const port = portOf(workload, server);
         const held =
           server === 'mailfleet'
             ? await freshRelayHold(work, config, size)
@@ -245,7 +364,7 @@ async function main(): Promise<void> {
                 port,
                 count: IN_FLIGHT,
                 size,
-                measure: () => ({ pss: pss(pidsOf(server)), heap: 0 }),
+                measure: () => ({ pss: pss(pidsOf(workload, server)), heap: 0 }),
               });
         await sleep(2000);
         const median = summarize(runs.filter((r) => r.workload === workload.label)).at(0)!;
@@ -278,23 +397,84 @@ async function main(): Promise<void> {
           acceptP99Ms: latency.p99,
           rssMiB:
             server === 'mailfleet'
-              ? pidsOf(server).reduce((a, pid) => a + peakRss(pid), 0)
-              : totalRss(pidsOf(server)),
+              ? pidsOf(workload, server).reduce((a, pid) => a + peakRss(pid), 0)
+              : totalRss(pidsOf(workload, server)),
         };
         extras.push(extra);
         process.stdout.write(
-          `  ${workload.label} ${server}: ${extra.inFlightKiB.toFixed(0)} KiB per in-flight message; accept p50 ${latency.p50.toFixed(1)} / p99 ${latency.p99.toFixed(1)} ms at ${latency.achieved.toFixed(0)} of ${target.toFixed(0)} msg/s\n`,
+          `  [${elapsed()}] ${workload.label} ${server}: ${extra.inFlightKiB.toFixed(0)} KiB per in-flight message; accept p50 ${latency.p50.toFixed(1)} / p99 ${latency.p99.toFixed(1)} ms at ${latency.achieved.toFixed(0)} of ${target.toFixed(0)} msg/s\n`,
         );
         await sleep(2000); // let deliveries to the sink settle between runs
       }
     }
   } finally {
-    spawnSync('postfix', ['-c', join(postfixDir, 'conf'), 'stop'], { stdio: 'ignore' });
+    for (const dir of postfixDirs)
+      spawnSync('postfix', ['-c', join(dir, 'conf'), 'stop'], { stdio: 'ignore' });
     for (const p of processes) p.kill('SIGTERM');
     await sleep(500);
     rmSync(work, { recursive: true, force: true });
   }
   process.stdout.write(`\n${report(summarize(runs, extras)).join('\n')}\n`);
+  process.stdout.write(
+    `\ntook ${elapsed()} (min:s); expected about ${Math.ceil(expected / 60)} min on a quiet machine\n`,
+  );
+}
+
+/**
+ * The signing side, started only when a DKIM workload runs: a relay signing example.com's mail, a
+ * Postfix instance with OpenDKIM as its milter (same key), both relaying to a sink that dumps every
+ * message into `sinkDir` so that deliveries can be counted and checked.
+ */
+async function startSigning(
+  work: string,
+  processes: ChildProcess[],
+  postfixDirs: string[],
+): Promise<{
+  relay: ChildProcess;
+  relayPort: number;
+  opendkim: ChildProcess;
+  postfixDir: string;
+  postfixPort: number;
+  sinkDir: string;
+}> {
+  const dir = join(work, 'signing');
+  const sinkDir = join(dir, 'sink');
+  mkdirSync(sinkDir, { recursive: true });
+  chmodSync(dir, 0o755);
+  const sinkPort = await freePort();
+  processes.push(
+    spawn(
+      '/usr/sbin/smtp-sink',
+      ['-u', 'root', '-d', `${sinkDir}/%H%M%S.`, `127.0.0.1:${sinkPort}`, '1000'],
+      {
+        stdio: 'ignore',
+      },
+    ),
+  );
+  await waitPort(sinkPort);
+  const keyFile = join(dir, 'dkim.pem');
+  writeFileSync(keyFile, generateDkimKey('rsa-sha256'), { mode: 0o600 });
+  const milterPort = await freePort();
+  const opendkim = startOpendkim(join(dir, 'opendkim'), milterPort, keyFile);
+  processes.push(opendkim);
+  await waitPort(milterPort);
+  const config = benchRelayConfig({
+    smtpPort: await freePort(),
+    httpPort: await freePort(),
+    sinkPort,
+    spoolDir: join(dir, 'spool'),
+    accountingFile: join(dir, 'accounting.jsonl'),
+    dkimKeyFile: keyFile,
+    workers: WORKERS,
+  });
+  const relay = await startRelay(dir, config);
+  processes.push(relay);
+  const postfixDir = join(dir, 'postfix');
+  const postfixPort = await freePort();
+  postfixDirs.push(postfixDir);
+  startPostfix(postfixDir, postfixPort, sinkPort, { milterPort });
+  await waitPort(postfixPort);
+  return { relay, relayPort: config.listeners.smtp.port, opendkim, postfixDir, postfixPort, sinkDir };
 }
 
 /** The summary as a Markdown table: medians of the alternating runs, ratio, memory, latency. */
@@ -305,7 +485,7 @@ function report(rows: ReturnType<typeof summarize>): string[] {
       ? `${e.acceptP50Ms.toFixed(1)} / ${e.acceptP99Ms.toFixed(1)} (${e.pacedAchieved.toFixed(0)} msg/s)`
       : '-';
   return [
-    `${ROUNDS} alternating runs per workload (mailfleet with ${WORKERS} worker process${WORKERS === 1 ? '' : 'es'}, Postfix, ...), medians; ${SESSIONS} sessions, smtp-source; ${MESSAGES} messages of 2 KB (10 KB: ${Math.ceil(MESSAGES / 2)}, 100 KB: ${Math.ceil(MESSAGES / 5)}, 1 MB: ${Math.ceil(MESSAGES / 25)}) per run; load average ${loadAtStart} at the start, ${loadAverage()} at the end`,
+    `${SWEEPS * ROUNDS} alternating runs per workload (${SWEEPS} sweep${SWEEPS === 1 ? '' : 's'} x ${ROUNDS}; mailfleet with ${WORKERS} worker process${WORKERS === 1 ? '' : 'es'}, Postfix, ...), medians; ${SESSIONS} sessions, smtp-source; ${MESSAGES} messages of 2 KB (10 KB: ${Math.ceil(MESSAGES / 2)}, 100 KB: ${Math.ceil(MESSAGES / 5)}, 1 MB: ${Math.ceil(MESSAGES / 25)}, DKIM 2 KB: ${Math.ceil(MESSAGES / 5)}, DKIM 100 KB: ${Math.ceil(MESSAGES / 10)}) per run; load average ${loadAtStart} at the start, ${loadAverage()} at the end`,
     '| workload | postfix msg/s (runs) | mailfleet msg/s (runs) | ratio | CPU ms/msg postfix / mailfleet | KiB per in-flight message postfix / mailfleet (heap) | accept p50 / p99 ms at 80 % load: postfix | mailfleet |',
     '|---|---|---|---|---|---|---|---|',
     ...rows.map((r) => {
@@ -328,30 +508,20 @@ function loadAverage(): string {
  */
 async function freshRelayHold(
   work: string,
-  config: { listeners: { smtp: object }; http: object; spool: object },
+  config: BenchRelayConfig,
   size: number,
 ): Promise<{ before: { pss: number; heap: number }; during: { pss: number; heap: number }[] }> {
   const smtpPort = await freePort();
   const httpPort = await freePort();
   const dir = mkdtempSync(join(work, `memory-${size}-`));
-  const fresh = {
+  const relay = await startRelay(dir, {
     ...config,
     listeners: { smtp: { ...config.listeners.smtp, port: smtpPort } },
     http: { ...config.http, port: httpPort },
     spool: { ...config.spool, dir: join(dir, 'spool') },
     accounting: { file: join(dir, 'accounting.jsonl') },
-  };
-  writeFileSync(join(dir, 'relay.yaml'), stringify(fresh));
-  const relay = spawn(
-    process.execPath,
-    [join(ROOT, 'bin/mailfleet.ts'), 'relay', '--config', join(dir, 'relay.yaml')],
-    {
-      stdio: 'ignore',
-    },
-  );
+  });
   try {
-    await waitPort(smtpPort);
-    await waitReady(httpPort);
     return await holdInFlight({
       port: smtpPort,
       count: IN_FLIGHT,
@@ -437,14 +607,18 @@ const runs: Run[] = [];
 const extras: Extra[] = [];
 await main();
 const jsonAt = process.argv.indexOf('--json');
-if (jsonAt > 0 && process.argv[jsonAt + 1]) {
+if (jsonAt > 0 && process.argv[jsonAt + 1] && !process.argv.includes('--plan')) {
   writeFileSync(
     process.argv[jsonAt + 1]!,
     `${JSON.stringify(
       {
-        bench: DKIM ? 'relay-dkim' : 'relay-throughput',
+        bench: 'relay-throughput',
         sessions: SESSIONS,
-        rounds: ROUNDS,
+        rounds: SWEEPS * ROUNDS,
+        sweeps: SWEEPS,
+        messages: MESSAGES,
+        seconds: Math.round((Date.now() - startedAt) / 1000),
+        finishedAt: new Date().toISOString(),
         workers: WORKERS,
         loadAtStart,
         loadAtEnd: loadAverage(),

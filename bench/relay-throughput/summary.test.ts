@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { alternation, median, pacedRate, perInFlightKiB, summarize, type Run } from './summary.ts';
+import {
+  alternation,
+  estimateSeconds,
+  median,
+  pacedRate,
+  perInFlightKiB,
+  summarize,
+  sweepOrder,
+  type Run,
+} from './summary.ts';
 
 const run = (workload: string, server: Run['server'], round: number, rate: number, cpu = 1): Run => ({
   workload,
@@ -16,6 +25,47 @@ describe('relay benchmark summary', () => {
       alternation(3).map((a) => `${a.server}${a.round}`),
       ['mailfleet0', 'postfix0', 'mailfleet1', 'postfix1', 'mailfleet2', 'postfix2'],
     );
+  });
+
+  test('sweeps pass over every workload in turn, the server that goes first swapped each sweep', () => {
+    assert.deepEqual(
+      sweepOrder(['2 KB', '1 MB'], 3, 1).map((r) => `${r.workload} ${r.server}${r.round}`),
+      [
+        '2 KB mailfleet0',
+        '2 KB postfix0',
+        '1 MB mailfleet0',
+        '1 MB postfix0',
+        '2 KB postfix1',
+        '2 KB mailfleet1',
+        '1 MB postfix1',
+        '1 MB mailfleet1',
+        '2 KB mailfleet2',
+        '2 KB postfix2',
+        '1 MB mailfleet2',
+        '1 MB postfix2',
+      ],
+    );
+    // Rounds within a sweep are numbered on from the sweeps before.
+    assert.deepEqual(
+      sweepOrder(['10 KB'], 2, 2).map((r) => `${r.sweep}:${r.server}${r.round}`),
+      [
+        '0:mailfleet0',
+        '0:postfix0',
+        '0:mailfleet1',
+        '0:postfix1',
+        '1:postfix2',
+        '1:mailfleet2',
+        '1:postfix3',
+        '1:mailfleet3',
+      ],
+    );
+  });
+
+  test('the duration estimate adds runs, pauses, warm-ups and extras per server', () => {
+    const w = { count: 1000, rates: { mailfleet: 500, postfix: 250 }, warmUp: 500, perRun: 4, extras: 10 };
+    // runs: (2 + 4) + (4 + 4) = 14 per sweep and round; warm-up 1 + 2; extras 2 x 10
+    assert.equal(estimateSeconds([w], 3, 1), 14 * 3 + 3 + 20);
+    assert.equal(estimateSeconds([w, { ...w, extras: 0 }], 1, 2), 14 * 2 + 3 + 20 + (14 * 2 + 3));
   });
 
   const medians: { name: string; values: number[]; median: number }[] = [

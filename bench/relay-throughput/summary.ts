@@ -50,11 +50,65 @@ export interface ServerSummary {
  * The servers in the order they run for one workload: mailfleet, Postfix, mailfleet, ... so
  * that a slow spell of the shared machine hits both, and neither always runs first after a pause.
  */
-export function alternation(rounds: number): { server: Server; round: number }[] {
+export function alternation(
+  rounds: number,
+  first: Server = 'mailfleet',
+): { server: Server; round: number }[] {
+  const second: Server = first === 'mailfleet' ? 'postfix' : 'mailfleet';
   return Array.from({ length: rounds }, (_, round) => [
-    { server: 'mailfleet' as const, round },
-    { server: 'postfix' as const, round },
+    { server: first, round },
+    { server: second, round },
   ]).flat();
+}
+
+/**
+ * Every run of a whole benchmark in order: `sweeps` passes over the workloads, each workload one
+ * alternation of `rounds` per pass, the server that goes first swapped from one sweep to the next
+ * (a sweep's runs are minutes apart from the next sweep's, so a slow spell shows as one outlier
+ * per server, which the median drops). Rounds are numbered across the sweeps.
+ */
+export function sweepOrder<W>(
+  workloads: readonly W[],
+  sweeps: number,
+  rounds: number,
+): { workload: W; server: Server; round: number; sweep: number }[] {
+  return Array.from({ length: sweeps }, (_, sweep) =>
+    workloads.flatMap((workload) =>
+      alternation(rounds, sweep % 2 === 0 ? 'mailfleet' : 'postfix').map(({ server, round }) => ({
+        workload,
+        server,
+        round: sweep * rounds + round,
+        sweep,
+      })),
+    ),
+  ).flat();
+}
+
+/** What the duration estimate needs of one workload: its message count and expected rates. */
+export interface PlannedWorkload {
+  count: number;
+  /** Messages per second expected of each server (a quiet machine's figures). */
+  rates: Record<Server, number>;
+  /** Warm-up messages sent to each server before its first run. */
+  warmUp: number;
+  /** Fixed seconds around each run (pauses before it, delivery after it). */
+  perRun: number;
+  /** Seconds of the per-server memory and latency measurements after the runs (0: none). */
+  extras: number;
+}
+
+/** Seconds a benchmark of these workloads should take with the rates given. */
+export function estimateSeconds(
+  workloads: readonly PlannedWorkload[],
+  sweeps: number,
+  rounds: number,
+): number {
+  return workloads.reduce((total, w) => {
+    const servers = Object.values(w.rates);
+    const runs = servers.reduce((a, rate) => a + w.count / rate + w.perRun, 0) * sweeps * rounds;
+    const warm = servers.reduce((a, rate) => a + w.warmUp / rate, 0);
+    return total + runs + warm + servers.length * w.extras;
+  }, 0);
 }
 
 export function median(values: readonly number[]): number {
