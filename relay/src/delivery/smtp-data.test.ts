@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import DataStream from 'nodemailer/lib/smtp-connection/data-stream.js';
-import { smtpData } from './smtp-data.ts';
+import { DotStuffer, smtpData } from './smtp-data.ts';
 import { rememberCleanLines } from '../security/bare-newline.ts';
 
 /** What nodemailer's DataStream sends for a message written to it in one piece. */
@@ -154,3 +154,42 @@ test('in parts, byte for byte what nodemailer DataStream sends for the parts joi
     { numRuns: 3000 },
   );
 });
+
+/** DotStuffer fed `chunks` one call each (as a file is read), joined. */
+function stuffedIncrementally(chunks: readonly Buffer[]): string {
+  const stuffer = new DotStuffer();
+  const out: Buffer[] = [];
+  for (const chunk of chunks) stuffer.push(Buffer.from(chunk), out);
+  stuffer.end(out);
+  return Buffer.concat(out).toString('latin1');
+}
+
+// Each input cut at every position, and at every pair of positions (three chunks, one possibly
+// empty): the chunk-by-chunk data equals the one-shot data, and the one-shot data is the expected
+// wire form.
+const splitCases: [string, string, string][] = [
+  ['a dot line split from its CRLF', 'a\r\n.\r\nb\r\n', 'a\r\n..\r\nb\r\n.\r\n'],
+  ['dots starting lines, the message and the end', '.a\r\n..b\r\n.', '..a\r\n...b\r\n..\r\n.\r\n'],
+  ['CRLF then a dot, then CRLF.CRLF inside', 'x\r\n.\r\n.\r\ny', 'x\r\n..\r\n..\r\ny\r\n.\r\n'],
+  ['bare CR before a dot, bare LF before a dot', 'a\r.b\n.c', 'a\r\n..b\r\n..c\r\n.\r\n'],
+  ['CR CR LF and LF LF', 'a\r\r\nb\n\nc', 'a\r\n\r\nb\r\n\r\nc\r\n.\r\n'],
+  ['a final bare CR', 'a\r\n.\r', 'a\r\n..\r\n.\r\n'],
+  ['a final CRLF', 'a\r\n', 'a\r\n.\r\n'],
+  ['NUL beside dots', '\0\r\n.\0', '\0\r\n..\0\r\n.\r\n'],
+];
+for (const [name, input, expected] of splitCases) {
+  test(`chunk by chunk, cut anywhere: ${name}`, () => {
+    const whole = Buffer.from(input, 'latin1');
+    assert.equal(sent(input), expected);
+    for (let i = 0; i <= whole.length; i++) {
+      const two = [whole.subarray(0, i), whole.subarray(i)];
+      assert.equal(stuffedIncrementally(two), expected, `cut at ${i}`);
+      for (let j = i; j <= whole.length; j++) {
+        const three = [whole.subarray(0, i), whole.subarray(i, j), whole.subarray(j)];
+        assert.equal(stuffedIncrementally(three), expected, `cut at ${i} and ${j}`);
+      }
+    }
+    // One byte per call: every boundary at once.
+    assert.equal(stuffedIncrementally([...whole].map((b) => Buffer.from([b]))), expected, 'byte by byte');
+  });
+}

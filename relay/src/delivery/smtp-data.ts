@@ -7,7 +7,8 @@
 // DataStream is a Transform stream piped into the socket for every message, testing byte after
 // byte; here the common message (CRLF lines, no line starting with a dot) goes out as the stored
 // Buffer itself, with the terminator after it, found by native scans (the bare-newline scanner and
-// indexOf); only a message with a bare CR or LF takes the byte-by-byte path.
+// indexOf); only a chunk with a bare CR or LF takes the byte-by-byte path. DotStuffer does the same
+// chunk by chunk, for a big message streamed from the spool to the socket.
 import { hasCleanLines } from '../security/bare-newline.ts';
 
 const CR = 0x0d;
@@ -32,45 +33,60 @@ const LF_DOT = Buffer.from('\n.');
  */
 export function smtpData(message: Buffer | readonly Buffer[]): Buffer[] {
   const parts = Buffer.isBuffer(message) ? [message] : message;
-  // The common case: every line ends in CRLF (no bare CR or LF, which the intake refuses), so
-  // only dots at the start of a line need doubling. A message the intake's guard scanned is known
-  // clean without a second scan; any other (recovered, handed over, a DSN, rewritten by tracking)
-  // is scanned natively. A bare CR or LF, or a NUL, takes the byte-by-byte path. Parts that are
-  // clean each are clean joined: a part cannot end in the CR of a CRLF or start with its LF.
-  if (parts.every(hasCleanLines)) return crlfData(parts);
-  return normalizedData(parts);
-}
-
-/** A message without bare CR or LF: its dots at line starts doubled, found with indexOf. */
-function crlfData(message: readonly Buffer[]): Buffer[] {
+  const stuffer = new DotStuffer();
   const out: Buffer[] = [];
-  /** The last byte so far; -1 at the start of the message (a dot there starts a line). */
-  let last = -1;
-  for (const part of message) {
-    if (part.length === 0) continue;
-    let from = 0;
-    if (part[0] === DOT && (last === LF || last === -1)) out.push(INSERT_DOT);
-    for (let at = part.indexOf(LF_DOT); at !== -1; at = part.indexOf(LF_DOT, at + 1)) {
-      out.push(part.subarray(from, at + 1), INSERT_DOT);
-      from = at + 1;
-    }
-    out.push(from === 0 ? part : part.subarray(from));
-    last = part[part.length - 1]!;
-  }
-  out.push(last === LF ? END_AFTER_LF : END);
+  for (const part of parts) stuffer.push(part, out);
+  stuffer.end(out);
   return out;
 }
 
-/** Any message, byte by byte: bare CR and LF become CRLF, dots at line starts are doubled. */
-function normalizedData(message: readonly Buffer[]): Buffer[] {
-  const out: Buffer[] = [];
-  /** The byte before the current one, across parts; -1 at the start (a dot there starts a line). */
-  let prev = -1;
-  for (const part of message) {
-    /** Start of the part of `part` not yet in `out`. */
+/**
+ * The same data made chunk by chunk, for a message read from the spool as it is sent: what
+ * `push` and `end` add is, joined, exactly smtpData of the chunks joined, wherever the chunks
+ * split (a CRLF, a CRLF and the dot after it, a bare CR and what follows it). It keeps only the
+ * last byte seen between calls.
+ */
+export class DotStuffer {
+  /** The last byte so far; -1 at the start of the message (a dot there starts a line). */
+  private prev = -1;
+
+  /** Adds the data for `chunk` to `out` (pieces of `chunk` and the bytes inserted between them). */
+  push(chunk: Buffer, out: Buffer[]): void {
+    if (chunk.length === 0) return;
+    // The common case: every line ends in CRLF (no bare CR or LF, which the intake refuses), so
+    // only dots at the start of a line need doubling. A chunk the intake's guard scanned is known
+    // clean without a second scan; any other (recovered, handed over, a DSN, rewritten by
+    // tracking, read from a file) is scanned natively. A bare CR or LF, or a NUL, takes the
+    // byte-by-byte path; so does a chunk after one that ended in CR (its LF may come first). A
+    // clean chunk cannot end in the CR of a CRLF or start with its LF.
+    if (this.prev !== CR && hasCleanLines(chunk)) this.crlf(chunk, out);
+    else this.normalize(chunk, out);
+    this.prev = chunk[chunk.length - 1]!;
+  }
+
+  /** Adds the terminator: CRLF.CRLF, or what completes it after the message's own line end. */
+  end(out: Buffer[]): void {
+    out.push(this.prev === LF ? END_AFTER_LF : this.prev === CR ? END_AFTER_CR : END);
+  }
+
+  /** A chunk without bare CR or LF: its dots at line starts doubled, found with indexOf. */
+  private crlf(chunk: Buffer, out: Buffer[]): void {
     let from = 0;
-    for (let i = 0; i < part.length; i++) {
-      const byte = part[i]!;
+    if (chunk[0] === DOT && (this.prev === LF || this.prev === -1)) out.push(INSERT_DOT);
+    for (let at = chunk.indexOf(LF_DOT); at !== -1; at = chunk.indexOf(LF_DOT, at + 1)) {
+      out.push(chunk.subarray(from, at + 1), INSERT_DOT);
+      from = at + 1;
+    }
+    out.push(from === 0 ? chunk : chunk.subarray(from));
+  }
+
+  /** Any chunk, byte by byte: bare CR and LF become CRLF, dots at line starts are doubled. */
+  private normalize(chunk: Buffer, out: Buffer[]): void {
+    let prev = this.prev;
+    /** Start of the part of `chunk` not yet in `out`. */
+    let from = 0;
+    for (let i = 0; i < chunk.length; i++) {
+      const byte = chunk[i]!;
       let insert: Buffer | undefined;
       if (prev === CR) {
         // A bare CR becomes CRLF; a dot after it starts a line like any other.
@@ -78,14 +94,12 @@ function normalizedData(message: readonly Buffer[]): Buffer[] {
       } else if (byte === LF) insert = INSERT_CR;
       else if (byte === DOT && (prev === LF || prev === -1)) insert = INSERT_DOT;
       if (insert) {
-        if (i > from) out.push(part.subarray(from, i));
+        if (i > from) out.push(chunk.subarray(from, i));
         out.push(insert);
         from = i;
       }
       prev = byte;
     }
-    if (from < part.length) out.push(from === 0 ? part : part.subarray(from));
+    if (from < chunk.length) out.push(from === 0 ? chunk : chunk.subarray(from));
   }
-  out.push(prev === LF ? END_AFTER_LF : prev === CR ? END_AFTER_CR : END);
-  return out;
 }
