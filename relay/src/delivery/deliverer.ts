@@ -12,7 +12,14 @@ import {
   resultsFromSuccess,
   type RecipientResult,
 } from './results.ts';
-import { SmtpPool, type SessionInfo, type SmtpError } from './smtp-pool.ts';
+import {
+  SmtpPool,
+  isSourceError,
+  type ChunkedMessage,
+  type MessageBody,
+  type SessionInfo,
+  type SmtpError,
+} from './smtp-pool.ts';
 import { poolKey, poolSettings, type Credentials, type ShapingPool } from './smtp-options.ts';
 import {
   directTlsPlan,
@@ -63,7 +70,8 @@ export interface DeliveryRequest {
   /** The message's queue id: what a VERP return path names. */
   queueId?: string;
   recipients: string[];
-  body: Buffer;
+  /** The message in memory, or (a big one) read in chunks from the spool as it is sent. */
+  body: Buffer | ChunkedMessage;
   /** Recipient domain (direct mode); ignored in smarthost mode. */
   domain: string;
   /**
@@ -92,7 +100,7 @@ export interface TlsReport {
 
 /** A request with the bytes to send: the message, after its DKIM-Signature field when signed. */
 interface Outgoing extends DeliveryRequest {
-  data: readonly Buffer[];
+  data: MessageBody;
 }
 
 /** What one connection attempt needs: the requirement and, for reports, the policy it came from. */
@@ -120,20 +128,28 @@ export class Deliverer {
   async deliver(request: DeliveryRequest): Promise<DeliveryReport> {
     this.inflight++;
     try {
-      if (this.settings.tracking) {
-        const tracked = await this.settings.tracking.apply(request.body, request.from);
-        this.settings.onTracking?.(tracked.outcome);
-        request = { ...request, body: tracked.body };
-      }
-      // The message goes out as it is stored, after its DKIM-Signature field if it is signed: two
-      // buffers written one after the other, the message never copied behind the field.
-      let data: readonly Buffer[] = [request.body];
-      if (this.settings.dkim) {
-        const signed = this.settings.dkim.sign(request.body, request.from);
-        this.settings.onDkim?.(signed.domain);
-        if (signed.field) data = [signed.field, request.body];
-      }
-      const outgoing: Outgoing = { ...request, data };
+      // Link tracking rewrites the message and DKIM signs all of it before it goes out: both take
+      // a chunked message whole (a Buffer fallback); otherwise it goes out chunk by chunk.
+      let data: MessageBody = request.body;
+      let body = request.body;
+      if (!Buffer.isBuffer(body) && (this.settings.tracking || this.settings.dkim?.signs()))
+        body = await body.whole();
+      if (Buffer.isBuffer(body)) {
+        if (this.settings.tracking) {
+          const tracked = await this.settings.tracking.apply(body, request.from);
+          this.settings.onTracking?.(tracked.outcome);
+          body = tracked.body;
+        }
+        // The message goes out as it is stored, after its DKIM-Signature field if it is signed:
+        // two buffers written one after the other, the message never copied behind the field.
+        data = [body];
+        if (this.settings.dkim) {
+          const signed = this.settings.dkim.sign(body, request.from);
+          this.settings.onDkim?.(signed.domain);
+          if (signed.field) data = [signed.field, body];
+        }
+      } else this.settings.onDkim?.(undefined);
+      const outgoing: Outgoing = { ...request, body, data };
       const d = this.settings.delivery;
       if (d.mode === 'smarthost' && d.smarthost) {
         const s = d.smarthost;
@@ -304,7 +320,7 @@ export class Deliverer {
     label: string,
     host: string,
     envelope: Envelope & { domain: string },
-    data: readonly Buffer[],
+    data: MessageBody,
     target: { kind: 'smarthost' } | { kind: 'direct'; servername: string; tls: DirectTls },
     dsn: NextHopDsn | undefined,
   ): Promise<DeliveryReport & { connectionFailed?: boolean }> {
@@ -329,6 +345,9 @@ export class Deliverer {
         ...tlsReport(info.tlsFailure ?? 'success'),
       };
     } catch (err) {
+      // The message could not be read whole (damaged: quarantined by the spool): no other host
+      // or envelope gets it either.
+      if (isSourceError(err)) throw err;
       const e = err as SmtpError & { tlsFailure?: TlsFailure } & SessionInfo;
       const connectionFailed = isConnectionFailure(e);
       // A session that got an SMTP reply to mail had passed its TLS check; one that never got

@@ -75,6 +75,11 @@ export class DkimKeyring {
     return { keyring: new DkimKeyring(keys), errors };
   }
 
+  /** Whether any sending domain has a key (else no message is signed). */
+  signs(): boolean {
+    return this.keys.size > 0;
+  }
+
   /**
    * The key for a message: the header From domain's (DMARC alignment), else the envelope
    * sender's. undefined when neither is a sending domain with a key.

@@ -13,7 +13,7 @@ import type {
 } from 'nodemailer/lib/smtp-connection/index.js';
 import type { Socket } from 'node:net';
 import type { ConnectionGate, ConnectionLease, PoolLimits, PoolSettings } from './smtp-options.ts';
-import { smtpData } from './smtp-data.ts';
+import { DotStuffer, smtpData } from './smtp-data.ts';
 import { judgeTls, type TlsFailure, type TlsRequirement } from './tls-policy.ts';
 import type { DaneExpectation } from './dane/tlsa.ts';
 import type { NextHopDsn } from '../outcomes/dsn-params.ts';
@@ -58,10 +58,38 @@ interface SendEnvelope {
   rcptDsn?: Map<string, string>;
 }
 
+/**
+ * A message read as it is sent (a big one, from its spool file): `chunks` gives its bytes from
+ * the first on each call, and throws instead of giving the last one when they are damaged;
+ * `whole` gives them in one Buffer, for what needs all of them at once.
+ */
+export interface ChunkedMessage {
+  readonly length: number;
+  chunks(): AsyncIterable<Buffer>;
+  whole(): Promise<Buffer>;
+}
+
+/** What the pool sends: one Buffer, parts sent one after the other, or a chunked message. */
+export type MessageBody = Buffer | readonly Buffer[] | ChunkedMessage;
+
+/**
+ * The error a send fails with when its chunked message failed (damaged, unreadable): the session
+ * was dropped before the end of data, and the message, not the destination, is at fault.
+ */
+export type SourceError = Error & { messageSource: true };
+
+export function isSourceError(error: unknown): error is SourceError {
+  return (error as Partial<SourceError> | undefined)?.messageSource === true;
+}
+
+function isChunked(body: MessageBody): body is ChunkedMessage {
+  return !Buffer.isBuffer(body) && !Array.isArray(body);
+}
+
 interface Job {
   envelope: SendEnvelope;
-  /** The message, in one Buffer or in parts sent one after the other. */
-  body: Buffer | readonly Buffer[];
+  /** The message, in one Buffer, in parts sent one after the other, or in chunks read as sent. */
+  body: MessageBody;
   resolve(info: SendInfo): void;
   reject(error: SmtpError): void;
   /** Times it went back to the queue after a connection failed under it. */
@@ -118,32 +146,78 @@ function peerChain(socket: TlsSocketState | undefined): Buffer[] {
 }
 
 /**
- * Stands in for nodemailer's DataStream: `send` writes the message to it once (a Buffer, or the
- * parts of one: a DKIM-Signature field and the stored message) and ends it, and reads
- * `outByteCount` when the reply comes. The data (the message in pieces around its
- * inserted dots) and CRLF.CRLF leave in one vectored write: the socket is corked meanwhile.
+ * Stands in for nodemailer's DataStream: `send` writes the message to it once (a Buffer, the
+ * parts of one: a DKIM-Signature field and the stored message, or a chunked message) and ends it,
+ * and reads `outByteCount` when the reply comes. A message in memory and CRLF.CRLF leave in one
+ * vectored write (the socket is corked meanwhile); a chunked one chunk by chunk, each written once
+ * the socket has taken the previous ones (backpressure: 'drain'), and CRLF.CRLF only after its
+ * last chunk came checked. When the chunks fail, the session is dropped without an end of data,
+ * so the receiver discards the transaction; `failure` says why.
  */
 class MessageData {
   outByteCount = 0;
+  /** Why a chunked message could not be sent whole. */
+  failure: SourceError | undefined;
   private readonly socket: Socket;
 
   constructor(socket: Socket) {
     this.socket = socket;
   }
 
-  write(message: Buffer | readonly Buffer[]): boolean {
-    const parts = smtpData(message);
+  write(message: MessageBody): boolean {
     this.outByteCount = 0;
-    this.socket.cork();
-    for (const part of parts) {
-      this.outByteCount += part.length;
-      this.socket.write(part);
-    }
-    this.socket.uncork();
+    if (isChunked(message)) void this.stream(message);
+    else this.send(smtpData(message));
     return true;
   }
 
   end(): void {}
+
+  private async stream(message: ChunkedMessage): Promise<void> {
+    const stuffer = new DotStuffer();
+    const out: Buffer[] = [];
+    try {
+      for await (const chunk of message.chunks()) {
+        if (this.socket.destroyed) return;
+        stuffer.push(chunk, out);
+        if (!this.send(out)) await drained(this.socket);
+      }
+      if (this.socket.destroyed) return;
+      stuffer.end(out);
+      this.send(out);
+    } catch (err) {
+      this.failure = Object.assign(err instanceof Error ? err : new Error(String(err)), {
+        messageSource: true as const,
+      });
+      // Mid-data no RSET can be sent: closing is what ends the transaction unsent.
+      this.socket.destroy();
+    }
+  }
+
+  /** Writes `out` in one corked batch and empties it; false when the socket asks to wait. */
+  private send(out: Buffer[]): boolean {
+    this.socket.cork();
+    for (const part of out) {
+      this.outByteCount += part.length;
+      this.socket.write(part);
+    }
+    this.socket.uncork();
+    out.length = 0;
+    return !this.socket.writableNeedDrain;
+  }
+}
+
+/** Resolves when the socket took what it buffered, or is gone. */
+function drained(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      socket.removeListener('drain', done);
+      socket.removeListener('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
 }
 
 type State = 'connecting' | 'idle' | 'busy' | 'resetting' | 'closing' | 'gone';
@@ -164,6 +238,8 @@ class PooledConnection {
   lease: ConnectionLease | undefined;
   /** Whether a message's answer has already been handed back from this session (SessionInfo). */
   answered = false;
+  /** The current message's data, once DATA got its 354. */
+  data: MessageData | undefined;
 
   constructor(options: SMTPConnectionOptions, onGone: (c: PooledConnection) => void) {
     this.smtp = new SMTPConnection(options);
@@ -196,7 +272,8 @@ class PooledConnection {
     smtp._createSendStream = (callback: unknown) => {
       this.bodyStarted = true;
       smtp._responseActions.push((reply) => smtp._actionSMTPStream(reply, callback));
-      return new MessageData(smtp._socket!);
+      this.data = new MessageData(smtp._socket!);
+      return this.data;
     };
   }
 
@@ -314,12 +391,7 @@ export class SmtpPool {
   }
 
   /** Sends one message; rejects with nodemailer's error (results.ts classifies it). */
-  send(
-    from: string,
-    recipients: readonly string[],
-    body: Buffer | readonly Buffer[],
-    dsn?: NextHopDsn,
-  ): Promise<SendInfo> {
+  send(from: string, recipients: readonly string[], body: MessageBody, dsn?: NextHopDsn): Promise<SendInfo> {
     if (this.closed) return Promise.reject(poolClosed());
     const envelope: SendEnvelope = envelopeOf(from, recipients);
     if (dsn) {
@@ -413,12 +485,17 @@ export class SmtpPool {
   private run(conn: PooledConnection, job: Job): void {
     conn.state = 'busy';
     conn.bodyStarted = false;
+    conn.data = undefined;
     const reused = conn.sent > 0;
-    // nodemailer hands `job.body` to MessageData.write as it is (its typings say Buffer or stream).
+    // nodemailer hands `job.body` to MessageData.write as it is (its typings say Buffer or stream;
+    // a chunked message has neither `on` nor `pipe`, so it is not taken for a stream).
     conn.smtp.send(job.envelope, job.body as Buffer, (err, info) => {
       conn.sent++;
       const failure = err ?? undefined;
-      if (failure) {
+      // The message's own failure, not the session's: not retried elsewhere, never requeued.
+      const source = conn.data?.failure;
+      if (source) job.reject(Object.assign(source, conn.session()));
+      else if (failure) {
         this.failed(job, {
           stage: 'send',
           error: Object.assign(failure, conn.session()),

@@ -41,7 +41,7 @@ function fakeClock() {
 }
 
 const fakeSpool = {
-  readBody: () => Promise.resolve(Buffer.from('body')),
+  readMessage: () => Promise.resolve(Buffer.from('body')),
   recordStates: () => Promise.resolve(),
   remove: () => Promise.resolve(),
 } as unknown as Spool;

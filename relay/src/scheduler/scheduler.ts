@@ -7,6 +7,7 @@ import type { RecipientState } from '../spool/record.ts';
 import { delayNotified, nextHopDsn, relayNotified } from '../outcomes/dsn-params.ts';
 import type { AdaptiveBackoffConfig, RateLimitConfig } from '../config/types.ts';
 import type { Spool } from '../spool/store.ts';
+import { SpoolDamage, SpooledMessage } from '../spool/spooled-message.ts';
 import type { RecipientResult } from '../delivery/results.ts';
 import type { DeliveryReport, DeliveryRequest, TlsReport } from '../delivery/deliverer.ts';
 import { nextStep, type RetryPolicy } from './retry.ts';
@@ -480,9 +481,12 @@ export class Scheduler {
     job.state = 'inflight';
     job.queueKey = undefined;
     const started = this.deps.now();
+    /** A big message read in chunks as it is sent: its file, closed once the attempt is over. */
+    let spooled: SpooledMessage | undefined;
     try {
       const message = job.message;
-      const body = await this.deps.spool.readBody(message.envelope.id);
+      const body = await this.deps.spool.readMessage(message.envelope.id);
+      if (body instanceof SpooledMessage) spooled = body;
       if (!body) {
         // Quarantined by the spool: drop it from the queue, never deliver part of it.
         this.messages.delete(message.envelope.id);
@@ -514,12 +518,19 @@ export class Scheduler {
       }
       if (!message.deleted) await this.apply(job, report);
     } catch (err) {
+      if (err instanceof SpoolDamage) {
+        // Damaged while sent (no end of data went out) and quarantined by the spool: as above.
+        this.messages.delete(job.message.envelope.id);
+        job.message.deleted = true;
+        return;
+      }
       this.deps.observer.error('delivery attempt failed', {
         queueId: job.message.envelope.id,
         err: String(err),
       });
       if (!job.message.deleted) this.deferJob(job, this.deps.now());
     } finally {
+      spooled?.close();
       this.inflight--;
       const busy = (this.destinationInflight.get(destination) ?? 1) - 1;
       if (busy <= 0) this.destinationInflight.delete(destination);

@@ -5,12 +5,16 @@ import {
   appendFileSync,
   closeSync,
   constants,
+  fstat,
   fsync,
+  open as fsOpen,
   openSync,
+  read,
   renameSync,
   writev,
   writevSync,
   writeSync,
+  type Stats,
 } from 'node:fs';
 
 /** Writes all of `bytes` at the descriptor's position: writeSync may write less than asked. */
@@ -108,6 +112,10 @@ export interface SpoolFs {
   readFile(path: string): Promise<Buffer>;
   /** Up to `length` bytes at `offset` (fewer if the file is shorter). */
   readRange(path: string, offset: number, length: number): Promise<Buffer>;
+  /** Opens a file to read from (positioned reads, readAt); its size. Closed with closeFile. */
+  openRead(path: string): Promise<{ fd: number; size: number }>;
+  /** Up to `length` bytes at `position` of an open file (fewer at its end). */
+  readAt(fd: number, length: number, position: number): Promise<Buffer>;
   writeFile(path: string, data: Buffer): Promise<void>;
   mkdir(path: string): Promise<void>;
   remove(path: string): Promise<void>;
@@ -184,6 +192,28 @@ export const nodeSpoolFs: SpoolFs = {
       await handle.close();
     }
   },
+  async openRead(path) {
+    const fd = await new Promise<number>((resolve, reject) =>
+      fsOpen(path, 'r', (err, fd) => (err ? reject(err) : resolve(fd))),
+    );
+    try {
+      const { size } = await new Promise<Stats>((resolve, reject) =>
+        fstat(fd, (err, stats) => (err ? reject(err) : resolve(stats))),
+      );
+      return { fd, size };
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+  },
+  readAt: (fd, length, position) =>
+    new Promise((resolve, reject) => {
+      // Not zero-filled: only the bytes read are kept.
+      const buffer = Buffer.allocUnsafe(length);
+      read(fd, buffer, 0, length, position, (err, bytesRead) =>
+        err ? reject(err) : resolve(buffer.subarray(0, bytesRead)),
+      );
+    }),
   writeFile: (path, data) => writeFile(path, data),
   mkdir: async (path) => {
     await mkdir(path, { recursive: true });

@@ -194,7 +194,12 @@ export class Journal {
   }
 
   read(at: JournalRecord): Promise<Buffer> {
-    return this.fs.readRange(this.batchPath(at.batch.id), at.offset, at.length);
+    return this.fs.readRange(this.pathOf(at), at.offset, at.length);
+  }
+
+  /** The file holding a record (to read it in chunks; its offset and length are in `at`). */
+  pathOf(at: JournalRecord): string {
+    return this.batchPath(at.batch.id);
   }
 
   /** The batch committed longest ago that still holds messages. */

@@ -122,41 +122,92 @@ export function encodeMessageParts(
 
 export type Decoded = { ok: true; envelope: Envelope; body: Buffer } | { ok: false; reason: string };
 
-export function decodeMessage(file: Buffer): Decoded {
-  if (file.subarray(0, STREAMED_RECORD_HEAD.length).equals(STREAMED_RECORD_HEAD)) return decodeStreamed(file);
-  const newline = file.indexOf(10);
+/** Bytes of a record's start and of its end that locateRecord needs (its header or trailer line). */
+export const RECORD_PROBE_BYTES = MAX_HEADER + 1;
+
+/** Where a record's envelope JSON and message bytes are, as offsets into the record. */
+export interface RecordLayout {
+  jsonStart: number;
+  jsonLength: number;
+  bodyStart: number;
+  bodyEnd: number;
+}
+
+/**
+ * A record's layout from its first and last RECORD_PROBE_BYTES (fewer when the record is shorter)
+ * and its length, so a big record's envelope is found without reading its message. Pure.
+ */
+export function locateRecord(
+  head: Buffer,
+  tail: Buffer,
+  length: number,
+): ({ ok: true } & RecordLayout) | { ok: false; reason: string } {
+  if (head.subarray(0, STREAMED_RECORD_HEAD.length).equals(STREAMED_RECORD_HEAD))
+    return locateStreamed(tail, length);
+  const newline = head.indexOf(10);
   if (newline < 0 || newline > MAX_HEADER) return { ok: false, reason: 'no header line' };
-  const [magic, lengthText] = file.subarray(0, newline).toString('latin1').split(' ');
+  const [magic, lengthText] = head.subarray(0, newline).toString('latin1').split(' ');
   if (magic !== MAGIC) return { ok: false, reason: 'bad magic' };
   const jsonLength = Number(lengthText);
   if (!Number.isInteger(jsonLength) || jsonLength <= 0) return { ok: false, reason: 'bad envelope length' };
   const jsonStart = newline + 1;
   const bodyStart = jsonStart + jsonLength + 1;
-  if (file.length < bodyStart) return { ok: false, reason: 'truncated envelope' };
-  return checked(file.subarray(jsonStart, jsonStart + jsonLength), file.subarray(bodyStart));
+  if (length < bodyStart) return { ok: false, reason: 'truncated envelope' };
+  return { ok: true, jsonStart, jsonLength, bodyStart, bodyEnd: length };
 }
 
 /** A version 2 record, read from its last line back (see the top of the file). */
-function decodeStreamed(file: Buffer): Decoded {
-  if (file[file.length - 1] !== 10) return { ok: false, reason: 'no trailer line' };
-  const lineStart = file.lastIndexOf(10, file.length - 2) + 1;
-  if (lineStart <= STREAMED_RECORD_HEAD.length || file.length - lineStart > MAX_HEADER)
+function locateStreamed(
+  tail: Buffer,
+  length: number,
+): ({ ok: true } & RecordLayout) | { ok: false; reason: string } {
+  /** Offset of `tail` in the record. */
+  const base = length - tail.length;
+  if (tail[tail.length - 1] !== 10) return { ok: false, reason: 'no trailer line' };
+  const newline = tail.lastIndexOf(10, tail.length - 2);
+  const lineStart = newline === -1 && base > 0 ? -1 : base + newline + 1;
+  if (lineStart <= STREAMED_RECORD_HEAD.length || length - lineStart > MAX_HEADER)
     return { ok: false, reason: 'no trailer line' };
-  const [magic, lengthText, extra] = file
-    .subarray(lineStart, file.length - 1)
+  const [magic, lengthText, extra] = tail
+    .subarray(lineStart - base, tail.length - 1)
     .toString('latin1')
     .split(' ');
   if (magic !== STREAMED_MAGIC || extra !== undefined) return { ok: false, reason: 'bad trailer line' };
   const jsonLength = Number(lengthText);
   if (!Number.isInteger(jsonLength) || jsonLength <= 0) return { ok: false, reason: 'bad envelope length' };
-  const jsonEnd = lineStart - 1;
-  const jsonStart = jsonEnd - jsonLength;
+  const jsonStart = lineStart - 1 - jsonLength;
   if (jsonStart < STREAMED_RECORD_HEAD.length) return { ok: false, reason: 'truncated envelope' };
-  return checked(file.subarray(jsonStart, jsonEnd), file.subarray(STREAMED_RECORD_HEAD.length, jsonStart));
+  return { ok: true, jsonStart, jsonLength, bodyStart: STREAMED_RECORD_HEAD.length, bodyEnd: jsonStart };
 }
 
-/** The envelope parsed and the body held against its length and checksum. */
-function checked(json: Buffer, body: Buffer): Decoded {
+export function decodeMessage(file: Buffer): Decoded {
+  const at = locateRecord(
+    file.subarray(0, RECORD_PROBE_BYTES),
+    file.subarray(Math.max(0, file.length - RECORD_PROBE_BYTES)),
+    file.length,
+  );
+  if (!at.ok) return at;
+  const envelope = recordEnvelope(
+    file.subarray(at.jsonStart, at.jsonStart + at.jsonLength),
+    at.bodyEnd - at.bodyStart,
+  );
+  if (!envelope.ok) return envelope;
+  const body = file.subarray(at.bodyStart, at.bodyEnd);
+  if (crc32(body) !== envelope.envelope.bodyCrc32) return { ok: false, reason: BODY_CRC_MISMATCH };
+  return { ok: true, envelope: envelope.envelope, body };
+}
+
+/** Why a record whose message bytes do not match their CRC-32 is refused. */
+export const BODY_CRC_MISMATCH = 'body checksum mismatch';
+
+/**
+ * The envelope parsed and held against the length of the message bytes the record holds; the
+ * CRC-32 is the caller's to check (in one piece, or chunk by chunk as the bytes are sent).
+ */
+export function recordEnvelope(
+  json: Buffer,
+  bodyLength: number,
+): { ok: true; envelope: Envelope } | { ok: false; reason: string } {
   let envelope: unknown;
   try {
     envelope = JSON.parse(json.toString('utf8'));
@@ -164,11 +215,10 @@ function checked(json: Buffer, body: Buffer): Decoded {
     return { ok: false, reason: 'envelope is not JSON' };
   }
   if (!isEnvelope(envelope)) return { ok: false, reason: 'envelope fields missing' };
-  if (body.length !== envelope.bodyLength) {
-    return { ok: false, reason: `body is ${body.length} bytes, expected ${envelope.bodyLength}` };
+  if (bodyLength !== envelope.bodyLength) {
+    return { ok: false, reason: `body is ${bodyLength} bytes, expected ${envelope.bodyLength}` };
   }
-  if (crc32(body) !== envelope.bodyCrc32) return { ok: false, reason: 'body checksum mismatch' };
-  return { ok: true, envelope, body };
+  return { ok: true, envelope };
 }
 
 function isEnvelope(v: unknown): v is Envelope {

@@ -24,6 +24,7 @@ import { GroupCommit } from './group-commit.ts';
 import { Journal, type Batch, type JournalRecord } from './journal.ts';
 import type { DamagedSpan } from './batch.ts';
 import type { SpoolStream } from './stream.ts';
+import { SpooledMessage } from './spooled-message.ts';
 import {
   decodeMessage,
   decodeStateLog,
@@ -35,6 +36,12 @@ import {
 } from './record.ts';
 
 const CACHE_BYTES = 64 * 1024 * 1024;
+/**
+ * Records this big or bigger are read for delivery in chunks (spooled-message.ts), not whole into
+ * one Buffer per delivery in flight; the intake streams a message to its own batch from the same
+ * size on (smtp/server.ts STREAM_AFTER_BYTES). Smaller ones are read in one piece.
+ */
+const STREAM_MIN_BYTES = 256 * 1024;
 /** Bounds one commit, so a burst does not hold the first writer's 250 behind a huge write. */
 const MAX_BATCH_MESSAGES = 256;
 /**
@@ -333,6 +340,45 @@ export class Spool {
     }
     await this.journal.removeOrphanDoneLogs(journalFiles.doneLogs);
     return recovered;
+  }
+
+  /**
+   * The message for a delivery attempt: a record of STREAM_MIN_BYTES or more as a SpooledMessage
+   * read in chunks from its file (the journal's record while its batch lasts, else the copy; the
+   * caller closes it), a smaller or cached one as readBody gives it. A record whose envelope does
+   * not decode takes readBody's way (the other file, else quarantine); one whose bytes fail their
+   * checksum while sent is quarantined then.
+   */
+  async readMessage(id: string): Promise<Buffer | SpooledMessage | undefined> {
+    const queued = this.queued.get(id);
+    if (!queued || this.bodyCache.has(id)) return this.readBody(id);
+    if (queued.journal && queued.journal.length < STREAM_MIN_BYTES) return this.readBody(id);
+    if (!queued.journal && queued.copyDelayed) return this.readBody(id);
+    const path = queued.journal ? this.journal.pathOf(queued.journal) : this.copyPath(id);
+    let file: { fd: number; size: number };
+    try {
+      file = await this.fs.openRead(path);
+    } catch {
+      return this.readBody(id);
+    }
+    const at = queued.journal ?? { offset: 0, length: file.size };
+    let message: SpooledMessage | { reason: string } = { reason: 'small' };
+    try {
+      if (at.length >= STREAM_MIN_BYTES)
+        message = await SpooledMessage.open(
+          { fs: this.fs, fd: file.fd, offset: at.offset, length: at.length },
+          {
+            clean: this.streamedClean.has(id),
+            onDamage: (reason) =>
+              this.queued.get(id) === queued ? this.quarantine(id, reason) : Promise.resolve(),
+          },
+        );
+    } catch {
+      // Unreadable now: readBody reads it whole, or quarantines it.
+    }
+    if (message instanceof SpooledMessage && message.envelope.id === id) return message;
+    this.fs.closeFile(file.fd);
+    return this.readBody(id);
   }
 
   /** The message bytes; a message that no longer decodes is quarantined and reported as undefined. */
