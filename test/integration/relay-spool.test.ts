@@ -3,7 +3,7 @@
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, open, readdir, writeFile } from 'node:fs/promises';
-import { createConnection } from 'node:net';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { encodeMessage } from '../../relay/src/spool/record.ts';
 import { encodeBatch } from '../../relay/src/spool/batch.ts';
@@ -212,6 +212,45 @@ describe('relay spool', () => {
     assert.equal(delivered.slice(ours + 2), raw);
   });
 
+  test('a big message damaged on disk after its 250 is never sent whole: the session is dropped before the end of data, the message quarantined', async () => {
+    // Nothing listens upstream at first: the message waits in its streamed batch.
+    const spool = await tempDir('spool');
+    cleanups.push(() => removeDir(spool));
+    const port = await freePort();
+    const relay = await relayProcess(relayConfig(spool, port));
+    const raw = rawMessage('damaged-big', `${'d'.repeat(998)}\r\n`.repeat(600));
+    const sent = await sendMessage(relay.ports.smtp, { from: 'a@example.com', to: ['b@example.org'], raw });
+    assert.ok(sent.ok, sent.response);
+    const [batch, ...others] = (await readdir(join(spool, 'journal'))).filter((n) => n.endsWith('.jnl'));
+    assert.equal(others.length, 0);
+    // One byte of the body flipped, as a failing disk would.
+    const file = await open(join(spool, 'journal', batch!), 'r+');
+    await file.write(Buffer.from('D'), 0, 1, 300_000);
+    await file.close();
+    const upstream = await startRawUpstream(port);
+    cleanups.push(() => upstream.stop());
+    await waitFor(
+      async () => upstream.sessions.some((s) => s.closed && s.data !== undefined),
+      20000,
+      'a DATA session that ended',
+    );
+    // Past the next retry (maxBackoff 2s): nothing is tried again.
+    await new Promise((r) => setTimeout(r, 3000));
+    const data = upstream.sessions.filter((s) => s.data !== undefined);
+    assert.equal(data.length, 1, 'one DATA, never repeated');
+    const got = Buffer.concat(data[0]!.data!).toString('latin1');
+    assert.ok(got.length > 0, 'the message was being streamed');
+    assert.equal(got.includes('\r\n.\r\n'), false, 'no end of data');
+    assert.equal(upstream.accepted, 0);
+    assert.equal(await relay.metric('mailfleet_relay_spool_quarantined_total'), 1);
+    assert.equal((await readdir(join(spool, 'quarantine'))).length, 1);
+    assert.deepEqual(
+      (await readdir(join(spool, 'journal'))).filter((n) => n.endsWith('.jnl')),
+      [],
+      'no longer queued',
+    );
+  });
+
   test('a client gone in the middle of a big message leaves no file and nothing queued', async () => {
     const { sink, spool } = await sinkAndSpool();
     const relay = await relayProcess(relayConfig(spool, sink.port));
@@ -351,3 +390,60 @@ describe('relay spool', () => {
     );
   });
 });
+
+/** One session seen by startRawUpstream: the bytes after DATA's 354 (undefined: no DATA). */
+interface RawSession {
+  data: Buffer[] | undefined;
+  closed: boolean;
+}
+
+/**
+ * A bare SMTP server on `port` that keeps every byte after DATA's 354, so a test sees what a
+ * receiver got of a transaction that never ended. Answers 250 to an end of data (counted).
+ */
+async function startRawUpstream(
+  port: number,
+): Promise<{ sessions: RawSession[]; accepted: number; stop(): Promise<void> }> {
+  const upstream = { sessions: [] as RawSession[], accepted: 0, stop: async () => undefined };
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    const session: RawSession = { data: undefined, closed: false };
+    upstream.sessions.push(session);
+    sockets.add(socket);
+    let pending = '';
+    let inData = false;
+    socket.on('error', () => undefined);
+    socket.on('close', () => (session.closed = true));
+    socket.on('data', (chunk: Buffer) => {
+      if (inData && session.data) {
+        session.data.push(chunk);
+        if (Buffer.concat(session.data).includes('\r\n.\r\n')) {
+          upstream.accepted++;
+          inData = false;
+          socket.write('250 ok\r\n');
+        }
+        return;
+      }
+      pending += chunk.toString('latin1');
+      for (let end = pending.indexOf('\r\n'); end !== -1; end = pending.indexOf('\r\n')) {
+        const verb = pending.slice(0, end).split(' ')[0]!.toUpperCase();
+        pending = pending.slice(end + 2);
+        if (verb === 'EHLO') socket.write('250-up.test\r\n250 8BITMIME\r\n');
+        else if (verb === 'DATA') {
+          session.data = [];
+          inData = true;
+          socket.write('354 go on\r\n');
+        } else if (verb === 'QUIT') socket.end('221 bye\r\n');
+        else socket.write('250 ok\r\n');
+      }
+    });
+    socket.write('220 up.test\r\n');
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  upstream.stop = () =>
+    new Promise((resolve) => {
+      server.close(() => resolve(undefined));
+      for (const socket of sockets) socket.destroy();
+    });
+  return upstream;
+}
