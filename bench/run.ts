@@ -5,10 +5,11 @@
 //
 // Usage: node bench/run.ts [--messages 5000] [--rounds 3] [--sweeps 1]
 //          [--only relay,tracking,scheduler,operator] [--sizes 2k,2k-conn,10k,100k,1m,dkim,dkim-100k]
-//          [--pools 100] [--report-only]
+//          [--pools 100] [--workers 1] [--report-only]
 // relay: bench/relay-throughput/run.ts over the size axis, DKIM-signed 2 KB and 100 KB included;
 // `npm run bench:relay` is the quiet-machine comparison (--only relay --sweeps 3 --rounds 1
-// --messages 12000). --report-only runs nothing and rewrites the report from bench/results/.
+// --messages 12000). --workers: the relay's worker processes (`npm run bench:relay -- --workers 2`).
+// --report-only runs nothing and rewrites the report from bench/results/.
 // Benches owned by others are run as they are; their printed tables are kept verbatim in the JSON.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     messages: { type: 'string', default: '5000' },
     rounds: { type: 'string', default: '3' },
     sweeps: { type: 'string', default: '1' },
+    workers: { type: 'string', default: '1' },
     only: { type: 'string', default: 'relay,tracking,scheduler,operator' },
     sizes: { type: 'string', default: '2k,2k-conn,10k,100k,1m,dkim,dkim-100k' },
     pools: { type: 'string', default: '100' },
@@ -98,6 +100,8 @@ if (only.has('relay')) {
     values.sweeps,
     '--sizes',
     values.sizes,
+    '--workers',
+    values.workers,
     '--json',
     join(RESULTS, 'relay-throughput.json'),
   ]);
