@@ -786,7 +786,7 @@ const sendingDomainStatus = obj(
           { minimum: 0 },
         ),
         opens: int(
-          'Messages opened by human readers: the first open of each message counts, later ones only in totalOpens (per tracker pod, docs/tracking.md#rates; machine reads excluded).',
+          'Messages opened by human readers: the first open of each message counts, later ones only in totalOpens (across the tracker pods through spec.sharedState, else per tracker pod, docs/tracking.md#rates; machine reads excluded).',
           { minimum: 0 },
         ),
         totalOpens: int('Open pixels fetched by human readers, every fetch (machine reads excluded).', {

@@ -491,7 +491,7 @@ export interface SendingDomainRates {
   delivered?: number;
   /** Recipients bounced: refused for good (5xx) at delivery, or bounced after delivery (return path). */
   bounced?: number;
-  /** Messages opened by human readers: the first open of each message counts, later ones only in totalOpens (per tracker pod, docs/tracking.md#rates; machine reads excluded). */
+  /** Messages opened by human readers: the first open of each message counts, later ones only in totalOpens (across the tracker pods through spec.sharedState, else per tracker pod, docs/tracking.md#rates; machine reads excluded). */
   opens?: number;
   /** Open pixels fetched by human readers, every fetch (machine reads excluded). */
   totalOpens?: number;

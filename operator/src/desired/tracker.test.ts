@@ -84,3 +84,52 @@ describe('tracker Deployment', () => {
     assert.equal(mountOf(handoffSecret)?.readOnly, true);
   });
 });
+
+describe('tracker Deployment with spec.sharedState', () => {
+  const cases: [string, RelayPoolSpec['sharedState'] | undefined, string[], string[]][] = [
+    ['none: no store flags', undefined, [], []],
+    [
+      'a store without password',
+      { url: 'redis://valkey.mail:6379' },
+      [
+        '--shared-state-url',
+        'redis://valkey.mail:6379',
+        '--shared-state-key-prefix',
+        'mailfleet:mail/transactional:',
+      ],
+      [],
+    ],
+    [
+      'a store with a password Secret: mounted on its own',
+      { url: 'rediss://valkey.mail:6380', passwordSecretRef: { name: 'valkey', key: 'pw' } },
+      [
+        ...[
+          '--shared-state-url',
+          'rediss://valkey.mail:6380',
+          '--shared-state-key-prefix',
+          'mailfleet:mail/transactional:',
+        ],
+        ...['--shared-state-password-file', '/etc/mailfleet-shared-state/password'],
+      ],
+      ['shared-state-password'],
+    ],
+  ];
+  for (const [name, sharedState, flags, volumes] of cases)
+    test(name, () => {
+      const { pod, container, args } = render(sharedState ? { sharedState } : {});
+      const from = args.indexOf('--shared-state-url');
+      assert.deepEqual(from < 0 ? [] : args.slice(from), flags);
+      assert.deepEqual(
+        pod.volumes?.filter((v) => v.name.startsWith('shared-state')).map((v) => v.name),
+        volumes,
+      );
+      const secret = pod.volumes?.find((v) => v.name === 'shared-state-password')?.secret;
+      if (volumes.length) {
+        assert.deepEqual(secret?.items, [{ key: 'pw', path: 'password' }]);
+        assert.equal(secret?.secretName, 'valkey');
+        assert.ok(
+          container.volumeMounts?.some((m) => m.mountPath === '/etc/mailfleet-shared-state' && m.readOnly),
+        );
+      }
+    });
+});

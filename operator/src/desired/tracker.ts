@@ -8,6 +8,7 @@ import { TRACKER_HTTP_PORT, TRACKER_PORT, TRACKING_KEY_KEY } from '../../../cont
 import { FIELD_MANAGER, MANAGED_BY, POOL_LABEL, childMeta, names } from './meta.ts';
 import { RELAY_UID } from './pod.ts';
 import { trackerEvents } from './tracker-events.ts';
+import { trackerSharedState } from './tracker-shared-state.ts';
 
 const TRACKER_KEY_DIR = '/etc/mailfleet-tracker';
 
@@ -33,6 +34,7 @@ export function trackerDeployment(o: TrackerOptions): V1Deployment {
   const pool = o.pool.metadata.name ?? '';
   // spec.events with opened or clicked: the tracker sends them from an outbox of its own.
   const events = trackerEvents(o.pool);
+  const shared = trackerSharedState(o.pool);
   const storageLimit = `${64 + Math.ceil((events?.outboxBytes ?? 0) / MiB)}Mi`;
   const deployment: V1Deployment = {
     apiVersion: 'apps/v1',
@@ -70,6 +72,7 @@ export function trackerDeployment(o: TrackerOptions): V1Deployment {
                 '--metrics-port',
                 String(TRACKER_HTTP_PORT),
                 ...(events?.args ?? []),
+                ...(shared?.args ?? []),
               ],
               ports: [
                 { name: 'tracking', containerPort: TRACKER_PORT, protocol: 'TCP' },
@@ -97,6 +100,7 @@ export function trackerDeployment(o: TrackerOptions): V1Deployment {
               volumeMounts: [
                 { name: 'key', mountPath: TRACKER_KEY_DIR, readOnly: true },
                 ...(events?.mounts ?? []),
+                ...(shared?.mounts ?? []),
               ],
             },
           ],
@@ -111,6 +115,7 @@ export function trackerDeployment(o: TrackerOptions): V1Deployment {
               },
             },
             ...(events?.volumes ?? []),
+            ...(shared?.volumes ?? []),
           ],
         },
       },

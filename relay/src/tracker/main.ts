@@ -15,6 +15,8 @@ import type { EventType } from '../../../contract/config.ts';
 import { randomBytes } from 'node:crypto';
 import { handOffEvents } from '../handoff/events.ts';
 import type { HandoffTarget } from '../handoff/sender.ts';
+import { PoolUniqueOpens } from './unique.ts';
+import { sharedUniqueStore } from './shared-unique.ts';
 
 const TRACKER_TYPES: readonly EventType[] = ['opened', 'clicked'];
 /** How long a stopping tracker tries to send its outbox: under the pod's 30 s grace period. */
@@ -106,6 +108,7 @@ const usage = `usage: mailfleet tracker --key-file <file> [--port 8081] [--metri
           [--events-batch-interval 1s] [--events-max-bytes 268435456]
           [--handoff-secret-file <file> (--handoff-service <name> [--handoff-dns-servers ip[:port],...] | --handoff-peers host:port,...)
            [--handoff-port 2526]]]
+         [--shared-state-url redis://host:port --shared-state-key-prefix <prefix> [--shared-state-password-file <file>]]
 `;
 
 export async function main(args: string[]): Promise<void> {
@@ -128,6 +131,9 @@ export async function main(args: string[]): Promise<void> {
       'handoff-service': { type: 'string' },
       'handoff-peers': { type: 'string' },
       'handoff-dns-servers': { type: 'string' },
+      'shared-state-url': { type: 'string' },
+      'shared-state-key-prefix': { type: 'string', default: '' },
+      'shared-state-password-file': { type: 'string' },
       'handoff-port': { type: 'string', default: String(DEFAULTS.handoff.port) },
     },
   });
@@ -144,10 +150,22 @@ export async function main(args: string[]): Promise<void> {
   const metrics = trackerMetrics(registry);
   const events = await startEvents(values, registry, log);
   const handoff = events ? handoffTarget(values) : undefined;
+  // spec.sharedState: unique opens decided across the tracker pods (unique.ts).
+  const passwordFile = values['shared-state-password-file'];
+  const store = values['shared-state-url']
+    ? sharedUniqueStore({
+        url: values['shared-state-url'],
+        keyPrefix: values['shared-state-key-prefix'],
+        password: passwordFile ? readFileSync(passwordFile, 'utf8').trim() : undefined,
+        registry,
+        log,
+      })
+    : undefined;
   const tracker = await listen(
     trackerHandler({
       keys: () => keys,
       metrics,
+      unique: new PoolUniqueOpens(store?.set),
       ...(events ? { events: (e) => void events.record([e]) } : {}),
     }),
     Number(values.port),
@@ -171,6 +189,7 @@ export async function main(args: string[]): Promise<void> {
   const stop = () => {
     tracker.close();
     admin.close();
+    store?.close();
     // The outbox is the pod's emptyDir: what it still holds goes now, to the receiver or (with
     // --handoff-*) to a relay of the pool, which fsyncs it into its own outbox first.
     void (async () => {

@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Counter, type Registry } from 'prom-client';
 import { CLICK_PATH, OPEN_PATH, decodeToken } from '../tracking/links.ts';
 import { RecentClicks, classifyClick, classifyOpen } from './classify.ts';
-import { UniqueOpens } from './unique.ts';
+import { PoolUniqueOpens } from './unique.ts';
 import { trackerEvent, type MailEvent } from '../events/event.ts';
 
 /** The smallest transparent GIF (43 bytes). */
@@ -15,6 +15,7 @@ export const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAA
 export interface TrackerMetrics {
   opens: Counter<'sending_domain' | 'reader'>;
   uniqueOpens: Counter<'sending_domain' | 'reader'>;
+  uniqueFallback: Counter;
   clicks: Counter<'sending_domain' | 'reader'>;
   refused: Counter<'reason'>;
 }
@@ -29,8 +30,13 @@ export function trackerMetrics(registry: Registry): TrackerMetrics {
     }),
     uniqueOpens: new Counter({
       name: 'mailfleet_tracker_unique_opens_total',
-      help: 'First open of each message by each reader class, per tracker pod and its last 100000 messages (unique.ts, docs/tracking.md).',
+      help: 'First open of each message by each reader class: across the tracker pods through the shared store (spec.sharedState), else per tracker pod and its last 100000 messages (unique.ts, docs/tracking.md).',
       labelNames: ['sending_domain', 'reader'],
+      registers: [registry],
+    }),
+    uniqueFallback: new Counter({
+      name: 'mailfleet_tracker_unique_opens_fallback_total',
+      help: 'Opens judged unique or not on this tracker pod alone because the shared store did not answer.',
       registers: [registry],
     }),
     clicks: new Counter({
@@ -55,11 +61,13 @@ export interface TrackerOptions {
   now?: () => number;
   /** Where opened/clicked events go (the events webhook's outbox); absent: none are made. */
   events?: (event: MailEvent) => void;
+  /** The unique-open decision (with the pool's shared store); default: this pod's memory. */
+  unique?: PoolUniqueOpens;
 }
 
 export function trackerHandler(o: TrackerOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const recent = new RecentClicks();
-  const unique = new UniqueOpens();
+  const unique = o.unique ?? new PoolUniqueOpens();
   const now = o.now ?? Date.now;
   const notFound = (res: ServerResponse, reason: 'bad_token' | 'not_found') => {
     o.metrics.refused.inc({ reason });
@@ -82,8 +90,11 @@ export function trackerHandler(o: TrackerOptions): (req: IncomingMessage, res: S
       if (token?.kind !== 'open') return notFound(res, 'bad_token');
       const reader = classifyOpen(fetch);
       o.metrics.opens.inc({ sending_domain: token.domain, reader });
-      if (unique.first(reader, token.domain, token.messageId))
-        o.metrics.uniqueOpens.inc({ sending_domain: token.domain, reader });
+      // Counted when decided: the pixel never waits for the shared store.
+      void unique.first(reader, token.domain, token.messageId).then((verdict) => {
+        if (verdict.first) o.metrics.uniqueOpens.inc({ sending_domain: token.domain, reader });
+        if (verdict.fallback) o.metrics.uniqueFallback.inc();
+      });
       o.events?.(trackerEvent('opened', token, reader, now()));
       res.writeHead(200, {
         'content-type': 'image/gif',

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { UniqueOpens } from './unique.ts';
+import { UniqueOpens, uniqueVerdict } from './unique.ts';
 
 type Open = [reader: string, domain: string, messageId: string];
 const cases: { name: string; max?: number; opens: Open[]; first: boolean[] }[] = [
@@ -53,3 +53,29 @@ for (const c of cases)
       c.first,
     );
   });
+
+// With the pool's shared store: its answer decides; no answer, this pod's memory, counted as fallback.
+const verdicts: [string, Parameters<typeof uniqueVerdict>[0], boolean, ReturnType<typeof uniqueVerdict>][] = [
+  ['the store set the key: first, whatever this pod saw', 'first', false, { first: true, fallback: false }],
+  [
+    'the key was there (another pod): not first, though new here',
+    'seen',
+    true,
+    { first: false, fallback: false },
+  ],
+  ['the store down, new here: first, on this pod alone', 'down', true, { first: true, fallback: true }],
+  [
+    'the store down, seen here: not first, on this pod alone',
+    'down',
+    false,
+    { first: false, fallback: true },
+  ],
+  [
+    'no store configured: this pod decides, not a fallback',
+    undefined,
+    true,
+    { first: true, fallback: false },
+  ],
+];
+for (const [name, store, local, expected] of verdicts)
+  test(`unique verdict: ${name}`, () => assert.deepEqual(uniqueVerdict(store, local), expected));
