@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { SmtpPool, type SendInfo, type SmtpError } from './smtp-pool.ts';
-import type { PoolLimits } from './smtp-options.ts';
+import type { ConnectionGate, PoolLimits } from './smtp-options.ts';
 import { resultsFromSuccess } from './results.ts';
 
 interface Received {
@@ -93,8 +93,9 @@ async function peer(script: Script = {}): Promise<Peer> {
   return p;
 }
 
-function pool(port: number, limits: Partial<PoolLimits> = {}): SmtpPool {
+function pool(port: number, limits: Partial<PoolLimits> = {}, gate?: ConnectionGate): SmtpPool {
   return new SmtpPool({
+    gate,
     connection: {
       host: '127.0.0.1',
       port,
@@ -288,4 +289,38 @@ test('closing the pool fails waiting messages, lets the one in flight finish, cl
   while (server.open > 0) await new Promise((r) => setTimeout(r, 10));
   await server.stop();
   assert.equal(server.received.length, 2);
+});
+
+test('a leased connection gives its room back once its socket is closed, never while the server still holds it', async (t) => {
+  const cases = [
+    { name: 'replaced after maxMessages (closed without QUIT)', limits: { maxMessages: 1 }, releases: 3 },
+    { name: 'closed when idle (QUIT)', limits: { maxMessages: 100, idleTimeoutMs: 20 }, releases: 1 },
+  ];
+  for (const c of cases)
+    await t.test(c.name, async () => {
+      const server = await peer();
+      // A pool-wide cap of 1: one lease at a time. Sockets the server still holds at each release.
+      let held = 0;
+      const serverOpenAtRelease: number[] = [];
+      const gate: ConnectionGate = {
+        acquire: () => {
+          if (held > 0) return Promise.resolve(undefined);
+          held++;
+          return Promise.resolve({
+            release: () => {
+              held--;
+              serverOpenAtRelease.push(server.sockets.filter((s) => !s.closed).length);
+            },
+          });
+        },
+      };
+      const p = pool(server.port, { maxConnections: 2, ...c.limits }, gate);
+      await Promise.all([0, 1, 2].map((i) => p.send('a@x.test', ['b@y.test'], body(i))));
+      for (let i = 0; i < 100 && serverOpenAtRelease.length < c.releases; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      p.close();
+      await server.stop();
+      assert.equal(server.received.length, 3);
+      assert.deepEqual(serverOpenAtRelease, Array(c.releases).fill(0));
+    });
 });

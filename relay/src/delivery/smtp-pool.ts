@@ -556,12 +556,19 @@ export class SmtpPool {
 
   private gone(conn: PooledConnection): void {
     this.open--;
-    conn.lease?.release();
-    // The room it held is asked for now, not at the next retry.
-    clearTimeout(this.gateRetry);
-    this.gateRetry = undefined;
     this.removeIdle(conn);
-    this.dispatch();
+    const lease = conn.lease;
+    if (!lease) return this.dispatch();
+    // nodemailer reports the session over as soon as it has asked the socket to close, before
+    // our FIN has left and long before the server has let go of it: the lease, which the server
+    // counts as an open connection, goes back with the socket's 'close', and the room it held is
+    // asked for then, not at the next retry.
+    afterSocketClosed(conn.smtp, () => {
+      lease.release();
+      clearTimeout(this.gateRetry);
+      this.gateRetry = undefined;
+      this.dispatch();
+    });
   }
 
   private removeIdle(conn: PooledConnection): void {
@@ -580,6 +587,16 @@ export class SmtpPool {
     }, decision.delayMs);
     this.requeued.set(timer, job);
   }
+}
+
+/**
+ * Runs `then` once the session's socket is closed: both sides have closed it, so the server no
+ * longer holds it (nodemailer destroys a socket the server does not close within 5 s).
+ */
+function afterSocketClosed(smtp: SMTPConnection, then: () => void): void {
+  const socket = (smtp as unknown as SendStreamInternals)._socket;
+  if (!socket || socket.closed) then();
+  else socket.once('close', then);
 }
 
 /** How soon a pool with messages waiting asks the gate again after it had no room. */
