@@ -8,7 +8,10 @@
 // flags), then the pool is scaled 3 -> 1 (the removed relays hand their outboxes, the trackers'
 // events included, to the remaining relay). The receiver answers 200: every event arrives, counted
 // by what it is about and by id (made, received, duplicates, lost = 0).
-// MAILFLEET_EVENTS_LIFECYCLE_MESSAGES sets the message count (default 300).
+// Second case: a pool deleted with Drain (kubectl delete rp) while the receiver is down keeps its
+// relays until every event is delivered: the tracker stops first and hands its events to the
+// relays, the pool stays Deleting EventsPending with the count, and goes once the receiver is back.
+// MAILFLEET_EVENTS_LIFECYCLE_MESSAGES sets the message count (default 300; a fifth in the second case).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { access } from 'node:fs/promises';
@@ -269,3 +272,203 @@ function outboxDir(t: RunningPod): string {
   const args = t.proc.spawnargs;
   return args[args.indexOf('--events-dir') + 1] ?? '';
 }
+
+/** The Deleting condition of `pool` at each change of reason or message; `gone` once it is deleted. */
+type Deleting = { reason: string; message: string; at: number };
+async function deletingNow(pool: string): Promise<Deleting | 'gone' | undefined> {
+  const r = await rig.cp.kubectl(['-n', NS, 'get', 'rp', pool, '-o', 'json'], { allowFail: true });
+  if (r.code !== 0) return /NotFound/.test(r.stderr) ? 'gone' : undefined;
+  const rp = JSON.parse(r.stdout) as {
+    status?: { conditions?: { type: string; reason: string; message: string }[] };
+  };
+  const c = rp.status?.conditions?.find((x) => x.type === 'Deleting');
+  return c ? { reason: c.reason, message: c.message, at: Date.now() } : undefined;
+}
+
+test('kubectl delete rp (Drain) with the receiver down: the tracker stops first, the pool stays Deleting EventsPending with the count, and goes once every event arrived', async () => {
+  const rx = receiver!;
+  const pool = 'evd';
+  const M = Math.max(12, Math.ceil(N / 5));
+  await k(['-n', NS, 'create', 'secret', 'generic', 'hook', `--from-literal=secret=${SECRET}`]).catch(
+    (e: Error) => assert.match(e.message, /AlreadyExists/),
+  );
+  for (const node of (await k(['get', 'nodes', '-o', 'name'])).split('\n').filter(Boolean))
+    if (node !== `node/${LOCAL_NODE}`) await k(['cordon', node]);
+  rx.mode = 503;
+  const mark = rx.events.length;
+  await createPool(
+    pool,
+    2,
+    { events: { url: rx.url, secretRef: { name: 'hook' }, batchInterval: '100ms' } },
+    { tracking: { opens: true, clicks: true, host: HOST } },
+  );
+  const relays = await readyPods(kubelet, pool, 2);
+  const trackers = await readyPods(kubelet, pool, 2, 120_000, 'mailfleet-tracker');
+  await waitFor(
+    () =>
+      relays.every((r) => r.pod.spec.volumes?.some((v) => JSON.stringify(v).includes(`${pool}-tracking`))),
+    60_000,
+    'relays with the tracking key',
+  );
+  const upstream = rig.upstream;
+  upstream.onRcpt = () => undefined;
+  // M newsletters (recipients u10000 and up, apart from the first test's) over the two relays.
+  const made = new Set<string>();
+  for (let n = 0; n < M; n++) {
+    const i = 10_000 + n;
+    const r = relays[n % relays.length]!;
+    const sent = await sendMessage(
+      r.ports.smtp ?? 25,
+      { from: 'news@example.com', to: [`u${i}@dest.example`], raw: newsletter(i) },
+      { host: r.ip },
+    );
+    assert.ok(sent.ok, sent.response);
+    made.add(about({ type: 'delivered', recipient: `u${i}@dest.example` }));
+  }
+  await waitFor(
+    async () => (await sum(relays, 'mailfleet_relay_events_outbox_events')) === M,
+    120_000,
+    'the relays holding the delivered events',
+  );
+  // Each copy opened by a person, every third clicked, through the two tracker pods in turn.
+  const keys = [
+    Buffer.from(
+      (
+        JSON.parse(await k(['-n', NS, 'get', 'secret', `${pool}-tracking`, '-o', 'json'])) as {
+          data: { key: string };
+        }
+      ).data.key,
+      'base64',
+    ),
+  ];
+  const copies = upstream.received.filter((m) => Number(/^u(\d+)@/.exec(m.to[0] ?? '')?.[1]) >= 10_000);
+  assert.equal(copies.length, M, 'each newsletter delivered once');
+  let fetches = 0;
+  for (const copy of copies) {
+    const html = (await parsed(Buffer.from(copy.raw, 'latin1'))).html || '';
+    const i = Number(/^u(\d+)@/.exec(copy.to[0] ?? '')?.[1]);
+    const [token] = pixels(keys, HOST, html);
+    assert.ok(token, `message ${i} carries a verified pixel`);
+    const link = hrefs(html).find((h) => h.startsWith(`https://${HOST}/c/`));
+    assert.ok(link);
+    const reads: [string, 'opened' | 'clicked'][] = [
+      [trackedPath(/src="(https:\/\/[^"]+\/o\/[^"]+)"/.exec(html)![1]!), 'opened'],
+      ...(i % 3 === 0 ? [[trackedPath(link), 'clicked'] as [string, 'clicked']] : []),
+    ];
+    for (const [at, type] of reads) {
+      const tracker = trackers[fetches++ % trackers.length]!;
+      const res = await fetch(`http://${tracker.ip}:${tracker.ports.tracking}${at}`, {
+        headers: { 'user-agent': BROWSER },
+        redirect: 'manual',
+      });
+      assert.equal(res.status, type === 'opened' ? 200 : 302);
+      await res.arrayBuffer();
+      made.add(
+        about({ type, messageId: token.messageId, reader: 'human', url: `https://shop.example/sale/${i}` }),
+      );
+    }
+  }
+  assert.equal(made.size, M + fetches);
+  await waitFor(
+    async () => (await sum(trackers, 'mailfleet_tracker_events_outbox_events')) === fetches,
+    60_000,
+    'the tracker pods holding the opens and clicks',
+  );
+
+  // The deletion: the tracker is scaled to 0 and hands its events to the relays; the pool waits.
+  const terminated = kubelet.terminations.length;
+  const deletedAt = Date.now();
+  await k(['-n', NS, 'delete', `rp/${pool}`, '--wait=false']);
+  const seen: Deleting[] = [];
+  const note = (d: Deleting) => {
+    const last = seen.at(-1);
+    if (d.reason !== last?.reason || d.message !== last.message) seen.push(d);
+  };
+  const pending = new RegExp(
+    `^deletionPolicy Drain: .*; ${made.size} webhook events not yet acknowledged by`,
+  );
+  await waitFor(
+    async () => {
+      const d = await deletingNow(pool);
+      assert.notEqual(d, 'gone', 'the pool went with events unsent');
+      if (d && d !== 'gone') note(d);
+      return d !== undefined && d !== 'gone' && d.reason === 'EventsPending' && pending.test(d.message);
+    },
+    180_000,
+    `Deleting EventsPending with ${made.size} events`,
+  );
+  const pendingAt = Date.now();
+  for (const t of trackers) {
+    const gone = kubelet.terminations.slice(terminated).find((x) => x.pod === `${NS}/${t.pod.metadata.name}`);
+    assert.equal(gone?.exitCode, 0, `${t.pod.metadata.name} stopped before the relays, cleanly`);
+    assert.match(t.logs.findLast((l) => l.includes('"events handoff"')) ?? '', /"left":0/);
+  }
+  assert.ok(
+    !kubelet.terminations
+      .slice(terminated)
+      .some((x) => x.pod.startsWith(`${NS}/${pool}-`) && !x.pod.includes('tracker')),
+    'no relay stopped while events are pending',
+  );
+  // Held while the receiver stays down: still there, still counting every event.
+  await new Promise((r) => setTimeout(r, 8000));
+  const held = await deletingNow(pool);
+  assert.ok(
+    held && held !== 'gone' && held.reason === 'EventsPending' && pending.test(held.message),
+    JSON.stringify(held),
+  );
+  assert.equal(rx.events.length, mark, 'nothing arrived while the receiver answered 503');
+
+  // The receiver is back: every event arrives, then the pool goes.
+  rx.mode = 200;
+  const upAt = Date.now();
+  await waitFor(
+    async () => {
+      const d = await deletingNow(pool);
+      if (d && d !== 'gone') note(d);
+      return d === 'gone';
+    },
+    180_000,
+    `${pool} deleted`,
+  );
+  const goneAt = Date.now();
+  const arrived = rx.events.slice(mark);
+  const ids = new Map<string, Set<string>>();
+  for (const e of arrived) ids.set(about(e), (ids.get(about(e)) ?? new Set()).add(e.id));
+  const received = new Set(arrived.map((e) => e.id));
+  const reasons = seen.map((s) => s.reason);
+  process.stdout.write(`# Deleting reasons: ${[...new Set(reasons)].join(' ')}\n`);
+  for (const reason of reasons)
+    assert.ok(
+      [
+        'QueueUnknown',
+        'ClosingIntake',
+        'DrainingQueue',
+        'StoppingTracker',
+        'EventsPending',
+        'Drained',
+      ].includes(reason),
+      `reasons seen: ${reasons.join(', ')}`,
+    );
+  await waitFor(
+    () =>
+      kubelet.terminations.slice(terminated).filter((x) => x.pod.startsWith(`${NS}/${pool}-`)).length >= 4,
+    120_000,
+    'both relays stopped after the pool went',
+  );
+  const figures = {
+    made: made.size,
+    delivered: M,
+    opened: [...made].filter((m) => m.startsWith('opened')).length,
+    clicked: [...made].filter((m) => m.startsWith('clicked')).length,
+    received: received.size,
+    duplicates: arrived.length - received.size,
+    lost: [...made].filter((m) => !ids.has(m)).length,
+    unexpected: [...ids.keys()].filter((m) => !made.has(m)).length,
+    deleteToPendingMs: pendingAt - deletedAt,
+    receiverUpToGoneMs: goneAt - upAt,
+  };
+  ledger('kubectl delete rp (Drain), receiver down', figures);
+  assert.equal(figures.lost, 0);
+  assert.equal(figures.unexpected, 0);
+  assert.equal(rx.badSignatures, 0);
+});
