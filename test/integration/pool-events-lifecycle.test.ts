@@ -74,31 +74,80 @@ function newsletter(i: number): string {
 /** The path of the first tracked link or pixel of a delivered copy, as the tracker serves it. */
 const trackedPath = (url: string) => url.slice(`https://${HOST}`.length);
 
-test(`tracker pods deleted, then scale-down 3 -> 1, with ${N} delivered events and the opens and clicks unsent: every event arrives once the receiver is back`, async () => {
-  const rx = receiver!;
-  await k(['-n', NS, 'create', 'secret', 'generic', 'hook', `--from-literal=secret=${SECRET}`]);
+/**
+ * A pool of `replicas` relays with spec.events (to the receiver) and a tracking domain, its two
+ * tracker pods running here, its relays with the tracking key, the destination accepting.
+ */
+async function trackingPool(
+  pool: string,
+  replicas: number,
+): Promise<{ relays: RunningPod[]; trackers: RunningPod[] }> {
+  await k(['-n', NS, 'create', 'secret', 'generic', 'hook', `--from-literal=secret=${SECRET}`]).catch(
+    (e: Error) => assert.match(e.message, /AlreadyExists/),
+  );
   // The tracker Deployment has no node selector (spec.scheduling is the relays'): with the kwok
   // nodes cordoned, its pods land on the test kubelet's node and run as processes.
   for (const node of (await k(['get', 'nodes', '-o', 'name'])).split('\n').filter(Boolean))
     if (node !== `node/${LOCAL_NODE}`) await k(['cordon', node]);
-  rx.mode = 503;
   await createPool(
-    POOL,
-    3,
-    { events: { url: rx.url, secretRef: { name: 'hook' }, batchInterval: '100ms' } },
+    pool,
+    replicas,
+    { events: { url: receiver!.url, secretRef: { name: 'hook' }, batchInterval: '100ms' } },
     { tracking: { opens: true, clicks: true, host: HOST } },
   );
-  const relays = await readyPods(kubelet, POOL, 3);
-  const trackers = await readyPods(kubelet, POOL, 2, 120_000, 'mailfleet-tracker');
+  const relays = await readyPods(kubelet, pool, replicas);
+  const trackers = await readyPods(kubelet, pool, 2, 120_000, 'mailfleet-tracker');
   // Settled: the relays run with the tracking key (the first config may have come before the domain).
   await waitFor(
     () =>
-      relays.every((r) => r.pod.spec.volumes?.some((v) => JSON.stringify(v).includes(`${POOL}-tracking`))),
+      relays.every((r) => r.pod.spec.volumes?.some((v) => JSON.stringify(v).includes(`${pool}-tracking`))),
     60_000,
     'relays with the tracking key',
   );
+  rig.upstream.onRcpt = () => undefined;
+  return { relays, trackers };
+}
+
+/** The pool's tracking key (its links and pixels are signed with it). */
+async function trackingKeys(pool: string): Promise<Buffer[]> {
+  const secret = JSON.parse(await k(['-n', NS, 'get', 'secret', `${pool}-tracking`, '-o', 'json'])) as {
+    data: { key: string };
+  };
+  return [Buffer.from(secret.data.key, 'base64')];
+}
+
+/** One fetch of a tracked pixel (200) or link (302) at a tracker pod, as a reader's client makes it. */
+async function read(
+  tracker: RunningPod,
+  at: string,
+  agent: string,
+  type: 'opened' | 'clicked',
+): Promise<void> {
+  const res = await fetch(`http://${tracker.ip}:${tracker.ports.tracking}${at}`, {
+    headers: { 'user-agent': agent },
+    redirect: 'manual',
+  });
+  assert.equal(res.status, type === 'opened' ? 200 : 302);
+  await res.arrayBuffer();
+}
+
+/** A delivered newsletter's number, verified pixel token, pixel path and rewritten link. */
+async function trackedCopy(copy: { raw: string; to: string[] }, keys: Buffer[]) {
+  const html = (await parsed(Buffer.from(copy.raw, 'latin1'))).html || '';
+  const i = Number(/^u(\d+)@/.exec(copy.to[0] ?? '')?.[1]);
+  const [token] = pixels(keys, HOST, html);
+  assert.ok(token, `message ${i} carries a verified pixel`);
+  const pixel = trackedPath(/src="(https:\/\/[^"]+\/o\/[^"]+)"/.exec(html)![1]!);
+  const link = hrefs(html).find((h) => h.startsWith(`https://${HOST}/c/`));
+  assert.ok(link, `message ${i}: the link was rewritten`);
+  return { i, token, pixel, link };
+}
+
+test(`tracker pods deleted, then scale-down 3 -> 1, with ${N} delivered events and the opens and clicks unsent: every event arrives once the receiver is back`, async () => {
+  const rx = receiver!;
+  rx.mode = 503;
+  const { relays, trackers } = await trackingPool(POOL, 3);
   const upstream = rig.upstream;
-  upstream.onRcpt = () => undefined;
 
   // N newsletters spread over the three relays; the destination takes each: one delivered event each.
   const viaRelay = new Map<string, number>();
@@ -134,42 +183,21 @@ test(`tracker pods deleted, then scale-down 3 -> 1, with ${N} delivered events a
 
   // Readers: every third message opened by a person, every seventh fetched by an image proxy, every
   // fifth clicked; the fetches alternate between the two tracker pods. Each fetch is one event.
-  const keys = [
-    Buffer.from(
-      (
-        JSON.parse(await k(['-n', NS, 'get', 'secret', `${POOL}-tracking`, '-o', 'json'])) as {
-          data: { key: string };
-        }
-      ).data.key,
-      'base64',
-    ),
-  ];
+  const keys = await trackingKeys(POOL);
   const copies = upstream.received.filter(
     (m) => m.to[0]?.startsWith('u') && m.to[0].endsWith('@dest.example'),
   );
   assert.equal(copies.length, N, 'each newsletter delivered once');
   let fetches = 0;
   for (const copy of copies) {
-    const html = (await parsed(Buffer.from(copy.raw, 'latin1'))).html || '';
-    const i = Number(/^u(\d+)@/.exec(copy.to[0] ?? '')?.[1]);
-    const [token] = pixels(keys, HOST, html);
-    assert.ok(token, `message ${i} carries a verified pixel`);
-    const pixel = trackedPath(/src="(https:\/\/[^"]+\/o\/[^"]+)"/.exec(html)![1]!);
-    const link = hrefs(html).find((h) => h.startsWith(`https://${HOST}/c/`));
-    assert.ok(link, `message ${i}: the link was rewritten`);
+    const { i, token, pixel, link } = await trackedCopy(copy, keys);
     const reads: [string, string, 'opened' | 'clicked'][] = [
       ...(i % 3 === 0 ? [[pixel, BROWSER, 'opened'] as [string, string, 'opened']] : []),
       ...(i % 7 === 0 ? [[pixel, PROXY, 'opened'] as [string, string, 'opened']] : []),
       ...(i % 5 === 0 ? [[trackedPath(link), BROWSER, 'clicked'] as [string, string, 'clicked']] : []),
     ];
     for (const [at, agent, type] of reads) {
-      const tracker = trackers[fetches++ % trackers.length]!;
-      const res = await fetch(`http://${tracker.ip}:${tracker.ports.tracking}${at}`, {
-        headers: { 'user-agent': agent },
-        redirect: 'manual',
-      });
-      assert.equal(res.status, type === 'opened' ? 200 : 302);
-      await res.arrayBuffer();
+      await read(trackers[fetches++ % trackers.length]!, at, agent, type);
       made.add(
         about({
           type,
@@ -289,29 +317,10 @@ test('kubectl delete rp (Drain) with the receiver down: the tracker stops first,
   const rx = receiver!;
   const pool = 'evd';
   const M = Math.max(12, Math.ceil(N / 5));
-  await k(['-n', NS, 'create', 'secret', 'generic', 'hook', `--from-literal=secret=${SECRET}`]).catch(
-    (e: Error) => assert.match(e.message, /AlreadyExists/),
-  );
-  for (const node of (await k(['get', 'nodes', '-o', 'name'])).split('\n').filter(Boolean))
-    if (node !== `node/${LOCAL_NODE}`) await k(['cordon', node]);
   rx.mode = 503;
   const mark = rx.events.length;
-  await createPool(
-    pool,
-    2,
-    { events: { url: rx.url, secretRef: { name: 'hook' }, batchInterval: '100ms' } },
-    { tracking: { opens: true, clicks: true, host: HOST } },
-  );
-  const relays = await readyPods(kubelet, pool, 2);
-  const trackers = await readyPods(kubelet, pool, 2, 120_000, 'mailfleet-tracker');
-  await waitFor(
-    () =>
-      relays.every((r) => r.pod.spec.volumes?.some((v) => JSON.stringify(v).includes(`${pool}-tracking`))),
-    60_000,
-    'relays with the tracking key',
-  );
+  const { relays, trackers } = await trackingPool(pool, 2);
   const upstream = rig.upstream;
-  upstream.onRcpt = () => undefined;
   // M newsletters (recipients u10000 and up, apart from the first test's) over the two relays.
   const made = new Set<string>();
   for (let n = 0; n < M; n++) {
@@ -331,38 +340,18 @@ test('kubectl delete rp (Drain) with the receiver down: the tracker stops first,
     'the relays holding the delivered events',
   );
   // Each copy opened by a person, every third clicked, through the two tracker pods in turn.
-  const keys = [
-    Buffer.from(
-      (
-        JSON.parse(await k(['-n', NS, 'get', 'secret', `${pool}-tracking`, '-o', 'json'])) as {
-          data: { key: string };
-        }
-      ).data.key,
-      'base64',
-    ),
-  ];
+  const keys = await trackingKeys(pool);
   const copies = upstream.received.filter((m) => Number(/^u(\d+)@/.exec(m.to[0] ?? '')?.[1]) >= 10_000);
   assert.equal(copies.length, M, 'each newsletter delivered once');
   let fetches = 0;
   for (const copy of copies) {
-    const html = (await parsed(Buffer.from(copy.raw, 'latin1'))).html || '';
-    const i = Number(/^u(\d+)@/.exec(copy.to[0] ?? '')?.[1]);
-    const [token] = pixels(keys, HOST, html);
-    assert.ok(token, `message ${i} carries a verified pixel`);
-    const link = hrefs(html).find((h) => h.startsWith(`https://${HOST}/c/`));
-    assert.ok(link);
+    const { i, token, pixel, link } = await trackedCopy(copy, keys);
     const reads: [string, 'opened' | 'clicked'][] = [
-      [trackedPath(/src="(https:\/\/[^"]+\/o\/[^"]+)"/.exec(html)![1]!), 'opened'],
+      [pixel, 'opened'],
       ...(i % 3 === 0 ? [[trackedPath(link), 'clicked'] as [string, 'clicked']] : []),
     ];
     for (const [at, type] of reads) {
-      const tracker = trackers[fetches++ % trackers.length]!;
-      const res = await fetch(`http://${tracker.ip}:${tracker.ports.tracking}${at}`, {
-        headers: { 'user-agent': BROWSER },
-        redirect: 'manual',
-      });
-      assert.equal(res.status, type === 'opened' ? 200 : 302);
-      await res.arrayBuffer();
+      await read(trackers[fetches++ % trackers.length]!, at, BROWSER, type);
       made.add(
         about({ type, messageId: token.messageId, reader: 'human', url: `https://shop.example/sale/${i}` }),
       );
