@@ -82,9 +82,9 @@ async function trackingPool(
   pool: string,
   replicas: number,
 ): Promise<{ relays: RunningPod[]; trackers: RunningPod[] }> {
-  await k(['-n', NS, 'create', 'secret', 'generic', 'hook', `--from-literal=secret=${SECRET}`]).catch(
-    (e: Error) => assert.match(e.message, /AlreadyExists/),
-  );
+  // The receiver's signing secret, applied (each case makes sure it is there).
+  const hook = ['-n', NS, 'create', 'secret', 'generic', 'hook', `--from-literal=secret=${SECRET}`];
+  await k(['apply', '-f', '-'], await k([...hook, '--dry-run=client', '-o', 'yaml']));
   // The tracker Deployment has no node selector (spec.scheduling is the relays'): with the kwok
   // nodes cordoned, its pods land on the test kubelet's node and run as processes.
   for (const node of (await k(['get', 'nodes', '-o', 'name'])).split('\n').filter(Boolean))
