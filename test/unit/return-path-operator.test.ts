@@ -95,6 +95,12 @@ const cases: {
         type: 'MX',
         value: '10 mta.example.com.',
       });
+      // The SPF record to publish is on the return-path domain: receivers check the envelope sender's.
+      assert.deepEqual(status.spf, {
+        name: 'bounces.example.com',
+        type: 'TXT',
+        value: 'v=spf1 a:mta.example.com ~all',
+      });
       const ready = returnPathReady(d);
       assert.equal(ready?.status, 'True');
       assert.equal(ready?.reason, 'MXTarget');
@@ -165,6 +171,7 @@ const cases: {
       assert.equal(object(d, 'Service', 'transactional-return-path'), undefined);
       const status = d.statuses.find((s) => s.kind === 'SendingDomain')?.status as Record<string, unknown>;
       assert.equal(status.returnPathMX, undefined);
+      assert.equal((status.spf as { name: string }).name, 'example.com');
       assert.equal(returnPathReady(d), undefined);
     },
   },
