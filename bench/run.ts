@@ -4,7 +4,7 @@
 // docs/benchmarks.md with the machine described.
 //
 // Usage: node bench/run.ts [--messages 5000] [--rounds 3] [--sweeps 1]
-//          [--only relay,tracking,scheduler,operator] [--sizes 2k,2k-conn,10k,100k,1m,dkim,dkim-100k]
+//          [--only relay,tracking,scheduler,operator,pool-rate] [--sizes 2k,2k-conn,10k,100k,1m,dkim,dkim-100k]
 //          [--pools 100] [--workers 1] [--report-only]
 // relay: bench/relay-throughput/run.ts over the size axis, DKIM-signed 2 KB and 100 KB included;
 // `npm run bench:relay` is the quiet-machine comparison (--only relay --sweeps 3 --rounds 1
@@ -27,7 +27,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     sweeps: { type: 'string', default: '1' },
     workers: { type: 'string', default: '1' },
-    only: { type: 'string', default: 'relay,tracking,scheduler,operator' },
+    only: { type: 'string', default: 'relay,tracking,scheduler,operator,pool-rate' },
     sizes: { type: 'string', default: '2k,2k-conn,10k,100k,1m,dkim,dkim-100k' },
     pools: { type: 'string', default: '100' },
     'report-only': { type: 'boolean', default: false },
@@ -67,7 +67,7 @@ function tables(stdout: string): string[] {
 function saveRaw(name: string, result: { ok: boolean; stdout: string; seconds: number }): void {
   writeFileSync(
     join(RESULTS, `${name}.json`),
-    `${JSON.stringify({ bench: name, ok: result.ok, seconds: result.seconds, output: tables(result.stdout) }, null, 2)}\n`,
+    `${JSON.stringify({ bench: name, ok: result.ok, seconds: result.seconds, at: new Date().toISOString(), output: tables(result.stdout) }, null, 2)}\n`,
   );
 }
 
@@ -122,6 +122,20 @@ if (only.has('operator') && existsSync(join(ROOT, 'bench/operator-scale/run.ts')
   saveRaw(
     'operator-scale',
     await run('operator-scale', ['bench/operator-scale/run.ts', '--pools', values.pools, '--idle', '60']),
+  );
+// Pool-wide limits over 3 relays and a real redis-server (GCRA rate, reject limit at RCPT TO,
+// connection caps), each next to the static share and 3 Postfix instances (root: Postfix).
+if (only.has('pool-rate'))
+  saveRaw(
+    'pool-rate',
+    await run('pool-rate', [
+      'bench/pool-rate/run.ts',
+      '420',
+      '--limit',
+      '18',
+      '--connection-messages',
+      '120',
+    ]),
   );
 
 // The report, from whatever results exist (a partial --only run keeps the others' last results).
@@ -232,6 +246,7 @@ for (const [name, title] of [
   ['tracking', 'Link tracking on vs off, 30 KB HTML newsletter (Postfix does not track)'],
   ['scheduler', 'Scheduler cost'],
   ['operator-scale', 'Operator scale'],
+  ['pool-rate', 'Pool-wide limits over 3 relays: shared store vs static share vs Postfix'],
 ] as const) {
   const r = load(name);
   if (!r && name.startsWith('relay-dkim')) continue; // now rows of the relay's table
@@ -243,14 +258,15 @@ for (const [name, title] of [
     );
   else
     md.push(
-      `\`bench/results/${name}.json\` (${r.ok ? 'ok' : 'FAILED'}, ${r.seconds} s):`,
+      `\`bench/results/${name}.json\` (${r.ok ? 'ok' : 'FAILED'}, ${r.seconds} s${r.at ? `, run at ${String(r.at)}` : ''}):`,
       '',
-      // A blank line after each table, so a summary line printed right after it stays a paragraph.
-      ...(r.output as string[]).flatMap((line, i, all) =>
-        line.startsWith('|') && all[i + 1] !== undefined && !all[i + 1]!.startsWith('|')
-          ? [line, '']
-          : [line],
-      ),
+      // A blank line around each table, so the lines printed next to it stay paragraphs.
+      ...(r.output as string[]).flatMap((line, i, all) => {
+        const table = line.startsWith('|');
+        const before = table && i > 0 && !all[i - 1]!.startsWith('|') ? [''] : [];
+        const after = table && all[i + 1] !== undefined && !all[i + 1]!.startsWith('|') ? [''] : [];
+        return [...before, line, ...after];
+      }),
       '',
     );
 }

@@ -54,7 +54,7 @@ async function measure(
     meanOpen: samples.reduce((s, x) => s + x, 0) / Math.max(1, samples.length),
     rate: steadyRate(upstream.arrivals),
   };
-  process.stdout.write(`measured: ${JSON.stringify(row)}\n`);
+  process.stderr.write(`measured: ${JSON.stringify(row)}\n`);
   return row;
 }
 

@@ -46,7 +46,7 @@ async function measure(
     await upstream.stop();
   }
   const row = { setup, limit, offered: counts.reduce((x, y) => x + y, 0), accepted };
-  process.stdout.write(`measured: ${JSON.stringify(row)}\n`);
+  process.stderr.write(`measured: ${JSON.stringify(row)}\n`);
   return row;
 }
 

@@ -103,7 +103,7 @@ async function measure(
     poolRate: steadyRate(all),
     busiestRate: steadyRate(arrivals.get('a')!),
   };
-  process.stdout.write(`measured: ${JSON.stringify(row)}\n`);
+  process.stderr.write(`measured: ${JSON.stringify(row)}\n`);
   return row;
 }
 
