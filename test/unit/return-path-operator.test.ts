@@ -62,6 +62,8 @@ const cases: {
   ehloName?: string;
   /** RelayPool spec.returnPath.host */
   host?: string;
+  /** RelayPool spec.service */
+  service?: Record<string, unknown>;
   check: (d: Desired) => void;
 }[] = [
   {
@@ -128,6 +130,18 @@ const cases: {
     },
   },
   {
+    name: "the return-path Service is of the pool Service's type (as docs/return-path.md says), keeping client addresses",
+    domain: withReturnPath,
+    ehloName: 'mta.example.com',
+    service: { type: 'LoadBalancer', annotations: { 'lb.example/pool': 'mail' } },
+    check: (d) => {
+      const svc = object(d, 'Service', 'transactional-return-path');
+      assert.equal(svc?.spec.type, 'LoadBalancer');
+      assert.equal(svc?.spec.externalTrafficPolicy, 'Local');
+      assert.deepEqual(svc?.metadata?.annotations, { 'lb.example/pool': 'mail' });
+    },
+  },
+  {
     name: 'neither a host nor an EHLO name: no MX, and ReturnPathReady=False says what to set',
     domain: withReturnPath,
     check: (d) => {
@@ -184,6 +198,7 @@ for (const c of cases)
         pool: relayPool({
           ...(c.ehloName ? { delivery: { ehloName: c.ehloName } } : {}),
           ...(c.host ? { returnPath: { host: c.host } } : {}),
+          ...(c.service ? { service: c.service } : {}),
         }),
         domains: [c.domain],
         secrets: secrets(...(c.existing ? [secret('transactional-return-path', c.existing)] : [])),
