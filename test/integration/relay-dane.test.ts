@@ -33,8 +33,27 @@ const HOSTS = {
   unsigned: { name: 'mx.plain.test', address: '127.0.72.65' },
   many: { name: 'mx-many.dane.test', address: '127.0.72.66' },
   bogus: { name: 'mx-bogus.dane.test', address: '127.0.72.67' },
+  // MX host names that are CNAMEs (RFC 7672 §2.2.3): `alias` is the MX host, `name` its target.
+  cname: { name: 'mx-target.dane.test', address: '127.0.72.68', alias: 'mx-alias.dane.test' },
+  cnameMismatch: {
+    name: 'mx-target-mismatch.dane.test',
+    address: '127.0.72.69',
+    alias: 'mx-alias-mismatch.dane.test',
+  },
+  cnameAliasOnly: {
+    name: 'mx-target-only.dane.test',
+    address: '127.0.72.72',
+    alias: 'mx-alias-only.dane.test',
+  },
+  cnameTa: { name: 'mx-target-ta.dane.test', address: '127.0.72.70', alias: 'mx-alias-ta.dane.test' },
+  cnameInsecure: {
+    name: 'mx-insecure.plain.test',
+    address: '127.0.72.71',
+    alias: 'mx-alias-insecure.dane.test',
+  },
 } as const;
 type HostKey = keyof typeof HOSTS;
+type AliasKey = 'cname' | 'cnameMismatch' | 'cnameAliasOnly' | 'cnameTa' | 'cnameInsecure';
 
 interface Case {
   name: string;
@@ -43,6 +62,8 @@ interface Case {
   outcome: 'delivered' | 'deferred';
   policy: string;
   tlsResult: string;
+  /** The server name (SNI) the relay sent: the TLSA base domain. */
+  sni?: string;
 }
 
 /** Through the validating resolver, policy dane-mta-sts (the RelayPool default). */
@@ -96,6 +117,49 @@ const VALIDATING: Case[] = [
     tlsResult: 'dnssec-invalid',
   },
   {
+    name: "a CNAME'd MX host: the TLSA records at its target authenticate it, SNI names the target",
+    domain: 'cname.dane.test',
+    host: 'cname',
+    outcome: 'delivered',
+    policy: 'dane',
+    tlsResult: 'success',
+    sni: HOSTS.cname.name,
+  },
+  {
+    name: "a CNAME'd MX host: the records at the target come first (they mismatch; the alias's match)",
+    domain: 'cname-mismatch.dane.test',
+    host: 'cnameMismatch',
+    outcome: 'deferred',
+    policy: 'dane',
+    tlsResult: 'tlsa-invalid',
+  },
+  {
+    name: "a CNAME'd MX host: no records at its target, those at the MX host name apply (and name SNI)",
+    domain: 'cname-alias-only.dane.test',
+    host: 'cnameAliasOnly',
+    outcome: 'delivered',
+    policy: 'dane',
+    tlsResult: 'success',
+    sni: HOSTS.cnameAliasOnly.alias,
+  },
+  {
+    name: "a CNAME'd MX host: DANE-TA accepts a certificate naming the MX host name, not the target",
+    domain: 'cname-ta.dane.test',
+    host: 'cnameTa',
+    outcome: 'delivered',
+    policy: 'dane',
+    tlsResult: 'success',
+    sni: HOSTS.cnameTa.name,
+  },
+  {
+    name: 'a CNAME chain with an unsigned link: no DANE, the mismatching records at both names ignored',
+    domain: 'cname-insecure.dane.test',
+    host: 'cnameInsecure',
+    outcome: 'delivered',
+    policy: 'opportunistic',
+    tlsResult: 'success',
+  },
+  {
     name: 'unsigned zone: its (mismatching) TLSA records are ignored, MTA-STS/opportunistic applies',
     domain: 'plain.test',
     host: 'unsigned',
@@ -145,6 +209,7 @@ describe('relay DANE', () => {
     const other = await ca.issue({ names: ['unrelated.test'], selfSigned: true });
     const ta = await ca.issue({ names: [HOSTS.ta.name] });
     const taname = await ca.issue({ names: ['elsewhere.test'] });
+    const taAlias = await ca.issue({ names: [HOSTS.cnameTa.alias] });
     const withChain = (k: { cert: string; key: string }) => ({
       key: k.key,
       cert: `${k.cert.trim()}\n${caPem}`,
@@ -157,12 +222,24 @@ describe('relay DANE', () => {
     peers.set('unsigned', await startSmtpPeer(HOSTS.unsigned.address, port, self));
     peers.set('many', await startSmtpPeer(HOSTS.many.address, port, self));
     peers.set('bogus', await startSmtpPeer(HOSTS.bogus.address, port, self));
+    peers.set('cname', await startSmtpPeer(HOSTS.cname.address, port, self));
+    peers.set('cnameMismatch', await startSmtpPeer(HOSTS.cnameMismatch.address, port, self));
+    peers.set('cnameAliasOnly', await startSmtpPeer(HOSTS.cnameAliasOnly.address, port, self));
+    peers.set('cnameTa', await startSmtpPeer(HOSTS.cnameTa.address, port, withChain(taAlias)));
+    peers.set('cnameInsecure', await startSmtpPeer(HOSTS.cnameInsecure.address, port, self));
 
     const mxAndA = (domain: string, host: HostKey) => [
       `${domain}. MX 10 ${HOSTS[host].name}.`,
       `${HOSTS[host].name}. A ${HOSTS[host].address}`,
     ];
     const tlsa = (host: HostKey, rdata: string) => `_25._tcp.${HOSTS[host].name}. TLSA ${rdata}`;
+    /** The MX record names the alias, a CNAME to the host (whose A record is in its own zone). */
+    const mxViaCname = (domain: string, host: AliasKey) => [
+      `${domain}. MX 10 ${HOSTS[host].alias}.`,
+      `${HOSTS[host].alias}. CNAME ${HOSTS[host].name}.`,
+    ];
+    const aliasTlsa = (host: AliasKey, rdata: string) => `_25._tcp.${HOSTS[host].alias}. TLSA ${rdata}`;
+    const a = (host: HostKey) => `${HOSTS[host].name}. A ${HOSTS[host].address}`;
     dns = await startDnssecDns(join(dir, 'dns'), '127.0.72.53', [
       {
         origin: 'dane.test',
@@ -186,6 +263,22 @@ describe('relay DANE', () => {
           // The TLSA name is a zone of its own, delegated with a DS no key of it matches.
           `_25._tcp.${HOSTS.bogus.name}. NS ns.dane.test.`,
           `_25._tcp.${HOSTS.bogus.name}. DS 4242 13 2 ${'ab'.repeat(32)}`,
+          ...mxViaCname('cname.dane.test', 'cname'),
+          a('cname'),
+          tlsa('cname', `3 1 1 ${spkiSha256(self.cert)}`),
+          ...mxViaCname('cname-mismatch.dane.test', 'cnameMismatch'),
+          a('cnameMismatch'),
+          tlsa('cnameMismatch', `3 1 1 ${spkiSha256(other.cert)}`),
+          aliasTlsa('cnameMismatch', `3 1 1 ${spkiSha256(self.cert)}`),
+          ...mxViaCname('cname-alias-only.dane.test', 'cnameAliasOnly'),
+          a('cnameAliasOnly'),
+          aliasTlsa('cnameAliasOnly', `3 1 1 ${spkiSha256(self.cert)}`),
+          ...mxViaCname('cname-ta.dane.test', 'cnameTa'),
+          a('cnameTa'),
+          tlsa('cnameTa', `2 0 1 ${certSha256(caPem)}`),
+          // The CNAME is signed, its target (in plain.test) is not.
+          ...mxViaCname('cname-insecure.dane.test', 'cnameInsecure'),
+          aliasTlsa('cnameInsecure', `3 1 1 ${spkiSha256(other.cert)}`),
         ],
       },
       {
@@ -197,7 +290,12 @@ describe('relay DANE', () => {
       {
         origin: 'plain.test',
         signed: false,
-        records: [...mxAndA('plain.test', 'unsigned'), tlsa('unsigned', `3 1 1 ${spkiSha256(other.cert)}`)],
+        records: [
+          ...mxAndA('plain.test', 'unsigned'),
+          tlsa('unsigned', `3 1 1 ${spkiSha256(other.cert)}`),
+          a('cnameInsecure'),
+          tlsa('cnameInsecure', `3 1 1 ${spkiSha256(other.cert)}`),
+        ],
       },
     ]);
 
@@ -266,6 +364,7 @@ describe('relay DANE', () => {
         if (c.outcome === 'delivered') {
           assert.ok(peer.delivered.includes(recipient), `${HOSTS[c.host].name} got ${recipient}`);
           assert.equal(peer.recipients.find((r) => r.address === recipient)?.tls, true);
+          if (c.sni) assert.deepEqual([...new Set(peer.tlsServernames)], [c.sni]);
         } else {
           assert.match(
             String(line?.reply),

@@ -96,6 +96,21 @@ test('TLS follows the smarthost mode; MX hosts get opportunistic STARTTLS withou
       },
     ],
     [
+      'a DANE host that is a CNAME, SNI with the TLSA base domain (its target)',
+      target({
+        servername: 'mx.example.test',
+        tlsRequirement: 'dane',
+        tlsDane: { records: [], names: ['mx.provider.test', 'mx.example.test'] },
+      }),
+      {
+        secure: undefined,
+        requireTLS: undefined,
+        opportunisticTLS: true,
+        rejectUnauthorized: false,
+        servername: 'mx.provider.test',
+      },
+    ],
+    [
       'a handoff peer, no name to send',
       target(),
       {

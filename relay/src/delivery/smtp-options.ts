@@ -105,9 +105,9 @@ export function poolSettings(target: PoolTarget): PoolSettings {
     // destination's policy (tls-policy.ts), so a failure has a precise reason and defers the mail
     // before MAIL FROM; opportunistic destinations accept any certificate (RFC 7435).
     connection.opportunisticTLS = true;
-    connection.tls = target.servername
-      ? { rejectUnauthorized: false, servername: target.servername }
-      : { rejectUnauthorized: false };
+    // DANE: SNI names the TLSA base domain (RFC 7672 §8.1), the CNAME target of a CNAME'd MX host.
+    const servername = target.tlsDane?.names[0] ?? target.servername;
+    connection.tls = servername ? { rejectUnauthorized: false, servername } : { rejectUnauthorized: false };
   }
   return {
     connection,

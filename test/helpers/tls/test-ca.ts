@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { TLSSocket } from 'node:tls';
 import { SMTPServer } from 'smtp-server';
 
 const run = promisify(execFile);
@@ -106,6 +107,8 @@ export interface SmtpPeer {
   messages: { from: string; to: string[]; raw: Buffer }[];
   /** The client address of each session that completed STARTTLS, in order. */
   tlsSessions: string[];
+  /** The server name (SNI) each of those sessions asked for, '' for none. */
+  tlsServernames: string[];
   stop(): Promise<void>;
 }
 
@@ -116,6 +119,7 @@ export async function startSmtpPeer(host: string, port: number, tls?: KeyPair): 
     delivered: [],
     messages: [],
     tlsSessions: [],
+    tlsServernames: [],
     stop: async () => undefined,
   };
   const server = new SMTPServer({
@@ -124,8 +128,9 @@ export async function startSmtpPeer(host: string, port: number, tls?: KeyPair): 
     disableReverseLookup: true,
     disabledCommands: tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
     ...(tls ? { key: tls.key, cert: tls.cert } : {}),
-    onSecure(_socket, session, cb) {
+    onSecure(socket, session, cb) {
       peer.tlsSessions.push(session.remoteAddress);
+      peer.tlsServernames.push((socket as TLSSocket).servername || '');
       cb();
     },
     onRcptTo(address, session, cb) {

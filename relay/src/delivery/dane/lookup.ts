@@ -1,7 +1,9 @@
 // The DNS side of DANE for one delivery: whether the MX RRset was validated, and per MX host its
-// address and TLSA lookups (`_25._tcp.<host>`, RFC 7672 §2.2.3) through the validating resolver.
+// address and TLSA lookups (`_25._tcp.<host>`, RFC 7672 §2.2.3; at the CNAME-expanded name first
+// when the host name is a CNAME) through the validating resolver.
 import type { SecureAnswer, SecureRecordType, SecureResolver } from './resolver.ts';
-import { daneHost, type DaneHost } from './tlsa.ts';
+import { daneHostAt, expandedName } from './cname.ts';
+import type { DaneHost } from './tlsa.ts';
 
 export interface DaneLookup {
   /** The MX RRset was validated: the next-hop domain is also a name a DANE-TA chain may show. */
@@ -21,15 +23,19 @@ export async function lookupDane(
       authenticated: false,
       answers: [],
     }));
+  const tlsaAt = (base: string) => ask(`_25._tcp.${base}`, 'TLSA');
   const mx = ask(domain, 'MX');
   const hosts = await Promise.all(
     mxHosts.map(async (name) => {
-      const [a, aaaa, tlsa] = await Promise.all([
-        ask(name, 'A'),
-        ask(name, 'AAAA'),
-        ask(`_25._tcp.${name}`, 'TLSA'),
-      ]);
-      return [name, daneHost({ a, aaaa }, tlsa)] as const;
+      // The MX host name's TLSA records are asked for with its addresses (most hosts are no
+      // CNAME); an expanded name's only once the address answers showed it.
+      const [a, aaaa, own] = await Promise.all([ask(name, 'A'), ask(name, 'AAAA'), tlsaAt(name)]);
+      const expanded = expandedName(name, [a, aaaa]);
+      const tlsa = [
+        ...(expanded ? [{ base: expanded, answer: await tlsaAt(expanded) }] : []),
+        { base: name, answer: own },
+      ];
+      return [name, daneHostAt({ a, aaaa }, tlsa)] as const;
     }),
   );
   const m = await mx;

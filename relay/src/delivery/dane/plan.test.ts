@@ -6,7 +6,9 @@ import type { DaneHost } from './tlsa.ts';
 import type { DirectTlsPlan } from '../tls-policy.ts';
 
 const RECORD = { usage: 3, selector: 1, matchingType: 1, data: Buffer.alloc(32, 7) };
-const DANE: DaneHost = { kind: 'dane', records: [RECORD], addresses: ['127.0.0.9'] };
+const DANE: DaneHost = { kind: 'dane', records: [RECORD], addresses: ['127.0.0.9'], base: 'a.test' };
+/** a.test is a CNAME to mx.provider.test, whose TLSA records apply. */
+const DANE_AT_TARGET: DaneHost = { ...DANE, base: 'mx.provider.test' };
 const NONE: DaneHost = { kind: 'none', reason: 'no TLSA records' };
 const FAILED: DaneHost = { kind: 'failure', detail: 'TLSA lookup SERVFAIL' };
 
@@ -59,6 +61,27 @@ const CASES: {
     fallback: opportunistic(['a.test']),
     dane: lookup({ 'a.test': DANE }, false),
     want: [{ name: 'a.test', policy: 'dane', requirement: 'dane', names: ['a.test'] }],
+  },
+  {
+    name: 'a CNAME to a host with TLSA records: its target, the MX host name and the domain are reference names',
+    mx: ['a.test'],
+    fallback: opportunistic(['a.test']),
+    dane: lookup({ 'a.test': DANE_AT_TARGET }),
+    want: [
+      {
+        name: 'a.test',
+        policy: 'dane',
+        requirement: 'dane',
+        names: ['mx.provider.test', 'a.test', 'example.test'],
+      },
+    ],
+  },
+  {
+    name: 'a CNAME with an insecure MX RRset: its target and the MX host name only',
+    mx: ['a.test'],
+    fallback: opportunistic(['a.test']),
+    dane: lookup({ 'a.test': DANE_AT_TARGET }, false),
+    want: [{ name: 'a.test', policy: 'dane', requirement: 'dane', names: ['mx.provider.test', 'a.test'] }],
   },
   {
     name: 'a host whose DANE lookup failed is skipped, never downgraded',

@@ -35,8 +35,9 @@ export function hostTlsPlan(
     if (found?.kind === 'failure') {
       plan.excluded.push({ name, failure: 'dnssec-invalid', detail: found.detail });
     } else if (found?.kind === 'dane') {
-      // §3.2.2: the MX host name, and the domain itself only when the MX RRset was validated.
-      const names = dane!.mxSecure && domain !== name ? [name, domain] : [name];
+      // §3.2.2: the TLSA base domain, the MX host name when it is a CNAME to it, and the domain
+      // itself only when the MX RRset was validated.
+      const names = [...new Set([found.base, name, ...(dane!.mxSecure ? [domain] : [])])];
       plan.hosts.push({
         name,
         addresses: found.addresses,

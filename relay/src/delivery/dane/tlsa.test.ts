@@ -253,11 +253,12 @@ const HOST_CASES: {
 
 for (const c of HOST_CASES) {
   test(`daneHost: ${c.name}`, () => {
-    const host = daneHost({ a: c.a, aaaa: c.aaaa ?? answer() }, c.tlsa);
+    const host = daneHost({ a: c.a, aaaa: c.aaaa ?? answer() }, c.tlsa, 'mx.example.test');
     assert.equal(host.kind, c.kind);
     if (host.kind === 'dane') {
       assert.equal(host.records.length, c.records);
       assert.deepEqual(host.addresses, ['127.0.0.1']);
+      assert.equal(host.base, 'mx.example.test');
     }
   });
 }

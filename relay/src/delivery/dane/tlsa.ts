@@ -17,8 +17,8 @@ export interface TlsaRecord {
 
 /** What DANE asks of the connections to one MX host. */
 export type DaneHost =
-  /** Secure, usable TLSA records: TLS required, the chain must match a record. */
-  | { kind: 'dane'; records: TlsaRecord[]; addresses: string[] }
+  /** Secure, usable TLSA records at `base` (the TLSA base domain): TLS required, the chain must match a record. */
+  | { kind: 'dane'; records: TlsaRecord[]; addresses: string[]; base: string }
   /** Secure TLSA records, none usable: TLS still required, not authenticated (RFC 7672 §2.2). */
   | { kind: 'encrypt'; addresses: string[] }
   /** No validated TLSA records: DANE does not apply, the destination's other policy does. */
@@ -36,7 +36,11 @@ const failed = (a: SecureAnswer) => a.rcode !== 'NOERROR' && a.rcode !== 'NXDOMA
  * RFC 7672 §2.2: TLSA records count only when the host's address records and the TLSA RRset were
  * both validated; a failed or bogus lookup makes the host unusable, it is never downgraded.
  */
-export function daneHost(address: { a: SecureAnswer; aaaa: SecureAnswer }, tlsa: SecureAnswer): DaneHost {
+export function daneHost(
+  address: { a: SecureAnswer; aaaa: SecureAnswer },
+  tlsa: SecureAnswer,
+  base: string,
+): DaneHost {
   const lookups = [address.a, address.aaaa];
   if (lookups.every(failed)) return { kind: 'failure', detail: `address lookup ${address.a.rcode}` };
   const addresses = lookups
@@ -61,13 +65,16 @@ export function daneHost(address: { a: SecureAnswer; aaaa: SecureAnswer }, tlsa:
   if (records.length === 0) return { kind: 'none', reason: 'no TLSA records' };
   const usable = records.filter(USABLE);
   if (usable.length === 0) return { kind: 'encrypt', addresses };
-  return { kind: 'dane', records: usable, addresses };
+  return { kind: 'dane', records: usable, addresses, base };
 }
 
 /** The TLSA records and the names a DANE-TA chain must show (RFC 7672 §3.2.2). */
 export interface DaneExpectation {
   records: TlsaRecord[];
-  /** The MX host name, and the next-hop domain when the MX RRset was validated. */
+  /**
+   * The TLSA base domain first (also sent as SNI, RFC 7672 §8.1), the MX host name when that is a
+   * CNAME to it, and the next-hop domain when the MX RRset was validated.
+   */
   names: string[];
 }
 
