@@ -18,7 +18,14 @@ import {
   type RelayProcess,
 } from '../relay/peers.ts';
 import { startDnsmasq, type TestDns } from '../relay/dnsmasq.ts';
-import { makeTestCa, startSmtpPeer, type IssueOptions, type SmtpPeer, type TestCa } from './test-ca.ts';
+import {
+  makeTestCa,
+  startSmtpPeer,
+  type IssueOptions,
+  type KeyPair,
+  type SmtpPeer,
+  type TestCa,
+} from './test-ca.ts';
 import { startPolicyServer, type MxHost, type PolicyServer, type StsSite } from './mta-sts.ts';
 
 /** An MX peer and the certificate it presents (`plain`: it offers no STARTTLS). */
@@ -33,8 +40,11 @@ export interface TlsFixtureOptions {
   /** MTA-STS sites served on `policyAddress`:443. */
   sites?: Record<string, StsSite>;
   policyAddress?: string;
-  /** dnsmasq options; given the fixture so far (the CA, for a collector's rua). */
-  dns: (f: { ca: TestCa }) => string[] | Promise<string[]>;
+  /**
+   * dnsmasq options; given the fixture so far (the CA, for a collector's rua; each peer's
+   * certificate by MX host name, for TLSA records).
+   */
+  dns: (f: { ca: TestCa; certs: Map<string, KeyPair> }) => string[] | Promise<string[]>;
 }
 
 export interface TlsFixture {
@@ -77,15 +87,15 @@ export async function startTlsFixture(o: TlsFixtureOptions): Promise<TlsFixture>
   try {
     const ca = await makeTestCa(dir);
     const smtpPort = await freePort(o.peers[0]?.address);
+    const certs = new Map<string, KeyPair>();
     for (const peer of o.peers) {
       const options = issueOptions(peer);
-      peers.set(
-        peer.name,
-        await startSmtpPeer(peer.address, smtpPort, options ? await ca.issue(options) : undefined),
-      );
+      const cert = options ? await ca.issue(options) : undefined;
+      if (cert) certs.set(peer.name, cert);
+      peers.set(peer.name, await startSmtpPeer(peer.address, smtpPort, cert));
     }
     if (o.sites) policies = await startPolicyServer(ca, o.sites, o.policyAddress ?? '127.0.0.1');
-    dns = await startDnsmasq(await o.dns({ ca }));
+    dns = await startDnsmasq(await o.dns({ ca, certs }));
     const server = dns.server;
     fixture = {
       dir,
