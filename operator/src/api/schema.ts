@@ -404,7 +404,7 @@ const relayPoolSpec = obj(
       { tsType: 'QueueSpec' },
     ),
     sharedState: obj(
-      "A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all) and the Pool-scoped RateLimits (enforced together, GCRA in the store, instead of a fixed share per relay). Without it each relay keeps its own list and enforces its share. The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md).",
+      "A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all) and the Pool-scoped RateLimits (rate and maxConnections enforced together, GCRA and connection leases in the store, instead of a fixed share per relay), delivery backoff, cached MTA-STS policies, TLS-RPT counts and the tracker's unique opens. Without it each relay keeps its own and enforces its share (condition SharedStateAvailable=False NotConfigured says so). The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md).",
       {
         url: str('redis://host:port or rediss://host:port (TLS) of the store.', {
           pattern:

@@ -177,7 +177,7 @@ export interface QueueSpec {
   sizeLimit?: number | string;
 }
 
-/** A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all) and the Pool-scoped RateLimits (enforced together, GCRA in the store, instead of a fixed share per relay). Without it each relay keeps its own list and enforces its share. The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md). */
+/** A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all) and the Pool-scoped RateLimits (rate and maxConnections enforced together, GCRA and connection leases in the store, instead of a fixed share per relay), delivery backoff, cached MTA-STS policies, TLS-RPT counts and the tracker's unique opens. Without it each relay keeps its own and enforces its share (condition SharedStateAvailable=False NotConfigured says so). The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md). */
 export interface SharedStateSpec {
   /** redis://host:port or rediss://host:port (TLS) of the store. */
   url: string;
@@ -289,7 +289,7 @@ export interface RelayPoolSpec {
   limits?: LimitsSpec;
   /** The relays' spool. */
   queue?: QueueSpec;
-  /** A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all) and the Pool-scoped RateLimits (enforced together, GCRA in the store, instead of a fixed share per relay). Without it each relay keeps its own list and enforces its share. The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md). */
+  /** A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all) and the Pool-scoped RateLimits (rate and maxConnections enforced together, GCRA and connection leases in the store, instead of a fixed share per relay), delivery backoff, cached MTA-STS policies, TLS-RPT counts and the tracker's unique opens. Without it each relay keeps its own and enforces its share (condition SharedStateAvailable=False NotConfigured says so). The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md). */
   sharedState?: SharedStateSpec;
   /** An HTTP webhook receiving the pool's delivery events (delivered, deferred, bounced, complained, suppressed) and, when a domain tracks, its tracker's opened and clicked events, as HMAC-signed JSON lines in batches, each event with an idempotency key, at least once from a durable outbox (each relay's spool volume; each tracker pod's emptyDir) (docs/events.md). The relays may reach the URL's port at any address (NetworkPolicy egress). */
   events?: EventsSpec;
@@ -794,7 +794,7 @@ export interface DefaultedRelayPoolSpec {
   limits: DefaultedLimitsSpec;
   /** The relays' spool. */
   queue?: QueueSpec;
-  /** A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all) and the Pool-scoped RateLimits (enforced together, GCRA in the store, instead of a fixed share per relay). Without it each relay keeps its own list and enforces its share. The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md). */
+  /** A Valkey/Redis store the pool's relays share state through: the suppression list (a hard bounce or complaint seen by one relay is refused by all) and the Pool-scoped RateLimits (rate and maxConnections enforced together, GCRA and connection leases in the store, instead of a fixed share per relay), delivery backoff, cached MTA-STS policies, TLS-RPT counts and the tracker's unique opens. Without it each relay keeps its own and enforces its share (condition SharedStateAvailable=False NotConfigured says so). The store down never stops mail: relays decide on their own copy and publish their changes when it answers again (docs/suppressions.md). */
   sharedState?: SharedStateSpec;
   /** An HTTP webhook receiving the pool's delivery events (delivered, deferred, bounced, complained, suppressed) and, when a domain tracks, its tracker's opened and clicked events, as HMAC-signed JSON lines in batches, each event with an idempotency key, at least once from a durable outbox (each relay's spool volume; each tracker pod's emptyDir) (docs/events.md). The relays may reach the URL's port at any address (NetworkPolicy egress). */
   events?: DefaultedEventsSpec;

@@ -41,17 +41,27 @@ export function sharedStatePort(state: SharedState): number {
   return port ? Number(port) : 6379;
 }
 
+/** The reason of a pool without spec.sharedState: the user's choice, never news (no Event). */
+export const SHARED_STATE_NOT_CONFIGURED = 'NotConfigured';
+
 /**
  * SharedStateAvailable, from what the relays' metrics said at their last scrape: True when every
  * relay scraped reaches the store, False naming those that do not (they decide on local state:
  * mail flows, suppression changes wait in their outbox, RateLimits fall back to their share),
- * Unknown before any relay was scraped. No condition without spec.sharedState.
+ * Unknown before any relay was scraped. Without spec.sharedState, False NotConfigured saying what
+ * each relay then keeps to itself (issue 19: without a store the pool says so in status).
  */
 export function sharedStateCondition(
   pool: DefaultedRelayPool,
   relays: readonly RelayQueue[] | undefined,
-): ConditionInput | undefined {
-  if (!pool.spec.sharedState) return undefined;
+): ConditionInput {
+  if (!pool.spec.sharedState)
+    return cond(
+      'SharedStateAvailable',
+      'False',
+      SHARED_STATE_NOT_CONFIGURED,
+      'no spec.sharedState: each relay keeps its own suppression list and delivery backoff, and enforces its share of Pool-scoped RateLimits',
+    );
   const seen = (relays ?? []).filter((r) => r.sharedStateUp !== undefined);
   if (seen.length === 0)
     return cond(

@@ -765,6 +765,13 @@ test('condition transitions worth an Event', async (t) => {
       want: ['Warning DKIMKeyNotReady'],
     },
     {
+      name: 'a pool without a shared store, new or after the store was removed: nothing',
+      object: relayPool(),
+      before: [c('SharedStateAvailable', 'True', 'Connected')],
+      after: [c('SharedStateAvailable', 'False', 'NotConfigured')],
+      want: [],
+    },
+    {
       name: 'suspension: Warning',
       before: [c('Suspended', 'False', 'Sending')],
       after: [c('Suspended', 'True', 'BounceRateExceeded')],

@@ -36,7 +36,7 @@ import {
 import { EVENTS_CONDITION, eventsCondition, eventsLags } from './events.ts';
 import { deletionDecision, intakeOpen } from './deletion.ts';
 import { evacuatesInto, evacuatingInto, handOffProblem } from './handoff-to.ts';
-import { sharedStateCondition } from './shared-state.ts';
+import { SHARED_STATE_NOT_CONFIGURED, sharedStateCondition } from './shared-state.ts';
 import { resolveTls, tlsSource } from './tls.ts';
 import type { Desired, EventSpec, Generators, KubeObject, Observed, OwnKind } from './types.ts';
 import type { Condition } from '../api/types.ts';
@@ -116,6 +116,8 @@ export function transitionEvents(
     .filter(({ condition }) => {
       const previous = before?.find((c) => c.type === condition.type);
       if (STARTING.has(condition.reason) && (!previous || STARTING.has(previous.reason))) return false;
+      // A pool without a shared store is the user's choice, not news.
+      if (condition.reason === SHARED_STATE_NOT_CONFIGURED) return false;
       // A new domain or limit becoming Ready is its pool's news (the pool's Ready Event), not its
       // own: one Event per pool instead of one per object (docs/benchmarks-operator.md).
       const firstReady =
@@ -438,8 +440,7 @@ export function desiredState(observed: Observed, gen: Generators): Desired {
     });
   const events = eventsCondition(pool, eventsLags(observed));
   if (events) poolConditions.push(events);
-  const store = sharedStateCondition(pool, observed.relayQueues);
-  if (store) poolConditions.push(store);
+  poolConditions.push(sharedStateCondition(pool, observed.relayQueues));
   const handOffTo = pool.spec.deletionHandOffTo;
   const deletion = deletionDecision(
     original,
