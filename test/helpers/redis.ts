@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import {
   freePort,
   relayConfig,
@@ -111,4 +112,17 @@ export async function startRelaysOnStore(o: {
   }
   for (const relay of relays) await waitStore(relay, true);
   return relays;
+}
+
+/**
+ * A redis-server in a new directory (pushed to `dirs` for the file's cleanup) and a client of the
+ * test's own that reads the store directly (leases, counters) and never throws on a stopped store.
+ */
+export async function startRedisWithClient(dirs: string[]): Promise<{ redis: RedisServer; store: Redis }> {
+  const dir = await tempDir('redis');
+  dirs.push(dir);
+  const redis = await startRedis(dir);
+  const store = new Redis(redis.url, { password: redis.password, maxRetriesPerRequest: 0 });
+  store.on('error', () => undefined);
+  return { redis, store };
 }

@@ -7,8 +7,8 @@
 // deliver theirs while most of a's backlog is still queued. The cap holds throughout.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Redis } from 'ioredis';
-import { removeDir, tempDir, waitFor, type RelayProcess } from '../helpers/relay/peers.ts';
+import type { Redis } from 'ioredis';
+import { removeDir, waitFor, type RelayProcess } from '../helpers/relay/peers.ts';
 import { submitTo } from '../helpers/relay/rate.ts';
 import { LEASE_TTL_MS } from '../../relay/src/shared-state/connection-leases.ts';
 import {
@@ -19,7 +19,7 @@ import {
 } from '../../relay/src/shared-state/lease-fairness.ts';
 import { fairLeaseDecisionCases } from '../helpers/lease-fairness-cases.ts';
 import { startCountingUpstream, type CountingUpstream } from '../helpers/relay/counting-upstream.ts';
-import { startRedis, startRelaysOnStore, type RedisServer } from '../helpers/redis.ts';
+import { startRedisWithClient, startRelaysOnStore, type RedisServer } from '../helpers/redis.ts';
 
 const POOL_CONNECTIONS = 4;
 const BACKLOG_A = 300;
@@ -34,11 +34,7 @@ describe('fair pool-wide connection leases (redis-server)', () => {
 
   before(async () => {
     upstream = await startCountingUpstream();
-    const redisDir = await tempDir('redis');
-    dirs.push(redisDir);
-    redis = await startRedis(redisDir);
-    store = new Redis(redis.url, { password: redis.password, maxRetriesPerRequest: 0 });
-    store.on('error', () => undefined);
+    ({ redis, store } = await startRedisWithClient(dirs));
   });
   after(async () => {
     store?.disconnect();

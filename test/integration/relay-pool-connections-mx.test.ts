@@ -6,12 +6,12 @@
 // the connections open to the two hosts together never exceed 4 across the relays, and reach 4.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Redis } from 'ioredis';
-import { removeDir, tempDir, waitFor, type RelayProcess } from '../helpers/relay/peers.ts';
+import type { Redis } from 'ioredis';
+import { removeDir, waitFor, type RelayProcess } from '../helpers/relay/peers.ts';
 import { submitTo } from '../helpers/relay/rate.ts';
 import { startDnsmasq, type TestDns } from '../helpers/relay/dnsmasq.ts';
 import { startCountingUpstream, type CountingUpstream } from '../helpers/relay/counting-upstream.ts';
-import { startRedis, startRelaysOnStore, type RedisServer } from '../helpers/redis.ts';
+import { startRedisWithClient, startRelaysOnStore, type RedisServer } from '../helpers/redis.ts';
 
 const POOL_CONNECTIONS = 4;
 const SHARE = Math.floor(POOL_CONNECTIONS / 3);
@@ -35,11 +35,7 @@ describe('pool-wide connection caps in direct delivery to two MX hosts (redis-se
       `--host-record=mx1.conn.test,${MX[0]}`,
       `--host-record=mx2.conn.test,${MX[1]}`,
     ]);
-    const redisDir = await tempDir('redis');
-    dirs.push(redisDir);
-    redis = await startRedis(redisDir);
-    store = new Redis(redis.url, { password: redis.password, maxRetriesPerRequest: 0 });
-    store.on('error', () => undefined);
+    ({ redis, store } = await startRedisWithClient(dirs));
     // What the operator renders for a Pool-scoped limit of 4 connections over 3 ready relays.
     const rateLimits = [
       {

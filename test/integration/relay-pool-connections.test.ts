@@ -8,12 +8,12 @@
 import { describe, test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import { removeDir, tempDir, waitFor, type RelayProcess } from '../helpers/relay/peers.ts';
+import type { Redis } from 'ioredis';
+import { removeDir, waitFor, type RelayProcess } from '../helpers/relay/peers.ts';
 import { submitTo } from '../helpers/relay/rate.ts';
 import { LEASE_TTL_MS } from '../../relay/src/shared-state/connection-leases.ts';
 import { startCountingUpstream, type CountingUpstream } from '../helpers/relay/counting-upstream.ts';
-import { startRedis, startRelaysOnStore, waitStore, type RedisServer } from '../helpers/redis.ts';
+import { startRedisWithClient, startRelaysOnStore, waitStore, type RedisServer } from '../helpers/redis.ts';
 
 const POOL_CONNECTIONS = 4;
 const SHARE = Math.floor(POOL_CONNECTIONS / 3);
@@ -66,11 +66,7 @@ describe('pool-wide connection caps (redis-server, 3 relays)', () => {
 
   before(async () => {
     upstream = await startCountingUpstream();
-    const redisDir = await tempDir('redis');
-    dirs.push(redisDir);
-    redis = await startRedis(redisDir);
-    store = new Redis(redis.url, { password: redis.password, maxRetriesPerRequest: 0 });
-    store.on('error', () => undefined);
+    ({ redis, store } = await startRedisWithClient(dirs));
     // What the operator renders for a Pool-scoped limit of 4 connections over 3 ready relays,
     // with connections replaced every 5 messages so leases are given back and taken again.
     const rateLimits = [
