@@ -4,7 +4,8 @@
 // docs/benchmarks.md with the machine described.
 //
 // Usage: node bench/run.ts [--messages 5000] [--rounds 3] [--sweeps 1]
-//          [--only relay,tracking,scheduler,operator,pool-rate] [--sizes 2k,2k-conn,10k,100k,1m,dkim,dkim-100k]
+//          [--only relay,tracking,scheduler,operator,pool-rate,feedback,suppression]
+//          [--sizes 2k,2k-conn,10k,100k,1m,dkim,dkim-100k]
 //          [--pools 100] [--workers 1] [--report-only]
 // relay: bench/relay-throughput/run.ts over the size axis, DKIM-signed 2 KB and 100 KB included;
 // `npm run bench:relay` is the quiet-machine comparison (--only relay --sweeps 3 --rounds 1
@@ -27,7 +28,10 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     sweeps: { type: 'string', default: '1' },
     workers: { type: 'string', default: '1' },
-    only: { type: 'string', default: 'relay,tracking,scheduler,operator,pool-rate' },
+    only: {
+      type: 'string',
+      default: 'relay,tracking,scheduler,operator,pool-rate,feedback,suppression',
+    },
     sizes: { type: 'string', default: '2k,2k-conn,10k,100k,1m,dkim,dkim-100k' },
     pools: { type: 'string', default: '100' },
     'report-only': { type: 'boolean', default: false },
@@ -137,6 +141,14 @@ if (only.has('pool-rate'))
       '120',
     ]),
   );
+// Inbound DSN/ARF: reading one report in process per kind, and the return-path listener taking
+// 5000 DSNs over SMTP next to Postfix queueing them (root: Postfix).
+if (only.has('feedback'))
+  saveRaw('feedback', await run('feedback', ['bench/feedback/run.ts', '--reports', '5000']));
+// A million suppressed addresses at RCPT time: the relay with an empty and a full list next to
+// Postfix without and with the same million in a hash: map, 10000 messages a run (root: Postfix).
+if (only.has('suppression'))
+  saveRaw('suppression', await run('suppression', ['--expose-gc', 'bench/suppression/run.ts', '10000']));
 
 // The report, from whatever results exist (a partial --only run keeps the others' last results).
 const load = (name: string) => {
@@ -247,6 +259,8 @@ for (const [name, title] of [
   ['scheduler', 'Scheduler cost'],
   ['operator-scale', 'Operator scale'],
   ['pool-rate', 'Pool-wide limits over 3 relays: shared store vs static share vs Postfix'],
+  ['feedback', 'Inbound DSN and ARF processing: return-path listener vs Postfix'],
+  ['suppression', 'A million suppressed addresses at RCPT time: relay vs Postfix hash: map'],
 ] as const) {
   const r = load(name);
   if (!r && name.startsWith('relay-dkim')) continue; // now rows of the relay's table
