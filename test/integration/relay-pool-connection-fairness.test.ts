@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { removeDir, waitFor, type RelayProcess } from '../helpers/relay/peers.ts';
 import { submitTo } from '../helpers/relay/rate.ts';
-import { LEASE_TTL_MS } from '../../relay/src/shared-state/connection-leases.ts';
+import { Registry } from 'prom-client';
+import { LEASE_TTL_MS, SharedConnectionLeases } from '../../relay/src/shared-state/connection-leases.ts';
 import {
   LEASE_REPLY,
   LEASE_SCRIPT,
@@ -90,6 +91,38 @@ describe('fair pool-wide connection leases (redis-server)', () => {
     await store.zadd(sets.waiting, Date.now() - 1, 'b');
     assert.equal(await runScript('a', [{ ...sets, cap: 4 }]), LEASE_REPLY.grant);
     assert.equal(await store.zscore(sets.waiting, 'b'), null);
+  });
+
+  test('a relay that waits no more withdraws: a peer at its fair share gets the room at once, not when the entry lapses', async () => {
+    // Two relays' leases on the real store (the relay's own SharedConnectionLeases), a cap of 2.
+    const leases = (instance: string) =>
+      new SharedConnectionLeases({
+        redis: store,
+        keyPrefix: 'withdraw:',
+        instance,
+        connected: () => true,
+        registry: new Registry(),
+      });
+    const limits = [{ id: 'l', limit: 'conns', destination: 'w.test', poolMax: 2, share: 1 }];
+    const x = leases('x').gate(limits);
+    const y = leases('y').gate(limits);
+    const [first, second] = [await x.acquire(), await x.acquire()];
+    assert.ok(first && second, 'x takes the whole cap');
+    assert.equal(await y.acquire(), undefined, 'y finds no room and waits');
+    second.release();
+    // x holds its fair share (1 of 2) while y waits: the room is left to y.
+    assert.equal(await x.acquire(), undefined, 'x yields to the waiting y');
+    // y's messages went over other connections: it waits no more and says so.
+    y.withdraw();
+    await waitFor(
+      async () => (await store.zcard('withdraw:connections:conns:w.test:waiting')) === 0,
+      2000,
+      'y withdrawn',
+    );
+    const again = await x.acquire();
+    assert.ok(again, 'x gets the room at once');
+    first.release();
+    again.release();
   });
 
   test('a connection under two caps: granted only if both grant, registered as waiter where full', async (t) => {

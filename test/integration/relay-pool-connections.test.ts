@@ -129,6 +129,11 @@ describe('pool-wide connection caps (redis-server, 3 relays)', () => {
       'all four are relay a’s',
     );
     a.proc.kill('SIGKILL');
+    // The later phases go on with the two relays alive, whatever this one finds.
+    relays = [b, c];
+    // Each lease lapses LEASE_TTL_MS after it was taken: a took its four one after another.
+    const expiries = (await store.zrange(KEY, 0, -1, 'WITHSCORES')).filter((_, i) => i % 2 === 1).map(Number);
+    t.diagnostic(`relay a's leases lapse over ${Math.max(...expiries) - Math.min(...expiries)} ms`);
     await waitFor(() => upstream.open === 0, 10_000, 'relay a’s sessions closed');
     upstream.delayMs = 100;
     upstream.peak = 0;
@@ -151,12 +156,19 @@ describe('pool-wide connection caps (redis-server, 3 relays)', () => {
       LEASE_TTL_MS + 10_000,
       'relay a’s leases lapse',
     );
+    // The room is judged once a's last lease is gone (b and c may have delivered all of theirs in
+    // the room its first lapsed leases left), with fresh mail for both.
+    upstream.peak = upstream.open;
+    await Promise.all([send(b, 'b3', 20), send(c, 'c3', 20)]);
     await explainFailure(t, [b, c], () =>
-      waitFor(() => allDelivered(['b2', 'c2'], 20), 60_000, 'b and c deliver theirs'),
+      waitFor(() => allDelivered(['b2', 'c2', 'b3', 'c3'], 20), 60_000, 'b and c deliver theirs'),
     );
-    t.diagnostic(`after a's leases lapsed: peak ${upstream.peak} of ${POOL_CONNECTIONS}`);
+    const labels = ['granted', 'full', 'yielded', 'fallback'];
+    const byLabel = await Promise.all(labels.map(async (l) => `${l} ${await decisions([b, c], l)}`));
+    t.diagnostic(
+      `after a's leases lapsed: peak ${upstream.peak} of ${POOL_CONNECTIONS}; ${byLabel.join(', ')}`,
+    );
     assert.equal(upstream.peak, POOL_CONNECTIONS);
-    relays = [b, c];
   });
 
   test('store slower than the decision timeout: shares carry the mail, counted as fallbacks; answering again, leases again', async (t) => {

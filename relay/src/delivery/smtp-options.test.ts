@@ -192,7 +192,7 @@ test('a RateLimit narrows the connections and messages per connection of its own
 });
 
 test('a pool whose connections are leased pool-wide asks its gate and closes idle connections soon', () => {
-  const gate = { acquire: () => Promise.resolve(undefined) };
+  const gate = { acquire: () => Promise.resolve(undefined), withdraw: () => undefined };
   const cases: [string, PoolTarget['shaping'], { idleTimeoutMs: number; gated: boolean }][] = [
     [
       'no gate: idle 4 minutes',

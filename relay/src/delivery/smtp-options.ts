@@ -29,6 +29,11 @@ export interface ConnectionLease {
 export interface ConnectionGate {
   /** A lease, or undefined: no room now (the pool asks again later). */
   acquire(): Promise<ConnectionLease | undefined>;
+  /**
+   * The pool refused earlier waits for room no more (its messages went over the connections it
+   * has, or it closed): peers need not leave room for it.
+   */
+  withdraw(): void;
 }
 
 export interface PoolTarget {

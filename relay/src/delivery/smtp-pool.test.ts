@@ -313,6 +313,7 @@ test('a leased connection gives its room back once its socket is closed, never w
             },
           });
         },
+        withdraw: () => undefined,
       };
       const p = pool(server.port, { maxConnections: 2, ...c.limits }, gate);
       await Promise.all([0, 1, 2].map((i) => p.send('a@x.test', ['b@y.test'], body(i))));
@@ -322,5 +323,49 @@ test('a leased connection gives its room back once its socket is closed, never w
       await server.stop();
       assert.equal(server.received.length, 3);
       assert.deepEqual(serverOpenAtRelease, Array(c.releases).fill(0));
+    });
+});
+
+test('a pool refused room withdraws from the waiters once its messages went over the connections it has', async (t) => {
+  // A pool-wide cap of 1: the first message gets the room; the others wait on that connection
+  // and the gate refuses the pool's asks for a second one meanwhile.
+  const cases = [
+    { name: 'refused while messages waited, then none waits', messages: 4, refusals: true },
+    { name: 'never refused: nothing to withdraw', messages: 1, refusals: false },
+  ];
+  for (const c of cases)
+    await t.test(c.name, async () => {
+      const server = await peer();
+      const events: string[] = [];
+      let held = 0;
+      const gate: ConnectionGate = {
+        acquire: () => {
+          if (held > 0) {
+            events.push('refused');
+            return Promise.resolve(undefined);
+          }
+          held++;
+          events.push('granted');
+          return Promise.resolve({ release: () => void held-- });
+        },
+        withdraw: () => void events.push('withdrawn'),
+      };
+      const p = pool(server.port, { maxConnections: 2, maxMessages: 100 }, gate);
+      await Promise.all(
+        Array.from({ length: c.messages }, (_, i) => p.send('a@x.test', ['b@y.test'], body(i))),
+      );
+      // The next retry (250 ms) finds nothing waiting.
+      await new Promise((r) => setTimeout(r, 400));
+      const beforeClose = [...events];
+      p.close();
+      await server.stop();
+      assert.equal(server.received.length, c.messages);
+      assert.equal(beforeClose.includes('refused'), c.refusals);
+      // Withdrawn once, after the last refusal; a pool never refused withdraws nothing, even closing.
+      assert.deepEqual(
+        events.filter((e) => e === 'withdrawn'),
+        c.refusals ? ['withdrawn'] : [],
+      );
+      if (c.refusals) assert.equal(beforeClose.at(-1), 'withdrawn');
     });
 });

@@ -377,6 +377,8 @@ export class SmtpPool {
   private asking = false;
   /** Asks the gate again after it had no room while messages wait. */
   private gateRetry: NodeJS.Timeout | undefined;
+  /** The gate's last answer was no room: this pool counts among the store's waiters. */
+  private refused = false;
 
   constructor(settings: PoolSettings) {
     this.connection = settings.connection;
@@ -410,6 +412,7 @@ export class SmtpPool {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.gateRetry);
+    this.withdraw();
     for (const [timer, job] of this.requeued) {
       clearTimeout(timer);
       job.reject(poolClosed());
@@ -420,6 +423,7 @@ export class SmtpPool {
   }
 
   private dispatch(): void {
+    if (this.queue.length === 0) this.withdraw();
     while (this.queue.length > 0) {
       const next = assign({
         idle: this.idle.length,
@@ -448,6 +452,8 @@ export class SmtpPool {
     void gate.acquire().then((lease) => {
       this.asking = false;
       this.open--;
+      // Granted, the store took this relay off its waiters; refused, it put it on them.
+      this.refused = !lease;
       const job = lease && !this.closed ? this.queue.shift() : undefined;
       if (job) {
         this.connect(job, lease);
@@ -459,8 +465,18 @@ export class SmtpPool {
           this.gateRetry = undefined;
           this.dispatch();
         }, GATE_RETRY_MS);
-      }
+      } else if (!lease) this.withdraw();
     });
+  }
+
+  /**
+   * A pool refused room that has nothing waiting any more (its messages went over the
+   * connections it has: found at the next retry, within GATE_RETRY_MS) says so at once.
+   */
+  private withdraw(): void {
+    if (!this.refused || !this.gate) return;
+    this.refused = false;
+    this.gate.withdraw();
   }
 
   private connect(job: Job, lease: ConnectionLease | undefined): void {

@@ -73,7 +73,7 @@ class RecordingLeases implements PoolConnectionLeases {
   gates: (readonly LeasedLimit[])[] = [];
   gate(limits: readonly LeasedLimit[]): ConnectionGate {
     this.gates.push(limits);
-    return { acquire: () => Promise.resolve(undefined) };
+    return { acquire: () => Promise.resolve(undefined), withdraw: () => undefined };
   }
 }
 

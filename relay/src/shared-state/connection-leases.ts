@@ -158,7 +158,7 @@ export class SharedConnectionLeases implements PoolConnectionLeases {
 
   /** The gate a connection pool of these limit destinations asks before each new connection. */
   gate(limits: readonly LeasedLimit[]): ConnectionGate {
-    return { acquire: () => this.acquire(limits) };
+    return { acquire: () => this.acquire(limits), withdraw: () => this.withdraw(limits) };
   }
 
   private async acquire(limits: readonly LeasedLimit[]): Promise<ConnectionLease | undefined> {
@@ -195,6 +195,16 @@ export class SharedConnectionLeases implements PoolConnectionLeases {
         this.remove(keys, member);
       },
     };
+  }
+
+  /**
+   * Takes this relay off the waiters of these limit destinations: without it, peers at their fair
+   * share would leave room for it until its entry lapsed (WAITER_TTL_MS). Not answering, it lapses.
+   */
+  private withdraw(limits: readonly LeasedLimit[]): void {
+    if (!this.connected()) return;
+    for (const l of limits)
+      this.redis.zrem(waitersKey(this.key(l.limit, l.destination)), this.instance).catch(() => undefined);
   }
 
   /** Takes a lease out of the store; not answering, it lapses there by itself. */

@@ -6,7 +6,8 @@
 // keeps asking), and while somebody else waits, a relay already holding its fair share of the cap
 // (the cap divided by the relays holding or waiting, rounded up) yields the room instead of taking
 // it. Below its share a relay is never held back, and with nobody waiting the whole cap goes to
-// whoever asks: fairness never leaves room unused for longer than a waiter takes to come back.
+// whoever asks: fairness never leaves room unused for longer than a waiter takes to come back. A
+// relay that waits no more takes its entry out (the pool's gate withdraw); a killed one's lapses.
 //
 // The rule is `fairLeaseDecision` (pure, table-tested); LEASE_SCRIPT is the same rule in Lua, run
 // by the store atomically with the count and the add (test/integration/relay-pool-connection-
@@ -49,7 +50,7 @@ export const LEASE_REPLY: Readonly<Record<FairLeaseDecision, number>> = { grant:
 /**
  * How long a waiter's entry lives without the relay asking again: a relay refused asks every
  * 250 ms while it has mail waiting, so this survives a few slow answers, and room left free for a
- * waiter that went away is free again after it.
+ * waiter killed before it could withdraw is free again after it.
  */
 export const WAITER_TTL_MS = 2000;
 
