@@ -14,6 +14,7 @@ import {
 } from './results.ts';
 import {
   SmtpPool,
+  afterField,
   isSourceError,
   type ChunkedMessage,
   type MessageBody,
@@ -128,12 +129,12 @@ export class Deliverer {
   async deliver(request: DeliveryRequest): Promise<DeliveryReport> {
     this.inflight++;
     try {
-      // Link tracking rewrites the message and DKIM signs all of it before it goes out: both take
-      // a chunked message whole (a Buffer fallback); otherwise it goes out chunk by chunk.
+      // Link tracking rewrites the message before it goes out: it takes a chunked message whole
+      // (a Buffer fallback). Otherwise a chunked message goes out chunk by chunk, DKIM-signed
+      // from a first pass over its chunks (the header block kept, the body hashed).
       let data: MessageBody = request.body;
       let body = request.body;
-      if (!Buffer.isBuffer(body) && (this.settings.tracking || this.settings.dkim?.signs()))
-        body = await body.whole();
+      if (!Buffer.isBuffer(body) && this.settings.tracking) body = await body.whole();
       if (Buffer.isBuffer(body)) {
         if (this.settings.tracking) {
           const tracked = await this.settings.tracking.apply(body, request.from);
@@ -148,6 +149,12 @@ export class Deliverer {
           this.settings.onDkim?.(signed.domain);
           if (signed.field) data = [signed.field, body];
         }
+      } else if (this.settings.dkim?.signs()) {
+        // Both passes read the spool record against its CRC-32: a record damaged before the
+        // first fails here (SpoolDamage), one damaged between them fails as it is sent.
+        const signed = await this.settings.dkim.signChunks(body, request.from);
+        this.settings.onDkim?.(signed.domain);
+        if (signed.field) data = afterField(signed.field, body);
       } else this.settings.onDkim?.(undefined);
       const outgoing: Outgoing = { ...request, body, data };
       const d = this.settings.delivery;

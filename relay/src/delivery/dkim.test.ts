@@ -61,6 +61,28 @@ describe('DkimKeyring', () => {
     assert.ok(text.endsWith('\r\n'));
     assert.doesNotMatch(text.slice(0, -2), /\r\n(?![ \t])/, 'continuation lines only');
   });
+  test('a message in chunks gets the field its bytes in one Buffer get, with the same key choice', async () => {
+    const { keyring } = DkimKeyring.load(domains);
+    const now = 1_796_000_000;
+    const cases: [string, string, string | undefined][] = [
+      ['a@example.com', 'bounce@nokey.example', 'example.com'],
+      ['a@other.example', 'b@example.com', 'example.com'],
+      ['a@other.example', 'b@nokey.example', undefined],
+    ];
+    for (const [from, envelopeFrom, domain] of cases) {
+      const message = msg(from);
+      // Split inside the From field and inside the empty line.
+      const split = [message.subarray(0, 8), message.subarray(8, message.indexOf('\r\n\r\n') + 3)];
+      const rest = message.subarray(split[0]!.length + split[1]!.length);
+      const chunks = async function* () {
+        yield* [...split, rest];
+      };
+      const streamed = await keyring.signChunks({ chunks }, envelopeFrom, now);
+      const whole = keyring.sign(message, envelopeFrom, now);
+      assert.equal(streamed.domain, domain, from);
+      assert.deepEqual(streamed, whole, from);
+    }
+  });
   test('a broken key file keeps the previous key and is reported', () => {
     const { keyring: first } = DkimKeyring.load(domains);
     const broken = join(dir, 'broken.pem');

@@ -4,7 +4,7 @@
 // key signs the next attempt, queued mail included.
 import { readFileSync } from 'node:fs';
 import type { SendingDomainConfig } from '../config/types.ts';
-import { loadPrivateKey, signatureField, type DkimKey } from '../dkim/sign.ts';
+import { loadPrivateKey, signatureField, streamedSignatureField, type DkimKey } from '../dkim/sign.ts';
 
 /** The domain of the first From: header field, lower-cased; '' if there is none. Pure. */
 export function headerFromDomain(message: Buffer): string {
@@ -101,5 +101,24 @@ export class DkimKeyring {
     const key = this.keyFor(message, envelopeFrom);
     if (!key) return {};
     return { field: signatureField(message, key, now), domain: key.domain };
+  }
+
+  /**
+   * The same for a message read in chunks (a big one, from the spool): one pass over its chunks,
+   * holding its header block and a chunk, never the whole message. The chunks are the caller's to
+   * read again to send the message after the field.
+   */
+  async signChunks(
+    message: { chunks(): AsyncIterable<Buffer> },
+    envelopeFrom: string,
+    now = Date.now() / 1000,
+  ): Promise<{ field?: Buffer; domain?: string }> {
+    if (this.keys.size === 0) return {};
+    const signed = await streamedSignatureField(
+      message.chunks(),
+      (header) => this.keyFor(header, envelopeFrom),
+      now,
+    );
+    return signed ? { field: signed.field, domain: signed.key.domain } : {};
   }
 }

@@ -69,6 +69,21 @@ export interface ChunkedMessage {
   whole(): Promise<Buffer>;
 }
 
+/**
+ * `message` with `field` (its DKIM-Signature) in front, still chunked: the field is the first
+ * chunk, then the message's own chunks, read and checked as they are sent.
+ */
+export function afterField(field: Buffer, message: ChunkedMessage): ChunkedMessage {
+  return {
+    length: field.length + message.length,
+    async *chunks() {
+      yield field;
+      yield* message.chunks();
+    },
+    whole: async () => Buffer.concat([field, await message.whole()]),
+  };
+}
+
 /** What the pool sends: one Buffer, parts sent one after the other, or a chunked message. */
 export type MessageBody = Buffer | readonly Buffer[] | ChunkedMessage;
 

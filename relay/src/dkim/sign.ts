@@ -5,7 +5,7 @@
 import { createHash, createPrivateKey, sign as cryptoSign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { fieldName, parseMessage, relaxedHeader } from './canonicalize.ts';
-import { RelaxedBodyHash } from './body-hash.ts';
+import { SigningInput, type SigningParts } from './signing-input.ts';
 
 export type DkimAlgorithm = 'rsa-sha256' | 'ed25519-sha256';
 
@@ -61,13 +61,39 @@ function fold(header: string): string {
  * body is hashed from the message's own bytes (body-hash.ts), never copied or made a string.
  */
 export function signatureField(message: Buffer, key: DkimKey, now = Date.now() / 1000): Buffer {
-  const end = message.indexOf('\r\n\r\n');
-  const { fields } = parseMessage(
-    message.subarray(0, end === -1 ? message.length : end + 4).toString('latin1'),
-  );
-  const bodyHash = new RelaxedBodyHash();
-  if (end !== -1) bodyHash.update(message.subarray(end + 4));
-  return Buffer.from(signatureFor(fields, bodyHash.digest(), key, now), 'latin1');
+  const input = new SigningInput();
+  input.push(message);
+  return fieldFor(input.end(), key, now);
+}
+
+/**
+ * The same field for a message read in chunks (a big one, from the spool), one pass over them:
+ * the header block is kept, the body only hashed. The key is chosen from the header block as soon
+ * as it is complete; when `keyFor` gives none, the rest of the message is not read (undefined).
+ */
+export async function streamedSignatureField(
+  chunks: AsyncIterable<Buffer>,
+  keyFor: (header: Buffer) => DkimKey | undefined,
+  now = Date.now() / 1000,
+): Promise<{ field: Buffer; key: DkimKey } | undefined> {
+  const input = new SigningInput();
+  let key: DkimKey | undefined;
+  for await (const chunk of chunks) {
+    input.push(chunk);
+    if (key) continue;
+    const header = input.header();
+    if (!header) continue;
+    key = keyFor(header);
+    if (!key) return undefined;
+  }
+  const parts = input.end();
+  key ??= keyFor(parts.header);
+  return key ? { field: fieldFor(parts, key, now), key } : undefined;
+}
+
+function fieldFor(parts: SigningParts, key: DkimKey, now: number): Buffer {
+  const { fields } = parseMessage(parts.header.toString('latin1'));
+  return Buffer.from(signatureFor(fields, parts.bodyHash, key, now), 'latin1');
 }
 
 /** The field for a header (its fields, unfolded) and a body hash (bh=). */
