@@ -133,7 +133,7 @@ async function damage(batch: string, at: number): Promise<void> {
 }
 
 /** `message` as the deliverer sees it, with every reading counted and whole() refused. */
-function watched(message: SpooledMessage, afterFirstReading = async () => undefined) {
+function watched(message: SpooledMessage, afterFirstReading: () => Promise<void> = async () => undefined) {
   const readings = { chunks: 0, whole: 0 };
   const body: ChunkedMessage = {
     length: message.length,
