@@ -3,10 +3,12 @@
 // the relay to an upstream, and again after a key file was replaced (as a rotated Secret is).
 import { describe, test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateDkimKey, publicKeyRecord } from '../../relay/src/dkim/keys.ts';
 import {
+  ledger,
   relayConfig,
   removeDir,
   sendMessage,
@@ -14,6 +16,7 @@ import {
   startScripted,
   tempDir,
   waitFor,
+  writeConfig,
   type RelayProcess,
   type ScriptedUpstream,
 } from '../helpers/relay/peers.ts';
@@ -159,5 +162,106 @@ describe('DKIM signing at delivery', () => {
     await waitFor(() => relay.logs.some((l) => l.includes('DKIM key not usable')), 10000, 'key error logged');
     const raw = await sendAndReceive('news@example.com', 'rsa3');
     assert.equal((await verify(raw))[0]?.status.result, 'pass', 'signed with the key in use before');
+  });
+});
+
+// A big message (past STREAM_AFTER_BYTES, 256 KiB) is queued as a streamed batch and read for
+// delivery in 128 KiB chunks; signing it takes one pass over those chunks, not the message whole.
+describe('DKIM signing of a 32 MB message read from the spool in chunks', () => {
+  // Big enough that a copy of it stands out of the garbage collector's own slack in the figures.
+  const size = 32 * 1024 * 1024;
+  const body = (() => {
+    // Dot lines (stuffed on the wire), runs of spaces and tabs (relaxed canonicalization).
+    const lines: string[] = [];
+    for (let i = 0, n = 0; n < size; i++) {
+      const line = `${i % 9 === 0 ? '.' : ''}line ${i}  with\ta run ${'y'.repeat(i % 60)} \r\n`;
+      lines.push(line);
+      n += line.length;
+    }
+    return lines.join('');
+  })();
+  let keyFile: string;
+  before(async () => {
+    const key = generateDkimKey('rsa-sha256');
+    keyFile = join(dir, 'big.pem');
+    await writeFile(keyFile, key);
+    verifiers.dns.set('big._domainkey.example.com', publicKeyRecord(key));
+  });
+
+  /** Resident set (VmRSS) and its peak since the last reset (VmHWM) of a process, bytes. */
+  const memory = (pid: number) => {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)![1]) * 1024;
+    return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+  };
+
+  /**
+   * The message through a relay of its own whose sending domain is suspended, so it is accepted
+   * and held; then the peak RSS is reset (clear_refs 5, Linux) and the domain un-suspended by a
+   * reload: `growth` is what the relay's peak rose by for the delivery, the intake left out.
+   */
+  async function heldThenDelivered(id: string, dkim: boolean) {
+    const raw = `From: Shop <news@example.com>\r\nTo: b@example.org\r\nSubject: big ${id}\r\nMessage-ID: <${id}@relay.test>\r\n\r\n${body}`;
+    const config = (suspended: boolean) =>
+      relayConfig(join(dir, `spool-${id}`), upstream.port, {
+        limits: { maxMessageSize: 2 * size },
+        sendingDomains: [
+          {
+            domain: 'example.com',
+            suspended,
+            ...(dkim ? { dkim: { selector: 'big', algorithm: 'rsa-sha256', keyFile } } : {}),
+          },
+        ],
+      });
+    const relay = await startRelay(config(true));
+    cleanups.push(() => relay.stop());
+    const sent = await sendMessage(relay.ports.smtp, {
+      from: 'news@example.com',
+      to: ['b@example.org'],
+      raw,
+    });
+    assert.ok(sent.ok, sent.response);
+    const pid = relay.proc.pid!;
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    const before = memory(pid);
+    await writeConfig(relay.configPath, config(false));
+    const mine = (m: { raw: string }) => m.raw.slice(0, 4096).includes(`Subject: big ${id}\r\n`);
+    await waitFor(() => upstream.received.some(mine), 60000, `delivery of ${id}`);
+    const growth = memory(pid).peak - before.rss;
+    await relay.stop();
+    const received = upstream.received.find(mine)!.raw;
+    // What the relay stored is its Received: header and the message as sent.
+    const stored = received.indexOf('Received: ');
+    assert.ok(stored >= 0 && received.endsWith(raw), 'the message byte for byte after the trace header');
+    assert.match(
+      received.slice(stored, received.length - raw.length),
+      /^Received: [^\r]*(?:\r\n[ \t][^\r]*)*\r\n$/,
+    );
+    return { received, field: received.slice(0, stored), growth };
+  }
+
+  test('verifies with mailauth and OpenDKIM, arrives byte for byte after its field, and costs about what an unsigned one costs in memory', async () => {
+    const unsigned = await heldThenDelivered('unsigned', false);
+    const signed = await heldThenDelivered('signed', true);
+    assert.equal(unsigned.field, '', 'nothing before the trace header of an unsigned message');
+    assert.match(signed.field, /^DKIM-Signature: v=1;\r\n\ta=rsa-sha256;[^]*\ts=big;[^]*\r\n$/);
+    const [result] = await verify(signed.received);
+    assert.equal(result?.status.result, 'pass', JSON.stringify(result?.status));
+    assert.equal(result?.signingDomain, 'example.com');
+    const odk = opendkimVerify(signed.received, 'big');
+    assert.ok(odk.pass, odk.output);
+    const mb = (bytes: number) => Math.round(bytes / 104857.6) / 10;
+    ledger('32 MB message, relay peak RSS growth for its delivery (MB)', {
+      unsigned: mb(unsigned.growth),
+      signed: mb(signed.growth),
+    });
+    // Read whole for signing, the message is 32 MB more of the relay's memory than the unsigned
+    // one streamed through (41.6-42.6 MB against 13.9-18.1 before the change); read in chunks it
+    // costs about the same (15.4-18.9 against 12.2-18.1 in six runs): the unsigned figure is the send
+    // pass, whose chunks are fresh buffers left to the garbage collector.
+    assert.ok(
+      signed.growth - unsigned.growth < size / 2,
+      `signed ${mb(signed.growth)} MB against unsigned ${mb(unsigned.growth)} MB`,
+    );
   });
 });

@@ -137,9 +137,9 @@ function watched(message: SpooledMessage, afterFirstReading: () => Promise<void>
   const readings = { chunks: 0, whole: 0 };
   const body: ChunkedMessage = {
     length: message.length,
-    async *chunks() {
+    async *chunks(options) {
       readings.chunks++;
-      yield* message.chunks();
+      yield* message.chunks(options);
       if (readings.chunks === 1) await afterFirstReading();
     },
     whole: () => {

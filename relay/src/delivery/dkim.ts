@@ -105,17 +105,17 @@ export class DkimKeyring {
 
   /**
    * The same for a message read in chunks (a big one, from the spool): one pass over its chunks,
-   * holding its header block and a chunk, never the whole message. The chunks are the caller's to
-   * read again to send the message after the field.
+   * each read into the same buffer, holding its header block and that buffer, never the whole
+   * message. The chunks are the caller's to read again to send the message after the field.
    */
   async signChunks(
-    message: { chunks(): AsyncIterable<Buffer> },
+    message: { chunks(options: { transient: true }): AsyncIterable<Buffer> },
     envelopeFrom: string,
     now = Date.now() / 1000,
   ): Promise<{ field?: Buffer; domain?: string }> {
     if (this.keys.size === 0) return {};
     const signed = await streamedSignatureField(
-      message.chunks(),
+      message.chunks({ transient: true }),
       (header) => this.keyFor(header, envelopeFrom),
       now,
     );

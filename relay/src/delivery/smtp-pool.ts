@@ -60,12 +60,13 @@ interface SendEnvelope {
 
 /**
  * A message read as it is sent (a big one, from its spool file): `chunks` gives its bytes from
- * the first on each call, and throws instead of giving the last one when they are damaged;
- * `whole` gives them in one Buffer, for what needs all of them at once.
+ * the first on each call, and throws instead of giving the last one when they are damaged
+ * (`transient`: each chunk in the same buffer, valid until the next is asked for, for a pass that
+ * only looks at them); `whole` gives them in one Buffer, for what needs all of them at once.
  */
 export interface ChunkedMessage {
   readonly length: number;
-  chunks(): AsyncIterable<Buffer>;
+  chunks(options?: { transient?: boolean }): AsyncIterable<Buffer>;
   whole(): Promise<Buffer>;
 }
 
@@ -76,9 +77,9 @@ export interface ChunkedMessage {
 export function afterField(field: Buffer, message: ChunkedMessage): ChunkedMessage {
   return {
     length: field.length + message.length,
-    async *chunks() {
+    async *chunks(options) {
       yield field;
-      yield* message.chunks();
+      yield* message.chunks(options);
     },
     whole: async () => Buffer.concat([field, await message.whole()]),
   };

@@ -27,13 +27,14 @@ export class SigningInput {
       this.bodyHash.update(chunk);
       return;
     }
+    // The header's bytes are copied: a chunk may be a buffer its reader fills again (transient).
     const end = this.headerEnd(chunk);
     if (end === -1) {
-      this.headerParts.push(chunk);
+      this.headerParts.push(Buffer.from(chunk));
       this.seam = Buffer.concat([this.seam, chunk.subarray(-3)]).subarray(-3);
       return;
     }
-    this.headerParts.push(chunk.subarray(0, end));
+    this.headerParts.push(Buffer.from(chunk.subarray(0, end)));
     this.inBody = true;
     this.bodyHash.update(chunk.subarray(end));
   }

@@ -114,8 +114,11 @@ export interface SpoolFs {
   readRange(path: string, offset: number, length: number): Promise<Buffer>;
   /** Opens a file to read from (positioned reads, readAt); its size. Closed with closeFile. */
   openRead(path: string): Promise<{ fd: number; size: number }>;
-  /** Up to `length` bytes at `position` of an open file (fewer at its end). */
-  readAt(fd: number, length: number, position: number): Promise<Buffer>;
+  /**
+   * Up to `length` bytes at `position` of an open file (fewer at its end), in a new Buffer or in
+   * `into` (at least `length` long), which a pass that only looks at the bytes reuses.
+   */
+  readAt(fd: number, length: number, position: number, into?: Buffer): Promise<Buffer>;
   writeFile(path: string, data: Buffer): Promise<void>;
   mkdir(path: string): Promise<void>;
   remove(path: string): Promise<void>;
@@ -206,10 +209,10 @@ export const nodeSpoolFs: SpoolFs = {
       throw err;
     }
   },
-  readAt: (fd, length, position) =>
+  readAt: (fd, length, position, into) =>
     new Promise((resolve, reject) => {
       // Not zero-filled: only the bytes read are kept.
-      const buffer = Buffer.allocUnsafe(length);
+      const buffer = into ?? Buffer.allocUnsafe(length);
       read(fd, buffer, 0, length, position, (err, bytesRead) =>
         err ? reject(err) : resolve(buffer.subarray(0, bytesRead)),
       );

@@ -98,6 +98,31 @@ describe('a big queued message read in chunks', () => {
     m.close();
   });
 
+  test('a transient reading gives the same bytes, each chunk in one reused buffer never marked clean, and is checked the same way', async () => {
+    const { spool, quarantined } = await openSpool('transient');
+    const body = message(500_000);
+    await stream(spool, 'T', body);
+    const m = await spool.readMessage('T');
+    assert.ok(m instanceof SpooledMessage);
+    const copies: Buffer[] = [];
+    const buffers = new Set<ArrayBufferLike>();
+    for await (const chunk of m.chunks({ transient: true })) {
+      copies.push(Buffer.from(chunk));
+      buffers.add(chunk.buffer);
+      assert.equal(knownCleanLines(chunk), false);
+    }
+    assert.deepEqual(Buffer.concat(copies), body);
+    assert.equal(buffers.size, 1, 'one buffer for every chunk');
+    await flip(await onlyBatch('transient'), 10 + 1000);
+    const damaged: Buffer[] = [];
+    await assert.rejects(async () => {
+      for await (const chunk of m.chunks({ transient: true })) damaged.push(Buffer.from(chunk));
+    }, SpoolDamage);
+    assert.equal(damaged.length, Math.ceil(body.length / CHUNK_BYTES) - 1, 'all but the last chunk');
+    assert.deepEqual(quarantined, [{ id: 'T', reason: 'body checksum mismatch' }]);
+    m.close();
+  });
+
   test('after a restart it is read from the journal in chunks, not known clean any more', async () => {
     const { spool } = await openSpool('restart');
     const body = message(300_000);
