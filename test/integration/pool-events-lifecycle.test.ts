@@ -95,13 +95,15 @@ async function trackingPool(
     { events: { url: receiver!.url, secretRef: { name: 'hook' }, batchInterval: '100ms' } },
     { tracking: { opens: true, clicks: true, host: HOST } },
   );
-  const relays = await readyPods(kubelet, pool, replicas);
   const trackers = await readyPods(kubelet, pool, 2, 120_000, 'mailfleet-tracker');
-  // Settled: the relays run with the tracking key (the first config may have come before the domain).
+  // Settled: the relays run with the tracking key. The first pods may have come before the domain
+  // (a busy operator): their replacements are the relays, so the ready pods are read again each time.
+  const withKey = (r: RunningPod) =>
+    r.pod.spec.volumes?.some((v) => JSON.stringify(v).includes(`${pool}-tracking`)) === true;
+  let relays: RunningPod[] = [];
   await waitFor(
-    () =>
-      relays.every((r) => r.pod.spec.volumes?.some((v) => JSON.stringify(v).includes(`${pool}-tracking`))),
-    60_000,
+    async () => (relays = await readyPods(kubelet, pool, replicas)).every(withKey),
+    180_000,
     'relays with the tracking key',
   );
   rig.upstream.onRcpt = () => undefined;
