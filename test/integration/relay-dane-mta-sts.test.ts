@@ -6,10 +6,11 @@
 // relay's delivery.dns) forwards the signed zone to the validating unbound, which DANE asks.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { relayConfig, removeDir, startRelay, tempDir, type RelayProcess } from '../helpers/relay/peers.ts';
 import { stsPolicy, type StsSite } from '../helpers/tls/mta-sts.ts';
 import { firstOutcome, startTlsFixture, type TlsFixture } from '../helpers/tls/fixture.ts';
+import { spkiSha256 } from '../helpers/tls/test-ca.ts';
 import { startDnssecDns, type DnssecDns } from '../helpers/dns/dnssec.ts';
 
 const ZONE = 'both.test';
@@ -76,11 +77,6 @@ const CASES: Case[] = [
     tlsResult: 'success',
   },
 ];
-
-const spkiSha256 = (pem: string) =>
-  createHash('sha256')
-    .update(new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' }))
-    .digest('hex');
 
 describe('relay DANE over MTA-STS', () => {
   let fixture: TlsFixture;

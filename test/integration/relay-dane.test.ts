@@ -6,7 +6,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import dgram from 'node:dgram';
 import * as dnsPacket from 'dns-packet';
@@ -22,7 +22,7 @@ import {
   waitFor,
   type RelayProcess,
 } from '../helpers/relay/peers.ts';
-import { makeTestCa, startSmtpPeer, type SmtpPeer } from '../helpers/tls/test-ca.ts';
+import { certSha256, makeTestCa, spkiSha256, startSmtpPeer, type SmtpPeer } from '../helpers/tls/test-ca.ts';
 import { startDnssecDns, type DnssecDns } from '../helpers/dns/dnssec.ts';
 
 const HOSTS = {
@@ -188,12 +188,6 @@ const NOT_VALIDATING: Case[] = [
     tlsResult: 'success',
   },
 ];
-
-const spkiSha256 = (pem: string) =>
-  createHash('sha256')
-    .update(new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' }))
-    .digest('hex');
-const certSha256 = (pem: string) => createHash('sha256').update(new X509Certificate(pem).raw).digest('hex');
 
 describe('relay DANE', () => {
   let dir: string;

@@ -2,6 +2,7 @@
 // its certificates (or none). A relay trusts the CA through NODE_EXTRA_CA_CERTS, Node's own way to
 // add roots, so the relay's code path is the production one.
 import { execFile } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -157,3 +158,11 @@ export async function startSmtpPeer(host: string, port: number, tls?: KeyPair): 
     });
   return peer;
 }
+
+/** A certificate's SHA-256 TLSA association data: of its public key (selector 1) and of the whole certificate (selector 0). */
+export const spkiSha256 = (pem: string) =>
+  createHash('sha256')
+    .update(new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('hex');
+export const certSha256 = (pem: string) =>
+  createHash('sha256').update(new X509Certificate(pem).raw).digest('hex');
