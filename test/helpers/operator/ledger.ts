@@ -4,10 +4,22 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { deliveredIds, readAccounting, submitMany, waitFor, type ScriptedUpstream } from '../relay/peers.ts';
+import {
+  deliveredIds,
+  readAccounting,
+  smtpTransaction,
+  submitMany,
+  waitFor,
+  type ScriptedUpstream,
+} from '../relay/peers.ts';
 import type { RunningPod, Termination } from './kubelet.ts';
 
-/** Submits `count` messages spread over the relays; every one is deferred by the destination. */
+/**
+ * Submits `count` messages spread over the relays; every one is acknowledged, then deferred by the
+ * destination. A relay may be Ready before the SendingDomain reaches its config (the domain is
+ * applied after the pool, the ConfigMap follows and the relay reloads): it refuses the sender
+ * until then, so each relay is first asked for MAIL FROM until it accepts it.
+ */
 export async function queueDeferred(
   upstream: ScriptedUpstream,
   relays: RunningPod[],
@@ -15,7 +27,28 @@ export async function queueDeferred(
   prefix: string,
 ): Promise<string[]> {
   upstream.onRcpt = () => ({ code: 451, message: '4.4.1 destination down' });
+  await explained(
+    relays,
+    waitFor(
+      async () => {
+        for (const r of relays) {
+          const replies = await smtpTransaction(
+            r.ports.smtp ?? 25,
+            '<a@example.com>',
+            [],
+            undefined,
+            r.ip,
+          ).catch(() => []);
+          if (!replies[2]?.startsWith('250')) return false;
+        }
+        return true;
+      },
+      120_000,
+      'every relay accepts the sending domain',
+    ),
+  );
   const share = Math.ceil(count / relays.length);
+  const failures: string[] = [];
   const acknowledged = (
     await Promise.all(
       relays.map((r, i) =>
@@ -26,10 +59,12 @@ export async function queueDeferred(
           (j) => `r${j}@dest.example`,
           3,
           r.ip,
+          failures,
         ),
       ),
     )
   ).flat();
+  assert.equal(failures.length, 0, `refused submissions (${failures.length}), first: ${failures[0]}`);
   // Every message attempted once (and deferred) before the lifecycle event.
   await explained(
     relays,

@@ -176,13 +176,25 @@ export async function smtpTransaction(
   mail: string,
   rcpts: string[],
   raw: string | undefined,
+  host = '127.0.0.1',
 ): Promise<string[]> {
-  const socket = createConnection(port, '127.0.0.1');
+  const socket = createConnection(port, host);
   let buffer = '';
+  // Closed or failed (refused, reset): no reply will come, the transaction rejects.
+  let ended: Error | undefined;
   const waiting: (() => void)[] = [];
+  const wake = () => waiting.splice(0).forEach((w) => w());
   socket.on('data', (chunk: Buffer) => {
     buffer += chunk.toString('latin1');
-    waiting.splice(0).forEach((w) => w());
+    wake();
+  });
+  socket.on('error', (err) => {
+    ended = err;
+    wake();
+  });
+  socket.on('close', () => {
+    ended ??= new Error(`${host}:${port} closed the connection`);
+    wake();
   });
   const reply = async (): Promise<string> => {
     for (;;) {
@@ -191,6 +203,7 @@ export async function smtpTransaction(
         buffer = buffer.slice(m[0].length);
         return m[0];
       }
+      if (ended) throw ended;
       await new Promise<void>((r) => waiting.push(r));
     }
   };
@@ -328,6 +341,8 @@ export async function submitMany(
   recipient: (i: number) => string = (i) => `r${i}@example.org`,
   concurrency = 4,
   host = '127.0.0.1',
+  /** Receives why each message that was not acknowledged was refused. */
+  failures: string[] = [],
 ): Promise<string[]> {
   const transport = createTransport({
     host,
@@ -348,8 +363,9 @@ export async function submitMany(
           raw: rawMessage(id),
         });
         acknowledged.push(id);
-      } catch {
+      } catch (err) {
         // not acknowledged: the client still holds it, not part of the relay's promise
+        failures.push(`${id}: ${(err as Error).message}`);
       }
     }
   };
