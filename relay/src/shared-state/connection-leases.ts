@@ -13,6 +13,7 @@ import type { Redis } from 'ioredis';
 import { Counter, type Registry } from 'prom-client';
 import type { ConnectionGate, ConnectionLease, ShapingPool } from '../delivery/smtp-options.ts';
 import { leasedConnectionLimits, type ShapingClass } from '../shaping/plan.ts';
+import { answerWithin } from './answer-within.ts';
 import { LEASE_REPLY, LEASE_SCRIPT, WAITER_TTL_MS } from './lease-fairness.ts';
 
 // KEYS: the lease's sorted sets. ARGV[1]: its member, ARGV[2]: its lifetime (ms). Moves its expiry
@@ -248,23 +249,6 @@ export class SharedConnectionLeases implements PoolConnectionLeases {
       // The next refresh tries again; two may fail before the lease lapses.
     }
   }
-}
-
-/**
- * `reply`'s value, or `late` when it has not come within `ms`. An answer already arrived when the
- * time is up still counts: after this process stalled (starved of CPU, a long GC pause) Node runs
- * expired timers before it reads waiting sockets, and the store's prompt answer would be taken
- * for the store's slowness, sending the relay past the pool's cap on its own share.
- */
-function answerWithin<T>(reply: Promise<T>, ms: number): Promise<T | 'late'> {
-  return new Promise((resolve) => {
-    // setImmediate runs after the poll phase, which reads whatever the sockets hold.
-    const timer = setTimeout(() => setImmediate(() => resolve('late')), ms);
-    void reply.then((value) => {
-      clearTimeout(timer);
-      resolve(value);
-    });
-  });
 }
 
 /** The sorted set of relays waiting for room under a lease set. */

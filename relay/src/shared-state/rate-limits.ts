@@ -12,6 +12,7 @@
 import type { Redis } from 'ioredis';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { gcraRate } from '../shaping/gcra.ts';
+import { answerWithin } from './answer-within.ts';
 import type { BucketRate } from '../shaping/bucket.ts';
 
 // For limit destination i: KEYS[2i-1] holds its tat (epoch ms), KEYS[2i] its shared backoff
@@ -181,27 +182,23 @@ export class SharedRateLimits implements PoolLimiter {
     args.push('', horizonMs);
     for (const l of limits) args.push(gcraRate(l.rate).intervalMs, l.rate.burst);
     const stop = this.latency.startTimer();
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const [allowed, ms, ...factors] = await Promise.race([
-        this.redis.mailfleetGcra(2 * limits.length, ...args),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('shared store decision timed out')), timeoutMs);
-        }),
-      ]);
-      stop();
-      const decision = allowed === 1 ? 'allowed' : 'limited';
-      for (const l of limits) this.decisions.inc({ rate_limit: l.limit, decision });
-      const shared = factors.map(Number);
-      return allowed === 1
-        ? { allowed: true, delayMs: ms, factors: shared }
-        : { allowed: false, waitMs: ms, factors: shared };
-    } catch (err) {
+    const reply = this.redis.mailfleetGcra(2 * limits.length, ...args).then(
+      (answer) => ({ answer }),
+      (err: unknown) => ({ err }),
+    );
+    const settled = await answerWithin(reply, timeoutMs);
+    if (settled === 'late' || 'err' in settled) {
       this.failedUntil = this.now() + RETRY_AFTER_FAILURE_MS;
-      throw err;
-    } finally {
-      clearTimeout(timer);
+      throw settled === 'late' ? new Error('shared store decision timed out') : settled.err;
     }
+    stop();
+    const [allowed, ms, ...factors] = settled.answer;
+    const decision = allowed === 1 ? 'allowed' : 'limited';
+    for (const l of limits) this.decisions.inc({ rate_limit: l.limit, decision });
+    const shared = factors.map(Number);
+    return allowed === 1
+      ? { allowed: true, delayMs: ms, factors: shared }
+      : { allowed: false, waitMs: ms, factors: shared };
   }
 
   async publishBackoff(limit: string, destination: string, seen: number, next: number): Promise<void> {
