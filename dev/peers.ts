@@ -31,7 +31,7 @@ export async function startSink(options: { host?: string; port?: number } = {}):
       stdio: 'ignore',
     },
   );
-  await waitFor(() => canConnect(host, port), 5000, 'smtp-sink to listen');
+  await waitFor(() => canConnect(host, port), 60_000, 'smtp-sink to listen');
   return {
     port,
     dir,

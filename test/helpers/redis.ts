@@ -54,7 +54,7 @@ export async function startRedis(dir: string, password = 'test-password-01234567
     child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
     await waitFor(
       () => output.includes('Ready to accept connections') || child.exitCode !== null,
-      10000,
+      60_000,
       'redis-server',
     );
     if (child.exitCode !== null) throw new Error(`redis-server exited: ${output}`);

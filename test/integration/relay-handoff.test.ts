@@ -137,8 +137,12 @@ describe('relay handoff between pool peers', () => {
     });
     assert.deepEqual(lost, []);
     assert.equal(duplicates, 0);
-    // Attempts continued from A's count (expiry and backoff do not restart on the peer).
-    const bDelivered = (await readAccounting(b.spoolDir)).filter((l) => l.outcome === 'delivered');
+    // Attempts continued from A's count (expiry and backoff do not restart on the peer). B writes
+    // an accounting line once the upstream's 250 reaches it, after the upstream holds the message.
+    const deliveredLines = async () =>
+      (await readAccounting(b.spoolDir)).filter((l) => l.outcome === 'delivered');
+    await waitFor(async () => (await deliveredLines()).length >= N, 10000, "B's accounting lines");
+    const bDelivered = await deliveredLines();
     assert.equal(bDelivered.length, N);
     assert.ok(bDelivered.every((l) => (l.attempts as number) >= 2));
   });

@@ -2,7 +2,6 @@
 // next MX when the first refuses connections, A-record fallback, NXDOMAIN bounces.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import {
   freePort,
   rawMessage,
@@ -10,27 +9,24 @@ import {
   relayConfig,
   removeDir,
   sendMessage,
-  spawnDnsmasq,
   startRelay,
   startSink,
-  stopProcess,
   tempDir,
   waitFor,
   type RelayProcess,
   type Sink,
 } from '../helpers/relay/peers.ts';
+import { startDnsmasq, type TestDns } from '../helpers/relay/dnsmasq.ts';
 
 describe('relay direct delivery (MX)', () => {
-  let dns: ChildProcess;
+  let dns: TestDns;
   let mx1: Sink;
   let mx2: Sink;
   let relay: RelayProcess;
   let spool: string;
 
   before(async () => {
-    const dnsPort = await freePort();
-    dns = spawnDnsmasq(dnsPort, [
-      '--local=/test/',
+    dns = await startDnsmasq([
       '--mx-host=mx.test,mx1.mx.test,10',
       '--mx-host=mx.test,mx2.mx.test,20',
       '--host-record=mx1.mx.test,127.0.0.2',
@@ -45,7 +41,7 @@ describe('relay direct delivery (MX)', () => {
       relayConfig(spool, 0, {
         delivery: {
           mode: 'direct',
-          dns: { servers: [`127.0.0.1:${dnsPort}`] },
+          dns: { servers: [dns.server] },
           directPort: smtpPort,
           connectTimeout: '2s',
         },
@@ -57,7 +53,7 @@ describe('relay direct delivery (MX)', () => {
     await relay?.stop();
     await mx1?.stop();
     await mx2?.stop();
-    if (dns) await stopProcess(dns, 'SIGTERM');
+    await dns?.stop();
     await removeDir(spool);
   });
 
@@ -84,6 +80,12 @@ describe('relay direct delivery (MX)', () => {
       async () => (await mx2.messages()).some((m) => m.includes('Subject: test next')),
       10000,
       'mx2',
+    );
+    // The relay writes the accounting line once the upstream's 250 reaches it, after mx2 has the mail.
+    await waitFor(
+      async () => (await readAccounting(spool)).some((l) => l.recipient === 'y@mx.test'),
+      10000,
+      'the accounting line',
     );
     const line = (await readAccounting(spool)).find((l) => l.recipient === 'y@mx.test');
     assert.equal(line?.outcome, 'delivered');

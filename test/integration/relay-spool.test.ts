@@ -67,7 +67,13 @@ describe('relay spool', () => {
     await writeFile(join(queue, 'TRUNC1.msg'), truncated.subarray(0, truncated.length - 10));
     await writeFile(join(queue, 'JUNK1.msg'), 'this is not a spool record');
     const relay = await relayProcess(relayConfig(spool, sink.port));
-    await waitFor(async () => (await sink.messages()).length === 1, 10000, 'the good message');
+    // smtp-sink creates a message's dump file before its bytes are in it: wait for the subject.
+    await waitFor(
+      async () => (await sink.messages()).some((m) => /Subject: test \w+/.test(m)),
+      10000,
+      'the good message',
+    );
+    assert.equal((await sink.messages()).length, 1);
     assert.match((await sink.messages())[0]!, /Subject: test good1/);
     assert.equal(await relay.metric('mailfleet_relay_spool_quarantined_total'), 2);
     assert.deepEqual((await readdir(join(spool, 'quarantine'))).sort(), ['JUNK1.msg', 'TRUNC1.msg']);

@@ -123,7 +123,13 @@ describe('inbound AUTH on submission and smtps', () => {
       { secure: true, tls: { rejectUnauthorized: false }, auth: { user: 'app', pass: 's3cret' } },
     );
     assert.ok(implicit.ok, implicit.response);
-    await waitFor(async () => (await sink.messages()).length === 2, 10000, 'both delivered');
+    // smtp-sink creates a message's dump file before its bytes are in it: wait for both subjects.
+    await waitFor(
+      async () => (await sink.messages()).filter((m) => /Subject: test \w+/.test(m)).length === 2,
+      10000,
+      'both delivered',
+    );
+    assert.equal((await sink.messages()).length, 2);
     const received = (await sink.messages()).join('\n');
     assert.match(received, /with ESMTPSA id/);
   });

@@ -100,7 +100,7 @@ before(async () => {
   cleanups.push(() => stopProcess(proc, 'SIGTERM'));
   let out = '';
   proc.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  await waitFor(() => out.includes('"tracker started"'), 10000, 'tracker to start');
+  await waitFor(() => out.includes('"tracker started"'), 60_000, 'tracker to start');
   const ports = (JSON.parse(out.split('\n')[0]!) as { ports: { tracking: number; http: number } }).ports;
   tracker = {
     proc,

@@ -71,7 +71,7 @@ test('the rendered tracker: opens and clicks become signed events, kept in the o
   cleanups.push(() => stopProcess(proc, 'SIGTERM'));
   let out = '';
   proc.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  await waitFor(() => out.includes('"tracker started"'), 10000, 'tracker to start');
+  await waitFor(() => out.includes('"tracker started"'), 60_000, 'tracker to start');
   const ports = (
     JSON.parse(out.split('\n').find((l) => l.includes('tracker started'))!) as {
       ports: { tracking: number };

@@ -27,7 +27,7 @@ export async function startDnsmasq(records: string[], port?: number): Promise<Te
       (err: NodeJS.ErrnoException) => err.code === 'ENOTFOUND' || err.code === 'ENODATA',
     );
   try {
-    await waitFor(answers, 10_000, `dnsmasq to answer on ${server}`);
+    await waitFor(answers, 60_000, `dnsmasq to answer on ${server}`);
   } catch (err) {
     await stopProcess(proc, 'SIGTERM');
     throw err;

@@ -97,7 +97,7 @@ export async function startRelay(
     }
   });
   proc.stderr!.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
-  await waitFor(() => ports !== undefined || proc.exitCode !== null, 10000, 'relay to start');
+  await waitFor(() => ports !== undefined || proc.exitCode !== null, 60_000, 'relay to start');
   if (!ports) throw new Error(`relay exited: ${logs.join('\n')}`);
   const base = `http://127.0.0.1:${ports.http}`;
   const relay: RelayProcess = {

@@ -27,7 +27,7 @@ export async function startTracker(keyFile: string, extra: string[] = []): Promi
   );
   let out = '';
   proc.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  await waitFor(() => out.includes('"tracker started"'), 10000, 'tracker to start');
+  await waitFor(() => out.includes('"tracker started"'), 60_000, 'tracker to start');
   const line = out.split('\n').find((l) => l.includes('tracker started'))!;
   const ports = (JSON.parse(line) as { ports: { tracking: number; http: number } }).ports;
   return {
