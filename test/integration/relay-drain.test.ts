@@ -94,7 +94,8 @@ describe('relay drain', () => {
       () => removeDir(spool),
     );
     const config = relayConfig(spool, blackhole.port, {
-      drainTimeout: '2s',
+      // The window in which the test must connect and see the 421 (a loaded machine is slow).
+      drainTimeout: '10s',
       retry: { firstRetry: '1h', maxBackoff: '1h', maxQueueLifetime: '5d' },
     });
     const relay = await startRelay(config);
