@@ -7,6 +7,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Resolver } from 'node:dns/promises';
 import { gunzipSync } from 'node:zlib';
 import { simpleParser } from 'mailparser';
@@ -16,6 +17,7 @@ import { makeTestCa } from '../helpers/tls/test-ca.ts';
 import { schemaProblems, startCollector, type Collector } from '../helpers/tls/tlsrpt.ts';
 import { SendRefused, TlsReporter } from '../../relay/src/tlsrpt/reporter.ts';
 import { postReport } from '../../relay/src/tlsrpt/post.ts';
+import { stateFile } from '../../relay/src/tlsrpt/state-file.ts';
 import { stsDescription } from '../../relay/src/tlsrpt/describe.ts';
 import { dayOf, type TlsAttempt } from '../../relay/src/tlsrpt/tally.ts';
 import { SharedTlsCounts } from '../../relay/src/shared-state/tls-reports.ts';
@@ -208,7 +210,9 @@ describe('TLS-RPT reports whose record lookup fails', () => {
     collector = await startCollector(ca);
     // dnsmasq is authoritative for .test only: for late.example it answers REFUSED.
     dns = await startDnsmasq([]);
-    const resolver = new Resolver({ timeout: 500, tries: 1 });
+    // REFUSED comes at once; the timeout only has to outlast a stall of a loaded machine, which
+    // would turn the exact EREFUSED into ETIMEOUT.
+    const resolver = new Resolver({ timeout: 5000, tries: 1 });
     resolver.setServers([dns.server]);
     reporter = new TlsReporter({
       settings: () => ({
@@ -309,6 +313,14 @@ describe('TLS-RPT reports across a pool with a shared store', () => {
   const clients: Redis[] = [];
   let now = D1;
   const relays: TlsReporter[] = [];
+  const ownState = (instance: string) => join(dir, `${instance}-tlsrpt.json`);
+  /** Sessions a relay counted itself (every day), from its state file. */
+  const ownCounts = async (instance: string) => {
+    const state = await stateFile(ownState(instance)).load();
+    return Object.values(state?.tally.days ?? {})
+      .flatMap((counts) => Object.values(counts))
+      .reduce((n, c) => n + c, 0);
+  };
 
   before(async () => {
     dir = await tempDir('tlsrpt-pool');
@@ -342,12 +354,18 @@ describe('TLS-RPT reports across a pool with a shared store', () => {
         now: () => now,
         instance,
         log: () => undefined,
+        // The relay's own counts (those the store did not take) as the relay keeps them: in its
+        // state file, written at each change here so a test can see them.
+        store: stateFile(ownState(instance)),
+        saveDelayMs: 0,
       });
       reporter.pool = new SharedTlsCounts({ redis: client, keyPrefix: 'mailfleet:test:' });
       relays.push(reporter);
     }
   });
   after(async () => {
+    // Their last state file writes finish before the directory goes.
+    for (const r of relays) await r.stop();
     for (const c of clients) c.disconnect();
     await redis?.stop();
     await collector?.stop();
@@ -402,8 +420,12 @@ describe('TLS-RPT reports across a pool with a shared store', () => {
     a.record(attempt({ domain: 'pool.test' }));
     b.record(attempt({ domain: 'pool.test', result: 'certificate-expired' }));
     now = Date.parse('2026-12-06T01:00:00Z');
-    // Let the failed writes fall back to the relays' own tallies.
-    await new Promise((r) => setTimeout(r, 300));
+    // The failed writes fall back to the relays' own tallies once each client sees the store gone.
+    await waitFor(
+      async () => (await ownCounts('relay-a')) === 1 && (await ownCounts('relay-b')) === 1,
+      10_000,
+      "each relay's own count of its session",
+    );
     const before = collector.posted.length;
     await a.sendFinishedDays();
     await b.sendFinishedDays();
