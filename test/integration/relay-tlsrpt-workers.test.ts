@@ -15,6 +15,7 @@ import {
   submitMany,
   tempDir,
   waitFor,
+  writeConfig,
   type RelayProcess,
 } from '../helpers/relay/peers.ts';
 import { stsDnsRecords, stsPolicy, type StsSite } from '../helpers/tls/mta-sts.ts';
@@ -37,6 +38,7 @@ describe('TLS-RPT from a relay with two worker processes', () => {
   let collector: Collector;
   let spool: string;
   let relay: RelayProcess;
+  let config: ReturnType<typeof relayConfig>;
 
   before(async () => {
     fixture = await startTlsFixture({
@@ -53,15 +55,18 @@ describe('TLS-RPT from a relay with two worker processes', () => {
       },
     });
     spool = await tempDir('spool');
-    relay = await startRelay(
-      relayConfig(spool, 0, {
-        workers: 2,
-        delivery: fixture.delivery({
-          tlsPolicy: { default: 'mta-sts' },
-          tlsReports: { organizationName: 'Workers', from: 'tlsrpt@example.com' },
-        }),
-        dsn: { enabled: false },
+    config = relayConfig(spool, 0, {
+      workers: 2,
+      delivery: fixture.delivery({
+        tlsPolicy: { default: 'mta-sts' },
+        tlsReports: { organizationName: 'Workers', from: 'tlsrpt@example.com' },
       }),
+      dsn: { enabled: false },
+    });
+    // The sending domain suspended at first: the mail is held in the shards that took it (their
+    // journals), not delivered and removed before the test has looked.
+    relay = await startRelay(
+      { ...config, sendingDomains: [{ domain: 'example.com', suspended: true }] },
       undefined,
       fixture.env,
     );
@@ -79,6 +84,7 @@ describe('TLS-RPT from a relay with two worker processes', () => {
     // Each worker took some of the mail (its shard's journal), and delivers what it took itself.
     assert.ok((await journalFiles(spool)) > 0, 'worker 0 spooled');
     assert.ok((await journalFiles(join(spool, 'shard-1'))) > 0, 'worker 1 spooled');
+    await writeConfig(relay.configPath, config);
     await waitFor(
       async () => (await readAccounting(spool)).filter((l) => l.outcome === 'delivered').length === MESSAGES,
       20000,
