@@ -70,8 +70,15 @@ export async function main(args: string[]): Promise<void> {
       workers: workers.count,
       limit: workers.cappedBy,
     });
+  // MAILFLEET_WORKER_RESTART_DELAY_MS: the pause before a dead worker is forked again (500 ms; a
+  // test that acts while a worker is down sets a longer one).
+  const restartDelayMs = Number(process.env.MAILFLEET_WORKER_RESTART_DELAY_MS) || undefined;
   if (workers.count > 1)
-    return (await import('./workers/primary.ts')).runPrimary({ ...common, count: workers.count });
+    return (await import('./workers/primary.ts')).runPrimary({
+      ...common,
+      count: workers.count,
+      ...(restartDelayMs ? { restartDelayMs } : {}),
+    });
   const { Relay } = await import('./relay.ts');
   // Shutdown is main's: SIGTERM, SIGINT and POST /drain all drain once, close, and exit so the pod
   // can go.

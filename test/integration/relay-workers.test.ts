@@ -34,8 +34,11 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-async function start(config: Record<string, unknown>): Promise<RelayProcess> {
-  const relay = await startRelay(config);
+async function start(
+  config: Record<string, unknown>,
+  env: Record<string, string> = {},
+): Promise<RelayProcess> {
+  const relay = await startRelay(config, undefined, env);
   cleanups.push(() => relay.stop('SIGKILL'));
   return relay;
 }
@@ -344,7 +347,11 @@ describe('relay worker processes', () => {
   });
 
   test('a worker that was down while a suppression was added refuses the address once it is back', async () => {
-    const relay = await start(relayConfig(await spoolDir(), await freePort(), { workers: 2 }));
+    // The suppression must reach the primary while worker 1 is down: a restart 5 s after its exit
+    // (500 ms by default) leaves the test that long to add it, however loaded the machine.
+    const relay = await start(relayConfig(await spoolDir(), await freePort(), { workers: 2 }), {
+      MAILFLEET_WORKER_RESTART_DELAY_MS: '5000',
+    });
     const before = workerPids(relay);
     process.kill(before.get(1)!, 'SIGKILL');
     await waitFor(
@@ -358,6 +365,7 @@ describe('relay worker processes', () => {
       body: JSON.stringify({ address: 'gone@example.org', reason: 'manual' }),
     });
     assert.equal(added.status, 201);
+    assert.equal(workerPids(relay).get(1), before.get(1), 'added while worker 1 was down');
     await waitFor(() => workerPids(relay).get(1) !== before.get(1), 15_000, 'worker 1 restarted');
     await waitFor(async () => (await fetch(`${relay.base}/readyz`)).status === 200, 15_000, 'ready again');
     await waitFor(

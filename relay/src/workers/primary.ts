@@ -37,6 +37,8 @@ export interface PrimaryOptions {
   log: Logger;
   watchIntervalMs: number;
   count: number;
+  /** Pause before a dead worker is forked again (RESTART_DELAY_MS unless set). */
+  restartDelayMs?: number;
 }
 
 /** How long a worker has to answer a management request or a scrape. */
@@ -177,7 +179,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
     log('warn', 'worker exited, restarting it', { worker: index, code, signal });
     setTimeout(() => {
       if (!stopping && index < running && !slot.worker) fork(index);
-    }, RESTART_DELAY_MS);
+    }, options.restartDelayMs ?? RESTART_DELAY_MS);
   });
 
   await seedSuppressionJournals(runtime, count);
