@@ -188,9 +188,10 @@ test(`helm upgrade from chart 0.1.0 with ${N} deferred messages in its relays: C
   const { handedOff, maxDrainMs } = departedCleanly(gone());
   // The first may hand some of its queue to the other 0.1.0 relay, which hands it on again.
   assert.ok(handedOff >= N, `handed off ${handedOff} >= ${N}`);
-  const operatorsGone = kubelet.terminations.filter((t) => oldOperatorNames.has(t.pod));
-  assert.equal(operatorsGone.length, 2);
-  for (const t of operatorsGone) assert.equal(t.signal, null, `${t.pod} stopped before SIGKILL`);
+  // An old operator's termination is recorded when its process has exited: waited for, not read once.
+  const operatorsGone = () => kubelet!.terminations.filter((t) => oldOperatorNames.has(t.pod));
+  await waitFor(() => operatorsGone().length === 2, 120_000, 'both old operators gone');
+  for (const t of operatorsGone()) assert.equal(t.signal, null, `${t.pod} stopped before SIGKILL`);
   const newRelays = await readyPods(kubelet, 'outbound', 2, 180_000);
   assert.ok(
     newRelays.every((r) => r.appRoot === REPO_ROOT && r.pod.spec.containers[0]?.image === NEW_IMAGE),

@@ -129,9 +129,15 @@ test('a new selector signs only once its record is published; until then the old
   });
   assert.equal(pending.status.dkim.selector, 's1');
   assert.equal(await relaySelector(), 's1', 'the relays still sign with s1');
-  const events = (await k(['-n', NS, 'get', 'events', '--field-selector', 'involvedObject.name=verify']))
-    .stdout;
-  assert.match(events, /DKIMKeyGenerated/);
+  // The Event is written after the status: waited for, not read once.
+  await eventually(
+    'the DKIMKeyGenerated Event',
+    async () =>
+      /DKIMKeyGenerated/.test(
+        (await k(['-n', NS, 'get', 'events', '--field-selector', 'involvedObject.name=verify'])).stdout,
+      ),
+    30_000,
+  );
   const next = pending.status.dkim.pendingDnsRecord as { name: string; value: string };
   assert.equal(next.name, `s2._domainkey.${DOMAIN}`);
   await serveTxt({

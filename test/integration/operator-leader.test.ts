@@ -86,9 +86,11 @@ test('a standby whose clock is an hour ahead does not take a lease that is being
       name: 'clock-test',
       identity,
       log,
-      durationSeconds: 4,
-      renewDeadlineSeconds: 3,
-      retrySeconds: 0.5,
+      // Seconds of slack on the real API server: a renewal stalled ~2.5 s on a loaded machine does
+      // not lose the lease, which is not what this test is about.
+      durationSeconds: 12,
+      renewDeadlineSeconds: 9,
+      retrySeconds: 1,
       now: () => Date.now() + skewMs,
       onLost: () => lostBy.push(identity),
     });
@@ -98,7 +100,7 @@ test('a standby whose clock is an hour ahead does not take a lease that is being
   assert.ok(a.leading);
   const stopB = new AbortController();
   const bLeads = b.acquire(stopB.signal);
-  await new Promise((r) => setTimeout(r, 8_000)); // twice the lease duration
+  await new Promise((r) => setTimeout(r, 24_000)); // twice the lease duration
   assert.equal(b.leading, false, 'b saw the lease renewed and did not take it');
   assert.equal(a.leading, true);
   await a.release();

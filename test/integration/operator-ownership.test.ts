@@ -5,7 +5,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
-import { eventually, startCluster, startOperator, writeCount } from '../helpers/operator/harness.ts';
+import {
+  eventually,
+  settledWriteCount,
+  startCluster,
+  startOperator,
+  writeCount,
+} from '../helpers/operator/harness.ts';
 import type { OperatorProcess } from '../helpers/operator/harness.ts';
 
 const NS = 'mail';
@@ -50,9 +56,15 @@ test("a user's Service under the pool's name is reported NotOwned, never taken o
   });
   assert.equal(ready.status, 'False');
   assert.match(ready.message, /Service\/taken/);
-  const reasons = (await k(['-n', NS, 'get', 'events', '--field-selector', 'involvedObject.name=taken']))
-    .stdout;
-  assert.match(reasons, /NotOwned/);
+  // The Event is written after the status: waited for, not read once.
+  await eventually(
+    'the NotOwned Event',
+    async () =>
+      /NotOwned/.test(
+        (await k(['-n', NS, 'get', 'events', '--field-selector', 'involvedObject.name=taken'])).stdout,
+      ),
+    30_000,
+  );
   const service = await json(['-n', NS, 'get', 'service/taken']);
   assert.equal(service.metadata.resourceVersion, before.metadata.resourceVersion, 'the Service is untouched');
   assert.equal(service.metadata.ownerReferences, undefined);
@@ -232,8 +244,8 @@ test('a CPU request written as 0.5 (the server keeps 500m) is not re-applied on 
   await k(['-n', NS, 'wait', '--for=condition=Ready', 'rp/halfcpu', '--timeout=90s']);
   const deployment = await json(['-n', NS, 'get', 'deployment/halfcpu']);
   assert.equal(deployment.spec.template.spec.containers[0].resources.requests.cpu, '500m');
-  await new Promise((r) => setTimeout(r, 3_000));
-  const before = await writeCount(operator!);
+  // Settled first: a late write of an earlier pool's reconcile must not land in the window below.
+  const before = await settledWriteCount(operator!);
   // An annotation makes the pool's reconcile run without changing anything it decides.
   await k(['-n', NS, 'annotate', 'rp/halfcpu', 'touched=1']);
   await new Promise((r) => setTimeout(r, 5_000));

@@ -5,7 +5,13 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { REPO_ROOT } from '../../dev/controlplane/cluster.ts';
 import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
-import { eventually, startCluster, startOperator, writeCount } from '../helpers/operator/harness.ts';
+import {
+  eventually,
+  settledWriteCount,
+  startCluster,
+  startOperator,
+  writeCount,
+} from '../helpers/operator/harness.ts';
 import type { OperatorProcess } from '../helpers/operator/harness.ts';
 
 let cp: ControlPlane;
@@ -82,15 +88,7 @@ test('an idle operator makes zero write requests', async () => {
   assert.ok(operator);
   const op = operator;
   // Settled: no write for a few seconds, then none over a longer window.
-  let previous = -1;
-  await eventually('writes to settle', async () => {
-    const now = await writeCount(op);
-    const settled = now === previous;
-    previous = now;
-    await new Promise((r) => setTimeout(r, 3000));
-    return settled;
-  });
-  const start = await writeCount(op);
+  const start = await settledWriteCount(op);
   await new Promise((r) => setTimeout(r, 15_000));
   assert.equal(await writeCount(op), start);
 });

@@ -25,6 +25,20 @@ let cp: ControlPlane;
 let operator: OperatorProcess | undefined;
 let relay: LocalRelay | undefined;
 let work: string | undefined;
+// The kubelet's part once the relay runs: project changed Secrets and ConfigMaps into its volume
+// every second, as a kubelet syncs them (the generated certificate lives 45 s).
+let syncing: Promise<void> | undefined;
+let sync = false;
+function startSync(): void {
+  sync = true;
+  syncing = (async () => {
+    while (sync) {
+      // A failed read (the API server busy) is tried again on the next round, as a kubelet does.
+      await relay?.refresh().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+}
 const k = (args: string[]) => cp.kubectl(args);
 const json = async (args: string[]) =>
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kubectl JSON of many kinds
@@ -54,6 +68,8 @@ before(async () => {
 });
 
 after(async () => {
+  sync = false;
+  await syncing;
   await relay?.stop();
   if (relay) await removeDir(relay.dir);
   if (work) await removeDir(work);
@@ -176,6 +192,7 @@ test('a relay of the sample pool offers STARTTLS with the generated certificate,
   const [pod] = await readyRelayPods(cp, NS, 'transactional');
   assert.ok(pod, 'a Ready relay pod');
   relay = await runPodLocally(cp, pod);
+  startSync();
   for (const [listener, hostname] of [
     ['smtp', 'transactional.mail.svc'],
     ['submission', 'transactional.mail.svc.cluster.local'],
@@ -201,14 +218,8 @@ test('renewal reaches the running relay without a restart: a new serial is serve
   const issuedBefore =
     (await metric('mailfleet_operator_tls_certificates_issued_total', 'reason="Expiring"')) ?? 0;
 
-  // The kubelet's part: project changed Secrets into the pod's volume, as it syncs them.
-  let kubelet = true;
-  const syncing = (async () => {
-    while (kubelet) {
-      await relay?.refresh();
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  })();
+  // The kubelet's part (startSync) projects the renewed Secret into the pod's volume.
+  assert.ok(sync, 'the Secrets are synced into the relay');
   // Sessions all along: STARTTLS + AUTH on submission, each verifying the chain to the published CA.
   const failures: string[] = [];
   let sessions = 0;
@@ -258,9 +269,7 @@ test('renewal reaches the running relay without a restart: a new serial is serve
     await eventually('sessions after the renewal', async () => sessions >= after + 3);
   } finally {
     stopSending = true;
-    kubelet = false;
     await sending;
-    await syncing;
   }
   t.diagnostic(
     `${sessions} STARTTLS+AUTH sessions across the renewal, ${failures.length} failed; serial ${first} -> ${renewedSerial}`,
@@ -305,22 +314,11 @@ test('deleting the CA Secret rotates the CA: a new ca.crt is published and the s
   });
   const newCA = path.join(work ?? '', 'ca-2.crt');
   await writeFile(newCA, rotated);
-  let kubelet = true;
-  const syncing = (async () => {
-    while (kubelet) {
-      await relay?.refresh();
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  })();
-  try {
-    await eventually('the relay serves a certificate of the new CA', async () => {
-      const r = await sClient(relay?.ports.smtp ?? 0, newCA, 'transactional.mail.svc');
-      return r.code === 0;
-    });
-  } finally {
-    kubelet = false;
-    await syncing;
-  }
+  // The kubelet's part (startSync) projects the new files into the pod's volume.
+  await eventually('the relay serves a certificate of the new CA', async () => {
+    const r = await sClient(relay?.ports.smtp ?? 0, newCA, 'transactional.mail.svc');
+    return r.code === 0;
+  });
   const old = await sClient(relay.ports.smtp ?? 0, caFile, 'transactional.mail.svc');
   assert.notEqual(old.code, 0, 'the old CA no longer verifies it');
 });
@@ -337,22 +335,11 @@ test('a name added to spec.tls.dnsNames is in the next certificate the relay ser
     '{"spec":{"tls":{"dnsNames":["smtp.example.com"]}}}',
   ]);
   const ca = path.join(work ?? '', 'ca-3.crt');
-  let kubelet = true;
-  const syncing = (async () => {
-    while (kubelet) {
-      await relay?.refresh();
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  })();
-  try {
-    await eventually('the relay serves a certificate for smtp.example.com', async () => {
-      await writeFile(ca, (await json(['-n', NS, 'get', 'configmap/transactional-ca'])).data['ca.crt']);
-      return (await sClient(relay?.ports.submission ?? 0, ca, 'smtp.example.com')).code === 0;
-    });
-  } finally {
-    kubelet = false;
-    await syncing;
-  }
+  // The kubelet's part (startSync) projects the new files into the pod's volume.
+  await eventually('the relay serves a certificate for smtp.example.com', async () => {
+    await writeFile(ca, (await json(['-n', NS, 'get', 'configmap/transactional-ca'])).data['ca.crt']);
+    return (await sClient(relay?.ports.submission ?? 0, ca, 'smtp.example.com')).code === 0;
+  });
   const pool = await json(['-n', NS, 'get', 'rp/transactional']);
   assert.ok(pool.status.tls.dnsNames.includes('smtp.example.com'), pool.status.tls.dnsNames.join());
   assert.ok(pool.status.tls.dnsNames.includes('transactional.mail.svc'), 'the Service names stay');

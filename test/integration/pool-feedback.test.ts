@@ -16,6 +16,7 @@ import type { ControlPlane } from '../../dev/controlplane/cluster.ts';
 import { eventually, startCluster, startOperator } from '../helpers/operator/harness.ts';
 import type { OperatorProcess } from '../helpers/operator/harness.ts';
 import { LOCAL_NODE_LABEL, readyPods, startKubelet } from '../helpers/operator/kubelet.ts';
+import { sendersAccepted } from '../helpers/operator/ledger.ts';
 import type { Kubelet, RunningPod } from '../helpers/operator/kubelet.ts';
 import { startPostfix, type PostfixInstance } from '../helpers/relay/postfix.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
@@ -109,19 +110,32 @@ before(async () => {
     },
   });
   const pods = await readyPods(kubelet, 'fb', 2);
-  for (const pod of pods) {
-    const config = parse(await readFile(path.join(pod.configDir, 'relay.local.yaml'), 'utf8')) as {
-      sendingDomains?: { domain: string; returnPath?: string }[];
-    };
-    assert.deepEqual(
-      (config.sendingDomains ?? []).map((d) => [d.domain, d.returnPath]).sort(),
-      [
-        ['news.example', 'fbl.news.example'],
-        ['shop.example', 'bounces.shop.example'],
-      ],
-      `${pod.pod.metadata.name} runs with both return-path domains`,
-    );
-  }
+  // The SendingDomains reach the operator over another watch than the RelayPool: a pod may start
+  // with one of them missing and get it at the next ConfigMap sync. Waited for, then asserted.
+  const domains = async (pod: RunningPod) =>
+    (
+      (
+        parse(await readFile(path.join(pod.configDir, 'relay.local.yaml'), 'utf8')) as {
+          sendingDomains?: { domain: string; returnPath?: string }[];
+        }
+      ).sendingDomains ?? []
+    )
+      .map((d) => [d.domain, d.returnPath])
+      .sort();
+  const both = [
+    ['news.example', 'fbl.news.example'],
+    ['shop.example', 'bounces.shop.example'],
+  ];
+  await waitFor(
+    async () =>
+      (await Promise.all(pods.map(domains))).every((d) => JSON.stringify(d) === JSON.stringify(both)),
+    60_000,
+    'both pods run with both return-path domains',
+  );
+  for (const pod of pods)
+    assert.deepEqual(await domains(pod), both, `${pod.pod.metadata.name} runs with both return-path domains`);
+  // ...and the relays have reloaded them: each accepts both senders.
+  await sendersAccepted(pods, ['news@shop.example', 'letter@news.example'], 60_000);
   [sender, receiver] = pods as [RunningPod, RunningPod];
   const listener = `smtp:[${receiver.ip}]:${receiver.ports.returnPath}`;
   postfix = startPostfix({

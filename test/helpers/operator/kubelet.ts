@@ -47,7 +47,13 @@ type KubePod = Pod & {
     ownerReferences?: { kind: string; name: string }[];
   };
   spec: Pod['spec'] & {
-    containers: { readinessProbe?: { httpGet?: { path?: string } } }[];
+    containers: {
+      readinessProbe?: {
+        httpGet?: { path?: string };
+        timeoutSeconds?: number;
+        failureThreshold?: number;
+      };
+    }[];
     nodeName?: string;
     serviceAccountName?: string;
     restartPolicy?: 'Always' | 'OnFailure' | 'Never';
@@ -216,6 +222,8 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
   let hostsText = '';
 
   const running = new Map<string, RunningPod>();
+  /** Readiness probes failed in a row, per pod. */
+  const probeFailures = new WeakMap<RunningPod, number>();
   const terminations: Termination[] = [];
   const completions: Completion[] = [];
   const starting = new Set<string>();
@@ -224,6 +232,12 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
   const subnet = 1 + (process.pid % 254);
   let nextIp = 10;
   let stopped = false;
+
+  /** Settles once a process's stdout and stderr are closed ('close', after 'exit'). */
+  const closed = new WeakMap<ChildProcess, Promise<void>>();
+  /** An exited process's last log lines may still be in its pipes: read, or 5 s should something else hold them. */
+  const logsRead = (proc: ChildProcess) =>
+    Promise.race([closed.get(proc), new Promise((resolve) => setTimeout(resolve, 5000))]);
 
   // What the kubelet does once a deleted pod's containers are gone: the object goes too.
   const forceDelete = (pod: KubePod) =>
@@ -388,6 +402,7 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
         env,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
+      closed.set(proc, new Promise((resolve) => proc.once('close', () => resolve())));
       for (const stream of [proc.stdout, proc.stderr])
         stream?.setEncoding('utf8').on('data', (chunk: string) => {
           for (const line of chunk.split('\n').filter(Boolean)) logs.push(line);
@@ -411,9 +426,12 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
       proc.once('exit', (code) => {
         if (r.terminatingSince !== undefined || stopped || running.get(podKey(pod)) !== r) return;
         if (pod.spec.restartPolicy === 'Never') {
-          r.exitCode = code ?? 137;
-          completions.push({ pod: podKey(pod), exitCode: r.exitCode, logs });
-          void patchStatus(r);
+          // Ended once its last log lines are read (the pipes closed), as the logs are asserted.
+          void logsRead(proc).then(() => {
+            r.exitCode = code ?? 137;
+            completions.push({ pod: podKey(pod), exitCode: r.exitCode, logs });
+            return patchStatus(r);
+          });
           return;
         }
         r.ready = false;
@@ -478,6 +496,7 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
     const finish = async () => {
       clearTimeout(killer);
       const exitedAt = Date.now();
+      await logsRead(proc); // the 'drain finished' line may come after 'exit'
       const summary = r.logs
         .map((line) => parseLogLine(line))
         .findLast((entry) => entry?.msg === 'drain finished');
@@ -546,16 +565,21 @@ export async function startKubelet(cp: ControlPlane, options: KubeletOptions = {
         r.proc.kill('SIGKILL');
         terminate(key, r, 0, false);
       }
-    // Readiness from /readyz.
+    // Readiness from /readyz, probed each tick (the probe's period, shortened): Ready after one
+    // success, NotReady after failureThreshold (default 3) failures in a row, as a kubelet counts
+    // them; one answer slower than timeoutSeconds on a loaded machine does not take a pod out.
     await Promise.all(
       [...running.values()].map(async (r) => {
         if (r.terminatingSince !== undefined || r.exitCode !== undefined) return;
-        const probe = r.pod.spec.containers[0]?.readinessProbe?.httpGet?.path ?? '/readyz';
-        const ready = await fetch(`http://${r.ip}:${r.ports.http}${probe}`, {
-          signal: AbortSignal.timeout(1000),
+        const probe = r.pod.spec.containers[0]?.readinessProbe;
+        const ok = await fetch(`http://${r.ip}:${r.ports.http}${probe?.httpGet?.path ?? '/readyz'}`, {
+          signal: AbortSignal.timeout((probe?.timeoutSeconds ?? 1) * 1000),
         })
           .then((res) => res.ok)
           .catch(() => false);
+        const failures = ok ? 0 : (probeFailures.get(r) ?? 0) + 1;
+        probeFailures.set(r, failures);
+        const ready = ok || (r.ready && failures < (probe?.failureThreshold ?? 3));
         if (ready !== r.ready) {
           r.ready = ready;
           await patchStatus(r);

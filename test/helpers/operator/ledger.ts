@@ -15,6 +15,27 @@ import {
 import type { RunningPod, Termination } from './kubelet.ts';
 
 /**
+ * Waits until every relay answers 250 to MAIL FROM of each sender (a transaction without a
+ * recipient, nothing queued): a relay refuses a sending domain (550 5.7.1) until its config lists it.
+ */
+export function sendersAccepted(relays: RunningPod[], senders: string[], timeoutMs = 120_000): Promise<void> {
+  return waitFor(
+    async () => {
+      for (const r of relays)
+        for (const sender of senders) {
+          const replies = await smtpTransaction(r.ports.smtp ?? 25, `<${sender}>`, [], undefined, r.ip).catch(
+            () => [],
+          );
+          if (!replies[2]?.startsWith('250')) return false;
+        }
+      return true;
+    },
+    timeoutMs,
+    `every relay accepts MAIL FROM ${senders.join(', ')}`,
+  );
+}
+
+/**
  * Submits `count` messages spread over the relays; every one is acknowledged, then deferred by the
  * destination. A relay may be Ready before the SendingDomain reaches its config (the domain is
  * applied after the pool, the ConfigMap follows and the relay reloads): it refuses the sender
@@ -27,26 +48,7 @@ export async function queueDeferred(
   prefix: string,
 ): Promise<string[]> {
   upstream.onRcpt = () => ({ code: 451, message: '4.4.1 destination down' });
-  await explained(
-    relays,
-    waitFor(
-      async () => {
-        for (const r of relays) {
-          const replies = await smtpTransaction(
-            r.ports.smtp ?? 25,
-            '<a@example.com>',
-            [],
-            undefined,
-            r.ip,
-          ).catch(() => []);
-          if (!replies[2]?.startsWith('250')) return false;
-        }
-        return true;
-      },
-      120_000,
-      'every relay accepts the sending domain',
-    ),
-  );
+  await explained(relays, sendersAccepted(relays, ['a@example.com']));
   const share = Math.ceil(count / relays.length);
   const failures: string[] = [];
   const acknowledged = (
