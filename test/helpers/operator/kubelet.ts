@@ -8,7 +8,8 @@
 //     emptyDir lives and dies with the pod, a PVC's directory (by claim name) outlives it; a
 //     tracker pod (`mailfleet tracker`) runs its args with its listeners on the pod's address and
 //     its handoff Service name resolved by the dnsmasq below;
-//   - Ready follows the pod's readinessProbe path (the relay's /readyz); a container that exits is restarted (restartPolicy Always);
+//   - Ready follows the pod's readinessProbe (the relay's /readyz; NotReady after failureThreshold
+//     failures in a row); a container that exits is restarted (restartPolicy Always);
 //     a Job's pod (restartPolicy Never, e.g. an absorb Job's `relay --evacuate`) runs once and ends
 //     Succeeded or Failed by its exit code, which the Job controller counts;
 //   - a deleted pod gets SIGTERM, then SIGKILL after its grace period; only then is it removed;
